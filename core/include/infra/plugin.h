@@ -1,0 +1,340 @@
+/*
+ * infra plugin ABI — the one public header.
+ *
+ * A plugin is a shared object exporting one symbol, INFRA_PLUGIN_ENTRY_SYMBOL,
+ * of type infra_plugin_entry_fn. The host calls it once after dlopen() and
+ * receives a descriptor. Plugins never link against the infra binary: every
+ * service they use comes through the size-prefixed infra_host table.
+ *
+ * ABI rules (see docs/internals/abi.md):
+ *  - every table starts with its own size in bytes and only grows at the end;
+ *  - a caller uses a slot only when the table is large enough to hold it and
+ *    the slot is non-NULL (INFRA_HAS_SLOT);
+ *  - a breaking change bumps INFRA_ABI_MAJOR; the host refuses other majors;
+ *  - inputs are borrowed for the duration of a call; anything handed back is
+ *    allocated with host->alloc (or a host constructor) and freed by the host;
+ *  - functions return 0 or a negative INFRA_E* category; the text of an error
+ *    goes through host->diag with an attribute path.
+ *
+ * This header is C99, has no dependencies beyond the C library headers, and
+ * compiles on its own with -std=c99 -pedantic -Werror.
+ */
+#ifndef INFRA_PLUGIN_H
+#define INFRA_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------ */
+/* Versioning                                                         */
+
+#define INFRA_PLUGIN_MAGIC 0x494e4652u /* "INFR": first field of every descriptor */
+#define INFRA_ABI_MAJOR 1              /* bumped on any incompatible change */
+#define INFRA_ABI_MINOR 0              /* bumped when a slot is appended */
+#define INFRA_PLUGIN_ENTRY_SYMBOL "infra_plugin_entry" /* the one exported symbol */
+
+/* Mark the entry function exported while the rest of the plugin stays hidden. */
+#if defined(__GNUC__) || defined(__clang__)
+#define INFRA_PLUGIN_EXPORT __attribute__((visibility("default")))
+#else
+#define INFRA_PLUGIN_EXPORT
+#endif
+
+/* True when table T (a pointer) is large enough to hold SLOT and SLOT is set. */
+#define INFRA_HAS_SLOT(T, SLOT)                                                \
+    ((T) != NULL &&                                                            \
+     (T)->size >= offsetof(__typeof__(*(T)), SLOT) + sizeof((T)->SLOT) &&      \
+     (T)->SLOT != NULL)
+
+/* Portable variant of INFRA_HAS_SLOT for compilers without __typeof__. */
+#define INFRA_HAS_SLOT_T(TYPE, T, SLOT)                                        \
+    ((T) != NULL && (T)->size >= offsetof(TYPE, SLOT) + sizeof((T)->SLOT) &&   \
+     (T)->SLOT != NULL)
+
+/* ------------------------------------------------------------------ */
+/* Error categories                                                   */
+
+#define INFRA_OK 0            /* success */
+#define INFRA_ENOTFOUND (-1)  /* the object does not exist (a read after deletion) */
+#define INFRA_EAUTH (-2)      /* credentials missing, wrong or not permitted */
+#define INFRA_ETRANSIENT (-3) /* worth retrying: throttling, 5xx, timeouts */
+#define INFRA_ECONFLICT (-4)  /* the object exists or is in a conflicting state */
+#define INFRA_EINVALID (-5)   /* the input is wrong: fix the topology */
+#define INFRA_ENOTSUP (-6)    /* the operation or resource type is not supported */
+#define INFRA_EINTERNAL (-7)  /* a bug or an unexpected answer */
+#define INFRA_ECANCELLED (-8) /* the host asked the call to stop */
+
+/* ------------------------------------------------------------------ */
+/* Opaque handles                                                     */
+
+typedef struct infra_call infra_call;           /* one host->plugin call: resource, token, cancellation */
+typedef struct infra_json infra_json;           /* a JSON value owned by the host's JSON service */
+typedef struct infra_secret infra_secret;       /* a secret value, zeroised when freed */
+typedef struct infra_ssh infra_ssh;             /* an SSH session opened by the host */
+typedef struct infra_provider infra_provider;   /* a provider plugin's own context */
+typedef struct infra_scheduler infra_scheduler; /* a scheduler plugin's own context */
+
+/* ------------------------------------------------------------------ */
+/* Host services                                                      */
+
+/* Log levels for infra_host.log. */
+#define INFRA_LOG_DEBUG 0 /* developer detail, shown with -v */
+#define INFRA_LOG_INFO 1  /* progress a user may want to see */
+#define INFRA_LOG_WARN 2  /* something odd that did not stop the call */
+
+/* Diagnostic severities for infra_host.diag. */
+#define INFRA_DIAG_WARNING 1 /* reported, the run goes on */
+#define INFRA_DIAG_ERROR 2   /* reported, the call is expected to fail */
+
+/* JSON value types returned by infra_json_api.type. */
+#define INFRA_JSON_NULL 0   /* null, or a NULL handle */
+#define INFRA_JSON_BOOL 1   /* true or false */
+#define INFRA_JSON_INT 2    /* integer (int64) */
+#define INFRA_JSON_REAL 3   /* floating point */
+#define INFRA_JSON_STRING 4 /* UTF-8 string */
+#define INFRA_JSON_ARRAY 5  /* ordered list */
+#define INFRA_JSON_OBJECT 6 /* string-keyed map */
+
+/* The JSON service. Values returned "new" are owned by the caller and freed
+ * with release(); values returned by get/at are borrowed from their parent. */
+typedef struct infra_json_api {
+    size_t size;                                                  /* sizeof(infra_json_api) as the host built it */
+    infra_json *(*parse)(const char *text, size_t len);           /* new value, or NULL when text is not JSON */
+    char *(*dump)(const infra_json *value);                       /* compact text, free with host->free */
+    void (*release)(infra_json *value);                           /* drop a reference; NULL is ignored */
+    int (*type)(const infra_json *value);                         /* one of INFRA_JSON_* */
+    infra_json *(*get)(const infra_json *object, const char *key); /* borrowed member, or NULL */
+    size_t (*length)(const infra_json *value);                    /* elements of an array or members of an object */
+    infra_json *(*at)(const infra_json *array, size_t index);     /* borrowed element, or NULL */
+    int (*next)(const infra_json *object, void **iter, const char **key,
+                infra_json **value);                             /* iterate members: *iter = NULL first; 0 at end */
+    const char *(*string)(const infra_json *value);               /* borrowed text, NULL unless a string */
+    int64_t (*integer)(const infra_json *value);                  /* integer value, 0 unless a number */
+    double (*real)(const infra_json *value);                      /* numeric value as double, 0 unless a number */
+    int (*boolean)(const infra_json *value);                      /* 1 for true, 0 otherwise */
+    infra_json *(*new_object)(void);                              /* new empty object */
+    infra_json *(*new_array)(void);                               /* new empty array */
+    infra_json *(*new_string)(const char *text);                  /* new string (copied), NULL if not UTF-8 */
+    infra_json *(*new_integer)(int64_t value);                    /* new integer */
+    infra_json *(*new_real)(double value);                        /* new real */
+    infra_json *(*new_bool)(int value);                           /* new boolean */
+    infra_json *(*new_null)(void);                                /* new null */
+    int (*set)(infra_json *object, const char *key, infra_json *value); /* takes value; 0 or INFRA_EINVALID */
+    int (*append)(infra_json *array, infra_json *value);          /* takes value; 0 or INFRA_EINVALID */
+    int (*remove)(infra_json *object, const char *key);           /* 0, or INFRA_ENOTFOUND */
+    infra_json *(*copy)(const infra_json *value);                 /* new deep copy */
+    int (*equal)(const infra_json *a, const infra_json *b);       /* 1 when a and b hold the same value */
+} infra_json_api;
+
+/* One HTTP request. Build it zeroed, set size = sizeof(infra_http_request). */
+typedef struct infra_http_request {
+    size_t size;                 /* sizeof(infra_http_request) as the caller built it */
+    const char *method;          /* "GET", "POST", "PUT", "DELETE", ... */
+    const char *url;             /* absolute http:// or https:// URL */
+    const char *const *headers;  /* NULL-terminated "Name: value" lines, or NULL */
+    const char *body;            /* request body, or NULL */
+    size_t body_len;             /* bytes of body */
+    long timeout_ms;             /* whole-request timeout; 0 = host default (60 s) */
+    int max_attempts;            /* attempts on transient failure; 0 = host default (5) */
+    int retry_non_idempotent;    /* 1: also retry POST on 5xx (safe with an idempotency token) */
+    const char *ca_file;         /* extra CA bundle (PEM) to trust, or NULL; verification stays on */
+    const char *redact;          /* a value to hide from logs and errors (a token), or NULL */
+} infra_http_request;
+
+/* One HTTP response; free with infra_http_api.response_free. */
+typedef struct infra_http_response {
+    size_t size;            /* sizeof(infra_http_response) as the host built it */
+    long status;            /* HTTP status code of the last attempt */
+    char *body;             /* body, NUL-terminated for convenience */
+    size_t body_len;        /* bytes of body without the terminator */
+    char **headers;         /* NULL-terminated "name: value" lines, names lower-cased */
+    int attempts;           /* how many attempts were made */
+} infra_http_response;
+
+/* The HTTP service: libcurl underneath, TLS verified, timeouts, retries with
+ * exponential backoff and jitter on transient errors, Retry-After honoured. */
+typedef struct infra_http_api {
+    size_t size;  /* sizeof(infra_http_api) as the host built it */
+    int (*request)(infra_call *call, const infra_http_request *req,
+                   infra_http_response **out); /* 0 when an HTTP answer came (any status); else INFRA_E* */
+    void (*response_free)(infra_http_response *resp);        /* free a response; NULL is ignored */
+    const char *(*header)(const infra_http_response *resp,
+                          const char *name);                 /* borrowed value of a header (case-insensitive), or NULL */
+} infra_http_api;
+
+/* Connection parameters for infra_ssh_api.connect. */
+typedef struct infra_ssh_target {
+    size_t size;                 /* sizeof(infra_ssh_target) as the caller built it */
+    const char *host;            /* address or name */
+    int port;                    /* 0 = 22 */
+    const char *user;            /* login user */
+    const char *private_key;     /* key file path, or NULL for the agent */
+    const char *host_key_sha256; /* expected "SHA256:..." fingerprint, or NULL for known_hosts */
+    long deadline_ms;            /* keep retrying to connect until this many ms have passed */
+} infra_ssh_target;
+
+/* The SSH service (libssh2): strict host-key checking, exec, upload. */
+typedef struct infra_ssh_api {
+    size_t size; /* sizeof(infra_ssh_api) as the host built it */
+    int (*connect)(infra_call *call, const infra_ssh_target *target,
+                   infra_ssh **out); /* 0, INFRA_EAUTH on a host-key or login refusal, INFRA_ETRANSIENT on deadline */
+    int (*exec)(infra_ssh *ssh, const char *command, int *exit_status, char **out_stdout,
+                char **out_stderr); /* run one command; outputs freed with host->free (may be NULL) */
+    int (*upload)(infra_ssh *ssh, const char *path, const void *data, size_t len,
+                  int mode);        /* write a file over SFTP with the given mode */
+    void (*close)(infra_ssh *ssh);  /* close the session; NULL is ignored */
+} infra_ssh_api;
+
+/* The secrets service: values never reach state or logs. */
+typedef struct infra_secret_api {
+    size_t size; /* sizeof(infra_secret_api) as the host built it */
+    int (*get)(infra_call *call, const char *name,
+               infra_secret **out); /* a named secret (environment or secrets file); INFRA_ENOTFOUND */
+    infra_secret *(*wrap)(const char *value); /* new secret holding a copy of value */
+    const char *(*value)(const infra_secret *secret); /* borrowed text, valid until free */
+    void (*free)(infra_secret *secret);               /* zeroise and free; NULL is ignored */
+} infra_secret_api;
+
+/* The host table, handed to the entry function and valid until unload. */
+typedef struct infra_host {
+    size_t size;                 /* sizeof(infra_host) as the host built it */
+    unsigned int abi_major;      /* INFRA_ABI_MAJOR of the host */
+    unsigned int abi_minor;      /* INFRA_ABI_MINOR of the host */
+    const char *host_version;    /* infra's version string */
+    void *(*alloc)(size_t len);  /* allocate memory the host will free */
+    void (*free)(void *ptr);     /* free memory the host allocated */
+    char *(*strdup)(const char *text); /* copy a string with host->alloc */
+    void (*log)(infra_call *call, int level, const char *message); /* log a line (secrets must not be passed) */
+    void (*diag)(infra_call *call, int severity, const char *attr_path,
+                 const char *message); /* report a problem at an attribute path ("tags.Name", "" = whole resource) */
+    int (*cancelled)(infra_call *call); /* 1 when the call should stop as soon as it safely can */
+    const char *(*call_address)(infra_call *call); /* resource address ("instance.web[0]"), or "" */
+    const char *(*call_token)(infra_call *call);   /* idempotency token for a create, or NULL */
+    int64_t (*now_ms)(void);                       /* monotonic clock in milliseconds */
+    int (*sleep_ms)(infra_call *call, int64_t ms); /* sleep; INFRA_ECANCELLED if cancelled meanwhile */
+    const infra_json_api *json;                    /* JSON values */
+    const infra_http_api *http;                    /* HTTP client */
+    const infra_ssh_api *ssh;                      /* SSH client (slots may be NULL in this version) */
+    const infra_secret_api *secrets;               /* secrets */
+} infra_host;
+
+/* ------------------------------------------------------------------ */
+/* Provider plugins                                                   */
+
+/*
+ * Schema (returned by infra_provider_ops.schema) is a JSON object:
+ *   { "settings":  { ATTR... },                  provider settings
+ *     "resources": { TYPE: { "attributes": { ATTR... } } } }
+ * where ATTR is  NAME: { "type": "string|integer|number|bool|list|map|any",
+ *                        "required": bool, "computed": bool, "force_new": bool,
+ *                        "sensitive": bool, "description": "..." }
+ */
+
+/* Provider operations. Every op receives the call handle first. */
+typedef struct infra_provider_ops {
+    size_t size; /* sizeof(infra_provider_ops) as the plugin built it */
+    int (*schema)(infra_call *call, infra_json **out); /* describe settings and resource types */
+    int (*validate)(infra_call *call, const char *type,
+                    const infra_json *config); /* offline checks of one resource's config */
+    int (*configure)(infra_call *call, const infra_json *settings,
+                     infra_provider **out); /* create a context from provider settings */
+    int (*plan)(infra_provider *self, infra_call *call, const char *type,
+                const infra_json *prior, const infra_json *desired, infra_json **planned,
+                infra_json **requires_replace); /* prior NULL = create; planned state and array of attrs forcing replace */
+    int (*apply)(infra_provider *self, infra_call *call, const char *type,
+                 const infra_json *prior, const infra_json *planned,
+                 const void *private_in, size_t private_in_len, infra_json **new_state,
+                 void **private_out, size_t *private_out_len); /* prior NULL = create, planned NULL = delete */
+    int (*read)(infra_provider *self, infra_call *call, const char *type,
+                const infra_json *state, const void *private_in, size_t private_in_len,
+                infra_json **out); /* refresh; state NULL = look up by call_token; INFRA_ENOTFOUND when gone */
+    int (*import)(infra_provider *self, infra_call *call, const char *type, const char *id,
+                  infra_json **out); /* adopt an existing object by its cloud id */
+    int (*upgrade_state)(infra_provider *self, infra_call *call, const char *type,
+                         int from_version, const infra_json *state,
+                         infra_json **out); /* convert state written by an older plugin version */
+    void (*stop)(infra_provider *self);  /* ask in-flight calls to return soon (thread-safe) */
+    void (*close)(infra_provider *self); /* free the context */
+} infra_provider_ops;
+
+/* ------------------------------------------------------------------ */
+/* Scheduler plugins                                                  */
+
+/* Scheduler operations. A cluster is described to the plugin as JSON:
+ * { "name", "scheduler", "regions": { R: { "datacenters": { DC: { "provider",
+ *   "servers": [NODE], "clients": [NODE] } } } }, "federate": [R...] }
+ * where NODE is { "address", "private_ip", "public_ip", "ssh": {...} }. */
+typedef struct infra_scheduler_ops {
+    size_t size; /* sizeof(infra_scheduler_ops) as the plugin built it */
+    int (*schema)(infra_call *call, infra_json **out); /* describe cluster and job settings */
+    int (*validate)(infra_call *call, const infra_json *cluster); /* offline checks of a cluster */
+    int (*configure)(infra_call *call, const infra_json *settings,
+                     infra_scheduler **out); /* create a context */
+    int (*node_bootstrap)(infra_scheduler *self, infra_call *call, const infra_json *cluster,
+                          const infra_json *node); /* render configs, upload, start agents on one node */
+    int (*wait_ready)(infra_scheduler *self, infra_call *call, const infra_json *cluster,
+                      const char *region, int64_t deadline_ms); /* leader elected and nodes ready */
+    int (*federate)(infra_scheduler *self, infra_call *call, const infra_json *cluster,
+                    const char *region_a, const char *region_b); /* join two regions */
+    int (*job_submit)(infra_scheduler *self, infra_call *call, const infra_json *cluster,
+                      const infra_json *job, infra_json **status); /* submit and wait for the deployment */
+    int (*job_status)(infra_scheduler *self, infra_call *call, const infra_json *cluster,
+                      const char *job_id, infra_json **status); /* current job health */
+    int (*job_stop)(infra_scheduler *self, infra_call *call, const infra_json *cluster,
+                    const char *job_id); /* stop (deregister) a job */
+    void (*close)(infra_scheduler *self); /* free the context */
+} infra_scheduler_ops;
+
+/* ------------------------------------------------------------------ */
+/* The descriptor                                                     */
+
+#define INFRA_PLUGIN_PROVIDER 1  /* the plugin provides resources */
+#define INFRA_PLUGIN_SCHEDULER 2 /* the plugin runs a scheduler on instances */
+
+/* Capability bits. */
+#define INFRA_CAP_IMPORT (1u << 0)          /* import() is meaningful */
+#define INFRA_CAP_TOKEN_CREATE (1u << 1)    /* create honours call_token: a retried create never duplicates */
+#define INFRA_CAP_READ_BY_TOKEN (1u << 2)   /* read(state = NULL) finds an object by its token */
+#define INFRA_CAP_CONCURRENT (1u << 3)      /* ops may be called from several threads at once */
+
+/* Sizes of basic types the plugin was compiled with. */
+typedef struct infra_build_sig {
+    unsigned char pointer_size; /* sizeof(void *) */
+    unsigned char size_t_size;  /* sizeof(size_t) */
+    unsigned char time_t_size;  /* sizeof(time_t) */
+    unsigned char reserved;     /* zero */
+} infra_build_sig;
+
+/* Initialiser for infra_build_sig matching the compiling toolchain. */
+#define INFRA_BUILD_SIG_INIT                                                   \
+    { (unsigned char)sizeof(void *), (unsigned char)sizeof(size_t),            \
+      (unsigned char)sizeof(time_t), 0 }
+
+/* What the entry function hands back; static storage in the plugin. */
+typedef struct infra_plugin {
+    uint32_t magic;                       /* INFRA_PLUGIN_MAGIC */
+    uint16_t abi_major;                   /* INFRA_ABI_MAJOR the plugin was built against */
+    uint16_t abi_minor;                   /* INFRA_ABI_MINOR the plugin was built against */
+    size_t size;                          /* sizeof(infra_plugin) as the plugin built it */
+    int kind;                             /* INFRA_PLUGIN_PROVIDER or INFRA_PLUGIN_SCHEDULER */
+    const char *name;                     /* plugin name used in topologies ("aws") */
+    const char *version;                  /* plugin version ("1.2.0") */
+    infra_build_sig build;                /* INFRA_BUILD_SIG_INIT */
+    uint32_t capabilities;                /* INFRA_CAP_* bits */
+    const infra_provider_ops *provider;   /* ops when kind is PROVIDER, else NULL */
+    const infra_scheduler_ops *scheduler; /* ops when kind is SCHEDULER, else NULL */
+} infra_plugin;
+
+/* Type of the entry symbol. Return 0 and set *out, or a negative INFRA_E*. */
+typedef int (*infra_plugin_entry_fn)(const infra_host *host, const infra_plugin **out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* INFRA_PLUGIN_H */
