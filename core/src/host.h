@@ -29,6 +29,9 @@ void host_call_clear(infra_call *call);
 /* The process-wide host table (static storage). */
 const infra_host *host_table(void);
 
+/* The JSON service over jansson (static storage); an infra_json* is a json_t*. */
+const infra_json_api *host_json_api(void);
+
 /* Converts between jansson and the opaque handle (the same pointer). */
 #define host_json(j) ((infra_json *)(j))
 #define host_jansson(h) ((json_t *)(h))

@@ -1,0 +1,485 @@
+/* The commands over a topology: validate, plan, up, down, status, output,
+ * graph, unlock. Exit status: 0 ok, 1 error, 2 `plan` with changes, 130
+ * interrupted.
+ *
+ * Signals during up/down: the first SIGINT/SIGTERM stops new operations,
+ * lets the running ones finish and saves the state; the second aborts at
+ * once (the state file is always whole: it is replaced atomically). */
+#include "cli.h"
+
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine.h"
+#include "graph.h"
+#include "log.h"
+#include "plan.h"
+#include "progress.h"
+#include "util.h"
+
+#define EXIT_INTERRUPTED 130
+
+static volatile sig_atomic_t interrupted;
+static volatile int *cancel_flag;
+
+static void write_stderr(const char *text)
+{
+    ssize_t ignored = write(STDERR_FILENO, text, strlen(text));
+    (void)ignored;
+}
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    if (interrupted) {
+        if (cancel_flag)
+            *cancel_flag = 1;
+        write_stderr("\ninfra: aborted; the state on disk is consistent, run the command "
+                     "again to finish\n");
+        _exit(EXIT_INTERRUPTED);
+    }
+    interrupted = 1;
+    write_stderr("\ninfra: interrupted: waiting for the operations in flight to finish "
+                 "(interrupt again to abort)\n");
+}
+
+static void signals_install(engine *e)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0; /* no SA_RESTART: a confirmation prompt must see EINTR */
+    cancel_flag = &e->cancel;
+    e->stop = &interrupted;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+static engine *open_engine(const cli_args *a)
+{
+    engine_options o = {.topology = a->topology,
+                        .environment = a->environment,
+                        .vars = a->vars,
+                        .var_files = a->var_files,
+                        .state_dir = a->state_dir,
+                        .parallelism = a->parallelism};
+    diag_list diags = {0};
+    engine *e = NULL;
+    engine_open(&o, &e, &diags);
+    diag_print(&diags, stderr);
+    diag_list_free(&diags);
+    return e;
+}
+
+/* Prints and forgets the engine's diagnostics; returns how many were errors. */
+static size_t flush_diags(engine *e)
+{
+    size_t errors = e->diags.errors;
+    diag_print(&e->diags, stderr);
+    diag_list_free(&e->diags);
+    return errors;
+}
+
+static char *lock_owner(const char *command)
+{
+    const char *user = getenv("USER");
+    if (!user || !*user) {
+        struct passwd *pw = getpwuid(getuid());
+        user = pw ? pw->pw_name : "unknown";
+    }
+    return util_printf("%s (infra %s)", user, command);
+}
+
+static int open_state(engine *e, int lock, const char *command)
+{
+    char *err = NULL;
+    char *owner = lock ? lock_owner(command) : NULL;
+    int rc = engine_state(e, lock, owner, &err);
+    if (rc < 0)
+        fprintf(stderr, "infra: %s\n", err ? err : "cannot open the state");
+    free(err);
+    free(owner);
+    return rc;
+}
+
+int cli_cmd_validate(const cli_args *a)
+{
+    engine *e = open_engine(a);
+    if (!e)
+        return 1;
+    printf("%s: valid (%zu resources, %zu providers)\n", a->topology, e->topo->nresources,
+           e->topo->nproviders);
+    engine_free(e);
+    return 0;
+}
+
+int cli_cmd_plan(const cli_args *a)
+{
+    int status = 1;
+    plan *p = NULL;
+    engine *e = open_engine(a);
+    if (!e)
+        return 1;
+    signals_install(e);
+    if (open_state(e, 0, "plan") < 0)
+        goto done;
+    int rc = plan_build(e, a->refresh, &p);
+    flush_diags(e);
+    if (interrupted) {
+        status = EXIT_INTERRUPTED;
+        goto done;
+    }
+    if (rc < 0)
+        goto done;
+    if (a->json) {
+        json_t *doc = plan_json(p);
+        json_dumpf(doc, stdout, JSON_INDENT(2));
+        fputc('\n', stdout);
+        json_decref(doc);
+    } else {
+        plan_print(p, stdout, a->color);
+    }
+    status = plan_changes(p) > 0 ? 2 : 0;
+done:
+    plan_free(p);
+    engine_free(e);
+    return status;
+}
+
+static void print_outputs(FILE *out, const json_t *outputs)
+{
+    const char *key;
+    json_t *value;
+    json_object_foreach((json_t *)outputs, key, value) {
+        char *text = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
+        char *shown = log_redact(text ? text : "null");
+        fprintf(out, "%s = %s\n", key, shown);
+        free(shown);
+        free(text);
+    }
+}
+
+/* Runs p and reports; shared by up and down. */
+static int run_plan(engine *e, plan *p, const cli_args *a, const char *label, int destroy)
+{
+    engine_apply_summary sum;
+    char *err = NULL;
+    int status = 0;
+
+    e->progress = progress_new(stdout, isatty(STDOUT_FILENO), a->color);
+    engine_apply(e, p, &sum);
+    progress_free(e->progress);
+    e->progress = NULL;
+    engine_outputs(e, p, destroy);
+    if (engine_state_close(e, &err) < 0) {
+        fprintf(stderr, "infra: %s\n", err ? err : "cannot write the state");
+        status = 1;
+    }
+    free(err);
+    printf("%s: %zu done, %zu failed, %zu skipped%s", label, sum.done, sum.failed, sum.skipped,
+           sum.not_started ? "" : ".\n");
+    if (sum.not_started)
+        printf(", %zu not started.\n", sum.not_started);
+    fflush(stdout);
+    if (flush_diags(e) > 0 || sum.failed || sum.skipped)
+        status = 1;
+    if (interrupted || sum.not_started) {
+        fprintf(stderr, "infra: interrupted; the state is saved, run the command again to "
+                        "finish\n");
+        return EXIT_INTERRUPTED;
+    }
+    if (status == 0 && !destroy) {
+        json_t *outputs = state_get_outputs(e->st);
+        if (json_object_size(outputs) > 0) {
+            printf("\nOutputs:\n");
+            print_outputs(stdout, outputs);
+        }
+        json_decref(outputs);
+    }
+    return status;
+}
+
+int cli_cmd_up(const cli_args *a)
+{
+    int status = 1;
+    plan *p = NULL;
+    engine *e = open_engine(a);
+    if (!e)
+        return 1;
+    signals_install(e);
+    if (open_state(e, 1, "up") < 0)
+        goto done;
+    int rc = plan_build(e, a->refresh, &p);
+    flush_diags(e);
+    if (interrupted) {
+        status = EXIT_INTERRUPTED;
+        goto done;
+    }
+    if (rc < 0)
+        goto done;
+    plan_print(p, stdout, a->color);
+    fputc('\n', stdout);
+    fflush(stdout);
+    status = run_plan(e, p, a, "Apply", 0);
+done:
+    plan_free(p);
+    engine_free(e);
+    return status;
+}
+
+/* Asks on the terminal; 1 only for "yes". */
+static int confirm(const char *question)
+{
+    char line[64];
+    fprintf(stderr, "%s ", question);
+    fflush(stderr);
+    if (!fgets(line, sizeof(line), stdin))
+        return 0;
+    line[strcspn(line, "\r\n")] = '\0';
+    return strcmp(line, "yes") == 0;
+}
+
+int cli_cmd_down(const cli_args *a)
+{
+    int status = 1;
+    plan *p = NULL;
+    engine *e = open_engine(a);
+    if (!e)
+        return 1;
+    signals_install(e);
+    if (open_state(e, 1, "down") < 0)
+        goto done;
+    int rc = plan_destroy(e, &p);
+    flush_diags(e);
+    if (rc < 0)
+        goto done;
+    size_t n = p->ndelete;
+    if (n == 0) {
+        printf("Nothing to destroy in %s (%s).\n", e->topo->name, e->env);
+    } else if (!a->yes) {
+        char *question = util_printf("Destroy %zu resources of %s (%s)? Only 'yes' will be "
+                                     "accepted:",
+                                     n, e->topo->name, e->env);
+        int tty = isatty(STDIN_FILENO);
+        int ok = tty && confirm(question);
+        free(question);
+        if (!tty) {
+            fprintf(stderr,
+                    "infra: refusing to destroy %zu resources of %s (%s) without confirmation: "
+                    "stdin is not a terminal; pass --yes\n",
+                    n, e->topo->name, e->env);
+            goto done;
+        }
+        if (!ok || interrupted) {
+            fprintf(stderr, "infra: destroy cancelled\n");
+            goto done;
+        }
+    }
+    status = run_plan(e, p, a, "Destroy", 1);
+done:
+    plan_free(p);
+    engine_free(e);
+    return status;
+}
+
+static const char *item_status(const plan_item *it, char **owned)
+{
+    *owned = NULL;
+    if (it->data)
+        return "data";
+    if (!it->refreshed)
+        return "unknown";
+    if (it->gone)
+        return "missing";
+    if (it->drift) {
+        util_buf b = {0};
+        util_buf_puts(&b, "drifted (");
+        size_t k;
+        json_t *v;
+        json_array_foreach(it->drift, k, v)
+            util_buf_printf(&b, "%s%s", k ? ", " : "", json_string_value(v));
+        util_buf_puts(&b, ")");
+        *owned = util_buf_take(&b);
+        return *owned;
+    }
+    return "ok";
+}
+
+int cli_cmd_status(const cli_args *a)
+{
+    int status = 1;
+    plan *p = NULL;
+    engine *e = open_engine(a);
+    if (!e)
+        return 1;
+    signals_install(e);
+    if (open_state(e, 0, "status") < 0)
+        goto done;
+    int rc = plan_refresh_state(e, &p);
+    json_t *rows = json_array();
+    size_t pending = 0;
+    for (size_t k = 0; k < p->nitems; k++) {
+        const plan_item *it = &p->items[p->order[k]];
+        if (!it->entry) {
+            pending++;
+            continue;
+        }
+        char *owned = NULL;
+        const char *st = item_status(it, &owned);
+        const json_t *attrs = json_object_get(it->entry, "attributes");
+        const char *provider = json_string_value(json_object_get(it->entry, "provider"));
+        const char *id = json_string_value(json_object_get(attrs, "id"));
+        json_array_append_new(
+            rows, json_pack("{s:s, s:s, s:s, s:s, s:s}", "address", it->address, "type",
+                            it->type ? it->type : "", "provider", provider ? provider : "-",
+                            "id", id ? id : "-", "status", st));
+        free(owned);
+    }
+    json_t *outputs = state_get_outputs(e->st);
+    if (a->json) {
+        json_t *doc = json_pack("{s:s, s:s, s:O, s:O, s:I}", "topology", e->topo->name,
+                                "environment", e->env, "resources", rows, "outputs", outputs,
+                                "interrupted_creates", (json_int_t)pending);
+        json_dumpf(doc, stdout, JSON_INDENT(2));
+        fputc('\n', stdout);
+        json_decref(doc);
+    } else {
+        printf("%s (%s): %zu resources\n", e->topo->name, e->env, json_array_size(rows));
+        if (json_array_size(rows) > 0)
+            printf("  %-40s %-16s %-12s %-28s %s\n", "ADDRESS", "TYPE", "PROVIDER", "ID",
+                   "STATUS");
+        size_t k;
+        json_t *row;
+        json_array_foreach(rows, k, row) {
+            printf("  %-40s %-16s %-12s %-28s %s\n",
+                   json_string_value(json_object_get(row, "address")),
+                   json_string_value(json_object_get(row, "type")),
+                   json_string_value(json_object_get(row, "provider")),
+                   json_string_value(json_object_get(row, "id")),
+                   json_string_value(json_object_get(row, "status")));
+        }
+        if (pending)
+            printf("%zu creates did not finish (interrupted or failed): run infra up to finish "
+                   "them\n",
+                   pending);
+        if (json_object_size(outputs) > 0) {
+            printf("\nOutputs:\n");
+            print_outputs(stdout, outputs);
+        }
+    }
+    json_decref(outputs);
+    json_decref(rows);
+    status = flush_diags(e) > 0 || rc < 0 ? 1 : 0;
+    if (interrupted)
+        status = EXIT_INTERRUPTED;
+done:
+    plan_free(p);
+    engine_free(e);
+    return status;
+}
+
+int cli_cmd_output(const cli_args *a)
+{
+    int status = 1;
+    engine *e = open_engine(a);
+    if (!e)
+        return 1;
+    if (open_state(e, 0, "output") < 0)
+        goto done;
+    json_t *outputs = state_get_outputs(e->st);
+    if (a->npositionals > 0) {
+        const char *name = a->positionals[0];
+        json_t *value = json_object_get(outputs, name);
+        if (!value) {
+            util_buf b = {0};
+            const char *key;
+            json_t *v;
+            json_object_foreach(outputs, key, v)
+                util_buf_printf(&b, "%s%s", b.len ? ", " : "", key);
+            fprintf(stderr, "infra: no output named \"%s\" (available: %s)\n", name,
+                    b.len ? b.data : "none");
+            util_buf_free(&b);
+        } else {
+            if (json_is_string(value) && !a->json) {
+                printf("%s\n", json_string_value(value));
+            } else {
+                json_dumpf(value, stdout, JSON_ENCODE_ANY | (a->json ? JSON_INDENT(2) : JSON_COMPACT));
+                fputc('\n', stdout);
+            }
+            status = 0;
+        }
+    } else {
+        if (a->json) {
+            json_dumpf(outputs, stdout, JSON_INDENT(2));
+            fputc('\n', stdout);
+        } else {
+            print_outputs(stdout, outputs);
+        }
+        status = 0;
+    }
+    json_decref(outputs);
+done:
+    engine_free(e);
+    return status;
+}
+
+typedef struct dot_style {
+    const engine *e;
+    const graph *g;
+} dot_style;
+
+static const char *graph_style(void *ud, size_t node)
+{
+    dot_style *s = ud;
+    const topo_resource *r = topology_resource(s->e->topo, graph_address(s->g, node));
+    if (!r)
+        return "style=dashed, color=red, tooltip=\"in the state only: to delete\"";
+    if (r->data)
+        return "shape=ellipse";
+    return NULL;
+}
+
+int cli_cmd_graph(const cli_args *a)
+{
+    int status = 1;
+    engine *e = open_engine(a);
+    if (!e)
+        return 1;
+    if (open_state(e, 0, "graph") < 0)
+        goto done;
+    graph *g = NULL;
+    diag_list diags = {0};
+    int rc = plan_graph(e, e->st, &g, &diags);
+    diag_print(&diags, stderr);
+    diag_list_free(&diags);
+    if (rc == 0) {
+        dot_style style = {e, g};
+        graph_write_dot(g, stdout, e->topo->name, graph_style, &style);
+        status = 0;
+    }
+    graph_free(g);
+done:
+    engine_free(e);
+    return status;
+}
+
+int cli_cmd_unlock(const cli_args *a)
+{
+    engine *e = open_engine(a);
+    if (!e)
+        return 1;
+    char *err = NULL;
+    int rc = state_unlock(e->state_dir, e->topo->name, e->env, a->force, &err);
+    if (rc < 0)
+        fprintf(stderr, "infra: %s\n", err ? err : "cannot unlock");
+    else
+        printf("Unlocked %s (%s).\n", e->topo->name, e->env);
+    free(err);
+    engine_free(e);
+    return rc < 0 ? 1 : 0;
+}

@@ -1,0 +1,370 @@
+/* The "local" provider: instances are Linux namespace hosts on bridges in
+ * this machine, each running its own OpenSSH sshd, with nftables firewalls,
+ * an haproxy load balancer and a shared hosts file for DNS.
+ *
+ * Shared between the plugin's files only; the plugin sees nothing of infra
+ * but <infra/plugin.h>. Everything it creates is recorded under
+ * RUN_DIR/PREFIX (the "base" directory):
+ *   hosts/ID/       one namespace host (instance or load balancer)
+ *   networks/ID/    one bridge, with its address leases
+ *   firewalls/ID/   one firewall (rules applied inside the target hosts)
+ *   dns/ID/         one hosts-file record
+ *   ns/             private mount holding the hosts' mount and UTS ns files
+ *   hosts           the file bind-mounted over /etc/hosts in every host
+ * See docs/local-provider.md. */
+#ifndef LOCAL_H
+#define LOCAL_H
+
+#include <infra/plugin.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* The host table given to the entry function; valid until unload. */
+extern const infra_host *local_api;
+#define LJ (local_api->json)
+
+/* Object ids: one letter for the kind, then LOCAL_ID_HEX hex digits. */
+#define LOCAL_ID_HEX 10
+#define LOCAL_ID_SIZE (LOCAL_ID_HEX + 2)
+#define LOCAL_KIND_NETWORK 'n'
+#define LOCAL_KIND_INSTANCE 'h'
+#define LOCAL_KIND_LB 'l'
+#define LOCAL_KIND_FIREWALL 'f'
+#define LOCAL_KIND_DNS 'd'
+
+/* Kernel interface names are at most 15 characters. */
+#define LOCAL_IFNAME_SIZE 16
+#define LOCAL_PREFIX_MAX 8
+
+/* External programs, resolved lazily so that a topology without a load
+ * balancer does not need haproxy. */
+typedef enum local_tool {
+    LOCAL_TOOL_IP = 0,
+    LOCAL_TOOL_SSHD,
+    LOCAL_TOOL_SSH_KEYGEN,
+    LOCAL_TOOL_NFT,
+    LOCAL_TOOL_HAPROXY,
+    LOCAL_TOOL_SH,
+    LOCAL_TOOL_COUNT
+} local_tool;
+
+struct infra_provider {
+    char *prefix;      /* short name prefix of every kernel object */
+    char *run_dir;     /* RUN_DIR */
+    char *base;        /* RUN_DIR/PREFIX */
+    char *public_key;  /* the user's SSH public key file */
+    char *private_key; /* its private half, or NULL when not beside it */
+    atomic_int stopped;
+    pthread_mutex_t tool_lock; /* guards tools[] */
+    char *tools[LOCAL_TOOL_COUNT];
+};
+
+/* Namespaces a spawned program enters: paths of ns files, or NULL. */
+typedef struct local_ns {
+    const char *net;
+    const char *mnt;
+    const char *uts;
+} local_ns;
+
+/* A network as recorded in networks/ID/network.json. */
+typedef struct local_net {
+    char id[LOCAL_ID_SIZE];
+    char bridge[LOCAL_IFNAME_SIZE];
+    uint32_t network; /* host byte order */
+    int prefixlen;
+    uint32_t gateway;
+    char cidr[20];
+    char *dir; /* base/networks/ID */
+} local_net;
+
+/* A namespace host: an instance or a load balancer. */
+typedef struct local_host {
+    char id[LOCAL_ID_SIZE];
+    char kind[16];                /* "instance" or "load_balancer" */
+    char veth[LOCAL_IFNAME_SIZE]; /* host end of the veth pair, on the bridge */
+    char network[LOCAL_ID_SIZE];  /* network id */
+    char address[16];             /* eth0 address, "" until leased */
+    char *hostname;
+    char *token;      /* create token, or NULL */
+    char *dir;        /* base/hosts/ID */
+    char *root;       /* base/hosts/ID/root: sources of the private mounts */
+    char *netns;      /* PREFIX-ID, the `ip netns` name */
+    char *netns_path; /* /run/netns/PREFIX-ID */
+    char *mnt_path;   /* base/ns/ID.mnt */
+    char *uts_path;   /* base/ns/ID.uts */
+    int complete;     /* every create step finished at least once */
+} local_host;
+
+/* ------------------------------------------------------------------ */
+/* local_util.c: memory, text, JSON, files, locks, ids, addresses      */
+
+/* Allocation that aborts the process when memory is out, like the host's. */
+void *local_malloc(size_t len);
+char *local_strdup(const char *s);
+char *local_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* A growable NUL-terminated string; free data with free(). */
+typedef struct local_buf {
+    char *data;
+    size_t len;
+    size_t cap;
+} local_buf;
+void local_buf_put(local_buf *b, const char *s, size_t len);
+void local_buf_printf(local_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* An error diagnostic for attr ("" = the whole resource), printf-style. */
+void local_diagf(infra_call *call, const char *attr, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* A log line at level (INFRA_LOG_*), printf-style. */
+void local_logf(infra_call *call, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* INFRA_ECANCELLED when the call was cancelled or the provider stopped. */
+int local_check_cancel(infra_provider *p, infra_call *call);
+
+/* Member key of obj as a string, or NULL when missing or not a string. */
+const char *local_json_str(const infra_json *obj, const char *key);
+/* An integer from an integer value or a decimal string. 0 or INFRA_EINVALID. */
+int local_json_to_int(const infra_json *v, long *out);
+/* Sets obj[key] to a new string / integer. 0 or INFRA_EINTERNAL. */
+int local_json_set_str(infra_json *obj, const char *key, const char *value);
+int local_json_set_int(infra_json *obj, const char *key, int64_t value);
+/* 1 when the value is not known before apply ("${...}", "(known after apply)"). */
+int local_is_unknown(const char *s);
+
+/* Reads a whole file into *out (NUL-terminated, caller frees). 0,
+ * INFRA_ENOTFOUND when missing, INFRA_EINTERNAL otherwise. */
+int local_read_file(const char *path, char **out, size_t *len);
+/* Replaces path atomically (temp file, fsync, rename). 0 or INFRA_EINTERNAL
+ * with a diagnostic. */
+int local_write_file(infra_call *call, const char *path, const char *data, size_t len, int mode);
+/* Loads / saves a JSON file through the host's JSON service. Load gives
+ * INFRA_ENOTFOUND when missing; *out is a new value. */
+int local_json_load(infra_call *call, const char *path, infra_json **out);
+int local_json_save(infra_call *call, const char *path, const infra_json *value);
+/* mkdir -p with mode for the missing components. 0 or INFRA_EINTERNAL. */
+int local_mkdirs(infra_call *call, const char *path, int mode);
+/* rm -rf that never crosses into another file system (a mount). */
+int local_rmtree(infra_call *call, const char *path);
+/* 1 when path exists (lstat). */
+int local_exists(const char *path);
+/* 1 when the directory has no entries (or does not exist). */
+int local_dir_empty(const char *path);
+
+/* Takes an exclusive flock on directory path (created if missing) and
+ * returns its descriptor in *fd; if the directory is removed while
+ * waiting, retries on the new one. Release with local_unlock. */
+int local_lock_dir(infra_call *call, const char *path, int *fd);
+void local_unlock(int fd);
+
+/* The id of the object a create makes: kind letter + 10 hex digits derived
+ * from the call's idempotency token, random without one. */
+void local_id_for_call(infra_call *call, char kind, char out[LOCAL_ID_SIZE]);
+/* 1 when id is a well-formed id of kind (0 = any kind). */
+int local_id_valid(const char *id, char kind);
+
+/* Kernel interface name PREFIX + letter + hex digits of id, <= 15 chars. */
+void local_ifname(const infra_provider *p, char letter, const char *id,
+                  char out[LOCAL_IFNAME_SIZE]);
+
+/* IPv4 helpers (host byte order). */
+int local_ip_parse(const char *text, uint32_t *out);
+void local_ip_format(uint32_t ip, char out[16]);
+/* "a.b.c.d/n"; *network is the address with host bits cleared. */
+int local_cidr_parse(const char *text, uint32_t *network, int *prefixlen);
+uint32_t local_mask(int prefixlen);
+
+/* ------------------------------------------------------------------ */
+/* local_exec.c: running programs, inside namespaces or not            */
+
+/* The absolute path of tool in *path (borrowed from p). INFRA_ENOTSUP with
+ * a diagnostic naming the Debian package when it is not installed. */
+int local_tool_path(infra_provider *p, infra_call *call, local_tool tool, const char **path);
+
+/* Runs argv (argv[0] an absolute path) after entering ns (may be NULL),
+ * with a minimal environment and no inherited descriptors. Captures stdout
+ * and stderr into *out / *err when not NULL (caller frees). *status is the
+ * exit status (128+N for signal N). 0 when the program ran, whatever its
+ * status; INFRA_EINTERNAL with a diagnostic when it could not be started
+ * or outlived timeout_ms (then killed). */
+int local_exec(infra_call *call, char *const *argv, const local_ns *ns, int timeout_ms, int *status,
+               char **out, char **err);
+
+/* local_exec that expects exit status 0; any other status is reported as
+ * "COMMAND: STDERR" at attr and gives INFRA_EINTERNAL. */
+int local_run(infra_call *call, const char *attr, char *const *argv, const local_ns *ns,
+              char **out);
+
+/* local_run without a diagnostic for a non-zero status (INFRA_EINTERNAL):
+ * for steps that may have been done by an interrupted run meanwhile. */
+int local_run_quiet(infra_call *call, char *const *argv, const local_ns *ns);
+
+/* Starts a program that daemonises itself (sshd, haproxy -D) inside ns,
+ * its stdout and stderr appended to log_path (a path inside the mount
+ * namespace). Waits for the launching process; its non-zero status is an
+ * error naming the log's tail. */
+int local_start_daemon(infra_call *call, const char *attr, char *const *argv, const local_ns *ns,
+                       const char *log_path);
+
+/* Starts argv inside ns in a new session, detached (not waited for),
+ * stdout and stderr appended to log_path (inside the mount namespace). */
+int local_start_detached(infra_call *call, char *const *argv, const local_ns *ns,
+                         const char *log_path);
+
+/* In a child after fork: default signals, empty mask. Async-signal-safe. */
+void local_child_reset_signals(void);
+/* In a child after fork: closes every descriptor >= 3 except keep_a and
+ * keep_b (-1 = none). Async-signal-safe. */
+void local_child_close_fds(int keep_a, int keep_b);
+
+/* The inode of the namespace bound at path, 0 when path is not a bound
+ * namespace file. */
+uint64_t local_ns_inode(const char *path);
+
+/* SIGKILLs every process whose net namespace is net_ino or whose mount
+ * namespace is mnt_ino (0 = ignore), until none is left. */
+int local_kill_ns_processes(infra_provider *p, infra_call *call, uint64_t net_ino,
+                            uint64_t mnt_ino);
+
+/* The pid in pidfile when that process is alive and in net namespace
+ * net_ino; 0 otherwise. */
+pid_t local_pidfile_alive(const char *pidfile, uint64_t net_ino);
+
+/* 1 when a TCP connection to addr:port succeeds within timeout_ms, made
+ * from inside net namespace netns_path when it is not NULL. */
+int local_tcp_probe(const char *addr, int port, const char *netns_path, int timeout_ms);
+
+/* Waits until addr:port accepts TCP connections from this namespace, or
+ * (when fallback_netns is not NULL) from inside that namespace, polling for
+ * at most timeout_ms. 0, INFRA_ETRANSIENT on timeout, INFRA_ECANCELLED. */
+int local_wait_port(infra_provider *p, infra_call *call, const char *addr, int port,
+                    const char *fallback_netns, int64_t timeout_ms);
+
+/* ------------------------------------------------------------------ */
+/* local_net.c: networks, bridges, leases, veth pairs                  */
+
+int local_network_apply(infra_provider *p, infra_call *call, const infra_json *prior,
+                        const infra_json *planned, infra_json **new_state);
+int local_network_delete(infra_provider *p, infra_call *call, const infra_json *prior);
+int local_network_read(infra_provider *p, infra_call *call, const infra_json *state,
+                       infra_json **out);
+
+/* Loads network id into *net (free with local_net_free). INFRA_ENOTFOUND
+ * with a diagnostic at attr when it does not exist. */
+int local_net_load(infra_provider *p, infra_call *call, const char *attr, const char *id,
+                   local_net *net);
+void local_net_free(local_net *net);
+
+/* The address leased to host_id on net: the existing lease, or the lowest
+ * free address after the gateway. Safe across threads and processes. */
+int local_lease(infra_provider *p, infra_call *call, const local_net *net, const char *host_id,
+                char out[16]);
+/* Releases host_id's lease; a missing network or lease is not an error. */
+int local_lease_release(infra_provider *p, infra_call *call, const char *net_id,
+                        const char *host_id);
+/* The host holding address ip on net, in out; INFRA_ENOTFOUND. */
+int local_lease_owner(infra_call *call, const local_net *net, const char *ip,
+                      char out[LOCAL_ID_SIZE]);
+
+/* Creates net's bridge with the gateway address, up; with quick, only when
+ * the bridge is missing (gone with a reboot: hosts bring it back). */
+int local_bridge_ensure(infra_provider *p, infra_call *call, const local_net *net, int quick);
+
+/* Creates (or completes) h's veth pair: host end on net's bridge, peer as
+ * eth0 inside h's netns with its address, lo up, default route. */
+int local_veth_ensure(infra_provider *p, infra_call *call, const local_host *h,
+                      const local_net *net);
+
+/* ------------------------------------------------------------------ */
+/* local_host.c: namespace hosts                                       */
+
+/* Fills the paths of host id (no I/O). Free with local_host_free. */
+void local_host_init(infra_provider *p, const char *id, local_host *h);
+void local_host_free(local_host *h);
+/* Loads hosts/ID/host.json into h. INFRA_ENOTFOUND when the host is unknown. */
+int local_host_load(infra_provider *p, infra_call *call, const char *id, local_host *h);
+int local_host_save(infra_call *call, const local_host *h);
+/* The namespaces of h to enter. */
+void local_host_ns(const local_host *h, local_ns *ns);
+
+/* Builds or completes h on network net_id: directories, address, netns,
+ * veth, mount and UTS namespaces with private directories and the shared
+ * hosts file, hostname. Every step first checks whether it is done.
+ * initial (may be NULL) is saved as the host's state.json when it has
+ * none yet, so that a lookup by token after a crash knows the config. */
+int local_host_ensure(infra_provider *p, infra_call *call, local_host *h, const char *net_id,
+                      const infra_json *initial);
+
+/* Removes host id completely: processes, mounts, veth, netns, lease,
+ * directory. INFRA_ENOTFOUND when nothing of it exists. */
+int local_host_destroy(infra_provider *p, infra_call *call, const char *id);
+
+/* Host id's existence: 1 when its directory exists and its netns is
+ * mounted, 0 when the directory exists without a netns, INFRA_ENOTFOUND. */
+int local_host_alive(infra_provider *p, const char *id);
+
+/* Takes the provider-wide lock (base directory). */
+int local_base_lock(infra_provider *p, infra_call *call, int *fd);
+
+/* Removes directories and files left when the last object is gone: the ns
+ * mount, the hosts file, empty kind directories, the base directory. */
+void local_gc(infra_provider *p, infra_call *call);
+
+/* ------------------------------------------------------------------ */
+/* local_instance.c, local_lb.c, local_fw.c, local_dns.c: resource types */
+
+int local_instance_apply(infra_provider *p, infra_call *call, const infra_json *prior,
+                         const infra_json *planned, infra_json **new_state);
+int local_instance_read(infra_provider *p, infra_call *call, const infra_json *state,
+                        infra_json **out);
+int local_instance_delete(infra_provider *p, infra_call *call, const infra_json *prior);
+
+int local_lb_apply(infra_provider *p, infra_call *call, const infra_json *prior,
+                   const infra_json *planned, infra_json **new_state);
+int local_lb_read(infra_provider *p, infra_call *call, const infra_json *state, infra_json **out);
+int local_lb_delete(infra_provider *p, infra_call *call, const infra_json *prior);
+/* The "lb-ID.local" name of load balancer id (caller frees). */
+char *local_lb_dns_name(const char *id);
+
+int local_fw_apply(infra_provider *p, infra_call *call, const infra_json *prior,
+                   const infra_json *planned, infra_json **new_state);
+int local_fw_read(infra_provider *p, infra_call *call, const infra_json *state, infra_json **out);
+int local_fw_delete(infra_provider *p, infra_call *call, const infra_json *prior);
+/* Offline checks of a firewall's allow list; diagnostics at "allow[i]...". */
+int local_fw_validate_allow(infra_call *call, const infra_json *allow);
+
+int local_dns_apply(infra_provider *p, infra_call *call, const infra_json *prior,
+                    const infra_json *planned, infra_json **new_state);
+int local_dns_read(infra_provider *p, infra_call *call, const infra_json *state, infra_json **out);
+int local_dns_delete(infra_provider *p, infra_call *call, const infra_json *prior);
+
+/* The path of the shared hosts file (caller frees). */
+char *local_hosts_file_path(infra_provider *p);
+/* Rewrites the shared hosts file from the records (hosts, load balancers,
+ * dns records) in place: same inode, so every bind mount sees it. Creates
+ * it when missing. Takes the base lock itself unless locked is 1. */
+int local_hosts_file_update(infra_provider *p, infra_call *call, int locked);
+
+/* Loads the last state saved in DIR/state.json and the completion flag.
+ * Helpers shared by the resource files. */
+int local_state_load(infra_call *call, const char *dir, infra_json **state);
+int local_state_save(infra_call *call, const char *dir, const infra_json *state);
+
+/* The id for apply: from prior state on update, from the token on create.
+ * INFRA_EINVALID with a diagnostic when prior holds no valid id. */
+int local_apply_id(infra_call *call, const infra_json *prior, char kind, char out[LOCAL_ID_SIZE]);
+
+/* {"id": id, status_attr: value}: what a lookup by token reports for an
+ * object whose create was interrupted before its record was written, so
+ * that the engine deletes (or completes) it rather than forget it. */
+int local_partial_state(const char *id, const char *status_attr, const char *value,
+                        infra_json **out);
+
+/* The string id of state (validated for kind), or NULL. */
+const char *local_state_id(const infra_json *state, char kind);
+
+#endif

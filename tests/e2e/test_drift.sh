@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Objects edited or deleted behind infra's back: plan and status see it.
+source "$(dirname "$0")/lib.sh"
+topology 2
+run 0 "$infra" up "$topo"
+file=$(object_file 'instance.web[0]')
+jq -c '.attributes.size = "large"' "$file" >"$work/edited" && mv "$work/edited" "$file"
+run 0 "$infra" status "$topo"
+out_has "drifted (size)"
+run 2 "$infra" plan "$topo"
+out_has "Changed outside infra:"
+out_has "instance.web[0]: size"
+out_has "~ instance.web[0]  (update in place: size; changed outside infra)"
+run 0 "$infra" up "$topo"
+grep -q '"size":"small"' "$(object_file 'instance.web[0]')" || fail "drift not repaired"
+
+rm "$(object_file 'instance.web[1]')"
+run 0 "$infra" status "$topo"
+out_has "missing"
+run 2 "$infra" plan "$topo"
+out_has "+ instance.web[1]  (create; deleted outside infra)"
+run 0 "$infra" up "$topo"
+[ "$(objects instance)" -eq 2 ] || fail "the deleted instance was not recreated"
+run 0 "$infra" status "$topo"
+out_lacks "missing"
+out_lacks "drifted"
+run 0 "$infra" plan "$topo"
+echo "drift detected and repaired"

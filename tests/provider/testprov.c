@@ -1,0 +1,158 @@
+/* The "test" provider plugin: descriptor, entry point and the lifetime of
+ * a provider context. Objects live as JSON files in a directory (see
+ * testprov_store.c); knobs inject latency, failures and crashes (see
+ * testprov_knobs.c). Used by the engine's tests, crash tests and benchmark. */
+#include "testprov.h"
+
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+const infra_host *testprov_host;
+
+void testprov_diagf(infra_call *call, const char *attr_path, const char *fmt, ...)
+{
+    char small[256];
+    char *msg = small;
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(small, sizeof(small), fmt, ap);
+    va_end(ap);
+    if (n >= (int)sizeof(small) && (msg = malloc((size_t)n + 1)) != NULL) {
+        va_start(ap, fmt);
+        vsnprintf(msg, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    }
+    testprov_host->diag(call, INFRA_DIAG_ERROR, attr_path, msg != NULL ? msg : small);
+    if (msg != small)
+        free(msg);
+}
+
+static void provider_free(infra_provider *p)
+{
+    if (p == NULL)
+        return;
+    if (p->calls_fd >= 0)
+        close(p->calls_fd);
+    testprov_knobs_free(&p->knobs);
+    free(p->dir);
+    free(p);
+}
+
+static int testprov_configure(infra_call *call, const infra_json *settings, infra_provider **out)
+{
+    int error = 0;
+    infra_provider *p = NULL;
+    const char *dir = testprov_str(settings, "dir");
+    char *log_path = NULL;
+
+    if (settings != NULL && TPJ->type(settings) != INFRA_JSON_OBJECT) {
+        testprov_diagf(call, "", "the test provider's settings must be a map");
+        return INFRA_EINVALID;
+    }
+    if (dir == NULL || dir[0] == '\0') {
+        testprov_diagf(call, "dir", "the test provider needs \"dir\": where its objects live");
+        return INFRA_EINVALID;
+    }
+    if ((p = calloc(1, sizeof(*p))) == NULL)
+        return INFRA_EINTERNAL;
+    p->calls_fd = -1;
+    atomic_init(&p->stopped, 0);
+    if ((error = testprov_knobs_parse(call, settings, &p->knobs)) < 0)
+        goto done;
+    if ((p->dir = strdup(dir)) == NULL || (log_path = testprov_printf("%s/calls.log", dir)) == NULL) {
+        error = INFRA_EINTERNAL;
+        goto done;
+    }
+    if (testprov_mkdirs(dir) < 0) {
+        testprov_diagf(call, "dir", "cannot create directory %s", dir);
+        error = INFRA_EINVALID;
+        goto done;
+    }
+    p->calls_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (p->calls_fd < 0) {
+        testprov_diagf(call, "dir", "cannot open %s", log_path);
+        error = INFRA_EINVALID;
+        goto done;
+    }
+    *out = p;
+    p = NULL;
+done:
+    free(log_path);
+    provider_free(p);
+    return error;
+}
+
+static void testprov_stop(infra_provider *self)
+{
+    atomic_store(&self->stopped, 1);
+}
+
+static void testprov_close(infra_provider *self)
+{
+    provider_free(self);
+}
+
+static const infra_provider_ops testprov_ops = {
+    .size = sizeof(infra_provider_ops),
+    .schema = testprov_schema,
+    .validate = testprov_validate,
+    .configure = testprov_configure,
+    .plan = testprov_plan,
+    .apply = testprov_apply,
+    .read = testprov_read,
+    .import = testprov_import,
+    .upgrade_state = NULL, /* state version 1 is the only one */
+    .stop = testprov_stop,
+    .close = testprov_close,
+};
+
+static const infra_plugin testprov_plugin = {
+    .magic = INFRA_PLUGIN_MAGIC,
+    .abi_major = INFRA_ABI_MAJOR,
+    .abi_minor = INFRA_ABI_MINOR,
+    .size = sizeof(infra_plugin),
+    .kind = INFRA_PLUGIN_PROVIDER,
+    .name = "test",
+    .version = "1.0.0",
+    .build = INFRA_BUILD_SIG_INIT,
+    .capabilities = INFRA_CAP_CONCURRENT | INFRA_CAP_TOKEN_CREATE | INFRA_CAP_READ_BY_TOKEN |
+                    INFRA_CAP_IMPORT,
+    .provider = &testprov_ops,
+    .scheduler = NULL,
+};
+
+/* Every host service the provider calls must be present. */
+static int host_usable(const infra_host *host)
+{
+    const infra_json_api *json;
+
+    if (host == NULL || host->abi_major != INFRA_ABI_MAJOR)
+        return 0;
+    if (!INFRA_HAS_SLOT(host, free) || !INFRA_HAS_SLOT(host, log) ||
+        !INFRA_HAS_SLOT(host, diag) || !INFRA_HAS_SLOT(host, call_address) ||
+        !INFRA_HAS_SLOT(host, call_token) || !INFRA_HAS_SLOT(host, sleep_ms) ||
+        !INFRA_HAS_SLOT(host, now_ms) ||
+        !INFRA_HAS_SLOT(host, json))
+        return 0;
+    json = host->json;
+    return json->size >= offsetof(infra_json_api, equal) + sizeof(json->equal) &&
+           json->parse && json->dump && json->release && json->type && json->get &&
+           json->length && json->at && json->string && json->integer && json->real &&
+           json->new_object && json->new_array && json->new_string && json->new_bool &&
+           json->new_null && json->set && json->append && json->copy && json->equal;
+}
+
+INFRA_PLUGIN_EXPORT int infra_plugin_entry(const infra_host *host, const infra_plugin **out)
+{
+    if (out == NULL || !host_usable(host))
+        return INFRA_ENOTSUP;
+    testprov_host = host;
+    *out = &testprov_plugin;
+    return 0;
+}

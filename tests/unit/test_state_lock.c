@@ -1,0 +1,306 @@
+/* State lock: a second process is refused with the holder's details, a
+ * lock whose holder was killed is taken over with a warning, and `infra
+ * unlock` refuses a live holder but removes a dead one's file. */
+#define _GNU_SOURCE
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "infra/plugin.h"
+#include "log.h"
+#include "state.h"
+#include "util.h"
+
+static char *make_tmpdir(void)
+{
+    char *dir = util_strdup("/tmp/infra-test-state-lock-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    return dir;
+}
+
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    return remove(path);
+}
+
+static void remove_tree(char *dir)
+{
+    nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    free(dir);
+}
+
+static char *read_text(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    util_buf b = {0};
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        util_buf_put(&b, chunk, n);
+    fclose(f);
+    return util_buf_take(&b);
+}
+
+static char *this_host(void)
+{
+    char buf[256];
+    assert_int_equal(gethostname(buf, sizeof(buf)), 0);
+    buf[sizeof(buf) - 1] = '\0';
+    return util_strdup(buf);
+}
+
+/* A child process that takes the lock as "alice@test" and holds it until
+ * killed. Returns its pid once it holds the lock. */
+static pid_t spawn_holder(const char *dir)
+{
+    int ready[2];
+    assert_int_equal(pipe(ready), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(ready[0]);
+        state_lock *lock = NULL;
+        if (state_lock_acquire(dir, "app", "prod", "alice@test", &lock, NULL) < 0)
+            _exit(3);
+        char ok = 'y';
+        if (write(ready[1], &ok, 1) != 1)
+            _exit(4);
+        for (;;)
+            pause();
+    }
+    close(ready[1]);
+    char c = 0;
+    ssize_t n = read(ready[0], &c, 1);
+    close(ready[0]);
+    if (n != 1 || c != 'y')
+        fail_msg("the holder process could not take the lock");
+    return pid;
+}
+
+static void kill_holder(pid_t pid)
+{
+    int status;
+    assert_int_equal(kill(pid, SIGKILL), 0);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+}
+
+/* Runs with stderr sent to a file; returns what was logged. */
+typedef struct capture {
+    int saved;
+    char *path;
+} capture;
+
+static void capture_begin(capture *c, const char *dir)
+{
+    c->path = util_printf("%s/stderr.txt", dir);
+    fflush(stderr);
+    c->saved = dup(2);
+    int fd = open(c->path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    dup2(fd, 2);
+    close(fd);
+}
+
+static char *capture_end(capture *c)
+{
+    fflush(stderr);
+    dup2(c->saved, 2);
+    close(c->saved);
+    char *text = read_text(c->path);
+    unlink(c->path);
+    free(c->path);
+    return text;
+}
+
+static void test_state_lock_second_acquire_in_another_process_is_refused(void **unused)
+{
+    char *dir = make_tmpdir(), *host = this_host();
+    pid_t holder = spawn_holder(dir);
+
+    state_lock *lock = NULL;
+    char *err = NULL;
+    assert_int_equal(state_lock_acquire(dir, "app", "prod", "bob@test", &lock, &err),
+                     INFRA_ECONFLICT);
+    assert_null(lock);
+    char *expected =
+        util_printf("state is locked by alice@test (pid %d on %s) since ", (int)holder, host);
+    if (strncmp(err, expected, strlen(expected)) != 0)
+        fail_msg("unexpected refusal: %s", err);
+    assert_non_null(strstr(err, "another infra run is in progress on this environment"));
+    assert_non_null(strstr(err, "if that process is gone run: infra unlock app -e prod"));
+    free(err);
+    free(expected);
+
+    /* The file itself says who holds the lock, in JSON. */
+    char *path = util_printf("%s/app.prod.lock", dir);
+    struct stat sb;
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+    json_t *doc = json_load_file(path, 0, NULL);
+    assert_non_null(doc);
+    assert_string_equal(json_string_value(json_object_get(doc, "owner")), "alice@test");
+    assert_int_equal(json_integer_value(json_object_get(doc, "pid")), holder);
+    assert_string_equal(json_string_value(json_object_get(doc, "host")), host);
+    const char *when = json_string_value(json_object_get(doc, "time"));
+    assert_non_null(when);
+    assert_int_equal(strlen(when), 20); /* 2024-01-02T03:04:05Z */
+    assert_int_equal(when[10], 'T');
+    assert_int_equal(when[19], 'Z');
+    assert_non_null(json_string_value(json_object_get(doc, "command")));
+    json_decref(doc);
+
+    kill_holder(holder);
+    free(path);
+    free(host);
+    remove_tree(dir);
+}
+
+static void test_state_lock_of_a_killed_holder_is_taken_over_with_a_warning(void **unused)
+{
+    char *dir = make_tmpdir();
+    pid_t holder = spawn_holder(dir);
+    kill_holder(holder);
+
+    capture c;
+    state_lock *lock = NULL;
+    char *err = NULL;
+    capture_begin(&c, dir);
+    int rc = state_lock_acquire(dir, "app", "prod", "bob@test", &lock, &err);
+    char *logged = capture_end(&c);
+    if (rc < 0)
+        fail_msg("acquire after kill -9: %s", err);
+    char *pid_text = util_printf("pid %d", (int)holder);
+    assert_non_null(strstr(logged, "warning"));
+    assert_non_null(strstr(logged, pid_text));
+    assert_non_null(strstr(logged, "no longer running"));
+
+    char *path = util_printf("%s/app.prod.lock", dir);
+    json_t *doc = json_load_file(path, 0, NULL);
+    assert_int_equal(json_integer_value(json_object_get(doc, "pid")), getpid());
+    assert_string_equal(json_string_value(json_object_get(doc, "owner")), "bob@test");
+    json_decref(doc);
+
+    /* A release leaves an empty file, so the next taker has nothing to warn about. */
+    state_lock_release(lock);
+    char *text = read_text(path);
+    assert_string_equal(text, "");
+    free(text);
+    capture_begin(&c, dir);
+    rc = state_lock_acquire(dir, "app", "prod", "bob@test", &lock, &err);
+    free(logged);
+    logged = capture_end(&c);
+    assert_int_equal(rc, 0);
+    assert_null(strstr(logged, "taking over"));
+    state_lock_release(lock);
+
+    free(logged);
+    free(pid_text);
+    free(path);
+    remove_tree(dir);
+}
+
+static void test_state_lock_is_exclusive_within_one_process_too(void **unused)
+{
+    char *dir = make_tmpdir();
+    state_lock *first = NULL, *second = NULL;
+    char *err = NULL;
+    assert_int_equal(state_lock_acquire(dir, "app", "prod", NULL, &first, &err), 0);
+    assert_int_equal(state_lock_acquire(dir, "app", "prod", NULL, &second, &err), INFRA_ECONFLICT);
+    char *pid_text = util_printf("(pid %d on ", (int)getpid());
+    assert_non_null(strstr(err, pid_text));
+    free(err);
+    /* Another environment has its own lock. */
+    assert_int_equal(state_lock_acquire(dir, "app", "int", NULL, &second, &err), 0);
+    state_lock_release(second);
+    state_lock_release(first);
+
+    /* Released: another process gets it. */
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        state_lock *lock = NULL;
+        _exit(state_lock_acquire(dir, "app", "prod", "child", &lock, NULL) == 0 ? 0 : 1);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    free(pid_text);
+    remove_tree(dir);
+}
+
+static void test_state_unlock_refuses_a_live_holder_and_removes_a_dead_ones(void **unused)
+{
+    char *dir = make_tmpdir();
+    char *path = util_printf("%s/app.prod.lock", dir);
+    char *err = NULL;
+    capture c;
+
+    /* Live holder, no force: refused, file kept. */
+    pid_t holder = spawn_holder(dir);
+    assert_int_equal(state_unlock(dir, "app", "prod", 0, &err), INFRA_ECONFLICT);
+    char *pid_text = util_printf("pid %d", (int)holder);
+    assert_non_null(strstr(err, pid_text));
+    assert_non_null(strstr(err, "alice@test"));
+    free(err);
+    err = NULL;
+    assert_int_equal(access(path, F_OK), 0);
+
+    /* Live holder, force: removed, and a new run can lock again. */
+    capture_begin(&c, dir);
+    int rc = state_unlock(dir, "app", "prod", 1, &err);
+    char *logged = capture_end(&c);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(logged, pid_text));
+    assert_int_equal(access(path, F_OK), -1);
+    state_lock *lock = NULL;
+    assert_int_equal(state_lock_acquire(dir, "app", "prod", NULL, &lock, &err), 0);
+    state_lock_release(lock);
+    kill_holder(holder);
+    free(logged);
+    free(pid_text);
+
+    /* Dead holder: removed without force, saying what was removed. */
+    holder = spawn_holder(dir);
+    kill_holder(holder);
+    pid_text = util_printf("pid %d", (int)holder);
+    capture_begin(&c, dir);
+    rc = state_unlock(dir, "app", "prod", 0, &err);
+    logged = capture_end(&c);
+    if (rc < 0)
+        fail_msg("unlock of a dead holder: %s", err);
+    assert_non_null(strstr(logged, path));
+    assert_non_null(strstr(logged, pid_text));
+    assert_int_equal(access(path, F_OK), -1);
+    free(logged);
+
+    /* Nothing to unlock is not an error. */
+    assert_int_equal(state_unlock(dir, "app", "prod", 0, &err), 0);
+
+    free(pid_text);
+    free(path);
+    remove_tree(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_state_lock_second_acquire_in_another_process_is_refused),
+        cmocka_unit_test(test_state_lock_of_a_killed_holder_is_taken_over_with_a_warning),
+        cmocka_unit_test(test_state_lock_is_exclusive_within_one_process_too),
+        cmocka_unit_test(test_state_unlock_refuses_a_live_holder_and_removes_a_dead_ones),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
