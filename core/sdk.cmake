@@ -10,6 +10,9 @@
 include(CMakePackageConfigHelpers)
 
 # The ABI version is read from the header so the package cannot disagree with it.
+# Re-read the ABI version whenever the header changes.
+set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS
+  ${CMAKE_CURRENT_SOURCE_DIR}/include/infra/plugin.h)
 file(STRINGS ${CMAKE_CURRENT_SOURCE_DIR}/include/infra/plugin.h infra_sdk_abi_lines
   REGEX "^#define INFRA_ABI_(MAJOR|MINOR) ")
 string(REGEX MATCH "INFRA_ABI_MAJOR ([0-9]+)" _ "${infra_sdk_abi_lines}")

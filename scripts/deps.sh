@@ -4,9 +4,14 @@
 set -euo pipefail
 
 packages=(
+  # build
   build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
   libcurl4-openssl-dev libjansson-dev libyaml-dev libssh2-1-dev libssl-dev
-  libcmocka-dev jq
+  libxml2-dev libcmocka-dev
+  # the local provider's hosts, firewalls, load balancers and example service
+  iproute2 openssh-server openssh-client nftables haproxy busybox util-linux procps
+  # tests: emulators, stand-ins and scenario scripts; benchmark timing
+  python3 python3-botocore python3-yaml python3-jsonschema curl jq time
 )
 
 missing=()

@@ -525,6 +525,10 @@ static CURLcode setup(CURL *h, const prepared *p, transfer *t, char *errbuf)
     SET(CURLOPT_SSL_VERIFYHOST, 2L);
     if (r->ca_file)
         SET(CURLOPT_CAINFO, r->ca_file); /* the system CA directory stays trusted */
+    if (r->ca_pem) {
+        struct curl_blob blob = {(void *)r->ca_pem, strlen(r->ca_pem), CURL_BLOB_COPY};
+        SET(CURLOPT_CAINFO_BLOB, &blob);
+    }
     SET(CURLOPT_CONNECTTIMEOUT_MS, HTTP_CONNECT_TIMEOUT_MS);
     SET(CURLOPT_TIMEOUT_MS, r->timeout_ms);
     SET(CURLOPT_USERAGENT, "infra/" INFRA_VERSION);

@@ -451,12 +451,28 @@ static int api_get(infra_call *call, const char *name, infra_secret **out)
     return secrets_lookup(name, out);
 }
 
+static int api_generate(infra_call *call, const char *name, size_t bytes, int encoding,
+                        infra_secret **out)
+{
+    if (encoding != INFRA_SECRET_HEX && encoding != INFRA_SECRET_BASE64)
+        return INFRA_EINVALID;
+    return secrets_generate(name, bytes,
+                            encoding == INFRA_SECRET_BASE64 ? SECRETS_BASE64 : SECRETS_HEX, out);
+}
+
+static int api_set(infra_call *call, const char *name, const char *value)
+{
+    return secrets_set(name, value);
+}
+
 static const infra_secret_api secrets_table = {
     .size = sizeof(infra_secret_api),
     .get = api_get,
     .wrap = secrets_wrap,
     .value = secrets_value,
     .free = secrets_free,
+    .generate = api_generate,
+    .set = api_set,
 };
 
 const infra_secret_api *secrets_api(void)

@@ -80,8 +80,9 @@ static const infra_provider_ops broken_ops = {
 };
 
 static const infra_scheduler_ops broken_sched_ops = {
-    BROKEN_SCHED_OPS_SIZE, broken_schema, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-    broken_sched_close,
+    .size = BROKEN_SCHED_OPS_SIZE,
+    .schema = broken_schema,
+    .close = broken_sched_close,
 };
 
 static const infra_plugin broken_plugin = {

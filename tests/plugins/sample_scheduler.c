@@ -49,6 +49,8 @@ static const infra_scheduler_ops sched_ops = {
     NULL, /* job_status */
     NULL, /* job_stop */
     sched_close,
+    NULL, /* node_remove */
+    NULL, /* cluster_status */
 };
 
 static const infra_plugin sched_plugin = {

@@ -35,7 +35,7 @@ extern "C" {
 
 #define INFRA_PLUGIN_MAGIC 0x494e4652u /* "INFR": first field of every descriptor */
 #define INFRA_ABI_MAJOR 1              /* bumped on any incompatible change */
-#define INFRA_ABI_MINOR 0              /* bumped when a slot is appended */
+#define INFRA_ABI_MINOR 1              /* bumped when a slot is appended */
 #define INFRA_PLUGIN_ENTRY_SYMBOL "infra_plugin_entry" /* the one exported symbol */
 
 /* Mark the entry function exported while the rest of the plugin stays hidden. */
@@ -144,6 +144,8 @@ typedef struct infra_http_request {
     int retry_non_idempotent;    /* 1: also retry POST on 5xx (safe with an idempotency token) */
     const char *ca_file;         /* extra CA bundle (PEM) to trust, or NULL; verification stays on */
     const char *redact;          /* a value to hide from logs and errors (a token), or NULL */
+    /* ABI 1.1 */
+    const char *ca_pem;          /* extra CA certificates (PEM text) to trust, or NULL; verification stays on */
 } infra_http_request;
 
 /* One HTTP response; free with infra_http_api.response_free. */
@@ -190,7 +192,13 @@ typedef struct infra_ssh_api {
     void (*close)(infra_ssh *ssh);  /* close the session; NULL is ignored */
 } infra_ssh_api;
 
-/* The secrets service: values never reach state or logs. */
+/* Encodings of infra_secret_api.generate. */
+#define INFRA_SECRET_HEX 0    /* lowercase hexadecimal */
+#define INFRA_SECRET_BASE64 1 /* standard base64 with padding (Nomad/Consul gossip keys) */
+
+/* The secrets service: values never reach state or logs. Secrets a plugin
+ * generates or sets are kept in the secrets file beside the state
+ * (NAME.ENV.secrets.json, mode 0600), never in the state itself. */
 typedef struct infra_secret_api {
     size_t size; /* sizeof(infra_secret_api) as the host built it */
     int (*get)(infra_call *call, const char *name,
@@ -198,6 +206,11 @@ typedef struct infra_secret_api {
     infra_secret *(*wrap)(const char *value); /* new secret holding a copy of value */
     const char *(*value)(const infra_secret *secret); /* borrowed text, valid until free */
     void (*free)(infra_secret *secret);               /* zeroise and free; NULL is ignored */
+    /* ABI 1.1 */
+    int (*generate)(infra_call *call, const char *name, size_t bytes, int encoding,
+                    infra_secret **out); /* the named secret, made from `bytes` random bytes when missing; out may be NULL */
+    int (*set)(infra_call *call, const char *name,
+               const char *value); /* keep a value (a token a server issued) under name; 0 or INFRA_EINVALID */
 } infra_secret_api;
 
 /* The host table, handed to the entry function and valid until unload. */
@@ -265,10 +278,36 @@ typedef struct infra_provider_ops {
 /* ------------------------------------------------------------------ */
 /* Scheduler plugins                                                  */
 
-/* Scheduler operations. A cluster is described to the plugin as JSON:
- * { "name", "scheduler", "regions": { R: { "datacenters": { DC: { "provider",
- *   "servers": [NODE], "clients": [NODE] } } } }, "federate": [R...] }
- * where NODE is { "address", "private_ip", "public_ip", "ssh": {...} }. */
+/*
+ * Scheduler operations. The host describes a cluster to the plugin as JSON:
+ *
+ *   { "name": "main", "scheduler": "nomad", "environment": "prod",
+ *     "settings": { ...the cluster's own keys from the topology... },
+ *     "regions": { R: { "datacenters": { DC: { "provider": "aws-us",
+ *                       "settings": {...}, "servers": [NODE], "clients": [NODE] } } } },
+ *     "federate": [R, ...] }
+ *
+ * listing every node the host knows to exist at the time of the call (a node
+ * being created later is absent). NODE is
+ *
+ *   { "address": "cluster.main.europe.dc-a.server[0]",  the instance's resource address
+ *     "name": "main-europe-dc-a-server-0",              unique node name
+ *     "role": "server" | "client", "region", "datacenter", "index": 0,
+ *     "id", "private_ip", "public_ip", "hostname",      from the instance (may be null)
+ *     "ssh": { "host", "port", "user", "private_key" (a path),
+ *              "host_key_sha256" ("SHA256:..." or null: use known_hosts) } }
+ *
+ * A job (or app) is
+ *
+ *   { "name": "clickcount", "kind": "job" | "app", "id": the id to submit under
+ *     (the topology key, or set.name), "regions": [R, ...], "file": absolute path,
+ *     "format": "json" | "hcl", "content": the file's text,
+ *     "set": { "image_tag": "1.0", "count": 3, ... } }
+ *
+ * Long operations poll with host->sleep_ms and return INFRA_ECANCELLED when
+ * it does. Errors name what is missing ("region us: no leader after 120 s:
+ * servers 10.0.0.5, 10.0.0.6 answered, 10.0.0.7 did not").
+ */
 typedef struct infra_scheduler_ops {
     size_t size; /* sizeof(infra_scheduler_ops) as the plugin built it */
     int (*schema)(infra_call *call, infra_json **out); /* describe cluster and job settings */
@@ -276,18 +315,23 @@ typedef struct infra_scheduler_ops {
     int (*configure)(infra_call *call, const infra_json *settings,
                      infra_scheduler **out); /* create a context */
     int (*node_bootstrap)(infra_scheduler *self, infra_call *call, const infra_json *cluster,
-                          const infra_json *node); /* render configs, upload, start agents on one node */
+                          const infra_json *node); /* render configs, upload, (re)start agents whose config changed; 0 once they answer */
     int (*wait_ready)(infra_scheduler *self, infra_call *call, const infra_json *cluster,
-                      const char *region, int64_t deadline_ms); /* leader elected and nodes ready */
+                      const char *region, int64_t deadline_ms); /* leader elected, every node of the region listed in cluster ready */
     int (*federate)(infra_scheduler *self, infra_call *call, const infra_json *cluster,
-                    const char *region_a, const char *region_b); /* join two regions */
+                    const char *region_a, const char *region_b); /* join two regions and verify both see each other */
     int (*job_submit)(infra_scheduler *self, infra_call *call, const infra_json *cluster,
-                      const infra_json *job, infra_json **status); /* submit and wait for the deployment */
+                      const infra_json *job, infra_json **status); /* submit to job.regions, wait for the deployments; status {"regions": {R: {...}}} */
     int (*job_status)(infra_scheduler *self, infra_call *call, const infra_json *cluster,
-                      const char *job_id, infra_json **status); /* current job health */
+                      const char *job_id, infra_json **status); /* health in every region; INFRA_ENOTFOUND when no region has it */
     int (*job_stop)(infra_scheduler *self, infra_call *call, const infra_json *cluster,
-                    const char *job_id); /* stop (deregister) a job */
+                    const char *job_id); /* stop (deregister) the job in every region that has it */
     void (*close)(infra_scheduler *self); /* free the context */
+    /* ABI 1.1 */
+    int (*node_remove)(infra_scheduler *self, infra_call *call, const infra_json *cluster,
+                       const infra_json *node); /* before a node is destroyed: drain a client, make a server leave, stop agents */
+    int (*cluster_status)(infra_scheduler *self, infra_call *call, const infra_json *cluster,
+                          infra_json **out); /* {"regions": {R: {"leader", "servers": [...], "clients": [...], "jobs": [...]}}} */
 } infra_scheduler_ops;
 
 /* ------------------------------------------------------------------ */
