@@ -323,6 +323,8 @@ void engine_call_init(engine_call *c, engine *e, const char *address, size_t pro
                    provider < e->nproviders ? e->providers[provider].decl->name : NULL);
     c->e = e;
     c->call.token = token;
+    c->call.topology = e->topo ? e->topo->name : NULL;
+    c->call.environment = e->env;
     c->call.cancel = &e->cancel;
     c->call.diag = call_diag;
     c->call.diag_ud = c;

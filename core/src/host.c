@@ -13,6 +13,7 @@
 #include "http.h"
 #include "log.h"
 #include "secrets.h"
+#include "ssh.h"
 #include "util.h"
 
 #ifndef INFRA_VERSION
@@ -124,6 +125,16 @@ static const char *host_call_token(infra_call *call)
     return call ? call->token : NULL;
 }
 
+static const char *host_call_topology(infra_call *call)
+{
+    return call && call->topology ? call->topology : "";
+}
+
+static const char *host_call_environment(infra_call *call)
+{
+    return call && call->environment ? call->environment : "";
+}
+
 static int64_t host_now_ms(void)
 {
     struct timespec ts;
@@ -148,17 +159,6 @@ static int host_sleep_ms(infra_call *call, int64_t ms)
     }
 }
 
-/* SSH slots are NULL in this version: the table is present with its size so
- * that plugins can test each slot with INFRA_HAS_SLOT and report
- * INFRA_ENOTSUP themselves. */
-static const infra_ssh_api host_ssh = {
-    .size = sizeof(infra_ssh_api),
-    .connect = NULL,
-    .exec = NULL,
-    .upload = NULL,
-    .close = NULL,
-};
-
 static infra_host host;
 static pthread_once_t host_once = PTHREAD_ONCE_INIT;
 
@@ -180,8 +180,10 @@ static void host_build(void)
     host.sleep_ms = host_sleep_ms;
     host.json = host_json_api();
     host.http = http_api();
-    host.ssh = &host_ssh;
+    host.ssh = ssh_api();
     host.secrets = secrets_api();
+    host.call_topology = host_call_topology;
+    host.call_environment = host_call_environment;
 }
 
 const infra_host *host_table(void)

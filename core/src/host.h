@@ -15,6 +15,8 @@ struct infra_call {
     const char *address;      /* resource address or "" */
     const char *token;        /* idempotency token or NULL */
     const char *plugin;       /* plugin name, for log prefixes */
+    const char *topology;     /* topology name, or NULL */
+    const char *environment;  /* environment name, or NULL */
     volatile int *cancel;     /* points at a flag the host sets; may be NULL */
     host_diag_fn diag;        /* may be NULL: diagnostics are then logged */
     void *diag_ud;

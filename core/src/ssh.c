@@ -1116,6 +1116,7 @@ static const infra_ssh_api ssh_table = {
     .exec = ssh_exec,
     .upload = ssh_upload,
     .close = ssh_close,
+    .exec_sudo = ssh_exec_sudo,
 };
 
 const infra_ssh_api *ssh_api(void)

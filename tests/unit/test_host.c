@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "host.h"
+#include "ssh.h"
 #include "http.h"
 #include "log.h"
 #include "secrets.h"
@@ -96,12 +97,18 @@ static void test_host_table_has_every_slot_but_ssh(void **state)
     assert_ptr_equal(h->http, http_api());
     assert_ptr_equal(h->secrets, secrets_api());
 
-    /* SSH: the table is there, sized, and every slot reads as absent. */
+    /* SSH: the libssh2 service, every slot present. */
     assert_int_equal(h->ssh->size, sizeof(infra_ssh_api));
-    assert_false(INFRA_HAS_SLOT(h->ssh, connect));
-    assert_false(INFRA_HAS_SLOT(h->ssh, exec));
-    assert_false(INFRA_HAS_SLOT(h->ssh, upload));
-    assert_false(INFRA_HAS_SLOT(h->ssh, close));
+    assert_ptr_equal(h->ssh, ssh_api());
+    assert_true(INFRA_HAS_SLOT(h->ssh, connect));
+    assert_true(INFRA_HAS_SLOT(h->ssh, exec));
+    assert_true(INFRA_HAS_SLOT(h->ssh, upload));
+    assert_true(INFRA_HAS_SLOT(h->ssh, close));
+    assert_true(INFRA_HAS_SLOT(h->ssh, exec_sudo));
+    assert_true(INFRA_HAS_SLOT(h, call_topology));
+    assert_true(INFRA_HAS_SLOT(h, call_environment));
+    assert_true(INFRA_HAS_SLOT(h->secrets, generate));
+    assert_true(INFRA_HAS_SLOT(h->secrets, set));
 
     assert_true(INFRA_HAS_SLOT(h->secrets, get));
     assert_true(INFRA_HAS_SLOT(h->secrets, wrap));

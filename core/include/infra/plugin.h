@@ -190,6 +190,9 @@ typedef struct infra_ssh_api {
     int (*upload)(infra_ssh *ssh, const char *path, const void *data, size_t len,
                   int mode);        /* write a file over SFTP with the given mode */
     void (*close)(infra_ssh *ssh);  /* close the session; NULL is ignored */
+    /* ABI 1.1 */
+    int (*exec_sudo)(infra_ssh *ssh, const char *command, int *exit_status, char **out_stdout,
+                     char **out_stderr); /* exec as root: through "sudo -n" unless the login user is root */
 } infra_ssh_api;
 
 /* Encodings of infra_secret_api.generate. */
@@ -232,8 +235,11 @@ typedef struct infra_host {
     int (*sleep_ms)(infra_call *call, int64_t ms); /* sleep; INFRA_ECANCELLED if cancelled meanwhile */
     const infra_json_api *json;                    /* JSON values */
     const infra_http_api *http;                    /* HTTP client */
-    const infra_ssh_api *ssh;                      /* SSH client (slots may be NULL in this version) */
+    const infra_ssh_api *ssh;                      /* SSH client */
     const infra_secret_api *secrets;               /* secrets */
+    /* ABI 1.1 */
+    const char *(*call_topology)(infra_call *call);    /* topology name ("clickcount"), or "" */
+    const char *(*call_environment)(infra_call *call); /* environment ("prod"; "default" without -e), or "" */
 } infra_host;
 
 /* ------------------------------------------------------------------ */
