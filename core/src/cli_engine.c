@@ -19,6 +19,7 @@
 #include "log.h"
 #include "plan.h"
 #include "progress.h"
+#include "scheduler.h"
 #include "util.h"
 
 #define EXIT_INTERRUPTED 130
@@ -281,6 +282,14 @@ int cli_cmd_down(const cli_args *a)
         }
     }
     status = run_plan(e, p, a, "Destroy", 1);
+    if (status == 0) {
+        /* Nothing left that the generated secrets could open. */
+        json_t *left = state_addresses(e->st), *intents = state_intent_addresses(e->st);
+        if (json_array_size(left) == 0 && json_array_size(intents) == 0 && e->secrets_path)
+            unlink(e->secrets_path);
+        json_decref(left);
+        json_decref(intents);
+    }
 done:
     plan_free(p);
     engine_free(e);
@@ -308,6 +317,61 @@ static const char *item_status(const plan_item *it, char **owned)
         return *owned;
     }
     return "ok";
+}
+
+static const char *text_of(const json_t *obj, const char *key)
+{
+    const json_t *v = json_object_get(obj, key);
+    if (json_is_string(v))
+        return json_string_value(v);
+    if (json_is_object(v))
+        return text_of(v, "status");
+    return "-";
+}
+
+/* The scheduler's view of every cluster: {NAME: status} (new value);
+ * errors are noted on stderr and the cluster is left out. */
+static json_t *clusters_status(engine *e)
+{
+    json_t *all = json_object();
+    for (size_t i = 0; i < e->nproviders; i++) {
+        if (!e->providers[i].sched)
+            continue;
+        const char *name = e->providers[i].decl->name + strlen("cluster.");
+        json_t *st = NULL;
+        char *err = NULL;
+        int rc = scheduler_cluster_status(e, i, &st, &err);
+        if (rc == 0 && st)
+            json_object_set_new(all, name, st);
+        else if (rc < 0 && rc != INFRA_ENOTSUP)
+            fprintf(stderr, "infra: cluster %s: %s\n", name, err ? err : "no status");
+        free(err);
+    }
+    return all;
+}
+
+static void print_clusters(const json_t *clusters)
+{
+    const char *name, *region;
+    json_t *st, *r;
+    json_object_foreach((json_t *)clusters, name, st) {
+        printf("\nCluster %s:\n", name);
+        json_object_foreach(json_object_get(st, "regions"), region, r) {
+            const char *leader = json_string_value(json_object_get(r, "leader"));
+            printf("  region %s: leader %s\n", region, leader && *leader ? leader : "(none)");
+            size_t k;
+            json_t *x;
+            json_array_foreach(json_object_get(r, "servers"), k, x)
+                printf("    server %-36s %-16s %s\n", text_of(x, "name"), text_of(x, "address"),
+                       text_of(x, "status"));
+            json_array_foreach(json_object_get(r, "clients"), k, x)
+                printf("    client %-36s %-16s %s %s\n", text_of(x, "name"),
+                       text_of(x, "datacenter"), text_of(x, "status"), text_of(x, "eligibility"));
+            json_array_foreach(json_object_get(r, "jobs"), k, x)
+                printf("    job    %-36s %-16s deployment %s\n", text_of(x, "id"),
+                       text_of(x, "status"), text_of(x, "deployment"));
+        }
+    }
 }
 
 int cli_cmd_status(const cli_args *a)
@@ -341,10 +405,11 @@ int cli_cmd_status(const cli_args *a)
         free(owned);
     }
     json_t *outputs = state_get_outputs(e->st);
+    json_t *clusters = clusters_status(e);
     if (a->json) {
-        json_t *doc = json_pack("{s:s, s:s, s:O, s:O, s:I}", "topology", e->topo->name,
+        json_t *doc = json_pack("{s:s, s:s, s:O, s:O, s:I, s:O}", "topology", e->topo->name,
                                 "environment", e->env, "resources", rows, "outputs", outputs,
-                                "interrupted_creates", (json_int_t)pending);
+                                "interrupted_creates", (json_int_t)pending, "clusters", clusters);
         json_dumpf(doc, stdout, JSON_INDENT(2));
         fputc('\n', stdout);
         json_decref(doc);
@@ -367,11 +432,13 @@ int cli_cmd_status(const cli_args *a)
             printf("%zu creates did not finish (interrupted or failed): run infra up to finish "
                    "them\n",
                    pending);
+        print_clusters(clusters);
         if (json_object_size(outputs) > 0) {
             printf("\nOutputs:\n");
             print_outputs(stdout, outputs);
         }
     }
+    json_decref(clusters);
     json_decref(outputs);
     json_decref(rows);
     status = flush_diags(e) > 0 || rc < 0 ? 1 : 0;

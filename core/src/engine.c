@@ -13,6 +13,8 @@
 #include "host.h"
 #include "log.h"
 #include "plan.h"
+#include "scheduler.h"
+#include "secrets.h"
 #include "util.h"
 
 /* Backoff before the second attempt of a transient failure; doubled each time. */
@@ -30,7 +32,7 @@ static const infra_plugin *builtin_find(const engine *e, const char *name)
 /* Finds the plugin of every provider and reads its schema. */
 static int providers_load(engine *e, diag_list *diags)
 {
-    int error = 0, scanned = 0;
+    int error = 0;
     const topology *t = e->topo;
 
     e->nproviders = t->nproviders;
@@ -44,11 +46,17 @@ static int providers_load(engine *e, diag_list *diags)
 
         p->decl = decl;
         pthread_mutex_init(&p->lock, NULL);
+        if (decl->scheduler) {
+            if (scheduler_provider_load(e, i, diags) < 0)
+                error = INFRA_EINVALID;
+            free(key);
+            continue;
+        }
         p->desc = builtin_find(e, plugin);
         if (!p->desc) {
-            if (!scanned) {
+            if (!e->scanned) {
                 loader_scan(&e->ld);
-                scanned = 1;
+                e->scanned = 1;
             }
             const loader_plugin *lp = loader_find(&e->ld, plugin, INFRA_PLUGIN_PROVIDER, &err);
             p->desc = lp ? lp->desc : NULL;
@@ -132,6 +140,12 @@ int engine_state(engine *e, int lock, const char *owner, char **err)
         return error;
     if ((error = state_open(e->state_dir, e->topo->name, e->env, &e->st, err)) < 0)
         return error;
+    /* What scheduler plugins generate (gossip keys, tokens, a CA) lives
+     * beside the state, never in it. */
+    if ((error = state_file_name(e->state_dir, e->topo->name, e->env, ".secrets.json",
+                                 &e->secrets_path, err)) < 0 ||
+        (error = secrets_file_bind(e->secrets_path, err)) < 0)
+        return error;
     if (lock) {
         if ((error = state_writer_start(e->st)) < 0) {
             *err = util_strdup("cannot start the state writer");
@@ -164,6 +178,13 @@ void engine_free(engine *e)
     }
     free(err);
     state_free(e->st);
+    if (e->secrets_path) {
+        char *ignored = NULL;
+        secrets_file_bind(NULL, &ignored);
+        free(ignored);
+        secrets_clear();
+        free(e->secrets_path);
+    }
     state_lock_release(e->lock);
     for (size_t i = 0; i < e->nproviders; i++) {
         engine_provider *p = &e->providers[i];
@@ -202,7 +223,16 @@ int engine_provider_ctx(engine *e, size_t i, infra_provider **ctx, char **err)
         return INFRA_EINVALID;
     }
     pthread_mutex_lock(&p->lock);
-    if (!p->configured) {
+    if (!p->configured && p->sched) {
+        p->configured = 1;
+        engine_call c;
+        engine_call_init(&c, e, "", i, NULL);
+        p->configure_error = scheduler_provider_configure(e, i, &c, &p->ctx);
+        if (p->configure_error < 0)
+            log_msg(LOG_ERROR, "cluster \"%s\": %s", p->decl->name + strlen("cluster."),
+                    engine_call_error(&c, p->configure_error));
+        engine_call_clear(&c);
+    } else if (!p->configured) {
         p->configured = 1;
         if (!INFRA_HAS_SLOT(p->ops, configure)) {
             p->configure_error = INFRA_ENOTSUP;

@@ -42,6 +42,8 @@ typedef struct engine_provider {
     int configured;                 /* configure() was tried */
     int configure_error;            /* its result */
     infra_provider *ctx;            /* the configured context, or NULL */
+    const infra_scheduler_ops *sched; /* a cluster's scheduler provider: the plugin's ops */
+    infra_plugin bridge;            /* ... and the descriptor desc points to (scheduler.c) */
 } engine_provider;
 
 typedef struct engine_options {
@@ -59,12 +61,14 @@ typedef struct engine {
     char *state_dir;               /* where the state lives */
     char *env;                     /* environment name for the state ("default") */
     loader ld;
+    int scanned;                   /* ld holds the search path's plugins */
     engine_provider *providers;
     size_t nproviders;
     const infra_plugin *const *builtin;
     int parallelism;
 
     state *st;                     /* after engine_state */
+    char *secrets_path;            /* the secrets file beside the state, after engine_state */
     state_lock *lock;              /* when engine_state took the lock */
     int writer_on;                 /* the state writer runs */
 

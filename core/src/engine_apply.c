@@ -351,16 +351,44 @@ static const char *const verbs[][2] = {
     [PLAN_DELETE] = {"deleting", "deleted"},     [PLAN_READ] = {"reading", "read"},
 };
 
+/* The execution graph has one node per plan item, then one more per
+ * replace: the deletion of the old object, which runs before the
+ * deletions of the dependencies it held (so a node is drained before its
+ * instance goes) and before the item's own node creates the new object. */
+typedef struct exec_plan {
+    plan *p;
+    size_t *replaces; /* node - p->nitems -> the replaced item */
+    size_t nreplaces;
+} exec_plan;
+
+/* The first half of a replace: delete the old object. */
+static int run_replace_delete(exec_plan *x, plan_item *it)
+{
+    engine *e = x->p->e;
+    infra_provider *ctx = NULL;
+    int rc;
+    progress_start(e->progress, it->address, verbs[PLAN_REPLACE][0]);
+    if ((rc = provider_ctx(e, it, &ctx)) == 0)
+        rc = do_delete(e, it, ctx);
+    if (rc < 0)
+        progress_done(e->progress, it->address, verbs[PLAN_REPLACE][1], 0, it->error);
+    return rc;
+}
+
 static int run_item(void *ud, size_t node)
 {
-    plan *p = ud;
+    exec_plan *x = ud;
+    plan *p = x->p;
     engine *e = p->e;
+    if (node >= p->nitems)
+        return run_replace_delete(x, &p->items[x->replaces[node - p->nitems]]);
     plan_item *it = &p->items[node];
     infra_provider *ctx = NULL;
     json_t *desired = NULL;
     int rc = 0, replaced = 0;
 
-    progress_start(e->progress, it->address, verbs[it->action][0]);
+    if (it->action != PLAN_REPLACE) /* started by its deletion half */
+        progress_start(e->progress, it->address, verbs[it->action][0]);
     if (it->action == PLAN_DELETE && (it->data || it->gone)) {
         rc = do_delete(e, it, NULL); /* nothing to ask the provider */
         goto done;
@@ -377,8 +405,7 @@ static int run_item(void *ud, size_t node)
         rc = do_update(e, p, it, ctx, desired, &replaced);
         break;
     case PLAN_REPLACE:
-        if ((rc = do_delete(e, it, ctx)) == 0)
-            rc = do_create(e, p, it, ctx, desired);
+        rc = do_create(e, p, it, ctx, desired); /* the old object is already gone */
         break;
     case PLAN_DELETE:
         rc = do_delete(e, it, ctx);
@@ -396,20 +423,80 @@ done:
     return rc;
 }
 
+/* The node that deletes item i's current object: its own node for a
+ * delete, the deletion half for a replace, GRAPH_NONE otherwise. */
+static size_t delete_node(const exec_plan *xp, const size_t *half, size_t i)
+{
+    const plan_item *it = &xp->p->items[i];
+    if (it->action == PLAN_DELETE)
+        return i;
+    if (it->action == PLAN_REPLACE)
+        return xp->p->nitems + half[i];
+    return GRAPH_NONE;
+}
+
+/* A replaced agent waits for its own instance only: the other nodes of
+ * its region are replaced after it (rolling_edges), and their region
+ * brings every agent up to date once they are. */
+static int rolling_peer(const plan *p, const plan_item *it, size_t d)
+{
+    if (it->action != PLAN_REPLACE || strcmp(it->type, "cluster_agent"))
+        return 0;
+    const plan_item *dep = &p->items[d];
+    const json_t *config = it->res ? it->res->config : json_object_get(it->entry, "config");
+    const char *own = json_string_value(json_object_get(config, "instance"));
+    return dep->action == PLAN_REPLACE && !strcmp(dep->type, "instance") && own &&
+           strcmp(dep->address, own) != 0;
+}
+
+/* Nodes of a cluster are replaced one at a time: the next node's old
+ * agent is removed (drained) only once the previous node's new agent is
+ * up, so the cluster keeps its quorum and its capacity. */
+static void rolling_edges(graph *x, const exec_plan *xp, const size_t *half)
+{
+    const plan *p = xp->p;
+    for (size_t a = 0; a < p->nitems; a++) {
+        const plan_item *prev = &p->items[p->order[a]];
+        if (prev->action != PLAN_REPLACE || strcmp(prev->type, "cluster_agent"))
+            continue;
+        for (size_t b = a + 1; b < p->nitems; b++) {
+            const plan_item *next = &p->items[p->order[b]];
+            if (next->action == PLAN_REPLACE && !strcmp(next->type, "cluster_agent") &&
+                next->provider == prev->provider) {
+                graph_add_edge(x, p->order[a], delete_node(xp, half, p->order[b]));
+                break;
+            }
+        }
+    }
+}
+
 /* Edges of the execution graph: a create/update/replace/read waits for
  * its dependencies; a delete waits for everything that depended on it
  * when it was applied (recorded in the state entries). */
-static graph *execution_graph(plan *p)
+static graph *execution_graph(exec_plan *xp)
 {
+    plan *p = xp->p;
     graph *x = graph_new();
+    size_t *half = util_calloc(p->nitems ? p->nitems : 1, sizeof(*half));
     for (size_t i = 0; i < p->nitems; i++)
         graph_add_node(x, p->items[i].address);
+    for (size_t i = 0; i < p->nitems; i++) {
+        if (p->items[i].action != PLAN_REPLACE)
+            continue;
+        char *name = util_printf("%s (old)", p->items[i].address);
+        graph_add_node(x, name);
+        free(name);
+        half[i] = xp->nreplaces;
+        xp->replaces[xp->nreplaces++] = i;
+        graph_add_edge(x, p->nitems + half[i], i);
+    }
     for (size_t i = 0; i < p->nitems; i++) {
         const plan_item *it = &p->items[i];
         if (it->action != PLAN_DELETE && it->res) {
             for (size_t k = 0; k < it->res->ndeps; k++) {
                 size_t d = graph_find(p->g, it->res->deps[k]);
-                if (d != GRAPH_NONE && d != i && p->items[d].action != PLAN_DELETE)
+                if (d != GRAPH_NONE && d != i && p->items[d].action != PLAN_DELETE &&
+                    !rolling_peer(p, it, d))
                     graph_add_edge(x, d, i);
             }
         }
@@ -418,11 +505,27 @@ static graph *execution_graph(plan *p)
         json_array_foreach(json_object_get(it->entry, "deps"), k, dep) {
             const char *address = json_string_value(dep);
             size_t d = address ? graph_find(p->g, address) : GRAPH_NONE;
-            if (d != GRAPH_NONE && d != i && p->items[d].action == PLAN_DELETE)
-                graph_add_edge(x, i, d);
+            if (d == GRAPH_NONE || d == i)
+                continue;
+            if (p->items[d].action == PLAN_DELETE) {
+                size_t from = delete_node(xp, half, i);
+                graph_add_edge(x, from != GRAPH_NONE ? from : i, d);
+            } else if (p->items[d].action == PLAN_REPLACE && !rolling_peer(p, it, d)) {
+                size_t from = delete_node(xp, half, i);
+                if (from != GRAPH_NONE)
+                    graph_add_edge(x, from, delete_node(xp, half, d));
+            }
         }
     }
+    rolling_edges(x, xp, half);
+    free(half);
     return x;
+}
+
+/* Item of an execution node. */
+static size_t node_item(const exec_plan *xp, size_t node)
+{
+    return node < xp->p->nitems ? node : xp->replaces[node - xp->p->nitems];
 }
 
 /* Work that needs no provider call, done before the pool starts: records
@@ -444,20 +547,47 @@ static void housekeeping(engine *e, plan *p)
     }
 }
 
-static void report_failures(engine *e, plan *p, const apply_result *res)
+/* The outcome of item i: a replace is as good as the worse of its halves. */
+static apply_status item_status(const exec_plan *xp, const apply_result *res, size_t i)
 {
+    for (size_t j = 0; j < xp->nreplaces; j++)
+        if (xp->replaces[j] == i && res->status[xp->p->nitems + j] != APPLY_DONE)
+            return res->status[xp->p->nitems + j];
+    return res->status[i];
+}
+
+static size_t item_blocked_by(const exec_plan *xp, const apply_result *res, size_t i)
+{
+    size_t by = res->blocked_by[i];
+    for (size_t j = 0; j < xp->nreplaces; j++)
+        if (xp->replaces[j] == i && res->status[xp->p->nitems + j] == APPLY_SKIPPED)
+            by = res->blocked_by[xp->p->nitems + j];
+    return by == GRAPH_NONE ? by : node_item(xp, by);
+}
+
+static void report_failures(engine *e, const exec_plan *xp, const apply_result *res,
+                            engine_apply_summary *out)
+{
+    plan *p = xp->p;
     for (size_t k = 0; k < p->nitems; k++) {
         size_t i = p->order[k];
         plan_item *it = &p->items[i];
-        if (res->status[i] == APPLY_SKIPPED && it->action != PLAN_NOOP) {
-            size_t by = res->blocked_by[i];
+        if (it->action == PLAN_NOOP)
+            continue;
+        apply_status s = item_status(xp, res, i);
+        out->done += s == APPLY_DONE;
+        out->failed += s == APPLY_FAILED;
+        out->skipped += s == APPLY_SKIPPED;
+        out->not_started += s == APPLY_NOT_STARTED;
+        if (s == APPLY_SKIPPED) {
+            size_t by = item_blocked_by(xp, res, i);
             progress_note(e->progress, "%s: skipped (%s failed)", it->address,
                           by != GRAPH_NONE ? p->items[by].address : "a dependency");
         }
     }
     for (size_t k = 0; k < p->nitems; k++) {
         plan_item *it = &p->items[p->order[k]];
-        if (res->status[p->order[k]] != APPLY_FAILED)
+        if (item_status(xp, res, p->order[k]) != APPLY_FAILED)
             continue;
         diag_loc loc = {0};
         if (it->res) {
@@ -477,14 +607,16 @@ int engine_apply(engine *e, plan *p, engine_apply_summary *out)
     memset(out, 0, sizeof(*out));
     housekeeping(e, p);
 
-    graph *x = execution_graph(p);
-    size_t n = p->nitems;
+    exec_plan xp = {.p = p, .replaces = util_calloc(p->nitems ? p->nitems : 1, sizeof(size_t))};
+    graph *x = execution_graph(&xp);
+    size_t n = p->nitems + xp.nreplaces;
     unsigned char *active = util_calloc(n ? n : 1, 1);
     size_t *groups = util_calloc(n ? n : 1, sizeof(*groups));
     int *limits = util_calloc(e->nproviders + 1, sizeof(*limits));
     for (size_t i = 0; i < n; i++) {
-        active[i] = p->items[i].action != PLAN_NOOP;
-        groups[i] = p->items[i].provider;
+        const plan_item *it = &p->items[node_item(&xp, i)];
+        active[i] = it->action != PLAN_NOOP;
+        groups[i] = it->provider;
     }
     for (size_t k = 0; k < e->nproviders; k++)
         limits[k] = e->providers[k].limit;
@@ -493,12 +625,9 @@ int engine_apply(engine *e, plan *p, engine_apply_summary *out)
                           .group_limits = limits, .node_group = groups, .active = active,
                           .stop = e->stop};
     apply_result res;
-    int rc = apply_run(x, &opts, run_item, p, &res);
-    report_failures(e, p, &res);
-    out->done = res.done;
-    out->failed = res.failed;
-    out->skipped = res.skipped;
-    out->not_started = res.not_started;
+    int rc = apply_run(x, &opts, run_item, &xp, &res);
+    report_failures(e, &xp, &res, out);
+    free(xp.replaces);
 
     apply_result_free(&res);
     free(limits);

@@ -13,6 +13,7 @@
 #include "graph.h"
 #include "host.h"
 #include "log.h"
+#include "scheduler.h"
 #include "util.h"
 
 typedef struct validator {
@@ -39,8 +40,11 @@ static void locate(validator *v, const char *attr, diag_loc *loc, char **key)
     if (!attr || !*attr || topology_locate(v->e->topo, address, attr, loc) < 0)
         *loc = decl->loc;
     free(address);
-    *key = attr && *attr ? util_printf("providers.%s.%s", decl->name, attr)
-                         : util_printf("providers.%s", decl->name);
+    /* A cluster's scheduler is "cluster.NAME"; its settings are the cluster's keys. */
+    const char *section = decl->scheduler ? "clusters" : "providers";
+    const char *name = decl->scheduler ? decl->name + strlen("cluster.") : decl->name;
+    *key = attr && *attr ? util_printf("%s.%s.%s", section, name, attr)
+                         : util_printf("%s.%s", section, name);
 }
 
 /* Adds an error once: count-expanded resources share their YAML, so the
@@ -274,6 +278,18 @@ static void validate_settings(validator *v, const engine_provider *p)
     if (!p->decl->settings)
         json_decref((json_t *)settings);
     free(owner);
+    if (p->sched) {
+        engine_call c;
+        size_t i = (size_t)(p - v->e->providers);
+        engine_call_init(&c, v->e, "", i, NULL);
+        c.call.diag = validate_diag;
+        c.call.diag_ud = v;
+        int before = v->errors;
+        int rc = scheduler_provider_validate(v->e, i, &c);
+        if (rc < 0 && v->errors == before)
+            report(v, NULL, "the scheduler refused the cluster: %s", engine_call_error(&c, rc));
+        engine_call_clear(&c);
+    }
 }
 
 int engine_validate(engine *e, diag_list *diags)

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "host.h"
 #include "log.h"
 #include "util.h"
 
@@ -442,6 +443,46 @@ done:
 }
 
 /* ------------------------------------------------------------------ */
+/* The file the plugins' secrets are kept in                          */
+
+static pthread_mutex_t bind_lock = PTHREAD_MUTEX_INITIALIZER;
+static char *bound_path;
+
+int secrets_file_bind(const char *path, char **err)
+{
+    int error = 0;
+    pthread_mutex_lock(&bind_lock);
+    free(bound_path);
+    bound_path = path ? util_strdup(path) : NULL;
+    if (path && (error = secrets_file_load(path, err)) == INFRA_ENOTFOUND) {
+        free(*err);
+        *err = NULL;
+        error = 0;
+    }
+    pthread_mutex_unlock(&bind_lock);
+    return error;
+}
+
+const char *secrets_file_bound(void)
+{
+    return bound_path;
+}
+
+/* Writes the store to the bound file when it changed; the plugin gets an
+ * error rather than a secret that would not survive the process. */
+static int save_bound(infra_call *call)
+{
+    int error = 0;
+    char *err = NULL;
+    pthread_mutex_lock(&bind_lock);
+    if (bound_path && secrets_dirty() && (error = secrets_file_save(bound_path, &err)) < 0)
+        host_table()->diag(call, INFRA_DIAG_ERROR, "", err ? err : "cannot save the secrets");
+    pthread_mutex_unlock(&bind_lock);
+    free(err);
+    return error;
+}
+
+/* ------------------------------------------------------------------ */
 /* The table handed to plugins                                        */
 
 static int api_get(infra_call *call, const char *name, infra_secret **out)
@@ -454,15 +495,23 @@ static int api_get(infra_call *call, const char *name, infra_secret **out)
 static int api_generate(infra_call *call, const char *name, size_t bytes, int encoding,
                         infra_secret **out)
 {
+    if (out)
+        *out = NULL;
     if (encoding != INFRA_SECRET_HEX && encoding != INFRA_SECRET_BASE64)
         return INFRA_EINVALID;
-    return secrets_generate(name, bytes,
-                            encoding == INFRA_SECRET_BASE64 ? SECRETS_BASE64 : SECRETS_HEX, out);
+    int error = secrets_generate(name, bytes,
+                                 encoding == INFRA_SECRET_BASE64 ? SECRETS_BASE64 : SECRETS_HEX, out);
+    if (error == 0 && (error = save_bound(call)) < 0 && out) {
+        secrets_free(*out);
+        *out = NULL;
+    }
+    return error;
 }
 
 static int api_set(infra_call *call, const char *name, const char *value)
 {
-    return secrets_set(name, value);
+    int error = secrets_set(name, value);
+    return error < 0 ? error : save_bound(call);
 }
 
 static const infra_secret_api secrets_table = {

@@ -29,6 +29,16 @@ int secrets_file_load(const char *path, char **err);
  * INFRA_EINTERNAL with *err (caller frees). */
 int secrets_file_save(const char *path, char **err);
 
+/* Binds the store to path (copied): loads it when it exists, and from then
+ * on every secret a plugin generates or sets through secrets_api() is
+ * written to it at once, before the plugin can hand it to a machine, so a
+ * crash never loses a key that is already in use. 0, or the error of
+ * secrets_file_load (a missing file is not one) with *err. NULL unbinds. */
+int secrets_file_bind(const char *path, char **err);
+
+/* The bound path (borrowed), or NULL. */
+const char *secrets_file_bound(void);
+
 /* 1 when the store changed (set or generated) since the last load or save. */
 int secrets_dirty(void);
 

@@ -379,6 +379,8 @@ static int load_parsed(topo_ctx *ctx)
         else if (!strcmp(key, "apps"))
             topo_load_jobs(ctx, r->pairs[i].value, "app");
     }
+    if (!ctx->errors)
+        topo_build_scheduler(ctx);
     topo_load_outputs(ctx);
     return ctx->errors ? -1 : 0;
 }

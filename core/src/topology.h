@@ -29,6 +29,8 @@ typedef struct topo_provider {
     int parallelism;  /* per-provider concurrent call limit; 0 = unlimited */
     json_t *settings; /* everything else, passed to configure() */
     diag_loc loc;     /* where the provider is declared */
+    int scheduler;    /* 1: "cluster.NAME", the scheduler plugin of clusters[cluster] */
+    size_t cluster;   /* with scheduler: index into topology clusters */
 } topo_provider;
 
 typedef struct topo_resource {

@@ -117,9 +117,9 @@ static void load_datacenter(topo_ctx *ctx, topo_region *reg, const ytree_node *k
         else
             dc->clients = (int)n;
     }
-    dc->settings = topo_settings(ctx, body, path, dc_meta, "cluster settings", 0);
-    if (!dc->settings)
-        dc->settings = json_object();
+    /* The settings of each node are evaluated later, with references
+     * allowed (topology_sched.c): they become the instances' configs. */
+    dc->settings = json_object();
 }
 
 static void load_region(topo_ctx *ctx, topo_cluster *c, const ytree_node *key,

@@ -254,6 +254,13 @@ size_t topo_add_resource(topo_ctx *ctx, const ytree_node *key, char *address, co
  * errors reported through ctx. kind is "job" (jobs:) or "app" (apps:). */
 int topo_load_clusters(topo_ctx *ctx, const ytree_node *section);
 int topo_load_jobs(topo_ctx *ctx, const ytree_node *section, const char *kind);
+/* topology_sched.c: each cluster's scheduler provider "cluster.NAME" and
+ * its cluster_agent, cluster_region, cluster_federation and job/app
+ * resources; also evaluates the nodes' datacenter settings (references
+ * allowed). Run after jobs are loaded. */
+int topo_build_scheduler(topo_ctx *ctx);
+/* "main-eu-dc-a-server-0" for "cluster.main.eu.dc-a.server[0]"; caller frees. */
+char *topo_node_name(const char *address);
 /* Free what a cluster or job owns (not the struct itself). */
 void topo_cluster_free(topo_cluster *c);
 void topo_job_free(topo_job *j);

@@ -9,8 +9,9 @@ static const char *const resource_meta[] = {"provider", "count", "depends_on", "
                                             NULL};
 
 /* Types whose names the expressions or the addresses already use. */
-static const char *const reserved_types[] = {"cluster", "provider", "var", "env", "count",
-                                             "output",  "job",      "app", NULL};
+static const char *const reserved_types[] = {
+    "cluster", "provider", "var", "env", "count", "output", "job", "app",
+    "cluster_agent", "cluster_region", "cluster_federation", NULL};
 
 static const struct {
     const char *section;

@@ -254,26 +254,6 @@ static void apply_env(topo_ctx *ctx, const ytree_node *env)
     }
 }
 
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    util_buf b = {0};
-    char chunk[8192];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-        util_buf_put(&b, chunk, n);
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        util_buf_free(&b);
-        return NULL;
-    }
-    *len = b.len;
-    return util_buf_take(&b);
-}
-
 static void unknown_var(topo_ctx *ctx, const ytree *doc, const ytree_node *at, const char *path,
                         const char *name, const char *how)
 {
@@ -297,7 +277,8 @@ static void load_var_files(topo_ctx *ctx)
     for (size_t f = 0; ctx->opts->var_files && ctx->opts->var_files[f]; f++) {
         const char *file = ctx->opts->var_files[f];
         size_t len = 0;
-        char *text = read_file(file, &len);
+        char *text = NULL;
+        util_read_file(file, &text, &len);
         if (!text) {
             diag_loc loc = {file, 0, 0};
             ctx->errors++;

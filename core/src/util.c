@@ -199,3 +199,27 @@ void util_zero(void *ptr, size_t len)
     while (len--)
         *p++ = 0;
 }
+
+int util_read_file(const char *path, char **out, size_t *len)
+{
+    *out = NULL;
+    *len = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -1;
+    util_buf b = {0};
+    char chunk[8192];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        util_buf_put(&b, chunk, n);
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        util_buf_free(&b);
+        errno = EIO;
+        return -1;
+    }
+    *len = b.len;
+    *out = b.data ? util_buf_take(&b) : util_strdup("");
+    return 0;
+}

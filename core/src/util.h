@@ -44,6 +44,10 @@ int util_random(void *out, size_t n);
 /* A new random identifier of 32 hex characters; caller frees. */
 char *util_random_hex(void);
 
+/* Reads a whole file: 0 with *out (NUL-terminated, caller frees) and *len,
+ * or -1 (errno set) when it cannot be opened or read. */
+int util_read_file(const char *path, char **out, size_t *len);
+
 /* Securely zero memory (not optimised away). */
 void util_zero(void *ptr, size_t len);
 

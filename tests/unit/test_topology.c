@@ -207,7 +207,8 @@ static void test_topology_cluster_nodes_become_instances_on_their_provider(void 
     assert_int_equal(c->nfederate, 2);
     assert_string_equal(c->federate[1], "us");
 
-    assert_int_equal(t->nresources, 6);
+    /* 6 instances, then 6 agents, 2 regions and the federation. */
+    assert_int_equal(t->nresources, 15);
     const char *order[] = {"cluster.main.eu.dc1.server[0]", "cluster.main.eu.dc1.server[1]",
                            "cluster.main.eu.dc1.client[0]", "cluster.main.us.dc2.server[0]",
                            "cluster.main.us.dc3.client[0]", "cluster.main.us.dc3.client[1]"};
@@ -222,6 +223,48 @@ static void test_topology_cluster_nodes_become_instances_on_their_provider(void 
     assert_json(r->config, "{\"machine\":\"n1\",\"role\":\"server\",\"cluster\":\"main\","
                            "\"region\":\"eu\",\"datacenter\":\"dc1\"}");
     assert_string_equal(res(t, "cluster.main.us.dc3.client[1]")->provider, "aws");
+    topology_free(t);
+}
+
+static void test_topology_cluster_scheduler_resources_follow_the_nodes(void **unused)
+{
+    topology *t = load_ok(cluster_yaml);
+    const topo_provider *p = topology_provider(t, "cluster.main");
+    assert_non_null(p);
+    assert_true(p->scheduler);
+    assert_string_equal(p->plugin, "nomad");
+    assert_int_equal(p->cluster, 0);
+    assert_json(p->settings, "{\"acl\":true}");
+
+    const topo_resource *a = res(t, "cluster_agent.main.us.dc3.client[1]");
+    assert_string_equal(a->type, "cluster_agent");
+    assert_string_equal(a->provider, "cluster.main");
+    assert_json(a->config,
+                "{\"instance\":\"cluster.main.us.dc3.client[1]\","
+                "\"instance_id\":\"${cluster.main.us.dc3.clients[1].id}\","
+                "\"node\":\"main-us-dc3-client-1\",\"role\":\"client\",\"region\":\"us\","
+                "\"datacenter\":\"dc3\",\"index\":1,"
+                "\"private_ip\":\"${cluster.main.us.dc3.clients[1].private_ip}\","
+                "\"settings\":{\"acl\":true}}");
+    char *deps = deps_text(a->deps, a->ndeps);
+    assert_string_equal(deps, "cluster.main.us.dc3.client[1] cluster.main.us.dc2.server[0]");
+    free(deps);
+
+    const topo_resource *r = res(t, "cluster_region.main.eu");
+    assert_string_equal(r->type, "cluster_region");
+    deps = deps_text(r->deps, r->ndeps);
+    assert_string_equal(deps, "cluster_agent.main.eu.dc1.server[0] "
+                              "cluster_agent.main.eu.dc1.server[1] "
+                              "cluster_agent.main.eu.dc1.client[0] cluster.main.eu.dc1.server[0] "
+                              "cluster.main.eu.dc1.server[1] cluster.main.eu.dc1.client[0]");
+    free(deps);
+    const topo_resource *f = res(t, "cluster_federation.main");
+    deps = deps_text(f->deps, f->ndeps);
+    assert_string_equal(deps, "cluster_region.main.eu cluster.main.eu.dc1.server[0] "
+                              "cluster.main.eu.dc1.server[1] cluster_region.main.us "
+                              "cluster.main.us.dc2.server[0]");
+    free(deps);
+    assert_json(json_object_get(f->config, "regions"), "[\"eu\",\"us\"]");
     topology_free(t);
 }
 
@@ -331,6 +374,23 @@ static void test_topology_jobs_and_apps_run_on_declared_cluster_regions(void **u
     assert_int_equal(a->nregions, 2);
     assert_string_equal(a->regions[0], "eu");
     assert_json(a->set, "{}");
+
+    /* Each becomes a resource of the cluster's scheduler, after its regions. */
+    const topo_resource *jr = res(t, "job.web");
+    assert_string_equal(jr->type, "job");
+    assert_string_equal(jr->provider, "cluster.main");
+    char *deps = deps_text(jr->deps, jr->ndeps);
+    assert_string_equal(deps, "cluster_region.main.us");
+    free(deps);
+    char *full = util_printf("%s/jobs/web.nomad", dir);
+    assert_string_equal(json_string_value(json_object_get(jr->config, "file")), full);
+    free(full);
+    assert_string_equal(json_string_value(json_object_get(jr->config, "format")), "hcl");
+    /* sha256 of "job \"web\" {}\n" */
+    assert_string_equal(json_string_value(json_object_get(jr->config, "content_sha256")),
+                        "4de007e1d27776001f53e5e1b5dcb5643a99436acde4be67a7d8ffcb84036483");
+    assert_json(json_object_get(jr->config, "set"), "{\"image_tag\":\"1.2\",\"count\":2}");
+    assert_string_equal(res(t, "app.api")->type, "app");
     topology_free(t);
 
     /* The file is looked for beside the topology. */
@@ -585,6 +645,7 @@ int main(void)
         cmocka_unit_test(test_topology_splat_lists_every_instance_as_a_dependency),
         cmocka_unit_test(test_topology_bad_references_are_load_errors_with_suggestions),
         cmocka_unit_test(test_topology_cluster_nodes_become_instances_on_their_provider),
+        cmocka_unit_test(test_topology_cluster_scheduler_resources_follow_the_nodes),
         cmocka_unit_test(test_topology_cluster_references_name_the_matching_nodes),
         cmocka_unit_test(test_topology_cluster_errors_point_at_the_cluster),
         cmocka_unit_test(test_topology_jobs_and_apps_run_on_declared_cluster_regions),
