@@ -10,6 +10,9 @@ source "$(dirname "$0")/lib.sh"
 log=$INFRA_TEST_DIR/calls.log
 mkdir -p "$work/jobs"
 printf '{"Job": {"ID": "web"}}\n' >"$work/jobs/web.json"
+mkdir -p "$INFRA_TEST_DIR/catalog/images"
+echo '{"id": "img-base-1", "name": "base-1", "created": "2026-01-01T00:00:00Z"}' \
+  >"$INFRA_TEST_DIR/catalog/images/base-1.json"
 
 # cluster IMAGE CLIENTS [JOBS_YAML] [SCHED_EXTRA]
 cluster() {
@@ -18,6 +21,8 @@ cluster() {
 name: e2e
 providers:
   test: { dir: "\${env.INFRA_TEST_DIR}" }
+images:
+  base: { name: "base-*" }
 clusters:
   main:
     scheduler: testsched
@@ -29,7 +34,7 @@ $extra
           dc-a: { provider: test, servers: 3, clients: $clients, image: $image, size: small }
       us:
         datacenters:
-          dc-b: { provider: test, servers: 1, clients: 1, image: img-1 }
+          dc-b: { provider: test, servers: 1, clients: 1, image: "\${image.base.id}" }
     federate: [eu, us]
 $jobs
 outputs:
@@ -75,6 +80,9 @@ jq -e '.resources["cluster_agent.main.eu.dc-a.server[0]"].attributes.id == "main
   "$state_file" >/dev/null || fail "agent not recorded"
 jq -e '.resources["job.web"].attributes.status.status == "running"' "$state_file" >/dev/null ||
   fail "job status not recorded"
+# A datacenter setting may refer to a resource: the us nodes use the image found.
+jq -e '.resources["cluster.main.us.dc-b.client[0]"].attributes.image == "img-base-1"' "$state_file" \
+  >/dev/null || fail "the datacenter's image reference was not resolved"
 
 # 2. A second up changes nothing and calls nothing; the cluster key stays.
 key1=$(jq -r '.["testsched.cluster_key"]' "$work/.infra/e2e.default.secrets.json")
