@@ -457,6 +457,64 @@ static void test_ssh_login_with_the_reported_key_and_fingerprint(void **state)
     host_call_clear(&call);
 }
 
+/* The host's sshd, seen through the SSH service: a wrong pinned key is
+ * refused before login, a failing command reports its status and the end
+ * of its stderr, and an address nothing answers on ends at the deadline
+ * with a message naming it. */
+static void test_ssh_to_a_host_refuses_a_wrong_key_and_reports_failures(void **state)
+{
+    (void)state;
+    SKIP_UNLESS_ROOT();
+    const infra_host *host = host_table();
+    const infra_ssh_api *api = ssh_api();
+    const char *ip = str(w.host[0], "private_ip");
+    const char *key = str(w.host[0], "ssh_private_key");
+    infra_call call;
+    diags d;
+    infra_ssh *ssh = NULL;
+
+    /* Another host's key pinned for this one: refused, no session. */
+    infra_ssh_target wrong = {sizeof(wrong), ip, 22, "root", key,
+                              str(w.host[1], "ssh_host_key_fingerprint"), 10000};
+    call_setup(&call, "", NULL, &d);
+    assert_int_equal(api->connect(&call, &wrong, &ssh), INFRA_EAUTH);
+    assert_null(ssh);
+    assert_non_null(strstr(d.text, ip));
+    host_call_clear(&call);
+
+    infra_ssh_target right = {sizeof(right), ip, 22, "root", key,
+                              str(w.host[0], "ssh_host_key_fingerprint"), 10000};
+    call_setup(&call, "", NULL, &d);
+    assert_int_equal(api->connect(&call, &right, &ssh), 0);
+    int status = -1;
+    char *out = NULL, *err = NULL;
+    assert_int_equal(api->exec(ssh, "echo one >&2; echo two >&2; exit 3", &status, &out, &err), 0);
+    assert_int_equal(status, 3);
+    assert_string_equal(err, "one\ntwo\n");
+    host->free(out);
+    host->free(err);
+    char *text = NULL;
+    assert_int_not_equal(ssh_run(&call, ssh, "echo failing-step >&2; exit 5", &text), 0);
+    assert_non_null(strstr(d.text, "5"));
+    assert_non_null(strstr(d.text, "failing-step"));
+    free(text);
+    api->close(ssh);
+    host_call_clear(&call);
+
+    /* An address of the network that no host holds. */
+    char silent[32];
+    snprintf(silent, sizeof(silent), "%s", ip);
+    char *dot = strrchr(silent, '.');
+    snprintf(dot + 1, sizeof(silent) - (size_t)(dot + 1 - silent), "%d", 250);
+    infra_ssh_target none = {sizeof(none), silent, 22, "root", key, NULL, 1500};
+    call_setup(&call, "", NULL, &d);
+    int64_t t0 = host->now_ms();
+    assert_int_equal(api->connect(&call, &none, &ssh), INFRA_ETRANSIENT);
+    assert_true(host->now_ms() - t0 < 15000);
+    assert_non_null(strstr(d.text, silent));
+    host_call_clear(&call);
+}
+
 static int count_netns(void)
 {
     char out[64];
@@ -860,6 +918,7 @@ int main(void)
         cmocka_unit_test(test_hostnames_differ_and_match_the_attribute),
         cmocka_unit_test(test_fingerprint_attribute_is_ssh_keygen_of_the_host_key),
         cmocka_unit_test(test_ssh_login_with_the_reported_key_and_fingerprint),
+        cmocka_unit_test(test_ssh_to_a_host_refuses_a_wrong_key_and_reports_failures),
         cmocka_unit_test(test_create_again_with_the_same_token_adopts_the_host),
         cmocka_unit_test(test_firewall_allows_listed_ports_and_drops_the_rest),
         cmocka_unit_test(test_read_reports_a_dead_sshd_and_update_restarts_it),
