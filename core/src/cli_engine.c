@@ -415,16 +415,25 @@ int cli_cmd_status(const cli_args *a)
         json_decref(doc);
     } else {
         printf("%s (%s): %zu resources\n", e->topo->name, e->env, json_array_size(rows));
-        if (json_array_size(rows) > 0)
-            printf("  %-40s %-16s %-12s %-28s %s\n", "ADDRESS", "TYPE", "PROVIDER", "ID",
-                   "STATUS");
+        static const char *const cols[] = {"address", "type", "provider", "id"};
+        int width[4] = {7, 4, 8, 2}; /* the headers' lengths */
         size_t k;
         json_t *row;
         json_array_foreach(rows, k, row) {
-            printf("  %-40s %-16s %-12s %-28s %s\n",
-                   json_string_value(json_object_get(row, "address")),
-                   json_string_value(json_object_get(row, "type")),
-                   json_string_value(json_object_get(row, "provider")),
+            for (int c = 0; c < 4; c++) {
+                int n = (int)strlen(json_string_value(json_object_get(row, cols[c])));
+                if (n > width[c])
+                    width[c] = n;
+            }
+        }
+        if (json_array_size(rows) > 0)
+            printf("  %-*s  %-*s  %-*s  %-*s  %s\n", width[0], "ADDRESS", width[1], "TYPE",
+                   width[2], "PROVIDER", width[3], "ID", "STATUS");
+        json_array_foreach(rows, k, row) {
+            printf("  %-*s  %-*s  %-*s  %-*s  %s\n", width[0],
+                   json_string_value(json_object_get(row, "address")), width[1],
+                   json_string_value(json_object_get(row, "type")), width[2],
+                   json_string_value(json_object_get(row, "provider")), width[3],
                    json_string_value(json_object_get(row, "id")),
                    json_string_value(json_object_get(row, "status")));
         }
