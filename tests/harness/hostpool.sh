@@ -28,6 +28,10 @@ create() {
   [ -x "$infra" ] || die "no infra binary at $infra (set INFRA)"
   local prefix cidr=${HOSTPOOL_CIDR:-}
   prefix=p$(printf '%s' "$dir" | cksum | awk '{printf "%05x", $1 % 1048576}')
+  # Pools made at the same time must not pick the same range: the choice
+  # and the up that claims it (its bridge route) happen under one lock.
+  exec 9>/run/lock/infra-hostpool.lock
+  flock 9
   if [ -z "$cidr" ]; then
     for k in $(seq 64 99); do
       if ! ip -4 route show | grep -q "^10\.213\.$k\."; then cidr=10.213.$k.0/24; break; fi
@@ -54,7 +58,9 @@ outputs:
   fingerprints: "\${instance.pool[*].ssh_host_key_fingerprint}"
   keys: "\${instance.pool[*].ssh_private_key}"
 YAML
-  "$infra" up "$dir/pool.yaml" >"$dir/up.log" 2>&1 || { cat "$dir/up.log" >&2; die "infra up failed"; }
+  "$infra" up "$dir/pool.yaml" >"$dir/up.log" 2>&1 9>&- || { cat "$dir/up.log" >&2; die "infra up failed"; }
+  flock -u 9
+  exec 9>&-
   "$infra" output "$dir/pool.yaml" --json |
     jq '[.addresses, .fingerprints, .keys] | transpose
         | map({address: .[0], ssh_host_key_fingerprint: .[1], ssh_private_key: .[2]})' \
