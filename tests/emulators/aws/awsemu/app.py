@@ -1,0 +1,30 @@
+"""Wiring: models, state, services, gateway and server."""
+from .autoscaling import AutoScaling
+from .core import Config, Emulator
+from .ec2 import Ec2
+from .elb import Elb
+from .faults import Faults
+from .hosts import HostPool
+from .model import load_models
+from .route53 import Route53
+from .server import Gateway, Server
+
+
+def build(credentials, seed, hosts, address, pending_seconds=1.0, time_scale=1.0,
+          faults=(0.0, ("throttle", "500", "latency", "drop"), 300, None), log_path=None,
+          loopback_addresses=False):
+    """A bound, not yet serving, Server; its .gateway.emulator holds the state."""
+    models = load_models()
+    config = Config(credentials, seed, hosts, pending_seconds, time_scale, loopback_addresses)
+    emulator = Emulator(config)
+    services = {
+        "ec2": Ec2(emulator, models["ec2"]),
+        "elasticloadbalancing": Elb(emulator, models["elasticloadbalancing"]),
+        "autoscaling": AutoScaling(emulator, models["autoscaling"]),
+        "route53": Route53(emulator, models["route53"]),
+    }
+    emulator.services = dict(services, hosts=HostPool(emulator, hosts))
+    gateway = Gateway(emulator, models, services, Faults(*faults), log_path)
+    server = Server(address, gateway)
+    emulator.start()
+    return server
