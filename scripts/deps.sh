@@ -11,7 +11,7 @@ packages=(
   # the local provider's hosts, firewalls, load balancers and example service
   iproute2 openssh-server openssh-client nftables haproxy busybox util-linux procps
   # tests: emulators, stand-ins and scenario scripts; benchmark timing
-  python3 python3-botocore python3-yaml python3-jsonschema openssl curl jq time
+  python3 python3-botocore python3-yaml python3-jsonschema python3-lark openssl curl jq time
 )
 
 missing=()

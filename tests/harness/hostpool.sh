@@ -33,8 +33,12 @@ create() {
   exec 9>/run/lock/infra-hostpool.lock
   flock 9
   if [ -z "$cidr" ]; then
+    # The routes are read once: `ip | grep -q` under pipefail fails when grep
+    # stops reading early, which would take a range that is in use.
+    local routes
+    routes=$(ip -4 route show)
     for k in $(seq 64 99); do
-      if ! ip -4 route show | grep -q "^10\.213\.$k\."; then cidr=10.213.$k.0/24; break; fi
+      if ! grep -q "^10\.213\.$k\." <<<"$routes"; then cidr=10.213.$k.0/24; break; fi
     done
     [ -n "$cidr" ] || die "no free 10.213.N.0/24 (set HOSTPOOL_CIDR)"
   fi

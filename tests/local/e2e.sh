@@ -27,9 +27,10 @@ INFRA_PLUGIN_PATH=$(dirname "$infra")/plugins
 export INFRA_LOCAL_RUN_DIR=$work/run INFRA_LOCAL_PREFIX=$prefix
 hosts=3
 cidr=
+routes=$(ip -4 route show)
 for i in $(seq 0 49); do
   n=$((100 + ($$ + i) % 50))
-  if ! ip -4 route show | grep -q "^10\.213\.$n\."; then cidr=10.213.$n.0/24; break; fi
+  if ! grep -q "^10\.213\.$n\." <<<"$routes"; then cidr=10.213.$n.0/24; break; fi
 done
 [ -n "$cidr" ] || skip "no free 10.213.x.0/24 for the test network"
 export INFRA_LOCAL_CIDR=$cidr

@@ -1,0 +1,1 @@
+"""Shared code of the nomad and consul stand-in agents (test tools)."""
