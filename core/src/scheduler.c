@@ -429,8 +429,19 @@ static json_t *bridge_schema(const json_t *settings)
     json_t *schema = json_pack("{s:{s:o, s:o, s:o, s:o, s:o}}", "resources", "cluster_agent",
                                agent, "cluster_region", region, "cluster_federation", federation,
                                "job", job, "app", app);
-    if (json_is_object(settings))
-        json_object_set(schema, "settings", (json_t *)settings);
+    if (json_is_object(settings)) {
+        /* What the bridge itself reads: how to log in to nodes whose
+         * instances do not say. */
+        json_t *all = json_deep_copy(settings);
+        if (!json_object_get(all, "ssh_user"))
+            json_object_set_new(all, "ssh_user",
+                                attr("string", 0, 0, 0, "login user on nodes whose instance has no ssh_user"));
+        if (!json_object_get(all, "ssh_private_key"))
+            json_object_set_new(all, "ssh_private_key",
+                                attr("string", 0, 0, 0,
+                                     "private key file for nodes whose instance has no ssh_private_key"));
+        json_object_set_new(schema, "settings", all);
+    }
     return schema;
 }
 
