@@ -1,0 +1,446 @@
+/* Internet gateways (created, attached to their VPC, detached before
+ * deletion) and NAT gateways (with the Elastic IP each allocates and
+ * releases). */
+#include "aws_res.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define WAIT_GONE_MS 120000
+
+static const char *const network_keys[] = {"network", "vpc", NULL};
+
+static int simple_call(aws_act *a, const char *action, const char *attr, unsigned flags,
+                       const char *quiet, const char *k1, const char *v1, const char *k2,
+                       const char *v2)
+{
+    aws_params q = {0};
+    aws_resp *r = NULL;
+    aws_params_add(&q, k1, v1);
+    if (k2 != NULL)
+        aws_params_add(&q, k2, v2);
+    int error = aws_query(a->p, a->call, AWS_EC2, action, &q, attr, flags, quiet, &r);
+    aws_resp_free(r);
+    aws_params_free(&q);
+    return error;
+}
+
+/* ------------------------------------------------------------------ */
+/* internet_gateway                                                   */
+
+/* The VPCs the gateway is attached to. */
+static int igw_attachments(aws_act *a, const char *id, char ***vpcs, aws_tags *tags)
+{
+    aws_resp *r = NULL;
+    xmlNode *item = NULL;
+    int error = aws_describe_one(a->p, a->call, "DescribeInternetGateways", "InternetGatewayId.1",
+                                 id, "internetGatewaySet", AWS_FRESH, &r, &item);
+    *vpcs = aws_calloc(1, sizeof(char *));
+    if (error == 0) {
+        xmlNode *set = aws_xml_child(item, "attachmentSet");
+        for (xmlNode *it = aws_xml_child(set, "item"); it != NULL; it = aws_xml_next(it)) {
+            char *vpc = aws_xml_get(it, "vpcId");
+            char *state = aws_xml_get(it, "state");
+            if (vpc != NULL && *vpc && (state == NULL || strcmp(state, "detached") != 0))
+                aws_strv_push(vpcs, vpc);
+            free(vpc);
+            free(state);
+        }
+        if (tags != NULL)
+            aws_tags_parse(aws_xml_child(item, "tagSet"), tags);
+    }
+    aws_resp_free(r);
+    return error;
+}
+
+static int igw_apply(aws_act *a)
+{
+    const char *vpc = aws_json_str_any(a->planned, network_keys);
+    char *id = NULL;
+    char **vpcs = NULL;
+    int error = 0;
+
+    if (vpc == NULL) {
+        aws_diagf(a->call, "network", "an internet gateway needs network: the VPC id");
+        return INFRA_EINVALID;
+    }
+    if (a->prior != NULL) {
+        const char *pid = aws_state_id(a->prior);
+        if (pid == NULL)
+            return INFRA_ENOTFOUND;
+        id = aws_strdup(pid);
+        error = aws_tags_sync(a->p, a->call, id, a->prior, a->planned, NULL);
+    } else {
+        error = aws_find_by_token(a->p, a->call, "DescribeInternetGateways", "internetGatewaySet",
+                                  "internetGatewayId", NULL, NULL, aws_api->call_token(a->call),
+                                  NULL, &id);
+        if (error == INFRA_ENOTFOUND) {
+            aws_params q = {0};
+            aws_tags tags = {0};
+            aws_resp *r = NULL;
+            if ((error = aws_tags_build(a->call, aws_json_str(a->planned, "name"),
+                                        AJ->get(a->planned, "tags"), &tags)) == 0) {
+                aws_tags_spec(&q, 1, "internet-gateway", &tags);
+                error =
+                    aws_query(a->p, a->call, AWS_EC2, "CreateInternetGateway", &q, "", 0, NULL, &r);
+                if (error == 0)
+                    id = aws_xml_get(r->result, "internetGateway/internetGatewayId");
+                if (error == 0 && (id == NULL || *id == '\0')) {
+                    aws_diagf(a->call, "", "aws: CreateInternetGateway answered no id");
+                    error = INFRA_EINTERNAL;
+                }
+            }
+            aws_resp_free(r);
+            aws_params_free(&q);
+            aws_tags_free(&tags);
+        }
+    }
+    /* Attached to its VPC, also after a crash between create and attach. */
+    if (error == 0 && (error = igw_attachments(a, id, &vpcs, NULL)) == 0 &&
+        !aws_strv_has(vpcs, vpc)) {
+        error = simple_call(a, "AttachInternetGateway", "network", AWS_SAFE | AWS_FRESH,
+                            "Resource.AlreadyAssociated", "InternetGatewayId", id, "VpcId", vpc);
+        if (error == INFRA_ECONFLICT)
+            error = 0; /* attached by an earlier try */
+    }
+    infra_json *st = aws_state_new(a->planned);
+    if (error == 0)
+        error = aws_json_set_str(st, "id", id);
+    aws_strv_free(vpcs);
+    free(id);
+    return aws_state_finish(a, st, error);
+}
+
+static int igw_remove(aws_act *a)
+{
+    const char *id = aws_state_id(a->prior);
+    char **vpcs = NULL;
+    if (id == NULL)
+        return 0;
+    int error = igw_attachments(a, id, &vpcs, NULL);
+    /* Detaching waits for the VPC's public addresses to go (DependencyViolation). */
+    for (size_t i = 0; error == 0 && vpcs[i] != NULL; i++) {
+        error = simple_call(a, "DetachInternetGateway", "", AWS_SAFE | AWS_DEPENDENT,
+                            "Gateway.NotAttached InvalidInternetGatewayID.NotFound",
+                            "InternetGatewayId", id, "VpcId", vpcs[i]);
+        if (error == INFRA_ECONFLICT || error == INFRA_ENOTFOUND)
+            error = 0;
+    }
+    if (error == 0)
+        error =
+            simple_call(a, "DeleteInternetGateway", "", AWS_SAFE | AWS_DEPENDENT,
+                        "InvalidInternetGatewayID.NotFound", "InternetGatewayId", id, NULL, NULL);
+    aws_strv_free(vpcs);
+    return error == INFRA_ENOTFOUND ? 0 : error;
+}
+
+static int igw_read(aws_act *a)
+{
+    const char *id = aws_state_id(a->state);
+    char *found = NULL;
+    char **vpcs = NULL;
+    aws_tags tags = {0};
+    int error;
+
+    if (a->state == NULL) {
+        if ((error = aws_find_by_token(a->p, a->call, "DescribeInternetGateways",
+                                       "internetGatewaySet", "internetGatewayId", NULL, NULL,
+                                       aws_api->call_token(a->call), NULL, &found)) < 0)
+            return error;
+        id = found;
+    }
+    if (id == NULL)
+        return INFRA_ENOTFOUND;
+    aws_resp *r = NULL;
+    xmlNode *item = NULL;
+    /* Not fresh: an unknown id is a gateway deleted outside infra. */
+    error = aws_describe_one(a->p, a->call, "DescribeInternetGateways", "InternetGatewayId.1", id,
+                             "internetGatewaySet", 0, &r, &item);
+    aws_resp_free(r);
+    if (error == 0)
+        error = igw_attachments(a, id, &vpcs, &tags);
+    infra_json *st = aws_state_new(a->state);
+    if (error == 0) {
+        const char *key = AJ->get(st, "vpc") != NULL ? "vpc" : "network";
+        const char *want = aws_json_str(st, key);
+        const char *now = want && aws_strv_has(vpcs, want) ? want : vpcs[0];
+        if ((error = aws_json_set_str(st, "id", id)) == 0 &&
+            (error = aws_json_set_str(st, key, now)) == 0)
+            error = aws_tags_read(st, &tags, NULL);
+    }
+    aws_tags_free(&tags);
+    aws_strv_free(vpcs);
+    free(found);
+    return aws_state_finish(a, st, error);
+}
+
+const aws_handler aws_internet_gateway_handler = {"internet_gateway", igw_apply, igw_remove,
+                                                  igw_read};
+
+/* ------------------------------------------------------------------ */
+/* nat_gateway                                                        */
+
+typedef struct nat_info {
+    char *id;
+    char *state;
+    char *allocation_id;
+    char *public_ip;
+    char *private_ip;
+    char *vpc;
+    char *subnet;
+    aws_tags tags;
+} nat_info;
+
+static void nat_info_clear(nat_info *n)
+{
+    free(n->id);
+    free(n->state);
+    free(n->allocation_id);
+    free(n->public_ip);
+    free(n->private_ip);
+    free(n->vpc);
+    free(n->subnet);
+    aws_tags_free(&n->tags);
+    memset(n, 0, sizeof(*n));
+}
+
+static void nat_parse(const xmlNode *item, nat_info *n)
+{
+    memset(n, 0, sizeof(*n));
+    n->id = aws_xml_get(item, "natGatewayId");
+    n->state = aws_xml_get(item, "state");
+    n->vpc = aws_xml_get(item, "vpcId");
+    n->subnet = aws_xml_get(item, "subnetId");
+    xmlNode *addr = aws_xml_path(item, "natGatewayAddressSet/item");
+    n->allocation_id = aws_xml_get(addr, "allocationId");
+    n->public_ip = aws_xml_get(addr, "publicIp");
+    n->private_ip = aws_xml_get(addr, "privateIp");
+    aws_tags_parse(aws_xml_child(item, "tagSet"), &n->tags);
+}
+
+/* The NAT gateway tagged with token that is not deleted or failed. */
+static int nat_by_token(aws_act *a, const char *token, nat_info *out)
+{
+    aws_params q = {0};
+    aws_resp *r = NULL;
+    char *states[] = {"pending", "available", NULL};
+    memset(out, 0, sizeof(*out));
+    aws_params_filter1(&q, "tag:infra:token", token);
+    aws_params_filter(&q, "state", states);
+    int error =
+        aws_query(a->p, a->call, AWS_EC2, "DescribeNatGateways", &q, "", AWS_SAFE, NULL, &r);
+    if (error == 0) {
+        xmlNode *item = aws_xml_path(r->result, "natGatewaySet/item");
+        if (item == NULL)
+            error = INFRA_ENOTFOUND;
+        else
+            nat_parse(item, out);
+    }
+    aws_resp_free(r);
+    aws_params_free(&q);
+    return error;
+}
+
+static int nat_describe(aws_act *a, const char *id, unsigned flags, nat_info *out)
+{
+    aws_resp *r = NULL;
+    xmlNode *item = NULL;
+    memset(out, 0, sizeof(*out));
+    int error = aws_describe_one(a->p, a->call, "DescribeNatGateways", "NatGatewayId.1", id,
+                                 "natGatewaySet", flags, &r, &item);
+    if (error == 0)
+        nat_parse(item, out);
+    aws_resp_free(r);
+    return error;
+}
+
+/* The Elastic IP of this create: the one tagged with token, else a new one. */
+static int eip_ensure(aws_act *a, const aws_tags *tags, char **allocation_id)
+{
+    const char *token = aws_api->call_token(a->call);
+    int error = aws_find_by_token(a->p, a->call, "DescribeAddresses", "addressesSet",
+                                  "allocationId", NULL, NULL, token, NULL, allocation_id);
+    if (error != INFRA_ENOTFOUND)
+        return error;
+    aws_params q = {0};
+    aws_resp *r = NULL;
+    aws_params_add(&q, "Domain", "vpc");
+    aws_tags_spec(&q, 1, "elastic-ip", tags);
+    error = aws_query(a->p, a->call, AWS_EC2, "AllocateAddress", &q, "", 0, NULL, &r);
+    if (error == 0) {
+        *allocation_id = aws_xml_get(r->result, "allocationId");
+        if (*allocation_id == NULL || **allocation_id == '\0') {
+            aws_diagf(a->call, "", "aws: AllocateAddress answered no allocationId");
+            free(*allocation_id);
+            *allocation_id = NULL;
+            error = INFRA_EINTERNAL;
+        }
+    }
+    aws_resp_free(r);
+    aws_params_free(&q);
+    return error;
+}
+
+static int eip_release(aws_act *a, const char *allocation_id)
+{
+    /* The address stays associated for a moment after its gateway is gone. */
+    int error =
+        simple_call(a, "ReleaseAddress", "", AWS_SAFE | AWS_DEPENDENT,
+                    "InvalidAllocationID.NotFound", "AllocationId", allocation_id, NULL, NULL);
+    return error == INFRA_ENOTFOUND ? 0 : error;
+}
+
+static int nat_state(aws_act *a, const nat_info *n, infra_json **out)
+{
+    infra_json *st = aws_state_new(a->planned ? a->planned : a->state);
+    int error;
+    if ((error = aws_json_set_str(st, "id", n->id)) < 0 ||
+        (error = aws_json_set_str(st, "allocation_id", n->allocation_id)) < 0 ||
+        (error = aws_json_set_str(st, "public_ip", n->public_ip)) < 0 ||
+        (error = aws_json_set_str(st, "network", n->vpc)) < 0) {
+        AJ->release(st);
+        return error;
+    }
+    *out = st;
+    return 0;
+}
+
+static int nat_apply(aws_act *a)
+{
+    const char *token = aws_api->call_token(a->call);
+    const char *subnet = aws_json_str(a->planned, "subnet");
+    nat_info n = {0};
+    aws_tags tags = {0};
+    char *allocation = NULL;
+    infra_json *st = NULL;
+    int error;
+
+    if (a->prior != NULL) {
+        const char *pid = aws_state_id(a->prior);
+        if (pid == NULL)
+            return INFRA_ENOTFOUND;
+        if ((error = aws_tags_sync(a->p, a->call, pid, a->prior, a->planned, NULL)) == 0 &&
+            (error = nat_describe(a, pid, 0, &n)) == 0)
+            error = nat_state(a, &n, &st);
+        nat_info_clear(&n);
+        return aws_state_finish(a, st, error);
+    }
+    if ((error = aws_tags_build(a->call, aws_json_str(a->planned, "name"),
+                                AJ->get(a->planned, "tags"), &tags)) < 0)
+        return error;
+    error = nat_by_token(a, token, &n);
+    if (error == INFRA_ENOTFOUND) {
+        char client_token[65];
+        aws_params q = {0};
+        aws_resp *r = NULL;
+        if ((error = eip_ensure(a, &tags, &allocation)) < 0)
+            goto done;
+        aws_client_token(token, NULL, client_token);
+        aws_params_add(&q, "SubnetId", subnet);
+        aws_params_add(&q, "AllocationId", allocation);
+        aws_params_add(&q, "ClientToken", client_token);
+        aws_tags_spec(&q, 1, "natgateway", &tags);
+        error = aws_query(a->p, a->call, AWS_EC2, "CreateNatGateway", &q, "subnet",
+                          AWS_SAFE | AWS_FRESH, NULL, &r);
+        if (error == 0) {
+            n.id = aws_xml_get(r->result, "natGateway/natGatewayId");
+            if (n.id == NULL || *n.id == '\0') {
+                aws_diagf(a->call, "", "aws: CreateNatGateway answered no natGatewayId");
+                error = INFRA_EINTERNAL;
+            }
+        }
+        aws_resp_free(r);
+        aws_params_free(&q);
+    }
+    if (error < 0)
+        goto done;
+    if ((error = aws_wait_state(a->p, a->call, "", "DescribeNatGateways", "NatGatewayId.1", n.id,
+                                "natGatewaySet", "state", "available", "failed deleting deleted",
+                                AWS_WAIT_NAT_MS)) < 0)
+        goto done;
+    char *id = aws_strdup(n.id);
+    nat_info_clear(&n);
+    error = nat_describe(a, id, AWS_FRESH, &n);
+    free(id);
+    if (error == 0)
+        error = nat_state(a, &n, &st);
+done:
+    free(allocation);
+    aws_tags_free(&tags);
+    nat_info_clear(&n);
+    return aws_state_finish(a, st, error);
+}
+
+static int nat_remove(aws_act *a)
+{
+    const char *id = aws_state_id(a->prior);
+    const char *allocation = aws_json_str(a->prior, "allocation_id");
+    int error = 0;
+
+    if (id != NULL) {
+        error = simple_call(a, "DeleteNatGateway", "", AWS_SAFE, "NatGatewayNotFound *.NotFound",
+                            "NatGatewayId", id, NULL, NULL);
+        if (error == INFRA_ENOTFOUND)
+            error = 0;
+        if (error == 0)
+            error = aws_wait_state(a->p, a->call, "", "DescribeNatGateways", "NatGatewayId.1", id,
+                                   "natGatewaySet", "state", "deleted", "failed", AWS_WAIT_NAT_MS);
+        if (error == INFRA_ECONFLICT) /* failed: it holds nothing any more */
+            error = 0;
+    }
+    if (error == 0 && allocation != NULL && *allocation)
+        error = eip_release(a, allocation);
+    return error;
+}
+
+static int nat_read(aws_act *a)
+{
+    const char *token = aws_api->call_token(a->call);
+    const char *id = aws_state_id(a->state);
+    nat_info n = {0};
+    infra_json *st = NULL;
+    int error;
+
+    if (a->state == NULL) {
+        error = nat_by_token(a, token, &n);
+        if (error == INFRA_ENOTFOUND) {
+            /* Killed between the address and the gateway: the address alone. */
+            char *allocation = NULL;
+            error = aws_find_by_token(a->p, a->call, "DescribeAddresses", "addressesSet",
+                                      "allocationId", NULL, NULL, token, NULL, &allocation);
+            if (error == 0) {
+                st = AJ->new_object();
+                error = aws_json_set_str(st, "allocation_id", allocation);
+            }
+            free(allocation);
+            return aws_state_finish(a, st, error);
+        }
+        if (error < 0)
+            return error;
+    } else {
+        if (id == NULL)
+            return INFRA_ENOTFOUND;
+        if ((error = nat_describe(a, id, 0, &n)) < 0)
+            return error;
+    }
+    if (n.state != NULL && (strcmp(n.state, "deleted") == 0 || strcmp(n.state, "failed") == 0 ||
+                            strcmp(n.state, "deleting") == 0)) {
+        /* Gone outside infra: its address is released, not leaked. */
+        const char *allocation = aws_json_str(a->state, "allocation_id");
+        if (strcmp(n.state, "deleting") == 0 &&
+            aws_wait_state(a->p, a->call, "", "DescribeNatGateways", "NatGatewayId.1", n.id,
+                           "natGatewaySet", "state", "deleted", "failed", AWS_WAIT_NAT_MS) < 0)
+            allocation = NULL;
+        if (allocation != NULL)
+            eip_release(a, allocation);
+        nat_info_clear(&n);
+        return INFRA_ENOTFOUND;
+    }
+    error = nat_state(a, &n, &st);
+    if (error == 0)
+        error = aws_tags_read(st, &n.tags, NULL);
+    nat_info_clear(&n);
+    return aws_state_finish(a, st, error);
+}
+
+const aws_handler aws_nat_gateway_handler = {"nat_gateway", nat_apply, nat_remove, nat_read};

@@ -1,0 +1,413 @@
+/* Instances. RunInstances carries the create's token as ClientToken, so a
+ * repeated call (a retry, or the next run after a crash) hands back the
+ * instance the first one launched; the wait for "running" goes through
+ * the provider's shared waiter; the SSH host key fingerprint comes from
+ * the console output, as cloud-init prints it. */
+#include "aws_res.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FINGERPRINT_WAIT_MS 30000
+
+static const char *const size_keys[] = {"size", "machine", "instance_type", NULL};
+static const char *const cluster_keys[] = {"role", "cluster", "region", "datacenter", NULL};
+
+static char *size_of(const infra_json *cfg)
+{
+    const infra_json *v = NULL;
+    aws_json_alias_value(cfg, size_keys, &v, NULL);
+    return v ? aws_json_to_text(v) : NULL;
+}
+
+/* The tags of the instance: infra:*, Name, tags, and the cluster keys. */
+static int instance_tags(aws_act *a, aws_tags *out)
+{
+    const infra_json *user = AJ->get(a->planned, "tags");
+    int error = aws_tags_build(a->call, aws_json_str(a->planned, "name"), user, out);
+    for (size_t i = 0; error == 0 && cluster_keys[i] != NULL; i++) {
+        char *v = aws_json_to_text(AJ->get(a->planned, cluster_keys[i]));
+        if (v != NULL && aws_json_str(user, cluster_keys[i]) == NULL)
+            aws_tags_set(out, cluster_keys[i], v);
+        free(v);
+    }
+    return error;
+}
+
+static int run_instance(aws_act *a, const char *client_token, char **id, char **state)
+{
+    const infra_json *pub = AJ->get(a->planned, "public_ip");
+    const char *subnet = aws_json_str(a->planned, "subnet");
+    const char *key = aws_json_str(a->planned, "key_pair");
+    const char *user_data = aws_json_str(a->planned, "user_data");
+    const char *zone = aws_json_str(a->planned, "availability_zone");
+    char *ami = NULL, *size = size_of(a->planned);
+    char **groups = NULL;
+    aws_params q = {0};
+    aws_tags tags = {0};
+    aws_resp *r = NULL;
+    int error, want_public = 0;
+    int asked = pub != NULL && AJ->type(pub) != INFRA_JSON_STRING &&
+                aws_json_to_bool(pub, &want_public) == 0;
+
+    if (size == NULL) {
+        aws_diagf(a->call, "size", "an instance needs size: an instance type such as t3.micro");
+        error = INFRA_EINVALID;
+        goto done;
+    }
+    if (aws_json_strv(AJ->get(a->planned, "firewalls"), &groups) < 0) {
+        aws_diagf(a->call, "firewalls", "firewalls must be a list of security group ids");
+        error = INFRA_EINVALID;
+        goto done;
+    }
+    if ((error = aws_image_resolve(a->p, a->call, "image", aws_json_str(a->planned, "image"),
+                                   &ami)) < 0 ||
+        (error = instance_tags(a, &tags)) < 0)
+        goto done;
+    aws_params_add(&q, "ImageId", ami);
+    aws_params_add(&q, "InstanceType", size);
+    aws_params_add(&q, "MinCount", "1");
+    aws_params_add(&q, "MaxCount", "1");
+    aws_params_add(&q, "ClientToken", client_token);
+    if (key != NULL && *key)
+        aws_params_add(&q, "KeyName", key);
+    if (user_data != NULL && *user_data) {
+        char *encoded = aws_base64_encode(user_data, strlen(user_data));
+        aws_params_add(&q, "UserData", encoded);
+        free(encoded);
+    }
+    if (asked) {
+        /* A public address is asked per network interface. */
+        aws_params_add(&q, "NetworkInterface.1.DeviceIndex", "0");
+        if (subnet != NULL)
+            aws_params_add(&q, "NetworkInterface.1.SubnetId", subnet);
+        aws_params_add_bool(&q, "NetworkInterface.1.AssociatePublicIpAddress", want_public);
+        aws_params_list(&q, AWS_LIST_EC2, "NetworkInterface.1.SecurityGroupId", groups);
+    } else {
+        if (subnet != NULL)
+            aws_params_add(&q, "SubnetId", subnet);
+        aws_params_list(&q, AWS_LIST_EC2, "SecurityGroupId", groups);
+    }
+    if (zone != NULL && *zone && !aws_is_unknown(zone))
+        aws_params_add(&q, "Placement.AvailabilityZone", zone);
+    aws_tags_spec(&q, 1, "instance", &tags);
+    error =
+        aws_query(a->p, a->call, AWS_EC2, "RunInstances", &q, "", AWS_SAFE | AWS_FRESH, NULL, &r);
+    if (error == 0) {
+        xmlNode *item = aws_xml_path(r->result, "instancesSet/item");
+        *id = aws_xml_get(item, "instanceId");
+        *state = aws_xml_get(item, "instanceState/name");
+        if (*id == NULL || **id == '\0') {
+            aws_diagf(a->call, "", "aws: RunInstances in %s answered no instanceId", a->p->region);
+            error = INFRA_EINTERNAL;
+        }
+    }
+done:
+    aws_resp_free(r);
+    aws_params_free(&q);
+    aws_tags_free(&tags);
+    aws_strv_free(groups);
+    free(ami);
+    free(size);
+    return error;
+}
+
+/* The fingerprint in the console output of id, waiting at most wait_ms for
+ * cloud-init to print it. INFRA_ENOTFOUND when it does not. */
+static int console_fingerprint(aws_act *a, const char *id, int64_t wait_ms, char **out)
+{
+    int64_t deadline = aws_api->now_ms() + wait_ms;
+    int64_t delay = 1000;
+    for (;;) {
+        aws_params q = {0};
+        aws_resp *r = NULL;
+        aws_params_add(&q, "InstanceId", id);
+        int error = aws_query(a->p, a->call, AWS_EC2, "GetConsoleOutput", &q, "",
+                              AWS_SAFE | AWS_FRESH, "*", &r);
+        aws_params_free(&q);
+        char *text = error == 0 ? aws_xml_get(r->result, "output") : NULL;
+        aws_resp_free(r);
+        if (error == INFRA_ECANCELLED)
+            return error;
+        if (text != NULL && *text) {
+            /* EC2 sends the console base64-encoded. */
+            char *decoded = NULL;
+            if (aws_console_fingerprint(text, out) == 0 ||
+                (aws_base64_decode(text, &decoded, NULL) == 0 &&
+                 aws_console_fingerprint(decoded, out) == 0)) {
+                free(decoded);
+                free(text);
+                return 0;
+            }
+            free(decoded);
+        }
+        free(text);
+        if (aws_api->now_ms() + delay > deadline)
+            return INFRA_ENOTFOUND;
+        if ((error = aws_sleep(a->p, a->call, delay)) < 0)
+            return error;
+        delay = delay * 2 > 5000 ? 5000 : delay * 2;
+    }
+}
+
+/* base plus what EC2 says of the instance. */
+static int instance_state(const infra_json *base, const aws_instance *info, const char *fingerprint,
+                          infra_json **out)
+{
+    infra_json *st = aws_state_new(base);
+    int error;
+    if ((error = aws_json_set_str(st, "id", info->id)) < 0 ||
+        (error = aws_json_set_str(st, "private_ip", info->private_ip)) < 0 ||
+        (error = aws_json_set_str(st, "public_ip", info->public_ip)) < 0 ||
+        (error = aws_json_set_str(st, "private_dns", info->private_dns)) < 0 ||
+        (error = aws_json_set_str(st, "public_dns", info->public_dns)) < 0 ||
+        (error = aws_json_set_str(st, "state", info->state)) < 0 ||
+        (error = aws_json_set_str(st, "network", info->vpc)) < 0 ||
+        (error = aws_json_set_int(st, "ssh_port", 22)) < 0)
+        goto done;
+    if (info->zone != NULL && (error = aws_json_set_str(st, "availability_zone", info->zone)) < 0)
+        goto done;
+    if (aws_json_str(st, "ssh_user") == NULL &&
+        (error = aws_json_set_str(st, "ssh_user", "root")) < 0)
+        goto done;
+    if (fingerprint != NULL || AJ->get(st, "ssh_host_key_fingerprint") == NULL)
+        error = aws_json_set_str(st, "ssh_host_key_fingerprint", fingerprint);
+done:
+    if (error < 0)
+        AJ->release(st);
+    else
+        *out = st;
+    return error;
+}
+
+static int instance_create(aws_act *a)
+{
+    const char *token = aws_api->call_token(a->call);
+    const infra_json *pub = AJ->get(a->planned, "public_ip");
+    char client_token[65];
+    aws_instance *v = NULL, info = {0};
+    size_t n = 0;
+    char *id = NULL, *state = NULL, *fingerprint = NULL;
+    infra_json *st = NULL;
+    int error;
+
+    aws_client_token(token, NULL, client_token);
+    if ((error = aws_instances_by_token(a->p, a->call, token, &v, &n)) < 0)
+        goto done;
+    if (n > 0) {
+        id = aws_strdup(v[0].id);
+    } else {
+        error = run_instance(a, client_token, &id, &state);
+        if (error == 0 && state != NULL &&
+            (strcmp(state, "terminated") == 0 || strcmp(state, "shutting-down") == 0)) {
+            /* The token's instance died before it was recorded: launch
+             * another under a token derived from the dead one. */
+            aws_client_token(token, id, client_token);
+            free(id);
+            free(state);
+            id = state = NULL;
+            error = run_instance(a, client_token, &id, &state);
+        }
+        if (error == INFRA_ECONFLICT)
+            aws_diagf(a->call, "",
+                      "aws: RunInstances in %s: the launch this create started had "
+                      "other parameters; run infra up again",
+                      a->p->region);
+    }
+    if (error < 0)
+        goto done;
+    if ((error = aws_waiter_wait(a->p, a->call, "", id, "running", AWS_WAIT_INSTANCE_MS, &info)) <
+        0)
+        goto done;
+    if (console_fingerprint(a, id, FINGERPRINT_WAIT_MS, &fingerprint) == INFRA_ECANCELLED) {
+        error = INFRA_ECANCELLED;
+        goto done;
+    }
+    if (fingerprint == NULL)
+        aws_logf(a->call, INFRA_LOG_INFO,
+                 "instance %s: no SSH host key fingerprint in the console output yet", id);
+    if ((error = instance_state(a->planned, &info, fingerprint, &st)) < 0)
+        goto done;
+    int b = 0;
+    if (pub != NULL && AJ->type(pub) != INFRA_JSON_STRING && aws_json_to_bool(pub, &b) == 0)
+        error = aws_json_set_bool(st, "associate_public_ip", b);
+    else
+        error = aws_json_set_str(st, "associate_public_ip", NULL);
+done:
+    aws_instances_free(v, n);
+    aws_instance_clear(&info);
+    free(id);
+    free(state);
+    free(fingerprint);
+    return aws_state_finish(a, st, error);
+}
+
+static int same_set(char *const *x, char *const *y)
+{
+    if (aws_strv_len(x) != aws_strv_len(y))
+        return 0;
+    for (size_t i = 0; x != NULL && x[i] != NULL; i++)
+        if (!aws_strv_has(y, x[i]))
+            return 0;
+    return 1;
+}
+
+static int describe_instance(aws_act *a, const char *id, aws_instance *out)
+{
+    aws_instance *v = NULL;
+    size_t n = 0;
+    char *ids[] = {(char *)id, NULL};
+    int error = aws_instances_describe(a->p, a->call, "", ids, &v, &n);
+    memset(out, 0, sizeof(*out));
+    if (error == 0 && n == 0)
+        error = INFRA_ENOTFOUND;
+    if (error == 0) {
+        *out = v[0];
+        memset(&v[0], 0, sizeof(v[0]));
+    }
+    aws_instances_free(v, n);
+    return error;
+}
+
+static int instance_update(aws_act *a)
+{
+    const char *id = aws_state_id(a->prior);
+    char **want = NULL, **had = NULL;
+    aws_instance info = {0};
+    infra_json *st = NULL;
+    int error = 0;
+
+    if (id == NULL)
+        return INFRA_ENOTFOUND;
+    if (aws_json_strv(AJ->get(a->planned, "firewalls"), &want) < 0 ||
+        aws_json_strv(AJ->get(a->prior, "firewalls"), &had) < 0) {
+        aws_diagf(a->call, "firewalls", "firewalls must be a list of security group ids");
+        error = INFRA_EINVALID;
+        goto done;
+    }
+    if (!same_set(want, had) && aws_strv_len(want) > 0) {
+        aws_params q = {0};
+        aws_resp *r = NULL;
+        aws_params_add(&q, "InstanceId", id);
+        aws_params_list(&q, AWS_LIST_EC2, "GroupId", want);
+        error = aws_query(a->p, a->call, AWS_EC2, "ModifyInstanceAttribute", &q, "firewalls",
+                          AWS_SAFE | AWS_FRESH, NULL, &r);
+        aws_resp_free(r);
+        aws_params_free(&q);
+    }
+    if (error == 0)
+        error = aws_tags_sync(a->p, a->call, id, a->prior, a->planned, cluster_keys);
+    if (error == 0)
+        error = describe_instance(a, id, &info);
+    if (error == 0 &&
+        (error = instance_state(a->planned, &info,
+                                aws_json_str(a->prior, "ssh_host_key_fingerprint"), &st)) == 0)
+        error =
+            aws_json_set_copy(st, "associate_public_ip", AJ->get(a->prior, "associate_public_ip"));
+done:
+    aws_instance_clear(&info);
+    aws_strv_free(want);
+    aws_strv_free(had);
+    return aws_state_finish(a, st, error);
+}
+
+static int instance_apply(aws_act *a)
+{
+    return a->prior == NULL ? instance_create(a) : instance_update(a);
+}
+
+static int instance_remove(aws_act *a)
+{
+    const char *id = aws_state_id(a->prior);
+    aws_params q = {0};
+    aws_resp *r = NULL;
+    if (id == NULL)
+        return 0;
+    aws_params_add(&q, "InstanceId.1", id);
+    int error = aws_query(a->p, a->call, AWS_EC2, "TerminateInstances", &q, "", AWS_SAFE,
+                          "InvalidInstanceID.NotFound", &r);
+    aws_resp_free(r);
+    aws_params_free(&q);
+    if (error == INFRA_ENOTFOUND)
+        return 0;
+    /* Dependents (subnets, groups) can only go once it is gone. */
+    if (error == 0)
+        error = aws_waiter_wait(a->p, a->call, "", id, "terminated", AWS_WAIT_INSTANCE_MS, NULL);
+    return error;
+}
+
+/* The configured attributes EC2 can tell, under the state's own keys. */
+static int refresh_config(infra_json *st, const aws_instance *info)
+{
+    const infra_json *v = NULL;
+    const char *key = NULL;
+    int error = 0;
+    if (aws_json_alias_value(st, size_keys, &v, &key) == 0 && info->type != NULL)
+        error = aws_json_set_str(st, key, info->type);
+    const char *image = aws_json_str(st, "image");
+    if (error == 0 && image != NULL && aws_is_ami_id(image) && info->image != NULL)
+        error = aws_json_set_str(st, "image", info->image);
+    if (error == 0 && AJ->get(st, "subnet") != NULL)
+        error = aws_json_set_str(st, "subnet", info->subnet);
+    if (error == 0 && AJ->get(st, "key_pair") != NULL)
+        error = aws_json_set_str(st, "key_pair", info->key_name);
+    if (error == 0 && AJ->get(st, "firewalls") != NULL) {
+        char **had = NULL;
+        if (aws_json_strv(AJ->get(st, "firewalls"), &had) < 0 || !same_set(had, info->groups))
+            error = aws_json_set_strv(st, "firewalls", info->groups);
+        aws_strv_free(had);
+    }
+    if (error == 0)
+        error = aws_tags_read(st, &info->tags, cluster_keys);
+    return error;
+}
+
+static int instance_read(aws_act *a)
+{
+    aws_instance info = {0};
+    infra_json *st = NULL;
+    char *fingerprint = NULL;
+    int error;
+
+    if (a->state == NULL) {
+        aws_instance *v = NULL;
+        size_t n = 0;
+        if ((error = aws_instances_by_token(a->p, a->call, aws_api->call_token(a->call), &v, &n)) <
+            0)
+            return error;
+        if (n == 0) {
+            aws_instances_free(v, n);
+            return INFRA_ENOTFOUND;
+        }
+        info = v[0];
+        memset(&v[0], 0, sizeof(v[0]));
+        aws_instances_free(v, n);
+    } else {
+        const char *id = aws_state_id(a->state);
+        if (id == NULL)
+            return INFRA_ENOTFOUND;
+        if ((error = describe_instance(a, id, &info)) < 0)
+            return error;
+    }
+    if (strcmp(info.state, "terminated") == 0 || strcmp(info.state, "shutting-down") == 0) {
+        aws_instance_clear(&info);
+        return INFRA_ENOTFOUND;
+    }
+    const char *fp = aws_json_str(a->state, "ssh_host_key_fingerprint");
+    if (fp == NULL && strcmp(info.state, "running") == 0)
+        console_fingerprint(a, info.id, 0, &fingerprint);
+    error = instance_state(a->state, &info, fp ? fp : fingerprint, &st);
+    if (error == 0 && a->state != NULL)
+        error = refresh_config(st, &info);
+    if (error < 0) {
+        AJ->release(st);
+        st = NULL;
+    }
+    aws_instance_clear(&info);
+    free(fingerprint);
+    return aws_state_finish(a, st, error);
+}
+
+const aws_handler aws_instance_handler = {"instance", instance_apply, instance_remove,
+                                          instance_read};

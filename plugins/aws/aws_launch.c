@@ -1,0 +1,371 @@
+/* Launch templates. A change of what instances get (image, size, groups,
+ * key, user data, tags) does not replace the template: it adds a version,
+ * made the default, and latest_version says which, so that an Auto
+ * Scaling group following it is replaced (aws_asg.c). Creates and new
+ * versions carry client tokens derived from the create's token. */
+#include "aws_res.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const size_keys[] = {"size", "machine", "instance_type", NULL};
+
+/* LaunchTemplateData.* of cfg; *ami is the image it resolved. */
+static int template_data(aws_act *a, const infra_json *cfg, aws_params *q, char **ami)
+{
+    const infra_json *size_v = NULL;
+    const char *key = aws_json_str(cfg, "key_pair");
+    const char *user_data = aws_json_str(cfg, "user_data");
+    char **groups = NULL;
+    aws_tags tags = {0};
+    int error;
+
+    if ((error = aws_image_resolve(a->p, a->call, "image", aws_json_str(cfg, "image"), ami)) < 0)
+        return error;
+    aws_params_add(q, "LaunchTemplateData.ImageId", *ami);
+    aws_json_alias_value(cfg, size_keys, &size_v, NULL);
+    char *size = size_v ? aws_json_to_text(size_v) : NULL;
+    if (size != NULL)
+        aws_params_add(q, "LaunchTemplateData.InstanceType", size);
+    free(size);
+    if (key != NULL && *key)
+        aws_params_add(q, "LaunchTemplateData.KeyName", key);
+    if (user_data != NULL && *user_data) {
+        char *encoded = aws_base64_encode(user_data, strlen(user_data));
+        aws_params_add(q, "LaunchTemplateData.UserData", encoded);
+        free(encoded);
+    }
+    if (aws_json_strv(AJ->get(cfg, "firewalls"), &groups) < 0) {
+        aws_diagf(a->call, "firewalls", "firewalls must be a list of security group ids");
+        return INFRA_EINVALID;
+    }
+    aws_params_list(q, AWS_LIST_EC2, "LaunchTemplateData.SecurityGroupId", groups);
+    aws_strv_free(groups);
+    /* Instances it launches carry the user's tags and where they come from,
+     * not the template's token: they are not the template. */
+    if ((error = aws_tags_build(a->call, aws_json_str(cfg, "name"), AJ->get(cfg, "tags"), &tags)) ==
+        0) {
+        aws_tags inst = {0};
+        for (size_t i = 0; i < tags.n; i++)
+            if (strcmp(tags.v[i].key, "infra:token") != 0 && strcmp(tags.v[i].key, "Name") != 0)
+                aws_tags_set(&inst, tags.v[i].key, tags.v[i].value);
+        aws_params_add(q, "LaunchTemplateData.TagSpecification.1.ResourceType", "instance");
+        for (size_t i = 0; i < inst.n; i++) {
+            aws_params_addk(q, inst.v[i].key, "LaunchTemplateData.TagSpecification.1.Tag.%zu.Key",
+                            i + 1);
+            aws_params_addk(q, inst.v[i].value,
+                            "LaunchTemplateData.TagSpecification.1.Tag.%zu.Value", i + 1);
+        }
+        aws_tags_free(&inst);
+    }
+    aws_tags_free(&tags);
+    return error;
+}
+
+typedef struct lt_info {
+    char *id;
+    char *name;
+    long latest;
+    char *image;
+    char *type;
+    char *key;
+    char *user_data; /* decoded */
+    char **groups;
+    aws_tags tags;
+} lt_info;
+
+static void lt_clear(lt_info *t)
+{
+    free(t->id);
+    free(t->name);
+    free(t->image);
+    free(t->type);
+    free(t->key);
+    free(t->user_data);
+    aws_strv_free(t->groups);
+    aws_tags_free(&t->tags);
+    memset(t, 0, sizeof(*t));
+}
+
+/* The template and the data of its latest version. */
+static int lt_describe(aws_act *a, const char *id, unsigned flags, lt_info *t)
+{
+    aws_params q = {0};
+    aws_resp *r = NULL;
+    memset(t, 0, sizeof(*t));
+    t->groups = aws_calloc(1, sizeof(char *));
+    aws_params_add(&q, "LaunchTemplateId.1", id);
+    int error = aws_query(a->p, a->call, AWS_EC2, "DescribeLaunchTemplates", &q, "",
+                          AWS_SAFE | flags, "*NotFound *NotFoundException *.Malformed", &r);
+    aws_params_free(&q);
+    if (error == INFRA_EINVALID && r != NULL && r->code != NULL && strstr(r->code, "Malformed"))
+        error = INFRA_ENOTFOUND;
+    if (error == 0) {
+        xmlNode *item = aws_xml_path(r->result, "launchTemplates/item");
+        if (item == NULL) {
+            error = INFRA_ENOTFOUND;
+        } else {
+            t->id = aws_xml_get(item, "launchTemplateId");
+            t->name = aws_xml_get(item, "launchTemplateName");
+            t->latest = aws_xml_get_long(item, "latestVersionNumber", 1);
+            aws_tags_parse(aws_xml_child(item, "tagSet"), &t->tags);
+        }
+    }
+    aws_resp_free(r);
+    r = NULL;
+    if (error == 0) {
+        char version[24];
+        snprintf(version, sizeof(version), "%ld", t->latest);
+        aws_params_add(&q, "LaunchTemplateId", id);
+        aws_params_add(&q, "LaunchTemplateVersion.1", version);
+        error = aws_query(a->p, a->call, AWS_EC2, "DescribeLaunchTemplateVersions", &q, "",
+                          AWS_SAFE | AWS_FRESH, NULL, &r);
+        aws_params_free(&q);
+        xmlNode *d = error == 0 ? aws_xml_path(r->result, "launchTemplateVersionSet/item/"
+                                                          "launchTemplateData")
+                                : NULL;
+        if (d != NULL) {
+            t->image = aws_xml_get(d, "imageId");
+            t->type = aws_xml_get(d, "instanceType");
+            t->key = aws_xml_get(d, "keyName");
+            char *ud = aws_xml_get(d, "userData");
+            if (ud != NULL && *ud && aws_base64_decode(ud, &t->user_data, NULL) < 0)
+                t->user_data = NULL;
+            free(ud);
+            xmlNode *set = aws_xml_child(d, "securityGroupIdSet");
+            for (xmlNode *g = aws_xml_child(set, "item"); g != NULL; g = aws_xml_next(g)) {
+                char *s = aws_xml_text(g);
+                if (s != NULL && *s)
+                    aws_strv_push(&t->groups, s);
+                free(s);
+            }
+        }
+    }
+    aws_resp_free(r);
+    return error;
+}
+
+static int lt_state(aws_act *a, const char *id, infra_json **out)
+{
+    lt_info t = {0};
+    int error = lt_describe(a, id, AWS_FRESH, &t);
+    infra_json *st = aws_state_new(a->planned);
+    char version[24];
+    snprintf(version, sizeof(version), "%ld", t.latest);
+    if (error == 0 && (error = aws_json_set_str(st, "id", t.id)) == 0 &&
+        (error = aws_json_set_str(st, "name", t.name)) == 0 &&
+        (error = aws_json_set_str(st, "latest_version", version)) == 0)
+        error = aws_json_set_str(st, "image_id", t.image);
+    lt_clear(&t);
+    if (error < 0) {
+        AJ->release(st);
+        return error;
+    }
+    *out = st;
+    return 0;
+}
+
+static int lt_create(aws_act *a, char **id)
+{
+    const char *token = aws_api->call_token(a->call);
+    const char *given = aws_json_str(a->planned, "name");
+    char client_token[65], hex[9];
+    char *ami = NULL, *name = NULL;
+    aws_params q = {0};
+    aws_tags tags = {0};
+    aws_resp *r = NULL;
+    int error;
+
+    if (given != NULL) {
+        name = aws_strdup(given);
+    } else {
+        char *base = aws_call_name(a->call, 110);
+        aws_token_hex(token, 8, hex);
+        name = aws_printf("%s-%s", base, hex);
+        free(base);
+    }
+    aws_client_token(token, NULL, client_token);
+    aws_params_add(&q, "ClientToken", client_token);
+    aws_params_add(&q, "LaunchTemplateName", name);
+    if ((error = template_data(a, a->planned, &q, &ami)) < 0 ||
+        (error = aws_tags_build(a->call, name, AJ->get(a->planned, "tags"), &tags)) < 0)
+        goto done;
+    aws_tags_spec(&q, 1, "launch-template", &tags);
+    error = aws_query(a->p, a->call, AWS_EC2, "CreateLaunchTemplate", &q, "name",
+                      AWS_SAFE | AWS_FRESH, "*AlreadyExists*", &r);
+    if (error == 0) {
+        *id = aws_xml_get(r->result, "launchTemplate/launchTemplateId");
+    } else if (error == INFRA_ECONFLICT) {
+        aws_diagf(a->call, "name",
+                  "aws: a launch template named \"%s\" already exists in %s and was not made by "
+                  "this resource; choose another name",
+                  name, a->p->region);
+    }
+done:
+    aws_resp_free(r);
+    aws_params_free(&q);
+    aws_tags_free(&tags);
+    free(ami);
+    free(name);
+    return error;
+}
+
+/* 1 when what instances get differs between prior and planned. */
+static int data_changed(aws_act *a, const char *ami)
+{
+    static const char *const keys[] = {"size",     "machine",   "instance_type", "firewalls",
+                                       "key_pair", "user_data", "tags",          NULL};
+    const char *old_ami = aws_json_str(a->prior, "image_id");
+    if (old_ami == NULL || strcmp(old_ami, ami) != 0)
+        return 1;
+    for (size_t i = 0; keys[i] != NULL; i++) {
+        const infra_json *x = AJ->get(a->prior, keys[i]), *y = AJ->get(a->planned, keys[i]);
+        if ((x == NULL) != (y == NULL) || (x != NULL && !AJ->equal(x, y)))
+            return 1;
+    }
+    return 0;
+}
+
+static int lt_new_version(aws_act *a, const char *id)
+{
+    char *ami = NULL;
+    aws_params q = {0};
+    aws_resp *r = NULL;
+    int error = template_data(a, a->planned, &q, &ami);
+    if (error < 0 || !data_changed(a, ami))
+        goto done;
+    /* One token per (template, version it follows, data): a retry makes no
+     * second version, a later change back to old data still makes one. */
+    char *body = aws_params_form("CreateLaunchTemplateVersion", "", &q);
+    char *salt = aws_printf(
+        "%s|%s|%s", id,
+        aws_json_str(a->prior, "latest_version") ? aws_json_str(a->prior, "latest_version") : "",
+        body);
+    char client_token[65];
+    aws_client_token(id, salt, client_token);
+    free(body);
+    free(salt);
+    aws_params_add(&q, "LaunchTemplateId", id);
+    aws_params_add(&q, "ClientToken", client_token);
+    error = aws_query(a->p, a->call, AWS_EC2, "CreateLaunchTemplateVersion", &q, "image",
+                      AWS_SAFE | AWS_FRESH, NULL, &r);
+    long version =
+        error == 0 ? aws_xml_get_long(r->result, "launchTemplateVersion/versionNumber", 0) : 0;
+    aws_resp_free(r);
+    r = NULL;
+    if (error == 0 && version > 0) {
+        aws_params m = {0};
+        char num[24];
+        snprintf(num, sizeof(num), "%ld", version);
+        aws_params_add(&m, "LaunchTemplateId", id);
+        aws_params_add(&m, "SetDefaultVersion", num);
+        error =
+            aws_query(a->p, a->call, AWS_EC2, "ModifyLaunchTemplate", &m, "", AWS_SAFE, NULL, &r);
+        aws_params_free(&m);
+    }
+done:
+    aws_resp_free(r);
+    aws_params_free(&q);
+    free(ami);
+    return error;
+}
+
+static int launch_template_apply(aws_act *a)
+{
+    char *id = NULL;
+    infra_json *st = NULL;
+    int error;
+
+    if (a->prior != NULL) {
+        const char *pid = aws_state_id(a->prior);
+        if (pid == NULL)
+            return INFRA_ENOTFOUND;
+        id = aws_strdup(pid);
+        if ((error = lt_new_version(a, id)) == 0)
+            error = aws_tags_sync(a->p, a->call, id, a->prior, a->planned, NULL);
+    } else {
+        error = aws_find_by_token(a->p, a->call, "DescribeLaunchTemplates", "launchTemplates",
+                                  "launchTemplateId", NULL, NULL, aws_api->call_token(a->call),
+                                  NULL, &id);
+        if (error == INFRA_ENOTFOUND)
+            error = lt_create(a, &id);
+    }
+    if (error == 0)
+        error = lt_state(a, id, &st);
+    free(id);
+    return aws_state_finish(a, st, error);
+}
+
+static int launch_template_remove(aws_act *a)
+{
+    const char *id = aws_state_id(a->prior);
+    aws_params q = {0};
+    aws_resp *r = NULL;
+    if (id == NULL)
+        return 0;
+    aws_params_add(&q, "LaunchTemplateId", id);
+    int error = aws_query(a->p, a->call, AWS_EC2, "DeleteLaunchTemplate", &q, "", AWS_SAFE,
+                          "*NotFound *NotFoundException", &r);
+    aws_resp_free(r);
+    aws_params_free(&q);
+    return error == INFRA_ENOTFOUND ? 0 : error;
+}
+
+static int launch_template_read(aws_act *a)
+{
+    const char *id = aws_state_id(a->state);
+    char *found = NULL;
+    lt_info t = {0};
+    int error;
+
+    if (a->state == NULL) {
+        if ((error = aws_find_by_token(a->p, a->call, "DescribeLaunchTemplates", "launchTemplates",
+                                       "launchTemplateId", NULL, NULL, aws_api->call_token(a->call),
+                                       NULL, &found)) < 0)
+            return error;
+        id = found;
+    }
+    if (id == NULL)
+        return INFRA_ENOTFOUND;
+    error = lt_describe(a, id, 0, &t);
+    infra_json *st = aws_state_new(a->state);
+    char version[24];
+    snprintf(version, sizeof(version), "%ld", t.latest);
+    if (error == 0 && (error = aws_json_set_str(st, "id", t.id)) == 0 &&
+        (error = aws_json_set_str(st, "name", t.name)) == 0 &&
+        (error = aws_json_set_str(st, "latest_version", version)) == 0 &&
+        (error = aws_json_set_str(st, "image_id", t.image)) == 0 && a->state != NULL) {
+        /* What the latest version launches, under the state's keys. */
+        const infra_json *v = NULL;
+        const char *key = NULL;
+        const char *image = aws_json_str(st, "image");
+        if (image != NULL && aws_is_ami_id(image) && t.image != NULL)
+            error = aws_json_set_str(st, "image", t.image);
+        if (error == 0 && aws_json_alias_value(st, size_keys, &v, &key) == 0)
+            error = aws_json_set_str(st, key, t.type);
+        if (error == 0 && AJ->get(st, "key_pair") != NULL)
+            error = aws_json_set_str(st, "key_pair", t.key);
+        const char *ud = aws_json_str(st, "user_data");
+        if (error == 0 && ud != NULL && (t.user_data == NULL || strcmp(ud, t.user_data) != 0))
+            error = aws_json_set_str(st, "user_data", t.user_data);
+        char **had = NULL;
+        if (error == 0 && AJ->get(st, "firewalls") != NULL &&
+            aws_json_strv(AJ->get(st, "firewalls"), &had) == 0) {
+            int same = aws_strv_len(had) == aws_strv_len(t.groups);
+            for (size_t i = 0; same && had[i] != NULL; i++)
+                same = aws_strv_has(t.groups, had[i]);
+            if (!same)
+                error = aws_json_set_strv(st, "firewalls", t.groups);
+        }
+        aws_strv_free(had);
+        if (error == 0 && (error = aws_tags_read(st, &t.tags, NULL)) == 0)
+            error = aws_json_set_str(st, "name", t.name);
+    }
+    lt_clear(&t);
+    free(found);
+    return aws_state_finish(a, st, error);
+}
+
+const aws_handler aws_launch_template_handler = {"launch_template", launch_template_apply,
+                                                 launch_template_remove, launch_template_read};

@@ -1,0 +1,153 @@
+/* Helpers every EC2 resource type uses: finding the object a create made
+ * by its infra:token tag, and starting and finishing states. */
+#include "aws_res.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int aws_find_by_token(infra_provider *p, infra_call *call, const char *action,
+                      const char *item_path, const char *id_elem, const char *state_elem,
+                      const char *skip_states, const char *token, aws_params *params, char **id)
+{
+    aws_params own = {0};
+    aws_params *q = params ? params : &own;
+    aws_resp *r = NULL;
+    int error;
+
+    *id = NULL;
+    if (token == NULL || *token == '\0')
+        return INFRA_ENOTFOUND;
+    aws_params_filter1(q, "tag:infra:token", token);
+    error = aws_query(p, call, AWS_EC2, action, q, "", AWS_SAFE, NULL, &r);
+    if (error == 0) {
+        error = INFRA_ENOTFOUND;
+        xmlNode *set = aws_xml_path(r->result, item_path);
+        for (xmlNode *it = aws_xml_child(set, "item"); it != NULL; it = aws_xml_next(it)) {
+            char *state = state_elem ? aws_xml_get(it, state_elem) : NULL;
+            int skip = state != NULL && skip_states != NULL && aws_code_matches(state, skip_states);
+            free(state);
+            if (skip)
+                continue;
+            char *found = aws_xml_get(it, id_elem);
+            if (found != NULL && *found) {
+                *id = found;
+                error = 0;
+                break;
+            }
+            free(found);
+        }
+    }
+    aws_resp_free(r);
+    aws_params_free(&own);
+    return error;
+}
+
+const char *aws_json_str_any(const infra_json *obj, const char *const *keys)
+{
+    for (size_t i = 0; keys[i] != NULL; i++) {
+        const char *v = aws_json_str(obj, keys[i]);
+        if (v != NULL && *v)
+            return v;
+    }
+    return NULL;
+}
+
+infra_json *aws_state_new(const infra_json *base)
+{
+    if (base != NULL && AJ->type(base) == INFRA_JSON_OBJECT)
+        return AJ->copy(base);
+    return AJ->new_object();
+}
+
+int aws_state_finish(aws_act *a, infra_json *st, int error)
+{
+    if (error < 0 || st == NULL) {
+        AJ->release(st);
+        return error < 0 ? error : INFRA_EINTERNAL;
+    }
+    *a->out = st;
+    return 0;
+}
+
+const char *aws_state_id(const infra_json *state)
+{
+    const char *id = aws_json_str(state, "id");
+    return id != NULL && *id && !aws_is_unknown(id) ? id : NULL;
+}
+
+int aws_json_alias_value(const infra_json *obj, const char *const *keys, const infra_json **out,
+                         const char **key)
+{
+    *out = NULL;
+    if (key != NULL)
+        *key = NULL;
+    for (size_t i = 0; keys[i] != NULL; i++) {
+        const infra_json *v = AJ->get(obj, keys[i]);
+        if (v != NULL && AJ->type(v) != INFRA_JSON_NULL) {
+            *out = v;
+            if (key != NULL)
+                *key = keys[i];
+            return 0;
+        }
+    }
+    return INFRA_ENOTFOUND;
+}
+
+int aws_describe_one(infra_provider *p, infra_call *call, const char *action, const char *id_key,
+                     const char *id, const char *set, unsigned flags, aws_resp **resp,
+                     xmlNode **item)
+{
+    aws_params q = {0};
+    *resp = NULL;
+    *item = NULL;
+    aws_params_add(&q, id_key, id);
+    int error = aws_query(p, call, AWS_EC2, action, &q, "", AWS_SAFE | flags, "*.NotFound", resp);
+    aws_params_free(&q);
+    if (error == 0) {
+        *item = aws_xml_child(aws_xml_child((*resp)->result, set), "item");
+        if (*item == NULL)
+            error = INFRA_ENOTFOUND;
+    }
+    if (error < 0) {
+        aws_resp_free(*resp);
+        *resp = NULL;
+    }
+    return error;
+}
+
+int aws_wait_state(infra_provider *p, infra_call *call, const char *attr, const char *action,
+                   const char *id_key, const char *id, const char *set, const char *state_elem,
+                   const char *target, const char *fail_states, int64_t timeout_ms)
+{
+    int64_t deadline = aws_api->now_ms() + timeout_ms;
+    int64_t delay = 500;
+    for (;;) {
+        aws_resp *r = NULL;
+        xmlNode *item = NULL;
+        int error = aws_describe_one(p, call, action, id_key, id, set, AWS_FRESH, &r, &item);
+        char *state = error == 0 ? aws_xml_get(item, state_elem) : NULL;
+        aws_resp_free(r);
+        if (error == INFRA_ENOTFOUND && strcmp(target, "deleted") == 0)
+            error = 0;
+        else if (error == 0 && state != NULL && strcmp(state, target) == 0)
+            error = 0;
+        else if (error == 0 && state != NULL && fail_states &&
+                 aws_code_matches(state, fail_states)) {
+            aws_diagf(call, attr, "aws: %s is %s instead of %s", id, state, target);
+            error = INFRA_ECONFLICT;
+        } else if (error == 0) {
+            error = 1; /* not yet */
+        }
+        free(state);
+        if (error <= 0)
+            return error;
+        if (aws_api->now_ms() + delay > deadline) {
+            aws_diagf(call, attr, "aws: %s did not become %s within %lld s", id, target,
+                      (long long)(timeout_ms / 1000));
+            return INFRA_ETRANSIENT;
+        }
+        if ((error = aws_sleep(p, call, delay)) < 0)
+            return error;
+        delay = delay * 3 / 2 > 5000 ? 5000 : delay * 3 / 2;
+    }
+}

@@ -1,0 +1,272 @@
+/* The resource types: what an apply, delete or read of each gets, the
+ * tags every created object carries, the shared instance waiter, and the
+ * pure pieces the unit tests check (image choice, console fingerprint). */
+#ifndef AWS_RES_H
+#define AWS_RES_H
+
+#include "aws_api.h"
+
+/* Waits of the provider. */
+#define AWS_WAIT_INSTANCE_MS 600000 /* running / terminated */
+#define AWS_WAIT_NAT_MS 600000      /* available / deleted */
+#define AWS_WAIT_DNS_MS 300000      /* INSYNC */
+#define AWS_WAIT_GONE_MS 600000     /* an Auto Scaling group deleted */
+
+/* One operation on one resource: create (prior NULL), update, delete
+ * (planned NULL) or read (state; NULL = find the object made under
+ * call_token). Every pointer is borrowed except what goes to *out and
+ * *priv_out (host-allocated). */
+typedef struct aws_act {
+    infra_provider *p;
+    infra_call *call;
+    const infra_json *prior;
+    const infra_json *planned;
+    const infra_json *state;
+    const void *priv;
+    size_t priv_len;
+    infra_json **out;
+    void **priv_out;
+    size_t *priv_out_len;
+} aws_act;
+
+/* The handlers of one resource type. */
+typedef struct aws_handler {
+    const char *type;
+    int (*apply)(aws_act *a);  /* create or update; sets *a->out */
+    int (*remove)(aws_act *a); /* delete a->prior; gone already = 0 */
+    int (*read)(aws_act *a);   /* refresh a->state into *a->out; INFRA_ENOTFOUND when gone */
+} aws_handler;
+
+/* The handler of type, or NULL. */
+const aws_handler *aws_handler_find(const char *type);
+
+/* ------------------------------------------------------------------ */
+/* aws_tags.c                                                          */
+
+typedef struct aws_tag {
+    char *key;
+    char *value;
+} aws_tag;
+
+typedef struct aws_tags {
+    aws_tag *v;
+    size_t n;
+} aws_tags;
+
+/* Sets key to value (replacing an existing key). */
+void aws_tags_set(aws_tags *t, const char *key, const char *value);
+/* The value of key, or NULL (borrowed). */
+const char *aws_tags_get(const aws_tags *t, const char *key);
+void aws_tags_free(aws_tags *t);
+
+/* The tags of an object made by this call: infra:topology, infra:environment,
+ * infra:address, infra:token (when the call has one), Name (name, else the
+ * user's tags.Name, else a name derived from the address), then the user's
+ * tags (a map; diagnostics at "tags.KEY" for keys AWS refuses). */
+int aws_tags_build(infra_call *call, const char *name, const infra_json *user_tags, aws_tags *out);
+/* TagSpecification.INDEX.ResourceType=type, ...Tag.N.Key/Value (EC2 creates). */
+void aws_tags_spec(aws_params *p, size_t index, const char *resource_type, const aws_tags *t);
+/* Tag.N.Key / Tag.N.Value (EC2 CreateTags). */
+void aws_tags_ec2(aws_params *p, const aws_tags *t);
+/* Tags.member.N.Key / .Value (ELB). */
+void aws_tags_member(aws_params *p, const aws_tags *t);
+/* The tags of an EC2 tagSet element. */
+void aws_tags_parse(const xmlNode *tag_set, aws_tags *out);
+/* The user's part of actual tags as the state shows them: without infra:*
+ * keys, Name and the keys of managed (unless prior_tags names them), each
+ * value kept as prior_tags wrote it when its text is the same. */
+int aws_tags_user_json(const aws_tags *actual, const infra_json *prior_tags,
+                       const char *const *managed, infra_json **out);
+/* Refreshes "name" (when st has it) from the Name tag and "tags" from the
+ * user's part of actual (aws_tags_user_json). */
+int aws_tags_read(infra_json *st, const aws_tags *actual, const char *const *managed);
+/* Brings the tags of EC2 resource id from the tags of prior to those of
+ * planned: CreateTags for what is new or changed, DeleteTags for user keys
+ * that went away. Never touches infra:* keys. */
+int aws_tags_sync(infra_provider *p, infra_call *call, const char *id, const infra_json *prior,
+                  const infra_json *planned, const char *const *extra_keys);
+
+/* ------------------------------------------------------------------ */
+/* aws_lookup.c: helpers every EC2 resource uses                       */
+
+/* The id of the one object of a Describe call filtered by tag
+ * infra:token = token (and extra filters in params), at item_path/id_elem,
+ * skipping items whose state_elem is one of skip_states (space-separated).
+ * 0 with *id (caller frees), INFRA_ENOTFOUND when none. */
+int aws_find_by_token(infra_provider *p, infra_call *call, const char *action,
+                      const char *item_path, const char *id_elem, const char *state_elem,
+                      const char *skip_states, const char *token, aws_params *params, char **id);
+/* DescribeX with id_key=id (quiet about *.NotFound): 0 with *resp and
+ * *item (the first item of set), INFRA_ENOTFOUND when EC2 does not know
+ * it. Free *resp. */
+int aws_describe_one(infra_provider *p, infra_call *call, const char *action, const char *id_key,
+                     const char *id, const char *set, unsigned flags, aws_resp **resp,
+                     xmlNode **item);
+/* Polls aws_describe_one until state_elem of the item is target ("deleted"
+ * is also reached when EC2 no longer knows it), with backoff. A state in
+ * fail_states (space-separated) is INFRA_ECONFLICT; the deadline
+ * INFRA_ETRANSIENT, both with a diagnostic at attr. */
+int aws_wait_state(infra_provider *p, infra_call *call, const char *attr, const char *action,
+                   const char *id_key, const char *id, const char *set, const char *state_elem,
+                   const char *target, const char *fail_states, int64_t timeout_ms);
+/* The first of several keys of obj holding a string ("network" or "vpc"). */
+const char *aws_json_str_any(const infra_json *obj, const char *const *keys);
+/* The state every type starts from: a copy of base (planned or prior) or
+ * an empty object. */
+infra_json *aws_state_new(const infra_json *base);
+/* Returns a handler's partial result as *a->out; releases st on error. */
+int aws_state_finish(aws_act *a, infra_json *st, int error);
+/* The id of the object a state names ("id"), or NULL. */
+const char *aws_state_id(const infra_json *state);
+/* Sets keys to the same JSON value as key in st, unless already set. Used
+ * for aliases (size / machine / instance_type). */
+int aws_json_alias_value(const infra_json *obj, const char *const *keys, const infra_json **out,
+                         const char **key);
+
+/* ------------------------------------------------------------------ */
+/* aws_instance_data.c: DescribeInstances and the shared waiter         */
+
+typedef struct aws_instance {
+    char *id;
+    char *state; /* "pending", "running", "shutting-down", "terminated", "stopping", "stopped" */
+    char *private_ip;
+    char *public_ip;
+    char *private_dns;
+    char *public_dns;
+    char *zone;
+    char *subnet;
+    char *vpc;
+    char *image;
+    char *type;
+    char *key_name;
+    char *client_token;
+    char **groups; /* security group ids */
+    aws_tags tags;
+} aws_instance;
+
+void aws_instance_clear(aws_instance *i);
+/* Reads one instancesSet item. */
+void aws_instance_parse(const xmlNode *item, aws_instance *out);
+/* Every instance of a DescribeInstances answer (reservationSet/item/instancesSet/item). */
+int aws_instances_parse(const xmlNode *result, aws_instance **out, size_t *n);
+void aws_instances_free(aws_instance *v, size_t n);
+
+/* One DescribeInstances for every id (InstanceId.N). An id that EC2 does
+ * not know (just created, or long gone) is simply absent from *out rather
+ * than failing the others. */
+int aws_instances_describe(infra_provider *p, infra_call *call, const char *attr, char *const *ids,
+                           aws_instance **out, size_t *n);
+/* The instances tagged infra:token = token that are not terminated. */
+int aws_instances_by_token(infra_provider *p, infra_call *call, const char *token,
+                           aws_instance **out, size_t *n);
+
+/* Waits until instance id is in state target ("running", or "terminated",
+ * which a vanished instance also satisfies). Every instance waited on at
+ * the same time is polled by one DescribeInstances, with backoff. 0 with
+ * *out filled (may be NULL), INFRA_ETRANSIENT with a diagnostic on
+ * timeout, INFRA_ECONFLICT when it ends in another final state. */
+int aws_waiter_wait(infra_provider *p, infra_call *call, const char *attr, const char *id,
+                    const char *target, int64_t timeout_ms, aws_instance *out);
+aws_waiter *aws_waiter_new(void);
+void aws_waiter_free(aws_waiter *w);
+/* How many DescribeInstances the waiter has made (for tests). */
+long aws_waiter_polls(const aws_waiter *w);
+
+/* ------------------------------------------------------------------ */
+/* aws_console.c                                                       */
+
+/* The SSH host key fingerprint cloud-init printed in console output:
+ * the lines between -----BEGIN SSH HOST KEY FINGERPRINTS----- and its END,
+ * the ECDSA one preferred, else ED25519, else the first. 0 with *out
+ * ("SHA256:..."; caller frees), INFRA_ENOTFOUND when there is no block. */
+int aws_console_fingerprint(const char *console, char **out);
+
+/* ------------------------------------------------------------------ */
+/* aws_image.c                                                         */
+
+typedef struct aws_image {
+    char *id;
+    char *name;
+    char *creation_date;
+    char *architecture;
+    char *state;
+    char *owner;
+} aws_image;
+
+/* The newest (largest creationDate) of images whose name matches pattern
+ * (a glob with * and ?), in state available and of architecture (when not
+ * NULL). Its index, or -1 when none qualifies. */
+long aws_image_pick(const aws_image *images, size_t n, const char *pattern,
+                    const char *architecture);
+/* Parses imagesSet/item of a DescribeImages answer. */
+int aws_images_parse(const xmlNode *result, aws_image **out, size_t *n);
+void aws_images_free(aws_image *v, size_t n);
+void aws_image_clear(aws_image *im);
+/* The newest image named like pattern among owners: 0 with *out (free
+ * with aws_image_clear); INFRA_EINVALID with a diagnostic at attr
+ * naming the pattern and owners when there is none. */
+int aws_image_lookup(infra_provider *p, infra_call *call, const char *attr, char *const *owners,
+                     const char *pattern, const char *architecture, aws_image *out);
+/* The AMI id of image: itself when it is one, else the newest of the
+ * account's own images named like it (caller frees). */
+int aws_image_resolve(infra_provider *p, infra_call *call, const char *attr, const char *image,
+                      char **ami);
+/* 1 when s looks like an AMI id ("ami-" and hex). */
+int aws_is_ami_id(const char *s);
+
+/* ------------------------------------------------------------------ */
+/* Resource types (one file each)                                      */
+
+extern const aws_handler aws_network_handler;           /* aws_vpc.c */
+extern const aws_handler aws_subnet_handler;            /* aws_vpc.c */
+extern const aws_handler aws_internet_gateway_handler;  /* aws_gateway.c */
+extern const aws_handler aws_nat_gateway_handler;       /* aws_gateway.c */
+extern const aws_handler aws_route_table_handler;       /* aws_route.c */
+extern const aws_handler aws_firewall_handler;          /* aws_sg.c */
+extern const aws_handler aws_key_pair_handler;          /* aws_keypair.c */
+extern const aws_handler aws_instance_handler;          /* aws_instance.c */
+extern const aws_handler aws_image_handler;             /* aws_image.c */
+extern const aws_handler aws_load_balancer_handler;     /* aws_elb.c */
+extern const aws_handler aws_launch_template_handler;   /* aws_launch.c */
+extern const aws_handler aws_autoscaling_group_handler; /* aws_asg.c */
+extern const aws_handler aws_dns_record_handler;        /* aws_dns.c */
+
+/* aws_sg.c: security group rules, exposed for tests. */
+typedef struct aws_rule {
+    char proto[8]; /* "tcp", "udp", "icmp", "-1" */
+    long from_port;
+    long to_port;
+    char source[64]; /* a CIDR or a security group id */
+} aws_rule;
+/* Parses the portable allow list and the ingress / egress lists into
+ * rules (sorted, duplicates dropped). Diagnostics at "allow[i]" etc. */
+int aws_rules_parse(infra_call *call, const infra_json *allow, const infra_json *list,
+                    const char *attr, aws_rule **out, size_t *n);
+/* IpPermissions.N... for rules (one permission per rule). */
+void aws_rules_encode(aws_params *p, const aws_rule *rules, size_t n);
+/* The rules of a DescribeSecurityGroups ipPermissions / ipPermissionsEgress element. */
+int aws_rules_from_xml(const xmlNode *perms, aws_rule **out, size_t *n);
+
+/* aws_elb.c: listener and health-check forms, exposed for tests. */
+typedef struct aws_listener {
+    char protocol[8];
+    long port;
+    char instance_protocol[8];
+    long instance_port;
+} aws_listener;
+/* Listeners from listen + backend_port or from listeners; diagnostics. */
+int aws_listeners_parse(infra_call *call, const infra_json *config, aws_listener **out, size_t *n);
+/* Sorts listeners by port (qsort). */
+int aws_listener_cmp(const void *x, const void *y);
+/* 1 when both say the same. */
+int aws_listener_same(const aws_listener *x, const aws_listener *y);
+/* The canonical spelling of a listener protocol into out ("HTTP", "HTTPS",
+ * "TCP", "SSL"); 0 when s is none of them. */
+int aws_listener_protocol(const char *s, char out[8]);
+/* Listeners.member.N.{Protocol, LoadBalancerPort, InstanceProtocol, InstancePort}. */
+void aws_listeners_encode(aws_params *q, const aws_listener *v, size_t n);
+/* "http:8080/health" -> "HTTP:8080/health", "tcp:22" -> "TCP:22" (caller frees); NULL if malformed.
+ */
+char *aws_health_target(const char *health);
+
+#endif

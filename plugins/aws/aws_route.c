@@ -1,0 +1,384 @@
+/* Route tables: the table, its routes (to an internet or NAT gateway) and
+ * its subnet associations, reconciled in place: only the routes and
+ * associations that differ are created, replaced or removed. */
+#include "aws_res.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const network_keys[] = {"network", "vpc", NULL};
+
+typedef struct route {
+    char *cidr;
+    char *target; /* igw-... or nat-... */
+    int nat;      /* target is a NAT gateway */
+} route;
+
+typedef struct table_info {
+    route *routes; /* the ones made by CreateRoute */
+    size_t nroutes;
+    char **subnets; /* associated subnets */
+    char **assoc;   /* their association ids, same order */
+    aws_tags tags;
+    char *vpc;
+} table_info;
+
+static void table_clear(table_info *t)
+{
+    for (size_t i = 0; i < t->nroutes; i++) {
+        free(t->routes[i].cidr);
+        free(t->routes[i].target);
+    }
+    free(t->routes);
+    aws_strv_free(t->subnets);
+    aws_strv_free(t->assoc);
+    aws_tags_free(&t->tags);
+    free(t->vpc);
+    memset(t, 0, sizeof(*t));
+}
+
+static void route_push(route **v, size_t *n, const char *cidr, const char *target, int nat)
+{
+    route *grown = realloc(*v, (*n + 1) * sizeof(**v));
+    if (grown == NULL)
+        abort();
+    *v = grown;
+    grown[*n].cidr = aws_strdup(cidr);
+    grown[*n].target = aws_strdup(target);
+    grown[*n].nat = nat;
+    (*n)++;
+}
+
+static int table_describe(aws_act *a, const char *id, unsigned flags, table_info *t)
+{
+    aws_resp *r = NULL;
+    xmlNode *item = NULL;
+    memset(t, 0, sizeof(*t));
+    t->subnets = aws_calloc(1, sizeof(char *));
+    t->assoc = aws_calloc(1, sizeof(char *));
+    int error = aws_describe_one(a->p, a->call, "DescribeRouteTables", "RouteTableId.1", id,
+                                 "routeTableSet", flags, &r, &item);
+    if (error == 0) {
+        xmlNode *set = aws_xml_child(item, "routeSet");
+        for (xmlNode *it = aws_xml_child(set, "item"); it != NULL; it = aws_xml_next(it)) {
+            char *origin = aws_xml_get(it, "origin");
+            char *cidr = aws_xml_get(it, "destinationCidrBlock");
+            char *gw = aws_xml_get(it, "gatewayId");
+            char *nat = aws_xml_get(it, "natGatewayId");
+            int mine = origin == NULL || strcmp(origin, "CreateRoute") == 0;
+            if (mine && cidr && *cidr && nat && *nat)
+                route_push(&t->routes, &t->nroutes, cidr, nat, 1);
+            else if (mine && cidr && *cidr && gw && *gw && strcmp(gw, "local") != 0)
+                route_push(&t->routes, &t->nroutes, cidr, gw, 0);
+            free(origin);
+            free(cidr);
+            free(gw);
+            free(nat);
+        }
+        set = aws_xml_child(item, "associationSet");
+        for (xmlNode *it = aws_xml_child(set, "item"); it != NULL; it = aws_xml_next(it)) {
+            char *subnet = aws_xml_get(it, "subnetId");
+            char *assoc = aws_xml_get(it, "routeTableAssociationId");
+            if (!aws_xml_get_bool(it, "main") && subnet && *subnet && assoc && *assoc) {
+                aws_strv_push(&t->subnets, subnet);
+                aws_strv_push(&t->assoc, assoc);
+            }
+            free(subnet);
+            free(assoc);
+        }
+        aws_tags_parse(aws_xml_child(item, "tagSet"), &t->tags);
+        t->vpc = aws_xml_get(item, "vpcId");
+    }
+    aws_resp_free(r);
+    return error;
+}
+
+/* The routes of the config. */
+static void wanted_routes(const infra_json *cfg, route **v, size_t *n)
+{
+    const infra_json *routes = AJ->get(cfg, "routes");
+    *v = NULL;
+    *n = 0;
+    for (size_t i = 0; AJ->type(routes) == INFRA_JSON_ARRAY && i < AJ->length(routes); i++) {
+        const infra_json *r = AJ->at(routes, i);
+        const char *cidr = aws_json_str(r, "cidr");
+        const char *gw = aws_json_str(r, "gateway");
+        const char *nat = aws_json_str(r, "nat_gateway");
+        if (cidr != NULL && (gw != NULL || nat != NULL))
+            route_push(v, n, cidr, nat ? nat : gw, nat != NULL);
+    }
+}
+
+static const route *route_find(const route *v, size_t n, const char *cidr)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(v[i].cidr, cidr) == 0)
+            return &v[i];
+    return NULL;
+}
+
+static int route_call(aws_act *a, const char *action, const char *id, const route *r, size_t i,
+                      const char *quiet)
+{
+    aws_params q = {0};
+    aws_resp *resp = NULL;
+    char attr[32];
+    snprintf(attr, sizeof(attr), "routes[%zu]", i);
+    aws_params_add(&q, "RouteTableId", id);
+    aws_params_add(&q, "DestinationCidrBlock", r->cidr);
+    if (strcmp(action, "DeleteRoute") != 0)
+        aws_params_add(&q, r->nat ? "NatGatewayId" : "GatewayId", r->target);
+    int error =
+        aws_query(a->p, a->call, AWS_EC2, action, &q, attr, AWS_SAFE | AWS_FRESH, quiet, &resp);
+    aws_resp_free(resp);
+    aws_params_free(&q);
+    return error;
+}
+
+static int reconcile(aws_act *a, const char *id, table_info *now)
+{
+    route *want = NULL;
+    size_t nwant = 0;
+    char **subnets = NULL;
+    int error = 0;
+
+    wanted_routes(a->planned, &want, &nwant);
+    if (aws_json_strv(AJ->get(a->planned, "subnets"), &subnets) < 0) {
+        aws_diagf(a->call, "subnets", "subnets must be a list of subnet ids");
+        error = INFRA_EINVALID;
+        goto done;
+    }
+    for (size_t i = 0; error == 0 && i < now->nroutes; i++)
+        if (route_find(want, nwant, now->routes[i].cidr) == NULL) {
+            error = route_call(a, "DeleteRoute", id, &now->routes[i], i, "InvalidRoute.NotFound");
+            if (error == INFRA_ENOTFOUND)
+                error = 0;
+        }
+    for (size_t i = 0; error == 0 && i < nwant; i++) {
+        const route *cur = route_find(now->routes, now->nroutes, want[i].cidr);
+        if (cur != NULL && strcmp(cur->target, want[i].target) == 0)
+            continue;
+        if (cur != NULL) {
+            error = route_call(a, "ReplaceRoute", id, &want[i], i, NULL);
+        } else {
+            error = route_call(a, "CreateRoute", id, &want[i], i, "RouteAlreadyExists");
+            if (error == INFRA_ECONFLICT) /* made by an earlier try */
+                error = route_call(a, "ReplaceRoute", id, &want[i], i, NULL);
+        }
+    }
+    for (size_t i = 0; error == 0 && now->subnets[i] != NULL; i++) {
+        if (aws_strv_has(subnets, now->subnets[i]))
+            continue;
+        aws_params q = {0};
+        aws_resp *r = NULL;
+        aws_params_add(&q, "AssociationId", now->assoc[i]);
+        error = aws_query(a->p, a->call, AWS_EC2, "DisassociateRouteTable", &q, "subnets", AWS_SAFE,
+                          "InvalidAssociationID.NotFound", &r);
+        if (error == INFRA_ENOTFOUND)
+            error = 0;
+        aws_resp_free(r);
+        aws_params_free(&q);
+    }
+    for (size_t i = 0; error == 0 && subnets[i] != NULL; i++) {
+        if (aws_strv_has(now->subnets, subnets[i]))
+            continue;
+        aws_params q = {0};
+        aws_resp *r = NULL;
+        char attr[32];
+        snprintf(attr, sizeof(attr), "subnets[%zu]", i);
+        aws_params_add(&q, "RouteTableId", id);
+        aws_params_add(&q, "SubnetId", subnets[i]);
+        error = aws_query(a->p, a->call, AWS_EC2, "AssociateRouteTable", &q, attr,
+                          AWS_SAFE | AWS_FRESH, NULL, &r);
+        aws_resp_free(r);
+        aws_params_free(&q);
+    }
+done:
+    for (size_t i = 0; i < nwant; i++) {
+        free(want[i].cidr);
+        free(want[i].target);
+    }
+    free(want);
+    aws_strv_free(subnets);
+    return error;
+}
+
+static int associations_json(const table_info *t, infra_json *st)
+{
+    infra_json *m = AJ->new_object();
+    if (m == NULL)
+        return INFRA_EINTERNAL;
+    for (size_t i = 0; t->subnets[i] != NULL; i++)
+        if (AJ->set(m, t->subnets[i], AJ->new_string(t->assoc[i])) < 0) {
+            AJ->release(m);
+            return INFRA_EINTERNAL;
+        }
+    return AJ->set(st, "associations", m) < 0 ? INFRA_EINTERNAL : 0;
+}
+
+static int route_table_apply(aws_act *a)
+{
+    char *id = NULL;
+    table_info now = {0};
+    infra_json *st = NULL;
+    int error = 0;
+
+    if (a->prior != NULL) {
+        const char *pid = aws_state_id(a->prior);
+        if (pid == NULL)
+            return INFRA_ENOTFOUND;
+        id = aws_strdup(pid);
+        error = aws_tags_sync(a->p, a->call, id, a->prior, a->planned, NULL);
+    } else {
+        error =
+            aws_find_by_token(a->p, a->call, "DescribeRouteTables", "routeTableSet", "routeTableId",
+                              NULL, NULL, aws_api->call_token(a->call), NULL, &id);
+        if (error == INFRA_ENOTFOUND) {
+            aws_params q = {0};
+            aws_tags tags = {0};
+            aws_resp *r = NULL;
+            if ((error = aws_tags_build(a->call, aws_json_str(a->planned, "name"),
+                                        AJ->get(a->planned, "tags"), &tags)) == 0) {
+                aws_params_add(&q, "VpcId", aws_json_str_any(a->planned, network_keys));
+                aws_tags_spec(&q, 1, "route-table", &tags);
+                error = aws_query(a->p, a->call, AWS_EC2, "CreateRouteTable", &q, "network",
+                                  AWS_FRESH, NULL, &r);
+                if (error == 0)
+                    id = aws_xml_get(r->result, "routeTable/routeTableId");
+                if (error == 0 && (id == NULL || *id == '\0')) {
+                    aws_diagf(a->call, "", "aws: CreateRouteTable answered no routeTableId");
+                    error = INFRA_EINTERNAL;
+                }
+            }
+            aws_resp_free(r);
+            aws_params_free(&q);
+            aws_tags_free(&tags);
+        }
+    }
+    if (error == 0 && (error = table_describe(a, id, AWS_FRESH, &now)) == 0 &&
+        (error = reconcile(a, id, &now)) == 0) {
+        table_clear(&now);
+        error = table_describe(a, id, AWS_FRESH, &now);
+    }
+    if (error == 0) {
+        st = aws_state_new(a->planned);
+        if ((error = aws_json_set_str(st, "id", id)) == 0)
+            error = associations_json(&now, st);
+    }
+    table_clear(&now);
+    free(id);
+    return aws_state_finish(a, st, error);
+}
+
+static int route_table_remove(aws_act *a)
+{
+    const char *id = aws_state_id(a->prior);
+    table_info now = {0};
+    if (id == NULL)
+        return 0;
+    int error = table_describe(a, id, 0, &now);
+    for (size_t i = 0; error == 0 && now.assoc[i] != NULL; i++) {
+        aws_params q = {0};
+        aws_resp *r = NULL;
+        aws_params_add(&q, "AssociationId", now.assoc[i]);
+        error = aws_query(a->p, a->call, AWS_EC2, "DisassociateRouteTable", &q, "", AWS_SAFE,
+                          "InvalidAssociationID.NotFound", &r);
+        if (error == INFRA_ENOTFOUND)
+            error = 0;
+        aws_resp_free(r);
+        aws_params_free(&q);
+    }
+    if (error == 0) {
+        aws_params q = {0};
+        aws_resp *r = NULL;
+        aws_params_add(&q, "RouteTableId", id);
+        error = aws_query(a->p, a->call, AWS_EC2, "DeleteRouteTable", &q, "",
+                          AWS_SAFE | AWS_DEPENDENT, "InvalidRouteTableID.NotFound", &r);
+        aws_resp_free(r);
+        aws_params_free(&q);
+    }
+    table_clear(&now);
+    return error == INFRA_ENOTFOUND ? 0 : error;
+}
+
+/* The routes as the state shows them: the prior list when it says the
+ * same, else what the table holds now. */
+static int routes_json(const table_info *now, const infra_json *prior, infra_json *st)
+{
+    route *want = NULL;
+    size_t nwant = 0;
+    int same;
+    wanted_routes(prior, &want, &nwant);
+    same = nwant == now->nroutes;
+    for (size_t i = 0; same && i < nwant; i++) {
+        const route *r = route_find(now->routes, now->nroutes, want[i].cidr);
+        same = r != NULL && strcmp(r->target, want[i].target) == 0;
+    }
+    for (size_t i = 0; i < nwant; i++) {
+        free(want[i].cidr);
+        free(want[i].target);
+    }
+    free(want);
+    if (same)
+        return 0;
+    infra_json *list = AJ->new_array();
+    for (size_t i = 0; list != NULL && i < now->nroutes; i++) {
+        infra_json *o = AJ->new_object();
+        if (o == NULL || aws_json_set_str(o, "cidr", now->routes[i].cidr) < 0 ||
+            aws_json_set_str(o, now->routes[i].nat ? "nat_gateway" : "gateway",
+                             now->routes[i].target) < 0 ||
+            AJ->append(list, o) < 0) {
+            AJ->release(list);
+            return INFRA_EINTERNAL;
+        }
+    }
+    return list == NULL || AJ->set(st, "routes", list) < 0 ? INFRA_EINTERNAL : 0;
+}
+
+static int subnets_json(const table_info *now, infra_json *st)
+{
+    char **prior = NULL;
+    if (aws_json_strv(AJ->get(st, "subnets"), &prior) < 0)
+        prior = aws_calloc(1, sizeof(char *));
+    int same = aws_strv_len(prior) == aws_strv_len(now->subnets);
+    for (size_t i = 0; same && prior[i] != NULL; i++)
+        same = aws_strv_has(now->subnets, prior[i]);
+    aws_strv_free(prior);
+    if (same)
+        return 0;
+    return aws_json_set_strv(st, "subnets", now->subnets);
+}
+
+static int route_table_read(aws_act *a)
+{
+    const char *id = aws_state_id(a->state);
+    char *found = NULL;
+    table_info now = {0};
+    int error;
+
+    if (a->state == NULL) {
+        if ((error = aws_find_by_token(a->p, a->call, "DescribeRouteTables", "routeTableSet",
+                                       "routeTableId", NULL, NULL, aws_api->call_token(a->call),
+                                       NULL, &found)) < 0)
+            return error;
+        id = found;
+    }
+    if (id == NULL)
+        return INFRA_ENOTFOUND;
+    error = table_describe(a, id, 0, &now);
+    infra_json *st = aws_state_new(a->state);
+    if (error == 0 && (error = aws_json_set_str(st, "id", id)) == 0 &&
+        (error = routes_json(&now, a->state, st)) == 0 && (error = subnets_json(&now, st)) == 0 &&
+        (error = associations_json(&now, st)) == 0) {
+        const char *key = AJ->get(st, "vpc") != NULL ? "vpc" : "network";
+        if ((error = aws_json_set_str(st, key, now.vpc)) == 0)
+            error = aws_tags_read(st, &now.tags, NULL);
+    }
+    table_clear(&now);
+    free(found);
+    return aws_state_finish(a, st, error);
+}
+
+const aws_handler aws_route_table_handler = {"route_table", route_table_apply, route_table_remove,
+                                             route_table_read};

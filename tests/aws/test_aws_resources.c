@@ -1,0 +1,357 @@
+/* Resource handlers against the scripted server: what they ask, in what
+ * order, and what they make of the answers. Creates adopt what their token
+ * made, updates touch only the difference, reads after a crash find where
+ * the object went. */
+#include "aws_test.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TOKEN "0a1b2c3d4e5f60718293a4b5c6d7e8f9"
+
+static infra_provider *p;
+
+static int setup(void **state)
+{
+    (void)state;
+    awt_reset();
+    p = awt_provider();
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    awt_provider_free(p);
+    p = NULL;
+    return 0;
+}
+
+static int act(const char *type, awt_call *c, const infra_json *prior, const infra_json *planned,
+               const infra_json *read_state, const char *priv, infra_json **out)
+{
+    void *priv_out = NULL;
+    size_t priv_out_len = 0;
+    aws_act a = {p,   &c->call,  prior,        planned, read_state, priv, priv ? strlen(priv) : 0,
+                 out, &priv_out, &priv_out_len};
+    const aws_handler *h = aws_handler_find(type);
+    assert_non_null(h);
+    int rc = read_state != NULL || (prior == NULL && planned == NULL) ? h->read(&a)
+             : planned == NULL                                        ? h->remove(&a)
+                                                                      : h->apply(&a);
+    if (priv_out != NULL)
+        aws_api->free(priv_out);
+    return rc;
+}
+
+static void test_network_create_adopts_the_vpc_its_token_made(void **state)
+{
+    (void)state;
+    awt_reset();
+    awt_route("DescribeVpcs", 200,
+              "<DescribeVpcsResponse><vpcSet><item><vpcId>vpc-0abc</vpcId><state>available</state>"
+              "<cidrBlock>10.0.0.0/16</cidrBlock></item></vpcSet></DescribeVpcsResponse>");
+    awt_call c;
+    awt_call_init(&c, "network.main", TOKEN);
+    infra_json *planned = awt_json("{\"cidr\": \"10.0.0.0/16\", \"name\": \"main\"}");
+    infra_json *out = NULL;
+    assert_int_equal(act("network", &c, NULL, planned, NULL, NULL, &out), 0);
+    assert_int_equal(awt_count("CreateVpc"), 0);
+    const awt_request *first = awt_requests(0);
+    char *name = awt_param(first, "Filter.1.Name"), *value = awt_param(first, "Filter.1.Value.1");
+    assert_string_equal(name, "tag:infra:token");
+    assert_string_equal(value, TOKEN);
+    assert_string_equal(aws_json_str(out, "id"), "vpc-0abc");
+    free(name);
+    free(value);
+    aws_api->json->release(out);
+
+    /* Nothing tagged with the token: CreateVpc with every tag. */
+    awt_reset();
+    awt_route("DescribeVpcs", 200, "<DescribeVpcsResponse><vpcSet/></DescribeVpcsResponse>");
+    awt_route("CreateVpc", 200,
+              "<CreateVpcResponse><vpc><vpcId>vpc-0new</vpcId><state>pending</state></vpc>"
+              "</CreateVpcResponse>");
+    awt_route("DescribeVpcs", 200,
+              "<DescribeVpcsResponse><vpcSet><item><vpcId>vpc-0new</vpcId><state>available"
+              "</state></item></vpcSet></DescribeVpcsResponse>");
+    assert_int_equal(act("network", &c, NULL, planned, NULL, NULL, &out), 0);
+    const awt_request *create = awt_last("CreateVpc");
+    assert_non_null(create);
+    int seen_token = 0, seen_name = 0, seen_address = 0;
+    for (int i = 1; i < 10; i++) {
+        char key[64];
+        snprintf(key, sizeof(key), "TagSpecification.1.Tag.%d.Key", i);
+        char *k = awt_param(create, key);
+        snprintf(key, sizeof(key), "TagSpecification.1.Tag.%d.Value", i);
+        char *v = awt_param(create, key);
+        if (k != NULL && strcmp(k, "infra:token") == 0)
+            seen_token = strcmp(v, TOKEN) == 0;
+        if (k != NULL && strcmp(k, "Name") == 0)
+            seen_name = strcmp(v, "main") == 0;
+        if (k != NULL && strcmp(k, "infra:address") == 0)
+            seen_address = strcmp(v, "network.main") == 0;
+        free(k);
+        free(v);
+    }
+    assert_true(seen_token && seen_name && seen_address);
+    assert_string_equal(aws_json_str(out, "id"), "vpc-0new");
+    aws_api->json->release(out);
+    aws_api->json->release(planned);
+    awt_call_clear(&c);
+}
+
+static void test_firewall_update_changes_only_the_difference(void **state)
+{
+    (void)state;
+    awt_reset();
+    awt_route("DescribeSecurityGroups", 200,
+              "<DescribeSecurityGroupsResponse><securityGroupInfo><item><groupId>sg-1</groupId>"
+              "<groupName>web</groupName><vpcId>vpc-1</vpcId><ipPermissions>"
+              "<item><ipProtocol>tcp</ipProtocol><fromPort>22</fromPort><toPort>22</toPort>"
+              "<ipRanges><item><cidrIp>0.0.0.0/0</cidrIp></item></ipRanges></item>"
+              "<item><ipProtocol>tcp</ipProtocol><fromPort>80</fromPort><toPort>80</toPort>"
+              "<ipRanges><item><cidrIp>0.0.0.0/0</cidrIp></item></ipRanges></item>"
+              "</ipPermissions></item></securityGroupInfo></DescribeSecurityGroupsResponse>");
+    awt_route("RevokeSecurityGroupIngress", 200,
+              "<RevokeSecurityGroupIngressResponse><return>true</return>"
+              "</RevokeSecurityGroupIngressResponse>");
+    awt_route("AuthorizeSecurityGroupIngress", 200,
+              "<AuthorizeSecurityGroupIngressResponse><return>true</return>"
+              "</AuthorizeSecurityGroupIngressResponse>");
+    awt_route("CreateTags", 200, "<CreateTagsResponse><return>true</return></CreateTagsResponse>");
+    awt_call c;
+    awt_call_init(&c, "firewall.web", NULL);
+    infra_json *prior = awt_json("{\"id\": \"sg-1\", \"name\": \"web\", \"network\": \"vpc-1\","
+                                 " \"allow\": [22, 80]}");
+    infra_json *planned = awt_json("{\"id\": \"sg-1\", \"name\": \"web\", \"network\": \"vpc-1\","
+                                   " \"allow\": [22, 443]}");
+    infra_json *out = NULL;
+    assert_int_equal(act("firewall", &c, prior, planned, NULL, NULL, &out), 0);
+    assert_int_equal(awt_count("RevokeSecurityGroupIngress"), 1);
+    assert_int_equal(awt_count("AuthorizeSecurityGroupIngress"), 1);
+    assert_int_equal(awt_count("AuthorizeSecurityGroupEgress"), 0);
+    char *revoked = awt_param(awt_last("RevokeSecurityGroupIngress"), "IpPermissions.1.FromPort");
+    char *added = awt_param(awt_last("AuthorizeSecurityGroupIngress"), "IpPermissions.1.FromPort");
+    char *more = awt_param(awt_last("AuthorizeSecurityGroupIngress"), "IpPermissions.2.FromPort");
+    assert_string_equal(revoked, "80");
+    assert_string_equal(added, "443");
+    assert_null(more);
+    free(revoked);
+    free(added);
+    aws_api->json->release(out);
+
+    /* Read: the same rules keep the state's own words; others show up as ingress. */
+    infra_json *read_state =
+        awt_json("{\"id\": \"sg-1\", \"name\": \"web\", \"network\": \"vpc-1\","
+                 " \"allow\": [22, {\"port\": 80}]}");
+    assert_int_equal(act("firewall", &c, NULL, NULL, read_state, NULL, &out), 0);
+    assert_true(aws_api->json->equal(aws_api->json->get(out, "allow"),
+                                     aws_api->json->get(read_state, "allow")));
+    aws_api->json->release(out);
+    assert_int_equal(act("firewall", &c, NULL, NULL, planned, NULL, &out), 0);
+    assert_null(aws_api->json->get(out, "allow"));
+    assert_int_equal(aws_api->json->length(aws_api->json->get(out, "ingress")), 2);
+    aws_api->json->release(out);
+    aws_api->json->release(read_state);
+    aws_api->json->release(prior);
+    aws_api->json->release(planned);
+    awt_call_clear(&c);
+}
+
+static void test_autoscaling_read_after_a_crash_finds_the_next_generation(void **state)
+{
+    (void)state;
+    awt_reset();
+    /* Group g0 is gone; g1 (made by the interrupted replacement) serves. */
+    awt_route("DescribeAutoScalingGroups", 200,
+              "<DescribeAutoScalingGroupsResponse><DescribeAutoScalingGroupsResult>"
+              "<AutoScalingGroups/></DescribeAutoScalingGroupsResult>"
+              "</DescribeAutoScalingGroupsResponse>");
+    awt_route("DescribeAutoScalingGroups", 200,
+              "<DescribeAutoScalingGroupsResponse><DescribeAutoScalingGroupsResult>"
+              "<AutoScalingGroups><member><AutoScalingGroupName>web-1a2b-g1</AutoScalingGroupName>"
+              "<LaunchTemplate><LaunchTemplateId>lt-1</LaunchTemplateId><Version>2</Version>"
+              "</LaunchTemplate><MinSize>2</MinSize><MaxSize>4</MaxSize>"
+              "<DesiredCapacity>2</DesiredCapacity><VPCZoneIdentifier>subnet-2,subnet-1"
+              "</VPCZoneIdentifier><Instances/></member></AutoScalingGroups>"
+              "</DescribeAutoScalingGroupsResult></DescribeAutoScalingGroupsResponse>");
+    awt_call c;
+    awt_call_init(&c, "autoscaling_group.web", NULL);
+    infra_json *st = awt_json("{\"id\": \"web-1a2b-g0\", \"name\": \"web-1a2b-g0\","
+                              " \"generation\": 0, \"launch_template\": \"lt-1\","
+                              " \"version\": \"1\", \"subnets\": [\"subnet-1\", \"subnet-2\"],"
+                              " \"min\": 2, \"max\": 4, \"desired\": 2}");
+    infra_json *out = NULL;
+    const char *blob = "{\"token\": \"" TOKEN "\", \"base\": \"web-1a2b\"}";
+    assert_int_equal(act("autoscaling_group", &c, NULL, NULL, st, blob, &out), 0);
+    assert_string_equal(aws_json_str(out, "id"), "web-1a2b-g1");
+    assert_int_equal(aws_api->json->integer(aws_api->json->get(out, "generation")), 1);
+    assert_string_equal(aws_json_str(out, "version"), "2");
+    /* The same subnets in another order are the same subnets. */
+    assert_true(aws_api->json->equal(aws_api->json->get(out, "subnets"),
+                                     aws_api->json->get(st, "subnets")));
+    /* The sweep named the generations that may exist. */
+    const awt_request *sweep = awt_last("DescribeAutoScalingGroups");
+    char *n1 = awt_param(sweep, "AutoScalingGroupNames.member.2");
+    assert_string_equal(n1, "web-1a2b-g1");
+    free(n1);
+    aws_api->json->release(out);
+
+    /* No generation at all: gone. */
+    awt_reset();
+    awt_route("DescribeAutoScalingGroups", 200,
+              "<DescribeAutoScalingGroupsResponse><DescribeAutoScalingGroupsResult>"
+              "<AutoScalingGroups/></DescribeAutoScalingGroupsResult>"
+              "</DescribeAutoScalingGroupsResponse>");
+    assert_int_equal(act("autoscaling_group", &c, NULL, NULL, st, blob, &out), INFRA_ENOTFOUND);
+    aws_api->json->release(st);
+    awt_call_clear(&c);
+}
+
+static void test_dns_record_create_does_not_take_over_another_record(void **state)
+{
+    (void)state;
+    awt_reset();
+    awt_route(
+        "hostedzonesbyname", 200,
+        "<ListHostedZonesByNameResponse><HostedZones><HostedZone><Id>/hostedzone/Z1</Id>"
+        "<Name>example.org.</Name></HostedZone></HostedZones></ListHostedZonesByNameResponse>");
+    awt_route("/rrset?", 200,
+              "<ListResourceRecordSetsResponse><ResourceRecordSets><ResourceRecordSet>"
+              "<Name>www.example.org.</Name><Type>A</Type><TTL>300</TTL><ResourceRecords>"
+              "<ResourceRecord><Value>192.0.2.9</Value></ResourceRecord></ResourceRecords>"
+              "</ResourceRecordSet></ResourceRecordSets></ListResourceRecordSetsResponse>");
+    awt_route("/rrset/", 200,
+              "<ChangeResourceRecordSetsResponse><ChangeInfo><Id>/change/C1</Id>"
+              "<Status>PENDING</Status></ChangeInfo></ChangeResourceRecordSetsResponse>");
+    awt_route("/change/C1", 200,
+              "<GetChangeResponse><ChangeInfo><Id>/change/C1</Id><Status>INSYNC</Status>"
+              "</ChangeInfo></GetChangeResponse>");
+    awt_call c;
+    awt_call_init(&c, "dns_record.www", NULL);
+    infra_json *planned = awt_json("{\"zone\": \"example.org\", \"name\": \"www\","
+                                   " \"target\": \"192.0.2.1\"}");
+    infra_json *out = NULL;
+    assert_int_equal(act("dns_record", &c, NULL, planned, NULL, NULL, &out), INFRA_ECONFLICT);
+    assert_non_null(strstr(c.diags, "allow_overwrite"));
+    assert_int_equal(awt_count("/2013-04-01/hostedzone/Z1/rrset/"), 0);
+    awt_call_clear(&c);
+
+    awt_call_init(&c, "dns_record.www", NULL);
+    infra_json *over = awt_json("{\"zone\": \"example.org\", \"name\": \"www\","
+                                " \"target\": \"192.0.2.1\", \"allow_overwrite\": true}");
+    assert_int_equal(act("dns_record", &c, NULL, over, NULL, NULL, &out), 0);
+    const awt_request *change = NULL;
+    for (size_t i = 0; i < awt_nrequests(); i++)
+        if (strstr(awt_requests(i)->url, "/rrset/") != NULL)
+            change = awt_requests(i);
+    assert_non_null(change);
+    assert_non_null(strstr(change->body, "<Action>UPSERT</Action>"));
+    assert_non_null(strstr(change->body, "<Value>192.0.2.1</Value>"));
+    assert_string_equal(aws_json_str(out, "id"), "Z1/www.example.org/A");
+    assert_string_equal(aws_json_str(out, "fqdn"), "www.example.org");
+    assert_string_equal(aws_json_str(out, "type"), "A");
+    aws_api->json->release(out);
+    aws_api->json->release(over);
+    aws_api->json->release(planned);
+    awt_call_clear(&c);
+}
+
+static void test_instance_create_launches_with_the_token_and_reads_the_fingerprint(void **state)
+{
+    (void)state;
+    awt_reset();
+    const char *console = "-----BEGIN SSH HOST KEY FINGERPRINTS-----\n"
+                          "256 SHA256:abcECDSA root@ip-10-0-1-5 (ECDSA)\n"
+                          "-----END SSH HOST KEY FINGERPRINTS-----\n";
+    char *encoded = aws_base64_encode(console, strlen(console));
+    awt_route("DescribeInstances", 200,
+              "<DescribeInstancesResponse><reservationSet/></DescribeInstancesResponse>");
+    awt_route("RunInstances", 200,
+              "<RunInstancesResponse><instancesSet><item><instanceId>i-0aaa</instanceId>"
+              "<instanceState><name>pending</name></instanceState></item></instancesSet>"
+              "</RunInstancesResponse>");
+    awt_route("DescribeInstances", 200,
+              "<DescribeInstancesResponse><reservationSet><item><instancesSet><item>"
+              "<instanceId>i-0aaa</instanceId><instanceState><name>running</name></instanceState>"
+              "<privateIpAddress>10.0.1.5</privateIpAddress><ipAddress>54.0.0.5</ipAddress>"
+              "<placement><availabilityZone>us-east-1a</availabilityZone></placement>"
+              "<vpcId>vpc-1</vpcId></item></instancesSet></item></reservationSet>"
+              "</DescribeInstancesResponse>");
+    awt_routef("GetConsoleOutput", 200,
+               "<GetConsoleOutputResponse><instanceId>i-0aaa</instanceId><output>%s</output>"
+               "</GetConsoleOutputResponse>",
+               encoded);
+    awt_call c;
+    awt_call_init(&c, "instance.web[0]", TOKEN);
+    infra_json *planned =
+        awt_json("{\"image\": \"ami-0123\", \"size\": \"t3.micro\","
+                 " \"subnet\": \"subnet-1\", \"firewalls\": [\"sg-1\", \"sg-2\"],"
+                 " \"key_pair\": \"deploy\", \"user_data\": \"#!/bin/sh\\necho hi\\n\","
+                 " \"public_ip\": true, \"role\": \"server\","
+                 " \"tags\": {\"team\": \"a\"}}");
+    infra_json *out = NULL;
+    assert_int_equal(act("instance", &c, NULL, planned, NULL, NULL, &out), 0);
+    const awt_request *run = awt_last("RunInstances");
+    const char *const want[][2] = {
+        {"ImageId", "ami-0123"},
+        {"InstanceType", "t3.micro"},
+        {"MinCount", "1"},
+        {"MaxCount", "1"},
+        {"ClientToken", TOKEN},
+        {"KeyName", "deploy"},
+        {"NetworkInterface.1.DeviceIndex", "0"},
+        {"NetworkInterface.1.SubnetId", "subnet-1"},
+        {"NetworkInterface.1.AssociatePublicIpAddress", "true"},
+        {"NetworkInterface.1.SecurityGroupId.1", "sg-1"},
+        {"NetworkInterface.1.SecurityGroupId.2", "sg-2"},
+        {"TagSpecification.1.ResourceType", "instance"},
+    };
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        char *v = awt_param(run, want[i][0]);
+        if (v == NULL || strcmp(v, want[i][1]) != 0)
+            fail_msg("RunInstances %s = %s, expected %s", want[i][0], v ? v : "(none)", want[i][1]);
+        free(v);
+    }
+    char *top_subnet = awt_param(run, "SubnetId");
+    assert_null(top_subnet); /* with an interface, the subnet is the interface's */
+    char *ud = awt_param(run, "UserData");
+    char *plain = NULL;
+    assert_int_equal(aws_base64_decode(ud, &plain, NULL), 0);
+    assert_string_equal(plain, "#!/bin/sh\necho hi\n");
+    free(ud);
+    free(plain);
+    int role = 0;
+    for (int i = 1; i < 12; i++) {
+        char key[64];
+        snprintf(key, sizeof(key), "TagSpecification.1.Tag.%d.Key", i);
+        char *k = awt_param(run, key);
+        role |= k != NULL && strcmp(k, "role") == 0;
+        free(k);
+    }
+    assert_true(role);
+    assert_string_equal(aws_json_str(out, "id"), "i-0aaa");
+    assert_string_equal(aws_json_str(out, "private_ip"), "10.0.1.5");
+    assert_string_equal(aws_json_str(out, "public_ip"), "54.0.0.5");
+    assert_string_equal(aws_json_str(out, "ssh_host_key_fingerprint"), "SHA256:abcECDSA");
+    assert_string_equal(aws_json_str(out, "ssh_user"), "root");
+    assert_true(aws_api->json->boolean(aws_api->json->get(out, "associate_public_ip")));
+    aws_api->json->release(out);
+    aws_api->json->release(planned);
+    awt_call_clear(&c);
+    free(encoded);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_network_create_adopts_the_vpc_its_token_made),
+        cmocka_unit_test(test_firewall_update_changes_only_the_difference),
+        cmocka_unit_test(test_autoscaling_read_after_a_crash_finds_the_next_generation),
+        cmocka_unit_test(test_dns_record_create_does_not_take_over_another_record),
+        cmocka_unit_test(test_instance_create_launches_with_the_token_and_reads_the_fingerprint),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
