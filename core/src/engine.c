@@ -352,6 +352,9 @@ void engine_call_init(engine_call *c, engine *e, const char *address, size_t pro
     host_call_init(&c->call, address,
                    provider < e->nproviders ? e->providers[provider].decl->name : NULL);
     c->e = e;
+    /* A scheduler waits for its cluster itself, up to its own deadlines:
+     * a wait that ran out is not worth starting over. */
+    c->attempts = provider < e->nproviders && e->providers[provider].sched ? 1 : ENGINE_ATTEMPTS;
     c->call.token = token;
     c->call.topology = e->topo ? e->topo->name : NULL;
     c->call.environment = e->env;
@@ -395,12 +398,13 @@ const char *engine_call_error(const engine_call *c, int code)
 int engine_retry(engine *e, engine_call *c, engine_retry_fn fn, void *ud)
 {
     int64_t delay = ENGINE_BACKOFF_MS;
+    int attempts = c->attempts > 0 ? c->attempts : ENGINE_ATTEMPTS;
     for (int attempt = 1;; attempt++) {
         int rc = fn(ud);
-        if (rc != INFRA_ETRANSIENT || attempt >= ENGINE_ATTEMPTS)
+        if (rc != INFRA_ETRANSIENT || attempt >= attempts)
             return rc;
         log_msg(LOG_INFO, "%s: transient error, retrying in %lld ms (attempt %d of %d)",
-                c->call.address, (long long)delay, attempt + 1, ENGINE_ATTEMPTS);
+                c->call.address, (long long)delay, attempt + 1, attempts);
         free(c->message);
         free(c->attr);
         c->message = c->attr = NULL;

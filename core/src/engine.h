@@ -134,6 +134,7 @@ typedef struct engine_call {
     engine *e;
     char *attr;    /* attribute path of the first error, or NULL */
     char *message; /* text of the first error, or NULL */
+    int attempts;  /* engine_retry's attempts for this call */
 } engine_call;
 
 /* Prepares a provider call for address (token may be NULL); the cancel
@@ -147,7 +148,7 @@ void engine_call_clear(engine_call *c);
 const char *engine_call_error(const engine_call *c, int code);
 
 /* Runs fn until it returns something other than INFRA_ETRANSIENT, at most
- * ENGINE_ATTEMPTS times, sleeping with exponential backoff in between
+ * c->attempts times (ENGINE_ATTEMPTS, 1 for a scheduler), sleeping with exponential backoff in between
  * (cancellable). */
 #define ENGINE_ATTEMPTS 5
 typedef int (*engine_retry_fn)(void *ud);

@@ -1,0 +1,315 @@
+/* The nomad scheduler plugin's descriptor, schema, validate, configure and
+ * op table. The ops themselves live in nomad_bootstrap.c, nomad_ready.c,
+ * nomad_job.c and nomad_status.c. */
+#include "nomad.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+const infra_host *nomad_host;
+
+typedef struct setting {
+    const char *name;
+    const char *type;
+    const char *description;
+} setting;
+
+static const setting settings[] = {
+    {"acl", "bool",
+     "ACLs on Nomad and Consul, with management tokens the plugin chooses (default true)"},
+    {"tls", "bool", "TLS on the HTTP and RPC of both agents, with a cluster CA (default true)"},
+    {"gossip_encryption", "bool", "encrypt the agents' gossip (default true)"},
+    {"raw_exec", "bool", "enable Nomad's raw_exec driver on the clients (default true)"},
+    {"nomad_binary", "string",
+     "the nomad executable on the nodes: a name on PATH or an absolute path (default \"nomad\")"},
+    {"consul_binary", "string", "the consul executable on the nodes (default \"consul\")"},
+    {"api_address", "string",
+     "reach the agents' APIs at each node's \"public\" address when it has one, or its \"private\" "
+     "one (default \"public\")"},
+    {"node_deadline", "integer",
+     "seconds to wait for a node's SSH service, then for its agents to answer, and for a "
+     "federation (default 300)"},
+    {"job_deadline", "integer", "seconds to wait for a job's deployment (default 600)"},
+    {"drain_deadline", "integer",
+     "seconds a removed client's allocations have to move (default 300)"},
+};
+#define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
+
+static int nomad_schema(infra_call *call, infra_json **out)
+{
+    (void)call;
+    infra_json *doc = NJ->new_object(), *attrs = doc ? nomad_jobj(doc, "settings") : NULL;
+    int error = attrs ? 0 : INFRA_EINTERNAL;
+    for (size_t i = 0; i < NSETTINGS && error == 0; i++) {
+        infra_json *a = nomad_jobj(attrs, settings[i].name);
+        if (a == NULL || nomad_jset_str(a, "type", settings[i].type) < 0 ||
+            nomad_jset_bool(a, "required", 0) < 0 || nomad_jset_bool(a, "computed", 0) < 0 ||
+            nomad_jset_bool(a, "force_new", 0) < 0 || nomad_jset_bool(a, "sensitive", 0) < 0 ||
+            nomad_jset_str(a, "description", settings[i].description) < 0)
+            error = INFRA_EINTERNAL;
+    }
+    if (error < 0) {
+        NJ->release(doc);
+        return error;
+    }
+    *out = doc;
+    return 0;
+}
+
+static void settings_free(nomad_settings *s)
+{
+    for (int a = 0; a < NOMAD_AGENT_COUNT; a++)
+        free(s->binary[a]);
+    memset(s, 0, sizeof(*s));
+}
+
+static int deadline_setting(infra_call *call, const infra_json *obj, const char *key, int64_t def_s,
+                            int64_t *out_ms)
+{
+    int64_t v = def_s;
+    const infra_json *j = obj ? NJ->get(obj, key) : NULL;
+    if (j != NULL && NJ->type(j) != INFRA_JSON_NULL &&
+        (nomad_jvalue_int(j, &v) < 0 || v <= 0 || v > 86400)) {
+        nomad_diagf(call, key, "%s must be a number of seconds from 1 to 86400", key);
+        return INFRA_EINVALID;
+    }
+    *out_ms = v * 1000;
+    return 0;
+}
+
+/* Reads settings (a cluster's own keys; NULL = all defaults) into *s. */
+static int settings_parse(infra_call *call, const infra_json *obj, nomad_settings *s)
+{
+    static const char *const bools[] = {"acl", "tls", "gossip_encryption", "raw_exec"};
+    int *slots[] = {&s->acl, &s->tls, &s->gossip, &s->raw_exec};
+    static const char *const bins[] = {"consul_binary", "nomad_binary"};
+    int error = 0;
+
+    memset(s, 0, sizeof(*s));
+    if (obj != NULL && NJ->type(obj) != INFRA_JSON_OBJECT && NJ->type(obj) != INFRA_JSON_NULL) {
+        nomad_diagf(call, "", "the cluster settings must be a map");
+        return INFRA_EINVALID;
+    }
+    for (size_t i = 0; i < 4; i++)
+        if (nomad_jbool(obj, bools[i], 1, slots[i]) < 0) {
+            nomad_diagf(call, bools[i], "%s must be true or false", bools[i]);
+            error = INFRA_EINVALID;
+        }
+    for (int a = 0; a < NOMAD_AGENT_COUNT; a++) {
+        const infra_json *v = obj ? NJ->get(obj, bins[a]) : NULL;
+        const char *bin =
+            v && NJ->type(v) != INFRA_JSON_NULL ? NJ->string(v) : nomad_agent_name((nomad_agent)a);
+        if (!nomad_path_ok(bin)) {
+            nomad_diagf(call, bins[a],
+                        "%s must be a program name or an absolute path (letters, "
+                        "digits and . _ - + /)",
+                        bins[a]);
+            error = INFRA_EINVALID;
+        } else {
+            s->binary[a] = nomad_strdup(bin);
+        }
+    }
+    const char *api = nomad_jstr(obj, "api_address");
+    if (api == NULL || strcmp(api, "public") == 0) {
+        s->api_public = 1;
+    } else if (strcmp(api, "private") != 0) {
+        nomad_diagf(call, "api_address",
+                    "api_address must be \"public\" or \"private\", not \"%s\"", api);
+        error = INFRA_EINVALID;
+    }
+    if (deadline_setting(call, obj, "node_deadline", 300, &s->node_deadline_ms) < 0 ||
+        deadline_setting(call, obj, "job_deadline", 600, &s->job_deadline_ms) < 0 ||
+        deadline_setting(call, obj, "drain_deadline", 300, &s->drain_deadline_ms) < 0)
+        error = INFRA_EINVALID;
+    if (error < 0)
+        settings_free(s);
+    return error;
+}
+
+static int nomad_validate(infra_call *call, const infra_json *cluster)
+{
+    nomad_cluster c;
+    nomad_settings s;
+    int error = settings_parse(call, NJ->get(cluster, "settings"), &s);
+    if (error < 0)
+        return error;
+    settings_free(&s);
+    if ((error = nomad_cluster_parse(call, cluster, 0, &c)) < 0)
+        return error;
+    /* Before any instance exists the host may list no node at all. */
+    for (size_t i = 0; c.nnodes > 0 && i < c.nregions; i++) {
+        const nomad_region *r = &c.regions[i];
+        char *attr = nomad_printf("regions.%s", r->name);
+        if (r->nservers == 0) {
+            nomad_diagf(call, attr,
+                        "region %s has no server: give one of its datacenters "
+                        "servers: 1, 3 or 5",
+                        r->name);
+            error = INFRA_EINVALID;
+        } else if (r->nservers % 2 == 0) {
+            nomad_diagf(call, attr,
+                        "region %s has %zu servers: Nomad and Consul need an odd "
+                        "number (1, 3 or 5) to keep a quorum",
+                        r->name, r->nservers);
+            error = INFRA_EINVALID;
+        }
+        free(attr);
+    }
+    nomad_cluster_free(&c);
+    return error;
+}
+
+static void context_free(infra_scheduler *ctx)
+{
+    if (ctx == NULL)
+        return;
+    settings_free(&ctx->s);
+    free(ctx->cluster);
+    free(ctx->environment);
+    pthread_mutex_destroy(&ctx->keys_lock);
+    free(ctx);
+}
+
+static int nomad_configure(infra_call *call, const infra_json *settings_in, infra_scheduler **out)
+{
+    infra_scheduler *ctx = nomad_calloc(1, sizeof(*ctx));
+    pthread_mutex_init(&ctx->keys_lock, NULL);
+    int error = settings_parse(call, settings_in, &ctx->s);
+    if (error < 0) {
+        context_free(ctx);
+        return error;
+    }
+    const char *name = nomad_jstr(settings_in, "name");
+    const char *env = nomad_jstr(settings_in, "environment");
+    if (!nomad_name_ok(name)) {
+        nomad_diagf(call, "", "configure needs the cluster's name");
+        context_free(ctx);
+        return INFRA_EINVALID;
+    }
+    ctx->cluster = nomad_strdup(name);
+    ctx->environment = nomad_strdup(env ? env : "default");
+    if (ctx->s.acl && !ctx->s.tls)
+        nomad_warnf(call, "cluster %s: ACL tokens would travel in clear text with tls: false",
+                    name);
+    *out = ctx;
+    return 0;
+}
+
+/* Every op is handed the cluster again; its name must be the configured one,
+ * or secrets would be looked up under another cluster's names. */
+static int same_cluster(infra_scheduler *self, infra_call *call, const infra_json *cluster)
+{
+    const char *name = nomad_jstr(cluster, "name");
+    if (self == NULL || name == NULL || strcmp(name, self->cluster) != 0) {
+        nomad_diagf(call, "", "this context was configured for cluster %s, not %s",
+                    self ? self->cluster : "?", name ? name : "(no name)");
+        return INFRA_EINVALID;
+    }
+    return 0;
+}
+
+static int op_node_bootstrap(infra_scheduler *self, infra_call *call, const infra_json *cluster,
+                             const infra_json *node)
+{
+    int error = same_cluster(self, call, cluster);
+    return error < 0 ? error : nomad_node_bootstrap(self, call, cluster, node);
+}
+
+static int op_wait_ready(infra_scheduler *self, infra_call *call, const infra_json *cluster,
+                         const char *region, int64_t deadline_ms)
+{
+    int error = same_cluster(self, call, cluster);
+    return error < 0 ? error : nomad_wait_ready(self, call, cluster, region, deadline_ms);
+}
+
+static int op_federate(infra_scheduler *self, infra_call *call, const infra_json *cluster,
+                       const char *a, const char *b)
+{
+    int error = same_cluster(self, call, cluster);
+    return error < 0 ? error : nomad_federate(self, call, cluster, a, b);
+}
+
+static int op_job_submit(infra_scheduler *self, infra_call *call, const infra_json *cluster,
+                         const infra_json *job, infra_json **status)
+{
+    int error = same_cluster(self, call, cluster);
+    return error < 0 ? error : nomad_job_submit(self, call, cluster, job, status);
+}
+
+static int op_job_status(infra_scheduler *self, infra_call *call, const infra_json *cluster,
+                         const char *job_id, infra_json **status)
+{
+    int error = same_cluster(self, call, cluster);
+    return error < 0 ? error : nomad_job_status(self, call, cluster, job_id, status);
+}
+
+static int op_job_stop(infra_scheduler *self, infra_call *call, const infra_json *cluster,
+                       const char *job_id)
+{
+    int error = same_cluster(self, call, cluster);
+    return error < 0 ? error : nomad_job_stop(self, call, cluster, job_id);
+}
+
+static int op_node_remove(infra_scheduler *self, infra_call *call, const infra_json *cluster,
+                          const infra_json *node)
+{
+    int error = same_cluster(self, call, cluster);
+    return error < 0 ? error : nomad_node_remove(self, call, cluster, node);
+}
+
+static int op_cluster_status(infra_scheduler *self, infra_call *call, const infra_json *cluster,
+                             infra_json **out)
+{
+    int error = same_cluster(self, call, cluster);
+    return error < 0 ? error : nomad_cluster_status(self, call, cluster, out);
+}
+
+static void nomad_close(infra_scheduler *self)
+{
+    context_free(self);
+}
+
+static const infra_scheduler_ops nomad_ops = {
+    .size = sizeof(infra_scheduler_ops),
+    .schema = nomad_schema,
+    .validate = nomad_validate,
+    .configure = nomad_configure,
+    .node_bootstrap = op_node_bootstrap,
+    .wait_ready = op_wait_ready,
+    .federate = op_federate,
+    .job_submit = op_job_submit,
+    .job_status = op_job_status,
+    .job_stop = op_job_stop,
+    .close = nomad_close,
+    .node_remove = op_node_remove,
+    .cluster_status = op_cluster_status,
+};
+
+static const infra_plugin nomad_plugin = {
+    .magic = INFRA_PLUGIN_MAGIC,
+    .abi_major = INFRA_ABI_MAJOR,
+    .abi_minor = INFRA_ABI_MINOR,
+    .size = sizeof(infra_plugin),
+    .kind = INFRA_PLUGIN_SCHEDULER,
+    .name = "nomad",
+    .version = NOMAD_PLUGIN_VERSION,
+    .build = INFRA_BUILD_SIG_INIT,
+    .capabilities = INFRA_CAP_CONCURRENT,
+    .provider = NULL,
+    .scheduler = &nomad_ops,
+};
+
+INFRA_PLUGIN_EXPORT int infra_plugin_entry(const infra_host *host, const infra_plugin **out)
+{
+    /* ABI 1.1 services: exec_sudo, secrets generate/set, the in-memory CA. */
+    if (host == NULL || out == NULL || host->abi_major != INFRA_ABI_MAJOR || host->abi_minor < 1 ||
+        !INFRA_HAS_SLOT(host, secrets) || !INFRA_HAS_SLOT(host, ssh) ||
+        !INFRA_HAS_SLOT(host, http) || !INFRA_HAS_SLOT(host, json) ||
+        !INFRA_HAS_SLOT(host->ssh, exec_sudo) || !INFRA_HAS_SLOT(host->secrets, set) ||
+        !INFRA_HAS_SLOT(host->secrets, generate) ||
+        host->json->size < offsetof(infra_json_api, equal) + sizeof(host->json->equal))
+        return INFRA_ENOTSUP;
+    nomad_host = host;
+    *out = &nomad_plugin;
+    return 0;
+}

@@ -1,0 +1,469 @@
+/* The "nomad" scheduler plugin: Consul + Nomad on a cluster's instances,
+ * bootstrapped over SSH and then driven through the agents' HTTP APIs.
+ *
+ * Shared between the plugin's files only; the plugin sees nothing of infra
+ * but <infra/plugin.h>. Layout of the sources:
+ *   nomad.c           descriptor, schema, validate, configure, op table
+ *   nomad_util.c      memory, text, diagnostics, JSON helpers, hashes
+ *   nomad_model.c     the cluster and node JSON the host passes, as structs
+ *   nomad_keys.c      secrets: names, gossip keys, ACL tokens, CA, node certs
+ *   nomad_tls.c       X.509 with libcrypto (CA, node certificates)
+ *   nomad_render.c    agent configuration files (pure functions)
+ *   nomad_remote.c    SSH: inspect a node, upload files, start/stop agents
+ *   nomad_api.c       HTTP calls to the agents, error categories
+ *   nomad_bootstrap.c node_bootstrap, node_remove
+ *   nomad_ready.c     readiness checks, ACL bootstrap, wait_ready, federate
+ *   nomad_jobspec.c   job JSON transforms: `set`, HCL parse request (pure)
+ *   nomad_job.c       job_submit, job_status, job_stop
+ *   nomad_status.c    cluster_status
+ * See docs/nomad.md. */
+#ifndef NOMAD_H
+#define NOMAD_H
+
+#include <infra/plugin.h>
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define NOMAD_PLUGIN_VERSION "0.1.0"
+
+/* The host table given to the entry function; valid until unload. */
+extern const infra_host *nomad_host;
+#define NJ (nomad_host->json)
+
+/* Where things live on a node. */
+#define NOMAD_CONFIG_DIR "/etc/nomad.d"
+#define CONSUL_CONFIG_DIR "/etc/consul.d"
+#define NOMAD_DATA_DIR "/var/lib/nomad"
+#define CONSUL_DATA_DIR "/var/lib/consul"
+#define NOMAD_TOOL_DIR "/opt/infra"
+#define NOMAD_SUPERVISOR NOMAD_TOOL_DIR "/supervise"
+#define NOMAD_UNIT_DIR "/etc/systemd/system"
+
+/* Default ports of the agents. */
+#define NOMAD_PORT_HTTP 4646
+#define NOMAD_PORT_RPC 4647
+#define NOMAD_PORT_SERF 4648
+#define CONSUL_PORT_HTTP 8500
+#define CONSUL_PORT_HTTPS 8501
+#define CONSUL_PORT_SERF_WAN 8302
+
+/* The two agents of a node, in start order (Nomad talks to its local Consul). */
+typedef enum nomad_agent {
+    NOMAD_AGENT_CONSUL = 0,
+    NOMAD_AGENT_NOMAD = 1,
+    NOMAD_AGENT_COUNT
+} nomad_agent;
+
+/* "consul" / "nomad". */
+const char *nomad_agent_name(nomad_agent agent);
+
+/* The cluster's settings, defaults applied. */
+typedef struct nomad_settings {
+    int acl;                         /* ACLs on both agents */
+    int tls;                         /* TLS on HTTP and RPC of both agents */
+    int gossip;                      /* gossip encryption */
+    int raw_exec;                    /* the raw_exec driver on clients */
+    int api_public;                  /* reach the APIs at public_ip when a node has one */
+    char *binary[NOMAD_AGENT_COUNT]; /* consul_binary, nomad_binary */
+    int64_t node_deadline_ms;        /* node_bootstrap, node_remove, federate */
+    int64_t job_deadline_ms;         /* job_submit, job_stop */
+    int64_t drain_deadline_ms;       /* a client's drain */
+} nomad_settings;
+
+struct infra_scheduler {
+    nomad_settings s;
+    char *cluster;             /* cluster name */
+    char *environment;         /* environment name */
+    pthread_mutex_t keys_lock; /* creating a secret is check-then-set */
+};
+
+/* ------------------------------------------------------------------ */
+/* nomad_util.c                                                        */
+
+/* Allocation that aborts the process when memory is out, like the host's. */
+void *nomad_malloc(size_t len);
+void *nomad_calloc(size_t n, size_t size);
+void *nomad_realloc(void *ptr, size_t len);
+char *nomad_strdup(const char *s);
+char *nomad_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* A growable NUL-terminated string; free data with free() or take it. */
+typedef struct nomad_buf {
+    char *data;
+    size_t len;
+    size_t cap;
+} nomad_buf;
+void nomad_buf_put(nomad_buf *b, const char *s, size_t len);
+void nomad_buf_puts(nomad_buf *b, const char *s);
+void nomad_buf_printf(nomad_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The text ("" when empty), owned by the caller; b is reset. */
+char *nomad_buf_take(nomad_buf *b);
+
+/* A list of owned strings. */
+typedef struct nomad_strs {
+    char **v;
+    size_t n;
+} nomad_strs;
+void nomad_strs_add(nomad_strs *l, const char *s);
+void nomad_strs_addf(nomad_strs *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int nomad_strs_has(const nomad_strs *l, const char *s);
+/* "a, b, c" ("none" when empty); caller frees. */
+char *nomad_strs_join(const nomad_strs *l);
+void nomad_strs_free(nomad_strs *l);
+
+/* An error diagnostic at attr ("" = the whole object), printf-style. */
+void nomad_diagf(infra_call *call, const char *attr, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* A warning diagnostic. */
+void nomad_warnf(infra_call *call, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A log line at level (INFRA_LOG_*), printf-style; never pass a secret. */
+void nomad_logf(infra_call *call, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* JSON helpers over the host's service. Getters return borrowed values or
+ * NULL; setters return 0 or INFRA_EINTERNAL. */
+const char *nomad_jstr(const infra_json *obj, const char *key);
+/* An integer member (an integer, an integral real or a decimal string) in
+ * *out; 0 or INFRA_EINVALID when missing or not a number. */
+int nomad_jint(const infra_json *obj, const char *key, int64_t *out);
+int nomad_jvalue_int(const infra_json *v, int64_t *out);
+/* A boolean member (true/false, "true"/"false"), def when missing;
+ * INFRA_EINVALID when it is something else. */
+int nomad_jbool(const infra_json *obj, const char *key, int def, int *out);
+int nomad_jset(infra_json *obj, const char *key, infra_json *value); /* takes value */
+int nomad_jset_str(infra_json *obj, const char *key, const char *value);
+int nomad_jset_int(infra_json *obj, const char *key, int64_t value);
+int nomad_jset_bool(infra_json *obj, const char *key, int value);
+int nomad_jappend_str(infra_json *arr, const char *value);
+/* obj[key] as an object, created (empty) when missing; NULL on failure. */
+infra_json *nomad_jobj(infra_json *obj, const char *key);
+/* The value at a path of object keys ("a", "b", NULL), borrowed, or NULL. */
+infra_json *nomad_jpath(const infra_json *obj, ...) __attribute__((sentinel));
+/* Parses text; NULL when it is not JSON. */
+infra_json *nomad_jparse(const char *text);
+/* Compact text of v, malloc'd (free()). */
+char *nomad_jdump(const infra_json *v);
+
+/* Lowercase hex SHA-256 of data (65 bytes with the NUL). */
+void nomad_sha256_hex(const void *data, size_t len, char out[65]);
+/* A random (version 4) UUID, 37 bytes with the NUL. INFRA_EINTERNAL when
+ * the system has no randomness. */
+int nomad_uuid(char out[37]);
+/* text quoted for a POSIX shell; caller frees. */
+char *nomad_shell_quote(const char *text);
+/* 1 when s is non-empty and made of [A-Za-z0-9._-] only. */
+int nomad_name_ok(const char *s);
+/* 1 when s is a name or absolute path made of [A-Za-z0-9._/+-] only. */
+int nomad_path_ok(const char *s);
+/* 1 when s is an IPv4 or IPv6 address literal. */
+int nomad_ip_ok(const char *s);
+
+/* INFRA_ECANCELLED when the call was cancelled. */
+int nomad_check_cancel(infra_call *call);
+/* Sleeps ms (never past deadline, a now_ms value); INFRA_ECANCELLED. */
+int nomad_sleep_until(infra_call *call, int64_t ms, int64_t deadline);
+
+/* ------------------------------------------------------------------ */
+/* nomad_model.c: the host's cluster and node JSON                     */
+
+typedef struct nomad_node {
+    const char *name;       /* unique node name; the agents' node name */
+    const char *role;       /* "server" or "client" */
+    const char *region;     /* Nomad region = Consul datacenter */
+    const char *datacenter; /* Nomad datacenter */
+    const char *address;    /* the instance's resource address */
+    const char *private_ip; /* bind/advertise address */
+    const char *public_ip;  /* or NULL */
+    const char *hostname;   /* or NULL */
+    int server;             /* role == "server" */
+    infra_ssh_target ssh;   /* strings borrowed from the JSON */
+} nomad_node;
+
+typedef struct nomad_region {
+    const char *name;
+    const char **datacenters; /* every datacenter of the region */
+    size_t ndatacenters;
+    nomad_node **servers; /* borrowed from nomad_cluster.nodes */
+    size_t nservers;
+    nomad_node **clients;
+    size_t nclients;
+} nomad_region;
+
+typedef struct nomad_cluster {
+    const char *name;
+    nomad_node *nodes;
+    size_t nnodes;
+    nomad_region *regions; /* in the host's order */
+    size_t nregions;
+    const char **federate;
+    size_t nfederate;
+} nomad_cluster;
+
+/* Reads the host's cluster JSON into *out (strings borrowed from json,
+ * which must outlive it). With need_ips, a node without private_ip is an
+ * error. 0 or INFRA_EINVALID with a diagnostic. Free with nomad_cluster_free. */
+int nomad_cluster_parse(infra_call *call, const infra_json *json, int need_ips, nomad_cluster *out);
+void nomad_cluster_free(nomad_cluster *c);
+/* Reads one NODE. 0 or INFRA_EINVALID with a diagnostic. */
+int nomad_node_parse(infra_call *call, const infra_json *json, int need_ip, nomad_node *out);
+const nomad_region *nomad_cluster_region(const nomad_cluster *c, const char *name);
+/* The address the plugin reaches node's APIs at. */
+const char *nomad_node_api_ip(const nomad_settings *s, const nomad_node *n);
+/* The servers of region r other than n (for retry_join). */
+void nomad_region_peers(const nomad_region *r, const nomad_node *n, nomad_strs *out);
+
+/* ------------------------------------------------------------------ */
+/* nomad_keys.c: secrets                                               */
+
+/* The cluster-wide secrets an op needs, as the host's secret handles. */
+typedef struct nomad_keys {
+    infra_secret *gossip[NOMAD_AGENT_COUNT]; /* NULL when gossip_encryption is off */
+    infra_secret *token[NOMAD_AGENT_COUNT];  /* management tokens; NULL when acl is off */
+    infra_secret *ca_cert;                   /* NULL when tls is off */
+    infra_secret *ca_key;
+} nomad_keys;
+
+/* "nomad.CLUSTER.WHAT"; caller frees. */
+char *nomad_secret_name(const char *cluster, const char *what);
+/* Loads the cluster's secrets, making the missing ones when create is set;
+ * otherwise a missing one is INFRA_ENOTFOUND with a diagnostic naming it
+ * (never its value). Free with nomad_keys_free. */
+int nomad_keys_load(infra_scheduler *ctx, infra_call *call, int create, nomad_keys *out);
+void nomad_keys_free(nomad_keys *k);
+/* Borrowed text of an agent's token, or NULL. */
+const char *nomad_keys_token(const nomad_keys *k, nomad_agent agent);
+
+/* A node's key and certificate (PEM, owned, secrets), stable across runs:
+ * the stored pair is reused while it matches the CA and the node's names. */
+typedef struct nomad_node_cert {
+    infra_secret *key;
+    infra_secret *cert;
+} nomad_node_cert;
+int nomad_node_cert_load(infra_scheduler *ctx, infra_call *call, const nomad_keys *keys,
+                         const nomad_node *node, nomad_node_cert *out);
+void nomad_node_cert_free(nomad_node_cert *c);
+
+/* ------------------------------------------------------------------ */
+/* nomad_tls.c: X.509 with libcrypto                                   */
+
+/* What a node certificate says. */
+typedef struct nomad_cert_names {
+    const char *common_name;
+    const char *dns[8];
+    size_t ndns;
+    const char *ip[4];
+    size_t nip;
+    char role_nomad[160];  /* storage of ROLE.REGION.nomad */
+    char role_consul[160]; /* storage of ROLE.REGION.consul */
+} nomad_cert_names;
+
+/* The names of node n's certificate: its IPs, 127.0.0.1, localhost, its
+ * hostname, ROLE.REGION.nomad and ROLE.REGION.consul. Borrowed from n
+ * and from *out itself. */
+void nomad_node_cert_names(const nomad_node *n, nomad_cert_names *out);
+
+/* A new EC P-256 key as PKCS#8 PEM (caller frees, after zeroing). */
+int nomad_tls_key_new(char **key_pem, char **err);
+/* A self-signed CA certificate for key_pem (10 years). */
+int nomad_tls_ca_new(const char *key_pem, const char *cluster, char **cert_pem, char **err);
+/* A certificate for key_pem with names, signed by the CA (5 years). */
+int nomad_tls_cert_new(const char *ca_cert_pem, const char *ca_key_pem, const char *key_pem,
+                       const nomad_cert_names *names, char **cert_pem, char **err);
+/* 1 when cert_pem is for key_pem, signed by ca_cert_pem, carries exactly
+ * names and is valid for at least 30 more days; 0 otherwise. */
+int nomad_tls_cert_fits(const char *ca_cert_pem, const char *key_pem, const char *cert_pem,
+                        const nomad_cert_names *names);
+/* 1 when cert_pem is a CA certificate valid for 30 more days matching key_pem. */
+int nomad_tls_ca_fits(const char *cert_pem, const char *key_pem);
+
+/* ------------------------------------------------------------------ */
+/* nomad_render.c: agent configuration                                 */
+
+/* One file to put on a node. */
+typedef struct nomad_file {
+    char *path;
+    char *data;
+    size_t len;
+    int mode;
+    int agent;  /* the nomad_agent restarted when it changes, or -1 */
+    int secret; /* holds a secret (mode 0600) */
+} nomad_file;
+
+typedef struct nomad_files {
+    nomad_file *v;
+    size_t n;
+} nomad_files;
+void nomad_files_add(nomad_files *f, const char *path, const char *data, size_t len, int mode,
+                     int agent, int secret);
+void nomad_files_free(nomad_files *f);
+const nomad_file *nomad_files_find(const nomad_files *f, const char *path);
+
+/* Everything a node's configuration depends on. Secrets are NULL when
+ * their feature is off. */
+typedef struct nomad_render_in {
+    const nomad_settings *s;
+    const nomad_region *region;
+    const nomad_node *node;
+    const char *gossip[NOMAD_AGENT_COUNT];
+    const char *consul_token; /* the agents' Consul token */
+    const char *ca_pem;       /* TLS material */
+    const char *cert_pem;
+    const char *key_pem;
+} nomad_render_in;
+
+/* The agent's two configuration objects: non-secret settings (agent.json)
+ * and secret ones (secrets.json, mode 0600). New values. */
+int nomad_render_config(const nomad_render_in *in, nomad_agent agent, infra_json **config,
+                        infra_json **secrets);
+/* Every configuration and TLS file of both agents. */
+int nomad_render_files(const nomad_render_in *in, nomad_files *out);
+
+/* ------------------------------------------------------------------ */
+/* nomad_remote.c: a node over SSH                                     */
+
+typedef struct nomad_remote {
+    infra_ssh *ssh;
+    const nomad_node *node;
+    int root;                     /* the login user is root: upload in place */
+    int systemd;                  /* the node runs systemd */
+    char *bin[NOMAD_AGENT_COUNT]; /* resolved agent binaries, or NULL */
+    long pid[NOMAD_AGENT_COUNT];  /* running agent's pid, 0 when stopped */
+    nomad_strs paths;             /* inspected files ... */
+    nomad_strs hashes;            /* ... "MODE HASH", "" when missing */
+} nomad_remote;
+
+/* Connects to the node (deadline_ms to keep retrying). 0, INFRA_EAUTH,
+ * INFRA_ETRANSIENT with a diagnostic naming the node. */
+int nomad_remote_open(infra_scheduler *ctx, infra_call *call, const nomad_node *node,
+                      int64_t deadline_ms, nomad_remote *out);
+void nomad_remote_close(nomad_remote *r);
+/* Learns the init system, the agent binaries, which agents run, and the
+ * mode and hash of every file in paths. */
+int nomad_remote_inspect(infra_scheduler *ctx, infra_call *call, nomad_remote *r,
+                         const nomad_strs *paths);
+/* 1 when the node holds exactly f (same mode and content). */
+int nomad_remote_has(const nomad_remote *r, const nomad_file *f);
+/* The supervisor or systemd files for both agents. */
+int nomad_remote_service_files(infra_scheduler *ctx, const nomad_remote *r, nomad_files *out);
+/* Creates the directories and writes the files. */
+int nomad_remote_put(infra_call *call, nomad_remote *r, const nomad_files *files);
+/* Starts (restart: stops first) agent; fails with the agent's log tail
+ * when it exits at once. */
+int nomad_remote_start(infra_call *call, nomad_remote *r, nomad_agent agent, int restart,
+                       int units_changed);
+int nomad_remote_stop(infra_call *call, nomad_remote *r, nomad_agent agent);
+/* The supervisor script (static text). */
+const char *nomad_supervisor_script(void);
+
+/* ------------------------------------------------------------------ */
+/* nomad_api.c: HTTP to the agents                                     */
+
+#define NOMAD_API_PROBE 1u      /* TCP-probe first; a closed port fails quietly */
+#define NOMAD_API_NOTOKEN 2u    /* send no ACL token */
+#define NOMAD_API_RETRY 4u      /* retry transient failures (default: one attempt) */
+#define NOMAD_API_MISSING_OK 8u /* nomad_api_json: 404 is INFRA_ENOTFOUND without a diagnostic */
+#define NOMAD_API_VALIDATES                                                                        \
+    16u /* nomad_api_json: a 500 carrying Nomad's validation errors is INFRA_EINVALID */
+
+typedef struct nomad_api_ctx {
+    infra_scheduler *ctx;
+    infra_call *call;
+    const nomad_keys *keys;
+} nomad_api_ctx;
+
+/* One request to an agent of node: path ("/v1/...") with an optional JSON
+ * body. 0 with *out whatever the status; INFRA_ETRANSIENT when nothing
+ * answered (quietly with NOMAD_API_PROBE and a closed port), other
+ * transport errors as the host's HTTP service reports them. */
+int nomad_api(const nomad_api_ctx *a, const nomad_node *node, nomad_agent agent, const char *method,
+              const char *path, const char *body, unsigned flags, infra_http_response **out);
+/* The error category of an HTTP status (0 for 2xx). */
+int nomad_api_status_error(long status);
+/* nomad_api + status check + JSON parse: 0 with *out (new, may be NULL for
+ * an empty body); a non-2xx answer is its category with a diagnostic
+ * "WHAT: STATUS BODY" (what names the node or region). */
+int nomad_api_json(const nomad_api_ctx *a, const nomad_node *node, nomad_agent agent,
+                   const char *method, const char *path, const char *body, unsigned flags,
+                   const char *what, infra_json **out);
+/* 1 when a TCP connection to ip:port opens within timeout_ms. */
+int nomad_tcp_probe(const char *ip, int port, int timeout_ms);
+/* The first server of r whose agent's API answers, or NULL. */
+const nomad_node *nomad_api_any_server(const nomad_api_ctx *a, const nomad_region *r,
+                                       nomad_agent agent, const nomad_node *except);
+/* A short, single-line excerpt of an error body (caller frees). */
+char *nomad_api_excerpt(const char *body);
+
+/* ------------------------------------------------------------------ */
+/* nomad_ready.c                                                       */
+
+/* Makes sure Nomad's ACL system of node's region was bootstrapped with the
+ * cluster's management token, through node. 0; INFRA_EAUTH when it was
+ * bootstrapped with another token; INFRA_ETRANSIENT when it cannot be
+ * reached or has no leader. */
+int nomad_acl_ensure(const nomad_api_ctx *a, const nomad_node *node);
+/* 0 once node's agents answer (see node_bootstrap), waiting until deadline. */
+int nomad_node_wait(const nomad_api_ctx *a, const nomad_cluster *c, const nomad_node *node,
+                    int64_t deadline);
+int nomad_wait_ready(infra_scheduler *self, infra_call *call, const infra_json *cluster,
+                     const char *region, int64_t deadline_ms);
+int nomad_federate(infra_scheduler *self, infra_call *call, const infra_json *cluster,
+                   const char *region_a, const char *region_b);
+
+/* "region R: no Nomad leader after N s; servers answering: a, b; not
+ * answering: c" (caller frees). */
+char *nomad_msg_missing(const char *region, const char *what, int64_t waited_ms,
+                        const nomad_strs *answering, const nomad_strs *silent);
+
+/* ------------------------------------------------------------------ */
+/* nomad_bootstrap.c                                                   */
+
+int nomad_node_bootstrap(infra_scheduler *self, infra_call *call, const infra_json *cluster,
+                         const infra_json *node);
+int nomad_node_remove(infra_scheduler *self, infra_call *call, const infra_json *cluster,
+                      const infra_json *node);
+
+/* ------------------------------------------------------------------ */
+/* nomad_jobspec.c: job JSON transforms (no I/O)                       */
+
+/* The Job object of a JSON job file (`{"Job": {...}}` or a bare job), new.
+ * INFRA_EINVALID with *err (caller frees). */
+int nomad_job_from_json(const char *content, infra_json **job, char **err);
+/* The body of POST /v1/jobs/parse for an HCL job: JobHCL, Canonicalize and
+ * the Variables (HCL text) of the `set` keys the file declares. */
+int nomad_job_parse_request(const char *hcl, const infra_json *set, char **body, char **err);
+/* Applies set, the region and the datacenters to job (in place): name ->
+ * ID and Name, count -> every group's Count, image_tag -> the tag of every
+ * task's Config.image, datacenters -> Datacenters, others -> Meta. id is
+ * the id to submit under. */
+int nomad_job_apply(infra_json *job, const char *id, const infra_json *set, const char *region,
+                    const char *const *datacenters, size_t ndatacenters, char **err);
+/* image with its tag replaced by tag ("nginx:1.25" -> "nginx:TAG"); caller frees. */
+char *nomad_image_with_tag(const char *image, const char *tag);
+/* The names of the variable blocks an HCL2 file declares. */
+void nomad_hcl_variables(const char *hcl, nomad_strs *out);
+/* A JSON value as an HCL2 expression (strings escaped); caller frees. */
+char *nomad_hcl_value(const infra_json *v);
+/* "task group G, task T on node N: TYPE: MESSAGE" for the most telling
+ * failed task of an allocation list (caller frees), or NULL. */
+char *nomad_msg_task_failure(const infra_json *allocations, int64_t version);
+
+/* ------------------------------------------------------------------ */
+/* nomad_job.c, nomad_status.c                                         */
+
+int nomad_job_submit(infra_scheduler *self, infra_call *call, const infra_json *cluster,
+                     const infra_json *job, infra_json **status);
+int nomad_job_status(infra_scheduler *self, infra_call *call, const infra_json *cluster,
+                     const char *job_id, infra_json **status);
+int nomad_job_stop(infra_scheduler *self, infra_call *call, const infra_json *cluster,
+                   const char *job_id);
+int nomad_cluster_status(infra_scheduler *self, infra_call *call, const infra_json *cluster,
+                         infra_json **out);
+
+/* The status of job id in one region, through server (new value);
+ * INFRA_ENOTFOUND when the region has no such job. */
+int nomad_job_region_status(const nomad_api_ctx *a, const nomad_node *server, const char *id,
+                            infra_json **out);
+
+#endif

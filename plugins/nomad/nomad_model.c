@@ -1,0 +1,268 @@
+/* The cluster and node JSON the host passes (plugin.h, scheduler part),
+ * read into structs whose strings are borrowed from the JSON. */
+#include "nomad.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* A string member that may be null or absent; "" counts as absent. */
+static const char *opt_str(const infra_json *obj, const char *key)
+{
+    const char *s = nomad_jstr(obj, key);
+    return s && *s ? s : NULL;
+}
+
+static int node_parse(infra_call *call, const infra_json *json, const char *region,
+                      const char *datacenter, const char *role, int need_ip, nomad_node *n)
+{
+    memset(n, 0, sizeof(*n));
+    if (json == NULL || NJ->type(json) != INFRA_JSON_OBJECT) {
+        nomad_diagf(call, "", "a node must be described by an object");
+        return INFRA_EINVALID;
+    }
+    n->name = opt_str(json, "name");
+    n->address = opt_str(json, "address");
+    const char *what = n->address ? n->address : n->name ? n->name : "a node";
+    if (!nomad_name_ok(n->name)) {
+        nomad_diagf(call, "",
+                    "%s: node name \"%s\" must be letters, digits, \".\", \"_\" and \"-\"", what,
+                    n->name ? n->name : "");
+        return INFRA_EINVALID;
+    }
+    n->role = opt_str(json, "role");
+    if (n->role == NULL)
+        n->role = role;
+    if (n->role == NULL || (strcmp(n->role, "server") != 0 && strcmp(n->role, "client") != 0)) {
+        nomad_diagf(call, "", "node %s: role must be \"server\" or \"client\"", n->name);
+        return INFRA_EINVALID;
+    }
+    if (role != NULL && strcmp(n->role, role) != 0) {
+        nomad_diagf(call, "", "node %s: listed among the %ss but its role is %s", n->name, role,
+                    n->role);
+        return INFRA_EINVALID;
+    }
+    n->server = strcmp(n->role, "server") == 0;
+    n->region = opt_str(json, "region");
+    if (n->region == NULL)
+        n->region = region;
+    n->datacenter = opt_str(json, "datacenter");
+    if (n->datacenter == NULL)
+        n->datacenter = datacenter;
+    if (!nomad_name_ok(n->region) || !nomad_name_ok(n->datacenter)) {
+        nomad_diagf(call, "", "node %s: region and datacenter must be names", n->name);
+        return INFRA_EINVALID;
+    }
+    if ((region && strcmp(n->region, region) != 0) ||
+        (datacenter && strcmp(n->datacenter, datacenter) != 0)) {
+        nomad_diagf(call, "", "node %s: listed in %s/%s but says %s/%s", n->name, region,
+                    datacenter, n->region, n->datacenter);
+        return INFRA_EINVALID;
+    }
+    n->private_ip = opt_str(json, "private_ip");
+    n->public_ip = opt_str(json, "public_ip");
+    n->hostname = opt_str(json, "hostname");
+    if (n->private_ip == NULL && need_ip) {
+        nomad_diagf(call, "", "node %s has no private_ip yet", n->name);
+        return INFRA_EINVALID;
+    }
+    if ((n->private_ip && !nomad_ip_ok(n->private_ip)) ||
+        (n->public_ip && !nomad_ip_ok(n->public_ip))) {
+        nomad_diagf(call, "", "node %s: private_ip and public_ip must be IP addresses", n->name);
+        return INFRA_EINVALID;
+    }
+    if (n->hostname && !nomad_name_ok(n->hostname))
+        n->hostname = NULL; /* only a DNS name can go into a certificate */
+
+    const infra_json *ssh = NJ->get(json, "ssh");
+    n->ssh.size = sizeof(n->ssh);
+    n->ssh.host = opt_str(ssh, "host");
+    if (n->ssh.host == NULL)
+        n->ssh.host = n->public_ip ? n->public_ip : n->private_ip;
+    int64_t port = 22;
+    if (ssh && NJ->get(ssh, "port") && NJ->type(NJ->get(ssh, "port")) != INFRA_JSON_NULL &&
+        (nomad_jint(ssh, "port", &port) < 0 || port <= 0 || port > 65535)) {
+        nomad_diagf(call, "", "node %s: ssh.port must be a port number", n->name);
+        return INFRA_EINVALID;
+    }
+    n->ssh.port = (int)port;
+    n->ssh.user = opt_str(ssh, "user");
+    if (n->ssh.user == NULL)
+        n->ssh.user = "root";
+    n->ssh.private_key = opt_str(ssh, "private_key");
+    n->ssh.host_key_sha256 = opt_str(ssh, "host_key_sha256");
+    return 0;
+}
+
+int nomad_node_parse(infra_call *call, const infra_json *json, int need_ip, nomad_node *out)
+{
+    return node_parse(call, json, NULL, NULL, NULL, need_ip, out);
+}
+
+void nomad_cluster_free(nomad_cluster *c)
+{
+    for (size_t r = 0; r < c->nregions; r++) {
+        free(c->regions[r].datacenters);
+        free(c->regions[r].servers);
+        free(c->regions[r].clients);
+    }
+    free(c->regions);
+    free(c->nodes);
+    free(c->federate);
+    memset(c, 0, sizeof(*c));
+}
+
+/* Counts the nodes listed under every datacenter. */
+static size_t count_nodes(const infra_json *regions)
+{
+    size_t n = 0;
+    void *ri = NULL;
+    const char *rname;
+    infra_json *reg;
+    while (NJ->next(regions, &ri, &rname, &reg)) {
+        void *di = NULL;
+        const char *dname;
+        infra_json *dc;
+        while (NJ->next(NJ->get(reg, "datacenters"), &di, &dname, &dc))
+            n += NJ->length(NJ->get(dc, "servers")) + NJ->length(NJ->get(dc, "clients"));
+    }
+    return n;
+}
+
+static int parse_region(infra_call *call, nomad_cluster *c, const char *rname,
+                        const infra_json *reg, int need_ips)
+{
+    nomad_region *r = &c->regions[c->nregions++];
+    const infra_json *dcs = NJ->get(reg, "datacenters");
+    size_t ndc = NJ->length(dcs);
+    int error = 0;
+
+    r->name = rname;
+    if (!nomad_name_ok(rname)) {
+        nomad_diagf(call, "regions", "region name \"%s\" must be letters, digits, \"_\" and \"-\"",
+                    rname);
+        return INFRA_EINVALID;
+    }
+    if (dcs == NULL || NJ->type(dcs) != INFRA_JSON_OBJECT) {
+        nomad_diagf(call, "regions", "region %s has no datacenters", rname);
+        return INFRA_EINVALID;
+    }
+    r->datacenters = nomad_calloc(ndc, sizeof(*r->datacenters));
+    void *di = NULL;
+    const char *dname;
+    infra_json *dc;
+    size_t nodes_before = c->nnodes;
+    while (NJ->next(dcs, &di, &dname, &dc)) {
+        if (!nomad_name_ok(dname)) {
+            nomad_diagf(call, "regions", "datacenter name \"%s\" must be a name", dname);
+            return INFRA_EINVALID;
+        }
+        r->datacenters[r->ndatacenters++] = dname;
+        static const char *const roles[] = {"server", "client"};
+        static const char *const lists[] = {"servers", "clients"};
+        for (int k = 0; k < 2; k++) {
+            const infra_json *list = NJ->get(dc, lists[k]);
+            for (size_t i = 0; i < NJ->length(list); i++) {
+                nomad_node *n = &c->nodes[c->nnodes];
+                if ((error = node_parse(call, NJ->at(list, i), rname, dname, roles[k], need_ips,
+                                        n)) < 0)
+                    return error;
+                for (size_t j = 0; j < c->nnodes; j++)
+                    if (strcmp(c->nodes[j].name, n->name) == 0) {
+                        nomad_diagf(call, "regions", "node name %s is used twice", n->name);
+                        return INFRA_EINVALID;
+                    }
+                c->nnodes++;
+            }
+        }
+    }
+    size_t nr = c->nnodes - nodes_before;
+    r->servers = nomad_calloc(nr, sizeof(*r->servers));
+    r->clients = nomad_calloc(nr, sizeof(*r->clients));
+    for (size_t i = nodes_before; i < c->nnodes; i++) {
+        if (c->nodes[i].server)
+            r->servers[r->nservers++] = &c->nodes[i];
+        else
+            r->clients[r->nclients++] = &c->nodes[i];
+    }
+    return 0;
+}
+
+int nomad_cluster_parse(infra_call *call, const infra_json *json, int need_ips, nomad_cluster *out)
+{
+    int error = 0;
+    memset(out, 0, sizeof(*out));
+    if (json == NULL || NJ->type(json) != INFRA_JSON_OBJECT) {
+        nomad_diagf(call, "", "the cluster must be described by an object");
+        return INFRA_EINVALID;
+    }
+    out->name = opt_str(json, "name");
+    if (!nomad_name_ok(out->name)) {
+        nomad_diagf(call, "", "the cluster has no valid name");
+        return INFRA_EINVALID;
+    }
+    const infra_json *regions = NJ->get(json, "regions");
+    if (regions == NULL || NJ->type(regions) != INFRA_JSON_OBJECT || NJ->length(regions) == 0) {
+        nomad_diagf(call, "regions", "cluster %s has no regions", out->name);
+        return INFRA_EINVALID;
+    }
+    out->nodes = nomad_calloc(count_nodes(regions), sizeof(*out->nodes));
+    out->regions = nomad_calloc(NJ->length(regions), sizeof(*out->regions));
+    void *ri = NULL;
+    const char *rname;
+    infra_json *reg;
+    while (NJ->next(regions, &ri, &rname, &reg))
+        if ((error = parse_region(call, out, rname, reg, need_ips)) < 0)
+            goto done;
+
+    const infra_json *fed = NJ->get(json, "federate");
+    if (fed != NULL && NJ->type(fed) != INFRA_JSON_NULL) {
+        if (NJ->type(fed) != INFRA_JSON_ARRAY) {
+            nomad_diagf(call, "federate", "federate must be a list of region names");
+            error = INFRA_EINVALID;
+            goto done;
+        }
+        out->federate = nomad_calloc(NJ->length(fed), sizeof(*out->federate));
+        for (size_t i = 0; i < NJ->length(fed); i++) {
+            const char *name = NJ->string(NJ->at(fed, i));
+            if (name == NULL || nomad_cluster_region(out, name) == NULL) {
+                nomad_diagf(call, "federate", "federate[%zu]: \"%s\" is not a region of cluster %s",
+                            i, name ? name : "(not a string)", out->name);
+                error = INFRA_EINVALID;
+                goto done;
+            }
+            for (size_t j = 0; j < out->nfederate; j++)
+                if (strcmp(out->federate[j], name) == 0) {
+                    nomad_diagf(call, "federate", "federate lists region %s twice", name);
+                    error = INFRA_EINVALID;
+                    goto done;
+                }
+            out->federate[out->nfederate++] = name;
+        }
+    }
+done:
+    if (error < 0)
+        nomad_cluster_free(out);
+    return error;
+}
+
+const nomad_region *nomad_cluster_region(const nomad_cluster *c, const char *name)
+{
+    for (size_t i = 0; name && i < c->nregions; i++)
+        if (strcmp(c->regions[i].name, name) == 0)
+            return &c->regions[i];
+    return NULL;
+}
+
+const char *nomad_node_api_ip(const nomad_settings *s, const nomad_node *n)
+{
+    if (s->api_public && n->public_ip)
+        return n->public_ip;
+    return n->private_ip ? n->private_ip : n->public_ip;
+}
+
+void nomad_region_peers(const nomad_region *r, const nomad_node *n, nomad_strs *out)
+{
+    for (size_t i = 0; i < r->nservers; i++)
+        if (r->servers[i]->private_ip && (n == NULL || strcmp(r->servers[i]->name, n->name) != 0))
+            nomad_strs_add(out, r->servers[i]->private_ip);
+}

@@ -1,0 +1,159 @@
+/* cluster_status: what each region's servers report (leader, servers,
+ * clients, jobs). A region that does not answer is described as such, not
+ * an error: a status report must show a cluster that is half down. */
+#include "nomad.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static int add_entry(infra_json *list, infra_json *e)
+{
+    if (e == NULL)
+        return INFRA_EINTERNAL;
+    return NJ->append(list, e) < 0 ? INFRA_EINTERNAL : 0;
+}
+
+static infra_json *server_entry(const char *name, const char *address, const char *status)
+{
+    infra_json *e = NJ->new_object();
+    if (e && (nomad_jset_str(e, "name", name) < 0 || nomad_jset_str(e, "address", address) < 0 ||
+              nomad_jset_str(e, "status", status) < 0)) {
+        NJ->release(e);
+        return NULL;
+    }
+    return e;
+}
+
+static int region_status(const nomad_api_ctx *a, const nomad_region *r, infra_json *reg)
+{
+    infra_json *servers = NJ->new_array(), *clients = NJ->new_array(), *jobs = NJ->new_array();
+    infra_json *j = NULL;
+    char *what = nomad_printf("region %s", r->name);
+    nomad_strs listed = {0};
+    int error = 0;
+
+    if ((error = nomad_jset(reg, "servers", servers)) < 0 ||
+        (error = nomad_jset(reg, "clients", clients)) < 0 ||
+        (error = nomad_jset(reg, "jobs", jobs)) < 0)
+        goto done;
+    const nomad_node *via = nomad_api_any_server(a, r, NOMAD_AGENT_NOMAD, NULL);
+    if (via == NULL) {
+        if ((error = nomad_jset(reg, "leader", NJ->new_null())) < 0 ||
+            (error = nomad_jset_str(reg, "error", "no Nomad server answers")) < 0)
+            goto done;
+        for (size_t i = 0; i < r->nservers && error == 0; i++)
+            error = add_entry(servers, server_entry(r->servers[i]->name, r->servers[i]->private_ip,
+                                                    "unreachable"));
+        goto done;
+    }
+    if (nomad_api_json(a, via, NOMAD_AGENT_NOMAD, "GET", "/v1/status/leader", NULL, NOMAD_API_RETRY,
+                       what, &j) == 0 &&
+        NJ->string(j) && *NJ->string(j))
+        error = nomad_jset_str(reg, "leader", NJ->string(j));
+    else
+        error = nomad_jset(reg, "leader", NJ->new_null());
+    NJ->release(j);
+    j = NULL;
+    if (error < 0)
+        goto done;
+    if (nomad_api_json(a, via, NOMAD_AGENT_NOMAD, "GET", "/v1/agent/members", NULL, NOMAD_API_RETRY,
+                       what, &j) == 0) {
+        const infra_json *members = NJ->get(j, "Members");
+        for (size_t i = 0; i < NJ->length(members) && error == 0; i++) {
+            const infra_json *m = NJ->at(members, i);
+            const char *tag = nomad_jstr(NJ->get(m, "Tags"), "region");
+            if (tag && strcmp(tag, r->name) != 0)
+                continue; /* a federated region's server */
+            const char *name = nomad_jstr(m, "Name");
+            nomad_strs_add(&listed, name ? name : "");
+            error = add_entry(servers,
+                              server_entry(name, nomad_jstr(m, "Addr"), nomad_jstr(m, "Status")));
+        }
+    }
+    NJ->release(j);
+    j = NULL;
+    for (size_t i = 0; i < r->nservers && error == 0; i++) {
+        char *full = nomad_printf("%s.%s", r->servers[i]->name, r->name);
+        if (!nomad_strs_has(&listed, full) && !nomad_strs_has(&listed, r->servers[i]->name))
+            error = add_entry(servers, server_entry(full, r->servers[i]->private_ip, "absent"));
+        free(full);
+    }
+    if (error == 0 && nomad_api_json(a, via, NOMAD_AGENT_NOMAD, "GET", "/v1/nodes", NULL,
+                                     NOMAD_API_RETRY, what, &j) == 0) {
+        for (size_t i = 0; i < NJ->length(j) && error == 0; i++) {
+            const infra_json *n = NJ->at(j, i);
+            infra_json *e = NJ->new_object();
+            if (e &&
+                (nomad_jset_str(e, "name", nomad_jstr(n, "Name")) < 0 ||
+                 nomad_jset_str(e, "datacenter", nomad_jstr(n, "Datacenter")) < 0 ||
+                 nomad_jset_str(e, "status", nomad_jstr(n, "Status")) < 0 ||
+                 nomad_jset_str(e, "eligibility", nomad_jstr(n, "SchedulingEligibility")) < 0)) {
+                NJ->release(e);
+                e = NULL;
+            }
+            error = add_entry(clients, e);
+        }
+    }
+    NJ->release(j);
+    j = NULL;
+    if (error == 0 && nomad_api_json(a, via, NOMAD_AGENT_NOMAD, "GET", "/v1/jobs", NULL,
+                                     NOMAD_API_RETRY, what, &j) == 0) {
+        for (size_t i = 0; i < NJ->length(j) && error == 0; i++) {
+            const infra_json *job = NJ->at(j, i);
+            const char *id = nomad_jstr(job, "ID");
+            infra_json *e = NJ->new_object(), *dep = NULL;
+            if (id && nomad_name_ok(id)) {
+                char *path = nomad_printf("/v1/job/%s/deployment", id);
+                nomad_api_json(a, via, NOMAD_AGENT_NOMAD, "GET", path, NULL,
+                               NOMAD_API_RETRY | NOMAD_API_MISSING_OK, what, &dep);
+                free(path);
+            }
+            const char *ds = nomad_jstr(dep, "Status");
+            if (e && (nomad_jset_str(e, "id", id) < 0 ||
+                      nomad_jset_str(e, "status", nomad_jstr(job, "Status")) < 0 ||
+                      nomad_jset(e, "deployment", ds ? NJ->new_string(ds) : NJ->new_null()) < 0)) {
+                NJ->release(e);
+                e = NULL;
+            }
+            NJ->release(dep);
+            error = add_entry(jobs, e);
+        }
+    }
+done:
+    NJ->release(j);
+    nomad_strs_free(&listed);
+    free(what);
+    return error;
+}
+
+int nomad_cluster_status(infra_scheduler *self, infra_call *call, const infra_json *cluster,
+                         infra_json **out)
+{
+    nomad_cluster c;
+    nomad_keys keys = {0};
+    infra_json *doc = NULL, *regions;
+    int error;
+
+    if ((error = nomad_cluster_parse(call, cluster, 0, &c)) < 0)
+        return error;
+    if ((error = nomad_keys_load(self, call, 0, &keys)) < 0)
+        goto done;
+    if ((doc = NJ->new_object()) == NULL || (regions = nomad_jobj(doc, "regions")) == NULL) {
+        error = INFRA_EINTERNAL;
+        goto done;
+    }
+    nomad_api_ctx a = {self, call, &keys};
+    for (size_t i = 0; i < c.nregions && error == 0; i++) {
+        infra_json *reg = nomad_jobj(regions, c.regions[i].name);
+        error = reg ? region_status(&a, &c.regions[i], reg) : INFRA_EINTERNAL;
+    }
+    if (error == 0) {
+        *out = doc;
+        doc = NULL;
+    }
+done:
+    NJ->release(doc);
+    nomad_keys_free(&keys);
+    nomad_cluster_free(&c);
+    return error;
+}

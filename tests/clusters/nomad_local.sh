@@ -1,0 +1,178 @@
+#!/usr/bin/env bash
+# examples/nomad-local.yaml end to end, through the infra binary, on real
+# namespace hosts with sshd, and the stand-in nomad and consul agents on
+# their PATH-free absolute paths: two regions (europe = dc-a + dc-b, us =
+# dc-c), 3 servers each, 2 clients per datacenter, federated, the web job
+# in both. Then: a second up changes nothing; a node that never comes up,
+# a wrong ACL token and a job whose deployment fails each fail with a
+# clear message while the rest keeps running; down leaves nothing.
+#   usage: nomad_local.sh INFRA_BINARY     (exit 77 = skipped: not root)
+set -euo pipefail
+infra=$1
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+
+skip() { echo "SKIP: $*"; exit 77; }
+fail() { echo "FAIL: $*" >&2; exit 1; }
+[ "$(id -u)" -eq 0 ] || skip "local hosts need root"
+export PATH=$PATH:/usr/sbin:/sbin
+for tool in ip sshd busybox curl jq; do
+  command -v "$tool" >/dev/null || skip "$tool is not installed (scripts/deps.sh installs it)"
+done
+
+work=$(mktemp -d /tmp/infra-nomad-e2e.XXXXXX)
+prefix=n$(printf '%04x' $(($$ % 65536)))
+mkdir -p "$work/jobs"
+cp "$root/examples/nomad-local.yaml" "$work/cluster.yaml"
+cp "$root/examples/jobs/web.json" "$work/jobs/web.json"
+topo=$work/cluster.yaml
+secrets=$work/.infra/nomad-local.default.secrets.json
+export INFRA_PLUGIN_PATH
+INFRA_PLUGIN_PATH=$(dirname "$infra")/plugins
+export INFRA_LOCAL_RUN_DIR=$work/run INFRA_LOCAL_PREFIX=$prefix NO_COLOR=1
+export INFRA_NOMAD_BINARY=$root/tests/standins/nomad INFRA_CONSUL_BINARY=$root/tests/standins/consul
+routes=$(ip -4 route show)
+cidr=
+for i in $(seq 0 29); do
+  n=$((150 + ($$ + i) % 30))
+  if ! grep -q "^10\.213\.$n\." <<<"$routes"; then cidr=10.213.$n.0/24; break; fi
+done
+[ -n "$cidr" ] || skip "no free 10.213.x.0/24 for the test network"
+export INFRA_LOCAL_CIDR=$cidr
+
+cleanup() {
+  local rc=$?
+  "$infra" down "$topo" --yes >/dev/null 2>&1 || true
+  local ns
+  for ns in $(ip netns list | awk -v p="$prefix-" 'index($1, p) == 1 {print $1}'); do
+    ip netns pids "$ns" | xargs -r kill -9 2>/dev/null || true
+    ip netns del "$ns" 2>/dev/null || true
+  done
+  for link in $(ip -o link show | awk -F': ' -v p="$prefix" 'index($2, p) == 1 {sub(/@.*/, "", $2); print $2}'); do
+    ip link del "$link" 2>/dev/null || true
+  done
+  grep -F " $work/" /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+  [ $rc -eq 0 ] || { echo "--- last output" >&2; tail -n 60 "$work/out" >&2 2>/dev/null || true; }
+  rm -rf "$work"
+  exit $rc
+}
+trap cleanup EXIT
+
+# up [ARGS...]: infra up, output in $work/out; fails the test unless it succeeds.
+up() { "$infra" up "$topo" "$@" >"$work/out" 2>&1 || { cat "$work/out" >&2; fail "infra up $* failed"; }; }
+# up_fails [ARGS...]: infra up that must fail.
+up_fails() { ! "$infra" up "$topo" "$@" >"$work/out" 2>&1 || { cat "$work/out" >&2; fail "infra up $* succeeded"; }; }
+out() { "$infra" output "$topo" --json "$@"; }
+secret() { jq -r --arg k "$1" '.[$k]' "$secrets"; }
+
+# nomad REGION PATH: GET on a server of REGION with the cluster CA and token.
+nomad() {
+  local region=$1 path=$2 ip
+  ip=$(out | jq -r ".${region}_servers[0]")
+  secret nomad.main.ca.cert >"$work/ca.pem"
+  curl -sf --max-time 10 --cacert "$work/ca.pem" \
+    -H "X-Nomad-Token: $(secret nomad.main.nomad_management_token)" "https://$ip:4646$path"
+}
+
+# 1. up: both regions have a leader, are federated, and the job runs in both.
+up
+grep -q "Apply: .* 0 failed, 0 skipped" "$work/out" || fail "the apply reported failures"
+[ "$(stat -c %a "$secrets")" = 600 ] || fail "secrets file is not 0600"
+! grep -qF "$(secret nomad.main.nomad_management_token)" "$work/out" "$work/.infra/nomad-local.default.json" ||
+  fail "a token reached the output or the state"
+for region in europe us; do
+  leader=$(nomad "$region" /v1/status/leader | jq -r .)
+  [ -n "$leader" ] || fail "region $region has no leader"
+  nomad "$region" "/v1/job/web?region=$region" | jq -e '.Status == "running"' >/dev/null ||
+    fail "job web is not running in $region"
+done
+nomad europe /v1/regions | jq -e 'sort == ["europe","us"]' >/dev/null || fail "regions are not federated"
+[ "$(nomad europe '/v1/nodes?region=europe' | jq '[.[] | select(.Status == "ready")] | length')" -eq 4 ] ||
+  fail "europe does not have 4 ready clients"
+# The service answers on a client.
+alloc=$(nomad us '/v1/job/web/allocations?region=us' | jq -r '[.[] | select(.ClientStatus == "running")][0].ID')
+[ -n "$alloc" ] && [ "$alloc" != null ] || fail "no running allocation in us"
+addr=$(nomad us "/v1/allocation/$alloc?region=us" | jq -r '.Resources.Networks[0] // .AllocatedResources.Shared.Networks[0] | "\(.IP):\(.DynamicPorts[0].Value)"')
+curl -sf --max-time 5 "http://$addr/" | grep -q "^web " || fail "the web job does not answer at $addr"
+
+# 2. A second up changes nothing.
+up
+grep -q "^No changes\.$" "$work/out" || fail "second up planned changes"
+rc=0
+"$infra" plan "$topo" >"$work/out" 2>&1 || rc=$?
+[ $rc -eq 0 ] || { cat "$work/out" >&2; fail "plan after up exits $rc"; }
+"$infra" status "$topo" >"$work/out" 2>&1 || fail "status failed"
+grep -q "region europe: leader " "$work/out" || fail "status does not show europe's leader"
+grep -q "region us: leader " "$work/out" || fail "status does not show us's leader"
+
+# 3. The same file as staging: web-staging with another count, beside web.
+# (staging is an environment of its own, with its own hosts: planned only)
+"$infra" plan "$topo" -e staging --json >"$work/plan.json" 2>"$work/err" || [ $? -eq 2 ] || fail "staging plan failed"
+jq -e '.[] | select(.address == "job.web") | .after.id == "web-staging"' "$work/plan.json" >/dev/null ||
+  fail "staging does not plan web-staging"
+
+# topo_edit PYTHON: runs PYTHON on the topology as a dict `d` and writes it back.
+topo_edit() {
+  /usr/bin/python3 - "$topo" "$1" <<'PY'
+import sys, yaml
+path, code = sys.argv[1], sys.argv[2]
+d = yaml.safe_load(open(path))
+exec(code)
+open(path, "w").write(yaml.safe_dump(d, sort_keys=False))
+PY
+}
+cp "$topo" "$work/cluster.yaml.orig"
+
+# 4. A job whose deployment fails: named, and web keeps running.
+jq '.Job.ID = "broken" | .Job.Name = "broken" | .Job.TaskGroups[0].Tasks[0].Config.args = ["-c", "exit 1"]' \
+  "$work/jobs/web.json" >"$work/jobs/broken.json"
+topo_edit 'd["jobs"]["broken"] = {"cluster": "main", "regions": ["europe"], "file": "jobs/broken.json"}'
+up_fails
+grep -q "job.broken" "$work/out" || fail "the failed deployment does not name the job"
+grep -qi "httpd" "$work/out" || fail "the failure does not name the failing task"
+nomad europe '/v1/job/web?region=europe' | jq -e '.Status == "running"' >/dev/null || fail "web stopped running"
+cp "$work/cluster.yaml.orig" "$topo"
+up
+
+# 5. A wrong ACL token: a clear refusal, nothing else disturbed.
+cp "$secrets" "$work/secrets.good"
+jq '.["nomad.main.nomad_management_token"] = "00000000-0000-4000-8000-000000000000"' "$work/secrets.good" \
+  >"$work/secrets.bad"
+install -m 0600 "$work/secrets.bad" "$secrets"
+up_fails --var web_count=3
+grep -qi "permission denied\|acl token\|403" "$work/out" || fail "a wrong token is not reported as such"
+! grep -q "00000000-0000-4000-8000-000000000000" "$work/out" || fail "the token was printed"
+install -m 0600 "$work/secrets.good" "$secrets"
+up
+nomad europe '/v1/job/web?region=europe' | jq -e '.TaskGroups[0].Count == 2' >/dev/null || fail "web count changed"
+
+# 6. A node that never comes up: SSH reaches it, but nothing it sends
+#    except SSH replies leaves it (its user data cuts it off with nftables),
+#    so its agents never join. The error names it, the rest keeps running.
+topo_edit 'd["clusters"]["main"]["node_deadline"] = 20
+d["clusters"]["main"]["regions"]["europe"]["datacenters"]["dc-z"] = {
+    "provider": "local", "clients": 1, "network": "${network.main.id}",
+    "user_data": "nft -f /dev/stdin <<EOF\ntable inet cut {\n chain out {\n  type filter hook output priority 0; policy drop;\n  oif lo accept\n  tcp sport 22 accept\n }\n}\nEOF\n"}'
+up_fails
+grep -q "cluster_agent.main.europe.dc-z.client\[0\]" "$work/out" || fail "the failed node is not named"
+grep -q "main-europe-dc-z-client-0" "$work/out" || fail "the message does not name the node"
+for region in europe us; do
+  nomad "$region" /v1/status/leader | jq -e '. != ""' >/dev/null || fail "$region lost its leader"
+done
+nomad us '/v1/job/web?region=us' | jq -e '.Status == "running"' >/dev/null || fail "web stopped in us"
+cp "$work/cluster.yaml.orig" "$topo"
+up
+
+# 7. down: nothing left.
+inodes=$(for ns in $(ip netns list | awk -v p="$prefix-" 'index($1, p) == 1 {print $1}'); do stat -L -c %i "/run/netns/$ns"; done)
+"$infra" down "$topo" --yes >"$work/out" 2>&1 || { cat "$work/out" >&2; fail "down failed"; }
+[ -z "$(ip netns list | awk -v p="$prefix-" 'index($1, p) == 1')" ] || fail "namespaces left after down"
+for ino in $inodes; do
+  for p in /proc/[0-9]*; do
+    [ "$(readlink "$p/ns/net" 2>/dev/null)" = "net:[$ino]" ] && fail "process ${p#/proc/} ($(tr '\0' ' ' <"$p/cmdline")) left in a deleted host"
+  done
+done
+[ ! -e "$secrets" ] || fail "secrets file left after down"
+[ -z "$(find "$work/run" -mindepth 1 ! -path "$work/run/ssh" ! -path "$work/run/ssh/*" 2>/dev/null)" ] ||
+  fail "files left after down"
+echo "nomad-local: two federated regions, the job in both, idempotent up, failures contained, nothing left"
