@@ -30,7 +30,8 @@ secrets=$work/.infra/nomad-local.default.secrets.json
 export INFRA_PLUGIN_PATH
 INFRA_PLUGIN_PATH=$(dirname "$infra")/plugins
 export INFRA_LOCAL_RUN_DIR=$work/run INFRA_LOCAL_PREFIX=$prefix NO_COLOR=1
-export INFRA_NOMAD_BINARY=$root/tests/standins/nomad INFRA_CONSUL_BINARY=$root/tests/standins/consul
+standins=$("$root/tests/standins/stage.sh")
+export INFRA_NOMAD_BINARY=$standins/nomad INFRA_CONSUL_BINARY=$standins/consul
 routes=$(ip -4 route show)
 cidr=
 for i in $(seq 0 29); do
@@ -53,7 +54,7 @@ cleanup() {
   done
   grep -F " $work/" /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
   [ $rc -eq 0 ] || { echo "--- last output" >&2; tail -n 60 "$work/out" >&2 2>/dev/null || true; }
-  rm -rf "$work"
+  rm -rf "$work" "$standins"
   exit $rc
 }
 trap cleanup EXIT
@@ -162,6 +163,40 @@ done
 nomad us '/v1/job/web?region=us' | jq -e '.Status == "running"' >/dev/null || fail "web stopped in us"
 cp "$work/cluster.yaml.orig" "$topo"
 up
+
+# 6b. A datacenter added to a running region joins it; no agent already
+#     running is restarted (their pidfiles, in each host's private /run).
+agent_pids() {
+  local d
+  for d in "$work/run/$prefix/hosts"/*/root/run; do
+    [ -f "$d/infra-nomad.pid" ] && echo "$d $(cat "$d/infra-nomad.pid") $(cat "$d/infra-consul.pid")"
+  done | sort
+}
+agent_pids >"$work/pids.before"
+topo_edit 'd["clusters"]["main"]["regions"]["europe"]["datacenters"]["dc-y"] = {
+    "provider": "local", "clients": 1, "network": "${network.main.id}", "image": "debian-12"}'
+up
+agent_pids >"$work/pids.after"
+missing=$(comm -23 "$work/pids.before" "$work/pids.after")
+[ -z "$missing" ] || fail "agents restarted when a datacenter was added: $missing"
+[ "$(nomad europe '/v1/nodes?region=europe' | jq '[.[] | select(.Status == "ready")] | length')" -eq 5 ] ||
+  fail "the new datacenter's client is not ready"
+
+# 6c. A new image for dc-b: its two clients are replaced one after the
+#     other, each drained before its host goes; web keeps running.
+topo_edit 'd["clusters"]["main"]["regions"]["europe"]["datacenters"]["dc-b"]["image"] = "debian-12-v2"'
+up
+grep -n "dc-b.client" "$work/out" >"$work/rolling"
+first_done=$(grep -n "cluster_agent.main.europe.dc-b.client\[0\]: replaced" "$work/out" | cut -d: -f1)
+second_start=$(grep -n "cluster_agent.main.europe.dc-b.client\[1\]: replacing" "$work/out" | cut -d: -f1)
+[ -n "$first_done" ] && [ -n "$second_start" ] && [ "$first_done" -lt "$second_start" ] ||
+  { cat "$work/rolling" >&2; fail "dc-b's clients were not replaced one at a time"; }
+nomad europe '/v1/job/web?region=europe' | jq -e '.Status == "running"' >/dev/null || fail "web stopped during the rolling replacement"
+[ "$(nomad europe '/v1/nodes?region=europe' | jq '[.[] | select(.Status == "ready")] | length')" -eq 5 ] ||
+  fail "europe does not have its 5 clients back"
+rc=0
+"$infra" plan "$topo" >"$work/out" 2>&1 || rc=$?
+[ $rc -eq 0 ] || { cat "$work/out" >&2; fail "plan after the rolling replacement exits $rc"; }
 
 # 7. down: nothing left.
 inodes=$(for ns in $(ip netns list | awk -v p="$prefix-" 'index($1, p) == 1 {print $1}'); do stat -L -c %i "/run/netns/$ns"; done)

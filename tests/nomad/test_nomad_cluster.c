@@ -20,6 +20,7 @@
 
 #include "host.h"
 #include "secrets.h"
+#include "util.h"
 #include "test_nomad_world.h"
 
 #define CLUSTER "nt"
@@ -485,8 +486,11 @@ static void test_node_remove_drains_a_client_and_its_allocations_move(void **sta
 
 static void test_a_node_that_never_comes_up_is_named_with_its_address(void **state)
 {
-    json_t *settings = json_pack("{s:s, s:s, s:i}", "nomad_binary", STANDINS_DIR "/nomad",
-                                 "consul_binary", STANDINS_DIR "/consul", "node_deadline", 8);
+    char *nomad = util_printf("%s/nomad", w.standins), *consul = util_printf("%s/consul", w.standins);
+    json_t *settings = json_pack("{s:s, s:s, s:i}", "nomad_binary", nomad, "consul_binary", consul,
+                                 "node_deadline", 8);
+    free(nomad);
+    free(consul);
     infra_scheduler *quick = nw_configure(&w, CLUSTER, settings);
     json_decref(settings);
     assert_non_null(quick);
@@ -545,9 +549,11 @@ static int world_up(void **state)
     nw_cluster_add(cluster, "us", "dc-c", "client", 0, w.hosts[6].address, &w.hosts[6]);
     json_array_append_new(json_object_get(cluster, "federate"), json_string("europe"));
     json_array_append_new(json_object_get(cluster, "federate"), json_string("us"));
-    json_t *settings =
-        json_pack("{s:s, s:s, s:i, s:i}", "nomad_binary", STANDINS_DIR "/nomad", "consul_binary",
-                  STANDINS_DIR "/consul", "node_deadline", 120, "job_deadline", 180);
+    char *nomad = util_printf("%s/nomad", w.standins), *consul = util_printf("%s/consul", w.standins);
+    json_t *settings = json_pack("{s:s, s:s, s:i, s:i}", "nomad_binary", nomad, "consul_binary",
+                                 consul, "node_deadline", 120, "job_deadline", 180);
+    free(nomad);
+    free(consul);
     ctx = nw_configure(&w, CLUSTER, settings);
     json_decref(settings);
     if (ctx == NULL) {

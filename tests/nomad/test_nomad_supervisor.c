@@ -21,7 +21,10 @@
 #include "test_nomad_world.h"
 
 #define CLUSTER "sup"
-#define FAKE_DIR TEST_BINARY_DIR "/fake-agents"
+/* The fake agents live where the hosts see them: a build tree under /tmp
+ * or /root is hidden by their private mounts. */
+static char fake_dir[64];
+#define FAKE_DIR fake_dir
 
 static nw_world w;
 static json_t *cluster;
@@ -221,7 +224,10 @@ static int world_up(void **state)
     int rc = nw_world_create(&w, 1, 0);
     if (rc != 0)
         exit(rc == 77 ? 77 : 1);
-    mkdir(FAKE_DIR, 0755);
+    snprintf(fake_dir, sizeof(fake_dir), "/var/tmp/infra-fake-agents.XXXXXX");
+    if (!mkdtemp(fake_dir))
+        exit(1);
+    chmod(fake_dir, 0755);
     /* they stay the process the supervisor started, so ps shows their arguments */
     write_script("agent-ok", "#!/bin/sh\n# an agent that stays up and serves nothing\n"
                              "echo \"fake agent: $*\"\ntrap 'exit 0' TERM\n"
@@ -242,6 +248,13 @@ static int world_down(void **state)
     nw_ssh(&w.hosts[0], "for a in nomad consul; do /opt/infra/supervise stop $a; done", NULL);
     json_decref(cluster);
     nw_world_destroy(&w);
+    const char *names[] = {"agent-ok", "agent-ok2", "agent-refuses"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        char path[600];
+        snprintf(path, sizeof(path), "%s/%s", fake_dir, names[i]);
+        unlink(path);
+    }
+    rmdir(fake_dir);
     return 0;
 }
 

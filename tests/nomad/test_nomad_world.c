@@ -59,6 +59,15 @@ int nw_world_create(nw_world *w, size_t n, int need_standins)
         printf("SKIP: the stand-in agents are not there (%s)\n", path);
         return 77;
     }
+    if (need_standins) {
+        /* A checkout under /tmp or /root is invisible inside the hosts. */
+        FILE *p = popen(STANDINS_DIR "/stage.sh", "r");
+        if (!p || !fgets(w->standins, sizeof(w->standins), p) || pclose(p) != 0) {
+            printf("FAIL: cannot stage the stand-in agents\n");
+            return -1;
+        }
+        w->standins[strcspn(w->standins, "\n")] = '\0';
+    }
     if (run("command -v sshd >/dev/null 2>&1 || test -x /usr/sbin/sshd") != 0 ||
         run("command -v jq >/dev/null 2>&1") != 0 ||
         run("command -v busybox >/dev/null 2>&1") != 0) {
@@ -103,6 +112,12 @@ int nw_world_create(nw_world *w, size_t n, int need_standins)
 
 void nw_world_destroy(nw_world *w)
 {
+    if (w->standins[0]) {
+        char *cmd = util_printf("rm -rf '%s'", w->standins);
+        run(cmd);
+        free(cmd);
+        w->standins[0] = '\0';
+    }
     if (w->plugin.handle)
         loader_plugin_unload(&w->plugin);
     if (w->dir[0]) {

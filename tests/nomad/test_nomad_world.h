@@ -19,6 +19,7 @@ typedef struct nw_host {
 
 typedef struct nw_world {
     char dir[512]; /* the pool's directory */
+    char standins[512]; /* the stand-in agents, copied where the hosts see them, or "" */
     nw_host *hosts;
     size_t nhosts;
     char unused_ip[64]; /* an address of the pool's network nothing answers on */

@@ -723,7 +723,7 @@ static void test_create_killed_midway_is_completed_by_a_retry(void **state)
         assert_true(talk(str(st, "private_ip"), 22, NULL, banner, 9) >= 8);
         char mnt[PATH_MAX], runs[64];
         snprintf(mnt, sizeof(mnt), "%s/%s/ns/%s.mnt", w.run_dir, w.prefix, str(st, "id"));
-        for (int k = 0; k < 50 && sh(runs, sizeof(runs), "nsenter --mount=%s cat /opt/runs", mnt);
+        for (int k = 0; k < 300 && sh(runs, sizeof(runs), "nsenter --mount=%s cat /opt/runs", mnt);
              k++)
             usleep(100000);
         assert_string_equal(runs, "ran"); /* user_data ran exactly once */

@@ -2,9 +2,11 @@
 them up; agents are started on them over SSH with configurations written
 into each host's private /etc/nomad.d and /etc/consul.d, as an operator
 (or infra) would."""
+import atexit
 import json
 import os
 import shlex
+import shutil
 import ssl
 import subprocess
 import sys
@@ -18,8 +20,19 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 STANDINS = os.path.dirname(HERE)
 ROOT = os.path.normpath(os.path.join(STANDINS, "..", ".."))
 HOSTPOOL = os.path.join(ROOT, "tests", "harness", "hostpool.sh")
-NOMAD = os.path.join(STANDINS, "nomad")
-CONSUL = os.path.join(STANDINS, "consul")
+
+
+def _stage():
+    """The stand-ins copied where namespace hosts see them (stage.sh)."""
+    staged = subprocess.run([os.path.join(STANDINS, "stage.sh")], check=True,
+                            capture_output=True, text=True).stdout.strip()
+    atexit.register(shutil.rmtree, staged, True)
+    return staged
+
+
+STAGED = _stage()
+NOMAD = os.path.join(STAGED, "nomad")
+CONSUL = os.path.join(STAGED, "consul")
 SKIP = 77
 
 
