@@ -54,7 +54,7 @@ cleanup() {
   done
   grep -F " $work/" /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
   [ $rc -eq 0 ] || { echo "--- last output" >&2; tail -n 60 "$work/out" >&2 2>/dev/null || true; }
-  rm -rf "$work" "$standins"
+  rm -rf "$work" "$(dirname "$standins")"
   exit $rc
 }
 trap cleanup EXIT
@@ -192,8 +192,9 @@ second_start=$(grep -n "cluster_agent.main.europe.dc-b.client\[1\]: replacing" "
 [ -n "$first_done" ] && [ -n "$second_start" ] && [ "$first_done" -lt "$second_start" ] ||
   { cat "$work/rolling" >&2; fail "dc-b's clients were not replaced one at a time"; }
 nomad europe '/v1/job/web?region=europe' | jq -e '.Status == "running"' >/dev/null || fail "web stopped during the rolling replacement"
-[ "$(nomad europe '/v1/nodes?region=europe' | jq '[.[] | select(.Status == "ready")] | length')" -eq 5 ] ||
-  fail "europe does not have its 5 clients back"
+nodes=$(nomad europe '/v1/nodes?region=europe')
+[ "$(echo "$nodes" | jq '[.[] | select(.Status == "ready" and .SchedulingEligibility == "eligible")] | length')" -eq 5 ] ||
+  fail "europe does not have its 5 clients back: $(echo "$nodes" | jq -c '[.[] | [.Name, .Address, .Status, .SchedulingEligibility]]')"
 rc=0
 "$infra" plan "$topo" >"$work/out" 2>&1 || rc=$?
 [ $rc -eq 0 ] || { cat "$work/out" >&2; fail "plan after the rolling replacement exits $rc"; }

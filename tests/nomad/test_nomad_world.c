@@ -113,7 +113,7 @@ int nw_world_create(nw_world *w, size_t n, int need_standins)
 void nw_world_destroy(nw_world *w)
 {
     if (w->standins[0]) {
-        char *cmd = util_printf("rm -rf '%s'", w->standins);
+        char *cmd = util_printf("rm -rf \"$(dirname '%s')\"", w->standins);
         run(cmd);
         free(cmd);
         w->standins[0] = '\0';

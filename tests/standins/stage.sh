@@ -1,13 +1,17 @@
 #!/bin/sh
 # Copies the stand-in agents into a new directory that namespace hosts can
 # see (their /tmp, /root, /opt and /run are private to each host, so a
-# checkout under one of those is invisible to them) and prints its path.
-# The caller removes the directory when done.
+# checkout under one of those is invisible to them) and prints the path of
+# the copy of this directory. The layout beside it is the checkout's (the
+# nomad stand-in reads ../conformance/nomad-openapi.yaml), so the caller
+# removes the printed directory's parent when done.
 #   usage: stage.sh
 set -eu
 src=$(cd "$(dirname "$0")" && pwd)
-dir=$(mktemp -d /var/tmp/infra-standins.XXXXXX)
-chmod 755 "$dir"
-cp -R "$src/nomad" "$src/consul" "$src/standin" "$dir/"
-find "$dir" -name __pycache__ -prune -exec rm -rf {} +
-echo "$dir"
+top=$(mktemp -d /var/tmp/infra-standins.XXXXXX)
+chmod 755 "$top"
+mkdir -p "$top/standins" "$top/conformance"
+cp -R "$src/nomad" "$src/consul" "$src/standin" "$top/standins/"
+cp "$src/../conformance/nomad-openapi.yaml" "$top/conformance/"
+find "$top" -name __pycache__ -prune -exec rm -rf {} +
+echo "$top/standins"

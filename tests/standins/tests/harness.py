@@ -26,7 +26,7 @@ def _stage():
     """The stand-ins copied where namespace hosts see them (stage.sh)."""
     staged = subprocess.run([os.path.join(STANDINS, "stage.sh")], check=True,
                             capture_output=True, text=True).stdout.strip()
-    atexit.register(shutil.rmtree, staged, True)
+    atexit.register(shutil.rmtree, os.path.dirname(staged), True)
     return staged
 
 
