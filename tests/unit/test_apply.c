@@ -114,8 +114,16 @@ static int probe_run(void *ud, size_t node)
             }
         }
     }
-    if (node == p->stop_node)
+    if (node == p->stop_node) {
+        /* Stop only once the other worker's node has started: one picked
+         * before the stop may still begin after it, which is allowed. */
+        while (p->wait_for_stop && p->running < 2) {
+            if (pthread_cond_timedwait(&p->cond, &p->lock, &until) != 0)
+                break;
+        }
         *p->stop = 1;
+        pthread_cond_broadcast(&p->cond);
+    }
     while (p->wait_for_stop && node != p->stop_node && !*p->stop) {
         if (pthread_cond_timedwait(&p->cond, &p->lock, &until) != 0)
             break;
