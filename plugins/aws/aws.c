@@ -15,8 +15,6 @@
 
 #define AWS_VERSION "0.1.0"
 
-const infra_host *aws_api;
-
 static const char *const signing_names[AWS_NSERVICES] = {"ec2", "elasticloadbalancing",
                                                          "autoscaling", "route53"};
 static const char *const api_versions[AWS_NSERVICES] = {"2016-11-15", "2012-06-01", "2011-01-01",
@@ -67,7 +65,7 @@ static const char *process_getenv(void *ud, const char *name)
     return getenv(name);
 }
 
-static void provider_free(infra_provider *p)
+void aws_provider_free(infra_provider *p)
 {
     if (p == NULL)
         return;
@@ -75,8 +73,8 @@ static void provider_free(infra_provider *p)
     for (int i = 0; i < AWS_NSERVICES; i++)
         free(p->endpoint[i]);
     free(p->access_key_id);
-    aws_api->secrets->free(p->secret_key);
-    aws_api->secrets->free(p->session_token);
+    pu_host->secrets->free(p->secret_key);
+    pu_host->secrets->free(p->session_token);
     free(p->credentials_source);
     aws_strv_free(p->zones);
     aws_strv_free(p->zone_cache);
@@ -89,9 +87,9 @@ static void provider_free(infra_provider *p)
 static int read_settings(infra_call *call, const infra_json *settings, aws_config_settings *s)
 {
     memset(s, 0, sizeof(*s));
-    s->region = aws_json_str(settings, "region");
-    s->profile = aws_json_str(settings, "profile");
-    s->endpoint = aws_json_str(settings, "endpoint");
+    s->region = pu_json_str(settings, "region");
+    s->profile = pu_json_str(settings, "profile");
+    s->endpoint = pu_json_str(settings, "endpoint");
     const infra_json *eps = AJ->get(settings, "endpoints");
     void *iter = NULL;
     const char *key;
@@ -108,9 +106,9 @@ static int read_settings(infra_call *call, const infra_json *settings, aws_confi
                     found = i;
         }
         if (found < 0 || AJ->type(value) != INFRA_JSON_STRING) {
-            aws_diagf(call, "endpoints",
-                      "endpoints.%s: expected one of ec2, elb, autoscaling, route53 with a URL",
-                      key);
+            pu_diagf(call, "endpoints",
+                     "endpoints.%s: expected one of ec2, elb, autoscaling, route53 with a URL",
+                     key);
             error = INFRA_EINVALID;
             continue;
         }
@@ -126,7 +124,7 @@ static int load_zones(infra_provider *p, infra_call *call)
     int error =
         aws_query(p, call, AWS_EC2, "DescribeAvailabilityZones", &q, "", AWS_SAFE, NULL, &r);
     if (error == 0) {
-        p->zones = aws_calloc(1, sizeof(char *));
+        p->zones = pu_calloc(1, sizeof(char *));
         xmlNode *set = aws_xml_child(r->result, "availabilityZoneInfo");
         for (xmlNode *it = aws_xml_child(set, "item"); it != NULL; it = aws_xml_next(it)) {
             char *name = aws_xml_get(it, "zoneName");
@@ -144,7 +142,7 @@ static int load_zones(infra_provider *p, infra_call *call)
 
 static int aws_configure(infra_call *call, const infra_json *settings, infra_provider **out)
 {
-    infra_provider *p = aws_calloc(1, sizeof(*p));
+    infra_provider *p = pu_calloc(1, sizeof(*p));
     aws_config_settings s;
     aws_config cfg;
     char *err = NULL;
@@ -155,24 +153,25 @@ static int aws_configure(infra_call *call, const infra_json *settings, infra_pro
     pthread_mutex_init(&p->cache_lock, NULL);
     aws_retry_policy_default(&p->retry);
     p->waiter = aws_waiter_new();
-    if (settings != NULL && (error = aws_check_attrs(call, aws_settings_type(), settings, 0)) < 0)
+    if (settings != NULL && (error = pu_check_attrs(call, &aws_schema_table,
+                                                    aws_schema_table.settings, settings, 0)) < 0)
         goto done;
     if ((error = read_settings(call, settings, &s)) < 0)
         goto done;
     if ((error = aws_config_resolve(&s, process_getenv, NULL, &cfg, &err, &attr)) < 0) {
-        aws_diagf(call, attr, "aws: %s", err);
+        pu_diagf(call, attr, "aws: %s", err);
         goto done;
     }
-    p->region = aws_strdup(cfg.region);
+    p->region = pu_strdup(cfg.region);
     for (int i = 0; i < AWS_NSERVICES; i++)
-        p->endpoint[i] = aws_strdup(cfg.endpoint[i]);
-    p->access_key_id = aws_strdup(cfg.access_key_id);
-    p->secret_key = aws_api->secrets->wrap(cfg.secret_key);
-    p->session_token = cfg.session_token ? aws_api->secrets->wrap(cfg.session_token) : NULL;
-    p->credentials_source = aws_strdup(cfg.credentials_source);
-    aws_logf(call, INFRA_LOG_DEBUG, "region %s (from %s), credentials from %s, ec2 at %s (%s)",
-             cfg.region, cfg.region_source, cfg.credentials_source, cfg.endpoint[AWS_EC2],
-             cfg.endpoint_source[AWS_EC2]);
+        p->endpoint[i] = pu_strdup(cfg.endpoint[i]);
+    p->access_key_id = pu_strdup(cfg.access_key_id);
+    p->secret_key = pu_host->secrets->wrap(cfg.secret_key);
+    p->session_token = cfg.session_token ? pu_host->secrets->wrap(cfg.session_token) : NULL;
+    p->credentials_source = pu_strdup(cfg.credentials_source);
+    pu_logf(call, INFRA_LOG_DEBUG, "region %s (from %s), credentials from %s, ec2 at %s (%s)",
+            cfg.region, cfg.region_source, cfg.credentials_source, cfg.endpoint[AWS_EC2],
+            cfg.endpoint_source[AWS_EC2]);
     if ((error = load_zones(p, call)) < 0)
         goto done;
     *out = p;
@@ -180,7 +179,7 @@ static int aws_configure(infra_call *call, const infra_json *settings, infra_pro
 done:
     free(err);
     aws_config_free(&cfg);
-    provider_free(p);
+    aws_provider_free(p);
     return error;
 }
 
@@ -195,7 +194,7 @@ static int aws_apply(infra_provider *self, infra_call *call, const char *type,
     if (private_out_len != NULL)
         *private_out_len = 0;
     if (h == NULL) {
-        aws_diagf(call, "", "the aws provider has no resource type \"%s\"", type ? type : "");
+        pu_diagf(call, "", "the aws provider has no resource type \"%s\"", type ? type : "");
         return INFRA_ENOTSUP;
     }
     int error = aws_check_cancel(self, call);
@@ -214,10 +213,10 @@ static int aws_read(infra_provider *self, infra_call *call, const char *type,
 {
     const aws_handler *h = aws_handler_find(type);
     if (h == NULL) {
-        aws_diagf(call, "", "the aws provider has no resource type \"%s\"", type ? type : "");
+        pu_diagf(call, "", "the aws provider has no resource type \"%s\"", type ? type : "");
         return INFRA_ENOTSUP;
     }
-    if (state == NULL && aws_api->call_token(call) == NULL)
+    if (state == NULL && pu_host->call_token(call) == NULL)
         return INFRA_ENOTFOUND;
     aws_act a = {self, call, NULL, NULL, state, private_in, private_in_len, out, NULL, NULL};
     return h->read(&a);
@@ -241,7 +240,7 @@ static void aws_stop(infra_provider *self)
 
 static void aws_close(infra_provider *self)
 {
-    provider_free(self);
+    aws_provider_free(self);
 }
 
 static const infra_provider_ops aws_ops = {
@@ -280,7 +279,7 @@ INFRA_PLUGIN_EXPORT int infra_plugin_entry(const infra_host *host, const infra_p
         host->json->size < offsetof(infra_json_api, equal) + sizeof(host->json->equal) ||
         !INFRA_HAS_SLOT(host->http, header))
         return INFRA_ENOTSUP;
-    aws_api = host;
+    pu_init(host, "aws provider");
     aws_xml_init();
     *out = &aws_plugin;
     return 0;

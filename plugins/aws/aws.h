@@ -11,14 +11,15 @@
 
 #include <infra/plugin.h>
 
+#include "plugin_util.h"
+
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
-/* The host table given to the entry function; valid until unload. */
-extern const infra_host *aws_api;
-#define AJ (aws_api->json)
+/* The host's JSON service (pu_host is the host table, plugin_util.h). */
+#define AJ (pu_host->json)
 
 /* The services the plugin talks to. */
 typedef enum aws_service { AWS_EC2 = 0, AWS_ELB, AWS_ASG, AWS_R53, AWS_NSERVICES } aws_service;
@@ -60,15 +61,12 @@ struct infra_provider {
     size_t nzone_cache;
 };
 
-/* ------------------------------------------------------------------ */
-/* aws_util.c: memory, text, diagnostics, JSON helpers                 */
+/* Frees a provider context and everything it holds; NULL is ignored. */
+void aws_provider_free(infra_provider *p);
 
-/* Allocation that aborts the process when memory is out, like the host's. */
-void *aws_malloc(size_t len);
-void *aws_calloc(size_t n, size_t len);
-char *aws_strdup(const char *s);
-char *aws_strndup(const char *s, size_t n);
-char *aws_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* ------------------------------------------------------------------ */
+/* aws_util.c: string arrays, waits, digests, JSON lists, names         */
+
 /* Frees a NULL-terminated array of strings and the array. */
 void aws_strv_free(char **v);
 /* Number of strings of a NULL-terminated array. */
@@ -77,30 +75,11 @@ size_t aws_strv_len(char *const *v);
 void aws_strv_push(char ***v, const char *s);
 /* 1 when the NULL-terminated array v holds s. */
 int aws_strv_has(char *const *v, const char *s);
+/* 1 when x and y hold the same strings, order aside (as many of each:
+ * the lists the plugin compares have no duplicates). */
+int aws_strv_same_set(char *const *x, char *const *y);
 /* Zeroises and frees s (a copy of a secret); NULL is ignored. */
 void aws_free_secret_copy(char *s);
-
-/* A growable NUL-terminated string; free data with free(). */
-typedef struct aws_buf {
-    char *data;
-    size_t len;
-    size_t cap;
-} aws_buf;
-void aws_buf_put(aws_buf *b, const char *s, size_t len);
-void aws_buf_puts(aws_buf *b, const char *s);
-void aws_buf_printf(aws_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* The data (never NULL, caller frees); the buffer is left empty. */
-char *aws_buf_take(aws_buf *b);
-
-/* An error diagnostic at attr ("" = the whole resource), printf-style. */
-void aws_diagf(infra_call *call, const char *attr, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-/* A warning diagnostic at attr. */
-void aws_warnf(infra_call *call, const char *attr, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-/* A log line at level (INFRA_LOG_*), printf-style. Never pass a secret. */
-void aws_logf(infra_call *call, int level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
 /* INFRA_ECANCELLED when the call was cancelled or the provider stopped. */
 int aws_check_cancel(infra_provider *p, infra_call *call);
@@ -117,31 +96,14 @@ char *aws_base64_encode(const void *data, size_t len);
  * caller frees). 0, or INFRA_EINVALID when text is not base64. */
 int aws_base64_decode(const char *text, char **out, size_t *len);
 
-/* Member key of obj as a string, or NULL when missing or not a string. */
-const char *aws_json_str(const infra_json *obj, const char *key);
-/* An integer from an integer value or a decimal string. 0 or INFRA_EINVALID. */
-int aws_json_to_int(const infra_json *v, long *out);
-/* A boolean from a bool or "true"/"false". 0 or INFRA_EINVALID. */
-int aws_json_to_bool(const infra_json *v, int *out);
 /* A string from a string or a number (its decimal text); NULL otherwise. Caller frees. */
 char *aws_json_to_text(const infra_json *v);
 /* The strings of a list (or of one string) as a NULL-terminated array
  * (caller frees with aws_strv_free); NULL members are skipped. 0, or
  * INFRA_EINVALID when v holds something else. A NULL v gives an empty array. */
 int aws_json_strv(const infra_json *v, char ***out);
-/* Sets obj[key]; 0 or INFRA_EINTERNAL. A NULL string sets null. */
-int aws_json_set_str(infra_json *obj, const char *key, const char *value);
-int aws_json_set_int(infra_json *obj, const char *key, int64_t value);
-int aws_json_set_bool(infra_json *obj, const char *key, int value);
 /* Sets obj[key] to a list of the strings of v (NULL-terminated). */
 int aws_json_set_strv(infra_json *obj, const char *key, char *const *v);
-/* Sets obj[key] to a copy of value (null when value is NULL). */
-int aws_json_set_copy(infra_json *obj, const char *key, const infra_json *value);
-/* 1 when the value is not known before apply ("${...}", "(known after apply)"). */
-int aws_is_unknown(const char *s);
-/* 1 when v holds an unknown value anywhere inside. */
-int aws_json_has_unknown(const infra_json *v);
-
 /* IPv4 "a.b.c.d" (1) or not (0); with CIDR "a.b.c.d/n", the same for ranges. */
 int aws_is_ipv4(const char *s);
 int aws_is_cidr(const char *s);

@@ -58,7 +58,8 @@ typedef enum aws_retry_kind {
 } aws_retry_kind;
 
 /* Flags of a call. */
-#define AWS_SAFE 1u  /* repeating the request is harmless (a read, an idempotent change, a token)  \
+#define AWS_SAFE                                                                                   \
+    1u               /* repeating the request is harmless (a read, an idempotent change, a token)  \
                       */
 #define AWS_FRESH 2u /* the request names ids created moments ago */
 #define AWS_DEPENDENT 4u /* a delete that may wait for dependents to go away */

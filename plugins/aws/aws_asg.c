@@ -40,14 +40,14 @@ static char *base_for(infra_call *call, const char *token)
     char hex[9];
     char *prefix = aws_call_name(call, 200);
     aws_token_hex(token, 8, hex);
-    char *base = aws_printf("%s-%s", prefix, hex);
+    char *base = pu_printf("%s-%s", prefix, hex);
     free(prefix);
     return base;
 }
 
 static char *group_name(const char *base, long generation)
 {
-    return aws_printf("%s-g%ld", base, generation);
+    return pu_printf("%s-g%ld", base, generation);
 }
 
 /* The token and base: from the private blob, else from the call. */
@@ -56,16 +56,16 @@ static void group_id_load(const aws_act *a, group_id *g)
     memset(g, 0, sizeof(*g));
     if (a->priv != NULL && a->priv_len > 0) {
         infra_json *blob = AJ->parse(a->priv, a->priv_len);
-        const char *t = aws_json_str(blob, "token"), *b = aws_json_str(blob, "base");
+        const char *t = pu_json_str(blob, "token"), *b = pu_json_str(blob, "base");
         if (t != NULL)
-            g->token = aws_strdup(t);
+            g->token = pu_strdup(t);
         if (b != NULL)
-            g->base = aws_strdup(b);
+            g->base = pu_strdup(b);
         AJ->release(blob);
     }
-    const char *token = aws_api->call_token(a->call);
+    const char *token = pu_host->call_token(a->call);
     if (g->token == NULL && token != NULL)
-        g->token = aws_strdup(token);
+        g->token = pu_strdup(token);
     if (g->base == NULL && g->token != NULL)
         g->base = base_for(a->call, g->token);
 }
@@ -76,8 +76,8 @@ static int group_id_save(aws_act *a, const group_id *g)
         return 0;
     infra_json *blob = AJ->new_object();
     int error;
-    if (blob == NULL || (error = aws_json_set_str(blob, "token", g->token)) < 0 ||
-        (error = aws_json_set_str(blob, "base", g->base)) < 0) {
+    if (blob == NULL || (error = pu_json_set_str(blob, "token", g->token)) < 0 ||
+        (error = pu_json_set_str(blob, "base", g->base)) < 0) {
         AJ->release(blob);
         return INFRA_EINTERNAL;
     }
@@ -135,7 +135,7 @@ static void asg_parse(const xmlNode *m, asg_info *g)
     g->grace = aws_xml_get_long(m, "HealthCheckGracePeriod", 0);
     g->health_type = aws_xml_get(m, "HealthCheckType");
     g->subnets = aws_xml_get(m, "VPCZoneIdentifier");
-    g->balancers = aws_calloc(1, sizeof(char *));
+    g->balancers = pu_calloc(1, sizeof(char *));
     for (xmlNode *b = aws_xml_child(aws_xml_child(m, "LoadBalancerNames"), "member"); b != NULL;
          b = aws_xml_next(b)) {
         char *s = aws_xml_text(b);
@@ -143,8 +143,8 @@ static void asg_parse(const xmlNode *m, asg_info *g)
             aws_strv_push(&g->balancers, s);
         free(s);
     }
-    g->instances = aws_calloc(1, sizeof(char *));
-    g->in_service = aws_calloc(1, sizeof(char *));
+    g->instances = pu_calloc(1, sizeof(char *));
+    g->in_service = pu_calloc(1, sizeof(char *));
     for (xmlNode *i = aws_xml_child(aws_xml_child(m, "Instances"), "member"); i != NULL;
          i = aws_xml_next(i)) {
         char *id = aws_xml_get(i, "InstanceId");
@@ -191,9 +191,7 @@ static int asg_describe(aws_act *a, char *const *names, int with_deleting, asg_i
                 asg_clear(&g);
                 continue;
             }
-            asg_info *grown = realloc(*out, (*n + 1) * sizeof(**out));
-            if (grown == NULL)
-                abort();
+            asg_info *grown = pu_realloc(*out, (*n + 1) * sizeof(**out));
             *out = grown;
             (*out)[(*n)++] = g;
         }
@@ -231,7 +229,7 @@ static int asg_one(aws_act *a, const char *name, asg_info *out)
 static int asg_sweep(aws_act *a, const char *base, long upto, int with_deleting, asg_info **out,
                      size_t *n)
 {
-    char **names = aws_calloc(1, sizeof(char *));
+    char **names = pu_calloc(1, sizeof(char *));
     for (long gen = 0; gen <= upto && gen < 50; gen++) {
         char *name = group_name(base, gen);
         aws_strv_push(&names, name);
@@ -275,36 +273,36 @@ static int want_load(aws_act *a, asg_want *w)
     const infra_json *cfg = a->planned;
     char **subnets = NULL;
     memset(w, 0, sizeof(*w));
-    w->template_id = aws_json_str(cfg, "launch_template");
-    w->version = aws_json_str(cfg, "version");
+    w->template_id = pu_json_str(cfg, "launch_template");
+    w->version = pu_json_str(cfg, "version");
     if (w->version == NULL || *w->version == '\0')
         w->version = "$Latest";
-    if (aws_json_to_int(AJ->get(cfg, "min"), &w->min) < 0 ||
-        aws_json_to_int(AJ->get(cfg, "max"), &w->max) < 0) {
-        aws_diagf(a->call, "min", "an autoscaling_group needs min and max");
+    if (pu_json_to_int(AJ->get(cfg, "min"), &w->min) < 0 ||
+        pu_json_to_int(AJ->get(cfg, "max"), &w->max) < 0) {
+        pu_diagf(a->call, "min", "an autoscaling_group needs min and max");
         return INFRA_EINVALID;
     }
     w->desired = w->min;
-    aws_json_to_int(AJ->get(cfg, "desired"), &w->desired);
+    pu_json_to_int(AJ->get(cfg, "desired"), &w->desired);
     w->grace = DEFAULT_GRACE_S;
-    aws_json_to_int(AJ->get(cfg, "health_check_grace_period"), &w->grace);
+    pu_json_to_int(AJ->get(cfg, "health_check_grace_period"), &w->grace);
     w->deadline_s = DEFAULT_DEADLINE_S;
-    aws_json_to_int(AJ->get(cfg, "replace_deadline"), &w->deadline_s);
+    pu_json_to_int(AJ->get(cfg, "replace_deadline"), &w->deadline_s);
     if (aws_json_strv(AJ->get(cfg, "subnets"), &subnets) < 0 ||
         aws_json_strv(AJ->get(cfg, "load_balancers"), &w->balancers) < 0) {
         aws_strv_free(subnets);
-        aws_diagf(a->call, "subnets", "subnets and load_balancers must be lists");
+        pu_diagf(a->call, "subnets", "subnets and load_balancers must be lists");
         return INFRA_EINVALID;
     }
-    aws_buf b = {0};
+    pu_buf b = {0};
     for (size_t i = 0; subnets[i] != NULL; i++)
-        aws_buf_printf(&b, "%s%s", i ? "," : "", subnets[i]);
-    w->subnets = aws_buf_take(&b);
+        pu_buf_printf(&b, "%s%s", i ? "," : "", subnets[i]);
+    w->subnets = pu_buf_take(&b);
     aws_strv_free(subnets);
-    const char *type = aws_json_str(cfg, "health_check_type");
-    w->health_type = aws_strdup(type ? type : aws_strv_len(w->balancers) > 0 ? "ELB" : "EC2");
+    const char *type = pu_json_str(cfg, "health_check_type");
+    w->health_type = pu_strdup(type ? type : aws_strv_len(w->balancers) > 0 ? "ELB" : "EC2");
     if (w->template_id == NULL || *w->template_id == '\0') {
-        aws_diagf(a->call, "launch_template", "an autoscaling_group needs launch_template: an id");
+        pu_diagf(a->call, "launch_template", "an autoscaling_group needs launch_template: an id");
         return INFRA_EINVALID;
     }
     return 0;
@@ -345,10 +343,10 @@ static int asg_create(aws_act *a, const group_id *g, const char *name, const asg
         error = asg_one(a, name, &now);
         const char *owner = error == 0 ? aws_tags_get(&now.tags, "infra:token") : NULL;
         if (error == 0 && (owner == NULL || strcmp(owner, g->token) != 0)) {
-            aws_diagf(a->call, "",
-                      "aws: an Auto Scaling group named \"%s\" already exists in %s "
-                      "and was not made by this resource",
-                      name, a->p->region);
+            pu_diagf(a->call, "",
+                     "aws: an Auto Scaling group named \"%s\" already exists in %s "
+                     "and was not made by this resource",
+                     name, a->p->region);
             error = INFRA_ECONFLICT;
         }
         asg_clear(&now);
@@ -404,10 +402,10 @@ static int wait_healthy(aws_act *a, const char *name, const asg_want *w, int64_t
         if (error < 0)
             return error;
         size_t ready = aws_strv_len(g.in_service);
-        aws_buf b = {0};
+        pu_buf b = {0};
         int ok = (long)ready >= w->desired;
         if (!ok)
-            aws_buf_printf(&b, "%zu of %ld instances InService in the group", ready, w->desired);
+            pu_buf_printf(&b, "%zu of %ld instances InService in the group", ready, w->desired);
         for (size_t i = 0; ok && w->balancers[i] != NULL; i++) {
             size_t on = 0;
             if (ready > 0 && (error = in_service_on(a, w->balancers[i], g.in_service, &on)) < 0) {
@@ -417,8 +415,8 @@ static int wait_healthy(aws_act *a, const char *name, const asg_want *w, int64_t
             }
             if ((long)on < w->desired) {
                 ok = 0;
-                aws_buf_printf(&b, "%zu of %ld instances InService on load balancer %s", on,
-                               w->desired, w->balancers[i]);
+                pu_buf_printf(&b, "%zu of %ld instances InService on load balancer %s", on,
+                              w->desired, w->balancers[i]);
             }
         }
         asg_clear(&g);
@@ -426,8 +424,8 @@ static int wait_healthy(aws_act *a, const char *name, const asg_want *w, int64_t
             free(b.data);
             return 0;
         }
-        if (aws_api->now_ms() + delay > deadline_ms) {
-            *why = aws_buf_take(&b);
+        if (pu_host->now_ms() + delay > deadline_ms) {
+            *why = pu_buf_take(&b);
             return INFRA_ETRANSIENT;
         }
         free(b.data);
@@ -450,7 +448,7 @@ static int asg_delete(aws_act *a, const char *name)
     aws_params_free(&q);
     if (error == INFRA_EINVALID || error == INFRA_ENOTFOUND)
         error = 0; /* "not found" is a ValidationError in Auto Scaling */
-    int64_t deadline = aws_api->now_ms() + AWS_WAIT_GONE_MS;
+    int64_t deadline = pu_host->now_ms() + AWS_WAIT_GONE_MS;
     int64_t delay = 1000;
     while (error == 0) {
         char *names[] = {(char *)name, NULL};
@@ -461,9 +459,9 @@ static int asg_delete(aws_act *a, const char *name)
         asg_free_all(v, n);
         if (n == 0)
             break;
-        if (aws_api->now_ms() + delay > deadline) {
-            aws_diagf(a->call, "", "aws: Auto Scaling group %s is still being deleted after %d s",
-                      name, AWS_WAIT_GONE_MS / 1000);
+        if (pu_host->now_ms() + delay > deadline) {
+            pu_diagf(a->call, "", "aws: Auto Scaling group %s is still being deleted after %d s",
+                     name, AWS_WAIT_GONE_MS / 1000);
             error = INFRA_ETRANSIENT;
             break;
         }
@@ -482,9 +480,9 @@ static int asg_state(aws_act *a, const infra_json *base, const char *name, long 
     asg_info g = {0};
     int error = asg_one(a, name, &g);
     infra_json *st = aws_state_new(base);
-    if (error == 0 && (error = aws_json_set_str(st, "id", name)) == 0 &&
-        (error = aws_json_set_str(st, "name", name)) == 0 &&
-        (error = aws_json_set_int(st, "generation", generation)) == 0)
+    if (error == 0 && (error = pu_json_set_str(st, "id", name)) == 0 &&
+        (error = pu_json_set_str(st, "name", name)) == 0 &&
+        (error = pu_json_set_int(st, "generation", generation)) == 0)
         error = aws_json_set_strv(st, "instances", g.instances);
     asg_clear(&g);
     if (error < 0) {
@@ -512,7 +510,7 @@ static int asg_create_apply(aws_act *a, group_id *g, const asg_want *w)
         if (gen > generation || name == NULL) {
             generation = gen < 0 ? 0 : gen;
             free(name);
-            name = aws_strdup(v[i].name);
+            name = pu_strdup(v[i].name);
         }
     }
     if (name == NULL) {
@@ -520,10 +518,10 @@ static int asg_create_apply(aws_act *a, group_id *g, const asg_want *w)
         if ((error = asg_create(a, g, name, w)) < 0)
             goto done;
     }
-    error = wait_healthy(a, name, w, aws_api->now_ms() + w->deadline_s * 1000, &why);
+    error = wait_healthy(a, name, w, pu_host->now_ms() + w->deadline_s * 1000, &why);
     if (error == INFRA_ETRANSIENT)
-        aws_diagf(a->call, "", "aws: Auto Scaling group %s is not healthy after %ld s: %s", name,
-                  w->deadline_s, why ? why : "");
+        pu_diagf(a->call, "", "aws: Auto Scaling group %s is not healthy after %ld s: %s", name,
+                 w->deadline_s, why ? why : "");
     if (error == 0 && (error = asg_state(a, a->planned, name, generation, &st)) == 0)
         error = group_id_save(a, g);
 done:
@@ -562,7 +560,7 @@ static int asg_modify(aws_act *a, const char *name, const asg_want *w)
         aws_resp_free(r);
         aws_params_free(&q);
     }
-    char **attach = aws_calloc(1, sizeof(char *)), **detach = aws_calloc(1, sizeof(char *));
+    char **attach = pu_calloc(1, sizeof(char *)), **detach = pu_calloc(1, sizeof(char *));
     for (size_t i = 0; w->balancers[i] != NULL; i++)
         if (!aws_strv_has(now.balancers, w->balancers[i]))
             aws_strv_push(&attach, w->balancers[i]);
@@ -599,9 +597,9 @@ static int asg_update_apply(aws_act *a, group_id *g, const asg_want *w)
 
     if (old == NULL)
         return INFRA_ENOTFOUND;
-    aws_json_to_int(AJ->get(a->prior, "generation"), &generation);
-    const char *old_version = aws_json_str(a->prior, "version");
-    int replace = !same_text(aws_json_str(a->prior, "launch_template"), w->template_id) ||
+    pu_json_to_int(AJ->get(a->prior, "generation"), &generation);
+    const char *old_version = pu_json_str(a->prior, "version");
+    int replace = !same_text(pu_json_str(a->prior, "launch_template"), w->template_id) ||
                   !same_text(old_version ? old_version : "$Latest", w->version);
     if (!replace) {
         if ((error = asg_modify(a, old, w)) == 0 &&
@@ -610,25 +608,25 @@ static int asg_update_apply(aws_act *a, group_id *g, const asg_want *w)
         return aws_state_finish(a, st, error);
     }
     if (g->token == NULL || g->base == NULL) {
-        aws_diagf(a->call, "",
-                  "aws: the state of %s lacks the token it was created with; "
-                  "replace it (remove it from the state) to change its template",
-                  old);
+        pu_diagf(a->call, "",
+                 "aws: the state of %s lacks the token it was created with; "
+                 "replace it (remove it from the state) to change its template",
+                 old);
         return INFRA_EINTERNAL;
     }
     next = group_name(g->base, generation + 1);
-    aws_logf(a->call, INFRA_LOG_INFO, "replacing Auto Scaling group %s with %s", old, next);
+    pu_logf(a->call, INFRA_LOG_INFO, "replacing Auto Scaling group %s with %s", old, next);
     if ((error = asg_create(a, g, next, w)) < 0)
         goto done;
-    error = wait_healthy(a, next, w, aws_api->now_ms() + w->deadline_s * 1000, &why);
+    error = wait_healthy(a, next, w, pu_host->now_ms() + w->deadline_s * 1000, &why);
     if (error == INFRA_ETRANSIENT) {
         /* The old group never stopped serving; the new one goes. */
         int gone = asg_delete(a, next);
-        aws_diagf(a->call, "version",
-                  "aws: the replacement Auto Scaling group %s was not healthy within %ld s "
-                  "(%s); %s, and %s keeps serving",
-                  next, w->deadline_s, why ? why : "",
-                  gone == 0 ? "it was deleted" : "deleting it failed", old);
+        pu_diagf(a->call, "version",
+                 "aws: the replacement Auto Scaling group %s was not healthy within %ld s "
+                 "(%s); %s, and %s keeps serving",
+                 next, w->deadline_s, why ? why : "",
+                 gone == 0 ? "it was deleted" : "deleting it failed", old);
         error = INFRA_EINVALID;
         goto done;
     }
@@ -652,7 +650,7 @@ static int autoscaling_group_apply(aws_act *a)
     group_id_load(a, &g);
     if ((error = want_load(a, &w)) == 0) {
         if (a->prior == NULL && g.token == NULL) {
-            aws_diagf(a->call, "", "aws: an Auto Scaling group is created with a token");
+            pu_diagf(a->call, "", "aws: an Auto Scaling group is created with a token");
             error = INFRA_EINTERNAL;
         } else {
             error = a->prior == NULL ? asg_create_apply(a, &g, &w) : asg_update_apply(a, &g, &w);
@@ -673,7 +671,7 @@ static int autoscaling_group_remove(aws_act *a)
     const char *id = aws_state_id(a->prior);
 
     group_id_load(a, &g);
-    aws_json_to_int(AJ->get(a->prior, "generation"), &generation);
+    pu_json_to_int(AJ->get(a->prior, "generation"), &generation);
     if (id != NULL)
         error = asg_delete(a, id);
     /* Every other generation a crash may have left. */
@@ -695,7 +693,7 @@ static int autoscaling_group_read(aws_act *a)
     int error;
 
     group_id_load(a, &g);
-    aws_json_to_int(AJ->get(a->state, "generation"), &generation);
+    pu_json_to_int(AJ->get(a->state, "generation"), &generation);
     error = id != NULL ? asg_one(a, id, &now) : INFRA_ENOTFOUND;
     if (error == INFRA_ENOTFOUND && g.base != NULL) {
         /* A replacement that finished after a crash: its group is the one now. */
@@ -721,49 +719,44 @@ static int autoscaling_group_read(aws_act *a)
     infra_json *st = NULL;
     if (error == 0) {
         st = aws_state_new(a->state);
-        if ((error = aws_json_set_str(st, "id", now.name)) == 0 &&
-            (error = aws_json_set_str(st, "name", now.name)) == 0 &&
-            (error = aws_json_set_int(st, "generation", generation)) == 0 &&
+        if ((error = pu_json_set_str(st, "id", now.name)) == 0 &&
+            (error = pu_json_set_str(st, "name", now.name)) == 0 &&
+            (error = pu_json_set_int(st, "generation", generation)) == 0 &&
             (error = aws_json_set_strv(st, "instances", now.instances)) == 0 &&
-            (error = aws_json_set_str(st, "launch_template", now.template_id)) == 0 &&
-            (error = aws_json_set_int(st, "min", now.min)) == 0 &&
-            (error = aws_json_set_int(st, "max", now.max)) == 0) {
+            (error = pu_json_set_str(st, "launch_template", now.template_id)) == 0 &&
+            (error = pu_json_set_int(st, "min", now.min)) == 0 &&
+            (error = pu_json_set_int(st, "max", now.max)) == 0) {
             if (AJ->get(st, "version") != NULL ||
                 strcmp(now.version ? now.version : "", "$Latest") != 0)
-                error = aws_json_set_str(st, "version", now.version);
+                error = pu_json_set_str(st, "version", now.version);
             if (error == 0 && AJ->get(st, "desired") != NULL)
-                error = aws_json_set_int(st, "desired", now.desired);
+                error = pu_json_set_int(st, "desired", now.desired);
             if (error == 0 && AJ->get(st, "health_check_type") != NULL)
-                error = aws_json_set_str(st, "health_check_type", now.health_type);
+                error = pu_json_set_str(st, "health_check_type", now.health_type);
             if (error == 0 && AJ->get(st, "health_check_grace_period") != NULL)
-                error = aws_json_set_int(st, "health_check_grace_period", now.grace);
+                error = pu_json_set_int(st, "health_check_grace_period", now.grace);
             char **had = NULL;
             if (error == 0 && aws_json_strv(AJ->get(st, "load_balancers"), &had) == 0) {
-                int same = aws_strv_len(had) == aws_strv_len(now.balancers);
-                for (size_t i = 0; same && had[i] != NULL; i++)
-                    same = aws_strv_has(now.balancers, had[i]);
-                if (!same && (AJ->get(st, "load_balancers") != NULL || aws_strv_len(now.balancers)))
+                if (!aws_strv_same_set(had, now.balancers) &&
+                    (AJ->get(st, "load_balancers") != NULL || aws_strv_len(now.balancers)))
                     error = aws_json_set_strv(st, "load_balancers", now.balancers);
             }
             aws_strv_free(had);
             /* Subnets: the state's list while it names the same set. */
             char **want = NULL;
             if (error == 0 && aws_json_strv(AJ->get(st, "subnets"), &want) == 0) {
-                char **sorted_now = aws_calloc(1, sizeof(char *));
+                char **sorted_now = pu_calloc(1, sizeof(char *));
                 const char *s = now.subnets ? now.subnets : "";
                 while (*s) {
                     const char *c = strchr(s, ',');
                     size_t len = c ? (size_t)(c - s) : strlen(s);
-                    char *one = aws_strndup(s, len);
+                    char *one = pu_strndup(s, len);
                     if (*one)
                         aws_strv_push(&sorted_now, one);
                     free(one);
                     s += len + (c ? 1 : 0);
                 }
-                int same = aws_strv_len(want) == aws_strv_len(sorted_now);
-                for (size_t i = 0; same && want[i] != NULL; i++)
-                    same = aws_strv_has(sorted_now, want[i]);
-                if (!same)
+                if (!aws_strv_same_set(want, sorted_now))
                     error = aws_json_set_strv(st, "subnets", sorted_now);
                 aws_strv_free(sorted_now);
             }

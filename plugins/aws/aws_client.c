@@ -37,7 +37,7 @@ static void split_url(const char *url, char **authority, const char **path)
         n -= (size_t)(at + 1 - host);
         host = at + 1;
     }
-    *authority = aws_strndup(host, n);
+    *authority = pu_strndup(host, n);
     *path = slash ? slash : "/";
 }
 
@@ -48,7 +48,7 @@ int aws_sign_headers(const infra_provider *p, aws_service svc, const char *metho
     char date[17];
     char *authority = NULL;
     const char *path = NULL;
-    const char *token = p->session_token ? aws_api->secrets->value(p->session_token) : NULL;
+    const char *token = p->session_token ? pu_host->secrets->value(p->session_token) : NULL;
     aws_kv headers[4];
     size_t nh = 0;
 
@@ -74,16 +74,16 @@ int aws_sign_headers(const infra_provider *p, aws_service svc, const char *metho
         .region = aws_signing_region(p, svc),
         .service = aws_service_signing_name(svc),
         .access_key_id = p->access_key_id,
-        .secret_key = aws_api->secrets->value(p->secret_key),
+        .secret_key = pu_host->secrets->value(p->secret_key),
     };
     char *authz = aws_sigv4_authorization(&r);
     char **out = NULL;
     for (size_t i = 0; i < nh; i++) {
-        char *line = aws_printf("%s: %s", headers[i].key, headers[i].value);
+        char *line = pu_printf("%s: %s", headers[i].key, headers[i].value);
         aws_strv_push(&out, line);
         aws_free_secret_copy(line);
     }
-    char *line = aws_printf("Authorization: %s", authz);
+    char *line = pu_printf("Authorization: %s", authz);
     aws_strv_push(&out, line);
     free(line);
     free(authz);
@@ -113,11 +113,11 @@ void aws_error_diag(infra_provider *p, infra_call *call, const char *attr, aws_s
 {
     const char *m = message && *message ? message : "no message";
     if (aws_error_category(code, 0) == INFRA_EAUTH)
-        aws_diagf(call, attr, "aws: %s in %s: %s: %s (%s refused the credentials of %s)", action,
-                  where(p, svc), code, m, aws_service_signing_name(svc), p->credentials_source);
+        pu_diagf(call, attr, "aws: %s in %s: %s: %s (%s refused the credentials of %s)", action,
+                 where(p, svc), code, m, aws_service_signing_name(svc), p->credentials_source);
     else
-        aws_diagf(call, attr, "aws: %s in %s: %s: %s", action, where(p, svc), code ? code : "error",
-                  m);
+        pu_diagf(call, attr, "aws: %s in %s: %s: %s", action, where(p, svc), code ? code : "error",
+                 m);
 }
 
 /* The OpResult child of ELB and Auto Scaling answers; the root otherwise. */
@@ -137,22 +137,22 @@ static xmlNode *result_of(xmlNode *root, aws_service svc)
 static int send_once(infra_provider *p, infra_call *call, const aws_op *op, aws_resp **out)
 {
     const char *base = p->endpoint[op->service];
-    aws_buf url = {0};
+    pu_buf url = {0};
     char **headers = NULL;
     infra_http_response *hr = NULL;
     int error;
 
     *out = NULL;
-    aws_buf_printf(&url, "%s%s", base, op->path ? op->path : "/");
+    pu_buf_printf(&url, "%s%s", base, op->path ? op->path : "/");
     for (size_t i = 0; i < op->nquery; i++) {
         char *k = aws_uri_encode(op->query[i].key, 0);
         char *v = aws_uri_encode(op->query[i].value ? op->query[i].value : "", 0);
-        aws_buf_printf(&url, "%c%s=%s", i ? '&' : '?', k, v);
+        pu_buf_printf(&url, "%c%s=%s", i ? '&' : '?', k, v);
         free(k);
         free(v);
     }
     /* The signed path is the endpoint's path prefix plus op->path. */
-    char *path_only = aws_printf("%s%s", base, op->path ? op->path : "/");
+    char *path_only = pu_printf("%s%s", base, op->path ? op->path : "/");
     aws_sign_headers(p, op->service, op->method, path_only, op->query, op->nquery, op->body,
                      op->body_len, op->body ? op->content_type : NULL, (long long)time(NULL),
                      &headers);
@@ -169,14 +169,14 @@ static int send_once(infra_provider *p, infra_call *call, const aws_op *op, aws_
     req.timeout_ms = REQUEST_TIMEOUT_MS;
     req.max_attempts = HOST_ATTEMPTS;
     req.retry_non_idempotent = (op->flags & AWS_SAFE) != 0;
-    req.redact = p->session_token ? aws_api->secrets->value(p->session_token) : NULL;
-    error = aws_api->http->request(call, &req, &hr);
+    req.redact = p->session_token ? pu_host->secrets->value(p->session_token) : NULL;
+    error = pu_host->http->request(call, &req, &hr);
     aws_strv_free(headers);
     free(url.data);
     if (error < 0)
         return error;
 
-    aws_resp *r = aws_calloc(1, sizeof(*r));
+    aws_resp *r = pu_calloc(1, sizeof(*r));
     r->status = hr->status;
     r->attempts = hr->attempts;
     if (hr->body != NULL && hr->body_len > 0)
@@ -186,9 +186,9 @@ static int send_once(infra_provider *p, infra_call *call, const aws_op *op, aws_
         r->result = result_of(root, op->service);
     } else if (root == NULL || aws_xml_error(root, &r->code, &r->message) < 0) {
         /* No AWS error document: a proxy or a bare server error. */
-        r->message = aws_printf("HTTP status %ld", r->status);
+        r->message = pu_printf("HTTP status %ld", r->status);
     }
-    aws_api->http->response_free(hr);
+    pu_host->http->response_free(hr);
     *out = r;
     return 0;
 }
@@ -196,7 +196,7 @@ static int send_once(infra_provider *p, infra_call *call, const aws_op *op, aws_
 int aws_call(infra_provider *p, infra_call *call, const aws_op *op, aws_resp **out)
 {
     const aws_retry_policy *policy = &p->retry;
-    int64_t start = aws_api->now_ms();
+    int64_t start = pu_host->now_ms();
     int tries = 0, backoffs = 0, waits = 0;
     aws_resp *r = NULL;
     int error;
@@ -209,7 +209,7 @@ int aws_call(infra_provider *p, infra_call *call, const aws_op *op, aws_resp **o
         aws_resp_free(r);
         r = NULL;
         error = send_once(p, call, op, &r);
-        int64_t elapsed = aws_api->now_ms() - start;
+        int64_t elapsed = pu_host->now_ms() - start;
         if (error == INFRA_ECANCELLED)
             return error;
         if (error < 0) {
@@ -218,8 +218,8 @@ int aws_call(infra_provider *p, infra_call *call, const aws_op *op, aws_resp **o
                 backoffs + 1 < policy->max_attempts && elapsed < policy->budget_ms) {
                 backoffs++;
                 int64_t delay = aws_random_below(aws_backoff_cap_ms(policy, backoffs));
-                aws_logf(call, INFRA_LOG_DEBUG, "%s %s: no answer, retrying in %lld ms",
-                         aws_service_signing_name(op->service), op->action, (long long)delay);
+                pu_logf(call, INFRA_LOG_DEBUG, "%s %s: no answer, retrying in %lld ms",
+                        aws_service_signing_name(op->service), op->action, (long long)delay);
                 if ((error = aws_sleep(p, call, delay)) < 0)
                     return error;
                 continue;
@@ -228,8 +228,8 @@ int aws_call(infra_provider *p, infra_call *call, const aws_op *op, aws_resp **o
         }
         if (r->status >= 200 && r->status < 300) {
             if (r->doc == NULL && op->service != AWS_R53) {
-                aws_diagf(call, op->attr, "aws: %s in %s: the answer is not XML (HTTP %ld)",
-                          op->action, where(p, op->service), r->status);
+                pu_diagf(call, op->attr, "aws: %s in %s: the answer is not XML (HTTP %ld)",
+                         op->action, where(p, op->service), r->status);
                 aws_resp_free(r);
                 return INFRA_EINTERNAL;
             }
@@ -250,9 +250,9 @@ int aws_call(infra_provider *p, infra_call *call, const aws_op *op, aws_resp **o
             delay = waits < 5 ? 1000L * waits : 5000;
         }
         if (delay >= 0) {
-            aws_logf(call, INFRA_LOG_DEBUG, "%s %s: %s, retrying in %lld ms (try %d)",
-                     aws_service_signing_name(op->service), op->action,
-                     r->code ? r->code : r->message, (long long)delay, tries + 1);
+            pu_logf(call, INFRA_LOG_DEBUG, "%s %s: %s, retrying in %lld ms (try %d)",
+                    aws_service_signing_name(op->service), op->action,
+                    r->code ? r->code : r->message, (long long)delay, tries + 1);
             if ((error = aws_sleep(p, call, delay)) < 0) {
                 aws_resp_free(r);
                 return error;
@@ -261,8 +261,8 @@ int aws_call(infra_provider *p, infra_call *call, const aws_op *op, aws_resp **o
         }
         int category = aws_error_category(r->code, r->status);
         if (kind == AWS_RETRY_BACKOFF) {
-            char *m = aws_printf("%s (gave up after %d tries in %lld s)",
-                                 r->message ? r->message : "", tries, (long long)(elapsed / 1000));
+            char *m = pu_printf("%s (gave up after %d tries in %lld s)",
+                                r->message ? r->message : "", tries, (long long)(elapsed / 1000));
             aws_error_diag(p, call, op->attr, op->service, op->action, r->code ? r->code : "error",
                            m);
             free(m);

@@ -56,9 +56,9 @@ static char *expand_home(const resolver *r, const char *path)
 {
     if (path[0] == '~' && (path[1] == '/' || path[1] == '\0')) {
         const char *home = env(r, "HOME");
-        return aws_printf("%s%s", home ? home : "", path + 1);
+        return pu_printf("%s%s", home ? home : "", path + 1);
     }
-    return aws_strdup(path);
+    return pu_strdup(path);
 }
 
 static char *default_path(const resolver *r, const char *var, const char *name)
@@ -67,16 +67,16 @@ static char *default_path(const resolver *r, const char *var, const char *name)
     if (set != NULL)
         return expand_home(r, set);
     const char *home = env(r, "HOME");
-    return aws_printf("%s/.aws/%s", home ? home : "", name);
+    return pu_printf("%s/.aws/%s", home ? home : "", name);
 }
 
 /* The config file's section of profile: "default" or "profile NAME". */
 static char *config_section(const aws_ini *config, const char *profile)
 {
-    char *named = aws_printf("profile %s", profile);
+    char *named = pu_printf("profile %s", profile);
     if (strcmp(profile, "default") == 0 && !aws_ini_has_section(config, named)) {
         free(named);
-        return aws_strdup("default");
+        return pu_strdup("default");
     }
     return named;
 }
@@ -112,10 +112,10 @@ static int profile_credentials(const resolver *r, const char *profile, aws_confi
     }
     if (id == NULL || secret == NULL || !*id || !*secret)
         return INFRA_ENOTFOUND;
-    out->access_key_id = aws_strdup(id);
-    out->secret_key = aws_strdup(secret);
-    out->session_token = token && *token ? aws_strdup(token) : NULL;
-    out->credentials_source = aws_printf("profile \"%s\" in %s", profile, file);
+    out->access_key_id = pu_strdup(id);
+    out->secret_key = pu_strdup(secret);
+    out->session_token = token && *token ? pu_strdup(token) : NULL;
+    out->credentials_source = pu_printf("profile \"%s\" in %s", profile, file);
     return 0;
 }
 
@@ -127,18 +127,18 @@ static int resolve_credentials(const resolver *r, const aws_config_settings *s, 
 
     if (s->profile == NULL && (id != NULL || secret != NULL)) {
         if (id == NULL || secret == NULL) {
-            *err = aws_printf("%s is set but %s is not: set both, or neither to use a profile",
-                              id ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
-                              id ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
+            *err = pu_printf("%s is set but %s is not: set both, or neither to use a profile",
+                             id ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
+                             id ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
             return INFRA_EAUTH;
         }
         const char *token = env(r, "AWS_SESSION_TOKEN");
         if (token == NULL)
             token = env(r, "AWS_SECURITY_TOKEN");
-        out->access_key_id = aws_strdup(id);
-        out->secret_key = aws_strdup(secret);
-        out->session_token = token ? aws_strdup(token) : NULL;
-        out->credentials_source = aws_strdup("AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY");
+        out->access_key_id = pu_strdup(id);
+        out->secret_key = pu_strdup(secret);
+        out->session_token = token ? pu_strdup(token) : NULL;
+        out->credentials_source = pu_strdup("AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY");
         return 0;
     }
     if (profile_credentials(r, out->profile, out) == 0)
@@ -146,19 +146,19 @@ static int resolve_credentials(const resolver *r, const aws_config_settings *s, 
     if (s->profile != NULL || env(r, "AWS_PROFILE") || env(r, "AWS_DEFAULT_PROFILE")) {
         *attr = s->profile ? "profile" : "";
         if (!profile_exists(r, out->profile))
-            *err = aws_printf("profile \"%s\" (%s) is in neither %s nor %s", out->profile,
-                              s->profile ? "provider setting profile" : "AWS_PROFILE",
-                              r->creds_path, r->config_path);
+            *err = pu_printf("profile \"%s\" (%s) is in neither %s nor %s", out->profile,
+                             s->profile ? "provider setting profile" : "AWS_PROFILE", r->creds_path,
+                             r->config_path);
         else
-            *err = aws_printf("profile \"%s\" has no aws_access_key_id and "
-                              "aws_secret_access_key in %s or %s",
-                              out->profile, r->creds_path, r->config_path);
+            *err = pu_printf("profile \"%s\" has no aws_access_key_id and "
+                             "aws_secret_access_key in %s or %s",
+                             out->profile, r->creds_path, r->config_path);
         return INFRA_EAUTH;
     }
-    *err = aws_printf("no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or "
-                      "give a [default] profile in %s (AWS_PROFILE or the provider setting "
-                      "profile selects another)",
-                      r->creds_path);
+    *err = pu_printf("no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or "
+                     "give a [default] profile in %s (AWS_PROFILE or the provider setting "
+                     "profile selects another)",
+                     r->creds_path);
     return INFRA_EAUTH;
 }
 
@@ -188,19 +188,19 @@ static int resolve_region(const resolver *r, const aws_config_settings *s, aws_c
     }
     if (v == NULL) {
         *attr = "region";
-        *err = aws_printf("no region: set region in the provider, AWS_REGION, or region in "
-                          "profile \"%s\" of %s",
-                          out->profile, r->config_path);
+        *err = pu_printf("no region: set region in the provider, AWS_REGION, or region in "
+                         "profile \"%s\" of %s",
+                         out->profile, r->config_path);
         return INFRA_EINVALID;
     }
     if (!region_valid(v)) {
         *attr = "region";
         *err =
-            aws_printf("region \"%s\" (from %s) is not a region name such as us-east-1", v, source);
+            pu_printf("region \"%s\" (from %s) is not a region name such as us-east-1", v, source);
         return INFRA_EINVALID;
     }
-    out->region = aws_strdup(v);
-    out->region_source = aws_strdup(source);
+    out->region = pu_strdup(v);
+    out->region_source = pu_strdup(source);
     return 0;
 }
 
@@ -219,7 +219,7 @@ static int url_valid(const char *s)
 
 static char *strip_slash(const char *url)
 {
-    char *s = aws_strdup(url);
+    char *s = pu_strdup(url);
     size_t n = strlen(s);
     while (n > 0 && s[n - 1] == '/')
         s[--n] = '\0';
@@ -236,31 +236,31 @@ static int resolve_endpoint(const resolver *r, const aws_config_settings *s, aws
     const char *setting_attr = "";
 
     if (use_configured) {
-        char *name = aws_printf("AWS_ENDPOINT_URL_%s", env_suffix[svc]);
+        char *name = pu_printf("AWS_ENDPOINT_URL_%s", env_suffix[svc]);
         if ((v = env(r, name)) != NULL)
-            source = aws_strdup(name);
+            source = pu_strdup(name);
         free(name);
         if (v == NULL && (v = env(r, "AWS_ENDPOINT_URL")) != NULL)
-            source = aws_strdup("AWS_ENDPOINT_URL");
+            source = pu_strdup("AWS_ENDPOINT_URL");
     }
     if (v == NULL && s->endpoints[svc] != NULL && *s->endpoints[svc]) {
         v = s->endpoints[svc];
-        source = aws_printf("provider setting endpoints.%s", aws_service_setting_key(svc));
+        source = pu_printf("provider setting endpoints.%s", aws_service_setting_key(svc));
         setting_attr = "endpoints";
     }
     if (v == NULL && s->endpoint != NULL && *s->endpoint) {
         v = s->endpoint;
-        source = aws_strdup("provider setting endpoint");
+        source = pu_strdup("provider setting endpoint");
         setting_attr = "endpoint";
     }
     if (v == NULL && use_configured) {
         const char *services = config_get(r, out->profile, "services");
         if (services != NULL) {
-            char *section = aws_printf("services %s", services);
-            char *key = aws_printf("%s.endpoint_url", config_id[svc]);
+            char *section = pu_printf("services %s", services);
+            char *key = pu_printf("%s.endpoint_url", config_id[svc]);
             v = aws_ini_get(&r->config, section, key);
             if (v != NULL && *v)
-                source = aws_printf("[%s] of %s", section, r->config_path);
+                source = pu_printf("[%s] of %s", section, r->config_path);
             else
                 v = NULL;
             free(section);
@@ -268,20 +268,20 @@ static int resolve_endpoint(const resolver *r, const aws_config_settings *s, aws
         }
         if (v == NULL && (v = config_get(r, out->profile, "endpoint_url")) != NULL)
             source =
-                aws_printf("endpoint_url of profile \"%s\" in %s", out->profile, r->config_path);
+                pu_printf("endpoint_url of profile \"%s\" in %s", out->profile, r->config_path);
     }
     if (v == NULL) {
         if (svc == AWS_R53)
-            out->endpoint[svc] = aws_strdup("https://route53.amazonaws.com");
+            out->endpoint[svc] = pu_strdup("https://route53.amazonaws.com");
         else
             out->endpoint[svc] =
-                aws_printf("https://%s.%s.amazonaws.com", host_prefix[svc], out->region);
-        out->endpoint_source[svc] = aws_strdup("the public endpoint");
+                pu_printf("https://%s.%s.amazonaws.com", host_prefix[svc], out->region);
+        out->endpoint_source[svc] = pu_strdup("the public endpoint");
         return 0;
     }
     if (!url_valid(v)) {
         *attr = setting_attr;
-        *err = aws_printf("endpoint \"%s\" (from %s) is not an http:// or https:// URL", v, source);
+        *err = pu_printf("endpoint \"%s\" (from %s) is not an http:// or https:// URL", v, source);
         free(source);
         return INFRA_EINVALID;
     }
@@ -305,7 +305,7 @@ int aws_config_resolve(const aws_config_settings *settings, aws_getenv_fn getenv
     r.config_path = default_path(&r, "AWS_CONFIG_FILE", "config");
     if (aws_ini_load(r.creds_path, &r.creds) == INFRA_EINVALID ||
         aws_ini_load(r.config_path, &r.config) == INFRA_EINVALID) {
-        *err = aws_printf("cannot read %s or %s", r.creds_path, r.config_path);
+        *err = pu_printf("cannot read %s or %s", r.creds_path, r.config_path);
         error = INFRA_EINVALID;
         goto done;
     }
@@ -314,7 +314,7 @@ int aws_config_resolve(const aws_config_settings *settings, aws_getenv_fn getenv
         profile = env(&r, "AWS_PROFILE");
     if (profile == NULL)
         profile = env(&r, "AWS_DEFAULT_PROFILE");
-    out->profile = aws_strdup(profile ? profile : "default");
+    out->profile = pu_strdup(profile ? profile : "default");
 
     if ((error = resolve_credentials(&r, s, out, err, attr)) < 0 ||
         (error = resolve_region(&r, s, out, err, attr)) < 0)

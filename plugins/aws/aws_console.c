@@ -72,6 +72,6 @@ int aws_console_fingerprint(const char *console, char **out)
     }
     if (best[0] == '\0' && first[0] == '\0')
         return INFRA_ENOTFOUND;
-    *out = aws_strdup(best[0] ? best : first);
+    *out = pu_strdup(best[0] ? best : first);
     return 0;
 }

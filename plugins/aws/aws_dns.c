@@ -17,7 +17,7 @@
 /* The absolute name, without the final dot (caller frees). */
 static char *fqdn_of(const char *name, const char *zone)
 {
-    char *z = aws_strdup(zone);
+    char *z = pu_strdup(zone);
     size_t zn = strlen(z);
     while (zn > 0 && z[zn - 1] == '.')
         z[--zn] = '\0';
@@ -26,12 +26,12 @@ static char *fqdn_of(const char *name, const char *zone)
     size_t n = strlen(name);
     char *out;
     if (name[n - 1] == '.') {
-        out = aws_strndup(name, n - 1);
+        out = pu_strndup(name, n - 1);
     } else if (n >= zn && strcasecmp(name + n - zn, z) == 0 &&
                (n == zn || name[n - zn - 1] == '.')) {
-        out = aws_strdup(name);
+        out = pu_strdup(name);
     } else {
-        out = aws_printf("%s.%s", name, z);
+        out = pu_printf("%s.%s", name, z);
     }
     free(z);
     for (char *c = out; *c; c++)
@@ -58,21 +58,21 @@ static int is_ipv6(const char *s)
 static char *quoted(const char *s)
 {
     if (s[0] == '"')
-        return aws_strdup(s);
-    aws_buf b = {0};
-    aws_buf_put(&b, "\"", 1);
+        return pu_strdup(s);
+    pu_buf b = {0};
+    pu_buf_put(&b, "\"", 1);
     for (; *s; s++) {
         if (*s == '"' || *s == '\\')
-            aws_buf_put(&b, "\\", 1);
-        aws_buf_put(&b, s, 1);
+            pu_buf_put(&b, "\\", 1);
+        pu_buf_put(&b, s, 1);
     }
-    aws_buf_put(&b, "\"", 1);
-    return aws_buf_take(&b);
+    pu_buf_put(&b, "\"", 1);
+    return pu_buf_take(&b);
 }
 
 static char *no_dot(const char *s)
 {
-    char *out = aws_strdup(s ? s : "");
+    char *out = pu_strdup(s ? s : "");
     size_t n = strlen(out);
     while (n > 0 && out[n - 1] == '.')
         out[--n] = '\0';
@@ -81,48 +81,40 @@ static char *no_dot(const char *s)
     return out;
 }
 
+/* What elb_zone_of looks for, page by page. */
+typedef struct zone_search {
+    const char *want; /* the DNS name without the final dot, lowercase */
+    char *zone;       /* its hosted zone once found */
+} zone_search;
+
+static int zone_page(void *ud, const xmlNode *result)
+{
+    zone_search *z = ud;
+    xmlNode *set = aws_xml_child(result, "LoadBalancerDescriptions");
+    for (xmlNode *m = aws_xml_child(set, "member"); m != NULL && z->zone == NULL;
+         m = aws_xml_next(m)) {
+        char *name = aws_xml_get(m, "DNSName");
+        char *got = no_dot(name);
+        if (strcmp(got, z->want) == 0)
+            z->zone = aws_xml_get(m, "CanonicalHostedZoneNameID");
+        free(name);
+        free(got);
+    }
+    return z->zone != NULL;
+}
+
 /* The hosted zone of the Classic load balancer whose DNS name is dns. */
 static int elb_zone_of(aws_act *a, const char *dns, char **zone)
 {
     char *want = no_dot(dns);
-    char *marker = NULL;
-    int error;
-    *zone = NULL;
-    do {
-        aws_params q = {0};
-        aws_resp *r = NULL;
-        if (marker != NULL)
-            aws_params_add(&q, "Marker", marker);
-        free(marker);
-        marker = NULL;
-        error = aws_query(a->p, a->call, AWS_ELB, "DescribeLoadBalancers", &q, "target", AWS_SAFE,
-                          NULL, &r);
-        xmlNode *set = error == 0 ? aws_xml_child(r->result, "LoadBalancerDescriptions") : NULL;
-        for (xmlNode *m = aws_xml_child(set, "member"); m != NULL && *zone == NULL;
-             m = aws_xml_next(m)) {
-            char *name = aws_xml_get(m, "DNSName");
-            char *got = no_dot(name);
-            if (strcmp(got, want) == 0)
-                *zone = aws_xml_get(m, "CanonicalHostedZoneNameID");
-            free(name);
-            free(got);
-        }
-        if (error == 0 && *zone == NULL) {
-            marker = aws_xml_get(r->result, "NextMarker");
-            if (marker != NULL && *marker == '\0') {
-                free(marker);
-                marker = NULL;
-            }
-        }
-        aws_resp_free(r);
-        aws_params_free(&q);
-    } while (error == 0 && marker != NULL && *zone == NULL);
-    free(marker);
+    zone_search z = {want, NULL};
+    int error = aws_elb_pages(a, "target", zone_page, &z);
+    *zone = z.zone;
     if (error == 0 && *zone == NULL) {
-        aws_diagf(a->call, "target",
-                  "no load balancer in %s has the DNS name %s: an alias needs one (or give "
-                  "alias_zone_id)",
-                  a->p->region, want);
+        pu_diagf(a->call, "target",
+                 "no load balancer in %s has the DNS name %s: an alias needs one (or give "
+                 "alias_zone_id)",
+                 a->p->region, want);
         error = INFRA_EINVALID;
     }
     free(want);
@@ -133,8 +125,8 @@ static int elb_zone_of(aws_act *a, const char *dns, char **zone)
 static int wanted(aws_act *a, const infra_json *cfg, int lookups, char **zone_id, char **fqdn,
                   aws_rrset *out)
 {
-    const char *zone = aws_json_str(cfg, "zone");
-    const char *type = aws_json_str(cfg, "type");
+    const char *zone = pu_json_str(cfg, "zone");
+    const char *type = pu_json_str(cfg, "type");
     char **targets = NULL;
     int alias = 0, error = 0;
     long ttl = DEFAULT_TTL;
@@ -142,49 +134,49 @@ static int wanted(aws_act *a, const infra_json *cfg, int lookups, char **zone_id
     memset(out, 0, sizeof(*out));
     *zone_id = *fqdn = NULL;
     if (zone == NULL) {
-        aws_diagf(a->call, "zone", "a dns_record needs zone: a hosted zone name");
+        pu_diagf(a->call, "zone", "a dns_record needs zone: a hosted zone name");
         return INFRA_EINVALID;
     }
     if (aws_json_strv(AJ->get(cfg, "target"), &targets) < 0 || aws_strv_len(targets) == 0) {
         aws_strv_free(targets);
-        aws_diagf(a->call, "target", "target must be a value or a list of values");
+        pu_diagf(a->call, "target", "target must be a value or a list of values");
         return INFRA_EINVALID;
     }
-    aws_json_to_bool(AJ->get(cfg, "alias"), &alias);
-    aws_json_to_int(AJ->get(cfg, "ttl"), &ttl);
-    *fqdn = fqdn_of(aws_json_str(cfg, "name"), zone);
-    out->name = aws_printf("%s.", *fqdn);
+    pu_json_to_bool(AJ->get(cfg, "alias"), &alias);
+    pu_json_to_int(AJ->get(cfg, "ttl"), &ttl);
+    *fqdn = fqdn_of(pu_json_str(cfg, "name"), zone);
+    out->name = pu_printf("%s.", *fqdn);
     if (type == NULL)
         type = alias || all_match(targets, aws_is_ipv4) ? "A"
                : all_match(targets, is_ipv6)            ? "AAAA"
                                                         : "CNAME";
-    out->type = aws_strdup(type);
+    out->type = pu_strdup(type);
     if (alias) {
-        const char *zid = aws_json_str(cfg, "alias_zone_id");
+        const char *zid = pu_json_str(cfg, "alias_zone_id");
         if (aws_strv_len(targets) != 1) {
-            aws_diagf(a->call, "target",
-                      "an alias record has one target: a load balancer's "
-                      "dns_name");
+            pu_diagf(a->call, "target",
+                     "an alias record has one target: a load balancer's "
+                     "dns_name");
             error = INFRA_EINVALID;
         } else {
-            out->alias_dns = aws_strdup(targets[0]);
+            out->alias_dns = pu_strdup(targets[0]);
             out->ttl = -1;
-            out->values = aws_calloc(1, sizeof(char *));
+            out->values = pu_calloc(1, sizeof(char *));
             if (zid != NULL)
-                out->alias_zone = aws_strdup(zid);
+                out->alias_zone = pu_strdup(zid);
             else if (lookups)
                 error = elb_zone_of(a, targets[0], &out->alias_zone);
         }
     } else {
         out->ttl = ttl;
-        out->values = aws_calloc(1, sizeof(char *));
+        out->values = pu_calloc(1, sizeof(char *));
         for (size_t i = 0; targets[i] != NULL; i++) {
-            char *v = strcmp(type, "TXT") == 0 ? quoted(targets[i]) : aws_strdup(targets[i]);
+            char *v = strcmp(type, "TXT") == 0 ? quoted(targets[i]) : pu_strdup(targets[i]);
             aws_strv_push(&out->values, v);
             free(v);
         }
         if (strcmp(type, "CNAME") == 0 && aws_strv_len(targets) > 1) {
-            aws_diagf(a->call, "target", "a CNAME record has one target");
+            pu_diagf(a->call, "target", "a CNAME record has one target");
             error = INFRA_EINVALID;
         }
     }
@@ -234,12 +226,12 @@ static int record_state(aws_act *a, const infra_json *base, const char *zone_id,
                         const char *type, infra_json **out)
 {
     infra_json *st = aws_state_new(base);
-    char *id = aws_printf("%s/%s/%s", zone_id, fqdn, type);
+    char *id = pu_printf("%s/%s/%s", zone_id, fqdn, type);
     int error;
-    if ((error = aws_json_set_str(st, "id", id)) < 0 ||
-        (error = aws_json_set_str(st, "fqdn", fqdn)) < 0 ||
-        (error = aws_json_set_str(st, "zone_id", zone_id)) < 0 ||
-        (error = aws_json_set_str(st, "type", type)) < 0) {
+    if ((error = pu_json_set_str(st, "id", id)) < 0 ||
+        (error = pu_json_set_str(st, "fqdn", fqdn)) < 0 ||
+        (error = pu_json_set_str(st, "zone_id", zone_id)) < 0 ||
+        (error = pu_json_set_str(st, "type", type)) < 0) {
         AJ->release(st);
     } else {
         *out = st;
@@ -252,7 +244,7 @@ static int record_state(aws_act *a, const infra_json *base, const char *zone_id,
 static int upsert(aws_act *a, const char *zone_id, const aws_rrset *set)
 {
     char *change = NULL;
-    char *comment = aws_printf("infra: %s", aws_api->call_address(a->call));
+    char *comment = pu_printf("infra: %s", pu_host->call_address(a->call));
     int error = aws_r53_change(a->p, a->call, "", zone_id, "UPSERT", set, comment, &change);
     if (error == 0 && change != NULL)
         error = aws_r53_wait(a->p, a->call, "", change, AWS_WAIT_DNS_MS);
@@ -270,14 +262,14 @@ static int dns_record_apply(aws_act *a)
 
     if ((error = wanted(a, a->planned, 1, &zone_id, &fqdn, &want)) < 0)
         return error;
-    aws_json_to_bool(AJ->get(a->planned, "allow_overwrite"), &overwrite);
+    pu_json_to_bool(AJ->get(a->planned, "allow_overwrite"), &overwrite);
     if (a->prior == NULL && !overwrite) {
         error = aws_r53_get(a->p, a->call, "name", zone_id, want.name, want.type, &now);
         if (error == 0 && !same_rrset(&now, &want)) {
-            aws_diagf(a->call, "name",
-                      "aws: the %s record %s already exists in Route 53 with other values; set "
-                      "allow_overwrite: true to take it over",
-                      want.type, fqdn);
+            pu_diagf(a->call, "name",
+                     "aws: the %s record %s already exists in Route 53 with other values; set "
+                     "allow_overwrite: true to take it over",
+                     want.type, fqdn);
             error = INFRA_ECONFLICT;
             goto done;
         }
@@ -304,9 +296,9 @@ static int from_id(const infra_json *state, char **zone_id, char **name, char **
     const char *s2 = s1 ? strrchr(s1 + 1, '/') : NULL;
     if (s2 == NULL || s2 == s1)
         return INFRA_ENOTFOUND;
-    *zone_id = aws_strndup(id, (size_t)(s1 - id));
-    *name = aws_strndup(s1 + 1, (size_t)(s2 - s1 - 1));
-    *type = aws_strdup(s2 + 1);
+    *zone_id = pu_strndup(id, (size_t)(s1 - id));
+    *name = pu_strndup(s1 + 1, (size_t)(s2 - s1 - 1));
+    *type = pu_strdup(s2 + 1);
     return 0;
 }
 
@@ -352,15 +344,15 @@ static int dns_record_read(aws_act *a)
     if (wanted(a, a->state, 0, &wz, &wf, &want) == 0 && !same_rrset(&now, &want)) {
         if (now.alias_dns != NULL) {
             char *dns = no_dot(now.alias_dns);
-            error = aws_json_set_str(st, "target", dns);
+            error = pu_json_set_str(st, "target", dns);
             free(dns);
         } else if (aws_strv_len(now.values) == 1) {
-            error = aws_json_set_str(st, "target", now.values[0]);
+            error = pu_json_set_str(st, "target", now.values[0]);
         } else {
             error = aws_json_set_strv(st, "target", now.values);
         }
         if (error == 0 && now.alias_dns == NULL && AJ->get(st, "ttl") != NULL)
-            error = aws_json_set_int(st, "ttl", now.ttl);
+            error = pu_json_set_int(st, "ttl", now.ttl);
     }
     free(wz);
     free(wf);

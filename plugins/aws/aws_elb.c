@@ -43,7 +43,7 @@ static void lb_clear(lb_info *l)
 
 static char **member_strings(const xmlNode *parent, const char *list, const char *field)
 {
-    char **v = aws_calloc(1, sizeof(char *));
+    char **v = pu_calloc(1, sizeof(char *));
     for (xmlNode *m = aws_xml_child(aws_xml_child(parent, list), "member"); m != NULL;
          m = aws_xml_next(m)) {
         char *s = field ? aws_xml_get(m, field) : aws_xml_text(m);
@@ -54,14 +54,23 @@ static char **member_strings(const xmlNode *parent, const char *list, const char
     return v;
 }
 
-static int lb_describe(aws_act *a, const char *name, lb_info *l)
+/* One Describe call about balancer name: INFRA_ENOTFOUND, quietly, when
+ * there is none. Free *r in every case. */
+static int lb_query(aws_act *a, const char *action, const char *name, aws_resp **r)
 {
     aws_params q = {0};
+    aws_params_add(&q, "LoadBalancerNames.member.1", name);
+    int error = aws_query(a->p, a->call, AWS_ELB, action, &q, "", AWS_SAFE,
+                          "LoadBalancerNotFound AccessPointNotFound", r);
+    aws_params_free(&q);
+    return error;
+}
+
+static int lb_describe(aws_act *a, const char *name, lb_info *l)
+{
     aws_resp *r = NULL;
     memset(l, 0, sizeof(*l));
-    aws_params_add(&q, "LoadBalancerNames.member.1", name);
-    int error = aws_query(a->p, a->call, AWS_ELB, "DescribeLoadBalancers", &q, "", AWS_SAFE,
-                          "LoadBalancerNotFound AccessPointNotFound", &r);
+    int error = lb_query(a, "DescribeLoadBalancers", name, &r);
     if (error == 0) {
         xmlNode *d = aws_xml_path(r->result, "LoadBalancerDescriptions/member");
         if (d == NULL) {
@@ -86,9 +95,7 @@ static int lb_describe(aws_act *a, const char *name, lb_info *l)
                 free(p2);
                 x.port = aws_xml_get_long(li, "LoadBalancerPort", 0);
                 x.instance_port = aws_xml_get_long(li, "InstancePort", 0);
-                aws_listener *grown = realloc(l->listeners, (l->nlisteners + 1) * sizeof(x));
-                if (grown == NULL)
-                    abort();
+                aws_listener *grown = pu_realloc(l->listeners, (l->nlisteners + 1) * sizeof(x));
                 l->listeners = grown;
                 l->listeners[l->nlisteners++] = x;
             }
@@ -102,18 +109,14 @@ static int lb_describe(aws_act *a, const char *name, lb_info *l)
         }
     }
     aws_resp_free(r);
-    aws_params_free(&q);
     return error;
 }
 
 static int lb_tags(aws_act *a, const char *name, aws_tags *out)
 {
-    aws_params q = {0};
     aws_resp *r = NULL;
     memset(out, 0, sizeof(*out));
-    aws_params_add(&q, "LoadBalancerNames.member.1", name);
-    int error = aws_query(a->p, a->call, AWS_ELB, "DescribeTags", &q, "", AWS_SAFE,
-                          "LoadBalancerNotFound AccessPointNotFound", &r);
+    int error = lb_query(a, "DescribeTags", name, &r);
     if (error == 0) {
         xmlNode *tags = aws_xml_path(r->result, "TagDescriptions/member/Tags");
         for (xmlNode *m = aws_xml_child(tags, "member"); m != NULL; m = aws_xml_next(m)) {
@@ -125,7 +128,6 @@ static int lb_tags(aws_act *a, const char *name, aws_tags *out)
         }
     }
     aws_resp_free(r);
-    aws_params_free(&q);
     return error;
 }
 
@@ -137,12 +139,12 @@ static int resolve_targets(aws_act *a, const infra_json *targets, char ***out)
 {
     char **given = NULL, **ips = NULL;
     int error = 0;
-    *out = aws_calloc(1, sizeof(char *));
+    *out = pu_calloc(1, sizeof(char *));
     if (aws_json_strv(targets, &given) < 0) {
-        aws_diagf(a->call, "targets", "targets must be a list of instance ids");
+        pu_diagf(a->call, "targets", "targets must be a list of instance ids");
         return INFRA_EINVALID;
     }
-    ips = aws_calloc(1, sizeof(char *));
+    ips = pu_calloc(1, sizeof(char *));
     for (size_t i = 0; given[i] != NULL; i++) {
         if (aws_is_ipv4(given[i]))
             aws_strv_push(&ips, given[i]);
@@ -167,8 +169,8 @@ static int resolve_targets(aws_act *a, const infra_json *targets, char ***out)
                     if (v[k].private_ip != NULL && strcmp(v[k].private_ip, ips[i]) == 0)
                         found = v[k].id;
                 if (found == NULL) {
-                    aws_diagf(a->call, "targets", "no instance has the private address %s in %s",
-                              ips[i], a->p->region);
+                    pu_diagf(a->call, "targets", "no instance has the private address %s in %s",
+                             ips[i], a->p->region);
                     error = INFRA_EINVALID;
                 } else if (!aws_strv_has(*out, found)) {
                     aws_strv_push(out, found);
@@ -216,7 +218,7 @@ static int list_call(aws_act *a, const char *action, const char *attr, const cha
 /* a minus b. */
 static char **minus(char *const *x, char *const *y)
 {
-    char **out = aws_calloc(1, sizeof(char *));
+    char **out = pu_calloc(1, sizeof(char *));
     for (size_t i = 0; x != NULL && x[i] != NULL; i++)
         if (!aws_strv_has(y, x[i]))
             aws_strv_push(&out, x[i]);
@@ -230,10 +232,10 @@ static void health_numbers(const infra_json *cfg, long *interval, long *timeout,
     *timeout = 5;
     *healthy = 2;
     *unhealthy = 2;
-    aws_json_to_int(AJ->get(cfg, "health_interval"), interval);
-    aws_json_to_int(AJ->get(cfg, "health_timeout"), timeout);
-    aws_json_to_int(AJ->get(cfg, "healthy_threshold"), healthy);
-    aws_json_to_int(AJ->get(cfg, "unhealthy_threshold"), unhealthy);
+    pu_json_to_int(AJ->get(cfg, "health_interval"), interval);
+    pu_json_to_int(AJ->get(cfg, "health_timeout"), timeout);
+    pu_json_to_int(AJ->get(cfg, "healthy_threshold"), healthy);
+    pu_json_to_int(AJ->get(cfg, "unhealthy_threshold"), unhealthy);
     if (*timeout >= *interval)
         *timeout = *interval > 2 ? *interval - 1 : 1;
 }
@@ -241,10 +243,10 @@ static void health_numbers(const infra_json *cfg, long *interval, long *timeout,
 /* The health check target of cfg: health, else TCP on the first listener's instance port. */
 static char *wanted_health(const infra_json *cfg, const aws_listener *l, size_t n)
 {
-    const char *h = aws_json_str(cfg, "health");
+    const char *h = pu_json_str(cfg, "health");
     if (h != NULL)
         return aws_health_target(h);
-    return aws_printf("TCP:%ld", n > 0 ? l[0].instance_port : 80);
+    return pu_printf("TCP:%ld", n > 0 ? l[0].instance_port : 80);
 }
 
 static int configure_health(aws_act *a, const char *name, const char *target)
@@ -288,9 +290,7 @@ static int sync_listeners(aws_act *a, const char *name, const aws_listener *want
         for (size_t i = 0; i < now->nlisteners && !have; i++)
             have = aws_listener_same(&now->listeners[i], &want[k]);
         if (!have) {
-            aws_listener *grown = realloc(add, (nadd + 1) * sizeof(*add));
-            if (grown == NULL)
-                abort();
+            aws_listener *grown = pu_realloc(add, (nadd + 1) * sizeof(*add));
             add = grown;
             add[nadd++] = want[k];
         }
@@ -363,8 +363,8 @@ static char *derived_name(infra_call *call)
 {
     char hex[9];
     char *base = aws_call_name(call, NAME_MAX_LEN - 9);
-    aws_token_hex(aws_api->call_token(call), 8, hex);
-    char *name = aws_printf("%s-%s", base, hex);
+    aws_token_hex(pu_host->call_token(call), 8, hex);
+    char *name = pu_printf("%s-%s", base, hex);
     free(base);
     return name;
 }
@@ -375,7 +375,7 @@ static int lb_create(aws_act *a, const char *name, const aws_listener *l, size_t
     aws_params q = {0};
     aws_tags tags = {0}, found = {0};
     aws_resp *r = NULL;
-    const char *token = aws_api->call_token(a->call);
+    const char *token = pu_host->call_token(a->call);
     int internal = 0, error;
 
     /* A balancer of that name must be this create's own. */
@@ -383,10 +383,10 @@ static int lb_create(aws_act *a, const char *name, const aws_listener *l, size_t
     if (error == 0) {
         const char *owner = aws_tags_get(&found, "infra:token");
         if (owner == NULL || token == NULL || strcmp(owner, token) != 0) {
-            aws_diagf(a->call, "name",
-                      "aws: a load balancer named \"%s\" already exists in %s and was not made "
-                      "by this resource; choose another name",
-                      name, a->p->region);
+            pu_diagf(a->call, "name",
+                     "aws: a load balancer named \"%s\" already exists in %s and was not made "
+                     "by this resource; choose another name",
+                     name, a->p->region);
             error = INFRA_ECONFLICT;
         }
         goto done;
@@ -395,18 +395,18 @@ static int lb_create(aws_act *a, const char *name, const aws_listener *l, size_t
         goto done;
     if (aws_json_strv(AJ->get(a->planned, "subnets"), &subnets) < 0 ||
         aws_json_strv(AJ->get(a->planned, "firewalls"), &groups) < 0) {
-        aws_diagf(a->call, "subnets", "subnets and firewalls must be lists of ids");
+        pu_diagf(a->call, "subnets", "subnets and firewalls must be lists of ids");
         error = INFRA_EINVALID;
         goto done;
     }
     if (aws_strv_len(subnets) == 0) {
-        aws_diagf(a->call, "subnets", "a load balancer needs subnets: the subnets it serves");
+        pu_diagf(a->call, "subnets", "a load balancer needs subnets: the subnets it serves");
         error = INFRA_EINVALID;
         goto done;
     }
     if ((error = aws_tags_build(a->call, name, AJ->get(a->planned, "tags"), &tags)) < 0)
         goto done;
-    aws_json_to_bool(AJ->get(a->planned, "internal"), &internal);
+    pu_json_to_bool(AJ->get(a->planned, "internal"), &internal);
     aws_params_add(&q, "LoadBalancerName", name);
     aws_listeners_encode(&q, l, nl);
     aws_params_list(&q, AWS_LIST_MEMBER, "Subnets", subnets);
@@ -432,10 +432,10 @@ static int lb_state(aws_act *a, const char *name, infra_json **out)
     lb_info now = {0};
     int error = lb_describe(a, name, &now);
     infra_json *st = aws_state_new(a->planned);
-    if (error == 0 && (error = aws_json_set_str(st, "id", name)) == 0 &&
-        (error = aws_json_set_str(st, "name", name)) == 0 &&
-        (error = aws_json_set_str(st, "dns_name", now.dns_name)) == 0 &&
-        (error = aws_json_set_str(st, "zone_id", now.zone_id)) == 0 &&
+    if (error == 0 && (error = pu_json_set_str(st, "id", name)) == 0 &&
+        (error = pu_json_set_str(st, "name", name)) == 0 &&
+        (error = pu_json_set_str(st, "dns_name", now.dns_name)) == 0 &&
+        (error = pu_json_set_str(st, "zone_id", now.zone_id)) == 0 &&
         AJ->get(st, "targets") != NULL)
         error = aws_json_set_strv(st, "instances", now.instances);
     lb_clear(&now);
@@ -460,7 +460,7 @@ static int load_balancer_apply(aws_act *a)
     if ((error = aws_listeners_parse(a->call, a->planned, &l, &nl)) < 0)
         return error;
     if ((health = wanted_health(a->planned, l, nl)) == NULL) {
-        aws_diagf(a->call, "health", "health must be \"http:PORT/PATH\" or \"tcp:PORT\"");
+        pu_diagf(a->call, "health", "health must be \"http:PORT/PATH\" or \"tcp:PORT\"");
         error = INFRA_EINVALID;
         goto done;
     }
@@ -470,10 +470,10 @@ static int load_balancer_apply(aws_act *a)
             error = INFRA_ENOTFOUND;
             goto done;
         }
-        name = aws_strdup(id);
+        name = pu_strdup(id);
     } else {
-        const char *given = aws_json_str(a->planned, "name");
-        name = given ? aws_strdup(given) : derived_name(a->call);
+        const char *given = pu_json_str(a->planned, "name");
+        name = given ? pu_strdup(given) : derived_name(a->call);
         if ((error = lb_create(a, name, l, nl)) < 0)
             goto done;
     }
@@ -481,7 +481,7 @@ static int load_balancer_apply(aws_act *a)
         goto done;
     if (aws_json_strv(AJ->get(a->planned, "subnets"), &subnets) < 0 ||
         aws_json_strv(AJ->get(a->planned, "firewalls"), &groups) < 0) {
-        aws_diagf(a->call, "subnets", "subnets and firewalls must be lists of ids");
+        pu_diagf(a->call, "subnets", "subnets and firewalls must be lists of ids");
         error = INFRA_EINVALID;
         goto done;
     }
@@ -536,25 +536,56 @@ done:
 
 static int load_balancer_remove(aws_act *a)
 {
-    const char *name = aws_state_id(a->prior);
-    aws_params q = {0};
-    aws_resp *r = NULL;
-    if (name == NULL)
-        return 0;
-    aws_params_add(&q, "LoadBalancerName", name);
     /* DeleteLoadBalancer succeeds for a balancer that is already gone. */
-    int error = aws_query(a->p, a->call, AWS_ELB, "DeleteLoadBalancer", &q, "", AWS_SAFE,
-                          "LoadBalancerNotFound AccessPointNotFound", &r);
-    aws_resp_free(r);
-    aws_params_free(&q);
-    return error == INFRA_ENOTFOUND ? 0 : error;
+    return aws_remove_simple(a, AWS_ELB, "DeleteLoadBalancer", "LoadBalancerName",
+                             aws_state_id(a->prior), AWS_SAFE,
+                             "LoadBalancerNotFound AccessPointNotFound");
+}
+
+int aws_elb_pages(aws_act *a, const char *attr, int (*page)(void *ud, const xmlNode *result),
+                  void *ud)
+{
+    char *marker = NULL;
+    int error;
+    do {
+        aws_params q = {0};
+        aws_resp *r = NULL;
+        if (marker != NULL)
+            aws_params_add(&q, "Marker", marker);
+        free(marker);
+        marker = NULL;
+        error = aws_query(a->p, a->call, AWS_ELB, "DescribeLoadBalancers", &q, attr, AWS_SAFE, NULL,
+                          &r);
+        if (error == 0 && !page(ud, r->result)) {
+            marker = aws_xml_get(r->result, "NextMarker");
+            if (marker != NULL && *marker == '\0') {
+                free(marker);
+                marker = NULL;
+            }
+        }
+        aws_resp_free(r);
+        aws_params_free(&q);
+    } while (error == 0 && marker != NULL);
+    free(marker);
+    return error;
+}
+
+/* An aws_elb_pages page: appends the balancers' names to *(char ***)ud. */
+static int collect_names(void *ud, const xmlNode *result)
+{
+    char ***names = ud;
+    char **page = member_strings(result, "LoadBalancerDescriptions", "LoadBalancerName");
+    for (size_t i = 0; page[i] != NULL; i++)
+        aws_strv_push(names, page[i]);
+    aws_strv_free(page);
+    return 0;
 }
 
 /* The name of the balancer made under the call's token: the derived
  * name, else any balancer whose infra:token tag says so. */
 static int lb_by_token(aws_act *a, char **name)
 {
-    const char *token = aws_api->call_token(a->call);
+    const char *token = pu_host->call_token(a->call);
     char *guess = derived_name(a->call);
     aws_tags tags = {0};
     int error = lb_tags(a, guess, &tags);
@@ -567,32 +598,8 @@ static int lb_by_token(aws_act *a, char **name)
     aws_tags_free(&tags);
     free(guess);
     /* A given name: look through the balancers' tags, 20 names a call. */
-    char **names = aws_calloc(1, sizeof(char *));
-    char *marker = NULL;
-    do {
-        aws_params q = {0};
-        aws_resp *r = NULL;
-        if (marker != NULL)
-            aws_params_add(&q, "Marker", marker);
-        free(marker);
-        marker = NULL;
-        error =
-            aws_query(a->p, a->call, AWS_ELB, "DescribeLoadBalancers", &q, "", AWS_SAFE, NULL, &r);
-        if (error == 0) {
-            char **page = member_strings(r->result, "LoadBalancerDescriptions", "LoadBalancerName");
-            for (size_t i = 0; page[i] != NULL; i++)
-                aws_strv_push(&names, page[i]);
-            aws_strv_free(page);
-            marker = aws_xml_get(r->result, "NextMarker");
-            if (marker != NULL && *marker == '\0') {
-                free(marker);
-                marker = NULL;
-            }
-        }
-        aws_resp_free(r);
-        aws_params_free(&q);
-    } while (error == 0 && marker != NULL);
-    free(marker);
+    char **names = pu_calloc(1, sizeof(char *));
+    error = aws_elb_pages(a, "", collect_names, &names);
     for (size_t i = 0; error == 0 && names[i] != NULL; i += 20) {
         aws_params q = {0};
         aws_resp *r = NULL;
@@ -622,22 +629,12 @@ static int lb_by_token(aws_act *a, char **name)
     return *name != NULL ? 0 : INFRA_ENOTFOUND;
 }
 
-static int same_strings(char *const *x, char *const *y)
-{
-    if (aws_strv_len(x) != aws_strv_len(y))
-        return 0;
-    for (size_t i = 0; x != NULL && x[i] != NULL; i++)
-        if (!aws_strv_has(y, x[i]))
-            return 0;
-    return 1;
-}
-
 /* Sets key to now unless the state's list says the same (order aside). */
 static int echo_list(infra_json *st, const char *key, char *const *now)
 {
     char **had = NULL;
     int error = 0;
-    if (aws_json_strv(AJ->get(st, key), &had) < 0 || !same_strings(had, now))
+    if (aws_json_strv(AJ->get(st, key), &had) < 0 || !aws_strv_same_set(had, now))
         error = aws_json_set_strv(st, key, now);
     aws_strv_free(had);
     return error;
@@ -663,10 +660,10 @@ static int load_balancer_read(aws_act *a)
         return error;
     }
     infra_json *st = aws_state_new(a->state);
-    if ((error = aws_json_set_str(st, "id", name)) < 0 ||
-        (error = aws_json_set_str(st, "name", name)) < 0 ||
-        (error = aws_json_set_str(st, "dns_name", now.dns_name)) < 0 ||
-        (error = aws_json_set_str(st, "zone_id", now.zone_id)) < 0)
+    if ((error = pu_json_set_str(st, "id", name)) < 0 ||
+        (error = pu_json_set_str(st, "name", name)) < 0 ||
+        (error = pu_json_set_str(st, "dns_name", now.dns_name)) < 0 ||
+        (error = pu_json_set_str(st, "zone_id", now.zone_id)) < 0)
         goto done;
     if (AJ->get(st, "subnets") != NULL && (error = echo_list(st, "subnets", now.subnets)) < 0)
         goto done;
@@ -677,7 +674,7 @@ static int load_balancer_read(aws_act *a)
     if (AJ->get(st, "targets") != NULL) {
         char **registered = NULL;
         aws_json_strv(AJ->get(st, "instances"), &registered);
-        if (!same_strings(registered, now.instances) &&
+        if (!aws_strv_same_set(registered, now.instances) &&
             (error = aws_json_set_strv(st, "targets", now.instances)) < 0) {
             aws_strv_free(registered);
             goto done;
@@ -697,10 +694,10 @@ static int load_balancer_read(aws_act *a)
             infra_json *list = AJ->new_array();
             for (size_t i = 0; list != NULL && i < now.nlisteners; i++) {
                 infra_json *o = AJ->new_object();
-                if (o == NULL || aws_json_set_int(o, "port", now.listeners[i].port) < 0 ||
-                    aws_json_set_str(o, "protocol", now.listeners[i].protocol) < 0 ||
-                    aws_json_set_int(o, "instance_port", now.listeners[i].instance_port) < 0 ||
-                    aws_json_set_str(o, "instance_protocol", now.listeners[i].instance_protocol) <
+                if (o == NULL || pu_json_set_int(o, "port", now.listeners[i].port) < 0 ||
+                    pu_json_set_str(o, "protocol", now.listeners[i].protocol) < 0 ||
+                    pu_json_set_int(o, "instance_port", now.listeners[i].instance_port) < 0 ||
+                    pu_json_set_str(o, "instance_protocol", now.listeners[i].instance_protocol) <
                         0 ||
                     AJ->append(list, o) < 0)
                     error = INFRA_EINTERNAL;
@@ -712,26 +709,25 @@ static int load_balancer_read(aws_act *a)
         char *health = wanted_health(st, want, nwant);
         if (error == 0 && health != NULL && now.health_target != NULL &&
             strcasecmp(health, now.health_target) != 0)
-            error = aws_json_set_str(st, "health", now.health_target);
+            error = pu_json_set_str(st, "health", now.health_target);
         free(health);
         long interval, timeout, healthy, unhealthy;
         health_numbers(st, &interval, &timeout, &healthy, &unhealthy);
         if (error == 0 && AJ->get(st, "health_interval") && interval != now.interval)
-            error = aws_json_set_int(st, "health_interval", now.interval);
+            error = pu_json_set_int(st, "health_interval", now.interval);
         if (error == 0 && AJ->get(st, "healthy_threshold") && healthy != now.healthy)
-            error = aws_json_set_int(st, "healthy_threshold", now.healthy);
+            error = pu_json_set_int(st, "healthy_threshold", now.healthy);
         if (error == 0 && AJ->get(st, "unhealthy_threshold") && unhealthy != now.unhealthy)
-            error = aws_json_set_int(st, "unhealthy_threshold", now.unhealthy);
+            error = pu_json_set_int(st, "unhealthy_threshold", now.unhealthy);
     }
     free(want);
     if (error == 0 && AJ->get(st, "internal") != NULL)
-        error =
-            aws_json_set_bool(st, "internal", now.scheme && strcmp(now.scheme, "internal") == 0);
+        error = pu_json_set_bool(st, "internal", now.scheme && strcmp(now.scheme, "internal") == 0);
     if (error == 0 && (error = lb_tags(a, name, &tags)) == 0) {
         error = aws_tags_read(st, &tags, NULL);
         /* name is the balancer's own; the Name tag only mirrors it. */
         if (error == 0)
-            error = aws_json_set_str(st, "name", name);
+            error = pu_json_set_str(st, "name", name);
     }
 done:
     lb_clear(&now);

@@ -35,12 +35,12 @@ char *aws_health_target(const char *health)
         return NULL;
     int http = proto[0] == 'H';
     if (http && *end == '\0')
-        return aws_printf("%s:%ld/", proto, port);
+        return pu_printf("%s:%ld/", proto, port);
     if (http && *end != '/')
         return NULL;
     if (!http && *end != '\0')
         return NULL;
-    return aws_printf("%s:%ld%s", proto, port, end);
+    return pu_printf("%s:%ld%s", proto, port, end);
 }
 
 int aws_listener_protocol(const char *s, char out[8])
@@ -72,20 +72,20 @@ int aws_listeners_parse(infra_call *call, const infra_json *config, aws_listener
     *out = NULL;
     *n = 0;
     if (AJ->get(config, "backend_port") != NULL &&
-        aws_json_to_int(AJ->get(config, "backend_port"), &backend) < 0) {
-        aws_diagf(call, "backend_port", "backend_port must be a port number");
+        pu_json_to_int(AJ->get(config, "backend_port"), &backend) < 0) {
+        pu_diagf(call, "backend_port", "backend_port must be a port number");
         return INFRA_EINVALID;
     }
     if ((listen == NULL) == (listeners == NULL)) {
-        aws_diagf(call, "listen",
-                  "a load balancer needs listen: [PORT...] or listeners: "
-                  "[{port, protocol, instance_port}] (one of them)");
+        pu_diagf(call, "listen",
+                 "a load balancer needs listen: [PORT...] or listeners: "
+                 "[{port, protocol, instance_port}] (one of them)");
         return INFRA_EINVALID;
     }
     const infra_json *list = listen ? listen : listeners;
     if (AJ->type(list) != INFRA_JSON_ARRAY || AJ->length(list) == 0) {
-        aws_diagf(call, listen ? "listen" : "listeners", "%s needs at least one listener",
-                  listen ? "listen" : "listeners");
+        pu_diagf(call, listen ? "listen" : "listeners", "%s needs at least one listener",
+                 listen ? "listen" : "listeners");
         return INFRA_EINVALID;
     }
     for (size_t i = 0; i < AJ->length(list); i++) {
@@ -95,8 +95,8 @@ int aws_listeners_parse(infra_call *call, const infra_json *config, aws_listener
         memset(&l, 0, sizeof(l));
         snprintf(attr, sizeof(attr), "%s[%zu]", listen ? "listen" : "listeners", i);
         if (listen != NULL) {
-            if (aws_json_to_int(e, &l.port) < 0 || l.port < 1 || l.port > 65535) {
-                aws_diagf(call, attr, "a port must be a number from 1 to 65535");
+            if (pu_json_to_int(e, &l.port) < 0 || l.port < 1 || l.port > 65535) {
+                pu_diagf(call, attr, "a port must be a number from 1 to 65535");
                 error = INFRA_EINVALID;
                 continue;
             }
@@ -105,34 +105,32 @@ int aws_listeners_parse(infra_call *call, const infra_json *config, aws_listener
             snprintf(l.instance_protocol, sizeof(l.instance_protocol), "%s", l.protocol);
             l.instance_port = backend > 0 ? backend : l.port;
         } else {
-            const char *proto = aws_json_str(e, "protocol");
-            const char *iproto = aws_json_str(e, "instance_protocol");
+            const char *proto = pu_json_str(e, "protocol");
+            const char *iproto = pu_json_str(e, "instance_protocol");
             if (AJ->type(e) != INFRA_JSON_OBJECT ||
-                aws_json_to_int(AJ->get(e, "port"), &l.port) < 0 || l.port < 1 || l.port > 65535) {
-                aws_diagf(call, attr,
-                          "a listener is {port, protocol, instance_port, "
-                          "instance_protocol}");
+                pu_json_to_int(AJ->get(e, "port"), &l.port) < 0 || l.port < 1 || l.port > 65535) {
+                pu_diagf(call, attr,
+                         "a listener is {port, protocol, instance_port, "
+                         "instance_protocol}");
                 error = INFRA_EINVALID;
                 continue;
             }
             if (!aws_listener_protocol(proto ? proto : "TCP", l.protocol) ||
                 !aws_listener_protocol(iproto ? iproto : l.protocol, l.instance_protocol)) {
-                aws_diagf(call, attr, "protocol must be HTTP, HTTPS, TCP or SSL");
+                pu_diagf(call, attr, "protocol must be HTTP, HTTPS, TCP or SSL");
                 error = INFRA_EINVALID;
                 continue;
             }
             if (AJ->get(e, "instance_port") == NULL)
                 l.instance_port = backend > 0 ? backend : l.port;
-            else if (aws_json_to_int(AJ->get(e, "instance_port"), &l.instance_port) < 0 ||
+            else if (pu_json_to_int(AJ->get(e, "instance_port"), &l.instance_port) < 0 ||
                      l.instance_port < 1 || l.instance_port > 65535) {
-                aws_diagf(call, attr, "instance_port must be a port number");
+                pu_diagf(call, attr, "instance_port must be a port number");
                 error = INFRA_EINVALID;
                 continue;
             }
         }
-        aws_listener *grown = realloc(v, (count + 1) * sizeof(*v));
-        if (grown == NULL)
-            abort();
+        aws_listener *grown = pu_realloc(v, (count + 1) * sizeof(*v));
         v = grown;
         v[count++] = l;
     }
@@ -143,7 +141,7 @@ int aws_listeners_parse(infra_call *call, const infra_json *config, aws_listener
     qsort(v, count, sizeof(*v), aws_listener_cmp);
     for (size_t i = 1; i < count; i++)
         if (v[i].port == v[i - 1].port) {
-            aws_diagf(call, listen ? "listen" : "listeners", "port %ld is listed twice", v[i].port);
+            pu_diagf(call, listen ? "listen" : "listeners", "port %ld is listed twice", v[i].port);
             free(v);
             return INFRA_EINVALID;
         }

@@ -10,20 +10,8 @@
 
 static const char *const network_keys[] = {"network", "vpc", NULL};
 
-static int simple_call(aws_act *a, const char *action, const char *attr, unsigned flags,
-                       const char *quiet, const char *k1, const char *v1, const char *k2,
-                       const char *v2)
-{
-    aws_params q = {0};
-    aws_resp *r = NULL;
-    aws_params_add(&q, k1, v1);
-    if (k2 != NULL)
-        aws_params_add(&q, k2, v2);
-    int error = aws_query(a->p, a->call, AWS_EC2, action, &q, attr, flags, quiet, &r);
-    aws_resp_free(r);
-    aws_params_free(&q);
-    return error;
-}
+static const aws_ec2_kind igw_kind = {"DescribeInternetGateways", "internetGatewaySet",
+                                      "internetGatewayId", NULL};
 
 /* ------------------------------------------------------------------ */
 /* internet_gateway                                                   */
@@ -35,7 +23,7 @@ static int igw_attachments(aws_act *a, const char *id, char ***vpcs, aws_tags *t
     xmlNode *item = NULL;
     int error = aws_describe_one(a->p, a->call, "DescribeInternetGateways", "InternetGatewayId.1",
                                  id, "internetGatewaySet", AWS_FRESH, &r, &item);
-    *vpcs = aws_calloc(1, sizeof(char *));
+    *vpcs = pu_calloc(1, sizeof(char *));
     if (error == 0) {
         xmlNode *set = aws_xml_child(item, "attachmentSet");
         for (xmlNode *it = aws_xml_child(set, "item"); it != NULL; it = aws_xml_next(it)) {
@@ -61,51 +49,31 @@ static int igw_apply(aws_act *a)
     int error = 0;
 
     if (vpc == NULL) {
-        aws_diagf(a->call, "network", "an internet gateway needs network: the VPC id");
+        pu_diagf(a->call, "network", "an internet gateway needs network: the VPC id");
         return INFRA_EINVALID;
     }
     if (a->prior != NULL) {
-        const char *pid = aws_state_id(a->prior);
-        if (pid == NULL)
-            return INFRA_ENOTFOUND;
-        id = aws_strdup(pid);
+        if ((error = aws_prior_id(a, &id)) < 0)
+            return error;
         error = aws_tags_sync(a->p, a->call, id, a->prior, a->planned, NULL);
-    } else {
-        error = aws_find_by_token(a->p, a->call, "DescribeInternetGateways", "internetGatewaySet",
-                                  "internetGatewayId", NULL, NULL, aws_api->call_token(a->call),
-                                  NULL, &id);
-        if (error == INFRA_ENOTFOUND) {
-            aws_params q = {0};
-            aws_tags tags = {0};
-            aws_resp *r = NULL;
-            if ((error = aws_tags_build(a->call, aws_json_str(a->planned, "name"),
-                                        AJ->get(a->planned, "tags"), &tags)) == 0) {
-                aws_tags_spec(&q, 1, "internet-gateway", &tags);
-                error =
-                    aws_query(a->p, a->call, AWS_EC2, "CreateInternetGateway", &q, "", 0, NULL, &r);
-                if (error == 0)
-                    id = aws_xml_get(r->result, "internetGateway/internetGatewayId");
-                if (error == 0 && (id == NULL || *id == '\0')) {
-                    aws_diagf(a->call, "", "aws: CreateInternetGateway answered no id");
-                    error = INFRA_EINTERNAL;
-                }
-            }
-            aws_resp_free(r);
-            aws_params_free(&q);
-            aws_tags_free(&tags);
-        }
+    } else if ((error = aws_find_mine(a, &igw_kind, &id)) == INFRA_ENOTFOUND) {
+        aws_params q = {0};
+        error = aws_ec2_create(a, "CreateInternetGateway", &q, "internet-gateway", "", 0,
+                               "internetGateway/internetGatewayId", &id);
+        aws_params_free(&q);
     }
     /* Attached to its VPC, also after a crash between create and attach. */
     if (error == 0 && (error = igw_attachments(a, id, &vpcs, NULL)) == 0 &&
         !aws_strv_has(vpcs, vpc)) {
-        error = simple_call(a, "AttachInternetGateway", "network", AWS_SAFE | AWS_FRESH,
-                            "Resource.AlreadyAssociated", "InternetGatewayId", id, "VpcId", vpc);
+        error = aws_query_simple(a->p, a->call, AWS_EC2, "AttachInternetGateway", "network",
+                                 AWS_SAFE | AWS_FRESH, "Resource.AlreadyAssociated",
+                                 "InternetGatewayId", id, "VpcId", vpc, NULL);
         if (error == INFRA_ECONFLICT)
             error = 0; /* attached by an earlier try */
     }
     infra_json *st = aws_state_new(a->planned);
     if (error == 0)
-        error = aws_json_set_str(st, "id", id);
+        error = pu_json_set_str(st, "id", id);
     aws_strv_free(vpcs);
     free(id);
     return aws_state_finish(a, st, error);
@@ -120,37 +88,31 @@ static int igw_remove(aws_act *a)
     int error = igw_attachments(a, id, &vpcs, NULL);
     /* Detaching waits for the VPC's public addresses to go (DependencyViolation). */
     for (size_t i = 0; error == 0 && vpcs[i] != NULL; i++) {
-        error = simple_call(a, "DetachInternetGateway", "", AWS_SAFE | AWS_DEPENDENT,
-                            "Gateway.NotAttached InvalidInternetGatewayID.NotFound",
-                            "InternetGatewayId", id, "VpcId", vpcs[i]);
+        error = aws_query_simple(a->p, a->call, AWS_EC2, "DetachInternetGateway", "",
+                                 AWS_SAFE | AWS_DEPENDENT,
+                                 "Gateway.NotAttached InvalidInternetGatewayID.NotFound",
+                                 "InternetGatewayId", id, "VpcId", vpcs[i], NULL);
         if (error == INFRA_ECONFLICT || error == INFRA_ENOTFOUND)
             error = 0;
     }
     if (error == 0)
-        error =
-            simple_call(a, "DeleteInternetGateway", "", AWS_SAFE | AWS_DEPENDENT,
-                        "InvalidInternetGatewayID.NotFound", "InternetGatewayId", id, NULL, NULL);
+        error = aws_query_simple(a->p, a->call, AWS_EC2, "DeleteInternetGateway", "",
+                                 AWS_SAFE | AWS_DEPENDENT, "InvalidInternetGatewayID.NotFound",
+                                 "InternetGatewayId", id, NULL);
     aws_strv_free(vpcs);
     return error == INFRA_ENOTFOUND ? 0 : error;
 }
 
 static int igw_read(aws_act *a)
 {
-    const char *id = aws_state_id(a->state);
+    const char *id;
     char *found = NULL;
     char **vpcs = NULL;
     aws_tags tags = {0};
     int error;
 
-    if (a->state == NULL) {
-        if ((error = aws_find_by_token(a->p, a->call, "DescribeInternetGateways",
-                                       "internetGatewaySet", "internetGatewayId", NULL, NULL,
-                                       aws_api->call_token(a->call), NULL, &found)) < 0)
-            return error;
-        id = found;
-    }
-    if (id == NULL)
-        return INFRA_ENOTFOUND;
+    if ((error = aws_read_id(a, &igw_kind, &id, &found)) < 0)
+        return error;
     aws_resp *r = NULL;
     xmlNode *item = NULL;
     /* Not fresh: an unknown id is a gateway deleted outside infra. */
@@ -162,10 +124,10 @@ static int igw_read(aws_act *a)
     infra_json *st = aws_state_new(a->state);
     if (error == 0) {
         const char *key = AJ->get(st, "vpc") != NULL ? "vpc" : "network";
-        const char *want = aws_json_str(st, key);
+        const char *want = pu_json_str(st, key);
         const char *now = want && aws_strv_has(vpcs, want) ? want : vpcs[0];
-        if ((error = aws_json_set_str(st, "id", id)) == 0 &&
-            (error = aws_json_set_str(st, key, now)) == 0)
+        if ((error = pu_json_set_str(st, "id", id)) == 0 &&
+            (error = pu_json_set_str(st, key, now)) == 0)
             error = aws_tags_read(st, &tags, NULL);
     }
     aws_tags_free(&tags);
@@ -257,7 +219,7 @@ static int nat_describe(aws_act *a, const char *id, unsigned flags, nat_info *ou
 /* The Elastic IP of this create: the one tagged with token, else a new one. */
 static int eip_ensure(aws_act *a, const aws_tags *tags, char **allocation_id)
 {
-    const char *token = aws_api->call_token(a->call);
+    const char *token = pu_host->call_token(a->call);
     int error = aws_find_by_token(a->p, a->call, "DescribeAddresses", "addressesSet",
                                   "allocationId", NULL, NULL, token, NULL, allocation_id);
     if (error != INFRA_ENOTFOUND)
@@ -270,7 +232,7 @@ static int eip_ensure(aws_act *a, const aws_tags *tags, char **allocation_id)
     if (error == 0) {
         *allocation_id = aws_xml_get(r->result, "allocationId");
         if (*allocation_id == NULL || **allocation_id == '\0') {
-            aws_diagf(a->call, "", "aws: AllocateAddress answered no allocationId");
+            pu_diagf(a->call, "", "aws: AllocateAddress answered no allocationId");
             free(*allocation_id);
             *allocation_id = NULL;
             error = INFRA_EINTERNAL;
@@ -285,8 +247,8 @@ static int eip_release(aws_act *a, const char *allocation_id)
 {
     /* The address stays associated for a moment after its gateway is gone. */
     int error =
-        simple_call(a, "ReleaseAddress", "", AWS_SAFE | AWS_DEPENDENT,
-                    "InvalidAllocationID.NotFound", "AllocationId", allocation_id, NULL, NULL);
+        aws_query_simple(a->p, a->call, AWS_EC2, "ReleaseAddress", "", AWS_SAFE | AWS_DEPENDENT,
+                         "InvalidAllocationID.NotFound", "AllocationId", allocation_id, NULL);
     return error == INFRA_ENOTFOUND ? 0 : error;
 }
 
@@ -294,10 +256,10 @@ static int nat_state(aws_act *a, const nat_info *n, infra_json **out)
 {
     infra_json *st = aws_state_new(a->planned ? a->planned : a->state);
     int error;
-    if ((error = aws_json_set_str(st, "id", n->id)) < 0 ||
-        (error = aws_json_set_str(st, "allocation_id", n->allocation_id)) < 0 ||
-        (error = aws_json_set_str(st, "public_ip", n->public_ip)) < 0 ||
-        (error = aws_json_set_str(st, "network", n->vpc)) < 0) {
+    if ((error = pu_json_set_str(st, "id", n->id)) < 0 ||
+        (error = pu_json_set_str(st, "allocation_id", n->allocation_id)) < 0 ||
+        (error = pu_json_set_str(st, "public_ip", n->public_ip)) < 0 ||
+        (error = pu_json_set_str(st, "network", n->vpc)) < 0) {
         AJ->release(st);
         return error;
     }
@@ -307,8 +269,8 @@ static int nat_state(aws_act *a, const nat_info *n, infra_json **out)
 
 static int nat_apply(aws_act *a)
 {
-    const char *token = aws_api->call_token(a->call);
-    const char *subnet = aws_json_str(a->planned, "subnet");
+    const char *token = pu_host->call_token(a->call);
+    const char *subnet = pu_json_str(a->planned, "subnet");
     nat_info n = {0};
     aws_tags tags = {0};
     char *allocation = NULL;
@@ -325,7 +287,7 @@ static int nat_apply(aws_act *a)
         nat_info_clear(&n);
         return aws_state_finish(a, st, error);
     }
-    if ((error = aws_tags_build(a->call, aws_json_str(a->planned, "name"),
+    if ((error = aws_tags_build(a->call, pu_json_str(a->planned, "name"),
                                 AJ->get(a->planned, "tags"), &tags)) < 0)
         return error;
     error = nat_by_token(a, token, &n);
@@ -345,7 +307,7 @@ static int nat_apply(aws_act *a)
         if (error == 0) {
             n.id = aws_xml_get(r->result, "natGateway/natGatewayId");
             if (n.id == NULL || *n.id == '\0') {
-                aws_diagf(a->call, "", "aws: CreateNatGateway answered no natGatewayId");
+                pu_diagf(a->call, "", "aws: CreateNatGateway answered no natGatewayId");
                 error = INFRA_EINTERNAL;
             }
         }
@@ -358,7 +320,7 @@ static int nat_apply(aws_act *a)
                                 "natGatewaySet", "state", "available", "failed deleting deleted",
                                 AWS_WAIT_NAT_MS)) < 0)
         goto done;
-    char *id = aws_strdup(n.id);
+    char *id = pu_strdup(n.id);
     nat_info_clear(&n);
     error = nat_describe(a, id, AWS_FRESH, &n);
     free(id);
@@ -374,12 +336,12 @@ done:
 static int nat_remove(aws_act *a)
 {
     const char *id = aws_state_id(a->prior);
-    const char *allocation = aws_json_str(a->prior, "allocation_id");
+    const char *allocation = pu_json_str(a->prior, "allocation_id");
     int error = 0;
 
     if (id != NULL) {
-        error = simple_call(a, "DeleteNatGateway", "", AWS_SAFE, "NatGatewayNotFound *.NotFound",
-                            "NatGatewayId", id, NULL, NULL);
+        error = aws_query_simple(a->p, a->call, AWS_EC2, "DeleteNatGateway", "", AWS_SAFE,
+                                 "NatGatewayNotFound *.NotFound", "NatGatewayId", id, NULL);
         if (error == INFRA_ENOTFOUND)
             error = 0;
         if (error == 0)
@@ -395,7 +357,7 @@ static int nat_remove(aws_act *a)
 
 static int nat_read(aws_act *a)
 {
-    const char *token = aws_api->call_token(a->call);
+    const char *token = pu_host->call_token(a->call);
     const char *id = aws_state_id(a->state);
     nat_info n = {0};
     infra_json *st = NULL;
@@ -410,7 +372,7 @@ static int nat_read(aws_act *a)
                                       "allocationId", NULL, NULL, token, NULL, &allocation);
             if (error == 0) {
                 st = AJ->new_object();
-                error = aws_json_set_str(st, "allocation_id", allocation);
+                error = pu_json_set_str(st, "allocation_id", allocation);
             }
             free(allocation);
             return aws_state_finish(a, st, error);
@@ -426,7 +388,7 @@ static int nat_read(aws_act *a)
     if (n.state != NULL && (strcmp(n.state, "deleted") == 0 || strcmp(n.state, "failed") == 0 ||
                             strcmp(n.state, "deleting") == 0)) {
         /* Gone outside infra: its address is released, not leaked. */
-        const char *allocation = aws_json_str(a->state, "allocation_id");
+        const char *allocation = pu_json_str(a->state, "allocation_id");
         if (strcmp(n.state, "deleting") == 0 &&
             aws_wait_state(a->p, a->call, "", "DescribeNatGateways", "NatGatewayId.1", n.id,
                            "natGatewaySet", "state", "deleted", "failed", AWS_WAIT_NAT_MS) < 0)

@@ -53,9 +53,7 @@ int aws_images_parse(const xmlNode *result, aws_image **out, size_t *n)
     *out = NULL;
     *n = 0;
     for (xmlNode *it = aws_xml_child(set, "item"); it != NULL; it = aws_xml_next(it)) {
-        aws_image *grown = realloc(*out, (*n + 1) * sizeof(**out));
-        if (grown == NULL)
-            abort();
+        aws_image *grown = pu_realloc(*out, (*n + 1) * sizeof(**out));
         *out = grown;
         aws_image *im = &(*out)[(*n)++];
         im->id = aws_xml_get(it, "imageId");
@@ -88,10 +86,10 @@ void aws_images_free(aws_image *v, size_t n)
 
 static char *owners_text(char *const *owners)
 {
-    aws_buf b = {0};
+    pu_buf b = {0};
     for (size_t i = 0; owners != NULL && owners[i] != NULL; i++)
-        aws_buf_printf(&b, "%s%s", i ? ", " : "", owners[i]);
-    return aws_buf_take(&b);
+        pu_buf_printf(&b, "%s%s", i ? ", " : "", owners[i]);
+    return pu_buf_take(&b);
 }
 
 int aws_image_lookup(infra_provider *p, infra_call *call, const char *attr, char *const *owners,
@@ -117,9 +115,9 @@ int aws_image_lookup(infra_provider *p, infra_call *call, const char *attr, char
     long best = aws_image_pick(v, n, pattern, architecture);
     if (best < 0) {
         char *who = owners_text(own);
-        aws_diagf(call, attr, "aws: no available image named like \"%s\"%s%s owned by %s in %s",
-                  pattern, architecture && *architecture ? " for " : "",
-                  architecture && *architecture ? architecture : "", who, p->region);
+        pu_diagf(call, attr, "aws: no available image named like \"%s\"%s%s owned by %s in %s",
+                 pattern, architecture && *architecture ? " for " : "",
+                 architecture && *architecture ? architecture : "", who, p->region);
         free(who);
         error = INFRA_EINVALID;
         goto done;
@@ -139,11 +137,11 @@ int aws_image_resolve(infra_provider *p, infra_call *call, const char *attr, con
                       char **ami)
 {
     if (image == NULL || *image == '\0') {
-        aws_diagf(call, attr, "image must be an AMI id or a name pattern");
+        pu_diagf(call, attr, "image must be an AMI id or a name pattern");
         return INFRA_EINVALID;
     }
     if (aws_is_ami_id(image)) {
-        *ami = aws_strdup(image);
+        *ami = pu_strdup(image);
         return 0;
     }
     aws_image im;
@@ -162,19 +160,18 @@ int aws_image_resolve(infra_provider *p, infra_call *call, const char *attr, con
 static int image_read(aws_act *a)
 {
     const infra_json *cfg = a->state;
-    const char *pattern = aws_json_str(cfg, "name");
-    const char *arch = aws_json_str(cfg, "architecture");
+    const char *pattern = pu_json_str(cfg, "name");
+    const char *arch = pu_json_str(cfg, "architecture");
     char **owners = NULL;
     aws_image im;
     int error;
 
     if (pattern == NULL || *pattern == '\0') {
-        aws_diagf(a->call, "name", "an image lookup needs name: a pattern such as \"base-*\"");
+        pu_diagf(a->call, "name", "an image lookup needs name: a pattern such as \"base-*\"");
         return INFRA_EINVALID;
     }
     if (aws_json_strv(AJ->get(cfg, "owners"), &owners) < 0) {
-        aws_diagf(a->call, "owners",
-                  "owners must be a list of account ids, \"self\" or \"amazon\"");
+        pu_diagf(a->call, "owners", "owners must be a list of account ids, \"self\" or \"amazon\"");
         return INFRA_EINVALID;
     }
     error = aws_image_lookup(a->p, a->call, "name", owners, pattern, arch, &im);
@@ -182,18 +179,18 @@ static int image_read(aws_act *a)
     if (error < 0)
         return error;
     infra_json *st = aws_state_new(cfg);
-    if ((error = aws_json_set_str(st, "id", im.id)) == 0 &&
-        (error = aws_json_set_str(st, "name", im.name)) == 0 &&
-        (error = aws_json_set_str(st, "creation_date", im.creation_date)) == 0 &&
-        (error = aws_json_set_str(st, "owner_id", im.owner)) == 0 && arch == NULL)
-        error = aws_json_set_str(st, "architecture", im.architecture);
+    if ((error = pu_json_set_str(st, "id", im.id)) == 0 &&
+        (error = pu_json_set_str(st, "name", im.name)) == 0 &&
+        (error = pu_json_set_str(st, "creation_date", im.creation_date)) == 0 &&
+        (error = pu_json_set_str(st, "owner_id", im.owner)) == 0 && arch == NULL)
+        error = pu_json_set_str(st, "architecture", im.architecture);
     aws_image_clear(&im);
     return aws_state_finish(a, st, error);
 }
 
 static int image_apply(aws_act *a)
 {
-    aws_diagf(a->call, "", "an image is looked up, never created: declare it under images:");
+    pu_diagf(a->call, "", "an image is looked up, never created: declare it under images:");
     return INFRA_ENOTSUP;
 }
 

@@ -6,11 +6,8 @@
  * services sections' "ec2 =\n  endpoint_url = ..."). */
 #include "aws_config.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 static int is_space(char c)
 {
@@ -26,7 +23,7 @@ static char *trimmed(const char *s, size_t n)
     }
     while (n > 0 && is_space(s[n - 1]))
         n--;
-    return aws_strndup(s, n);
+    return pu_strndup(s, n);
 }
 
 static void lower(char *s)
@@ -38,11 +35,8 @@ static void lower(char *s)
 
 static void add(aws_ini *ini, const char *section, char *key, char *value)
 {
-    aws_ini_entry *grown = realloc(ini->entries, (ini->n + 1) * sizeof(*grown));
-    if (grown == NULL)
-        abort();
-    ini->entries = grown;
-    ini->entries[ini->n].section = aws_strdup(section);
+    ini->entries = pu_realloc(ini->entries, (ini->n + 1) * sizeof(*ini->entries));
+    ini->entries[ini->n].section = pu_strdup(section);
     ini->entries[ini->n].key = key;
     ini->entries[ini->n].value = value;
     ini->n++;
@@ -84,12 +78,12 @@ void aws_ini_parse(const char *text, aws_ini *out)
         char *value = trimmed(eq + 1, strlen(eq + 1));
         lower(key);
         if (indented && parent != NULL) {
-            char *nested = aws_printf("%s.%s", parent, key);
+            char *nested = pu_printf("%s.%s", parent, key);
             free(key);
             key = nested;
         } else {
             free(parent);
-            parent = value[0] == '\0' ? aws_strdup(key) : NULL;
+            parent = value[0] == '\0' ? pu_strdup(key) : NULL;
         }
         add(out, section, key, value);
         free(t);
@@ -100,31 +94,17 @@ void aws_ini_parse(const char *text, aws_ini *out)
 
 int aws_ini_load(const char *path, aws_ini *out)
 {
+    char *text = NULL;
+    size_t len = 0;
+
     memset(out, 0, sizeof(*out));
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return errno == ENOENT || errno == ENOTDIR ? INFRA_ENOTFOUND : INFRA_EINVALID;
-    aws_buf b = {0};
-    char chunk[4096];
-    for (;;) {
-        ssize_t n = read(fd, chunk, sizeof(chunk));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            close(fd);
-            aws_free_secret_copy(b.data);
-            return INFRA_EINVALID;
-        }
-        if (n == 0)
-            break;
-        aws_buf_put(&b, chunk, (size_t)n);
-    }
-    close(fd);
-    aws_ini_parse(b.data ? b.data : "", out);
+    int error = pu_read_file(path, PU_FILE_SECRET, &text, &len);
+    if (error < 0)
+        return error == INFRA_ENOTFOUND ? error : INFRA_EINVALID;
+    aws_ini_parse(text, out);
     /* The text may hold secret keys. */
-    if (b.data != NULL)
-        memset(b.data, 0, b.len);
-    free(b.data);
+    memset(text, 0, len);
+    free(text);
     return 0;
 }
 

@@ -25,10 +25,10 @@ static char *size_of(const infra_json *cfg)
 static int instance_tags(aws_act *a, aws_tags *out)
 {
     const infra_json *user = AJ->get(a->planned, "tags");
-    int error = aws_tags_build(a->call, aws_json_str(a->planned, "name"), user, out);
+    int error = aws_tags_build(a->call, pu_json_str(a->planned, "name"), user, out);
     for (size_t i = 0; error == 0 && cluster_keys[i] != NULL; i++) {
         char *v = aws_json_to_text(AJ->get(a->planned, cluster_keys[i]));
-        if (v != NULL && aws_json_str(user, cluster_keys[i]) == NULL)
+        if (v != NULL && pu_json_str(user, cluster_keys[i]) == NULL)
             aws_tags_set(out, cluster_keys[i], v);
         free(v);
     }
@@ -38,10 +38,10 @@ static int instance_tags(aws_act *a, aws_tags *out)
 static int run_instance(aws_act *a, const char *client_token, char **id, char **state)
 {
     const infra_json *pub = AJ->get(a->planned, "public_ip");
-    const char *subnet = aws_json_str(a->planned, "subnet");
-    const char *key = aws_json_str(a->planned, "key_pair");
-    const char *user_data = aws_json_str(a->planned, "user_data");
-    const char *zone = aws_json_str(a->planned, "availability_zone");
+    const char *subnet = pu_json_str(a->planned, "subnet");
+    const char *key = pu_json_str(a->planned, "key_pair");
+    const char *user_data = pu_json_str(a->planned, "user_data");
+    const char *zone = pu_json_str(a->planned, "availability_zone");
     char *ami = NULL, *size = size_of(a->planned);
     char **groups = NULL;
     aws_params q = {0};
@@ -49,19 +49,19 @@ static int run_instance(aws_act *a, const char *client_token, char **id, char **
     aws_resp *r = NULL;
     int error, want_public = 0;
     int asked = pub != NULL && AJ->type(pub) != INFRA_JSON_STRING &&
-                aws_json_to_bool(pub, &want_public) == 0;
+                pu_json_to_bool(pub, &want_public) == 0;
 
     if (size == NULL) {
-        aws_diagf(a->call, "size", "an instance needs size: an instance type such as t3.micro");
+        pu_diagf(a->call, "size", "an instance needs size: an instance type such as t3.micro");
         error = INFRA_EINVALID;
         goto done;
     }
     if (aws_json_strv(AJ->get(a->planned, "firewalls"), &groups) < 0) {
-        aws_diagf(a->call, "firewalls", "firewalls must be a list of security group ids");
+        pu_diagf(a->call, "firewalls", "firewalls must be a list of security group ids");
         error = INFRA_EINVALID;
         goto done;
     }
-    if ((error = aws_image_resolve(a->p, a->call, "image", aws_json_str(a->planned, "image"),
+    if ((error = aws_image_resolve(a->p, a->call, "image", pu_json_str(a->planned, "image"),
                                    &ami)) < 0 ||
         (error = instance_tags(a, &tags)) < 0)
         goto done;
@@ -89,7 +89,7 @@ static int run_instance(aws_act *a, const char *client_token, char **id, char **
             aws_params_add(&q, "SubnetId", subnet);
         aws_params_list(&q, AWS_LIST_EC2, "SecurityGroupId", groups);
     }
-    if (zone != NULL && *zone && !aws_is_unknown(zone))
+    if (zone != NULL && *zone && !pu_is_unknown(zone))
         aws_params_add(&q, "Placement.AvailabilityZone", zone);
     aws_tags_spec(&q, 1, "instance", &tags);
     error =
@@ -99,7 +99,7 @@ static int run_instance(aws_act *a, const char *client_token, char **id, char **
         *id = aws_xml_get(item, "instanceId");
         *state = aws_xml_get(item, "instanceState/name");
         if (*id == NULL || **id == '\0') {
-            aws_diagf(a->call, "", "aws: RunInstances in %s answered no instanceId", a->p->region);
+            pu_diagf(a->call, "", "aws: RunInstances in %s answered no instanceId", a->p->region);
             error = INFRA_EINTERNAL;
         }
     }
@@ -117,7 +117,7 @@ done:
  * cloud-init to print it. INFRA_ENOTFOUND when it does not. */
 static int console_fingerprint(aws_act *a, const char *id, int64_t wait_ms, char **out)
 {
-    int64_t deadline = aws_api->now_ms() + wait_ms;
+    int64_t deadline = pu_host->now_ms() + wait_ms;
     int64_t delay = 1000;
     for (;;) {
         aws_params q = {0};
@@ -143,7 +143,7 @@ static int console_fingerprint(aws_act *a, const char *id, int64_t wait_ms, char
             free(decoded);
         }
         free(text);
-        if (aws_api->now_ms() + delay > deadline)
+        if (pu_host->now_ms() + delay > deadline)
             return INFRA_ENOTFOUND;
         if ((error = aws_sleep(a->p, a->call, delay)) < 0)
             return error;
@@ -157,22 +157,22 @@ static int instance_state(const infra_json *base, const aws_instance *info, cons
 {
     infra_json *st = aws_state_new(base);
     int error;
-    if ((error = aws_json_set_str(st, "id", info->id)) < 0 ||
-        (error = aws_json_set_str(st, "private_ip", info->private_ip)) < 0 ||
-        (error = aws_json_set_str(st, "public_ip", info->public_ip)) < 0 ||
-        (error = aws_json_set_str(st, "private_dns", info->private_dns)) < 0 ||
-        (error = aws_json_set_str(st, "public_dns", info->public_dns)) < 0 ||
-        (error = aws_json_set_str(st, "state", info->state)) < 0 ||
-        (error = aws_json_set_str(st, "network", info->vpc)) < 0 ||
-        (error = aws_json_set_int(st, "ssh_port", 22)) < 0)
+    if ((error = pu_json_set_str(st, "id", info->id)) < 0 ||
+        (error = pu_json_set_str(st, "private_ip", info->private_ip)) < 0 ||
+        (error = pu_json_set_str(st, "public_ip", info->public_ip)) < 0 ||
+        (error = pu_json_set_str(st, "private_dns", info->private_dns)) < 0 ||
+        (error = pu_json_set_str(st, "public_dns", info->public_dns)) < 0 ||
+        (error = pu_json_set_str(st, "state", info->state)) < 0 ||
+        (error = pu_json_set_str(st, "network", info->vpc)) < 0 ||
+        (error = pu_json_set_int(st, "ssh_port", 22)) < 0)
         goto done;
-    if (info->zone != NULL && (error = aws_json_set_str(st, "availability_zone", info->zone)) < 0)
+    if (info->zone != NULL && (error = pu_json_set_str(st, "availability_zone", info->zone)) < 0)
         goto done;
-    if (aws_json_str(st, "ssh_user") == NULL &&
-        (error = aws_json_set_str(st, "ssh_user", "root")) < 0)
+    if (pu_json_str(st, "ssh_user") == NULL &&
+        (error = pu_json_set_str(st, "ssh_user", "root")) < 0)
         goto done;
     if (fingerprint != NULL || AJ->get(st, "ssh_host_key_fingerprint") == NULL)
-        error = aws_json_set_str(st, "ssh_host_key_fingerprint", fingerprint);
+        error = pu_json_set_str(st, "ssh_host_key_fingerprint", fingerprint);
 done:
     if (error < 0)
         AJ->release(st);
@@ -183,7 +183,7 @@ done:
 
 static int instance_create(aws_act *a)
 {
-    const char *token = aws_api->call_token(a->call);
+    const char *token = pu_host->call_token(a->call);
     const infra_json *pub = AJ->get(a->planned, "public_ip");
     char client_token[65];
     aws_instance *v = NULL, info = {0};
@@ -196,7 +196,7 @@ static int instance_create(aws_act *a)
     if ((error = aws_instances_by_token(a->p, a->call, token, &v, &n)) < 0)
         goto done;
     if (n > 0) {
-        id = aws_strdup(v[0].id);
+        id = pu_strdup(v[0].id);
     } else {
         error = run_instance(a, client_token, &id, &state);
         if (error == 0 && state != NULL &&
@@ -210,10 +210,10 @@ static int instance_create(aws_act *a)
             error = run_instance(a, client_token, &id, &state);
         }
         if (error == INFRA_ECONFLICT)
-            aws_diagf(a->call, "",
-                      "aws: RunInstances in %s: the launch this create started had "
-                      "other parameters; run infra up again",
-                      a->p->region);
+            pu_diagf(a->call, "",
+                     "aws: RunInstances in %s: the launch this create started had "
+                     "other parameters; run infra up again",
+                     a->p->region);
     }
     if (error < 0)
         goto done;
@@ -225,15 +225,15 @@ static int instance_create(aws_act *a)
         goto done;
     }
     if (fingerprint == NULL)
-        aws_logf(a->call, INFRA_LOG_INFO,
-                 "instance %s: no SSH host key fingerprint in the console output yet", id);
+        pu_logf(a->call, INFRA_LOG_INFO,
+                "instance %s: no SSH host key fingerprint in the console output yet", id);
     if ((error = instance_state(a->planned, &info, fingerprint, &st)) < 0)
         goto done;
     int b = 0;
-    if (pub != NULL && AJ->type(pub) != INFRA_JSON_STRING && aws_json_to_bool(pub, &b) == 0)
-        error = aws_json_set_bool(st, "associate_public_ip", b);
+    if (pub != NULL && AJ->type(pub) != INFRA_JSON_STRING && pu_json_to_bool(pub, &b) == 0)
+        error = pu_json_set_bool(st, "associate_public_ip", b);
     else
-        error = aws_json_set_str(st, "associate_public_ip", NULL);
+        error = pu_json_set_str(st, "associate_public_ip", NULL);
 done:
     aws_instances_free(v, n);
     aws_instance_clear(&info);
@@ -241,16 +241,6 @@ done:
     free(state);
     free(fingerprint);
     return aws_state_finish(a, st, error);
-}
-
-static int same_set(char *const *x, char *const *y)
-{
-    if (aws_strv_len(x) != aws_strv_len(y))
-        return 0;
-    for (size_t i = 0; x != NULL && x[i] != NULL; i++)
-        if (!aws_strv_has(y, x[i]))
-            return 0;
-    return 1;
 }
 
 static int describe_instance(aws_act *a, const char *id, aws_instance *out)
@@ -282,11 +272,11 @@ static int instance_update(aws_act *a)
         return INFRA_ENOTFOUND;
     if (aws_json_strv(AJ->get(a->planned, "firewalls"), &want) < 0 ||
         aws_json_strv(AJ->get(a->prior, "firewalls"), &had) < 0) {
-        aws_diagf(a->call, "firewalls", "firewalls must be a list of security group ids");
+        pu_diagf(a->call, "firewalls", "firewalls must be a list of security group ids");
         error = INFRA_EINVALID;
         goto done;
     }
-    if (!same_set(want, had) && aws_strv_len(want) > 0) {
+    if (!aws_strv_same_set(want, had) && aws_strv_len(want) > 0) {
         aws_params q = {0};
         aws_resp *r = NULL;
         aws_params_add(&q, "InstanceId", id);
@@ -302,9 +292,9 @@ static int instance_update(aws_act *a)
         error = describe_instance(a, id, &info);
     if (error == 0 &&
         (error = instance_state(a->planned, &info,
-                                aws_json_str(a->prior, "ssh_host_key_fingerprint"), &st)) == 0)
+                                pu_json_str(a->prior, "ssh_host_key_fingerprint"), &st)) == 0)
         error =
-            aws_json_set_copy(st, "associate_public_ip", AJ->get(a->prior, "associate_public_ip"));
+            pu_json_set_copy(st, "associate_public_ip", AJ->get(a->prior, "associate_public_ip"));
 done:
     aws_instance_clear(&info);
     aws_strv_free(want);
@@ -320,15 +310,10 @@ static int instance_apply(aws_act *a)
 static int instance_remove(aws_act *a)
 {
     const char *id = aws_state_id(a->prior);
-    aws_params q = {0};
-    aws_resp *r = NULL;
     if (id == NULL)
         return 0;
-    aws_params_add(&q, "InstanceId.1", id);
-    int error = aws_query(a->p, a->call, AWS_EC2, "TerminateInstances", &q, "", AWS_SAFE,
-                          "InvalidInstanceID.NotFound", &r);
-    aws_resp_free(r);
-    aws_params_free(&q);
+    int error = aws_query_simple(a->p, a->call, AWS_EC2, "TerminateInstances", "", AWS_SAFE,
+                                 "InvalidInstanceID.NotFound", "InstanceId.1", id, NULL);
     if (error == INFRA_ENOTFOUND)
         return 0;
     /* Dependents (subnets, groups) can only go once it is gone. */
@@ -344,17 +329,18 @@ static int refresh_config(infra_json *st, const aws_instance *info)
     const char *key = NULL;
     int error = 0;
     if (aws_json_alias_value(st, size_keys, &v, &key) == 0 && info->type != NULL)
-        error = aws_json_set_str(st, key, info->type);
-    const char *image = aws_json_str(st, "image");
+        error = pu_json_set_str(st, key, info->type);
+    const char *image = pu_json_str(st, "image");
     if (error == 0 && image != NULL && aws_is_ami_id(image) && info->image != NULL)
-        error = aws_json_set_str(st, "image", info->image);
+        error = pu_json_set_str(st, "image", info->image);
     if (error == 0 && AJ->get(st, "subnet") != NULL)
-        error = aws_json_set_str(st, "subnet", info->subnet);
+        error = pu_json_set_str(st, "subnet", info->subnet);
     if (error == 0 && AJ->get(st, "key_pair") != NULL)
-        error = aws_json_set_str(st, "key_pair", info->key_name);
+        error = pu_json_set_str(st, "key_pair", info->key_name);
     if (error == 0 && AJ->get(st, "firewalls") != NULL) {
         char **had = NULL;
-        if (aws_json_strv(AJ->get(st, "firewalls"), &had) < 0 || !same_set(had, info->groups))
+        if (aws_json_strv(AJ->get(st, "firewalls"), &had) < 0 ||
+            !aws_strv_same_set(had, info->groups))
             error = aws_json_set_strv(st, "firewalls", info->groups);
         aws_strv_free(had);
     }
@@ -373,7 +359,7 @@ static int instance_read(aws_act *a)
     if (a->state == NULL) {
         aws_instance *v = NULL;
         size_t n = 0;
-        if ((error = aws_instances_by_token(a->p, a->call, aws_api->call_token(a->call), &v, &n)) <
+        if ((error = aws_instances_by_token(a->p, a->call, pu_host->call_token(a->call), &v, &n)) <
             0)
             return error;
         if (n == 0) {
@@ -394,7 +380,7 @@ static int instance_read(aws_act *a)
         aws_instance_clear(&info);
         return INFRA_ENOTFOUND;
     }
-    const char *fp = aws_json_str(a->state, "ssh_host_key_fingerprint");
+    const char *fp = pu_json_str(a->state, "ssh_host_key_fingerprint");
     if (fp == NULL && strcmp(info.state, "running") == 0)
         console_fingerprint(a, info.id, 0, &fingerprint);
     error = instance_state(a->state, &info, fp ? fp : fingerprint, &st);

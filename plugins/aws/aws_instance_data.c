@@ -64,7 +64,7 @@ void aws_instance_parse(const xmlNode *item, aws_instance *out)
     out->type = nonempty(aws_xml_get(item, "instanceType"));
     out->key_name = nonempty(aws_xml_get(item, "keyName"));
     out->client_token = nonempty(aws_xml_get(item, "clientToken"));
-    out->groups = aws_calloc(1, sizeof(char *));
+    out->groups = pu_calloc(1, sizeof(char *));
     xmlNode *groups = aws_xml_child(item, "groupSet");
     for (xmlNode *g = aws_xml_child(groups, "item"); g != NULL; g = aws_xml_next(g)) {
         char *id = aws_xml_get(g, "groupId");
@@ -74,14 +74,12 @@ void aws_instance_parse(const xmlNode *item, aws_instance *out)
     }
     aws_tags_parse(aws_xml_child(item, "tagSet"), &out->tags);
     if (out->state == NULL)
-        out->state = aws_strdup("unknown");
+        out->state = pu_strdup("unknown");
 }
 
 static void push_instance(aws_instance **v, size_t *n, const xmlNode *item)
 {
-    aws_instance *grown = realloc(*v, (*n + 1) * sizeof(**v));
-    if (grown == NULL)
-        abort();
+    aws_instance *grown = pu_realloc(*v, (*n + 1) * sizeof(**v));
     *v = grown;
     aws_instance_parse(item, &(*v)[*n]);
     (*n)++;
@@ -208,7 +206,7 @@ struct aws_waiter {
 
 aws_waiter *aws_waiter_new(void)
 {
-    aws_waiter *w = aws_calloc(1, sizeof(*w));
+    aws_waiter *w = pu_calloc(1, sizeof(*w));
     pthread_condattr_t attr;
     pthread_mutex_init(&w->lock, NULL);
     pthread_condattr_init(&attr);
@@ -291,14 +289,14 @@ static void settle(aws_waiter *w, char *const *polled, const aws_instance *v, si
             e->done = 1;
             e->error = INFRA_ECONFLICT;
             free(e->final_state);
-            e->final_state = aws_strdup(found->state);
+            e->final_state = pu_strdup(found->state);
         } else {
             continue;
         }
         aws_instance_clear(&e->info);
-        e->info.id = aws_strdup(found->id);
-        e->info.state = aws_strdup(found->state);
-#define COPY(f) e->info.f = found->f ? aws_strdup(found->f) : NULL
+        e->info.id = pu_strdup(found->id);
+        e->info.state = pu_strdup(found->state);
+#define COPY(f) e->info.f = found->f ? pu_strdup(found->f) : NULL
         COPY(private_ip);
         COPY(public_ip);
         COPY(private_dns);
@@ -311,7 +309,7 @@ static void settle(aws_waiter *w, char *const *polled, const aws_instance *v, si
         COPY(key_name);
         COPY(client_token);
 #undef COPY
-        e->info.groups = aws_calloc(1, sizeof(char *));
+        e->info.groups = pu_calloc(1, sizeof(char *));
         for (size_t g = 0; found->groups && found->groups[g]; g++)
             aws_strv_push(&e->info.groups, found->groups[g]);
         for (size_t t = 0; t < found->tags.n; t++)
@@ -322,7 +320,7 @@ static void settle(aws_waiter *w, char *const *polled, const aws_instance *v, si
 /* One poll for every entry waiting; called with the lock held, returns with it held. */
 static int poll_now(aws_waiter *w, infra_provider *p, infra_call *call, const char *attr)
 {
-    char **ids = aws_calloc(1, sizeof(char *));
+    char **ids = pu_calloc(1, sizeof(char *));
     for (wait_entry *e = w->entries; e != NULL; e = e->next)
         if (!e->done && !aws_strv_has(ids, e->id) && aws_strv_len(ids) < BATCH_MAX)
             aws_strv_push(&ids, e->id);
@@ -392,13 +390,13 @@ int aws_waiter_wait(infra_provider *p, infra_call *call, const char *attr, const
     pthread_mutex_unlock(&w->lock);
 
     if (error == INFRA_ETRANSIENT)
-        aws_diagf(call, attr, "aws: instance %s did not become %s within %lld s", id, target,
-                  (long long)(timeout_ms / 1000));
+        pu_diagf(call, attr, "aws: instance %s did not become %s within %lld s", id, target,
+                 (long long)(timeout_ms / 1000));
     else if (error == INFRA_ECONFLICT)
-        aws_diagf(call, attr, "aws: instance %s is %s instead of becoming %s", id,
-                  e.final_state ? e.final_state : "gone", target);
+        pu_diagf(call, attr, "aws: instance %s is %s instead of becoming %s", id,
+                 e.final_state ? e.final_state : "gone", target);
     else if (error == INFRA_ENOTFOUND)
-        aws_diagf(call, attr, "aws: instance %s is not known to EC2 in %s", id, p->region);
+        pu_diagf(call, attr, "aws: instance %s is not known to EC2 in %s", id, p->region);
     free(e.final_state);
     if (error == 0 && out != NULL)
         *out = e.info;

@@ -15,16 +15,16 @@ static char *expand_home(const char *path)
 {
     if (path[0] == '~' && path[1] == '/') {
         const char *home = getenv("HOME");
-        return aws_printf("%s%s", home ? home : "", path + 1);
+        return pu_printf("%s%s", home ? home : "", path + 1);
     }
-    return aws_strdup(path);
+    return pu_strdup(path);
 }
 
 /* The public key text of the config, trimmed. */
 static int public_key(aws_act *a, char **out)
 {
-    const char *text = aws_json_str(a->planned, "public_key");
-    const char *file = aws_json_str(a->planned, "public_key_file");
+    const char *text = pu_json_str(a->planned, "public_key");
+    const char *file = pu_json_str(a->planned, "public_key_file");
     if (text == NULL && file != NULL) {
         char *path = expand_home(file);
         int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -34,18 +34,18 @@ static int public_key(aws_act *a, char **out)
         if (fd >= 0)
             close(fd);
         if (n <= 0) {
-            aws_diagf(a->call, "public_key_file", "cannot read %s: %s", path,
-                      n == 0 ? "empty file" : strerror(err));
+            pu_diagf(a->call, "public_key_file", "cannot read %s: %s", path,
+                     n == 0 ? "empty file" : strerror(err));
             free(path);
             return INFRA_EINVALID;
         }
         free(path);
         buf[n] = '\0';
-        *out = aws_strdup(buf);
+        *out = pu_strdup(buf);
     } else if (text != NULL) {
-        *out = aws_strdup(text);
+        *out = pu_strdup(text);
     } else {
-        aws_diagf(a->call, "public_key", "a key pair needs public_key or public_key_file");
+        pu_diagf(a->call, "public_key", "a key pair needs public_key or public_key_file");
         return INFRA_EINVALID;
     }
     size_t len = strlen(*out);
@@ -53,8 +53,8 @@ static int public_key(aws_act *a, char **out)
            ((*out)[len - 1] == '\n' || (*out)[len - 1] == '\r' || (*out)[len - 1] == ' '))
         (*out)[--len] = '\0';
     if (strncmp(*out, "ssh-", 4) != 0 && strncmp(*out, "ecdsa-", 6) != 0) {
-        aws_diagf(a->call, file ? "public_key_file" : "public_key",
-                  "not an OpenSSH public key (ssh-ed25519, ssh-rsa or ecdsa-sha2-...)");
+        pu_diagf(a->call, file ? "public_key_file" : "public_key",
+                 "not an OpenSSH public key (ssh-ed25519, ssh-rsa or ecdsa-sha2-...)");
         free(*out);
         *out = NULL;
         return INFRA_EINVALID;
@@ -113,7 +113,7 @@ static int key_describe(aws_act *a, const char *name, const char *token, unsigne
 
 static int key_import(aws_act *a, const char *name, key_info *k)
 {
-    const char *token = aws_api->call_token(a->call);
+    const char *token = pu_host->call_token(a->call);
     char *text = NULL;
     aws_params q = {0};
     aws_tags tags = {0};
@@ -138,10 +138,10 @@ static int key_import(aws_act *a, const char *name, key_info *k)
         if ((error = key_describe(a, name, NULL, 0, k)) == 0) {
             const char *owner = aws_tags_get(&k->tags, "infra:token");
             if (owner == NULL || token == NULL || strcmp(owner, token) != 0) {
-                aws_diagf(a->call, "name",
-                          "aws: a key pair named \"%s\" already exists in %s and was not made by "
-                          "this resource; choose another name",
-                          name, a->p->region);
+                pu_diagf(a->call, "name",
+                         "aws: a key pair named \"%s\" already exists in %s and was not made by "
+                         "this resource; choose another name",
+                         name, a->p->region);
                 error = INFRA_ECONFLICT;
             }
         }
@@ -158,9 +158,9 @@ static int key_state(aws_act *a, const infra_json *base, const key_info *k)
 {
     infra_json *st = aws_state_new(base);
     int error;
-    if ((error = aws_json_set_str(st, "id", k->id)) == 0 &&
-        (error = aws_json_set_str(st, "name", k->name)) == 0)
-        error = aws_json_set_str(st, "fingerprint", k->fingerprint);
+    if ((error = pu_json_set_str(st, "id", k->id)) == 0 &&
+        (error = pu_json_set_str(st, "name", k->name)) == 0)
+        error = pu_json_set_str(st, "fingerprint", k->fingerprint);
     return aws_state_finish(a, st, error);
 }
 
@@ -171,7 +171,7 @@ static int key_pair_apply(aws_act *a)
 
     if (a->prior != NULL) {
         const char *id = aws_state_id(a->prior);
-        const char *name = aws_json_str(a->prior, "name");
+        const char *name = pu_json_str(a->prior, "name");
         if (id == NULL || name == NULL)
             return INFRA_ENOTFOUND;
         if ((error = aws_tags_sync(a->p, a->call, id, a->prior, a->planned, NULL)) == 0 &&
@@ -180,9 +180,9 @@ static int key_pair_apply(aws_act *a)
         key_clear(&k);
         return error;
     }
-    const char *given = aws_json_str(a->planned, "name");
-    char *name = given ? aws_strdup(given) : aws_call_name(a->call, 255);
-    error = key_describe(a, NULL, aws_api->call_token(a->call), 0, &k);
+    const char *given = pu_json_str(a->planned, "name");
+    char *name = given ? pu_strdup(given) : aws_call_name(a->call, 255);
+    error = key_describe(a, NULL, pu_host->call_token(a->call), 0, &k);
     if (error == INFRA_ENOTFOUND)
         error = key_import(a, name, &k);
     if (error == 0)
@@ -194,17 +194,8 @@ static int key_pair_apply(aws_act *a)
 
 static int key_pair_remove(aws_act *a)
 {
-    const char *name = aws_json_str(a->prior, "name");
-    aws_params q = {0};
-    aws_resp *r = NULL;
-    if (name == NULL)
-        return 0;
-    aws_params_add(&q, "KeyName", name);
-    int error = aws_query(a->p, a->call, AWS_EC2, "DeleteKeyPair", &q, "", AWS_SAFE,
-                          "InvalidKeyPair.NotFound", &r);
-    aws_resp_free(r);
-    aws_params_free(&q);
-    return error == INFRA_ENOTFOUND ? 0 : error;
+    return aws_remove_simple(a, AWS_EC2, "DeleteKeyPair", "KeyName", pu_json_str(a->prior, "name"),
+                             AWS_SAFE, "InvalidKeyPair.NotFound");
 }
 
 static int key_pair_read(aws_act *a)
@@ -212,19 +203,19 @@ static int key_pair_read(aws_act *a)
     key_info k = {0};
     int error;
     if (a->state == NULL) {
-        error = key_describe(a, NULL, aws_api->call_token(a->call), 0, &k);
+        error = key_describe(a, NULL, pu_host->call_token(a->call), 0, &k);
     } else {
-        const char *name = aws_json_str(a->state, "name");
+        const char *name = pu_json_str(a->state, "name");
         if (name == NULL)
             return INFRA_ENOTFOUND;
         error = key_describe(a, name, NULL, 0, &k);
     }
     if (error == 0) {
         infra_json *st = aws_state_new(a->state);
-        if ((error = aws_json_set_str(st, "id", k.id)) == 0 &&
-            (error = aws_json_set_str(st, "fingerprint", k.fingerprint)) == 0 &&
+        if ((error = pu_json_set_str(st, "id", k.id)) == 0 &&
+            (error = pu_json_set_str(st, "fingerprint", k.fingerprint)) == 0 &&
             (error = aws_tags_read(st, &k.tags, NULL)) == 0)
-            error = aws_json_set_str(st, "name", k.name);
+            error = pu_json_set_str(st, "name", k.name);
         error = aws_state_finish(a, st, error);
     }
     key_clear(&k);

@@ -11,17 +11,20 @@
 
 static const char *const size_keys[] = {"size", "machine", "instance_type", NULL};
 
+static const aws_ec2_kind template_kind = {"DescribeLaunchTemplates", "launchTemplates",
+                                           "launchTemplateId", NULL};
+
 /* LaunchTemplateData.* of cfg; *ami is the image it resolved. */
 static int template_data(aws_act *a, const infra_json *cfg, aws_params *q, char **ami)
 {
     const infra_json *size_v = NULL;
-    const char *key = aws_json_str(cfg, "key_pair");
-    const char *user_data = aws_json_str(cfg, "user_data");
+    const char *key = pu_json_str(cfg, "key_pair");
+    const char *user_data = pu_json_str(cfg, "user_data");
     char **groups = NULL;
     aws_tags tags = {0};
     int error;
 
-    if ((error = aws_image_resolve(a->p, a->call, "image", aws_json_str(cfg, "image"), ami)) < 0)
+    if ((error = aws_image_resolve(a->p, a->call, "image", pu_json_str(cfg, "image"), ami)) < 0)
         return error;
     aws_params_add(q, "LaunchTemplateData.ImageId", *ami);
     aws_json_alias_value(cfg, size_keys, &size_v, NULL);
@@ -37,14 +40,14 @@ static int template_data(aws_act *a, const infra_json *cfg, aws_params *q, char 
         free(encoded);
     }
     if (aws_json_strv(AJ->get(cfg, "firewalls"), &groups) < 0) {
-        aws_diagf(a->call, "firewalls", "firewalls must be a list of security group ids");
+        pu_diagf(a->call, "firewalls", "firewalls must be a list of security group ids");
         return INFRA_EINVALID;
     }
     aws_params_list(q, AWS_LIST_EC2, "LaunchTemplateData.SecurityGroupId", groups);
     aws_strv_free(groups);
     /* Instances it launches carry the user's tags and where they come from,
      * not the template's token: they are not the template. */
-    if ((error = aws_tags_build(a->call, aws_json_str(cfg, "name"), AJ->get(cfg, "tags"), &tags)) ==
+    if ((error = aws_tags_build(a->call, pu_json_str(cfg, "name"), AJ->get(cfg, "tags"), &tags)) ==
         0) {
         aws_tags inst = {0};
         for (size_t i = 0; i < tags.n; i++)
@@ -94,7 +97,7 @@ static int lt_describe(aws_act *a, const char *id, unsigned flags, lt_info *t)
     aws_params q = {0};
     aws_resp *r = NULL;
     memset(t, 0, sizeof(*t));
-    t->groups = aws_calloc(1, sizeof(char *));
+    t->groups = pu_calloc(1, sizeof(char *));
     aws_params_add(&q, "LaunchTemplateId.1", id);
     int error = aws_query(a->p, a->call, AWS_EC2, "DescribeLaunchTemplates", &q, "",
                           AWS_SAFE | flags, "*NotFound *NotFoundException *.Malformed", &r);
@@ -153,10 +156,10 @@ static int lt_state(aws_act *a, const char *id, infra_json **out)
     infra_json *st = aws_state_new(a->planned);
     char version[24];
     snprintf(version, sizeof(version), "%ld", t.latest);
-    if (error == 0 && (error = aws_json_set_str(st, "id", t.id)) == 0 &&
-        (error = aws_json_set_str(st, "name", t.name)) == 0 &&
-        (error = aws_json_set_str(st, "latest_version", version)) == 0)
-        error = aws_json_set_str(st, "image_id", t.image);
+    if (error == 0 && (error = pu_json_set_str(st, "id", t.id)) == 0 &&
+        (error = pu_json_set_str(st, "name", t.name)) == 0 &&
+        (error = pu_json_set_str(st, "latest_version", version)) == 0)
+        error = pu_json_set_str(st, "image_id", t.image);
     lt_clear(&t);
     if (error < 0) {
         AJ->release(st);
@@ -168,8 +171,8 @@ static int lt_state(aws_act *a, const char *id, infra_json **out)
 
 static int lt_create(aws_act *a, char **id)
 {
-    const char *token = aws_api->call_token(a->call);
-    const char *given = aws_json_str(a->planned, "name");
+    const char *token = pu_host->call_token(a->call);
+    const char *given = pu_json_str(a->planned, "name");
     char client_token[65], hex[9];
     char *ami = NULL, *name = NULL;
     aws_params q = {0};
@@ -178,11 +181,11 @@ static int lt_create(aws_act *a, char **id)
     int error;
 
     if (given != NULL) {
-        name = aws_strdup(given);
+        name = pu_strdup(given);
     } else {
         char *base = aws_call_name(a->call, 110);
         aws_token_hex(token, 8, hex);
-        name = aws_printf("%s-%s", base, hex);
+        name = pu_printf("%s-%s", base, hex);
         free(base);
     }
     aws_client_token(token, NULL, client_token);
@@ -197,10 +200,10 @@ static int lt_create(aws_act *a, char **id)
     if (error == 0) {
         *id = aws_xml_get(r->result, "launchTemplate/launchTemplateId");
     } else if (error == INFRA_ECONFLICT) {
-        aws_diagf(a->call, "name",
-                  "aws: a launch template named \"%s\" already exists in %s and was not made by "
-                  "this resource; choose another name",
-                  name, a->p->region);
+        pu_diagf(a->call, "name",
+                 "aws: a launch template named \"%s\" already exists in %s and was not made by "
+                 "this resource; choose another name",
+                 name, a->p->region);
     }
 done:
     aws_resp_free(r);
@@ -216,7 +219,7 @@ static int data_changed(aws_act *a, const char *ami)
 {
     static const char *const keys[] = {"size",     "machine",   "instance_type", "firewalls",
                                        "key_pair", "user_data", "tags",          NULL};
-    const char *old_ami = aws_json_str(a->prior, "image_id");
+    const char *old_ami = pu_json_str(a->prior, "image_id");
     if (old_ami == NULL || strcmp(old_ami, ami) != 0)
         return 1;
     for (size_t i = 0; keys[i] != NULL; i++) {
@@ -238,9 +241,9 @@ static int lt_new_version(aws_act *a, const char *id)
     /* One token per (template, version it follows, data): a retry makes no
      * second version, a later change back to old data still makes one. */
     char *body = aws_params_form("CreateLaunchTemplateVersion", "", &q);
-    char *salt = aws_printf(
+    char *salt = pu_printf(
         "%s|%s|%s", id,
-        aws_json_str(a->prior, "latest_version") ? aws_json_str(a->prior, "latest_version") : "",
+        pu_json_str(a->prior, "latest_version") ? pu_json_str(a->prior, "latest_version") : "",
         body);
     char client_token[65];
     aws_client_token(id, salt, client_token);
@@ -278,17 +281,12 @@ static int launch_template_apply(aws_act *a)
     int error;
 
     if (a->prior != NULL) {
-        const char *pid = aws_state_id(a->prior);
-        if (pid == NULL)
-            return INFRA_ENOTFOUND;
-        id = aws_strdup(pid);
+        if ((error = aws_prior_id(a, &id)) < 0)
+            return error;
         if ((error = lt_new_version(a, id)) == 0)
             error = aws_tags_sync(a->p, a->call, id, a->prior, a->planned, NULL);
     } else {
-        error = aws_find_by_token(a->p, a->call, "DescribeLaunchTemplates", "launchTemplates",
-                                  "launchTemplateId", NULL, NULL, aws_api->call_token(a->call),
-                                  NULL, &id);
-        if (error == INFRA_ENOTFOUND)
+        if ((error = aws_find_mine(a, &template_kind, &id)) == INFRA_ENOTFOUND)
             error = lt_create(a, &id);
     }
     if (error == 0)
@@ -299,68 +297,49 @@ static int launch_template_apply(aws_act *a)
 
 static int launch_template_remove(aws_act *a)
 {
-    const char *id = aws_state_id(a->prior);
-    aws_params q = {0};
-    aws_resp *r = NULL;
-    if (id == NULL)
-        return 0;
-    aws_params_add(&q, "LaunchTemplateId", id);
-    int error = aws_query(a->p, a->call, AWS_EC2, "DeleteLaunchTemplate", &q, "", AWS_SAFE,
-                          "*NotFound *NotFoundException", &r);
-    aws_resp_free(r);
-    aws_params_free(&q);
-    return error == INFRA_ENOTFOUND ? 0 : error;
+    return aws_remove_simple(a, AWS_EC2, "DeleteLaunchTemplate", "LaunchTemplateId",
+                             aws_state_id(a->prior), AWS_SAFE, "*NotFound *NotFoundException");
 }
 
 static int launch_template_read(aws_act *a)
 {
-    const char *id = aws_state_id(a->state);
+    const char *id;
     char *found = NULL;
     lt_info t = {0};
     int error;
 
-    if (a->state == NULL) {
-        if ((error = aws_find_by_token(a->p, a->call, "DescribeLaunchTemplates", "launchTemplates",
-                                       "launchTemplateId", NULL, NULL, aws_api->call_token(a->call),
-                                       NULL, &found)) < 0)
-            return error;
-        id = found;
-    }
-    if (id == NULL)
-        return INFRA_ENOTFOUND;
+    if ((error = aws_read_id(a, &template_kind, &id, &found)) < 0)
+        return error;
     error = lt_describe(a, id, 0, &t);
     infra_json *st = aws_state_new(a->state);
     char version[24];
     snprintf(version, sizeof(version), "%ld", t.latest);
-    if (error == 0 && (error = aws_json_set_str(st, "id", t.id)) == 0 &&
-        (error = aws_json_set_str(st, "name", t.name)) == 0 &&
-        (error = aws_json_set_str(st, "latest_version", version)) == 0 &&
-        (error = aws_json_set_str(st, "image_id", t.image)) == 0 && a->state != NULL) {
+    if (error == 0 && (error = pu_json_set_str(st, "id", t.id)) == 0 &&
+        (error = pu_json_set_str(st, "name", t.name)) == 0 &&
+        (error = pu_json_set_str(st, "latest_version", version)) == 0 &&
+        (error = pu_json_set_str(st, "image_id", t.image)) == 0 && a->state != NULL) {
         /* What the latest version launches, under the state's keys. */
         const infra_json *v = NULL;
         const char *key = NULL;
-        const char *image = aws_json_str(st, "image");
+        const char *image = pu_json_str(st, "image");
         if (image != NULL && aws_is_ami_id(image) && t.image != NULL)
-            error = aws_json_set_str(st, "image", t.image);
+            error = pu_json_set_str(st, "image", t.image);
         if (error == 0 && aws_json_alias_value(st, size_keys, &v, &key) == 0)
-            error = aws_json_set_str(st, key, t.type);
+            error = pu_json_set_str(st, key, t.type);
         if (error == 0 && AJ->get(st, "key_pair") != NULL)
-            error = aws_json_set_str(st, "key_pair", t.key);
-        const char *ud = aws_json_str(st, "user_data");
+            error = pu_json_set_str(st, "key_pair", t.key);
+        const char *ud = pu_json_str(st, "user_data");
         if (error == 0 && ud != NULL && (t.user_data == NULL || strcmp(ud, t.user_data) != 0))
-            error = aws_json_set_str(st, "user_data", t.user_data);
+            error = pu_json_set_str(st, "user_data", t.user_data);
         char **had = NULL;
         if (error == 0 && AJ->get(st, "firewalls") != NULL &&
             aws_json_strv(AJ->get(st, "firewalls"), &had) == 0) {
-            int same = aws_strv_len(had) == aws_strv_len(t.groups);
-            for (size_t i = 0; same && had[i] != NULL; i++)
-                same = aws_strv_has(t.groups, had[i]);
-            if (!same)
+            if (!aws_strv_same_set(had, t.groups))
                 error = aws_json_set_strv(st, "firewalls", t.groups);
         }
         aws_strv_free(had);
         if (error == 0 && (error = aws_tags_read(st, &t.tags, NULL)) == 0)
-            error = aws_json_set_str(st, "name", t.name);
+            error = pu_json_set_str(st, "name", t.name);
     }
     lt_clear(&t);
     free(found);

@@ -1,7 +1,9 @@
 /* Helpers every EC2 resource type uses: finding the object a create made
- * by its infra:token tag, and starting and finishing states. */
+ * by its infra:token tag, the create, read and delete steps most types
+ * share, and starting and finishing states. */
 #include "aws_res.h"
 
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,10 +44,91 @@ int aws_find_by_token(infra_provider *p, infra_call *call, const char *action,
     return error;
 }
 
+int aws_find_mine(aws_act *a, const aws_ec2_kind *kind, char **id)
+{
+    return aws_find_by_token(a->p, a->call, kind->describe, kind->set, kind->id_elem,
+                             kind->state_elem, NULL, pu_host->call_token(a->call), NULL, id);
+}
+
+int aws_read_id(aws_act *a, const aws_ec2_kind *kind, const char **id, char **found)
+{
+    int error;
+
+    *found = NULL;
+    *id = aws_state_id(a->state);
+    if (a->state == NULL) {
+        if ((error = aws_find_mine(a, kind, found)) < 0)
+            return error;
+        *id = *found;
+    }
+    return *id != NULL ? 0 : INFRA_ENOTFOUND;
+}
+
+int aws_prior_id(const aws_act *a, char **id)
+{
+    const char *pid = aws_state_id(a->prior);
+    *id = pid != NULL ? pu_strdup(pid) : NULL;
+    return pid != NULL ? 0 : INFRA_ENOTFOUND;
+}
+
+int aws_ec2_create(aws_act *a, const char *action, aws_params *q, const char *resource_type,
+                   const char *attr, unsigned flags, const char *id_path, char **id)
+{
+    aws_tags tags = {0};
+    aws_resp *r = NULL;
+    int error;
+
+    *id = NULL;
+    if ((error = aws_tags_build(a->call, pu_json_str(a->planned, "name"),
+                                AJ->get(a->planned, "tags"), &tags)) < 0)
+        return error;
+    aws_tags_spec(q, 1, resource_type, &tags);
+    if ((error = aws_query(a->p, a->call, AWS_EC2, action, q, attr, flags, NULL, &r)) == 0) {
+        const char *slash = strrchr(id_path, '/');
+        *id = aws_xml_get(r->result, id_path);
+        if (*id == NULL || **id == '\0') {
+            pu_diagf(a->call, "", "aws: %s in %s answered no %s", action, a->p->region,
+                     slash ? slash + 1 : id_path);
+            free(*id);
+            *id = NULL;
+            error = INFRA_EINTERNAL;
+        }
+    }
+    aws_resp_free(r);
+    aws_tags_free(&tags);
+    return error;
+}
+
+int aws_query_simple(infra_provider *p, infra_call *call, aws_service svc, const char *action,
+                     const char *attr, unsigned flags, const char *quiet, ...)
+{
+    aws_params q = {0};
+    aws_resp *r = NULL;
+    va_list ap;
+
+    va_start(ap, quiet);
+    for (const char *key = va_arg(ap, const char *); key != NULL; key = va_arg(ap, const char *))
+        aws_params_add(&q, key, va_arg(ap, const char *));
+    va_end(ap);
+    int error = aws_query(p, call, svc, action, &q, attr, flags, quiet, &r);
+    aws_resp_free(r);
+    aws_params_free(&q);
+    return error;
+}
+
+int aws_remove_simple(aws_act *a, aws_service svc, const char *action, const char *key,
+                      const char *value, unsigned flags, const char *quiet)
+{
+    if (value == NULL)
+        return 0;
+    int error = aws_query_simple(a->p, a->call, svc, action, "", flags, quiet, key, value, NULL);
+    return error == INFRA_ENOTFOUND ? 0 : error;
+}
+
 const char *aws_json_str_any(const infra_json *obj, const char *const *keys)
 {
     for (size_t i = 0; keys[i] != NULL; i++) {
-        const char *v = aws_json_str(obj, keys[i]);
+        const char *v = pu_json_str(obj, keys[i]);
         if (v != NULL && *v)
             return v;
     }
@@ -71,8 +154,8 @@ int aws_state_finish(aws_act *a, infra_json *st, int error)
 
 const char *aws_state_id(const infra_json *state)
 {
-    const char *id = aws_json_str(state, "id");
-    return id != NULL && *id && !aws_is_unknown(id) ? id : NULL;
+    const char *id = pu_json_str(state, "id");
+    return id != NULL && *id && !pu_is_unknown(id) ? id : NULL;
 }
 
 int aws_json_alias_value(const infra_json *obj, const char *const *keys, const infra_json **out,
@@ -119,7 +202,7 @@ int aws_wait_state(infra_provider *p, infra_call *call, const char *attr, const 
                    const char *id_key, const char *id, const char *set, const char *state_elem,
                    const char *target, const char *fail_states, int64_t timeout_ms)
 {
-    int64_t deadline = aws_api->now_ms() + timeout_ms;
+    int64_t deadline = pu_host->now_ms() + timeout_ms;
     int64_t delay = 500;
     for (;;) {
         aws_resp *r = NULL;
@@ -133,7 +216,7 @@ int aws_wait_state(infra_provider *p, infra_call *call, const char *attr, const 
             error = 0;
         else if (error == 0 && state != NULL && fail_states &&
                  aws_code_matches(state, fail_states)) {
-            aws_diagf(call, attr, "aws: %s is %s instead of %s", id, state, target);
+            pu_diagf(call, attr, "aws: %s is %s instead of %s", id, state, target);
             error = INFRA_ECONFLICT;
         } else if (error == 0) {
             error = 1; /* not yet */
@@ -141,9 +224,9 @@ int aws_wait_state(infra_provider *p, infra_call *call, const char *attr, const 
         free(state);
         if (error <= 0)
             return error;
-        if (aws_api->now_ms() + delay > deadline) {
-            aws_diagf(call, attr, "aws: %s did not become %s within %lld s", id, target,
-                      (long long)(timeout_ms / 1000));
+        if (pu_host->now_ms() + delay > deadline) {
+            pu_diagf(call, attr, "aws: %s did not become %s within %lld s", id, target,
+                     (long long)(timeout_ms / 1000));
             return INFRA_ETRANSIENT;
         }
         if ((error = aws_sleep(p, call, delay)) < 0)

@@ -23,8 +23,8 @@ void aws_params_add(aws_params *p, const char *key, const char *value)
         p->values = values;
         p->cap = cap;
     }
-    p->keys[p->n] = aws_strdup(key);
-    p->values[p->n] = aws_strdup(value ? value : "");
+    p->keys[p->n] = pu_strdup(key);
+    p->values[p->n] = pu_strdup(value ? value : "");
     p->n++;
 }
 
@@ -53,8 +53,8 @@ void aws_params_add_bool(aws_params *p, const char *key, int value)
 char *aws_params_elem(aws_list_style style, const char *name, size_t i)
 {
     if (style == AWS_LIST_EC2)
-        return aws_printf("%s.%zu", name, i + 1);
-    return aws_printf("%s.member.%zu", name, i + 1);
+        return pu_printf("%s.%zu", name, i + 1);
+    return pu_printf("%s.member.%zu", name, i + 1);
 }
 
 void aws_params_list(aws_params *p, aws_list_style style, const char *name, char *const *values)
@@ -100,23 +100,23 @@ const char *aws_params_get(const aws_params *p, const char *key)
     return NULL;
 }
 
-static void put_pair(aws_buf *b, const char *key, const char *value)
+static void put_pair(pu_buf *b, const char *key, const char *value)
 {
     char *k = aws_uri_encode(key, 0);
     char *v = aws_uri_encode(value, 0);
-    aws_buf_printf(b, "%s%s=%s", b->len ? "&" : "", k, v);
+    pu_buf_printf(b, "%s%s=%s", b->len ? "&" : "", k, v);
     free(k);
     free(v);
 }
 
 char *aws_params_form(const char *action, const char *version, const aws_params *p)
 {
-    aws_buf b = {0};
+    pu_buf b = {0};
     put_pair(&b, "Action", action);
     put_pair(&b, "Version", version);
     for (size_t i = 0; p != NULL && i < p->n; i++)
         put_pair(&b, p->keys[i], p->values[i]);
-    return aws_buf_take(&b);
+    return pu_buf_take(&b);
 }
 
 void aws_params_free(aws_params *p)

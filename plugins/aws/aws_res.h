@@ -109,6 +109,42 @@ int aws_describe_one(infra_provider *p, infra_call *call, const char *action, co
 int aws_wait_state(infra_provider *p, infra_call *call, const char *attr, const char *action,
                    const char *id_key, const char *id, const char *set, const char *state_elem,
                    const char *target, const char *fail_states, int64_t timeout_ms);
+/* How the objects of one EC2 type are found: the Describe call, the set
+ * of its answer, and the id and state elements of an item. */
+typedef struct aws_ec2_kind {
+    const char *describe;   /* "DescribeVpcs" */
+    const char *set;        /* "vpcSet" */
+    const char *id_elem;    /* "vpcId" */
+    const char *state_elem; /* "state", or NULL when the type has none */
+} aws_ec2_kind;
+/* The object of kind an earlier try of this create made (tagged with the
+ * call's infra:token): 0 with *id (caller frees), INFRA_ENOTFOUND when
+ * there is none and it has to be made. */
+int aws_find_mine(aws_act *a, const aws_ec2_kind *kind, char **id);
+/* The id a read refreshes: the state's, or without a state the object
+ * made under the call's token (then also in *found, which the caller
+ * frees). 0 with *id, INFRA_ENOTFOUND when there is none. */
+int aws_read_id(aws_act *a, const aws_ec2_kind *kind, const char **id, char **found);
+/* The id an update changes, from a->prior (caller frees): 0, or
+ * INFRA_ENOTFOUND when the prior state names none. */
+int aws_prior_id(const aws_act *a, char **id);
+/* Creates an EC2 object with action: q (the caller's parameters) gets the
+ * tags of a->planned as TagSpecification.1 of resource_type, and the new
+ * id is read at id_path of the answer. 0 with *id (caller frees); errors
+ * with a diagnostic at attr. q stays the caller's to free. */
+int aws_ec2_create(aws_act *a, const char *action, aws_params *q, const char *resource_type,
+                   const char *attr, unsigned flags, const char *id_path, char **id);
+/* One Query call with the NULL-terminated key, value pairs as parameters,
+ * whose answer matters only by its error: deletes, attaches, detaches.
+ * Errors as aws_query (quiet codes without a diagnostic). */
+int aws_query_simple(infra_provider *p, infra_call *call, aws_service svc, const char *action,
+                     const char *attr, unsigned flags, const char *quiet, ...)
+    __attribute__((sentinel));
+/* Deletes an object with one call action key=value (value from a->prior);
+ * a NULL value (the state names no object) and an object already gone
+ * (quiet codes) are success. */
+int aws_remove_simple(aws_act *a, aws_service svc, const char *action, const char *key,
+                      const char *value, unsigned flags, const char *quiet);
 /* The first of several keys of obj holding a string ("network" or "vpc"). */
 const char *aws_json_str_any(const infra_json *obj, const char *const *keys);
 /* The state every type starts from: a copy of base (planned or prior) or
@@ -265,6 +301,12 @@ int aws_listener_same(const aws_listener *x, const aws_listener *y);
 int aws_listener_protocol(const char *s, char out[8]);
 /* Listeners.member.N.{Protocol, LoadBalancerPort, InstanceProtocol, InstancePort}. */
 void aws_listeners_encode(aws_params *q, const aws_listener *v, size_t n);
+/* Reads every Classic load balancer of the region, one DescribeLoadBalancers
+ * page (Marker) at a time: page(ud, result) gets each answer and returns
+ * 1 once it has what it looks for. 0, or the call's error (with a
+ * diagnostic at attr). */
+int aws_elb_pages(aws_act *a, const char *attr, int (*page)(void *ud, const xmlNode *result),
+                  void *ud);
 /* "http:8080/health" -> "HTTP:8080/health", "tcp:22" -> "TCP:22" (caller frees); NULL if malformed.
  */
 char *aws_health_target(const char *health);

@@ -9,6 +9,9 @@
 
 static const char *const network_keys[] = {"network", "vpc", NULL};
 
+static const aws_ec2_kind table_kind = {"DescribeRouteTables", "routeTableSet", "routeTableId",
+                                        NULL};
+
 typedef struct route {
     char *cidr;
     char *target; /* igw-... or nat-... */
@@ -40,12 +43,10 @@ static void table_clear(table_info *t)
 
 static void route_push(route **v, size_t *n, const char *cidr, const char *target, int nat)
 {
-    route *grown = realloc(*v, (*n + 1) * sizeof(**v));
-    if (grown == NULL)
-        abort();
+    route *grown = pu_realloc(*v, (*n + 1) * sizeof(**v));
     *v = grown;
-    grown[*n].cidr = aws_strdup(cidr);
-    grown[*n].target = aws_strdup(target);
+    grown[*n].cidr = pu_strdup(cidr);
+    grown[*n].target = pu_strdup(target);
     grown[*n].nat = nat;
     (*n)++;
 }
@@ -55,8 +56,8 @@ static int table_describe(aws_act *a, const char *id, unsigned flags, table_info
     aws_resp *r = NULL;
     xmlNode *item = NULL;
     memset(t, 0, sizeof(*t));
-    t->subnets = aws_calloc(1, sizeof(char *));
-    t->assoc = aws_calloc(1, sizeof(char *));
+    t->subnets = pu_calloc(1, sizeof(char *));
+    t->assoc = pu_calloc(1, sizeof(char *));
     int error = aws_describe_one(a->p, a->call, "DescribeRouteTables", "RouteTableId.1", id,
                                  "routeTableSet", flags, &r, &item);
     if (error == 0) {
@@ -102,9 +103,9 @@ static void wanted_routes(const infra_json *cfg, route **v, size_t *n)
     *n = 0;
     for (size_t i = 0; AJ->type(routes) == INFRA_JSON_ARRAY && i < AJ->length(routes); i++) {
         const infra_json *r = AJ->at(routes, i);
-        const char *cidr = aws_json_str(r, "cidr");
-        const char *gw = aws_json_str(r, "gateway");
-        const char *nat = aws_json_str(r, "nat_gateway");
+        const char *cidr = pu_json_str(r, "cidr");
+        const char *gw = pu_json_str(r, "gateway");
+        const char *nat = pu_json_str(r, "nat_gateway");
         if (cidr != NULL && (gw != NULL || nat != NULL))
             route_push(v, n, cidr, nat ? nat : gw, nat != NULL);
     }
@@ -136,6 +137,14 @@ static int route_call(aws_act *a, const char *action, const char *id, const rout
     return error;
 }
 
+/* Ends one subnet association; one already gone is not an error. */
+static int disassociate(aws_act *a, const char *attr, const char *assoc)
+{
+    int error = aws_query_simple(a->p, a->call, AWS_EC2, "DisassociateRouteTable", attr, AWS_SAFE,
+                                 "InvalidAssociationID.NotFound", "AssociationId", assoc, NULL);
+    return error == INFRA_ENOTFOUND ? 0 : error;
+}
+
 static int reconcile(aws_act *a, const char *id, table_info *now)
 {
     route *want = NULL;
@@ -145,7 +154,7 @@ static int reconcile(aws_act *a, const char *id, table_info *now)
 
     wanted_routes(a->planned, &want, &nwant);
     if (aws_json_strv(AJ->get(a->planned, "subnets"), &subnets) < 0) {
-        aws_diagf(a->call, "subnets", "subnets must be a list of subnet ids");
+        pu_diagf(a->call, "subnets", "subnets must be a list of subnet ids");
         error = INFRA_EINVALID;
         goto done;
     }
@@ -170,29 +179,16 @@ static int reconcile(aws_act *a, const char *id, table_info *now)
     for (size_t i = 0; error == 0 && now->subnets[i] != NULL; i++) {
         if (aws_strv_has(subnets, now->subnets[i]))
             continue;
-        aws_params q = {0};
-        aws_resp *r = NULL;
-        aws_params_add(&q, "AssociationId", now->assoc[i]);
-        error = aws_query(a->p, a->call, AWS_EC2, "DisassociateRouteTable", &q, "subnets", AWS_SAFE,
-                          "InvalidAssociationID.NotFound", &r);
-        if (error == INFRA_ENOTFOUND)
-            error = 0;
-        aws_resp_free(r);
-        aws_params_free(&q);
+        error = disassociate(a, "subnets", now->assoc[i]);
     }
     for (size_t i = 0; error == 0 && subnets[i] != NULL; i++) {
         if (aws_strv_has(now->subnets, subnets[i]))
             continue;
-        aws_params q = {0};
-        aws_resp *r = NULL;
         char attr[32];
         snprintf(attr, sizeof(attr), "subnets[%zu]", i);
-        aws_params_add(&q, "RouteTableId", id);
-        aws_params_add(&q, "SubnetId", subnets[i]);
-        error = aws_query(a->p, a->call, AWS_EC2, "AssociateRouteTable", &q, attr,
-                          AWS_SAFE | AWS_FRESH, NULL, &r);
-        aws_resp_free(r);
-        aws_params_free(&q);
+        error = aws_query_simple(a->p, a->call, AWS_EC2, "AssociateRouteTable", attr,
+                                 AWS_SAFE | AWS_FRESH, NULL, "RouteTableId", id, "SubnetId",
+                                 subnets[i], NULL);
     }
 done:
     for (size_t i = 0; i < nwant; i++) {
@@ -225,36 +221,15 @@ static int route_table_apply(aws_act *a)
     int error = 0;
 
     if (a->prior != NULL) {
-        const char *pid = aws_state_id(a->prior);
-        if (pid == NULL)
-            return INFRA_ENOTFOUND;
-        id = aws_strdup(pid);
+        if ((error = aws_prior_id(a, &id)) < 0)
+            return error;
         error = aws_tags_sync(a->p, a->call, id, a->prior, a->planned, NULL);
-    } else {
-        error =
-            aws_find_by_token(a->p, a->call, "DescribeRouteTables", "routeTableSet", "routeTableId",
-                              NULL, NULL, aws_api->call_token(a->call), NULL, &id);
-        if (error == INFRA_ENOTFOUND) {
-            aws_params q = {0};
-            aws_tags tags = {0};
-            aws_resp *r = NULL;
-            if ((error = aws_tags_build(a->call, aws_json_str(a->planned, "name"),
-                                        AJ->get(a->planned, "tags"), &tags)) == 0) {
-                aws_params_add(&q, "VpcId", aws_json_str_any(a->planned, network_keys));
-                aws_tags_spec(&q, 1, "route-table", &tags);
-                error = aws_query(a->p, a->call, AWS_EC2, "CreateRouteTable", &q, "network",
-                                  AWS_FRESH, NULL, &r);
-                if (error == 0)
-                    id = aws_xml_get(r->result, "routeTable/routeTableId");
-                if (error == 0 && (id == NULL || *id == '\0')) {
-                    aws_diagf(a->call, "", "aws: CreateRouteTable answered no routeTableId");
-                    error = INFRA_EINTERNAL;
-                }
-            }
-            aws_resp_free(r);
-            aws_params_free(&q);
-            aws_tags_free(&tags);
-        }
+    } else if ((error = aws_find_mine(a, &table_kind, &id)) == INFRA_ENOTFOUND) {
+        aws_params q = {0};
+        aws_params_add(&q, "VpcId", aws_json_str_any(a->planned, network_keys));
+        error = aws_ec2_create(a, "CreateRouteTable", &q, "route-table", "network", AWS_FRESH,
+                               "routeTable/routeTableId", &id);
+        aws_params_free(&q);
     }
     if (error == 0 && (error = table_describe(a, id, AWS_FRESH, &now)) == 0 &&
         (error = reconcile(a, id, &now)) == 0) {
@@ -263,7 +238,7 @@ static int route_table_apply(aws_act *a)
     }
     if (error == 0) {
         st = aws_state_new(a->planned);
-        if ((error = aws_json_set_str(st, "id", id)) == 0)
+        if ((error = pu_json_set_str(st, "id", id)) == 0)
             error = associations_json(&now, st);
     }
     table_clear(&now);
@@ -278,26 +253,12 @@ static int route_table_remove(aws_act *a)
     if (id == NULL)
         return 0;
     int error = table_describe(a, id, 0, &now);
-    for (size_t i = 0; error == 0 && now.assoc[i] != NULL; i++) {
-        aws_params q = {0};
-        aws_resp *r = NULL;
-        aws_params_add(&q, "AssociationId", now.assoc[i]);
-        error = aws_query(a->p, a->call, AWS_EC2, "DisassociateRouteTable", &q, "", AWS_SAFE,
-                          "InvalidAssociationID.NotFound", &r);
-        if (error == INFRA_ENOTFOUND)
-            error = 0;
-        aws_resp_free(r);
-        aws_params_free(&q);
-    }
-    if (error == 0) {
-        aws_params q = {0};
-        aws_resp *r = NULL;
-        aws_params_add(&q, "RouteTableId", id);
-        error = aws_query(a->p, a->call, AWS_EC2, "DeleteRouteTable", &q, "",
-                          AWS_SAFE | AWS_DEPENDENT, "InvalidRouteTableID.NotFound", &r);
-        aws_resp_free(r);
-        aws_params_free(&q);
-    }
+    for (size_t i = 0; error == 0 && now.assoc[i] != NULL; i++)
+        error = disassociate(a, "", now.assoc[i]);
+    if (error == 0)
+        error = aws_query_simple(a->p, a->call, AWS_EC2, "DeleteRouteTable", "",
+                                 AWS_SAFE | AWS_DEPENDENT, "InvalidRouteTableID.NotFound",
+                                 "RouteTableId", id, NULL);
     table_clear(&now);
     return error == INFRA_ENOTFOUND ? 0 : error;
 }
@@ -325,9 +286,9 @@ static int routes_json(const table_info *now, const infra_json *prior, infra_jso
     infra_json *list = AJ->new_array();
     for (size_t i = 0; list != NULL && i < now->nroutes; i++) {
         infra_json *o = AJ->new_object();
-        if (o == NULL || aws_json_set_str(o, "cidr", now->routes[i].cidr) < 0 ||
-            aws_json_set_str(o, now->routes[i].nat ? "nat_gateway" : "gateway",
-                             now->routes[i].target) < 0 ||
+        if (o == NULL || pu_json_set_str(o, "cidr", now->routes[i].cidr) < 0 ||
+            pu_json_set_str(o, now->routes[i].nat ? "nat_gateway" : "gateway",
+                            now->routes[i].target) < 0 ||
             AJ->append(list, o) < 0) {
             AJ->release(list);
             return INFRA_EINTERNAL;
@@ -340,10 +301,8 @@ static int subnets_json(const table_info *now, infra_json *st)
 {
     char **prior = NULL;
     if (aws_json_strv(AJ->get(st, "subnets"), &prior) < 0)
-        prior = aws_calloc(1, sizeof(char *));
-    int same = aws_strv_len(prior) == aws_strv_len(now->subnets);
-    for (size_t i = 0; same && prior[i] != NULL; i++)
-        same = aws_strv_has(now->subnets, prior[i]);
+        prior = pu_calloc(1, sizeof(char *));
+    int same = aws_strv_same_set(prior, now->subnets);
     aws_strv_free(prior);
     if (same)
         return 0;
@@ -352,27 +311,20 @@ static int subnets_json(const table_info *now, infra_json *st)
 
 static int route_table_read(aws_act *a)
 {
-    const char *id = aws_state_id(a->state);
+    const char *id;
     char *found = NULL;
     table_info now = {0};
     int error;
 
-    if (a->state == NULL) {
-        if ((error = aws_find_by_token(a->p, a->call, "DescribeRouteTables", "routeTableSet",
-                                       "routeTableId", NULL, NULL, aws_api->call_token(a->call),
-                                       NULL, &found)) < 0)
-            return error;
-        id = found;
-    }
-    if (id == NULL)
-        return INFRA_ENOTFOUND;
+    if ((error = aws_read_id(a, &table_kind, &id, &found)) < 0)
+        return error;
     error = table_describe(a, id, 0, &now);
     infra_json *st = aws_state_new(a->state);
-    if (error == 0 && (error = aws_json_set_str(st, "id", id)) == 0 &&
+    if (error == 0 && (error = pu_json_set_str(st, "id", id)) == 0 &&
         (error = routes_json(&now, a->state, st)) == 0 && (error = subnets_json(&now, st)) == 0 &&
         (error = associations_json(&now, st)) == 0) {
         const char *key = AJ->get(st, "vpc") != NULL ? "vpc" : "network";
-        if ((error = aws_json_set_str(st, key, now.vpc)) == 0)
+        if ((error = pu_json_set_str(st, key, now.vpc)) == 0)
             error = aws_tags_read(st, &now.tags, NULL);
     }
     table_clear(&now);

@@ -28,18 +28,18 @@ void aws_rrset_free(aws_rrset *r)
 
 char *aws_r53_unescape(const char *name)
 {
-    aws_buf b = {0};
+    pu_buf b = {0};
     for (const char *s = name; s && *s; s++) {
         if (s[0] == '\\' && s[1] >= '0' && s[1] <= '7' && s[2] >= '0' && s[2] <= '7' &&
             s[3] >= '0' && s[3] <= '7') {
             char c = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
-            aws_buf_put(&b, &c, 1);
+            pu_buf_put(&b, &c, 1);
             s += 3;
         } else {
-            aws_buf_put(&b, s, 1);
+            pu_buf_put(&b, s, 1);
         }
     }
-    return aws_buf_take(&b);
+    return pu_buf_take(&b);
 }
 
 /* "Name." lowercased with exactly one trailing dot (caller frees). */
@@ -51,7 +51,7 @@ static char *dotted(const char *name)
         s[--n] = '\0';
     for (char *c = s; *c; c++)
         *c = (char)tolower((unsigned char)*c);
-    char *out = aws_printf("%s.", s);
+    char *out = pu_printf("%s.", s);
     free(s);
     return out;
 }
@@ -80,7 +80,7 @@ static int r53(infra_provider *p, infra_call *call, const char *attr, const char
 static char *strip_prefix(const char *id, const char *prefix)
 {
     size_t n = strlen(prefix);
-    return aws_strdup(strncmp(id, prefix, n) == 0 ? id + n : id);
+    return pu_strdup(strncmp(id, prefix, n) == 0 ? id + n : id);
 }
 
 int aws_r53_zone_id(infra_provider *p, infra_call *call, const char *attr, const char *zone,
@@ -93,7 +93,7 @@ int aws_r53_zone_id(infra_provider *p, infra_call *call, const char *attr, const
     pthread_mutex_lock(&p->cache_lock);
     for (size_t i = 0; i + 1 < p->nzone_cache && *id == NULL; i += 2)
         if (strcmp(p->zone_cache[i], want) == 0)
-            *id = aws_strdup(p->zone_cache[i + 1]);
+            *id = pu_strdup(p->zone_cache[i + 1]);
     pthread_mutex_unlock(&p->cache_lock);
     if (*id != NULL) {
         free(want);
@@ -109,7 +109,7 @@ int aws_r53_zone_id(infra_provider *p, infra_call *call, const char *attr, const
         char *zid = aws_xml_get(hz, "Id");
         char *got = name ? dotted(name) : NULL;
         if (hz == NULL || got == NULL || strcmp(got, want) != 0 || zid == NULL) {
-            aws_diagf(call, attr, "aws: Route 53 has no hosted zone %s", want);
+            pu_diagf(call, attr, "aws: Route 53 has no hosted zone %s", want);
             error = INFRA_ENOTFOUND;
         } else {
             *id = strip_prefix(zid, "/hostedzone/");
@@ -139,7 +139,7 @@ static void parse_rrset(const xmlNode *n, aws_rrset *out)
     free(name);
     out->type = aws_xml_get(n, "Type");
     out->ttl = aws_xml_get_long(n, "TTL", -1);
-    out->values = aws_calloc(1, sizeof(char *));
+    out->values = pu_calloc(1, sizeof(char *));
     xmlNode *set = aws_xml_child(n, "ResourceRecords");
     for (xmlNode *rr = aws_xml_child(set, "ResourceRecord"); rr != NULL; rr = aws_xml_next(rr)) {
         char *v = aws_xml_get(rr, "Value");
@@ -161,9 +161,7 @@ int aws_r53_parse_rrsets(const xmlNode *result, aws_rrset **out, size_t *n)
     *out = NULL;
     *n = 0;
     for (xmlNode *m = aws_xml_child(set, "ResourceRecordSet"); m != NULL; m = aws_xml_next(m)) {
-        aws_rrset *grown = realloc(*out, (*n + 1) * sizeof(**out));
-        if (grown == NULL)
-            abort();
+        aws_rrset *grown = pu_realloc(*out, (*n + 1) * sizeof(**out));
         *out = grown;
         parse_rrset(m, &(*out)[(*n)++]);
     }
@@ -174,11 +172,11 @@ int aws_r53_get(infra_provider *p, infra_call *call, const char *attr, const cha
                 const char *name, const char *type, aws_rrset *out)
 {
     char *want = dotted(name);
-    char *path = aws_printf(R53_VERSION "/hostedzone/%s/rrset", zone_id);
+    char *path = pu_printf(R53_VERSION "/hostedzone/%s/rrset", zone_id);
     /* Route 53 lists a wildcard under its escaped form. */
-    aws_buf escaped = {0};
+    pu_buf escaped = {0};
     for (const char *c = want; *c; c++)
-        aws_buf_puts(&escaped, *c == '*' ? "\\052" : (char[]){*c, '\0'});
+        pu_buf_puts(&escaped, *c == '*' ? "\\052" : (char[]){*c, '\0'});
     aws_kv q[] = {{"name", escaped.data}, {"type", type}, {"maxitems", "1"}};
     aws_resp *r = NULL;
     memset(out, 0, sizeof(*out));
@@ -244,7 +242,7 @@ char *aws_r53_change_body(const char *action, const aws_rrset *rrset, const char
     int len = 0;
     xmlDocDumpFormatMemoryEnc(doc, &text, &len, "UTF-8", 0);
     xmlFreeDoc(doc);
-    char *out = aws_strndup((const char *)text, (size_t)len);
+    char *out = pu_strndup((const char *)text, (size_t)len);
     xmlFree(text);
     return out;
 }
@@ -254,7 +252,7 @@ int aws_r53_change(infra_provider *p, infra_call *call, const char *attr, const 
                    char **change_id)
 {
     char *body = aws_r53_change_body(action, rrset, comment);
-    char *path = aws_printf(R53_VERSION "/hostedzone/%s/rrset/", zone_id);
+    char *path = pu_printf(R53_VERSION "/hostedzone/%s/rrset/", zone_id);
     aws_resp *r = NULL;
     /* UPSERT is idempotent; a repeated DELETE fails InvalidChangeBatch,
      * which the caller checks. */
@@ -275,9 +273,9 @@ int aws_r53_change(infra_provider *p, infra_call *call, const char *attr, const 
 int aws_r53_wait(infra_provider *p, infra_call *call, const char *attr, const char *change_id,
                  int64_t deadline_ms)
 {
-    int64_t end = aws_api->now_ms() + deadline_ms;
+    int64_t end = pu_host->now_ms() + deadline_ms;
     int64_t delay = 1000;
-    char *path = aws_printf(R53_VERSION "/change/%s", change_id);
+    char *path = pu_printf(R53_VERSION "/change/%s", change_id);
     int error;
     for (;;) {
         aws_resp *r = NULL;
@@ -289,9 +287,9 @@ int aws_r53_wait(infra_provider *p, infra_call *call, const char *attr, const ch
         free(status);
         if (error < 0 || done)
             break;
-        if (aws_api->now_ms() + delay > end) {
-            aws_diagf(call, attr, "aws: Route 53 change %s is not INSYNC after %lld s", change_id,
-                      (long long)(deadline_ms / 1000));
+        if (pu_host->now_ms() + delay > end) {
+            pu_diagf(call, attr, "aws: Route 53 change %s is not INSYNC after %lld s", change_id,
+                     (long long)(deadline_ms / 1000));
             error = INFRA_ETRANSIENT;
             break;
         }

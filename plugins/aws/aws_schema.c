@@ -9,12 +9,25 @@
 #include "aws_res.h"
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
-#define R AWS_ATTR_REQUIRED
-#define C AWS_ATTR_COMPUTED
-#define FN AWS_ATTR_FORCE_NEW
-#define OC AWS_ATTR_OPTIONAL_COMPUTED
+#define R PU_ATTR_REQUIRED
+#define C PU_ATTR_COMPUTED
+#define FN PU_ATTR_FORCE_NEW
+#define OC PU_ATTR_OPTIONAL_COMPUTED
 
-static const aws_attr settings_attrs[] = {
+/* Rows several types share, each kept where its tables list it. */
+/* clang-format off */
+/* The Name tag and the user's other tags of an EC2 object. */
+#define NAME_TAGS_ATTRS {"name", "string", 0, "Name tag"}, {"tags", "map", 0, "more tags"}
+/* The VPC an EC2 object lives in, under either key. */
+#define VPC_ATTRS(description) \
+    {"network", "string", FN, description}, {"vpc", "string", FN, "same as network"}
+/* An instance type under its three names. */
+#define SIZE_ATTRS(flags, description) \
+    {"size", "string", flags, description}, {"machine", "string", flags, "same as size"}, \
+    {"instance_type", "string", flags, "same as size"}
+/* clang-format on */
+
+static const pu_attr settings_attrs[] = {
     {"region", "string", 0,
      "AWS region (default: AWS_REGION, AWS_DEFAULT_REGION, the profile's region)"},
     {"profile", "string", 0,
@@ -24,57 +37,48 @@ static const aws_attr settings_attrs[] = {
     {"endpoints", "map", 0, "URL per service: {ec2, elb, autoscaling, route53}"},
 };
 
-static const aws_attr network_attrs[] = {
+static const pu_attr network_attrs[] = {
     {"id", "string", C, "VPC id"},
     {"cidr", "string", R | FN, "IPv4 range of the VPC, /16 to /28"},
-    {"name", "string", 0, "Name tag"},
-    {"tags", "map", 0, "more tags"},
+    NAME_TAGS_ATTRS,
 };
 
-static const aws_attr subnet_attrs[] = {
+static const pu_attr subnet_attrs[] = {
     {"id", "string", C, "subnet id"},
-    {"network", "string", FN, "VPC id (\"${network.NAME.id}\")"},
-    {"vpc", "string", FN, "same as network"},
+    VPC_ATTRS("VPC id (\"${network.NAME.id}\")"),
     {"cidr", "string", R | FN, "IPv4 range inside the VPC's"},
     {"availability_zone", "string", OC | FN, "zone (default: the region's first)"},
     {"public", "bool", 0, "instances get a public address (MapPublicIpOnLaunch)"},
-    {"name", "string", 0, "Name tag"},
-    {"tags", "map", 0, "more tags"},
+    NAME_TAGS_ATTRS,
 };
 
-static const aws_attr internet_gateway_attrs[] = {
+static const pu_attr internet_gateway_attrs[] = {
     {"id", "string", C, "internet gateway id"},
-    {"network", "string", FN, "VPC id it is attached to"},
-    {"vpc", "string", FN, "same as network"},
-    {"name", "string", 0, "Name tag"},
-    {"tags", "map", 0, "more tags"},
+    VPC_ATTRS("VPC id it is attached to"),
+    NAME_TAGS_ATTRS,
 };
 
-static const aws_attr nat_gateway_attrs[] = {
+static const pu_attr nat_gateway_attrs[] = {
     {"id", "string", C, "NAT gateway id"},
     {"subnet", "string", R | FN, "public subnet it lives in"},
-    {"name", "string", 0, "Name tag"},
-    {"tags", "map", 0, "more tags"},
+    NAME_TAGS_ATTRS,
     {"allocation_id", "string", C, "its Elastic IP, allocated and released with it"},
     {"public_ip", "string", C, "address of the Elastic IP"},
     {"network", "string", C, "VPC id"},
 };
 
-static const aws_attr route_table_attrs[] = {
+static const pu_attr route_table_attrs[] = {
     {"id", "string", C, "route table id"},
-    {"network", "string", FN, "VPC id"},
-    {"vpc", "string", FN, "same as network"},
+    VPC_ATTRS("VPC id"),
     {"routes", "list", 0, "[{cidr, gateway | nat_gateway}]"},
     {"subnets", "list", 0, "subnet ids associated with the table"},
-    {"name", "string", 0, "Name tag"},
-    {"tags", "map", 0, "more tags"},
+    NAME_TAGS_ATTRS,
     {"associations", "map", C, "association id of each subnet"},
 };
 
-static const aws_attr firewall_attrs[] = {
+static const pu_attr firewall_attrs[] = {
     {"id", "string", C, "security group id"},
-    {"network", "string", FN, "VPC id"},
-    {"vpc", "string", FN, "same as network"},
+    VPC_ATTRS("VPC id"),
     {"name", "string", OC | FN, "group name (default: derived from the address)"},
     {"description", "string", FN, "group description"},
     {"allow", "list", 0,
@@ -85,7 +89,7 @@ static const aws_attr firewall_attrs[] = {
     {"tags", "map", 0, "more tags"},
 };
 
-static const aws_attr key_pair_attrs[] = {
+static const pu_attr key_pair_attrs[] = {
     {"id", "string", C, "key pair id"},
     {"name", "string", OC | FN, "key name (default: derived from the address)"},
     {"public_key", "string", FN, "OpenSSH public key text"},
@@ -94,20 +98,17 @@ static const aws_attr key_pair_attrs[] = {
     {"fingerprint", "string", C, "fingerprint EC2 computed"},
 };
 
-static const aws_attr instance_attrs[] = {
+static const pu_attr instance_attrs[] = {
     {"id", "string", C, "instance id"},
     {"image", "string", R | FN, "AMI id, or a name pattern among the account's images"},
-    {"size", "string", FN, "instance type (t3.micro, ...)"},
-    {"machine", "string", FN, "same as size"},
-    {"instance_type", "string", FN, "same as size"},
+    SIZE_ATTRS(FN, "instance type (t3.micro, ...)"),
     {"subnet", "string", FN, "subnet id"},
     {"firewalls", "list", 0, "security group ids"},
     {"key_pair", "string", FN, "key pair name"},
     {"user_data", "string", FN, "cloud-init user data (sent base64)"},
     {"public_ip", "any", 0,
      "true/false: ask for a public address (default: the subnet's setting); then its address"},
-    {"name", "string", 0, "Name tag"},
-    {"tags", "map", 0, "more tags"},
+    NAME_TAGS_ATTRS,
     {"ssh_user", "string", OC, "login user (default root)"},
     {"ssh_private_key", "string", 0, "path of the private key that logs in (passed through)"},
     {"role", "string", 0, "cluster node role (a tag)"},
@@ -126,7 +127,7 @@ static const aws_attr instance_attrs[] = {
     {"associate_public_ip", "bool", C, "what was asked of public_ip at launch"},
 };
 
-static const aws_attr image_attrs[] = {
+static const pu_attr image_attrs[] = {
     {"owners", "list", 0, "account ids, \"self\" or \"amazon\" (default [self])"},
     {"name", "string", R, "name pattern (* and ?); the newest match wins; then its name"},
     {"architecture", "string", 0, "x86_64 or arm64"},
@@ -135,7 +136,7 @@ static const aws_attr image_attrs[] = {
     {"owner_id", "string", C, "account that owns it"},
 };
 
-static const aws_attr load_balancer_attrs[] = {
+static const pu_attr load_balancer_attrs[] = {
     {"id", "string", C, "load balancer name"},
     {"name", "string", OC | FN, "name, at most 32 of A-Za-z0-9- (default: from the token)"},
     {"subnets", "list", 0, "subnet ids"},
@@ -156,13 +157,11 @@ static const aws_attr load_balancer_attrs[] = {
     {"instances", "list", C, "registered instance ids"},
 };
 
-static const aws_attr launch_template_attrs[] = {
+static const pu_attr launch_template_attrs[] = {
     {"id", "string", C, "launch template id"},
     {"name", "string", OC | FN, "template name (default: from the token)"},
     {"image", "string", R, "AMI id, or a name pattern among the account's images"},
-    {"size", "string", 0, "instance type"},
-    {"machine", "string", 0, "same as size"},
-    {"instance_type", "string", 0, "same as size"},
+    SIZE_ATTRS(0, "instance type"),
     {"firewalls", "list", 0, "security group ids"},
     {"key_pair", "string", 0, "key pair name"},
     {"user_data", "string", 0, "cloud-init user data"},
@@ -171,7 +170,7 @@ static const aws_attr launch_template_attrs[] = {
     {"image_id", "string", C, "AMI id of the newest version"},
 };
 
-static const aws_attr autoscaling_group_attrs[] = {
+static const pu_attr autoscaling_group_attrs[] = {
     {"id", "string", C, "name of the current group"},
     {"name", "string", C, "same as id; a replacement gets a new name"},
     {"launch_template", "string", R, "launch template id"},
@@ -190,7 +189,7 @@ static const aws_attr autoscaling_group_attrs[] = {
     {"instances", "list", C, "instance ids of the group"},
 };
 
-static const aws_attr dns_record_attrs[] = {
+static const pu_attr dns_record_attrs[] = {
     {"id", "string", C, "ZONEID/FQDN/TYPE"},
     {"zone", "string", R | FN, "hosted zone name (example.org)"},
     {"name", "string", R | FN, "name inside the zone (\"www\", \"*.app\", \"@\") or absolute"},
@@ -204,7 +203,7 @@ static const aws_attr dns_record_attrs[] = {
     {"zone_id", "string", C, "hosted zone id"},
 };
 
-static const aws_type types[] = {
+static const pu_type types[] = {
     {"network", network_attrs, N_ELEMS(network_attrs), 0},
     {"subnet", subnet_attrs, N_ELEMS(subnet_attrs), 0},
     {"internet_gateway", internet_gateway_attrs, N_ELEMS(internet_gateway_attrs), 0},
@@ -220,28 +219,10 @@ static const aws_type types[] = {
     {"dns_record", dns_record_attrs, N_ELEMS(dns_record_attrs), 0},
 };
 
-static const aws_type settings_type = {"settings", settings_attrs, N_ELEMS(settings_attrs), 0};
+static const pu_type settings_type = {"settings", settings_attrs, N_ELEMS(settings_attrs), 0};
 
-const aws_type *aws_type_find(const char *name)
-{
-    for (size_t i = 0; name != NULL && i < N_ELEMS(types); i++)
-        if (strcmp(types[i].name, name) == 0)
-            return &types[i];
-    return NULL;
-}
-
-const aws_type *aws_settings_type(void)
-{
-    return &settings_type;
-}
-
-const aws_attr *aws_attr_find(const aws_type *t, const char *name)
-{
-    for (size_t i = 0; i < t->nattrs; i++)
-        if (strcmp(t->attrs[i].name, name) == 0)
-            return &t->attrs[i];
-    return NULL;
-}
+const pu_schema aws_schema_table = {"aws",    &settings_type, types, N_ELEMS(types),
+                                    "an aws", "an aws",       0};
 
 const char *aws_type_names(void)
 {
@@ -249,109 +230,10 @@ const char *aws_type_names(void)
            "instance, image, load_balancer, launch_template, autoscaling_group, dns_record";
 }
 
-static int attrs_json(const aws_type *t, infra_json **out)
-{
-    infra_json *obj = AJ->new_object();
-    if (obj == NULL)
-        return INFRA_EINTERNAL;
-    for (size_t i = 0; i < t->nattrs; i++) {
-        const aws_attr *a = &t->attrs[i];
-        infra_json *o = AJ->new_object();
-        if (o == NULL || AJ->set(obj, a->name, o) < 0 || aws_json_set_str(o, "type", a->type) < 0 ||
-            aws_json_set_bool(o, "required", (a->flags & R) != 0) < 0 ||
-            aws_json_set_bool(o, "computed", (a->flags & C) != 0) < 0 ||
-            aws_json_set_bool(o, "force_new", (a->flags & FN) != 0) < 0 ||
-            aws_json_set_bool(o, "sensitive", 0) < 0 ||
-            aws_json_set_str(o, "description", a->description) < 0) {
-            AJ->release(obj);
-            return INFRA_EINTERNAL;
-        }
-    }
-    *out = obj;
-    return 0;
-}
-
 int aws_schema(infra_call *call, infra_json **out)
 {
-    infra_json *doc = AJ->new_object(), *resources = AJ->new_object(), *attrs = NULL;
     (void)call;
-    if (doc == NULL || resources == NULL || attrs_json(&settings_type, &attrs) < 0 ||
-        AJ->set(doc, "settings", attrs) < 0 || AJ->set(doc, "resources", resources) < 0)
-        goto fail;
-    for (size_t i = 0; i < N_ELEMS(types); i++) {
-        infra_json *rt = AJ->new_object();
-        if (rt == NULL || AJ->set(resources, types[i].name, rt) < 0 ||
-            attrs_json(&types[i], &attrs) < 0 || AJ->set(rt, "attributes", attrs) < 0)
-            goto fail;
-    }
-    *out = doc;
-    return 0;
-fail:
-    AJ->release(doc);
-    return INFRA_EINTERNAL;
-}
-
-static int type_matches(const aws_attr *a, const infra_json *v)
-{
-    int t = AJ->type(v);
-    long n;
-    int b;
-    if (t == INFRA_JSON_NULL || (t == INFRA_JSON_STRING && aws_is_unknown(AJ->string(v))))
-        return 1;
-    if (strcmp(a->type, "string") == 0)
-        return t == INFRA_JSON_STRING || t == INFRA_JSON_INT || t == INFRA_JSON_REAL;
-    if (strcmp(a->type, "integer") == 0)
-        return aws_json_to_int(v, &n) == 0;
-    if (strcmp(a->type, "bool") == 0)
-        return aws_json_to_bool(v, &b) == 0;
-    if (strcmp(a->type, "list") == 0)
-        return t == INFRA_JSON_ARRAY;
-    if (strcmp(a->type, "map") == 0)
-        return t == INFRA_JSON_OBJECT;
-    return 1;
-}
-
-int aws_check_attrs(infra_call *call, const aws_type *t, const infra_json *config,
-                    int allow_computed)
-{
-    int error = 0;
-    void *iter = NULL;
-    const char *key;
-    infra_json *value;
-
-    if (config != NULL && AJ->type(config) != INFRA_JSON_OBJECT) {
-        aws_diagf(call, "", "the configuration of a %s must be a map", t->name);
-        return INFRA_EINVALID;
-    }
-    while (config != NULL && AJ->next(config, &iter, &key, &value)) {
-        const aws_attr *a = aws_attr_find(t, key);
-        if (a == NULL) {
-            aws_buf known = {0};
-            for (size_t i = 0; i < t->nattrs; i++)
-                if (!(t->attrs[i].flags & C))
-                    aws_buf_printf(&known, "%s%s", known.len ? ", " : "", t->attrs[i].name);
-            aws_diagf(call, key, "unknown attribute \"%s\" of an aws %s (known: %s)", key, t->name,
-                      known.data ? known.data : "");
-            free(known.data);
-            error = INFRA_EINVALID;
-        } else if ((a->flags & C) && !allow_computed) {
-            aws_diagf(call, key, "\"%s\" is computed by the provider and cannot be set", key);
-            error = INFRA_EINVALID;
-        } else if (!type_matches(a, value)) {
-            aws_diagf(call, key, "\"%s\" must be a%s %s", key, a->type[0] == 'i' ? "n" : "",
-                      a->type);
-            error = INFRA_EINVALID;
-        }
-    }
-    for (size_t i = 0; i < t->nattrs; i++) {
-        const aws_attr *a = &t->attrs[i];
-        if ((a->flags & R) && (config == NULL || AJ->get(config, a->name) == NULL)) {
-            aws_diagf(call, a->name, "an aws %s needs \"%s\" (%s)", t->name, a->name,
-                      a->description);
-            error = INFRA_EINVALID;
-        }
-    }
-    return error;
+    return pu_schema_build(&aws_schema_table, out);
 }
 
 /* ------------------------------------------------------------------ */
@@ -359,8 +241,8 @@ int aws_check_attrs(infra_call *call, const aws_type *t, const infra_json *confi
 
 static const char *known_str(const infra_json *config, const char *key)
 {
-    const char *s = aws_json_str(config, key);
-    return s != NULL && !aws_is_unknown(s) ? s : NULL;
+    const char *s = pu_json_str(config, key);
+    return s != NULL && !pu_is_unknown(s) ? s : NULL;
 }
 
 static int need_one_of(infra_call *call, const char *type, const infra_json *config, const char *a,
@@ -368,11 +250,11 @@ static int need_one_of(infra_call *call, const char *type, const infra_json *con
 {
     int has_a = AJ->get(config, a) != NULL, has_b = AJ->get(config, b) != NULL;
     if (!has_a && !has_b) {
-        aws_diagf(call, a, "an aws %s needs \"%s\" (or \"%s\")", type, a, b);
+        pu_diagf(call, a, "an aws %s needs \"%s\" (or \"%s\")", type, a, b);
         return INFRA_EINVALID;
     }
     if (has_a && has_b) {
-        aws_diagf(call, b, "give either \"%s\" or \"%s\", not both", a, b);
+        pu_diagf(call, b, "give either \"%s\" or \"%s\", not both", a, b);
         return INFRA_EINVALID;
     }
     return 0;
@@ -386,8 +268,8 @@ static int check_cidr(infra_call *call, const infra_json *config, int min_len, i
     const char *slash = strchr(s, '/');
     int len = slash ? atoi(slash + 1) : -1;
     if (!aws_is_cidr(s) || len < min_len || len > max_len) {
-        aws_diagf(call, "cidr", "\"%s\" is not an IPv4 range a.b.c.d/n with n from %d to %d", s,
-                  min_len, max_len);
+        pu_diagf(call, "cidr", "\"%s\" is not an IPv4 range a.b.c.d/n with n from %d to %d", s,
+                 min_len, max_len);
         return INFRA_EINVALID;
     }
     return 0;
@@ -398,10 +280,10 @@ static int check_int_range(infra_call *call, const infra_json *config, const cha
 {
     const infra_json *v = AJ->get(config, key);
     long n;
-    if (v == NULL || (AJ->type(v) == INFRA_JSON_STRING && aws_is_unknown(AJ->string(v))))
+    if (v == NULL || (AJ->type(v) == INFRA_JSON_STRING && pu_is_unknown(AJ->string(v))))
         return 0;
-    if (aws_json_to_int(v, &n) < 0 || n < lo || n > hi) {
-        aws_diagf(call, key, "%s must be a number from %ld to %ld", key, lo, hi);
+    if (pu_json_to_int(v, &n) < 0 || n < lo || n > hi) {
+        pu_diagf(call, key, "%s must be a number from %ld to %ld", key, lo, hi);
         return INFRA_EINVALID;
     }
     return 0;
@@ -419,20 +301,19 @@ static int name_chars_ok(const char *s, const char *extra)
 static int check_routes(infra_call *call, const infra_json *routes)
 {
     int error = 0;
-    if (routes == NULL || aws_json_has_unknown(routes) || AJ->type(routes) != INFRA_JSON_ARRAY)
+    if (routes == NULL || pu_json_has_unknown(routes) || AJ->type(routes) != INFRA_JSON_ARRAY)
         return 0;
     for (size_t i = 0; i < AJ->length(routes); i++) {
         const infra_json *r = AJ->at(routes, i);
         char attr[32];
         snprintf(attr, sizeof(attr), "routes[%zu]", i);
-        const char *cidr = aws_json_str(r, "cidr");
-        int targets =
-            (aws_json_str(r, "gateway") != NULL) + (aws_json_str(r, "nat_gateway") != NULL);
+        const char *cidr = pu_json_str(r, "cidr");
+        int targets = (pu_json_str(r, "gateway") != NULL) + (pu_json_str(r, "nat_gateway") != NULL);
         if (AJ->type(r) != INFRA_JSON_OBJECT || cidr == NULL || !aws_is_cidr(cidr) ||
             targets != 1) {
-            aws_diagf(call, attr,
-                      "a route is {cidr: a.b.c.d/n, gateway: igw-... | nat_gateway: "
-                      "nat-...}");
+            pu_diagf(call, attr,
+                     "a route is {cidr: a.b.c.d/n, gateway: igw-... | nat_gateway: "
+                     "nat-...}");
             error = INFRA_EINVALID;
         }
     }
@@ -467,20 +348,20 @@ static int check_values(infra_call *call, const char *type, const infra_json *co
                          *egress = AJ->get(config, "egress");
         aws_rule *rules = NULL;
         size_t n = 0;
-        if (!aws_json_has_unknown(allow) && !aws_json_has_unknown(ingress)) {
+        if (!pu_json_has_unknown(allow) && !pu_json_has_unknown(ingress)) {
             CHECK(aws_rules_parse(call, allow, ingress, "ingress", &rules, &n));
             free(rules);
             rules = NULL;
         }
-        if (egress != NULL && !aws_json_has_unknown(egress)) {
+        if (egress != NULL && !pu_json_has_unknown(egress)) {
             CHECK(aws_rules_parse(call, NULL, egress, "egress", &rules, &n));
             free(rules);
         }
         if ((s = known_str(config, "name")) != NULL &&
             (strlen(s) > 255 || strncmp(s, "sg-", 3) == 0)) {
-            aws_diagf(call, "name",
-                      "a group name has at most 255 characters and does not start "
-                      "with sg-");
+            pu_diagf(call, "name",
+                     "a group name has at most 255 characters and does not start "
+                     "with sg-");
             error = INFRA_EINVALID;
         }
     }
@@ -490,43 +371,43 @@ static int check_values(infra_call *call, const char *type, const infra_json *co
         int sizes = (AJ->get(config, "size") != NULL) + (AJ->get(config, "machine") != NULL) +
                     (AJ->get(config, "instance_type") != NULL);
         if (sizes == 0) {
-            aws_diagf(call, "size", "an aws %s needs size (an instance type such as t3.micro)",
-                      type);
+            pu_diagf(call, "size", "an aws %s needs size (an instance type such as t3.micro)",
+                     type);
             error = INFRA_EINVALID;
         } else if (sizes > 1) {
-            aws_diagf(call, "size", "size, machine and instance_type are the same: give one");
+            pu_diagf(call, "size", "size, machine and instance_type are the same: give one");
             error = INFRA_EINVALID;
         }
         if ((s = known_str(config, "user_data")) != NULL && strlen(s) > 12288) {
-            aws_diagf(call, "user_data", "user_data is limited to 16 KB once base64-encoded");
+            pu_diagf(call, "user_data", "user_data is limited to 16 KB once base64-encoded");
             error = INFRA_EINVALID;
         }
         if ((v = AJ->get(config, "public_ip")) != NULL && AJ->type(v) != INFRA_JSON_BOOL &&
-            !(AJ->type(v) == INFRA_JSON_STRING && aws_is_unknown(AJ->string(v)))) {
+            !(AJ->type(v) == INFRA_JSON_STRING && pu_is_unknown(AJ->string(v)))) {
             int b;
-            if (aws_json_to_bool(v, &b) < 0) {
-                aws_diagf(call, "public_ip", "public_ip must be true or false");
+            if (pu_json_to_bool(v, &b) < 0) {
+                pu_diagf(call, "public_ip", "public_ip must be true or false");
                 error = INFRA_EINVALID;
             }
         }
     }
     if (strcmp(type, "launch_template") == 0 && (s = known_str(config, "name")) != NULL &&
         (strlen(s) < 3 || strlen(s) > 128 || !name_chars_ok(s, "().-/_"))) {
-        aws_diagf(call, "name", "a launch template name has 3 to 128 of A-Za-z0-9().-/_");
+        pu_diagf(call, "name", "a launch template name has 3 to 128 of A-Za-z0-9().-/_");
         error = INFRA_EINVALID;
     }
     if (strcmp(type, "load_balancer") == 0) {
         if ((s = known_str(config, "name")) != NULL &&
             (strlen(s) == 0 || strlen(s) > 32 || !name_chars_ok(s, "-") || s[0] == '-' ||
              s[strlen(s) - 1] == '-')) {
-            aws_diagf(call, "name",
-                      "a load balancer name has 1 to 32 of A-Za-z0-9 and '-', not "
-                      "at either end");
+            pu_diagf(call, "name",
+                     "a load balancer name has 1 to 32 of A-Za-z0-9 and '-', not "
+                     "at either end");
             error = INFRA_EINVALID;
         }
-        if (!aws_json_has_unknown(AJ->get(config, "listen")) &&
-            !aws_json_has_unknown(AJ->get(config, "listeners")) &&
-            !aws_json_has_unknown(AJ->get(config, "backend_port"))) {
+        if (!pu_json_has_unknown(AJ->get(config, "listen")) &&
+            !pu_json_has_unknown(AJ->get(config, "listeners")) &&
+            !pu_json_has_unknown(AJ->get(config, "backend_port"))) {
             aws_listener *l = NULL;
             size_t n = 0;
             CHECK(aws_listeners_parse(call, config, &l, &n));
@@ -535,14 +416,14 @@ static int check_values(infra_call *call, const char *type, const infra_json *co
         if ((s = known_str(config, "health")) != NULL) {
             char *t = aws_health_target(s);
             if (t == NULL) {
-                aws_diagf(call, "health", "health must be \"http:PORT/PATH\" or \"tcp:PORT\"");
+                pu_diagf(call, "health", "health must be \"http:PORT/PATH\" or \"tcp:PORT\"");
                 error = INFRA_EINVALID;
             }
             free(t);
         }
         if ((v = AJ->get(config, "subnets")) == NULL ||
             (AJ->type(v) == INFRA_JSON_ARRAY && AJ->length(v) == 0)) {
-            aws_diagf(call, "subnets", "a load balancer needs subnets: the subnets it serves");
+            pu_diagf(call, "subnets", "a load balancer needs subnets: the subnets it serves");
             error = INFRA_EINVALID;
         }
         CHECK(check_int_range(call, config, "health_interval", 5, 300));
@@ -558,42 +439,42 @@ static int check_values(infra_call *call, const char *type, const infra_json *co
         CHECK(check_int_range(call, config, "desired", 0, 10000));
         CHECK(check_int_range(call, config, "health_check_grace_period", 0, 7200));
         CHECK(check_int_range(call, config, "replace_deadline", 10, 86400));
-        if (aws_json_to_int(AJ->get(config, "min"), &mn) == 0 &&
-            aws_json_to_int(AJ->get(config, "max"), &mx) == 0) {
+        if (pu_json_to_int(AJ->get(config, "min"), &mn) == 0 &&
+            pu_json_to_int(AJ->get(config, "max"), &mx) == 0) {
             if (mn > mx) {
-                aws_diagf(call, "min", "min (%ld) is more than max (%ld)", mn, mx);
+                pu_diagf(call, "min", "min (%ld) is more than max (%ld)", mn, mx);
                 error = INFRA_EINVALID;
             }
-            if (aws_json_to_int(AJ->get(config, "desired"), &want) == 0 &&
+            if (pu_json_to_int(AJ->get(config, "desired"), &want) == 0 &&
                 (want < mn || want > mx)) {
-                aws_diagf(call, "desired", "desired (%ld) must be from min (%ld) to max (%ld)",
-                          want, mn, mx);
+                pu_diagf(call, "desired", "desired (%ld) must be from min (%ld) to max (%ld)", want,
+                         mn, mx);
                 error = INFRA_EINVALID;
             }
         }
         if ((s = known_str(config, "health_check_type")) != NULL && strcmp(s, "EC2") != 0 &&
             strcmp(s, "ELB") != 0) {
-            aws_diagf(call, "health_check_type", "health_check_type must be EC2 or ELB");
+            pu_diagf(call, "health_check_type", "health_check_type must be EC2 or ELB");
             error = INFRA_EINVALID;
         }
     }
     if (strcmp(type, "dns_record") == 0) {
         if ((s = known_str(config, "type")) != NULL && strcmp(s, "A") != 0 &&
             strcmp(s, "AAAA") != 0 && strcmp(s, "CNAME") != 0 && strcmp(s, "TXT") != 0) {
-            aws_diagf(call, "type", "type must be A, AAAA, CNAME or TXT");
+            pu_diagf(call, "type", "type must be A, AAAA, CNAME or TXT");
             error = INFRA_EINVALID;
         }
         int alias = 0;
-        if ((v = AJ->get(config, "alias")) != NULL && aws_json_to_bool(v, &alias) == 0 && alias &&
+        if ((v = AJ->get(config, "alias")) != NULL && pu_json_to_bool(v, &alias) == 0 && alias &&
             (s = known_str(config, "type")) != NULL && strcmp(s, "A") != 0 &&
             strcmp(s, "AAAA") != 0) {
-            aws_diagf(call, "alias", "an alias record has type A or AAAA");
+            pu_diagf(call, "alias", "an alias record has type A or AAAA");
             error = INFRA_EINVALID;
         }
         CHECK(check_int_range(call, config, "ttl", 0, 2147483647));
         if ((v = AJ->get(config, "target")) != NULL && AJ->type(v) != INFRA_JSON_STRING &&
             AJ->type(v) != INFRA_JSON_ARRAY) {
-            aws_diagf(call, "target", "target must be a value or a list of values");
+            pu_diagf(call, "target", "target must be a value or a list of values");
             error = INFRA_EINVALID;
         }
     }
@@ -603,13 +484,13 @@ static int check_values(infra_call *call, const char *type, const infra_json *co
 
 int aws_validate(infra_call *call, const char *type, const infra_json *config)
 {
-    const aws_type *t = aws_type_find(type);
+    const pu_type *t = pu_type_find(&aws_schema_table, type);
     if (t == NULL) {
-        aws_diagf(call, "", "the aws provider has no resource type \"%s\" (it has %s)",
-                  type ? type : "", aws_type_names());
+        pu_diagf(call, "", "the aws provider has no resource type \"%s\" (it has %s)",
+                 type ? type : "", aws_type_names());
         return INFRA_ENOTSUP;
     }
-    int error = aws_check_attrs(call, t, config, 0);
+    int error = pu_check_attrs(call, &aws_schema_table, t, config, 0);
     if (config != NULL && AJ->type(config) == INFRA_JSON_OBJECT &&
         check_values(call, type, config) < 0)
         error = INFRA_EINVALID;
@@ -622,33 +503,21 @@ int aws_validate(infra_call *call, const char *type, const infra_json *config)
 int aws_plan(infra_provider *self, infra_call *call, const char *type, const infra_json *prior,
              const infra_json *desired, infra_json **planned, infra_json **requires_replace)
 {
-    const aws_type *t = aws_type_find(type);
-    infra_json *plan = NULL, *replace = AJ->new_array();
-    int error = 0;
+    const pu_type *t = NULL;
+    infra_json *plan = NULL, *replace = NULL;
+    int error = pu_plan_begin(call, &aws_schema_table, type, desired, &t, &plan, &replace);
 
     (void)self;
-    if (t == NULL) {
-        aws_diagf(call, "", "the aws provider has no resource type \"%s\"", type ? type : "");
-        error = INFRA_ENOTSUP;
+    if (error < 0)
         goto done;
-    }
-    if (replace == NULL) {
-        error = INFRA_EINTERNAL;
-        goto done;
-    }
     if (desired == NULL)
         goto out;
-    if (AJ->type(desired) != INFRA_JSON_OBJECT || (plan = AJ->copy(desired)) == NULL) {
-        aws_diagf(call, "", "an aws %s must be described by a map", type);
-        error = INFRA_EINVALID;
-        goto done;
-    }
     for (size_t i = 0; prior != NULL && i < t->nattrs; i++) {
-        const aws_attr *a = &t->attrs[i];
+        const pu_attr *a = &t->attrs[i];
         const infra_json *old = AJ->get(prior, a->name);
         if (AJ->get(plan, a->name) != NULL || old == NULL)
             continue;
-        if ((a->flags & (C | OC)) && (error = aws_json_set_copy(plan, a->name, old)) < 0)
+        if ((a->flags & (C | OC)) && (error = pu_json_set_copy(plan, a->name, old)) < 0)
             goto done;
     }
     /* Computed values an update changes are not known before it runs, so
@@ -689,14 +558,14 @@ int aws_plan(infra_provider *self, infra_call *call, const char *type, const inf
         const infra_json *want = AJ->get(desired, "public_ip");
         const infra_json *asked = prior ? AJ->get(prior, "associate_public_ip") : NULL;
         int w = 0, o = 0;
-        if (want != NULL && aws_json_to_bool(want, &w) == 0 && asked != NULL &&
+        if (want != NULL && pu_json_to_bool(want, &w) == 0 && asked != NULL &&
             AJ->type(asked) == INFRA_JSON_BOOL && (o = AJ->boolean(asked)) != w &&
             (error = AJ->append(replace, AJ->new_string("public_ip"))) < 0)
             goto done;
-        if (aws_json_str(plan, "ssh_user") == NULL &&
-            (error = aws_json_set_str(plan, "ssh_user", "root")) < 0)
+        if (pu_json_str(plan, "ssh_user") == NULL &&
+            (error = pu_json_set_str(plan, "ssh_user", "root")) < 0)
             goto done;
-        if ((error = aws_json_set_int(plan, "ssh_port", 22)) < 0)
+        if ((error = pu_json_set_int(plan, "ssh_port", 22)) < 0)
             goto done;
     }
 out:

@@ -13,6 +13,9 @@
 
 static const char *const network_keys[] = {"network", "vpc", NULL};
 
+static const aws_ec2_kind group_kind = {"DescribeSecurityGroups", "securityGroupInfo", "groupId",
+                                        NULL};
+
 static int rule_cmp(const void *x, const void *y)
 {
     const aws_rule *a = x, *b = y;
@@ -30,7 +33,7 @@ static int rule_cmp(const void *x, const void *y)
 static int parse_ports(const infra_json *v, long *from, long *to)
 {
     long n;
-    if (aws_json_to_int(v, &n) == 0) {
+    if (pu_json_to_int(v, &n) == 0) {
         *from = *to = n;
     } else {
         const char *s = AJ->string(v);
@@ -88,9 +91,7 @@ static int parse_source(const char *s, char out[64])
 
 static void push_rule(aws_rule **v, size_t *n, const aws_rule *r)
 {
-    aws_rule *grown = realloc(*v, (*n + 1) * sizeof(**v));
-    if (grown == NULL)
-        abort();
+    aws_rule *grown = pu_realloc(*v, (*n + 1) * sizeof(**v));
     *v = grown;
     grown[(*n)++] = *r;
 }
@@ -104,46 +105,46 @@ static int parse_one(infra_call *call, const infra_json *v, const char *attr, in
     memset(r, 0, sizeof(*r));
 
     if (AJ->type(v) == INFRA_JSON_OBJECT) {
-        proto = aws_json_str(v, "proto");
+        proto = pu_json_str(v, "proto");
         if (proto == NULL)
-            proto = aws_json_str(v, "protocol");
-        source = aws_json_str(v, portable ? "from" : "cidr");
+            proto = pu_json_str(v, "protocol");
+        source = pu_json_str(v, portable ? "from" : "cidr");
         if (source == NULL)
-            source = aws_json_str(v, portable ? "cidr" : "from");
+            source = pu_json_str(v, portable ? "cidr" : "from");
         if (source == NULL)
-            source = aws_json_str(v, "security_group");
+            source = pu_json_str(v, "security_group");
         ports = AJ->get(v, "port");
         const infra_json *fp = AJ->get(v, "from_port"), *tp = AJ->get(v, "to_port");
         if (ports == NULL && fp != NULL) {
-            if (aws_json_to_int(fp, &r->from_port) < 0 ||
-                aws_json_to_int(tp ? tp : fp, &r->to_port) < 0 || r->from_port > r->to_port) {
-                aws_diagf(call, attr, "from_port and to_port must be numbers, from_port first");
+            if (pu_json_to_int(fp, &r->from_port) < 0 ||
+                pu_json_to_int(tp ? tp : fp, &r->to_port) < 0 || r->from_port > r->to_port) {
+                pu_diagf(call, attr, "from_port and to_port must be numbers, from_port first");
                 return INFRA_EINVALID;
             }
             ports = NULL;
         }
     } else if (!(AJ->type(v) == INFRA_JSON_INT || AJ->type(v) == INFRA_JSON_STRING)) {
-        aws_diagf(call, attr, "a rule is a port, \"FROM-TO\" or a map");
+        pu_diagf(call, attr, "a rule is a port, \"FROM-TO\" or a map");
         return INFRA_EINVALID;
     }
     if (parse_proto(proto, r->proto) < 0) {
-        aws_diagf(call, attr, "protocol must be tcp, udp, icmp or all");
+        pu_diagf(call, attr, "protocol must be tcp, udp, icmp or all");
         return INFRA_EINVALID;
     }
     if (strcmp(r->proto, "-1") == 0 ||
         (strcmp(r->proto, "icmp") == 0 && ports == NULL && AJ->get(v, "from_port") == NULL)) {
         r->from_port = r->to_port = -1;
     } else if (ports != NULL && parse_ports(ports, &r->from_port, &r->to_port) < 0) {
-        aws_diagf(call, attr, "a port is a number from 0 to 65535, or a range \"FROM-TO\"");
+        pu_diagf(call, attr, "a port is a number from 0 to 65535, or a range \"FROM-TO\"");
         return INFRA_EINVALID;
     } else if (ports == NULL && AJ->get(v, "from_port") == NULL) {
-        aws_diagf(call, attr, "a rule needs a port (or from_port and to_port)");
+        pu_diagf(call, attr, "a rule needs a port (or from_port and to_port)");
         return INFRA_EINVALID;
     }
     if (parse_source(source, r->source) < 0) {
-        aws_diagf(call, attr,
-                  "the source must be any, an IPv4 address or range, or a security "
-                  "group id (sg-...)");
+        pu_diagf(call, attr,
+                 "the source must be any, an IPv4 address or range, or a security "
+                 "group id (sg-...)");
         return INFRA_EINVALID;
     }
     return 0;
@@ -156,7 +157,7 @@ static int parse_list(infra_call *call, const infra_json *list, const char *name
     if (list == NULL)
         return 0;
     if (AJ->type(list) != INFRA_JSON_ARRAY) {
-        aws_diagf(call, name, "%s must be a list of rules", name);
+        pu_diagf(call, name, "%s must be a list of rules", name);
         return INFRA_EINVALID;
     }
     for (size_t i = 0; i < AJ->length(list); i++) {
@@ -379,7 +380,7 @@ static int group_by_name(aws_act *a, const char *vpc, const char *name, char **i
 {
     aws_params q = {0};
     aws_resp *r = NULL;
-    const char *token = aws_api->call_token(a->call);
+    const char *token = pu_host->call_token(a->call);
     aws_params_filter1(&q, "vpc-id", vpc);
     aws_params_filter1(&q, "group-name", name);
     int error =
@@ -392,10 +393,10 @@ static int group_by_name(aws_act *a, const char *vpc, const char *name, char **i
         if (item == NULL) {
             error = INFRA_ENOTFOUND;
         } else if (owner == NULL || token == NULL || strcmp(owner, token) != 0) {
-            aws_diagf(a->call, "name",
-                      "aws: a security group named \"%s\" already exists in %s and was not made "
-                      "by this resource; choose another name",
-                      name, vpc);
+            pu_diagf(a->call, "name",
+                     "aws: a security group named \"%s\" already exists in %s and was not made "
+                     "by this resource; choose another name",
+                     name, vpc);
             error = INFRA_ECONFLICT;
         } else {
             *id = aws_xml_get(item, "groupId");
@@ -409,8 +410,8 @@ static int group_by_name(aws_act *a, const char *vpc, const char *name, char **i
 
 static int group_create(aws_act *a, const char *vpc, const char *name, char **id)
 {
-    const char *desc = aws_json_str(a->planned, "description");
-    char *derived = aws_printf("infra: %s", aws_api->call_address(a->call));
+    const char *desc = pu_json_str(a->planned, "description");
+    char *derived = pu_printf("infra: %s", pu_host->call_address(a->call));
     aws_params q = {0};
     aws_tags tags = {0};
     aws_resp *r = NULL;
@@ -452,20 +453,14 @@ static int firewall_apply(aws_act *a)
         (error = aws_rules_parse(a->call, NULL, egress_cfg, "egress", &egress, &negress)) < 0)
         goto done;
     if (a->prior != NULL) {
-        const char *pid = aws_state_id(a->prior);
-        if (pid == NULL) {
-            error = INFRA_ENOTFOUND;
+        if ((error = aws_prior_id(a, &id)) < 0)
             goto done;
-        }
-        id = aws_strdup(pid);
-        name = aws_strdup(aws_json_str(a->prior, "name") ? aws_json_str(a->prior, "name") : "");
+        name = pu_strdup(pu_json_str(a->prior, "name") ? pu_json_str(a->prior, "name") : "");
         error = aws_tags_sync(a->p, a->call, id, a->prior, a->planned, NULL);
     } else {
-        const char *given = aws_json_str(a->planned, "name");
-        name = given ? aws_strdup(given) : aws_call_name(a->call, 255);
-        error = aws_find_by_token(a->p, a->call, "DescribeSecurityGroups", "securityGroupInfo",
-                                  "groupId", NULL, NULL, aws_api->call_token(a->call), NULL, &id);
-        if (error == INFRA_ENOTFOUND)
+        const char *given = pu_json_str(a->planned, "name");
+        name = given ? pu_strdup(given) : aws_call_name(a->call, 255);
+        if ((error = aws_find_mine(a, &group_kind, &id)) == INFRA_ENOTFOUND)
             error = group_create(a, vpc, name, &id);
     }
     if (error == 0 && (error = group_describe(a, id, AWS_FRESH, &now)) == 0 &&
@@ -474,8 +469,8 @@ static int firewall_apply(aws_act *a)
         error = sync_rules(a, id, 1, egress, negress, now.egress, now.negress);
     if (error == 0) {
         st = aws_state_new(a->planned);
-        if ((error = aws_json_set_str(st, "id", id)) == 0)
-            error = aws_json_set_str(st, "name", now.name ? now.name : name);
+        if ((error = pu_json_set_str(st, "id", id)) == 0)
+            error = pu_json_set_str(st, "name", now.name ? now.name : name);
     }
 done:
     group_clear(&now);
@@ -488,18 +483,9 @@ done:
 
 static int firewall_remove(aws_act *a)
 {
-    const char *id = aws_state_id(a->prior);
-    aws_params q = {0};
-    aws_resp *r = NULL;
-    if (id == NULL)
-        return 0;
-    aws_params_add(&q, "GroupId", id);
     /* A group stays in use while instances and balancers that had it go away. */
-    int error = aws_query(a->p, a->call, AWS_EC2, "DeleteSecurityGroup", &q, "",
-                          AWS_SAFE | AWS_DEPENDENT, "InvalidGroup.NotFound", &r);
-    aws_resp_free(r);
-    aws_params_free(&q);
-    return error == INFRA_ENOTFOUND ? 0 : error;
+    return aws_remove_simple(a, AWS_EC2, "DeleteSecurityGroup", "GroupId", aws_state_id(a->prior),
+                             AWS_SAFE | AWS_DEPENDENT, "InvalidGroup.NotFound");
 }
 
 static int same_rules(const aws_rule *x, size_t nx, const aws_rule *y, size_t ny)
@@ -518,13 +504,12 @@ static infra_json *rules_json(const aws_rule *v, size_t n)
     infra_json *list = AJ->new_array();
     for (size_t i = 0; list != NULL && i < n; i++) {
         infra_json *o = AJ->new_object();
-        int ok =
-            o != NULL && aws_json_set_str(o, "protocol", v[i].proto) == 0 &&
-            aws_json_set_int(o, "from_port", v[i].from_port) == 0 &&
-            aws_json_set_int(o, "to_port", v[i].to_port) == 0 &&
-            aws_json_set_str(o, strncmp(v[i].source, "sg-", 3) == 0 ? "security_group" : "cidr",
-                             v[i].source) == 0 &&
-            AJ->append(list, o) == 0;
+        int ok = o != NULL && pu_json_set_str(o, "protocol", v[i].proto) == 0 &&
+                 pu_json_set_int(o, "from_port", v[i].from_port) == 0 &&
+                 pu_json_set_int(o, "to_port", v[i].to_port) == 0 &&
+                 pu_json_set_str(o, strncmp(v[i].source, "sg-", 3) == 0 ? "security_group" : "cidr",
+                                 v[i].source) == 0 &&
+                 AJ->append(list, o) == 0;
         if (!ok) {
             AJ->release(list);
             return NULL;
@@ -535,30 +520,23 @@ static infra_json *rules_json(const aws_rule *v, size_t n)
 
 static int firewall_read(aws_act *a)
 {
-    const char *id = aws_state_id(a->state);
+    const char *id;
     char *found = NULL;
     group_info now = {0};
     aws_rule *ingress = NULL, *egress = NULL;
     size_t ningress = 0, negress = 0;
     int error;
 
-    if (a->state == NULL) {
-        if ((error = aws_find_by_token(a->p, a->call, "DescribeSecurityGroups", "securityGroupInfo",
-                                       "groupId", NULL, NULL, aws_api->call_token(a->call), NULL,
-                                       &found)) < 0)
-            return error;
-        id = found;
-    }
-    if (id == NULL)
-        return INFRA_ENOTFOUND;
+    if ((error = aws_read_id(a, &group_kind, &id, &found)) < 0)
+        return error;
     error = group_describe(a, id, 0, &now);
     infra_json *st = aws_state_new(a->state);
-    if (error == 0 && (error = aws_json_set_str(st, "id", id)) == 0 &&
-        (error = aws_json_set_str(st, "name", now.name)) == 0) {
+    if (error == 0 && (error = pu_json_set_str(st, "id", id)) == 0 &&
+        (error = pu_json_set_str(st, "name", now.name)) == 0) {
         const char *key = AJ->get(st, "vpc") != NULL ? "vpc" : "network";
-        error = aws_json_set_str(st, key, now.vpc);
+        error = pu_json_set_str(st, key, now.vpc);
         if (error == 0 && AJ->get(st, "description") != NULL)
-            error = aws_json_set_str(st, "description", now.description);
+            error = pu_json_set_str(st, "description", now.description);
         /* The state's own words while the rules are the same, else what is there. */
         if (error == 0 &&
             aws_rules_parse(a->call, AJ->get(st, "allow"), AJ->get(st, "ingress"), "ingress",
@@ -579,7 +557,7 @@ static int firewall_read(aws_act *a)
         }
         /* name is the group's name; the Name tag only mirrors it. */
         if (error == 0 && (error = aws_tags_read(st, &now.tags, NULL)) == 0)
-            error = aws_json_set_str(st, "name", now.name);
+            error = pu_json_set_str(st, "name", now.name);
     }
     free(ingress);
     free(egress);

@@ -27,16 +27,16 @@ static int unreserved(unsigned char c)
 char *aws_uri_encode(const char *s, int keep_slash)
 {
     static const char hex[] = "0123456789ABCDEF";
-    aws_buf b = {0};
+    pu_buf b = {0};
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         if (unreserved(*p) || (keep_slash && *p == '/')) {
-            aws_buf_put(&b, (const char *)p, 1);
+            pu_buf_put(&b, (const char *)p, 1);
         } else {
             char esc[3] = {'%', hex[*p >> 4], hex[*p & 15]};
-            aws_buf_put(&b, esc, 3);
+            pu_buf_put(&b, esc, 3);
         }
     }
-    return aws_buf_take(&b);
+    return pu_buf_take(&b);
 }
 
 /* The path with "." and ".." segments resolved and empty segments dropped;
@@ -44,7 +44,7 @@ char *aws_uri_encode(const char *s, int keep_slash)
 static char *normalize_path(const char *path)
 {
     size_t n = strlen(path);
-    char **segs = aws_calloc(n + 1, sizeof(char *));
+    char **segs = pu_calloc(n + 1, sizeof(char *));
     size_t nsegs = 0;
     const char *s = path;
 
@@ -61,19 +61,19 @@ static char *normalize_path(const char *path)
             if (nsegs > 0)
                 free(segs[--nsegs]);
         } else {
-            segs[nsegs++] = aws_strndup(s, len);
+            segs[nsegs++] = pu_strndup(s, len);
         }
         s += len;
     }
-    aws_buf b = {0};
+    pu_buf b = {0};
     for (size_t i = 0; i < nsegs; i++) {
-        aws_buf_printf(&b, "/%s", segs[i]);
+        pu_buf_printf(&b, "/%s", segs[i]);
         free(segs[i]);
     }
     free(segs);
     if (b.len == 0 || (n > 0 && path[n - 1] == '/'))
-        aws_buf_puts(&b, "/");
-    return aws_buf_take(&b);
+        pu_buf_puts(&b, "/");
+    return pu_buf_take(&b);
 }
 
 typedef struct enc_pair {
@@ -90,25 +90,25 @@ static int pair_cmp(const void *a, const void *b)
 
 static char *canonical_query(const aws_sigv4_request *r)
 {
-    enc_pair *pairs = aws_calloc(r->nquery + 1, sizeof(*pairs));
+    enc_pair *pairs = pu_calloc(r->nquery + 1, sizeof(*pairs));
     for (size_t i = 0; i < r->nquery; i++) {
         pairs[i].key = aws_uri_encode(r->query[i].key, 0);
         pairs[i].value = aws_uri_encode(r->query[i].value ? r->query[i].value : "", 0);
     }
     qsort(pairs, r->nquery, sizeof(*pairs), pair_cmp);
-    aws_buf b = {0};
+    pu_buf b = {0};
     for (size_t i = 0; i < r->nquery; i++) {
-        aws_buf_printf(&b, "%s%s=%s", i ? "&" : "", pairs[i].key, pairs[i].value);
+        pu_buf_printf(&b, "%s%s=%s", i ? "&" : "", pairs[i].key, pairs[i].value);
         free(pairs[i].key);
         free(pairs[i].value);
     }
     free(pairs);
-    return aws_buf_take(&b);
+    return pu_buf_take(&b);
 }
 
 typedef struct canon_header {
     char *name; /* lowercase */
-    aws_buf value;
+    pu_buf value;
     size_t order;
 } canon_header;
 
@@ -122,7 +122,7 @@ static int header_cmp(const void *a, const void *b)
 }
 
 /* The value trimmed, with runs of spaces and tabs turned into one space. */
-static void put_trimmed(aws_buf *b, const char *v)
+static void put_trimmed(pu_buf *b, const char *v)
 {
     while (*v == ' ' || *v == '\t')
         v++;
@@ -133,19 +133,19 @@ static void put_trimmed(aws_buf *b, const char *v)
             continue;
         }
         if (pending_space && b->len > 0)
-            aws_buf_put(b, " ", 1);
+            pu_buf_put(b, " ", 1);
         pending_space = 0;
-        aws_buf_put(b, v, 1);
+        pu_buf_put(b, v, 1);
     }
 }
 
 /* The headers merged by lowercase name, sorted; *n is their count. */
 static canon_header *canonical_headers(const aws_sigv4_request *r, size_t *n)
 {
-    canon_header *all = aws_calloc(r->nheaders + 1, sizeof(*all));
+    canon_header *all = pu_calloc(r->nheaders + 1, sizeof(*all));
     size_t count = 0;
     for (size_t i = 0; i < r->nheaders; i++) {
-        char *name = aws_strdup(r->headers[i].key);
+        char *name = pu_strdup(r->headers[i].key);
         for (char *c = name; *c; c++)
             if (*c >= 'A' && *c <= 'Z')
                 *c = (char)(*c - 'A' + 'a');
@@ -155,7 +155,7 @@ static canon_header *canonical_headers(const aws_sigv4_request *r, size_t *n)
                 h = &all[k];
         if (h != NULL) {
             free(name);
-            aws_buf_put(&h->value, ",", 1);
+            pu_buf_put(&h->value, ",", 1);
         } else {
             h = &all[count];
             h->name = name;
@@ -181,11 +181,11 @@ char *aws_sigv4_signed_headers(const aws_sigv4_request *r)
 {
     size_t n = 0;
     canon_header *h = canonical_headers(r, &n);
-    aws_buf b = {0};
+    pu_buf b = {0};
     for (size_t i = 0; i < n; i++)
-        aws_buf_printf(&b, "%s%s", i ? ";" : "", h[i].name);
+        pu_buf_printf(&b, "%s%s", i ? ";" : "", h[i].name);
     headers_free(h, n);
-    return aws_buf_take(&b);
+    return pu_buf_take(&b);
 }
 
 char *aws_sigv4_canonical_request(const aws_sigv4_request *r)
@@ -197,24 +197,24 @@ char *aws_sigv4_canonical_request(const aws_sigv4_request *r)
     char body_hash[65];
     size_t n = 0;
     canon_header *h = canonical_headers(r, &n);
-    aws_buf b = {0};
+    pu_buf b = {0};
 
     aws_sha256_hex(r->body ? r->body : "", r->body ? r->body_len : 0, body_hash);
-    aws_buf_printf(&b, "%s\n%s\n%s\n", r->method, uri, query);
+    pu_buf_printf(&b, "%s\n%s\n%s\n", r->method, uri, query);
     for (size_t i = 0; i < n; i++)
-        aws_buf_printf(&b, "%s:%s\n", h[i].name, h[i].value.data ? h[i].value.data : "");
-    aws_buf_printf(&b, "\n%s\n%s", signed_headers, body_hash);
+        pu_buf_printf(&b, "%s:%s\n", h[i].name, h[i].value.data ? h[i].value.data : "");
+    pu_buf_printf(&b, "\n%s\n%s", signed_headers, body_hash);
     headers_free(h, n);
     free(norm);
     free(uri);
     free(query);
     free(signed_headers);
-    return aws_buf_take(&b);
+    return pu_buf_take(&b);
 }
 
 static char *scope(const aws_sigv4_request *r)
 {
-    return aws_printf("%.8s/%s/%s/aws4_request", r->amz_date, r->region, r->service);
+    return pu_printf("%.8s/%s/%s/aws4_request", r->amz_date, r->region, r->service);
 }
 
 char *aws_sigv4_string_to_sign(const aws_sigv4_request *r, const char *canonical_request)
@@ -222,7 +222,7 @@ char *aws_sigv4_string_to_sign(const aws_sigv4_request *r, const char *canonical
     char hash[65];
     char *sc = scope(r);
     aws_sha256_hex(canonical_request, strlen(canonical_request), hash);
-    char *out = aws_printf(ALGORITHM "\n%s\n%s\n%s", r->amz_date, sc, hash);
+    char *out = pu_printf(ALGORITHM "\n%s\n%s\n%s", r->amz_date, sc, hash);
     free(sc);
     return out;
 }
@@ -235,10 +235,9 @@ static void hmac(const unsigned char *key, size_t key_len, const char *data, uns
 
 char *aws_sigv4_signature(const aws_sigv4_request *r, const char *string_to_sign)
 {
-    static const char hex[] = "0123456789abcdef";
     unsigned char k[32], sig[32];
     char date[9];
-    char *secret = aws_printf("AWS4%s", r->secret_key);
+    char *secret = pu_printf("AWS4%s", r->secret_key);
 
     snprintf(date, sizeof(date), "%.8s", r->amz_date);
     hmac((const unsigned char *)secret, strlen(secret), date, k);
@@ -247,12 +246,8 @@ char *aws_sigv4_signature(const aws_sigv4_request *r, const char *string_to_sign
     hmac(k, 32, r->service, k);
     hmac(k, 32, "aws4_request", k);
     hmac(k, 32, string_to_sign, sig);
-    char *out = aws_malloc(65);
-    for (int i = 0; i < 32; i++) {
-        out[2 * i] = hex[sig[i] >> 4];
-        out[2 * i + 1] = hex[sig[i] & 15];
-    }
-    out[64] = '\0';
+    char *out = pu_malloc(65);
+    pu_hex_encode(sig, sizeof(sig), out);
     volatile unsigned char *wipe = k;
     for (int i = 0; i < 32; i++)
         wipe[i] = 0;
@@ -266,8 +261,8 @@ char *aws_sigv4_authorization(const aws_sigv4_request *r)
     char *sig = aws_sigv4_signature(r, sts);
     char *sc = scope(r);
     char *signed_headers = aws_sigv4_signed_headers(r);
-    char *out = aws_printf(ALGORITHM " Credential=%s/%s, SignedHeaders=%s, Signature=%s",
-                           r->access_key_id, sc, signed_headers, sig);
+    char *out = pu_printf(ALGORITHM " Credential=%s/%s, SignedHeaders=%s, Signature=%s",
+                          r->access_key_id, sc, signed_headers, sig);
     free(creq);
     free(sts);
     free(sig);

@@ -17,16 +17,14 @@ void aws_tags_set(aws_tags *t, const char *key, const char *value)
     for (size_t i = 0; i < t->n; i++) {
         if (strcmp(t->v[i].key, key) == 0) {
             free(t->v[i].value);
-            t->v[i].value = aws_strdup(value ? value : "");
+            t->v[i].value = pu_strdup(value ? value : "");
             return;
         }
     }
-    aws_tag *grown = realloc(t->v, (t->n + 1) * sizeof(*grown));
-    if (grown == NULL)
-        abort();
+    aws_tag *grown = pu_realloc(t->v, (t->n + 1) * sizeof(*grown));
     t->v = grown;
-    t->v[t->n].key = aws_strdup(key);
-    t->v[t->n].value = aws_strdup(value ? value : "");
+    t->v[t->n].key = pu_strdup(key);
+    t->v[t->n].value = pu_strdup(value ? value : "");
     t->n++;
 }
 
@@ -56,12 +54,12 @@ static int user_key_ok(infra_call *call, const char *key)
     char attr[TAG_KEY_MAX + 8];
     snprintf(attr, sizeof(attr), "tags.%s", key);
     if (*key == '\0' || strlen(key) > TAG_KEY_MAX) {
-        aws_diagf(call, attr, "a tag key must have 1 to %d characters", TAG_KEY_MAX);
+        pu_diagf(call, attr, "a tag key must have 1 to %d characters", TAG_KEY_MAX);
         return 0;
     }
     if (strncmp(key, "aws:", 4) == 0 || strncmp(key, "infra:", 6) == 0) {
-        aws_diagf(call, attr, "tag keys starting with \"%.*s\" are reserved", key[0] == 'a' ? 4 : 6,
-                  key);
+        pu_diagf(call, attr, "tag keys starting with \"%.*s\" are reserved", key[0] == 'a' ? 4 : 6,
+                 key);
         return 0;
     }
     return 1;
@@ -69,21 +67,21 @@ static int user_key_ok(infra_call *call, const char *key)
 
 int aws_tags_build(infra_call *call, const char *name, const infra_json *user_tags, aws_tags *out)
 {
-    const char *topo = INFRA_HAS_SLOT(aws_api, call_topology) ? aws_api->call_topology(call) : "";
+    const char *topo = INFRA_HAS_SLOT(pu_host, call_topology) ? pu_host->call_topology(call) : "";
     const char *env =
-        INFRA_HAS_SLOT(aws_api, call_environment) ? aws_api->call_environment(call) : "";
-    const char *token = aws_api->call_token(call);
+        INFRA_HAS_SLOT(pu_host, call_environment) ? pu_host->call_environment(call) : "";
+    const char *token = pu_host->call_token(call);
     int error = 0;
 
     memset(out, 0, sizeof(*out));
     aws_tags_set(out, "infra:topology", topo ? topo : "");
     aws_tags_set(out, "infra:environment", env ? env : "");
-    aws_tags_set(out, "infra:address", aws_api->call_address(call));
+    aws_tags_set(out, "infra:address", pu_host->call_address(call));
     if (token != NULL && *token)
         aws_tags_set(out, "infra:token", token);
 
     char *derived = aws_call_name(call, TAG_VALUE_MAX);
-    const char *user_name = aws_json_str(user_tags, "Name");
+    const char *user_name = pu_json_str(user_tags, "Name");
     aws_tags_set(out, "Name", name && *name ? name : user_name ? user_name : derived);
     free(derived);
 
@@ -96,12 +94,12 @@ int aws_tags_build(infra_call *call, const char *name, const infra_json *user_ta
             continue;
         char *text = aws_json_to_text(value);
         if (text == NULL && AJ->type(value) == INFRA_JSON_BOOL)
-            text = aws_strdup(AJ->boolean(value) ? "true" : "false");
+            text = pu_strdup(AJ->boolean(value) ? "true" : "false");
         if (!user_key_ok(call, key)) {
             error = INFRA_EINVALID;
         } else if (text == NULL || strlen(text) > TAG_VALUE_MAX) {
-            aws_diagf(call, "tags", "tag \"%s\" needs a text value of at most %d characters", key,
-                      TAG_VALUE_MAX);
+            pu_diagf(call, "tags", "tag \"%s\" needs a text value of at most %d characters", key,
+                     TAG_VALUE_MAX);
             error = INFRA_EINVALID;
         } else {
             aws_tags_set(out, key, text);
@@ -180,7 +178,7 @@ int aws_tags_user_json(const aws_tags *actual, const infra_json *prior_tags,
         const infra_json *old = prior_tags ? AJ->get(prior_tags, key) : NULL;
         char *old_text = old ? aws_json_to_text(old) : NULL;
         if (old_text == NULL && old != NULL && AJ->type(old) == INFRA_JSON_BOOL)
-            old_text = aws_strdup(AJ->boolean(old) ? "true" : "false");
+            old_text = pu_strdup(AJ->boolean(old) ? "true" : "false");
         int same = old_text != NULL && strcmp(old_text, actual->v[i].value) == 0;
         free(old_text);
         infra_json *v = same ? AJ->copy(old) : AJ->new_string(actual->v[i].value);
@@ -198,7 +196,7 @@ int aws_tags_sync(infra_provider *p, infra_call *call, const char *id, const inf
 {
     const infra_json *old_tags = AJ->get(prior, "tags");
     const infra_json *new_tags = AJ->get(planned, "tags");
-    const char *new_name = aws_json_str(planned, "name");
+    const char *new_name = pu_json_str(planned, "name");
     aws_params del = {0}, add = {0};
     aws_tags want = {0};
     aws_resp *r = NULL;
@@ -207,8 +205,8 @@ int aws_tags_sync(infra_provider *p, infra_call *call, const char *id, const inf
     if ((error = aws_tags_build(call, new_name, new_tags, &want)) < 0)
         goto done;
     for (size_t i = 0; extra_keys != NULL && extra_keys[i] != NULL; i++) {
-        const char *v = aws_json_str(planned, extra_keys[i]);
-        if (v != NULL && aws_json_str(new_tags, extra_keys[i]) == NULL)
+        const char *v = pu_json_str(planned, extra_keys[i]);
+        if (v != NULL && pu_json_str(new_tags, extra_keys[i]) == NULL)
             aws_tags_set(&want, extra_keys[i], v);
     }
     /* Keys the last apply set that are no longer wanted. */
@@ -223,8 +221,7 @@ int aws_tags_sync(infra_provider *p, infra_call *call, const char *id, const inf
         }
     }
     for (size_t i = 0; extra_keys != NULL && extra_keys[i] != NULL; i++)
-        if (aws_json_str(prior, extra_keys[i]) != NULL &&
-            aws_tags_get(&want, extra_keys[i]) == NULL)
+        if (pu_json_str(prior, extra_keys[i]) != NULL && aws_tags_get(&want, extra_keys[i]) == NULL)
             aws_params_addk(&del, extra_keys[i], "Tag.%zu.Key", ++ndel);
     if (ndel > 0) {
         aws_params_add(&del, "ResourceId.1", id);
@@ -257,7 +254,7 @@ int aws_tags_read(infra_json *st, const aws_tags *actual, const char *const *man
     int error = 0;
     const infra_json *prior_tags = AJ->get(st, "tags");
     if (AJ->get(st, "name") != NULL &&
-        (error = aws_json_set_str(st, "name", aws_tags_get(actual, "Name"))) < 0)
+        (error = pu_json_set_str(st, "name", aws_tags_get(actual, "Name"))) < 0)
         return error;
     if ((error = aws_tags_user_json(actual, prior_tags, managed, &user)) < 0)
         return error;

@@ -1,75 +1,16 @@
-/* Small helpers of the aws provider: memory, text, diagnostics through the
- * host, randomness, digests and JSON through the host's JSON service. */
+/* Small helpers of the aws provider beyond plugin_util.h: string arrays,
+ * cancellation and sleeps, randomness, digests and base64 (libcrypto),
+ * JSON lists, addresses, names and tokens. */
 #include "aws.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <openssl/evp.h>
 #include <openssl/rand.h>
-
-static void out_of_memory(void)
-{
-    fputs("aws provider: out of memory\n", stderr);
-    abort();
-}
-
-void *aws_malloc(size_t len)
-{
-    void *p = malloc(len ? len : 1);
-    if (p == NULL)
-        out_of_memory();
-    return p;
-}
-
-void *aws_calloc(size_t n, size_t len)
-{
-    void *p = calloc(n ? n : 1, len ? len : 1);
-    if (p == NULL)
-        out_of_memory();
-    return p;
-}
-
-char *aws_strdup(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    return memcpy(aws_malloc(n), s, n);
-}
-
-char *aws_strndup(const char *s, size_t n)
-{
-    size_t len = strnlen(s, n);
-    char *out = aws_malloc(len + 1);
-    memcpy(out, s, len);
-    out[len] = '\0';
-    return out;
-}
-
-static char *vprintf_new(const char *fmt, va_list ap)
-{
-    va_list copy;
-    va_copy(copy, ap);
-    int n = vsnprintf(NULL, 0, fmt, copy);
-    va_end(copy);
-    if (n < 0)
-        n = 0;
-    char *out = aws_malloc((size_t)n + 1);
-    vsnprintf(out, (size_t)n + 1, fmt, ap);
-    return out;
-}
-
-char *aws_printf(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *out = vprintf_new(fmt, ap);
-    va_end(ap);
-    return out;
-}
 
 void aws_strv_free(char **v)
 {
@@ -89,10 +30,8 @@ size_t aws_strv_len(char *const *v)
 void aws_strv_push(char ***v, const char *s)
 {
     size_t n = aws_strv_len(*v);
-    char **grown = realloc(*v, (n + 2) * sizeof(char *));
-    if (grown == NULL)
-        out_of_memory();
-    grown[n] = aws_strdup(s);
+    char **grown = pu_realloc(*v, (n + 2) * sizeof(char *));
+    grown[n] = pu_strdup(s);
     grown[n + 1] = NULL;
     *v = grown;
 }
@@ -105,6 +44,16 @@ int aws_strv_has(char *const *v, const char *s)
     return 0;
 }
 
+int aws_strv_same_set(char *const *x, char *const *y)
+{
+    if (aws_strv_len(x) != aws_strv_len(y))
+        return 0;
+    for (size_t i = 0; x != NULL && x[i] != NULL; i++)
+        if (!aws_strv_has(y, x[i]))
+            return 0;
+    return 1;
+}
+
 void aws_free_secret_copy(char *s)
 {
     if (s == NULL)
@@ -115,79 +64,9 @@ void aws_free_secret_copy(char *s)
     free(s);
 }
 
-void aws_buf_put(aws_buf *b, const char *s, size_t len)
-{
-    if (b->len + len + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + len + 1)
-            cap *= 2;
-        char *data = realloc(b->data, cap);
-        if (data == NULL)
-            out_of_memory();
-        b->data = data;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, s, len);
-    b->len += len;
-    b->data[b->len] = '\0';
-}
-
-void aws_buf_puts(aws_buf *b, const char *s)
-{
-    aws_buf_put(b, s, strlen(s));
-}
-
-void aws_buf_printf(aws_buf *b, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *s = vprintf_new(fmt, ap);
-    va_end(ap);
-    aws_buf_put(b, s, strlen(s));
-    free(s);
-}
-
-char *aws_buf_take(aws_buf *b)
-{
-    char *out = b->data ? b->data : aws_strdup("");
-    b->data = NULL;
-    b->len = b->cap = 0;
-    return out;
-}
-
-void aws_diagf(infra_call *call, const char *attr, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *msg = vprintf_new(fmt, ap);
-    va_end(ap);
-    aws_api->diag(call, INFRA_DIAG_ERROR, attr ? attr : "", msg);
-    free(msg);
-}
-
-void aws_warnf(infra_call *call, const char *attr, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *msg = vprintf_new(fmt, ap);
-    va_end(ap);
-    aws_api->diag(call, INFRA_DIAG_WARNING, attr ? attr : "", msg);
-    free(msg);
-}
-
-void aws_logf(infra_call *call, int level, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *msg = vprintf_new(fmt, ap);
-    va_end(ap);
-    aws_api->log(call, level, msg);
-    free(msg);
-}
-
 int aws_check_cancel(infra_provider *p, infra_call *call)
 {
-    if ((p != NULL && atomic_load(&p->stopped)) || aws_api->cancelled(call))
+    if ((p != NULL && atomic_load(&p->stopped)) || pu_host->cancelled(call))
         return INFRA_ECANCELLED;
     return 0;
 }
@@ -200,7 +79,7 @@ int aws_sleep(infra_provider *p, infra_call *call, int64_t ms)
     /* In slices, so that stop() from another thread is seen soon. */
     while (ms > 0) {
         int64_t slice = ms > 200 ? 200 : ms;
-        if ((error = aws_api->sleep_ms(call, slice)) < 0 || (error = aws_check_cancel(p, call)) < 0)
+        if ((error = pu_host->sleep_ms(call, slice)) < 0 || (error = aws_check_cancel(p, call)) < 0)
             return error;
         ms -= slice;
     }
@@ -226,25 +105,20 @@ void aws_sha256_hex(const void *data, size_t len, char out[65])
 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int n = 0;
-    static const char hex[] = "0123456789abcdef";
     EVP_Digest(data, len, md, &n, EVP_sha256(), NULL);
-    for (unsigned int i = 0; i < n && i < 32; i++) {
-        out[2 * i] = hex[md[i] >> 4];
-        out[2 * i + 1] = hex[md[i] & 15];
-    }
-    out[64] = '\0';
+    pu_hex_encode(md, 32, out);
 }
 
 char *aws_base64_encode(const void *data, size_t len)
 {
-    char *out = aws_malloc(4 * ((len + 2) / 3) + 1);
+    char *out = pu_malloc(4 * ((len + 2) / 3) + 1);
     EVP_EncodeBlock((unsigned char *)out, data, (int)len);
     return out;
 }
 
 int aws_base64_decode(const char *text, char **out, size_t *len)
 {
-    aws_buf clean = {0};
+    pu_buf clean = {0};
     for (const char *s = text; *s; s++) {
         if (*s == ' ' || *s == '\n' || *s == '\r' || *s == '\t')
             continue;
@@ -254,7 +128,7 @@ int aws_base64_decode(const char *text, char **out, size_t *len)
             free(clean.data);
             return INFRA_EINVALID;
         }
-        aws_buf_put(&clean, s, 1);
+        pu_buf_put(&clean, s, 1);
     }
     if (clean.len % 4 != 0) {
         free(clean.data);
@@ -265,7 +139,7 @@ int aws_base64_decode(const char *text, char **out, size_t *len)
         pad++;
     if (clean.len >= 2 && clean.data[clean.len - 2] == '=')
         pad++;
-    char *bytes = aws_malloc(clean.len / 4 * 3 + 1);
+    char *bytes = pu_malloc(clean.len / 4 * 3 + 1);
     int n = clean.len ? EVP_DecodeBlock((unsigned char *)bytes, (unsigned char *)clean.data,
                                         (int)clean.len)
                       : 0;
@@ -282,63 +156,15 @@ int aws_base64_decode(const char *text, char **out, size_t *len)
     return 0;
 }
 
-const char *aws_json_str(const infra_json *obj, const char *key)
-{
-    if (obj == NULL || AJ->type(obj) != INFRA_JSON_OBJECT)
-        return NULL;
-    return AJ->string(AJ->get(obj, key));
-}
-
-int aws_json_to_int(const infra_json *v, long *out)
-{
-    if (v == NULL)
-        return INFRA_EINVALID;
-    if (AJ->type(v) == INFRA_JSON_INT) {
-        *out = (long)AJ->integer(v);
-        return 0;
-    }
-    if (AJ->type(v) == INFRA_JSON_STRING) {
-        const char *s = AJ->string(v);
-        char *end = NULL;
-        errno = 0;
-        long n = strtol(s, &end, 10);
-        if (*s == '\0' || *end != '\0' || errno != 0)
-            return INFRA_EINVALID;
-        *out = n;
-        return 0;
-    }
-    return INFRA_EINVALID;
-}
-
-int aws_json_to_bool(const infra_json *v, int *out)
-{
-    if (v == NULL)
-        return INFRA_EINVALID;
-    if (AJ->type(v) == INFRA_JSON_BOOL) {
-        *out = AJ->boolean(v);
-        return 0;
-    }
-    const char *s = AJ->string(v);
-    if (s != NULL && strcmp(s, "true") == 0) {
-        *out = 1;
-        return 0;
-    }
-    if (s != NULL && strcmp(s, "false") == 0) {
-        *out = 0;
-        return 0;
-    }
-    return INFRA_EINVALID;
-}
-
 char *aws_json_to_text(const infra_json *v)
 {
     switch (AJ->type(v)) {
     case INFRA_JSON_STRING:
-        return aws_strdup(AJ->string(v));
+        return pu_strdup(AJ->string(v));
     case INFRA_JSON_INT:
-        return aws_printf("%lld", (long long)AJ->integer(v));
+        return pu_printf("%lld", (long long)AJ->integer(v));
     case INFRA_JSON_REAL:
-        return aws_printf("%g", AJ->real(v));
+        return pu_printf("%g", AJ->real(v));
     default:
         return NULL;
     }
@@ -346,7 +172,7 @@ char *aws_json_to_text(const infra_json *v)
 
 int aws_json_strv(const infra_json *v, char ***out)
 {
-    char **list = aws_calloc(1, sizeof(char *));
+    char **list = pu_calloc(1, sizeof(char *));
     *out = NULL;
     if (v == NULL || AJ->type(v) == INFRA_JSON_NULL) {
         *out = list;
@@ -379,30 +205,6 @@ int aws_json_strv(const infra_json *v, char ***out)
     return 0;
 }
 
-int aws_json_set_str(infra_json *obj, const char *key, const char *value)
-{
-    infra_json *v = value ? AJ->new_string(value) : AJ->new_null();
-    if (v == NULL)
-        return INFRA_EINTERNAL;
-    return AJ->set(obj, key, v) < 0 ? INFRA_EINTERNAL : 0;
-}
-
-int aws_json_set_int(infra_json *obj, const char *key, int64_t value)
-{
-    infra_json *v = AJ->new_integer(value);
-    if (v == NULL)
-        return INFRA_EINTERNAL;
-    return AJ->set(obj, key, v) < 0 ? INFRA_EINTERNAL : 0;
-}
-
-int aws_json_set_bool(infra_json *obj, const char *key, int value)
-{
-    infra_json *v = AJ->new_bool(value);
-    if (v == NULL)
-        return INFRA_EINTERNAL;
-    return AJ->set(obj, key, v) < 0 ? INFRA_EINTERNAL : 0;
-}
-
 int aws_json_set_strv(infra_json *obj, const char *key, char *const *v)
 {
     infra_json *list = AJ->new_array();
@@ -416,43 +218,6 @@ int aws_json_set_strv(infra_json *obj, const char *key, char *const *v)
         }
     }
     return AJ->set(obj, key, list) < 0 ? INFRA_EINTERNAL : 0;
-}
-
-int aws_json_set_copy(infra_json *obj, const char *key, const infra_json *value)
-{
-    infra_json *v = value ? AJ->copy(value) : AJ->new_null();
-    if (v == NULL)
-        return INFRA_EINTERNAL;
-    return AJ->set(obj, key, v) < 0 ? INFRA_EINTERNAL : 0;
-}
-
-int aws_is_unknown(const char *s)
-{
-    return s != NULL && (strstr(s, "${") != NULL || strstr(s, "(known after apply)") != NULL);
-}
-
-int aws_json_has_unknown(const infra_json *v)
-{
-    switch (AJ->type(v)) {
-    case INFRA_JSON_STRING:
-        return aws_is_unknown(AJ->string(v));
-    case INFRA_JSON_ARRAY:
-        for (size_t i = 0; i < AJ->length(v); i++)
-            if (aws_json_has_unknown(AJ->at(v, i)))
-                return 1;
-        return 0;
-    case INFRA_JSON_OBJECT: {
-        void *iter = NULL;
-        const char *key;
-        infra_json *member;
-        while (AJ->next(v, &iter, &key, &member))
-            if (aws_json_has_unknown(member))
-                return 1;
-        return 0;
-    }
-    default:
-        return 0;
-    }
 }
 
 int aws_is_ipv4(const char *s)
@@ -481,17 +246,17 @@ int aws_is_cidr(const char *s)
 
 char *aws_call_name(infra_call *call, size_t max)
 {
-    const char *topo = INFRA_HAS_SLOT(aws_api, call_topology) ? aws_api->call_topology(call) : "";
+    const char *topo = INFRA_HAS_SLOT(pu_host, call_topology) ? pu_host->call_topology(call) : "";
     const char *env =
-        INFRA_HAS_SLOT(aws_api, call_environment) ? aws_api->call_environment(call) : "";
-    const char *addr = aws_api->call_address(call);
-    aws_buf b = {0};
+        INFRA_HAS_SLOT(pu_host, call_environment) ? pu_host->call_environment(call) : "";
+    const char *addr = pu_host->call_address(call);
+    pu_buf b = {0};
     if (topo && *topo)
-        aws_buf_printf(&b, "%s-", topo);
+        pu_buf_printf(&b, "%s-", topo);
     if (env && *env && strcmp(env, "default") != 0)
-        aws_buf_printf(&b, "%s-", env);
-    aws_buf_puts(&b, addr && *addr ? addr : "infra");
-    char *s = aws_buf_take(&b);
+        pu_buf_printf(&b, "%s-", env);
+    pu_buf_puts(&b, addr && *addr ? addr : "infra");
+    char *s = pu_buf_take(&b);
     size_t w = 0;
     for (size_t r = 0; s[r] && w < max; r++) {
         char c = s[r];
@@ -528,7 +293,7 @@ void aws_client_token(const char *token, const char *salt, char out[65])
         memcpy(out, token, n + 1);
         return;
     }
-    char *mixed = aws_printf("%s|%s", token ? token : "", salt ? salt : "");
+    char *mixed = pu_printf("%s|%s", token ? token : "", salt ? salt : "");
     aws_sha256_hex(mixed, strlen(mixed), out);
     free(mixed);
 }

@@ -11,34 +11,18 @@
 
 static const char *const network_keys[] = {"network", "vpc", NULL};
 
+static const aws_ec2_kind vpc_kind = {"DescribeVpcs", "vpcSet", "vpcId", "state"};
+static const aws_ec2_kind subnet_kind = {"DescribeSubnets", "subnetSet", "subnetId", "state"};
+
 /* ------------------------------------------------------------------ */
 /* network                                                            */
 
 static int vpc_create(aws_act *a, char **id)
 {
-    const char *cidr = aws_json_str(a->planned, "cidr");
     aws_params q = {0};
-    aws_tags tags = {0};
-    aws_resp *r = NULL;
-    int error;
-
-    if ((error = aws_tags_build(a->call, aws_json_str(a->planned, "name"),
-                                AJ->get(a->planned, "tags"), &tags)) < 0)
-        return error;
-    aws_params_add(&q, "CidrBlock", cidr);
-    aws_tags_spec(&q, 1, "vpc", &tags);
-    if ((error = aws_query(a->p, a->call, AWS_EC2, "CreateVpc", &q, "cidr", 0, NULL, &r)) == 0) {
-        *id = aws_xml_get(r->result, "vpc/vpcId");
-        if (*id == NULL || **id == '\0') {
-            aws_diagf(a->call, "", "aws: CreateVpc in %s answered no vpcId", a->p->region);
-            free(*id);
-            *id = NULL;
-            error = INFRA_EINTERNAL;
-        }
-    }
-    aws_resp_free(r);
+    aws_params_add(&q, "CidrBlock", pu_json_str(a->planned, "cidr"));
+    int error = aws_ec2_create(a, "CreateVpc", &q, "vpc", "cidr", 0, "vpc/vpcId", id);
     aws_params_free(&q);
-    aws_tags_free(&tags);
     return error;
 }
 
@@ -48,15 +32,11 @@ static int network_apply(aws_act *a)
     int error = 0;
 
     if (a->prior != NULL) {
-        const char *pid = aws_state_id(a->prior);
-        if (pid == NULL)
-            return INFRA_ENOTFOUND;
-        id = aws_strdup(pid);
+        if ((error = aws_prior_id(a, &id)) < 0)
+            return error;
         error = aws_tags_sync(a->p, a->call, id, a->prior, a->planned, NULL);
     } else {
-        error = aws_find_by_token(a->p, a->call, "DescribeVpcs", "vpcSet", "vpcId", "state", NULL,
-                                  aws_api->call_token(a->call), NULL, &id);
-        if (error == INFRA_ENOTFOUND)
+        if ((error = aws_find_mine(a, &vpc_kind, &id)) == INFRA_ENOTFOUND)
             error = vpc_create(a, &id);
         if (error == 0)
             error = aws_wait_state(a->p, a->call, "", "DescribeVpcs", "VpcId.1", id, "vpcSet",
@@ -64,50 +44,35 @@ static int network_apply(aws_act *a)
     }
     infra_json *st = aws_state_new(a->planned);
     if (error == 0)
-        error = aws_json_set_str(st, "id", id);
+        error = pu_json_set_str(st, "id", id);
     free(id);
     return aws_state_finish(a, st, error);
 }
 
 static int network_remove(aws_act *a)
 {
-    const char *id = aws_state_id(a->prior);
-    aws_params q = {0};
-    aws_resp *r = NULL;
-    if (id == NULL)
-        return 0;
-    aws_params_add(&q, "VpcId", id);
-    int error = aws_query(a->p, a->call, AWS_EC2, "DeleteVpc", &q, "", AWS_SAFE | AWS_DEPENDENT,
-                          "InvalidVpcID.NotFound", &r);
-    aws_resp_free(r);
-    aws_params_free(&q);
-    return error == INFRA_ENOTFOUND ? 0 : error;
+    return aws_remove_simple(a, AWS_EC2, "DeleteVpc", "VpcId", aws_state_id(a->prior),
+                             AWS_SAFE | AWS_DEPENDENT, "InvalidVpcID.NotFound");
 }
 
 static int network_read(aws_act *a)
 {
-    const char *id = aws_state_id(a->state);
+    const char *id;
     char *found = NULL;
     aws_resp *r = NULL;
     xmlNode *item = NULL;
     int error;
 
-    if (a->state == NULL) {
-        if ((error = aws_find_by_token(a->p, a->call, "DescribeVpcs", "vpcSet", "vpcId", "state",
-                                       NULL, aws_api->call_token(a->call), NULL, &found)) < 0)
-            return error;
-        id = found;
-    }
-    if (id == NULL)
-        return INFRA_ENOTFOUND;
+    if ((error = aws_read_id(a, &vpc_kind, &id, &found)) < 0)
+        return error;
     error = aws_describe_one(a->p, a->call, "DescribeVpcs", "VpcId.1", id, "vpcSet", 0, &r, &item);
     infra_json *st = aws_state_new(a->state);
     if (error == 0) {
         aws_tags tags;
         aws_tags_parse(aws_xml_child(item, "tagSet"), &tags);
         char *cidr = aws_xml_get(item, "cidrBlock");
-        if ((error = aws_json_set_str(st, "id", id)) == 0 &&
-            (error = aws_json_set_str(st, "cidr", cidr)) == 0)
+        if ((error = pu_json_set_str(st, "id", id)) == 0 &&
+            (error = pu_json_set_str(st, "cidr", cidr)) == 0)
             error = aws_tags_read(st, &tags, NULL);
         free(cidr);
         aws_tags_free(&tags);
@@ -138,40 +103,23 @@ static int subnet_public(aws_act *a, const char *id, int on)
 static int subnet_create(aws_act *a, char **id)
 {
     const char *vpc = aws_json_str_any(a->planned, network_keys);
-    const char *zone = aws_json_str(a->planned, "availability_zone");
+    const char *zone = pu_json_str(a->planned, "availability_zone");
     aws_params q = {0};
-    aws_tags tags = {0};
-    aws_resp *r = NULL;
     int error;
 
     if (vpc == NULL) {
-        aws_diagf(a->call, "network",
-                  "a subnet needs network: the VPC id (\"${network.NAME.id}\")");
+        pu_diagf(a->call, "network", "a subnet needs network: the VPC id (\"${network.NAME.id}\")");
         return INFRA_EINVALID;
     }
-    if ((error = aws_tags_build(a->call, aws_json_str(a->planned, "name"),
-                                AJ->get(a->planned, "tags"), &tags)) < 0)
-        return error;
     aws_params_add(&q, "VpcId", vpc);
-    aws_params_add(&q, "CidrBlock", aws_json_str(a->planned, "cidr"));
+    aws_params_add(&q, "CidrBlock", pu_json_str(a->planned, "cidr"));
     if (zone == NULL && a->p->nzones > 0)
         zone = a->p->zones[0];
     if (zone != NULL)
         aws_params_add(&q, "AvailabilityZone", zone);
-    aws_tags_spec(&q, 1, "subnet", &tags);
-    if ((error = aws_query(a->p, a->call, AWS_EC2, "CreateSubnet", &q, "cidr", AWS_FRESH, NULL,
-                           &r)) == 0) {
-        *id = aws_xml_get(r->result, "subnet/subnetId");
-        if (*id == NULL || **id == '\0') {
-            aws_diagf(a->call, "", "aws: CreateSubnet in %s answered no subnetId", a->p->region);
-            free(*id);
-            *id = NULL;
-            error = INFRA_EINTERNAL;
-        }
-    }
-    aws_resp_free(r);
+    error =
+        aws_ec2_create(a, "CreateSubnet", &q, "subnet", "cidr", AWS_FRESH, "subnet/subnetId", id);
     aws_params_free(&q);
-    aws_tags_free(&tags);
     return error;
 }
 
@@ -185,8 +133,8 @@ static int subnet_state(aws_act *a, const char *id, infra_json **out)
     infra_json *st = aws_state_new(a->planned);
     if (error == 0) {
         char *zone = aws_xml_get(item, "availabilityZone");
-        if ((error = aws_json_set_str(st, "id", id)) == 0 && zone != NULL && *zone)
-            error = aws_json_set_str(st, "availability_zone", zone);
+        if ((error = pu_json_set_str(st, "id", id)) == 0 && zone != NULL && *zone)
+            error = pu_json_set_str(st, "availability_zone", zone);
         free(zone);
     }
     aws_resp_free(r);
@@ -203,23 +151,19 @@ static int subnet_apply(aws_act *a)
     char *id = NULL;
     int error = 0, want_public = 0, had_public = 0;
     const infra_json *pub = AJ->get(a->planned, "public");
-    int asked = pub != NULL && aws_json_to_bool(pub, &want_public) == 0;
+    int asked = pub != NULL && pu_json_to_bool(pub, &want_public) == 0;
 
     if (a->prior != NULL) {
-        const char *pid = aws_state_id(a->prior);
-        if (pid == NULL)
-            return INFRA_ENOTFOUND;
-        id = aws_strdup(pid);
+        if ((error = aws_prior_id(a, &id)) < 0)
+            return error;
         const infra_json *old = AJ->get(a->prior, "public");
         if (old != NULL)
-            aws_json_to_bool(old, &had_public);
+            pu_json_to_bool(old, &had_public);
         if ((error = aws_tags_sync(a->p, a->call, id, a->prior, a->planned, NULL)) == 0 &&
             (asked || had_public) && want_public != had_public)
             error = subnet_public(a, id, want_public);
     } else {
-        error = aws_find_by_token(a->p, a->call, "DescribeSubnets", "subnetSet", "subnetId",
-                                  "state", NULL, aws_api->call_token(a->call), NULL, &id);
-        if (error == INFRA_ENOTFOUND)
+        if ((error = aws_find_mine(a, &subnet_kind, &id)) == INFRA_ENOTFOUND)
             error = subnet_create(a, &id);
         if (error == 0)
             error = aws_wait_state(a->p, a->call, "", "DescribeSubnets", "SubnetId.1", id,
@@ -236,36 +180,20 @@ static int subnet_apply(aws_act *a)
 
 static int subnet_remove(aws_act *a)
 {
-    const char *id = aws_state_id(a->prior);
-    aws_params q = {0};
-    aws_resp *r = NULL;
-    if (id == NULL)
-        return 0;
-    aws_params_add(&q, "SubnetId", id);
-    int error = aws_query(a->p, a->call, AWS_EC2, "DeleteSubnet", &q, "", AWS_SAFE | AWS_DEPENDENT,
-                          "InvalidSubnetID.NotFound", &r);
-    aws_resp_free(r);
-    aws_params_free(&q);
-    return error == INFRA_ENOTFOUND ? 0 : error;
+    return aws_remove_simple(a, AWS_EC2, "DeleteSubnet", "SubnetId", aws_state_id(a->prior),
+                             AWS_SAFE | AWS_DEPENDENT, "InvalidSubnetID.NotFound");
 }
 
 static int subnet_read(aws_act *a)
 {
-    const char *id = aws_state_id(a->state);
+    const char *id;
     char *found = NULL;
     aws_resp *r = NULL;
     xmlNode *item = NULL;
     int error;
 
-    if (a->state == NULL) {
-        if ((error = aws_find_by_token(a->p, a->call, "DescribeSubnets", "subnetSet", "subnetId",
-                                       "state", NULL, aws_api->call_token(a->call), NULL, &found)) <
-            0)
-            return error;
-        id = found;
-    }
-    if (id == NULL)
-        return INFRA_ENOTFOUND;
+    if ((error = aws_read_id(a, &subnet_kind, &id, &found)) < 0)
+        return error;
     error = aws_describe_one(a->p, a->call, "DescribeSubnets", "SubnetId.1", id, "subnetSet", 0, &r,
                              &item);
     infra_json *st = aws_state_new(a->state);
@@ -277,11 +205,11 @@ static int subnet_read(aws_act *a)
         char *vpc = aws_xml_get(item, "vpcId");
         int pub = aws_xml_get_bool(item, "mapPublicIpOnLaunch");
         const char *key = AJ->get(st, "vpc") != NULL ? "vpc" : "network";
-        if ((error = aws_json_set_str(st, "id", id)) == 0 &&
-            (error = aws_json_set_str(st, "cidr", cidr)) == 0 &&
-            (error = aws_json_set_str(st, "availability_zone", zone)) == 0 &&
-            (error = aws_json_set_str(st, key, vpc)) == 0 &&
-            (AJ->get(st, "public") == NULL || (error = aws_json_set_bool(st, "public", pub)) == 0))
+        if ((error = pu_json_set_str(st, "id", id)) == 0 &&
+            (error = pu_json_set_str(st, "cidr", cidr)) == 0 &&
+            (error = pu_json_set_str(st, "availability_zone", zone)) == 0 &&
+            (error = pu_json_set_str(st, key, vpc)) == 0 &&
+            (AJ->get(st, "public") == NULL || (error = pu_json_set_bool(st, "public", pub)) == 0))
             error = aws_tags_read(st, &tags, NULL);
         free(cidr);
         free(zone);

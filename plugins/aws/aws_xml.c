@@ -88,7 +88,7 @@ char *aws_xml_text(const xmlNode *n)
     while (len > 0 &&
            (s[len - 1] == ' ' || s[len - 1] == '\n' || s[len - 1] == '\r' || s[len - 1] == '\t'))
         len--;
-    char *out = aws_strndup(s, len);
+    char *out = pu_strndup(s, len);
     xmlFree(raw);
     return out;
 }
@@ -139,6 +139,6 @@ int aws_xml_error(const xmlNode *root, char **code, char **message)
     }
     char *m = aws_xml_get(err, "Message");
     *code = c;
-    *message = m ? m : aws_strdup("");
+    *message = m ? m : pu_strdup("");
     return 0;
 }

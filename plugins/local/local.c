@@ -21,8 +21,6 @@
 #define DEFAULT_PREFIX "inf"
 #define DEFAULT_RUN_DIR "/var/lib/infra-local"
 
-const infra_host *local_api;
-
 static int prefix_valid(const char *s)
 {
     size_t n = strlen(s);
@@ -83,20 +81,20 @@ static char *home_dir(void)
 {
     const char *home = getenv("HOME");
     if (home != NULL && home[0] == '/')
-        return local_strdup(home);
+        return pu_strdup(home);
     struct passwd pw, *res = NULL;
     char buf[4096];
     if (getpwuid_r(geteuid(), &pw, buf, sizeof(buf), &res) == 0 && res != NULL)
-        return local_strdup(res->pw_dir);
-    return local_strdup("/root");
+        return pu_strdup(res->pw_dir);
+    return pu_strdup("/root");
 }
 
 static char *expand_home(const char *path)
 {
     if (strncmp(path, "~/", 2) != 0)
-        return local_strdup(path);
+        return pu_strdup(path);
     char *home = home_dir();
-    char *out = local_printf("%s/%s", home, path + 2);
+    char *out = pu_printf("%s/%s", home, path + 2);
     free(home);
     return out;
 }
@@ -106,11 +104,11 @@ static char *expand_home(const char *path)
  * last, so a half-made pair is never picked up. */
 static int key_generate(infra_provider *p, infra_call *call)
 {
-    char *dir = local_printf("%s/ssh", p->run_dir);
-    char *tmp = local_printf("%s/.new-%ld", dir, (long)getpid());
-    char *tmp_key = local_printf("%s/id_ecdsa", tmp);
-    char *tmp_pub = local_printf("%s/id_ecdsa.pub", tmp);
-    char *key = local_printf("%s/id_ecdsa", dir), *pub = local_printf("%s/id_ecdsa.pub", dir);
+    char *dir = pu_printf("%s/ssh", p->run_dir);
+    char *tmp = pu_printf("%s/.new-%ld", dir, (long)getpid());
+    char *tmp_key = pu_printf("%s/id_ecdsa", tmp);
+    char *tmp_pub = pu_printf("%s/id_ecdsa.pub", tmp);
+    char *key = pu_printf("%s/id_ecdsa", dir), *pub = pu_printf("%s/id_ecdsa.pub", dir);
     const char *keygen = NULL;
     int fd = -1, error;
 
@@ -127,12 +125,12 @@ static int key_generate(infra_provider *p, infra_call *call)
         if ((error = local_run(call, "ssh_public_key", argv, NULL, NULL)) < 0)
             goto done;
         if (rename(tmp_key, key) < 0 || rename(tmp_pub, pub) < 0) {
-            local_diagf(call, "ssh_public_key", "cannot install the key pair in %s: %s", dir,
-                        strerror(errno));
+            pu_diagf(call, "ssh_public_key", "cannot install the key pair in %s: %s", dir,
+                     strerror(errno));
             error = INFRA_EINTERNAL;
             goto done;
         }
-        local_logf(call, INFRA_LOG_INFO, "generated the SSH key pair %s for the local hosts", key);
+        pu_logf(call, INFRA_LOG_INFO, "generated the SSH key pair %s for the local hosts", key);
     }
     p->public_key = pub;
     p->private_key = key;
@@ -155,14 +153,14 @@ static int key_settle(infra_provider *p, infra_call *call, const char *setting)
     if (setting != NULL) {
         p->public_key = expand_home(setting);
         if (!local_exists(p->public_key)) {
-            local_diagf(call, "ssh_public_key", "%s does not exist", p->public_key);
+            pu_diagf(call, "ssh_public_key", "%s does not exist", p->public_key);
             return INFRA_EINVALID;
         }
     } else {
         static const char *const names[] = {"id_ed25519.pub", "id_ecdsa.pub", "id_rsa.pub"};
         char *home = home_dir();
         for (size_t i = 0; i < 3 && p->public_key == NULL; i++) {
-            char *path = local_printf("%s/.ssh/%s", home, names[i]);
+            char *path = pu_printf("%s/.ssh/%s", home, names[i]);
             if (local_exists(path))
                 p->public_key = path;
             else
@@ -174,7 +172,7 @@ static int key_settle(infra_provider *p, infra_call *call, const char *setting)
     }
     size_t n = strlen(p->public_key);
     if (n > 4 && strcmp(p->public_key + n - 4, ".pub") == 0) {
-        char *priv = local_printf("%.*s", (int)(n - 4), p->public_key);
+        char *priv = pu_printf("%.*s", (int)(n - 4), p->public_key);
         if (local_exists(priv))
             p->private_key = priv;
         else
@@ -207,51 +205,51 @@ static int local_configure(infra_call *call, const infra_json *settings, infra_p
     if (p == NULL)
         return INFRA_EINTERNAL;
     pthread_mutex_init(&p->tool_lock, NULL);
-    if (settings != NULL &&
-        (error = local_check_attrs(call, local_settings_type(), settings, 0)) < 0)
+    if (settings != NULL && (error = pu_check_attrs(call, &local_schema_table,
+                                                    local_schema_table.settings, settings, 0)) < 0)
         goto done;
-    const char *prefix = local_json_str(settings, "prefix");
-    const char *run_dir = local_json_str(settings, "run_dir");
-    p->prefix = local_strdup(prefix ? prefix : DEFAULT_PREFIX);
-    p->run_dir = local_strdup(run_dir ? run_dir : DEFAULT_RUN_DIR);
+    const char *prefix = pu_json_str(settings, "prefix");
+    const char *run_dir = pu_json_str(settings, "run_dir");
+    p->prefix = pu_strdup(prefix ? prefix : DEFAULT_PREFIX);
+    p->run_dir = pu_strdup(run_dir ? run_dir : DEFAULT_RUN_DIR);
     while (strlen(p->run_dir) > 1 && p->run_dir[strlen(p->run_dir) - 1] == '/')
         p->run_dir[strlen(p->run_dir) - 1] = '\0';
     if (!prefix_valid(p->prefix)) {
-        local_diagf(call, "prefix",
-                    "prefix \"%s\" must be 1 to %d of a-z and 0-9, starting with "
-                    "a letter (kernel interface names are short)",
-                    p->prefix, LOCAL_PREFIX_MAX);
+        pu_diagf(call, "prefix",
+                 "prefix \"%s\" must be 1 to %d of a-z and 0-9, starting with "
+                 "a letter (kernel interface names are short)",
+                 p->prefix, LOCAL_PREFIX_MAX);
         error = INFRA_EINVALID;
         goto done;
     }
     if (!run_dir_valid(p->run_dir)) {
-        local_diagf(call, "run_dir",
-                    "run_dir \"%s\" must be an absolute path without spaces or "
-                    "quotes",
-                    p->run_dir);
+        pu_diagf(call, "run_dir",
+                 "run_dir \"%s\" must be an absolute path without spaces or "
+                 "quotes",
+                 p->run_dir);
         error = INFRA_EINVALID;
         goto done;
     }
-    p->base = local_printf("%s/%s", p->run_dir, p->prefix);
+    p->base = pu_printf("%s/%s", p->run_dir, p->prefix);
     if (geteuid() != 0) {
-        local_diagf(call, "",
-                    "the local provider creates namespaces and bridges: run infra as "
-                    "root");
+        pu_diagf(call, "",
+                 "the local provider creates namespaces and bridges: run infra as "
+                 "root");
         error = INFRA_EAUTH;
         goto done;
     }
     if (!namespaces_usable(&err)) {
-        local_diagf(call, "",
-                    "Linux namespaces are unavailable here (unshare: %s): the local "
-                    "provider needs a kernel and container that allow network, mount "
-                    "and UTS namespaces",
-                    strerror(err));
+        pu_diagf(call, "",
+                 "Linux namespaces are unavailable here (unshare: %s): the local "
+                 "provider needs a kernel and container that allow network, mount "
+                 "and UTS namespaces",
+                 strerror(err));
         error = INFRA_ENOTSUP;
         goto done;
     }
     if ((error = local_tool_path(p, call, LOCAL_TOOL_IP, &tool)) < 0 ||
         (error = local_mkdirs(call, p->run_dir, 0755)) < 0 ||
-        (error = key_settle(p, call, local_json_str(settings, "ssh_public_key"))) < 0)
+        (error = key_settle(p, call, pu_json_str(settings, "ssh_public_key"))) < 0)
         goto done;
     *out = p;
     p = NULL;
@@ -274,32 +272,20 @@ static int local_plan(infra_provider *self, infra_call *call, const char *type,
                       const infra_json *prior, const infra_json *desired, infra_json **planned,
                       infra_json **requires_replace)
 {
-    const local_type *t = local_type_find(type);
-    infra_json *plan = NULL, *replace = LJ->new_array();
-    int error = 0;
+    const pu_type *t = NULL;
+    infra_json *plan = NULL, *replace = NULL;
+    int error = pu_plan_begin(call, &local_schema_table, type, desired, &t, &plan, &replace);
 
-    if (t == NULL) {
-        local_diagf(call, "", "the local provider has no resource type \"%s\"", type ? type : "");
-        error = INFRA_ENOTSUP;
+    if (error < 0)
         goto done;
-    }
-    if (replace == NULL) {
-        error = INFRA_EINTERNAL;
-        goto done;
-    }
     if (desired == NULL)
         goto out;
-    if (LJ->type(desired) != INFRA_JSON_OBJECT || (plan = LJ->copy(desired)) == NULL) {
-        local_diagf(call, "", "a %s must be described by a map", type);
-        error = INFRA_EINVALID;
-        goto done;
-    }
     for (size_t i = 0; prior != NULL && i < t->nattrs; i++) {
-        const local_attr *a = &t->attrs[i];
+        const pu_attr *a = &t->attrs[i];
         const infra_json *want = LJ->get(desired, a->name);
-        if (!(a->flags & LOCAL_ATTR_FORCE_NEW))
+        if (!(a->flags & PU_ATTR_FORCE_NEW))
             continue;
-        if ((a->flags & LOCAL_ATTR_OPTIONAL_COMPUTED) && want == NULL)
+        if ((a->flags & PU_ATTR_OPTIONAL_COMPUTED) && want == NULL)
             continue;
         if (values_differ(LJ->get(prior, a->name), want) &&
             (error = LJ->append(replace, LJ->new_string(a->name))) < 0)
@@ -307,23 +293,24 @@ static int local_plan(infra_provider *self, infra_call *call, const char *type,
     }
     int replacing = LJ->length(replace) > 0;
     for (size_t i = 0; i < t->nattrs; i++) {
-        const local_attr *a = &t->attrs[i];
+        const pu_attr *a = &t->attrs[i];
         const infra_json *old = prior && !replacing ? LJ->get(prior, a->name) : NULL;
+        const char *target = local_status_target(t, a->name);
         if (LJ->get(plan, a->name) != NULL)
             continue;
-        if (a->target != NULL)
-            error = local_json_set_str(plan, a->name, a->target);
-        else if ((a->flags & (LOCAL_ATTR_COMPUTED | LOCAL_ATTR_OPTIONAL_COMPUTED)) && old)
+        if (target != NULL)
+            error = pu_json_set_str(plan, a->name, target);
+        else if ((a->flags & (PU_ATTR_COMPUTED | PU_ATTR_OPTIONAL_COMPUTED)) && old)
             error = LJ->set(plan, a->name, LJ->copy(old));
         if (error < 0)
             goto done;
     }
     /* What is known before the object exists. */
     if (strcmp(type, "instance") == 0 &&
-        ((error = local_json_set_str(plan, "ssh_user", "root")) < 0 ||
-         (error = local_json_set_int(plan, "ssh_port", 22)) < 0 ||
+        ((error = pu_json_set_str(plan, "ssh_user", "root")) < 0 ||
+         (error = pu_json_set_int(plan, "ssh_port", 22)) < 0 ||
          (self && self->private_key &&
-          (error = local_json_set_str(plan, "ssh_private_key", self->private_key)) < 0)))
+          (error = pu_json_set_str(plan, "ssh_private_key", self->private_key)) < 0)))
         goto done;
 out:
     *planned = plan;
@@ -346,8 +333,8 @@ static int local_apply(infra_provider *self, infra_call *call, const char *type,
         *private_out = NULL;
     if (private_out_len != NULL)
         *private_out_len = 0;
-    if (local_type_find(type) == NULL) {
-        local_diagf(call, "", "the local provider has no resource type \"%s\"", type ? type : "");
+    if (pu_type_find(&local_schema_table, type) == NULL) {
+        pu_diagf(call, "", "the local provider has no resource type \"%s\"", type ? type : "");
         return INFRA_ENOTSUP;
     }
     int error = local_check_cancel(self, call);
@@ -391,7 +378,7 @@ static int local_read(infra_provider *self, infra_call *call, const char *type,
         return local_lb_read(self, call, state, out);
     if (strcmp(type ? type : "", "dns_record") == 0)
         return local_dns_read(self, call, state, out);
-    local_diagf(call, "", "the local provider has no resource type \"%s\"", type ? type : "");
+    pu_diagf(call, "", "the local provider has no resource type \"%s\"", type ? type : "");
     return INFRA_ENOTSUP;
 }
 
@@ -412,10 +399,10 @@ static int local_import(infra_provider *self, infra_call *call, const char *type
         if (strcmp(type ? type : "", dirs[i].type) != 0)
             continue;
         if (!local_id_valid(id, dirs[i].kind)) {
-            local_diagf(call, "", "\"%s\" is not the id of a local %s", id ? id : "", type);
+            pu_diagf(call, "", "\"%s\" is not the id of a local %s", id ? id : "", type);
             return INFRA_ENOTFOUND;
         }
-        char *dir = local_printf("%s/%s/%s", self->base, dirs[i].dir, id);
+        char *dir = pu_printf("%s/%s/%s", self->base, dirs[i].dir, id);
         infra_json *saved = NULL;
         int error = local_state_load(call, dir, &saved);
         free(dir);
@@ -425,7 +412,7 @@ static int local_import(infra_provider *self, infra_call *call, const char *type
         LJ->release(saved);
         return error;
     }
-    local_diagf(call, "", "the local provider has no resource type \"%s\"", type ? type : "");
+    pu_diagf(call, "", "the local provider has no resource type \"%s\"", type ? type : "");
     return INFRA_ENOTSUP;
 }
 
@@ -485,7 +472,7 @@ INFRA_PLUGIN_EXPORT int infra_plugin_entry(const infra_host *host, const infra_p
         !INFRA_HAS_SLOT(host, json) ||
         host->json->size < offsetof(infra_json_api, equal) + sizeof(host->json->equal))
         return INFRA_ENOTSUP;
-    local_api = host;
+    pu_init(host, "local provider");
     *out = &local_plugin;
     return 0;
 }

@@ -17,15 +17,16 @@
 
 #include <infra/plugin.h>
 
+#include "plugin_util.h"
+
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
-/* The host table given to the entry function; valid until unload. */
-extern const infra_host *local_api;
-#define LJ (local_api->json)
+/* The host's JSON service (pu_host is the host table, plugin_util.h). */
+#define LJ (pu_host->json)
 
 /* Object ids: one letter for the kind, then LOCAL_ID_HEX hex digits. */
 #define LOCAL_ID_HEX 10
@@ -100,45 +101,11 @@ typedef struct local_host {
 } local_host;
 
 /* ------------------------------------------------------------------ */
-/* local_util.c: memory, text, JSON, files, locks, ids, addresses      */
-
-/* Allocation that aborts the process when memory is out, like the host's. */
-void *local_malloc(size_t len);
-char *local_strdup(const char *s);
-char *local_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-/* A growable NUL-terminated string; free data with free(). */
-typedef struct local_buf {
-    char *data;
-    size_t len;
-    size_t cap;
-} local_buf;
-void local_buf_put(local_buf *b, const char *s, size_t len);
-void local_buf_printf(local_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-/* An error diagnostic for attr ("" = the whole resource), printf-style. */
-void local_diagf(infra_call *call, const char *attr, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-/* A log line at level (INFRA_LOG_*), printf-style. */
-void local_logf(infra_call *call, int level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+/* local_util.c: files, JSON files, locks, ids, addresses             */
 
 /* INFRA_ECANCELLED when the call was cancelled or the provider stopped. */
 int local_check_cancel(infra_provider *p, infra_call *call);
 
-/* Member key of obj as a string, or NULL when missing or not a string. */
-const char *local_json_str(const infra_json *obj, const char *key);
-/* An integer from an integer value or a decimal string. 0 or INFRA_EINVALID. */
-int local_json_to_int(const infra_json *v, long *out);
-/* Sets obj[key] to a new string / integer. 0 or INFRA_EINTERNAL. */
-int local_json_set_str(infra_json *obj, const char *key, const char *value);
-int local_json_set_int(infra_json *obj, const char *key, int64_t value);
-/* 1 when the value is not known before apply ("${...}", "(known after apply)"). */
-int local_is_unknown(const char *s);
-
-/* Reads a whole file into *out (NUL-terminated, caller frees). 0,
- * INFRA_ENOTFOUND when missing, INFRA_EINTERNAL otherwise. */
-int local_read_file(const char *path, char **out, size_t *len);
 /* Replaces path atomically (temp file, fsync, rename). 0 or INFRA_EINTERNAL
  * with a diagnostic. */
 int local_write_file(infra_call *call, const char *path, const char *data, size_t len, int mode);
@@ -288,6 +255,14 @@ void local_host_free(local_host *h);
 /* Loads hosts/ID/host.json into h. INFRA_ENOTFOUND when the host is unknown. */
 int local_host_load(infra_provider *p, infra_call *call, const char *id, local_host *h);
 int local_host_save(infra_call *call, const local_host *h);
+/* The host an apply builds: host id as it was recorded, or a new one of
+ * kind ("instance", "load_balancer") named hostname (taken, also on
+ * failure) and carrying the call's token. INFRA_ECONFLICT with a
+ * diagnostic when id is a host of another kind ("... not WHAT"), or,
+ * with check_token, one made by a create with another token. Free h with
+ * local_host_free in every case. */
+int local_host_adopt(infra_provider *p, infra_call *call, const char *id, const char *kind,
+                     const char *what, char *hostname, int check_token, local_host *h);
 /* The namespaces of h to enter. */
 void local_host_ns(const local_host *h, local_ns *ns);
 
@@ -358,11 +333,24 @@ int local_state_save(infra_call *call, const char *dir, const infra_json *state)
  * INFRA_EINVALID with a diagnostic when prior holds no valid id. */
 int local_apply_id(infra_call *call, const infra_json *prior, char kind, char out[LOCAL_ID_SIZE]);
 
+/* The id for read: from state when there is one, else the id a create
+ * under the call's token made. INFRA_ENOTFOUND when state holds no valid
+ * id of kind. */
+int local_read_id(infra_call *call, const infra_json *state, char kind, char out[LOCAL_ID_SIZE]);
+
 /* {"id": id, status_attr: value}: what a lookup by token reports for an
  * object whose create was interrupted before its record was written, so
  * that the engine deletes (or completes) it rather than forget it. */
 int local_partial_state(const char *id, const char *status_attr, const char *value,
                         infra_json **out);
+
+/* Loads DIR/record.json of a firewall or DNS record for read() into *rec
+ * (new) and, without a state, the state saved beside it into *saved (new,
+ * or NULL). 0; 1 when a create was killed before writing the record (the
+ * directory exists) and *out is a partial state reporting the object
+ * incomplete; INFRA_ENOTFOUND; INFRA_EINTERNAL with a diagnostic. */
+int local_record_read(infra_call *call, const char *dir, const char *id, const infra_json *state,
+                      infra_json **rec, infra_json **saved, infra_json **out);
 
 /* The string id of state (validated for kind), or NULL. */
 const char *local_state_id(const infra_json *state, char kind);

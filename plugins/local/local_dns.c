@@ -16,7 +16,7 @@
 
 char *local_hosts_file_path(infra_provider *p)
 {
-    return local_printf("%s/hosts.%s", p->run_dir, p->prefix);
+    return pu_printf("%s/hosts.%s", p->run_dir, p->prefix);
 }
 
 /* One name -> address line of the hosts file. */
@@ -32,12 +32,10 @@ typedef struct name_list {
 
 static void names_add(name_list *l, const char *address, const char *name)
 {
-    name_entry *grown = realloc(l->v, (l->n + 1) * sizeof(*l->v));
-    if (grown == NULL)
-        abort();
+    name_entry *grown = pu_realloc(l->v, (l->n + 1) * sizeof(*l->v));
     l->v = grown;
     snprintf(l->v[l->n].address, sizeof(l->v[l->n].address), "%s", address);
-    l->v[l->n].name = local_strdup(name);
+    l->v[l->n].name = pu_strdup(name);
     l->n++;
 }
 
@@ -54,19 +52,18 @@ static void names_collect(infra_provider *p, infra_call *call, name_list *out)
 {
     static const char *const kinds[] = {"hosts", "dns"};
     for (size_t k = 0; k < 2; k++) {
-        char *dir = local_printf("%s/%s", p->base, kinds[k]);
+        char *dir = pu_printf("%s/%s", p->base, kinds[k]);
         struct dirent **ents = NULL;
         int n = scandir(dir, &ents, NULL, alphasort);
         for (int i = 0; i < n; i++) {
             const char *id = ents[i]->d_name;
             infra_json *rec = NULL;
             if (local_id_valid(id, 0)) {
-                char *path =
-                    local_printf("%s/%s/%s", dir, id, k == 0 ? "host.json" : "record.json");
+                char *path = pu_printf("%s/%s/%s", dir, id, k == 0 ? "host.json" : "record.json");
                 if (local_json_load(call, path, &rec) == 0) {
-                    const char *addr = local_json_str(rec, "address");
-                    const char *name = local_json_str(rec, k == 0 ? "hostname" : "fqdn");
-                    const char *kind = local_json_str(rec, "kind");
+                    const char *addr = pu_json_str(rec, "address");
+                    const char *name = pu_json_str(rec, k == 0 ? "hostname" : "fqdn");
+                    const char *kind = pu_json_str(rec, "kind");
                     uint32_t ip;
                     if (addr != NULL && local_ip_parse(addr, &ip) == 0) {
                         if (k == 0 && kind != NULL && strcmp(kind, "load_balancer") == 0) {
@@ -95,7 +92,7 @@ static int write_in_place(infra_call *call, const char *path, const char *data, 
     size_t done = 0;
 
     if (fd < 0) {
-        local_diagf(call, "", "cannot open %s: %s", path, strerror(errno));
+        pu_diagf(call, "", "cannot open %s: %s", path, strerror(errno));
         return INFRA_EINTERNAL;
     }
     /* Content first, then the length: a reader never sees an empty file. */
@@ -112,7 +109,7 @@ static int write_in_place(infra_call *call, const char *path, const char *data, 
     if (error == 0 && (ftruncate(fd, (off_t)len) < 0 || fsync(fd) < 0))
         error = INFRA_EINTERNAL;
     if (error < 0)
-        local_diagf(call, "", "cannot write %s: %s", path, strerror(errno));
+        pu_diagf(call, "", "cannot write %s: %s", path, strerror(errno));
     close(fd);
     return error;
 }
@@ -121,18 +118,18 @@ int local_hosts_file_update(infra_provider *p, infra_call *call, int locked)
 {
     int fd = -1, error = 0;
     name_list names = {0};
-    local_buf b = {0};
+    pu_buf b = {0};
     char *path = local_hosts_file_path(p);
 
     if (!locked && (error = local_base_lock(p, call, &fd)) < 0)
         goto done;
     names_collect(p, call, &names);
-    local_buf_printf(&b,
-                     "# Written by infra's local provider (%s/%s); edits are lost.\n"
-                     "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n",
-                     p->run_dir, p->prefix);
+    pu_buf_printf(&b,
+                  "# Written by infra's local provider (%s/%s); edits are lost.\n"
+                  "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n",
+                  p->run_dir, p->prefix);
     for (size_t i = 0; i < names.n; i++)
-        local_buf_printf(&b, "%s\t%s\n", names.v[i].address, names.v[i].name);
+        pu_buf_printf(&b, "%s\t%s\n", names.v[i].address, names.v[i].name);
     error = write_in_place(call, path, b.data, b.len);
 done:
     local_unlock(fd);
@@ -165,8 +162,8 @@ static char *make_fqdn(const char *name, const char *zone)
     size_t zlen = strlen(zone);
     while (zlen > 0 && zone[zlen - 1] == '.')
         zlen--;
-    char *fqdn = strcmp(name, "@") == 0 ? local_printf("%.*s", (int)zlen, zone)
-                                        : local_printf("%s.%.*s", name, (int)zlen, zone);
+    char *fqdn = strcmp(name, "@") == 0 ? pu_printf("%.*s", (int)zlen, zone)
+                                        : pu_printf("%s.%.*s", name, (int)zlen, zone);
     if (!name_valid(fqdn)) {
         free(fqdn);
         return NULL;
@@ -180,9 +177,9 @@ static int resolve_target(infra_provider *p, infra_call *call, const char *targe
 {
     uint32_t ip;
     if (target == NULL || *target == '\0') {
-        local_diagf(call, "target",
-                    "a dns_record needs a target: an IPv4 address or a name "
-                    "this provider knows");
+        pu_diagf(call, "target",
+                 "a dns_record needs a target: an IPv4 address or a name "
+                 "this provider knows");
         return INFRA_EINVALID;
     }
     if (local_ip_parse(target, &ip) == 0) {
@@ -200,27 +197,26 @@ static int resolve_target(infra_provider *p, infra_call *call, const char *targe
     }
     names_free(&names);
     if (error < 0)
-        local_diagf(call, "target",
-                    "\"%s\" is neither an IPv4 address nor a name this provider "
-                    "knows (a load balancer's dns_name, a hostname, a record)",
-                    target);
+        pu_diagf(call, "target",
+                 "\"%s\" is neither an IPv4 address nor a name this provider "
+                 "knows (a load balancer's dns_name, a hostname, a record)",
+                 target);
     return error;
 }
 
 static char *dns_dir(infra_provider *p, const char *id)
 {
-    return local_printf("%s/dns/%s", p->base, id);
+    return pu_printf("%s/dns/%s", p->base, id);
 }
 
 static int record_save(infra_call *call, const char *dir, const char *id, const char *fqdn,
                        const char *address, int complete)
 {
     infra_json *rec = LJ->new_object();
-    char *path = local_printf("%s/record.json", dir);
+    char *path = pu_printf("%s/record.json", dir);
     int error = INFRA_EINTERNAL;
-    if (rec != NULL && local_json_set_str(rec, "id", id) == 0 &&
-        local_json_set_str(rec, "fqdn", fqdn) == 0 &&
-        local_json_set_str(rec, "address", address) == 0 &&
+    if (rec != NULL && pu_json_set_str(rec, "id", id) == 0 &&
+        pu_json_set_str(rec, "fqdn", fqdn) == 0 && pu_json_set_str(rec, "address", address) == 0 &&
         LJ->set(rec, "complete", LJ->new_bool(complete)) == 0)
         error = local_json_save(call, path, rec);
     LJ->release(rec);
@@ -232,10 +228,9 @@ static int dns_state(const infra_json *base, const char *id, const char *fqdn, c
                      int ready, infra_json **out)
 {
     infra_json *st = base ? LJ->copy(base) : LJ->new_object();
-    if (st == NULL || local_json_set_str(st, "id", id) < 0 ||
-        local_json_set_str(st, "fqdn", fqdn) < 0 ||
-        (address && local_json_set_str(st, "address", address) < 0) ||
-        local_json_set_str(st, "status", ready ? "ready" : "incomplete") < 0) {
+    if (st == NULL || pu_json_set_str(st, "id", id) < 0 || pu_json_set_str(st, "fqdn", fqdn) < 0 ||
+        (address && pu_json_set_str(st, "address", address) < 0) ||
+        pu_json_set_str(st, "status", ready ? "ready" : "incomplete") < 0) {
         LJ->release(st);
         return INFRA_EINTERNAL;
     }
@@ -249,17 +244,17 @@ int local_dns_apply(infra_provider *p, infra_call *call, const infra_json *prior
     char id[LOCAL_ID_SIZE], address[16];
     int error;
     infra_json *state = NULL;
-    char *fqdn = make_fqdn(local_json_str(planned, "name"), local_json_str(planned, "zone"));
+    char *fqdn = make_fqdn(pu_json_str(planned, "name"), pu_json_str(planned, "zone"));
 
     if (fqdn == NULL) {
-        local_diagf(call, "name",
-                    "name and zone must form a host name of letters, digits, "
-                    "'-', '_' and '.' (a hosts file has no wildcards)");
+        pu_diagf(call, "name",
+                 "name and zone must form a host name of letters, digits, "
+                 "'-', '_' and '.' (a hosts file has no wildcards)");
         return INFRA_EINVALID;
     }
     char *dir = NULL;
     if ((error = local_apply_id(call, prior, LOCAL_KIND_DNS, id)) < 0 ||
-        (error = resolve_target(p, call, local_json_str(planned, "target"), address)) < 0)
+        (error = resolve_target(p, call, pu_json_str(planned, "target"), address)) < 0)
         goto done;
     dir = dns_dir(p, id);
     if ((error = local_mkdirs(call, dir, 0755)) < 0 ||
@@ -288,8 +283,8 @@ static int line_present(infra_provider *p, const char *address, const char *fqdn
 {
     char *path = local_hosts_file_path(p), *text = NULL;
     int found = 0;
-    if (local_read_file(path, &text, NULL) == 0) {
-        char *line = local_printf("\n%s\t%s\n", address, fqdn);
+    if (pu_read_file(path, 0, &text, NULL) == 0) {
+        char *line = pu_printf("\n%s\t%s\n", address, fqdn);
         found = strstr(text, line) != NULL;
         free(line);
     }
@@ -304,31 +299,20 @@ int local_dns_read(infra_provider *p, infra_call *call, const infra_json *state,
     infra_json *rec = NULL, *saved = NULL;
     int error;
 
-    if (state != NULL) {
-        const char *sid = local_state_id(state, LOCAL_KIND_DNS);
-        if (sid == NULL)
-            return INFRA_ENOTFOUND;
-        snprintf(id, sizeof(id), "%s", sid);
-    } else {
-        local_id_for_call(call, LOCAL_KIND_DNS, id);
-    }
+    if ((error = local_read_id(call, state, LOCAL_KIND_DNS, id)) < 0)
+        return error;
     char *dir = dns_dir(p, id);
-    char *path = local_printf("%s/record.json", dir);
-    if ((error = local_json_load(call, path, &rec)) < 0) {
-        if (error == INFRA_ENOTFOUND && state == NULL && local_exists(dir)) /* killed early */
-            error = local_partial_state(id, "status", "incomplete", out);
+    if ((error = local_record_read(call, dir, id, state, &rec, &saved, out)) != 0) {
+        error = error > 0 ? 0 : error; /* 1: a partial state answered */
         goto done;
     }
-    if (state == NULL && (error = local_state_load(call, dir, &saved)) == INFRA_EINTERNAL)
-        goto done;
-    const char *fqdn = local_json_str(rec, "fqdn"), *address = local_json_str(rec, "address");
+    const char *fqdn = pu_json_str(rec, "fqdn"), *address = pu_json_str(rec, "address");
     int ready =
         LJ->boolean(LJ->get(rec, "complete")) && fqdn && address && line_present(p, address, fqdn);
     error = dns_state(state ? state : saved, id, fqdn ? fqdn : "", address, ready, out);
 done:
     LJ->release(rec);
     LJ->release(saved);
-    free(path);
     free(dir);
     return error;
 }

@@ -59,7 +59,7 @@ static char *find_in_dirs(const char *name)
 {
     static const char fallback[] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
     const char *env = getenv("PATH");
-    char *dirs = local_printf("%s:%s", env ? env : "", fallback);
+    char *dirs = pu_printf("%s:%s", env ? env : "", fallback);
     char *found = NULL;
     char *save = NULL;
 
@@ -67,7 +67,7 @@ static char *find_in_dirs(const char *name)
          d = strtok_r(NULL, ":", &save)) {
         if (d[0] != '/')
             continue; /* a relative PATH entry would depend on the cwd */
-        char *path = local_printf("%s/%s", d, name);
+        char *path = pu_printf("%s/%s", d, name);
         struct stat st;
         if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0)
             found = path;
@@ -85,10 +85,10 @@ int local_tool_path(infra_provider *p, infra_call *call, local_tool tool, const 
     if (p->tools[tool] == NULL)
         p->tools[tool] = find_in_dirs(tool_info[tool].name);
     if (p->tools[tool] == NULL) {
-        local_diagf(call, "",
-                    "%s is not installed (looked in PATH, /usr/sbin, /sbin): install the Debian "
-                    "package %s",
-                    tool_info[tool].name, tool_info[tool].package);
+        pu_diagf(call, "",
+                 "%s is not installed (looked in PATH, /usr/sbin, /sbin): install the Debian "
+                 "package %s",
+                 tool_info[tool].name, tool_info[tool].package);
         error = INFRA_ENOTSUP;
     } else {
         *path = p->tools[tool];
@@ -213,14 +213,14 @@ static void child_exec(const spawn_spec *s)
 
 static char *command_text(char *const *argv)
 {
-    local_buf b = {0};
+    pu_buf b = {0};
     for (size_t i = 0; argv[i] != NULL; i++) {
         const char *a = i == 0 && strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[i];
         if (i > 0)
-            local_buf_put(&b, " ", 1);
-        local_buf_put(&b, a, strlen(a));
+            pu_buf_put(&b, " ", 1);
+        pu_buf_put(&b, a, strlen(a));
     }
-    return b.data ? b.data : local_strdup("");
+    return b.data ? b.data : pu_strdup("");
 }
 
 static const char *stage_text(int stage)
@@ -240,14 +240,14 @@ static const char *stage_text(int stage)
 }
 
 /* Reads the capture pipes until both close or the deadline passes. */
-static int drain(int out_fd, int err_fd, local_buf *out, local_buf *err, int64_t deadline)
+static int drain(int out_fd, int err_fd, pu_buf *out, pu_buf *err, int64_t deadline)
 {
     struct pollfd fds[2] = {{out_fd, POLLIN, 0}, {err_fd, POLLIN, 0}};
-    local_buf *bufs[2] = {out, err};
+    pu_buf *bufs[2] = {out, err};
     char chunk[4096];
 
     while (fds[0].fd >= 0 || fds[1].fd >= 0) {
-        int64_t left = deadline - local_api->now_ms();
+        int64_t left = deadline - pu_host->now_ms();
         if (left <= 0)
             return -1;
         int n = poll(fds, 2, left > 1000 ? 1000 : (int)left);
@@ -259,7 +259,7 @@ static int drain(int out_fd, int err_fd, local_buf *out, local_buf *err, int64_t
             ssize_t r = read(fds[i].fd, chunk, sizeof(chunk));
             if (r > 0) {
                 if (bufs[i]->len < 1 << 20) /* keep at most 1 MiB */
-                    local_buf_put(bufs[i], chunk, (size_t)r);
+                    pu_buf_put(bufs[i], chunk, (size_t)r);
             } else if (r == 0 || (errno != EINTR && errno != EAGAIN)) {
                 close(fds[i].fd);
                 fds[i].fd = -1;
@@ -280,7 +280,7 @@ static int wait_child(pid_t pid, int64_t deadline, int *status)
             break;
         if (r < 0 && errno != EINTR)
             return -1;
-        if (local_api->now_ms() > deadline) {
+        if (pu_host->now_ms() > deadline) {
             kill(pid, SIGKILL);
             while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
             }
@@ -300,13 +300,13 @@ static int spawn(infra_call *call, spawn_spec *s, int capture, int timeout_ms, i
 {
     int error = 0;
     int report[2] = {-1, -1}, po[2] = {-1, -1}, pe[2] = {-1, -1};
-    local_buf ob = {0}, eb = {0};
-    int64_t deadline = local_api->now_ms() + (timeout_ms > 0 ? timeout_ms : 120000);
+    pu_buf ob = {0}, eb = {0};
+    int64_t deadline = pu_host->now_ms() + (timeout_ms > 0 ? timeout_ms : 120000);
     char *cmd = command_text(s->argv);
 
     if (pipe2(report, O_CLOEXEC) < 0 ||
         (capture && (pipe2(po, O_CLOEXEC) < 0 || pipe2(pe, O_CLOEXEC) < 0))) {
-        local_diagf(call, "", "%s: cannot create a pipe: %s", cmd, strerror(errno));
+        pu_diagf(call, "", "%s: cannot create a pipe: %s", cmd, strerror(errno));
         error = INFRA_EINTERNAL;
         goto done;
     }
@@ -316,7 +316,7 @@ static int spawn(infra_call *call, spawn_spec *s, int capture, int timeout_ms, i
     s->err_fd = pe[1];
     pid_t pid = fork();
     if (pid < 0) {
-        local_diagf(call, "", "%s: cannot fork: %s", cmd, strerror(errno));
+        pu_diagf(call, "", "%s: cannot fork: %s", cmd, strerror(errno));
         error = INFRA_EINTERNAL;
         goto done;
     }
@@ -335,8 +335,8 @@ static int spawn(infra_call *call, spawn_spec *s, int capture, int timeout_ms, i
     }
     int st = 0;
     if (wait_child(pid, deadline, &st) < 0) {
-        local_diagf(call, "", "%s: did not finish within %d s and was killed", cmd,
-                    (timeout_ms > 0 ? timeout_ms : 120000) / 1000);
+        pu_diagf(call, "", "%s: did not finish within %d s and was killed", cmd,
+                 (timeout_ms > 0 ? timeout_ms : 120000) / 1000);
         error = INFRA_EINTERNAL;
         goto done;
     }
@@ -345,17 +345,17 @@ static int spawn(infra_call *call, spawn_spec *s, int capture, int timeout_ms, i
     while ((r = read(report[0], msg, sizeof(msg))) < 0 && errno == EINTR) {
     }
     if (r == (ssize_t)sizeof(msg)) {
-        local_diagf(call, "", "%s: %s: %s", cmd, stage_text(msg[0]), strerror(msg[1]));
+        pu_diagf(call, "", "%s: %s: %s", cmd, stage_text(msg[0]), strerror(msg[1]));
         error = INFRA_EINTERNAL;
         goto done;
     }
     *status = st;
     if (out != NULL) {
-        *out = ob.data ? ob.data : local_strdup("");
+        *out = ob.data ? ob.data : pu_strdup("");
         ob.data = NULL;
     }
     if (err != NULL) {
-        *err = eb.data ? eb.data : local_strdup("");
+        *err = eb.data ? eb.data : pu_strdup("");
         eb.data = NULL;
     }
 done:
@@ -394,7 +394,7 @@ static char *last_lines(const char *text, int lines)
             break;
         }
     }
-    char *s = local_malloc(len - start + 1);
+    char *s = pu_malloc(len - start + 1);
     memcpy(s, text + start, len - start);
     s[len - start] = '\0';
     for (char *c = s; *c; c++)
@@ -413,9 +413,9 @@ int local_run(infra_call *call, const char *attr, char *const *argv, const local
     if (status != 0) {
         char *cmd = command_text(argv);
         char *why = last_lines(*e ? e : o, 3);
-        local_diagf(call, attr, "%s: %s", cmd, *why ? why : "failed");
+        pu_diagf(call, attr, "%s: %s", cmd, *why ? why : "failed");
         if (*why == '\0' || status > 128)
-            local_diagf(call, attr, "%s: exit status %d", cmd, status);
+            pu_diagf(call, attr, "%s: exit status %d", cmd, status);
         free(why);
         free(cmd);
         error = INFRA_EINTERNAL;
@@ -445,8 +445,8 @@ int local_start_daemon(infra_call *call, const char *attr, char *const *argv, co
     if (error < 0 || status == 0)
         return error;
     char *cmd = command_text(argv);
-    local_diagf(call, attr, "%s: exit status %d (its messages are in %s inside the host)", cmd,
-                status, log_path);
+    pu_diagf(call, attr, "%s: exit status %d (its messages are in %s inside the host)", cmd, status,
+             log_path);
     free(cmd);
     return INFRA_EINTERNAL;
 }
@@ -458,7 +458,7 @@ int local_start_detached(infra_call *call, char *const *argv, const local_ns *ns
     spawn_spec s = {0, argv, ns, -1, -1, log_path, 1, -1};
     int error = spawn(call, &s, 0, 60000, &status, NULL, NULL);
     if (error == 0 && status != 0) {
-        local_diagf(call, "", "cannot start %s in the background", argv[0]);
+        pu_diagf(call, "", "cannot start %s in the background", argv[0]);
         error = INFRA_EINTERNAL;
     }
     return error;
@@ -522,14 +522,14 @@ int local_kill_ns_processes(infra_provider *p, infra_call *call, uint64_t net_in
         struct timespec nap = {0, 50000000};
         nanosleep(&nap, NULL); /* let them die before looking again */
     }
-    local_diagf(call, "", "processes keep appearing in the host's namespaces");
+    pu_diagf(call, "", "processes keep appearing in the host's namespaces");
     return INFRA_EINTERNAL;
 }
 
 pid_t local_pidfile_alive(const char *pidfile, uint64_t net_ino)
 {
     char *text = NULL;
-    if (local_read_file(pidfile, &text, NULL) < 0)
+    if (pu_read_file(pidfile, 0, &text, NULL) < 0)
         return 0;
     long pid = strtol(text, NULL, 10);
     free(text);
@@ -590,7 +590,7 @@ int local_tcp_probe(const char *addr, int port, const char *netns_path, int time
 int local_wait_port(infra_provider *p, infra_call *call, const char *addr, int port,
                     const char *fallback_netns, int64_t timeout_ms)
 {
-    int64_t deadline = local_api->now_ms() + timeout_ms;
+    int64_t deadline = pu_host->now_ms() + timeout_ms;
     for (;;) {
         if (local_tcp_probe(addr, port, NULL, 1000))
             return 0;
@@ -599,9 +599,9 @@ int local_wait_port(infra_provider *p, infra_call *call, const char *addr, int p
         int error = local_check_cancel(p, call);
         if (error < 0)
             return error;
-        if (local_api->now_ms() > deadline)
+        if (pu_host->now_ms() > deadline)
             return INFRA_ETRANSIENT;
-        if ((error = local_api->sleep_ms(call, 200)) < 0)
+        if ((error = pu_host->sleep_ms(call, 200)) < 0)
             return error;
     }
 }

@@ -14,7 +14,7 @@
 
 static char *fw_dir(infra_provider *p, const char *id)
 {
-    return local_printf("%s/firewalls/%s", p->base, id);
+    return pu_printf("%s/firewalls/%s", p->base, id);
 }
 
 /* One normalised rule. */
@@ -39,12 +39,12 @@ static int rule_parse(infra_call *call, const infra_json *v, size_t i, fw_rule *
         if (LJ->get(v, "from") != NULL)
             from = LJ->string(LJ->get(v, "from"));
     }
-    if (local_json_to_int(port, &r->port) < 0 || r->port < 1 || r->port > 65535) {
-        local_diagf(call, attr, "port must be a number from 1 to 65535");
+    if (pu_json_to_int(port, &r->port) < 0 || r->port < 1 || r->port > 65535) {
+        pu_diagf(call, attr, "port must be a number from 1 to 65535");
         return INFRA_EINVALID;
     }
     if (proto == NULL || (strcmp(proto, "tcp") != 0 && strcmp(proto, "udp") != 0)) {
-        local_diagf(call, attr, "proto must be \"tcp\" or \"udp\"");
+        pu_diagf(call, attr, "proto must be \"tcp\" or \"udp\"");
         return INFRA_EINVALID;
     }
     snprintf(r->proto, sizeof(r->proto), "%s", proto);
@@ -55,11 +55,11 @@ static int rule_parse(infra_call *call, const infra_json *v, size_t i, fw_rule *
     uint32_t net;
     int len;
     char *cidr =
-        from && !strchr(from, '/') ? local_printf("%s/32", from) : local_strdup(from ? from : "");
+        from && !strchr(from, '/') ? pu_printf("%s/32", from) : pu_strdup(from ? from : "");
     int ok = local_cidr_parse(cidr, &net, &len) == 0;
     free(cidr);
     if (!ok) {
-        local_diagf(call, attr, "from must be \"any\" or an IPv4 range a.b.c.d/n");
+        pu_diagf(call, attr, "from must be \"any\" or an IPv4 range a.b.c.d/n");
         return INFRA_EINVALID;
     }
     char ip[16];
@@ -75,11 +75,11 @@ static int rules_parse(infra_call *call, const infra_json *allow, fw_rule **out,
     if (allow == NULL)
         return 0;
     if (LJ->type(allow) != INFRA_JSON_ARRAY) {
-        local_diagf(call, "allow", "allow must be a list of {port, proto, from}");
+        pu_diagf(call, "allow", "allow must be a list of {port, proto, from}");
         return INFRA_EINVALID;
     }
     size_t count = LJ->length(allow);
-    *out = local_malloc((count ? count : 1) * sizeof(**out));
+    *out = pu_malloc((count ? count : 1) * sizeof(**out));
     for (size_t i = 0; i < count; i++) {
         int error = rule_parse(call, LJ->at(allow, i), i, &(*out)[i]);
         if (error < 0) {
@@ -109,9 +109,9 @@ static infra_json *rules_json(const fw_rule *r, size_t n)
     infra_json *a = LJ->new_array();
     for (size_t i = 0; a && i < n; i++) {
         infra_json *o = LJ->new_object();
-        if (o == NULL || local_json_set_int(o, "port", r[i].port) < 0 ||
-            local_json_set_str(o, "proto", r[i].proto) < 0 ||
-            local_json_set_str(o, "from", r[i].from) < 0 || LJ->append(a, o) < 0) {
+        if (o == NULL || pu_json_set_int(o, "port", r[i].port) < 0 ||
+            pu_json_set_str(o, "proto", r[i].proto) < 0 ||
+            pu_json_set_str(o, "from", r[i].from) < 0 || LJ->append(a, o) < 0) {
             LJ->release(a);
             return NULL;
         }
@@ -129,7 +129,7 @@ static int targets_resolve(infra_provider *p, infra_call *call, const local_net 
         return INFRA_EINTERNAL;
     if (targets != NULL && LJ->type(targets) != INFRA_JSON_ARRAY) {
         if (report)
-            local_diagf(call, "targets", "targets must be a list of instance addresses or ids");
+            pu_diagf(call, "targets", "targets must be a list of instance addresses or ids");
         LJ->release(ids);
         return INFRA_EINVALID;
     }
@@ -148,8 +148,8 @@ static int targets_resolve(infra_provider *p, infra_call *call, const local_net 
             local_host_free(&h);
         if (!found) {
             if (report)
-                local_diagf(call, "targets", "target \"%s\" is not a host on network %s",
-                            t ? t : "(not a string)", net->id);
+                pu_diagf(call, "targets", "target \"%s\" is not a host on network %s",
+                         t ? t : "(not a string)", net->id);
             LJ->release(ids);
             return report ? INFRA_EINVALID : INFRA_ENOTFOUND;
         }
@@ -172,7 +172,7 @@ static int array_has(const infra_json *a, const char *s)
 static int host_rules_apply(infra_provider *p, infra_call *call, const char *host_id)
 {
     local_host h;
-    local_buf b = {0};
+    pu_buf b = {0};
     const char *nft = NULL;
     int targeted = 0, error = 0;
 
@@ -181,19 +181,19 @@ static int host_rules_apply(infra_provider *p, infra_call *call, const char *hos
         goto done; /* gone: its rules went with its namespace */
     if ((error = local_tool_path(p, call, LOCAL_TOOL_NFT, &nft)) < 0)
         goto done;
-    local_buf_printf(&b, "table inet infra\ndelete table inet infra\n"
-                         "table inet infra {\n\tchain input {\n"
-                         "\t\ttype filter hook input priority 0; policy drop;\n"
-                         "\t\tct state established,related accept\n"
-                         "\t\tiif \"lo\" accept\n"
-                         "\t\tmeta l4proto icmp accept\n"
-                         "\t\tmeta l4proto ipv6-icmp accept\n");
-    char *dir = local_printf("%s/firewalls", p->base);
+    pu_buf_printf(&b, "table inet infra\ndelete table inet infra\n"
+                      "table inet infra {\n\tchain input {\n"
+                      "\t\ttype filter hook input priority 0; policy drop;\n"
+                      "\t\tct state established,related accept\n"
+                      "\t\tiif \"lo\" accept\n"
+                      "\t\tmeta l4proto icmp accept\n"
+                      "\t\tmeta l4proto ipv6-icmp accept\n");
+    char *dir = pu_printf("%s/firewalls", p->base);
     struct dirent **ents = NULL;
     int n = scandir(dir, &ents, NULL, alphasort);
     for (int i = 0; i < n; i++) {
         infra_json *rec = NULL;
-        char *path = local_printf("%s/%s/record.json", dir, ents[i]->d_name);
+        char *path = pu_printf("%s/%s/record.json", dir, ents[i]->d_name);
         if (local_id_valid(ents[i]->d_name, LOCAL_KIND_FIREWALL) &&
             local_json_load(call, path, &rec) == 0 && array_has(LJ->get(rec, "targets"), host_id)) {
             const infra_json *rules = LJ->get(rec, "rules");
@@ -202,11 +202,11 @@ static int host_rules_apply(infra_provider *p, infra_call *call, const char *hos
                 fw_rule rule;
                 if (rule_parse(call, LJ->at(rules, r), r, &rule) < 0)
                     continue;
-                local_buf_printf(&b, "\t\t");
+                pu_buf_printf(&b, "\t\t");
                 if (strcmp(rule.from, "any") != 0)
-                    local_buf_printf(&b, "ip saddr %s ", rule.from);
-                local_buf_printf(&b, "%s dport %ld accept comment \"%s\"\n", rule.proto, rule.port,
-                                 ents[i]->d_name);
+                    pu_buf_printf(&b, "ip saddr %s ", rule.from);
+                pu_buf_printf(&b, "%s dport %ld accept comment \"%s\"\n", rule.proto, rule.port,
+                              ents[i]->d_name);
             }
         }
         LJ->release(rec);
@@ -215,10 +215,10 @@ static int host_rules_apply(infra_provider *p, infra_call *call, const char *hos
     }
     free(ents);
     free(dir);
-    local_buf_printf(&b, "\t}\n}\n");
+    pu_buf_printf(&b, "\t}\n}\n");
 
     local_ns ns = {h.netns_path, NULL, NULL};
-    char *file = local_printf("%s/firewall.nft", h.dir);
+    char *file = pu_printf("%s/firewall.nft", h.dir);
     if (targeted) {
         if ((error = local_write_file(call, file, b.data, b.len, 0644)) == 0) {
             char *argv[] = {(char *)nft, "-f", file, NULL};
@@ -241,10 +241,10 @@ static int record_save(infra_call *call, const char *dir, const char *id, const 
                        infra_json *targets, infra_json *rules, int complete)
 {
     infra_json *rec = LJ->new_object();
-    char *path = local_printf("%s/record.json", dir);
+    char *path = pu_printf("%s/record.json", dir);
     int error = INFRA_EINTERNAL;
-    if (rec != NULL && local_json_set_str(rec, "id", id) == 0 &&
-        local_json_set_str(rec, "network", net_id) == 0 &&
+    if (rec != NULL && pu_json_set_str(rec, "id", id) == 0 &&
+        pu_json_set_str(rec, "network", net_id) == 0 &&
         LJ->set(rec, "targets", LJ->copy(targets)) == 0 &&
         LJ->set(rec, "rules", LJ->copy(rules)) == 0 &&
         LJ->set(rec, "complete", LJ->new_bool(complete)) == 0)
@@ -257,8 +257,8 @@ static int record_save(infra_call *call, const char *dir, const char *id, const 
 static int fw_state(const infra_json *base, const char *id, int ready, infra_json **out)
 {
     infra_json *st = base ? LJ->copy(base) : LJ->new_object();
-    if (st == NULL || local_json_set_str(st, "id", id) < 0 ||
-        local_json_set_str(st, "status", ready ? "ready" : "incomplete") < 0) {
+    if (st == NULL || pu_json_set_str(st, "id", id) < 0 ||
+        pu_json_set_str(st, "status", ready ? "ready" : "incomplete") < 0) {
         LJ->release(st);
         return INFRA_EINTERNAL;
     }
@@ -281,8 +281,7 @@ int local_fw_apply(infra_provider *p, infra_call *call, const infra_json *prior,
     memset(&net, 0, sizeof(net));
     if ((error = local_apply_id(call, prior, LOCAL_KIND_FIREWALL, id)) < 0 ||
         (error = local_tool_path(p, call, LOCAL_TOOL_NFT, &nft)) < 0 ||
-        (error = local_net_load(p, call, "network", local_json_str(planned, "network"), &net)) <
-            0 ||
+        (error = local_net_load(p, call, "network", pu_json_str(planned, "network"), &net)) < 0 ||
         (error = rules_parse(call, LJ->get(planned, "allow"), &rules, &nrules)) < 0 ||
         (error = targets_resolve(p, call, &net, LJ->get(planned, "targets"), 1, &targets)) < 0)
         goto done;
@@ -293,7 +292,7 @@ int local_fw_apply(infra_provider *p, infra_call *call, const infra_json *prior,
     dir = fw_dir(p, id);
     if ((error = local_base_lock(p, call, &fd)) < 0 || (error = local_mkdirs(call, dir, 0755)) < 0)
         goto done;
-    char *path = local_printf("%s/record.json", dir);
+    char *path = pu_printf("%s/record.json", dir);
     if (local_json_load(call, path, &old) != 0)
         old = NULL;
     free(path);
@@ -340,7 +339,7 @@ static int fw_in_place(infra_provider *p, infra_call *call, const infra_json *re
     infra_json *now = NULL;
     int ok = 1;
 
-    if (local_net_load(p, call, "", local_json_str(rec, "network"), &net) < 0)
+    if (local_net_load(p, call, "", pu_json_str(rec, "network"), &net) < 0)
         return 0;
     if (config != NULL) {
         ok = targets_resolve(p, call, &net, LJ->get(config, "targets"), 0, &now) == 0 &&
@@ -369,30 +368,19 @@ int local_fw_read(infra_provider *p, infra_call *call, const infra_json *state, 
     infra_json *rec = NULL, *saved = NULL;
     int error;
 
-    if (state != NULL) {
-        const char *sid = local_state_id(state, LOCAL_KIND_FIREWALL);
-        if (sid == NULL)
-            return INFRA_ENOTFOUND;
-        snprintf(id, sizeof(id), "%s", sid);
-    } else {
-        local_id_for_call(call, LOCAL_KIND_FIREWALL, id);
-    }
+    if ((error = local_read_id(call, state, LOCAL_KIND_FIREWALL, id)) < 0)
+        return error;
     char *dir = fw_dir(p, id);
-    char *path = local_printf("%s/record.json", dir);
-    if ((error = local_json_load(call, path, &rec)) < 0) {
-        if (error == INFRA_ENOTFOUND && state == NULL && local_exists(dir)) /* killed early */
-            error = local_partial_state(id, "status", "incomplete", out);
+    if ((error = local_record_read(call, dir, id, state, &rec, &saved, out)) != 0) {
+        error = error > 0 ? 0 : error; /* 1: a partial state answered */
         goto done;
     }
-    if (state == NULL && (error = local_state_load(call, dir, &saved)) == INFRA_EINTERNAL)
-        goto done;
     const infra_json *base = state ? state : saved;
     int ready = LJ->boolean(LJ->get(rec, "complete")) && fw_in_place(p, call, rec, base);
     error = fw_state(base, id, ready, out);
 done:
     LJ->release(rec);
     LJ->release(saved);
-    free(path);
     free(dir);
     return error;
 }
@@ -406,7 +394,7 @@ int local_fw_delete(infra_provider *p, infra_call *call, const infra_json *prior
     if (id == NULL)
         return INFRA_ENOTFOUND;
     char *dir = fw_dir(p, id);
-    char *path = local_printf("%s/record.json", dir);
+    char *path = pu_printf("%s/record.json", dir);
     if (!local_exists(dir)) {
         error = INFRA_ENOTFOUND;
         goto done;

@@ -51,12 +51,12 @@ void local_host_init(infra_provider *p, const char *id, local_host *h)
     memset(h, 0, sizeof(*h));
     snprintf(h->id, sizeof(h->id), "%s", id);
     local_ifname(p, 'v', id, h->veth);
-    h->dir = local_printf("%s/hosts/%s", p->base, id);
-    h->root = local_printf("%s/root", h->dir);
-    h->netns = local_printf("%s-%s", p->prefix, id);
-    h->netns_path = local_printf("/run/netns/%s", h->netns);
-    h->mnt_path = local_printf("%s/ns/%s.mnt", p->base, id);
-    h->uts_path = local_printf("%s/ns/%s.uts", p->base, id);
+    h->dir = pu_printf("%s/hosts/%s", p->base, id);
+    h->root = pu_printf("%s/root", h->dir);
+    h->netns = pu_printf("%s-%s", p->prefix, id);
+    h->netns_path = pu_printf("/run/netns/%s", h->netns);
+    h->mnt_path = pu_printf("%s/ns/%s.mnt", p->base, id);
+    h->uts_path = pu_printf("%s/ns/%s.uts", p->base, id);
 }
 
 void local_host_free(local_host *h)
@@ -83,35 +83,58 @@ int local_host_load(infra_provider *p, infra_call *call, const char *id, local_h
 {
     infra_json *rec = NULL;
     local_host_init(p, id, h);
-    char *path = local_printf("%s/host.json", h->dir);
+    char *path = pu_printf("%s/host.json", h->dir);
     int error = local_json_load(call, path, &rec);
     free(path);
     if (error < 0)
         return error;
-    const char *kind = local_json_str(rec, "kind"), *net = local_json_str(rec, "network");
-    const char *addr = local_json_str(rec, "address"), *name = local_json_str(rec, "hostname");
-    const char *token = local_json_str(rec, "token");
+    const char *kind = pu_json_str(rec, "kind"), *net = pu_json_str(rec, "network");
+    const char *addr = pu_json_str(rec, "address"), *name = pu_json_str(rec, "hostname");
+    const char *token = pu_json_str(rec, "token");
     snprintf(h->kind, sizeof(h->kind), "%s", kind ? kind : "");
     snprintf(h->network, sizeof(h->network), "%s", net ? net : "");
     snprintf(h->address, sizeof(h->address), "%s", addr ? addr : "");
-    h->hostname = name ? local_strdup(name) : NULL;
-    h->token = token ? local_strdup(token) : NULL;
+    h->hostname = name ? pu_strdup(name) : NULL;
+    h->token = token ? pu_strdup(token) : NULL;
     h->complete = LJ->boolean(LJ->get(rec, "complete"));
     LJ->release(rec);
     return 0;
+}
+
+int local_host_adopt(infra_provider *p, infra_call *call, const char *id, const char *kind,
+                     const char *what, char *hostname, int check_token, local_host *h)
+{
+    const char *token = pu_host->call_token(call);
+    int error = local_host_load(p, call, id, h);
+
+    if (error == INFRA_ENOTFOUND) {
+        snprintf(h->kind, sizeof(h->kind), "%s", kind);
+        h->hostname = hostname;
+        h->token = token ? pu_strdup(token) : NULL;
+        return 0;
+    }
+    free(hostname);
+    if (error == 0 && strcmp(h->kind, kind) != 0) {
+        pu_diagf(call, "", "%s is a %s, not %s", id, h->kind, what);
+        error = INFRA_ECONFLICT;
+    } else if (error == 0 && check_token && h->token && token && strcmp(h->token, token) != 0) {
+        pu_diagf(call, "", "host %s already exists for another create", id);
+        error = INFRA_ECONFLICT;
+    }
+    return error;
 }
 
 int local_host_save(infra_call *call, const local_host *h)
 {
     infra_json *rec = LJ->new_object();
     int error = INFRA_EINTERNAL;
-    char *path = local_printf("%s/host.json", h->dir);
+    char *path = pu_printf("%s/host.json", h->dir);
 
-    if (rec != NULL && local_json_set_str(rec, "id", h->id) == 0 &&
-        local_json_set_str(rec, "kind", h->kind) == 0 &&
-        local_json_set_str(rec, "network", h->network) == 0 &&
-        local_json_set_str(rec, "address", h->address) == 0 &&
-        local_json_set_str(rec, "hostname", h->hostname ? h->hostname : h->id) == 0 &&
+    if (rec != NULL && pu_json_set_str(rec, "id", h->id) == 0 &&
+        pu_json_set_str(rec, "kind", h->kind) == 0 &&
+        pu_json_set_str(rec, "network", h->network) == 0 &&
+        pu_json_set_str(rec, "address", h->address) == 0 &&
+        pu_json_set_str(rec, "hostname", h->hostname ? h->hostname : h->id) == 0 &&
         LJ->set(rec, "token", h->token ? LJ->new_string(h->token) : LJ->new_null()) == 0 &&
         LJ->set(rec, "complete", LJ->new_bool(h->complete)) == 0)
         error = local_json_save(call, path, rec);
@@ -139,14 +162,14 @@ static int is_mount_root(const char *path)
  * refuses to bind a mount namespace file onto a shared mount. */
 static int ns_dir_ensure(infra_provider *p, infra_call *call)
 {
-    char *dir = local_printf("%s/ns", p->base);
+    char *dir = pu_printf("%s/ns", p->base);
     int error = local_mkdirs(call, dir, 0700);
     if (error == 0 && !is_mount_root(dir) && mount(dir, dir, NULL, MS_BIND, NULL) < 0) {
-        local_diagf(call, "", "cannot bind-mount %s on itself: %s", dir, strerror(errno));
+        pu_diagf(call, "", "cannot bind-mount %s on itself: %s", dir, strerror(errno));
         error = INFRA_EINTERNAL;
     }
     if (error == 0 && mount(NULL, dir, NULL, MS_PRIVATE, NULL) < 0) {
-        local_diagf(call, "", "cannot make %s a private mount: %s", dir, strerror(errno));
+        pu_diagf(call, "", "cannot make %s a private mount: %s", dir, strerror(errno));
         error = INFRA_EINTERNAL;
     }
     free(dir);
@@ -175,9 +198,9 @@ static char **nsfs_mounts(void)
 {
     char *text = NULL;
     size_t n = 0;
-    char **list = local_malloc(sizeof(*list));
+    char **list = pu_malloc(sizeof(*list));
     list[0] = NULL;
-    if (local_read_file("/proc/self/mountinfo", &text, NULL) < 0)
+    if (pu_read_file("/proc/self/mountinfo", 0, &text, NULL) < 0)
         return list;
     char *save = NULL;
     for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
@@ -187,11 +210,9 @@ static char **nsfs_mounts(void)
             sscanf(sep + 3, "%63s", fstype) != 1 || strcmp(fstype, "nsfs") != 0)
             continue;
         unescape(point);
-        char **grown = realloc(list, (n + 2) * sizeof(*list));
-        if (grown == NULL)
-            abort();
+        char **grown = pu_realloc(list, (n + 2) * sizeof(*list));
         list = grown;
-        list[n++] = local_strdup(point);
+        list[n++] = pu_strdup(point);
         list[n] = NULL;
     }
     free(text);
@@ -297,8 +318,8 @@ static int bind_ns_file(infra_call *call, pid_t pid, const char *kind, const cha
         close(fd);
     snprintf(src, sizeof(src), "/proc/%ld/ns/%s", (long)pid, kind);
     if (mount(src, path, NULL, MS_BIND, NULL) < 0) {
-        local_diagf(call, "", "cannot keep the host's %s namespace at %s: %s", kind, path,
-                    strerror(errno));
+        pu_diagf(call, "", "cannot keep the host's %s namespace at %s: %s", kind, path,
+                 strerror(errno));
         return INFRA_EINTERNAL;
     }
     return 0;
@@ -320,7 +341,7 @@ static int ns_create(infra_provider *p, infra_call *call, const local_host *h)
     ns_plan plan;
     char *srcs[N_PRIVATE_DIRS + 2] = {NULL};
     char *hosts = local_hosts_file_path(p);
-    char *hostname_file = local_printf("%s/hostname", h->dir);
+    char *hostname_file = pu_printf("%s/hostname", h->dir);
 
     memset(&plan, 0, sizeof(plan));
     plan.detach = nsfs_mounts();
@@ -329,15 +350,13 @@ static int ns_create(infra_provider *p, infra_call *call, const local_host *h)
         size_t n = 0;
         while (plan.detach[n] != NULL)
             n++;
-        char **grown = realloc(plan.detach, (n + 2) * sizeof(char *));
-        if (grown == NULL)
-            abort();
+        char **grown = pu_realloc(plan.detach, (n + 2) * sizeof(char *));
         plan.detach = grown;
-        plan.detach[n] = local_printf("%s/ns", p->base);
+        plan.detach[n] = pu_printf("%s/ns", p->base);
         plan.detach[n + 1] = NULL;
     }
     for (size_t i = 0; i < N_PRIVATE_DIRS; i++) {
-        srcs[plan.nbind] = local_printf("%s%s", h->root, private_dirs[i].path);
+        srcs[plan.nbind] = pu_printf("%s%s", h->root, private_dirs[i].path);
         plan.src[plan.nbind] = srcs[plan.nbind];
         plan.dst[plan.nbind++] = private_dirs[i].path;
     }
@@ -351,13 +370,13 @@ static int ns_create(infra_provider *p, infra_call *call, const local_host *h)
 
     ns_files_release(h);
     if (pipe2(ready, O_CLOEXEC) < 0 || pipe2(ack, O_CLOEXEC) < 0) {
-        local_diagf(call, "", "cannot create a pipe: %s", strerror(errno));
+        pu_diagf(call, "", "cannot create a pipe: %s", strerror(errno));
         error = INFRA_EINTERNAL;
         goto done;
     }
     pid_t pid = fork();
     if (pid < 0) {
-        local_diagf(call, "", "cannot fork: %s", strerror(errno));
+        pu_diagf(call, "", "cannot fork: %s", strerror(errno));
         error = INFRA_EINTERNAL;
         goto done;
     }
@@ -372,24 +391,24 @@ static int ns_create(infra_provider *p, infra_call *call, const local_host *h)
     }
     if (r != (ssize_t)sizeof(msg) || msg[0] != 0) {
         if (r != (ssize_t)sizeof(msg))
-            local_diagf(call, "", "the namespace helper of host %s died", h->id);
+            pu_diagf(call, "", "the namespace helper of host %s died", h->id);
         else if (msg[0] == NS_FAIL_UNSHARE)
-            local_diagf(call, "",
-                        "cannot create mount and UTS namespaces: %s (the local "
-                        "provider needs Linux namespaces: run infra as root on a "
-                        "host or container that allows them)",
-                        strerror(msg[1]));
+            pu_diagf(call, "",
+                     "cannot create mount and UTS namespaces: %s (the local "
+                     "provider needs Linux namespaces: run infra as root on a "
+                     "host or container that allows them)",
+                     strerror(msg[1]));
         else if (msg[0] == NS_FAIL_SLAVE)
-            local_diagf(call, "", "cannot make the host's mounts slaves: %s", strerror(msg[1]));
+            pu_diagf(call, "", "cannot make the host's mounts slaves: %s", strerror(msg[1]));
         else if (msg[0] == NS_FAIL_HOSTNAME)
-            local_diagf(call, "hostname", "cannot set hostname \"%s\": %s", plan.hostname,
-                        strerror(msg[1]));
+            pu_diagf(call, "hostname", "cannot set hostname \"%s\": %s", plan.hostname,
+                     strerror(msg[1]));
         else if (msg[0] > NS_FAIL_OPEN)
-            local_diagf(call, "", "cannot open %s: %s", plan.src[msg[0] - NS_FAIL_OPEN - 1],
-                        strerror(msg[1]));
+            pu_diagf(call, "", "cannot open %s: %s", plan.src[msg[0] - NS_FAIL_OPEN - 1],
+                     strerror(msg[1]));
         else
-            local_diagf(call, "", "cannot bind %s over %s inside the host: %s",
-                        plan.src[msg[0] - 1], plan.dst[msg[0] - 1], strerror(msg[1]));
+            pu_diagf(call, "", "cannot bind %s over %s inside the host: %s", plan.src[msg[0] - 1],
+                     plan.dst[msg[0] - 1], strerror(msg[1]));
         error = INFRA_EINTERNAL;
     } else if ((error = bind_ns_file(call, pid, "uts", h->uts_path)) < 0 ||
                (error = bind_ns_file(call, pid, "mnt", h->mnt_path)) < 0) {
@@ -420,7 +439,7 @@ static int dirs_ensure(infra_call *call, const local_host *h)
 {
     int error = 0;
     for (size_t i = 0; i < N_PRIVATE_DIRS && error == 0; i++) {
-        char *src = local_printf("%s%s", h->root, private_dirs[i].path);
+        char *src = pu_printf("%s%s", h->root, private_dirs[i].path);
         if (!local_exists(private_dirs[i].path))
             error = local_mkdirs(call, private_dirs[i].path, 0755);
         if (error == 0 && !local_exists(src)) {
@@ -431,7 +450,7 @@ static int dirs_ensure(infra_call *call, const local_host *h)
         free(src);
     }
     if (error == 0) {
-        char *sshd_dir = local_printf("%s/run/sshd", h->root);
+        char *sshd_dir = pu_printf("%s/run/sshd", h->root);
         error = local_mkdirs(call, sshd_dir, 0755); /* sshd's privilege separation dir */
         free(sshd_dir);
     }
@@ -464,14 +483,14 @@ int local_host_ensure(infra_provider *p, infra_call *call, local_host *h, const 
 
     memset(&net, 0, sizeof(net));
     if (h->network[0] != '\0' && strcmp(h->network, net_id) != 0) {
-        local_diagf(call, "network", "host %s is already on network %s", h->id, h->network);
+        pu_diagf(call, "network", "host %s is already on network %s", h->id, h->network);
         return INFRA_ECONFLICT;
     }
     if ((error = local_net_load(p, call, "network", net_id, &net)) < 0)
         return error;
     snprintf(h->network, sizeof(h->network), "%s", net_id);
     if (h->hostname == NULL)
-        h->hostname = local_strdup(h->id);
+        h->hostname = pu_strdup(h->id);
 
     /* The directory and the record first, under the base lock, so that a
      * concurrent garbage collection never sees an empty hosts/. */
@@ -479,7 +498,7 @@ int local_host_ensure(infra_provider *p, infra_call *call, local_host *h, const 
         goto done;
     if ((error = local_mkdirs(call, h->dir, 0755)) < 0 || (error = local_host_save(call, h)) < 0)
         goto done;
-    char *state_path = local_printf("%s/state.json", h->dir);
+    char *state_path = pu_printf("%s/state.json", h->dir);
     if (initial != NULL && !local_exists(state_path))
         error = local_state_save(call, h->dir, initial);
     free(state_path);
@@ -494,8 +513,8 @@ int local_host_ensure(infra_provider *p, infra_call *call, local_host *h, const 
             (error = local_host_save(call, h)) < 0)
             goto done;
     }
-    char *hostname_file = local_printf("%s/hostname", h->dir);
-    char *line = local_printf("%s\n", h->hostname);
+    char *hostname_file = pu_printf("%s/hostname", h->dir);
+    char *line = pu_printf("%s\n", h->hostname);
     error = local_write_file(call, hostname_file, line, strlen(line), 0644);
     free(hostname_file);
     free(line);
@@ -576,10 +595,10 @@ void local_gc(infra_provider *p, infra_call *call)
 
     if (!local_exists(p->base) || local_base_lock(p, call, &fd) < 0)
         return;
-    char *hosts = local_printf("%s/hosts", p->base);
-    char *dns = local_printf("%s/dns", p->base);
+    char *hosts = pu_printf("%s/hosts", p->base);
+    char *dns = pu_printf("%s/dns", p->base);
     if (local_dir_empty(hosts)) {
-        char *ns = local_printf("%s/ns", p->base);
+        char *ns = pu_printf("%s/ns", p->base);
         if (is_mount_root(ns))
             umount2(ns, MNT_DETACH);
         if (local_dir_empty(ns))
@@ -592,7 +611,7 @@ void local_gc(infra_provider *p, infra_call *call)
         }
     }
     for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
-        char *dir = local_printf("%s/%s", p->base, kinds[i]);
+        char *dir = pu_printf("%s/%s", p->base, kinds[i]);
         if (local_exists(dir) && local_dir_empty(dir))
             rmdir(dir);
         free(dir);

@@ -20,39 +20,39 @@
 /* A hostname from the resource address: "instance.web[0]" -> "web-0". */
 static char *default_hostname(infra_call *call, const char *id)
 {
-    const char *addr = local_api->call_address(call);
+    const char *addr = pu_host->call_address(call);
     const char *dot = addr ? strchr(addr, '.') : NULL;
-    local_buf b = {0};
+    pu_buf b = {0};
 
     for (const char *s = dot ? dot + 1 : ""; *s && b.len < 63; s++) {
         char c = *s;
         if (c >= 'A' && c <= 'Z')
             c = (char)(c - 'A' + 'a');
         if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))
-            local_buf_put(&b, &c, 1);
+            pu_buf_put(&b, &c, 1);
         else if (c != ']' && b.len > 0 && b.data[b.len - 1] != '-')
-            local_buf_put(&b, "-", 1);
+            pu_buf_put(&b, "-", 1);
     }
     while (b.len > 0 && b.data[b.len - 1] == '-')
         b.data[--b.len] = '\0';
     if (b.len == 0) {
         free(b.data);
-        return local_strdup(id);
+        return pu_strdup(id);
     }
     return b.data;
 }
 
 static char *host_path(const local_host *h, const char *inside)
 {
-    return local_printf("%s%s", h->root, inside);
+    return pu_printf("%s%s", h->root, inside);
 }
 
 static int host_key_ensure(infra_provider *p, infra_call *call, const local_host *h)
 {
     const char *keygen = NULL;
     char *key = host_path(h, HOST_KEY);
-    char *pub = local_printf("%s.pub", key);
-    char *comment = local_printf("infra-local-%s", h->id);
+    char *pub = pu_printf("%s.pub", key);
+    char *comment = pu_printf("infra-local-%s", h->id);
     int error = 0;
 
     if (local_exists(key) && local_exists(pub))
@@ -87,9 +87,9 @@ static int host_key_fingerprint(infra_provider *p, infra_call *call, const local
     if (error == 0) {
         char fp[128];
         if (sscanf(text, "%*s %127s", fp) == 1 && strncmp(fp, "SHA256:", 7) == 0) {
-            *out = local_strdup(fp);
+            *out = pu_strdup(fp);
         } else {
-            local_diagf(call, "", "unexpected ssh-keygen -lf output for %s", pub);
+            pu_diagf(call, "", "unexpected ssh-keygen -lf output for %s", pub);
             error = INFRA_EINTERNAL;
         }
     }
@@ -103,28 +103,28 @@ static int sshd_files_write(infra_provider *p, infra_call *call, const local_hos
     char *key = NULL, *auth = host_path(h, "/etc/ssh/host/authorized_keys");
     char *cfg_path = host_path(h, SSHD_CONFIG);
     size_t len = 0;
-    int error = local_read_file(p->public_key, &key, &len);
+    int error = pu_read_file(p->public_key, 0, &key, &len);
 
     if (error < 0) {
-        local_diagf(call, "", "cannot read the SSH public key %s", p->public_key);
+        pu_diagf(call, "", "cannot read the SSH public key %s", p->public_key);
         goto done;
     }
     if ((error = local_write_file(call, auth, key, len, 0600)) < 0)
         goto done;
-    char *cfg = local_printf("# Written by infra's local provider for host %s.\n"
-                             "ListenAddress %s:22\n"
-                             "HostKey " HOST_KEY "\n"
-                             "PidFile " SSHD_PID "\n"
-                             "AuthorizedKeysFile /etc/ssh/host/authorized_keys\n"
-                             "PermitRootLogin prohibit-password\n"
-                             "PasswordAuthentication no\n"
-                             "KbdInteractiveAuthentication no\n"
-                             "UsePAM no\n"
-                             "UseDNS no\n"
-                             "PrintMotd no\n"
-                             "MaxStartups 100:30:200\n"
-                             "Subsystem sftp internal-sftp\n",
-                             h->id, h->address);
+    char *cfg = pu_printf("# Written by infra's local provider for host %s.\n"
+                          "ListenAddress %s:22\n"
+                          "HostKey " HOST_KEY "\n"
+                          "PidFile " SSHD_PID "\n"
+                          "AuthorizedKeysFile /etc/ssh/host/authorized_keys\n"
+                          "PermitRootLogin prohibit-password\n"
+                          "PasswordAuthentication no\n"
+                          "KbdInteractiveAuthentication no\n"
+                          "UsePAM no\n"
+                          "UseDNS no\n"
+                          "PrintMotd no\n"
+                          "MaxStartups 100:30:200\n"
+                          "Subsystem sftp internal-sftp\n",
+                          h->id, h->address);
     error = local_write_file(call, cfg_path, cfg, strlen(cfg), 0644);
     free(cfg);
 done:
@@ -159,15 +159,15 @@ static int sshd_ensure(infra_provider *p, infra_call *call, const local_host *h)
             return error;
     }
     /* A firewall may refuse the gateway; then ask from inside the host. */
-    char *fw = local_printf("%s/firewall.nft", h->dir);
+    char *fw = pu_printf("%s/firewall.nft", h->dir);
     const char *fallback = local_exists(fw) ? h->netns_path : NULL;
     error = local_wait_port(p, call, h->address, 22, fallback, SSHD_WAIT_MS);
     free(fw);
     if (error == INFRA_ETRANSIENT)
-        local_diagf(call, "",
-                    "sshd of host %s did not accept connections on %s:22 within %d s "
-                    "(its log: %s%s)",
-                    h->id, h->address, SSHD_WAIT_MS / 1000, h->root, SSHD_LOG);
+        pu_diagf(call, "",
+                 "sshd of host %s did not accept connections on %s:22 within %d s "
+                 "(its log: %s%s)",
+                 h->id, h->address, SSHD_WAIT_MS / 1000, h->root, SSHD_LOG);
     return error;
 }
 
@@ -176,7 +176,7 @@ static int user_data_start(infra_provider *p, infra_call *call, const local_host
 {
     const char *sh = NULL;
     local_ns ns;
-    char *marker = local_printf("%s/user-data.started", h->dir);
+    char *marker = pu_printf("%s/user-data.started", h->dir);
     char *path = host_path(h, USER_DATA_SCRIPT);
     char *path_dir = host_path(h, "/run/infra");
     int error = 0;
@@ -208,24 +208,24 @@ static int instance_state(infra_provider *p, const local_host *h, const infra_js
     int error = st ? 0 : INFRA_EINTERNAL;
 
     if (error == 0 &&
-        ((error = local_json_set_str(st, "id", h->id)) < 0 ||
-         (error = local_json_set_str(st, "hostname", h->hostname ? h->hostname : h->id)) < 0 ||
-         (error = local_json_set_str(st, "ssh_user", "root")) < 0 ||
-         (error = local_json_set_int(st, "ssh_port", 22)) < 0 ||
-         (error = local_json_set_str(st, "netns", h->netns)) < 0 ||
-         (error = local_json_set_str(st, "sshd", running ? "running" : "stopped")) < 0))
+        ((error = pu_json_set_str(st, "id", h->id)) < 0 ||
+         (error = pu_json_set_str(st, "hostname", h->hostname ? h->hostname : h->id)) < 0 ||
+         (error = pu_json_set_str(st, "ssh_user", "root")) < 0 ||
+         (error = pu_json_set_int(st, "ssh_port", 22)) < 0 ||
+         (error = pu_json_set_str(st, "netns", h->netns)) < 0 ||
+         (error = pu_json_set_str(st, "sshd", running ? "running" : "stopped")) < 0))
         goto done;
     if (h->network[0] != '\0' && LJ->get(st, "network") == NULL &&
-        (error = local_json_set_str(st, "network", h->network)) < 0)
+        (error = pu_json_set_str(st, "network", h->network)) < 0)
         goto done;
-    if (h->address[0] != '\0' && ((error = local_json_set_str(st, "private_ip", h->address)) < 0 ||
-                                  (error = local_json_set_str(st, "public_ip", h->address)) < 0))
+    if (h->address[0] != '\0' && ((error = pu_json_set_str(st, "private_ip", h->address)) < 0 ||
+                                  (error = pu_json_set_str(st, "public_ip", h->address)) < 0))
         goto done;
     if (fingerprint != NULL &&
-        (error = local_json_set_str(st, "ssh_host_key_fingerprint", fingerprint)) < 0)
+        (error = pu_json_set_str(st, "ssh_host_key_fingerprint", fingerprint)) < 0)
         goto done;
     if (p->private_key != NULL &&
-        (error = local_json_set_str(st, "ssh_private_key", p->private_key)) < 0)
+        (error = pu_json_set_str(st, "ssh_private_key", p->private_key)) < 0)
         goto done;
 done:
     if (error < 0)
@@ -239,8 +239,7 @@ int local_instance_apply(infra_provider *p, infra_call *call, const infra_json *
                          const infra_json *planned, infra_json **new_state)
 {
     char id[LOCAL_ID_SIZE];
-    const char *net_id = local_json_str(planned, "network");
-    const char *token = local_api->call_token(call);
+    const char *net_id = pu_json_str(planned, "network");
     const char *tool = NULL;
     local_host h;
     infra_json *initial = NULL, *state = NULL;
@@ -250,10 +249,10 @@ int local_instance_apply(infra_provider *p, infra_call *call, const infra_json *
     memset(&h, 0, sizeof(h));
     if ((error = local_apply_id(call, prior, LOCAL_KIND_INSTANCE, id)) < 0)
         return error;
-    if (net_id == NULL || local_is_unknown(net_id)) {
-        local_diagf(call, "network",
-                    "an instance needs network: the id of a local network "
-                    "(\"${network.NAME.id}\")");
+    if (net_id == NULL || pu_is_unknown(net_id)) {
+        pu_diagf(call, "network",
+                 "an instance needs network: the id of a local network "
+                 "(\"${network.NAME.id}\")");
         return INFRA_EINVALID;
     }
     /* Fail before building anything when a tool is missing. */
@@ -261,28 +260,18 @@ int local_instance_apply(infra_provider *p, infra_call *call, const infra_json *
         (error = local_tool_path(p, call, LOCAL_TOOL_SSHD, &tool)) < 0 ||
         (error = local_tool_path(p, call, LOCAL_TOOL_SSH_KEYGEN, &tool)) < 0)
         return error;
-    error = local_host_load(p, call, id, &h);
-    if (error == INFRA_ENOTFOUND) {
-        const char *name = local_json_str(planned, "hostname");
-        snprintf(h.kind, sizeof(h.kind), "instance");
-        h.hostname = name ? local_strdup(name) : default_hostname(call, id);
-        h.token = token ? local_strdup(token) : NULL;
-        error = 0;
-    } else if (error == 0 && strcmp(h.kind, "instance") != 0) {
-        local_diagf(call, "", "%s is a %s, not an instance", id, h.kind);
-        error = INFRA_ECONFLICT;
-    } else if (error == 0 && prior == NULL && h.token && token && strcmp(h.token, token) != 0) {
-        local_diagf(call, "", "host %s already exists for another create", id);
-        error = INFRA_ECONFLICT;
-    }
-    if (error < 0)
+    /* On a create, a host made under another token is not this resource's. */
+    const char *name = pu_json_str(planned, "hostname");
+    if ((error = local_host_adopt(p, call, id, "instance", "an instance",
+                                  name ? pu_strdup(name) : default_hostname(call, id),
+                                  prior == NULL, &h)) < 0)
         goto done;
     if ((error = instance_state(p, &h, planned, NULL, 0, &initial)) < 0 ||
         (error = local_host_ensure(p, call, &h, net_id, initial)) < 0 ||
         (error = host_key_ensure(p, call, &h)) < 0 ||
         (error = host_key_fingerprint(p, call, &h, &fingerprint)) < 0 ||
         (error = sshd_files_write(p, call, &h)) < 0 || (error = sshd_ensure(p, call, &h)) < 0 ||
-        (error = user_data_start(p, call, &h, local_json_str(planned, "user_data"))) < 0)
+        (error = user_data_start(p, call, &h, pu_json_str(planned, "user_data"))) < 0)
         goto done;
     h.complete = 1;
     if ((error = local_host_save(call, &h)) < 0 ||
@@ -307,22 +296,15 @@ int local_instance_read(infra_provider *p, infra_call *call, const infra_json *s
     infra_json *saved = NULL;
     int error;
 
-    if (state != NULL) {
-        const char *sid = local_state_id(state, LOCAL_KIND_INSTANCE);
-        if (sid == NULL)
-            return INFRA_ENOTFOUND;
-        snprintf(id, sizeof(id), "%s", sid);
-    } else {
-        local_id_for_call(call, LOCAL_KIND_INSTANCE, id);
-    }
+    if ((error = local_read_id(call, state, LOCAL_KIND_INSTANCE, id)) < 0)
+        return error;
     int alive = local_host_alive(p, id);
     if (alive < 0)
         return alive;
     if (alive == 0 && state != NULL) {
         /* The network namespace is gone: the host is, and what is left of
          * it (address, directory, mounts) is released so nothing leaks. */
-        local_logf(call, INFRA_LOG_WARN, "host %s lost its network namespace; releasing the rest",
-                   id);
+        pu_logf(call, INFRA_LOG_WARN, "host %s lost its network namespace; releasing the rest", id);
         error = local_host_destroy(p, call, id);
         return error == 0 || error == INFRA_ENOTFOUND ? INFRA_ENOTFOUND : error;
     }
@@ -335,8 +317,8 @@ int local_instance_read(infra_provider *p, infra_call *call, const infra_json *s
     if (state == NULL && (error = local_state_load(call, h.dir, &saved)) == INFRA_EINTERNAL)
         goto done;
     const infra_json *base = state ? state : saved;
-    const char *fp = local_json_str(base, "ssh_host_key_fingerprint");
-    char *fingerprint = fp ? local_strdup(fp) : NULL;
+    const char *fp = pu_json_str(base, "ssh_host_key_fingerprint");
+    char *fingerprint = fp ? pu_strdup(fp) : NULL;
     char *pub = host_path(&h, HOST_KEY ".pub");
     if (fingerprint == NULL && local_exists(pub))
         host_key_fingerprint(p, call, &h, &fingerprint);

@@ -17,7 +17,7 @@
 
 char *local_lb_dns_name(const char *id)
 {
-    return local_printf("lb-%s.local", id);
+    return pu_printf("lb-%s.local", id);
 }
 
 /* The parsed configuration of a load balancer. */
@@ -67,28 +67,28 @@ static int health_parse(infra_call *call, const char *h, lb_config *c)
         if (strcmp(c->health_kind, "tcp") == 0 && port_ok && *end == '\0')
             return 0;
         if (strcmp(c->health_kind, "http") == 0 && port_ok && (*end == '\0' || path_valid(end))) {
-            c->health_path = local_strdup(*end ? end : "/");
+            c->health_path = pu_strdup(*end ? end : "/");
             return 0;
         }
     }
-    local_diagf(call, "health", "health must be \"http:PORT/PATH\" or \"tcp:PORT\", not \"%s\"", h);
+    pu_diagf(call, "health", "health must be \"http:PORT/PATH\" or \"tcp:PORT\", not \"%s\"", h);
     return INFRA_EINVALID;
 }
 
 static int ports_parse(infra_call *call, const infra_json *listen, lb_config *c)
 {
     if (listen == NULL || LJ->type(listen) != INFRA_JSON_ARRAY || LJ->length(listen) == 0) {
-        local_diagf(call, "listen", "listen must be a non-empty list of ports");
+        pu_diagf(call, "listen", "listen must be a non-empty list of ports");
         return INFRA_EINVALID;
     }
     c->nlisten = LJ->length(listen);
-    c->listen = local_malloc(c->nlisten * sizeof(long));
+    c->listen = pu_malloc(c->nlisten * sizeof(long));
     for (size_t i = 0; i < c->nlisten; i++) {
-        if (local_json_to_int(LJ->at(listen, i), &c->listen[i]) < 0 || c->listen[i] < 1 ||
+        if (pu_json_to_int(LJ->at(listen, i), &c->listen[i]) < 0 || c->listen[i] < 1 ||
             c->listen[i] > 65535) {
             char attr[32];
             snprintf(attr, sizeof(attr), "listen[%zu]", i);
-            local_diagf(call, attr, "a port must be a number from 1 to 65535");
+            pu_diagf(call, attr, "a port must be a number from 1 to 65535");
             return INFRA_EINVALID;
         }
     }
@@ -104,10 +104,10 @@ static int targets_parse(infra_provider *p, infra_call *call, const infra_json *
     if (targets == NULL)
         return 0;
     if (LJ->type(targets) != INFRA_JSON_ARRAY) {
-        local_diagf(call, "targets", "targets must be a list of addresses");
+        pu_diagf(call, "targets", "targets must be a list of addresses");
         return INFRA_EINVALID;
     }
-    c->targets = local_malloc((LJ->length(targets) + 1) * sizeof(char *));
+    c->targets = pu_malloc((LJ->length(targets) + 1) * sizeof(char *));
     for (size_t i = 0; i < LJ->length(targets); i++) {
         const char *t = LJ->string(LJ->at(targets, i));
         char attr[32], addr[16] = "";
@@ -123,13 +123,13 @@ static int targets_parse(infra_provider *p, infra_call *call, const infra_json *
             local_ip_format(ip, addr);
         }
         if (addr[0] == '\0') {
-            local_diagf(call, attr,
-                        "target \"%s\" is not an address on network %s (%s) nor a "
-                        "host id",
-                        t ? t : "(not a string)", net->id, net->cidr);
+            pu_diagf(call, attr,
+                     "target \"%s\" is not an address on network %s (%s) nor a "
+                     "host id",
+                     t ? t : "(not a string)", net->id, net->cidr);
             return INFRA_EINVALID;
         }
-        c->targets[c->ntargets++] = local_strdup(addr);
+        c->targets[c->ntargets++] = pu_strdup(addr);
     }
     return 0;
 }
@@ -140,14 +140,14 @@ static int lb_config_parse(infra_provider *p, infra_call *call, const infra_json
     int error;
     memset(c, 0, sizeof(*c));
     if ((error = ports_parse(call, LJ->get(planned, "listen"), c)) < 0 ||
-        (error = health_parse(call, local_json_str(planned, "health"), c)) < 0 ||
+        (error = health_parse(call, pu_json_str(planned, "health"), c)) < 0 ||
         (error = targets_parse(p, call, LJ->get(planned, "targets"), net, c)) < 0)
         return error;
     const infra_json *bp = LJ->get(planned, "backend_port");
     if (bp != NULL && LJ->type(bp) != INFRA_JSON_NULL &&
-        (local_json_to_int(bp, &c->backend_port) < 0 || c->backend_port < 1 ||
+        (pu_json_to_int(bp, &c->backend_port) < 0 || c->backend_port < 1 ||
          c->backend_port > 65535)) {
-        local_diagf(call, "backend_port", "backend_port must be a number from 1 to 65535");
+        pu_diagf(call, "backend_port", "backend_port must be a number from 1 to 65535");
         return INFRA_EINVALID;
     }
     return 0;
@@ -155,26 +155,26 @@ static int lb_config_parse(infra_provider *p, infra_call *call, const infra_json
 
 static char *haproxy_config(const local_host *h, const lb_config *c)
 {
-    local_buf b = {0};
-    local_buf_printf(&b,
-                     "# Written by infra's local provider for load balancer %s.\n"
-                     "global\n\tmaxconn 4096\n"
-                     "defaults\n\tmode tcp\n\ttimeout connect 5s\n\ttimeout client 60s\n"
-                     "\ttimeout server 60s\n\ttimeout check 5s\n"
-                     "\tdefault-server inter 2s fall 2 rise 1\n",
-                     h->id);
+    pu_buf b = {0};
+    pu_buf_printf(&b,
+                  "# Written by infra's local provider for load balancer %s.\n"
+                  "global\n\tmaxconn 4096\n"
+                  "defaults\n\tmode tcp\n\ttimeout connect 5s\n\ttimeout client 60s\n"
+                  "\ttimeout server 60s\n\ttimeout check 5s\n"
+                  "\tdefault-server inter 2s fall 2 rise 1\n",
+                  h->id);
     for (size_t i = 0; i < c->nlisten; i++) {
         long port = c->listen[i], backend = c->backend_port ? c->backend_port : port;
-        local_buf_printf(&b, "frontend port_%ld\n\tbind %s:%ld\n\tdefault_backend port_%ld\n", port,
-                         h->address, port, port);
-        local_buf_printf(&b, "backend port_%ld\n\tbalance roundrobin\n", port);
+        pu_buf_printf(&b, "frontend port_%ld\n\tbind %s:%ld\n\tdefault_backend port_%ld\n", port,
+                      h->address, port, port);
+        pu_buf_printf(&b, "backend port_%ld\n\tbalance roundrobin\n", port);
         if (strcmp(c->health_kind, "http") == 0)
-            local_buf_printf(&b, "\toption httpchk GET %s\n", c->health_path);
+            pu_buf_printf(&b, "\toption httpchk GET %s\n", c->health_path);
         for (size_t t = 0; t < c->ntargets; t++) {
-            local_buf_printf(&b, "\tserver target%zu %s:%ld check", t, c->targets[t], backend);
+            pu_buf_printf(&b, "\tserver target%zu %s:%ld check", t, c->targets[t], backend);
             if (c->health_kind[0] != '\0')
-                local_buf_printf(&b, " port %ld", c->health_port);
-            local_buf_printf(&b, "\n");
+                pu_buf_printf(&b, " port %ld", c->health_port);
+            pu_buf_printf(&b, "\n");
         }
     }
     return b.data;
@@ -185,9 +185,9 @@ static int haproxy_ensure(infra_provider *p, infra_call *call, const local_host 
 {
     const char *haproxy = NULL;
     local_ns ns;
-    char *cfg = local_printf("%s" LB_CONFIG, h->root);
-    char *applied = local_printf("%s/haproxy.applied", h->dir);
-    char *pidfile = local_printf("%s" LB_PID, h->root);
+    char *cfg = pu_printf("%s" LB_CONFIG, h->root);
+    char *applied = pu_printf("%s/haproxy.applied", h->dir);
+    char *pidfile = pu_printf("%s" LB_PID, h->root);
     char *old = NULL;
     int error;
 
@@ -199,7 +199,7 @@ static int haproxy_ensure(infra_provider *p, infra_call *call, const local_host 
     if ((error = local_run(call, "", check, &ns, NULL)) < 0)
         goto done;
     pid_t pid = local_pidfile_alive(pidfile, local_ns_inode(h->netns_path));
-    int same = local_read_file(applied, &old, NULL) == 0 && strcmp(old, config) == 0;
+    int same = pu_read_file(applied, 0, &old, NULL) == 0 && strcmp(old, config) == 0;
     if (pid > 0 && same)
         goto done;
     char spid[32];
@@ -222,7 +222,7 @@ done:
 
 static int lb_running(const local_host *h)
 {
-    char *pidfile = local_printf("%s" LB_PID, h->root);
+    char *pidfile = pu_printf("%s" LB_PID, h->root);
     int alive = local_pidfile_alive(pidfile, local_ns_inode(h->netns_path)) > 0;
     free(pidfile);
     return alive;
@@ -234,13 +234,13 @@ static int lb_state(const local_host *h, const infra_json *base, int running, in
     char *dns = local_lb_dns_name(h->id);
     int error = st ? 0 : INFRA_EINTERNAL;
     if (error == 0 &&
-        ((error = local_json_set_str(st, "id", h->id)) < 0 ||
-         (error = local_json_set_str(st, "dns_name", dns)) < 0 ||
-         (error = local_json_set_str(st, "netns", h->netns)) < 0 ||
-         (error = local_json_set_str(st, "haproxy", running ? "running" : "stopped")) < 0))
+        ((error = pu_json_set_str(st, "id", h->id)) < 0 ||
+         (error = pu_json_set_str(st, "dns_name", dns)) < 0 ||
+         (error = pu_json_set_str(st, "netns", h->netns)) < 0 ||
+         (error = pu_json_set_str(st, "haproxy", running ? "running" : "stopped")) < 0))
         goto done;
-    if (h->address[0] != '\0' && ((error = local_json_set_str(st, "address", h->address)) < 0 ||
-                                  (error = local_json_set_str(st, "private_ip", h->address)) < 0))
+    if (h->address[0] != '\0' && ((error = pu_json_set_str(st, "address", h->address)) < 0 ||
+                                  (error = pu_json_set_str(st, "private_ip", h->address)) < 0))
         goto done;
 done:
     free(dns);
@@ -255,7 +255,7 @@ int local_lb_apply(infra_provider *p, infra_call *call, const infra_json *prior,
                    const infra_json *planned, infra_json **new_state)
 {
     char id[LOCAL_ID_SIZE];
-    const char *net_id = local_json_str(planned, "network");
+    const char *net_id = pu_json_str(planned, "network");
     const char *tool = NULL;
     local_host h;
     local_net net;
@@ -273,18 +273,9 @@ int local_lb_apply(infra_provider *p, infra_call *call, const infra_json *prior,
         (error = local_net_load(p, call, "network", net_id, &net)) < 0 ||
         (error = lb_config_parse(p, call, planned, &net, &cfg)) < 0)
         goto done;
-    error = local_host_load(p, call, id, &h);
-    if (error == INFRA_ENOTFOUND) {
-        const char *token = local_api->call_token(call);
-        snprintf(h.kind, sizeof(h.kind), "load_balancer");
-        h.hostname = local_printf("lb-%s", id);
-        h.token = token ? local_strdup(token) : NULL;
-        error = 0;
-    } else if (error == 0 && strcmp(h.kind, "load_balancer") != 0) {
-        local_diagf(call, "", "%s is a %s, not a load balancer", id, h.kind);
-        error = INFRA_ECONFLICT;
-    }
-    if (error < 0 || (error = lb_state(&h, planned, 0, &initial)) < 0 ||
+    if ((error = local_host_adopt(p, call, id, "load_balancer", "a load balancer",
+                                  pu_printf("lb-%s", id), 0, &h)) < 0 ||
+        (error = lb_state(&h, planned, 0, &initial)) < 0 ||
         (error = local_host_ensure(p, call, &h, net_id, initial)) < 0)
         goto done;
     config = haproxy_config(&h, &cfg);
@@ -293,10 +284,10 @@ int local_lb_apply(infra_provider *p, infra_call *call, const infra_json *prior,
     for (size_t i = 0; i < cfg.nlisten; i++) {
         if ((error = local_wait_port(p, call, h.address, (int)cfg.listen[i], NULL, LB_WAIT_MS)) ==
             INFRA_ETRANSIENT)
-            local_diagf(call, "listen",
-                        "haproxy of %s did not listen on %s:%ld within %d s "
-                        "(its log: %s" LB_LOG ")",
-                        h.id, h.address, cfg.listen[i], LB_WAIT_MS / 1000, h.root);
+            pu_diagf(call, "listen",
+                     "haproxy of %s did not listen on %s:%ld within %d s "
+                     "(its log: %s" LB_LOG ")",
+                     h.id, h.address, cfg.listen[i], LB_WAIT_MS / 1000, h.root);
         if (error < 0)
             goto done;
     }
@@ -323,14 +314,8 @@ int local_lb_read(infra_provider *p, infra_call *call, const infra_json *state, 
     infra_json *saved = NULL;
     int error;
 
-    if (state != NULL) {
-        const char *sid = local_state_id(state, LOCAL_KIND_LB);
-        if (sid == NULL)
-            return INFRA_ENOTFOUND;
-        snprintf(id, sizeof(id), "%s", sid);
-    } else {
-        local_id_for_call(call, LOCAL_KIND_LB, id);
-    }
+    if ((error = local_read_id(call, state, LOCAL_KIND_LB, id)) < 0)
+        return error;
     int alive = local_host_alive(p, id);
     if (alive < 0)
         return alive;

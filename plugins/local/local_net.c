@@ -33,7 +33,7 @@ void local_net_free(local_net *net)
 
 static char *net_dir(infra_provider *p, const char *id)
 {
-    return local_printf("%s/networks/%s", p->base, id);
+    return pu_printf("%s/networks/%s", p->base, id);
 }
 
 int local_net_load(infra_provider *p, infra_call *call, const char *attr, const char *id,
@@ -45,25 +45,25 @@ int local_net_load(infra_provider *p, infra_call *call, const char *attr, const 
 
     memset(net, 0, sizeof(*net));
     if (!local_id_valid(id, LOCAL_KIND_NETWORK)) {
-        local_diagf(call, attr,
-                    "\"%s\" is not the id of a local network (expected n + 10 hex "
-                    "digits, e.g. \"${network.main.id}\")",
-                    id ? id : "");
+        pu_diagf(call, attr,
+                 "\"%s\" is not the id of a local network (expected n + 10 hex "
+                 "digits, e.g. \"${network.main.id}\")",
+                 id ? id : "");
         return INFRA_EINVALID;
     }
     net->dir = net_dir(p, id);
-    path = local_printf("%s/network.json", net->dir);
+    path = pu_printf("%s/network.json", net->dir);
     if ((error = local_json_load(call, path, &rec)) == INFRA_ENOTFOUND) {
-        local_diagf(call, attr, "network %s does not exist", id);
+        pu_diagf(call, attr, "network %s does not exist", id);
         goto done;
     }
     if (error < 0)
         goto done;
-    const char *cidr = local_json_str(rec, "cidr");
-    const char *bridge = local_json_str(rec, "bridge");
+    const char *cidr = pu_json_str(rec, "cidr");
+    const char *bridge = pu_json_str(rec, "bridge");
     if (cidr == NULL || bridge == NULL || strlen(bridge) >= LOCAL_IFNAME_SIZE ||
         local_cidr_parse(cidr, &net->network, &net->prefixlen) < 0) {
-        local_diagf(call, attr, "the record of network %s (%s) is damaged", id, path);
+        pu_diagf(call, attr, "the record of network %s (%s) is damaged", id, path);
         error = INFRA_EINTERNAL;
         goto done;
     }
@@ -89,9 +89,9 @@ typedef struct lease {
 
 static int leases_read(const local_net *net, lease **out, size_t *n)
 {
-    char *path = local_printf("%s/leases", net->dir);
+    char *path = pu_printf("%s/leases", net->dir);
     char *text = NULL;
-    int error = local_read_file(path, &text, NULL);
+    int error = pu_read_file(path, 0, &text, NULL);
     free(path);
     *out = NULL;
     *n = 0;
@@ -109,9 +109,7 @@ static int leases_read(const local_net *net, lease **out, size_t *n)
             continue;
         if (*n == cap) {
             cap = cap ? cap * 2 : 16;
-            lease *grown = realloc(*out, cap * sizeof(**out));
-            if (grown == NULL)
-                abort();
+            lease *grown = pu_realloc(*out, cap * sizeof(**out));
             *out = grown;
         }
         (*out)[*n].ip = ip;
@@ -124,13 +122,13 @@ static int leases_read(const local_net *net, lease **out, size_t *n)
 
 static int leases_write(infra_call *call, const local_net *net, const lease *l, size_t n)
 {
-    local_buf b = {0};
+    pu_buf b = {0};
     for (size_t i = 0; i < n; i++) {
         char ip[16];
         local_ip_format(l[i].ip, ip);
-        local_buf_printf(&b, "%s %s\n", ip, l[i].host);
+        pu_buf_printf(&b, "%s %s\n", ip, l[i].host);
     }
-    char *path = local_printf("%s/leases", net->dir);
+    char *path = pu_printf("%s/leases", net->dir);
     int error = local_write_file(call, path, b.data ? b.data : "", b.len, 0644);
     free(path);
     free(b.data);
@@ -141,7 +139,7 @@ static int leases_write(infra_call *call, const local_net *net, const lease *l, 
  * directory before it leases, and a delete releases before it removes). */
 static int lease_live(infra_provider *p, const lease *l)
 {
-    char *dir = local_printf("%s/hosts/%s", p->base, l->host);
+    char *dir = pu_printf("%s/hosts/%s", p->base, l->host);
     int live = local_exists(dir);
     free(dir);
     return live;
@@ -158,7 +156,7 @@ int local_lease(infra_provider *p, infra_call *call, const local_net *net, const
     if ((error = local_lock_dir(call, net->dir, &fd)) < 0)
         return error;
     if ((error = leases_read(net, &l, &n)) < 0) {
-        local_diagf(call, "network", "cannot read the leases of network %s", net->id);
+        pu_diagf(call, "network", "cannot read the leases of network %s", net->id);
         goto done;
     }
     for (size_t i = 0; i < n; i++) {
@@ -178,9 +176,7 @@ int local_lease(infra_provider *p, infra_call *call, const local_net *net, const
             if (l[i].ip != ip)
                 l[keep++] = l[i];
         n = keep;
-        lease *grown = realloc(l, (n + 1) * sizeof(*l));
-        if (grown == NULL)
-            abort();
+        lease *grown = pu_realloc(l, (n + 1) * sizeof(*l));
         l = grown;
         l[n].ip = ip;
         memcpy(l[n].host, host_id, LOCAL_ID_SIZE);
@@ -188,7 +184,7 @@ int local_lease(infra_provider *p, infra_call *call, const local_net *net, const
             local_ip_format(ip, out);
         goto done;
     }
-    local_diagf(call, "network", "network %s (%s) has no free address left", net->id, net->cidr);
+    pu_diagf(call, "network", "network %s (%s) has no free address left", net->id, net->cidr);
     error = INFRA_ECONFLICT;
 done:
     free(l);
@@ -280,10 +276,10 @@ static int check_routes(infra_provider *p, infra_call *call, const char *bridge,
             continue;
         int common = rlen < prefixlen ? rlen : prefixlen;
         if ((rnet & local_mask(common)) == (network & local_mask(common))) {
-            local_diagf(call, "cidr",
-                        "the cidr overlaps the route %s on %s of this machine: choose another "
-                        "private range (for example 10.213.N.0/24)",
-                        dest, dev[0] ? dev : "another interface");
+            pu_diagf(call, "cidr",
+                     "the cidr overlaps the route %s on %s of this machine: choose another "
+                     "private range (for example 10.213.N.0/24)",
+                     dest, dev[0] ? dev : "another interface");
             error = INFRA_ECONFLICT;
         }
     }
@@ -327,11 +323,9 @@ static int network_state(const local_net *net, const infra_json *base, int ready
     if (st == NULL)
         return INFRA_EINTERNAL;
     local_ip_format(net->gateway, gw);
-    if (local_json_set_str(st, "id", net->id) < 0 ||
-        local_json_set_str(st, "bridge", net->bridge) < 0 ||
-        local_json_set_str(st, "gateway", gw) < 0 ||
-        local_json_set_str(st, "cidr", net->cidr) < 0 ||
-        local_json_set_str(st, "status", ready ? "ready" : "incomplete") < 0) {
+    if (pu_json_set_str(st, "id", net->id) < 0 || pu_json_set_str(st, "bridge", net->bridge) < 0 ||
+        pu_json_set_str(st, "gateway", gw) < 0 || pu_json_set_str(st, "cidr", net->cidr) < 0 ||
+        pu_json_set_str(st, "status", ready ? "ready" : "incomplete") < 0) {
         LJ->release(st);
         return INFRA_EINTERNAL;
     }
@@ -342,11 +336,11 @@ static int network_state(const local_net *net, const infra_json *base, int ready
 static int record_save(infra_call *call, const local_net *net, const char *token, int complete)
 {
     infra_json *rec = LJ->new_object();
-    char *path = local_printf("%s/network.json", net->dir);
+    char *path = pu_printf("%s/network.json", net->dir);
     int error = INFRA_EINTERNAL;
-    if (rec != NULL && local_json_set_str(rec, "id", net->id) == 0 &&
-        local_json_set_str(rec, "cidr", net->cidr) == 0 &&
-        local_json_set_str(rec, "bridge", net->bridge) == 0 &&
+    if (rec != NULL && pu_json_set_str(rec, "id", net->id) == 0 &&
+        pu_json_set_str(rec, "cidr", net->cidr) == 0 &&
+        pu_json_set_str(rec, "bridge", net->bridge) == 0 &&
         LJ->set(rec, "token", token ? LJ->new_string(token) : LJ->new_null()) == 0 &&
         LJ->set(rec, "complete", LJ->new_bool(complete)) == 0)
         error = local_json_save(call, path, rec);
@@ -362,7 +356,7 @@ int local_network_apply(infra_provider *p, infra_call *call, const infra_json *p
     char id[LOCAL_ID_SIZE];
     local_net net;
     infra_json *rec = NULL, *state = NULL;
-    const char *cidr = local_json_str(planned, "cidr");
+    const char *cidr = pu_json_str(planned, "cidr");
     char *rec_path = NULL;
 
     memset(&net, 0, sizeof(net));
@@ -370,8 +364,8 @@ int local_network_apply(infra_provider *p, infra_call *call, const infra_json *p
         return error;
     if (cidr == NULL || local_cidr_parse(cidr, &net.network, &net.prefixlen) < 0 ||
         net.prefixlen < 8 || net.prefixlen > 30) {
-        local_diagf(call, "cidr", "\"%s\" is not an IPv4 range a.b.c.d/n with n from 8 to 30",
-                    cidr ? cidr : "");
+        pu_diagf(call, "cidr", "\"%s\" is not an IPv4 range a.b.c.d/n with n from 8 to 30",
+                 cidr ? cidr : "");
         return INFRA_EINVALID;
     }
     snprintf(net.id, sizeof(net.id), "%s", id);
@@ -379,30 +373,29 @@ int local_network_apply(infra_provider *p, infra_call *call, const infra_json *p
     net.gateway = net.network + 1;
     local_ifname(p, 'b', id, net.bridge);
     net.dir = net_dir(p, id);
-    rec_path = local_printf("%s/network.json", net.dir);
+    rec_path = pu_printf("%s/network.json", net.dir);
     if ((error = local_lock_dir(call, net.dir, &fd)) < 0)
         goto done;
     error = local_json_load(call, rec_path, &rec);
     if (error == 0) {
-        const char *was = local_json_str(rec, "cidr");
+        const char *was = pu_json_str(rec, "cidr");
         if (was == NULL || strcmp(was, cidr) != 0) {
-            local_diagf(call, "cidr", "network %s already exists with cidr %s", id,
-                        was ? was : "?");
+            pu_diagf(call, "cidr", "network %s already exists with cidr %s", id, was ? was : "?");
             error = INFRA_ECONFLICT;
             goto done;
         }
     } else if (error == INFRA_ENOTFOUND) {
         if (link_exists(net.bridge)) {
-            local_diagf(call, "",
-                        "an interface named %s already exists and was not made by "
-                        "this provider: use another provider prefix",
-                        net.bridge);
+            pu_diagf(call, "",
+                     "an interface named %s already exists and was not made by "
+                     "this provider: use another provider prefix",
+                     net.bridge);
             error = INFRA_ECONFLICT;
             goto done;
         }
         /* The configuration first, so a lookup by token after a crash can
          * report what this network was meant to be. */
-        if ((error = record_save(call, &net, local_api->call_token(call), 0)) < 0 ||
+        if ((error = record_save(call, &net, pu_host->call_token(call), 0)) < 0 ||
             (error = network_state(&net, planned, 0, &state)) < 0 ||
             (error = local_state_save(call, net.dir, state)) < 0)
             goto done;
@@ -415,7 +408,7 @@ int local_network_apply(infra_provider *p, infra_call *call, const infra_json *p
         (error = local_bridge_ensure(p, call, &net, 0)) < 0 ||
         (error = network_state(&net, planned, 1, &state)) < 0 ||
         (error = local_state_save(call, net.dir, state)) < 0 ||
-        (error = record_save(call, &net, local_api->call_token(call), 1)) < 0)
+        (error = record_save(call, &net, pu_host->call_token(call), 1)) < 0)
         goto done;
     *new_state = state;
     state = NULL;
@@ -436,16 +429,10 @@ int local_network_read(infra_provider *p, infra_call *call, const infra_json *st
     local_net net;
     int error;
 
-    if (state != NULL) {
-        const char *sid = local_state_id(state, LOCAL_KIND_NETWORK);
-        if (sid == NULL)
-            return INFRA_ENOTFOUND;
-        snprintf(id, sizeof(id), "%s", sid);
-    } else {
-        local_id_for_call(call, LOCAL_KIND_NETWORK, id);
-    }
+    if ((error = local_read_id(call, state, LOCAL_KIND_NETWORK, id)) < 0)
+        return error;
     char *dir = net_dir(p, id);
-    char *path = local_printf("%s/network.json", dir);
+    char *path = pu_printf("%s/network.json", dir);
     error = local_json_load(call, path, &rec);
     free(path);
     if (error == INFRA_ENOTFOUND && state == NULL && local_exists(dir))
@@ -488,12 +475,12 @@ int local_network_delete(infra_provider *p, infra_call *call, const infra_json *
     }
     if ((error = local_lock_dir(call, net.dir, &fd)) < 0 || (error = leases_read(&net, &l, &n)) < 0)
         goto done;
-    local_buf users = {0};
+    pu_buf users = {0};
     for (size_t i = 0; i < n; i++)
         if (lease_live(p, &l[i]))
-            local_buf_printf(&users, "%s%s", users.len ? ", " : "", l[i].host);
+            pu_buf_printf(&users, "%s%s", users.len ? ", " : "", l[i].host);
     if (users.len > 0) {
-        local_diagf(call, "", "network %s is still used by %s: delete them first", id, users.data);
+        pu_diagf(call, "", "network %s is still used by %s: delete them first", id, users.data);
         free(users.data);
         error = INFRA_ECONFLICT;
         goto done;

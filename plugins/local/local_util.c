@@ -1,12 +1,11 @@
-/* Small helpers of the local provider: memory, text, JSON through the
- * host, files written atomically, directory locks, ids and IPv4. */
+/* Small helpers of the local provider beyond plugin_util.h: files
+ * written atomically, JSON files, directory locks, ids and IPv4. */
 #include "local.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,206 +13,28 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-void *local_malloc(size_t len)
-{
-    void *p = malloc(len ? len : 1);
-    if (p == NULL) {
-        fputs("local provider: out of memory\n", stderr);
-        abort();
-    }
-    return p;
-}
-
-char *local_strdup(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    return memcpy(local_malloc(n), s, n);
-}
-
-static char *vprintf_new(const char *fmt, va_list ap)
-{
-    va_list copy;
-    va_copy(copy, ap);
-    int n = vsnprintf(NULL, 0, fmt, copy);
-    va_end(copy);
-    if (n < 0)
-        n = 0;
-    char *out = local_malloc((size_t)n + 1);
-    vsnprintf(out, (size_t)n + 1, fmt, ap);
-    return out;
-}
-
-char *local_printf(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *out = vprintf_new(fmt, ap);
-    va_end(ap);
-    return out;
-}
-
-void local_buf_put(local_buf *b, const char *s, size_t len)
-{
-    if (b->len + len + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + len + 1)
-            cap *= 2;
-        char *data = realloc(b->data, cap);
-        if (data == NULL) {
-            fputs("local provider: out of memory\n", stderr);
-            abort();
-        }
-        b->data = data;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, s, len);
-    b->len += len;
-    b->data[b->len] = '\0';
-}
-
-void local_buf_printf(local_buf *b, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *s = vprintf_new(fmt, ap);
-    va_end(ap);
-    local_buf_put(b, s, strlen(s));
-    free(s);
-}
-
-void local_diagf(infra_call *call, const char *attr, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *msg = vprintf_new(fmt, ap);
-    va_end(ap);
-    local_api->diag(call, INFRA_DIAG_ERROR, attr ? attr : "", msg);
-    free(msg);
-}
-
-void local_logf(infra_call *call, int level, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *msg = vprintf_new(fmt, ap);
-    va_end(ap);
-    local_api->log(call, level, msg);
-    free(msg);
-}
-
 int local_check_cancel(infra_provider *p, infra_call *call)
 {
-    if ((p != NULL && atomic_load(&p->stopped)) || local_api->cancelled(call))
+    if ((p != NULL && atomic_load(&p->stopped)) || pu_host->cancelled(call))
         return INFRA_ECANCELLED;
-    return 0;
-}
-
-const char *local_json_str(const infra_json *obj, const char *key)
-{
-    if (obj == NULL || LJ->type(obj) != INFRA_JSON_OBJECT)
-        return NULL;
-    return LJ->string(LJ->get(obj, key));
-}
-
-int local_json_to_int(const infra_json *v, long *out)
-{
-    if (v == NULL)
-        return INFRA_EINVALID;
-    if (LJ->type(v) == INFRA_JSON_INT) {
-        *out = (long)LJ->integer(v);
-        return 0;
-    }
-    if (LJ->type(v) == INFRA_JSON_STRING) {
-        const char *s = LJ->string(v);
-        char *end = NULL;
-        errno = 0;
-        long n = strtol(s, &end, 10);
-        if (*s == '\0' || *end != '\0' || errno != 0)
-            return INFRA_EINVALID;
-        *out = n;
-        return 0;
-    }
-    return INFRA_EINVALID;
-}
-
-int local_json_set_str(infra_json *obj, const char *key, const char *value)
-{
-    infra_json *v = LJ->new_string(value);
-    if (v == NULL)
-        return INFRA_EINTERNAL;
-    return LJ->set(obj, key, v) < 0 ? INFRA_EINTERNAL : 0;
-}
-
-int local_json_set_int(infra_json *obj, const char *key, int64_t value)
-{
-    infra_json *v = LJ->new_integer(value);
-    if (v == NULL)
-        return INFRA_EINTERNAL;
-    return LJ->set(obj, key, v) < 0 ? INFRA_EINTERNAL : 0;
-}
-
-int local_is_unknown(const char *s)
-{
-    return s != NULL && (strstr(s, "${") != NULL || strstr(s, "(known after apply)") != NULL);
-}
-
-int local_read_file(const char *path, char **out, size_t *len)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return errno == ENOENT || errno == ENOTDIR ? INFRA_ENOTFOUND : INFRA_EINTERNAL;
-    local_buf b = {0};
-    char chunk[4096];
-    for (;;) {
-        ssize_t n = read(fd, chunk, sizeof(chunk));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            close(fd);
-            free(b.data);
-            return INFRA_EINTERNAL;
-        }
-        if (n == 0)
-            break;
-        local_buf_put(&b, chunk, (size_t)n);
-    }
-    close(fd);
-    if (b.data == NULL)
-        b.data = local_strdup("");
-    *out = b.data;
-    if (len != NULL)
-        *len = b.len;
-    return 0;
-}
-
-static int write_all(int fd, const char *data, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, data, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -1;
-        data += n;
-        len -= (size_t)n;
-    }
     return 0;
 }
 
 int local_write_file(infra_call *call, const char *path, const char *data, size_t len, int mode)
 {
     int error = 0;
-    char *tmp = local_printf("%s.tmp.%ld.%lx", path, (long)getpid(), (unsigned long)pthread_self());
+    char *tmp = pu_printf("%s.tmp.%ld.%lx", path, (long)getpid(), (unsigned long)pthread_self());
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
 
-    if (fd < 0 || write_all(fd, data, len) < 0 || fchmod(fd, (mode_t)mode) < 0 || fsync(fd) < 0) {
-        local_diagf(call, "", "cannot write %s: %s", tmp, strerror(errno));
+    if (fd < 0 || pu_write_all(fd, data, len) < 0 || fchmod(fd, (mode_t)mode) < 0 ||
+        fsync(fd) < 0) {
+        pu_diagf(call, "", "cannot write %s: %s", tmp, strerror(errno));
         error = INFRA_EINTERNAL;
         goto done;
     }
     if (close(fd) < 0 || rename(tmp, path) < 0) {
         fd = -1;
-        local_diagf(call, "", "cannot write %s: %s", path, strerror(errno));
+        pu_diagf(call, "", "cannot write %s: %s", path, strerror(errno));
         error = INFRA_EINTERNAL;
         goto done;
     }
@@ -231,17 +52,17 @@ int local_json_load(infra_call *call, const char *path, infra_json **out)
 {
     char *text = NULL;
     size_t len = 0;
-    int error = local_read_file(path, &text, &len);
+    int error = pu_read_file(path, 0, &text, &len);
     if (error == INFRA_ENOTFOUND)
         return error;
     if (error < 0) {
-        local_diagf(call, "", "cannot read %s: %s", path, strerror(errno));
+        pu_diagf(call, "", "cannot read %s: %s", path, strerror(errno));
         return error;
     }
     *out = LJ->parse(text, len);
     free(text);
     if (*out == NULL) {
-        local_diagf(call, "", "%s is not JSON: remove the object's directory by hand", path);
+        pu_diagf(call, "", "%s is not JSON: remove the object's directory by hand", path);
         return INFRA_EINTERNAL;
     }
     return 0;
@@ -253,13 +74,13 @@ int local_json_save(infra_call *call, const char *path, const infra_json *value)
     if (text == NULL)
         return INFRA_EINTERNAL;
     int error = local_write_file(call, path, text, strlen(text), 0600);
-    local_api->free(text);
+    pu_host->free(text);
     return error;
 }
 
 int local_mkdirs(infra_call *call, const char *path, int mode)
 {
-    char *copy = local_strdup(path);
+    char *copy = pu_strdup(path);
     int error = 0;
 
     for (char *s = copy + 1;; s++) {
@@ -268,7 +89,7 @@ int local_mkdirs(infra_call *call, const char *path, int mode)
         char c = *s;
         *s = '\0';
         if (mkdir(copy, (mode_t)mode) < 0 && errno != EEXIST) {
-            local_diagf(call, "", "cannot create directory %s: %s", copy, strerror(errno));
+            pu_diagf(call, "", "cannot create directory %s: %s", copy, strerror(errno));
             error = INFRA_EINTERNAL;
             break;
         }
@@ -320,14 +141,14 @@ int local_rmtree(infra_call *call, const char *path)
         return errno == ENOENT ? 0 : INFRA_EINTERNAL;
     if (!S_ISDIR(st.st_mode)) {
         if (unlink(path) < 0) {
-            local_diagf(call, "", "cannot remove %s: %s", path, strerror(errno));
+            pu_diagf(call, "", "cannot remove %s: %s", path, strerror(errno));
             return INFRA_EINTERNAL;
         }
         return 0;
     }
     int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0 || rmtree_at(fd, st.st_dev) < 0 || rmdir(path) < 0) {
-        local_diagf(call, "", "cannot remove %s completely: %s", path, strerror(errno));
+        pu_diagf(call, "", "cannot remove %s completely: %s", path, strerror(errno));
         return INFRA_EINTERNAL;
     }
     return 0;
@@ -365,12 +186,12 @@ int local_lock_dir(infra_call *call, const char *path, int *fd)
         if (lfd < 0) {
             if (errno == ENOENT)
                 continue;
-            local_diagf(call, "", "cannot open %s: %s", path, strerror(errno));
+            pu_diagf(call, "", "cannot open %s: %s", path, strerror(errno));
             return INFRA_EINTERNAL;
         }
         while (flock(lfd, LOCK_EX) < 0) {
             if (errno != EINTR) {
-                local_diagf(call, "", "cannot lock %s: %s", path, strerror(errno));
+                pu_diagf(call, "", "cannot lock %s: %s", path, strerror(errno));
                 close(lfd);
                 return INFRA_EINTERNAL;
             }
@@ -384,7 +205,7 @@ int local_lock_dir(infra_call *call, const char *path, int *fd)
         }
         close(lfd);
     }
-    local_diagf(call, "", "cannot lock %s: it keeps being removed", path);
+    pu_diagf(call, "", "cannot lock %s: it keeps being removed", path);
     return INFRA_EINTERNAL;
 }
 
@@ -394,20 +215,9 @@ void local_unlock(int fd)
         close(fd); /* releases the flock */
 }
 
-/* FNV-1a, to turn any token into hex digits. */
-static uint64_t fnv1a(const char *s)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
 void local_id_for_call(infra_call *call, char kind, char out[LOCAL_ID_SIZE])
 {
-    const char *token = local_api->call_token(call);
+    const char *token = pu_host->call_token(call);
     char hex[LOCAL_ID_HEX + 1];
     int direct = token != NULL && strlen(token) >= LOCAL_ID_HEX;
 
@@ -419,12 +229,12 @@ void local_id_for_call(infra_call *call, char kind, char out[LOCAL_ID_SIZE])
     } else {
         uint64_t h;
         if (token != NULL) {
-            h = fnv1a(token);
+            h = pu_fnv1a(token, strlen(token));
         } else {
+            const char *addr = pu_host->call_address(call);
             int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
             if (fd < 0 || read(fd, &h, sizeof(h)) != (ssize_t)sizeof(h))
-                h = fnv1a(local_api->call_address(call)) ^ (uint64_t)local_api->now_ms() ^
-                    (uint64_t)getpid();
+                h = pu_fnv1a(addr, strlen(addr)) ^ (uint64_t)pu_host->now_ms() ^ (uint64_t)getpid();
             if (fd >= 0)
                 close(fd);
         }
@@ -499,7 +309,7 @@ int local_cidr_parse(const char *text, uint32_t *network, int *prefixlen)
 
 int local_state_load(infra_call *call, const char *dir, infra_json **state)
 {
-    char *path = local_printf("%s/state.json", dir);
+    char *path = pu_printf("%s/state.json", dir);
     int error = local_json_load(call, path, state);
     free(path);
     return error;
@@ -507,18 +317,36 @@ int local_state_load(infra_call *call, const char *dir, infra_json **state)
 
 int local_state_save(infra_call *call, const char *dir, const infra_json *state)
 {
-    char *path = local_printf("%s/state.json", dir);
+    char *path = pu_printf("%s/state.json", dir);
     int error = local_json_save(call, path, state);
     free(path);
     return error;
+}
+
+int local_record_read(infra_call *call, const char *dir, const char *id, const infra_json *state,
+                      infra_json **rec, infra_json **saved, infra_json **out)
+{
+    char *path = pu_printf("%s/record.json", dir);
+    int error = local_json_load(call, path, rec);
+    free(path);
+    *saved = NULL;
+    if (error < 0) {
+        if (error == INFRA_ENOTFOUND && state == NULL && local_exists(dir)) /* killed early */
+            return local_partial_state(id, "status", "incomplete", out) < 0 ? INFRA_EINTERNAL : 1;
+        return error;
+    }
+    /* Without a state (a lookup by token), the one saved beside the record. */
+    if (state == NULL && local_state_load(call, dir, saved) == INFRA_EINTERNAL)
+        return INFRA_EINTERNAL;
+    return 0;
 }
 
 int local_partial_state(const char *id, const char *status_attr, const char *value,
                         infra_json **out)
 {
     infra_json *st = LJ->new_object();
-    if (st == NULL || local_json_set_str(st, "id", id) < 0 ||
-        local_json_set_str(st, status_attr, value) < 0) {
+    if (st == NULL || pu_json_set_str(st, "id", id) < 0 ||
+        pu_json_set_str(st, status_attr, value) < 0) {
         LJ->release(st);
         return INFRA_EINTERNAL;
     }
@@ -528,7 +356,7 @@ int local_partial_state(const char *id, const char *status_attr, const char *val
 
 const char *local_state_id(const infra_json *state, char kind)
 {
-    const char *id = local_json_str(state, "id");
+    const char *id = pu_json_str(state, "id");
     return local_id_valid(id, kind) ? id : NULL;
 }
 
@@ -540,10 +368,23 @@ int local_apply_id(infra_call *call, const infra_json *prior, char kind, char ou
     }
     const char *id = local_state_id(prior, kind);
     if (id == NULL) {
-        local_diagf(call, "id", "the state holds no valid id for this object (\"%s\")",
-                    local_json_str(prior, "id") ? local_json_str(prior, "id") : "");
+        pu_diagf(call, "id", "the state holds no valid id for this object (\"%s\")",
+                 pu_json_str(prior, "id") ? pu_json_str(prior, "id") : "");
         return INFRA_EINVALID;
     }
+    memcpy(out, id, LOCAL_ID_SIZE);
+    return 0;
+}
+
+int local_read_id(infra_call *call, const infra_json *state, char kind, char out[LOCAL_ID_SIZE])
+{
+    if (state == NULL) {
+        local_id_for_call(call, kind, out);
+        return 0;
+    }
+    const char *id = local_state_id(state, kind);
+    if (id == NULL)
+        return INFRA_ENOTFOUND;
     memcpy(out, id, LOCAL_ID_SIZE);
     return 0;
 }

@@ -6,49 +6,39 @@
 #include <stdlib.h>
 #include <string.h>
 
-const infra_host *nomad_host;
-
-typedef struct setting {
-    const char *name;
-    const char *type;
-    const char *description;
-} setting;
-
-static const setting settings[] = {
-    {"acl", "bool",
+/* A cluster's own keys; none is required, computed or sensitive. */
+static const pu_attr settings[] = {
+    {"acl", "bool", 0,
      "ACLs on Nomad and Consul, with management tokens the plugin chooses (default true)"},
-    {"tls", "bool", "TLS on the HTTP and RPC of both agents, with a cluster CA (default true)"},
-    {"gossip_encryption", "bool", "encrypt the agents' gossip (default true)"},
-    {"raw_exec", "bool", "enable Nomad's raw_exec driver on the clients (default true)"},
-    {"nomad_binary", "string",
+    {"tls", "bool", 0, "TLS on the HTTP and RPC of both agents, with a cluster CA (default true)"},
+    {"gossip_encryption", "bool", 0, "encrypt the agents' gossip (default true)"},
+    {"raw_exec", "bool", 0, "enable Nomad's raw_exec driver on the clients (default true)"},
+    {"nomad_binary", "string", 0,
      "the nomad executable on the nodes: a name on PATH or an absolute path (default \"nomad\")"},
-    {"consul_binary", "string", "the consul executable on the nodes (default \"consul\")"},
-    {"api_address", "string",
+    {"consul_binary", "string", 0, "the consul executable on the nodes (default \"consul\")"},
+    {"api_address", "string", 0,
      "reach the agents' APIs at each node's \"public\" address when it has one, or its \"private\" "
      "one (default \"public\")"},
-    {"node_deadline", "integer",
+    {"node_deadline", "integer", 0,
      "seconds to wait for a node's SSH service, then for its agents to answer, and for a "
      "federation (default 300)"},
-    {"job_deadline", "integer", "seconds to wait for a job's deployment (default 600)"},
-    {"drain_deadline", "integer",
+    {"job_deadline", "integer", 0, "seconds to wait for a job's deployment (default 600)"},
+    {"drain_deadline", "integer", 0,
      "seconds a removed client's allocations have to move (default 300)"},
 };
-#define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
+static const pu_type settings_type = {"settings", settings, sizeof(settings) / sizeof(settings[0]),
+                                      0};
 
 static int nomad_schema(infra_call *call, infra_json **out)
 {
+    int error = 0;
+    infra_json *doc = NJ->new_object(), *attrs = NULL;
+
     (void)call;
-    infra_json *doc = NJ->new_object(), *attrs = doc ? nomad_jobj(doc, "settings") : NULL;
-    int error = attrs ? 0 : INFRA_EINTERNAL;
-    for (size_t i = 0; i < NSETTINGS && error == 0; i++) {
-        infra_json *a = nomad_jobj(attrs, settings[i].name);
-        if (a == NULL || nomad_jset_str(a, "type", settings[i].type) < 0 ||
-            nomad_jset_bool(a, "required", 0) < 0 || nomad_jset_bool(a, "computed", 0) < 0 ||
-            nomad_jset_bool(a, "force_new", 0) < 0 || nomad_jset_bool(a, "sensitive", 0) < 0 ||
-            nomad_jset_str(a, "description", settings[i].description) < 0)
-            error = INFRA_EINTERNAL;
-    }
-    if (error < 0) {
+    if (doc == NULL)
+        return INFRA_EINTERNAL;
+    if ((error = pu_schema_attrs(&settings_type, &attrs)) < 0 ||
+        (error = pu_json_set(doc, "settings", attrs)) < 0) {
         NJ->release(doc);
         return error;
     }
@@ -70,7 +60,7 @@ static int deadline_setting(infra_call *call, const infra_json *obj, const char 
     const infra_json *j = obj ? NJ->get(obj, key) : NULL;
     if (j != NULL && NJ->type(j) != INFRA_JSON_NULL &&
         (nomad_jvalue_int(j, &v) < 0 || v <= 0 || v > 86400)) {
-        nomad_diagf(call, key, "%s must be a number of seconds from 1 to 86400", key);
+        pu_diagf(call, key, "%s must be a number of seconds from 1 to 86400", key);
         return INFRA_EINVALID;
     }
     *out_ms = v * 1000;
@@ -87,12 +77,12 @@ static int settings_parse(infra_call *call, const infra_json *obj, nomad_setting
 
     memset(s, 0, sizeof(*s));
     if (obj != NULL && NJ->type(obj) != INFRA_JSON_OBJECT && NJ->type(obj) != INFRA_JSON_NULL) {
-        nomad_diagf(call, "", "the cluster settings must be a map");
+        pu_diagf(call, "", "the cluster settings must be a map");
         return INFRA_EINVALID;
     }
     for (size_t i = 0; i < 4; i++)
         if (nomad_jbool(obj, bools[i], 1, slots[i]) < 0) {
-            nomad_diagf(call, bools[i], "%s must be true or false", bools[i]);
+            pu_diagf(call, bools[i], "%s must be true or false", bools[i]);
             error = INFRA_EINVALID;
         }
     for (int a = 0; a < NOMAD_AGENT_COUNT; a++) {
@@ -100,21 +90,21 @@ static int settings_parse(infra_call *call, const infra_json *obj, nomad_setting
         const char *bin =
             v && NJ->type(v) != INFRA_JSON_NULL ? NJ->string(v) : nomad_agent_name((nomad_agent)a);
         if (!nomad_path_ok(bin)) {
-            nomad_diagf(call, bins[a],
-                        "%s must be a program name or an absolute path (letters, "
-                        "digits and . _ - + /)",
-                        bins[a]);
+            pu_diagf(call, bins[a],
+                     "%s must be a program name or an absolute path (letters, "
+                     "digits and . _ - + /)",
+                     bins[a]);
             error = INFRA_EINVALID;
         } else {
-            s->binary[a] = nomad_strdup(bin);
+            s->binary[a] = pu_strdup(bin);
         }
     }
-    const char *api = nomad_jstr(obj, "api_address");
+    const char *api = pu_json_str(obj, "api_address");
     if (api == NULL || strcmp(api, "public") == 0) {
         s->api_public = 1;
     } else if (strcmp(api, "private") != 0) {
-        nomad_diagf(call, "api_address",
-                    "api_address must be \"public\" or \"private\", not \"%s\"", api);
+        pu_diagf(call, "api_address", "api_address must be \"public\" or \"private\", not \"%s\"",
+                 api);
         error = INFRA_EINVALID;
     }
     if (deadline_setting(call, obj, "node_deadline", 300, &s->node_deadline_ms) < 0 ||
@@ -139,18 +129,18 @@ static int nomad_validate(infra_call *call, const infra_json *cluster)
     /* Before any instance exists the host may list no node at all. */
     for (size_t i = 0; c.nnodes > 0 && i < c.nregions; i++) {
         const nomad_region *r = &c.regions[i];
-        char *attr = nomad_printf("regions.%s", r->name);
+        char *attr = pu_printf("regions.%s", r->name);
         if (r->nservers == 0) {
-            nomad_diagf(call, attr,
-                        "region %s has no server: give one of its datacenters "
-                        "servers: 1, 3 or 5",
-                        r->name);
+            pu_diagf(call, attr,
+                     "region %s has no server: give one of its datacenters "
+                     "servers: 1, 3 or 5",
+                     r->name);
             error = INFRA_EINVALID;
         } else if (r->nservers % 2 == 0) {
-            nomad_diagf(call, attr,
-                        "region %s has %zu servers: Nomad and Consul need an odd "
-                        "number (1, 3 or 5) to keep a quorum",
-                        r->name, r->nservers);
+            pu_diagf(call, attr,
+                     "region %s has %zu servers: Nomad and Consul need an odd "
+                     "number (1, 3 or 5) to keep a quorum",
+                     r->name, r->nservers);
             error = INFRA_EINVALID;
         }
         free(attr);
@@ -172,25 +162,25 @@ static void context_free(infra_scheduler *ctx)
 
 static int nomad_configure(infra_call *call, const infra_json *settings_in, infra_scheduler **out)
 {
-    infra_scheduler *ctx = nomad_calloc(1, sizeof(*ctx));
+    infra_scheduler *ctx = pu_calloc(1, sizeof(*ctx));
     pthread_mutex_init(&ctx->keys_lock, NULL);
     int error = settings_parse(call, settings_in, &ctx->s);
     if (error < 0) {
         context_free(ctx);
         return error;
     }
-    const char *name = nomad_jstr(settings_in, "name");
-    const char *env = nomad_jstr(settings_in, "environment");
+    const char *name = pu_json_str(settings_in, "name");
+    const char *env = pu_json_str(settings_in, "environment");
     if (!nomad_name_ok(name)) {
-        nomad_diagf(call, "", "configure needs the cluster's name");
+        pu_diagf(call, "", "configure needs the cluster's name");
         context_free(ctx);
         return INFRA_EINVALID;
     }
-    ctx->cluster = nomad_strdup(name);
-    ctx->environment = nomad_strdup(env ? env : "default");
+    ctx->cluster = pu_strdup(name);
+    ctx->environment = pu_strdup(env ? env : "default");
     if (ctx->s.acl && !ctx->s.tls)
-        nomad_warnf(call, "cluster %s: ACL tokens would travel in clear text with tls: false",
-                    name);
+        pu_warnf(call, "", "cluster %s: ACL tokens would travel in clear text with tls: false",
+                 name);
     *out = ctx;
     return 0;
 }
@@ -199,10 +189,10 @@ static int nomad_configure(infra_call *call, const infra_json *settings_in, infr
  * or secrets would be looked up under another cluster's names. */
 static int same_cluster(infra_scheduler *self, infra_call *call, const infra_json *cluster)
 {
-    const char *name = nomad_jstr(cluster, "name");
+    const char *name = pu_json_str(cluster, "name");
     if (self == NULL || name == NULL || strcmp(name, self->cluster) != 0) {
-        nomad_diagf(call, "", "this context was configured for cluster %s, not %s",
-                    self ? self->cluster : "?", name ? name : "(no name)");
+        pu_diagf(call, "", "this context was configured for cluster %s, not %s",
+                 self ? self->cluster : "?", name ? name : "(no name)");
         return INFRA_EINVALID;
     }
     return 0;
@@ -309,7 +299,7 @@ INFRA_PLUGIN_EXPORT int infra_plugin_entry(const infra_host *host, const infra_p
         !INFRA_HAS_SLOT(host->secrets, generate) ||
         host->json->size < offsetof(infra_json_api, equal) + sizeof(host->json->equal))
         return INFRA_ENOTSUP;
-    nomad_host = host;
+    pu_init(host, "nomad plugin");
     *out = &nomad_plugin;
     return 0;
 }

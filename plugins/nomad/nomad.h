@@ -22,15 +22,16 @@
 
 #include <infra/plugin.h>
 
+#include "plugin_util.h"
+
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #define NOMAD_PLUGIN_VERSION "0.1.0"
 
-/* The host table given to the entry function; valid until unload. */
-extern const infra_host *nomad_host;
-#define NJ (nomad_host->json)
+/* The host's JSON service (pu_host is the host table, plugin_util.h). */
+#define NJ (pu_host->json)
 
 /* Where things live on a node. */
 #define NOMAD_CONFIG_DIR "/etc/nomad.d"
@@ -82,25 +83,6 @@ struct infra_scheduler {
 /* ------------------------------------------------------------------ */
 /* nomad_util.c                                                        */
 
-/* Allocation that aborts the process when memory is out, like the host's. */
-void *nomad_malloc(size_t len);
-void *nomad_calloc(size_t n, size_t size);
-void *nomad_realloc(void *ptr, size_t len);
-char *nomad_strdup(const char *s);
-char *nomad_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-/* A growable NUL-terminated string; free data with free() or take it. */
-typedef struct nomad_buf {
-    char *data;
-    size_t len;
-    size_t cap;
-} nomad_buf;
-void nomad_buf_put(nomad_buf *b, const char *s, size_t len);
-void nomad_buf_puts(nomad_buf *b, const char *s);
-void nomad_buf_printf(nomad_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* The text ("" when empty), owned by the caller; b is reset. */
-char *nomad_buf_take(nomad_buf *b);
-
 /* A list of owned strings. */
 typedef struct nomad_strs {
     char **v;
@@ -113,29 +95,21 @@ int nomad_strs_has(const nomad_strs *l, const char *s);
 char *nomad_strs_join(const nomad_strs *l);
 void nomad_strs_free(nomad_strs *l);
 
-/* An error diagnostic at attr ("" = the whole object), printf-style. */
-void nomad_diagf(infra_call *call, const char *attr, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-/* A warning diagnostic. */
-void nomad_warnf(infra_call *call, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* A log line at level (INFRA_LOG_*), printf-style; never pass a secret. */
-void nomad_logf(infra_call *call, int level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* JSON helpers over the host's service. Getters return borrowed values or
- * NULL; setters return 0 or INFRA_EINTERNAL. */
-const char *nomad_jstr(const infra_json *obj, const char *key);
+/* JSON getters with Nomad's conventions (plugin_util.h has the rest).
+ * Getters return borrowed values or NULL; setters 0 or INFRA_EINTERNAL. */
 /* An integer member (an integer, an integral real or a decimal string) in
- * *out; 0 or INFRA_EINVALID when missing or not a number. */
+ * *out; 0 or INFRA_EINVALID when missing or not a number. Unlike
+ * pu_json_to_int it also takes an integral real (3.0) and reads 64 bits,
+ * so it stays separate. */
 int nomad_jint(const infra_json *obj, const char *key, int64_t *out);
 int nomad_jvalue_int(const infra_json *v, int64_t *out);
 /* A boolean member (true/false, "true"/"false"), def when missing;
  * INFRA_EINVALID when it is something else. */
 int nomad_jbool(const infra_json *obj, const char *key, int def, int *out);
-int nomad_jset(infra_json *obj, const char *key, infra_json *value); /* takes value */
+/* Sets obj[key] / appends a string; NULL is written as "" (unlike
+ * pu_json_set_str, which writes null): agent configuration and job
+ * status documents want a string. */
 int nomad_jset_str(infra_json *obj, const char *key, const char *value);
-int nomad_jset_int(infra_json *obj, const char *key, int64_t value);
-int nomad_jset_bool(infra_json *obj, const char *key, int value);
 int nomad_jappend_str(infra_json *arr, const char *value);
 /* obj[key] as an object, created (empty) when missing; NULL on failure. */
 infra_json *nomad_jobj(infra_json *obj, const char *key);

@@ -75,11 +75,11 @@ int nomad_api(const nomad_api_ctx *a, const nomad_node *node, nomad_agent agent,
     if ((flags & NOMAD_API_PROBE) && !nomad_tcp_probe(ip, port, PROBE_TIMEOUT_MS))
         return INFRA_ETRANSIENT;
     int v6 = strchr(ip, ':') != NULL;
-    url = nomad_printf("%s://%s%s%s:%d%s", s->tls ? "https" : "http", v6 ? "[" : "", ip,
-                       v6 ? "]" : "", port, path);
+    url = pu_printf("%s://%s%s%s:%d%s", s->tls ? "https" : "http", v6 ? "[" : "", ip, v6 ? "]" : "",
+                    port, path);
     if (token) {
-        auth = nomad_printf(
-            "%s: %s", agent == NOMAD_AGENT_CONSUL ? "X-Consul-Token" : "X-Nomad-Token", token);
+        auth = pu_printf("%s: %s", agent == NOMAD_AGENT_CONSUL ? "X-Consul-Token" : "X-Nomad-Token",
+                         token);
         headers[nh++] = auth;
     }
     if (body)
@@ -97,8 +97,8 @@ int nomad_api(const nomad_api_ctx *a, const nomad_node *node, nomad_agent agent,
     req.max_attempts = (flags & NOMAD_API_RETRY) ? 3 : 1;
     req.redact = token;
     if (s->tls && a->keys && a->keys->ca_cert)
-        req.ca_pem = nomad_host->secrets->value(a->keys->ca_cert);
-    int error = nomad_host->http->request(a->call, &req, out);
+        req.ca_pem = pu_host->secrets->value(a->keys->ca_cert);
+    int error = pu_host->http->request(a->call, &req, out);
     if (auth) {
         memset(auth, 0, strlen(auth));
         free(auth);
@@ -126,27 +126,27 @@ int nomad_api_status_error(long status)
 
 char *nomad_api_excerpt(const char *body)
 {
-    nomad_buf b = {0};
+    pu_buf b = {0};
     int space = 0;
     for (const char *p = body ? body : ""; *p && b.len < 600; p++) {
         if (*p == '\n' || *p == '\r') {
             if (b.len > 0 && !space)
-                nomad_buf_puts(&b, " | ");
+                pu_buf_puts(&b, " | ");
             space = 1;
         } else if ((unsigned char)*p < ' ' || *p == '\t') {
             if (!space)
-                nomad_buf_puts(&b, " ");
+                pu_buf_puts(&b, " ");
             space = 1;
         } else {
-            nomad_buf_put(&b, p, 1);
+            pu_buf_put(&b, p, 1);
             space = 0;
         }
     }
     while (b.len >= 3 && strcmp(b.data + b.len - 3, " | ") == 0)
         b.data[b.len -= 3] = '\0';
     if (body && strlen(body) > 600 && b.len >= 600)
-        nomad_buf_puts(&b, "...");
-    return nomad_buf_take(&b);
+        pu_buf_puts(&b, "...");
+    return pu_buf_take(&b);
 }
 
 int nomad_api_json(const nomad_api_ctx *a, const nomad_node *node, nomad_agent agent,
@@ -169,13 +169,13 @@ int nomad_api_json(const nomad_api_ctx *a, const nomad_node *node, nomad_agent a
         char *excerpt = nomad_api_excerpt(resp->body);
         char *shown =
             error == INFRA_EAUTH
-                ? nomad_printf(" (the %s ACL token kept as secret nomad.%s.%s_management_token "
-                               "is not accepted)",
-                               agent == NOMAD_AGENT_NOMAD ? "Nomad" : "Consul", a->ctx->cluster,
-                               nomad_agent_name(agent))
-                : nomad_strdup("");
-        nomad_diagf(a->call, "", "%s: %s %s %s: %ld %s%s", what, nomad_agent_name(agent), method,
-                    path, resp->status, excerpt, shown);
+                ? pu_printf(" (the %s ACL token kept as secret nomad.%s.%s_management_token "
+                            "is not accepted)",
+                            agent == NOMAD_AGENT_NOMAD ? "Nomad" : "Consul", a->ctx->cluster,
+                            nomad_agent_name(agent))
+                : pu_strdup("");
+        pu_diagf(a->call, "", "%s: %s %s %s: %ld %s%s", what, nomad_agent_name(agent), method, path,
+                 resp->status, excerpt, shown);
         free(shown);
         free(excerpt);
         goto done;
@@ -183,13 +183,13 @@ int nomad_api_json(const nomad_api_ctx *a, const nomad_node *node, nomad_agent a
     if (resp->body_len > 0) {
         *out = NJ->parse(resp->body, resp->body_len);
         if (*out == NULL) {
-            nomad_diagf(a->call, "", "%s: %s %s %s: the answer is not JSON", what,
-                        nomad_agent_name(agent), method, path);
+            pu_diagf(a->call, "", "%s: %s %s %s: the answer is not JSON", what,
+                     nomad_agent_name(agent), method, path);
             error = INFRA_EINTERNAL;
         }
     }
 done:
-    nomad_host->http->response_free(resp);
+    pu_host->http->response_free(resp);
     return error;
 }
 

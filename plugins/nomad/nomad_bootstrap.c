@@ -41,7 +41,7 @@ static int render_node(infra_scheduler *self, infra_call *call, const nomad_clus
     int error = 0;
     if (self->s.tls && (error = nomad_node_cert_load(self, call, keys, n, &cert)) < 0)
         return error;
-    const infra_secret_api *sec = nomad_host->secrets;
+    const infra_secret_api *sec = pu_host->secrets;
     nomad_render_in in = {
         .s = &self->s,
         .region = nomad_cluster_region(c, n->region),
@@ -54,7 +54,7 @@ static int render_node(infra_scheduler *self, infra_call *call, const nomad_clus
         .key_pem = sec->value(cert.key),
     };
     if ((error = nomad_render_files(&in, out)) < 0)
-        nomad_diagf(call, "", "node %s: cannot render the agents' configuration", n->name);
+        pu_diagf(call, "", "node %s: cannot render the agents' configuration", n->name);
     nomad_node_cert_free(&cert);
     return error;
 }
@@ -77,8 +77,8 @@ int nomad_node_bootstrap(infra_scheduler *self, infra_call *call, const infra_js
         goto done;
     const nomad_node *n = cluster_node(&c, arg.name);
     if (n == NULL || n->private_ip == NULL) {
-        nomad_diagf(call, "", "node %s is not listed with its private_ip in cluster %s", arg.name,
-                    c.name);
+        pu_diagf(call, "", "node %s is not listed with its private_ip in cluster %s", arg.name,
+                 c.name);
         error = INFRA_EINVALID;
         goto done;
     }
@@ -103,8 +103,8 @@ int nomad_node_bootstrap(infra_scheduler *self, infra_call *call, const infra_js
     }
     if ((error = nomad_remote_put(call, &r, &changed)) < 0)
         goto done;
-    nomad_logf(call, INFRA_LOG_INFO, "node %s: %zu file%s updated%s", n->name, changed.n,
-               changed.n == 1 ? "" : "s", r.systemd ? " (systemd)" : "");
+    pu_logf(call, INFRA_LOG_INFO, "node %s: %zu file%s updated%s", n->name, changed.n,
+            changed.n == 1 ? "" : "s", r.systemd ? " (systemd)" : "");
     for (int a = 0; a < NOMAD_AGENT_COUNT; a++) {
         int running = r.pid[a] > 0;
         if (running && !agent_changed[a])
@@ -114,7 +114,7 @@ int nomad_node_bootstrap(infra_scheduler *self, infra_call *call, const infra_js
     }
     nomad_remote_close(&r);
     nomad_api_ctx a = {self, call, &keys};
-    error = nomad_node_wait(&a, &c, n, nomad_host->now_ms() + self->s.node_deadline_ms);
+    error = nomad_node_wait(&a, &c, n, pu_host->now_ms() + self->s.node_deadline_ms);
 done:
     nomad_remote_close(&r);
     nomad_strs_free(&paths);
@@ -132,15 +132,15 @@ done:
 static char *client_id(const nomad_api_ctx *a, const nomad_node *via, const nomad_node *n)
 {
     infra_json *nodes = NULL;
-    char *what = nomad_printf("region %s", n->region);
+    char *what = pu_printf("region %s", n->region);
     char *id = NULL;
     if (nomad_api_json(a, via, NOMAD_AGENT_NOMAD, "GET", "/v1/nodes", NULL, NOMAD_API_RETRY, what,
                        &nodes) == 0) {
         for (size_t i = 0; i < NJ->length(nodes) && id == NULL; i++) {
             const infra_json *e = NJ->at(nodes, i);
-            const char *name = nomad_jstr(e, "Name");
-            if (name && strcmp(name, n->name) == 0 && nomad_jstr(e, "ID"))
-                id = nomad_strdup(nomad_jstr(e, "ID"));
+            const char *name = pu_json_str(e, "Name");
+            if (name && strcmp(name, n->name) == 0 && pu_json_str(e, "ID"))
+                id = pu_strdup(pu_json_str(e, "ID"));
         }
     }
     NJ->release(nodes);
@@ -153,24 +153,23 @@ static int drain_client(infra_scheduler *self, const nomad_api_ctx *a, const nom
 {
     const nomad_node *via = nomad_api_any_server(a, r, NOMAD_AGENT_NOMAD, n);
     if (via == NULL) {
-        nomad_logf(a->call, INFRA_LOG_WARN, "node %s: no server of region %s answers; not drained",
-                   n->name, r->name);
+        pu_logf(a->call, INFRA_LOG_WARN, "node %s: no server of region %s answers; not drained",
+                n->name, r->name);
         return 0;
     }
     char *id = client_id(a, via, n);
     if (id == NULL) {
-        nomad_logf(a->call, INFRA_LOG_INFO, "node %s: not registered with Nomad; nothing to drain",
-                   n->name);
+        pu_logf(a->call, INFRA_LOG_INFO, "node %s: not registered with Nomad; nothing to drain",
+                n->name);
         return 0;
     }
-    char *what = nomad_printf("node %s", n->name);
-    char *path = nomad_printf("/v1/node/%s/drain", id),
-         *node_path = nomad_printf("/v1/node/%s", id);
-    char *body = nomad_printf("{\"DrainSpec\":{\"Deadline\":%lld,\"IgnoreSystemJobs\":false},"
-                              "\"Meta\":{\"reason\":\"removed by infra\"}}",
-                              (long long)self->s.drain_deadline_ms * 1000000LL);
+    char *what = pu_printf("node %s", n->name);
+    char *path = pu_printf("/v1/node/%s/drain", id), *node_path = pu_printf("/v1/node/%s", id);
+    char *body = pu_printf("{\"DrainSpec\":{\"Deadline\":%lld,\"IgnoreSystemJobs\":false},"
+                           "\"Meta\":{\"reason\":\"removed by infra\"}}",
+                           (long long)self->s.drain_deadline_ms * 1000000LL);
     infra_json *j = NULL;
-    int64_t start = nomad_host->now_ms();
+    int64_t start = pu_host->now_ms();
     int64_t deadline = start + self->s.drain_deadline_ms + DRAIN_GRACE_MS;
     int error =
         nomad_api_json(a, via, NOMAD_AGENT_NOMAD, "POST", path, body, NOMAD_API_RETRY, what, &j);
@@ -178,7 +177,7 @@ static int drain_client(infra_scheduler *self, const nomad_api_ctx *a, const nom
     j = NULL;
     if (error < 0)
         goto done;
-    nomad_logf(a->call, INFRA_LOG_INFO, "node %s: draining", n->name);
+    pu_logf(a->call, INFRA_LOG_INFO, "node %s: draining", n->name);
     for (;;) {
         if ((error = nomad_api_json(a, via, NOMAD_AGENT_NOMAD, "GET", node_path, NULL,
                                     NOMAD_API_RETRY, what, &j)) < 0)
@@ -192,16 +191,16 @@ static int drain_client(infra_scheduler *self, const nomad_api_ctx *a, const nom
         j = NULL;
         if (!draining)
             break;
-        if (nomad_host->now_ms() >= deadline) {
-            nomad_diagf(a->call, "", "node %s: still draining after %lld s", n->name,
-                        (long long)((nomad_host->now_ms() - start) / 1000));
+        if (pu_host->now_ms() >= deadline) {
+            pu_diagf(a->call, "", "node %s: still draining after %lld s", n->name,
+                     (long long)((pu_host->now_ms() - start) / 1000));
             error = INFRA_ETRANSIENT;
             goto done;
         }
         if ((error = nomad_sleep_until(a->call, 1000, deadline)) < 0)
             goto done;
     }
-    nomad_logf(a->call, INFRA_LOG_INFO, "node %s: drained; its allocations moved", n->name);
+    pu_logf(a->call, INFRA_LOG_INFO, "node %s: drained; its allocations moved", n->name);
 done:
     free(body);
     free(path);
@@ -217,25 +216,24 @@ static void server_forget(const nomad_api_ctx *a, const nomad_region *r, const n
     for (int ag = 0; ag < NOMAD_AGENT_COUNT; ag++) {
         const nomad_node *via = nomad_api_any_server(a, r, (nomad_agent)ag, n);
         if (via == NULL) {
-            nomad_logf(a->call, INFRA_LOG_WARN,
-                       "node %s: no other %s server answers to force it out", n->name,
-                       nomad_agent_name((nomad_agent)ag));
+            pu_logf(a->call, INFRA_LOG_WARN, "node %s: no other %s server answers to force it out",
+                    n->name, nomad_agent_name((nomad_agent)ag));
             continue;
         }
         char *path =
             ag == NOMAD_AGENT_NOMAD
-                ? nomad_printf("/v1/agent/force-leave?node=%s.%s&prune=true", n->name, r->name)
-                : nomad_printf("/v1/agent/force-leave/%s?prune", n->name);
+                ? pu_printf("/v1/agent/force-leave?node=%s.%s&prune=true", n->name, r->name)
+                : pu_printf("/v1/agent/force-leave/%s?prune", n->name);
         infra_http_response *resp = NULL;
         int error = nomad_api(a, via, (nomad_agent)ag, ag == NOMAD_AGENT_NOMAD ? "POST" : "PUT",
                               path, NULL, NOMAD_API_RETRY, &resp);
         if (error == 0 && resp->status == 200)
-            nomad_logf(a->call, INFRA_LOG_INFO, "node %s: forced out of %s", n->name,
-                       nomad_agent_name((nomad_agent)ag));
+            pu_logf(a->call, INFRA_LOG_INFO, "node %s: forced out of %s", n->name,
+                    nomad_agent_name((nomad_agent)ag));
         else
-            nomad_logf(a->call, INFRA_LOG_WARN, "node %s: %s force-leave answered %ld", n->name,
-                       nomad_agent_name((nomad_agent)ag), resp ? resp->status : 0L);
-        nomad_host->http->response_free(resp);
+            pu_logf(a->call, INFRA_LOG_WARN, "node %s: %s force-leave answered %ld", n->name,
+                    nomad_agent_name((nomad_agent)ag), resp ? resp->status : 0L);
+        pu_host->http->response_free(resp);
         free(path);
     }
 }
@@ -265,16 +263,16 @@ int nomad_node_remove(infra_scheduler *self, infra_call *call, const infra_json 
     infra_http_response *resp = NULL;
     if (n->private_ip && nomad_api(&a, n, NOMAD_AGENT_CONSUL, "PUT", "/v1/agent/leave", NULL,
                                    NOMAD_API_PROBE, &resp) == 0)
-        nomad_logf(call, INFRA_LOG_INFO, "node %s: consul left (%ld)", n->name, resp->status);
-    nomad_host->http->response_free(resp);
+        pu_logf(call, INFRA_LOG_INFO, "node %s: consul left (%ld)", n->name, resp->status);
+    pu_host->http->response_free(resp);
 
     int64_t ssh_ms =
         self->s.node_deadline_ms < REMOVE_SSH_MS ? self->s.node_deadline_ms : REMOVE_SSH_MS;
     if (n->ssh.host == NULL || nomad_remote_open(self, call, n, ssh_ms, &rem) < 0) {
-        nomad_logf(call, INFRA_LOG_WARN,
-                   "node %s does not answer over SSH; its agents were not "
-                   "stopped",
-                   n->name);
+        pu_logf(call, INFRA_LOG_WARN,
+                "node %s does not answer over SSH; its agents were not "
+                "stopped",
+                n->name);
     } else {
         nomad_strs none = {0};
         if ((error = nomad_remote_inspect(self, call, &rem, &none)) == 0) {
@@ -288,7 +286,7 @@ int nomad_node_remove(infra_scheduler *self, infra_call *call, const infra_json 
     }
     if (n->server && r != NULL)
         server_forget(&a, r, n);
-    nomad_logf(call, INFRA_LOG_INFO, "node %s removed from cluster %s", n->name, c.name);
+    pu_logf(call, INFRA_LOG_INFO, "node %s removed from cluster %s", n->name, c.name);
 done:
     nomad_remote_close(&rem);
     nomad_keys_free(&keys);

@@ -23,19 +23,19 @@ static int get_json(const nomad_api_ctx *a, const nomad_node *via, const char *p
 static char *job_path(const char *id, const char *suffix)
 {
     /* ids are checked to be names, so they need no escaping */
-    return nomad_printf("/v1/job/%s%s", id, suffix ? suffix : "");
+    return pu_printf("/v1/job/%s%s", id, suffix ? suffix : "");
 }
 
 static int set_obj(infra_json *obj, const char *key, infra_json *value)
 {
-    return value ? nomad_jset(obj, key, value) : nomad_jset(obj, key, NJ->new_null());
+    return value ? pu_json_set(obj, key, value) : pu_json_set(obj, key, NJ->new_null());
 }
 
 int nomad_job_region_status(const nomad_api_ctx *a, const nomad_node *server, const char *id,
                             infra_json **out)
 {
     infra_json *job = NULL, *dep = NULL, *allocs = NULL, *st = NULL;
-    char *what = nomad_printf("region %s: job %s", server->region, id);
+    char *what = pu_printf("region %s: job %s", server->region, id);
     char *p_job = job_path(id, NULL), *p_dep = job_path(id, "/deployment");
     char *p_alloc = job_path(id, "/allocations");
     int64_t version = 0;
@@ -51,19 +51,19 @@ int nomad_job_region_status(const nomad_api_ctx *a, const nomad_node *server, co
         version = 0;
     st = NJ->new_object();
     if (st == NULL || nomad_jset_str(st, "id", id) < 0 ||
-        nomad_jset_str(st, "status", nomad_jstr(job, "Status")) < 0 ||
-        nomad_jset_int(st, "version", version) < 0 ||
-        nomad_jset_str(st, "type", nomad_jstr(job, "Type") ? nomad_jstr(job, "Type") : "service") <
-            0) {
+        nomad_jset_str(st, "status", pu_json_str(job, "Status")) < 0 ||
+        pu_json_set_int(st, "version", version) < 0 ||
+        nomad_jset_str(st, "type",
+                       pu_json_str(job, "Type") ? pu_json_str(job, "Type") : "service") < 0) {
         error = INFRA_EINTERNAL;
         goto done;
     }
     infra_json *d = NULL;
     if (dep && NJ->type(dep) == INFRA_JSON_OBJECT) {
         d = NJ->new_object();
-        if (d == NULL || nomad_jset_str(d, "id", nomad_jstr(dep, "ID")) < 0 ||
-            nomad_jset_str(d, "status", nomad_jstr(dep, "Status")) < 0 ||
-            nomad_jset_str(d, "description", nomad_jstr(dep, "StatusDescription")) < 0) {
+        if (d == NULL || nomad_jset_str(d, "id", pu_json_str(dep, "ID")) < 0 ||
+            nomad_jset_str(d, "status", pu_json_str(dep, "Status")) < 0 ||
+            nomad_jset_str(d, "description", pu_json_str(dep, "StatusDescription")) < 0) {
             NJ->release(d);
             error = INFRA_EINTERNAL;
             goto done;
@@ -76,17 +76,17 @@ int nomad_job_region_status(const nomad_api_ctx *a, const nomad_node *server, co
     for (size_t i = 0; i < NJ->length(allocs); i++) {
         const infra_json *al = NJ->at(allocs, i);
         int64_t v = 0;
-        const char *desired = nomad_jstr(al, "DesiredStatus");
+        const char *desired = pu_json_str(al, "DesiredStatus");
         if ((nomad_jint(al, "JobVersion", &v) == 0 && v != version) ||
             (desired && strcmp(desired, "run") != 0))
             continue;
         infra_json *e = NJ->new_object();
         const infra_json *healthy = nomad_jpath(al, "DeploymentStatus", "Healthy", NULL);
         const char *node =
-            nomad_jstr(al, "NodeName") ? nomad_jstr(al, "NodeName") : nomad_jstr(al, "NodeID");
-        if (e == NULL || nomad_jset_str(e, "id", nomad_jstr(al, "ID")) < 0 ||
+            pu_json_str(al, "NodeName") ? pu_json_str(al, "NodeName") : pu_json_str(al, "NodeID");
+        if (e == NULL || nomad_jset_str(e, "id", pu_json_str(al, "ID")) < 0 ||
             nomad_jset_str(e, "node", node) < 0 ||
-            nomad_jset_str(e, "client_status", nomad_jstr(al, "ClientStatus")) < 0 ||
+            nomad_jset_str(e, "client_status", pu_json_str(al, "ClientStatus")) < 0 ||
             set_obj(e, "healthy",
                     healthy && NJ->type(healthy) == INFRA_JSON_BOOL ? NJ->copy(healthy) : NULL) <
                 0 ||
@@ -140,7 +140,7 @@ static void count_allocs(const infra_json *allocs, int64_t version, int64_t *run
     for (size_t i = 0; i < NJ->length(allocs); i++) {
         const infra_json *al = NJ->at(allocs, i);
         int64_t v = 0;
-        const char *cs = nomad_jstr(al, "ClientStatus");
+        const char *cs = pu_json_str(al, "ClientStatus");
         if ((nomad_jint(al, "JobVersion", &v) == 0 && v != version) || cs == NULL)
             continue;
         if (strcmp(cs, "running") == 0)
@@ -159,9 +159,9 @@ static void count_allocs(const infra_json *allocs, int64_t version, int64_t *run
 static int job_wait(const nomad_api_ctx *a, const nomad_node *via, const infra_json *spec,
                     const char *id, int64_t deadline)
 {
-    const char *type = nomad_jstr(spec, "Type") ? nomad_jstr(spec, "Type") : "service";
-    int64_t start = nomad_host->now_ms();
-    char *what = nomad_printf("region %s: job %s", via->region, id);
+    const char *type = pu_json_str(spec, "Type") ? pu_json_str(spec, "Type") : "service";
+    int64_t start = pu_host->now_ms();
+    char *what = pu_printf("region %s: job %s", via->region, id);
     char *p_job = job_path(id, NULL), *p_dep = job_path(id, "/deployment");
     char *p_alloc = job_path(id, "/allocations");
     char *progress = NULL;
@@ -193,57 +193,56 @@ static int job_wait(const nomad_api_ctx *a, const nomad_node *via, const infra_j
         count_allocs(allocs, version, &run, &done_n, &failed, &pending);
         free(progress);
         if (deployments) {
-            const char *ds = nomad_jstr(dep, "Status");
+            const char *ds = pu_json_str(dep, "Status");
             if (dep && nomad_jint(dep, "JobVersion", &dv) == 0 && dv == version && ds) {
                 if (strcmp(ds, "successful") == 0) {
                     finished = 1;
                 } else if (strcmp(ds, "failed") == 0 || strcmp(ds, "cancelled") == 0) {
                     char *task = nomad_msg_task_failure(allocs, version);
-                    nomad_diagf(a->call, "", "%s: deployment %s (%s)%s%s", what, ds,
-                                nomad_jstr(dep, "StatusDescription")
-                                    ? nomad_jstr(dep, "StatusDescription")
-                                    : "",
-                                task ? "; " : "", task ? task : "");
+                    pu_diagf(a->call, "", "%s: deployment %s (%s)%s%s", what, ds,
+                             pu_json_str(dep, "StatusDescription")
+                                 ? pu_json_str(dep, "StatusDescription")
+                                 : "",
+                             task ? "; " : "", task ? task : "");
                     free(task);
                     error = INFRA_EINVALID;
                 }
             }
-            progress = nomad_printf("deployment %s; %lld of %lld allocations running",
-                                    dv == version && ds ? ds : "not started", (long long)run,
-                                    (long long)want);
+            progress = pu_printf("deployment %s; %lld of %lld allocations running",
+                                 dv == version && ds ? ds : "not started", (long long)run,
+                                 (long long)want);
         } else if (is_type(type, "batch") || is_type(type, "sysbatch")) {
             if (failed > 0 && run == 0 && pending == 0) {
                 char *task = nomad_msg_task_failure(allocs, version);
-                nomad_diagf(a->call, "", "%s: %lld allocation%s failed%s%s", what,
-                            (long long)failed, failed == 1 ? "" : "s", task ? "; " : "",
-                            task ? task : "");
+                pu_diagf(a->call, "", "%s: %lld allocation%s failed%s%s", what, (long long)failed,
+                         failed == 1 ? "" : "s", task ? "; " : "", task ? task : "");
                 free(task);
                 error = INFRA_EINVALID;
             }
             finished = failed == 0 && run == 0 && pending == 0 && done_n > 0 &&
                        (is_type(type, "sysbatch") || done_n >= want);
-            progress = nomad_printf("%lld of %lld allocations complete", (long long)done_n,
-                                    (long long)want);
+            progress =
+                pu_printf("%lld of %lld allocations complete", (long long)done_n, (long long)want);
         } else {
             if (failed > 0) {
                 char *task = nomad_msg_task_failure(allocs, version);
-                nomad_diagf(a->call, "", "%s: an allocation failed%s%s", what, task ? "; " : "",
-                            task ? task : "");
+                pu_diagf(a->call, "", "%s: an allocation failed%s%s", what, task ? "; " : "",
+                         task ? task : "");
                 free(task);
                 error = INFRA_EINVALID;
             }
             finished = run > 0 && pending == 0 && (is_type(type, "system") || run >= want);
             progress =
-                nomad_printf("%lld of %lld allocations running", (long long)run, (long long)want);
+                pu_printf("%lld of %lld allocations running", (long long)run, (long long)want);
         }
         NJ->release(job);
         NJ->release(dep);
         NJ->release(allocs);
         if (error < 0 || finished)
             goto done;
-        if (nomad_host->now_ms() >= deadline) {
-            nomad_diagf(a->call, "", "%s: not healthy after %lld s: %s", what,
-                        (long long)((nomad_host->now_ms() - start) / 1000), progress);
+        if (pu_host->now_ms() >= deadline) {
+            pu_diagf(a->call, "", "%s: not healthy after %lld s: %s", what,
+                     (long long)((pu_host->now_ms() - start) / 1000), progress);
             error = INFRA_ETRANSIENT;
             goto done;
         }
@@ -264,13 +263,13 @@ done:
 static int job_document(const nomad_api_ctx *a, const nomad_node *via, const infra_json *job,
                         infra_json **out)
 {
-    const char *format = nomad_jstr(job, "format"), *content = nomad_jstr(job, "content");
+    const char *format = pu_json_str(job, "format"), *content = pu_json_str(job, "content");
     const infra_json *set = NJ->get(job, "set");
     char *err = NULL, *body = NULL;
     int error;
     if (content == NULL) {
-        nomad_diagf(a->call, "file", "job %s: the job file's content is missing",
-                    nomad_jstr(job, "name") ? nomad_jstr(job, "name") : "?");
+        pu_diagf(a->call, "file", "job %s: the job file's content is missing",
+                 pu_json_str(job, "name") ? pu_json_str(job, "name") : "?");
         return INFRA_EINVALID;
     }
     if (format == NULL || strcmp(format, "json") == 0) {
@@ -278,23 +277,23 @@ static int job_document(const nomad_api_ctx *a, const nomad_node *via, const inf
     } else if (strcmp(format, "hcl") == 0) {
         if ((error = nomad_job_parse_request(content, set, &body, &err)) == 0) {
             char *what =
-                nomad_printf("region %s: parsing %s", via->region,
-                             nomad_jstr(job, "file") ? nomad_jstr(job, "file") : "the job file");
+                pu_printf("region %s: parsing %s", via->region,
+                          pu_json_str(job, "file") ? pu_json_str(job, "file") : "the job file");
             error = nomad_api_json(a, via, NOMAD_AGENT_NOMAD, "POST", "/v1/jobs/parse", body,
                                    NOMAD_API_RETRY | NOMAD_API_VALIDATES, what, out);
             free(what);
             if (error == 0 && (*out == NULL || NJ->type(*out) != INFRA_JSON_OBJECT)) {
-                err = nomad_strdup("Nomad's parse answer is not a job");
+                err = pu_strdup("Nomad's parse answer is not a job");
                 error = INFRA_EINTERNAL;
             }
         }
     } else {
-        err = nomad_printf("unknown job format \"%s\" (json or hcl)", format);
+        err = pu_printf("unknown job format \"%s\" (json or hcl)", format);
         error = INFRA_EINVALID;
     }
     if (err) {
-        nomad_diagf(a->call, "file", "%s: %s",
-                    nomad_jstr(job, "file") ? nomad_jstr(job, "file") : "job", err);
+        pu_diagf(a->call, "file", "%s: %s",
+                 pu_json_str(job, "file") ? pu_json_str(job, "file") : "job", err);
         free(err);
     }
     free(body);
@@ -306,12 +305,12 @@ static int submit_region(infra_scheduler *self, const nomad_api_ctx *a, const no
 {
     const nomad_node *via = nomad_api_any_server(a, r, NOMAD_AGENT_NOMAD, NULL);
     infra_json *spec = NULL, *resp = NULL, *body_doc = NULL, *st = NULL;
-    char *err = NULL, *body = NULL, *what = nomad_printf("region %s: job %s", r->name, id);
+    char *err = NULL, *body = NULL, *what = pu_printf("region %s: job %s", r->name, id);
     int error = 0;
 
     if (via == NULL) {
-        nomad_diagf(a->call, "", "region %s: no Nomad server answers; job %s not submitted",
-                    r->name, id);
+        pu_diagf(a->call, "", "region %s: no Nomad server answers; job %s not submitted", r->name,
+                 id);
         error = INFRA_ETRANSIENT;
         goto done;
     }
@@ -319,25 +318,25 @@ static int submit_region(infra_scheduler *self, const nomad_api_ctx *a, const no
         goto done;
     if ((error = nomad_job_apply(spec, id, NJ->get(job, "set"), r->name, r->datacenters,
                                  r->ndatacenters, &err)) < 0) {
-        nomad_diagf(a->call, "set", "job %s: %s", id, err ? err : "cannot apply set");
+        pu_diagf(a->call, "set", "job %s: %s", id, err ? err : "cannot apply set");
         goto done;
     }
     if ((body_doc = NJ->new_object()) == NULL ||
-        (error = nomad_jset(body_doc, "Job", NJ->copy(spec))) < 0)
+        (error = pu_json_set(body_doc, "Job", NJ->copy(spec))) < 0)
         goto done;
     body = nomad_jdump(body_doc);
     if ((error = nomad_api_json(a, via, NOMAD_AGENT_NOMAD, "POST", "/v1/jobs", body,
                                 NOMAD_API_RETRY | NOMAD_API_VALIDATES, what, &resp)) < 0)
         goto done;
-    const char *warnings = nomad_jstr(resp, "Warnings");
+    const char *warnings = pu_json_str(resp, "Warnings");
     if (warnings && *warnings)
-        nomad_warnf(a->call, "%s: Nomad warns: %s", what, warnings);
-    nomad_logf(a->call, INFRA_LOG_INFO, "%s: registered (evaluation %s)", what,
-               nomad_jstr(resp, "EvalID") ? nomad_jstr(resp, "EvalID") : "none");
-    if ((error = job_wait(a, via, spec, id, nomad_host->now_ms() + self->s.job_deadline_ms)) < 0 ||
+        pu_warnf(a->call, "", "%s: Nomad warns: %s", what, warnings);
+    pu_logf(a->call, INFRA_LOG_INFO, "%s: registered (evaluation %s)", what,
+            pu_json_str(resp, "EvalID") ? pu_json_str(resp, "EvalID") : "none");
+    if ((error = job_wait(a, via, spec, id, pu_host->now_ms() + self->s.job_deadline_ms)) < 0 ||
         (error = nomad_job_region_status(a, via, id, &st)) < 0)
         goto done;
-    error = nomad_jset(status_regions, r->name, st);
+    error = pu_json_set(status_regions, r->name, st);
     st = NULL;
 done:
     NJ->release(st);
@@ -360,21 +359,21 @@ int nomad_job_submit(infra_scheduler *self, infra_call *call, const infra_json *
 
     if ((error = nomad_cluster_parse(call, cluster, 0, &c)) < 0)
         return error;
-    const char *id = nomad_jstr(job, "id");
+    const char *id = pu_json_str(job, "id");
     const infra_json *set = NJ->get(job, "set");
-    if (nomad_jstr(set, "name"))
-        id = nomad_jstr(set, "name");
+    if (pu_json_str(set, "name"))
+        id = pu_json_str(set, "name");
     if (!nomad_name_ok(id)) {
-        nomad_diagf(call, "", "job id \"%s\" must be letters, digits, \".\", \"_\" and \"-\"",
-                    id ? id : "");
+        pu_diagf(call, "", "job id \"%s\" must be letters, digits, \".\", \"_\" and \"-\"",
+                 id ? id : "");
         error = INFRA_EINVALID;
         goto done;
     }
     const infra_json *want = NJ->get(job, "regions");
     for (size_t i = 0; i < NJ->length(want); i++)
         if (nomad_cluster_region(&c, NJ->string(NJ->at(want, i))) == NULL) {
-            nomad_diagf(call, "regions", "job %s: \"%s\" is not a region of cluster %s", id,
-                        NJ->string(NJ->at(want, i)) ? NJ->string(NJ->at(want, i)) : "?", c.name);
+            pu_diagf(call, "regions", "job %s: \"%s\" is not a region of cluster %s", id,
+                     NJ->string(NJ->at(want, i)) ? NJ->string(NJ->at(want, i)) : "?", c.name);
             error = INFRA_EINVALID;
             goto done;
         }
@@ -435,15 +434,15 @@ int nomad_job_status(infra_scheduler *self, infra_call *call, const infra_json *
         error = nomad_job_region_status(&a, via, job_id, &st);
         if (error == INFRA_ENOTFOUND)
             continue;
-        if (error < 0 || (error = nomad_jset(regions_out, c.regions[i].name, st)) < 0)
+        if (error < 0 || (error = pu_json_set(regions_out, c.regions[i].name, st)) < 0)
             goto done;
         found++;
     }
     error = 0;
     if (found == 0) {
         if (silent > 0)
-            nomad_diagf(call, "", "job %s: no Nomad server answers in %zu region%s", job_id, silent,
-                        silent == 1 ? "" : "s");
+            pu_diagf(call, "", "job %s: no Nomad server answers in %zu region%s", job_id, silent,
+                     silent == 1 ? "" : "s");
         error = silent > 0 ? INFRA_ETRANSIENT : INFRA_ENOTFOUND;
         goto done;
     }
@@ -461,19 +460,19 @@ static int stop_region(infra_scheduler *self, const nomad_api_ctx *a, const noma
                        const char *id)
 {
     infra_json *job = NULL, *allocs = NULL, *resp = NULL;
-    char *what = nomad_printf("region %s: job %s", via->region, id);
+    char *what = pu_printf("region %s: job %s", via->region, id);
     char *p_job = job_path(id, NULL), *p_alloc = job_path(id, "/allocations");
     char *p_del = job_path(id, "?purge=true");
     nomad_strs live = {0};
-    int64_t deadline = nomad_host->now_ms() + self->s.job_deadline_ms;
+    int64_t deadline = pu_host->now_ms() + self->s.job_deadline_ms;
     int error = get_json(a, via, p_job, what, &job);
     if (error < 0)
         goto done;
     if ((error = get_json(a, via, p_alloc, what, &allocs)) < 0 && error != INFRA_ENOTFOUND)
         goto done;
     for (size_t i = 0; i < NJ->length(allocs); i++) {
-        const char *cs = nomad_jstr(NJ->at(allocs, i), "ClientStatus");
-        const char *aid = nomad_jstr(NJ->at(allocs, i), "ID");
+        const char *cs = pu_json_str(NJ->at(allocs, i), "ClientStatus");
+        const char *aid = pu_json_str(NJ->at(allocs, i), "ID");
         if (aid && nomad_name_ok(aid) && cs &&
             (strcmp(cs, "running") == 0 || strcmp(cs, "pending") == 0))
             nomad_strs_add(&live, aid);
@@ -481,14 +480,14 @@ static int stop_region(infra_scheduler *self, const nomad_api_ctx *a, const noma
     if ((error = nomad_api_json(a, via, NOMAD_AGENT_NOMAD, "DELETE", p_del, NULL, NOMAD_API_RETRY,
                                 what, &resp)) < 0)
         goto done;
-    nomad_logf(a->call, INFRA_LOG_INFO, "%s: stopped and purged; waiting for %zu allocation%s",
-               what, live.n, live.n == 1 ? "" : "s");
+    pu_logf(a->call, INFRA_LOG_INFO, "%s: stopped and purged; waiting for %zu allocation%s", what,
+            live.n, live.n == 1 ? "" : "s");
     for (size_t i = 0; i < live.n;) {
-        char *p = nomad_printf("/v1/allocation/%s", live.v[i]);
+        char *p = pu_printf("/v1/allocation/%s", live.v[i]);
         infra_json *al = NULL;
         error = get_json(a, via, p, what, &al);
         free(p);
-        const char *cs = nomad_jstr(al, "ClientStatus");
+        const char *cs = pu_json_str(al, "ClientStatus");
         int stopped = error == INFRA_ENOTFOUND || (error == 0 && cs && strcmp(cs, "running") != 0 &&
                                                    strcmp(cs, "pending") != 0);
         NJ->release(al);
@@ -499,9 +498,9 @@ static int stop_region(infra_scheduler *self, const nomad_api_ctx *a, const noma
             i++;
             continue;
         }
-        if (nomad_host->now_ms() >= deadline) {
-            nomad_diagf(a->call, "", "%s: allocation %s still running after the job was stopped",
-                        what, live.v[i]);
+        if (pu_host->now_ms() >= deadline) {
+            pu_diagf(a->call, "", "%s: allocation %s still running after the job was stopped", what,
+                     live.v[i]);
             error = INFRA_ETRANSIENT;
             goto done;
         }
@@ -530,7 +529,7 @@ int nomad_job_stop(infra_scheduler *self, infra_call *call, const infra_json *cl
     if ((error = nomad_cluster_parse(call, cluster, 0, &c)) < 0)
         return error;
     if (!nomad_name_ok(job_id)) {
-        nomad_diagf(call, "", "job id \"%s\" is not a valid job id", job_id ? job_id : "");
+        pu_diagf(call, "", "job id \"%s\" is not a valid job id", job_id ? job_id : "");
         error = INFRA_EINVALID;
         goto done;
     }
@@ -540,8 +539,8 @@ int nomad_job_stop(infra_scheduler *self, infra_call *call, const infra_json *cl
     for (size_t i = 0; i < c.nregions && error == 0; i++) {
         const nomad_node *via = nomad_api_any_server(&a, &c.regions[i], NOMAD_AGENT_NOMAD, NULL);
         if (via == NULL) {
-            nomad_diagf(call, "", "region %s: no Nomad server answers; job %s not stopped there",
-                        c.regions[i].name, job_id);
+            pu_diagf(call, "", "region %s: no Nomad server answers; job %s not stopped there",
+                     c.regions[i].name, job_id);
             error = INFRA_ETRANSIENT;
             break;
         }

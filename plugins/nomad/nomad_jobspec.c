@@ -16,13 +16,13 @@ int nomad_job_from_json(const char *content, infra_json **job, char **err)
 {
     infra_json *doc = nomad_jparse(content);
     if (doc == NULL || NJ->type(doc) != INFRA_JSON_OBJECT) {
-        *err = nomad_strdup("the job file is not a JSON object");
+        *err = pu_strdup("the job file is not a JSON object");
         NJ->release(doc);
         return INFRA_EINVALID;
     }
     const infra_json *inner = NJ->get(doc, "Job");
     if (inner != NULL && NJ->type(inner) != INFRA_JSON_OBJECT) {
-        *err = nomad_strdup("\"Job\" in the job file must be an object");
+        *err = pu_strdup("\"Job\" in the job file must be an object");
         NJ->release(doc);
         return INFRA_EINVALID;
     }
@@ -87,7 +87,7 @@ void nomad_hcl_variables(const char *hcl, nomad_strs *out)
                 }
             }
             if (end && end > name) {
-                char *v = nomad_printf("%.*s", (int)(end - name), name);
+                char *v = pu_printf("%.*s", (int)(end - name), name);
                 if (!nomad_strs_has(out, v))
                     nomad_strs_add(out, v);
                 free(v);
@@ -105,87 +105,87 @@ void nomad_hcl_variables(const char *hcl, nomad_strs *out)
     }
 }
 
-static void hcl_string(nomad_buf *b, const char *s)
+static void hcl_string(pu_buf *b, const char *s)
 {
-    nomad_buf_puts(b, "\"");
+    pu_buf_puts(b, "\"");
     for (const char *p = s; *p; p++) {
         unsigned char c = (unsigned char)*p;
         if (c == '"' || c == '\\') {
-            nomad_buf_printf(b, "\\%c", c);
+            pu_buf_printf(b, "\\%c", c);
         } else if (c == '\n') {
-            nomad_buf_puts(b, "\\n");
+            pu_buf_puts(b, "\\n");
         } else if (c == '\r') {
-            nomad_buf_puts(b, "\\r");
+            pu_buf_puts(b, "\\r");
         } else if (c == '\t') {
-            nomad_buf_puts(b, "\\t");
+            pu_buf_puts(b, "\\t");
         } else if (c < 0x20) {
-            nomad_buf_printf(b, "\\u%04x", c);
+            pu_buf_printf(b, "\\u%04x", c);
         } else if ((c == '$' || c == '%') && p[1] == '{') {
             /* a literal "${" or "%{", not a template */
-            nomad_buf_printf(b, "%c%c", c, c);
+            pu_buf_printf(b, "%c%c", c, c);
         } else {
-            nomad_buf_put(b, p, 1);
+            pu_buf_put(b, p, 1);
         }
     }
-    nomad_buf_puts(b, "\"");
+    pu_buf_puts(b, "\"");
 }
 
-static void hcl_value(nomad_buf *b, const infra_json *v)
+static void hcl_value(pu_buf *b, const infra_json *v)
 {
     switch (NJ->type(v)) {
     case INFRA_JSON_STRING:
         hcl_string(b, NJ->string(v));
         break;
     case INFRA_JSON_INT:
-        nomad_buf_printf(b, "%lld", (long long)NJ->integer(v));
+        pu_buf_printf(b, "%lld", (long long)NJ->integer(v));
         break;
     case INFRA_JSON_REAL:
-        nomad_buf_printf(b, "%.17g", NJ->real(v));
+        pu_buf_printf(b, "%.17g", NJ->real(v));
         break;
     case INFRA_JSON_BOOL:
-        nomad_buf_puts(b, NJ->boolean(v) ? "true" : "false");
+        pu_buf_puts(b, NJ->boolean(v) ? "true" : "false");
         break;
     case INFRA_JSON_ARRAY:
-        nomad_buf_puts(b, "[");
+        pu_buf_puts(b, "[");
         for (size_t i = 0; i < NJ->length(v); i++) {
             if (i)
-                nomad_buf_puts(b, ", ");
+                pu_buf_puts(b, ", ");
             hcl_value(b, NJ->at(v, i));
         }
-        nomad_buf_puts(b, "]");
+        pu_buf_puts(b, "]");
         break;
     case INFRA_JSON_OBJECT: {
         void *it = NULL;
         const char *key;
         infra_json *item;
         int first = 1;
-        nomad_buf_puts(b, "{");
+        pu_buf_puts(b, "{");
         while (NJ->next(v, &it, &key, &item)) {
-            nomad_buf_puts(b, first ? "" : ", ");
+            pu_buf_puts(b, first ? "" : ", ");
             hcl_string(b, key);
-            nomad_buf_puts(b, " = ");
+            pu_buf_puts(b, " = ");
             hcl_value(b, item);
             first = 0;
         }
-        nomad_buf_puts(b, "}");
+        pu_buf_puts(b, "}");
         break;
     }
     default:
-        nomad_buf_puts(b, "null");
+        pu_buf_puts(b, "null");
     }
 }
 
 char *nomad_hcl_value(const infra_json *v)
 {
-    nomad_buf b = {0};
+    pu_buf b = {0};
     hcl_value(&b, v);
-    return nomad_buf_take(&b);
+    return pu_buf_take(&b);
 }
 
 int nomad_job_parse_request(const char *hcl, const infra_json *set, char **body, char **err)
 {
     nomad_strs declared = {0};
-    nomad_buf vars = {0};
+    pu_buf vars = {0};
     int error = 0;
 
     nomad_hcl_variables(hcl, &declared);
@@ -195,15 +195,15 @@ int nomad_job_parse_request(const char *hcl, const infra_json *set, char **body,
     while (set && NJ->next(set, &it, &key, &value))
         if (nomad_strs_has(&declared, key)) {
             char *v = nomad_hcl_value(value);
-            nomad_buf_printf(&vars, "%s = %s\n", key, v);
+            pu_buf_printf(&vars, "%s = %s\n", key, v);
             free(v);
         }
     infra_json *req = NJ->new_object();
-    char *vtext = nomad_buf_take(&vars);
+    char *vtext = pu_buf_take(&vars);
     if (req == NULL || nomad_jset_str(req, "JobHCL", hcl) < 0 ||
-        nomad_jset_bool(req, "Canonicalize", 1) < 0 ||
+        pu_json_set_bool(req, "Canonicalize", 1) < 0 ||
         nomad_jset_str(req, "Variables", vtext) < 0) {
-        *err = nomad_strdup("cannot build the parse request (is the file UTF-8?)");
+        *err = pu_strdup("cannot build the parse request (is the file UTF-8?)");
         error = INFRA_EINVALID;
     } else {
         *body = nomad_jdump(req);
@@ -226,7 +226,7 @@ char *nomad_image_with_tag(const char *image, const char *tag)
     }
     (void)slash;
     size_t keep = colon ? colon - 1 : end;
-    return nomad_printf("%.*s:%s", (int)keep, image, tag);
+    return pu_printf("%.*s:%s", (int)keep, image, tag);
 }
 
 /* The text form of a `set` value for Meta (a map of strings). */
@@ -234,13 +234,13 @@ static char *meta_text(const infra_json *v)
 {
     switch (NJ->type(v)) {
     case INFRA_JSON_STRING:
-        return nomad_strdup(NJ->string(v));
+        return pu_strdup(NJ->string(v));
     case INFRA_JSON_INT:
-        return nomad_printf("%lld", (long long)NJ->integer(v));
+        return pu_printf("%lld", (long long)NJ->integer(v));
     case INFRA_JSON_REAL:
-        return nomad_printf("%.17g", NJ->real(v));
+        return pu_printf("%.17g", NJ->real(v));
     case INFRA_JSON_BOOL:
-        return nomad_strdup(NJ->boolean(v) ? "true" : "false");
+        return pu_strdup(NJ->boolean(v) ? "true" : "false");
     default:
         return nomad_jdump(v);
     }
@@ -257,21 +257,21 @@ static int set_datacenters(infra_json *job, const infra_json *value, const char 
         for (size_t i = 0; error == 0 && i < NJ->length(value); i++) {
             const char *s = NJ->string(NJ->at(value, i));
             if (s == NULL) {
-                *err = nomad_strdup("set.datacenters must be a list of names");
+                *err = pu_strdup("set.datacenters must be a list of names");
                 error = INFRA_EINVALID;
             } else {
                 error = nomad_jappend_str(arr, s);
             }
         }
     } else if (value != NULL) {
-        *err = nomad_strdup("set.datacenters must be a name or a list of names");
+        *err = pu_strdup("set.datacenters must be a name or a list of names");
         error = INFRA_EINVALID;
     } else {
         for (size_t i = 0; error == 0 && i < ndcs; i++)
             error = nomad_jappend_str(arr, dcs[i]);
     }
     if (error == 0)
-        return nomad_jset(job, "Datacenters", arr);
+        return pu_json_set(job, "Datacenters", arr);
     NJ->release(arr);
     return error;
 }
@@ -286,11 +286,11 @@ int nomad_job_apply(infra_json *job, const char *id, const infra_json *set, cons
     if (name && NJ->string(name) && *NJ->string(name))
         id = NJ->string(name);
     if (id == NULL || *id == '\0') {
-        *err = nomad_strdup("the job has no id");
+        *err = pu_strdup("the job has no id");
         return INFRA_EINVALID;
     }
     if (groups == NULL || NJ->type(groups) != INFRA_JSON_ARRAY || NJ->length(groups) == 0) {
-        *err = nomad_strdup("the job has no task group (TaskGroups)");
+        *err = pu_strdup("the job has no task group (TaskGroups)");
         return INFRA_EINVALID;
     }
     if ((error = nomad_jset_str(job, "ID", id)) < 0 ||
@@ -308,11 +308,11 @@ int nomad_job_apply(infra_json *job, const char *id, const infra_json *set, cons
         if (strcmp(key, "count") == 0) {
             int64_t count;
             if (nomad_jvalue_int(value, &count) < 0 || count < 0) {
-                *err = nomad_strdup("set.count must be a whole number >= 0");
+                *err = pu_strdup("set.count must be a whole number >= 0");
                 return INFRA_EINVALID;
             }
             for (size_t g = 0; g < NJ->length(groups); g++)
-                if ((error = nomad_jset_int(NJ->at(groups, g), "Count", count)) < 0)
+                if ((error = pu_json_set_int(NJ->at(groups, g), "Count", count)) < 0)
                     return error;
         } else if (strcmp(key, "image_tag") == 0) {
             char *tag = meta_text(value);
@@ -320,7 +320,7 @@ int nomad_job_apply(infra_json *job, const char *id, const infra_json *set, cons
                 const infra_json *tasks = NJ->get(NJ->at(groups, g), "Tasks");
                 for (size_t t = 0; t < NJ->length(tasks); t++) {
                     infra_json *config = NJ->get(NJ->at(tasks, t), "Config");
-                    const char *image = nomad_jstr(config, "image");
+                    const char *image = pu_json_str(config, "image");
                     if (image == NULL)
                         continue;
                     char *tagged = nomad_image_with_tag(image, tag);
@@ -347,13 +347,13 @@ int nomad_job_apply(infra_json *job, const char *id, const infra_json *set, cons
 
 /* The last event of a task, and the last Terminated event when the last
  * one only says that the task is not restarted. */
-static void task_events(nomad_buf *b, const infra_json *state)
+static void task_events(pu_buf *b, const infra_json *state)
 {
     const infra_json *events = NJ->get(state, "Events");
     size_t n = NJ->length(events);
     if (n == 0) {
-        nomad_buf_printf(b, "%s",
-                         nomad_jstr(state, "State") ? nomad_jstr(state, "State") : "no events");
+        pu_buf_printf(b, "%s",
+                      pu_json_str(state, "State") ? pu_json_str(state, "State") : "no events");
         return;
     }
     for (size_t k = 0; k < 2; k++) {
@@ -361,38 +361,37 @@ static void task_events(nomad_buf *b, const infra_json *state)
         if (k == 0) {
             ev = NJ->at(events, n - 1);
         } else {
-            const char *last = nomad_jstr(NJ->at(events, n - 1), "Type");
+            const char *last = pu_json_str(NJ->at(events, n - 1), "Type");
             if (last && strcmp(last, "Terminated") == 0)
                 break;
             for (size_t i = n; i-- > 0 && ev == NULL;) {
-                const char *type = nomad_jstr(NJ->at(events, i), "Type");
+                const char *type = pu_json_str(NJ->at(events, i), "Type");
                 if (type && strcmp(type, "Terminated") == 0)
                     ev = NJ->at(events, i);
             }
             if (ev == NULL)
                 break;
-            nomad_buf_puts(b, "; before that: ");
+            pu_buf_puts(b, "; before that: ");
         }
-        const char *type = nomad_jstr(ev, "Type");
-        const char *msg = nomad_jstr(ev, "DisplayMessage");
+        const char *type = pu_json_str(ev, "Type");
+        const char *msg = pu_json_str(ev, "DisplayMessage");
         if (msg == NULL || *msg == '\0')
-            msg = nomad_jstr(ev, "Message");
-        if ((msg == NULL || *msg == '\0') && nomad_jstr(ev, "DriverError"))
-            msg = nomad_jstr(ev, "DriverError");
+            msg = pu_json_str(ev, "Message");
+        if ((msg == NULL || *msg == '\0') && pu_json_str(ev, "DriverError"))
+            msg = pu_json_str(ev, "DriverError");
         int64_t code = 0;
         if ((msg == NULL || *msg == '\0') && nomad_jint(ev, "ExitCode", &code) == 0) {
-            nomad_buf_printf(b, "%s: Exit Code: %lld", type ? type : "event", (long long)code);
+            pu_buf_printf(b, "%s: Exit Code: %lld", type ? type : "event", (long long)code);
             continue;
         }
-        nomad_buf_printf(b, "%s%s%s", type ? type : "event", msg && *msg ? ": " : "",
-                         msg ? msg : "");
+        pu_buf_printf(b, "%s%s%s", type ? type : "event", msg && *msg ? ": " : "", msg ? msg : "");
     }
 }
 
 /* How telling an allocation is: failed > unhealthy > other. */
 static int alloc_rank(const infra_json *alloc)
 {
-    const char *cs = nomad_jstr(alloc, "ClientStatus");
+    const char *cs = pu_json_str(alloc, "ClientStatus");
     if (cs && strcmp(cs, "failed") == 0)
         return 3;
     const infra_json *healthy = nomad_jpath(alloc, "DeploymentStatus", "Healthy", NULL);
@@ -440,22 +439,22 @@ char *nomad_msg_task_failure(const infra_json *allocations, int64_t version)
     }
     if (state == NULL)
         task = fallback_task, state = fallback;
-    nomad_buf b = {0};
-    const char *group = nomad_jstr(best, "TaskGroup");
-    const char *node = nomad_jstr(best, "NodeName");
+    pu_buf b = {0};
+    const char *group = pu_json_str(best, "TaskGroup");
+    const char *node = pu_json_str(best, "NodeName");
     if (node == NULL)
-        node = nomad_jstr(best, "NodeID");
-    nomad_buf_printf(&b, "task group %s", group ? group : "?");
+        node = pu_json_str(best, "NodeID");
+    pu_buf_printf(&b, "task group %s", group ? group : "?");
     if (task)
-        nomad_buf_printf(&b, ", task %s", task);
+        pu_buf_printf(&b, ", task %s", task);
     if (node)
-        nomad_buf_printf(&b, " on node %s", node);
-    nomad_buf_puts(&b, ": ");
+        pu_buf_printf(&b, " on node %s", node);
+    pu_buf_puts(&b, ": ");
     if (state)
         task_events(&b, state);
     else
-        nomad_buf_printf(&b, "allocation %s",
-                         nomad_jstr(best, "ClientStatus") ? nomad_jstr(best, "ClientStatus")
-                                                          : "failed");
-    return nomad_buf_take(&b);
+        pu_buf_printf(&b, "allocation %s",
+                      pu_json_str(best, "ClientStatus") ? pu_json_str(best, "ClientStatus")
+                                                        : "failed");
+    return pu_buf_take(&b);
 }

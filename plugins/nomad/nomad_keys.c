@@ -21,7 +21,7 @@
 
 char *nomad_secret_name(const char *cluster, const char *what)
 {
-    return nomad_printf("nomad.%s.%s", cluster, what);
+    return pu_printf("nomad.%s.%s", cluster, what);
 }
 
 static void free_text(char *s)
@@ -36,7 +36,7 @@ static void free_text(char *s)
 static int secret_get(infra_scheduler *ctx, infra_call *call, const char *what, infra_secret **out)
 {
     char *name = nomad_secret_name(ctx->cluster, what);
-    int error = nomad_host->secrets->get(call, name, out);
+    int error = pu_host->secrets->get(call, name, out);
     free(name);
     return error;
 }
@@ -44,9 +44,9 @@ static int secret_get(infra_scheduler *ctx, infra_call *call, const char *what, 
 static int secret_set(infra_scheduler *ctx, infra_call *call, const char *what, const char *value)
 {
     char *name = nomad_secret_name(ctx->cluster, what);
-    int error = nomad_host->secrets->set(call, name, value);
+    int error = pu_host->secrets->set(call, name, value);
     if (error < 0)
-        nomad_diagf(call, "", "cannot keep the secret %s", name);
+        pu_diagf(call, "", "cannot keep the secret %s", name);
     free(name);
     return error;
 }
@@ -54,10 +54,10 @@ static int secret_set(infra_scheduler *ctx, infra_call *call, const char *what, 
 static int missing(infra_scheduler *ctx, infra_call *call, const char *what)
 {
     char *name = nomad_secret_name(ctx->cluster, what);
-    nomad_diagf(call, "",
-                "cluster %s: the secret %s is missing from the secrets file (bootstrap the "
-                "cluster's nodes first, or set INFRA_SECRET_... to the value in use)",
-                ctx->cluster, name);
+    pu_diagf(call, "",
+             "cluster %s: the secret %s is missing from the secrets file (bootstrap the "
+             "cluster's nodes first, or set INFRA_SECRET_... to the value in use)",
+             ctx->cluster, name);
     free(name);
     return INFRA_ENOTFOUND;
 }
@@ -70,10 +70,9 @@ static int gossip_key(infra_scheduler *ctx, infra_call *call, const char *what, 
         return error == INFRA_ENOTFOUND ? missing(ctx, call, what) : error;
     }
     char *name = nomad_secret_name(ctx->cluster, what);
-    int error =
-        nomad_host->secrets->generate(call, name, GOSSIP_KEY_BYTES, INFRA_SECRET_BASE64, out);
+    int error = pu_host->secrets->generate(call, name, GOSSIP_KEY_BYTES, INFRA_SECRET_BASE64, out);
     if (error < 0)
-        nomad_diagf(call, "", "cannot make the gossip key %s", name);
+        pu_diagf(call, "", "cannot make the gossip key %s", name);
     free(name);
     return error;
 }
@@ -88,7 +87,7 @@ static int token(infra_scheduler *ctx, infra_call *call, const char *what, int c
         return missing(ctx, call, what);
     char uuid[37];
     if ((error = nomad_uuid(uuid)) < 0) {
-        nomad_diagf(call, "", "cannot make an ACL token: no randomness");
+        pu_diagf(call, "", "cannot make an ACL token: no randomness");
         return error;
     }
     error = secret_set(ctx, call, what, uuid);
@@ -104,8 +103,8 @@ static int ca_load(infra_scheduler *ctx, infra_call *call, int create, nomad_key
     int error = secret_get(ctx, call, "ca.key", &k->ca_key);
     if (error == 0)
         error = secret_get(ctx, call, "ca.cert", &k->ca_cert);
-    if (error == 0 && nomad_tls_ca_fits(nomad_host->secrets->value(k->ca_cert),
-                                        nomad_host->secrets->value(k->ca_key)))
+    if (error == 0 &&
+        nomad_tls_ca_fits(pu_host->secrets->value(k->ca_cert), pu_host->secrets->value(k->ca_key)))
         return 0;
     if (error < 0 && error != INFRA_ENOTFOUND)
         return error;
@@ -117,17 +116,17 @@ static int ca_load(infra_scheduler *ctx, infra_call *call, int create, nomad_key
             (error = secret_get(ctx, call, "ca.key", &k->ca_key)) < 0)
             goto done;
     }
-    nomad_host->secrets->free(k->ca_cert);
+    pu_host->secrets->free(k->ca_cert);
     k->ca_cert = NULL;
-    if ((error = nomad_tls_ca_new(nomad_host->secrets->value(k->ca_key), ctx->cluster, &cert,
-                                  &err)) < 0 ||
+    if ((error = nomad_tls_ca_new(pu_host->secrets->value(k->ca_key), ctx->cluster, &cert, &err)) <
+            0 ||
         (error = secret_set(ctx, call, "ca.cert", cert)) < 0 ||
         (error = secret_get(ctx, call, "ca.cert", &k->ca_cert)) < 0)
         goto done;
-    nomad_logf(call, INFRA_LOG_INFO, "cluster %s: made the cluster CA", ctx->cluster);
+    pu_logf(call, INFRA_LOG_INFO, "cluster %s: made the cluster CA", ctx->cluster);
 done:
     if (err != NULL) {
-        nomad_diagf(call, "", "cluster %s: %s", ctx->cluster, err);
+        pu_diagf(call, "", "cluster %s: %s", ctx->cluster, err);
         free(err);
     }
     free_text(key);
@@ -160,24 +159,24 @@ int nomad_keys_load(infra_scheduler *ctx, infra_call *call, int create, nomad_ke
 void nomad_keys_free(nomad_keys *k)
 {
     for (int a = 0; a < NOMAD_AGENT_COUNT; a++) {
-        nomad_host->secrets->free(k->gossip[a]);
-        nomad_host->secrets->free(k->token[a]);
+        pu_host->secrets->free(k->gossip[a]);
+        pu_host->secrets->free(k->token[a]);
     }
-    nomad_host->secrets->free(k->ca_cert);
-    nomad_host->secrets->free(k->ca_key);
+    pu_host->secrets->free(k->ca_cert);
+    pu_host->secrets->free(k->ca_key);
     memset(k, 0, sizeof(*k));
 }
 
 const char *nomad_keys_token(const nomad_keys *k, nomad_agent agent)
 {
-    return k && k->token[agent] ? nomad_host->secrets->value(k->token[agent]) : NULL;
+    return k && k->token[agent] ? pu_host->secrets->value(k->token[agent]) : NULL;
 }
 
 int nomad_node_cert_load(infra_scheduler *ctx, infra_call *call, const nomad_keys *keys,
                          const nomad_node *node, nomad_node_cert *out)
 {
-    char *key_what = nomad_printf("node.%s.key", node->name);
-    char *cert_what = nomad_printf("node.%s.cert", node->name);
+    char *key_what = pu_printf("node.%s.key", node->name);
+    char *cert_what = pu_printf("node.%s.cert", node->name);
     char *key = NULL, *cert = NULL, *err = NULL;
     nomad_cert_names names;
     int error = 0;
@@ -194,26 +193,25 @@ int nomad_node_cert_load(infra_scheduler *ctx, infra_call *call, const nomad_key
     } else if (error < 0) {
         goto done;
     }
-    const char *ca = nomad_host->secrets->value(keys->ca_cert);
-    const char *ca_key = nomad_host->secrets->value(keys->ca_key);
-    const char *node_key = nomad_host->secrets->value(out->key);
+    const char *ca = pu_host->secrets->value(keys->ca_cert);
+    const char *ca_key = pu_host->secrets->value(keys->ca_key);
+    const char *node_key = pu_host->secrets->value(out->key);
     error = secret_get(ctx, call, cert_what, &out->cert);
-    if (error == 0 &&
-        nomad_tls_cert_fits(ca, node_key, nomad_host->secrets->value(out->cert), &names))
+    if (error == 0 && nomad_tls_cert_fits(ca, node_key, pu_host->secrets->value(out->cert), &names))
         goto done;
     if (error < 0 && error != INFRA_ENOTFOUND)
         goto done;
-    nomad_host->secrets->free(out->cert);
+    pu_host->secrets->free(out->cert);
     out->cert = NULL;
     if ((error = nomad_tls_cert_new(ca, ca_key, node_key, &names, &cert, &err)) < 0 ||
         (error = secret_set(ctx, call, cert_what, cert)) < 0 ||
         (error = secret_get(ctx, call, cert_what, &out->cert)) < 0)
         goto done;
-    nomad_logf(call, INFRA_LOG_INFO, "node %s: issued its TLS certificate", node->name);
+    pu_logf(call, INFRA_LOG_INFO, "node %s: issued its TLS certificate", node->name);
 done:
     pthread_mutex_unlock(&ctx->keys_lock);
     if (err != NULL) {
-        nomad_diagf(call, "", "node %s: %s", node->name, err);
+        pu_diagf(call, "", "node %s: %s", node->name, err);
         free(err);
     }
     if (error < 0)
@@ -227,7 +225,7 @@ done:
 
 void nomad_node_cert_free(nomad_node_cert *c)
 {
-    nomad_host->secrets->free(c->key);
-    nomad_host->secrets->free(c->cert);
+    pu_host->secrets->free(c->key);
+    pu_host->secrets->free(c->cert);
     c->key = c->cert = NULL;
 }

@@ -8,7 +8,7 @@
 /* A string member that may be null or absent; "" counts as absent. */
 static const char *opt_str(const infra_json *obj, const char *key)
 {
-    const char *s = nomad_jstr(obj, key);
+    const char *s = pu_json_str(obj, key);
     return s && *s ? s : NULL;
 }
 
@@ -17,28 +17,27 @@ static int node_parse(infra_call *call, const infra_json *json, const char *regi
 {
     memset(n, 0, sizeof(*n));
     if (json == NULL || NJ->type(json) != INFRA_JSON_OBJECT) {
-        nomad_diagf(call, "", "a node must be described by an object");
+        pu_diagf(call, "", "a node must be described by an object");
         return INFRA_EINVALID;
     }
     n->name = opt_str(json, "name");
     n->address = opt_str(json, "address");
     const char *what = n->address ? n->address : n->name ? n->name : "a node";
     if (!nomad_name_ok(n->name)) {
-        nomad_diagf(call, "",
-                    "%s: node name \"%s\" must be letters, digits, \".\", \"_\" and \"-\"", what,
-                    n->name ? n->name : "");
+        pu_diagf(call, "", "%s: node name \"%s\" must be letters, digits, \".\", \"_\" and \"-\"",
+                 what, n->name ? n->name : "");
         return INFRA_EINVALID;
     }
     n->role = opt_str(json, "role");
     if (n->role == NULL)
         n->role = role;
     if (n->role == NULL || (strcmp(n->role, "server") != 0 && strcmp(n->role, "client") != 0)) {
-        nomad_diagf(call, "", "node %s: role must be \"server\" or \"client\"", n->name);
+        pu_diagf(call, "", "node %s: role must be \"server\" or \"client\"", n->name);
         return INFRA_EINVALID;
     }
     if (role != NULL && strcmp(n->role, role) != 0) {
-        nomad_diagf(call, "", "node %s: listed among the %ss but its role is %s", n->name, role,
-                    n->role);
+        pu_diagf(call, "", "node %s: listed among the %ss but its role is %s", n->name, role,
+                 n->role);
         return INFRA_EINVALID;
     }
     n->server = strcmp(n->role, "server") == 0;
@@ -49,25 +48,25 @@ static int node_parse(infra_call *call, const infra_json *json, const char *regi
     if (n->datacenter == NULL)
         n->datacenter = datacenter;
     if (!nomad_name_ok(n->region) || !nomad_name_ok(n->datacenter)) {
-        nomad_diagf(call, "", "node %s: region and datacenter must be names", n->name);
+        pu_diagf(call, "", "node %s: region and datacenter must be names", n->name);
         return INFRA_EINVALID;
     }
     if ((region && strcmp(n->region, region) != 0) ||
         (datacenter && strcmp(n->datacenter, datacenter) != 0)) {
-        nomad_diagf(call, "", "node %s: listed in %s/%s but says %s/%s", n->name, region,
-                    datacenter, n->region, n->datacenter);
+        pu_diagf(call, "", "node %s: listed in %s/%s but says %s/%s", n->name, region, datacenter,
+                 n->region, n->datacenter);
         return INFRA_EINVALID;
     }
     n->private_ip = opt_str(json, "private_ip");
     n->public_ip = opt_str(json, "public_ip");
     n->hostname = opt_str(json, "hostname");
     if (n->private_ip == NULL && need_ip) {
-        nomad_diagf(call, "", "node %s has no private_ip yet", n->name);
+        pu_diagf(call, "", "node %s has no private_ip yet", n->name);
         return INFRA_EINVALID;
     }
     if ((n->private_ip && !nomad_ip_ok(n->private_ip)) ||
         (n->public_ip && !nomad_ip_ok(n->public_ip))) {
-        nomad_diagf(call, "", "node %s: private_ip and public_ip must be IP addresses", n->name);
+        pu_diagf(call, "", "node %s: private_ip and public_ip must be IP addresses", n->name);
         return INFRA_EINVALID;
     }
     if (n->hostname && !nomad_name_ok(n->hostname))
@@ -81,7 +80,7 @@ static int node_parse(infra_call *call, const infra_json *json, const char *regi
     int64_t port = 22;
     if (ssh && NJ->get(ssh, "port") && NJ->type(NJ->get(ssh, "port")) != INFRA_JSON_NULL &&
         (nomad_jint(ssh, "port", &port) < 0 || port <= 0 || port > 65535)) {
-        nomad_diagf(call, "", "node %s: ssh.port must be a port number", n->name);
+        pu_diagf(call, "", "node %s: ssh.port must be a port number", n->name);
         return INFRA_EINVALID;
     }
     n->ssh.port = (int)port;
@@ -138,22 +137,22 @@ static int parse_region(infra_call *call, nomad_cluster *c, const char *rname,
 
     r->name = rname;
     if (!nomad_name_ok(rname)) {
-        nomad_diagf(call, "regions", "region name \"%s\" must be letters, digits, \"_\" and \"-\"",
-                    rname);
+        pu_diagf(call, "regions", "region name \"%s\" must be letters, digits, \"_\" and \"-\"",
+                 rname);
         return INFRA_EINVALID;
     }
     if (dcs == NULL || NJ->type(dcs) != INFRA_JSON_OBJECT) {
-        nomad_diagf(call, "regions", "region %s has no datacenters", rname);
+        pu_diagf(call, "regions", "region %s has no datacenters", rname);
         return INFRA_EINVALID;
     }
-    r->datacenters = nomad_calloc(ndc, sizeof(*r->datacenters));
+    r->datacenters = pu_calloc(ndc, sizeof(*r->datacenters));
     void *di = NULL;
     const char *dname;
     infra_json *dc;
     size_t nodes_before = c->nnodes;
     while (NJ->next(dcs, &di, &dname, &dc)) {
         if (!nomad_name_ok(dname)) {
-            nomad_diagf(call, "regions", "datacenter name \"%s\" must be a name", dname);
+            pu_diagf(call, "regions", "datacenter name \"%s\" must be a name", dname);
             return INFRA_EINVALID;
         }
         r->datacenters[r->ndatacenters++] = dname;
@@ -168,7 +167,7 @@ static int parse_region(infra_call *call, nomad_cluster *c, const char *rname,
                     return error;
                 for (size_t j = 0; j < c->nnodes; j++)
                     if (strcmp(c->nodes[j].name, n->name) == 0) {
-                        nomad_diagf(call, "regions", "node name %s is used twice", n->name);
+                        pu_diagf(call, "regions", "node name %s is used twice", n->name);
                         return INFRA_EINVALID;
                     }
                 c->nnodes++;
@@ -176,8 +175,8 @@ static int parse_region(infra_call *call, nomad_cluster *c, const char *rname,
         }
     }
     size_t nr = c->nnodes - nodes_before;
-    r->servers = nomad_calloc(nr, sizeof(*r->servers));
-    r->clients = nomad_calloc(nr, sizeof(*r->clients));
+    r->servers = pu_calloc(nr, sizeof(*r->servers));
+    r->clients = pu_calloc(nr, sizeof(*r->clients));
     for (size_t i = nodes_before; i < c->nnodes; i++) {
         if (c->nodes[i].server)
             r->servers[r->nservers++] = &c->nodes[i];
@@ -192,21 +191,21 @@ int nomad_cluster_parse(infra_call *call, const infra_json *json, int need_ips, 
     int error = 0;
     memset(out, 0, sizeof(*out));
     if (json == NULL || NJ->type(json) != INFRA_JSON_OBJECT) {
-        nomad_diagf(call, "", "the cluster must be described by an object");
+        pu_diagf(call, "", "the cluster must be described by an object");
         return INFRA_EINVALID;
     }
     out->name = opt_str(json, "name");
     if (!nomad_name_ok(out->name)) {
-        nomad_diagf(call, "", "the cluster has no valid name");
+        pu_diagf(call, "", "the cluster has no valid name");
         return INFRA_EINVALID;
     }
     const infra_json *regions = NJ->get(json, "regions");
     if (regions == NULL || NJ->type(regions) != INFRA_JSON_OBJECT || NJ->length(regions) == 0) {
-        nomad_diagf(call, "regions", "cluster %s has no regions", out->name);
+        pu_diagf(call, "regions", "cluster %s has no regions", out->name);
         return INFRA_EINVALID;
     }
-    out->nodes = nomad_calloc(count_nodes(regions), sizeof(*out->nodes));
-    out->regions = nomad_calloc(NJ->length(regions), sizeof(*out->regions));
+    out->nodes = pu_calloc(count_nodes(regions), sizeof(*out->nodes));
+    out->regions = pu_calloc(NJ->length(regions), sizeof(*out->regions));
     void *ri = NULL;
     const char *rname;
     infra_json *reg;
@@ -217,22 +216,22 @@ int nomad_cluster_parse(infra_call *call, const infra_json *json, int need_ips, 
     const infra_json *fed = NJ->get(json, "federate");
     if (fed != NULL && NJ->type(fed) != INFRA_JSON_NULL) {
         if (NJ->type(fed) != INFRA_JSON_ARRAY) {
-            nomad_diagf(call, "federate", "federate must be a list of region names");
+            pu_diagf(call, "federate", "federate must be a list of region names");
             error = INFRA_EINVALID;
             goto done;
         }
-        out->federate = nomad_calloc(NJ->length(fed), sizeof(*out->federate));
+        out->federate = pu_calloc(NJ->length(fed), sizeof(*out->federate));
         for (size_t i = 0; i < NJ->length(fed); i++) {
             const char *name = NJ->string(NJ->at(fed, i));
             if (name == NULL || nomad_cluster_region(out, name) == NULL) {
-                nomad_diagf(call, "federate", "federate[%zu]: \"%s\" is not a region of cluster %s",
-                            i, name ? name : "(not a string)", out->name);
+                pu_diagf(call, "federate", "federate[%zu]: \"%s\" is not a region of cluster %s", i,
+                         name ? name : "(not a string)", out->name);
                 error = INFRA_EINVALID;
                 goto done;
             }
             for (size_t j = 0; j < out->nfederate; j++)
                 if (strcmp(out->federate[j], name) == 0) {
-                    nomad_diagf(call, "federate", "federate lists region %s twice", name);
+                    pu_diagf(call, "federate", "federate lists region %s twice", name);
                     error = INFRA_EINVALID;
                     goto done;
                 }

@@ -28,7 +28,7 @@ static int poll_json(const nomad_api_ctx *a, const nomad_node *node, nomad_agent
     *status = resp->status;
     if (resp->body_len > 0)
         *json = NJ->parse(resp->body, resp->body_len);
-    nomad_host->http->response_free(resp);
+    pu_host->http->response_free(resp);
     return 0;
 }
 
@@ -51,7 +51,7 @@ static int leader_of(const nomad_api_ctx *a, const nomad_node *node, nomad_agent
  * servers and Consul's WAN pool). */
 static int member_has(const nomad_strs *names, const char *node, const char *region)
 {
-    char *full = nomad_printf("%s.%s", node, region);
+    char *full = pu_printf("%s.%s", node, region);
     int found = nomad_strs_has(names, node) || nomad_strs_has(names, full);
     free(full);
     return found;
@@ -73,13 +73,13 @@ static int members_alive(const nomad_api_ctx *a, const nomad_node *via, nomad_ag
     const infra_json *list = agent == NOMAD_AGENT_NOMAD ? NJ->get(j, "Members") : j;
     for (size_t i = 0; *status == 200 && i < NJ->length(list); i++) {
         const infra_json *m = NJ->at(list, i);
-        const char *name = nomad_jstr(m, "Name");
+        const char *name = pu_json_str(m, "Name");
         const infra_json *st = NJ->get(m, "Status");
         int alive = agent == NOMAD_AGENT_NOMAD
                         ? (NJ->string(st) && strcmp(NJ->string(st), "alive") == 0)
                         : (NJ->type(st) == INFRA_JSON_INT && NJ->integer(st) == 1);
         const char *tag =
-            nomad_jstr(NJ->get(m, "Tags"), agent == NOMAD_AGENT_NOMAD ? "region" : "dc");
+            pu_json_str(NJ->get(m, "Tags"), agent == NOMAD_AGENT_NOMAD ? "region" : "dc");
         /* without the tag, the caller matches names ("node.region") itself */
         if (name && alive && (region == NULL || tag == NULL || strcmp(tag, region) == 0))
             nomad_strs_add(out, name);
@@ -102,7 +102,7 @@ static int nodes_list(const nomad_api_ctx *a, const nomad_node *via, infra_json 
 static const infra_json *node_entry(const infra_json *nodes, const char *name)
 {
     for (size_t i = 0; i < NJ->length(nodes); i++) {
-        const char *n = nomad_jstr(NJ->at(nodes, i), "Name");
+        const char *n = pu_json_str(NJ->at(nodes, i), "Name");
         if (n && strcmp(n, name) == 0)
             return NJ->at(nodes, i);
     }
@@ -116,7 +116,7 @@ int nomad_acl_ensure(const nomad_api_ctx *a, const nomad_node *node)
     const char *token = nomad_keys_token(a->keys, NOMAD_AGENT_NOMAD);
     if (token == NULL)
         return INFRA_EINTERNAL;
-    char *body = nomad_printf("{\"BootstrapSecret\":\"%s\"}", token);
+    char *body = pu_printf("{\"BootstrapSecret\":\"%s\"}", token);
     infra_http_response *resp = NULL;
     infra_json *nodes = NULL;
     long vstatus = 0;
@@ -129,10 +129,10 @@ int nomad_acl_ensure(const nomad_api_ctx *a, const nomad_node *node)
     long status = resp->status;
     /* 400 since Nomad 1.4 (500 before) once the bootstrap was done */
     int done_before = status == 400 || (resp->body && strstr(resp->body, "already done") != NULL);
-    nomad_host->http->response_free(resp);
+    pu_host->http->response_free(resp);
     if (status == 200) {
-        nomad_logf(a->call, INFRA_LOG_INFO, "region %s: bootstrapped Nomad's ACL system",
-                   node->region);
+        pu_logf(a->call, INFRA_LOG_INFO, "region %s: bootstrapped Nomad's ACL system",
+                node->region);
         return 0;
     }
     /* Bootstrapped before: by us when the token is accepted. */
@@ -142,11 +142,11 @@ int nomad_acl_ensure(const nomad_api_ctx *a, const nomad_node *node)
     if (vstatus == 200)
         return 0;
     if (done_before && (vstatus == 403 || vstatus == 401)) {
-        nomad_diagf(a->call, "",
-                    "region %s: Nomad's ACL system was bootstrapped with another management token "
-                    "than the one kept as secret nomad.%s.nomad_management_token (restore that "
-                    "secret, or reset Nomad's ACL bootstrap)",
-                    node->region, a->ctx->cluster);
+        pu_diagf(a->call, "",
+                 "region %s: Nomad's ACL system was bootstrapped with another management token "
+                 "than the one kept as secret nomad.%s.nomad_management_token (restore that "
+                 "secret, or reset Nomad's ACL bootstrap)",
+                 node->region, a->ctx->cluster);
         return INFRA_EAUTH;
     }
     return INFRA_ETRANSIENT; /* no leader yet, most likely */
@@ -176,7 +176,7 @@ static int node_check(const nomad_api_ctx *a, const nomad_node *node, nomad_agen
     if (leader == INFRA_ECANCELLED)
         return leader;
     if (leader < 0) {
-        set_detail(w, nomad_strdup("its HTTP API does not answer"));
+        set_detail(w, pu_strdup("its HTTP API does not answer"));
         return 0;
     }
     w->answered = 1;
@@ -191,7 +191,7 @@ static int node_check(const nomad_api_ctx *a, const nomad_node *node, nomad_agen
         if (error == INFRA_EAUTH || error == INFRA_ECANCELLED)
             return error;
         if (error < 0) {
-            set_detail(w, nomad_strdup("the ACL bootstrap is not done yet"));
+            set_detail(w, pu_strdup("the ACL bootstrap is not done yet"));
             return 0;
         }
     }
@@ -202,15 +202,15 @@ static int node_check(const nomad_api_ctx *a, const nomad_node *node, nomad_agen
             return 0;
         w->last_status = status;
         const infra_json *e = node_entry(nodes, node->name);
-        const char *st = nomad_jstr(e, "Status");
+        const char *st = pu_json_str(e, "Status");
         if (!leader) {
             w->done = 1; /* answers; registration needs a leader */
         } else if (st && strcmp(st, "ready") == 0) {
             w->done = 1;
         } else {
-            set_detail(w, e ? nomad_printf("it is registered but %s", st ? st : "not ready")
-                            : nomad_printf("it is not registered in /v1/nodes%s",
-                                           status == 403 ? " (token refused)" : ""));
+            set_detail(w, e ? pu_printf("it is registered but %s", st ? st : "not ready")
+                            : pu_printf("it is not registered in /v1/nodes%s",
+                                        status == 403 ? " (token refused)" : ""));
         }
         NJ->release(nodes);
         return 0;
@@ -224,8 +224,8 @@ static int node_check(const nomad_api_ctx *a, const nomad_node *node, nomad_agen
         else if (!leader && !acl && agent == NOMAD_AGENT_CONSUL && !node->server)
             w->done = 1; /* a client agent joins once a server answers */
         else
-            set_detail(w, nomad_printf("it does not list itself in /v1/agent/members%s",
-                                       status == 403 ? " (token refused)" : ""));
+            set_detail(w, pu_printf("it does not list itself in /v1/agent/members%s",
+                                    status == 403 ? " (token refused)" : ""));
     }
     nomad_strs_free(&alive);
     return 0;
@@ -235,7 +235,7 @@ int nomad_node_wait(const nomad_api_ctx *a, const nomad_cluster *c, const nomad_
                     int64_t deadline)
 {
     agent_wait w[NOMAD_AGENT_COUNT];
-    int64_t start = nomad_host->now_ms();
+    int64_t start = pu_host->now_ms();
     int error = 0;
     (void)c;
 
@@ -249,7 +249,7 @@ int nomad_node_wait(const nomad_api_ctx *a, const nomad_cluster *c, const nomad_
         }
         if (all)
             goto done;
-        if (nomad_host->now_ms() >= deadline)
+        if (pu_host->now_ms() >= deadline)
             break;
         if ((error = nomad_sleep_until(a->call, POLL_MS, deadline)) < 0)
             goto done;
@@ -258,12 +258,11 @@ int nomad_node_wait(const nomad_api_ctx *a, const nomad_cluster *c, const nomad_
         if (w[ag].done)
             continue;
         int auth = w[ag].last_status == 403 || w[ag].last_status == 401;
-        nomad_diagf(a->call, "", "node %s (%s): the %s %s is not ready after %lld s: %s%s",
-                    node->name, nomad_node_api_ip(&a->ctx->s, node),
-                    nomad_agent_name((nomad_agent)ag), node->role,
-                    (long long)((nomad_host->now_ms() - start) / 1000),
-                    w[ag].detail ? w[ag].detail : "no answer",
-                    auth ? "; the ACL token kept in the secrets file is refused" : "");
+        pu_diagf(a->call, "", "node %s (%s): the %s %s is not ready after %lld s: %s%s", node->name,
+                 nomad_node_api_ip(&a->ctx->s, node), nomad_agent_name((nomad_agent)ag), node->role,
+                 (long long)((pu_host->now_ms() - start) / 1000),
+                 w[ag].detail ? w[ag].detail : "no answer",
+                 auth ? "; the ACL token kept in the secrets file is refused" : "");
         error = auth ? INFRA_EAUTH : INFRA_ETRANSIENT;
         break;
     }
@@ -280,8 +279,8 @@ char *nomad_msg_missing(const char *region, const char *what, int64_t waited_ms,
                         const nomad_strs *answering, const nomad_strs *silent)
 {
     char *yes = nomad_strs_join(answering), *no = nomad_strs_join(silent);
-    char *msg = nomad_printf("region %s: %s after %lld s; servers answering: %s; not answering: %s",
-                             region, what, (long long)(waited_ms / 1000), yes, no);
+    char *msg = pu_printf("region %s: %s after %lld s; servers answering: %s; not answering: %s",
+                          region, what, (long long)(waited_ms / 1000), yes, no);
     free(yes);
     free(no);
     return msg;
@@ -360,7 +359,7 @@ static int region_check(const nomad_api_ctx *a, const nomad_region *r, int *acl_
         l->auth[NOMAD_AGENT_NOMAD] |= status == 403;
         for (size_t i = 0; i < r->nclients; i++) {
             const infra_json *e = node_entry(nodes, r->clients[i]->name);
-            const char *st = nomad_jstr(e, "Status");
+            const char *st = pu_json_str(e, "Status");
             if (e == NULL)
                 nomad_strs_addf(&l->unready_clients, "%s (not registered)", r->clients[i]->name);
             else if (st == NULL || strcmp(st, "ready") != 0)
@@ -386,37 +385,34 @@ static int region_report(const nomad_api_ctx *a, const nomad_region *r, const re
             msg =
                 nomad_msg_missing(r->name, leaders[ag], waited, &l->answering[ag], &l->silent[ag]);
     if (msg == NULL && !l->checked)
-        msg = nomad_printf("region %s: Nomad's ACL bootstrap did not succeed after %lld s", r->name,
-                           (long long)(waited / 1000));
+        msg = pu_printf("region %s: Nomad's ACL bootstrap did not succeed after %lld s", r->name,
+                        (long long)(waited / 1000));
     if (msg == NULL && l->missing_servers.n > 0) {
         list = nomad_strs_join(&l->missing_servers);
-        msg =
-            nomad_printf("region %s: Nomad servers not alive in /v1/agent/members after %lld s: %s",
-                         r->name, (long long)(waited / 1000), list);
+        msg = pu_printf("region %s: Nomad servers not alive in /v1/agent/members after %lld s: %s",
+                        r->name, (long long)(waited / 1000), list);
     } else if (msg == NULL && l->unready_clients.n > 0) {
         list = nomad_strs_join(&l->unready_clients);
-        msg = nomad_printf("region %s: Nomad clients not ready after %lld s: %s", r->name,
-                           (long long)(waited / 1000), list);
+        msg = pu_printf("region %s: Nomad clients not ready after %lld s: %s", r->name,
+                        (long long)(waited / 1000), list);
     } else if (msg == NULL && l->missing_agents.n > 0) {
         list = nomad_strs_join(&l->missing_agents);
-        msg =
-            nomad_printf("region %s: Consul agents not alive in /v1/agent/members after %lld s: %s",
-                         r->name, (long long)(waited / 1000), list);
+        msg = pu_printf("region %s: Consul agents not alive in /v1/agent/members after %lld s: %s",
+                        r->name, (long long)(waited / 1000), list);
     }
     if (msg == NULL)
-        msg =
-            nomad_printf("region %s: not ready after %lld s", r->name, (long long)(waited / 1000));
+        msg = pu_printf("region %s: not ready after %lld s", r->name, (long long)(waited / 1000));
     for (int ag = 0; ag < NOMAD_AGENT_COUNT; ag++)
         if (l->auth[ag]) {
-            char *more = nomad_printf("%s (%s refuses the token kept as secret "
-                                      "nomad.%s.%s_management_token)",
-                                      msg, ag == NOMAD_AGENT_NOMAD ? "Nomad" : "Consul",
-                                      a->ctx->cluster, nomad_agent_name((nomad_agent)ag));
+            char *more = pu_printf("%s (%s refuses the token kept as secret "
+                                   "nomad.%s.%s_management_token)",
+                                   msg, ag == NOMAD_AGENT_NOMAD ? "Nomad" : "Consul",
+                                   a->ctx->cluster, nomad_agent_name((nomad_agent)ag));
             free(msg);
             msg = more;
             error = INFRA_EAUTH;
         }
-    nomad_diagf(a->call, "", "%s", msg);
+    pu_diagf(a->call, "", "%s", msg);
     free(list);
     free(msg);
     return error;
@@ -428,7 +424,7 @@ int nomad_wait_ready(infra_scheduler *self, infra_call *call, const infra_json *
     nomad_cluster c;
     nomad_keys keys = {0};
     region_look l = {0};
-    int64_t start = nomad_host->now_ms();
+    int64_t start = pu_host->now_ms();
     int64_t deadline = start + (deadline_ms > 0 ? deadline_ms : 120000);
     int error, acl_done = 0;
 
@@ -436,8 +432,8 @@ int nomad_wait_ready(infra_scheduler *self, infra_call *call, const infra_json *
         return error;
     const nomad_region *r = nomad_cluster_region(&c, region);
     if (r == NULL || r->nservers == 0) {
-        nomad_diagf(call, "", "region %s is not a region of cluster %s with servers",
-                    region ? region : "", c.name);
+        pu_diagf(call, "", "region %s is not a region of cluster %s with servers",
+                 region ? region : "", c.name);
         error = INFRA_EINVALID;
         goto done;
     }
@@ -448,8 +444,8 @@ int nomad_wait_ready(infra_scheduler *self, infra_call *call, const infra_json *
         look_free(&l);
         if ((error = region_check(&a, r, &acl_done, &l)) != 0)
             break;
-        if (nomad_host->now_ms() >= deadline) {
-            error = region_report(&a, r, &l, nomad_host->now_ms() - start);
+        if (pu_host->now_ms() >= deadline) {
+            error = region_report(&a, r, &l, pu_host->now_ms() - start);
             goto done;
         }
         if ((error = nomad_sleep_until(call, POLL_MS, deadline)) < 0)
@@ -457,8 +453,8 @@ int nomad_wait_ready(infra_scheduler *self, infra_call *call, const infra_json *
     }
     if (error > 0) {
         error = 0;
-        nomad_logf(call, INFRA_LOG_INFO, "region %s: ready (%zu servers, %zu clients)", r->name,
-                   r->nservers, r->nclients);
+        pu_logf(call, INFRA_LOG_INFO, "region %s: ready (%zu servers, %zu clients)", r->name,
+                r->nservers, r->nclients);
     }
 done:
     look_free(&l);
@@ -476,8 +472,8 @@ static int join_wan(const nomad_api_ctx *a, const nomad_node *via, const nomad_r
     int joined = 0;
     for (size_t i = 0; i < other->nservers; i++) {
         infra_http_response *resp = NULL;
-        char *path = nomad_printf("/v1/agent/join/%s:%d?wan=1", other->servers[i]->private_ip,
-                                  CONSUL_PORT_SERF_WAN);
+        char *path = pu_printf("/v1/agent/join/%s:%d?wan=1", other->servers[i]->private_ip,
+                               CONSUL_PORT_SERF_WAN);
         int error =
             nomad_api(a, via, NOMAD_AGENT_CONSUL, "PUT", path, NULL, NOMAD_API_RETRY, &resp);
         if (error == INFRA_ECANCELLED) {
@@ -487,11 +483,11 @@ static int join_wan(const nomad_api_ctx *a, const nomad_node *via, const nomad_r
         if (error == 0 && resp->status == 200) {
             joined++;
         } else {
-            char *ex = resp ? nomad_api_excerpt(resp->body) : nomad_strdup("no answer");
+            char *ex = resp ? nomad_api_excerpt(resp->body) : pu_strdup("no answer");
             nomad_strs_addf(errors, "Consul WAN join of %s: %s", other->servers[i]->name, ex);
             free(ex);
         }
-        nomad_host->http->response_free(resp);
+        pu_host->http->response_free(resp);
         free(path);
     }
     return joined;
@@ -500,21 +496,21 @@ static int join_wan(const nomad_api_ctx *a, const nomad_node *via, const nomad_r
 static int join_nomad(const nomad_api_ctx *a, const nomad_node *via, const nomad_region *other,
                       nomad_strs *errors)
 {
-    nomad_buf path = {0};
-    nomad_buf_puts(&path, "/v1/agent/join");
+    pu_buf path = {0};
+    pu_buf_puts(&path, "/v1/agent/join");
     for (size_t i = 0; i < other->nservers; i++)
-        nomad_buf_printf(&path,
-                         "%c"
-                         "address=%s:%d",
-                         i ? '&' : '?', other->servers[i]->private_ip, NOMAD_PORT_SERF);
+        pu_buf_printf(&path,
+                      "%c"
+                      "address=%s:%d",
+                      i ? '&' : '?', other->servers[i]->private_ip, NOMAD_PORT_SERF);
     infra_json *j = NULL;
-    char *what = nomad_printf("region %s", via->region);
+    char *what = pu_printf("region %s", via->region);
     int error = nomad_api_json(a, via, NOMAD_AGENT_NOMAD, "POST", path.data, NULL, NOMAD_API_RETRY,
                                what, &j);
     int64_t n = 0;
     if (error == 0) {
         /* 200 even when nothing joined: the answer says */
-        const char *err = nomad_jstr(j, "error");
+        const char *err = pu_json_str(j, "error");
         if (nomad_jint(j, "num_joined", &n) < 0)
             n = 0;
         if (n < 1 || (err && *err))
@@ -559,7 +555,7 @@ static char *federation_gaps(const nomad_api_ctx *a, const nomad_node *via,
             if (!member_has(&seen, other->servers[i]->name, other->name))
                 nomad_strs_addf(&gaps, "Consul WAN members lack %s", other->servers[i]->name);
     nomad_strs_free(&seen);
-    char *out = gaps.n ? nomad_strs_join(&gaps) : nomad_strdup("");
+    char *out = gaps.n ? nomad_strs_join(&gaps) : pu_strdup("");
     nomad_strs_free(&gaps);
     return out;
 }
@@ -571,7 +567,7 @@ int nomad_federate(infra_scheduler *self, infra_call *call, const infra_json *cl
     nomad_keys keys = {0};
     nomad_strs errors = {0};
     char *gap_a = NULL, *gap_b = NULL;
-    int64_t start = nomad_host->now_ms(), deadline = start + self->s.node_deadline_ms;
+    int64_t start = pu_host->now_ms(), deadline = start + self->s.node_deadline_ms;
     int error;
 
     if ((error = nomad_cluster_parse(call, cluster, 1, &c)) < 0)
@@ -579,10 +575,10 @@ int nomad_federate(infra_scheduler *self, infra_call *call, const infra_json *cl
     const nomad_region *ra = nomad_cluster_region(&c, region_a);
     const nomad_region *rb = nomad_cluster_region(&c, region_b);
     if (ra == NULL || rb == NULL || ra == rb || ra->nservers == 0 || rb->nservers == 0) {
-        nomad_diagf(call, "federate",
-                    "federate %s with %s: both must be distinct regions of "
-                    "cluster %s with servers",
-                    region_a ? region_a : "", region_b ? region_b : "", c.name);
+        pu_diagf(call, "federate",
+                 "federate %s with %s: both must be distinct regions of "
+                 "cluster %s with servers",
+                 region_a ? region_a : "", region_b ? region_b : "", c.name);
         error = INFRA_EINVALID;
         goto done;
     }
@@ -592,8 +588,8 @@ int nomad_federate(infra_scheduler *self, infra_call *call, const infra_json *cl
     const nomad_node *via_a = nomad_api_any_server(&a, ra, NOMAD_AGENT_NOMAD, NULL);
     const nomad_node *via_b = nomad_api_any_server(&a, rb, NOMAD_AGENT_NOMAD, NULL);
     if (via_a == NULL || via_b == NULL) {
-        nomad_diagf(call, "", "federate %s with %s: no server of region %s answers", ra->name,
-                    rb->name, via_b == NULL ? rb->name : ra->name);
+        pu_diagf(call, "", "federate %s with %s: no server of region %s answers", ra->name,
+                 rb->name, via_b == NULL ? rb->name : ra->name);
         error = INFRA_ETRANSIENT;
         goto done;
     }
@@ -615,7 +611,7 @@ int nomad_federate(infra_scheduler *self, infra_call *call, const infra_json *cl
     }
     if (cj == 0 || nj == 0) {
         char *why = nomad_strs_join(&errors);
-        nomad_diagf(call, "", "federate %s with %s: the join failed: %s", ra->name, rb->name, why);
+        pu_diagf(call, "", "federate %s with %s: the join failed: %s", ra->name, rb->name, why);
         free(why);
         error = INFRA_ETRANSIENT;
         goto done;
@@ -627,14 +623,14 @@ int nomad_federate(infra_scheduler *self, infra_call *call, const infra_json *cl
         gap_b = federation_gaps(&a, via_b, rb, ra);
         if (*gap_a == '\0' && *gap_b == '\0')
             break;
-        if (nomad_host->now_ms() >= deadline) {
-            nomad_buf m = {0};
+        if (pu_host->now_ms() >= deadline) {
+            pu_buf m = {0};
             if (*gap_a)
-                nomad_buf_printf(&m, "%s sees: %s", ra->name, gap_a);
+                pu_buf_printf(&m, "%s sees: %s", ra->name, gap_a);
             if (*gap_b)
-                nomad_buf_printf(&m, "%s%s sees: %s", m.len ? "; " : "", rb->name, gap_b);
-            nomad_diagf(call, "", "federate %s with %s: not federated after %lld s: %s", ra->name,
-                        rb->name, (long long)((nomad_host->now_ms() - start) / 1000), m.data);
+                pu_buf_printf(&m, "%s%s sees: %s", m.len ? "; " : "", rb->name, gap_b);
+            pu_diagf(call, "", "federate %s with %s: not federated after %lld s: %s", ra->name,
+                     rb->name, (long long)((pu_host->now_ms() - start) / 1000), m.data);
             free(m.data);
             error = INFRA_ETRANSIENT;
             goto done;
@@ -642,7 +638,7 @@ int nomad_federate(infra_scheduler *self, infra_call *call, const infra_json *cl
         if ((error = nomad_sleep_until(call, POLL_MS, deadline)) < 0)
             goto done;
     }
-    nomad_logf(call, INFRA_LOG_INFO, "regions %s and %s federated", ra->name, rb->name);
+    pu_logf(call, INFRA_LOG_INFO, "regions %s and %s federated", ra->name, rb->name);
 done:
     free(gap_a);
     free(gap_b);

@@ -124,14 +124,14 @@ int nomad_remote_open(infra_scheduler *ctx, infra_call *call, const nomad_node *
     t.size = sizeof(t);
     t.deadline_ms = (long)(deadline_ms > 0 ? deadline_ms : 1000);
     if (t.host == NULL) {
-        nomad_diagf(call, "", "node %s has no address to connect to over SSH", node->name);
+        pu_diagf(call, "", "node %s has no address to connect to over SSH", node->name);
         return INFRA_EINVALID;
     }
-    int error = nomad_host->ssh->connect(call, &t, &out->ssh);
+    int error = pu_host->ssh->connect(call, &t, &out->ssh);
     if (error < 0) {
-        nomad_diagf(call, "", "node %s (%s): cannot connect over SSH as %s%s", node->name, t.host,
-                    t.user ? t.user : "root",
-                    error == INFRA_ETRANSIENT ? ": it did not answer in time" : "");
+        pu_diagf(call, "", "node %s (%s): cannot connect over SSH as %s%s", node->name, t.host,
+                 t.user ? t.user : "root",
+                 error == INFRA_ETRANSIENT ? ": it did not answer in time" : "");
         return error;
     }
     out->root = t.user == NULL || strcmp(t.user, "root") == 0;
@@ -142,7 +142,7 @@ int nomad_remote_open(infra_scheduler *ctx, infra_call *call, const nomad_node *
 void nomad_remote_close(nomad_remote *r)
 {
     if (r->ssh)
-        nomad_host->ssh->close(r->ssh);
+        pu_host->ssh->close(r->ssh);
     for (int a = 0; a < NOMAD_AGENT_COUNT; a++)
         free(r->bin[a]);
     nomad_strs_free(&r->paths);
@@ -157,15 +157,14 @@ static int run_root(infra_call *call, nomad_remote *r, const char *what, const c
 {
     int st = 0;
     char *sout = NULL, *serr = NULL;
-    int error = nomad_host->ssh->exec_sudo(r->ssh, cmd, &st, &sout, &serr);
+    int error = pu_host->ssh->exec_sudo(r->ssh, cmd, &st, &sout, &serr);
     if (error < 0) {
-        nomad_diagf(call, "", "node %s: %s: the SSH command failed", r->node->name, what);
+        pu_diagf(call, "", "node %s: %s: the SSH command failed", r->node->name, what);
     } else if (status != NULL) {
         *status = st;
     } else if (st != 0) {
-        char *tail = serr && *serr ? nomad_api_excerpt(serr) : nomad_strdup("(no output)");
-        nomad_diagf(call, "", "node %s: %s failed with status %d: %s", r->node->name, what, st,
-                    tail);
+        char *tail = serr && *serr ? nomad_api_excerpt(serr) : pu_strdup("(no output)");
+        pu_diagf(call, "", "node %s: %s failed with status %d: %s", r->node->name, what, st, tail);
         free(tail);
         error = INFRA_EINTERNAL;
     }
@@ -174,46 +173,46 @@ static int run_root(infra_call *call, nomad_remote *r, const char *what, const c
         sout = NULL;
     }
     if (status != NULL && error == 0 && st != 0 && out == NULL && serr && *serr)
-        nomad_logf(call, INFRA_LOG_DEBUG, "node %s: %s: %s", r->node->name, what, serr);
-    nomad_host->free(sout);
-    nomad_host->free(serr);
+        pu_logf(call, INFRA_LOG_DEBUG, "node %s: %s: %s", r->node->name, what, serr);
+    pu_host->free(sout);
+    pu_host->free(serr);
     return error;
 }
 
 int nomad_remote_inspect(infra_scheduler *ctx, infra_call *call, nomad_remote *r,
                          const nomad_strs *paths)
 {
-    nomad_buf b = {0};
+    pu_buf b = {0};
     char *out = NULL;
     int error = 0;
 
-    nomad_buf_puts(&b, "if [ -d /run/systemd/system ]; then echo init systemd; "
-                       "else echo init none; fi\n");
+    pu_buf_puts(&b, "if [ -d /run/systemd/system ]; then echo init systemd; "
+                    "else echo init none; fi\n");
     for (int a = 0; a < NOMAD_AGENT_COUNT; a++) {
         char *q = nomad_shell_quote(ctx->s.binary[a]);
-        nomad_buf_printf(&b, "echo \"bin %s $(command -v %s 2>/dev/null || echo -)\"\n",
-                         nomad_agent_name((nomad_agent)a), q);
+        pu_buf_printf(&b, "echo \"bin %s $(command -v %s 2>/dev/null || echo -)\"\n",
+                      nomad_agent_name((nomad_agent)a), q);
         free(q);
     }
     for (size_t i = 0; i < paths->n; i++) {
         char *q = nomad_shell_quote(paths->v[i]);
-        nomad_buf_printf(&b,
-                         "f=%s; if [ -f \"$f\" ]; then echo \"file $(stat -c %%a \"$f\") "
-                         "$(sha256sum <\"$f\" | cut -c1-64) $f\"; else echo \"file - - $f\"; fi\n",
-                         q);
+        pu_buf_printf(&b,
+                      "f=%s; if [ -f \"$f\" ]; then echo \"file $(stat -c %%a \"$f\") "
+                      "$(sha256sum <\"$f\" | cut -c1-64) $f\"; else echo \"file - - $f\"; fi\n",
+                      q);
         free(q);
     }
-    nomad_buf_puts(&b, "for a in consul nomad; do\n"
-                       "  if [ -d /run/systemd/system ]; then\n"
-                       "    if systemctl is-active --quiet \"$a.service\"; then\n"
-                       "      echo \"pid $a $(systemctl show -p MainPID --value \"$a.service\")\"\n"
-                       "    else echo \"pid $a 0\"; fi\n"
-                       "  else\n"
-                       "    p=$(" NOMAD_SUPERVISOR " pid \"$a\" 2>/dev/null) || p=0\n"
-                       "    echo \"pid $a ${p:-0}\"\n"
-                       "  fi\n"
-                       "done\n");
-    char *script = nomad_buf_take(&b);
+    pu_buf_puts(&b, "for a in consul nomad; do\n"
+                    "  if [ -d /run/systemd/system ]; then\n"
+                    "    if systemctl is-active --quiet \"$a.service\"; then\n"
+                    "      echo \"pid $a $(systemctl show -p MainPID --value \"$a.service\")\"\n"
+                    "    else echo \"pid $a 0\"; fi\n"
+                    "  else\n"
+                    "    p=$(" NOMAD_SUPERVISOR " pid \"$a\" 2>/dev/null) || p=0\n"
+                    "    echo \"pid $a ${p:-0}\"\n"
+                    "  fi\n"
+                    "done\n");
+    char *script = pu_buf_take(&b);
     if ((error = run_root(call, r, "inspecting the node", script, NULL, &out)) < 0)
         goto done;
     for (char *line = out, *next; line && *line; line = next) {
@@ -229,7 +228,7 @@ int nomad_remote_inspect(infra_scheduler *ctx, infra_call *call, nomad_remote *r
             *path++ = '\0';
             int a = strcmp(name, "consul") == 0 ? NOMAD_AGENT_CONSUL : NOMAD_AGENT_NOMAD;
             free(r->bin[a]);
-            r->bin[a] = strcmp(path, "-") == 0 ? NULL : nomad_strdup(path);
+            r->bin[a] = strcmp(path, "-") == 0 ? NULL : pu_strdup(path);
         } else if (strncmp(line, "file ", 5) == 0) {
             char *mode = line + 5, *hash = strchr(mode, ' ');
             char *path = hash ? strchr(hash + 1, ' ') : NULL;
@@ -253,24 +252,24 @@ int nomad_remote_inspect(infra_scheduler *ctx, infra_call *call, nomad_remote *r
     }
     for (int a = 0; a < NOMAD_AGENT_COUNT; a++) {
         if (r->bin[a] == NULL) {
-            nomad_diagf(call, "",
-                        "node %s: %s binary \"%s\" not found (install %s on the node's "
-                        "image, or set %s_binary to its path)",
-                        r->node->name, nomad_agent_name((nomad_agent)a), ctx->s.binary[a],
-                        nomad_agent_name((nomad_agent)a), nomad_agent_name((nomad_agent)a));
+            pu_diagf(call, "",
+                     "node %s: %s binary \"%s\" not found (install %s on the node's "
+                     "image, or set %s_binary to its path)",
+                     r->node->name, nomad_agent_name((nomad_agent)a), ctx->s.binary[a],
+                     nomad_agent_name((nomad_agent)a), nomad_agent_name((nomad_agent)a));
             error = INFRA_EINVALID;
             goto done;
         }
         if (!nomad_path_ok(r->bin[a]) || r->bin[a][0] != '/') {
-            nomad_diagf(call, "", "node %s: %s binary resolves to an unusable path", r->node->name,
-                        nomad_agent_name((nomad_agent)a));
+            pu_diagf(call, "", "node %s: %s binary resolves to an unusable path", r->node->name,
+                     nomad_agent_name((nomad_agent)a));
             error = INFRA_EINVALID;
             goto done;
         }
     }
 done:
     free(script);
-    nomad_host->free(out);
+    pu_host->free(out);
     return error;
 }
 
@@ -281,7 +280,7 @@ int nomad_remote_has(const nomad_remote *r, const nomad_file *f)
         if (strcmp(r->paths.v[i], f->path) != 0)
             continue;
         nomad_sha256_hex(f->data, f->len, hash);
-        char *want = nomad_printf("%o %s", f->mode, hash);
+        char *want = pu_printf("%o %s", f->mode, hash);
         int same = strcmp(r->hashes.v[i], want) == 0;
         free(want);
         return same;
@@ -299,33 +298,32 @@ int nomad_remote_service_files(infra_scheduler *ctx, const nomad_remote *r, noma
         const char *name = nomad_agent_name((nomad_agent)a);
         char *path, *text;
         if (r->systemd) {
-            path = nomad_printf(NOMAD_UNIT_DIR "/%s.service", name);
-            text = nomad_printf("# Installed by infra's nomad plugin.\n"
-                                "[Unit]\n"
-                                "Description=%s agent\n"
-                                "Wants=network-online.target%s\n"
-                                "After=network-online.target%s\n"
-                                "\n"
-                                "[Service]\n"
-                                "ExecStart=%s %s\n"
-                                "ExecReload=/bin/kill -HUP $MAINPID\n"
-                                /* Nomad's tasks outlive an agent restart */
-                                "KillMode=process\n"
-                                "Restart=on-failure\n"
-                                "RestartSec=2\n"
-                                "LimitNOFILE=65536\n"
-                                "\n"
-                                "[Install]\n"
-                                "WantedBy=multi-user.target\n",
-                                a == NOMAD_AGENT_CONSUL ? "Consul" : "Nomad",
-                                a == NOMAD_AGENT_NOMAD ? " consul.service" : "",
-                                a == NOMAD_AGENT_NOMAD ? " consul.service" : "", r->bin[a],
-                                agent_args((nomad_agent)a));
+            path = pu_printf(NOMAD_UNIT_DIR "/%s.service", name);
+            text = pu_printf("# Installed by infra's nomad plugin.\n"
+                             "[Unit]\n"
+                             "Description=%s agent\n"
+                             "Wants=network-online.target%s\n"
+                             "After=network-online.target%s\n"
+                             "\n"
+                             "[Service]\n"
+                             "ExecStart=%s %s\n"
+                             "ExecReload=/bin/kill -HUP $MAINPID\n"
+                             /* Nomad's tasks outlive an agent restart */
+                             "KillMode=process\n"
+                             "Restart=on-failure\n"
+                             "RestartSec=2\n"
+                             "LimitNOFILE=65536\n"
+                             "\n"
+                             "[Install]\n"
+                             "WantedBy=multi-user.target\n",
+                             a == NOMAD_AGENT_CONSUL ? "Consul" : "Nomad",
+                             a == NOMAD_AGENT_NOMAD ? " consul.service" : "",
+                             a == NOMAD_AGENT_NOMAD ? " consul.service" : "", r->bin[a],
+                             agent_args((nomad_agent)a));
             nomad_files_add(out, path, text, strlen(text), 0644, a, 0);
         } else {
-            path = nomad_printf(NOMAD_TOOL_DIR "/%s.run", name);
-            text =
-                nomad_printf("#!/bin/sh\n"
+            path = pu_printf(NOMAD_TOOL_DIR "/%s.run", name);
+            text = pu_printf("#!/bin/sh\n"
                              "# The command the supervisor keeps running; infra's nomad plugin.\n"
                              "exec %s %s\n",
                              r->bin[a], agent_args((nomad_agent)a));
@@ -341,41 +339,41 @@ static int put_staged(infra_call *call, nomad_remote *r, const nomad_files *file
 {
     int error = 0, st = 0;
     char *dir = NULL, *serr = NULL;
-    nomad_buf cmd = {0};
+    pu_buf cmd = {0};
 
-    if ((error = nomad_host->ssh->exec(r->ssh, "mktemp -d", &st, &dir, &serr)) < 0 || st != 0 ||
+    if ((error = pu_host->ssh->exec(r->ssh, "mktemp -d", &st, &dir, &serr)) < 0 || st != 0 ||
         dir == NULL || dir[0] != '/') {
-        nomad_diagf(call, "", "node %s: cannot make a staging directory", r->node->name);
+        pu_diagf(call, "", "node %s: cannot make a staging directory", r->node->name);
         error = error < 0 ? error : INFRA_EINTERNAL;
         goto done;
     }
     dir[strcspn(dir, "\n")] = '\0';
     for (size_t i = 0; i < files->n; i++) {
         const nomad_file *f = &files->v[i];
-        char *stage = nomad_printf("%s/f%zu", dir, i);
-        error = nomad_host->ssh->upload(r->ssh, stage, f->data, f->len, 0600);
+        char *stage = pu_printf("%s/f%zu", dir, i);
+        error = pu_host->ssh->upload(r->ssh, stage, f->data, f->len, 0600);
         char *qs = nomad_shell_quote(stage), *qd = nomad_shell_quote(f->path);
-        nomad_buf_printf(&cmd,
-                         "install -m %o -o root -g root %s %s.infra-new && mv -f %s.infra-new %s\n",
-                         f->mode, qs, qd, qd, qd);
+        pu_buf_printf(&cmd,
+                      "install -m %o -o root -g root %s %s.infra-new && mv -f %s.infra-new %s\n",
+                      f->mode, qs, qd, qd, qd);
         free(qs);
         free(qd);
         free(stage);
         if (error < 0) {
-            nomad_diagf(call, "", "node %s: cannot upload %s", r->node->name, f->path);
+            pu_diagf(call, "", "node %s: cannot upload %s", r->node->name, f->path);
             goto done;
         }
     }
     char *qdir = nomad_shell_quote(dir);
-    nomad_buf_printf(&cmd, "rm -rf %s\n", qdir);
+    pu_buf_printf(&cmd, "rm -rf %s\n", qdir);
     free(qdir);
-    char *script = nomad_buf_take(&cmd);
+    char *script = pu_buf_take(&cmd);
     error = run_root(call, r, "installing the configuration", script, NULL, NULL);
     free(script);
 done:
     free(cmd.data);
-    nomad_host->free(dir);
-    nomad_host->free(serr);
+    pu_host->free(dir);
+    pu_host->free(serr);
     return error;
 }
 
@@ -392,8 +390,8 @@ int nomad_remote_put(infra_call *call, nomad_remote *r, const nomad_files *files
         return put_staged(call, r, files);
     for (size_t i = 0; i < files->n; i++) {
         const nomad_file *f = &files->v[i];
-        if ((error = nomad_host->ssh->upload(r->ssh, f->path, f->data, f->len, f->mode)) < 0) {
-            nomad_diagf(call, "", "node %s: cannot upload %s", r->node->name, f->path);
+        if ((error = pu_host->ssh->upload(r->ssh, f->path, f->data, f->len, f->mode)) < 0) {
+            pu_diagf(call, "", "node %s: cannot upload %s", r->node->name, f->path);
             return error;
         }
     }
@@ -406,37 +404,35 @@ int nomad_remote_start(infra_call *call, nomad_remote *r, nomad_agent agent, int
     const char *name = nomad_agent_name(agent);
     char *cmd;
     if (r->systemd)
-        cmd = nomad_printf(
-            "%s systemctl enable %s.service >/dev/null 2>&1; systemctl %s %s.service && "
-            "sleep 2 && systemctl is-active --quiet %s.service || "
-            "{ echo '%s did not stay up; its journal says:' >&2; "
-            "journalctl -u %s.service -n 20 --no-pager >&2; exit 1; }",
-            units_changed ? "systemctl daemon-reload;" : "", name, restart ? "restart" : "start",
-            name, name, name, name);
-    else if (restart)
         cmd =
-            nomad_printf(NOMAD_SUPERVISOR " stop %s && " NOMAD_SUPERVISOR " start %s", name, name);
+            pu_printf("%s systemctl enable %s.service >/dev/null 2>&1; systemctl %s %s.service && "
+                      "sleep 2 && systemctl is-active --quiet %s.service || "
+                      "{ echo '%s did not stay up; its journal says:' >&2; "
+                      "journalctl -u %s.service -n 20 --no-pager >&2; exit 1; }",
+                      units_changed ? "systemctl daemon-reload;" : "", name,
+                      restart ? "restart" : "start", name, name, name, name);
+    else if (restart)
+        cmd = pu_printf(NOMAD_SUPERVISOR " stop %s && " NOMAD_SUPERVISOR " start %s", name, name);
     else
-        cmd = nomad_printf(NOMAD_SUPERVISOR " start %s", name);
+        cmd = pu_printf(NOMAD_SUPERVISOR " start %s", name);
     int status = 0;
     char *sout = NULL, *serr = NULL;
-    int error = nomad_host->ssh->exec_sudo(r->ssh, cmd, &status, &sout, &serr);
+    int error = pu_host->ssh->exec_sudo(r->ssh, cmd, &status, &sout, &serr);
     free(cmd);
     if (error < 0) {
-        nomad_diagf(call, "", "node %s: starting %s: the SSH command failed", r->node->name, name);
+        pu_diagf(call, "", "node %s: starting %s: the SSH command failed", r->node->name, name);
     } else if (status != 0) {
         /* The agent's own words: it names the configuration it refused. */
         char *excerpt = nomad_api_excerpt(serr && *serr ? serr : "(no output)");
-        nomad_diagf(call, "", "node %s: the %s agent did not start: %s", r->node->name, name,
-                    excerpt);
+        pu_diagf(call, "", "node %s: the %s agent did not start: %s", r->node->name, name, excerpt);
         free(excerpt);
         error = INFRA_EINVALID;
     } else {
-        nomad_logf(call, INFRA_LOG_INFO, "node %s: %s %s", r->node->name, name,
-                   restart ? "restarted" : "started");
+        pu_logf(call, INFRA_LOG_INFO, "node %s: %s %s", r->node->name, name,
+                restart ? "restarted" : "started");
     }
-    nomad_host->free(sout);
-    nomad_host->free(serr);
+    pu_host->free(sout);
+    pu_host->free(serr);
     return error;
 }
 
@@ -445,13 +441,13 @@ int nomad_remote_stop(infra_call *call, nomad_remote *r, nomad_agent agent)
     const char *name = nomad_agent_name(agent);
     char *cmd =
         r->systemd
-            ? nomad_printf("systemctl disable --now %s.service 2>/dev/null || "
-                           "systemctl stop %s.service",
-                           name, name)
-            : nomad_printf("[ ! -x " NOMAD_SUPERVISOR " ] || " NOMAD_SUPERVISOR " stop %s", name);
+            ? pu_printf("systemctl disable --now %s.service 2>/dev/null || "
+                        "systemctl stop %s.service",
+                        name, name)
+            : pu_printf("[ ! -x " NOMAD_SUPERVISOR " ] || " NOMAD_SUPERVISOR " stop %s", name);
     int error = run_root(call, r, "stopping an agent", cmd, NULL, NULL);
     free(cmd);
     if (error == 0)
-        nomad_logf(call, INFRA_LOG_INFO, "node %s: %s stopped", r->node->name, name);
+        pu_logf(call, INFRA_LOG_INFO, "node %s: %s stopped", r->node->name, name);
     return error;
 }

@@ -21,10 +21,10 @@
 void nomad_files_add(nomad_files *f, const char *path, const char *data, size_t len, int mode,
                      int agent, int secret)
 {
-    f->v = nomad_realloc(f->v, (f->n + 1) * sizeof(*f->v));
+    f->v = pu_realloc(f->v, (f->n + 1) * sizeof(*f->v));
     nomad_file *x = &f->v[f->n++];
-    x->path = nomad_strdup(path);
-    x->data = nomad_malloc(len + 1);
+    x->path = pu_strdup(path);
+    x->data = pu_malloc(len + 1);
     memcpy(x->data, data, len);
     x->data[len] = '\0';
     x->len = len;
@@ -64,12 +64,12 @@ static int str_array(infra_json *obj, const char *key, const nomad_strs *items, 
     infra_json *arr = NJ->new_array();
     int error = arr ? 0 : INFRA_EINTERNAL;
     for (size_t i = 0; error == 0 && i < items->n; i++) {
-        char *s = nomad_printf("%s%s", items->v[i], suffix ? suffix : "");
+        char *s = pu_printf("%s%s", items->v[i], suffix ? suffix : "");
         error = nomad_jappend_str(arr, s);
         free(s);
     }
     if (error == 0)
-        return nomad_jset(obj, key, arr);
+        return pu_json_set(obj, key, arr);
     NJ->release(arr);
     return error;
 }
@@ -78,8 +78,8 @@ static int str_array(infra_json *obj, const char *key, const nomad_strs *items, 
 static int tls_files(infra_json *obj, nomad_agent agent)
 {
     const char *dir = config_dir(agent);
-    char *ca = nomad_printf("%s/tls/ca.pem", dir), *cert = nomad_printf("%s/tls/node.pem", dir);
-    char *key = nomad_printf("%s/tls/node-key.pem", dir);
+    char *ca = pu_printf("%s/tls/ca.pem", dir), *cert = pu_printf("%s/tls/node.pem", dir);
+    char *key = pu_printf("%s/tls/node-key.pem", dir);
     int error = 0;
     if ((error = nomad_jset_str(obj, "ca_file", ca)) < 0 ||
         (error = nomad_jset_str(obj, "cert_file", cert)) < 0 ||
@@ -112,8 +112,8 @@ static int render_nomad(const nomad_render_in *in, infra_json *c, infra_json *se
         goto fail;
     if (n->server) {
         if ((o = nomad_jobj(c, "server")) == NULL ||
-            (error = nomad_jset_bool(o, "enabled", 1)) < 0 ||
-            (error = nomad_jset_int(o, "bootstrap_expect", (int64_t)in->region->nservers)) < 0)
+            (error = pu_json_set_bool(o, "enabled", 1)) < 0 ||
+            (error = pu_json_set_int(o, "bootstrap_expect", (int64_t)in->region->nservers)) < 0)
             goto fail;
         if (s->acl && (error = nomad_jset_str(o, "authoritative_region", n->region)) < 0)
             goto done;
@@ -130,7 +130,7 @@ static int render_nomad(const nomad_render_in *in, infra_json *c, infra_json *se
         nomad_strs servers = {0};
         nomad_region_peers(in->region, NULL, &servers);
         if ((o = nomad_jobj(c, "client")) == NULL ||
-            (error = nomad_jset_bool(o, "enabled", 1)) < 0 ||
+            (error = pu_json_set_bool(o, "enabled", 1)) < 0 ||
             (error = str_array(o, "servers", &servers, ":4647")) < 0) {
             nomad_strs_free(&servers);
             goto fail;
@@ -140,28 +140,28 @@ static int render_nomad(const nomad_render_in *in, infra_json *c, infra_json *se
             infra_json *p = nomad_jobj(c, "plugin");
             p = p ? nomad_jobj(p, "raw_exec") : NULL;
             p = p ? nomad_jobj(p, "config") : NULL;
-            if (p == NULL || (error = nomad_jset_bool(p, "enabled", 1)) < 0)
+            if (p == NULL || (error = pu_json_set_bool(p, "enabled", 1)) < 0)
                 goto fail;
         }
     }
     if (s->acl &&
-        ((o = nomad_jobj(c, "acl")) == NULL || (error = nomad_jset_bool(o, "enabled", 1)) < 0))
+        ((o = nomad_jobj(c, "acl")) == NULL || (error = pu_json_set_bool(o, "enabled", 1)) < 0))
         goto fail;
     if (s->tls) {
-        if ((o = nomad_jobj(c, "tls")) == NULL || (error = nomad_jset_bool(o, "http", 1)) < 0 ||
-            (error = nomad_jset_bool(o, "rpc", 1)) < 0 ||
+        if ((o = nomad_jobj(c, "tls")) == NULL || (error = pu_json_set_bool(o, "http", 1)) < 0 ||
+            (error = pu_json_set_bool(o, "rpc", 1)) < 0 ||
             (error = tls_files(o, NOMAD_AGENT_NOMAD)) < 0 ||
-            (error = nomad_jset_bool(o, "verify_server_hostname", 1)) < 0 ||
-            (error = nomad_jset_bool(o, "verify_https_client", 0)) < 0)
+            (error = pu_json_set_bool(o, "verify_server_hostname", 1)) < 0 ||
+            (error = pu_json_set_bool(o, "verify_https_client", 0)) < 0)
             goto fail;
     }
     if ((o = nomad_jobj(c, "consul")) == NULL)
         goto fail;
     if (s->tls) {
-        char *ca = nomad_printf("%s/tls/ca.pem", NOMAD_CONFIG_DIR);
+        char *ca = pu_printf("%s/tls/ca.pem", NOMAD_CONFIG_DIR);
         error = nomad_jset_str(o, "address", "127.0.0.1:8501");
         if (error == 0)
-            error = nomad_jset_bool(o, "ssl", 1);
+            error = pu_json_set_bool(o, "ssl", 1);
         if (error == 0)
             error = nomad_jset_str(o, "ca_file", ca);
         free(ca);
@@ -191,13 +191,13 @@ static int render_consul(const nomad_render_in *in, infra_json *c, infra_json *s
     int error = 0;
 
     nomad_region_peers(in->region, n, &join);
-    char *client_addr = nomad_printf("127.0.0.1 %s", ip);
+    char *client_addr = pu_printf("127.0.0.1 %s", ip);
     if ((error = nomad_jset_str(c, "node_name", n->name)) < 0 ||
         (error = nomad_jset_str(c, "datacenter", n->region)) < 0 ||
         (error = nomad_jset_str(c, "data_dir", CONSUL_DATA_DIR)) < 0 ||
-        (error = nomad_jset_bool(c, "server", n->server)) < 0 ||
+        (error = pu_json_set_bool(c, "server", n->server)) < 0 ||
         (n->server &&
-         (error = nomad_jset_int(c, "bootstrap_expect", (int64_t)in->region->nservers)) < 0) ||
+         (error = pu_json_set_int(c, "bootstrap_expect", (int64_t)in->region->nservers)) < 0) ||
         (error = nomad_jset_str(c, "bind_addr", ip)) < 0 ||
         (error = nomad_jset_str(c, "advertise_addr", ip)) < 0 ||
         (error = nomad_jset_str(c, "client_addr", client_addr)) < 0 ||
@@ -205,9 +205,9 @@ static int render_consul(const nomad_render_in *in, infra_json *c, infra_json *s
         goto done;
     if (s->acl) {
         if ((error = nomad_jset_str(c, "primary_datacenter", n->region)) < 0 ||
-            (o = nomad_jobj(c, "acl")) == NULL || (error = nomad_jset_bool(o, "enabled", 1)) < 0 ||
+            (o = nomad_jobj(c, "acl")) == NULL || (error = pu_json_set_bool(o, "enabled", 1)) < 0 ||
             (error = nomad_jset_str(o, "default_policy", "deny")) < 0 ||
-            (error = nomad_jset_bool(o, "enable_token_persistence", 1)) < 0)
+            (error = pu_json_set_bool(o, "enable_token_persistence", 1)) < 0)
             goto fail;
     }
     if (s->tls) {
@@ -215,11 +215,11 @@ static int render_consul(const nomad_render_in *in, infra_json *c, infra_json *s
         infra_json *def = tls ? nomad_jobj(tls, "defaults") : NULL;
         infra_json *rpc = tls ? nomad_jobj(tls, "internal_rpc") : NULL;
         if (def == NULL || rpc == NULL || (error = tls_files(def, NOMAD_AGENT_CONSUL)) < 0 ||
-            (error = nomad_jset_bool(def, "verify_incoming", 0)) < 0 ||
-            (error = nomad_jset_bool(def, "verify_outgoing", 1)) < 0 ||
-            (error = nomad_jset_bool(rpc, "verify_server_hostname", 1)) < 0 ||
-            (o = nomad_jobj(c, "ports")) == NULL || (error = nomad_jset_int(o, "http", -1)) < 0 ||
-            (error = nomad_jset_int(o, "https", CONSUL_PORT_HTTPS)) < 0)
+            (error = pu_json_set_bool(def, "verify_incoming", 0)) < 0 ||
+            (error = pu_json_set_bool(def, "verify_outgoing", 1)) < 0 ||
+            (error = pu_json_set_bool(rpc, "verify_server_hostname", 1)) < 0 ||
+            (o = nomad_jobj(c, "ports")) == NULL || (error = pu_json_set_int(o, "http", -1)) < 0 ||
+            (error = pu_json_set_int(o, "https", CONSUL_PORT_HTTPS)) < 0)
             goto fail;
     }
     if (in->gossip[NOMAD_AGENT_CONSUL] &&
@@ -267,7 +267,7 @@ static void add_json(nomad_files *out, const char *path, const infra_json *v, in
                      int secret)
 {
     char *text = nomad_jdump(v);
-    char *line = nomad_printf("%s\n", text);
+    char *line = pu_printf("%s\n", text);
     nomad_files_add(out, path, line, strlen(line), mode, agent, secret);
     memset(text, 0, strlen(text));
     memset(line, 0, strlen(line));
@@ -283,7 +283,7 @@ int nomad_render_files(const nomad_render_in *in, nomad_files *out)
         const char *dir = config_dir((nomad_agent)a);
         if ((error = nomad_render_config(in, (nomad_agent)a, &config, &secrets)) < 0)
             break;
-        char *p1 = nomad_printf("%s/agent.json", dir), *p2 = nomad_printf("%s/secrets.json", dir);
+        char *p1 = pu_printf("%s/agent.json", dir), *p2 = pu_printf("%s/secrets.json", dir);
         add_json(out, p1, config, 0644, a, 0);
         add_json(out, p2, secrets, 0600, a, 1);
         free(p1);
@@ -294,7 +294,7 @@ int nomad_render_files(const nomad_render_in *in, nomad_files *out)
             static const char *const names[] = {"ca.pem", "node.pem", "node-key.pem"};
             const char *data[] = {in->ca_pem, in->cert_pem, in->key_pem};
             for (int i = 0; i < 3; i++) {
-                char *p = nomad_printf("%s/tls/%s", dir, names[i]);
+                char *p = pu_printf("%s/tls/%s", dir, names[i]);
                 nomad_files_add(out, p, data[i], strlen(data[i]), i == 2 ? 0600 : 0644, a, i == 2);
                 free(p);
             }

@@ -28,17 +28,17 @@ static int region_status(const nomad_api_ctx *a, const nomad_region *r, infra_js
 {
     infra_json *servers = NJ->new_array(), *clients = NJ->new_array(), *jobs = NJ->new_array();
     infra_json *j = NULL;
-    char *what = nomad_printf("region %s", r->name);
+    char *what = pu_printf("region %s", r->name);
     nomad_strs listed = {0};
     int error = 0;
 
-    if ((error = nomad_jset(reg, "servers", servers)) < 0 ||
-        (error = nomad_jset(reg, "clients", clients)) < 0 ||
-        (error = nomad_jset(reg, "jobs", jobs)) < 0)
+    if ((error = pu_json_set(reg, "servers", servers)) < 0 ||
+        (error = pu_json_set(reg, "clients", clients)) < 0 ||
+        (error = pu_json_set(reg, "jobs", jobs)) < 0)
         goto done;
     const nomad_node *via = nomad_api_any_server(a, r, NOMAD_AGENT_NOMAD, NULL);
     if (via == NULL) {
-        if ((error = nomad_jset(reg, "leader", NJ->new_null())) < 0 ||
+        if ((error = pu_json_set(reg, "leader", NJ->new_null())) < 0 ||
             (error = nomad_jset_str(reg, "error", "no Nomad server answers")) < 0)
             goto done;
         for (size_t i = 0; i < r->nservers && error == 0; i++)
@@ -51,7 +51,7 @@ static int region_status(const nomad_api_ctx *a, const nomad_region *r, infra_js
         NJ->string(j) && *NJ->string(j))
         error = nomad_jset_str(reg, "leader", NJ->string(j));
     else
-        error = nomad_jset(reg, "leader", NJ->new_null());
+        error = pu_json_set(reg, "leader", NJ->new_null());
     NJ->release(j);
     j = NULL;
     if (error < 0)
@@ -61,19 +61,19 @@ static int region_status(const nomad_api_ctx *a, const nomad_region *r, infra_js
         const infra_json *members = NJ->get(j, "Members");
         for (size_t i = 0; i < NJ->length(members) && error == 0; i++) {
             const infra_json *m = NJ->at(members, i);
-            const char *tag = nomad_jstr(NJ->get(m, "Tags"), "region");
+            const char *tag = pu_json_str(NJ->get(m, "Tags"), "region");
             if (tag && strcmp(tag, r->name) != 0)
                 continue; /* a federated region's server */
-            const char *name = nomad_jstr(m, "Name");
+            const char *name = pu_json_str(m, "Name");
             nomad_strs_add(&listed, name ? name : "");
             error = add_entry(servers,
-                              server_entry(name, nomad_jstr(m, "Addr"), nomad_jstr(m, "Status")));
+                              server_entry(name, pu_json_str(m, "Addr"), pu_json_str(m, "Status")));
         }
     }
     NJ->release(j);
     j = NULL;
     for (size_t i = 0; i < r->nservers && error == 0; i++) {
-        char *full = nomad_printf("%s.%s", r->servers[i]->name, r->name);
+        char *full = pu_printf("%s.%s", r->servers[i]->name, r->name);
         if (!nomad_strs_has(&listed, full) && !nomad_strs_has(&listed, r->servers[i]->name))
             error = add_entry(servers, server_entry(full, r->servers[i]->private_ip, "absent"));
         free(full);
@@ -84,10 +84,10 @@ static int region_status(const nomad_api_ctx *a, const nomad_region *r, infra_js
             const infra_json *n = NJ->at(j, i);
             infra_json *e = NJ->new_object();
             if (e &&
-                (nomad_jset_str(e, "name", nomad_jstr(n, "Name")) < 0 ||
-                 nomad_jset_str(e, "datacenter", nomad_jstr(n, "Datacenter")) < 0 ||
-                 nomad_jset_str(e, "status", nomad_jstr(n, "Status")) < 0 ||
-                 nomad_jset_str(e, "eligibility", nomad_jstr(n, "SchedulingEligibility")) < 0)) {
+                (nomad_jset_str(e, "name", pu_json_str(n, "Name")) < 0 ||
+                 nomad_jset_str(e, "datacenter", pu_json_str(n, "Datacenter")) < 0 ||
+                 nomad_jset_str(e, "status", pu_json_str(n, "Status")) < 0 ||
+                 nomad_jset_str(e, "eligibility", pu_json_str(n, "SchedulingEligibility")) < 0)) {
                 NJ->release(e);
                 e = NULL;
             }
@@ -100,18 +100,18 @@ static int region_status(const nomad_api_ctx *a, const nomad_region *r, infra_js
                                      NOMAD_API_RETRY, what, &j) == 0) {
         for (size_t i = 0; i < NJ->length(j) && error == 0; i++) {
             const infra_json *job = NJ->at(j, i);
-            const char *id = nomad_jstr(job, "ID");
+            const char *id = pu_json_str(job, "ID");
             infra_json *e = NJ->new_object(), *dep = NULL;
             if (id && nomad_name_ok(id)) {
-                char *path = nomad_printf("/v1/job/%s/deployment", id);
+                char *path = pu_printf("/v1/job/%s/deployment", id);
                 nomad_api_json(a, via, NOMAD_AGENT_NOMAD, "GET", path, NULL,
                                NOMAD_API_RETRY | NOMAD_API_MISSING_OK, what, &dep);
                 free(path);
             }
-            const char *ds = nomad_jstr(dep, "Status");
+            const char *ds = pu_json_str(dep, "Status");
             if (e && (nomad_jset_str(e, "id", id) < 0 ||
-                      nomad_jset_str(e, "status", nomad_jstr(job, "Status")) < 0 ||
-                      nomad_jset(e, "deployment", ds ? NJ->new_string(ds) : NJ->new_null()) < 0)) {
+                      nomad_jset_str(e, "status", pu_json_str(job, "Status")) < 0 ||
+                      pu_json_set(e, "deployment", ds ? NJ->new_string(ds) : NJ->new_null()) < 0)) {
                 NJ->release(e);
                 e = NULL;
             }

@@ -50,14 +50,14 @@ static char *ssl_error(const char *what)
     unsigned long e = ERR_get_error();
     ERR_error_string_n(e, buf, sizeof(buf));
     ERR_clear_error();
-    return nomad_printf("%s: %s", what, e ? buf : "failed");
+    return pu_printf("%s: %s", what, e ? buf : "failed");
 }
 
 static char *bio_text(BIO *bio)
 {
     char *data = NULL;
     long n = BIO_get_mem_data(bio, &data);
-    char *out = nomad_malloc((size_t)(n > 0 ? n : 0) + 1);
+    char *out = pu_malloc((size_t)(n > 0 ? n : 0) + 1);
     if (n > 0)
         memcpy(out, data, (size_t)n);
     out[n > 0 ? n : 0] = '\0';
@@ -146,7 +146,7 @@ int nomad_tls_ca_new(const char *key_pem, const char *cluster, char **cert_pem, 
     EVP_PKEY *key = key_load(key_pem);
     X509 *x = X509_new();
     X509_NAME *name = X509_NAME_new();
-    char *cn = nomad_printf("%s cluster CA", cluster);
+    char *cn = pu_printf("%s cluster CA", cluster);
     int error = INFRA_EINTERNAL;
 
     if (key == NULL || x == NULL || name == NULL) {
@@ -181,12 +181,12 @@ done:
 
 static char *san_text(const nomad_cert_names *names)
 {
-    nomad_buf b = {0};
+    pu_buf b = {0};
     for (size_t i = 0; i < names->ndns; i++)
-        nomad_buf_printf(&b, "%sDNS:%s", b.len ? "," : "", names->dns[i]);
+        pu_buf_printf(&b, "%sDNS:%s", b.len ? "," : "", names->dns[i]);
     for (size_t i = 0; i < names->nip; i++)
-        nomad_buf_printf(&b, "%sIP:%s", b.len ? "," : "", names->ip[i]);
-    return nomad_buf_take(&b);
+        pu_buf_printf(&b, "%sIP:%s", b.len ? "," : "", names->ip[i]);
+    return pu_buf_take(&b);
 }
 
 int nomad_tls_cert_new(const char *ca_cert_pem, const char *ca_key_pem, const char *key_pem,
@@ -260,7 +260,7 @@ static int sans_fit(X509 *x, const nomad_cert_names *names)
         if (g->type == GEN_DNS) {
             const unsigned char *s = ASN1_STRING_get0_data(g->d.dNSName);
             int len = ASN1_STRING_length(g->d.dNSName);
-            char *text = nomad_printf("%.*s", len, (const char *)s);
+            char *text = pu_printf("%.*s", len, (const char *)s);
             nomad_strs_add(&dns, text);
             free(text);
         } else if (g->type == GEN_IPADD) {

@@ -1,5 +1,6 @@
-/* Small helpers of the nomad plugin: memory, text, diagnostics, JSON
- * through the host, hashes and random ids from libcrypto. */
+/* Small helpers of the nomad plugin beyond plugin_util.h: string lists,
+ * JSON getters with Nomad's conventions, hashes and random ids from
+ * libcrypto, names, cancellation. */
 #include "nomad.h"
 
 #include <arpa/inet.h>
@@ -10,114 +11,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void out_of_memory(void)
-{
-    fputs("nomad plugin: out of memory\n", stderr);
-    abort();
-}
-
-void *nomad_malloc(size_t len)
-{
-    void *p = malloc(len ? len : 1);
-    if (p == NULL)
-        out_of_memory();
-    return p;
-}
-
-void *nomad_calloc(size_t n, size_t size)
-{
-    void *p = calloc(n ? n : 1, size ? size : 1);
-    if (p == NULL)
-        out_of_memory();
-    return p;
-}
-
-void *nomad_realloc(void *ptr, size_t len)
-{
-    void *p = realloc(ptr, len ? len : 1);
-    if (p == NULL)
-        out_of_memory();
-    return p;
-}
-
-char *nomad_strdup(const char *s)
-{
-    size_t n = strlen(s ? s : "") + 1;
-    return memcpy(nomad_malloc(n), s ? s : "", n);
-}
-
-static char *vprintf_new(const char *fmt, va_list ap)
-{
-    va_list copy;
-    va_copy(copy, ap);
-    int n = vsnprintf(NULL, 0, fmt, copy);
-    va_end(copy);
-    if (n < 0)
-        n = 0;
-    char *out = nomad_malloc((size_t)n + 1);
-    vsnprintf(out, (size_t)n + 1, fmt, ap);
-    return out;
-}
-
-char *nomad_printf(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *out = vprintf_new(fmt, ap);
-    va_end(ap);
-    return out;
-}
-
-void nomad_buf_put(nomad_buf *b, const char *s, size_t len)
-{
-    if (b->len + len + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + len + 1)
-            cap *= 2;
-        b->data = nomad_realloc(b->data, cap);
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, s, len);
-    b->len += len;
-    b->data[b->len] = '\0';
-}
-
-void nomad_buf_puts(nomad_buf *b, const char *s)
-{
-    nomad_buf_put(b, s, strlen(s));
-}
-
-void nomad_buf_printf(nomad_buf *b, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *s = vprintf_new(fmt, ap);
-    va_end(ap);
-    nomad_buf_put(b, s, strlen(s));
-    free(s);
-}
-
-char *nomad_buf_take(nomad_buf *b)
-{
-    char *out = b->data ? b->data : nomad_strdup("");
-    b->data = NULL;
-    b->len = b->cap = 0;
-    return out;
-}
-
 void nomad_strs_add(nomad_strs *l, const char *s)
 {
-    l->v = nomad_realloc(l->v, (l->n + 1) * sizeof(*l->v));
-    l->v[l->n++] = nomad_strdup(s);
+    l->v = pu_realloc(l->v, (l->n + 1) * sizeof(*l->v));
+    l->v[l->n++] = pu_strdup(s);
 }
 
 void nomad_strs_addf(nomad_strs *l, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    char *s = vprintf_new(fmt, ap);
+    char *s = pu_vprintf(fmt, ap);
     va_end(ap);
-    l->v = nomad_realloc(l->v, (l->n + 1) * sizeof(*l->v));
+    l->v = pu_realloc(l->v, (l->n + 1) * sizeof(*l->v));
     l->v[l->n++] = s;
 }
 
@@ -132,14 +38,14 @@ int nomad_strs_has(const nomad_strs *l, const char *s)
 char *nomad_strs_join(const nomad_strs *l)
 {
     if (l->n == 0)
-        return nomad_strdup("none");
-    nomad_buf b = {0};
+        return pu_strdup("none");
+    pu_buf b = {0};
     for (size_t i = 0; i < l->n; i++) {
         if (i)
-            nomad_buf_puts(&b, ", ");
-        nomad_buf_puts(&b, l->v[i]);
+            pu_buf_puts(&b, ", ");
+        pu_buf_puts(&b, l->v[i]);
     }
-    return nomad_buf_take(&b);
+    return pu_buf_take(&b);
 }
 
 void nomad_strs_free(nomad_strs *l)
@@ -154,43 +60,6 @@ void nomad_strs_free(nomad_strs *l)
 const char *nomad_agent_name(nomad_agent agent)
 {
     return agent == NOMAD_AGENT_CONSUL ? "consul" : "nomad";
-}
-
-void nomad_diagf(infra_call *call, const char *attr, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *msg = vprintf_new(fmt, ap);
-    va_end(ap);
-    nomad_host->diag(call, INFRA_DIAG_ERROR, attr ? attr : "", msg);
-    free(msg);
-}
-
-void nomad_warnf(infra_call *call, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *msg = vprintf_new(fmt, ap);
-    va_end(ap);
-    nomad_host->diag(call, INFRA_DIAG_WARNING, "", msg);
-    free(msg);
-}
-
-void nomad_logf(infra_call *call, int level, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *msg = vprintf_new(fmt, ap);
-    va_end(ap);
-    nomad_host->log(call, level, msg);
-    free(msg);
-}
-
-const char *nomad_jstr(const infra_json *obj, const char *key)
-{
-    if (obj == NULL || NJ->type(obj) != INFRA_JSON_OBJECT)
-        return NULL;
-    return NJ->string(NJ->get(obj, key));
 }
 
 int nomad_jvalue_int(const infra_json *v, int64_t *out)
@@ -233,42 +102,13 @@ int nomad_jbool(const infra_json *obj, const char *key, int def, int *out)
         *out = def;
         return 0;
     }
-    if (NJ->type(v) == INFRA_JSON_BOOL) {
-        *out = NJ->boolean(v);
-        return 0;
-    }
-    const char *s = NJ->string(v);
-    if (s && strcmp(s, "true") == 0) {
-        *out = 1;
-        return 0;
-    }
-    if (s && strcmp(s, "false") == 0) {
-        *out = 0;
-        return 0;
-    }
-    return INFRA_EINVALID;
+    return pu_json_to_bool(v, out);
 }
 
-int nomad_jset(infra_json *obj, const char *key, infra_json *value)
-{
-    if (value == NULL)
-        return INFRA_EINTERNAL;
-    return NJ->set(obj, key, value) < 0 ? INFRA_EINTERNAL : 0;
-}
-
+/* Nomad's documents want a string where a value is missing, not null. */
 int nomad_jset_str(infra_json *obj, const char *key, const char *value)
 {
-    return nomad_jset(obj, key, NJ->new_string(value ? value : ""));
-}
-
-int nomad_jset_int(infra_json *obj, const char *key, int64_t value)
-{
-    return nomad_jset(obj, key, NJ->new_integer(value));
-}
-
-int nomad_jset_bool(infra_json *obj, const char *key, int value)
-{
-    return nomad_jset(obj, key, NJ->new_bool(value));
+    return pu_json_set(obj, key, NJ->new_string(value ? value : ""));
 }
 
 int nomad_jappend_str(infra_json *arr, const char *value)
@@ -284,7 +124,7 @@ infra_json *nomad_jobj(infra_json *obj, const char *key)
     infra_json *v = NJ->get(obj, key);
     if (v != NULL && NJ->type(v) == INFRA_JSON_OBJECT)
         return v;
-    if (nomad_jset(obj, key, NJ->new_object()) < 0)
+    if (pu_json_set(obj, key, NJ->new_object()) < 0)
         return NULL;
     return NJ->get(obj, key);
 }
@@ -309,8 +149,8 @@ infra_json *nomad_jparse(const char *text)
 char *nomad_jdump(const infra_json *v)
 {
     char *text = NJ->dump(v);
-    char *out = nomad_strdup(text ? text : "null");
-    nomad_host->free(text);
+    char *out = pu_strdup(text ? text : "null");
+    pu_host->free(text);
     return out;
 }
 
@@ -318,11 +158,11 @@ void nomad_sha256_hex(const void *data, size_t len, char out[65])
 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int n = 0;
-    if (EVP_Digest(data, len, md, &n, EVP_sha256(), NULL) != 1)
-        n = 0;
-    for (unsigned int i = 0; i < n && i < 32; i++)
-        snprintf(out + 2 * i, 3, "%02x", md[i]);
-    out[n ? 64 : 0] = '\0';
+    if (EVP_Digest(data, len, md, &n, EVP_sha256(), NULL) != 1 || n != 32) {
+        out[0] = '\0';
+        return;
+    }
+    pu_hex_encode(md, n, out);
 }
 
 int nomad_uuid(char out[37])
@@ -341,16 +181,16 @@ int nomad_uuid(char out[37])
 
 char *nomad_shell_quote(const char *text)
 {
-    nomad_buf b = {0};
-    nomad_buf_puts(&b, "'");
+    pu_buf b = {0};
+    pu_buf_puts(&b, "'");
     for (const char *p = text; *p; p++) {
         if (*p == '\'')
-            nomad_buf_puts(&b, "'\\''");
+            pu_buf_puts(&b, "'\\''");
         else
-            nomad_buf_put(&b, p, 1);
+            pu_buf_put(&b, p, 1);
     }
-    nomad_buf_puts(&b, "'");
-    return nomad_buf_take(&b);
+    pu_buf_puts(&b, "'");
+    return pu_buf_take(&b);
 }
 
 int nomad_name_ok(const char *s)
@@ -384,13 +224,13 @@ int nomad_ip_ok(const char *s)
 
 int nomad_check_cancel(infra_call *call)
 {
-    return nomad_host->cancelled(call) ? INFRA_ECANCELLED : 0;
+    return pu_host->cancelled(call) ? INFRA_ECANCELLED : 0;
 }
 
 int nomad_sleep_until(infra_call *call, int64_t ms, int64_t deadline)
 {
-    int64_t left = deadline - nomad_host->now_ms();
+    int64_t left = deadline - pu_host->now_ms();
     if (left <= 0)
         return nomad_check_cancel(call);
-    return nomad_host->sleep_ms(call, ms < left ? ms : left);
+    return pu_host->sleep_ms(call, ms < left ? ms : left);
 }

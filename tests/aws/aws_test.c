@@ -129,7 +129,7 @@ void awt_reset(void)
         fake_http.header = fake_header;
         fake_host.http = &fake_http;
     }
-    aws_api = &fake_host;
+    pu_init(&fake_host, "aws provider");
     while (routes != NULL) {
         route *next = routes->next;
         free(routes->action);
@@ -245,7 +245,7 @@ infra_provider *awt_provider(void)
     for (int i = 0; i < AWS_NSERVICES; i++)
         p->endpoint[i] = strdup("http://aws.test");
     p->access_key_id = strdup("AKIDEXAMPLE");
-    p->secret_key = aws_api->secrets->wrap("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY");
+    p->secret_key = pu_host->secrets->wrap("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY");
     p->credentials_source = strdup("AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY");
     aws_retry_policy_default(&p->retry);
     p->retry.base_ms = 1;
@@ -265,20 +265,7 @@ infra_provider *awt_provider(void)
 
 void awt_provider_free(infra_provider *p)
 {
-    if (p == NULL)
-        return;
-    free(p->region);
-    for (int i = 0; i < AWS_NSERVICES; i++)
-        free(p->endpoint[i]);
-    free(p->access_key_id);
-    aws_api->secrets->free(p->secret_key);
-    aws_api->secrets->free(p->session_token);
-    free(p->credentials_source);
-    aws_strv_free(p->zones);
-    aws_strv_free(p->zone_cache);
-    aws_waiter_free(p->waiter);
-    pthread_mutex_destroy(&p->cache_lock);
-    free(p);
+    aws_provider_free(p);
 }
 
 static void collect(void *ud, infra_call *call, int severity, const char *attr, const char *message)
@@ -312,14 +299,14 @@ void awt_call_clear(awt_call *c)
 
 infra_json *awt_json(const char *text)
 {
-    infra_json *v = aws_api->json->parse(text, strlen(text));
+    infra_json *v = pu_host->json->parse(text, strlen(text));
     assert_non_null(v);
     return v;
 }
 
 char *awt_dump(const infra_json *v)
 {
-    return aws_api->json->dump(v);
+    return pu_host->json->dump(v);
 }
 
 char *awt_read_file(const char *path)

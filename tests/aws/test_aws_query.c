@@ -56,26 +56,26 @@ static char *decoded_lines(const char *body)
         s = amp ? amp + 1 : NULL;
     }
     qsort(pairs, n, sizeof(pairs[0]), pair_cmp);
-    aws_buf b = {0};
+    pu_buf b = {0};
     for (size_t i = 0; i < n; i++) {
-        aws_buf_printf(&b, "%s\t%s\n", pairs[i][0], pairs[i][1]);
+        pu_buf_printf(&b, "%s\t%s\n", pairs[i][0], pairs[i][1]);
         free(pairs[i][0]);
         free(pairs[i][1]);
     }
-    return aws_buf_take(&b);
+    return pu_buf_take(&b);
 }
 
 static char *fixture_lines(const char *name)
 {
     json_t *c = json_object_get(json_object_get(fixtures, "cases"), name);
     assert_non_null(c);
-    aws_buf b = {0};
+    pu_buf b = {0};
     size_t i;
     json_t *p;
     json_array_foreach(json_object_get(c, "params"), i, p)
-        aws_buf_printf(&b, "%s\t%s\n", json_string_value(json_array_get(p, 0)),
-                       json_string_value(json_array_get(p, 1)));
-    return aws_buf_take(&b);
+        pu_buf_printf(&b, "%s\t%s\n", json_string_value(json_array_get(p, 0)),
+                      json_string_value(json_array_get(p, 1)));
+    return pu_buf_take(&b);
 }
 
 static void expect_botocore(const char *name, const char *action, aws_service svc,
@@ -136,14 +136,14 @@ static void test_security_group_rules_encode_nested_lists_as_botocore(void **sta
     expect_botocore("authorize_rules", "AuthorizeSecurityGroupIngress", AWS_EC2, &p);
     aws_params_free(&p);
     free(rules);
-    aws_api->json->release(allow);
-    aws_api->json->release(ingress);
+    pu_host->json->release(allow);
+    pu_host->json->release(ingress);
 
     /* Wrong rules are refused at the element they concern. */
     infra_json *bad = awt_json("[22, {\"port\": 70000}]");
     assert_int_equal(aws_rules_parse(&c.call, bad, NULL, "ingress", &rules, &n), INFRA_EINVALID);
     assert_string_equal(c.last_attr, "allow[1]");
-    aws_api->json->release(bad);
+    pu_host->json->release(bad);
     awt_call_clear(&c);
 }
 
@@ -210,7 +210,7 @@ static void test_load_balancer_listeners_and_health_check_encode_as_botocore(voi
     aws_params_free(&p);
     free(l);
     aws_tags_free(&t);
-    aws_api->json->release(cfg);
+    pu_host->json->release(cfg);
 
     /* listen + backend_port: port 80 speaks HTTP, others pass TCP through. */
     cfg = awt_json("{\"listen\": [80, 443], \"backend_port\": 8080}");
@@ -220,7 +220,7 @@ static void test_load_balancer_listeners_and_health_check_encode_as_botocore(voi
     assert_int_equal(l[0].instance_port, 8080);
     assert_string_equal(l[1].protocol, "TCP");
     free(l);
-    aws_api->json->release(cfg);
+    pu_host->json->release(cfg);
 
     char *target = aws_health_target("http:8080/health");
     aws_params_add(&p, "LoadBalancerName", "web-1a2b");
@@ -358,14 +358,14 @@ static void test_autoscaling_create_sends_the_members_botocore_names(void **stat
     /* The blob keeps the token for later updates. */
     assert_non_null(priv);
     assert_non_null(strstr(priv, "0a1b2c3d4e5f60718293a4b5c6d7e8f9"));
-    aws_api->free(priv);
+    pu_host->free(priv);
     free(got);
     free(want);
     free(body);
     free(name);
     free(base_token_name);
-    aws_api->json->release(planned);
-    aws_api->json->release(out);
+    pu_host->json->release(planned);
+    pu_host->json->release(out);
     awt_call_clear(&c);
     awt_provider_free(p);
 }

@@ -41,7 +41,7 @@ static int act(const char *type, awt_call *c, const infra_json *prior, const inf
              : planned == NULL                                        ? h->remove(&a)
                                                                       : h->apply(&a);
     if (priv_out != NULL)
-        aws_api->free(priv_out);
+        pu_host->free(priv_out);
     return rc;
 }
 
@@ -62,10 +62,10 @@ static void test_network_create_adopts_the_vpc_its_token_made(void **state)
     char *name = awt_param(first, "Filter.1.Name"), *value = awt_param(first, "Filter.1.Value.1");
     assert_string_equal(name, "tag:infra:token");
     assert_string_equal(value, TOKEN);
-    assert_string_equal(aws_json_str(out, "id"), "vpc-0abc");
+    assert_string_equal(pu_json_str(out, "id"), "vpc-0abc");
     free(name);
     free(value);
-    aws_api->json->release(out);
+    pu_host->json->release(out);
 
     /* Nothing tagged with the token: CreateVpc with every tag. */
     awt_reset();
@@ -96,9 +96,9 @@ static void test_network_create_adopts_the_vpc_its_token_made(void **state)
         free(v);
     }
     assert_true(seen_token && seen_name && seen_address);
-    assert_string_equal(aws_json_str(out, "id"), "vpc-0new");
-    aws_api->json->release(out);
-    aws_api->json->release(planned);
+    assert_string_equal(pu_json_str(out, "id"), "vpc-0new");
+    pu_host->json->release(out);
+    pu_host->json->release(planned);
     awt_call_clear(&c);
 }
 
@@ -140,23 +140,23 @@ static void test_firewall_update_changes_only_the_difference(void **state)
     assert_null(more);
     free(revoked);
     free(added);
-    aws_api->json->release(out);
+    pu_host->json->release(out);
 
     /* Read: the same rules keep the state's own words; others show up as ingress. */
     infra_json *read_state =
         awt_json("{\"id\": \"sg-1\", \"name\": \"web\", \"network\": \"vpc-1\","
                  " \"allow\": [22, {\"port\": 80}]}");
     assert_int_equal(act("firewall", &c, NULL, NULL, read_state, NULL, &out), 0);
-    assert_true(aws_api->json->equal(aws_api->json->get(out, "allow"),
-                                     aws_api->json->get(read_state, "allow")));
-    aws_api->json->release(out);
+    assert_true(pu_host->json->equal(pu_host->json->get(out, "allow"),
+                                     pu_host->json->get(read_state, "allow")));
+    pu_host->json->release(out);
     assert_int_equal(act("firewall", &c, NULL, NULL, planned, NULL, &out), 0);
-    assert_null(aws_api->json->get(out, "allow"));
-    assert_int_equal(aws_api->json->length(aws_api->json->get(out, "ingress")), 2);
-    aws_api->json->release(out);
-    aws_api->json->release(read_state);
-    aws_api->json->release(prior);
-    aws_api->json->release(planned);
+    assert_null(pu_host->json->get(out, "allow"));
+    assert_int_equal(pu_host->json->length(pu_host->json->get(out, "ingress")), 2);
+    pu_host->json->release(out);
+    pu_host->json->release(read_state);
+    pu_host->json->release(prior);
+    pu_host->json->release(planned);
     awt_call_clear(&c);
 }
 
@@ -186,18 +186,18 @@ static void test_autoscaling_read_after_a_crash_finds_the_next_generation(void *
     infra_json *out = NULL;
     const char *blob = "{\"token\": \"" TOKEN "\", \"base\": \"web-1a2b\"}";
     assert_int_equal(act("autoscaling_group", &c, NULL, NULL, st, blob, &out), 0);
-    assert_string_equal(aws_json_str(out, "id"), "web-1a2b-g1");
-    assert_int_equal(aws_api->json->integer(aws_api->json->get(out, "generation")), 1);
-    assert_string_equal(aws_json_str(out, "version"), "2");
+    assert_string_equal(pu_json_str(out, "id"), "web-1a2b-g1");
+    assert_int_equal(pu_host->json->integer(pu_host->json->get(out, "generation")), 1);
+    assert_string_equal(pu_json_str(out, "version"), "2");
     /* The same subnets in another order are the same subnets. */
-    assert_true(aws_api->json->equal(aws_api->json->get(out, "subnets"),
-                                     aws_api->json->get(st, "subnets")));
+    assert_true(pu_host->json->equal(pu_host->json->get(out, "subnets"),
+                                     pu_host->json->get(st, "subnets")));
     /* The sweep named the generations that may exist. */
     const awt_request *sweep = awt_last("DescribeAutoScalingGroups");
     char *n1 = awt_param(sweep, "AutoScalingGroupNames.member.2");
     assert_string_equal(n1, "web-1a2b-g1");
     free(n1);
-    aws_api->json->release(out);
+    pu_host->json->release(out);
 
     /* No generation at all: gone. */
     awt_reset();
@@ -206,7 +206,7 @@ static void test_autoscaling_read_after_a_crash_finds_the_next_generation(void *
               "<AutoScalingGroups/></DescribeAutoScalingGroupsResult>"
               "</DescribeAutoScalingGroupsResponse>");
     assert_int_equal(act("autoscaling_group", &c, NULL, NULL, st, blob, &out), INFRA_ENOTFOUND);
-    aws_api->json->release(st);
+    pu_host->json->release(st);
     awt_call_clear(&c);
 }
 
@@ -250,12 +250,12 @@ static void test_dns_record_create_does_not_take_over_another_record(void **stat
     assert_non_null(change);
     assert_non_null(strstr(change->body, "<Action>UPSERT</Action>"));
     assert_non_null(strstr(change->body, "<Value>192.0.2.1</Value>"));
-    assert_string_equal(aws_json_str(out, "id"), "Z1/www.example.org/A");
-    assert_string_equal(aws_json_str(out, "fqdn"), "www.example.org");
-    assert_string_equal(aws_json_str(out, "type"), "A");
-    aws_api->json->release(out);
-    aws_api->json->release(over);
-    aws_api->json->release(planned);
+    assert_string_equal(pu_json_str(out, "id"), "Z1/www.example.org/A");
+    assert_string_equal(pu_json_str(out, "fqdn"), "www.example.org");
+    assert_string_equal(pu_json_str(out, "type"), "A");
+    pu_host->json->release(out);
+    pu_host->json->release(over);
+    pu_host->json->release(planned);
     awt_call_clear(&c);
 }
 
@@ -332,14 +332,14 @@ static void test_instance_create_launches_with_the_token_and_reads_the_fingerpri
         free(k);
     }
     assert_true(role);
-    assert_string_equal(aws_json_str(out, "id"), "i-0aaa");
-    assert_string_equal(aws_json_str(out, "private_ip"), "10.0.1.5");
-    assert_string_equal(aws_json_str(out, "public_ip"), "54.0.0.5");
-    assert_string_equal(aws_json_str(out, "ssh_host_key_fingerprint"), "SHA256:abcECDSA");
-    assert_string_equal(aws_json_str(out, "ssh_user"), "root");
-    assert_true(aws_api->json->boolean(aws_api->json->get(out, "associate_public_ip")));
-    aws_api->json->release(out);
-    aws_api->json->release(planned);
+    assert_string_equal(pu_json_str(out, "id"), "i-0aaa");
+    assert_string_equal(pu_json_str(out, "private_ip"), "10.0.1.5");
+    assert_string_equal(pu_json_str(out, "public_ip"), "54.0.0.5");
+    assert_string_equal(pu_json_str(out, "ssh_host_key_fingerprint"), "SHA256:abcECDSA");
+    assert_string_equal(pu_json_str(out, "ssh_user"), "root");
+    assert_true(pu_host->json->boolean(pu_host->json->get(out, "associate_public_ip")));
+    pu_host->json->release(out);
+    pu_host->json->release(planned);
     awt_call_clear(&c);
     free(encoded);
 }

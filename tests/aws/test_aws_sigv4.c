@@ -198,7 +198,7 @@ static void test_plugin_requests_sign_host_date_type_and_token(void **state)
     awt_reset();
     infra_provider *p = awt_provider();
     p->endpoint[AWS_EC2] = (free(p->endpoint[AWS_EC2]), strdup("http://127.0.0.1:8123"));
-    p->session_token = aws_api->secrets->wrap("FwoGZXIvYXdzEXAMPLETOKEN");
+    p->session_token = pu_host->secrets->wrap("FwoGZXIvYXdzEXAMPLETOKEN");
     char **lines = NULL;
     const char *body = "Action=DescribeVpcs&Version=2016-11-15";
     aws_sign_headers(p, AWS_EC2, "POST", "http://127.0.0.1:8123/", NULL, 0, body, strlen(body),

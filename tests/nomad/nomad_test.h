@@ -42,10 +42,11 @@ static inline void test_call(infra_call *call, test_diags *d)
     call->diag_ud = d;
 }
 
-/* The plugin's sources use nomad_host; the tests give them infracore's. */
+/* The plugin's sources use pu_host (plugin_util.h); the tests give them
+ * infracore's. */
 static inline void test_use_host(void)
 {
-    nomad_host = host_table();
+    pu_init(host_table(), "nomad plugin");
 }
 
 /* A file of tests/nomad/ (relative path) as a new JSON value. */

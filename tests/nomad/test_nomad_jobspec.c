@@ -35,7 +35,7 @@ static infra_json *group(infra_json *job, size_t i)
 
 static const char *image_of(infra_json *job, size_t g, size_t t)
 {
-    return nomad_jstr(NJ->get(NJ->at(NJ->get(group(job, g), "Tasks"), t), "Config"), "image");
+    return pu_json_str(NJ->get(NJ->at(NJ->get(group(job, g), "Tasks"), t), "Config"), "image");
 }
 
 static void test_wrapped_and_bare_json_jobs_read_the_same(void **state)
@@ -44,7 +44,7 @@ static void test_wrapped_and_bare_json_jobs_read_the_same(void **state)
     snprintf(wrapped, sizeof(wrapped), "{\"Job\": %s}", WEB_JOB);
     infra_json *a = job_of(wrapped), *b = job_of(WEB_JOB);
     test_json_equal(a, b, "the Job object");
-    assert_string_equal(nomad_jstr(a, "ID"), "from-file");
+    assert_string_equal(pu_json_str(a, "ID"), "from-file");
     NJ->release(a);
     NJ->release(b);
 
@@ -68,9 +68,9 @@ static void test_set_applies_name_count_image_tag_datacenters_and_meta(void **st
                   " \"canary\": true}");
     char *err = NULL;
     assert_int_equal(nomad_job_apply(job, "topology-key", set, "europe", DCS, 2, &err), 0);
-    assert_string_equal(nomad_jstr(job, "ID"), "clickcount");
-    assert_string_equal(nomad_jstr(job, "Name"), "clickcount");
-    assert_string_equal(nomad_jstr(job, "Region"), "europe");
+    assert_string_equal(pu_json_str(job, "ID"), "clickcount");
+    assert_string_equal(pu_json_str(job, "Name"), "clickcount");
+    assert_string_equal(pu_json_str(job, "Region"), "europe");
     test_json_is(NJ->get(job, "Datacenters"), "[\"dc-b\"]", "Datacenters");
     int64_t count = 0;
     assert_int_equal(nomad_jint(group(job, 0), "Count", &count), 0);
@@ -94,9 +94,9 @@ static void test_without_set_the_job_gets_the_id_region_and_every_datacenter(voi
     infra_json *job = job_of(WEB_JOB);
     char *err = NULL;
     assert_int_equal(nomad_job_apply(job, "web", NULL, "us", DCS, 2, &err), 0);
-    assert_string_equal(nomad_jstr(job, "ID"), "web");
-    assert_string_equal(nomad_jstr(job, "Name"), "web");
-    assert_string_equal(nomad_jstr(job, "Region"), "us");
+    assert_string_equal(pu_json_str(job, "ID"), "web");
+    assert_string_equal(pu_json_str(job, "Name"), "web");
+    assert_string_equal(pu_json_str(job, "Region"), "us");
     test_json_is(NJ->get(job, "Datacenters"), "[\"dc-a\", \"dc-b\"]", "Datacenters");
     assert_string_equal(image_of(job, 0, 0), "nginx:1.25");
     test_json_is(NJ->get(job, "Meta"), "{\"owner\": \"team\"}", "Meta");
@@ -190,10 +190,10 @@ static void test_hcl_parse_request_passes_only_declared_set_keys_as_variables(vo
     char *body = NULL, *err = NULL;
     assert_int_equal(nomad_job_parse_request(HCL_JOB, set, &body, &err), 0);
     infra_json *req = test_json(body);
-    assert_string_equal(nomad_jstr(req, "JobHCL"), HCL_JOB);
+    assert_string_equal(pu_json_str(req, "JobHCL"), HCL_JOB);
     assert_int_equal(NJ->boolean(NJ->get(req, "Canonicalize")), 1);
     /* Nomad refuses a value for an undeclared variable: owner is not sent */
-    assert_string_equal(nomad_jstr(req, "Variables"),
+    assert_string_equal(pu_json_str(req, "Variables"),
                         "image_tag = \"2.0 \\\"beta\\\" $${x}\"\ncount = 3\n");
     NJ->release(req);
     NJ->release(set);

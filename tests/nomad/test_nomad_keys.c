@@ -95,15 +95,15 @@ static void test_keys_are_made_once_under_nomad_cluster_names(void **state)
     assert_non_null(strstr(cak, "BEGIN PRIVATE KEY"));
     assert_non_null(strstr(cac, "BEGIN CERTIFICATE"));
     assert_string_equal(nomad_keys_token(&k, NOMAD_AGENT_NOMAD), nt);
-    assert_string_equal(nomad_host->secrets->value(k.ca_cert), cac);
+    assert_string_equal(pu_host->secrets->value(k.ca_cert), cac);
     nomad_keys_free(&k);
 
     /* a second load (a second run) finds the same values */
     assert_int_equal(nomad_keys_load(ctx, &call, 1, &k), 0);
-    assert_string_equal(nomad_host->secrets->value(k.gossip[NOMAD_AGENT_NOMAD]), ng);
-    assert_string_equal(nomad_host->secrets->value(k.gossip[NOMAD_AGENT_CONSUL]), cg);
+    assert_string_equal(pu_host->secrets->value(k.gossip[NOMAD_AGENT_NOMAD]), ng);
+    assert_string_equal(pu_host->secrets->value(k.gossip[NOMAD_AGENT_CONSUL]), cg);
     assert_string_equal(nomad_keys_token(&k, NOMAD_AGENT_CONSUL), ct);
-    assert_string_equal(nomad_host->secrets->value(k.ca_cert), cac);
+    assert_string_equal(pu_host->secrets->value(k.ca_cert), cac);
     nomad_keys_free(&k);
     assert_int_equal(d.errors, 0);
 
@@ -132,7 +132,7 @@ static void test_secrets_survive_a_save_and_reload_of_the_secrets_file(void **st
     close(fd);
     test_call(&call, &d);
     assert_int_equal(nomad_keys_load(ctx, &call, 1, &k), 0);
-    char *ca = strdup(nomad_host->secrets->value(k.ca_cert));
+    char *ca = strdup(pu_host->secrets->value(k.ca_cert));
     char *tok = strdup(nomad_keys_token(&k, NOMAD_AGENT_NOMAD));
     nomad_keys_free(&k);
     char *err = NULL;
@@ -141,7 +141,7 @@ static void test_secrets_survive_a_save_and_reload_of_the_secrets_file(void **st
     assert_int_equal(secrets_file_load(path, &err), 0);
     unlink(path);
     assert_int_equal(nomad_keys_load(ctx, &call, 0, &k), 0);
-    assert_string_equal(nomad_host->secrets->value(k.ca_cert), ca);
+    assert_string_equal(pu_host->secrets->value(k.ca_cert), ca);
     assert_string_equal(nomad_keys_token(&k, NOMAD_AGENT_NOMAD), tok);
     nomad_keys_free(&k);
     free(ca);
@@ -206,7 +206,7 @@ static void test_node_certificate_is_kept_for_the_same_names_and_reissued_for_ne
     nomad_node_cert a, b, c;
     assert_int_equal(nomad_node_cert_load(ctx, &call, &k, &n, &a), 0);
     assert_int_equal(nomad_node_cert_load(ctx, &call, &k, &n, &b), 0);
-    const infra_secret_api *s = nomad_host->secrets;
+    const infra_secret_api *s = pu_host->secrets;
     assert_string_equal(s->value(a.cert), s->value(b.cert));
     assert_string_equal(s->value(a.key), s->value(b.key));
     char *kept = stored("nomad.main.node.main-europe-dc-a-server-0.cert");

@@ -100,8 +100,8 @@ static void test_schema_describes_every_setting(void **state)
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         const infra_json *a = NJ->get(settings, names[i][0]);
         assert_non_null(a);
-        assert_string_equal(nomad_jstr(a, "type"), names[i][1]);
-        assert_non_null(nomad_jstr(a, "description"));
+        assert_string_equal(pu_json_str(a, "type"), names[i][1]);
+        assert_non_null(pu_json_str(a, "description"));
     }
     NJ->release(schema);
     host_call_clear(&call);

@@ -5,33 +5,10 @@
 #include "testprov.h"
 
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-const infra_host *testprov_host;
-
-void testprov_diagf(infra_call *call, const char *attr_path, const char *fmt, ...)
-{
-    char small[256];
-    char *msg = small;
-    va_list ap;
-    int n;
-
-    va_start(ap, fmt);
-    n = vsnprintf(small, sizeof(small), fmt, ap);
-    va_end(ap);
-    if (n >= (int)sizeof(small) && (msg = malloc((size_t)n + 1)) != NULL) {
-        va_start(ap, fmt);
-        vsnprintf(msg, (size_t)n + 1, fmt, ap);
-        va_end(ap);
-    }
-    testprov_host->diag(call, INFRA_DIAG_ERROR, attr_path, msg != NULL ? msg : small);
-    if (msg != small)
-        free(msg);
-}
 
 static void provider_free(infra_provider *p)
 {
@@ -48,15 +25,15 @@ static int testprov_configure(infra_call *call, const infra_json *settings, infr
 {
     int error = 0;
     infra_provider *p = NULL;
-    const char *dir = testprov_str(settings, "dir");
+    const char *dir = pu_json_str(settings, "dir");
     char *log_path = NULL;
 
     if (settings != NULL && TPJ->type(settings) != INFRA_JSON_OBJECT) {
-        testprov_diagf(call, "", "the test provider's settings must be a map");
+        pu_diagf(call, "", "the test provider's settings must be a map");
         return INFRA_EINVALID;
     }
     if (dir == NULL || dir[0] == '\0') {
-        testprov_diagf(call, "dir", "the test provider needs \"dir\": where its objects live");
+        pu_diagf(call, "dir", "the test provider needs \"dir\": where its objects live");
         return INFRA_EINVALID;
     }
     if ((p = calloc(1, sizeof(*p))) == NULL)
@@ -70,13 +47,13 @@ static int testprov_configure(infra_call *call, const infra_json *settings, infr
         goto done;
     }
     if (testprov_mkdirs(dir) < 0) {
-        testprov_diagf(call, "dir", "cannot create directory %s", dir);
+        pu_diagf(call, "dir", "cannot create directory %s", dir);
         error = INFRA_EINVALID;
         goto done;
     }
     p->calls_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (p->calls_fd < 0) {
-        testprov_diagf(call, "dir", "cannot open %s", log_path);
+        pu_diagf(call, "dir", "cannot open %s", log_path);
         error = INFRA_EINVALID;
         goto done;
     }
@@ -152,7 +129,7 @@ INFRA_PLUGIN_EXPORT int infra_plugin_entry(const infra_host *host, const infra_p
 {
     if (out == NULL || !host_usable(host))
         return INFRA_ENOTSUP;
-    testprov_host = host;
+    pu_init(host, "test provider");
     *out = &testprov_plugin;
     return 0;
 }

@@ -1,39 +1,21 @@
 /* The "test" provider: resources are JSON files in a directory, with knobs
  * that inject latency, failures and crashes. Shared between its files only;
- * the plugin sees nothing of infra but <infra/plugin.h>. */
+ * the plugin sees nothing of infra but <infra/plugin.h> (and the in-tree
+ * plugins' helpers of plugins/common, which see only that too). */
 #ifndef TESTPROV_H
 #define TESTPROV_H
 
 #include <infra/plugin.h>
+
+#include "plugin_util.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
-/* The host table given to the entry function; valid until unload. */
-extern const infra_host *testprov_host;
-#define TPJ (testprov_host->json)
-
-/* Attribute flags of the schema table. */
-#define TP_REQUIRED 1u
-#define TP_COMPUTED 2u
-#define TP_FORCE_NEW 4u
-#define TP_SENSITIVE 8u
-
-typedef struct testprov_attr {
-    const char *name;
-    const char *type; /* schema type: "string", "integer", "list", "map" */
-    unsigned flags;   /* TP_* */
-    const char *description;
-} testprov_attr;
-
-typedef struct testprov_type {
-    const char *name;
-    int data_source; /* looked up, never created */
-    const testprov_attr *attrs;
-    size_t nattrs;
-} testprov_type;
+/* The host's JSON service (pu_host is the host table, plugin_util.h). */
+#define TPJ (pu_host->json)
 
 /* Fault injection and pacing, parsed from the provider settings. */
 typedef struct testprov_knobs {
@@ -58,11 +40,8 @@ struct infra_provider {
 
 /* --- testprov_schema.c ---------------------------------------------- */
 
-/* The resource type called name, or NULL (borrowed, static). */
-const testprov_type *testprov_type_find(const char *name);
-
-/* The attribute called name of type t, or NULL (borrowed, static). */
-const testprov_attr *testprov_attr_find(const testprov_type *t, const char *name);
+/* The settings and resource types (image is a data source). */
+extern const pu_schema testprov_schema_table;
 
 /* Builds the schema document; *out is a new JSON value. 0 or INFRA_EINTERNAL. */
 int testprov_schema(infra_call *call, infra_json **out);
@@ -70,13 +49,6 @@ int testprov_schema(infra_call *call, infra_json **out);
 /* Offline checks of one resource config, diagnostics through the host.
  * 0, INFRA_ENOTSUP for an unknown type, INFRA_EINVALID for a bad value. */
 int testprov_validate(infra_call *call, const char *type, const infra_json *config);
-
-/* The string member key of obj, or NULL when missing or not a string. */
-const char *testprov_str(const infra_json *obj, const char *key);
-
-/* 1 when s is a value the engine does not know yet ("${...}" or
- * "(known after apply)"): such values cannot be checked offline. */
-int testprov_is_unknown(const char *s);
 
 /* --- testprov_knobs.c ----------------------------------------------- */
 
@@ -106,7 +78,9 @@ int testprov_injected_failure(infra_provider *p, infra_call *call, const char *a
 
 /* --- testprov_store.c ----------------------------------------------- */
 
-/* printf into a new string (malloc); caller frees. NULL when out of memory. */
+/* printf into a new string (malloc); caller frees. NULL when out of memory:
+ * unlike pu_printf it does not abort, and every caller answers NULL with
+ * INFRA_EINTERNAL. */
 char *testprov_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* FNV-1a of text: stable across runs, for ids and derived addresses. */
@@ -164,9 +138,5 @@ int testprov_read(infra_provider *self, infra_call *call, const char *type,
                   infra_json **out);
 int testprov_import(infra_provider *self, infra_call *call, const char *type, const char *id,
                     infra_json **out);
-
-/* Reports an error diagnostic formatted like printf. */
-void testprov_diagf(infra_call *call, const char *attr_path, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
 #endif

@@ -40,16 +40,16 @@ static int parse_integer(infra_call *call, const infra_json *settings, const cha
         errno = 0;
         *out = strtoll(s, &end, 10);
         if (*s == '\0' || *end != '\0' || errno != 0) {
-            testprov_diagf(call, key, "\"%s\" is not an integer", s);
+            pu_diagf(call, key, "\"%s\" is not an integer", s);
             return INFRA_EINVALID;
         }
         break;
     default:
-        testprov_diagf(call, key, "must be an integer");
+        pu_diagf(call, key, "must be an integer");
         return INFRA_EINVALID;
     }
     if (*out < 0) {
-        testprov_diagf(call, key, "must not be negative");
+        pu_diagf(call, key, "must not be negative");
         return INFRA_EINVALID;
     }
     return 0;
@@ -82,7 +82,7 @@ static int parse_strings(infra_call *call, const infra_json *settings, const cha
         return 0;
     }
     if (TPJ->type(v) != INFRA_JSON_ARRAY) {
-        testprov_diagf(call, key, "must be a list of resource addresses");
+        pu_diagf(call, key, "must be a list of resource addresses");
         return INFRA_EINVALID;
     }
     n = TPJ->length(v);
@@ -91,7 +91,7 @@ static int parse_strings(infra_call *call, const infra_json *settings, const cha
     for (size_t i = 0; i < n; i++) {
         const char *s = TPJ->string(TPJ->at(v, i));
         if (s == NULL) {
-            testprov_diagf(call, key, "element %zu is not a string", i);
+            pu_diagf(call, key, "element %zu is not a string", i);
             strings_free(list, i);
             return INFRA_EINVALID;
         }
@@ -128,7 +128,7 @@ int testprov_knobs_parse(infra_call *call, const infra_json *settings, testprov_
         if (s != NULL && strcmp(s, "before") == 0) {
             k->crash_before = 1;
         } else if (s == NULL || strcmp(s, "after") != 0) {
-            testprov_diagf(call, "crash_when", "must be \"before\" or \"after\"");
+            pu_diagf(call, "crash_when", "must be \"before\" or \"after\"");
             return INFRA_EINVALID;
         }
     }
@@ -152,16 +152,16 @@ int testprov_latency(infra_provider *p, infra_call *call)
         return 0;
     /* Against the host clock, so that the full latency passes however the
      * slices round. */
-    deadline = testprov_host->now_ms() + p->knobs.latency_ms;
+    deadline = pu_host->now_ms() + p->knobs.latency_ms;
     for (;;) {
-        int64_t left = deadline - testprov_host->now_ms();
+        int64_t left = deadline - pu_host->now_ms();
         int error;
         if (left <= 0)
             return 0;
         if (atomic_load(&p->stopped))
             return INFRA_ECANCELLED;
-        if ((error = testprov_host->sleep_ms(call, left < LATENCY_SLICE_MS ? left
-                                                                            : LATENCY_SLICE_MS)) < 0)
+        if ((error = pu_host->sleep_ms(call, left < LATENCY_SLICE_MS ? left : LATENCY_SLICE_MS)) <
+            0)
             return error;
     }
 }
@@ -201,7 +201,7 @@ int testprov_injected_failure(infra_provider *p, infra_call *call, const char *a
 
     for (size_t i = 0; i < k->nfail; i++) {
         if (strcmp(k->fail[i], address) == 0) {
-            testprov_diagf(call, "", "injected failure");
+            pu_diagf(call, "", "injected failure");
             return INFRA_EINVALID;
         }
     }
@@ -216,7 +216,7 @@ int testprov_injected_failure(infra_provider *p, infra_call *call, const char *a
     pthread_mutex_unlock(&k->lock);
     if (transient) {
         /* A warning: the engine retries and the run is expected to succeed. */
-        testprov_host->diag(call, INFRA_DIAG_WARNING, "", "injected transient failure");
+        pu_host->diag(call, INFRA_DIAG_WARNING, "", "injected transient failure");
         return INFRA_ETRANSIENT;
     }
     return 0;

@@ -11,10 +11,10 @@
 
 #define ID_LEN 24
 
-static int check_type(infra_call *call, const char *type, const testprov_type **out)
+static int check_type(infra_call *call, const char *type, const pu_type **out)
 {
-    if ((*out = testprov_type_find(type)) == NULL) {
-        testprov_diagf(call, "", "unknown resource type \"%s\"", type ? type : "");
+    if ((*out = pu_type_find(&testprov_schema_table, type)) == NULL) {
+        pu_diagf(call, "", "unknown resource type \"%s\"", type ? type : "");
         return INFRA_ENOTSUP;
     }
     return 0;
@@ -35,7 +35,7 @@ static int set_owned_string(infra_json *obj, const char *key, char *value)
 
 /* Sets id and the attributes the "cloud" computes, all derived from the id
  * or the config so that the same object always shows the same values. */
-static int add_computed(const testprov_type *t, infra_json *attrs, const char *id)
+static int add_computed(const pu_type *t, infra_json *attrs, const char *id)
 {
     int error = 0;
     uint64_t h = testprov_hash(id);
@@ -56,8 +56,8 @@ static int add_computed(const testprov_type *t, infra_json *attrs, const char *i
     } else if (strcmp(t->name, "load_balancer") == 0) {
         error = set_owned_string(attrs, "dns_name", testprov_printf("%s.lb.test.invalid", id));
     } else if (strcmp(t->name, "dns_record") == 0) {
-        const char *name = testprov_str(attrs, "name");
-        const char *zone = testprov_str(attrs, "zone");
+        const char *name = pu_json_str(attrs, "name");
+        const char *zone = pu_json_str(attrs, "zone");
         if (name != NULL && zone != NULL) {
             size_t zlen = strlen(zone);
             if (zlen > 0 && zone[zlen - 1] == '.')
@@ -81,7 +81,7 @@ int testprov_plan(infra_provider *self, infra_call *call, const char *type,
                   infra_json **requires_replace)
 {
     int error = 0;
-    const testprov_type *t;
+    const pu_type *t;
     infra_json *plan = NULL;
     infra_json *replace = NULL;
 
@@ -94,7 +94,7 @@ int testprov_plan(infra_provider *self, infra_call *call, const char *type,
         goto out;
     if (TPJ->type(desired) != INFRA_JSON_OBJECT ||
         (prior != NULL && TPJ->type(prior) != INFRA_JSON_OBJECT)) {
-        testprov_diagf(call, "", "a %s must be described by a map", type);
+        pu_diagf(call, "", "a %s must be described by a map", type);
         error = INFRA_EINVALID;
         goto done;
     }
@@ -106,7 +106,7 @@ int testprov_plan(infra_provider *self, infra_call *call, const char *type,
         goto out;
     for (size_t i = 0; i < t->nattrs; i++) {
         const char *name = t->attrs[i].name;
-        if ((t->attrs[i].flags & TP_FORCE_NEW) &&
+        if ((t->attrs[i].flags & PU_ATTR_FORCE_NEW) &&
             values_differ(TPJ->get(prior, name), TPJ->get(desired, name)) &&
             (error = TPJ->append(replace, TPJ->new_string(name))) < 0)
             goto done;
@@ -117,7 +117,7 @@ int testprov_plan(infra_provider *self, infra_call *call, const char *type,
     for (size_t i = 0; i < t->nattrs; i++) {
         const char *name = t->attrs[i].name;
         const infra_json *old = TPJ->get(prior, name);
-        if ((t->attrs[i].flags & TP_COMPUTED) && old != NULL && TPJ->get(plan, name) == NULL &&
+        if ((t->attrs[i].flags & PU_ATTR_COMPUTED) && old != NULL && TPJ->get(plan, name) == NULL &&
             (error = TPJ->set(plan, name, TPJ->copy(old))) < 0)
             goto done;
     }
@@ -158,12 +158,12 @@ static int attributes_copy(const infra_json *record, infra_json **out)
     return (*out = TPJ->copy(TPJ->get(record, "attributes"))) == NULL ? INFRA_EINTERNAL : 0;
 }
 
-static int do_create(infra_provider *p, infra_call *call, const testprov_type *t,
+static int do_create(infra_provider *p, infra_call *call, const pu_type *t,
                      const infra_json *planned, char *id, const char **note, infra_json **state)
 {
     int error = 0;
-    const char *token = testprov_host->call_token(call);
-    const char *address = testprov_host->call_address(call);
+    const char *token = pu_host->call_token(call);
+    const char *address = pu_host->call_address(call);
     infra_json *record = NULL;
     infra_json *attrs = NULL;
 
@@ -174,9 +174,9 @@ static int do_create(infra_provider *p, infra_call *call, const testprov_type *t
     error = testprov_object_load(p, call, t->name, id, &record);
     if (error == 0) {
         /* A retried create: hand back what the first attempt made. */
-        const char *owner = testprov_str(record, "token");
+        const char *owner = pu_json_str(record, "token");
         if (token == NULL || owner == NULL || strcmp(owner, token) != 0) {
-            testprov_diagf(call, "", "object %s already exists for another token", id);
+            pu_diagf(call, "", "object %s already exists for another token", id);
             error = INFRA_ECONFLICT;
             goto done;
         }
@@ -205,24 +205,24 @@ done:
 
 static int prior_id(infra_call *call, const infra_json *prior, const char **id)
 {
-    const char *found = testprov_str(prior, "id");
+    const char *found = pu_json_str(prior, "id");
 
     if (!testprov_id_valid(found)) {
-        testprov_diagf(call, "id", "the state holds no valid object id");
+        pu_diagf(call, "id", "the state holds no valid object id");
         return INFRA_EINVALID;
     }
     *id = found;
     return 0;
 }
 
-static int do_update(infra_provider *p, infra_call *call, const testprov_type *t,
-                     const char *id, const infra_json *planned, infra_json **state)
+static int do_update(infra_provider *p, infra_call *call, const pu_type *t, const char *id,
+                     const infra_json *planned, infra_json **state)
 {
     int error = 0;
     infra_json *record = NULL;
     infra_json *attrs = NULL;
 
-    if ((error = testprov_injected_failure(p, call, testprov_host->call_address(call))) < 0)
+    if ((error = testprov_injected_failure(p, call, pu_host->call_address(call))) < 0)
         return error;
     if ((error = testprov_object_load(p, call, t->name, id, &record)) < 0)
         return error;
@@ -252,11 +252,11 @@ static int image_state(const infra_json *config, const infra_json *image, infra_
 
     if (st == NULL)
         return INFRA_EINTERNAL;
-    if (testprov_str(st, "name") == NULL)
-        error = set_string(st, "name", testprov_str(image, "name"));
-    if (error < 0 || (error = set_string(st, "id", testprov_str(image, "id"))) < 0 ||
-        (error = set_string(st, "image_name", testprov_str(image, "name"))) < 0 ||
-        (error = set_string(st, "created", testprov_str(image, "created"))) < 0) {
+    if (pu_json_str(st, "name") == NULL)
+        error = set_string(st, "name", pu_json_str(image, "name"));
+    if (error < 0 || (error = set_string(st, "id", pu_json_str(image, "id"))) < 0 ||
+        (error = set_string(st, "image_name", pu_json_str(image, "name"))) < 0 ||
+        (error = set_string(st, "created", pu_json_str(image, "created"))) < 0) {
         TPJ->release(st);
         return error;
     }
@@ -268,17 +268,16 @@ static int image_find(infra_provider *p, infra_call *call, const infra_json *con
                       infra_json **out)
 {
     int error;
-    const char *pattern = testprov_str(config, "name");
+    const char *pattern = pu_json_str(config, "name");
     infra_json *image = NULL;
 
     if (pattern == NULL) {
-        testprov_diagf(call, "name", "an image needs a name pattern");
+        pu_diagf(call, "name", "an image needs a name pattern");
         return INFRA_EINVALID;
     }
     if ((error = testprov_image_lookup(p, call, pattern, NULL, &image)) < 0) {
         if (error == INFRA_ENOTFOUND)
-            testprov_diagf(call, "name", "no image in %s/catalog/images matches \"%s\"", p->dir,
-                           pattern);
+            pu_diagf(call, "name", "no image in %s/catalog/images matches \"%s\"", p->dir, pattern);
         return error;
     }
     error = image_state(config, image, out);
@@ -292,8 +291,8 @@ int testprov_apply(infra_provider *self, infra_call *call, const char *type,
                    size_t *private_out_len)
 {
     int error = 0;
-    const testprov_type *t;
-    const char *address = testprov_host->call_address(call);
+    const pu_type *t;
+    const char *address = pu_host->call_address(call);
     const char *op = prior == NULL ? "create" : planned == NULL ? "delete" : "update";
     const char *note = NULL;
     const char *id = "-";
@@ -313,7 +312,7 @@ int testprov_apply(infra_provider *self, infra_call *call, const char *type,
         return INFRA_ECANCELLED;
     if ((prior == NULL && planned == NULL) ||
         (planned != NULL && TPJ->type(planned) != INFRA_JSON_OBJECT)) {
-        testprov_diagf(call, "", "apply needs a planned %s map", type);
+        pu_diagf(call, "", "apply needs a planned %s map", type);
         return INFRA_EINVALID;
     }
     if ((error = testprov_latency(self, call)) < 0)
@@ -345,7 +344,7 @@ int testprov_read(infra_provider *self, infra_call *call, const char *type,
                   infra_json **out)
 {
     int error = 0;
-    const testprov_type *t;
+    const pu_type *t;
     const char *id;
     char token_id[ID_LEN];
     infra_json *record = NULL;
@@ -362,16 +361,16 @@ int testprov_read(infra_provider *self, infra_call *call, const char *type,
         return state == NULL ? INFRA_ENOTFOUND : image_find(self, call, state, out);
 
     if (state == NULL) {
-        const char *token = testprov_host->call_token(call);
+        const char *token = pu_host->call_token(call);
         if (token == NULL) {
-            testprov_diagf(call, "", "a read without state needs an idempotency token");
+            pu_diagf(call, "", "a read without state needs an idempotency token");
             return INFRA_EINVALID;
         }
         if ((error = testprov_id_for_token(token, token_id, sizeof(token_id))) < 0)
             return error;
         if ((error = testprov_object_load(self, call, t->name, token_id, &record)) < 0)
             return error;
-        id = testprov_str(record, "token");
+        id = pu_json_str(record, "token");
         if (id == NULL || strcmp(id, token) != 0) { /* same id prefix, another token */
             error = INFRA_ENOTFOUND;
             goto done;
@@ -392,13 +391,13 @@ int testprov_import(infra_provider *self, infra_call *call, const char *type, co
                     infra_json **out)
 {
     int error = 0;
-    const testprov_type *t;
+    const pu_type *t;
     infra_json *found = NULL;
 
     if ((error = check_type(call, type, &t)) < 0)
         return error;
     if (!testprov_id_valid(id)) {
-        testprov_diagf(call, "id", "\"%s\" is not an object id", id ? id : "");
+        pu_diagf(call, "id", "\"%s\" is not an object id", id ? id : "");
         return INFRA_EINVALID;
     }
     if (t->data_source) {

@@ -67,21 +67,9 @@ int testprov_id_valid(const char *id)
     return 1;
 }
 
-static uint64_t fnv1a(const void *data, size_t len)
-{
-    const unsigned char *b = data;
-    uint64_t h = 1469598103934665603ull;
-
-    for (size_t i = 0; i < len; i++) {
-        h ^= b[i];
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
 uint64_t testprov_hash(const char *text)
 {
-    return fnv1a(text, strlen(text));
+    return pu_fnv1a(text, strlen(text));
 }
 
 int testprov_id_for_token(const char *token, char *out, size_t len)
@@ -99,7 +87,7 @@ int testprov_id_for_token(const char *token, char *out, size_t len)
             snprintf(out, len, "tp-%.16s", token);
             return 0;
         }
-        h = fnv1a(token, strlen(token));
+        h = pu_fnv1a(token, strlen(token));
     } else if (getrandom(&h, sizeof(h), 0) != (ssize_t)sizeof(h)) {
         return INFRA_EINTERNAL;
     }
@@ -157,13 +145,13 @@ int testprov_object_load(infra_provider *p, infra_call *call, const char *type, 
         return INFRA_EINTERNAL;
     if ((error = read_file(path, &text, &len)) < 0) {
         if (error != INFRA_ENOTFOUND)
-            testprov_diagf(call, "", "cannot read %s", path);
+            pu_diagf(call, "", "cannot read %s", path);
         goto done;
     }
     doc = TPJ->parse(text, len);
     if (doc == NULL || TPJ->type(doc) != INFRA_JSON_OBJECT ||
         TPJ->type(TPJ->get(doc, "attributes")) != INFRA_JSON_OBJECT) {
-        testprov_diagf(call, "", "%s is not a test provider object", path);
+        pu_diagf(call, "", "%s is not a test provider object", path);
         error = INFRA_EINTERNAL;
         goto done;
     }
@@ -174,20 +162,6 @@ done:
     free(text);
     free(path);
     return error;
-}
-
-static int write_all(int fd, const char *data, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, data, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        data += n;
-        len -= (size_t)n;
-    }
-    return 0;
 }
 
 /* No fsync: the crashes this provider simulates kill the process, not the
@@ -209,31 +183,31 @@ int testprov_object_save(infra_provider *p, infra_call *call, const char *type, 
         goto done;
     }
     if ((error = testprov_mkdirs(typedir)) < 0) {
-        testprov_diagf(call, "", "cannot create %s", typedir);
+        pu_diagf(call, "", "cannot create %s", typedir);
         goto done;
     }
     /* 0600: the object holds its sensitive attributes, as a cloud would. */
     fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0 || write_all(fd, text, strlen(text)) < 0 || write_all(fd, "\n", 1) < 0 ||
+    if (fd < 0 || pu_write_all(fd, text, strlen(text)) < 0 || pu_write_all(fd, "\n", 1) < 0 ||
         close(fd) < 0) {
         if (fd >= 0)
             unlink(tmp);
         fd = -1;
-        testprov_diagf(call, "", "cannot write %s", tmp);
+        pu_diagf(call, "", "cannot write %s", tmp);
         error = INFRA_EINTERNAL;
         goto done;
     }
     fd = -1;
     if (rename(tmp, path) < 0) {
         unlink(tmp);
-        testprov_diagf(call, "", "cannot rename %s to %s", tmp, path);
+        pu_diagf(call, "", "cannot rename %s to %s", tmp, path);
         error = INFRA_EINTERNAL;
     }
 done:
     if (fd >= 0)
         close(fd);
     if (text != NULL)
-        testprov_host->free(text);
+        pu_host->free(text);
     free(tmp);
     free(path);
     free(typedir);
@@ -251,7 +225,7 @@ int testprov_object_remove(infra_provider *p, infra_call *call, const char *type
         if (errno == ENOENT) {
             error = INFRA_ENOTFOUND;
         } else {
-            testprov_diagf(call, "", "cannot remove %s", path);
+            pu_diagf(call, "", "cannot remove %s", path);
             error = INFRA_EINTERNAL;
         }
     }
@@ -268,7 +242,7 @@ void testprov_calls_log(infra_provider *p, const char *op, const char *address, 
     /* One write on an O_APPEND descriptor: lines from concurrent calls and
      * processes never interleave. */
     if (line != NULL && p->calls_fd >= 0)
-        (void)write_all(p->calls_fd, line, strlen(line));
+        (void)pu_write_all(p->calls_fd, line, strlen(line));
     free(line);
 }
 
@@ -282,9 +256,9 @@ static void keep_newest(infra_json **best, infra_json *candidate)
         *best = candidate;
         return;
     }
-    cmp = strcmp(testprov_str(candidate, "created"), testprov_str(*best, "created"));
+    cmp = strcmp(pu_json_str(candidate, "created"), pu_json_str(*best, "created"));
     if (cmp == 0)
-        cmp = strcmp(testprov_str(candidate, "id"), testprov_str(*best, "id"));
+        cmp = strcmp(pu_json_str(candidate, "id"), pu_json_str(*best, "id"));
     if (cmp > 0) {
         TPJ->release(*best);
         *best = candidate;
@@ -305,8 +279,8 @@ static int catalog_entry(const char *catalog, const char *file, infra_json **out
         return INFRA_EINTERNAL;
     if ((error = read_file(path, &text, &len)) == 0) {
         doc = TPJ->parse(text, len);
-        if (testprov_str(doc, "id") == NULL || testprov_str(doc, "name") == NULL ||
-            testprov_str(doc, "created") == NULL) {
+        if (pu_json_str(doc, "id") == NULL || pu_json_str(doc, "name") == NULL ||
+            pu_json_str(doc, "created") == NULL) {
             TPJ->release(doc);
             doc = NULL;
             error = INFRA_EINVALID;
@@ -339,12 +313,12 @@ int testprov_image_lookup(infra_provider *p, infra_call *call, const char *patte
                 char *msg = testprov_printf("skipping %s/%s: not an image {id, name, created}",
                                             catalog, ent->d_name);
                 if (msg != NULL)
-                    testprov_host->log(call, INFRA_LOG_WARN, msg);
+                    pu_host->log(call, INFRA_LOG_WARN, msg);
                 free(msg);
                 continue;
             }
-            if (pattern != NULL ? fnmatch(pattern, testprov_str(entry, "name"), 0) == 0
-                                : strcmp(id, testprov_str(entry, "id")) == 0)
+            if (pattern != NULL ? fnmatch(pattern, pu_json_str(entry, "name"), 0) == 0
+                                : strcmp(id, pu_json_str(entry, "id")) == 0)
                 keep_newest(&best, entry);
             else
                 TPJ->release(entry);
