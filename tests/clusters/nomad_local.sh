@@ -71,8 +71,30 @@ nomad() {
   local region=$1 path=$2 ip
   ip=$(out | jq -r ".${region}_servers[0]")
   secret nomad.main.ca.cert >"$work/ca.pem"
-  curl -sf --max-time 10 --cacert "$work/ca.pem" \
-    -H "X-Nomad-Token: $(secret nomad.main.nomad_management_token)" "https://$ip:4646$path"
+  local try
+  for try in 1 2 3 4 5; do
+    curl -sf --max-time 10 --cacert "$work/ca.pem" \
+      -H "X-Nomad-Token: $(secret nomad.main.nomad_management_token)" "https://$ip:4646$path" && return 0
+    sleep 2
+  done
+  return 1
+}
+
+# eventually COMMAND...: true once COMMAND succeeds, trying for about 30 s
+# (the cluster settles after a change: a node going down, an allocation moving).
+eventually() {
+  local try
+  for try in $(seq 1 15); do
+    "$@" && return 0
+    sleep 2
+  done
+  return 1
+}
+job_running() { nomad "$1" "/v1/job/${2:-web}?region=$1" | jq -e '.Status == "running"' >/dev/null; }
+has_leader() { nomad "$1" /v1/status/leader | jq -e '. != ""' >/dev/null; }
+ready_clients() { # REGION COUNT: exactly COUNT ready, eligible clients
+  [ "$(nomad "$1" "/v1/nodes?region=$1" |
+    jq '[.[] | select(.Status == "ready" and .SchedulingEligibility == "eligible")] | length')" -eq "$2" ]
 }
 
 # 1. up: both regions have a leader, are federated, and the job runs in both.
@@ -84,12 +106,10 @@ grep -q "Apply: .* 0 failed, 0 skipped" "$work/out" || fail "the apply reported 
 for region in europe us; do
   leader=$(nomad "$region" /v1/status/leader | jq -r .)
   [ -n "$leader" ] || fail "region $region has no leader"
-  nomad "$region" "/v1/job/web?region=$region" | jq -e '.Status == "running"' >/dev/null ||
-    fail "job web is not running in $region"
+  eventually job_running "$region" || fail "job web is not running in $region"
 done
 nomad europe /v1/regions | jq -e 'sort == ["europe","us"]' >/dev/null || fail "regions are not federated"
-[ "$(nomad europe '/v1/nodes?region=europe' | jq '[.[] | select(.Status == "ready")] | length')" -eq 4 ] ||
-  fail "europe does not have 4 ready clients"
+eventually ready_clients europe 4 || fail "europe does not have 4 ready clients"
 # The service answers on a client.
 alloc=$(nomad us '/v1/job/web/allocations?region=us' | jq -r '[.[] | select(.ClientStatus == "running")][0].ID')
 [ -n "$alloc" ] && [ "$alloc" != null ] || fail "no running allocation in us"
@@ -131,7 +151,7 @@ topo_edit 'd["jobs"]["broken"] = {"cluster": "main", "regions": ["europe"], "fil
 up_fails
 grep -q "job.broken" "$work/out" || fail "the failed deployment does not name the job"
 grep -qi "httpd" "$work/out" || fail "the failure does not name the failing task"
-nomad europe '/v1/job/web?region=europe' | jq -e '.Status == "running"' >/dev/null || fail "web stopped running"
+eventually job_running europe || fail "web stopped running"
 cp "$work/cluster.yaml.orig" "$topo"
 up
 
@@ -158,9 +178,9 @@ up_fails
 grep -q "cluster_agent.main.europe.dc-z.client\[0\]" "$work/out" || fail "the failed node is not named"
 grep -q "main-europe-dc-z-client-0" "$work/out" || fail "the message does not name the node"
 for region in europe us; do
-  nomad "$region" /v1/status/leader | jq -e '. != ""' >/dev/null || fail "$region lost its leader"
+  eventually has_leader "$region" || fail "$region lost its leader"
 done
-nomad us '/v1/job/web?region=us' | jq -e '.Status == "running"' >/dev/null || fail "web stopped in us"
+eventually job_running us || fail "web stopped in us"
 cp "$work/cluster.yaml.orig" "$topo"
 up
 
@@ -179,8 +199,7 @@ up
 agent_pids >"$work/pids.after"
 missing=$(comm -23 "$work/pids.before" "$work/pids.after")
 [ -z "$missing" ] || fail "agents restarted when a datacenter was added: $missing"
-[ "$(nomad europe '/v1/nodes?region=europe' | jq '[.[] | select(.Status == "ready")] | length')" -eq 5 ] ||
-  fail "the new datacenter's client is not ready"
+eventually ready_clients europe 5 || fail "the new datacenter's client is not ready"
 
 # 6c. A new image for dc-b: its two clients are replaced one after the
 #     other, each drained before its host goes; web keeps running.
@@ -191,10 +210,9 @@ first_done=$(grep -n "cluster_agent.main.europe.dc-b.client\[0\]: replaced" "$wo
 second_start=$(grep -n "cluster_agent.main.europe.dc-b.client\[1\]: replacing" "$work/out" | cut -d: -f1)
 [ -n "$first_done" ] && [ -n "$second_start" ] && [ "$first_done" -lt "$second_start" ] ||
   { cat "$work/rolling" >&2; fail "dc-b's clients were not replaced one at a time"; }
-nomad europe '/v1/job/web?region=europe' | jq -e '.Status == "running"' >/dev/null || fail "web stopped during the rolling replacement"
-nodes=$(nomad europe '/v1/nodes?region=europe')
-[ "$(echo "$nodes" | jq '[.[] | select(.Status == "ready" and .SchedulingEligibility == "eligible")] | length')" -eq 5 ] ||
-  fail "europe does not have its 5 clients back: $(echo "$nodes" | jq -c '[.[] | [.Name, .Address, .Status, .SchedulingEligibility]]')"
+eventually job_running europe || fail "web stopped during the rolling replacement"
+eventually ready_clients europe 5 ||
+  fail "europe does not have its 5 clients back: $(nomad europe '/v1/nodes?region=europe' | jq -c '[.[] | [.Name, .Address, .Status, .SchedulingEligibility]]')"
 rc=0
 "$infra" plan "$topo" >"$work/out" 2>&1 || rc=$?
 [ $rc -eq 0 ] || { cat "$work/out" >&2; fail "plan after the rolling replacement exits $rc"; }
