@@ -91,8 +91,11 @@ class Host:
 
     def kill_tasks(self):
         """Tasks outlive their agent (as with Nomad's executors): end the
-        ones this suite started, by the pids under the alloc directories."""
-        self.ssh("for p in $(ls /proc | grep -E '^[0-9]+$'); do "
+        ones this suite started, by the pids under the alloc directories.
+        Only this host's: the hosts share the machine's process table, and
+        every host's tasks have their cwd under the same path."""
+        self.ssh("me=$(readlink /proc/self/ns/net); for p in $(ls /proc | grep -E '^[0-9]+$'); do "
+                 "[ \"$(readlink /proc/$p/ns/net 2>/dev/null)\" = \"$me\" ] || continue; "
                  "readlink /proc/$p/cwd 2>/dev/null | grep -q '^/var/lib/nomad/alloc/' && kill -9 $p; done; true",
                  check=False)
 

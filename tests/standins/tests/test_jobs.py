@@ -73,6 +73,23 @@ class Jobs(harness.PoolTest):
         p = a["AllocatedResources"]["Shared"]["Ports"][0]
         return p["HostIP"], p["Value"]
 
+    def test_kill_tasks_ends_the_tasks_of_its_own_host_only(self):
+        # The hosts share the machine's process table and every host's tasks
+        # run under the same path: the cleanup of one host must not end
+        # another's (nor anything else on the machine).
+        a, b = self.clients
+        pid = b.ssh("mkdir -p /var/lib/nomad/alloc/probe && cd /var/lib/nomad/alloc/probe && "
+                    "{ setsid sleep 300 </dev/null >/dev/null 2>&1 & echo $!; }").stdout.strip()
+
+        def alive():  # a zombie is dead: PID 1 may take its time to reap it
+            return b.ssh("awk '$1 == \"State:\" {up = $2 != \"Z\"} END {exit !up}' /proc/%s/status" % pid,
+                         check=False).returncode == 0
+        self.assertTrue(alive())
+        a.kill_tasks()
+        self.assertTrue(alive(), "kill_tasks on %s ended a task of %s" % (a.ip, b.ip))
+        b.kill_tasks()
+        wait_for("the task of %s to end" % b.ip, lambda: not alive(), timeout=10)
+
     def test_raw_exec_job_deployment_succeeds_and_its_service_answers(self):
         st, body = http("POST", self.api + "/v1/jobs", web_job("web"))
         self.assertEqual(st, 200, body)
