@@ -8,7 +8,7 @@
 #include "topology_int.h"
 
 static const char *const cluster_meta[] = {"scheduler", "regions", "federate", NULL};
-static const char *const dc_meta[] = {"provider", "servers", "clients", NULL};
+static const char *const dc_meta[] = {"provider", "servers", "clients", "depends_on", NULL};
 static const char *const region_keys[] = {"datacenters", NULL};
 static const char *const job_keys[] = {"cluster", "regions", "file", "set", NULL};
 

@@ -24,7 +24,7 @@
 #include "topology_int.h"
 #include "util.h"
 
-static const char *const dc_meta[] = {"provider", "servers", "clients", NULL};
+static const char *const dc_meta[] = {"provider", "servers", "clients", "depends_on", NULL};
 
 /* "${TARGET}" as a template string. */
 static json_t *ref(const char *target)
@@ -158,6 +158,30 @@ static void node_settings(topo_ctx *ctx, topo_resource *node, const ytree_node *
             json_object_set_new(config, key, v);
     }
     util_buf_free(&b);
+    /* depends_on: what every node of the datacenter waits for (a route, a
+     * gateway) without naming it in an attribute. */
+    const ytree_node *dep = ytree_get(body, "depends_on");
+    if (dep) {
+        char *dp = util_printf("%s.depends_on", path);
+        if (dep->type != YTREE_LIST) {
+            if (!quiet)
+                topo_error(ctx, NULL, dep, dp, "expected a list of resource addresses");
+        } else {
+            for (size_t k = 0; k < dep->nitems; k++) {
+                const ytree_node *item = dep->items[k];
+                char *err = NULL;
+                if (item->type != YTREE_STRING) {
+                    if (!quiet)
+                        topo_error(ctx, NULL, item, dp, "expected a resource address");
+                } else if (topo_depends_on(ctx->topo, item->text, &deps, &err) < 0) {
+                    if (!quiet)
+                        topo_error(ctx, NULL, item, dp, "%s", err);
+                    free(err);
+                }
+            }
+        }
+        free(dp);
+    }
     if (!quiet)
         json_object_update(dc->settings, config);
     json_object_update(config, node->config); /* role, cluster, region, datacenter */

@@ -268,6 +268,40 @@ static void test_topology_cluster_scheduler_resources_follow_the_nodes(void **un
     topology_free(t);
 }
 
+static void test_topology_datacenter_settings_refer_to_resources_and_wait_for_depends_on(void **unused)
+{
+    const char *yaml = "name: app\nproviders: { p: {} }\n"
+                       "networks:\n  main: { cidr: 10.0.0.0/16 }\n"
+                       "resources:\n  route: { default: { network: \"${network.main.id}\" } }\n"
+                       "clusters:\n  main:\n    scheduler: nomad\n    regions:\n"
+                       "      eu:\n        datacenters:\n"
+                       "          dc:\n            provider: p\n            servers: 1\n"
+                       "            subnet: \"${network.main.id}\"\n"
+                       "            depends_on: [route.default]\n";
+    topology *t = load_ok(yaml);
+    const topo_resource *r = res(t, "cluster.main.eu.dc.server[0]");
+    assert_json(r->config, "{\"subnet\":\"${network.main.id}\",\"role\":\"server\","
+                           "\"cluster\":\"main\",\"region\":\"eu\",\"datacenter\":\"dc\"}");
+    char *deps = deps_text(r->deps, r->ndeps);
+    assert_string_equal(deps, "network.main route.default");
+    free(deps);
+    topology_free(t);
+
+    diag_list d = {0};
+    const char *bad = "name: app\nproviders: { p: {} }\n"
+                      "clusters:\n  main:\n    scheduler: nomad\n    regions:\n"
+                      "      eu:\n        datacenters:\n"
+                      "          dc: { provider: p, servers: 1, depends_on: [route.nope] }\n";
+    assert_int_equal(topology_load_buffer("t.yaml", bad, strlen(bad), NULL, &t, &d), INFRA_EINVALID);
+    assert_true(d.count >= 1);
+    char *line = diag_format(&d.items[0]);
+    assert_non_null(strstr(line, "t.yaml:9:"));
+    assert_non_null(strstr(line, "clusters.main.regions.eu.datacenters.dc.depends_on"));
+    assert_non_null(strstr(line, "route.nope"));
+    free(line);
+    diag_list_free(&d);
+}
+
 static void test_topology_cluster_references_name_the_matching_nodes(void **unused)
 {
     topology *t = load_ok(cluster_yaml);
@@ -646,6 +680,7 @@ int main(void)
         cmocka_unit_test(test_topology_bad_references_are_load_errors_with_suggestions),
         cmocka_unit_test(test_topology_cluster_nodes_become_instances_on_their_provider),
         cmocka_unit_test(test_topology_cluster_scheduler_resources_follow_the_nodes),
+        cmocka_unit_test(test_topology_datacenter_settings_refer_to_resources_and_wait_for_depends_on),
         cmocka_unit_test(test_topology_cluster_references_name_the_matching_nodes),
         cmocka_unit_test(test_topology_cluster_errors_point_at_the_cluster),
         cmocka_unit_test(test_topology_jobs_and_apps_run_on_declared_cluster_regions),
