@@ -11,7 +11,7 @@ src=$(cd "$(dirname "$0")" && pwd)
 top=$(mktemp -d /var/tmp/infra-standins.XXXXXX)
 chmod 755 "$top"
 mkdir -p "$top/standins" "$top/conformance"
-cp -R "$src/nomad" "$src/consul" "$src/standin" "$top/standins/"
+cp -R "$src/nomad" "$src/consul" "$src/systemctl" "$src/journalctl" "$src/standin" "$top/standins/"
 cp "$src/../conformance/nomad-openapi.yaml" "$top/conformance/"
 find "$top" -name __pycache__ -prune -exec rm -rf {} +
 echo "$top/standins"
