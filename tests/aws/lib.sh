@@ -26,8 +26,8 @@ export AWS_ACCESS_KEY_ID=AKIAINFRATEST0000001
 export AWS_SECRET_ACCESS_KEY=emulatorSecretKey0000000000000000000000
 export AWS_REGION=us-east-1
 
-skip() { echo "SKIP: $*"; exit 77; }
-fail() { echo "FAIL: $*" >&2; exit 1; }
+# shellcheck source=SCRIPTDIR/../lib.sh
+source "$root/tests/lib.sh"
 
 [ -f "$emulator" ] || skip "the AWS emulator is not in this tree"
 /usr/bin/python3 -c 'import botocore' 2>/dev/null || skip "python3-botocore is not installed"
@@ -116,23 +116,6 @@ emu_faults() {
 # awsctl ARGS...: signed botocore calls (see awsctl.py).
 awsctl() { /usr/bin/python3 "$here/awsctl.py" "$@"; }
 
-# run STATUS COMMAND...: runs COMMAND (stdin /dev/null), keeps stdout and
-# stderr in $work/out and $work/err, fails unless it exits STATUS.
-run() {
-  local want=$1
-  shift
-  local rc=0
-  "$@" >"$work/out" 2>"$work/err" </dev/null || rc=$?
-  if [ "$rc" -ne "$want" ]; then
-    echo "--- stdout" >&2
-    cat "$work/out" >&2
-    echo "--- stderr" >&2
-    cat "$work/err" >&2
-    fail "$* exited $rc, expected $want"
-  fi
-}
-out_has() { grep -qF -- "$1" "$work/out" || { cat "$work/out" >&2; fail "stdout lacks: $1"; }; }
-err_has() { grep -qF -- "$1" "$work/err" || { cat "$work/err" >&2; fail "stderr lacks: $1"; }; }
 
 # pool_create N: N SSH-reachable namespace hosts (root); sets $pool_dir.
 pool_create() {

@@ -77,13 +77,7 @@ run() {
   child=$!
   wait "$child" || rc=$?
   child=
-  if [ "$rc" -ne "$want" ]; then
-    echo "--- stdout" >&2
-    cat "$work/out" >&2
-    echo "--- stderr" >&2
-    cat "$work/err" >&2
-    fail "$* exited $rc, expected $want"
-  fi
+  [ "$rc" -eq "$want" ] || run_failed "$rc" "$want" "$@"
 }
 
 # Everything of the run, on success and failure alike; then lib.sh's
@@ -105,15 +99,7 @@ hybrid_cleanup() {
   if [ -f "$topo" ] && [ -n "${AWS_ENDPOINT_URL:-}" ]; then
     "$infra" down "$topo" --yes </dev/null >"$work/down-cleanup.log" 2>&1 || true
   fi
-  local ns link
-  for ns in $(ip netns list | awk -v p="$prefix-" 'index($1, p) == 1 {print $1}'); do
-    ip netns pids "$ns" | xargs -r kill -9 2>/dev/null || true
-    ip netns del "$ns" 2>/dev/null || true
-  done
-  for link in $(ip -o link show | awk -F': ' -v p="$prefix" 'index($2, p) == 1 {sub(/@.*/, "", $2); print $2}'); do
-    ip link del "$link" 2>/dev/null || true
-  done
-  grep -F " $work/run" /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+  local_leftovers_remove "$prefix" "$work"
   [ -z "$standins" ] || rm -rf "$(dirname "$standins")"
   (exit $rc) # cleanup takes the status from $?
   cleanup
@@ -130,12 +116,7 @@ pool_create $nodes_per_region
 pool_cidr=$(awk '$1 == "cidr:" {print $2}' "$pool_dir/pool.yaml")
 pool_prefix=$(awk '$1 == "prefix:" {print $2}' "$pool_dir/pool.yaml")
 [[ $pool_cidr =~ ^10\.213\.[0-9]+\.0/24$ ]] || fail "unexpected host pool range '$pool_cidr'"
-routes=$(ip -4 route show)
-cidr=
-for i in $(seq 0 19); do
-  n=$((180 + ($$ + i) % 20))
-  if ! grep -q "^10\.213\.$n\." <<<"$routes"; then cidr=10.213.$n.0/24; break; fi
-done
+cidr=$(free_test_cidr 180 20)
 [ -n "$cidr" ] || skip "no free 10.213.x.0/24 for the europe network"
 export INFRA_LOCAL_CIDR=$cidr
 

@@ -12,8 +12,8 @@ infra=$1
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 
-skip() { echo "SKIP: $*"; exit 77; }
-fail() { echo "FAIL: $*" >&2; exit 1; }
+# shellcheck source=SCRIPTDIR/../lib.sh
+source "$root/tests/lib.sh"
 [ "$(id -u)" -eq 0 ] || skip "local hosts need root"
 export PATH=$PATH:/usr/sbin:/sbin
 for tool in ip sshd busybox curl jq; do
@@ -32,27 +32,14 @@ INFRA_PLUGIN_PATH=$(dirname "$infra")/plugins
 export INFRA_LOCAL_RUN_DIR=$work/run INFRA_LOCAL_PREFIX=$prefix NO_COLOR=1
 standins=$("$root/tests/standins/stage.sh")
 export INFRA_NOMAD_BINARY=$standins/nomad INFRA_CONSUL_BINARY=$standins/consul
-routes=$(ip -4 route show)
-cidr=
-for i in $(seq 0 29); do
-  n=$((150 + ($$ + i) % 30))
-  if ! grep -q "^10\.213\.$n\." <<<"$routes"; then cidr=10.213.$n.0/24; break; fi
-done
+cidr=$(free_test_cidr 150 30)
 [ -n "$cidr" ] || skip "no free 10.213.x.0/24 for the test network"
 export INFRA_LOCAL_CIDR=$cidr
 
 cleanup() {
   local rc=$?
   "$infra" down "$topo" --yes >/dev/null 2>&1 || true
-  local ns
-  for ns in $(ip netns list | awk -v p="$prefix-" 'index($1, p) == 1 {print $1}'); do
-    ip netns pids "$ns" | xargs -r kill -9 2>/dev/null || true
-    ip netns del "$ns" 2>/dev/null || true
-  done
-  for link in $(ip -o link show | awk -F': ' -v p="$prefix" 'index($2, p) == 1 {sub(/@.*/, "", $2); print $2}'); do
-    ip link del "$link" 2>/dev/null || true
-  done
-  grep -F " $work/" /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+  local_leftovers_remove "$prefix" "$work"
   [ $rc -eq 0 ] || { echo "--- last output" >&2; tail -n 60 "$work/out" >&2 2>/dev/null || true; }
   rm -rf "$work" "$(dirname "$standins")"
   exit $rc

@@ -12,31 +12,8 @@ export INFRA_TEST_DIR=$work/objects
 topo=$work/e2e.yaml
 state_file=$work/.infra/e2e.default.json
 
-fail() {
-  echo "FAIL: $*" >&2
-  exit 1
-}
-
-# run STATUS COMMAND...: runs COMMAND with stdin from /dev/null, keeps its
-# output in $work/out and $work/err, and fails unless it exits STATUS.
-run() {
-  local want=$1
-  shift
-  local rc=0
-  "$@" >"$work/out" 2>"$work/err" </dev/null || rc=$?
-  if [ "$rc" -ne "$want" ]; then
-    echo "--- stdout" >&2
-    cat "$work/out" >&2
-    echo "--- stderr" >&2
-    cat "$work/err" >&2
-    fail "$* exited $rc, expected $want"
-  fi
-}
-
-# out_has TEXT / err_has TEXT / out_lacks TEXT: fixed-string checks.
-out_has() { grep -qF -- "$1" "$work/out" || { cat "$work/out" >&2; fail "stdout lacks: $1"; }; }
-err_has() { grep -qF -- "$1" "$work/err" || { cat "$work/err" >&2; fail "stderr lacks: $1"; }; }
-out_lacks() { ! grep -qF -- "$1" "$work/out" || { cat "$work/out" >&2; fail "stdout has: $1"; }; }
+# shellcheck source=SCRIPTDIR/../lib.sh
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/lib.sh"
 
 # objects [TYPE]: how many objects the test provider holds.
 objects() {

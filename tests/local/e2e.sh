@@ -10,8 +10,8 @@ infra=$1
 here=$(cd "$(dirname "$0")" && pwd)
 example=$here/../../examples/local.yaml
 
-skip() { echo "SKIP: $*"; exit 77; }
-fail() { echo "FAIL: $*" >&2; exit 1; }
+# shellcheck source=SCRIPTDIR/../lib.sh
+source "$here/../lib.sh"
 [ "$(id -u)" -eq 0 ] || skip "the local provider needs root"
 export PATH=$PATH:/usr/sbin:/sbin
 for tool in ip sshd ssh-keygen nft haproxy busybox curl jq nsenter; do
@@ -26,12 +26,7 @@ export INFRA_PLUGIN_PATH
 INFRA_PLUGIN_PATH=$(dirname "$infra")/plugins
 export INFRA_LOCAL_RUN_DIR=$work/run INFRA_LOCAL_PREFIX=$prefix
 hosts=3
-cidr=
-routes=$(ip -4 route show)
-for i in $(seq 0 49); do
-  n=$((100 + ($$ + i) % 50))
-  if ! grep -q "^10\.213\.$n\." <<<"$routes"; then cidr=10.213.$n.0/24; break; fi
-done
+cidr=$(free_test_cidr 100 50)
 [ -n "$cidr" ] || skip "no free 10.213.x.0/24 for the test network"
 export INFRA_LOCAL_CIDR=$cidr
 cp "$example" "$topo"
@@ -42,15 +37,7 @@ cleanup() {
   local rc=$?
   [ -n "$listener" ] && kill "$listener" 2>/dev/null
   "$infra" down "$topo" --yes >/dev/null 2>&1 || true
-  local ns
-  for ns in $(ip netns list | awk -v p="$prefix-" 'index($1, p) == 1 {print $1}'); do
-    ip netns pids "$ns" | xargs -r kill -9 2>/dev/null || true
-    ip netns del "$ns" 2>/dev/null || true
-  done
-  for link in $(ip -o link show | awk -F': ' -v p="$prefix" 'index($2, p) == 1 {sub(/@.*/, "", $2); print $2}'); do
-    ip link del "$link" 2>/dev/null || true
-  done
-  grep -F " $work/" /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+  local_leftovers_remove "$prefix" "$work"
   rm -rf "$work"
   exit $rc
 }
