@@ -116,12 +116,7 @@ static int job_status(infra_scheduler *c, const char *id, json_t **status, nw_di
 
 static int wait_ready(infra_scheduler *c, json_t *cl, const char *region, int64_t ms, nw_diags *d)
 {
-    infra_call call;
-    memset(d, 0, sizeof(*d));
-    nw_call(&call, d, "cluster." CLUSTER);
-    int error = w.ops->wait_ready(c, &call, host_json(cl), region, ms);
-    host_call_clear(&call);
-    return error;
+    return nw_wait_ready(&w, c, cl, region, ms, d);
 }
 
 static const char *node_name(int host)
@@ -184,12 +179,7 @@ static void test_one_region_of_three_servers_and_two_clients_becomes_ready(void 
     if (error != 0 || d.errors != 0)
         fail_msg("wait_ready europe: %d:\n%s", error, d.text);
 
-    infra_call call;
-    infra_json *out = NULL;
-    nw_call(&call, &d, "cluster." CLUSTER);
-    assert_int_equal(w.ops->cluster_status(ctx, &call, host_json(cluster), &out), 0);
-    host_call_clear(&call);
-    json_t *eu = json_object_get(json_object_get(host_jansson(out), "regions"), "europe");
+    json_t *eu = nw_region_status(&w, ctx, cluster, "europe");
     assert_non_null(json_string_value(json_object_get(eu, "leader")));
     json_t *servers = json_object_get(eu, "servers"), *clients = json_object_get(eu, "clients");
     assert_int_equal(json_array_size(servers), 3);
@@ -200,7 +190,7 @@ static void test_one_region_of_three_servers_and_two_clients_becomes_ready(void 
     assert_int_equal(json_array_size(clients), 2);
     json_array_foreach(clients, i, e)
         assert_string_equal(json_string_value(json_object_get(e, "status")), "ready");
-    json_decref(host_jansson(out));
+    json_decref(eu);
 }
 
 static void test_secrets_live_only_in_the_nodes_secret_files(void **state)
@@ -444,11 +434,8 @@ static void test_wrong_acl_token_is_refused_naming_the_secret(void **state)
 static void test_node_remove_drains_a_client_and_its_allocations_move(void **state)
 {
     json_t *node = json_deep_copy(nw_cluster_node(cluster, node_name(4)));
-    nw_diags d = {0};
-    infra_call call;
-    nw_call(&call, &d, "cluster." CLUSTER ".europe.dc-b.client[0]");
-    int error = w.ops->node_remove(ctx, &call, host_json(cluster), host_json(node));
-    host_call_clear(&call);
+    nw_diags d;
+    int error = nw_node_remove(&w, ctx, cluster, node, &d);
     if (error != 0)
         fail_msg("node_remove: %d:\n%s", error, d.text);
     nw_cluster_remove(cluster, node_name(4));
@@ -486,22 +473,12 @@ static void test_node_remove_drains_a_client_and_its_allocations_move(void **sta
 
 static void test_a_node_that_never_comes_up_is_named_with_its_address(void **state)
 {
-    char *nomad = util_printf("%s/nomad", w.standins), *consul = util_printf("%s/consul", w.standins);
-    json_t *settings = json_pack("{s:s, s:s, s:i}", "nomad_binary", nomad, "consul_binary", consul,
-                                 "node_deadline", 8);
-    free(nomad);
-    free(consul);
-    infra_scheduler *quick = nw_configure(&w, CLUSTER, settings);
-    json_decref(settings);
+    infra_scheduler *quick = nw_configure_standins(&w, CLUSTER, NULL, 8, 0);
     assert_non_null(quick);
     json_t *cl = json_deep_copy(cluster);
     json_t *ghost = nw_cluster_add(cl, "europe", "dc-b", "client", 7, w.unused_ip, &w.hosts[0]);
-    nw_diags d = {0};
-    infra_call call;
-    nw_call(&call, &d, "cluster." CLUSTER ".europe.dc-b.client[7]");
-    int error = w.ops->node_bootstrap(quick, &call, host_json(cl), host_json(ghost));
-    host_call_clear(&call);
-    assert_int_equal(error, INFRA_ETRANSIENT);
+    nw_diags d;
+    assert_int_equal(nw_node_bootstrap(&w, quick, cl, ghost, &d), INFRA_ETRANSIENT);
     char want[256];
     snprintf(want, sizeof(want),
              "node " CLUSTER "-europe-dc-b-client-7 (%s): cannot connect over SSH", w.unused_ip);
@@ -549,13 +526,7 @@ static int world_up(void **state)
     nw_cluster_add(cluster, "us", "dc-c", "client", 0, w.hosts[6].address, &w.hosts[6]);
     json_array_append_new(json_object_get(cluster, "federate"), json_string("europe"));
     json_array_append_new(json_object_get(cluster, "federate"), json_string("us"));
-    char *nomad = util_printf("%s/nomad", w.standins), *consul = util_printf("%s/consul", w.standins);
-    json_t *settings = json_pack("{s:s, s:s, s:i, s:i}", "nomad_binary", nomad, "consul_binary",
-                                 consul, "node_deadline", 120, "job_deadline", 180);
-    free(nomad);
-    free(consul);
-    ctx = nw_configure(&w, CLUSTER, settings);
-    json_decref(settings);
+    ctx = nw_configure_standins(&w, CLUSTER, NULL, 120, 180);
     if (ctx == NULL) {
         nw_world_destroy(&w);
         exit(1);

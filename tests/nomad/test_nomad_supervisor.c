@@ -61,12 +61,7 @@ static infra_scheduler *context(const char *consul, const char *nomad)
 
 static int bootstrap(infra_scheduler *ctx, nw_diags *d)
 {
-    infra_call call;
-    memset(d, 0, sizeof(*d));
-    nw_call(&call, d, "cluster." CLUSTER ".eu.dc1.server[0]");
-    int error = w.ops->node_bootstrap(ctx, &call, host_json(cluster), host_json(node));
-    host_call_clear(&call);
-    return error;
+    return nw_node_bootstrap(&w, ctx, cluster, node, d);
 }
 
 /* The pid the supervisor reports for agent, 0 when none. */
@@ -205,12 +200,9 @@ static void test_an_agent_refusing_its_configuration_is_quoted(void **state)
 static void test_node_remove_stops_both_agents_of_a_silent_node(void **state)
 {
     infra_scheduler *ctx = context("agent-ok", "agent-ok2");
-    nw_diags d = {0};
-    infra_call call;
-    nw_call(&call, &d, "cluster." CLUSTER ".eu.dc1.server[0]");
+    nw_diags d;
     /* nothing answers HTTP: no drain, no leave; the agents are stopped */
-    assert_int_equal(w.ops->node_remove(ctx, &call, host_json(cluster), host_json(node)), 0);
-    host_call_clear(&call);
+    assert_int_equal(nw_node_remove(&w, ctx, cluster, node, &d), 0);
     w.ops->close(ctx);
     assert_int_equal(agent_pid("consul"), 0);
     assert_int_equal(agent_pid("nomad"), 0);

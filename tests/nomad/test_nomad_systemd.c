@@ -81,25 +81,7 @@ static json_t *add_node(json_t *cl, const char *region, const char *role, int in
 
 static infra_scheduler *configure(const char *name, const char *nomad_binary)
 {
-    char *nomad = nomad_binary ? util_strdup(nomad_binary) : util_printf("%s/nomad", w.standins);
-    char *consul = util_printf("%s/consul", w.standins);
-    json_t *settings = json_pack("{s:s, s:s, s:i, s:i}", "nomad_binary", nomad, "consul_binary",
-                                 consul, "node_deadline", 120, "job_deadline", 120);
-    infra_scheduler *c = nw_configure(&w, name, settings);
-    json_decref(settings);
-    free(nomad);
-    free(consul);
-    return c;
-}
-
-static int bootstrap_one(infra_scheduler *c, json_t *cl, json_t *node, nw_diags *d)
-{
-    infra_call call;
-    memset(d, 0, sizeof(*d));
-    nw_call(&call, d, json_string_value(json_object_get(node, "address")));
-    int error = w.ops->node_bootstrap(c, &call, host_json(cl), host_json(node));
-    host_call_clear(&call);
-    return error;
+    return nw_configure_standins(&w, name, nomad_binary, 120, 120);
 }
 
 /* "consulpid nomadpid" of host i, as systemd says. */
@@ -132,25 +114,16 @@ static void test_a_region_on_systemd_nodes_reached_with_sudo_becomes_ready(void 
     int error = nw_bootstrap_region(&w, ctx, cluster, "europe", &d);
     if (error != 0)
         fail_msg("bootstrap: %d:\n%s", error, d.text);
-    infra_call call;
-    memset(&d, 0, sizeof(d));
-    nw_call(&call, &d, "cluster." CLUSTER);
-    error = w.ops->wait_ready(ctx, &call, host_json(cluster), "europe", 120000);
-    host_call_clear(&call);
-    if (error != 0)
+    if ((error = nw_wait_ready(&w, ctx, cluster, "europe", 120000, &d)) != 0)
         fail_msg("wait_ready: %d:\n%s", error, d.text);
 
-    infra_json *out = NULL;
-    nw_call(&call, &d, "cluster." CLUSTER);
-    assert_int_equal(w.ops->cluster_status(ctx, &call, host_json(cluster), &out), 0);
-    host_call_clear(&call);
-    json_t *eu = json_object_get(json_object_get(host_jansson(out), "regions"), "europe");
+    json_t *eu = nw_region_status(&w, ctx, cluster, "europe");
     assert_non_null(json_string_value(json_object_get(eu, "leader")));
     json_t *clients = json_object_get(eu, "clients");
     assert_int_equal(json_array_size(clients), 1);
     assert_string_equal(
         json_string_value(json_object_get(json_array_get(clients, 0), "status")), "ready");
-    json_decref(host_jansson(out));
+    json_decref(eu);
 }
 
 static void test_the_agents_are_enabled_systemd_units_installed_through_sudo(void **state)
@@ -213,7 +186,7 @@ static void test_a_login_user_without_sudo_rights_is_refused_naming_sudo(void **
     json_t *cl = nw_cluster_new(CLUSTER "2");
     json_t *node = add_node(cl, "solo", "server", 0, 2);
     nw_diags d;
-    int error = bootstrap_one(other, cl, node, &d);
+    int error = nw_node_bootstrap(&w, other, cl, node, &d);
     assert_int_not_equal(error, 0);
     if (strstr(d.text, "node " CLUSTER "2-solo-dc1-server-0") == NULL ||
         strstr(d.text, "sudo: a password is required") == NULL)
@@ -240,7 +213,7 @@ static void test_an_agent_that_fails_under_systemd_is_reported_with_its_journal(
     json_t *cl = nw_cluster_new(CLUSTER "3");
     json_t *node = add_node(cl, "solo", "server", 0, 2);
     nw_diags d;
-    int error = bootstrap_one(bad, cl, node, &d);
+    int error = nw_node_bootstrap(&w, bad, cl, node, &d);
     assert_int_not_equal(error, 0);
     if (strstr(d.text, "the nomad agent did not start") == NULL ||
         strstr(d.text, "its journal says") == NULL ||
@@ -251,12 +224,7 @@ static void test_an_agent_that_fails_under_systemd_is_reported_with_its_journal(
     host_check(2, SYSTEMCTL " is-active --quiet consul.service", "consul active");
 
     /* removing the node stops and disables both units */
-    infra_call call;
-    memset(&d, 0, sizeof(d));
-    nw_call(&call, &d, "cluster." CLUSTER "3.solo.dc1.server[0]");
-    error = w.ops->node_remove(bad, &call, host_json(cl), host_json(node));
-    host_call_clear(&call);
-    if (error != 0)
+    if ((error = nw_node_remove(&w, bad, cl, node, &d)) != 0)
         fail_msg("node_remove: %d:\n%s", error, d.text);
     host_check(2,
                "! " SYSTEMCTL " is-active --quiet consul.service && ! " SYSTEMCTL
@@ -271,11 +239,8 @@ static void test_removing_a_client_stops_and_disables_its_units(void **state)
 {
     json_t *node = json_deep_copy(nw_cluster_node(cluster, CLUSTER "-europe-dc1-client-0"));
     assert_non_null(node);
-    nw_diags d = {0};
-    infra_call call;
-    nw_call(&call, &d, "cluster." CLUSTER ".europe.dc1.client[0]");
-    int error = w.ops->node_remove(ctx, &call, host_json(cluster), host_json(node));
-    host_call_clear(&call);
+    nw_diags d;
+    int error = nw_node_remove(&w, ctx, cluster, node, &d);
     if (error != 0)
         fail_msg("node_remove: %d:\n%s", error, d.text);
     host_check(1,

@@ -2,6 +2,12 @@
 #define _GNU_SOURCE
 #include "test_nomad_world.h"
 
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+
 #include <arpa/inet.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -260,6 +266,77 @@ infra_scheduler *nw_configure(nw_world *w, const char *cluster, json_t *settings
     host_call_clear(&call);
     json_decref(s);
     return ctx;
+}
+
+infra_scheduler *nw_configure_standins(nw_world *w, const char *cluster, const char *nomad_binary,
+                                       int node_deadline, int job_deadline)
+{
+    char *nomad = nomad_binary ? util_strdup(nomad_binary) : util_printf("%s/nomad", w->standins);
+    char *consul = util_printf("%s/consul", w->standins);
+    json_t *settings = json_pack("{s:s, s:s}", "nomad_binary", nomad, "consul_binary", consul);
+    if (node_deadline > 0)
+        json_object_set_new(settings, "node_deadline", json_integer(node_deadline));
+    if (job_deadline > 0)
+        json_object_set_new(settings, "job_deadline", json_integer(job_deadline));
+    infra_scheduler *ctx = nw_configure(w, cluster, settings);
+    json_decref(settings);
+    free(nomad);
+    free(consul);
+    return ctx;
+}
+
+int nw_node_bootstrap(nw_world *w, infra_scheduler *ctx, json_t *cluster, json_t *node,
+                      nw_diags *d)
+{
+    infra_call call;
+    memset(d, 0, sizeof(*d));
+    nw_call(&call, d, json_string_value(json_object_get(node, "address")));
+    int error = w->ops->node_bootstrap(ctx, &call, host_json(cluster), host_json(node));
+    host_call_clear(&call);
+    return error;
+}
+
+int nw_node_remove(nw_world *w, infra_scheduler *ctx, json_t *cluster, json_t *node, nw_diags *d)
+{
+    infra_call call;
+    memset(d, 0, sizeof(*d));
+    nw_call(&call, d, json_string_value(json_object_get(node, "address")));
+    int error = w->ops->node_remove(ctx, &call, host_json(cluster), host_json(node));
+    host_call_clear(&call);
+    return error;
+}
+
+int nw_wait_ready(nw_world *w, infra_scheduler *ctx, json_t *cluster, const char *region,
+                  int64_t ms, nw_diags *d)
+{
+    infra_call call;
+    char *address = util_printf("cluster.%s", json_string_value(json_object_get(cluster, "name")));
+    memset(d, 0, sizeof(*d));
+    nw_call(&call, d, address);
+    int error = w->ops->wait_ready(ctx, &call, host_json(cluster), region, ms);
+    host_call_clear(&call);
+    free(address);
+    return error;
+}
+
+json_t *nw_region_status(nw_world *w, infra_scheduler *ctx, json_t *cluster, const char *region)
+{
+    infra_call call;
+    nw_diags d = {0};
+    infra_json *out = NULL;
+    char *address = util_printf("cluster.%s", json_string_value(json_object_get(cluster, "name")));
+    nw_call(&call, &d, address);
+    int error = w->ops->cluster_status(ctx, &call, host_json(cluster), &out);
+    host_call_clear(&call);
+    free(address);
+    if (error != 0)
+        fail_msg("cluster_status: %d:\n%s", error, d.text);
+    json_t *all = host_jansson(out);
+    json_t *r = json_incref(json_object_get(json_object_get(all, "regions"), region));
+    json_decref(all);
+    if (r == NULL)
+        fail_msg("cluster_status has no region %s", region);
+    return r;
 }
 
 typedef struct boot_job {

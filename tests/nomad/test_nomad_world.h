@@ -55,6 +55,26 @@ void nw_cluster_remove(json_t *cluster, const char *name);
 /* configure() with the cluster's settings plus name and environment. */
 infra_scheduler *nw_configure(nw_world *w, const char *cluster, json_t *settings);
 
+/* nw_configure with the staged stand-in agents (nomad_binary, when not NULL,
+ * replaces the nomad one) and the given node and job deadlines (seconds;
+ * 0 = the plugin's default). */
+infra_scheduler *nw_configure_standins(nw_world *w, const char *cluster, const char *nomad_binary,
+                                       int node_deadline, int job_deadline);
+
+/* node_bootstrap / node_remove of node (its "address" names the call),
+ * with d cleared first; the plugin's result. */
+int nw_node_bootstrap(nw_world *w, infra_scheduler *ctx, json_t *cluster, json_t *node,
+                      nw_diags *d);
+int nw_node_remove(nw_world *w, infra_scheduler *ctx, json_t *cluster, json_t *node, nw_diags *d);
+
+/* wait_ready of region with d cleared first; the plugin's result. */
+int nw_wait_ready(nw_world *w, infra_scheduler *ctx, json_t *cluster, const char *region,
+                  int64_t ms, nw_diags *d);
+
+/* cluster_status's "regions"."region" (a new reference), failing the test
+ * when the call fails. */
+json_t *nw_region_status(nw_world *w, infra_scheduler *ctx, json_t *cluster, const char *region);
+
 /* node_bootstrap of every node of region (NULL = all), in parallel like
  * the engine; returns the first error and collects every diagnostic. */
 int nw_bootstrap_region(nw_world *w, infra_scheduler *ctx, json_t *cluster, const char *region,
