@@ -160,14 +160,7 @@ static void asg_parse(const xmlNode *m, asg_info *g)
         free(life);
         free(health);
     }
-    for (xmlNode *t = aws_xml_child(aws_xml_child(m, "Tags"), "member"); t != NULL;
-         t = aws_xml_next(t)) {
-        char *k = aws_xml_get(t, "Key"), *v = aws_xml_get(t, "Value");
-        if (k != NULL && *k)
-            aws_tags_set(&g->tags, k, v);
-        free(k);
-        free(v);
-    }
+    aws_tags_parse_members(aws_xml_child(m, "Tags"), &g->tags);
 }
 
 /* The groups of names that exist (and are not being deleted unless

@@ -117,16 +117,8 @@ static int lb_tags(aws_act *a, const char *name, aws_tags *out)
     aws_resp *r = NULL;
     memset(out, 0, sizeof(*out));
     int error = lb_query(a, "DescribeTags", name, &r);
-    if (error == 0) {
-        xmlNode *tags = aws_xml_path(r->result, "TagDescriptions/member/Tags");
-        for (xmlNode *m = aws_xml_child(tags, "member"); m != NULL; m = aws_xml_next(m)) {
-            char *k = aws_xml_get(m, "Key"), *v = aws_xml_get(m, "Value");
-            if (k != NULL && *k)
-                aws_tags_set(out, k, v);
-            free(k);
-            free(v);
-        }
-    }
+    if (error == 0)
+        aws_tags_parse_members(aws_xml_path(r->result, "TagDescriptions/member/Tags"), out);
     aws_resp_free(r);
     return error;
 }
@@ -339,9 +331,7 @@ static int sync_tags(aws_act *a, const char *name)
         r = NULL;
     }
     aws_tags user = {0};
-    for (size_t i = 0; i < want.n; i++)
-        if (strncmp(want.v[i].key, "infra:", 6) != 0)
-            aws_tags_set(&user, want.v[i].key, want.v[i].value);
+    aws_tags_without_infra(&want, &user);
     aws_params_add(&add, "LoadBalancerNames.member.1", name);
     aws_tags_member(&add, &user);
     aws_tags_free(&user);

@@ -58,6 +58,9 @@ void aws_tags_set(aws_tags *t, const char *key, const char *value);
 /* The value of key, or NULL (borrowed). */
 const char *aws_tags_get(const aws_tags *t, const char *key);
 void aws_tags_free(aws_tags *t);
+/* Adds to out the tags of t that infra does not own (not infra:*): what an
+ * update sets again, the infra:* keys staying as the create set them. */
+void aws_tags_without_infra(const aws_tags *t, aws_tags *out);
 
 /* The tags of an object made by this call: infra:topology, infra:environment,
  * infra:address, infra:token (when the call has one), Name (name, else the
@@ -72,6 +75,9 @@ void aws_tags_ec2(aws_params *p, const aws_tags *t);
 void aws_tags_member(aws_params *p, const aws_tags *t);
 /* The tags of an EC2 tagSet element. */
 void aws_tags_parse(const xmlNode *tag_set, aws_tags *out);
+/* The same for the ELB and Auto Scaling shape: member elements of tags,
+ * each with Key and Value; adds to out (which the caller initialised). */
+void aws_tags_parse_members(const xmlNode *tags, aws_tags *out);
 /* The user's part of actual tags as the state shows them: without infra:*
  * keys, Name and the keys of managed (unless prior_tags names them), each
  * value kept as prior_tags wrote it when its text is the same. */

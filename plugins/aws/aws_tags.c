@@ -36,6 +36,13 @@ const char *aws_tags_get(const aws_tags *t, const char *key)
     return NULL;
 }
 
+void aws_tags_without_infra(const aws_tags *t, aws_tags *out)
+{
+    for (size_t i = 0; i < t->n; i++)
+        if (strncmp(t->v[i].key, "infra:", 6) != 0)
+            aws_tags_set(out, t->v[i].key, t->v[i].value);
+}
+
 void aws_tags_free(aws_tags *t)
 {
     for (size_t i = 0; t != NULL && i < t->n; i++) {
@@ -136,6 +143,17 @@ void aws_tags_member(aws_params *p, const aws_tags *t)
     }
 }
 
+void aws_tags_parse_members(const xmlNode *tags, aws_tags *out)
+{
+    for (xmlNode *m = aws_xml_child(tags, "member"); m != NULL; m = aws_xml_next(m)) {
+        char *k = aws_xml_get(m, "Key"), *v = aws_xml_get(m, "Value");
+        if (k != NULL && *k)
+            aws_tags_set(out, k, v);
+        free(k);
+        free(v);
+    }
+}
+
 void aws_tags_parse(const xmlNode *tag_set, aws_tags *out)
 {
     memset(out, 0, sizeof(*out));
@@ -231,11 +249,8 @@ int aws_tags_sync(infra_provider *p, infra_call *call, const char *id, const inf
         aws_resp_free(r);
         r = NULL;
     }
-    /* The infra:* keys stay as the create set them. */
     aws_tags user = {0};
-    for (size_t i = 0; i < want.n; i++)
-        if (strncmp(want.v[i].key, "infra:", 6) != 0)
-            aws_tags_set(&user, want.v[i].key, want.v[i].value);
+    aws_tags_without_infra(&want, &user);
     aws_params_add(&add, "ResourceId.1", id);
     aws_tags_ec2(&add, &user);
     aws_tags_free(&user);
