@@ -8,7 +8,7 @@
 #include "topology_int.h"
 
 static const char *const cluster_meta[] = {"scheduler", "regions", "federate", NULL};
-static const char *const dc_meta[] = {"provider", "servers", "clients", "depends_on", NULL};
+const char *const topo_dc_meta[] = {"provider", "servers", "clients", "depends_on", NULL};
 static const char *const region_keys[] = {"datacenters", NULL};
 static const char *const job_keys[] = {"cluster", "regions", "file", "set", NULL};
 
@@ -93,7 +93,7 @@ static void load_datacenter(topo_ctx *ctx, topo_region *reg, const ytree_node *k
     }
     if (!topo_want_map(ctx, body, path))
         return;
-    topo_check_misspelt(ctx, body, path, dc_meta);
+    topo_check_misspelt(ctx, body, path, topo_dc_meta);
     topo_datacenter *dc = &reg->datacenters[reg->ndatacenters++];
     dc->name = util_strdup(key->text);
     dc->loc = ytree_loc(ctx->doc, key);

@@ -206,9 +206,16 @@ void topo_target_free(topo_target *t);
  * count.index are substituted, references checked and kept. New reference,
  * or NULL after reporting errors. */
 json_t *topo_eval_node(topo_ctx *ctx, const topo_scope *scope, const ytree_node *node);
+/* The keys of a cluster datacenter that are not settings of its nodes
+ * (topology_cluster.c), NULL-terminated. */
+extern const char *const topo_dc_meta[];
 /* Adds the addresses a depends_on entry names (an address or "type.name"
  * meaning all its instances); 0, or -1 with *err (caller frees). */
 int topo_depends_on(const topology *topo, const char *target, topo_deps *deps, char **err);
+/* The depends_on list node of the object at owner_path (NULL: none) into
+ * deps, each entry checked; errors at OWNER.depends_on[N] unless quiet. */
+void topo_add_depends_on(topo_ctx *ctx, const ytree_node *node, const char *owner_path,
+                         topo_deps *deps, int quiet);
 
 /* topology_vars.c: variables and environments. */
 /* Declares variables, selects the environment, applies --var-file and

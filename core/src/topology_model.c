@@ -396,21 +396,23 @@ int topo_declare_resources(topo_ctx *ctx)
     return ctx->fatal ? -1 : 0;
 }
 
-static void add_depends_on(topo_ctx *ctx, const topo_base *b, topo_deps *deps, int quiet)
+void topo_add_depends_on(topo_ctx *ctx, const ytree_node *node, const char *owner_path,
+                         topo_deps *deps, int quiet)
 {
-    char *path = util_printf("%s.depends_on", b->path);
-    json_t *v = topo_meta_value(ctx, b->depends_on, path);
+    if (node == NULL)
+        return;
+    char *path = util_printf("%s.depends_on", owner_path);
+    json_t *v = topo_meta_value(ctx, node, path);
     if (v && !json_is_array(v)) {
         if (!quiet)
-            type_error(ctx, b->depends_on, path, "a list", v);
+            type_error(ctx, node, path, "a list", v);
     } else if (v) {
         size_t i;
         json_t *item;
         json_array_foreach(v, i, item)
         {
-            const ytree_node *at = b->depends_on->type == YTREE_LIST && i < b->depends_on->nitems
-                                       ? b->depends_on->items[i]
-                                       : b->depends_on;
+            const ytree_node *at =
+                node->type == YTREE_LIST && i < node->nitems ? node->items[i] : node;
             char *ip = util_printf("%s[%zu]", path, i);
             char *err = NULL;
             if (!json_is_string(item)) {
@@ -463,7 +465,7 @@ int topo_build_resources(topo_ctx *ctx)
                     json_object_set_new(config, key, v);
             }
             if (b->depends_on)
-                add_depends_on(ctx, b, &deps, i > 0);
+                topo_add_depends_on(ctx, b->depends_on, b->path, &deps, i > 0);
             if (r) {
                 r->config = config;
                 r->deps = topo_deps_take(&deps, &r->ndeps);

@@ -24,8 +24,6 @@
 #include "topology_int.h"
 #include "util.h"
 
-static const char *const dc_meta[] = {"provider", "servers", "clients", "depends_on", NULL};
-
 /* "${TARGET}" as a template string. */
 static json_t *ref(const char *target)
 {
@@ -147,9 +145,9 @@ static void node_settings(topo_ctx *ctx, topo_resource *node, const ytree_node *
     for (size_t k = 0; k < body->npairs; k++) {
         const char *key = body->pairs[k].key->text;
         size_t j = 0;
-        while (dc_meta[j] && strcmp(dc_meta[j], key))
+        while (topo_dc_meta[j] && strcmp(topo_dc_meta[j], key))
             j++;
-        if (dc_meta[j])
+        if (topo_dc_meta[j])
             continue;
         size_t mark = topo_path_key(&b, key);
         json_t *v = topo_eval_node(ctx, &sc, body->pairs[k].value);
@@ -160,28 +158,7 @@ static void node_settings(topo_ctx *ctx, topo_resource *node, const ytree_node *
     util_buf_free(&b);
     /* depends_on: what every node of the datacenter waits for (a route, a
      * gateway) without naming it in an attribute. */
-    const ytree_node *dep = ytree_get(body, "depends_on");
-    if (dep) {
-        char *dp = util_printf("%s.depends_on", path);
-        if (dep->type != YTREE_LIST) {
-            if (!quiet)
-                topo_error(ctx, NULL, dep, dp, "expected a list of resource addresses");
-        } else {
-            for (size_t k = 0; k < dep->nitems; k++) {
-                const ytree_node *item = dep->items[k];
-                char *err = NULL;
-                if (item->type != YTREE_STRING) {
-                    if (!quiet)
-                        topo_error(ctx, NULL, item, dp, "expected a resource address");
-                } else if (topo_depends_on(ctx->topo, item->text, &deps, &err) < 0) {
-                    if (!quiet)
-                        topo_error(ctx, NULL, item, dp, "%s", err);
-                    free(err);
-                }
-            }
-        }
-        free(dp);
-    }
+    topo_add_depends_on(ctx, ytree_get(body, "depends_on"), path, &deps, quiet);
     if (!quiet)
         json_object_update(dc->settings, config);
     json_object_update(config, node->config); /* role, cluster, region, datacenter */

@@ -296,7 +296,7 @@ static void test_topology_datacenter_settings_refer_to_resources_and_wait_for_de
     assert_true(d.count >= 1);
     char *line = diag_format(&d.items[0]);
     assert_non_null(strstr(line, "t.yaml:9:"));
-    assert_non_null(strstr(line, "clusters.main.regions.eu.datacenters.dc.depends_on"));
+    assert_non_null(strstr(line, "clusters.main.regions.eu.datacenters.dc.depends_on[0]: unknown resource"));
     assert_non_null(strstr(line, "route.nope"));
     free(line);
     diag_list_free(&d);

@@ -490,7 +490,7 @@ def reload_service(name):
 
 
 MUTATING = {"start", "stop", "restart", "reload", "enable", "disable", "daemon-reload",
-            "try-restart", "reload-or-restart"}
+            "try-restart"}
 
 
 def systemctl(args):
@@ -557,7 +557,7 @@ def systemctl(args):
             elif verb == "try-restart":
                 if is_active(n) == "active":
                     rc = rc or stop(n) or start(n)
-            elif verb in ("reload", "reload-or-restart"):
+            elif verb == "reload":
                 rc = rc or reload_service(n)
             elif verb == "enable":
                 rc = rc or enable(n, now)
