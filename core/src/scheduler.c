@@ -222,7 +222,7 @@ static int region_apply(bridge *b, infra_call *call, const json_t *prior, const 
         error = region_refresh(b, call, cluster, str(planned, "region"));
     if (error == 0 && HAS_OP(b, wait_ready))
         error = b->ops->wait_ready(b->ctx, call, host_json(cluster), str(planned, "region"),
-                                   host_table()->now_ms() + SCHEDULER_READY_MS);
+                                   SCHEDULER_READY_MS);
     json_decref(cluster);
     return error;
 }

@@ -372,6 +372,11 @@ char *nomad_api_excerpt(const char *body);
 /* ------------------------------------------------------------------ */
 /* nomad_ready.c                                                       */
 
+/* The node called name in a /v1/nodes list: its latest registration (the
+ * highest CreateIndex), since a replaced instance registers under a new ID
+ * and its predecessor stays listed as down until garbage collection. NULL
+ * when none (borrowed). */
+const infra_json *nomad_node_entry(const infra_json *nodes, const char *name);
 /* Makes sure Nomad's ACL system of node's region was bootstrapped with the
  * cluster's management token, through node. 0; INFRA_EAUTH when it was
  * bootstrapped with another token; INFRA_ETRANSIENT when it cannot be

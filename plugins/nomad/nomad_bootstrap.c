@@ -136,12 +136,8 @@ static char *client_id(const nomad_api_ctx *a, const nomad_node *via, const noma
     char *id = NULL;
     if (nomad_api_json(a, via, NOMAD_AGENT_NOMAD, "GET", "/v1/nodes", NULL, NOMAD_API_RETRY, what,
                        &nodes) == 0) {
-        for (size_t i = 0; i < NJ->length(nodes) && id == NULL; i++) {
-            const infra_json *e = NJ->at(nodes, i);
-            const char *name = pu_json_str(e, "Name");
-            if (name && strcmp(name, n->name) == 0 && pu_json_str(e, "ID"))
-                id = pu_strdup(pu_json_str(e, "ID"));
-        }
+        const char *found = pu_json_str(nomad_node_entry(nodes, n->name), "ID");
+        id = found ? pu_strdup(found) : NULL;
     }
     NJ->release(nodes);
     free(what);

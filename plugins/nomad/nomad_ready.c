@@ -99,14 +99,18 @@ static int nodes_list(const nomad_api_ctx *a, const nomad_node *via, infra_json 
     return error;
 }
 
-static const infra_json *node_entry(const infra_json *nodes, const char *name)
+const infra_json *nomad_node_entry(const infra_json *nodes, const char *name)
 {
+    const infra_json *best = NULL;
     for (size_t i = 0; i < NJ->length(nodes); i++) {
-        const char *n = pu_json_str(NJ->at(nodes, i), "Name");
-        if (n && strcmp(n, name) == 0)
-            return NJ->at(nodes, i);
+        const infra_json *e = NJ->at(nodes, i);
+        const char *n = pu_json_str(e, "Name");
+        if (n && strcmp(n, name) == 0 &&
+            (best == NULL ||
+             NJ->integer(NJ->get(e, "CreateIndex")) > NJ->integer(NJ->get(best, "CreateIndex"))))
+            best = e;
     }
-    return NULL;
+    return best;
 }
 
 int nomad_acl_ensure(const nomad_api_ctx *a, const nomad_node *node)
@@ -201,7 +205,7 @@ static int node_check(const nomad_api_ctx *a, const nomad_node *node, nomad_agen
         if (nodes_list(a, node, &nodes, &status) < 0)
             return 0;
         w->last_status = status;
-        const infra_json *e = node_entry(nodes, node->name);
+        const infra_json *e = nomad_node_entry(nodes, node->name);
         const char *st = pu_json_str(e, "Status");
         if (!leader) {
             w->done = 1; /* answers; registration needs a leader */
@@ -358,7 +362,7 @@ static int region_check(const nomad_api_ctx *a, const nomad_region *r, int *acl_
     if (nodes_list(a, l->leader_via[NOMAD_AGENT_NOMAD], &nodes, &status) == 0) {
         l->auth[NOMAD_AGENT_NOMAD] |= status == 403;
         for (size_t i = 0; i < r->nclients; i++) {
-            const infra_json *e = node_entry(nodes, r->clients[i]->name);
+            const infra_json *e = nomad_node_entry(nodes, r->clients[i]->name);
             const char *st = pu_json_str(e, "Status");
             if (e == NULL)
                 nomad_strs_addf(&l->unready_clients, "%s (not registered)", r->clients[i]->name);
@@ -425,7 +429,12 @@ int nomad_wait_ready(infra_scheduler *self, infra_call *call, const infra_json *
     nomad_keys keys = {0};
     region_look l = {0};
     int64_t start = pu_host->now_ms();
-    int64_t deadline = start + (deadline_ms > 0 ? deadline_ms : 120000);
+    /* the host's bound, and at most node_deadline: a region is ready once
+     * its nodes are */
+    int64_t limit = self->s.node_deadline_ms;
+    if (deadline_ms > 0 && deadline_ms < limit)
+        limit = deadline_ms;
+    int64_t deadline = start + limit;
     int error, acl_done = 0;
 
     if ((error = nomad_cluster_parse(call, cluster, 1, &c)) < 0)

@@ -25,6 +25,26 @@ static void test_missing_leader_message_names_who_answers_and_who_does_not(void 
     nomad_strs_free(&yes);
 }
 
+static void test_a_replaced_node_is_its_latest_registration(void **state)
+{
+    /* A replaced instance registers under a new ID; the old one stays down,
+     * and /v1/nodes lists them in ID order. */
+    infra_json *nodes = test_json(
+        "[{\"ID\": \"1a\", \"Name\": \"c-0\", \"Status\": \"ready\", \"CreateIndex\": 90},"
+        " {\"ID\": \"2b\", \"Name\": \"c-1\", \"Status\": \"ready\", \"CreateIndex\": 40},"
+        " {\"ID\": \"3c\", \"Name\": \"c-0\", \"Status\": \"down\", \"CreateIndex\": 12}]");
+    assert_string_equal(pu_json_str(nomad_node_entry(nodes, "c-0"), "ID"), "1a");
+    assert_string_equal(pu_json_str(nomad_node_entry(nodes, "c-1"), "ID"), "2b");
+    assert_null(nomad_node_entry(nodes, "c-2"));
+    NJ->release(nodes);
+    /* the other order: still the newest */
+    nodes = test_json(
+        "[{\"ID\": \"1a\", \"Name\": \"c-0\", \"Status\": \"down\", \"CreateIndex\": 12},"
+        " {\"ID\": \"3c\", \"Name\": \"c-0\", \"Status\": \"ready\", \"CreateIndex\": 90}]");
+    assert_string_equal(pu_json_str(nomad_node_entry(nodes, "c-0"), "Status"), "ready");
+    NJ->release(nodes);
+}
+
 static void test_task_failure_names_group_task_node_and_last_events(void **state)
 {
     infra_json *allocs = test_json_file("fixtures/allocations-failed.json");
@@ -224,6 +244,7 @@ int main(void)
         return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_missing_leader_message_names_who_answers_and_who_does_not),
+        cmocka_unit_test(test_a_replaced_node_is_its_latest_registration),
         cmocka_unit_test(test_task_failure_names_group_task_node_and_last_events),
         cmocka_unit_test(test_api_excerpt_is_one_bounded_line),
         cmocka_unit_test(test_http_statuses_map_to_error_categories),

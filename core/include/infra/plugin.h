@@ -323,7 +323,7 @@ typedef struct infra_scheduler_ops {
     int (*node_bootstrap)(infra_scheduler *self, infra_call *call, const infra_json *cluster,
                           const infra_json *node); /* render configs, upload, (re)start agents whose config changed; 0 once they answer */
     int (*wait_ready)(infra_scheduler *self, infra_call *call, const infra_json *cluster,
-                      const char *region, int64_t deadline_ms); /* leader elected, every node of the region listed in cluster ready */
+                      const char *region, int64_t deadline_ms); /* leader elected, every node of the region listed in cluster ready; give up after deadline_ms ms */
     int (*federate)(infra_scheduler *self, infra_call *call, const infra_json *cluster,
                     const char *region_a, const char *region_b); /* join two regions and verify both see each other */
     int (*job_submit)(infra_scheduler *self, infra_call *call, const infra_json *cluster,
