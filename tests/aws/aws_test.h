@@ -12,7 +12,7 @@
 
 #include "aws_api.h"
 #include "aws_res.h"
-#include "host.h"
+#include "plugin/host.h"
 
 #ifndef AWS_TEST_DATA
 #define AWS_TEST_DATA "."

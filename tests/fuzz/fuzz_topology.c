@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "topology.h"
+#include "topology/topology.h"
 
 /* Knows every attribute of even resources as their address, nothing else. */
 static const json_t *lookup(void *ud, const char *address, const char *attr)

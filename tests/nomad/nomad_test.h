@@ -14,7 +14,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "host.h"
+#include "plugin/host.h"
 #include "nomad.h"
 
 /* Diagnostics of one call, concatenated. */

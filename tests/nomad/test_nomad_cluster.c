@@ -18,9 +18,9 @@
 
 #include <cmocka.h>
 
-#include "host.h"
-#include "secrets.h"
-#include "util.h"
+#include "plugin/host.h"
+#include "services/secrets.h"
+#include "base/util.h"
 #include "test_nomad_world.h"
 
 #define CLUSTER "nt"

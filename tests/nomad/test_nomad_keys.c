@@ -7,7 +7,7 @@
 #include <openssl/evp.h>
 #include <unistd.h>
 
-#include "secrets.h"
+#include "services/secrets.h"
 
 int infra_plugin_entry(const infra_host *host, const infra_plugin **out);
 

@@ -17,7 +17,7 @@
 
 #include <cmocka.h>
 
-#include "host.h"
+#include "plugin/host.h"
 #include "test_nomad_world.h"
 
 #define CLUSTER "sup"

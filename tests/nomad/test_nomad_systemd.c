@@ -21,8 +21,8 @@
 
 #include <cmocka.h>
 
-#include "host.h"
-#include "util.h"
+#include "plugin/host.h"
+#include "base/util.h"
 #include "test_nomad_world.h"
 
 #define CLUSTER "sd"

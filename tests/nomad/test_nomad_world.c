@@ -17,11 +17,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "host.h"
-#include "http.h"
-#include "secrets.h"
-#include "ssh.h"
-#include "util.h"
+#include "plugin/host.h"
+#include "services/http.h"
+#include "services/secrets.h"
+#include "services/ssh.h"
+#include "base/util.h"
 
 static int run(const char *cmd)
 {

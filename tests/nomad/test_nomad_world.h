@@ -9,7 +9,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
-#include "loader.h"
+#include "plugin/loader.h"
 
 typedef struct nw_host {
     char *address;

@@ -15,9 +15,9 @@
 
 #include <infra/plugin.h>
 
-#include "apply.h"
-#include "graph.h"
-#include "util.h"
+#include "engine/apply.h"
+#include "engine/graph.h"
+#include "base/util.h"
 
 typedef struct probe {
     const graph *g;

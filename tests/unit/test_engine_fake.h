@@ -19,11 +19,11 @@
 #include <infra/plugin.h>
 #include <jansson.h>
 
-#include "engine.h"
-#include "host.h"
-#include "plan.h"
-#include "state.h"
-#include "util.h"
+#include "engine/engine.h"
+#include "plugin/host.h"
+#include "engine/plan.h"
+#include "state/state.h"
+#include "base/util.h"
 
 /* Each test file uses a different subset of the helpers below. */
 #pragma GCC diagnostic ignored "-Wunused-function"

@@ -11,8 +11,8 @@
 
 #include <infra/plugin.h>
 
-#include "graph.h"
-#include "util.h"
+#include "engine/graph.h"
+#include "base/util.h"
 
 /* Adds "dependent depends on dependency" as the edge dependency -> dependent. */
 static void depends(graph *g, const char *dependent, const char *dependency)

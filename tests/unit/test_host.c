@@ -12,12 +12,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "host.h"
-#include "ssh.h"
-#include "http.h"
-#include "log.h"
-#include "secrets.h"
-#include "util.h"
+#include "plugin/host.h"
+#include "services/ssh.h"
+#include "services/http.h"
+#include "services/log.h"
+#include "services/secrets.h"
+#include "base/util.h"
 
 typedef struct capture {
     int saved;

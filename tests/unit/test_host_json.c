@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "host.h"
+#include "plugin/host.h"
 
 static const infra_json_api *J;
 

@@ -28,10 +28,10 @@
 
 #include <curl/curl.h>
 
-#include "host.h"
-#include "http.h"
-#include "log.h"
-#include "util.h"
+#include "plugin/host.h"
+#include "services/http.h"
+#include "services/log.h"
+#include "base/util.h"
 
 /* ------------------------------------------------------------------ */
 /* libssl, loaded at run time: the test binary links libcrypto only.  */

@@ -16,9 +16,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "host.h"
-#include "loader.h"
-#include "util.h"
+#include "plugin/host.h"
+#include "plugin/loader.h"
+#include "base/util.h"
 
 #ifndef INFRA_SAMPLES_DIR
 #define INFRA_SAMPLES_DIR INFRA_BUILD_DIR "/tests/plugins/samples"

@@ -30,8 +30,8 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "host.h"
-#include "ssh.h"
+#include "plugin/host.h"
+#include "services/ssh.h"
 
 #define PLUGIN_PATH INFRA_BUILD_DIR "/plugins/local.so"
 #define TOKEN_NET "0a000000000000000000000000000000"

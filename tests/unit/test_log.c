@@ -13,8 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "util.h"
+#include "services/log.h"
+#include "base/util.h"
 
 typedef struct capture {
     int saved;

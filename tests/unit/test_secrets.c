@@ -14,10 +14,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "host.h"
-#include "log.h"
-#include "secrets.h"
-#include "util.h"
+#include "plugin/host.h"
+#include "services/log.h"
+#include "services/secrets.h"
+#include "base/util.h"
 
 static char dir[64];
 

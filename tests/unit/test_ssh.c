@@ -28,9 +28,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "host.h"
-#include "ssh.h"
-#include "util.h"
+#include "plugin/host.h"
+#include "services/ssh.h"
+#include "base/util.h"
 
 #define SSHD "/usr/sbin/sshd"
 /* libssh2 1.10 reads OpenSSH-format ed25519 keys and speaks ssh-ed25519. */

@@ -19,8 +19,8 @@
 #include <unistd.h>
 
 #include "infra/plugin.h"
-#include "state.h"
-#include "util.h"
+#include "state/state.h"
+#include "base/util.h"
 
 /* ------------------------------------------------------------------ */
 /* Helpers                                                            */

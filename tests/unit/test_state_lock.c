@@ -19,9 +19,9 @@
 #include <unistd.h>
 
 #include "infra/plugin.h"
-#include "log.h"
-#include "state.h"
-#include "util.h"
+#include "services/log.h"
+#include "state/state.h"
+#include "base/util.h"
 
 static char *make_tmpdir(void)
 {

@@ -18,8 +18,8 @@
 #include <unistd.h>
 
 #include "infra/plugin.h"
-#include "state.h"
-#include "util.h"
+#include "state/state.h"
+#include "base/util.h"
 
 #define THREADS 8
 #define PUTS_PER_THREAD 1000

@@ -22,7 +22,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "host.h"
+#include "plugin/host.h"
 
 #define PLUGIN_PATH INFRA_BUILD_DIR "/plugins/test.so"
 #define TOKEN_A "0123456789abcdef0123456789abcdef"

@@ -17,8 +17,8 @@
 #include <unistd.h>
 
 #include "infra/plugin.h"
-#include "topology.h"
-#include "util.h"
+#include "topology/topology.h"
+#include "base/util.h"
 
 /* Sorted NAME.yaml entries of dir; caller frees each and the array. */
 static char **yaml_files(const char *dir, size_t *n)

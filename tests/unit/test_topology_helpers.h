@@ -7,8 +7,8 @@
 #include <string.h>
 
 #include "infra/plugin.h"
-#include "topology.h"
-#include "util.h"
+#include "topology/topology.h"
+#include "base/util.h"
 
 /* Loads yaml as "t.yaml" (or name), failing the test on any diagnostic. */
 static inline topology *load_named(const char *name, const char *yaml, const topology_options *o)

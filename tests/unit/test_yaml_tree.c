@@ -9,8 +9,8 @@
 #include <string.h>
 
 #include "infra/plugin.h"
-#include "util.h"
-#include "yaml_tree.h"
+#include "base/util.h"
+#include "topology/yaml_tree.h"
 
 static ytree *parse_ok(const char *text)
 {

@@ -1,0 +1,561 @@
+/* The commands over a topology: validate, plan, up, down, status, output,
+ * graph, unlock. Exit status: 0 ok, 1 error, 2 `plan` with changes, 130
+ * interrupted.
+ *
+ * Signals during up/down: the first SIGINT/SIGTERM stops new operations,
+ * lets the running ones finish and saves the state; the second aborts at
+ * once (the state file is always whole: it is replaced atomically). */
+#include "cli/cli.h"
+
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine/engine.h"
+#include "engine/graph.h"
+#include "services/log.h"
+#include "engine/plan.h"
+#include "engine/progress.h"
+#include "engine/scheduler.h"
+#include "base/util.h"
+
+#define EXIT_INTERRUPTED 130
+
+static volatile sig_atomic_t interrupted;
+static volatile int *cancel_flag;
+
+static void write_stderr(const char *text)
+{
+    ssize_t ignored = write(STDERR_FILENO, text, strlen(text));
+    (void)ignored;
+}
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    if (interrupted) {
+        if (cancel_flag)
+            *cancel_flag = 1;
+        write_stderr("\ninfra: aborted; the state on disk is consistent, run the command "
+                     "again to finish\n");
+        _exit(EXIT_INTERRUPTED);
+    }
+    interrupted = 1;
+    write_stderr("\ninfra: interrupted: waiting for the operations in flight to finish "
+                 "(interrupt again to abort)\n");
+}
+
+static void signals_install(engine *e)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0; /* no SA_RESTART: a confirmation prompt must see EINTR */
+    cancel_flag = &e->cancel;
+    e->stop = &interrupted;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+static engine *open_engine(const cli_args *a)
+{
+    engine_options o = {.topology = a->topology,
+                        .environment = a->environment,
+                        .vars = a->vars,
+                        .var_files = a->var_files,
+                        .state_dir = a->state_dir,
+                        .parallelism = a->parallelism};
+    diag_list diags = {0};
+    engine *e = NULL;
+    engine_open(&o, &e, &diags);
+    diag_print(&diags, stderr);
+    diag_list_free(&diags);
+    return e;
+}
+
+/* Prints and forgets the engine's diagnostics; returns how many were errors. */
+static size_t flush_diags(engine *e)
+{
+    size_t errors = e->diags.errors;
+    diag_print(&e->diags, stderr);
+    diag_list_free(&e->diags);
+    return errors;
+}
+
+static char *lock_owner(const char *command)
+{
+    const char *user = getenv("USER");
+    if (!user || !*user) {
+        struct passwd *pw = getpwuid(getuid());
+        user = pw ? pw->pw_name : "unknown";
+    }
+    return util_printf("%s (infra %s)", user, command);
+}
+
+static int open_state(engine *e, int lock, const char *command)
+{
+    char *err = NULL;
+    char *owner = lock ? lock_owner(command) : NULL;
+    int rc = engine_state(e, lock, owner, &err);
+    if (rc < 0)
+        fprintf(stderr, "infra: %s\n", err ? err : "cannot open the state");
+    free(err);
+    free(owner);
+    return rc;
+}
+
+int cli_cmd_validate(const cli_args *a)
+{
+    engine *e = open_engine(a);
+    if (!e)
+        return 1;
+    printf("%s: valid (%zu resources, %zu providers)\n", a->topology, e->topo->nresources,
+           e->topo->nproviders);
+    engine_free(e);
+    return 0;
+}
+
+int cli_cmd_plan(const cli_args *a)
+{
+    int status = 1;
+    plan *p = NULL;
+    engine *e = open_engine(a);
+    if (!e)
+        return 1;
+    signals_install(e);
+    if (open_state(e, 0, "plan") < 0)
+        goto done;
+    int rc = plan_build(e, a->refresh, &p);
+    flush_diags(e);
+    if (interrupted) {
+        status = EXIT_INTERRUPTED;
+        goto done;
+    }
+    if (rc < 0)
+        goto done;
+    if (a->json) {
+        json_t *doc = plan_json(p);
+        json_dumpf(doc, stdout, JSON_INDENT(2));
+        fputc('\n', stdout);
+        json_decref(doc);
+    } else {
+        plan_print(p, stdout, a->color);
+    }
+    status = plan_changes(p) > 0 ? 2 : 0;
+done:
+    plan_free(p);
+    engine_free(e);
+    return status;
+}
+
+static void print_outputs(FILE *out, const json_t *outputs)
+{
+    const char *key;
+    json_t *value;
+    json_object_foreach((json_t *)outputs, key, value) {
+        char *text = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
+        char *shown = log_redact(text ? text : "null");
+        fprintf(out, "%s = %s\n", key, shown);
+        free(shown);
+        free(text);
+    }
+}
+
+/* Runs p and reports; shared by up and down. */
+static int run_plan(engine *e, plan *p, const cli_args *a, const char *label, int destroy)
+{
+    engine_apply_summary sum;
+    char *err = NULL;
+    int status = 0;
+
+    e->progress = progress_new(stdout, isatty(STDOUT_FILENO), a->color);
+    engine_apply(e, p, &sum);
+    progress_free(e->progress);
+    e->progress = NULL;
+    engine_outputs(e, p, destroy);
+    if (engine_state_close(e, &err) < 0) {
+        fprintf(stderr, "infra: %s\n", err ? err : "cannot write the state");
+        status = 1;
+    }
+    free(err);
+    printf("%s: %zu done, %zu failed, %zu skipped%s", label, sum.done, sum.failed, sum.skipped,
+           sum.not_started ? "" : ".\n");
+    if (sum.not_started)
+        printf(", %zu not started.\n", sum.not_started);
+    fflush(stdout);
+    if (flush_diags(e) > 0 || sum.failed || sum.skipped)
+        status = 1;
+    if (interrupted || sum.not_started) {
+        fprintf(stderr, "infra: interrupted; the state is saved, run the command again to "
+                        "finish\n");
+        return EXIT_INTERRUPTED;
+    }
+    if (status == 0 && !destroy) {
+        json_t *outputs = state_get_outputs(e->st);
+        if (json_object_size(outputs) > 0) {
+            printf("\nOutputs:\n");
+            print_outputs(stdout, outputs);
+        }
+        json_decref(outputs);
+    }
+    return status;
+}
+
+int cli_cmd_up(const cli_args *a)
+{
+    int status = 1;
+    plan *p = NULL;
+    engine *e = open_engine(a);
+    if (!e)
+        return 1;
+    signals_install(e);
+    if (open_state(e, 1, "up") < 0)
+        goto done;
+    int rc = plan_build(e, a->refresh, &p);
+    flush_diags(e);
+    if (interrupted) {
+        status = EXIT_INTERRUPTED;
+        goto done;
+    }
+    if (rc < 0)
+        goto done;
+    plan_print(p, stdout, a->color);
+    fputc('\n', stdout);
+    fflush(stdout);
+    status = run_plan(e, p, a, "Apply", 0);
+done:
+    plan_free(p);
+    engine_free(e);
+    return status;
+}
+
+/* Asks on the terminal; 1 only for "yes". */
+static int confirm(const char *question)
+{
+    char line[64];
+    fprintf(stderr, "%s ", question);
+    fflush(stderr);
+    if (!fgets(line, sizeof(line), stdin))
+        return 0;
+    line[strcspn(line, "\r\n")] = '\0';
+    return strcmp(line, "yes") == 0;
+}
+
+int cli_cmd_down(const cli_args *a)
+{
+    int status = 1;
+    plan *p = NULL;
+    engine *e = open_engine(a);
+    if (!e)
+        return 1;
+    signals_install(e);
+    if (open_state(e, 1, "down") < 0)
+        goto done;
+    int rc = plan_destroy(e, &p);
+    flush_diags(e);
+    if (rc < 0)
+        goto done;
+    size_t n = p->ndelete;
+    if (n == 0) {
+        printf("Nothing to destroy in %s (%s).\n", e->topo->name, e->env);
+    } else if (!a->yes) {
+        char *question = util_printf("Destroy %zu resources of %s (%s)? Only 'yes' will be "
+                                     "accepted:",
+                                     n, e->topo->name, e->env);
+        int tty = isatty(STDIN_FILENO);
+        int ok = tty && confirm(question);
+        free(question);
+        if (!tty) {
+            fprintf(stderr,
+                    "infra: refusing to destroy %zu resources of %s (%s) without confirmation: "
+                    "stdin is not a terminal; pass --yes\n",
+                    n, e->topo->name, e->env);
+            goto done;
+        }
+        if (!ok || interrupted) {
+            fprintf(stderr, "infra: destroy cancelled\n");
+            goto done;
+        }
+    }
+    status = run_plan(e, p, a, "Destroy", 1);
+    if (status == 0) {
+        /* Nothing left that the generated secrets could open. */
+        json_t *left = state_addresses(e->st), *intents = state_intent_addresses(e->st);
+        if (json_array_size(left) == 0 && json_array_size(intents) == 0 && e->secrets_path)
+            unlink(e->secrets_path);
+        json_decref(left);
+        json_decref(intents);
+    }
+done:
+    plan_free(p);
+    engine_free(e);
+    return status;
+}
+
+static const char *item_status(const plan_item *it, char **owned)
+{
+    *owned = NULL;
+    if (it->data)
+        return "data";
+    if (!it->refreshed)
+        return "unknown";
+    if (it->gone)
+        return "missing";
+    if (it->drift) {
+        util_buf b = {0};
+        util_buf_puts(&b, "drifted (");
+        size_t k;
+        json_t *v;
+        json_array_foreach(it->drift, k, v)
+            util_buf_printf(&b, "%s%s", k ? ", " : "", json_string_value(v));
+        util_buf_puts(&b, ")");
+        *owned = util_buf_take(&b);
+        return *owned;
+    }
+    return "ok";
+}
+
+static const char *text_of(const json_t *obj, const char *key)
+{
+    const json_t *v = json_object_get(obj, key);
+    if (json_is_string(v))
+        return json_string_value(v);
+    if (json_is_object(v))
+        return text_of(v, "status");
+    return "-";
+}
+
+/* The scheduler's view of every cluster: {NAME: status} (new value);
+ * errors are noted on stderr and the cluster is left out. */
+static json_t *clusters_status(engine *e)
+{
+    json_t *all = json_object();
+    for (size_t i = 0; i < e->nproviders; i++) {
+        if (!e->providers[i].sched)
+            continue;
+        const char *name = e->providers[i].decl->name + strlen("cluster.");
+        json_t *st = NULL;
+        char *err = NULL;
+        int rc = scheduler_cluster_status(e, i, &st, &err);
+        if (rc == 0 && st)
+            json_object_set_new(all, name, st);
+        else if (rc < 0 && rc != INFRA_ENOTSUP)
+            fprintf(stderr, "infra: cluster %s: %s\n", name, err ? err : "no status");
+        free(err);
+    }
+    return all;
+}
+
+static void print_clusters(const json_t *clusters)
+{
+    const char *name, *region;
+    json_t *st, *r;
+    json_object_foreach((json_t *)clusters, name, st) {
+        printf("\nCluster %s:\n", name);
+        json_object_foreach(json_object_get(st, "regions"), region, r) {
+            const char *leader = json_string_value(json_object_get(r, "leader"));
+            printf("  region %s: leader %s\n", region, leader && *leader ? leader : "(none)");
+            size_t k;
+            json_t *x;
+            json_array_foreach(json_object_get(r, "servers"), k, x)
+                printf("    server %-36s %-16s %s\n", text_of(x, "name"), text_of(x, "address"),
+                       text_of(x, "status"));
+            json_array_foreach(json_object_get(r, "clients"), k, x)
+                printf("    client %-36s %-16s %s %s\n", text_of(x, "name"),
+                       text_of(x, "datacenter"), text_of(x, "status"), text_of(x, "eligibility"));
+            json_array_foreach(json_object_get(r, "jobs"), k, x)
+                printf("    job    %-36s %-16s deployment %s\n", text_of(x, "id"),
+                       text_of(x, "status"), text_of(x, "deployment"));
+        }
+    }
+}
+
+int cli_cmd_status(const cli_args *a)
+{
+    int status = 1;
+    plan *p = NULL;
+    engine *e = open_engine(a);
+    if (!e)
+        return 1;
+    signals_install(e);
+    if (open_state(e, 0, "status") < 0)
+        goto done;
+    int rc = plan_refresh_state(e, &p);
+    json_t *rows = json_array();
+    size_t pending = 0;
+    for (size_t k = 0; k < p->nitems; k++) {
+        const plan_item *it = &p->items[p->order[k]];
+        if (!it->entry) {
+            pending++;
+            continue;
+        }
+        char *owned = NULL;
+        const char *st = item_status(it, &owned);
+        const json_t *attrs = json_object_get(it->entry, "attributes");
+        const char *provider = json_string_value(json_object_get(it->entry, "provider"));
+        const char *id = json_string_value(json_object_get(attrs, "id"));
+        json_array_append_new(
+            rows, json_pack("{s:s, s:s, s:s, s:s, s:s}", "address", it->address, "type",
+                            it->type ? it->type : "", "provider", provider ? provider : "-",
+                            "id", id ? id : "-", "status", st));
+        free(owned);
+    }
+    json_t *outputs = state_get_outputs(e->st);
+    json_t *clusters = clusters_status(e);
+    if (a->json) {
+        json_t *doc = json_pack("{s:s, s:s, s:O, s:O, s:I, s:O}", "topology", e->topo->name,
+                                "environment", e->env, "resources", rows, "outputs", outputs,
+                                "interrupted_creates", (json_int_t)pending, "clusters", clusters);
+        json_dumpf(doc, stdout, JSON_INDENT(2));
+        fputc('\n', stdout);
+        json_decref(doc);
+    } else {
+        printf("%s (%s): %zu resources\n", e->topo->name, e->env, json_array_size(rows));
+        static const char *const cols[] = {"address", "type", "provider", "id"};
+        int width[4] = {7, 4, 8, 2}; /* the headers' lengths */
+        size_t k;
+        json_t *row;
+        json_array_foreach(rows, k, row) {
+            for (int c = 0; c < 4; c++) {
+                int n = (int)strlen(json_string_value(json_object_get(row, cols[c])));
+                if (n > width[c])
+                    width[c] = n;
+            }
+        }
+        if (json_array_size(rows) > 0)
+            printf("  %-*s  %-*s  %-*s  %-*s  %s\n", width[0], "ADDRESS", width[1], "TYPE",
+                   width[2], "PROVIDER", width[3], "ID", "STATUS");
+        json_array_foreach(rows, k, row) {
+            printf("  %-*s  %-*s  %-*s  %-*s  %s\n", width[0],
+                   json_string_value(json_object_get(row, "address")), width[1],
+                   json_string_value(json_object_get(row, "type")), width[2],
+                   json_string_value(json_object_get(row, "provider")), width[3],
+                   json_string_value(json_object_get(row, "id")),
+                   json_string_value(json_object_get(row, "status")));
+        }
+        if (pending)
+            printf("%zu creates did not finish (interrupted or failed): run infra up to finish "
+                   "them\n",
+                   pending);
+        print_clusters(clusters);
+        if (json_object_size(outputs) > 0) {
+            printf("\nOutputs:\n");
+            print_outputs(stdout, outputs);
+        }
+    }
+    json_decref(clusters);
+    json_decref(outputs);
+    json_decref(rows);
+    status = flush_diags(e) > 0 || rc < 0 ? 1 : 0;
+    if (interrupted)
+        status = EXIT_INTERRUPTED;
+done:
+    plan_free(p);
+    engine_free(e);
+    return status;
+}
+
+int cli_cmd_output(const cli_args *a)
+{
+    int status = 1;
+    engine *e = open_engine(a);
+    if (!e)
+        return 1;
+    if (open_state(e, 0, "output") < 0)
+        goto done;
+    json_t *outputs = state_get_outputs(e->st);
+    if (a->npositionals > 0) {
+        const char *name = a->positionals[0];
+        json_t *value = json_object_get(outputs, name);
+        if (!value) {
+            util_buf b = {0};
+            const char *key;
+            json_t *v;
+            json_object_foreach(outputs, key, v)
+                util_buf_printf(&b, "%s%s", b.len ? ", " : "", key);
+            fprintf(stderr, "infra: no output named \"%s\" (available: %s)\n", name,
+                    b.len ? b.data : "none");
+            util_buf_free(&b);
+        } else {
+            if (json_is_string(value) && !a->json) {
+                printf("%s\n", json_string_value(value));
+            } else {
+                json_dumpf(value, stdout, JSON_ENCODE_ANY | (a->json ? JSON_INDENT(2) : JSON_COMPACT));
+                fputc('\n', stdout);
+            }
+            status = 0;
+        }
+    } else {
+        if (a->json) {
+            json_dumpf(outputs, stdout, JSON_INDENT(2));
+            fputc('\n', stdout);
+        } else {
+            print_outputs(stdout, outputs);
+        }
+        status = 0;
+    }
+    json_decref(outputs);
+done:
+    engine_free(e);
+    return status;
+}
+
+typedef struct dot_style {
+    const engine *e;
+    const graph *g;
+} dot_style;
+
+static const char *graph_style(void *ud, size_t node)
+{
+    dot_style *s = ud;
+    const topo_resource *r = topology_resource(s->e->topo, graph_address(s->g, node));
+    if (!r)
+        return "style=dashed, color=red, tooltip=\"in the state only: to delete\"";
+    if (r->data)
+        return "shape=ellipse";
+    return NULL;
+}
+
+int cli_cmd_graph(const cli_args *a)
+{
+    int status = 1;
+    engine *e = open_engine(a);
+    if (!e)
+        return 1;
+    if (open_state(e, 0, "graph") < 0)
+        goto done;
+    graph *g = NULL;
+    diag_list diags = {0};
+    int rc = plan_graph(e, e->st, &g, &diags);
+    diag_print(&diags, stderr);
+    diag_list_free(&diags);
+    if (rc == 0) {
+        dot_style style = {e, g};
+        graph_write_dot(g, stdout, e->topo->name, graph_style, &style);
+        status = 0;
+    }
+    graph_free(g);
+done:
+    engine_free(e);
+    return status;
+}
+
+int cli_cmd_unlock(const cli_args *a)
+{
+    engine *e = open_engine(a);
+    if (!e)
+        return 1;
+    char *err = NULL;
+    int rc = state_unlock(e->state_dir, e->topo->name, e->env, a->force, &err);
+    if (rc < 0)
+        fprintf(stderr, "infra: %s\n", err ? err : "cannot unlock");
+    else
+        printf("Unlocked %s (%s).\n", e->topo->name, e->env);
+    free(err);
+    engine_free(e);
+    return rc < 0 ? 1 : 0;
+}

@@ -1,0 +1,7 @@
+/* infra: command-line entry point. */
+#include "cli/cli.h"
+
+int main(int argc, char **argv)
+{
+    return cli_main(argc, argv);
+}

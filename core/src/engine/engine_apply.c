@@ -1,0 +1,657 @@
+/* Applying a plan: the execution graph (creates and updates after their
+ * dependencies, deletes after their former dependents), one worker-pool
+ * node per resource, and the provider calls of each action.
+ *
+ * Crash safety rests on two rules. A create first records an intent
+ * {token, ...} and waits until it is on disk (state_sync, group-committed
+ * with the other workers' changes); the provider gets the same token, so a
+ * create interrupted at any instant is found again by that token on the
+ * next run. Every other change is written by the state writer as soon as
+ * possible; losing it to a crash only repeats an idempotent step (a
+ * delete of a missing object succeeds, an update is planned again). */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "engine/apply.h"
+#include "plugin/host.h"
+#include "services/log.h"
+#include "engine/plan.h"
+#include "engine/progress.h"
+#include "base/util.h"
+
+typedef struct apply_call {
+    const infra_provider_ops *ops;
+    infra_provider *ctx;
+    engine_call *c;
+    const char *type;
+    const json_t *prior;
+    const json_t *planned;
+    const void *priv;
+    size_t priv_len;
+    infra_json *out;
+    void *priv_out;
+    size_t priv_out_len;
+} apply_call;
+
+static void apply_call_reset(apply_call *a)
+{
+    json_decref(host_jansson(a->out));
+    free(a->priv_out);
+    a->out = NULL;
+    a->priv_out = NULL;
+    a->priv_out_len = 0;
+}
+
+static int apply_once(void *ud)
+{
+    apply_call *a = ud;
+    apply_call_reset(a);
+    return a->ops->apply(a->ctx, &a->c->call, a->type, host_json(a->prior), host_json(a->planned),
+                         a->priv, a->priv_len, &a->out, &a->priv_out, &a->priv_out_len);
+}
+
+static int read_once(void *ud)
+{
+    apply_call *a = ud;
+    apply_call_reset(a);
+    return a->ops->read(a->ctx, &a->c->call, a->type, host_json(a->prior), a->priv, a->priv_len,
+                        &a->out);
+}
+
+static void fail(plan_item *it, const char *what, const engine_call *c, int code)
+{
+    if (it->error)
+        return;
+    it->error = util_printf("%s failed: %s", what, engine_call_error(c, code));
+    if (c && c->attr && *c->attr)
+        it->error_attr = util_strdup(c->attr);
+}
+
+static void fail_text(plan_item *it, const char *what, const char *text)
+{
+    if (!it->error)
+        it->error = util_printf("%s failed: %s", what, text);
+}
+
+static json_t *entry_new(engine *e, const plan_item *it, const json_t *desired,
+                         const json_t *attributes, const void *priv, size_t priv_len,
+                         const char *token)
+{
+    const engine_provider *prov = &e->providers[it->provider];
+    json_t *entry = json_object();
+    json_t *deps = json_array();
+
+    json_object_set_new(entry, "type", json_string(it->type));
+    json_object_set_new(entry, "provider", json_string(prov->decl->name));
+    json_object_set_new(entry, "plugin", json_string(prov->desc->name));
+    json_object_set_new(entry, "config",
+                        engine_config_for_state(e, it->provider, it->type, desired));
+    json_object_set(entry, "attributes", (json_t *)attributes);
+    if (priv && priv_len > 0) {
+        char *text = engine_base64_encode(priv, priv_len);
+        json_object_set_new(entry, "private", json_string(text));
+        free(text);
+    }
+    for (size_t k = 0; it->res && k < it->res->ndeps; k++)
+        json_array_append_new(deps, json_string(it->res->deps[k]));
+    json_object_set_new(entry, "deps", deps);
+    json_object_set_new(entry, "prevent_destroy",
+                        json_boolean(it->res && it->res->prevent_destroy));
+    json_object_set_new(entry, "token", token ? json_string(token) : json_null());
+    if (it->data)
+        json_object_set_new(entry, "data", json_true());
+    return entry;
+}
+
+/* The configuration to apply now that every dependency is done. */
+static int eval_now(plan *p, plan_item *it, json_t **desired)
+{
+    char *err = NULL;
+    int rc = plan_eval(p, it, desired, &err);
+    if (rc < 0) {
+        fail_text(it, "evaluation", err);
+    } else if (rc == 1) {
+        fail_text(it, "evaluation", "a referenced value is still unknown after its "
+                                    "dependencies were applied");
+        rc = INFRA_EINVALID;
+    }
+    free(err);
+    if (rc < 0) {
+        json_decref(*desired);
+        *desired = NULL;
+    }
+    return rc;
+}
+
+static int provider_ctx(engine *e, plan_item *it, infra_provider **ctx)
+{
+    char *err = NULL;
+    int rc = engine_provider_ctx(e, it->provider, ctx, &err);
+    if (rc < 0)
+        fail_text(it, "configuration", err);
+    free(err);
+    return rc;
+}
+
+static void decode_private(const plan_item *it, void **priv, size_t *len)
+{
+    const char *text = json_string_value(json_object_get(it->entry, "private"));
+    *priv = NULL;
+    *len = 0;
+    if (text)
+        engine_base64_decode(text, priv, len);
+}
+
+/* Planned state for prior -> desired; *replace lists the attributes that
+ * force a replacement (the provider's and the schema's force_new ones). */
+static int replan(engine *e, plan_item *it, infra_provider *ctx, const json_t *prior,
+                  const json_t *desired, json_t **planned, json_t **replace)
+{
+    const infra_provider_ops *ops = e->providers[it->provider].ops;
+    infra_json *pl = NULL, *rr = NULL;
+    int rc = 0;
+
+    *planned = NULL;
+    *replace = json_array();
+    if (!INFRA_HAS_SLOT(ops, plan)) {
+        *planned = json_deep_copy(desired);
+        return 0;
+    }
+    engine_call c;
+    engine_call_init(&c, e, it->address, it->provider, NULL);
+    rc = ops->plan(ctx, &c.call, it->type, host_json(prior), host_json(desired), &pl, &rr);
+    if (rc < 0) {
+        fail(it, "plan", &c, rc);
+        json_decref(host_jansson(pl));
+    } else {
+        *planned = pl ? host_jansson(pl) : json_deep_copy(desired);
+        if (json_is_array(host_jansson(rr)))
+            json_array_extend(*replace, host_jansson(rr));
+    }
+    json_decref(host_jansson(rr));
+    engine_call_clear(&c);
+    if (rc == 0 && prior) {
+        const char *key;
+        json_t *value;
+        json_object_foreach((json_t *)desired, key, value) {
+            const json_t *old = json_object_get(json_object_get(it->entry, "config"), key);
+            if (engine_attr_flag(e, it->provider, it->type, key, "force_new") && old &&
+                !engine_attr_flag(e, it->provider, it->type, key, "sensitive") &&
+                !json_equal(old, value))
+                json_array_append_new(*replace, json_string(key));
+        }
+    }
+    return rc;
+}
+
+static int do_create(engine *e, plan *p, plan_item *it, infra_provider *ctx, json_t *desired)
+{
+    const engine_provider *prov = &e->providers[it->provider];
+    /* An intent is reused only for an address the state does not hold: one
+     * beside an entry belongs to the object that entry describes. */
+    const char *reused =
+        it->entry ? NULL : json_string_value(json_object_get(it->intent, "token"));
+    char *token = reused ? util_strdup(reused) : util_random_hex();
+    json_t *planned = NULL, *replace = NULL;
+    char *err = NULL;
+    int rc;
+
+    if ((rc = replan(e, it, ctx, NULL, desired, &planned, &replace)) < 0)
+        goto done;
+    state_intent_put(e->st, it->address,
+                     json_pack("{s:s, s:s, s:I, s:s, s:s}", "token", token, "action", "create",
+                               "time", (json_int_t)time(NULL), "type", it->type, "provider",
+                               prov->decl->name));
+    if ((rc = state_sync(e->st, &err)) < 0) {
+        fail_text(it, "create", err ? err : "cannot write the state");
+        goto done;
+    }
+
+    engine_call c;
+    engine_call_init(&c, e, it->address, it->provider, token);
+    apply_call a = {prov->ops, ctx, &c, it->type, NULL, planned, NULL, 0, NULL, NULL, 0};
+    uint32_t caps = prov->desc->capabilities;
+    rc = INFRA_ENOTFOUND;
+    if (reused && !(caps & INFRA_CAP_TOKEN_CREATE) && (caps & INFRA_CAP_READ_BY_TOKEN))
+        rc = engine_retry(e, &c, read_once, &a); /* adopt what the interrupted create made */
+    if (rc == INFRA_ENOTFOUND)
+        rc = engine_retry(e, &c, apply_once, &a);
+    if (rc < 0) {
+        fail(it, "create", &c, rc);
+    } else {
+        json_t *attrs = engine_hide_sensitive(e, it->provider, it->type, host_jansson(a.out), 0);
+        state_put(e->st, it->address,
+                  entry_new(e, it, desired, attrs, a.priv_out, a.priv_out_len, token));
+        state_intent_remove(e->st, it->address);
+        plan_set_known(it, attrs);
+        json_decref(attrs);
+    }
+    apply_call_reset(&a);
+    engine_call_clear(&c);
+done:
+    json_decref(planned);
+    json_decref(replace);
+    free(err);
+    free(token);
+    return rc;
+}
+
+/* Deletes the object behind it (prior attributes, private blob, token). */
+static int delete_object(engine *e, plan_item *it, infra_provider *ctx, const char *token)
+{
+    void *priv = NULL;
+    size_t priv_len = 0;
+    engine_call c;
+
+    decode_private(it, &priv, &priv_len);
+    engine_call_init(&c, e, it->address, it->provider, token);
+    apply_call a = {e->providers[it->provider].ops, ctx, &c, it->type, it->prior, NULL,
+                    priv, priv_len, NULL, NULL, 0};
+    int rc = engine_retry(e, &c, apply_once, &a);
+    if (rc == INFRA_ENOTFOUND)
+        rc = 0; /* already gone: what a delete wants */
+    if (rc < 0)
+        fail(it, "delete", &c, rc);
+    apply_call_reset(&a);
+    engine_call_clear(&c);
+    free(priv);
+    return rc;
+}
+
+static int do_delete(engine *e, plan_item *it, infra_provider *ctx)
+{
+    int rc = 0;
+    if (!it->data && !it->gone) {
+        const char *token = json_string_value(json_object_get(it->entry ? it->entry : it->intent,
+                                                              "token"));
+        if ((rc = delete_object(e, it, ctx, token)) < 0)
+            return rc;
+    }
+    if (it->entry)
+        state_remove(e->st, it->address);
+    if (it->intent)
+        state_intent_remove(e->st, it->address);
+    return 0;
+}
+
+static int do_update(engine *e, plan *p, plan_item *it, infra_provider *ctx, json_t *desired,
+                     int *replaced)
+{
+    const engine_provider *prov = &e->providers[it->provider];
+    json_t *planned = NULL, *replace = NULL;
+    int rc;
+
+    *replaced = 0;
+    if ((rc = replan(e, it, ctx, it->prior, desired, &planned, &replace)) < 0)
+        goto done;
+    if (json_array_size(replace) > 0) {
+        *replaced = 1;
+        if ((rc = do_delete(e, it, ctx)) == 0)
+            rc = do_create(e, p, it, ctx, desired);
+        goto done;
+    }
+    void *priv = NULL;
+    size_t priv_len = 0;
+    decode_private(it, &priv, &priv_len);
+    engine_call c;
+    engine_call_init(&c, e, it->address, it->provider, NULL);
+    apply_call a = {prov->ops, ctx, &c, it->type, it->prior, planned, priv, priv_len,
+                    NULL, NULL, 0};
+    rc = engine_retry(e, &c, apply_once, &a);
+    if (rc < 0) {
+        fail(it, "update", &c, rc);
+    } else {
+        json_t *attrs = engine_hide_sensitive(e, it->provider, it->type, host_jansson(a.out), 0);
+        /* A provider that keeps no private data on update keeps the old blob. */
+        const void *keep = a.priv_out ? a.priv_out : priv;
+        size_t keep_len = a.priv_out ? a.priv_out_len : priv_len;
+        state_put(e->st, it->address,
+                  entry_new(e, it, desired, attrs, keep, keep_len,
+                            json_string_value(json_object_get(it->entry, "token"))));
+        plan_set_known(it, attrs);
+        json_decref(attrs);
+    }
+    apply_call_reset(&a);
+    engine_call_clear(&c);
+    free(priv);
+done:
+    json_decref(planned);
+    json_decref(replace);
+    return rc;
+}
+
+static int do_read(engine *e, plan_item *it, infra_provider *ctx, json_t *desired)
+{
+    int rc = 0;
+    if (!it->resolved) {
+        engine_call c;
+        engine_call_init(&c, e, it->address, it->provider, NULL);
+        apply_call a = {e->providers[it->provider].ops, ctx, &c, it->type, desired, NULL,
+                        NULL, 0, NULL, NULL, 0};
+        rc = engine_retry(e, &c, read_once, &a);
+        if (rc < 0) {
+            fail(it, "lookup", &c, rc);
+        } else {
+            json_t *found = engine_hide_sensitive(e, it->provider, it->type, host_jansson(a.out), 0);
+            plan_set_known(it, found);
+            json_decref(found);
+        }
+        apply_call_reset(&a);
+        engine_call_clear(&c);
+    }
+    if (rc == 0)
+        state_put(e->st, it->address, entry_new(e, it, desired, it->known, NULL, 0, NULL));
+    return rc;
+}
+
+static const char *const verbs[][2] = {
+    [PLAN_NOOP] = {"checking", "unchanged"},     [PLAN_CREATE] = {"creating", "created"},
+    [PLAN_UPDATE] = {"updating", "updated"},     [PLAN_REPLACE] = {"replacing", "replaced"},
+    [PLAN_DELETE] = {"deleting", "deleted"},     [PLAN_READ] = {"reading", "read"},
+};
+
+/* The execution graph has one node per plan item, then one more per
+ * replace: the deletion of the old object, which runs before the
+ * deletions of the dependencies it held (so a node is drained before its
+ * instance goes) and before the item's own node creates the new object. */
+typedef struct exec_plan {
+    plan *p;
+    size_t *replaces; /* node - p->nitems -> the replaced item */
+    size_t nreplaces;
+} exec_plan;
+
+/* The first half of a replace: delete the old object. */
+static int run_replace_delete(exec_plan *x, plan_item *it)
+{
+    engine *e = x->p->e;
+    infra_provider *ctx = NULL;
+    int rc;
+    progress_start(e->progress, it->address, verbs[PLAN_REPLACE][0]);
+    if ((rc = provider_ctx(e, it, &ctx)) == 0)
+        rc = do_delete(e, it, ctx);
+    if (rc < 0)
+        progress_done(e->progress, it->address, verbs[PLAN_REPLACE][1], 0, it->error);
+    return rc;
+}
+
+static int run_item(void *ud, size_t node)
+{
+    exec_plan *x = ud;
+    plan *p = x->p;
+    engine *e = p->e;
+    if (node >= p->nitems)
+        return run_replace_delete(x, &p->items[x->replaces[node - p->nitems]]);
+    plan_item *it = &p->items[node];
+    infra_provider *ctx = NULL;
+    json_t *desired = NULL;
+    int rc = 0, replaced = 0;
+
+    if (it->action != PLAN_REPLACE) /* started by its deletion half */
+        progress_start(e->progress, it->address, verbs[it->action][0]);
+    if (it->action == PLAN_DELETE && (it->data || it->gone)) {
+        rc = do_delete(e, it, NULL); /* nothing to ask the provider */
+        goto done;
+    }
+    if ((rc = provider_ctx(e, it, &ctx)) < 0)
+        goto done;
+    if (it->action != PLAN_DELETE && (rc = eval_now(p, it, &desired)) < 0)
+        goto done;
+    switch (it->action) {
+    case PLAN_CREATE:
+        rc = do_create(e, p, it, ctx, desired);
+        break;
+    case PLAN_UPDATE:
+        rc = do_update(e, p, it, ctx, desired, &replaced);
+        break;
+    case PLAN_REPLACE:
+        rc = do_create(e, p, it, ctx, desired); /* the old object is already gone */
+        break;
+    case PLAN_DELETE:
+        rc = do_delete(e, it, ctx);
+        break;
+    case PLAN_READ:
+        rc = do_read(e, it, ctx, desired);
+        break;
+    default:
+        break;
+    }
+done:
+    progress_done(e->progress, it->address,
+                  replaced ? verbs[PLAN_REPLACE][1] : verbs[it->action][1], rc >= 0, it->error);
+    json_decref(desired);
+    return rc;
+}
+
+/* The node that deletes item i's current object: its own node for a
+ * delete, the deletion half for a replace, GRAPH_NONE otherwise. */
+static size_t delete_node(const exec_plan *xp, const size_t *half, size_t i)
+{
+    const plan_item *it = &xp->p->items[i];
+    if (it->action == PLAN_DELETE)
+        return i;
+    if (it->action == PLAN_REPLACE)
+        return xp->p->nitems + half[i];
+    return GRAPH_NONE;
+}
+
+/* A replaced agent waits for its own instance only: the other nodes of
+ * its region are replaced after it (rolling_edges), and their region
+ * brings every agent up to date once they are. */
+static int rolling_peer(const plan *p, const plan_item *it, size_t d)
+{
+    if (it->action != PLAN_REPLACE || strcmp(it->type, "cluster_agent"))
+        return 0;
+    const plan_item *dep = &p->items[d];
+    const json_t *config = it->res ? it->res->config : json_object_get(it->entry, "config");
+    const char *own = json_string_value(json_object_get(config, "instance"));
+    return dep->action == PLAN_REPLACE && !strcmp(dep->type, "instance") && own &&
+           strcmp(dep->address, own) != 0;
+}
+
+/* Nodes of a cluster are replaced one at a time: the next node's old
+ * agent is removed (drained) only once the previous node's new agent is
+ * up, so the cluster keeps its quorum and its capacity. */
+static void rolling_edges(graph *x, const exec_plan *xp, const size_t *half)
+{
+    const plan *p = xp->p;
+    for (size_t a = 0; a < p->nitems; a++) {
+        const plan_item *prev = &p->items[p->order[a]];
+        if (prev->action != PLAN_REPLACE || strcmp(prev->type, "cluster_agent"))
+            continue;
+        for (size_t b = a + 1; b < p->nitems; b++) {
+            const plan_item *next = &p->items[p->order[b]];
+            if (next->action == PLAN_REPLACE && !strcmp(next->type, "cluster_agent") &&
+                next->provider == prev->provider) {
+                graph_add_edge(x, p->order[a], delete_node(xp, half, p->order[b]));
+                break;
+            }
+        }
+    }
+}
+
+/* Edges of the execution graph: a create/update/replace/read waits for
+ * its dependencies; a delete waits for everything that depended on it
+ * when it was applied (recorded in the state entries). */
+static graph *execution_graph(exec_plan *xp)
+{
+    plan *p = xp->p;
+    graph *x = graph_new();
+    size_t *half = util_calloc(p->nitems ? p->nitems : 1, sizeof(*half));
+    for (size_t i = 0; i < p->nitems; i++)
+        graph_add_node(x, p->items[i].address);
+    for (size_t i = 0; i < p->nitems; i++) {
+        if (p->items[i].action != PLAN_REPLACE)
+            continue;
+        char *name = util_printf("%s (old)", p->items[i].address);
+        graph_add_node(x, name);
+        free(name);
+        half[i] = xp->nreplaces;
+        xp->replaces[xp->nreplaces++] = i;
+        graph_add_edge(x, p->nitems + half[i], i);
+    }
+    for (size_t i = 0; i < p->nitems; i++) {
+        const plan_item *it = &p->items[i];
+        if (it->action != PLAN_DELETE && it->res) {
+            for (size_t k = 0; k < it->res->ndeps; k++) {
+                size_t d = graph_find(p->g, it->res->deps[k]);
+                if (d != GRAPH_NONE && d != i && p->items[d].action != PLAN_DELETE &&
+                    !rolling_peer(p, it, d))
+                    graph_add_edge(x, d, i);
+            }
+        }
+        size_t k;
+        json_t *dep;
+        json_array_foreach(json_object_get(it->entry, "deps"), k, dep) {
+            const char *address = json_string_value(dep);
+            size_t d = address ? graph_find(p->g, address) : GRAPH_NONE;
+            if (d == GRAPH_NONE || d == i)
+                continue;
+            if (p->items[d].action == PLAN_DELETE) {
+                size_t from = delete_node(xp, half, i);
+                graph_add_edge(x, from != GRAPH_NONE ? from : i, d);
+            } else if (p->items[d].action == PLAN_REPLACE && !rolling_peer(p, it, d)) {
+                size_t from = delete_node(xp, half, i);
+                if (from != GRAPH_NONE)
+                    graph_add_edge(x, from, delete_node(xp, half, d));
+            }
+        }
+    }
+    rolling_edges(x, xp, half);
+    free(half);
+    return x;
+}
+
+/* Item of an execution node. */
+static size_t node_item(const exec_plan *xp, size_t node)
+{
+    return node < xp->p->nitems ? node : xp->replaces[node - xp->p->nitems];
+}
+
+/* Work that needs no provider call, done before the pool starts: records
+ * refreshed attributes of unchanged resources, drops intents whose create
+ * is known to have finished (the entry exists) or to have made nothing. */
+static void housekeeping(engine *e, plan *p)
+{
+    for (size_t i = 0; i < p->nitems; i++) {
+        plan_item *it = &p->items[i];
+        if (it->action == PLAN_NOOP && it->entry && it->drift && it->prior && !it->data) {
+            json_t *entry = json_deep_copy(it->entry);
+            json_object_set(entry, "attributes", it->prior);
+            state_put(e->st, it->address, entry);
+        }
+        if (it->intent && it->action == PLAN_NOOP)
+            state_intent_remove(e->st, it->address);
+        else if (it->intent && it->entry && it->action != PLAN_CREATE && it->action != PLAN_DELETE)
+            state_intent_remove(e->st, it->address);
+    }
+}
+
+/* The outcome of item i: a replace is as good as the worse of its halves. */
+static apply_status item_status(const exec_plan *xp, const apply_result *res, size_t i)
+{
+    for (size_t j = 0; j < xp->nreplaces; j++)
+        if (xp->replaces[j] == i && res->status[xp->p->nitems + j] != APPLY_DONE)
+            return res->status[xp->p->nitems + j];
+    return res->status[i];
+}
+
+static size_t item_blocked_by(const exec_plan *xp, const apply_result *res, size_t i)
+{
+    size_t by = res->blocked_by[i];
+    for (size_t j = 0; j < xp->nreplaces; j++)
+        if (xp->replaces[j] == i && res->status[xp->p->nitems + j] == APPLY_SKIPPED)
+            by = res->blocked_by[xp->p->nitems + j];
+    return by == GRAPH_NONE ? by : node_item(xp, by);
+}
+
+static void report_failures(engine *e, const exec_plan *xp, const apply_result *res,
+                            engine_apply_summary *out)
+{
+    plan *p = xp->p;
+    for (size_t k = 0; k < p->nitems; k++) {
+        size_t i = p->order[k];
+        plan_item *it = &p->items[i];
+        if (it->action == PLAN_NOOP)
+            continue;
+        apply_status s = item_status(xp, res, i);
+        out->done += s == APPLY_DONE;
+        out->failed += s == APPLY_FAILED;
+        out->skipped += s == APPLY_SKIPPED;
+        out->not_started += s == APPLY_NOT_STARTED;
+        if (s == APPLY_SKIPPED) {
+            size_t by = item_blocked_by(xp, res, i);
+            progress_note(e->progress, "%s: skipped (%s failed)", it->address,
+                          by != GRAPH_NONE ? p->items[by].address : "a dependency");
+        }
+    }
+    for (size_t k = 0; k < p->nitems; k++) {
+        plan_item *it = &p->items[p->order[k]];
+        if (item_status(xp, res, p->order[k]) != APPLY_FAILED)
+            continue;
+        diag_loc loc = {0};
+        if (it->res) {
+            loc = it->res->loc;
+            if (it->error_attr)
+                topology_locate(e->topo, it->address, it->error_attr, &loc);
+        }
+        pthread_mutex_lock(&e->diag_lock);
+        diag_add(&e->diags, DIAG_ERROR, it->res ? &loc : NULL, it->address, "%s",
+                 it->error ? it->error : "failed");
+        pthread_mutex_unlock(&e->diag_lock);
+    }
+}
+
+int engine_apply(engine *e, plan *p, engine_apply_summary *out)
+{
+    memset(out, 0, sizeof(*out));
+    housekeeping(e, p);
+
+    exec_plan xp = {.p = p, .replaces = util_calloc(p->nitems ? p->nitems : 1, sizeof(size_t))};
+    graph *x = execution_graph(&xp);
+    size_t n = p->nitems + xp.nreplaces;
+    unsigned char *active = util_calloc(n ? n : 1, 1);
+    size_t *groups = util_calloc(n ? n : 1, sizeof(*groups));
+    int *limits = util_calloc(e->nproviders + 1, sizeof(*limits));
+    for (size_t i = 0; i < n; i++) {
+        const plan_item *it = &p->items[node_item(&xp, i)];
+        active[i] = it->action != PLAN_NOOP;
+        groups[i] = it->provider;
+    }
+    for (size_t k = 0; k < e->nproviders; k++)
+        limits[k] = e->providers[k].limit;
+
+    apply_options opts = {.parallelism = e->parallelism, .ngroups = e->nproviders,
+                          .group_limits = limits, .node_group = groups, .active = active,
+                          .stop = e->stop};
+    apply_result res;
+    int rc = apply_run(x, &opts, run_item, &xp, &res);
+    report_failures(e, &xp, &res, out);
+    free(xp.replaces);
+
+    apply_result_free(&res);
+    free(limits);
+    free(groups);
+    free(active);
+    graph_free(x);
+    return rc;
+}
+
+void engine_outputs(engine *e, plan *p, int destroy)
+{
+    json_t *outputs = json_object();
+    for (size_t i = 0; !destroy && i < e->topo->noutputs; i++) {
+        const topo_output *o = &e->topo->outputs[i];
+        json_t *value = NULL;
+        char *err = NULL;
+        if (topology_eval(e->topo, o->value, plan_lookup, p, &value, &err) < 0) {
+            log_msg(LOG_WARN, "output %s: %s", o->name, err ? err : "cannot be evaluated");
+        } else if (value) {
+            json_object_set_new(outputs, o->name, value);
+            value = NULL;
+        }
+        json_decref(value);
+        free(err);
+    }
+    state_set_outputs(e->st, outputs);
+}

@@ -1,0 +1,286 @@
+/* `infra validate` beyond the YAML: provider settings and resource
+ * configurations checked against each plugin's schema (unknown type or
+ * attribute with a suggestion, missing required, computed attribute set,
+ * wrong JSON type), then by the plugin's own validate op, whose
+ * diagnostics are placed at the YAML line of the attribute they name.
+ * Values still holding ${...} references are not type-checked: they are
+ * only known at plan time. */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/engine.h"
+#include "engine/graph.h"
+#include "plugin/host.h"
+#include "services/log.h"
+#include "engine/scheduler.h"
+#include "base/util.h"
+
+typedef struct validator {
+    engine *e;
+    diag_list *diags;
+    graph *seen;                /* formatted diagnostics already added */
+    const topo_resource *res;   /* the resource being checked, or NULL */
+    const engine_provider *prov; /* the provider being checked (settings) */
+    int errors;                 /* errors reported for the current subject */
+} validator;
+
+/* Where attr of the current subject is written, and its diagnostic key. */
+static void locate(validator *v, const char *attr, diag_loc *loc, char **key)
+{
+    if (v->res) {
+        *loc = v->res->loc;
+        if (attr && *attr)
+            topology_locate(v->e->topo, v->res->address, attr, loc);
+        *key = engine_resource_key(v->res, attr);
+        return;
+    }
+    const topo_provider *decl = v->prov->decl;
+    char *address = util_printf("provider.%s", decl->name);
+    if (!attr || !*attr || topology_locate(v->e->topo, address, attr, loc) < 0)
+        *loc = decl->loc;
+    free(address);
+    /* A cluster's scheduler is "cluster.NAME"; its settings are the cluster's keys. */
+    const char *section = decl->scheduler ? "clusters" : "providers";
+    const char *name = decl->scheduler ? decl->name + strlen("cluster.") : decl->name;
+    *key = attr && *attr ? util_printf("%s.%s.%s", section, name, attr)
+                         : util_printf("%s.%s", section, name);
+}
+
+/* Adds an error once: count-expanded resources share their YAML, so the
+ * same finding would otherwise repeat for every instance. */
+static void report(validator *v, const char *attr, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void report(validator *v, const char *attr, const char *fmt, ...)
+{
+    diag_loc loc = {0};
+    char *key = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    char *msg = util_vprintf(fmt, ap);
+    va_end(ap);
+    locate(v, attr, &loc, &key);
+    char *id = util_printf("%s:%d:%d:%s:%s", loc.file ? loc.file : "", loc.line, loc.column,
+                           key ? key : "", msg);
+    v->errors++;
+    if (graph_find(v->seen, id) == GRAPH_NONE) {
+        graph_add_node(v->seen, id);
+        diag_add(v->diags, DIAG_ERROR, &loc, key, "%s", msg);
+    }
+    free(id);
+    free(key);
+    free(msg);
+}
+
+
+static int numeric_text(const char *s, int integer)
+{
+    char *end = NULL;
+    if (!*s)
+        return 0;
+    if (integer)
+        (void)strtoll(s, &end, 10);
+    else
+        (void)strtod(s, &end);
+    return *end == '\0';
+}
+
+/* 1 when v fits the schema type. Scalars written as text (a variable
+ * substituted into a quoted string) count as the type they spell. */
+static int type_fits(const char *want, const json_t *v)
+{
+    if (!want || !strcmp(want, "any") || json_is_null(v))
+        return 1;
+    if (!strcmp(want, "string"))
+        return json_is_string(v) || json_is_number(v) || json_is_boolean(v);
+    if (!strcmp(want, "integer"))
+        return json_is_integer(v) ||
+               (json_is_real(v) && json_real_value(v) == (double)(long long)json_real_value(v)) ||
+               (json_is_string(v) && numeric_text(json_string_value(v), 1));
+    if (!strcmp(want, "number"))
+        return json_is_number(v) || (json_is_string(v) && numeric_text(json_string_value(v), 0));
+    if (!strcmp(want, "bool"))
+        return json_is_boolean(v) ||
+               (json_is_string(v) && (!strcmp(json_string_value(v), "true") ||
+                                      !strcmp(json_string_value(v), "false")));
+    if (!strcmp(want, "list"))
+        return json_is_array(v);
+    if (!strcmp(want, "map"))
+        return json_is_object(v);
+    return 1;
+}
+
+static const char *type_phrase(const char *want)
+{
+    if (!strcmp(want, "string"))
+        return "a string";
+    if (!strcmp(want, "integer"))
+        return "an integer";
+    if (!strcmp(want, "number"))
+        return "a number";
+    if (!strcmp(want, "bool"))
+        return "a boolean";
+    if (!strcmp(want, "list"))
+        return "a list";
+    if (!strcmp(want, "map"))
+        return "a map";
+    return want;
+}
+
+static int has_reference(const json_t *v)
+{
+    return json_is_string(v) && strstr(json_string_value(v), "${") != NULL;
+}
+
+/* NULL-terminated array of the keys of obj (borrowed); caller frees the array. */
+static const char **key_list(const json_t *obj)
+{
+    const char **names = util_calloc(json_object_size(obj) + 1, sizeof(*names));
+    const char *key;
+    json_t *value;
+    size_t n = 0;
+    json_object_foreach((json_t *)obj, key, value)
+        names[n++] = key;
+    return names;
+}
+
+/* what: "attribute" or "setting"; owner: "instance" or "plugin \"test\"". */
+static void check_attributes(validator *v, const json_t *attrs, const json_t *config,
+                             const char *what, const char *owner)
+{
+    const char *key;
+    json_t *value;
+    const char **names = key_list(attrs);
+
+    json_object_foreach((json_t *)config, key, value) {
+        const json_t *a = json_object_get(attrs, key);
+        if (!a) {
+            const char *guess = util_did_you_mean(key, names);
+            if (guess)
+                report(v, key, "unknown %s \"%s\" for %s (did you mean \"%s\"?)", what, key,
+                       owner, guess);
+            else
+                report(v, key, "unknown %s \"%s\" for %s", what, key, owner);
+            continue;
+        }
+        if (json_is_true(json_object_get(a, "computed")) &&
+            !json_is_true(json_object_get(a, "required"))) {
+            report(v, key, "\"%s\" is computed by the provider and cannot be set", key);
+            continue;
+        }
+        const char *want = json_string_value(json_object_get(a, "type"));
+        if (!has_reference(value) && !type_fits(want, value))
+            report(v, key, "expected %s, got %s", type_phrase(want), topology_json_type_name(value));
+    }
+    json_object_foreach((json_t *)attrs, key, value) {
+        if (json_is_true(json_object_get(value, "required")) && !json_object_get(config, key))
+            report(v, NULL, "missing required %s \"%s\"", what, key);
+    }
+    free(names);
+}
+
+static void validate_diag(void *ud, infra_call *call, int severity, const char *attr_path,
+                          const char *message)
+{
+    validator *v = ud;
+    if (severity >= INFRA_DIAG_ERROR) {
+        report(v, attr_path, "%s", message ? message : "invalid");
+        return;
+    }
+    diag_loc loc = {0};
+    char *key = NULL;
+    locate(v, attr_path, &loc, &key);
+    diag_add(v->diags, DIAG_WARNING, &loc, key, "%s", message ? message : "");
+    free(key);
+}
+
+static void validate_resource(validator *v, const topo_resource *res)
+{
+    engine *e = v->e;
+    int pi = engine_provider_index(e, res->provider);
+    v->res = res;
+    v->errors = 0;
+    if (pi < 0) {
+        report(v, NULL, "unknown provider \"%s\"", res->provider ? res->provider : "");
+        return;
+    }
+    const engine_provider *p = &e->providers[pi];
+    if (!p->ops)
+        return; /* the plugin itself was refused, already reported */
+    const json_t *type = json_object_get(p->types, res->type);
+    if (!type) {
+        const char **names = key_list(p->types);
+        const char *guess = util_did_you_mean(res->type, names);
+        report(v, NULL, "provider \"%s\" (plugin \"%s\") has no resource type \"%s\"%s%s%s",
+               p->decl->name, p->desc->name, res->type, guess ? " (did you mean \"" : "",
+               guess ? guess : "", guess ? "\"?)" : "");
+        free(names);
+        return;
+    }
+    if (!json_is_object(res->config)) {
+        report(v, NULL, "the configuration of a %s must be a map", res->type);
+        return;
+    }
+    check_attributes(v, json_object_get(type, "attributes"), res->config, "attribute",
+                     res->type);
+    if (!INFRA_HAS_SLOT(p->ops, validate))
+        return;
+    engine_call c;
+    engine_call_init(&c, e, res->address, (size_t)pi, NULL);
+    c.call.diag = validate_diag;
+    c.call.diag_ud = v;
+    int before = v->errors;
+    int rc = p->ops->validate(&c.call, res->type, host_json(res->config));
+    if (rc < 0 && v->errors == before)
+        report(v, NULL, "the plugin refused the configuration: %s", engine_call_error(&c, rc));
+    engine_call_clear(&c);
+}
+
+static void validate_settings(validator *v, const engine_provider *p)
+{
+    v->res = NULL;
+    v->prov = p;
+    if (!p->ops)
+        return;
+    const json_t *attrs = json_object_get(p->schema, "settings");
+    const json_t *settings = p->decl->settings ? p->decl->settings : json_object();
+    char *owner = util_printf("plugin \"%s\"", p->desc->name);
+    if (json_is_object(attrs) && json_is_object(settings)) {
+        check_attributes(v, attrs, settings, "setting", owner);
+        const char *key;
+        json_t *value;
+        json_object_foreach((json_t *)settings, key, value) {
+            const json_t *a = json_object_get(attrs, key);
+            if (json_is_true(json_object_get(a, "sensitive")) && json_is_string(value))
+                log_add_secret(json_string_value(value)); /* API keys, passwords */
+        }
+    }
+    if (!p->decl->settings)
+        json_decref((json_t *)settings);
+    free(owner);
+    if (p->sched) {
+        engine_call c;
+        size_t i = (size_t)(p - v->e->providers);
+        engine_call_init(&c, v->e, "", i, NULL);
+        c.call.diag = validate_diag;
+        c.call.diag_ud = v;
+        int before = v->errors;
+        int rc = scheduler_provider_validate(v->e, i, &c);
+        if (rc < 0 && v->errors == before)
+            report(v, NULL, "the scheduler refused the cluster: %s", engine_call_error(&c, rc));
+        engine_call_clear(&c);
+    }
+}
+
+int engine_validate(engine *e, diag_list *diags)
+{
+    validator v = {.e = e, .diags = diags, .seen = graph_new()};
+    size_t before = diags->errors;
+
+    for (size_t i = 0; i < e->nproviders; i++)
+        validate_settings(&v, &e->providers[i]);
+    for (size_t i = 0; i < e->topo->nresources; i++)
+        validate_resource(&v, &e->topo->resources[i]);
+    graph_free(v.seen);
+    return diags->errors > before ? INFRA_EINVALID : 0;
+}

@@ -1,0 +1,110 @@
+/* Plans: what `infra up` would do to make the state match the topology.
+ *
+ * One item per graph node: every topology resource, every resource only in
+ * the state (to delete) and every intent of an interrupted create whose
+ * address is in neither. Items are decided in dependency order so that a
+ * reference to a resource that will be created or replaced is known to be
+ * unknown ("(known after apply)"). See docs/internals/engine.md. */
+#ifndef INFRA_PLAN_H
+#define INFRA_PLAN_H
+
+#include <jansson.h>
+#include <stdio.h>
+
+#include "base/diag.h"
+#include "engine/engine.h"
+#include "engine/graph.h"
+
+typedef enum plan_action {
+    PLAN_NOOP = 0,
+    PLAN_CREATE,
+    PLAN_UPDATE,
+    PLAN_REPLACE,
+    PLAN_DELETE,
+    PLAN_READ, /* a data source looked up (not counted as a change) */
+} plan_action;
+
+typedef struct plan_item {
+    const char *address;       /* borrowed from the graph */
+    const topo_resource *res;  /* NULL when the address is only in the state */
+    size_t provider;           /* index into engine providers */
+    const char *type;          /* borrowed */
+    int data;                  /* a data source */
+    plan_action action;
+    json_t *reasons;           /* array of attribute names behind the action */
+    const char *note;          /* static remark for humans, or NULL */
+
+    json_t *entry;             /* state entry (read-only reference), or NULL */
+    json_t *intent;            /* intent of an interrupted create, or NULL */
+    int orphan;                /* only an intent: its object (if any) is unwanted */
+    json_t *prior;             /* current attributes (refreshed when refreshing), or NULL */
+    json_t *drift;             /* attribute names changed outside infra, or NULL */
+    int gone;                  /* the refresh found no object */
+    int refreshed;             /* the refresh ran for this item */
+
+    json_t *desired;           /* evaluated config (unknowns marked), or NULL */
+    json_t *planned;           /* the provider's planned state for an update, or NULL */
+    json_t *known;             /* attributes dependents see (plan: prior/planned; apply: result) */
+    int resolved;              /* a data source already read at plan time */
+
+    char *error;               /* set when applying the item failed (owned) */
+    char *error_attr;          /* attribute the error is about, or NULL */
+} plan_item;
+
+typedef struct plan {
+    engine *e;
+    graph *g;                  /* resource graph: dependency -> dependent */
+    plan_item *items;          /* items[i] is graph node i */
+    size_t nitems;
+    size_t *order;             /* topological order of the nodes */
+    int destroy;               /* built by plan_destroy */
+    size_t ncreate, nupdate, nreplace, ndelete, nread;
+} plan;
+
+/* Builds the resource graph of the topology (and, with st, of resources
+ * only in the state, from the deps recorded in their entries). A cycle is
+ * an error "dependency cycle: a -> b -> a" at the first resource of the
+ * cycle, added to diags. 0 or INFRA_EINVALID; *out is set in both cases
+ * (caller frees with graph_free). */
+int plan_graph(engine *e, state *st, graph **out, diag_list *diags);
+
+/* Plans against e->st: refresh (when refresh is set, every state resource
+ * read through the worker pool), then one decision per item. Errors go to
+ * e->diags; returns 0 or INFRA_EINVALID. *out is set in both cases (free
+ * with plan_free). */
+int plan_build(engine *e, int refresh, plan **out);
+
+/* A plan deleting everything e->st records (and the objects of intents),
+ * dependents first. Resources with prevent_destroy are errors in
+ * e->diags (INFRA_EINVALID). */
+int plan_destroy(engine *e, plan **out);
+
+/* Only loads and refreshes the state's resources (for `infra status`). */
+int plan_refresh_state(engine *e, plan **out);
+
+void plan_free(plan *p);
+
+/* Creates + updates + replaces + deletes. */
+size_t plan_changes(const plan *p);
+
+/* The value of attr of the resource at address as dependents see it, or
+ * NULL when not known yet: a topology_lookup_fn over a plan. */
+const json_t *plan_lookup(void *plan, const char *address, const char *attr);
+
+/* Evaluates the item's config against what is known now (it->res must be
+ * set): 0 with *out new, 1 with *out new when some value is still unknown,
+ * INFRA_EINVALID with *err (caller frees). Sensitive values found are
+ * registered for redaction. */
+int plan_eval(plan *p, plan_item *it, json_t **out, char **err);
+
+/* Makes value what dependents of it see (takes a new reference). */
+void plan_set_known(plan_item *it, json_t *value);
+
+/* The human diff (Terraform-like) and the summary line (plan_print.c). */
+void plan_print(const plan *p, FILE *out, int color);
+/* [{address, action, reasons, before, after}] for every change; new value. */
+json_t *plan_json(const plan *p);
+/* "create", "update", "replace", "delete", "read", "no-op". */
+const char *plan_action_name(plan_action action);
+
+#endif

@@ -1,0 +1,45 @@
+/* The scheduler bridge: a cluster's scheduler plugin served to the engine
+ * as the provider "cluster.NAME" of the resources topology_sched.c adds
+ * (cluster_agent, cluster_region, cluster_federation, job, app), so that
+ * bootstrapping a cluster is planned, applied, recorded and resumed like
+ * any other change. See docs/internals/clusters.md.
+ *
+ *   cluster_agent       create/update: node_bootstrap    delete: node_remove
+ *   cluster_region      create/update: wait_ready        delete: nothing
+ *   cluster_federation  create/update: federate          delete: nothing
+ *   job, app            create/update: job_submit        delete: job_stop
+ *                       read: job_status (a job gone is planned again)
+ *
+ * The cluster description handed to the plugin is built from the state:
+ * every node whose instance exists, with its addresses and SSH details. */
+#ifndef INFRA_SCHEDULER_H
+#define INFRA_SCHEDULER_H
+
+#include <jansson.h>
+
+#include "engine/engine.h"
+
+/* Prepares engine provider i (a scheduler provider of the topology): finds
+ * the scheduler plugin, reads its schema and fills desc, ops and schema.
+ * Errors go to diags at the cluster; 0 or INFRA_EINVALID. */
+int scheduler_provider_load(engine *e, size_t i, diag_list *diags);
+
+/* The bridge context of provider i: configures the scheduler plugin with
+ * the cluster's settings (plus "name" and "environment"). 0 with *out, or
+ * a negative INFRA_E* with the plugin's error in c. */
+int scheduler_provider_configure(engine *e, size_t i, engine_call *c, infra_provider **out);
+
+/* Runs the plugin's validate op on the cluster as the topology declares it
+ * (no node exists yet). Diagnostics reach c. */
+int scheduler_provider_validate(engine *e, size_t i, engine_call *c);
+
+/* The cluster JSON of plugin.h for provider i, from what the state holds
+ * now. New value. */
+json_t *scheduler_cluster_json(engine *e, size_t i);
+
+/* The scheduler's view of the cluster (cluster_status op): 0 with *out
+ * (new value), INFRA_ENOTSUP when the plugin has no such op, or a negative
+ * INFRA_E* with *err (caller frees). */
+int scheduler_cluster_status(engine *e, size_t i, json_t **out, char **err);
+
+#endif

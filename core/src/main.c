@@ -1,7 +1,0 @@
-/* infra: command-line entry point. */
-#include "cli.h"
-
-int main(int argc, char **argv)
-{
-    return cli_main(argc, argv);
-}

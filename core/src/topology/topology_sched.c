@@ -1,0 +1,363 @@
+/* What a cluster needs beyond its instances: the scheduler as a provider
+ * ("cluster.NAME", served by the engine's scheduler bridge) and the
+ * resources that bring the cluster up through it, in dependency order:
+ *
+ *   cluster.C.R.DC.server[i]          instance (topology_cluster.c)
+ *   cluster_agent.C.R.DC.server[i]    the node's agents, bootstrapped over SSH
+ *   cluster_region.C.R                leader elected, every node ready
+ *   cluster_federation.C              the federated regions joined
+ *   job.J / app.J                     work submitted to the cluster
+ *
+ * Their configurations hold references to the instances, so a replaced
+ * instance re-bootstraps its agent (instance_id forces a replacement),
+ * and a region or federation is brought up to date whenever a node
+ * changed. An agent waits for the region's servers to exist, so that its
+ * first configuration names them all; the region, which records the
+ * server addresses, re-applies its agents when they change.
+ * They are planned, applied and recorded like any resource. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "topology/topology_int.h"
+#include "base/util.h"
+
+/* "${TARGET}" as a template string. */
+static json_t *ref(const char *target)
+{
+    char *text = util_printf("${%s}", target);
+    json_t *v = json_string(text);
+    free(text);
+    return v;
+}
+
+/* A literal string kept fit for topology_eval. */
+static json_t *literal(const char *text)
+{
+    util_buf b = {0};
+    topo_escape(&b, text);
+    char *s = util_buf_take(&b);
+    json_t *v = json_string(s ? s : "");
+    free(s);
+    return v;
+}
+
+/* Node name from an instance address: "cluster.main.eu.dc-a.server[0]" ->
+ * "main-eu-dc-a-server-0" (what the local provider also makes its hostname). */
+char *topo_node_name(const char *address)
+{
+    const char *s = strchr(address, '.');
+    util_buf b = {0};
+    for (s = s ? s + 1 : address; *s; s++) {
+        char c = *s;
+        if (c >= 'A' && c <= 'Z')
+            c = (char)(c - 'A' + 'a');
+        if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))
+            util_buf_put(&b, &c, 1);
+        else if (c != ']' && b.len > 0 && b.data[b.len - 1] != '-')
+            util_buf_put(&b, "-", 1);
+    }
+    while (b.len > 0 && b.data[b.len - 1] == '-')
+        b.data[--b.len] = '\0';
+    return util_buf_take(&b);
+}
+
+static size_t add(topo_ctx *ctx, char *address, const char *type, char *name, long index,
+                  const char *provider, diag_loc loc, json_t *config, topo_deps *deps)
+{
+    size_t i = topo_add_resource(ctx, NULL, address, type, name, index, (size_t)-1);
+    topo_resource *r = &ctx->topo->resources[i];
+    r->loc = loc;
+    r->provider = util_strdup(provider);
+    r->config = config;
+    r->deps = topo_deps_take(deps, &r->ndeps);
+    return i;
+}
+
+static void add_provider(topo_ctx *ctx, const topo_cluster *c, size_t index)
+{
+    topology *t = ctx->topo;
+    topo_priv *p = ctx->priv;
+    t->providers = util_realloc(t->providers, (t->nproviders + 1) * sizeof(*t->providers));
+    p->provider_bodies =
+        util_realloc(p->provider_bodies, (t->nproviders + 1) * sizeof(*p->provider_bodies));
+    topo_provider *prov = &t->providers[t->nproviders];
+    memset(prov, 0, sizeof(*prov));
+    prov->name = util_printf("cluster.%s", c->name);
+    prov->plugin = util_strdup(c->scheduler);
+    prov->settings = json_deep_copy(c->settings);
+    prov->loc = c->loc;
+    prov->scheduler = 1;
+    prov->cluster = index;
+    /* Settings errors point into the cluster's own mapping. */
+    const ytree_node *body = ytree_get(ytree_get(ctx->root, "clusters"), c->name);
+    p->provider_bodies[t->nproviders] = body && body->type == YTREE_MAP ? body : NULL;
+    t->nproviders++;
+}
+
+/* The instance addresses of one role in region r (every datacenter). */
+static void region_nodes(const topo_cluster *c, const topo_region *r, const char *role,
+                         topo_deps *deps)
+{
+    for (size_t d = 0; d < r->ndatacenters; d++) {
+        const topo_datacenter *dc = &r->datacenters[d];
+        int n = !strcmp(role, "server") ? dc->servers : dc->clients;
+        for (int i = 0; i < n; i++) {
+            char *a = util_printf("cluster.%s.%s.%s.%s[%d]", c->name, r->name, dc->name, role, i);
+            topo_deps_add(deps, a);
+            free(a);
+        }
+    }
+}
+
+/* "${cluster.C.R.ROLEs[*].ATTR}", or [] when the region has none (a splat
+ * over nothing is not a reference). */
+static json_t *region_splat(const topo_cluster *c, const topo_region *r, const char *role,
+                            const char *attr)
+{
+    int n = 0;
+    for (size_t d = 0; d < r->ndatacenters; d++)
+        n += !strcmp(role, "server") ? r->datacenters[d].servers : r->datacenters[d].clients;
+    if (n == 0)
+        return json_array();
+    char *target = util_printf("cluster.%s.%s.%ss[*].%s", c->name, r->name, role, attr);
+    json_t *v = ref(target);
+    free(target);
+    return v;
+}
+
+/* Re-evaluates the datacenter settings of a cluster node with references
+ * allowed (an image looked up by a data source, a subnet...), recording
+ * the resources they name as dependencies of the instance. */
+static void node_settings(topo_ctx *ctx, topo_resource *node, const ytree_node *body,
+                          const char *path, int quiet, topo_datacenter *dc)
+{
+    if (!body || body->type != YTREE_MAP)
+        return;
+    json_t *config = json_object();
+    topo_deps deps = {.self = node->address};
+    util_buf b = {0};
+    util_buf_puts(&b, path);
+    topo_scope sc = {.path = &b, .refs = 1, .count_index = -1, .template = 1, .deps = &deps,
+                     .quiet = quiet};
+    for (size_t k = 0; k < body->npairs; k++) {
+        const char *key = body->pairs[k].key->text;
+        size_t j = 0;
+        while (topo_dc_meta[j] && strcmp(topo_dc_meta[j], key))
+            j++;
+        if (topo_dc_meta[j])
+            continue;
+        size_t mark = topo_path_key(&b, key);
+        json_t *v = topo_eval_node(ctx, &sc, body->pairs[k].value);
+        topo_path_pop(&b, mark);
+        if (v)
+            json_object_set_new(config, key, v);
+    }
+    util_buf_free(&b);
+    /* depends_on: what every node of the datacenter waits for (a route, a
+     * gateway) without naming it in an attribute. */
+    topo_add_depends_on(ctx, ytree_get(body, "depends_on"), path, &deps, quiet);
+    if (!quiet)
+        json_object_update(dc->settings, config);
+    json_object_update(config, node->config); /* role, cluster, region, datacenter */
+    json_decref(node->config);
+    node->config = config;
+    for (size_t k = 0; k < node->ndeps; k++)
+        topo_deps_add(&deps, node->deps[k]);
+    for (size_t k = 0; k < node->ndeps; k++)
+        free(node->deps[k]);
+    free(node->deps);
+    node->deps = topo_deps_take(&deps, &node->ndeps);
+}
+
+static void add_agents(topo_ctx *ctx, const topo_cluster *c, topo_region *r,
+                       const char *provider, topo_deps *region_deps)
+{
+    topo_deps servers = {0};
+    region_nodes(c, r, "server", &servers);
+    for (size_t d = 0; d < r->ndatacenters; d++) {
+        topo_datacenter *dc = &r->datacenters[d];
+        int first = 1;
+        for (int role = 0; role < 2; role++) {
+            const char *rname = role ? "client" : "server";
+            int n = role ? dc->clients : dc->servers;
+            for (int i = 0; i < n; i++) {
+                char *inst = util_printf("cluster.%s.%s.%s.%s[%d]", c->name, r->name, dc->name,
+                                         rname, i);
+                const topo_resource *node = topology_resource(ctx->topo, inst);
+                if (node) {
+                    size_t idx = (size_t)(node - ctx->topo->resources);
+                    char *path = util_printf("clusters.%s.regions.%s.datacenters.%s", c->name,
+                                             r->name, dc->name);
+                    node_settings(ctx, &ctx->topo->resources[idx], ctx->priv->bodies[idx], path,
+                                  !first, dc);
+                    first = 0;
+                    free(path);
+                }
+                char *node_name = topo_node_name(inst);
+                json_t *config = json_object();
+                /* A single node is referred to as cluster.C.R.DC.servers[N]. */
+                char *one = util_printf("cluster.%s.%s.%s.%ss[%d]", c->name, r->name, dc->name,
+                                        rname, i);
+                char *id_ref = util_printf("%s.id", one);
+                char *ip_ref = util_printf("%s.private_ip", one);
+                free(one);
+                json_object_set_new(config, "instance", literal(inst));
+                json_object_set_new(config, "instance_id", ref(id_ref));
+                json_object_set_new(config, "node", literal(node_name));
+                json_object_set_new(config, "role", json_string(rname));
+                json_object_set_new(config, "region", literal(r->name));
+                json_object_set_new(config, "datacenter", literal(dc->name));
+                json_object_set_new(config, "index", json_integer(i));
+                json_object_set_new(config, "private_ip", ref(ip_ref));
+                json_object_set_new(config, "settings", topo_escape_json(c->settings));
+                free(id_ref);
+                free(ip_ref);
+
+                topo_deps deps = {0};
+                topo_deps_add(&deps, inst);
+                for (size_t k = 0; k < servers.n; k++)
+                    topo_deps_add(&deps, servers.items[k]);
+                char *address = util_printf("cluster_agent%s", inst + strlen("cluster"));
+                topo_deps_add(region_deps, address);
+                add(ctx, address, "cluster_agent",
+                    util_printf("%s.%s.%s.%s", c->name, r->name, dc->name, rname), i, provider,
+                    dc->loc, config, &deps);
+                free(node_name);
+                free(inst);
+            }
+        }
+    }
+    topo_deps_free(&servers);
+}
+
+static void add_region(topo_ctx *ctx, const topo_cluster *c, const topo_region *r,
+                       const char *provider, topo_deps *deps)
+{
+    json_t *config = json_object();
+    json_t *nodes = json_object();
+    json_object_set_new(config, "region", literal(r->name));
+    json_object_set_new(config, "servers", region_splat(c, r, "server", "private_ip"));
+    json_object_set_new(nodes, "servers", region_splat(c, r, "server", "id"));
+    json_object_set_new(nodes, "clients", region_splat(c, r, "client", "id"));
+    json_object_set_new(config, "nodes", nodes);
+    region_nodes(c, r, "server", deps);
+    region_nodes(c, r, "client", deps);
+    add(ctx, util_printf("cluster_region.%s.%s", c->name, r->name), "cluster_region",
+        util_printf("%s.%s", c->name, r->name), -1, provider, r->loc, config, deps);
+}
+
+static void add_federation(topo_ctx *ctx, const topo_cluster *c, const char *provider)
+{
+    json_t *config = json_object();
+    json_t *regions = json_array();
+    json_t *servers = json_object();
+    topo_deps deps = {0};
+    for (size_t i = 0; i < c->nfederate; i++) {
+        const topo_region *r = NULL;
+        for (size_t k = 0; k < c->nregions && !r; k++)
+            if (!strcmp(c->regions[k].name, c->federate[i]))
+                r = &c->regions[k];
+        if (!r)
+            continue;
+        json_array_append_new(regions, literal(r->name));
+        json_object_set_new(servers, r->name, region_splat(c, r, "server", "private_ip"));
+        char *region = util_printf("cluster_region.%s.%s", c->name, r->name);
+        topo_deps_add(&deps, region);
+        free(region);
+        region_nodes(c, r, "server", &deps);
+    }
+    json_object_set_new(config, "regions", regions);
+    json_object_set_new(config, "servers", servers);
+    add(ctx, util_printf("cluster_federation.%s", c->name), "cluster_federation",
+        util_strdup(c->name), -1, provider, c->loc, config, &deps);
+}
+
+/* Hex SHA-256 of a file, or NULL when it cannot be read. */
+static char *file_sha256(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    unsigned char buf[8192], digest[EVP_MAX_MD_SIZE];
+    unsigned int dlen = 0;
+    size_t n;
+    EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+    while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+        EVP_DigestUpdate(md, buf, n);
+    int bad = ferror(f);
+    fclose(f);
+    EVP_DigestFinal_ex(md, digest, &dlen);
+    EVP_MD_CTX_free(md);
+    if (bad)
+        return NULL;
+    char *hex = util_malloc(2 * dlen + 1);
+    for (unsigned int i = 0; i < dlen; i++)
+        snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+    return hex;
+}
+
+static void add_job(topo_ctx *ctx, const topo_job *j, const topo_cluster *c, const char *provider)
+{
+    if (!j->file)
+        return;
+    char *full = j->file[0] == '/' ? util_strdup(j->file)
+                                   : util_printf("%s/%s", ctx->topo->dir, j->file);
+    char *sha = file_sha256(full);
+    const char *ext = strrchr(j->file, '.');
+    const json_t *name = json_object_get(j->set, "name");
+    json_t *config = json_object();
+    json_t *regions = json_array();
+    topo_deps deps = {0};
+
+    json_object_set_new(config, "name", literal(j->name));
+    json_object_set_new(config, "id", json_is_string(name) ? topo_escape_json(name)
+                                                           : literal(j->name));
+    for (size_t i = 0; i < j->nregions; i++) {
+        json_array_append_new(regions, literal(j->regions[i]));
+        char *region = util_printf("cluster_region.%s.%s", c->name, j->regions[i]);
+        topo_deps_add(&deps, region);
+        free(region);
+    }
+    json_object_set_new(config, "regions", regions);
+    json_object_set_new(config, "file", literal(full));
+    json_object_set_new(config, "format", json_string(ext && !strcmp(ext, ".json") ? "json" : "hcl"));
+    json_object_set_new(config, "content_sha256", literal(sha ? sha : ""));
+    json_object_set_new(config, "set", j->set ? topo_escape_json(j->set) : json_object());
+    if (c->nfederate >= 2) {
+        char *fed = util_printf("cluster_federation.%s", c->name);
+        topo_deps_add(&deps, fed);
+        free(fed);
+    }
+    add(ctx, util_printf("%s.%s", j->kind, j->name), j->kind, util_strdup(j->name), -1, provider,
+        j->loc, config, &deps);
+    free(sha);
+    free(full);
+}
+
+int topo_build_scheduler(topo_ctx *ctx)
+{
+    topology *t = ctx->topo;
+    for (size_t ci = 0; ci < t->nclusters && !ctx->fatal; ci++) {
+        topo_cluster *c = &t->clusters[ci];
+        if (!c->scheduler)
+            continue;
+        char *provider = util_printf("cluster.%s", c->name);
+        add_provider(ctx, c, ci);
+        for (size_t r = 0; r < c->nregions; r++) {
+            topo_deps region_deps = {0};
+            add_agents(ctx, c, &c->regions[r], provider, &region_deps);
+            add_region(ctx, c, &c->regions[r], provider, &region_deps);
+        }
+        if (c->nfederate >= 2)
+            add_federation(ctx, c, provider);
+        for (size_t j = 0; j < t->njobs; j++)
+            if (t->jobs[j].cluster && !strcmp(t->jobs[j].cluster, c->name))
+                add_job(ctx, &t->jobs[j], c, provider);
+        free(provider);
+    }
+    return 0;
+}
