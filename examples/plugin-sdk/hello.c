@@ -375,17 +375,16 @@ static void hello_close(infra_provider *self)
 /* Descriptor and entry point                                         */
 
 static const infra_provider_ops hello_ops = {
-    sizeof(infra_provider_ops), /* size: lets the host see which slots exist */
-    hello_schema,
-    hello_validate,
-    hello_configure,
-    hello_plan,
-    hello_apply,
-    hello_read,
-    hello_import,
-    NULL, /* upgrade_state: the state format has never changed */
-    NULL, /* stop: every call is short */
-    hello_close,
+    .size = sizeof(infra_provider_ops), /* lets the host see which slots exist */
+    .schema = hello_schema,
+    .validate = hello_validate,
+    .configure = hello_configure,
+    .plan = hello_plan,
+    .apply = hello_apply,
+    .read = hello_read,
+    .import = hello_import,
+    /* upgrade_state: the state format has never changed; stop: every call is short */
+    .close = hello_close,
 };
 
 static const infra_plugin hello_plugin = {

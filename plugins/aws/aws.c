@@ -93,7 +93,7 @@ static int read_settings(infra_call *call, const infra_json *settings, aws_confi
     const infra_json *eps = AJ->get(settings, "endpoints");
     void *iter = NULL;
     const char *key;
-    infra_json *value;
+    const infra_json *value;
     int error = 0;
     while (eps != NULL && AJ->type(eps) == INFRA_JSON_OBJECT &&
            AJ->next(eps, &iter, &key, &value)) {

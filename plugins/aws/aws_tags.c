@@ -94,7 +94,7 @@ int aws_tags_build(infra_call *call, const char *name, const infra_json *user_ta
 
     void *iter = NULL;
     const char *key;
-    infra_json *value;
+    const infra_json *value;
     while (user_tags != NULL && AJ->type(user_tags) == INFRA_JSON_OBJECT &&
            AJ->next(user_tags, &iter, &key, &value)) {
         if (strcmp(key, "Name") == 0)
@@ -230,7 +230,7 @@ int aws_tags_sync(infra_provider *p, infra_call *call, const char *id, const inf
     /* Keys the last apply set that are no longer wanted. */
     void *iter = NULL;
     const char *key;
-    infra_json *value;
+    const infra_json *value;
     size_t ndel = 0;
     while (old_tags != NULL && AJ->type(old_tags) == INFRA_JSON_OBJECT &&
            AJ->next(old_tags, &iter, &key, &value)) {

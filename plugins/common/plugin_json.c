@@ -103,7 +103,7 @@ int pu_json_has_unknown(const infra_json *v)
     case INFRA_JSON_OBJECT: {
         void *iter = NULL;
         const char *key;
-        infra_json *member;
+        const infra_json *member;
         while (J->next(v, &iter, &key, &member))
             if (pu_json_has_unknown(member))
                 return 1;

@@ -124,7 +124,7 @@ int pu_check_attrs(infra_call *call, const pu_schema *s, const pu_type *t, const
     int error = 0;
     void *iter = NULL;
     const char *key;
-    infra_json *value;
+    const infra_json *value;
 
     if (config != NULL && J->type(config) != INFRA_JSON_OBJECT) {
         pu_diagf(call, "", "the configuration of a %s must be a map", t->name);

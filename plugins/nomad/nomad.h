@@ -114,7 +114,7 @@ int nomad_jappend_str(infra_json *arr, const char *value);
 /* obj[key] as an object, created (empty) when missing; NULL on failure. */
 infra_json *nomad_jobj(infra_json *obj, const char *key);
 /* The value at a path of object keys ("a", "b", NULL), borrowed, or NULL. */
-infra_json *nomad_jpath(const infra_json *obj, ...) __attribute__((sentinel));
+const infra_json *nomad_jpath(const infra_json *obj, ...) __attribute__((sentinel));
 /* Parses text; NULL when it is not JSON. */
 infra_json *nomad_jparse(const char *text);
 /* Compact text of v, malloc'd (free()). */

@@ -157,7 +157,7 @@ static void hcl_value(pu_buf *b, const infra_json *v)
     case INFRA_JSON_OBJECT: {
         void *it = NULL;
         const char *key;
-        infra_json *item;
+        const infra_json *item;
         int first = 1;
         pu_buf_puts(b, "{");
         while (NJ->next(v, &it, &key, &item)) {
@@ -191,7 +191,7 @@ int nomad_job_parse_request(const char *hcl, const infra_json *set, char **body,
     nomad_hcl_variables(hcl, &declared);
     void *it = NULL;
     const char *key;
-    infra_json *value;
+    const infra_json *value;
     while (set && NJ->next(set, &it, &key, &value))
         if (nomad_strs_has(&declared, key)) {
             char *v = nomad_hcl_value(value);
@@ -280,7 +280,7 @@ int nomad_job_apply(infra_json *job, const char *id, const infra_json *set, cons
                     const char *const *datacenters, size_t ndatacenters, char **err)
 {
     const infra_json *name = set ? NJ->get(set, "name") : NULL;
-    const infra_json *groups = NJ->get(job, "TaskGroups");
+    infra_json *groups = NJ->get_mutable(job, "TaskGroups");
     int error = 0;
 
     if (name && NJ->string(name) && *NJ->string(name))
@@ -301,7 +301,7 @@ int nomad_job_apply(infra_json *job, const char *id, const infra_json *set, cons
         return error;
     void *it = NULL;
     const char *key;
-    infra_json *value;
+    const infra_json *value;
     while (set && NJ->next(set, &it, &key, &value)) {
         if (strcmp(key, "name") == 0 || strcmp(key, "datacenters") == 0)
             continue;
@@ -312,14 +312,14 @@ int nomad_job_apply(infra_json *job, const char *id, const infra_json *set, cons
                 return INFRA_EINVALID;
             }
             for (size_t g = 0; g < NJ->length(groups); g++)
-                if ((error = pu_json_set_int(NJ->at(groups, g), "Count", count)) < 0)
+                if ((error = pu_json_set_int(NJ->at_mutable(groups, g), "Count", count)) < 0)
                     return error;
         } else if (strcmp(key, "image_tag") == 0) {
             char *tag = meta_text(value);
             for (size_t g = 0; g < NJ->length(groups); g++) {
-                const infra_json *tasks = NJ->get(NJ->at(groups, g), "Tasks");
+                infra_json *tasks = NJ->get_mutable(NJ->at_mutable(groups, g), "Tasks");
                 for (size_t t = 0; t < NJ->length(tasks); t++) {
-                    infra_json *config = NJ->get(NJ->at(tasks, t), "Config");
+                    infra_json *config = NJ->get_mutable(NJ->at_mutable(tasks, t), "Config");
                     const char *image = pu_json_str(config, "image");
                     if (image == NULL)
                         continue;
@@ -399,7 +399,7 @@ static int alloc_rank(const infra_json *alloc)
         return 2;
     void *it = NULL;
     const char *task;
-    infra_json *st;
+    const infra_json *st;
     while (NJ->next(NJ->get(alloc, "TaskStates"), &it, &task, &st)) {
         int failed = 0;
         if (nomad_jbool(st, "Failed", 0, &failed) == 0 && failed)
@@ -425,11 +425,11 @@ char *nomad_msg_task_failure(const infra_json *allocations, int64_t version)
         return NULL;
     const infra_json *states = NJ->get(best, "TaskStates");
     const char *task = NULL;
-    infra_json *state = NULL, *fallback = NULL;
+    const infra_json *state = NULL, *fallback = NULL;
     const char *fallback_task = NULL;
     void *it = NULL;
     const char *name;
-    infra_json *st;
+    const infra_json *st;
     while (NJ->next(states, &it, &name, &st)) {
         int failed = 0;
         if (nomad_jbool(st, "Failed", 0, &failed) == 0 && failed && state == NULL)

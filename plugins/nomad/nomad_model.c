@@ -116,11 +116,11 @@ static size_t count_nodes(const infra_json *regions)
     size_t n = 0;
     void *ri = NULL;
     const char *rname;
-    infra_json *reg;
+    const infra_json *reg;
     while (NJ->next(regions, &ri, &rname, &reg)) {
         void *di = NULL;
         const char *dname;
-        infra_json *dc;
+        const infra_json *dc;
         while (NJ->next(NJ->get(reg, "datacenters"), &di, &dname, &dc))
             n += NJ->length(NJ->get(dc, "servers")) + NJ->length(NJ->get(dc, "clients"));
     }
@@ -148,7 +148,7 @@ static int parse_region(infra_call *call, nomad_cluster *c, const char *rname,
     r->datacenters = pu_calloc(ndc, sizeof(*r->datacenters));
     void *di = NULL;
     const char *dname;
-    infra_json *dc;
+    const infra_json *dc;
     size_t nodes_before = c->nnodes;
     while (NJ->next(dcs, &di, &dname, &dc)) {
         if (!nomad_name_ok(dname)) {
@@ -208,7 +208,7 @@ int nomad_cluster_parse(infra_call *call, const infra_json *json, int need_ips, 
     out->regions = pu_calloc(NJ->length(regions), sizeof(*out->regions));
     void *ri = NULL;
     const char *rname;
-    infra_json *reg;
+    const infra_json *reg;
     while (NJ->next(regions, &ri, &rname, &reg))
         if ((error = parse_region(call, out, rname, reg, need_ips)) < 0)
             goto done;

@@ -121,19 +121,19 @@ int nomad_jappend_str(infra_json *arr, const char *value)
 
 infra_json *nomad_jobj(infra_json *obj, const char *key)
 {
-    infra_json *v = NJ->get(obj, key);
+    infra_json *v = NJ->get_mutable(obj, key);
     if (v != NULL && NJ->type(v) == INFRA_JSON_OBJECT)
         return v;
     if (pu_json_set(obj, key, NJ->new_object()) < 0)
         return NULL;
-    return NJ->get(obj, key);
+    return NJ->get_mutable(obj, key);
 }
 
-infra_json *nomad_jpath(const infra_json *obj, ...)
+const infra_json *nomad_jpath(const infra_json *obj, ...)
 {
     va_list ap;
     va_start(ap, obj);
-    infra_json *v = (infra_json *)obj;
+    const infra_json *v = obj;
     for (const char *key = va_arg(ap, const char *); key != NULL && v != NULL;
          key = va_arg(ap, const char *))
         v = NJ->type(v) == INFRA_JSON_OBJECT ? NJ->get(v, key) : NULL;

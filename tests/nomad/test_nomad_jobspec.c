@@ -30,7 +30,7 @@ static infra_json *job_of(const char *text)
 
 static infra_json *group(infra_json *job, size_t i)
 {
-    return NJ->at(NJ->get(job, "TaskGroups"), i);
+    return NJ->at_mutable(NJ->get_mutable(job, "TaskGroups"), i);
 }
 
 static const char *image_of(infra_json *job, size_t g, size_t t)

@@ -1,6 +1,8 @@
 /* One deliberately broken plugin per loader refusal. Each sample target
  * compiles this file with one BROKEN_* definition that spoils exactly one
  * thing; everything else is a correct provider "broken". */
+/* Some variants define the entry with another name or signature on purpose. */
+#define INFRA_PLUGIN_NO_ENTRY_DECLARATION
 #include <infra/plugin.h>
 
 #include <stddef.h>
@@ -76,7 +78,9 @@ static void broken_sched_close(infra_scheduler *self)
 }
 
 static const infra_provider_ops broken_ops = {
-    BROKEN_OPS_SIZE, broken_schema, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, broken_close,
+    .size = BROKEN_OPS_SIZE,
+    .schema = broken_schema,
+    .close = broken_close,
 };
 
 static const infra_scheduler_ops broken_sched_ops = {

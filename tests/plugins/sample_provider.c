@@ -91,17 +91,14 @@ static void sample_close(infra_provider *self)
 }
 
 static const infra_provider_ops sample_ops = {
-    sizeof(infra_provider_ops),
-    sample_schema,
-    sample_validate,
-    sample_configure,
-    sample_plan,
-    sample_apply,
-    sample_read,
-    NULL, /* import */
-    NULL, /* upgrade_state */
-    NULL, /* stop */
-    sample_close,
+    .size = sizeof(infra_provider_ops),
+    .schema = sample_schema,
+    .validate = sample_validate,
+    .configure = sample_configure,
+    .plan = sample_plan,
+    .apply = sample_apply,
+    .read = sample_read,
+    .close = sample_close,
 };
 
 static const infra_plugin sample_plugin = {

@@ -105,7 +105,7 @@ static size_t each_node(const infra_json *cluster, const char *region, const cha
                                       "datacenters");
     void *it = NULL;
     const char *key;
-    infra_json *dc;
+    const infra_json *dc;
     size_t n = 0;
     while (js()->next(dcs, &it, &key, &dc)) {
         const infra_json *nodes = js()->get(dc, !strcmp(role, "server") ? "servers" : "clients");
@@ -152,7 +152,7 @@ static int ts_validate(infra_call *call, const infra_json *cluster)
     const infra_json *regions = js()->get(cluster, "regions");
     void *it = NULL;
     const char *name;
-    infra_json *region;
+    const infra_json *region;
     while (js()->next(regions, &it, &name, &region)) {
         size_t servers = each_node(cluster, name, "server", NULL, NULL);
         if (servers > 0 && servers % 2 == 0) {
@@ -318,7 +318,7 @@ static int ts_cluster_status(infra_scheduler *s, infra_call *call, const infra_j
     infra_json *regions = js()->new_object();
     void *it = NULL;
     const char *name;
-    infra_json *region;
+    const infra_json *region;
     while (js()->next(js()->get(cluster, "regions"), &it, &name, &region)) {
         infra_json *r = js()->new_object(), *servers = js()->new_array(),
                    *clients = js()->new_array();

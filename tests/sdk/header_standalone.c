@@ -15,7 +15,7 @@ static void standalone_close(infra_provider *self)
 }
 
 static const infra_provider_ops standalone_ops = {
-    sizeof(infra_provider_ops), standalone_schema, 0, 0, 0, 0, 0, 0, 0, 0, standalone_close,
+    sizeof(infra_provider_ops), standalone_schema, 0, 0, 0, 0, 0, 0, 0, 0, standalone_close, 0,
 };
 
 static const infra_plugin standalone_plugin = {

@@ -73,7 +73,7 @@ static void test_host_json_parse_reads_every_type_and_dump_is_compact(void **sta
     assert_null(J->get(doc, "missing"));
     assert_int_equal(J->type(NULL), INFRA_JSON_NULL);
 
-    infra_json *a = J->get(doc, "a");
+    const infra_json *a = J->get(doc, "a");
     assert_int_equal(J->type(a), INFRA_JSON_ARRAY);
     assert_int_equal(J->length(a), 3);
     assert_int_equal(J->integer(J->at(a, 0)), 1);
@@ -124,7 +124,7 @@ static void test_host_json_next_iterates_members_in_insertion_order(void **state
 
     void *iter = NULL;
     const char *key;
-    infra_json *value;
+    const infra_json *value;
     int n = 0;
     while (J->next(o, &iter, &key, &value)) {
         assert_true(n < 3);
@@ -238,7 +238,7 @@ static void test_host_json_copy_is_deep_and_equal_compares_values(void **state)
     assert_true(J->equal(orig, dup));
 
     /* Changing the copy's nested object leaves the original alone. */
-    infra_json *inner = J->at(J->get(dup, "a"), 1);
+    infra_json *inner = J->at_mutable(J->get_mutable(dup, "a"), 1);
     assert_int_equal(J->set(inner, "b", J->new_string("changed")), 0);
     assert_false(J->equal(orig, dup));
     assert_string_equal(J->string(J->get(J->at(J->get(orig, "a"), 1), "b")), "c");

@@ -2,8 +2,9 @@
  * infra plugin ABI — the one public header.
  *
  * A plugin is a shared object exporting one symbol, INFRA_PLUGIN_ENTRY_SYMBOL,
- * of type infra_plugin_entry_fn. The host calls it once after dlopen() and
- * receives a descriptor. Plugins never link against the infra binary: every
+ * a function of type infra_plugin_entry_func (declared at the end of this
+ * header, so that a definition with another signature does not compile).
+ * The host calls it once after dlopen() and receives a descriptor. Plugins never link against the infra binary: every
  * service they use comes through the size-prefixed infra_host table.
  *
  * ABI rules (see docs/internals/abi.md):
@@ -35,7 +36,7 @@ extern "C" {
 
 #define INFRA_PLUGIN_MAGIC 0x494e4652u /* "INFR": first field of every descriptor */
 #define INFRA_ABI_MAJOR 1              /* bumped on any incompatible change */
-#define INFRA_ABI_MINOR 1              /* bumped when a slot is appended */
+#define INFRA_ABI_MINOR 2              /* bumped when a slot is appended */
 #define INFRA_PLUGIN_ENTRY_SYMBOL "infra_plugin_entry" /* the one exported symbol */
 
 /* Mark the entry function exported while the rest of the plugin stays hidden. */
@@ -99,20 +100,34 @@ typedef struct infra_scheduler infra_scheduler; /* a scheduler plugin's own cont
 #define INFRA_JSON_STRING 4 /* UTF-8 string */
 #define INFRA_JSON_ARRAY 5  /* ordered list */
 #define INFRA_JSON_OBJECT 6 /* string-keyed map */
+#define INFRA_JSON_UNKNOWN 7 /* ABI 1.2: a value known only after apply (see below) */
 
 /* The JSON service. Values returned "new" are owned by the caller and freed
- * with release(); values returned by get/at are borrowed from their parent. */
+ * with release(); values returned by get/at/next are borrowed from their
+ * parent and read-only (since ABI 1.2 they are const: a value the host
+ * hands to a plugin must not be changed; to change a value of your own in
+ * place, reach into it with get_mutable/at_mutable).
+ *
+ * Unknown values (ABI 1.2): where a value depends on something not yet
+ * made ("${instance.web.private_ip}" before the instance exists), the host
+ * passes a value of type INFRA_JSON_UNKNOWN instead, never the template
+ * text. validate sees an unknown for every attribute holding a reference;
+ * plan sees one for every reference to what is not created yet; apply,
+ * read and the scheduler ops never see one. A plugin's plan may put
+ * new_unknown() where it only learns a value by applying (an id, an
+ * address). string/integer/real/boolean of an unknown are NULL/0, and
+ * equal() is 1 only between two unknowns. */
 typedef struct infra_json_api {
     size_t size;                                                  /* sizeof(infra_json_api) as the host built it */
     infra_json *(*parse)(const char *text, size_t len);           /* new value, or NULL when text is not JSON */
     char *(*dump)(const infra_json *value);                       /* compact text, free with host->free */
     void (*release)(infra_json *value);                           /* drop a reference; NULL is ignored */
     int (*type)(const infra_json *value);                         /* one of INFRA_JSON_* */
-    infra_json *(*get)(const infra_json *object, const char *key); /* borrowed member, or NULL */
+    const infra_json *(*get)(const infra_json *object, const char *key); /* borrowed member, or NULL */
     size_t (*length)(const infra_json *value);                    /* elements of an array or members of an object */
-    infra_json *(*at)(const infra_json *array, size_t index);     /* borrowed element, or NULL */
+    const infra_json *(*at)(const infra_json *array, size_t index); /* borrowed element, or NULL */
     int (*next)(const infra_json *object, void **iter, const char **key,
-                infra_json **value);                             /* iterate members: *iter = NULL first; 0 at end */
+                const infra_json **value);                       /* iterate members: *iter = NULL first; 0 at end */
     const char *(*string)(const infra_json *value);               /* borrowed text, NULL unless a string */
     int64_t (*integer)(const infra_json *value);                  /* integer value, 0 unless a number */
     double (*real)(const infra_json *value);                      /* numeric value as double, 0 unless a number */
@@ -129,6 +144,10 @@ typedef struct infra_json_api {
     int (*remove)(infra_json *object, const char *key);           /* 0, or INFRA_ENOTFOUND */
     infra_json *(*copy)(const infra_json *value);                 /* new deep copy */
     int (*equal)(const infra_json *a, const infra_json *b);       /* 1 when a and b hold the same value */
+    /* ABI 1.2 */
+    infra_json *(*new_unknown)(void);                             /* new value known only after apply */
+    infra_json *(*get_mutable)(infra_json *object, const char *key); /* borrowed member of a value you own, to change in place */
+    infra_json *(*at_mutable)(infra_json *array, size_t index);   /* borrowed element of a value you own, to change in place */
 } infra_json_api;
 
 /* One HTTP request. Build it zeroed, set size = sizeof(infra_http_request). */
@@ -193,6 +212,16 @@ typedef struct infra_ssh_api {
     /* ABI 1.1 */
     int (*exec_sudo)(infra_ssh *ssh, const char *command, int *exit_status, char **out_stdout,
                      char **out_stderr); /* exec as root: through "sudo -n" unless the login user is root */
+    /* ABI 1.2: exec and upload as part of a call. They stop with
+     * INFRA_ECANCELLED when the call is cancelled or its deadline passes,
+     * and report why they failed ("connection reset", "sudo: a password is
+     * required") through host->diag of that call. Prefer them to exec,
+     * exec_sudo and upload, which cannot be interrupted. */
+    int (*run)(infra_call *call, infra_ssh *ssh, const char *command, int as_root,
+               int *exit_status, char **out_stdout,
+               char **out_stderr); /* 0 once the command ran (any exit status); as_root: through "sudo -n" unless root */
+    int (*write_file)(infra_call *call, infra_ssh *ssh, const char *path, const void *data,
+                      size_t len, int mode); /* write a file over SFTP with the given mode */
 } infra_ssh_api;
 
 /* Encodings of infra_secret_api.generate. */
@@ -240,6 +269,9 @@ typedef struct infra_host {
     /* ABI 1.1 */
     const char *(*call_topology)(infra_call *call);    /* topology name ("clickcount"), or "" */
     const char *(*call_environment)(infra_call *call); /* environment ("prod"; "default" without -e), or "" */
+    /* ABI 1.2 */
+    int64_t (*call_deadline_ms)(infra_call *call); /* now_ms() instant the call must return by, or 0 for none */
+    int (*call_resuming)(infra_call *call); /* 1: call_token was recorded by an earlier, interrupted run, so the object may exist already: look it up before creating; 0: the token is new in this run */
 } infra_host;
 
 /* ------------------------------------------------------------------ */
@@ -252,7 +284,36 @@ typedef struct infra_host {
  * where ATTR is  NAME: { "type": "string|integer|number|bool|list|map|any",
  *                        "required": bool, "computed": bool, "force_new": bool,
  *                        "sensitive": bool, "description": "..." }
+ * and a resource type may carry "version": N (an integer, default 0): the
+ * version of the attributes the plugin writes for it. The host records it
+ * with every resource and calls upgrade_state(from_version) when the state
+ * holds an older one. Before a plugin sees a value, the host converts it to
+ * the attribute's declared type ("3" for an integer, 1 for a string) or
+ * refuses it at the YAML line.
+ *
+ * Which ops run in which command:
+ *   validate  schema, validate                (no network, no configure)
+ *   plan      + configure, read/read_many (refresh), plan (every create,
+ *             update and replace)
+ *   up        + apply, and stop on the first interrupt
+ *   status    configure, read/read_many, plan (to tell drift that matters)
+ *   down      configure, read (objects of interrupted creates), apply(delete)
+ *   import    configure, import, read
+ * Every op call has a deadline (call_deadline_ms; per provider `timeout:`);
+ * a call still running past it is abandoned and the run stops.
  */
+
+/* One resource of a read_many call (ABI 1.2). The host fills the inputs;
+ * the plugin sets out and result for every item. */
+typedef struct infra_read_item {
+    size_t size;                /* sizeof(infra_read_item) as the host built it */
+    infra_call *call;           /* this resource's call: address, token, diagnostics */
+    const infra_json *state;    /* attributes recorded, as for read(); NULL: look up by call_token */
+    const void *private_in;     /* the private blob stored with the resource, or NULL */
+    size_t private_in_len;      /* bytes of private_in */
+    infra_json *out;            /* set by the plugin: the object's attributes now (host frees) */
+    int result;                 /* set by the plugin: 0, INFRA_ENOTFOUND when gone, or INFRA_E* */
+} infra_read_item;
 
 /* Provider operations. Every op receives the call handle first. */
 typedef struct infra_provider_ops {
@@ -279,6 +340,10 @@ typedef struct infra_provider_ops {
                          infra_json **out); /* convert state written by an older plugin version */
     void (*stop)(infra_provider *self);  /* ask in-flight calls to return soon (thread-safe) */
     void (*close)(infra_provider *self); /* free the context */
+    /* ABI 1.2 */
+    int (*read_many)(infra_provider *self, infra_call *call, const char *type,
+                     infra_read_item *items,
+                     size_t count); /* refresh count resources of one type in as few API calls as the cloud allows (one paged list or describe); sets every item's out/result and returns 0, or an INFRA_E* that fails the whole batch */
 } infra_provider_ops;
 
 /* ------------------------------------------------------------------ */
@@ -351,6 +416,7 @@ typedef struct infra_scheduler_ops {
 #define INFRA_CAP_TOKEN_CREATE (1u << 1)    /* create honours call_token: a retried create never duplicates */
 #define INFRA_CAP_READ_BY_TOKEN (1u << 2)   /* read(state = NULL) finds an object by its token */
 #define INFRA_CAP_CONCURRENT (1u << 3)      /* ops may be called from several threads at once */
+#define INFRA_CAP_HOST_SLOTS_CHECKED (1u << 4) /* ABI 1.2: the plugin checks INFRA_HAS_SLOT before every host slot it uses, so a host of an older ABI minor may load it */
 
 /* Sizes of basic types the plugin was compiled with. */
 typedef struct infra_build_sig {
@@ -380,8 +446,18 @@ typedef struct infra_plugin {
     const infra_scheduler_ops *scheduler; /* ops when kind is SCHEDULER, else NULL */
 } infra_plugin;
 
-/* Type of the entry symbol. Return 0 and set *out, or a negative INFRA_E*. */
-typedef int (*infra_plugin_entry_fn)(const infra_host *host, const infra_plugin **out);
+/* Type of the entry function. Return 0 and set *out, or a negative INFRA_E*.
+ * The host table is the plugin's own copy, valid until unload. */
+typedef int infra_plugin_entry_func(const infra_host *host, const infra_plugin **out);
+/* A pointer to it, as the loader holds it. */
+typedef infra_plugin_entry_func *infra_plugin_entry_fn;
+
+#ifndef INFRA_PLUGIN_NO_ENTRY_DECLARATION
+/* The entry function every plugin defines (with INFRA_PLUGIN_EXPORT). This
+ * declaration turns a definition with another signature into a compile
+ * error. */
+INFRA_PLUGIN_EXPORT infra_plugin_entry_func infra_plugin_entry;
+#endif
 
 #ifdef __cplusplus
 }

@@ -56,7 +56,7 @@ static int jsonapi_type_of(const infra_json *value)
     }
 }
 
-static infra_json *jsonapi_get(const infra_json *object, const char *key)
+static const infra_json *jsonapi_get(const infra_json *object, const char *key)
 {
     if (!key || !json_is_object(host_jansson(object)))
         return NULL;
@@ -73,16 +73,27 @@ static size_t jsonapi_length(const infra_json *value)
     return 0;
 }
 
-static infra_json *jsonapi_at(const infra_json *array, size_t index)
+static const infra_json *jsonapi_at(const infra_json *array, size_t index)
 {
     if (!json_is_array(host_jansson(array)))
         return NULL;
     return host_json(json_array_get(host_jansson(array), index));
 }
 
+static infra_json *jsonapi_get_mutable(infra_json *object, const char *key)
+{
+    return (infra_json *)jsonapi_get(object, key);
+}
+
+static infra_json *jsonapi_at_mutable(infra_json *array, size_t index)
+{
+    return (infra_json *)jsonapi_at(array, index);
+}
+
 /* *iter holds jansson's iterator of the member last returned; it is reset to
  * NULL at the end so that the same loop variable can start over. */
-static int jsonapi_next(const infra_json *object, void **iter, const char **key, infra_json **value)
+static int jsonapi_next(const infra_json *object, void **iter, const char **key,
+                        const infra_json **value)
 {
     json_t *obj = host_jansson(object);
     if (!iter)
@@ -244,6 +255,8 @@ static const infra_json_api host_json_table = {
     .remove = jsonapi_remove,
     .copy = jsonapi_copy,
     .equal = jsonapi_equal_values,
+    .get_mutable = jsonapi_get_mutable,
+    .at_mutable = jsonapi_at_mutable,
 };
 
 const infra_json_api *host_json_api(void)
