@@ -146,9 +146,9 @@ class Base:
         project.pending_items[reserve] = item
 
         def apply():
+            project.coll(scope, collection)[item["name"]] = item
             if on_apply is not None:
                 on_apply(item)
-            project.coll(scope, collection)[item["name"]] = item
             return item["id"]
         return self.ops.start(ctx, item["selfLink"], "insert", apply, target_id=item["id"],
                               reserve=reserve, abort=abort)

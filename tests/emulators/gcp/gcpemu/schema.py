@@ -113,7 +113,12 @@ def parse_json(raw):
         raise errors.payload_syntax("%s" % e)
 
 
-def check_body(method, raw):
+# Fields a method's annotations require that something else may supply: an
+# instance made from ?sourceInstanceTemplate= takes its machine type from it.
+_SUPPLIED = {("compute.instances.insert", "sourceInstanceTemplate"): {"resource.machineType"}}
+
+
+def check_body(method, raw, params=None):
     """The request body as JSON, checked; None for methods without one."""
     doc = method.doc
     root = method.body_root()
@@ -129,6 +134,9 @@ def check_body(method, raw):
         raise errors.required_field(root)
     body = parse_json(raw)
     walker = _Walker(doc, method.id, strict_response=False)
+    for (method_id, param), fields in _SUPPLIED.items():
+        if method_id == method.id and (params or {}).get(param):
+            walker.supplied |= fields
     walker.value({"$ref": method.request_ref}, body, root, root)
     if walker.semantic:
         raise walker.semantic[0]
@@ -146,6 +154,7 @@ class _Walker:
         self.response = strict_response
         self.semantic = []
         self.problems = []
+        self.supplied = set()
 
     def fail(self, exc, text):
         if self.response:
@@ -201,10 +210,12 @@ class _Walker:
             return
         for key, prop in props.items():
             required = prop.get("annotations", {}).get("required", [])
-            if self.method_id in required and value.get(key) in (None, ""):
+            field = "%s.%s" % (api_path, key)
+            if self.method_id in required and value.get(key) in (None, "") and \
+                    field not in self.supplied:
                 if value.get(key) == "" and "pattern" in prop:
                     continue  # reported as a pattern mismatch below
-                self.semantic.append(errors.required_field("%s.%s" % (api_path, key)))
+                self.semantic.append(errors.required_field(field))
 
     def scalar(self, schema, value, proto_path, api_path):
         kind, fmt = schema.get("type"), schema.get("format")

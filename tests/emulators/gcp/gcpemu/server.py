@@ -148,7 +148,7 @@ class Gateway:
                     self.log(service, method.id, 0, "dropped", note)
                     return None
             params = schema.check_parameters(method, path_values, pairs)
-            body = schema.check_body(method, request.body)
+            body = schema.check_body(method, request.body, params)
             status, out = self._run(method, params, body, record["principal"])
             if fault and fault[0] == "drop":
                 self.log(service, method.id, 0, "dropped", note)
