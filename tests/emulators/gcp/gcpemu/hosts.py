@@ -50,7 +50,7 @@ done
 sort -u "$d/keyconf" -o "$d/keyconf"
 """
 
-# Arguments: the instance id, then USER KEY pairs (one word each).
+# Arguments (set -- ...): the instance id, then USER KEY pairs (one word each).
 _KEYS = r"""
 set -e
 id=$1; shift
@@ -119,9 +119,9 @@ _CLEANUP = r"""
 id=%(id)s
 d=/root/.gcpemu/$id
 if [ -s "$d/pgid" ]; then kill -TERM -- "-$(cat "$d/pgid")" 2>/dev/null || true; fi
-for e in /proc/[0-9]*/environ; do
-  p=${e#/proc/}; p=${p%%/environ}
-  if tr '\0' '\n' < "$e" 2>/dev/null | grep -qx "GCPEMU_INSTANCE_ID=$id"; then kill -TERM "$p" 2>/dev/null || true; fi
+# Daemonized children too: every process whose environment carries the mark.
+for e in $(grep -lzx "GCPEMU_INSTANCE_ID=$id" /proc/[0-9]*/environ 2>/dev/null); do
+  p=${e#/proc/}; kill -TERM "${p%%/environ}" 2>/dev/null || true
 done
 sleep 0.3
 [ -s "$d/pgid" ] && kill -KILL -- "-$(cat "$d/pgid")" 2>/dev/null || true
@@ -167,6 +167,7 @@ class HostPool:
         self.enabled = bool(self.hosts)
         self.free = list(self.hosts)
         self.console = {}  # address -> [(bits, fingerprint, (TYPE), key type, key)]
+        self._known = {}  # address -> known_hosts text
         self.errors = {}
 
     def snapshot(self):
@@ -189,7 +190,16 @@ class HostPool:
         return done.stdout.split() if done.returncode == 0 else []
 
     def _known_hosts(self, host, directory):
-        """A known_hosts file holding only the key whose fingerprint the pool gave."""
+        """A known_hosts file holding only the key whose fingerprint the pool gave.
+
+        Host keys are scanned once per host: they do not change while the pool lives."""
+        path = os.path.join(directory, "known_hosts")
+        with self.emulator.lock:
+            cached = self._known.get(host["address"])
+        if cached is not None:
+            with open(path, "w") as f:
+                f.write(cached)
+            return path
         scan = subprocess.run(["ssh-keyscan", "-T", "5", host["address"]],
                               capture_output=True, text=True, timeout=_SSH_TIMEOUT)
         wanted = host.get("ssh_host_key_fingerprint", "")
@@ -199,7 +209,6 @@ class HostPool:
         if not lines:
             raise RuntimeError("host %s: no host key with fingerprint %s"
                                % (host["address"], wanted))
-        path = os.path.join(directory, "known_hosts")
         with open(path, "w") as f:
             f.write("\n".join(lines) + "\n")
         presented = []
@@ -211,12 +220,13 @@ class HostPool:
                 presented.append((parts[0], parts[1], parts[-1], fields[1], fields[2]))
         with self.emulator.lock:
             self.console[host["address"]] = presented
+            self._known[host["address"]] = "\n".join(lines) + "\n"
         return path
 
-    def _ssh(self, host, script, args=()):
+    def _ssh(self, host, script):
         with tempfile.TemporaryDirectory(prefix="gcpemu-ssh-") as tmp:
             known = self._known_hosts(host, tmp)
-            remote = "sh -s" + "".join(" " + shlex.quote(a) for a in args)
+            remote = "sh -s"
             cmd = ["ssh", "-i", host["ssh_private_key"], "-o", "BatchMode=yes",
                    "-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=" + known,
                    "-o", "GlobalKnownHostsFile=/dev/null", "-o", "ConnectTimeout=10",
@@ -229,11 +239,13 @@ class HostPool:
                     host["address"], done.returncode, done.stderr.strip()[-300:]))
             return done.stdout
 
-    def _key_args(self, instance_id, ssh_keys):
+    @staticmethod
+    def _keys_script(instance_id, ssh_keys):
+        """_KEYS with its arguments: the instance id, then USER KEY pairs."""
         args = [instance_id]
         for user, key in ssh_keys:
             args += [user, base64.b64encode(key.encode()).decode()]
-        return args
+        return "set -- %s\n%s" % (" ".join(shlex.quote(a) for a in args), _KEYS % {})
 
     # -- lifecycle -----------------------------------------------------------------------
     def bootstrap(self, instance_id, host, ssh_keys, startup_script, done):
@@ -241,13 +253,13 @@ class HostPool:
         def work():
             error = None
             try:
-                self._ssh(host, _PREPARE % {"id": shlex.quote(instance_id)})
-                self._ssh(host, _KEYS % {}, self._key_args(instance_id, ssh_keys))
+                script = _PREPARE % {"id": shlex.quote(instance_id)} + \
+                    "(\n%s\n) || exit 1\n" % self._keys_script(instance_id, ssh_keys)
                 if startup_script:
-                    self._ssh(host, _STARTUP % {
-                        "id": shlex.quote(instance_id),
-                        "script": shlex.quote(base64.b64encode(
-                            startup_script.encode()).decode())})
+                    script += _STARTUP % {"id": shlex.quote(instance_id),
+                                          "script": shlex.quote(base64.b64encode(
+                                              startup_script.encode()).decode())}
+                self._ssh(host, script)
             except (OSError, RuntimeError, subprocess.SubprocessError) as e:
                 error = str(e)
             with self.emulator.lock:
@@ -261,7 +273,7 @@ class HostPool:
         """The guest agent noticing new ssh-keys metadata."""
         def work():
             try:
-                self._ssh(host, _KEYS % {}, self._key_args(instance_id, ssh_keys))
+                self._ssh(host, self._keys_script(instance_id, ssh_keys))
             except (OSError, RuntimeError, subprocess.SubprocessError) as e:
                 with self.emulator.lock:
                     self.errors[instance_id] = str(e)

@@ -1,7 +1,6 @@
 """Managed instance groups and target pools: sizes kept, members in pools, health probed for real."""
 import http.server
 import re
-import socket
 import threading
 import unittest
 
@@ -147,15 +146,25 @@ class Groups(EmulatorCase):
         self.assertEqual(op["error"]["errors"][0]["code"], "RESOURCE_IN_USE_BY_ANOTHER_RESOURCE")
         self.assertIn("instance_template resource", op["error"]["errors"][0]["message"])
 
+        # the group's members move to the pools it is given
+        self.done(c.targetPools().insert(project=PROJECT, region=REGION, body={"name": "pool2"}))
+        group = c.instanceGroupManagers().get(project=PROJECT, zone=ZONE,
+                                              instanceGroupManager="g1").execute()
+        self.done(c.instanceGroupManagers().setTargetPools(
+            project=PROJECT, zone=ZONE, instanceGroupManager="g1", body={
+                "targetPools": ["regions/%s/targetPools/pool2" % REGION],
+                "fingerprint": group["fingerprint"]}))
+        self.assertEqual((self.pool_members(), len(self.pool_members("pool2"))), ([], 3))
+
         self.done(c.instanceGroupManagers().resize(project=PROJECT, zone=ZONE,
                                                    instanceGroupManager="g1", size=1))
         self.assertEqual(len(self.stable(1)), 1)
-        wait_until(lambda: len(self.pool_members()) == 1, 5, what="one pool member")
+        wait_until(lambda: len(self.pool_members("pool2")) == 1, 5, what="one pool member")
         self.done(c.instanceGroupManagers().delete(project=PROJECT, zone=ZONE,
                                                    instanceGroupManager="g1"))
         self.assertEqual(c.instances().list(project=PROJECT, zone=ZONE).execute().get("items"),
                          None)
-        self.assertEqual(self.pool_members(), [])
+        self.assertEqual(self.pool_members("pool2"), [])
 
     def test_a_member_the_quota_does_not_allow_waits_with_its_last_attempt(self):
         c = self.compute
@@ -268,15 +277,6 @@ class Groups(EmulatorCase):
             project=PROJECT, region=REGION, targetPool="pool",
             body={"instances": [{"instance": "zones/%s/instances/solo" % ZONE}]}))
         self.assertEqual(self.pool_members(), [])
-
-
-def _free(address, port):
-    with socket.socket() as s:
-        try:
-            s.bind((address, port))
-            return True
-        except OSError:
-            return False
 
 
 if __name__ == "__main__":
