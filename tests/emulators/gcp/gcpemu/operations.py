@@ -11,7 +11,6 @@ the operation fails. The control API can make chosen future operations end with 
 error of its choosing.
 """
 import re
-import threading
 import time
 import uuid
 
@@ -44,7 +43,7 @@ class Operations:
     def __init__(self, emulator):
         self.emulator = emulator
         self.injections = []
-        self._lock = threading.Lock()
+        self._active = []  # (project, operation) not yet DONE
         emulator.add_ticker(0.02, self.tick)
 
     def snapshot(self):
@@ -52,6 +51,7 @@ class Operations:
 
     def after_reset(self):
         self.injections = []
+        self._active = []
 
     def inject(self, spec):
         """The control API: {"method", "code", "message", "http_status", "target", "count"}."""
@@ -134,25 +134,23 @@ class Operations:
         if reserve is not None:
             project.pending_names[reserve] = name
         project.operations[scope][name] = op
+        self._active.append((project, op))
         return public(op)
 
     def tick(self):
         seconds = self.emulator.config.operation_seconds
         now = time.monotonic()
-        for project in self.emulator.projects.values():
-            for ops in project.operations.values():
-                for op in list(ops.values()):
-                    if op["status"] == "DONE":
-                        continue
-                    age = now - op["_since"]
-                    if op["status"] == "PENDING" and age >= seconds / 3:
-                        op["status"] = "RUNNING"
-                        op["startTime"] = rfc3339()
-                    if op["status"] == "RUNNING" and age >= seconds:
-                        gate = op.get("_gate")
-                        if gate is not None and not gate():
-                            continue
-                        self._finish(project, op)
+        for project, op in list(self._active):
+            age = now - op["_since"]
+            if op["status"] == "PENDING" and age >= seconds / 3:
+                op["status"] = "RUNNING"
+                op["startTime"] = rfc3339()
+            if op["status"] == "RUNNING" and age >= seconds:
+                gate = op.get("_gate")
+                if gate is not None and not gate():
+                    continue
+                self._finish(project, op)
+                self._active.remove((project, op))
 
     def _finish(self, project, op):
         apply = op.pop("_apply", None)

@@ -41,7 +41,11 @@ class Base:
     def find(self, ctx, collection, name, scope=None, project=None):
         project = project or ctx.project
         scope = scope or ctx.scope
-        item = project.coll(scope, collection).get(name)
+        items = project.coll(scope, collection)
+        item = items.get(name)
+        if item is None and name.isdigit():
+            # Compute takes a resource's numeric id wherever it takes its name.
+            item = next((i for i in items.values() if i.get("id") == name), None)
         if item is None:
             raise errors.not_found(refs.path(project.name, scope, collection, name))
         return item

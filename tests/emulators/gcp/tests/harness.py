@@ -15,6 +15,7 @@ import warnings
 import google_auth_httplib2
 import httplib2
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from cryptography.hazmat.primitives.asymmetric import rsa
 from google.oauth2 import service_account
 from googleapiclient import discovery as gdiscovery
@@ -85,7 +86,6 @@ class EmulatorCase(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        from cryptography.hazmat.primitives.serialization import load_pem_public_key
         cls.server = build(copy.deepcopy(cls.seed), ("127.0.0.1", 0),
                            {SA_EMAIL: [load_pem_public_key(PUBLIC_PEM)]},
                            {"client-1.apps.googleusercontent.com": ("client-secret",
@@ -158,7 +158,6 @@ class EmulatorCase(unittest.TestCase):
 
     def token(self, scopes=(CLOUD_PLATFORM,)):
         creds = self.credentials(scopes)
-        import google.auth.transport.requests  # noqa: F401  (not used: httplib2 below)
         creds.refresh(google_auth_httplib2.Request(httplib2.Http(timeout=15)))
         return creds.token
 
