@@ -284,8 +284,15 @@ class Groups(Base):
         member["error"] = None
         inst["_mig"] = group["selfLink"]
         self.instances.boot(inst)
+        # The name is taken while the instance is made, as an insert's is.
         project.pending_items[(scope, "instances", name)] = inst
+        project.pending_names[(scope, "instances", name)] = group["selfLink"]
         member.update(inst=inst, state="launching", since=time.monotonic())
+
+    @staticmethod
+    def _unreserve(project, scope, name):
+        project.pending_items.pop((scope, "instances", name), None)
+        project.pending_names.pop((scope, "instances", name), None)
 
     def tick(self):
         for project in self.emulator.projects.values():
@@ -304,7 +311,7 @@ class Groups(Base):
             if member["state"] == "launching":
                 if now - member["since"] >= self.emulator.config.operation_seconds and \
                         inst["_ready"]:
-                    project.pending_items.pop((scope, "instances", name), None)
+                    self._unreserve(project, scope, name)
                     self.instances.commit(project, zone, inst)
                     inst["_committed"] = True
                     member.update(state="running", action="NONE")
@@ -318,7 +325,7 @@ class Groups(Base):
                         self.lb.remove_member(project, pool, member["instance"])
             elif member["state"] == "deleting":
                 if inst is None or inst.get("_cleaned", True):
-                    project.pending_items.pop((scope, "instances", name), None)
+                    self._unreserve(project, scope, name)
                     if inst is not None and inst.get("_committed"):
                         self.instances.remove(project, zone, inst)
                     if member.get("recreate") and not group.get("_deleting"):

@@ -171,7 +171,7 @@ class TokenEndpoint(EmulatorCase):
 
 
 class ShortLivedTokens(EmulatorCase):
-    token_seconds = 2
+    token_seconds = 3
 
     def test_tokens_expire_after_their_lifetime(self):
         creds = self.credentials()

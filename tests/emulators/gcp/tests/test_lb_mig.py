@@ -209,8 +209,10 @@ class Groups(EmulatorCase):
                                                      {"healthCheck": "global/httpHealthChecks/hc"}]}))
         self.assertEqual(self.health(names[0])[0]["healthState"], "UNHEALTHY")
         # Google's checkers are outside the network: no firewall rule, no healthy member.
-        wait_until(lambda: self.servers[0].hits == 0 and self.emulator.services["lb"].health
-                   ._records, 5, what="probing to start")
+        health = self.emulator.services["lb"].health
+        wait_until(lambda: all(r["failures"] >= 2 for r in health._records.values()) and
+                   len(health._records) == 2, 10, what="probes refused by the firewall")
+        self.assertEqual(sum(b.hits for b in self.servers), 0)
         self.done(c.firewalls().insert(project=PROJECT, body={
             "name": "allow-hc", "network": "global/networks/net1", "sourceRanges": HC_RANGES,
             "allowed": [{"IPProtocol": "tcp", "ports": [str(port)]}], "targetTags": ["web"]}))
