@@ -12,6 +12,9 @@ packages=(
   iproute2 openssh-server openssh-client nftables haproxy busybox util-linux procps
   # tests: emulators, stand-ins and scenario scripts; benchmark timing
   python3 python3-botocore python3-yaml python3-jsonschema python3-lark openssl curl jq time
+  # tests: the GCP emulator (JWT checks) and Google's own client libraries against it
+  python3-jwt python3-cryptography python3-googleapi python3-google-auth
+  python3-google-auth-httplib2 python3-httplib2
   # tests: a non-root login that becomes root on a node
   sudo
 )
