@@ -87,7 +87,9 @@ class Marathon:
             self.sched.load()
             threading.Thread(target=self.sched.run, daemon=True).start()
             threading.Thread(target=self.sched.health_loop, daemon=True).start()
-        elif self.elected and self.leader != self.host_port:
+        elif self.elected and self.leader == self.host_port:
+            return
+        elif self.elected:
             log.error(COMPONENT, "Lost leadership; exiting")
             os._exit(1)
         elif self.leader:

@@ -133,7 +133,8 @@ class Master:
                 log.info(COMPONENT, "Re-registered agent", id=aid, hostname=info["hostname"])
             rec = self.agents.get(aid) or {"registered_time": time.time()}
             rec.update(info)
-            rec.update({"id": aid, "last_seen": time.monotonic(), "tasks": body.get("tasks", [])})
+            tasks = [dict(t, agent_id=aid) for t in body.get("tasks", [])]
+            rec.update({"id": aid, "last_seen": time.monotonic(), "tasks": tasks})
             self.agents[aid] = rec
             kills = [t for t in rec["tasks"] if t["state"] not in TERMINAL and
                      t["framework_id"] in self.frameworks and self.frameworks[t["framework_id"]].get("removed")]
