@@ -14,6 +14,9 @@ packages=(
   python3 python3-botocore python3-yaml python3-jsonschema python3-lark openssl curl jq time
   # tests: a non-root login that becomes root on a node
   sudo
+  # tests: the real ZooKeeper under the Mesos and Marathon stand-ins, its
+  # Java runtime and log binding, and the stand-ins' ZooKeeper client
+  zookeeper default-jre-headless libslf4j-java python3-kazoo
 )
 
 missing=()

@@ -107,8 +107,6 @@ class Apps:
         container = app.get("container") or {}
         if not app.get("cmd") and not app.get("args") and not container:
             errs.append(("/", "AppDefinition must either contain one of 'cmd' or 'args', and/or a 'container'."))
-        if app.get("cmd") and app.get("args"):
-            errs.append(("/", "AppDefinition must either contain a 'cmd' or a 'args', but not both"))
         if app.get("instances", 1) < 0:
             errs.append(("/instances", "got %s, expected 0 or more" % app["instances"]))
         for i, c in enumerate(app["constraints"]):
