@@ -60,8 +60,10 @@ def parse_url(text):
 
 
 class Session:
-    """A kazoo client whose state changes are logged; lost() is called when
-    the session expires (what makes a leader step down)."""
+    """A kazoo client whose state changes are logged; on_lost() is called
+    when the session expires, or when the client stays disconnected for the
+    session timeout (as Mesos' zookeeper::Group expires its session then,
+    src/zookeeper/group.cpp): what makes a leader step down."""
 
     def __init__(self, component, url, timeout, on_lost=None, on_connected=None):
         if KazooClient is None:
@@ -72,14 +74,31 @@ class Session:
         self.client = KazooClient(hosts=url.servers, timeout=timeout, auth_data=auth)
         self.on_lost = on_lost
         self.on_connected = on_connected
+        self.timeout = timeout
+        self.generation = 0
         self.client.add_listener(self._state)
 
     def _state(self, state):
         log.info(self.component, "zookeeper session %s" % str(state).lower(), servers=self.url.servers)
-        if state == KazooState.LOST and self.on_lost:
-            threading.Thread(target=self.on_lost, daemon=True).start()
-        if state == KazooState.CONNECTED and self.on_connected:
+        self.generation += 1
+        if state == KazooState.LOST:
+            self._lost()
+        elif state == KazooState.SUSPENDED:
+            gen = self.generation
+            t = threading.Timer(self.timeout, self._expire, args=(gen,))
+            t.daemon = True
+            t.start()
+        elif state == KazooState.CONNECTED and self.on_connected:
             threading.Thread(target=self.on_connected, daemon=True).start()
+
+    def _expire(self, gen):
+        if gen == self.generation:
+            log.warn(self.component, "zookeeper session timed out while disconnected", timeout=self.timeout)
+            self._lost()
+
+    def _lost(self):
+        if self.on_lost:
+            threading.Thread(target=self.on_lost, daemon=True).start()
 
     def start(self):
         """Blocks until connected (retrying, as both programs wait for ZooKeeper)."""

@@ -304,10 +304,20 @@ class Cluster(harness.PoolTest):
         self.assertIn(new, ["master@%s:5050" % ip for ip in rest])
         # Marathon found the new master: an app still deploys.
         ip = self.leader_ip()
-        st, body = marathon(ip, "POST", "/v2/apps", web_app("/after", "ok", instances=1))
+        # (with a TCP check run by Marathon and a COMMAND check run on the agent)
+        st, body = marathon(ip, "POST", "/v2/apps", web_app("/after", "ok", instances=1, healthChecks=[
+            {"protocol": "TCP", "portIndex": 0, "gracePeriodSeconds": 10, "intervalSeconds": 1, "timeoutSeconds": 2},
+            {"protocol": "COMMAND", "command": {"value": "test -f www/index.html && test -n \"$MESOS_TASK_ID\""},
+             "gracePeriodSeconds": 10, "intervalSeconds": 1, "timeoutSeconds": 2}]))
         self.assertEqual(st, 201, body)
         a = wait_for("/after deployed", lambda: deployed(ip, "after"), timeout=60)
         self.assertEqual(page(a["tasks"][0]["host"], a["tasks"][0]["ports"][0]), "ok")
+        self.assertEqual([r["alive"] for r in a["tasks"][0]["healthCheckResults"]], [True, True])
+        st, listed = marathon(ip, "GET", "/v2/apps?embed=apps.tasks")
+        self.assertEqual([x["id"] for x in listed["apps"]], ["/after"])
+        self.assertEqual(listed["apps"][0]["tasks"][0]["id"], a["tasks"][0]["id"])
+        st, tasks = marathon(ip, "GET", "/v2/tasks")
+        self.assertEqual([t["appId"] for t in tasks["tasks"]], ["/after"])
 
 
 class NoRedirect(urllib.request.HTTPRedirectHandler):

@@ -22,8 +22,9 @@ class Ensemble(harness.PoolTest):
     def tearDown(self):
         for h in self.pool.hosts:
             if self._outcome_failed():
-                mw.dump_logs(h, ("zookeeper",))
-            h.stop("zookeeper", "KILL")
+                mw.dump_logs(h, ("zookeeper", "mesos-master", "marathon"))
+            for kind in ("marathon", "mesos-master", "zookeeper"):
+                h.stop(kind, "KILL")
 
     def start(self, myids):
         ips = [h.ip for h in self.pool.hosts]
@@ -77,6 +78,28 @@ class Ensemble(harness.PoolTest):
         wait_for("the duplicate to fail binding", lambda: "Cannot assign requested address" in
                  self.pool.hosts[1].log("zookeeper"), timeout=60)
         self.assertIsNone(mw.mode(ips[1]))
+
+    def test_a_lost_session_ends_leadership(self):
+        ips = self.start([1, 2, 3])
+        wait_for("every node serving", lambda: all(mw.mode(ip) for ip in ips), timeout=60)
+        h = self.pool.hosts[0]
+        mw.start(h, "mesos-master", ["--ip=" + h.ip, "--zk=" + mw.zk_url(ips, "/mesos"), "--quorum=1",
+                                     "--work_dir=/opt/mesos/master", "--zk_session_timeout=2secs"])
+        mw.start(h, "marathon", ["--master", mw.zk_url(ips, "/mesos"), "--zk", mw.zk_url(ips, "/marathon"),
+                                 "--hostname", h.ip, "--zk_session_timeout", "2000"])
+        wait_for("the master elected", lambda: (harness.http("GET", "http://%s:5050/master/state" % h.ip)[1]
+                                                .get("leader") == "master@%s:5050" % h.ip), timeout=60)
+        wait_for("marathon elected", lambda: harness.http("GET", "http://%s:8080/v2/info" % h.ip)[1]
+                 .get("elected"), timeout=60)
+        for x in self.pool.hosts:
+            x.stop("zookeeper", "KILL")
+
+        def gone(kind):
+            return h.ssh("kill -0 $(cat /run/%s.pid)" % kind, check=False).returncode != 0
+        wait_for("the leading master to exit", lambda: gone("mesos-master"), timeout=60)
+        wait_for("the leading marathon to exit", lambda: gone("marathon"), timeout=60)
+        self.assertIn("Lost leadership... committing suicide!", h.log("mesos-master"))
+        self.assertIn("Lost leadership; exiting", h.log("marathon"))
 
 
 if __name__ == "__main__":
