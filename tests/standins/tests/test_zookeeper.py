@@ -87,10 +87,12 @@ class Ensemble(harness.PoolTest):
                                      "--work_dir=/opt/mesos/master", "--zk_session_timeout=2secs"])
         mw.start(h, "marathon", ["--master", mw.zk_url(ips, "/mesos"), "--zk", mw.zk_url(ips, "/marathon"),
                                  "--hostname", h.ip, "--zk_session_timeout", "2000"])
-        wait_for("the master elected", lambda: (harness.http("GET", "http://%s:5050/master/state" % h.ip)[1]
-                                                .get("leader") == "master@%s:5050" % h.ip), timeout=60)
-        wait_for("marathon elected", lambda: harness.http("GET", "http://%s:8080/v2/info" % h.ip)[1]
-                 .get("elected"), timeout=60)
+        def field(url, name):
+            body = harness.http("GET", url)[1]  # text while there is no leader
+            return body.get(name) if isinstance(body, dict) else None
+        wait_for("the master elected", lambda: field("http://%s:5050/master/state" % h.ip, "leader") ==
+                 "master@%s:5050" % h.ip, timeout=60)
+        wait_for("marathon elected", lambda: field("http://%s:8080/v2/info" % h.ip, "elected"), timeout=60)
         for x in self.pool.hosts:
             x.stop("zookeeper", "KILL")
 
