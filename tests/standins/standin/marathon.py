@@ -454,8 +454,6 @@ def main(argv):
         srv = httpd.serve(COMPONENT, m.bind, m.port, m.handle)
     except OSError as e:
         return _die("Failed to bind to %s:%d: %s" % (m.bind, m.port, e.strerror))
-    log.info(COMPONENT, "Starting Marathon %s" % VERSION, http=m.host_port, master=flags["master"],
-             auth="on" if creds else "off")
     stop = threading.Event()
 
     def on_signal(signum, _frame):
@@ -464,6 +462,8 @@ def main(argv):
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    log.info(COMPONENT, "Starting Marathon %s" % VERSION, http=m.host_port, master=flags["master"],
+             auth="on" if creds else "off")
     timeout = int(flags.get("zk_session_timeout", 10000)) / 1000.0
 
     def start():

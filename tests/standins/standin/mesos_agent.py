@@ -244,7 +244,6 @@ def main(argv):
         srv = httpd.serve(COMPONENT, a.bind, a.port, a.handle)
     except OSError as e:
         return _die("Failed to initialize: Failed to bind on %s:%d: %s" % (a.bind, a.port, e.strerror))
-    log.info(COMPONENT, "Agent started", pid=a.pid, version=VERSION, attributes=flags.get("attributes", ""))
 
     def on_signal(signum, _frame):
         log.info(COMPONENT, "Received signal %d; exiting" % signum)
@@ -252,6 +251,7 @@ def main(argv):
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    log.info(COMPONENT, "Agent started", pid=a.pid, version=VERSION, attributes=flags.get("attributes", ""))
     if url:
         timeout = mesos_flags.parse_duration(flags.get("zk_session_timeout", "10secs"))
         threading.Thread(target=a.detect, args=(url, timeout), daemon=True).start()

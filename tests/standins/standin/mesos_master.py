@@ -23,7 +23,7 @@ TERMINAL = ("TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_LOST", "TASK_ER
 # An agent not heard from for this long is shown deactivated (real Mesos
 # sees the socket close at once); it is removed after
 # agent_ping_timeout x max_agent_ping_timeouts, as the real master does.
-DISCONNECTED_AFTER = 3.0
+DISCONNECTED_AFTER = 5.0
 
 
 def _die(msg):
@@ -412,7 +412,6 @@ def main(argv):
         srv = httpd.serve(COMPONENT, m.bind, m.port, m.handle)
     except OSError as e:
         return _die("Failed to initialize: Failed to bind on %s:%d: %s" % (m.bind, m.port, e.strerror))
-    log.info(COMPONENT, "Master started", id=m.id, pid=m.pid, version=VERSION)
     stop = threading.Event()
 
     def on_signal(signum, _frame):
@@ -421,6 +420,7 @@ def main(argv):
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    log.info(COMPONENT, "Master started", id=m.id, pid=m.pid, version=VERSION)
     if url:
         timeout = mesos_flags.parse_duration(flags.get("zk_session_timeout", "10secs"))
         threading.Thread(target=m.contend, args=(url, timeout), daemon=True).start()

@@ -205,7 +205,7 @@ class Cluster(harness.PoolTest):
                 ok = 0
                 for t in cur.get("tasks", []):
                     try:
-                        page(t["host"], t["ports"][0], timeout=1)
+                        page(t["host"], t["ports"][0], timeout=5)
                         ok += 1
                     except OSError:
                         pass

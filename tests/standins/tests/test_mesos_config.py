@@ -119,6 +119,42 @@ class MarathonFlags(unittest.TestCase):
                                flags["mesos_role"]), (False, True, "9090", "zk://h:2181/mesos", "r"))
 
 
+class Signals(unittest.TestCase):
+    def stops_on_sigterm(self, argv, banner, env=None):
+        import signal
+        import time
+        base = {k: v for k, v in os.environ.items() if not k.startswith(("MESOS_", "MARATHON_"))}
+        base.update(env or {})
+        p = subprocess.Popen(argv, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=base)
+        lines = []
+        try:
+            for line in p.stderr:
+                lines.append(line)
+                if banner in line:
+                    break
+            p.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + 20
+            code = p.wait(max(1, deadline - time.monotonic()))
+            lines.extend(p.stderr.read().splitlines(True))
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+            p.stderr.close()
+        self.assertEqual(code, 0, "".join(lines))
+        return "".join(lines)
+
+    def test_master_and_marathon_stop_on_sigterm_without_printing_the_password(self):
+        tmp = tempfile.mkdtemp(prefix="mesos-sig.")
+        self.stops_on_sigterm([MASTER, "--ip=127.0.0.1", "--port=0", "--registry=in_memory", "--work_dir=" + tmp],
+                              "Master started")
+        out = self.stops_on_sigterm([MARATHON, "--master", "127.0.0.1:1", "--zk", "zk://127.0.0.1:1/marathon",
+                                     "--http_address", "127.0.0.1", "--http_port", "0"],
+                                    "Starting Marathon", env={"MARATHON_HTTP_CREDENTIALS": "admin:Very-Secret-1"})
+        self.assertNotIn("Very-Secret-1", out)
+        self.assertIn("auth=on", out)
+
+
 class AppBodies(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
