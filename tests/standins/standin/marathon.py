@@ -106,7 +106,8 @@ class Marathon:
                 if data:
                     info = json.loads(data.decode())
                     addr = info.get("address") or {}
-                    self.mesos = wire.hostport(addr.get("ip") or info["hostname"], int(addr.get("port") or info["port"]))
+                    self.mesos = wire.hostport(addr.get("ip") or info["hostname"],
+                                               int(addr.get("port") or info["port"]))
                 else:
                     self.mesos = None
             zk.watch_children(self.mesos_zk.client, url.path, changed)
@@ -185,12 +186,12 @@ class Marathon:
         return Response(200, {"leader": self.leader})
 
     def info(self, req):
-        safe = {k: v for k, v in self.flags.items() if k not in ("http_credentials", "mesos_authentication_secret",
-                                                                  "ssl_keystore_password")}
+        safe = {k: zk.redact(v) if isinstance(v, str) else v for k, v in self.flags.items()
+                if k not in ("http_credentials", "mesos_authentication_secret", "ssl_keystore_password")}
         return Response(200, {
             "name": "marathon", "version": VERSION, "buildref": "unknown", "elected": self.elected,
             "leader": self.leader, "frameworkId": self.sched.framework_id if self.elected else None,
-            "marathon_config": {"master": self.master_text, "hostname": self.hostname,
+            "marathon_config": {"master": zk.redact(self.master_text), "hostname": self.hostname,
                                 "mesos_role": self.flags.get("mesos_role"),
                                 "mesos_user": self.flags.get("mesos_user", "root"),
                                 "framework_name": self.flags.get("framework_name", "marathon"),
@@ -199,7 +200,8 @@ class Marathon:
                                 "webui_url": self.flags.get("webui_url"),
                                 "failover_timeout": int(self.flags.get("failover_timeout", 604800)),
                                 "features": sorted(filter(None, self.flags.get("enable_features", "").split(",")))},
-            "zookeeper_config": {"zk": str(self.zk_url), "zk_timeout": int(self.flags.get("zk_timeout", 10000)),
+            "zookeeper_config": {"zk": zk.redact(str(self.zk_url)),
+                                 "zk_timeout": int(self.flags.get("zk_timeout", 10000)),
                                  "zk_session_timeout": int(self.flags.get("zk_session_timeout", 10000)),
                                  "zk_max_versions": 50},
             "http_config": {"http_port": self.port, "https_port": int(self.flags.get("https_port", 8443))},
@@ -462,7 +464,7 @@ def main(argv):
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    log.info(COMPONENT, "Starting Marathon %s" % VERSION, http=m.host_port, master=flags["master"],
+    log.info(COMPONENT, "Starting Marathon %s" % VERSION, http=m.host_port, master=zk.redact(flags["master"]),
              auth="on" if creds else "off")
     timeout = int(flags.get("zk_session_timeout", 10000)) / 1000.0
 

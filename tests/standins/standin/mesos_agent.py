@@ -155,7 +155,8 @@ class Agent:
                "build_user": "root", "start_time": self.start_time, "id": self.id or "", "pid": self.pid,
                "hostname": self.hostname, "capabilities": ["MULTI_ROLE", "HIERARCHICAL_ROLE"],
                "resources": res, "attributes": self.attributes,
-               "flags": {k: v for k, v in sorted(self.flags.items()) if k not in ("credential", "jwt_secret_key")},
+               "flags": {k: zk.redact(v) for k, v in sorted(self.flags.items())
+                         if k not in ("credential", "jwt_secret_key")},
                "frameworks": [f for f in frameworks.values() if f["executors"]],
                "completed_frameworks": [f for f in frameworks.values() if not f["executors"]]}
         if self.master_info:

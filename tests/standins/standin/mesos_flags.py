@@ -32,7 +32,18 @@ registry_max_agent_count ip port advertise_ip advertise_port memory_profiling? z
 ip_discovery_command require_agent_domain? publish_per_framework_metrics? domain
 offer_constraints_re2_max_mem offer_constraints_re2_max_program_size
 """)
-MASTER_ALIASES = {'slave_reregister_timeout': 'agent_reregister_timeout', 'recovery_slave_removal_limit': 'recovery_agent_removal_limit', 'slave_removal_rate_limit': 'agent_removal_rate_limit', 'user_sorter': 'role_sorter', 'authenticate': 'authenticate_frameworks', 'authenticate_slaves': 'authenticate_agents', 'authenticate_http': 'authenticate_http_readwrite', 'max_executors_per_slave': 'max_executors_per_agent', 'slave_ping_timeout': 'agent_ping_timeout', 'max_slave_ping_timeouts': 'max_agent_ping_timeouts'}
+MASTER_ALIASES = {
+    'slave_reregister_timeout': 'agent_reregister_timeout',
+    'recovery_slave_removal_limit': 'recovery_agent_removal_limit',
+    'slave_removal_rate_limit': 'agent_removal_rate_limit',
+    'user_sorter': 'role_sorter',
+    'authenticate': 'authenticate_frameworks',
+    'authenticate_slaves': 'authenticate_agents',
+    'authenticate_http': 'authenticate_http_readwrite',
+    'max_executors_per_slave': 'max_executors_per_agent',
+    'slave_ping_timeout': 'agent_ping_timeout',
+    'max_slave_ping_timeouts': 'max_agent_ping_timeouts',
+}
 AGENT_FLAGS = _table("""
 hostname hostname_lookup? version? resources resource_provider_config_dir csi_plugin_config_dir
 disk_profile_adaptor isolation launcher image_providers image_provisioner_backend image_gc_config
@@ -68,7 +79,11 @@ master_detector xfs_project_range xfs_kill_containers? seccomp_config_dir seccom
 http_command_executor? ip ip6 port advertise_ip advertise_port master zk_session_timeout
 ip_discovery_command ip6_discovery_command memory_profiling? domain
 """)
-AGENT_ALIASES = {'executor_secret_key': 'jwt_secret_key', 'slave_subsystems': 'agent_subsystems', 'allowed_capabilities': 'effective_capabilities'}
+AGENT_ALIASES = {
+    'executor_secret_key': 'jwt_secret_key',
+    'slave_subsystems': 'agent_subsystems',
+    'allowed_capabilities': 'effective_capabilities',
+}
 LOGGING_FLAGS = _table("""
 quiet? logging_level log_dir logbufsecs initialize_driver_logging? external_log_file
 """)

@@ -239,7 +239,7 @@ class Master:
                    "hostname": self.hostname, "capabilities": ["AGENT_UPDATE", "AGENT_DRAINING", "QUOTA_V2"],
                    "activated_slaves": len(active), "deactivated_slaves": len(self.agents) - len(active),
                    "unreachable_slaves": 0,
-                   "flags": {k: v for k, v in sorted(self.flags.items()) if k not in ("credentials",)},
+                   "flags": {k: zk.redact(v) for k, v in sorted(self.flags.items()) if k not in ("credentials",)},
                    "slaves": [self.agent_json(a) for a in self.agents.values()],
                    "frameworks": [self.framework_json(f) for f in self.frameworks.values() if not f.get("removed")],
                    "completed_frameworks": [], "orphan_tasks": [], "unregistered_frameworks": []}

@@ -31,7 +31,7 @@ class URL:
         self.auth = auth
 
     def __str__(self):
-        return "zk://%s%s" % (self.servers, self.path)
+        return "zk://%s%s%s" % (self.auth + "@" if self.auth else "", self.servers, self.path)
 
 
 def parse_url(text):
@@ -59,6 +59,11 @@ def parse_url(text):
     return URL(servers, path, auth)
 
 
+def redact(text):
+    """zk://user:pass@... -> zk://user:xxxxxxxx@... (Marathon's ZkUrl.toString)."""
+    return re.sub(r"^(zk://[^:/@]+):[^@/]*@", r"\1:xxxxxxxx@", text)
+
+
 class Session:
     """A kazoo client whose state changes are logged; on_lost() is called
     when the session expires, or when the client stays disconnected for the
@@ -71,6 +76,9 @@ class Session:
         self.component = component
         self.url = url
         auth = [("digest", url.auth)] if url.auth else None
+        if url.auth:
+            log.add_secret(url.auth)
+            log.add_secret(url.auth.split(":", 1)[1])
         self.client = KazooClient(hosts=url.servers, timeout=timeout, auth_data=auth)
         self.on_lost = on_lost
         self.on_connected = on_connected
