@@ -17,6 +17,9 @@ packages=(
   python3-google-auth-httplib2 python3-httplib2
   # tests: a non-root login that becomes root on a node
   sudo
+  # tests: the real ZooKeeper under the Mesos and Marathon stand-ins, its
+  # Java runtime and log binding, and the stand-ins' ZooKeeper client
+  zookeeper default-jre-headless libslf4j-java python3-kazoo
 )
 
 missing=()

@@ -101,7 +101,8 @@ class _Handler(BaseHTTPRequestHandler):
             resp = Response(500, raw="internal error: %r" % e)
         data = resp.encode(pretty="pretty" in query)
         self.send_response(resp.status)
-        ctype = "text/plain; charset=utf-8" if resp.raw is not None else "application/json"
+        ctype = getattr(resp, "content_type", None) or (
+            "text/plain; charset=utf-8" if resp.raw is not None else "application/json")
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(data)))
         for k, v in resp.headers.items():

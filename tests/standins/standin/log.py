@@ -4,7 +4,7 @@ import threading
 import time
 
 _LEVELS = {"trace": 0, "debug": 1, "info": 2, "warn": 3, "error": 4}
-_lock = threading.Lock()
+_lock = threading.RLock()  # a signal handler may log while the main thread does
 _state = {"level": 2, "secrets": []}
 
 
