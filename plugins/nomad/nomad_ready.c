@@ -493,8 +493,6 @@ int nomad_wait_ready(infra_scheduler *self, infra_call *call, const infra_json *
     /* A secondary's ACLs are the primary's: it is bootstrapped there. */
     int secondary = self->s.acl && nomad_region_secondary(&c, r->name);
     acl_done = secondary;
-    if (self->s.acl && c.primary && strcmp(c.primary, r->name) == 0)
-        (void)nomad_consul_replication_ensure(&a, r); /* again in federate */
     error = region_wait(&a, r, secondary ? REGION_SECONDARY : 0, start, deadline, &acl_done, &l);
     if (error == 0 && l.unreplicated)
         pu_logf(call, INFRA_LOG_INFO,
@@ -504,6 +502,9 @@ int nomad_wait_ready(infra_scheduler *self, infra_call *call, const infra_json *
     else if (error == 0)
         pu_logf(call, INFRA_LOG_INFO, "region %s: ready (%zu servers, %zu clients)", r->name,
                 r->nservers, r->nclients);
+    /* the primary makes the token its secondaries replicate with */
+    if (error == 0 && self->s.acl && c.primary && strcmp(c.primary, r->name) == 0)
+        error = nomad_consul_replication_ensure(&a, r);
 done:
     look_free(&l);
     nomad_keys_free(&keys);
@@ -636,9 +637,9 @@ static int join_regions(const nomad_api_ctx *a, const nomad_region *x, const nom
     return error;
 }
 
-/* After a join: the secondary sides (joined to the primary too when it is
- * neither side) must have replicated the management tokens, and are then
- * checked as regions, which wait_ready could not do before. */
+/* After the joins: the secondary sides must have replicated the management
+ * tokens, and are then checked as regions, which wait_ready could not do
+ * before. */
 static int federate_acls(const nomad_api_ctx *a, const nomad_cluster *c, const nomad_region *ra,
                          const nomad_region *rb, int64_t start, int64_t deadline)
 {
@@ -649,13 +650,9 @@ static int federate_acls(const nomad_api_ctx *a, const nomad_cluster *c, const n
         pu_diagf(a->call, "", "primary region %s has no servers", c->primary);
         return INFRA_EINVALID;
     }
-    if ((error = nomad_consul_replication_ensure(a, p)) < 0)
-        return error;
     for (int i = 0; i < 2 && error == 0; i++) {
         if (!nomad_region_secondary(c, sides[i]->name))
             continue;
-        if (p != ra && p != rb && (error = join_regions(a, sides[i], p)) < 0)
-            break;
         region_look l = {0};
         int acl_done = 1;
         error = region_wait(a, sides[i], REGION_REPLICATED, start, deadline, &acl_done, &l);
@@ -723,6 +720,18 @@ int nomad_federate(infra_scheduler *self, infra_call *call, const infra_json *cl
         free(why);
         error = INFRA_ETRANSIENT;
         goto done;
+    }
+    /* A secondary answers member lists only once it replicated the tokens,
+     * which needs the replication token in the primary. */
+    const nomad_region *primary = c.primary ? nomad_cluster_region(&c, c.primary) : NULL;
+    if (self->s.acl && primary && (error = nomad_consul_replication_ensure(&a, primary)) < 0)
+        goto done;
+    /* a secondary replicates from the primary: join it there too when the
+     * primary is neither side */
+    for (int i = 0; self->s.acl && primary && primary != ra && primary != rb && i < 2; i++) {
+        const nomad_region *side = i == 0 ? ra : rb;
+        if (nomad_region_secondary(&c, side->name) && (error = join_regions(&a, side, primary)) < 0)
+            goto done;
     }
     for (;;) {
         free(gap_a);
