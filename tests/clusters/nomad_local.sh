@@ -178,6 +178,9 @@ jq -e '.clusters.main.regions.us.replication | .role == "secondary" and .primary
   fail "status does not show us replicating from europe: $(jq -c .clusters.main.regions.us.replication "$work/status.json")"
 jq -e '.clusters.main.regions.europe.replication.role == "primary"' "$work/status.json" >/dev/null ||
   fail "status does not show europe as the primary"
+"$infra" status "$topo" >"$work/status.txt" 2>&1 || fail "status failed"
+grep -q "acl    secondary of europe, tokens replicated$" "$work/status.txt" ||
+  fail "status does not say us replicates from europe: $(grep "acl " "$work/status.txt")"
 ! grep -qF "$(secret nomad.main.consul_replication_token)" "$work/out" "$work/status.json" \
   "$work/.infra/nomad-local.default.json" || fail "the replication token reached the output or the state"
 
