@@ -370,6 +370,17 @@ static void print_clusters(const json_t *clusters)
             json_array_foreach(json_object_get(r, "jobs"), k, x)
                 printf("    job    %-36s %-16s deployment %s\n", text_of(x, "id"),
                        text_of(x, "status"), text_of(x, "deployment"));
+            /* a federated region: where its ACLs come from */
+            const json_t *rep = json_object_get(r, "replication");
+            if (json_is_object(rep)) {
+                const json_t *tr = json_object_get(rep, "tokens_replicated");
+                const char *err = json_string_value(
+                    json_object_get(json_object_get(rep, "consul"), "last_error"));
+                printf("    acl    %s of %s%s%s%s\n", text_of(rep, "role"), text_of(rep, "primary"),
+                       tr ? (json_is_true(tr) ? ", tokens replicated" : ", tokens NOT replicated")
+                          : "",
+                       err ? "; consul: " : "", err ? err : "");
+            }
         }
     }
 }
