@@ -282,7 +282,7 @@ static int job_document(const nomad_api_ctx *a, const nomad_node *via, const inf
         nomad_hcl_variables(content, &declared);
         void *it = NULL;
         const char *key;
-        infra_json *value;
+        const infra_json *value;
         static const char *const builtin[] = {"name", "count", "image_tag", "datacenters"};
         while (set && NJ->next(set, &it, &key, &value)) {
             int known = nomad_strs_has(&declared, key);
