@@ -559,6 +559,9 @@ EOF
 config_octavia() {
   local dir=$1 etc=$1/etc/octavia
   mkdir -p "$etc" "$dir/state/octavia"
+  # The CA that signs the (noop) amphorae's certificates, as a deployment has.
+  openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj /CN=osworld-octavia-ca \
+    -keyout "$etc/ca.key" -out "$etc/ca.pem" 2>/dev/null || die "openssl could not make the Octavia CA"
   cat >"$etc/octavia.conf" <<EOF
 $(config_default "$dir/state/octavia")
 
@@ -575,6 +578,7 @@ connection = $(db_url octavia)
 
 [controller_worker]
 workers = 1
+client_ca = $etc/ca.pem
 amphora_driver = amphora_noop_driver
 compute_driver = compute_noop_driver
 network_driver = network_noop_driver
@@ -605,6 +609,11 @@ topic = octavia_prov
 
 [certificates]
 cert_manager = local_cert_manager
+cert_generator = local_cert_generator
+ca_certificate = $etc/ca.pem
+ca_private_key = $etc/ca.key
+server_certs_key_passphrase = $(openssl rand -hex 16)
+storage_path = $dir/state/octavia/certs
 
 $(config_auth_section service_auth octavia)
 
