@@ -89,10 +89,14 @@ def main():
         net = call("POST", neutron + "/networks", {"network": {"name": "pool-" + suffix}},
                    token=token, expect=(201,))[1]["network"]
         made["net"] = net["id"]
-        gateway = str(next(ipaddress.ip_network(cidr).hosts()))
+        # Neutron allocates from .100 on, away from the pool hosts' addresses,
+        # so that each server's port must be moved to its host.
+        network = ipaddress.ip_network(cidr)
         call("POST", neutron + "/subnets", {"subnet": {
-            "network_id": net["id"], "ip_version": 4, "cidr": cidr, "gateway_ip": gateway,
-            "name": "pool-" + suffix}}, token=token, expect=(201,))
+            "network_id": net["id"], "ip_version": 4, "cidr": cidr,
+            "gateway_ip": str(network[1]), "name": "pool-" + suffix,
+            "allocation_pools": [{"start": str(network[100]), "end": str(network[200])}]}},
+            token=token, expect=(201,))
         images = call("GET", endpoint(catalog, "image", w.region) + "/v2/images?name=Debian%2012",
                       token=token)[1]["images"]
         flavor = [f for f in call("GET", nova + "/flavors/detail", token=token)[1]["flavors"]

@@ -103,6 +103,7 @@ world_status() {
       rc=1
     fi
   done
+  /usr/bin/python3 "$tools/world.py" memory "$dir"
   return $rc
 }
 
@@ -114,11 +115,17 @@ world_stop() {
   rm -rf "$dir"
 }
 
-case "${1:-}" in
-  install) [ $# -eq 1 ] || usage; exec "$here/deps.sh" ;;
-  start) [ $# -eq 2 ] || usage; world_start "$2" ;;
-  env) [ $# -eq 2 ] || usage; world_env_cmd "$2" ;;
-  status) [ $# -eq 2 ] || usage; world_status "$2" ;;
-  stop) [ $# -eq 2 ] || usage; world_stop "$2" ;;
-  *) usage ;;
-esac
+main() {
+  case "${1:-}" in
+    install) [ $# -eq 1 ] || usage; exec "$here/deps.sh" ;;
+    start) [ $# -eq 2 ] || usage; world_start "$2" ;;
+    env) [ $# -eq 2 ] || usage; world_env_cmd "$2" ;;
+    status) [ $# -eq 2 ] || usage; world_status "$2" ;;
+    stop) [ $# -eq 2 ] || usage; world_stop "$2" ;;
+    *) usage ;;
+  esac
+}
+
+# One line, parsed whole before it runs: editing this file while a start
+# runs cannot change what that start does next.
+main "$@"; exit $?

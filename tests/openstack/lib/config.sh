@@ -98,6 +98,7 @@ debug = false
 use_stderr = true
 transport_url = $(rabbit_url)
 state_path = $1
+graceful_shutdown_timeout = 5
 EOF
 }
 

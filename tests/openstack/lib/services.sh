@@ -34,7 +34,9 @@ svc_run() {
   local dir=$1 name=$2 target=$3 log
   shift 3
   log=$dir/log/setup-$name.log
+  # Each step's wall and CPU seconds go to DIR/log/setup-times.log.
   if ! env "$(svc_marker "$dir")" PYTHONPATH="$site" PYTHONDONTWRITEBYTECODE=1 \
+    /usr/bin/time -a -o "$dir/log/setup-times.log" -f "%e s wall %U s user %S s sys: $name $*" \
     /usr/bin/python3 -m infra_osworld.run "$target" "$name" "$@" >>"$log" 2>&1 </dev/null; then
     tail -n 30 "$log" >&2
     echo "world.sh: $name $* failed (log: $log)" >&2
@@ -53,7 +55,9 @@ world_pids() {
 world_any_running() { [ -n "$(world_pids "$1")" ]; }
 
 # world_kill_all DIR: TERM to every session the world started, then to any
-# process left with its marker; KILL what is still there after 30 s.
+# process left with its marker; KILL what is still there after 10 s (the
+# world's data is thrown away, and some services, such as octavia's health
+# manager, do not end on TERM at all).
 world_kill_all() {
   local dir=$1 pidfile pid pids deadline
   for pidfile in "$dir"/run/*.pid; do
@@ -63,7 +67,7 @@ world_kill_all() {
   done
   pids=$(world_pids "$dir")
   [ -z "$pids" ] || kill -TERM $pids 2>/dev/null || true
-  deadline=$((SECONDS + 30))
+  deadline=$((SECONDS + 10))
   while pids=$(world_pids "$dir") && [ -n "$pids" ]; do
     if [ $SECONDS -ge $deadline ]; then
       kill -KILL $pids 2>/dev/null || true

@@ -9,6 +9,7 @@
   world.py seed DIR                the rest of what an OVH-like cloud has
   world.py wait-compute DIR SECS   until the compute host is up and in placement
   world.py env DIR                 clouds.yaml, secure.yaml and openrc in DIR
+  world.py memory DIR              how many processes, how much memory
 
 Every value a command needs comes from DIR/world.env (KEY=VALUE lines that
 world.sh writes); what seed creates goes to DIR/seed.env. Only the standard
@@ -363,6 +364,27 @@ def cmd_wait_compute(directory, seconds):
     wait_until("the compute host in nova and placement", float(seconds), ready)
 
 
+def cmd_memory(directory):
+    """Processes of the world and their proportional memory (Pss), in total."""
+    marker = ("OSWORLD_PROCESS_OF=%s" % directory).encode()
+    count, pss_kib = 0, 0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open("/proc/%s/environ" % pid, "rb") as f:
+                if marker not in f.read().split(b"\0"):
+                    continue
+            with open("/proc/%s/smaps_rollup" % pid) as f:
+                for line in f:
+                    if line.startswith("Pss:"):
+                        pss_kib += int(line.split()[1])
+            count += 1
+        except OSError:
+            continue
+    print("%d processes, %d MiB (proportional set size)" % (count, pss_kib // 1024))
+
+
 # -- client configuration ------------------------------------------------------
 
 def cmd_env(directory):
@@ -415,8 +437,10 @@ def cmd_env(directory):
         "export OS_REGION_NAME=%s\n"
         "export OS_INTERFACE=public\n"
         "export OS_CLIENT_CONFIG_FILE=%s\n"
+        "export OS_CLIENT_SECURE_FILE=%s\n"
     ) % (auth_url, env["USER_NAME"], env["USER_PASSWORD"], env["PROJECT_NAME"],
-         seed["PROJECT_ID"], env["REGION"], os.path.join(directory, "clouds.yaml"))
+         seed["PROJECT_ID"], env["REGION"], os.path.join(directory, "clouds.yaml"),
+         os.path.join(directory, "secure.yaml"))
     for name, text in (("clouds.yaml", clouds), ("secure.yaml", secure), ("openrc", openrc)):
         path = os.path.join(directory, name)
         with open(path + ".tmp", "w") as f:
@@ -430,7 +454,8 @@ def main(argv):
     commands = {"ports": (cmd_ports, 1), "wait-http": (cmd_wait_http, (2, 3)),
                 "databases": (cmd_databases, 1), "seed-identity": (cmd_seed_identity, 1),
                 "seed": (cmd_seed, 1),
-                "wait-compute": (cmd_wait_compute, 2), "env": (cmd_env, 1)}
+                "wait-compute": (cmd_wait_compute, 2), "env": (cmd_env, 1),
+                "memory": (cmd_memory, 1)}
     counts = commands[argv[1]][1] if len(argv) >= 2 and argv[1] in commands else ()
     if len(argv) - 2 not in (counts if isinstance(counts, tuple) else (counts,)):
         print(__doc__, file=sys.stderr)
