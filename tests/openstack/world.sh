@@ -14,7 +14,8 @@
 # Environment for start: OSWORLD_TOKEN_EXPIRATION (keystone [token]
 # expiration, seconds; default 3600), OSWORLD_DESIGNATE=0 / OSWORLD_OCTAVIA=0
 # (leave those services out), OSWORLD_START_TIMEOUT (seconds each readiness
-# wait may take; default 180).
+# wait may take; default 180), OSWORLD_CACHE (where schema templates are kept,
+# default /var/cache/infra-osworld; "none": run every migration each start).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 site=$here/site
@@ -54,13 +55,22 @@ world_start() {
   # A start that fails stops what it started; DIR stays, with the logs.
   trap 'world_kill_all "$dir"; echo "world.sh: start failed; logs in $dir/log" >&2' EXIT
 
+  local template
+  template=$(svc_schema_template)
   note "databases and messaging"
-  svc_mariadb_start "$dir"
+  if [ -n "$template" ] && [ -d "$template" ]; then
+    svc_mariadb_start "$dir" "$template"
+    note "schemas from $template"
+  else
+    svc_mariadb_start "$dir"
+  fi
   svc_rabbitmq_start "$dir"
   /usr/bin/python3 "$tools/world.py" databases "$dir"
-
-  note "schemas"
-  svc_db_sync_all "$dir"
+  if [ -z "$template" ] || [ ! -d "$template" ]; then
+    note "schemas"
+    svc_db_sync_all "$dir"
+    svc_schema_save "$dir" "$template"
+  fi
 
   note "keystone"
   svc_start_keystone "$dir"

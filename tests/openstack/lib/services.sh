@@ -78,20 +78,27 @@ world_kill_all() {
 
 # -- MariaDB and RabbitMQ -----------------------------------------------------
 
+# svc_mariadb_start DIR [TEMPLATE]: MariaDB with its data in DIR/state/mysql,
+# a copy of the data directory TEMPLATE if given, else a new one.
 svc_mariadb_start() {
-  local dir=$1 data=$1/state/mysql
-  mkdir -p "$data"
+  local dir=$1 template=${2:-} data=$1/state/mysql
   [ ${#DB_SOCKET} -lt 100 ] || die "$DB_SOCKET: too long for a unix socket; use a shorter DIR"
-  mariadb-install-db --no-defaults --datadir="$data" --user=root --skip-test-db \
-    --auth-root-authentication-method=socket >"$dir/log/setup-mariadb.log" 2>&1 ||
-    { tail -n 20 "$dir/log/setup-mariadb.log" >&2; die "mariadb-install-db failed"; }
+  if [ -n "$template" ]; then
+    cp -a "$template" "$data" || die "could not copy the schema template $template"
+  elif [ ! -d "$data" ]; then
+    mkdir -p "$data"
+    mariadb-install-db --no-defaults --datadir="$data" --user=root --skip-test-db \
+      --auth-root-authentication-method=socket >"$dir/log/setup-mariadb.log" 2>&1 ||
+      { tail -n 20 "$dir/log/setup-mariadb.log" >&2; die "mariadb-install-db failed"; }
+  fi
   # No TCP at all: the services reach it through its socket in DIR. The data
   # is thrown away at stop, so durability settings are off for speed.
   svc_spawn "$dir" mariadb mariadbd --no-defaults --datadir="$data" --user=root \
     --socket="$DB_SOCKET" --pid-file="$data/mariadbd.pid" --skip-networking \
     --log-error="$dir/log/mariadb-error.log" --skip-log-bin --skip-name-resolve \
     --character-set-server=utf8mb4 --max-connections=500 \
-    --innodb-buffer-pool-size=128M --innodb-flush-log-at-trx-commit=0 \
+    --innodb-buffer-pool-size=128M --innodb-log-file-size=16M \
+    --innodb-flush-log-at-trx-commit=0 \
     --innodb-doublewrite=0 --innodb-flush-method=nosync --sync-binlog=0
 }
 
@@ -123,33 +130,24 @@ EOF
 
 # -- schemas ----------------------------------------------------------------
 
-svc_db_sync_keystone() {
-  local dir=$1 conf=(--config-file "$1/etc/keystone/keystone.conf")
-  svc_run "$dir" keystone-manage keystone.cmd.manage:main "${conf[@]}" db_sync &&
-    svc_run "$dir" keystone-manage keystone.cmd.manage:main "${conf[@]}" fernet_setup \
-      --keystone-user root --keystone-group root &&
-    svc_run "$dir" keystone-manage keystone.cmd.manage:main "${conf[@]}" credential_setup \
-      --keystone-user root --keystone-group root &&
-    OS_BOOTSTRAP_PASSWORD=$ADMIN_PASSWORD svc_run "$dir" keystone-manage \
-      keystone.cmd.manage:main "${conf[@]}" bootstrap --bootstrap-username admin \
-      --bootstrap-project-name admin --bootstrap-role-name admin \
-      --bootstrap-region-id "$REGION" --bootstrap-admin-url "$KEYSTONE_URL" \
-      --bootstrap-public-url "$KEYSTONE_URL" --bootstrap-internal-url "$KEYSTONE_URL"
-}
-
+# The cell mappings are templates that each service fills from its own
+# configuration, so the schema template holds no port or password.
 svc_db_sync_nova() {
   local dir=$1 conf=(--config-file "$1/etc/nova/nova.conf")
+  local db='{scheme}://{username}:{password}@{hostname}/' mq='{scheme}://{username}:{password}@{hostname}:{port}/{path}'
   svc_run "$dir" nova-manage nova.cmd.manage:main "${conf[@]}" api_db sync &&
-    svc_run "$dir" nova-manage nova.cmd.manage:main "${conf[@]}" cell_v2 map_cell0 &&
+    svc_run "$dir" nova-manage nova.cmd.manage:main "${conf[@]}" cell_v2 map_cell0 \
+      --database_connection "${db}nova_cell0?{query}" &&
     svc_run "$dir" nova-manage nova.cmd.manage:main "${conf[@]}" cell_v2 create_cell \
-      --name cell1 &&
+      --name cell1 --transport-url "$mq" --database_connection "${db}{path}?{query}" &&
     svc_run "$dir" nova-manage nova.cmd.manage:main "${conf[@]}" db sync
 }
 
 # svc_db_sync_all DIR: every schema, the independent ones side by side.
 svc_db_sync_all() {
   local dir=$1 pids=() names=() i rc=0
-  svc_db_sync_keystone "$dir" & pids+=($!); names+=(keystone)
+  svc_run "$dir" keystone-manage keystone.cmd.manage:main \
+    --config-file "$dir/etc/keystone/keystone.conf" db_sync & pids+=($!); names+=(keystone)
   svc_db_sync_nova "$dir" & pids+=($!); names+=(nova)
   svc_run "$dir" glance-manage glance.cmd.manage:main \
     --config-file "$dir/etc/glance/glance-api.conf" db_sync & pids+=($!); names+=(glance)
@@ -173,6 +171,47 @@ svc_db_sync_all() {
   [ $rc -eq 0 ] || die "schema setup failed"
 }
 
+# svc_schema_template: where the data directory of a MariaDB holding every
+# schema (no world's data, passwords or ports) is kept for these packages and
+# this harness, so that a start copies it instead of running every migration
+# again. Empty when OSWORLD_CACHE=none.
+svc_schema_template() {
+  local cache=${OSWORLD_CACHE:-/var/cache/infra-osworld} key
+  [ "$cache" != none ] || return 0
+  key=$({
+    dpkg-query -W -f '${Package} ${Version}\n' mariadb-server-core python3-keystone \
+      python3-placement python3-glance python3-nova python3-neutron python3-neutron-lib \
+      python3-designate python3-octavia python3-oslo.db python3-alembic python3-sqlalchemy \
+      2>/dev/null
+    echo "designate=$DESIGNATE octavia=$OCTAVIA"
+    declare -f svc_db_sync_all svc_db_sync_nova svc_run svc_mariadb_start
+    grep -A3 '^DATABASES' "$tools/world.py"
+  } | sha256sum | cut -c1-16)
+  echo "$cache/schema-$key"
+}
+
+# svc_schema_save DIR TEMPLATE: MariaDB stopped cleanly, its data directory
+# copied to TEMPLATE (whole or not at all), MariaDB started again.
+svc_schema_save() {
+  local dir=$1 template=$2 pid tmp
+  [ -n "$template" ] || return 0
+  pid=$(cat "$dir/run/mariadb.pid")
+  kill -TERM "$pid"
+  while kill -0 "$pid" 2>/dev/null; do sleep 0.2; done
+  mkdir -p "$(dirname "$template")"
+  chmod 700 "$(dirname "$template")"
+  tmp=$(mktemp -d "$template.tmp.XXXXXX")
+  if cp -a "$dir/state/mysql/." "$tmp/" && rm -f "$tmp"/*.pid && mv -T "$tmp" "$template" 2>/dev/null; then
+    note "schemas kept for the next start in $template"
+    # The three newest templates stay (other package sets, other checkouts).
+    ls -1dt "$(dirname "$template")"/schema-* | grep -v '\.tmp\.' | tail -n +4 | xargs -r rm -rf
+  else
+    rm -rf "$tmp"
+  fi
+  svc_mariadb_start "$dir"
+  /usr/bin/python3 "$tools/world.py" databases "$dir"
+}
+
 # -- services -----------------------------------------------------------------
 
 # svc_uwsgi DIR NAME PORT: the WSGI application NAME of infra_osworld.wsgi on
@@ -186,9 +225,20 @@ svc_uwsgi() {
     --need-app --buffer-size 65535 --add-header "Connection: close" --disable-logging
 }
 
+# svc_start_keystone DIR: keystone set up and answering; its setup runs while
+# uwsgi loads it.
 svc_start_keystone() {
-  svc_uwsgi "$1" keystone "$KEYSTONE_PORT"
-  /usr/bin/python3 "$tools/world.py" wait-http "$KEYSTONE_URL" "$START_TIMEOUT" "$1"
+  local dir=$1 setup
+  /usr/bin/python3 "$tools/world.py" keystone-keys "$dir" || die "keystone keys failed"
+  svc_uwsgi "$dir" keystone "$KEYSTONE_PORT"
+  OS_BOOTSTRAP_PASSWORD=$ADMIN_PASSWORD svc_run "$dir" keystone-manage \
+    keystone.cmd.manage:main --config-file "$dir/etc/keystone/keystone.conf" bootstrap \
+    --bootstrap-username admin --bootstrap-project-name admin --bootstrap-role-name admin \
+    --bootstrap-region-id "$REGION" --bootstrap-admin-url "$KEYSTONE_URL" \
+    --bootstrap-public-url "$KEYSTONE_URL" --bootstrap-internal-url "$KEYSTONE_URL" &
+  setup=$!
+  /usr/bin/python3 "$tools/world.py" wait-http "$KEYSTONE_URL" "$START_TIMEOUT" "$dir"
+  wait $setup || die "keystone bootstrap failed"
 }
 
 svc_start_services() {

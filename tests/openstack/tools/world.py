@@ -5,6 +5,7 @@
   world.py wait-http URL SECONDS [DIR]  until URL answers any HTTP status (and
                                    every process of the world in DIR runs)
   world.py databases DIR           the services' databases and their user
+  world.py keystone-keys DIR       keystone's fernet and credential keys
   world.py seed-identity DIR       keystone's part of the seed: users, catalog
   world.py seed DIR                the rest of what an OVH-like cloud has
   world.py wait-compute DIR SECS   until the compute host is up and in placement
@@ -138,9 +139,25 @@ def cmd_databases(directory):
             cur.execute("CREATE DATABASE IF NOT EXISTS `%s` CHARACTER SET utf8mb4" % name)
         cur.execute("CREATE USER IF NOT EXISTS 'openstack'@'localhost' IDENTIFIED BY %s",
                     (env["DB_PASSWORD"],))
+        # A schema template has the user with another world's password.
+        cur.execute("ALTER USER 'openstack'@'localhost' IDENTIFIED BY %s", (env["DB_PASSWORD"],))
         for name in DATABASES:
             cur.execute("GRANT ALL PRIVILEGES ON `%s`.* TO 'openstack'@'localhost'" % name)
     conn.close()
+
+
+def cmd_keystone_keys(directory):
+    """Keystone's fernet token and credential key repositories: a staged key (0)
+    and a primary key (1) each, as keystone-manage fernet_setup and
+    credential_setup make them, without starting keystone's code twice."""
+    from cryptography.fernet import Fernet
+    for repository in ("fernet-keys", "credential-keys"):
+        path = os.path.join(directory, "state", "keystone", repository)
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        for name in ("0", "1"):
+            with open(os.path.join(path, name), "wb") as f:
+                os.fchmod(f.fileno(), 0o600)
+                f.write(Fernet.generate_key())
 
 
 # -- seed ---------------------------------------------------------------------
@@ -452,7 +469,8 @@ def cmd_env(directory):
 
 def main(argv):
     commands = {"ports": (cmd_ports, 1), "wait-http": (cmd_wait_http, (2, 3)),
-                "databases": (cmd_databases, 1), "seed-identity": (cmd_seed_identity, 1),
+                "databases": (cmd_databases, 1), "keystone-keys": (cmd_keystone_keys, 1),
+                "seed-identity": (cmd_seed_identity, 1),
                 "seed": (cmd_seed, 1),
                 "wait-compute": (cmd_wait_compute, 2), "env": (cmd_env, 1),
                 "memory": (cmd_memory, 1)}
