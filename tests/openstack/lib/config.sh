@@ -15,7 +15,6 @@ config_world_env() {
   if [ "${OSWORLD_OCTAVIA:-1}" = 1 ] && /usr/bin/python3 -c 'import octavia' 2>/dev/null; then
     octavia=1
   fi
-  local pw
   pw() { openssl rand -hex 16; }
   umask 077
   cat >"$dir/world.env" <<EOF

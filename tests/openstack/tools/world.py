@@ -10,13 +10,12 @@
   world.py seed DIR                the rest of what an OVH-like cloud has
   world.py wait-compute DIR SECS   until the compute host is up and in placement
   world.py env DIR                 clouds.yaml, secure.yaml and openrc in DIR
-  world.py memory DIR              how many processes, how much memory
+  world.py memory DIR              how many processes, how much memory and CPU
 
 Every value a command needs comes from DIR/world.env (KEY=VALUE lines that
 world.sh writes); what seed creates goes to DIR/seed.env. Only the standard
 library and PyMySQL are used, so the commands start fast.
 """
-import json
 import os
 import socket
 import sys
@@ -384,7 +383,7 @@ def cmd_wait_compute(directory, seconds):
 def cmd_memory(directory):
     """Processes of the world and their proportional memory (Pss), in total."""
     marker = ("OSWORLD_PROCESS_OF=%s" % directory).encode()
-    count, pss_kib = 0, 0
+    count, pss_kib, ticks = 0, 0, 0
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
             continue
@@ -396,10 +395,14 @@ def cmd_memory(directory):
                 for line in f:
                     if line.startswith("Pss:"):
                         pss_kib += int(line.split()[1])
+            with open("/proc/%s/stat" % pid) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
             count += 1
         except OSError:
             continue
-    print("%d processes, %d MiB (proportional set size)" % (count, pss_kib // 1024))
+    print("%d processes, %d MiB (proportional set size), %d CPU seconds so far" % (
+        count, pss_kib // 1024, ticks // os.sysconf("SC_CLK_TCK")))
 
 
 # -- client configuration ------------------------------------------------------
