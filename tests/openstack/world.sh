@@ -7,8 +7,9 @@
 #   world.sh start DIR      configure, create the databases, start, seed; DIR
 #                           must be absent or a world that was stopped (exit
 #                           77 when not root: a test skip)
-#   world.sh env DIR        writes DIR/clouds.yaml, DIR/secure.yaml, DIR/openrc
-#                           and prints the OS_* variables
+#   world.sh env DIR [WHAT] writes DIR/clouds.yaml, DIR/secure.yaml, DIR/openrc
+#                           and prints WHAT: openrc (the OS_* variables; the
+#                           default), clouds or secure
 #   world.sh status DIR     each process, running or not; exit 1 if one is not
 #   world.sh stop DIR       stops every process the world started, removes DIR
 #
@@ -27,7 +28,7 @@ tools=$here/tools
 . "$here/lib/config.sh"
 
 usage() {
-  echo "usage: world.sh install | start DIR | env DIR | status DIR | stop DIR" >&2
+  echo "usage: world.sh install | start DIR | env DIR [openrc|clouds|secure] | status DIR | stop DIR" >&2
   exit 2
 }
 die() { echo "world.sh: $*" >&2; exit 1; }
@@ -100,7 +101,7 @@ world_env_cmd() {
   local dir
   dir=$(cd "$1" && pwd) || die "$1: no such directory"
   [ -f "$dir/seed.env" ] || die "$dir: no started world there"
-  /usr/bin/python3 "$tools/world.py" env "$dir"
+  /usr/bin/python3 "$tools/world.py" env "$dir" "${2:-openrc}"
 }
 
 world_status() {
@@ -134,7 +135,7 @@ main() {
   case "${1:-}" in
     install) [ $# -eq 1 ] || usage; exec "$here/deps.sh" ;;
     start) [ $# -eq 2 ] || usage; world_start "$2" ;;
-    env) [ $# -eq 2 ] || usage; world_env_cmd "$2" ;;
+    env) [ $# -eq 2 ] || [ $# -eq 3 ] || usage; world_env_cmd "$2" "${3:-}" ;;
     status) [ $# -eq 2 ] || usage; world_status "$2" ;;
     stop) [ $# -eq 2 ] || usage; world_stop "$2" ;;
     *) usage ;;

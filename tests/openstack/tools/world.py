@@ -9,7 +9,8 @@
   world.py seed-identity DIR       keystone's part of the seed: users, catalog
   world.py seed DIR                the rest of what an OVH-like cloud has
   world.py wait-compute DIR SECS   until the compute host is up and in placement
-  world.py env DIR                 clouds.yaml, secure.yaml and openrc in DIR
+  world.py env DIR [WHAT]          clouds.yaml, secure.yaml and openrc in DIR;
+                                   prints WHAT: openrc (default), clouds, secure
   world.py memory DIR              how many processes, how much memory and CPU
 
 Every value a command needs comes from DIR/world.env (KEY=VALUE lines that
@@ -407,7 +408,7 @@ def cmd_memory(directory):
 
 # -- client configuration ------------------------------------------------------
 
-def cmd_env(directory):
+def cmd_env(directory, show="openrc"):
     env = world_env(directory)
     seed = read_env(os.path.join(directory, "seed.env"))
     auth_url = "http://127.0.0.1:%s/v3" % env["KEYSTONE_PORT"]
@@ -467,7 +468,10 @@ def cmd_env(directory):
             os.chmod(path + ".tmp", 0o600)
             f.write(text)
         os.replace(path + ".tmp", path)
-    sys.stdout.write(openrc)
+    shown = {"openrc": openrc, "clouds": clouds, "secure": secure}
+    if show not in shown:
+        die("env shows openrc, clouds or secure, not %s" % show)
+    sys.stdout.write(shown[show])
 
 
 def main(argv):
@@ -475,7 +479,7 @@ def main(argv):
                 "databases": (cmd_databases, 1), "keystone-keys": (cmd_keystone_keys, 1),
                 "seed-identity": (cmd_seed_identity, 1),
                 "seed": (cmd_seed, 1),
-                "wait-compute": (cmd_wait_compute, 2), "env": (cmd_env, 1),
+                "wait-compute": (cmd_wait_compute, 2), "env": (cmd_env, (1, 2)),
                 "memory": (cmd_memory, 1)}
     counts = commands[argv[1]][1] if len(argv) >= 2 and argv[1] in commands else ()
     if len(argv) - 2 not in (counts if isinstance(counts, tuple) else (counts,)):
