@@ -77,14 +77,17 @@ world_start() {
     svc_schema_save "$dir" "$template"
   fi
 
-  note "keystone"
+  note "services"
   svc_start_keystone "$dir"
+  # Services that find no broker retry with growing pauses: wait for it.
+  /usr/bin/python3 "$tools/world.py" wait-tcp "$RABBIT_PORT" "$START_TIMEOUT" "$dir"
+  svc_start_services "$dir"
+  svc_keystone_ready "$dir"
   # The services authenticate with the users this creates.
   /usr/bin/python3 "$tools/world.py" seed-identity "$dir" >>"$dir/log/seed.log" 2>&1 ||
     { cat "$dir/log/seed.log" >&2; die "seed failed (log: $dir/log/seed.log)"; }
-
-  note "services"
-  svc_start_services "$dir"
+  note "keystone ready"
+  svc_start_nova_workers "$dir"
   svc_wait_apis "$dir"
 
   note "seed"

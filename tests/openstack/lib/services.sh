@@ -225,32 +225,33 @@ svc_uwsgi() {
     --need-app --buffer-size 65535 --add-header "Connection: close" --disable-logging
 }
 
-# svc_start_keystone DIR: keystone set up and answering; its setup runs while
-# uwsgi loads it.
+# svc_start_keystone DIR: keystone's keys, keystone loading in uwsgi.
 svc_start_keystone() {
-  local dir=$1 setup
-  /usr/bin/python3 "$tools/world.py" keystone-keys "$dir" || die "keystone keys failed"
-  svc_uwsgi "$dir" keystone "$KEYSTONE_PORT"
+  /usr/bin/python3 "$tools/world.py" keystone-keys "$1" || die "keystone keys failed"
+  svc_uwsgi "$1" keystone "$KEYSTONE_PORT"
+}
+
+# svc_keystone_ready DIR: keystone bootstrapped (admin user, project, roles,
+# region, its own endpoints) and answering.
+svc_keystone_ready() {
+  local dir=$1
   OS_BOOTSTRAP_PASSWORD=$ADMIN_PASSWORD svc_run "$dir" keystone-manage \
     keystone.cmd.manage:main --config-file "$dir/etc/keystone/keystone.conf" bootstrap \
     --bootstrap-username admin --bootstrap-project-name admin --bootstrap-role-name admin \
     --bootstrap-region-id "$REGION" --bootstrap-admin-url "$KEYSTONE_URL" \
-    --bootstrap-public-url "$KEYSTONE_URL" --bootstrap-internal-url "$KEYSTONE_URL" &
-  setup=$!
+    --bootstrap-public-url "$KEYSTONE_URL" --bootstrap-internal-url "$KEYSTONE_URL" ||
+    die "keystone bootstrap failed"
   /usr/bin/python3 "$tools/world.py" wait-http "$KEYSTONE_URL" "$START_TIMEOUT" "$dir"
-  wait $setup || die "keystone bootstrap failed"
 }
 
+# svc_start_services DIR: the services that need keystone only when a request
+# comes (their API middleware authenticates then), so they load while
+# keystone does.
 svc_start_services() {
   local dir=$1 etc=$1/etc
   svc_uwsgi "$dir" placement "$PLACEMENT_PORT"
   svc_py "$dir" glance-api glance.cmd.api:main --config-file "$etc/glance/glance-api.conf"
-  local nova=(--config-file "$etc/nova/nova.conf")
-  svc_py "$dir" nova-api nova.cmd.api:main "${nova[@]}"
-  svc_py "$dir" nova-conductor nova.cmd.conductor:main "${nova[@]}"
-  svc_py "$dir" nova-scheduler nova.cmd.scheduler:main "${nova[@]}"
-  svc_spawn "$dir" nova-compute env OSWORLD_POOLS="$dir/pools" /usr/bin/python3 -m infra_osworld.run \
-    infra_osworld.nova_compute:main nova-compute --config-file "$etc/nova/nova-compute.conf"
+  svc_py "$dir" nova-api nova.cmd.api:main --config-file "$etc/nova/nova.conf"
   svc_py "$dir" neutron-server neutron.cmd.eventlet.server:main \
     --config-file "$etc/neutron/neutron.conf"
   if [ "$DESIGNATE" = 1 ]; then
@@ -268,6 +269,16 @@ svc_start_services() {
     svc_py "$dir" octavia-health-manager octavia.cmd.health_manager:main "${o[@]}"
     svc_py "$dir" octavia-housekeeping octavia.cmd.house_keeping:main "${o[@]}"
   fi
+}
+
+# svc_start_nova_workers DIR: the nova services that call other services as
+# soon as they start (placement, with their service user).
+svc_start_nova_workers() {
+  local dir=$1 nova=(--config-file "$1/etc/nova/nova.conf")
+  svc_py "$dir" nova-conductor nova.cmd.conductor:main "${nova[@]}"
+  svc_py "$dir" nova-scheduler nova.cmd.scheduler:main "${nova[@]}"
+  svc_spawn "$dir" nova-compute env OSWORLD_POOLS="$dir/pools" /usr/bin/python3 -m infra_osworld.run \
+    infra_osworld.nova_compute:main nova-compute --config-file "$dir/etc/nova/nova-compute.conf"
 }
 
 # svc_check_alive DIR: fails naming the first process that already exited.

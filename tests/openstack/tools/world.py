@@ -4,6 +4,7 @@
   world.py ports N                 N free TCP ports on 127.0.0.1, one per line
   world.py wait-http URL SECONDS [DIR]  until URL answers any HTTP status (and
                                    every process of the world in DIR runs)
+  world.py wait-tcp PORT SECS DIR  until 127.0.0.1:PORT accepts connections
   world.py databases DIR           the services' databases and their user
   world.py keystone-keys DIR       keystone's fernet and credential keys
   world.py seed-identity DIR       keystone's part of the seed: users, catalog
@@ -120,6 +121,15 @@ def cmd_wait_http(url, seconds, directory=None):
         except urllib.error.HTTPError:
             return True
     wait_until(url, float(seconds), probe)
+
+
+def cmd_wait_tcp(port, seconds, directory):
+    """Until 127.0.0.1:PORT accepts connections (RabbitMQ listens once booted)."""
+    def probe():
+        check_alive(directory)
+        with socket.create_connection(("127.0.0.1", int(port)), timeout=5):
+            return True
+    wait_until("127.0.0.1:%s" % port, float(seconds), probe)
 
 
 # -- databases ----------------------------------------------------------------
@@ -475,7 +485,7 @@ def cmd_env(directory, show="openrc"):
 
 
 def main(argv):
-    commands = {"ports": (cmd_ports, 1), "wait-http": (cmd_wait_http, (2, 3)),
+    commands = {"ports": (cmd_ports, 1), "wait-http": (cmd_wait_http, (2, 3)), "wait-tcp": (cmd_wait_tcp, 3),
                 "databases": (cmd_databases, 1), "keystone-keys": (cmd_keystone_keys, 1),
                 "seed-identity": (cmd_seed_identity, 1),
                 "seed": (cmd_seed, 1),
