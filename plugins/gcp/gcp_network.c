@@ -20,20 +20,6 @@ static int network_from_object(gcp_act *a, const infra_json *obj)
     const char *mode = gcp_json_path_str(obj, "routingConfig.routingMode");
     if (error == 0 && (GJ->get(st, "routing_mode") != NULL || mode != NULL))
         error = pu_json_set_str(st, "routing_mode", mode ? mode : "REGIONAL");
-    if (error == 0)
-        error = gcp_json_set_strv(st, "subnetworks", NULL);
-    const infra_json *subs = GJ->get(obj, "subnetworks");
-    if (error == 0 && subs != NULL) {
-        char **rel = gcp_strv_new();
-        for (size_t i = 0; i < GJ->length(subs); i++) {
-            char *r = gcp_relative_name(GJ->string(GJ->at(subs, i)));
-            if (r != NULL)
-                gcp_strv_push(&rel, r);
-            free(r);
-        }
-        error = gcp_json_set_strv(st, "subnetworks", rel);
-        gcp_strv_free(rel);
-    }
     return gcp_state_finish(a, st, error);
 }
 

@@ -63,7 +63,6 @@ static const pu_attr network_attrs[] = {
     IDS_ATTRS("network"),
     NAME_ATTR("network name"),
     {"routing_mode", "string", FN, "REGIONAL (default) or GLOBAL"},
-    {"subnetworks", "list", C, "ids of its subnetworks"},
 };
 
 static const pu_attr subnetwork_attrs[] = {
@@ -351,7 +350,8 @@ static int check_values(infra_call *call, const char *type, const infra_json *co
     } while (0)
 
     int templated = strcmp(type, "instance_template") == 0 || strcmp(type, "instance_group") == 0;
-    CHECK(check_name(call, config, templated ? 52 : 63));
+    if (strcmp(type, "dns_record") != 0 && strcmp(type, "image") != 0)
+        CHECK(check_name(call, config, templated ? 52 : 63));
     if (strcmp(type, "subnetwork") == 0)
         CHECK(check_cidr(call, config));
     if (strcmp(type, "network") == 0 && (s = known_str(config, "routing_mode")) != NULL &&
