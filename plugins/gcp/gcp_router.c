@@ -209,8 +209,6 @@ static int address_from_object(gcp_act *a, const infra_json *obj)
         error = pu_json_set_str(st, "address", pu_json_str(obj, "address"));
     if (error == 0)
         error = pu_json_set_str(st, "region", gcp_last_segment(pu_json_str(obj, "region")));
-    if (error == 0)
-        error = pu_json_set_str(st, "status", pu_json_str(obj, "status"));
     if (error == 0 && pu_json_str(obj, "subnetwork") != NULL)
         error = gcp_state_ref(st, "subnetwork", pu_json_str(obj, "subnetwork"));
     return gcp_state_finish(a, st, error);

@@ -107,7 +107,6 @@ static const pu_attr address_attrs[] = {
     {"region", "string", OC | FN, "region (default: the provider's)"},
     {"subnetwork", "string", FN, "an internal address in this subnetwork (default: external)"},
     {"address", "string", C, "the IP address"},
-    {"status", "string", C, "RESERVED or IN_USE"},
 };
 
 static const pu_attr instance_attrs[] = {

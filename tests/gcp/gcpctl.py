@@ -12,6 +12,8 @@ changes made behind infra's back (drift), probes, and listings.
         passed or OUT.stop exists
     gcpctl.py objects
         every object of the project as "COLLECTION NAME" lines, sorted
+    gcpctl.py token
+        an access token of the key, from google-auth (for quick calls with curl)
 
 Credentials: GOOGLE_APPLICATION_CREDENTIALS (a key whose token_uri is the
 emulator's); endpoint: GCP_EMULATOR, as lib.sh sets them.
@@ -123,6 +125,14 @@ def objects():
         print(line)
 
 
+def token():
+    import google.auth.transport.requests
+    creds = service_account.Credentials.from_service_account_file(
+        os.environ["GOOGLE_APPLICATION_CREDENTIALS"], scopes=[SCOPE])
+    creds.refresh(google.auth.transport.requests.Request())
+    print(creds.token)
+
+
 def main():
     args = [a for a in sys.argv[1:] if a != "--wait"]
     wait = "--wait" in sys.argv[1:]
@@ -132,6 +142,8 @@ def main():
         probe_health(args[1], args[2], args[3])
     elif args == ["objects"]:
         objects()
+    elif args == ["token"]:
+        token()
     else:
         print(__doc__, file=sys.stderr)
         sys.exit(2)

@@ -123,6 +123,16 @@ emulator_stop() {
 
 # emu_state: what the emulator holds, as JSON on stdout.
 emu_state() { curl -sf "$endpoint/_emulator/state"; }
+# emu_objects: every object of the project (seeded images aside) as
+# "COLLECTION NAME" lines, sorted, and the record sets of the managed zones
+# (their apex SOA and NS aside) as "rrsets NAME/TYPE".
+emu_objects() {
+  emu_state | jq -r '
+    ([.projects["infra-test"] // {} | to_entries[] | select(.key != "operations" and .key != "images")
+       | .key as $c | .value | .[][] | "\($c) \(.name)"]
+     + [.dns // {} | .[] | .rrsets[] | select(.type != "SOA" and .type != "NS") | "rrsets \(.name)/\(.type)"])
+    | sort | .[]'
+}
 # emu_calls: authenticated API calls per method.
 emu_calls() { curl -sf "$endpoint/_emulator/calls"; }
 # emu_faults RATE [SEED]: sets the fault rate (every kind).
@@ -132,6 +142,33 @@ emu_faults() {
 }
 # gcpctl ARGS...: calls through googleapiclient (see gcpctl.py).
 gcpctl() { /usr/bin/python3 "$here/gcpctl.py" "$@"; }
+
+# api METHOD PATH [BODY]: one authenticated API call with curl (PATH below
+# the emulator's root: "compute/v1/projects/..."), the answer on stdout; a
+# token of google-auth's is fetched once. Quicker than gcpctl for the many
+# changes the scenarios make behind infra's back.
+api() {
+  local method=$1 path=$2 body=${3:-}
+  [ -s "$work/api-token" ] || gcpctl token >"$work/api-token"
+  local args=(-sS --fail-with-body -X "$method" -H "Authorization: Bearer $(cat "$work/api-token")")
+  [ -z "$body" ] || args+=(-H "Content-Type: application/json" -d "$body")
+  curl "${args[@]}" "$endpoint/$path"
+}
+# api_wait METHOD PATH [BODY]: a mutation, waited for until its operation is
+# DONE; fails when the operation ended with an error.
+api_wait() {
+  local op link
+  op=$(api "$@") || { echo "$op" >&2; return 1; }
+  link=$(echo "$op" | jq -r .selfLink | sed 's|^https://www.googleapis.com/||')
+  for _ in $(seq 1 400); do
+    echo "$op" | jq -e '.status == "DONE"' >/dev/null && break
+    sleep 0.05
+    op=$(api GET "$link")
+  done
+  echo "$op" | jq -e '.status == "DONE" and (.error | not)' >/dev/null || { echo "$op" >&2; return 1; }
+}
+# compute_path REST: "compute/v1/projects/infra-test/REST".
+compute_path() { echo "compute/v1/projects/infra-test/$1"; }
 
 # state_json TOPOLOGY [ENV]: the state of TOPOLOGY as JSON on stdout. The
 # only place that knows where and how the state is kept.
