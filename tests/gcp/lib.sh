@@ -133,6 +133,28 @@ emu_objects() {
      + [.dns // {} | .[] | .rrsets[] | select(.type != "SOA" and .type != "NS") | "rrsets \(.name)/\(.type)"])
     | sort | .[]'
 }
+# state_objects TOPOLOGY: the objects its state names, as emu_objects lists them.
+state_objects() {
+  state_json "$1" | jq -r '
+    def last: split("/") | .[-1];
+    [.resources[] | .type as $t | .attributes as $a |
+      if $t == "network" then "networks \($a.name)"
+      elif $t == "subnetwork" then "subnetworks \($a.name)"
+      elif $t == "firewall" then "firewalls \($a.name)"
+      elif $t == "router" then "routers \($a.name)"
+      elif $t == "address" then "addresses \($a.name)"
+      elif $t == "instance" then ("instances \($a.name)", "disks \($a.name)")
+      elif $t == "instance_template" then
+        ("instanceTemplates \($a.name)", ($a.retired[]? | "instanceTemplates \(last)"))
+      elif $t == "instance_group" then
+        ("instanceGroupManagers \($a.name)", ($a.instances[] | last | "instances \(.)", "disks \(.)"))
+      elif $t == "load_balancer" then
+        ("httpHealthChecks \($a.health_check | last)", "targetPools \($a.target_pool | last)",
+         "forwardingRules \($a.forwarding_rule | last)")
+      elif $t == "dns_record" then "rrsets \($a.fqdn)./\($a.type)"
+      else empty end] | sort | .[]'
+}
+
 # emu_calls: authenticated API calls per method.
 emu_calls() { curl -sf "$endpoint/_emulator/calls"; }
 # emu_faults RATE [SEED]: sets the fault rate (every kind).
