@@ -202,8 +202,16 @@ int gcp_insert_token(gcp_act *a, const gcp_kind *kind, const char *scope, infra_
             goto done;
         gcp_error e;
         if (!gcp_error_from_operation(final, &e)) {
-            GJ->release(final);
             error = gcp_get_object(a, path, "get", obj);
+            if (error == INFRA_ENOTFOUND && replayed) {
+                /* An earlier try made it and it was deleted since (a template
+                 * made again): a new requestId makes it once more. */
+                free(salt);
+                salt = pu_printf("insert %s after %s", path, pu_json_str(final, "name"));
+                GJ->release(final);
+                continue;
+            }
+            GJ->release(final);
             if (error == INFRA_ENOTFOUND)
                 pu_diagf(a->call, attr, "gcp: %s is DONE but %s is not there", what, path);
             goto done;

@@ -28,6 +28,7 @@ import google_auth_httplib2
 import httplib2
 from google.oauth2 import service_account
 from googleapiclient import discovery
+from googleapiclient.errors import HttpError
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CONFORMANCE = os.path.join(HERE, "..", "conformance")
@@ -89,9 +90,14 @@ def probe_health(pool_id, seconds, out):
                 healthy = 0
                 members = pool.get("instances", [])
                 for link in members:
-                    health = compute.targetPools().getHealth(
-                        project=PROJECT, region=region, targetPool=name,
-                        body={"instance": link}).execute()
+                    try:
+                        health = compute.targetPools().getHealth(
+                            project=PROJECT, region=region, targetPool=name,
+                            body={"instance": link}).execute()
+                    except HttpError as e:
+                        if e.resp.status == 400:
+                            continue  # left the pool since the pool was read
+                        raise
                     if any(h.get("healthState") == "HEALTHY"
                            for h in health.get("healthStatus", [])):
                         healthy += 1
