@@ -172,7 +172,8 @@ int gcp_rules_parse(infra_call *call, const infra_json *list, const char *attr, 
         gcp_strv_free(from_all);
         return error;
     }
-    qsort(rules, count, sizeof(*rules), rule_cmp);
+    if (count > 0)
+        qsort(rules, count, sizeof(*rules), rule_cmp);
     /* Duplicates out; a protocol without ports swallows its ported entries. */
     size_t w = 0;
     for (size_t i = 0; i < count; i++) {
@@ -333,7 +334,8 @@ static void object_rules(const infra_json *list, gcp_rule **out, size_t *n)
             rules[count++] = r;
         }
     }
-    qsort(rules, count, sizeof(*rules), rule_cmp);
+    if (count > 0)
+        qsort(rules, count, sizeof(*rules), rule_cmp);
     *out = rules;
     *n = count;
 }

@@ -94,7 +94,9 @@ static void test_labels_carry_infra_marks_and_refuse_infra_keys(void **state)
     assert_string_equal(pu_json_str(l, GCP_LABEL_ENVIRONMENT), "test");
     assert_string_equal(pu_json_str(l, GCP_LABEL_ADDRESS), "instance_2enode_5b0_5d");
     assert_string_equal(pu_json_str(l, GCP_LABEL_TOKEN), "tok");
-    assert_true(gcp_object_is_mine(gct_json("{\"labels\": {\"infra-token\": \"tok\"}}"), "tok"));
+    infra_json *labelled = gct_json("{\"labels\": {\"infra-token\": \"tok\"}}");
+    assert_true(gcp_object_is_mine(labelled, "tok"));
+    pu_host->json->release(labelled);
     pu_host->json->release(l);
     pu_host->json->release(user);
     user = gct_json("{\"infra-token\": \"mine\"}");
