@@ -119,6 +119,10 @@ const char *gcp_json_path_str(const infra_json *obj, const char *path);
 /* The value at a dotted path, borrowed, or NULL. */
 const infra_json *gcp_json_path(const infra_json *obj, const char *path);
 
+/* Clears every string inside v (a document that held secrets) before it
+ * is released: the host's JSON service frees without clearing. */
+void gcp_json_wipe(infra_json *v);
+
 /* IPv4 "a.b.c.d" (1) or not (0); with CIDR "a.b.c.d/n". */
 int gcp_is_ipv4(const char *s);
 int gcp_is_cidr(const char *s);

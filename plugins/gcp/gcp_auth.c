@@ -111,6 +111,7 @@ int gcp_credentials_parse(const char *text, size_t len, const char *source, gcp_
         error = INFRA_EINVALID;
     }
 done:
+    gcp_json_wipe(doc);
     GJ->release(doc);
     if (error < 0)
         gcp_credentials_clear(out);
@@ -279,10 +280,9 @@ static int fetch(infra_provider *p, infra_call *call, const char *attr, gcp_auth
     pu_logf(call, INFRA_LOG_DEBUG, "gcp: access token from %s for %ld s", a->creds.source,
             expires_in);
 done:
-    if (doc != NULL) {
-        /* The answer held the token: drop it now rather than when freed. */
-        GJ->release(doc);
-    }
+    /* The answer held the token. */
+    gcp_json_wipe(doc);
+    GJ->release(doc);
     if (hr != NULL && hr->body != NULL)
         memset(hr->body, 0, hr->body_len);
     pu_host->http->response_free(hr);

@@ -385,3 +385,32 @@ char *gcp_relative_name(const char *url)
     const char *p = strstr(url, "projects/");
     return pu_strdup(p != NULL ? p : url);
 }
+
+void gcp_json_wipe(infra_json *v)
+{
+    if (v == NULL)
+        return;
+    switch (GJ->type(v)) {
+    case INFRA_JSON_STRING: {
+        /* The host's JSON frees without clearing; a secret is cleared first. */
+        char *s = (char *)GJ->string(v);
+        if (s != NULL)
+            memset(s, 0, strlen(s));
+        break;
+    }
+    case INFRA_JSON_ARRAY:
+        for (size_t i = 0; i < GJ->length(v); i++)
+            gcp_json_wipe((infra_json *)GJ->at(v, i));
+        break;
+    case INFRA_JSON_OBJECT: {
+        void *iter = NULL;
+        const char *key;
+        const infra_json *member;
+        while (GJ->next(v, &iter, &key, &member))
+            gcp_json_wipe((infra_json *)member);
+        break;
+    }
+    default:
+        break;
+    }
+}

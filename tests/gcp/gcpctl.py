@@ -132,10 +132,9 @@ def objects():
 
 
 def token():
-    import google.auth.transport.requests
     creds = service_account.Credentials.from_service_account_file(
         os.environ["GOOGLE_APPLICATION_CREDENTIALS"], scopes=[SCOPE])
-    creds.refresh(google.auth.transport.requests.Request())
+    creds.refresh(google_auth_httplib2.Request(httplib2.Http(timeout=30)))
     print(creds.token)
 
 
