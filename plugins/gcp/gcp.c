@@ -18,9 +18,9 @@
 #define SCOPE "https://www.googleapis.com/auth/cloud-platform"
 
 static const gcp_handler *const handlers[] = {
-    &gcp_network_handler,       &gcp_subnetwork_handler,        &gcp_firewall_handler,
-    &gcp_router_handler,        &gcp_address_handler,           &gcp_instance_handler,
-    &gcp_image_handler,         &gcp_load_balancer_handler,     &gcp_instance_template_handler,
+    &gcp_network_handler,        &gcp_subnetwork_handler,    &gcp_firewall_handler,
+    &gcp_router_handler,         &gcp_address_handler,       &gcp_instance_handler,
+    &gcp_image_handler,          &gcp_load_balancer_handler, &gcp_instance_template_handler,
     &gcp_instance_group_handler, &gcp_dns_record_handler,
 };
 
@@ -89,7 +89,8 @@ static int read_settings(infra_call *call, const infra_json *settings, gcp_confi
     const char *key;
     const infra_json *value;
     int error = 0;
-    while (eps != NULL && GJ->type(eps) == INFRA_JSON_OBJECT && GJ->next(eps, &iter, &key, &value)) {
+    while (eps != NULL && GJ->type(eps) == INFRA_JSON_OBJECT &&
+           GJ->next(eps, &iter, &key, &value)) {
         const char *url = GJ->string(value);
         if (url != NULL && strcmp(key, "compute") == 0)
             s->endpoints_compute = url;
@@ -98,8 +99,10 @@ static int read_settings(infra_call *call, const infra_json *settings, gcp_confi
         else if (url != NULL && strcmp(key, "token") == 0)
             s->endpoints_token = url;
         else {
-            pu_diagf(call, "endpoints", "endpoints.%s: expected one of compute, dns, token with a "
-                     "URL", key);
+            pu_diagf(call, "endpoints",
+                     "endpoints.%s: expected one of compute, dns, token with a "
+                     "URL",
+                     key);
             error = INFRA_EINVALID;
         }
     }
@@ -222,7 +225,8 @@ static int gcp_configure(infra_call *call, const infra_json *settings, infra_pro
     else if (creds.kind == GCP_CRED_METADATA)
         metadata_project(call, creds.metadata_host, &p->project);
     if (p->project == NULL) {
-        pu_diagf(call, "project", "gcp: no project: set the provider setting project, "
+        pu_diagf(call, "project",
+                 "gcp: no project: set the provider setting project, "
                  "GOOGLE_CLOUD_PROJECT or CLOUDSDK_CORE_PROJECT (the credentials of %s name none)",
                  cfg.credentials_source);
         error = INFRA_EINVALID;

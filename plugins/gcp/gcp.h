@@ -44,7 +44,8 @@ struct infra_provider {
     char *region;
     char *zone;                    /* the default zone */
     char **zones;                  /* zones of the region (NULL-terminated) */
-    char *endpoint[GCP_NSERVICES]; /* base URL ending in '/' ("https://compute.googleapis.com/compute/v1/") */
+    char *endpoint[GCP_NSERVICES]; /* base URL ending in '/'
+                                      ("https://compute.googleapis.com/compute/v1/") */
     gcp_auth *auth;
     gcp_retry_policy retry;
     atomic_int stopped;

@@ -78,16 +78,17 @@ typedef enum gcp_cred_kind {
  * Secrets are wrapped (host->secrets) the moment they are read. */
 typedef struct gcp_credentials {
     gcp_cred_kind kind;
-    char *source;         /* where they came from, for messages: "GOOGLE_APPLICATION_CREDENTIALS (/k.json)" */
+    char *
+        source; /* where they came from, for messages: "GOOGLE_APPLICATION_CREDENTIALS (/k.json)" */
     char *client_email;   /* service account */
     char *private_key_id; /* service account, or NULL */
     infra_secret *private_key;
-    char *token_uri;      /* the token endpoint of the key file */
-    char *client_id;      /* authorized user */
+    char *token_uri; /* the token endpoint of the key file */
+    char *client_id; /* authorized user */
     infra_secret *client_secret;
     infra_secret *refresh_token;
-    char *metadata_host;  /* "host[:port]" of the metadata server */
-    char *project_id;     /* project_id (or quota_project_id) of the file, or NULL */
+    char *metadata_host; /* "host[:port]" of the metadata server */
+    char *project_id;    /* project_id (or quota_project_id) of the file, or NULL */
 } gcp_credentials;
 
 void gcp_credentials_clear(gcp_credentials *c);

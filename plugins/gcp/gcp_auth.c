@@ -88,8 +88,8 @@ int gcp_credentials_parse(const char *text, size_t len, const char *source, gcp_
         out->private_key = secret_member(doc, "private_key");
         out->token_uri = member(doc, "token_uri");
         if (out->client_email == NULL || out->private_key == NULL) {
-            *why = pu_printf("%s: a service_account key needs client_email and private_key",
-                             source);
+            *why =
+                pu_printf("%s: a service_account key needs client_email and private_key", source);
             error = INFRA_EINVALID;
         }
     } else if (type != NULL && strcmp(type, "authorized_user") == 0) {
@@ -128,10 +128,10 @@ gcp_auth *gcp_auth_new(gcp_credentials *creds_take, const char *token_url, const
     else if (a->creds.token_uri != NULL)
         a->token_url = pu_strdup(a->creds.token_uri);
     else if (a->creds.kind == GCP_CRED_METADATA)
-        a->token_url = pu_printf("http://%s/computeMetadata/v1/instance/service-accounts/default/"
-                                 "token",
-                                 a->creds.metadata_host ? a->creds.metadata_host
-                                                        : "metadata.google.internal");
+        a->token_url =
+            pu_printf("http://%s/computeMetadata/v1/instance/service-accounts/default/"
+                      "token",
+                      a->creds.metadata_host ? a->creds.metadata_host : "metadata.google.internal");
     else
         a->token_url = pu_strdup(GOOGLE_TOKEN_URL);
     a->scope = pu_strdup(scope);
@@ -198,8 +198,8 @@ static int grant_body(gcp_auth *a, char **body, char **why)
             .lifetime = 3600,
         };
         char *assertion = NULL;
-        int error = gcp_jwt_sign(pu_host->secrets->value(a->creds.private_key), &c, &assertion,
-                                 why);
+        int error =
+            gcp_jwt_sign(pu_host->secrets->value(a->creds.private_key), &c, &assertion, why);
         if (error < 0)
             return error;
         /* Registered with the host, so that no line it prints can show it. */
@@ -220,8 +220,8 @@ static int grant_body(gcp_auth *a, char **body, char **why)
 /* One token request; fills a->token and a->expires_ms. Called with the lock held. */
 static int fetch(infra_provider *p, infra_call *call, const char *attr, gcp_auth *a)
 {
-    static const char *const form_headers[] = {
-        "Content-Type: application/x-www-form-urlencoded", "Accept: application/json", NULL};
+    static const char *const form_headers[] = {"Content-Type: application/x-www-form-urlencoded",
+                                               "Accept: application/json", NULL};
     static const char *const metadata_headers[] = {"Metadata-Flavor: Google", NULL};
     int metadata = a->creds.kind == GCP_CRED_METADATA;
     char *body = NULL, *why = NULL;

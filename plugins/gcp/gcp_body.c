@@ -161,8 +161,8 @@ static int nat_ip(gcp_act *a, const char *address, const char *region, char **ou
     char *scope = pu_printf("regions/%s", region);
     char *path = gcp_ref(a->p, address, "addresses", scope);
     infra_json *obj = NULL;
-    int error = gcp_get(a->p, a->call, GCP_COMPUTE, path, NULL, "addresses.get", "address",
-                        NULL, &obj);
+    int error =
+        gcp_get(a->p, a->call, GCP_COMPUTE, path, NULL, "addresses.get", "address", NULL, &obj);
     if (error == 0 && pu_json_str(obj, "address") != NULL)
         *out = pu_strdup(pu_json_str(obj, "address"));
     else if (error == 0)
@@ -181,8 +181,7 @@ int gcp_want_public(const infra_json *cfg)
     return v != NULL && pu_json_to_bool(v, &b) == 0 ? b : 1;
 }
 
-static int interface_build(gcp_act *a, const infra_json *cfg, const char *region,
-                           infra_json **out)
+static int interface_build(gcp_act *a, const infra_json *cfg, const char *region, infra_json **out)
 {
     infra_json *nic = GJ->new_object();
     const infra_json *subnet = gcp_json_alias(cfg, subnet_keys, NULL);
@@ -277,8 +276,8 @@ int gcp_instance_props(gcp_act *a, const infra_json *cfg, const char *zone, cons
     infra_json *props = GJ->new_object(), *disks = GJ->new_array(), *nics = GJ->new_array();
     infra_json *labels = NULL, *disk = NULL, *nic = NULL, *md = NULL;
     const infra_json *machine = gcp_json_alias(cfg, machine_keys, NULL);
-    char *region = zone ? pu_strndup(zone, (size_t)(strrchr(zone, '-') - zone))
-                        : pu_strdup(a->p->region);
+    char *region =
+        zone ? pu_strndup(zone, (size_t)(strrchr(zone, '-') - zone)) : pu_strdup(a->p->region);
     char **tags = NULL;
     int error;
 

@@ -129,8 +129,8 @@ int gcp_call(infra_provider *p, infra_call *call, const gcp_req *req, gcp_resp *
                 backoffs + 1 < policy->max_attempts && elapsed < policy->budget_ms) {
                 backoffs++;
                 int64_t delay = gcp_random_below(gcp_backoff_cap_ms(policy, backoffs));
-                pu_logf(call, INFRA_LOG_DEBUG, "gcp %s: no answer, retrying in %lld ms",
-                        req->what, (long long)delay);
+                pu_logf(call, INFRA_LOG_DEBUG, "gcp %s: no answer, retrying in %lld ms", req->what,
+                        (long long)delay);
                 if ((error = gcp_sleep(p, call, delay)) < 0)
                     return error;
                 continue;
@@ -171,9 +171,9 @@ int gcp_call(infra_provider *p, infra_call *call, const gcp_req *req, gcp_resp *
         }
         int category = gcp_error_category(&r->err);
         if (again) {
-            char *m = pu_printf("%s (gave up after %d tries in %lld s)",
-                                r->err.message ? r->err.message : "", tries,
-                                (long long)(elapsed / 1000));
+            char *m =
+                pu_printf("%s (gave up after %d tries in %lld s)",
+                          r->err.message ? r->err.message : "", tries, (long long)(elapsed / 1000));
             free(r->err.message);
             r->err.message = m;
             gcp_error_diag(p, call, attr, req->what, &r->err);

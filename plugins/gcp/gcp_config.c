@@ -128,8 +128,8 @@ static int credentials(const gcp_config_settings *s, const gcp_config_env *env, 
     }
     if (path != NULL) {
         if (!env->exists(env->ud, path)) {
-            *err = pu_printf("the credentials file %s of %s does not exist or is not a file",
-                             path, out->credentials_source);
+            *err = pu_printf("the credentials file %s of %s does not exist or is not a file", path,
+                             out->credentials_source);
             return INFRA_EINVALID;
         }
         out->credentials_path = pu_strdup(path);
@@ -138,10 +138,10 @@ static int credentials(const gcp_config_settings *s, const gcp_config_env *env, 
     /* gcloud's application default credentials. */
     const char *dir = env_get(env, "CLOUDSDK_CONFIG");
     const char *home = env_get(env, "HOME");
-    char *adc = dir != NULL    ? pu_printf("%s/application_default_credentials.json", dir)
-                : home != NULL ? pu_printf("%s/.config/gcloud/application_default_credentials.json",
-                                           home)
-                               : NULL;
+    char *adc = dir != NULL ? pu_printf("%s/application_default_credentials.json", dir)
+                : home != NULL
+                    ? pu_printf("%s/.config/gcloud/application_default_credentials.json", home)
+                    : NULL;
     if (adc != NULL && env->exists(env->ud, adc)) {
         out->credentials_path = adc;
         out->credentials_source = pu_printf("application default credentials (%s)", adc);

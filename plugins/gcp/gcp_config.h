@@ -24,7 +24,7 @@ typedef struct gcp_config_settings {
 typedef struct gcp_config_env {
     const char *(*getenv)(void *ud, const char *name); /* NULL when unset */
     int (*exists)(void *ud, const char *path);         /* 1 when a regular file is there */
-    int on_gce;                                         /* infra runs on a Compute Engine instance */
+    int on_gce;                                        /* infra runs on a Compute Engine instance */
     void *ud;
 } gcp_config_env;
 
@@ -37,7 +37,7 @@ typedef struct gcp_config {
     char *zone; /* NULL: the region's first zone */
     char *endpoint[GCP_NSERVICES];
     char *endpoint_source[GCP_NSERVICES];
-    char *token_url; /* NULL: the key file's token_uri, else Google's */
+    char *token_url;          /* NULL: the key file's token_uri, else Google's */
     char *credentials_path;   /* the key file to read, or NULL for the metadata server */
     char *credentials_source; /* "GOOGLE_APPLICATION_CREDENTIALS (/k.json)", ... */
     char *metadata_host;      /* "host[:port]" when the metadata server is used */

@@ -106,8 +106,8 @@ static int zone_name(gcp_act *a, const char *zone, char **out)
         /* Perhaps zone is the managed zone's own name. */
         char *zpath = pu_printf("%s/%s", path, zone);
         infra_json *z = NULL;
-        if (gcp_get(p, a->call, GCP_DNS, zpath, NULL, "managedZones.get", "zone", "notFound",
-                    &z) == 0 &&
+        if (gcp_get(p, a->call, GCP_DNS, zpath, NULL, "managedZones.get", "zone", "notFound", &z) ==
+                0 &&
             pu_json_str(z, "name") != NULL) {
             *out = pu_strdup(pu_json_str(z, "name"));
             free(dns);
@@ -146,8 +146,8 @@ static int rrset_get(gcp_act *a, const char *zone, const char *fqdn, const char 
     char *n = gcp_url_encode(fqdn), *t = gcp_url_encode(type);
     char *query = pu_printf("name=%s&type=%s", n, t);
     infra_json *doc = NULL;
-    int error = gcp_get(a->p, a->call, GCP_DNS, path, query, "resourceRecordSets.list", "", NULL,
-                        &doc);
+    int error =
+        gcp_get(a->p, a->call, GCP_DNS, path, query, "resourceRecordSets.list", "", NULL, &doc);
     *out = NULL;
     const infra_json *sets = GJ->get(doc, "rrsets");
     for (size_t i = 0; error == 0 && sets != NULL && i < GJ->length(sets) && *out == NULL; i++) {
@@ -171,8 +171,8 @@ static int change_wait(gcp_act *a, const char *zone, const infra_json *change)
 {
     const char *id = pu_json_str(change, "id");
     const char *status = pu_json_str(change, "status");
-    char *path = pu_printf("projects/%s/managedZones/%s/changes/%s", a->p->project, zone,
-                           id ? id : "");
+    char *path =
+        pu_printf("projects/%s/managedZones/%s/changes/%s", a->p->project, zone, id ? id : "");
     int64_t deadline = pu_host->now_ms() + GCP_WAIT_DNS_MS;
     int64_t delay = 500;
     int error = 0;
@@ -241,8 +241,8 @@ static int change(gcp_act *a, const char *zone, const infra_json *deletion,
 }
 
 typedef struct record_want {
-    char *zone;  /* managed zone name */
-    char *fqdn;  /* "www.example.org." */
+    char *zone; /* managed zone name */
+    char *fqdn; /* "www.example.org." */
     const char *type;
     long ttl;
     char **rrdatas;
@@ -409,4 +409,4 @@ static int record_read(gcp_act *a)
 }
 
 const gcp_handler gcp_dns_record_handler = {"dns_record", record_apply, record_remove,
-                                            record_read, NULL, NULL};
+                                            record_read,  NULL,         NULL};

@@ -150,8 +150,10 @@ void gcp_error_diag(infra_provider *p, infra_call *call, const char *attr, const
     const char *m = e->message ? e->message : "no message";
     char *quota = gcp_quota_name(e);
     if (quota != NULL && gcp_error_is(e, "QUOTA_EXCEEDED quotaExceeded"))
-        pu_diagf(call, attr, "gcp: %s in %s: quota %s exceeded: %s (raise the quota or ask for "
-                 "less)", what, project, quota, m);
+        pu_diagf(call, attr,
+                 "gcp: %s in %s: quota %s exceeded: %s (raise the quota or ask for "
+                 "less)",
+                 what, project, quota, m);
     else if (gcp_error_category(e) == INFRA_EAUTH && p != NULL && p->auth != NULL)
         pu_diagf(call, attr, "gcp: %s in %s: %s: %s (the credentials of %s were refused)", what,
                  project, reason, m, gcp_auth_source(p->auth));

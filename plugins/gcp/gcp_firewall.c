@@ -123,8 +123,10 @@ int gcp_rules_parse(infra_call *call, const infra_json *list, const char *attr, 
                 for (size_t k = 0; fl[k] != NULL && ok; k++) {
                     char src[80];
                     if (!source_of(fl[k], src, sizeof(src))) {
-                        pu_diagf(call, where, "from \"%s\" is not \"any\", an address, a range "
-                                 "or a network tag", fl[k]);
+                        pu_diagf(call, where,
+                                 "from \"%s\" is not \"any\", an address, a range "
+                                 "or a network tag",
+                                 fl[k]);
                         error = INFRA_EINVALID;
                     } else if (!gcp_strv_has(froms, src)) {
                         gcp_strv_push(&froms, src);
@@ -138,12 +140,15 @@ int gcp_rules_parse(infra_call *call, const infra_json *list, const char *attr, 
             ok = 0;
         }
         if (!ok) {
-            pu_diagf(call, where, "a rule is a port (22), a range (\"8300-8302\") or {port, proto: "
+            pu_diagf(call, where,
+                     "a rule is a port (22), a range (\"8300-8302\") or {port, proto: "
                      "tcp|udp|icmp|all, from: any|CIDR|TAG}");
             error = INFRA_EINVALID;
         } else if (!proto_ok(r.proto)) {
-            pu_diagf(call, where, "proto \"%s\" is not tcp, udp, icmp, esp, ah, sctp, ipip, all "
-                     "or a protocol number", r.proto);
+            pu_diagf(call, where,
+                     "proto \"%s\" is not tcp, udp, icmp, esp, ah, sctp, ipip, all "
+                     "or a protocol number",
+                     r.proto);
             error = INFRA_EINVALID;
         } else if (r.ports[0] && !ported(r.proto)) {
             pu_diagf(call, where, "ports are only for tcp, udp and sctp, not %s", r.proto);
@@ -156,7 +161,8 @@ int gcp_rules_parse(infra_call *call, const infra_json *list, const char *attr, 
                 froms = NULL;
                 first_from = 0;
             } else if (!gcp_strv_same_set(from_all, froms)) {
-                pu_diagf(call, where, "every entry of one firewall takes traffic from the same "
+                pu_diagf(call, where,
+                         "every entry of one firewall takes traffic from the same "
                          "sources; use a firewall per set of sources");
                 error = INFRA_EINVALID;
             }
@@ -216,7 +222,7 @@ infra_json *gcp_rules_json(const gcp_rule *rules, size_t n)
 
 /* What the configuration asks of the firewall, in Compute's terms. */
 typedef struct fw_want {
-    const char *kind; /* "allowed" or "denied" */
+    const char *kind;    /* "allowed" or "denied" */
     const char *cfg_key; /* "allow" or "deny" */
     gcp_rule *rules;
     size_t nrules;
@@ -245,15 +251,16 @@ static int want_load(infra_call *call, const infra_json *cfg, fw_want *w)
     memset(w, 0, sizeof(*w));
     w->cfg_key = GJ->get(cfg, "deny") != NULL ? "deny" : "allow";
     w->kind = GJ->get(cfg, "deny") != NULL ? "denied" : "allowed";
-    if ((error = gcp_rules_parse(call, GJ->get(cfg, w->cfg_key), w->cfg_key, &w->rules,
-                                 &w->nrules, &from)) < 0)
+    if ((error = gcp_rules_parse(call, GJ->get(cfg, w->cfg_key), w->cfg_key, &w->rules, &w->nrules,
+                                 &from)) < 0)
         return error;
     if (gcp_json_strv(GJ->get(cfg, "source_ranges"), &w->ranges) < 0 ||
         gcp_json_strv(GJ->get(cfg, "source_tags"), &w->source_tags) < 0 ||
         gcp_json_strv(GJ->get(cfg, "target_tags"), &w->target_tags) < 0 ||
         gcp_json_strv(GJ->get(cfg, "destination_ranges"), &w->destinations) < 0) {
         gcp_strv_free(from);
-        pu_diagf(call, "source_ranges", "source_ranges, source_tags, target_tags and "
+        pu_diagf(call, "source_ranges",
+                 "source_ranges, source_tags, target_tags and "
                  "destination_ranges are lists");
         return INFRA_EINVALID;
     }
@@ -358,8 +365,8 @@ static int firewall_from_object(gcp_act *a, const infra_json *obj)
         gcp_rule *have = NULL;
         size_t nhave = 0;
         object_rules(GJ->get(obj, w.kind), &have, &nhave);
-        int same = nhave == w.nrules && (nhave == 0 ||
-                                         memcmp(have, w.rules, nhave * sizeof(*have)) == 0);
+        int same =
+            nhave == w.nrules && (nhave == 0 || memcmp(have, w.rules, nhave * sizeof(*have)) == 0);
         int ingress = strcmp(w.direction, "INGRESS") == 0;
         same = same && (!ingress || (same_strs(obj, "sourceRanges", w.ranges) &&
                                      same_strs(obj, "sourceTags", w.source_tags)));
@@ -369,8 +376,8 @@ static int firewall_from_object(gcp_act *a, const infra_json *obj)
         if (!same) {
             /* Shown as Compute holds it, so that the difference plans an update. */
             const infra_json *held = GJ->get(obj, "allowed");
-            error = pu_json_set_copy(st, held ? "allow" : "deny",
-                                     held ? held : GJ->get(obj, "denied"));
+            error =
+                pu_json_set_copy(st, held ? "allow" : "deny", held ? held : GJ->get(obj, "denied"));
             if (error == 0 && GJ->get(obj, held ? "denied" : "allowed") == NULL)
                 GJ->remove(st, held ? "deny" : "allow");
             if (error == 0)
@@ -420,8 +427,7 @@ static int firewall_apply(gcp_act *a)
             error = gcp_get_object(a, id, "firewalls.get", &obj);
     } else {
         name = gcp_resource_name(a, a->planned);
-        if ((error = body_build(a, a->planned, &w, name, pu_host->call_token(a->call), &body)) ==
-            0)
+        if ((error = body_build(a, a->planned, &w, name, pu_host->call_token(a->call), &body)) == 0)
             error = gcp_insert(a, &firewall_kind, "global", body, "", &obj);
     }
     if (error == 0) {
@@ -454,6 +460,5 @@ static int firewall_read(gcp_act *a)
     return error;
 }
 
-const gcp_handler gcp_firewall_handler = {"firewall",     firewall_apply,
-                                          firewall_remove, firewall_read,
-                                          &firewall_kind, firewall_from_object};
+const gcp_handler gcp_firewall_handler = {"firewall",    firewall_apply, firewall_remove,
+                                          firewall_read, &firewall_kind, firewall_from_object};

@@ -412,8 +412,13 @@ static int group_modify(gcp_act *a, const char *id, const group_want *w)
         char rid[37];
         gcp_step_request_id(a, "resize", rid);
         char *query = pu_printf("size=%ld&requestId=%s", w->size, rid);
-        gcp_req req = {.service = GCP_COMPUTE, .method = "POST", .path = path, .query = query,
-                       .what = "instanceGroupManagers.resize", .attr = "size", .flags = GCP_SAFE};
+        gcp_req req = {.service = GCP_COMPUTE,
+                       .method = "POST",
+                       .path = path,
+                       .query = query,
+                       .what = "instanceGroupManagers.resize",
+                       .attr = "size",
+                       .flags = GCP_SAFE};
         error = gcp_mutate(a->p, a->call, &req, GCP_WAIT_OP_MS, NULL, NULL);
         free(query);
         free(path);
@@ -458,8 +463,10 @@ static int group_update_apply(gcp_act *a, group_id *g, const group_want *w)
         goto done;
     }
     if (g->token == NULL || g->base == NULL) {
-        pu_diagf(a->call, "", "gcp: the state of %s lacks the token it was created with; replace "
-                 "it (remove it from the state) to change its template", old);
+        pu_diagf(a->call, "",
+                 "gcp: the state of %s lacks the token it was created with; replace "
+                 "it (remove it from the state) to change its template",
+                 old);
         error = INFRA_EINTERNAL;
         goto done;
     }
@@ -504,8 +511,8 @@ static int group_apply(gcp_act *a)
             pu_diagf(a->call, "", "gcp: an instance group is created with a token");
             error = INFRA_EINTERNAL;
         } else {
-            error = a->prior == NULL ? group_create_apply(a, &g, &w)
-                                     : group_update_apply(a, &g, &w);
+            error =
+                a->prior == NULL ? group_create_apply(a, &g, &w) : group_update_apply(a, &g, &w);
         }
     }
     gcp_strv_free(w.pools);
@@ -603,4 +610,4 @@ static int group_read(gcp_act *a)
 }
 
 const gcp_handler gcp_instance_group_handler = {"instance_group", group_apply, group_remove,
-                                                group_read, NULL, NULL};
+                                                group_read,       NULL,        NULL};

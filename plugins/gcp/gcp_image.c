@@ -68,8 +68,8 @@ static int newest_matching(gcp_act *a, const char *attr, const char *project, co
     free(page);
     free(path);
     if (error == 0 && best == NULL) {
-        pu_diagf(a->call, attr, "gcp: no READY image of project %s is named like \"%s\"",
-                 project, pattern);
+        pu_diagf(a->call, attr, "gcp: no READY image of project %s is named like \"%s\"", project,
+                 pattern);
         error = INFRA_EINVALID;
     }
     if (error < 0) {
@@ -127,8 +127,9 @@ static int image_read(gcp_act *a)
     if (project == NULL || *project == '\0')
         project = a->p->project;
     if ((pattern == NULL || *pattern == '\0') && (family == NULL || *family == '\0')) {
-        pu_diagf(a->call, "name", "an image lookup needs name (a pattern such as "
-                                  "\"nomad-host-*\") or family");
+        pu_diagf(a->call, "name",
+                 "an image lookup needs name (a pattern such as "
+                 "\"nomad-host-*\") or family");
         return INFRA_EINVALID;
     }
     if (family != NULL && *family) {
@@ -137,14 +138,15 @@ static int image_read(gcp_act *a)
                         "notFound", &im);
         free(path);
         if (error == INFRA_ENOTFOUND) {
-            pu_diagf(a->call, "family", "gcp: project %s has no usable image of family %s",
-                     project, family);
+            pu_diagf(a->call, "family", "gcp: project %s has no usable image of family %s", project,
+                     family);
             error = INFRA_EINVALID;
         }
         if (error == 0 && pattern != NULL && *pattern &&
             !gcp_glob_match(pattern, pu_json_str(im, "name"))) {
-            pu_diagf(a->call, "name", "gcp: the newest image of family %s is %s, not named like "
-                                      "\"%s\"",
+            pu_diagf(a->call, "name",
+                     "gcp: the newest image of family %s is %s, not named like "
+                     "\"%s\"",
                      family, pu_json_str(im, "name"), pattern);
             error = INFRA_EINVALID;
         }
@@ -152,8 +154,8 @@ static int image_read(gcp_act *a)
         error = newest_matching(a, "name", project, pattern, &im);
     } else {
         char *path = pu_printf("projects/%s/global/images/%s", project, pattern);
-        error = gcp_get(a->p, a->call, GCP_COMPUTE, path, NULL, "images.get", "name", "notFound",
-                        &im);
+        error =
+            gcp_get(a->p, a->call, GCP_COMPUTE, path, NULL, "images.get", "name", "notFound", &im);
         free(path);
         if (error == INFRA_ENOTFOUND) {
             pu_diagf(a->call, "name", "gcp: project %s has no image %s", project, pattern);
@@ -167,8 +169,8 @@ static int image_read(gcp_act *a)
     if ((error = pu_json_set_str(st, "id", id)) == 0 &&
         (error = pu_json_set_str(st, "self_link", pu_json_str(im, "selfLink"))) == 0 &&
         (error = pu_json_set_str(st, "image", pu_json_str(im, "name"))) == 0 &&
-        (error = pu_json_set_str(st, "creation_timestamp",
-                                 pu_json_str(im, "creationTimestamp"))) == 0 &&
+        (error = pu_json_set_str(st, "creation_timestamp", pu_json_str(im, "creationTimestamp"))) ==
+            0 &&
         (error = pu_json_set_str(st, "project", project)) == 0 && family == NULL)
         error = pu_json_set_str(st, "family", pu_json_str(im, "family"));
     free(id);

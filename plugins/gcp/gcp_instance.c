@@ -17,8 +17,8 @@
 
 static const gcp_kind instance_kind = {"instances", GCP_ZONAL, 1};
 static const char *const machine_keys[] = {"machine", "size", "machine_type", NULL};
-static const char *const label_sources[] = {"labels", "tags", "role", "cluster", "region",
-                                            "datacenter", NULL};
+static const char *const label_sources[] = {"labels", "tags",       "role", "cluster",
+                                            "region", "datacenter", NULL};
 
 static const char *zone_of(gcp_act *a, const infra_json *cfg)
 {
@@ -68,8 +68,9 @@ static int wait_running(gcp_act *a, const char *path, infra_json **obj)
         const char *status = pu_json_str(*obj, "status");
         if (status != NULL && strcmp(status, "RUNNING") == 0)
             return 0;
-        if (status != NULL && (strcmp(status, "TERMINATED") == 0 ||
-                               strcmp(status, "STOPPING") == 0 || strcmp(status, "SUSPENDED") == 0)) {
+        if (status != NULL &&
+            (strcmp(status, "TERMINATED") == 0 || strcmp(status, "STOPPING") == 0 ||
+             strcmp(status, "SUSPENDED") == 0)) {
             pu_diagf(a->call, "", "gcp: instance %s is %s instead of RUNNING", path, status);
             return INFRA_ECONFLICT;
         }
@@ -159,8 +160,8 @@ static infra_json *metadata_map(const infra_json *items, int skip_script)
 }
 
 /* base plus what Compute says of the instance. */
-static int instance_state(const infra_json *base, const infra_json *obj,
-                          const char *fingerprint, infra_json **out)
+static int instance_state(const infra_json *base, const infra_json *obj, const char *fingerprint,
+                          infra_json **out)
 {
     infra_json *st = gcp_state_new(base);
     const infra_json *nic = gcp_json_path(obj, "networkInterfaces.0");
@@ -230,7 +231,8 @@ static int refresh_config(gcp_act *a, infra_json *st, const infra_json *obj)
                                                            : NULL;
     const char *script = metadata_value(obj, "startup-script");
     if (error == 0 && script_key != NULL &&
-        strcmp(script ? script : "", pu_json_str(st, script_key) ? pu_json_str(st, script_key) : "") != 0)
+        strcmp(script ? script : "",
+               pu_json_str(st, script_key) ? pu_json_str(st, script_key) : "") != 0)
         error = pu_json_set_str(st, script_key, script);
     if (error == 0 && (GJ->get(st, "metadata") != NULL || GJ->get(st, "ssh_public_key") != NULL ||
                        GJ->get(st, "ssh_public_key_file") != NULL)) {
@@ -246,8 +248,8 @@ static int refresh_config(gcp_act *a, infra_json *st, const infra_json *obj)
                     error = pu_json_set(st, "metadata", have_map);
                     have_map = NULL;
                 } else {
-                    const char *k = GJ->get(st, "ssh_public_key") ? "ssh_public_key"
-                                                                  : "ssh_public_key_file";
+                    const char *k =
+                        GJ->get(st, "ssh_public_key") ? "ssh_public_key" : "ssh_public_key_file";
                     error = pu_json_set_str(st, k, metadata_value(obj, "ssh-keys"));
                 }
             }
@@ -416,9 +418,10 @@ static int instance_update(gcp_act *a)
         (error = fingerprinted(a, id, "setTags", "network_tags", tags_body, &obj)) < 0 ||
         (error = fingerprinted(a, id, "setMetadata", "metadata", metadata_body, &obj)) < 0)
         goto done;
-    if ((error = instance_state(a->planned, obj,
-                                pu_json_str(a->prior, "ssh_host_key_fingerprint"), &st)) == 0)
-        error = pu_json_set_copy(st, "associate_public_ip", GJ->get(a->prior, "associate_public_ip"));
+    if ((error = instance_state(a->planned, obj, pu_json_str(a->prior, "ssh_host_key_fingerprint"),
+                                &st)) == 0)
+        error =
+            pu_json_set_copy(st, "associate_public_ip", GJ->get(a->prior, "associate_public_ip"));
 done:
     GJ->release(obj);
     return gcp_state_finish(a, st, error);
@@ -471,5 +474,5 @@ static int instance_read(gcp_act *a)
     return error;
 }
 
-const gcp_handler gcp_instance_handler = {"instance",     instance_apply,  instance_remove,
+const gcp_handler gcp_instance_handler = {"instance",    instance_apply, instance_remove,
                                           instance_read, &instance_kind, instance_from_object};

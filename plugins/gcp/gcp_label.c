@@ -189,9 +189,8 @@ infra_json *gcp_labels_build(infra_call *call, const infra_json *user, const cha
 
 char *gcp_description(infra_call *call, const char *token)
 {
-    return pu_printf("infra: topology=%s environment=%s address=%s token=%s",
-                     call_topology(call), call_environment(call), pu_host->call_address(call),
-                     token ? token : "-");
+    return pu_printf("infra: topology=%s environment=%s address=%s token=%s", call_topology(call),
+                     call_environment(call), pu_host->call_address(call), token ? token : "-");
 }
 
 int gcp_object_token(const infra_json *obj, const char **out, size_t *n)

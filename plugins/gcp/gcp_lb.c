@@ -59,7 +59,8 @@ char *gcp_port_range(infra_call *call, const infra_json *listen)
     free(v);
     gcp_strv_free(ports);
     if (!ok) {
-        pu_diagf(call, "listen", "listen takes one port or consecutive ports (a network load "
+        pu_diagf(call, "listen",
+                 "listen takes one port or consecutive ports (a network load "
                  "balancer forwards one port range); use a load balancer per range");
         return NULL;
     }
@@ -78,7 +79,8 @@ static int hc_body(gcp_act *a, const infra_json *cfg, const char *name, const ch
 {
     gcp_health h;
     if (gcp_health_parse(pu_json_str(cfg, "health"), &h) < 0) {
-        pu_diagf(a->call, "health", "health must be \"http:PORT/PATH\" (a legacy HTTP health "
+        pu_diagf(a->call, "health",
+                 "health must be \"http:PORT/PATH\" (a legacy HTTP health "
                  "check)");
         return INFRA_EINVALID;
     }
@@ -98,8 +100,8 @@ static int hc_body(gcp_act *a, const infra_json *cfg, const char *name, const ch
         (error = pu_json_set_int(b, "timeoutSec", timeout > interval ? interval : timeout)) == 0 &&
         (error = pu_json_set_int(b, "healthyThreshold",
                                  gcp_json_long(cfg, "healthy_threshold", 2))) == 0)
-        error = pu_json_set_int(b, "unhealthyThreshold",
-                                gcp_json_long(cfg, "unhealthy_threshold", 2));
+        error =
+            pu_json_set_int(b, "unhealthyThreshold", gcp_json_long(cfg, "unhealthy_threshold", 2));
     if (error < 0) {
         GJ->release(b);
         return error;
@@ -124,8 +126,10 @@ static int targets_of(gcp_act *a, const infra_json *cfg, char ***out)
     char **refs = gcp_strv_new();
     for (size_t i = 0; v[i] != NULL; i++) {
         if (strstr(v[i], "/instances/") == NULL) {
-            pu_diagf(a->call, "targets", "target \"%s\" is not an instance id "
-                     "(\"${instance.NAME.id}\")", v[i]);
+            pu_diagf(a->call, "targets",
+                     "target \"%s\" is not an instance id "
+                     "(\"${instance.NAME.id}\")",
+                     v[i]);
             gcp_strv_free(v);
             gcp_strv_free(refs);
             return INFRA_EINVALID;
@@ -202,11 +206,10 @@ static int lb_state(gcp_act *a, const infra_json *base, const lb_objects *o, inf
                 gcp_health_parse(text, &have_h) == 0 &&
                 (want_h.port != have_h.port || strcmp(want_h.path, have_h.path) != 0))
                 error = pu_json_set_str(st, "health", text);
-            static const char *const timings[][2] = {
-                {"health_interval", "checkIntervalSec"},
-                {"health_timeout", "timeoutSec"},
-                {"healthy_threshold", "healthyThreshold"},
-                {"unhealthy_threshold", "unhealthyThreshold"}};
+            static const char *const timings[][2] = {{"health_interval", "checkIntervalSec"},
+                                                     {"health_timeout", "timeoutSec"},
+                                                     {"healthy_threshold", "healthyThreshold"},
+                                                     {"unhealthy_threshold", "unhealthyThreshold"}};
             for (size_t i = 0; error == 0 && i < 4; i++) {
                 long want_v = gcp_json_long(b, timings[i][1], 0);
                 long have_v = gcp_json_long(o->hc, timings[i][1], 0);
@@ -230,8 +233,7 @@ done:
 
 /* The three objects of the balancer named name in region, those that
  * exist; with check_token, only when they carry the call's token. */
-static int lb_find(gcp_act *a, const char *name, const char *region, int check_token,
-                   lb_objects *o)
+static int lb_find(gcp_act *a, const char *name, const char *region, int check_token, lb_objects *o)
 {
     const char *token = pu_host->call_token(a->call);
     char *scope = pu_printf("regions/%s", region);
@@ -302,16 +304,17 @@ static int lb_create(gcp_act *a)
     const char *address = pu_json_str(a->planned, "address");
     if ((error = pu_json_set_str(body, "name", name)) < 0 ||
         (error = pu_json_set_str(body, "description", desc)) < 0 ||
-        (error = pu_json_set_str(body, "IPProtocol", pu_json_str(a->planned, "protocol")
-                                                         ? pu_json_str(a->planned, "protocol")
-                                                         : "TCP")) < 0 ||
+        (error = pu_json_set_str(
+             body, "IPProtocol",
+             pu_json_str(a->planned, "protocol") ? pu_json_str(a->planned, "protocol") : "TCP")) <
+            0 ||
         (error = pu_json_set_str(body, "portRange", range)) < 0 ||
         (error = pu_json_set_str(body, "loadBalancingScheme", "EXTERNAL")) < 0 ||
         (error = pu_json_set_str(body, "target", pu_json_str(o.pool, "selfLink"))) < 0)
         goto done;
     if (address != NULL && *address) {
-        char *ref = gcp_is_ipv4(address) ? pu_strdup(address)
-                                         : gcp_ref(a->p, address, "addresses", scope);
+        char *ref =
+            gcp_is_ipv4(address) ? pu_strdup(address) : gcp_ref(a->p, address, "addresses", scope);
         error = pu_json_set_str(body, "IPAddress", ref);
         free(ref);
         if (error < 0)
@@ -385,8 +388,8 @@ static int lb_update(gcp_act *a)
     }
     if (hc_id != NULL && pu_json_str(a->planned, "health") != NULL) {
         if ((error = hc_body(a, a->planned, NULL, NULL, &body)) < 0 ||
-            (error = gcp_change(a, "PATCH", hc_id, "httpHealthChecks.patch", body, "health",
-                                NULL)) < 0)
+            (error =
+                 gcp_change(a, "PATCH", hc_id, "httpHealthChecks.patch", body, "health", NULL)) < 0)
             goto done;
     }
     GJ->release(o.pool);
@@ -457,13 +460,14 @@ static int lb_read(gcp_act *a)
          * forces it), which deletes what is left and makes all three again. */
         pu_logf(a->call, INFRA_LOG_INFO, "gcp: load balancer %s lacks its %s",
                 pu_json_str(st, "name") ? pu_json_str(st, "name") : "?",
-                o.pool == NULL ? "target pool" : o.rule == NULL ? "forwarding rule"
-                                                                 : "health check");
+                o.pool == NULL   ? "target pool"
+                : o.rule == NULL ? "forwarding rule"
+                                 : "health check");
         error = pu_json_set_str(st, "listen", NULL);
     }
     objects_clear(&o);
     return gcp_state_finish(a, st, error);
 }
 
-const gcp_handler gcp_load_balancer_handler = {"load_balancer", lb_apply, lb_remove, lb_read,
-                                               NULL, NULL};
+const gcp_handler gcp_load_balancer_handler = {"load_balancer", lb_apply, lb_remove,
+                                               lb_read,         NULL,     NULL};

@@ -18,9 +18,9 @@
 
 #include <openssl/rand.h>
 
-#define TRANSIENT_TRIES 3    /* an operation that failed for a passing reason is tried again */
+#define TRANSIENT_TRIES 3      /* an operation that failed for a passing reason is tried again */
 #define PENDING_WAIT_MS 120000 /* how long a name taken by a running insert is waited for */
-#define CHAIN_MAX 16         /* failed operations a create follows before giving up */
+#define CHAIN_MAX 16           /* failed operations a create follows before giving up */
 
 char *gcp_scope(gcp_scope_kind k, const char *region, const char *zone)
 {
@@ -143,8 +143,8 @@ int gcp_insert(gcp_act *a, const gcp_kind *kind, const char *scope, infra_json *
                const char *attr, infra_json **obj)
 {
     const char *token = pu_host->call_token(a->call);
-    return gcp_insert_token(a, kind, scope, body, attr, token, token != NULL && gcp_resuming(a->call),
-                            obj);
+    return gcp_insert_token(a, kind, scope, body, attr, token,
+                            token != NULL && gcp_resuming(a->call), obj);
 }
 
 int gcp_insert_token(gcp_act *a, const gcp_kind *kind, const char *scope, infra_json *body,
@@ -387,8 +387,7 @@ const infra_json *gcp_json_alias(const infra_json *obj, const char *const *keys,
     return NULL;
 }
 
-char *gcp_ref(const infra_provider *p, const char *value, const char *collection,
-              const char *scope)
+char *gcp_ref(const infra_provider *p, const char *value, const char *collection, const char *scope)
 {
     if (value == NULL)
         return NULL;

@@ -38,13 +38,11 @@ static int network_apply(gcp_act *a)
         char *desc = gcp_description(a->call, pu_host->call_token(a->call));
         const char *mode = pu_json_str(a->planned, "routing_mode");
         infra_json *body = GJ->new_object(), *routing = GJ->new_object();
-        if ((error = pu_json_set_str(routing, "routingMode", mode ? mode : "REGIONAL")) < 0 ||
-            (error = pu_json_set(body, "routingConfig", routing)) < 0 ||
-            (error = pu_json_set_str(body, "name", name)) < 0 ||
-            (error = pu_json_set_str(body, "description", desc)) < 0 ||
-            (error = pu_json_set_bool(body, "autoCreateSubnetworks", 0)) < 0)
-            ;
-        else
+        if ((error = pu_json_set_str(routing, "routingMode", mode ? mode : "REGIONAL")) == 0 &&
+            (error = pu_json_set(body, "routingConfig", routing)) == 0 &&
+            (error = pu_json_set_str(body, "name", name)) == 0 &&
+            (error = pu_json_set_str(body, "description", desc)) == 0 &&
+            (error = pu_json_set_bool(body, "autoCreateSubnetworks", 0)) == 0)
             error = gcp_insert(a, &network_kind, "global", body, "", &obj);
         GJ->release(body);
         free(name);
@@ -76,8 +74,8 @@ static int network_read(gcp_act *a)
     return error;
 }
 
-const gcp_handler gcp_network_handler = {
-    "network", network_apply, network_remove, network_read, &network_kind, network_from_object};
+const gcp_handler gcp_network_handler = {"network",    network_apply, network_remove,
+                                         network_read, &network_kind, network_from_object};
 
 /* ------------------------------------------------------------------ */
 /* subnetwork                                                         */
@@ -95,7 +93,8 @@ static int subnetwork_from_object(gcp_act *a, const infra_json *obj)
     if ((error = gcp_state_ids(st, obj)) == 0 &&
         (error = pu_json_set_str(st, "cidr", pu_json_str(obj, "ipCidrRange"))) == 0 &&
         (error = gcp_state_ref(st, "network", pu_json_str(obj, "network"))) == 0 &&
-        (error = pu_json_set_str(st, "region", gcp_last_segment(pu_json_str(obj, "region")))) == 0 &&
+        (error = pu_json_set_str(st, "region", gcp_last_segment(pu_json_str(obj, "region")))) ==
+            0 &&
         (error = pu_json_set_str(st, "gateway", pu_json_str(obj, "gatewayAddress"))) == 0) {
         const infra_json *pga = GJ->get(obj, "privateIpGoogleAccess");
         error = pu_json_set_bool(st, "private_google_access", pga ? GJ->boolean(pga) : 0);
@@ -187,6 +186,6 @@ static int subnetwork_read(gcp_act *a)
     return error;
 }
 
-const gcp_handler gcp_subnetwork_handler = {"subnetwork",     subnetwork_apply,
+const gcp_handler gcp_subnetwork_handler = {"subnetwork",      subnetwork_apply,
                                             subnetwork_remove, subnetwork_read,
-                                            &subnetwork_kind, subnetwork_from_object};
+                                            &subnetwork_kind,  subnetwork_from_object};

@@ -17,15 +17,15 @@
 #include <string.h>
 #include <time.h>
 
-#define NAMES_PER_LIST 40   /* operations named in one list filter */
-#define MISSING_MS 60000    /* an operation the list never shows is an error after this */
+#define NAMES_PER_LIST 40 /* operations named in one list filter */
+#define MISSING_MS 60000  /* an operation the list never shows is an error after this */
 
 typedef struct wait_entry {
     char *scope; /* "projects/P/zones/Z": the parent of its operations collection */
     char *name;
     int done;
     int error;
-    infra_json *op; /* the DONE operation */
+    infra_json *op;        /* the DONE operation */
     int64_t missing_since; /* -1 while listed */
     struct wait_entry *next;
 } wait_entry;
@@ -153,8 +153,8 @@ static int list_scope(infra_provider *p, infra_call *call, const char *attr, con
 
     *items = GJ->new_array();
     do {
-        char *query = pu_printf("filter=%s&maxResults=500%s%s", encoded,
-                                page ? "&pageToken=" : "", page ? page : "");
+        char *query = pu_printf("filter=%s&maxResults=500%s%s", encoded, page ? "&pageToken=" : "",
+                                page ? page : "");
         infra_json *doc = NULL;
         error = gcp_get(p, call, GCP_COMPUTE, path, query, "operations.list", attr, NULL, &doc);
         free(query);
@@ -227,7 +227,7 @@ static int poll_now(gcp_waiter *w, infra_provider *p, infra_call *call, const ch
     w->polls++;
     w->polling = 0;
     w->interval_ms = w->interval_ms * 3 / 2 > p->retry.poll_max_ms ? p->retry.poll_max_ms
-                                                                    : w->interval_ms * 3 / 2;
+                                                                   : w->interval_ms * 3 / 2;
     w->next_poll_ms = now + w->interval_ms;
     pthread_cond_broadcast(&w->cond);
     return error;
@@ -299,9 +299,9 @@ int gcp_op_wait(infra_provider *p, infra_call *call, const char *attr, const inf
     if (error == INFRA_ETRANSIENT)
         pu_diagf(call, attr, "gcp: operation %s (%s of %s) was not DONE within %lld s", e.name,
                  pu_json_str(op, "operationType") ? pu_json_str(op, "operationType") : "?",
-                 gcp_last_segment(pu_json_str(op, "targetLink")) ? gcp_last_segment(
-                                                                       pu_json_str(op, "targetLink"))
-                                                                 : "?",
+                 gcp_last_segment(pu_json_str(op, "targetLink"))
+                     ? gcp_last_segment(pu_json_str(op, "targetLink"))
+                     : "?",
                  (long long)(timeout_ms / 1000));
     else if (error == INFRA_ENOTFOUND)
         pu_diagf(call, attr, "gcp: operation %s is not listed in %s", e.name, e.scope);

@@ -15,8 +15,8 @@
 
 static void one_by_one(infra_provider *p, const gcp_handler *h, infra_read_item *it)
 {
-    gcp_act a = {p, it->call, NULL, NULL, it->state, it->private_in, it->private_in_len, &it->out,
-                 NULL, NULL};
+    gcp_act a = {p,        it->call, NULL, NULL, it->state, it->private_in, it->private_in_len,
+                 &it->out, NULL,     NULL};
     it->out = NULL;
     if (it->state == NULL && pu_host->call_token(it->call) == NULL)
         it->result = INFRA_ENOTFOUND;
@@ -82,8 +82,8 @@ static void settle(infra_provider *p, const gcp_handler *h, infra_read_item *it,
         it->result = INFRA_ENOTFOUND;
         return;
     }
-    gcp_act a = {p, it->call, NULL, NULL, it->state, it->private_in, it->private_in_len, &it->out,
-                 NULL, NULL};
+    gcp_act a = {p,        it->call, NULL, NULL, it->state, it->private_in, it->private_in_len,
+                 &it->out, NULL,     NULL};
     it->out = NULL;
     it->result = h->from_object(&a, obj);
 }
@@ -96,8 +96,8 @@ static int by_labels(infra_provider *p, infra_call *call, const gcp_handler *h,
     const char *env =
         INFRA_HAS_SLOT(pu_host, call_environment) ? pu_host->call_environment(call) : NULL;
     char *t = gcp_label_value(topo ? topo : ""), *e = gcp_label_value(env ? env : "");
-    char *filter = pu_printf("(labels." GCP_LABEL_TOPOLOGY " = \"%s\") AND (labels." GCP_LABEL_ENVIRONMENT
-                             " = \"%s\")",
+    char *filter = pu_printf("(labels." GCP_LABEL_TOPOLOGY
+                             " = \"%s\") AND (labels." GCP_LABEL_ENVIRONMENT " = \"%s\")",
                              t, e);
     char *path = pu_printf("projects/%s/aggregated/%s", p->project, h->kind->collection);
     char *what = pu_printf("%s.aggregatedList", h->kind->collection);
@@ -167,8 +167,8 @@ static int by_names(infra_provider *p, infra_call *call, const gcp_handler *h,
     return error;
 }
 
-int gcp_read_many(infra_provider *self, infra_call *call, const char *type,
-                  infra_read_item *items, size_t count)
+int gcp_read_many(infra_provider *self, infra_call *call, const char *type, infra_read_item *items,
+                  size_t count)
 {
     const gcp_handler *h = gcp_handler_find(type);
     int error;

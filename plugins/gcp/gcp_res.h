@@ -7,9 +7,9 @@
 #include "gcp_api.h"
 
 /* Waits of the provider. */
-#define GCP_WAIT_OP_MS 600000      /* an operation DONE */
-#define GCP_WAIT_DNS_MS 300000     /* a Cloud DNS change done */
-#define GCP_WAIT_GROUP_MS 600000   /* a managed group gone */
+#define GCP_WAIT_OP_MS 600000    /* an operation DONE */
+#define GCP_WAIT_DNS_MS 300000   /* a Cloud DNS change done */
+#define GCP_WAIT_GROUP_MS 600000 /* a managed group gone */
 
 /* One operation on one resource: create (prior NULL), update, delete
  * (planned NULL) or read (state; NULL = find the object made under
@@ -53,8 +53,8 @@ typedef struct gcp_handler {
 /* The handler of type, or NULL. */
 const gcp_handler *gcp_handler_find(const char *type);
 /* The provider's read_many op (gcp_read_many.c). */
-int gcp_read_many(infra_provider *self, infra_call *call, const char *type,
-                  infra_read_item *items, size_t count);
+int gcp_read_many(infra_provider *self, infra_call *call, const char *type, infra_read_item *items,
+                  size_t count);
 /* 1 when the host table holds every slot the plugin calls unchecked (gcp.c). */
 int gcp_host_usable(const infra_host *h);
 
@@ -249,7 +249,7 @@ extern const gcp_handler gcp_dns_record_handler;        /* gcp_dns.c */
 
 /* gcp_firewall.c: the rules of a firewall, exposed for tests. */
 typedef struct gcp_rule {
-    char proto[8]; /* "tcp", "udp", "icmp", "all", or a number */
+    char proto[8];  /* "tcp", "udp", "icmp", "all", or a number */
     char ports[64]; /* "22", "8300-8302", or "" for every port */
 } gcp_rule;
 /* Parses the portable allow (or deny) list into rules (sorted, merged per

@@ -195,7 +195,7 @@ static int router_read(gcp_act *a)
     return error;
 }
 
-const gcp_handler gcp_router_handler = {"router",     router_apply,  router_remove,
+const gcp_handler gcp_router_handler = {"router",    router_apply, router_remove,
                                         router_read, &router_kind, router_from_object};
 
 /* ------------------------------------------------------------------ */
@@ -273,5 +273,5 @@ static int address_read(gcp_act *a)
     return error;
 }
 
-const gcp_handler gcp_address_handler = {"address",     address_apply,  address_remove,
+const gcp_handler gcp_address_handler = {"address",    address_apply, address_remove,
                                          address_read, &address_kind, address_from_object};

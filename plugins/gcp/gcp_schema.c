@@ -80,7 +80,8 @@ static const pu_attr firewall_attrs[] = {
     NAME_ATTR("rule name"),
     {"network", "string", R | FN, "network id"},
     {"allow", "list", 0,
-     "allowed traffic: a port, \"FROM-TO\", or {port, proto: tcp|udp|icmp|all, from: any|CIDR|TAG}"},
+     "allowed traffic: a port, \"FROM-TO\", or {port, proto: tcp|udp|icmp|all, from: "
+     "any|CIDR|TAG}"},
     {"deny", "list", 0, "denied traffic, in the same form (instead of allow)"},
     {"source_ranges", "list", 0, "source ranges (default 0.0.0.0/0 unless tags are given)"},
     {"source_tags", "list", 0, "network tags of the sources"},
@@ -125,7 +126,8 @@ static const pu_attr instance_attrs[] = {
 };
 
 static const pu_attr image_attrs[] = {
-    {"name", "string", 0, "image name, or a pattern (* and ?): the newest match wins; then its name"},
+    {"name", "string", 0,
+     "image name, or a pattern (* and ?): the newest match wins; then its name"},
     {"family", "string", 0, "image family: its newest image that is not deprecated"},
     {"project", "string", 0, "project of the image (default: the provider's; debian-cloud, ...)"},
     IDS_ATTRS("image"),
@@ -139,8 +141,9 @@ static const pu_attr load_balancer_attrs[] = {
     {"region", "string", OC | FN, "region (default: the provider's)"},
     {"listen", "list", R | FN, "ports forwarded: one, or consecutive ones"},
     {"protocol", "string", FN, "TCP (default) or UDP"},
-    {"address", "string", OC | FN, "static external address (an address id or an IP); then the "
-                                    "address"},
+    {"address", "string", OC | FN,
+     "static external address (an address id or an IP); then the "
+     "address"},
     {"health", "string", 0, "health check: \"http:PORT/PATH\""},
     {"health_interval", "integer", 0, "seconds between checks (default 5)"},
     {"health_timeout", "integer", 0, "seconds a check may take (default 5, at most the interval)"},
@@ -203,8 +206,8 @@ static const pu_type types[] = {
 
 static const pu_type settings_type = {"settings", settings_attrs, N_ELEMS(settings_attrs), 0};
 
-const pu_schema gcp_schema_table = {"gcp", &settings_type, types, N_ELEMS(types),
-                                    "a gcp", "a gcp",      0};
+const pu_schema gcp_schema_table = {"gcp",   &settings_type, types, N_ELEMS(types),
+                                    "a gcp", "a gcp",        0};
 
 const char *gcp_type_names(void)
 {
@@ -246,8 +249,10 @@ static int check_name(infra_call *call, const infra_json *config, size_t max)
 {
     const char *s = known_str(config, "name");
     if (s != NULL && (!gcp_name_valid(s) || strlen(s) > max)) {
-        pu_diagf(call, "name", "\"%s\" is not a Compute name: a lowercase letter, then up to %zu "
-                 "lowercase letters, digits and '-', not ending in '-'", s, max - 1);
+        pu_diagf(call, "name",
+                 "\"%s\" is not a Compute name: a lowercase letter, then up to %zu "
+                 "lowercase letters, digits and '-', not ending in '-'",
+                 s, max - 1);
         return INFRA_EINVALID;
     }
     return 0;
@@ -395,7 +400,8 @@ static int check_values(infra_call *call, const char *type, const infra_json *co
         CHECK(check_instance_props(call, config));
     if (strcmp(type, "image") == 0 && GJ->get(config, "name") == NULL &&
         GJ->get(config, "family") == NULL) {
-        pu_diagf(call, "name", "an image lookup needs name (a pattern such as \"nomad-host-*\") "
+        pu_diagf(call, "name",
+                 "an image lookup needs name (a pattern such as \"nomad-host-*\") "
                  "or family");
         error = INFRA_EINVALID;
     }
@@ -408,7 +414,8 @@ static int check_values(infra_call *call, const char *type, const infra_json *co
         }
         gcp_health h;
         if ((s = known_str(config, "health")) != NULL && gcp_health_parse(s, &h) < 0) {
-            pu_diagf(call, "health", "health must be \"http:PORT/PATH\" (a legacy HTTP health "
+            pu_diagf(call, "health",
+                     "health must be \"http:PORT/PATH\" (a legacy HTTP health "
                      "check)");
             error = INFRA_EINVALID;
         }

@@ -89,7 +89,8 @@ static int template_from_object(gcp_act *a, const infra_json *obj)
     static const char *const machine_keys[] = {"machine", "size", "machine_type", NULL};
     const char *key = NULL;
     if (error == 0 && a->state != NULL && gcp_json_alias(st, machine_keys, &key) != NULL &&
-        mt != NULL && strcmp(gcp_last_segment(mt), pu_json_str(st, key) ? pu_json_str(st, key) : "") != 0)
+        mt != NULL &&
+        strcmp(gcp_last_segment(mt), pu_json_str(st, key) ? pu_json_str(st, key) : "") != 0)
         error = pu_json_set_str(st, key, gcp_last_segment(mt));
     return gcp_state_finish(a, st, error);
 }
@@ -117,7 +118,8 @@ static int template_apply(gcp_act *a)
     int error;
 
     if (token == NULL) {
-        pu_diagf(a->call, "", "gcp: the state of this template lacks the token it was created "
+        pu_diagf(a->call, "",
+                 "gcp: the state of this template lacks the token it was created "
                  "with; replace it (remove it from the state) to change it");
         error = INFRA_EINTERNAL;
         goto done;
@@ -194,10 +196,12 @@ static int template_read(gcp_act *a)
                         "instanceTemplates.list", "", NULL, &doc);
         const infra_json *items = GJ->get(doc, "items");
         error = error < 0 ? error : INFRA_ENOTFOUND;
-        for (size_t i = 0; items != NULL && i < GJ->length(items) && error == INFRA_ENOTFOUND; i++) {
+        for (size_t i = 0; items != NULL && i < GJ->length(items) && error == INFRA_ENOTFOUND;
+             i++) {
             const infra_json *t = GJ->at(items, i);
             const char *name = pu_json_str(t, "name");
-            if (name != NULL && strncmp(name, prefix, strlen(prefix) > 54 ? 54 : strlen(prefix)) == 0 &&
+            if (name != NULL &&
+                strncmp(name, prefix, strlen(prefix) > 54 ? 54 : strlen(prefix)) == 0 &&
                 gcp_object_is_mine(t, pu_host->call_token(a->call))) {
                 obj = GJ->copy(t);
                 error = 0;
@@ -213,6 +217,6 @@ static int template_read(gcp_act *a)
     return error;
 }
 
-const gcp_handler gcp_instance_template_handler = {
-    "instance_template", template_apply, template_remove, template_read, &template_kind,
-    template_from_object};
+const gcp_handler gcp_instance_template_handler = {"instance_template", template_apply,
+                                                   template_remove,     template_read,
+                                                   &template_kind,      template_from_object};

@@ -309,8 +309,8 @@ static void test_refused_credentials_name_their_source_and_no_secret(void **stat
     assert_null(strstr(c.diags, "assertion"));
     /* An API call with refused credentials fails with EAUTH at once. */
     infra_json *out = NULL;
-    assert_int_equal(gcp_get(p, &c.call, GCP_COMPUTE, "projects/infra-test/global/networks/a",
-                             NULL, "networks.get", "", NULL, &out),
+    assert_int_equal(gcp_get(p, &c.call, GCP_COMPUTE, "projects/infra-test/global/networks/a", NULL,
+                             "networks.get", "", NULL, &out),
                      INFRA_EAUTH);
     assert_int_equal(gct_count("compute/v1"), 0);
     gct_call_clear(&c);
@@ -330,8 +330,9 @@ static void test_authorized_user_and_metadata_server_tokens(void **state)
     cr.refresh_token = pu_host->secrets->wrap("refresh-1");
     infra_provider *p = gct_provider();
     gcp_auth_free(p->auth);
-    p->auth = gcp_auth_new(&cr, "http://gcp.test/token", "https://www.googleapis.com/auth/"
-                                                         "cloud-platform");
+    p->auth = gcp_auth_new(&cr, "http://gcp.test/token",
+                           "https://www.googleapis.com/auth/"
+                           "cloud-platform");
     gct_call c;
     gct_call_init(&c, "network.a", NULL);
     infra_secret *t = NULL;
@@ -348,9 +349,9 @@ static void test_authorized_user_and_metadata_server_tokens(void **state)
     cr.metadata_host = strdup("gcp.test");
     gcp_auth_free(p->auth);
     p->auth = gcp_auth_new(&cr, NULL, "https://www.googleapis.com/auth/cloud-platform");
-    gct_route("GET http://gcp.test/computeMetadata/v1/instance/service-accounts/default/token",
-              200, "{\"access_token\": \"meta\", \"expires_in\": 3599, \"token_type\": "
-                   "\"Bearer\"}");
+    gct_route("GET http://gcp.test/computeMetadata/v1/instance/service-accounts/default/token", 200,
+              "{\"access_token\": \"meta\", \"expires_in\": 3599, \"token_type\": "
+              "\"Bearer\"}");
     assert_int_equal(gcp_auth_token(p, &c.call, "", 0, &t), 0);
     assert_string_equal(pu_host->secrets->value(t), "meta");
     pu_host->secrets->free(t);

@@ -86,17 +86,16 @@ static void test_jwt_is_rs256_over_header_and_claims_and_verifies(void **state)
     assert_int_equal(sig_len, 256);
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     assert_int_equal(EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, key), 1);
-    assert_int_equal(EVP_DigestVerify(md, sig, sig_len, (const unsigned char *)jwt,
-                                      (size_t)(dot2 - jwt)),
-                     1);
+    assert_int_equal(
+        EVP_DigestVerify(md, sig, sig_len, (const unsigned char *)jwt, (size_t)(dot2 - jwt)), 1);
     /* A changed claim no longer verifies. */
     char *tampered = strdup(jwt);
     tampered[(dot1 - jwt) + 3] ^= 1;
     EVP_MD_CTX_reset(md);
     assert_int_equal(EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, key), 1);
-    assert_int_not_equal(EVP_DigestVerify(md, sig, sig_len, (const unsigned char *)tampered,
-                                          (size_t)(dot2 - jwt)),
-                         1);
+    assert_int_not_equal(
+        EVP_DigestVerify(md, sig, sig_len, (const unsigned char *)tampered, (size_t)(dot2 - jwt)),
+        1);
     free(tampered);
     EVP_MD_CTX_free(md);
     EVP_PKEY_free(key);
@@ -108,8 +107,8 @@ static void test_jwt_without_kid_has_no_kid(void **state)
 {
     (void)state;
     gct_reset();
-    gcp_jwt_claims c = {.iss = "a@b", .scope = "s", .aud = "http://x/token", .iat = 1,
-                        .lifetime = 60};
+    gcp_jwt_claims c = {
+        .iss = "a@b", .scope = "s", .aud = "http://x/token", .iat = 1, .lifetime = 60};
     char *jwt = NULL, *why = NULL;
     assert_int_equal(gcp_jwt_sign(gct_private_pem(), &c, &jwt, &why), 0);
     infra_json *header = part_json(jwt, (size_t)(strchr(jwt, '.') - jwt));
@@ -122,8 +121,8 @@ static void test_keys_that_cannot_sign_rs256_are_refused(void **state)
 {
     (void)state;
     gct_reset();
-    gcp_jwt_claims c = {.iss = "a@b", .scope = "s", .aud = "http://x/token", .iat = 1,
-                        .lifetime = 60};
+    gcp_jwt_claims c = {
+        .iss = "a@b", .scope = "s", .aud = "http://x/token", .iat = 1, .lifetime = 60};
     char *jwt = NULL, *why = NULL;
     assert_int_equal(gcp_jwt_sign("-----BEGIN PRIVATE KEY-----\nnot base64\n-----END PRIVATE "
                                   "KEY-----\n",

@@ -156,9 +156,10 @@ static void test_errors_are_decoded_into_reason_message_and_category(void **stat
     (void)state;
     gct_reset();
     gcp_error e;
-    const char *quota = "{\"error\": {\"code\": 429, \"message\": \"Quota exceeded for quota metric "
-                        "'Queries'\", \"status\": \"RESOURCE_EXHAUSTED\", \"errors\": "
-                        "[{\"reason\": \"rateLimitExceeded\", \"domain\": \"usageLimits\"}]}}";
+    const char *quota =
+        "{\"error\": {\"code\": 429, \"message\": \"Quota exceeded for quota metric "
+        "'Queries'\", \"status\": \"RESOURCE_EXHAUSTED\", \"errors\": "
+        "[{\"reason\": \"rateLimitExceeded\", \"domain\": \"usageLimits\"}]}}";
     gcp_error_parse(quota, strlen(quota), 429, &e);
     assert_string_equal(e.reason, "rateLimitExceeded");
     assert_string_equal(e.rpc, "RESOURCE_EXHAUSTED");
@@ -274,12 +275,11 @@ static void test_serial_console_gives_the_ecdsa_fingerprint(void **state)
 {
     (void)state;
     gct_reset();
-    const char *console =
-        "[    0.000000] Linux version 6.1.0\n"
-        "-----BEGIN SSH HOST KEY FINGERPRINTS-----\r\n"
-        "256 SHA256:ed25519ed25519ed25519 root@node-1 (ED25519)\r\n"
-        "256 SHA256:ecdsaecdsaecdsa root@node-1 (ECDSA)\r\n"
-        "-----END SSH HOST KEY FINGERPRINTS-----\n";
+    const char *console = "[    0.000000] Linux version 6.1.0\n"
+                          "-----BEGIN SSH HOST KEY FINGERPRINTS-----\r\n"
+                          "256 SHA256:ed25519ed25519ed25519 root@node-1 (ED25519)\r\n"
+                          "256 SHA256:ecdsaecdsaecdsa root@node-1 (ECDSA)\r\n"
+                          "-----END SSH HOST KEY FINGERPRINTS-----\n";
     char *fp = NULL;
     assert_int_equal(gcp_console_fingerprint(console, &fp), 0);
     assert_string_equal(fp, "SHA256:ecdsaecdsaecdsa");
@@ -393,8 +393,9 @@ static void test_globs_pick_images_and_references_keep_their_form(void **state)
     r = gcp_relative_name("https://www.googleapis.com/compute/v1/projects/p/zones/z/instances/i");
     assert_string_equal(r, "projects/p/zones/z/instances/i");
     free(r);
-    assert_true(gcp_ref_same("projects/p/global/networks/n",
-                             "https://compute.googleapis.com/compute/v1/projects/p/global/networks/n"));
+    assert_true(
+        gcp_ref_same("projects/p/global/networks/n",
+                     "https://compute.googleapis.com/compute/v1/projects/p/global/networks/n"));
     assert_false(gcp_ref_same("projects/p/global/networks/n", "projects/p/global/networks/m"));
     char *scope = gcp_scope_of("projects/p/zones/europe-west1-b/instances/i");
     assert_string_equal(scope, "zones/europe-west1-b");

@@ -16,8 +16,12 @@
 #define BASE "http://gcp.test/compute/v1/projects/infra-test/"
 #define NET_GET "GET " BASE "global/networks/web-test-network-main"
 #define NET_INSERT "POST " BASE "global/networks?"
-#define NOT_FOUND "{\"error\": {\"code\": 404, \"message\": \"not found\", \"errors\": [{\"reason\": \"notFound\"}]}}"
-#define EXISTS "{\"error\": {\"code\": 409, \"message\": \"already exists\", \"errors\": [{\"reason\": \"alreadyExists\"}]}}"
+#define NOT_FOUND                                                                                  \
+    "{\"error\": {\"code\": 404, \"message\": \"not found\", \"errors\": [{\"reason\": "           \
+    "\"notFound\"}]}}"
+#define EXISTS                                                                                     \
+    "{\"error\": {\"code\": 409, \"message\": \"already exists\", \"errors\": [{\"reason\": "      \
+    "\"alreadyExists\"}]}}"
 #define MINE "infra: topology=web environment=test address=network.main token=" TOKEN
 
 static infra_provider *p;
@@ -52,8 +56,7 @@ static int act(const char *type, gct_call *c, const infra_json *prior, const inf
     return rc;
 }
 
-static char *object(const char *scope, const char *collection, const char *name,
-                    const char *extra)
+static char *object(const char *scope, const char *collection, const char *name, const char *extra)
 {
     char *out = NULL;
     if (asprintf(&out,
@@ -76,8 +79,8 @@ static void test_network_create_sends_its_body_with_a_token_request_id(void **st
     (void)state;
     gct_set_resuming(0);
     route_done(NET_INSERT, "global");
-    char *obj = object("global", "networks", "web-test-network-main",
-                       "\"description\": \"" MINE "\"");
+    char *obj =
+        object("global", "networks", "web-test-network-main", "\"description\": \"" MINE "\"");
     gct_route(NET_GET, 200, obj);
     free(obj);
     gct_call c;
@@ -88,8 +91,7 @@ static void test_network_create_sends_its_body_with_a_token_request_id(void **st
     assert_true(strncmp(gct_requests(1)->method, "POST", 4) == 0);
     const gct_request *r = gct_last(NET_INSERT);
     char rid[37], want[64];
-    gcp_request_id(TOKEN, "insert projects/infra-test/global/networks/web-test-network-main",
-                   rid);
+    gcp_request_id(TOKEN, "insert projects/infra-test/global/networks/web-test-network-main", rid);
     snprintf(want, sizeof(want), "requestId=%s", rid);
     assert_non_null(strstr(r->url, want));
     infra_json *body = gct_body(r);
@@ -108,8 +110,8 @@ static void test_network_create_sends_its_body_with_a_token_request_id(void **st
 static void test_resuming_create_adopts_what_its_token_made(void **state)
 {
     (void)state;
-    char *obj = object("global", "networks", "web-test-network-main",
-                       "\"description\": \"" MINE "\"");
+    char *obj =
+        object("global", "networks", "web-test-network-main", "\"description\": \"" MINE "\"");
     gct_route(NET_GET, 200, obj);
     free(obj);
     gct_call c;
@@ -169,8 +171,8 @@ static void test_a_failed_insert_is_tried_again_under_a_new_request_id(void **st
               "{\"items\": [{\"name\": \"operation-1\", \"status\": \"DONE\", "
               "\"httpErrorStatusCode\": 503, \"error\": {\"errors\": [{\"code\": "
               "\"RESOURCE_OPERATION_RATE_EXCEEDED\", \"message\": \"slow down\"}]}}]}");
-    char *obj = object("global", "networks", "web-test-network-main",
-                       "\"description\": \"" MINE "\"");
+    char *obj =
+        object("global", "networks", "web-test-network-main", "\"description\": \"" MINE "\"");
     gct_route(NET_GET, 200, obj);
     free(obj);
     gct_call c;
@@ -214,7 +216,8 @@ static void test_instance_insert_body(void **state)
     assert_int_equal(act("instance", &c, NULL, planned, NULL, &out), 0);
     infra_json *b = gct_body(gct_last(insert));
     assert_string_equal(pu_json_str(b, "name"), "web-test-instance-node-0");
-    assert_string_equal(pu_json_str(b, "machineType"), "zones/europe-west1-b/machineTypes/e2-small");
+    assert_string_equal(pu_json_str(b, "machineType"),
+                        "zones/europe-west1-b/machineTypes/e2-small");
     assert_string_equal(gcp_json_path_str(b, "disks.0.initializeParams.sourceImage"),
                         "projects/debian-cloud/global/images/family/debian-12");
     assert_string_equal(gcp_json_path_str(b, "disks.0.initializeParams.diskSizeGb"), "20");
@@ -228,8 +231,7 @@ static void test_instance_insert_body(void **state)
     assert_string_equal(gcp_json_path_str(b, "labels.role"), "server");
     assert_string_equal(gcp_json_path_str(b, "labels.infra-token"), TOKEN);
     assert_string_equal(gcp_json_path_str(b, "labels.infra-address"), "instance_2enode_5b0_5d");
-    assert_string_equal(gcp_json_path_str(b, "disks.0.initializeParams.labels.infra-token"),
-                        TOKEN);
+    assert_string_equal(gcp_json_path_str(b, "disks.0.initializeParams.labels.infra-token"), TOKEN);
     assert_string_equal(gcp_json_path_str(b, "tags.items.0"), "nomad");
     assert_string_equal(gcp_json_path_str(b, "metadata.items.0.key"), "startup-script");
     assert_string_equal(gcp_json_path_str(b, "metadata.items.1.key"), "ssh-keys");
@@ -308,9 +310,9 @@ static void test_load_balancer_is_a_check_a_pool_and_a_rule(void **state)
     free(rule);
     gct_call c;
     gct_call_init(&c, "load_balancer.web", TOKEN);
-    infra_json *planned = gct_json(
-        "{\"listen\": [80], \"health\": \"http:80/health\", \"targets\": "
-        "[\"projects/infra-test/zones/europe-west1-b/instances/a\"]}");
+    infra_json *planned =
+        gct_json("{\"listen\": [80], \"health\": \"http:80/health\", \"targets\": "
+                 "[\"projects/infra-test/zones/europe-west1-b/instances/a\"]}");
     infra_json *out = NULL;
     assert_int_equal(act("load_balancer", &c, NULL, planned, NULL, &out), 0);
     infra_json *b = gct_body(gct_last("POST " BASE "global/httpHealthChecks?"));
@@ -340,8 +342,8 @@ static void test_dns_record_is_one_change_with_a_client_operation_id(void **stat
     const char *dns = "http://gcp.test/dns/v1/projects/infra-test/managedZones";
     gct_route("GET http://gcp.test/dns/v1/projects/infra-test/managedZones?dnsName=", 200,
               "{\"managedZones\": [{\"name\": \"example-org\", \"dnsName\": \"example.org.\"}]}");
-    gct_route("GET http://gcp.test/dns/v1/projects/infra-test/managedZones/example-org/rrsets",
-              200, "{\"rrsets\": []}");
+    gct_route("GET http://gcp.test/dns/v1/projects/infra-test/managedZones/example-org/rrsets", 200,
+              "{\"rrsets\": []}");
     gct_route("POST http://gcp.test/dns/v1/projects/infra-test/managedZones/example-org/changes",
               200, "{\"id\": \"1\", \"status\": \"done\"}");
     gct_call c;
@@ -443,8 +445,7 @@ static void test_plan_marks_volatile_ids_unknown(void **state)
                                  "\"generation\": 0}");
     infra_json *desired = gct_json("{\"template\": \"t2\", \"size\": 2}");
     infra_json *planned = NULL, *replace = NULL;
-    assert_int_equal(gcp_plan(p, &c.call, "instance_group", prior, desired, &planned, &replace),
-                     0);
+    assert_int_equal(gcp_plan(p, &c.call, "instance_group", prior, desired, &planned, &replace), 0);
     const infra_json *id = pu_host->json->get(planned, "id");
     assert_true(id == NULL || pu_host->json->type(id) == INFRA_JSON_UNKNOWN);
     assert_int_equal(pu_host->json->length(replace), 0);
