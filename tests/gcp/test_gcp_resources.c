@@ -369,6 +369,138 @@ static void test_dns_record_is_one_change_with_a_client_operation_id(void **stat
     (void)dns;
 }
 
+static void test_subnetwork_router_address_and_template_bodies(void **state)
+{
+    (void)state;
+    gct_set_resuming(0);
+    const char *regional = "regions/europe-west1";
+    route_done("POST " BASE "regions/europe-west1/subnetworks?", regional);
+    route_done("POST " BASE "regions/europe-west1/routers?", regional);
+    route_done("POST " BASE "regions/europe-west1/addresses?", regional);
+    route_done("POST " BASE "global/instanceTemplates?", "global");
+    char *sub = object(regional, "subnetworks", "s", "\"ipCidrRange\": \"10.0.0.0/24\"");
+    char *router = object(regional, "routers", "r", "\"nats\": [{\"name\": \"r-nat\"}]");
+    char *addr = object(regional, "addresses", "ip", "\"address\": \"203.0.113.5\"");
+    gct_route("GET " BASE "regions/europe-west1/subnetworks/", 200, sub);
+    gct_route("GET " BASE "regions/europe-west1/routers/", 200, router);
+    gct_route("GET " BASE "regions/europe-west1/addresses/", 200, addr);
+    free(sub);
+    free(router);
+    free(addr);
+    gct_call c;
+    gct_call_init(&c, "subnetwork.s", TOKEN);
+    infra_json *planned = gct_json("{\"name\": \"s\", \"network\": \"projects/infra-test/global/"
+                                   "networks/n\", \"cidr\": \"10.0.0.0/24\", "
+                                   "\"private_google_access\": true}");
+    infra_json *out = NULL;
+    assert_int_equal(act("subnetwork", &c, NULL, planned, NULL, &out), 0);
+    infra_json *b = gct_body(gct_last("POST " BASE "regions/europe-west1/subnetworks?"));
+    assert_string_equal(pu_json_str(b, "ipCidrRange"), "10.0.0.0/24");
+    assert_string_equal(pu_json_str(b, "network"), "projects/infra-test/global/networks/n");
+    assert_true(pu_host->json->boolean(pu_host->json->get(b, "privateIpGoogleAccess")));
+    assert_non_null(strstr(pu_json_str(b, "description"), "token=" TOKEN));
+    pu_host->json->release(b);
+    pu_host->json->release(out);
+    pu_host->json->release(planned);
+
+    planned = gct_json("{\"name\": \"r\", \"network\": \"projects/infra-test/global/networks/n\", "
+                       "\"nat\": true}");
+    assert_int_equal(act("router", &c, NULL, planned, NULL, &out), 0);
+    b = gct_body(gct_last("POST " BASE "regions/europe-west1/routers?"));
+    assert_string_equal(gcp_json_path_str(b, "nats.0.natIpAllocateOption"), "AUTO_ONLY");
+    assert_string_equal(gcp_json_path_str(b, "nats.0.sourceSubnetworkIpRangesToNat"),
+                        "ALL_SUBNETWORKS_ALL_IP_RANGES");
+    assert_string_equal(gcp_json_path_str(b, "nats.0.name"), "r-nat");
+    pu_host->json->release(b);
+    pu_host->json->release(out);
+    pu_host->json->release(planned);
+
+    planned = gct_json("{\"name\": \"ip\"}");
+    assert_int_equal(act("address", &c, NULL, planned, NULL, &out), 0);
+    b = gct_body(gct_last("POST " BASE "regions/europe-west1/addresses?"));
+    assert_string_equal(pu_json_str(b, "addressType"), "EXTERNAL");
+    assert_string_equal(pu_json_str(out, "address"), "203.0.113.5");
+    pu_host->json->release(b);
+    pu_host->json->release(out);
+    pu_host->json->release(planned);
+
+    /* A template is named after its properties, machine type bare. A new
+     * version is looked for first (an update has no token of its own). */
+    gct_route("GET " BASE "global/instanceTemplates/", 404, NOT_FOUND);
+    gct_route("GET " BASE "global/instanceTemplates/", 200,
+              "{\"name\": \"t\", \"selfLink\": \"https://www.googleapis.com/compute/v1/projects/"
+              "infra-test/global/instanceTemplates/t\"}");
+    planned = gct_json("{\"name\": \"web\", \"machine\": \"e2-micro\", \"image\": "
+                       "\"family/nomad-host\", \"subnetwork\": \"s\", \"public_ip\": false}");
+    assert_int_equal(act("instance_template", &c, NULL, planned, NULL, &out), 0);
+    b = gct_body(gct_last("POST " BASE "global/instanceTemplates?"));
+    const char *name = pu_json_str(b, "name");
+    assert_true(strncmp(name, "web-", 4) == 0 && strlen(name) == 12);
+    assert_string_equal(gcp_json_path_str(b, "properties.machineType"), "e2-micro");
+    assert_string_equal(gcp_json_path_str(b, "properties.disks.0.initializeParams.sourceImage"),
+                        "projects/infra-test/global/images/family/nomad-host");
+    assert_string_equal(gcp_json_path_str(b, "properties.networkInterfaces.0.subnetwork"),
+                        "projects/infra-test/regions/europe-west1/subnetworks/s");
+    assert_null(gcp_json_path(b, "properties.networkInterfaces.0.accessConfigs"));
+    assert_string_equal(gcp_json_path_str(b, "properties.labels.infra-token"), TOKEN);
+    pu_host->json->release(b);
+    pu_host->json->release(out);
+    pu_host->json->release(planned);
+    gct_call_clear(&c);
+}
+
+static void test_instance_group_waits_for_healthy_members(void **state)
+{
+    (void)state;
+    gct_set_resuming(0);
+    const char *zonal = "zones/europe-west1-b";
+    gct_route("GET " BASE "zones/europe-west1-b/instanceGroupManagers?", 200, "{}");
+    route_done("POST " BASE "zones/europe-west1-b/instanceGroupManagers?", zonal);
+    gct_route("GET " BASE "zones/europe-west1-b/instanceGroupManagers/", 404, NOT_FOUND);
+    gct_route("GET " BASE "zones/europe-west1-b/instanceGroupManagers/", 200,
+              "{\"name\": \"g\", \"zone\": \"zones/europe-west1-b\", \"selfLink\": "
+              "\"https://www.googleapis.com/compute/v1/projects/infra-test/zones/europe-west1-b/"
+              "instanceGroupManagers/g\", \"description\": \"infra: token=" TOKEN "\"}");
+    /* First the member is still being made, then it is RUNNING. */
+    const char *list = "/listManagedInstances";
+    gct_route(list, 200,
+              "{\"managedInstances\": [{\"instance\": \"https://www.googleapis.com/compute/v1/"
+              "projects/infra-test/zones/europe-west1-b/instances/g-abcd\", \"currentAction\": "
+              "\"CREATING\"}]}");
+    gct_route(list, 200,
+              "{\"managedInstances\": [{\"instance\": \"https://www.googleapis.com/compute/v1/"
+              "projects/infra-test/zones/europe-west1-b/instances/g-abcd\", \"currentAction\": "
+              "\"NONE\", \"instanceStatus\": \"RUNNING\"}]}");
+    gct_route("/getHealth", 200, "{\"healthStatus\": [{\"healthState\": \"UNHEALTHY\"}]}");
+    gct_route("/getHealth", 200, "{\"healthStatus\": [{\"healthState\": \"HEALTHY\"}]}");
+    gct_call c;
+    gct_call_init(&c, "instance_group.web", TOKEN);
+    infra_json *planned = gct_json("{\"template\": \"projects/infra-test/global/instanceTemplates/"
+                                   "t\", \"size\": 1, \"target_pools\": [\"projects/infra-test/"
+                                   "regions/europe-west1/targetPools/p\"]}");
+    infra_json *out = NULL;
+    assert_int_equal(act("instance_group", &c, NULL, planned, NULL, &out), 0);
+    infra_json *b = gct_body(gct_last("POST " BASE "zones/europe-west1-b/instanceGroupManagers?"));
+    const char *name = pu_json_str(b, "name");
+    assert_true(strncmp(name, "web-test-instance-group-web-", 28) == 0);
+    assert_non_null(strstr(name, "-g0"));
+    assert_string_equal(pu_json_str(b, "baseInstanceName"), name);
+    assert_int_equal(gcp_json_long(b, "targetSize", 0), 1);
+    assert_string_equal(gcp_json_path_str(b, "targetPools.0"),
+                        "projects/infra-test/regions/europe-west1/targetPools/p");
+    assert_true(gct_count("/getHealth") >= 2);
+    assert_string_equal(gcp_json_path_str(out, "instances.0"),
+                        "projects/infra-test/zones/europe-west1-b/instances/g-abcd");
+    assert_int_equal(gcp_json_long(out, "generation", -1), 0);
+    /* The filtered sweep for earlier generations came first. */
+    const gct_request *sweep = gct_requests(1);
+    assert_non_null(strstr(sweep->url, "filter=name%20eq%20web-test-instance-group-web-"));
+    pu_host->json->release(b);
+    pu_host->json->release(out);
+    pu_host->json->release(planned);
+    gct_call_clear(&c);
+}
+
 static void test_read_many_lists_once_per_type(void **state)
 {
     (void)state;
@@ -482,6 +614,10 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_dns_record_is_one_change_with_a_client_operation_id,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_subnetwork_router_address_and_template_bodies, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_instance_group_waits_for_healthy_members, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_read_many_lists_once_per_type, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plan_marks_volatile_ids_unknown, setup, teardown),
     };
