@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Credentials as gcloud and Google's libraries find them, through the infra
 # binary against the emulator's token endpoint and metadata server:
-#  1. a service account key (GOOGLE_APPLICATION_CREDENTIALS) with tokens
-#     living 3 s; a new one is fetched at once after the emulator revokes
-#     every token (401);
+#  1. a service account key (GOOGLE_APPLICATION_CREDENTIALS): tokens
+#     living 3 s are refreshed before they expire; a token revoked while an
+#     up waits (401) is replaced at once;
 #  2. gcloud's application default credentials (authorized_user) with the
 #     token endpoint overridden, the project from GOOGLE_CLOUD_PROJECT;
 #  3. the metadata server (GCE_METADATA_HOST), the project from it;
@@ -14,8 +14,8 @@
 #   usage: auth.sh INFRA_BINARY BUILD_DIR
 source "$(dirname "$0")/lib.sh"
 
-emulator_start --operation-seconds 0.1 --token-seconds 3 \
-  --authorized-user "client-1.apps.googleusercontent.com:client-secret-7:1//refresh-token-9"
+# Operations take 2 s and tokens live 3 s: one up outlives its first token.
+emulator_start --operation-seconds 2 --token-seconds 3
 topo=$work/net.yaml
 cat >"$topo" <<'YAML'
 name: gcp-auth
@@ -33,14 +33,26 @@ secrets_absent() {
   done
 }
 
-# 1. Service account, short-lived tokens.
+# 1. Service account, short-lived tokens: refreshed before they expire.
 run 0 "$infra" up "$topo" -v
+[ "$(grep -c 'gcp: access token from GOOGLE_APPLICATION_CREDENTIALS' "$work/err")" -ge 2 ] ||
+  fail "the up did not refresh its token before it expired"
+[ "$(grep -c ' compute [^ ]* 401 ' "$work/emulator.log")" -eq 0 ] || fail "a call met an expired token"
+run 0 "$infra" down "$topo" --yes
+secrets_absent "$work/out" "$work/err" "$work/.infra"
+
+# Tokens living an hour, revoked while an up waits for its operation: the
+# 401 fetches a new one.
+emulator_stop
+inserts=$(grep -c 'compute.networks.insert 200' "$work/emulator.log")
+emulator_start --operation-seconds 2 \
+  --authorized-user "client-1.apps.googleusercontent.com:client-secret-7:1//refresh-token-9"
 slow_topo=$work/slow.yaml
 sed 's/^name: gcp-auth/name: gcp-auth-slow/; s/auth-a/auth-b/' "$topo" >"$slow_topo"
 "$infra" up "$slow_topo" -v >"$work/slow.out" 2>&1 </dev/null &
 pid=$!
-for _ in $(seq 1 200); do
-  grep -q 'compute.networks.insert' "$work/emulator.log" && [ "$(grep -c 'compute.networks.insert' "$work/emulator.log")" -ge 2 ] && break
+for _ in $(seq 1 400); do
+  [ "$(grep -c 'compute.networks.insert 200' "$work/emulator.log")" -gt "$inserts" ] && break
   sleep 0.05
 done
 curl -sf -X POST "$endpoint/_emulator/expire-tokens" >/dev/null
@@ -49,6 +61,8 @@ grep -q ' compute [^ ]* 401 ' "$work/emulator.log" || fail "no call was refused 
 grep -q 'gcp .*: 401, fetching a new access token' "$work/slow.out" || fail "the 401 did not fetch a new token"
 run 0 "$infra" down "$slow_topo" --yes
 secrets_absent "$work/out" "$work/err" "$work/slow.out" "$work/.infra"
+# What the next plans refresh (and so configure the provider for).
+run 0 "$infra" up "$topo"
 
 # 2. Application default credentials of an authorized user.
 adc_home=$work/adc-home
