@@ -5,7 +5,8 @@
  *               gcloud's application default credentials
  *               ($CLOUDSDK_CONFIG or ~/.config/gcloud,
  *               application_default_credentials.json), then the metadata
- *               server (GCE_METADATA_HOST, or on a Compute Engine instance);
+ *               server (GCE_METADATA_HOST, or on a Compute Engine instance
+ *               unless NO_GCE_CHECK is true);
  *  project      the setting, GOOGLE_CLOUD_PROJECT, CLOUDSDK_CORE_PROJECT,
  *               then the credentials' own project;
  *  region/zone  the settings, CLOUDSDK_COMPUTE_REGION / CLOUDSDK_COMPUTE_ZONE,
@@ -150,7 +151,12 @@ static int credentials(const gcp_config_settings *s, const gcp_config_env *env, 
     const char *meta = env_get(env, "GCE_METADATA_HOST");
     if (meta == NULL)
         meta = env_get(env, "GCE_METADATA_ROOT");
-    if (meta != NULL || env->on_gce) {
+    /* NO_GCE_CHECK, as google-auth reads it: never guess the metadata server. */
+    const char *no_check = env_get(env, "NO_GCE_CHECK");
+    int on_gce = env->on_gce && !(no_check != NULL &&
+                                  (strcmp(no_check, "true") == 0 || strcmp(no_check, "True") == 0 ||
+                                   strcmp(no_check, "1") == 0));
+    if (meta != NULL || on_gce) {
         out->metadata_host = pu_strdup(meta ? meta : "metadata.google.internal");
         out->credentials_source = pu_printf("the metadata server (%s)", out->metadata_host);
         free(adc);

@@ -25,6 +25,8 @@ unset GOOGLE_CLOUD_PROJECT CLOUDSDK_CORE_PROJECT CLOUDSDK_CONFIG CLOUDSDK_COMPUT
   CLOUDSDK_AUTH_TOKEN_HOST GCE_METADATA_HOST GCE_METADATA_ROOT \
   CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE CLOUDSDK_API_ENDPOINT_OVERRIDES_DNS
 export CLOUDSDK_COMPUTE_REGION=europe-west1
+# Never the metadata server of a machine the tests may run on.
+export NO_GCE_CHECK=true
 export GCP_TEST_EMAIL=infra@infra-test.iam.gserviceaccount.com
 
 # shellcheck source=SCRIPTDIR/../lib.sh

@@ -79,11 +79,15 @@ static void test_credentials_are_found_in_gcloud_order(void **state)
     assert_string_equal(attr, "credentials_file");
     free(err);
 
-    /* On a Compute Engine instance: its metadata server. */
+    /* On a Compute Engine instance: its metadata server, unless NO_GCE_CHECK. */
     assert_int_equal(resolve(&e, &s, 1, &c, &err, &attr), 0);
     assert_null(c.credentials_path);
     assert_string_equal(c.metadata_host, "metadata.google.internal");
     gcp_config_free(&c);
+    fake_env quiet = e;
+    set(&quiet, "NO_GCE_CHECK", "true");
+    assert_int_equal(resolve(&quiet, &s, 1, &c, &err, &attr), INFRA_EINVALID);
+    free(err);
     set(&e, "GCE_METADATA_HOST", "127.0.0.1:8080");
     assert_int_equal(resolve(&e, &s, 0, &c, &err, &attr), 0);
     assert_string_equal(c.metadata_host, "127.0.0.1:8080");
