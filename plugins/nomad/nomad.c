@@ -25,6 +25,11 @@ static const pu_attr settings[] = {
     {"job_deadline", "integer", 0, "seconds to wait for a job's deployment (default 600)"},
     {"drain_deadline", "integer", 0,
      "seconds a removed client's allocations have to move (default 300)"},
+    {"install", "map", 0,
+     "what to put on nodes that lack it: consul and nomad, each {file, sha256} (a program, its "
+     ".zip, a .deb or a directory of .deb files on this machine, checked by SHA-256), and "
+     "bin_dir (default /usr/local/bin); a datacenter's node_settings.install replaces it per "
+     "key"},
     {"primary_region", "string", 0,
      "the federated region that is Consul's primary datacenter and Nomad's authoritative "
      "region, whose ACLs the others replicate (default: the first region in federate)"},
@@ -53,6 +58,7 @@ static void settings_free(nomad_settings *s)
 {
     for (int a = 0; a < NOMAD_AGENT_COUNT; a++)
         free(s->binary[a]);
+    NJ->release(s->install);
     memset(s, 0, sizeof(*s));
 }
 
@@ -110,6 +116,11 @@ static int settings_parse(infra_call *call, const infra_json *obj, nomad_setting
                  api);
         error = INFRA_EINVALID;
     }
+    const infra_json *install = obj ? NJ->get(obj, "install") : NULL;
+    if (nomad_install_check(call, "install", install, 0) < 0)
+        error = INFRA_EINVALID;
+    else if (install != NULL && NJ->type(install) == INFRA_JSON_OBJECT)
+        s->install = NJ->copy(install);
     if (deadline_setting(call, obj, "node_deadline", 300, &s->node_deadline_ms) < 0 ||
         deadline_setting(call, obj, "job_deadline", 600, &s->job_deadline_ms) < 0 ||
         deadline_setting(call, obj, "drain_deadline", 300, &s->drain_deadline_ms) < 0)
@@ -127,6 +138,10 @@ static int nomad_validate(infra_call *call, const infra_json *cluster)
     if (error < 0)
         return error;
     settings_free(&s);
+    /* the files to install, read here: a wrong hash stops the run before
+     * anything is made */
+    if ((error = nomad_install_validate(call, NJ->get(cluster, "settings"), cluster)) < 0)
+        return error;
     if ((error = nomad_cluster_parse(call, cluster, 0, &c)) < 0)
         return error;
     /* Before any instance exists the host may list no node at all. */
@@ -160,6 +175,7 @@ static void context_free(infra_scheduler *ctx)
     free(ctx->cluster);
     free(ctx->environment);
     pthread_mutex_destroy(&ctx->keys_lock);
+    nomad_install_ctx_free(ctx);
     free(ctx);
 }
 
@@ -167,6 +183,7 @@ static int nomad_configure(infra_call *call, const infra_json *settings_in, infr
 {
     infra_scheduler *ctx = pu_calloc(1, sizeof(*ctx));
     pthread_mutex_init(&ctx->keys_lock, NULL);
+    nomad_install_ctx_init(ctx);
     int error = settings_parse(call, settings_in, &ctx->s);
     if (error < 0) {
         context_free(ctx);

@@ -10,6 +10,8 @@
  *   nomad_tls.c       X.509 with libcrypto (CA, node certificates)
  *   nomad_render.c    agent configuration files (pure functions)
  *   nomad_remote.c    SSH: inspect a node, upload files, start/stop agents
+ *   nomad_install.c   the agents' programs or packages put on nodes that lack
+ *                     them (plugins/common/plugin_install), rolling restarts
  *   nomad_api.c       HTTP calls to the agents, error categories
  *   nomad_bootstrap.c node_bootstrap, node_remove
  *   nomad_ready.c     readiness checks, ACL bootstrap, wait_ready, federate
@@ -73,13 +75,27 @@ typedef struct nomad_settings {
     int64_t node_deadline_ms;        /* node_bootstrap, node_remove, federate */
     int64_t job_deadline_ms;         /* job_submit, job_stop */
     int64_t drain_deadline_ms;       /* a client's drain */
+    infra_json *install;             /* the cluster's install settings (a copy), or NULL */
 } nomad_settings;
+
+/* An install item read and checked once per run, shared by the nodes. */
+typedef struct nomad_loaded {
+    char *key;          /* what it was loaded from: name, file and sha256 */
+    struct pu_install *in;
+} nomad_loaded;
 
 struct infra_scheduler {
     nomad_settings s;
     char *cluster;             /* cluster name */
     char *environment;         /* environment name */
     pthread_mutex_t keys_lock; /* creating a secret is check-then-set */
+    pthread_mutex_t install_lock;   /* loading an install item */
+    nomad_loaded *loaded;           /* install items loaded in this run */
+    size_t nloaded;
+    pthread_mutex_t restart_lock;   /* restarts of running agents ... */
+    pthread_cond_t restart_done;    /* ... one node of a region at a time */
+    char **restarting;              /* regions with a node restarting */
+    size_t nrestarting;
 };
 
 /* ------------------------------------------------------------------ */
@@ -323,6 +339,10 @@ typedef struct nomad_remote {
     nomad_strs paths;                     /* inspected files ... */
     nomad_strs hashes;                    /* ... "MODE HASH", "" when missing */
     nomad_strs loaded[NOMAD_AGENT_COUNT]; /* the .hcl and .json files of each config dir */
+    char *want_bin[NOMAD_AGENT_COUNT];    /* an installed program to run instead of the
+                                             *_binary setting, or NULL */
+    char *installed[NOMAD_AGENT_COUNT];   /* what was installed for the agent ("PATH,
+                                             sha256 HEX"), for its unit or run file, or NULL */
 } nomad_remote;
 
 /* Connects to the node (deadline_ms to keep retrying). 0, INFRA_EAUTH,
@@ -350,6 +370,43 @@ int nomad_remote_start(infra_call *call, nomad_remote *r, nomad_agent agent, int
 int nomad_remote_stop(infra_call *call, nomad_remote *r, nomad_agent agent);
 /* The supervisor script (static text). */
 const char *nomad_supervisor_script(void);
+
+/* ------------------------------------------------------------------ */
+/* nomad_install.c: what nodes lack, rolling restarts                  */
+
+/* The install settings' keys besides the agents' names. */
+#define NOMAD_INSTALL_BIN_DIR "bin_dir"
+
+/* Checks an install map (the cluster's `install`, or a datacenter's
+ * node_settings.install) at attr: keys consul, nomad and bin_dir, each item
+ * with file and sha256 (plugin_install.h). With files, also reads the
+ * files and compares their SHA-256 with the given ones (a file that cannot
+ * be read now is a warning: node_bootstrap needs it, not `infra down`).
+ * 0 or INFRA_EINVALID. */
+int nomad_install_check(infra_call *call, const char *attr, const infra_json *install, int files);
+/* Checks every datacenter's node_settings.install of the host's cluster
+ * JSON, and that no *_binary setting names another program than one that
+ * is installed. 0 or INFRA_EINVALID. */
+int nomad_install_validate(infra_call *call, const infra_json *settings,
+                           const infra_json *cluster);
+/* Prepares and frees the install and restart state of a context. */
+void nomad_install_ctx_init(infra_scheduler *ctx);
+void nomad_install_ctx_free(infra_scheduler *ctx);
+/* Puts on node n what the settings install for each agent (its datacenter's
+ * node_settings.install over the cluster's install), through r, and sets
+ * r->want_bin and r->installed; changed[a] is set when agent a's program
+ * or packages were replaced. 0, or the error of the first item that
+ * failed (with a diagnostic naming the node and the setting). */
+int nomad_install_node(infra_scheduler *ctx, infra_call *call, const infra_json *cluster,
+                       const nomad_node *n, nomad_remote *r, int changed[NOMAD_AGENT_COUNT]);
+/* The path of the program installed for agent on n, when the settings
+ * install a program (not packages) for it; NULL otherwise (caller frees). */
+char *nomad_install_program_path(infra_scheduler *ctx, const infra_json *cluster,
+                                 const nomad_node *n, nomad_agent agent);
+/* Waits until no other node of region is restarting its agents in this
+ * run, then marks region as restarting. 0 or INFRA_ECANCELLED. */
+int nomad_restart_begin(infra_scheduler *ctx, infra_call *call, const char *region);
+void nomad_restart_end(infra_scheduler *ctx, const char *region);
 
 /* ------------------------------------------------------------------ */
 /* nomad_api.c: HTTP to the agents                                     */

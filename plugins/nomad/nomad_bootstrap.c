@@ -4,7 +4,10 @@
  * the node holds (mode and SHA-256, one SSH command), uploads only what
  * differs, restarts an agent only when one of its own files changed and
  * starts it when it is not running. A second run on an unchanged node
- * therefore uploads nothing and restarts nothing. */
+ * therefore uploads nothing and restarts nothing. What the settings install
+ * (nomad_install.c) is put on the node first, and counts as one of its
+ * agent's files. A running agent is restarted one node of its region at a
+ * time: the next node's restart waits until this node's agents answer. */
 #include "nomad.h"
 
 #include <stdlib.h>
@@ -72,6 +75,8 @@ int nomad_node_bootstrap(infra_scheduler *self, infra_call *call, const infra_js
     nomad_remote r = {0};
     nomad_strs paths = {0};
     int agent_changed[NOMAD_AGENT_COUNT] = {0}, units_changed = 0;
+    int installed[NOMAD_AGENT_COUNT] = {0};
+    int restarting = 0;
     int error;
 
     if ((error = nomad_cluster_parse(call, cluster, 0, &c)) < 0)
@@ -91,6 +96,7 @@ int nomad_node_bootstrap(infra_scheduler *self, infra_call *call, const infra_js
     managed_paths(&files, &paths);
     /* node_deadline bounds each wait: for SSH to answer, then for the agents */
     if ((error = nomad_remote_open(self, call, n, self->s.node_deadline_ms, &r)) < 0 ||
+        (error = nomad_install_node(self, call, cluster, n, &r, installed)) < 0 ||
         (error = nomad_remote_inspect(self, call, &r, &paths)) < 0 ||
         (error = nomad_remote_service_files(self, &r, &files)) < 0)
         goto done;
@@ -131,6 +137,20 @@ int nomad_node_bootstrap(infra_scheduler *self, infra_call *call, const infra_js
     pu_logf(call, INFRA_LOG_INFO, "node %s: %zu file%s updated%s", n->name, changed.n,
             changed.n == 1 ? "" : "s", r.systemd ? " (systemd)" : "");
     for (int a = 0; a < NOMAD_AGENT_COUNT; a++) {
+        agent_changed[a] |= installed[a];
+        restarting |= r.pid[a] > 0 && agent_changed[a];
+    }
+    /* A region keeps its quorum and its capacity while a new version or
+     * configuration rolls through it. */
+    if (restarting) {
+        if ((error = nomad_restart_begin(self, call, n->region)) < 0) {
+            restarting = 0;
+            goto done;
+        }
+        pu_logf(call, INFRA_LOG_INFO, "node %s: restarting its agents (one node of region %s at "
+                "a time)", n->name, n->region);
+    }
+    for (int a = 0; a < NOMAD_AGENT_COUNT; a++) {
         int running = r.pid[a] > 0;
         if (running && !agent_changed[a])
             continue;
@@ -140,7 +160,12 @@ int nomad_node_bootstrap(infra_scheduler *self, infra_call *call, const infra_js
     nomad_remote_close(&r);
     nomad_api_ctx a = {self, call, &keys};
     error = nomad_node_wait(&a, &c, n, pu_host->now_ms() + self->s.node_deadline_ms);
+    if (restarting && error == 0)
+        pu_logf(call, INFRA_LOG_INFO, "node %s: its agents answer again after the restart",
+                n->name);
 done:
+    if (restarting)
+        nomad_restart_end(self, n->region);
     nomad_remote_close(&r);
     nomad_strs_free(&paths);
     nomad_files_free(&changed);
@@ -296,6 +321,8 @@ int nomad_node_remove(infra_scheduler *self, infra_call *call, const infra_json 
                 n->name);
     } else {
         nomad_strs none = {0};
+        for (int ag = 0; ag < NOMAD_AGENT_COUNT; ag++)
+            rem.want_bin[ag] = nomad_install_program_path(self, cluster, n, (nomad_agent)ag);
         if ((error = nomad_remote_inspect(self, call, &rem, &none)) == 0) {
             for (int ag = NOMAD_AGENT_COUNT - 1; ag >= 0 && error == 0; ag--)
                 error = nomad_remote_stop(call, &rem, (nomad_agent)ag);

@@ -147,8 +147,11 @@ void nomad_remote_close(nomad_remote *r)
         free(r->bin[a]);
     nomad_strs_free(&r->paths);
     nomad_strs_free(&r->hashes);
-    for (int a = 0; a < NOMAD_AGENT_COUNT; a++)
+    for (int a = 0; a < NOMAD_AGENT_COUNT; a++) {
         nomad_strs_free(&r->loaded[a]);
+        free(r->want_bin[a]);
+        free(r->installed[a]);
+    }
     memset(r, 0, sizeof(*r));
 }
 
@@ -191,7 +194,7 @@ int nomad_remote_inspect(infra_scheduler *ctx, infra_call *call, nomad_remote *r
     pu_buf_puts(&b, "if [ -d /run/systemd/system ]; then echo init systemd; "
                     "else echo init none; fi\n");
     for (int a = 0; a < NOMAD_AGENT_COUNT; a++) {
-        char *q = nomad_shell_quote(ctx->s.binary[a]);
+        char *q = nomad_shell_quote(r->want_bin[a] ? r->want_bin[a] : ctx->s.binary[a]);
         pu_buf_printf(&b, "echo \"bin %s $(command -v %s 2>/dev/null || echo -)\"\n",
                       nomad_agent_name((nomad_agent)a), q);
         free(q);
@@ -268,11 +271,15 @@ int nomad_remote_inspect(infra_scheduler *ctx, infra_call *call, nomad_remote *r
     }
     for (int a = 0; a < NOMAD_AGENT_COUNT; a++) {
         if (r->bin[a] == NULL) {
+            const char *name = nomad_agent_name((nomad_agent)a);
             pu_diagf(call, "",
-                     "node %s: %s binary \"%s\" not found (install %s on the node's "
-                     "image, or set %s_binary to its path)",
-                     r->node->name, nomad_agent_name((nomad_agent)a), ctx->s.binary[a],
-                     nomad_agent_name((nomad_agent)a), nomad_agent_name((nomad_agent)a));
+                     "node %s: %s binary \"%s\" not found: install %s on the node image (see "
+                     "docs/nomad.md, \"Installing the agents\"), or set "
+                     "clusters.%s.install.%s: {file: ..., sha256: ...} to have infra install it "
+                     "(or %s_binary to where it is)",
+                     r->node->name, name,
+                     r->want_bin[a] ? r->want_bin[a] : ctx->s.binary[a], name, ctx->cluster,
+                     name, name);
             error = INFRA_EINVALID;
             goto done;
         }
@@ -316,6 +323,7 @@ int nomad_remote_service_files(infra_scheduler *ctx, const nomad_remote *r, noma
         if (r->systemd) {
             path = pu_printf(NOMAD_UNIT_DIR "/%s.service", name);
             text = pu_printf("# Installed by infra's nomad plugin.\n"
+                             "%s%s%s"
                              "[Unit]\n"
                              "Description=%s agent\n"
                              "Wants=network-online.target%s\n"
@@ -332,7 +340,9 @@ int nomad_remote_service_files(infra_scheduler *ctx, const nomad_remote *r, noma
                              "\n"
                              "[Install]\n"
                              "WantedBy=multi-user.target\n",
-                             a == NOMAD_AGENT_CONSUL ? "Consul" : "Nomad",
+                             r->installed[a] ? "# Program: " : "",
+                             r->installed[a] ? r->installed[a] : "",
+                             r->installed[a] ? "\n" : "", a == NOMAD_AGENT_CONSUL ? "Consul" : "Nomad",
                              a == NOMAD_AGENT_NOMAD ? " consul.service" : "",
                              a == NOMAD_AGENT_NOMAD ? " consul.service" : "", r->bin[a],
                              agent_args((nomad_agent)a));
@@ -341,8 +351,11 @@ int nomad_remote_service_files(infra_scheduler *ctx, const nomad_remote *r, noma
             path = pu_printf(NOMAD_TOOL_DIR "/%s.run", name);
             text = pu_printf("#!/bin/sh\n"
                              "# The command the supervisor keeps running; infra's nomad plugin.\n"
+                             "%s%s%s"
                              "exec %s %s\n",
-                             r->bin[a], agent_args((nomad_agent)a));
+                             r->installed[a] ? "# Program: " : "",
+                             r->installed[a] ? r->installed[a] : "",
+                             r->installed[a] ? "\n" : "", r->bin[a], agent_args((nomad_agent)a));
             nomad_files_add(out, path, text, strlen(text), 0755, a, 0);
         }
         free(path);

@@ -47,6 +47,7 @@ static struct {
     char item[64];   /* an item name of this run: its package cache is ours */
     int port;
     pid_t sshd;
+    infra_ssh *ssh; /* the session of the tests, opened by the first */
 } fx;
 
 /* ------------------------------------------------------------------ */
@@ -288,6 +289,7 @@ static int group_setup(void **state)
 
 static int group_teardown(void **state)
 {
+    ssh_api()->close(fx.ssh);
     if (fx.sshd > 0) {
         kill(fx.sshd, SIGTERM);
         waitpid(fx.sshd, NULL, 0);
@@ -352,7 +354,9 @@ static void load(const char *name, infra_json *s, pu_install *in)
 static int apply(const pu_install *in, int root, pu_install_result *res, diags *d)
 {
     infra_call call;
-    infra_ssh *ssh = open_session();
+    if (fx.ssh == NULL) /* one session for every test: connecting is the slow part */
+        fx.ssh = open_session();
+    infra_ssh *ssh = fx.ssh;
     host_call_init(&call, "test", "install");
     util_buf_free(&d->text);
     memset(d, 0, sizeof(*d));
@@ -361,7 +365,6 @@ static int apply(const pu_install *in, int root, pu_install_result *res, diags *
     pu_install_node node = {ssh, "node-0", root};
     int rc = pu_install_apply(&call, &node, in, fx.bin, "install.x", res);
     host_call_clear(&call);
-    ssh_api()->close(ssh);
     return rc;
 }
 
