@@ -21,6 +21,7 @@
 
 #include "engine/engine.h"
 #include "plugin/host.h"
+#include "engine/engine_apply.h"
 #include "engine/plan.h"
 #include "state/state.h"
 #include "base/util.h"

@@ -2,8 +2,9 @@
  * graph, unlock. Exit status: 0 ok, 1 error, 2 `plan` with changes, 130
  * interrupted.
  *
- * Signals during up/down: the first SIGINT/SIGTERM stops new operations,
- * lets the running ones finish and saves the state; the second aborts at
+ * Signals during up/down: the first SIGINT/SIGTERM starts nothing new,
+ * has every provider's stop op called (engine/contain.c) so that the
+ * running operations end soon, and saves the state; the second aborts at
  * once (the state file is always whole: it is replaced atomically). */
 #include "cli/cli.h"
 
@@ -14,13 +15,15 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/util.h"
 #include "engine/engine.h"
+#include "engine/engine_apply.h"
 #include "engine/graph.h"
-#include "services/log.h"
 #include "engine/plan.h"
 #include "engine/progress.h"
+#include "engine/resource_graph.h"
 #include "engine/scheduler.h"
-#include "base/util.h"
+#include "services/log.h"
 
 #define EXIT_INTERRUPTED 130
 
@@ -44,8 +47,8 @@ static void on_signal(int sig)
         _exit(EXIT_INTERRUPTED);
     }
     interrupted = 1;
-    write_stderr("\ninfra: interrupted: waiting for the operations in flight to finish "
-                 "(interrupt again to abort)\n");
+    write_stderr("\ninfra: interrupted: starting nothing new and asking the operations in "
+                 "flight to stop (interrupt again to abort)\n");
 }
 
 static void signals_install(engine *e)
@@ -335,7 +338,7 @@ static json_t *clusters_status(engine *e)
 {
     json_t *all = json_object();
     for (size_t i = 0; i < e->nproviders; i++) {
-        if (!e->providers[i].sched)
+        if (!e->providers[i].bridge)
             continue;
         const char *name = e->providers[i].decl->name + strlen("cluster.");
         json_t *st = NULL;
@@ -530,7 +533,7 @@ int cli_cmd_graph(const cli_args *a)
         goto done;
     graph *g = NULL;
     diag_list diags = {0};
-    int rc = plan_graph(e, e->st, &g, &diags);
+    int rc = rgraph_build(e, e->st, 1, &g, &diags);
     diag_print(&diags, stderr);
     diag_list_free(&diags);
     if (rc == 0) {

@@ -13,57 +13,19 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/util.h"
 #include "engine/apply.h"
+#include "engine/call.h"
+#include "engine/engine_apply.h"
+#include "engine/progress.h"
 #include "plugin/host.h"
 #include "services/log.h"
-#include "engine/plan.h"
-#include "engine/progress.h"
-#include "base/util.h"
-
-typedef struct apply_call {
-    const infra_provider_ops *ops;
-    infra_provider *ctx;
-    engine_call *c;
-    const char *type;
-    const json_t *prior;
-    const json_t *planned;
-    const void *priv;
-    size_t priv_len;
-    infra_json *out;
-    void *priv_out;
-    size_t priv_out_len;
-} apply_call;
-
-static void apply_call_reset(apply_call *a)
-{
-    json_decref(host_jansson(a->out));
-    free(a->priv_out);
-    a->out = NULL;
-    a->priv_out = NULL;
-    a->priv_out_len = 0;
-}
-
-static int apply_once(void *ud)
-{
-    apply_call *a = ud;
-    apply_call_reset(a);
-    return a->ops->apply(a->ctx, &a->c->call, a->type, host_json(a->prior), host_json(a->planned),
-                         a->priv, a->priv_len, &a->out, &a->priv_out, &a->priv_out_len);
-}
-
-static int read_once(void *ud)
-{
-    apply_call *a = ud;
-    apply_call_reset(a);
-    return a->ops->read(a->ctx, &a->c->call, a->type, host_json(a->prior), a->priv, a->priv_len,
-                        &a->out);
-}
 
 static void fail(plan_item *it, const char *what, const engine_call *c, int code)
 {
     if (it->error)
         return;
-    it->error = util_printf("%s failed: %s", what, engine_call_error(c, code));
+    it->error = util_printf("%s failed: %s", what, call_error(c, code));
     if (c && c->attr && *c->attr)
         it->error_attr = util_strdup(c->attr);
 }
@@ -124,16 +86,6 @@ static int eval_now(plan *p, plan_item *it, json_t **desired)
     return rc;
 }
 
-static int provider_ctx(engine *e, plan_item *it, infra_provider **ctx)
-{
-    char *err = NULL;
-    int rc = engine_provider_ctx(e, it->provider, ctx, &err);
-    if (rc < 0)
-        fail_text(it, "configuration", err);
-    free(err);
-    return rc;
-}
-
 static void decode_private(const plan_item *it, void **priv, size_t *len)
 {
     const char *text = json_string_value(json_object_get(it->entry, "private"));
@@ -145,32 +97,15 @@ static void decode_private(const plan_item *it, void **priv, size_t *len)
 
 /* Planned state for prior -> desired; *replace lists the attributes that
  * force a replacement (the provider's and the schema's force_new ones). */
-static int replan(engine *e, plan_item *it, infra_provider *ctx, const json_t *prior,
-                  const json_t *desired, json_t **planned, json_t **replace)
+static int replan(engine *e, plan_item *it, const json_t *prior, const json_t *desired,
+                  json_t **planned, json_t **replace)
 {
-    const infra_provider_ops *ops = e->providers[it->provider].ops;
-    infra_json *pl = NULL, *rr = NULL;
-    int rc = 0;
-
-    *planned = NULL;
-    *replace = json_array();
-    if (!INFRA_HAS_SLOT(ops, plan)) {
-        *planned = json_deep_copy(desired);
-        return 0;
-    }
     engine_call c;
-    engine_call_init(&c, e, it->address, it->provider, NULL);
-    rc = ops->plan(ctx, &c.call, it->type, host_json(prior), host_json(desired), &pl, &rr);
-    if (rc < 0) {
+    call_init(&c, e, it->provider, it->address, "plan", NULL);
+    int rc = call_plan(&c, it->type, prior, desired, planned, replace);
+    if (rc < 0)
         fail(it, "plan", &c, rc);
-        json_decref(host_jansson(pl));
-    } else {
-        *planned = pl ? host_jansson(pl) : json_deep_copy(desired);
-        if (json_is_array(host_jansson(rr)))
-            json_array_extend(*replace, host_jansson(rr));
-    }
-    json_decref(host_jansson(rr));
-    engine_call_clear(&c);
+    call_clear(&c);
     if (rc == 0 && prior) {
         const char *key;
         json_t *value;
@@ -185,7 +120,7 @@ static int replan(engine *e, plan_item *it, infra_provider *ctx, const json_t *p
     return rc;
 }
 
-static int do_create(engine *e, plan *p, plan_item *it, infra_provider *ctx, json_t *desired)
+static int do_create(engine *e, plan *p, plan_item *it, json_t *desired)
 {
     const engine_provider *prov = &e->providers[it->provider];
     /* An intent is reused only for an address the state does not hold: one
@@ -193,11 +128,13 @@ static int do_create(engine *e, plan *p, plan_item *it, infra_provider *ctx, jso
     const char *reused =
         it->entry ? NULL : json_string_value(json_object_get(it->intent, "token"));
     char *token = reused ? util_strdup(reused) : util_random_hex();
-    json_t *planned = NULL, *replace = NULL;
+    json_t *planned = NULL, *replace = NULL, *out = NULL;
+    void *priv_out = NULL;
+    size_t priv_out_len = 0;
     char *err = NULL;
     int rc;
 
-    if ((rc = replan(e, it, ctx, NULL, desired, &planned, &replace)) < 0)
+    if ((rc = replan(e, it, NULL, desired, &planned, &replace)) < 0)
         goto done;
     state_intent_put(e->st, it->address,
                      json_pack("{s:s, s:s, s:I, s:s, s:s}", "token", token, "action", "create",
@@ -209,27 +146,28 @@ static int do_create(engine *e, plan *p, plan_item *it, infra_provider *ctx, jso
     }
 
     engine_call c;
-    engine_call_init(&c, e, it->address, it->provider, token);
-    apply_call a = {prov->ops, ctx, &c, it->type, NULL, planned, NULL, 0, NULL, NULL, 0};
-    uint32_t caps = prov->desc->capabilities;
+    call_init(&c, e, it->provider, it->address, "create", token);
+    c.call.resuming = reused != NULL;
+    uint32_t caps = prov->capabilities;
     rc = INFRA_ENOTFOUND;
     if (reused && !(caps & INFRA_CAP_TOKEN_CREATE) && (caps & INFRA_CAP_READ_BY_TOKEN))
-        rc = engine_retry(e, &c, read_once, &a); /* adopt what the interrupted create made */
+        rc = call_read(&c, it->type, NULL, NULL, 0, &out); /* adopt what the interrupted create made */
     if (rc == INFRA_ENOTFOUND)
-        rc = engine_retry(e, &c, apply_once, &a);
+        rc = call_apply(&c, it->type, NULL, planned, NULL, 0, &out, &priv_out, &priv_out_len);
     if (rc < 0) {
         fail(it, "create", &c, rc);
     } else {
-        json_t *attrs = engine_hide_sensitive(e, it->provider, it->type, host_jansson(a.out), 0);
+        json_t *attrs = engine_hide_sensitive(e, it->provider, it->type, out, 0);
         state_put(e->st, it->address,
-                  entry_new(e, it, desired, attrs, a.priv_out, a.priv_out_len, token));
+                  entry_new(e, it, desired, attrs, priv_out, priv_out_len, token));
         state_intent_remove(e->st, it->address);
         plan_set_known(it, attrs);
         json_decref(attrs);
     }
-    apply_call_reset(&a);
-    engine_call_clear(&c);
+    call_clear(&c);
 done:
+    json_decref(out);
+    free(priv_out);
     json_decref(planned);
     json_decref(replace);
     free(err);
@@ -238,34 +176,35 @@ done:
 }
 
 /* Deletes the object behind it (prior attributes, private blob, token). */
-static int delete_object(engine *e, plan_item *it, infra_provider *ctx, const char *token)
+static int delete_object(engine *e, plan_item *it, const char *token)
 {
-    void *priv = NULL;
-    size_t priv_len = 0;
+    void *priv = NULL, *priv_out = NULL;
+    size_t priv_len = 0, priv_out_len = 0;
+    json_t *out = NULL;
     engine_call c;
 
     decode_private(it, &priv, &priv_len);
-    engine_call_init(&c, e, it->address, it->provider, token);
-    apply_call a = {e->providers[it->provider].ops, ctx, &c, it->type, it->prior, NULL,
-                    priv, priv_len, NULL, NULL, 0};
-    int rc = engine_retry(e, &c, apply_once, &a);
+    call_init(&c, e, it->provider, it->address, "delete", token);
+    int rc = call_apply(&c, it->type, it->prior, NULL, priv, priv_len, &out, &priv_out,
+                        &priv_out_len);
     if (rc == INFRA_ENOTFOUND)
         rc = 0; /* already gone: what a delete wants */
     if (rc < 0)
         fail(it, "delete", &c, rc);
-    apply_call_reset(&a);
-    engine_call_clear(&c);
+    call_clear(&c);
+    json_decref(out);
+    free(priv_out);
     free(priv);
     return rc;
 }
 
-static int do_delete(engine *e, plan_item *it, infra_provider *ctx)
+static int do_delete(engine *e, plan_item *it)
 {
     int rc = 0;
     if (!it->data && !it->gone) {
         const char *token = json_string_value(json_object_get(it->entry ? it->entry : it->intent,
                                                               "token"));
-        if ((rc = delete_object(e, it, ctx, token)) < 0)
+        if ((rc = delete_object(e, it, token)) < 0)
             return rc;
     }
     if (it->entry)
@@ -275,70 +214,67 @@ static int do_delete(engine *e, plan_item *it, infra_provider *ctx)
     return 0;
 }
 
-static int do_update(engine *e, plan *p, plan_item *it, infra_provider *ctx, json_t *desired,
-                     int *replaced)
+static int do_update(engine *e, plan *p, plan_item *it, json_t *desired, int *replaced)
 {
-    const engine_provider *prov = &e->providers[it->provider];
-    json_t *planned = NULL, *replace = NULL;
+    json_t *planned = NULL, *replace = NULL, *out = NULL;
+    void *priv = NULL, *priv_out = NULL;
+    size_t priv_len = 0, priv_out_len = 0;
     int rc;
 
     *replaced = 0;
-    if ((rc = replan(e, it, ctx, it->prior, desired, &planned, &replace)) < 0)
+    if ((rc = replan(e, it, it->prior, desired, &planned, &replace)) < 0)
         goto done;
     if (json_array_size(replace) > 0) {
         *replaced = 1;
-        if ((rc = do_delete(e, it, ctx)) == 0)
-            rc = do_create(e, p, it, ctx, desired);
+        if ((rc = do_delete(e, it)) == 0)
+            rc = do_create(e, p, it, desired);
         goto done;
     }
-    void *priv = NULL;
-    size_t priv_len = 0;
     decode_private(it, &priv, &priv_len);
     engine_call c;
-    engine_call_init(&c, e, it->address, it->provider, NULL);
-    apply_call a = {prov->ops, ctx, &c, it->type, it->prior, planned, priv, priv_len,
-                    NULL, NULL, 0};
-    rc = engine_retry(e, &c, apply_once, &a);
+    call_init(&c, e, it->provider, it->address, "update", NULL);
+    rc = call_apply(&c, it->type, it->prior, planned, priv, priv_len, &out, &priv_out,
+                    &priv_out_len);
     if (rc < 0) {
         fail(it, "update", &c, rc);
     } else {
-        json_t *attrs = engine_hide_sensitive(e, it->provider, it->type, host_jansson(a.out), 0);
+        json_t *attrs = engine_hide_sensitive(e, it->provider, it->type, out, 0);
         /* A provider that keeps no private data on update keeps the old blob. */
-        const void *keep = a.priv_out ? a.priv_out : priv;
-        size_t keep_len = a.priv_out ? a.priv_out_len : priv_len;
+        const void *keep = priv_out ? priv_out : priv;
+        size_t keep_len = priv_out ? priv_out_len : priv_len;
         state_put(e->st, it->address,
                   entry_new(e, it, desired, attrs, keep, keep_len,
                             json_string_value(json_object_get(it->entry, "token"))));
         plan_set_known(it, attrs);
         json_decref(attrs);
     }
-    apply_call_reset(&a);
-    engine_call_clear(&c);
-    free(priv);
+    call_clear(&c);
 done:
+    json_decref(out);
+    free(priv_out);
+    free(priv);
     json_decref(planned);
     json_decref(replace);
     return rc;
 }
 
-static int do_read(engine *e, plan_item *it, infra_provider *ctx, json_t *desired)
+static int do_read(engine *e, plan_item *it, json_t *desired)
 {
     int rc = 0;
     if (!it->resolved) {
         engine_call c;
-        engine_call_init(&c, e, it->address, it->provider, NULL);
-        apply_call a = {e->providers[it->provider].ops, ctx, &c, it->type, desired, NULL,
-                        NULL, 0, NULL, NULL, 0};
-        rc = engine_retry(e, &c, read_once, &a);
+        json_t *out = NULL;
+        call_init(&c, e, it->provider, it->address, "lookup", NULL);
+        rc = call_read(&c, it->type, desired, NULL, 0, &out);
         if (rc < 0) {
             fail(it, "lookup", &c, rc);
         } else {
-            json_t *found = engine_hide_sensitive(e, it->provider, it->type, host_jansson(a.out), 0);
+            json_t *found = engine_hide_sensitive(e, it->provider, it->type, out, 0);
             plan_set_known(it, found);
             json_decref(found);
         }
-        apply_call_reset(&a);
-        engine_call_clear(&c);
+        json_decref(out);
+        call_clear(&c);
     }
     if (rc == 0)
         state_put(e->st, it->address, entry_new(e, it, desired, it->known, NULL, 0, NULL));
@@ -365,11 +301,9 @@ typedef struct exec_plan {
 static int run_replace_delete(exec_plan *x, plan_item *it)
 {
     engine *e = x->p->e;
-    infra_provider *ctx = NULL;
     int rc;
     progress_start(e->progress, it->address, verbs[PLAN_REPLACE][0]);
-    if ((rc = provider_ctx(e, it, &ctx)) == 0)
-        rc = do_delete(e, it, ctx);
+    rc = do_delete(e, it);
     if (rc < 0)
         progress_done(e->progress, it->address, verbs[PLAN_REPLACE][1], 0, it->error);
     return rc;
@@ -383,35 +317,32 @@ static int run_item(void *ud, size_t node)
     if (node >= p->nitems)
         return run_replace_delete(x, &p->items[x->replaces[node - p->nitems]]);
     plan_item *it = &p->items[node];
-    infra_provider *ctx = NULL;
     json_t *desired = NULL;
     int rc = 0, replaced = 0;
 
     if (it->action != PLAN_REPLACE) /* started by its deletion half */
         progress_start(e->progress, it->address, verbs[it->action][0]);
     if (it->action == PLAN_DELETE && (it->data || it->gone)) {
-        rc = do_delete(e, it, NULL); /* nothing to ask the provider */
+        rc = do_delete(e, it); /* nothing to ask the provider */
         goto done;
     }
-    if ((rc = provider_ctx(e, it, &ctx)) < 0)
-        goto done;
     if (it->action != PLAN_DELETE && (rc = eval_now(p, it, &desired)) < 0)
         goto done;
     switch (it->action) {
     case PLAN_CREATE:
-        rc = do_create(e, p, it, ctx, desired);
+        rc = do_create(e, p, it, desired);
         break;
     case PLAN_UPDATE:
-        rc = do_update(e, p, it, ctx, desired, &replaced);
+        rc = do_update(e, p, it, desired, &replaced);
         break;
     case PLAN_REPLACE:
-        rc = do_create(e, p, it, ctx, desired); /* the old object is already gone */
+        rc = do_create(e, p, it, desired); /* the old object is already gone */
         break;
     case PLAN_DELETE:
-        rc = do_delete(e, it, ctx);
+        rc = do_delete(e, it);
         break;
     case PLAN_READ:
-        rc = do_read(e, it, ctx, desired);
+        rc = do_read(e, it, desired);
         break;
     default:
         break;
@@ -523,6 +454,24 @@ static graph *execution_graph(exec_plan *xp)
 }
 
 /* Item of an execution node. */
+static size_t node_item(const exec_plan *xp, size_t node);
+
+/* A call of node never returned: the item fails with the watchdog's words. */
+static void node_abandoned(void *ud, size_t node, const char *message)
+{
+    exec_plan *x = ud;
+    plan_item *it = &x->p->items[node_item(x, node)];
+    free(it->error);
+    free(it->error_attr);
+    it->error = util_strdup(message);
+    it->error_attr = NULL;
+    progress_done(x->p->e->progress, it->address,
+                  verbs[it->action == PLAN_REPLACE || node >= x->p->nitems ? PLAN_REPLACE
+                                                                            : it->action][1],
+                  0, it->error);
+}
+
+/* Item of an execution node. */
 static size_t node_item(const exec_plan *xp, size_t node)
 {
     return node < xp->p->nitems ? node : xp->replaces[node - xp->p->nitems];
@@ -612,18 +561,16 @@ int engine_apply(engine *e, plan *p, engine_apply_summary *out)
     size_t n = p->nitems + xp.nreplaces;
     unsigned char *active = util_calloc(n ? n : 1, 1);
     size_t *groups = util_calloc(n ? n : 1, sizeof(*groups));
-    int *limits = util_calloc(e->nproviders + 1, sizeof(*limits));
+    int *limits = engine_group_limits(e);
     for (size_t i = 0; i < n; i++) {
         const plan_item *it = &p->items[node_item(&xp, i)];
         active[i] = it->action != PLAN_NOOP;
-        groups[i] = it->provider;
+        groups[i] = engine_group_of(e, it->provider);
     }
-    for (size_t k = 0; k < e->nproviders; k++)
-        limits[k] = e->providers[k].limit;
 
-    apply_options opts = {.parallelism = e->parallelism, .ngroups = e->nproviders,
+    apply_options opts = {.parallelism = e->parallelism, .ngroups = engine_ngroups(e),
                           .group_limits = limits, .node_group = groups, .active = active,
-                          .stop = e->stop};
+                          .stop = e->stop, .halt = &e->halt, .abandoned = node_abandoned};
     apply_result res;
     int rc = apply_run(x, &opts, run_item, &xp, &res);
     report_failures(e, &xp, &res, out);

@@ -9,12 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/util.h"
+#include "engine/call.h"
 #include "engine/engine.h"
 #include "engine/graph.h"
+#include "engine/scheduler.h"
 #include "plugin/host.h"
 #include "services/log.h"
-#include "engine/scheduler.h"
-#include "base/util.h"
 
 typedef struct validator {
     engine *e;
@@ -205,7 +206,7 @@ static void validate_resource(validator *v, const topo_resource *res)
         return;
     }
     const engine_provider *p = &e->providers[pi];
-    if (!p->ops)
+    if (!p->desc)
         return; /* the plugin itself was refused, already reported */
     const json_t *type = json_object_get(p->types, res->type);
     if (!type) {
@@ -223,24 +224,24 @@ static void validate_resource(validator *v, const topo_resource *res)
     }
     check_attributes(v, json_object_get(type, "attributes"), res->config, "attribute",
                      res->type);
-    if (!INFRA_HAS_SLOT(p->ops, validate))
+    if (!call_has(e, (size_t)pi, CALL_SLOT_VALIDATE))
         return;
     engine_call c;
-    engine_call_init(&c, e, res->address, (size_t)pi, NULL);
+    call_init(&c, e, (size_t)pi, res->address, "validate", NULL);
     c.call.diag = validate_diag;
     c.call.diag_ud = v;
     int before = v->errors;
-    int rc = p->ops->validate(&c.call, res->type, host_json(res->config));
+    int rc = call_validate(&c, res->type, res->config);
     if (rc < 0 && v->errors == before)
-        report(v, NULL, "the plugin refused the configuration: %s", engine_call_error(&c, rc));
-    engine_call_clear(&c);
+        report(v, NULL, "the plugin refused the configuration: %s", call_error(&c, rc));
+    call_clear(&c);
 }
 
 static void validate_settings(validator *v, const engine_provider *p)
 {
     v->res = NULL;
     v->prov = p;
-    if (!p->ops)
+    if (!p->desc)
         return;
     const json_t *attrs = json_object_get(p->schema, "settings");
     const json_t *settings = p->decl->settings ? p->decl->settings : json_object();
@@ -258,17 +259,17 @@ static void validate_settings(validator *v, const engine_provider *p)
     if (!p->decl->settings)
         json_decref((json_t *)settings);
     free(owner);
-    if (p->sched) {
+    if (p->bridge) {
         engine_call c;
         size_t i = (size_t)(p - v->e->providers);
-        engine_call_init(&c, v->e, "", i, NULL);
+        call_init(&c, v->e, i, "", "validate", NULL);
         c.call.diag = validate_diag;
         c.call.diag_ud = v;
         int before = v->errors;
         int rc = scheduler_provider_validate(v->e, i, &c);
         if (rc < 0 && v->errors == before)
-            report(v, NULL, "the scheduler refused the cluster: %s", engine_call_error(&c, rc));
-        engine_call_clear(&c);
+            report(v, NULL, "the scheduler refused the cluster: %s", call_error(&c, rc));
+        call_clear(&c);
     }
 }
 

@@ -61,13 +61,6 @@ typedef struct plan {
     size_t ncreate, nupdate, nreplace, ndelete, nread;
 } plan;
 
-/* Builds the resource graph of the topology (and, with st, of resources
- * only in the state, from the deps recorded in their entries). A cycle is
- * an error "dependency cycle: a -> b -> a" at the first resource of the
- * cycle, added to diags. 0 or INFRA_EINVALID; *out is set in both cases
- * (caller frees with graph_free). */
-int plan_graph(engine *e, state *st, graph **out, diag_list *diags);
-
 /* Plans against e->st: refresh (when refresh is set, every state resource
  * read through the worker pool), then one decision per item. Errors go to
  * e->diags; returns 0 or INFRA_EINVALID. *out is set in both cases (free
@@ -90,6 +83,28 @@ size_t plan_changes(const plan *p);
 /* The value of attr of the resource at address as dependents see it, or
  * NULL when not known yet: a topology_lookup_fn over a plan. */
 const json_t *plan_lookup(void *plan, const char *address, const char *attr);
+
+/* What the module's files share (plan.c, refresh.c). */
+
+/* The items of the resource graph of e's topology (with_topology) and
+ * state, in a new plan (*out set also on error; free with plan_free). */
+int plan_load_items(engine *e, int with_topology, plan **out);
+
+typedef enum plan_refresh_what {
+    PLAN_REFRESH_INTENTS, /* only the objects of unwanted interrupted creates */
+    PLAN_REFRESH_ALL,     /* and every managed resource of the state */
+} plan_refresh_what;
+
+/* Reads the items what asks for through the worker pool (refresh.c).
+ * Errors go to e->diags: INFRA_EINVALID, INFRA_ECANCELLED when stopped. */
+int plan_refresh(plan *p, plan_refresh_what what);
+
+/* Attribute names whose values differ between objects a and b (new array). */
+json_t *plan_diff_keys(const json_t *a, const json_t *b);
+
+/* Adds an error at the item's resource (or at its address); thread-safe. */
+void plan_error_at(engine *e, const plan_item *it, const char *attr, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* Evaluates the item's config against what is known now (it->res must be
  * set): 0 with *out new, 1 with *out new when some value is still unknown,

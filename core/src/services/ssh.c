@@ -65,7 +65,7 @@ int64_t ssh_now_ms(void)
 
 int ssh_cancelled(const infra_call *call)
 {
-    return call && call->cancel && *call->cancel != 0;
+    return host_call_cancelled(call);
 }
 
 long ssh_exec_timeout_ms(void)

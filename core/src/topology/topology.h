@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "base/diag.h"
 
@@ -27,6 +28,7 @@ typedef struct topo_provider {
     char *name;       /* instance name in the topology ("aws-us") */
     char *plugin;     /* plugin name ("aws"); defaults to name */
     int parallelism;  /* per-provider concurrent call limit; 0 = unlimited */
+    int64_t timeout_ms; /* `timeout:` of every plugin call; 0 = the engine's defaults */
     json_t *settings; /* everything else, passed to configure() */
     diag_loc loc;     /* where the provider is declared */
     int scheduler;    /* 1: "cluster.NAME", the scheduler plugin of clusters[cluster] */
