@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # A plugin without INFRA_CAP_CONCURRENT is called from one thread at a time
-# per plugin, not per provider block: two blocks of "test-serial" (which
+# per plugin, not per provider block: two blocks of "test-basic" (which
 # logs "overlap" when two of its calls ever run at once) under a high
 # --parallelism still never overlap, and everything is made.
 source "$(dirname "$0")/lib.sh"
 cat >"$topo" <<YAML
 name: e2e
 providers:
-  a: { plugin: test-serial, dir: "\${env.INFRA_TEST_DIR}/a", latency_ms: 40 }
-  b: { plugin: test-serial, dir: "\${env.INFRA_TEST_DIR}/b", latency_ms: 40 }
+  a: { plugin: test-basic, dir: "\${env.INFRA_TEST_DIR}/a", latency_ms: 40 }
+  b: { plugin: test-basic, dir: "\${env.INFRA_TEST_DIR}/b", latency_ms: 40 }
 instances:
   one: { provider: a, count: 4, size: small, image: img-1 }
   two: { provider: b, count: 4, size: small, image: img-1 }

@@ -75,11 +75,13 @@ static void testprov_close(infra_provider *self)
     provider_free(self);
 }
 
-#ifdef TESTPROV_SERIAL
-/* The "test-serial" variant claims no INFRA_CAP_CONCURRENT: the host must
- * never have two of its calls running at once, whatever provider block
- * they are for. Each op counts the calls inside the plugin and logs
- * "overlap OP ADDRESS" to calls.log when it finds another one there. */
+#ifdef TESTPROV_BASIC
+/* The "test-basic" variant has none of the optional capabilities and
+ * slots: not INFRA_CAP_CONCURRENT (the host must never have two of its
+ * calls running at once, whatever provider block they are for: each op
+ * counts the calls inside the plugin and logs "overlap ADDRESS OP" to
+ * calls.log when it finds another one there), no TOKEN_CREATE, no
+ * READ_BY_TOKEN, no import, no read_many, no upgrade_state. */
 static atomic_int serial_inside;
 
 static void serial_enter(infra_provider *p, infra_call *call, const char *op)
@@ -133,8 +135,10 @@ static int serial_read(infra_provider *self, infra_call *call, const char *type,
     return error;
 }
 
-#define TESTPROV_NAME "test-serial"
-#define TESTPROV_CAPS (INFRA_CAP_TOKEN_CREATE | INFRA_CAP_READ_BY_TOKEN | INFRA_CAP_IMPORT)
+#define TESTPROV_NAME "test-basic"
+#define TESTPROV_CAPS 0u
+#define TESTPROV_IMPORT NULL
+#define TESTPROV_UPGRADE_STATE NULL
 #define TESTPROV_CONFIGURE serial_configure
 #define TESTPROV_PLAN serial_plan
 #define TESTPROV_APPLY serial_apply
@@ -147,6 +151,8 @@ static int serial_read(infra_provider *self, infra_call *call, const char *type,
 #define TESTPROV_PLAN testprov_plan
 #define TESTPROV_APPLY testprov_apply
 #define TESTPROV_READ testprov_read
+#define TESTPROV_IMPORT testprov_import
+#define TESTPROV_UPGRADE_STATE testprov_upgrade_state
 #endif
 
 static const infra_provider_ops testprov_ops = {
@@ -157,8 +163,8 @@ static const infra_provider_ops testprov_ops = {
     .plan = TESTPROV_PLAN,
     .apply = TESTPROV_APPLY,
     .read = TESTPROV_READ,
-    .import = testprov_import,
-    .upgrade_state = NULL, /* state version 1 is the only one */
+    .import = TESTPROV_IMPORT,
+    .upgrade_state = TESTPROV_UPGRADE_STATE,
     .stop = testprov_stop,
     .close = testprov_close,
 };

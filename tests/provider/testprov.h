@@ -25,6 +25,8 @@ typedef struct testprov_knobs {
     char **fail_transient; /* addresses whose first create/update is transient */
     unsigned char *transient_done;
     size_t nfail_transient;
+    char **misbehave; /* "MODE OP ADDRESS": hang, exit, garbage, bad_type (testprov_misbehave) */
+    size_t nmisbehave;
     long crash_at;    /* 0 = never */
     int crash_before; /* 1: before the work, 0: after it */
     int64_t max_parallel;
@@ -75,6 +77,24 @@ void testprov_mutation_end(infra_provider *p, long n);
  * (listed in fail) or INFRA_ETRANSIENT (first call for an address listed in
  * fail_transient), with a diagnostic when not 0. */
 int testprov_injected_failure(infra_provider *p, infra_call *call, const char *address);
+
+/* What the plugin does wrong for op ("create", "update", "delete", "read",
+ * "plan") on address, from the `misbehave` setting: */
+typedef enum testprov_fault {
+    TESTPROV_FAULT_NONE = 0,
+    TESTPROV_FAULT_HANG,     /* never returns, not even when cancelled (it logs "cancelled") */
+    TESTPROV_FAULT_EXIT,     /* calls exit(0) */
+    TESTPROV_FAULT_GARBAGE,  /* returns the string "garbage" as the state */
+    TESTPROV_FAULT_BAD_TYPE, /* returns the state with "size" as the integer 7 */
+} testprov_fault;
+
+/* The fault for op on address (TESTPROV_FAULT_NONE when none applies). */
+testprov_fault testprov_misbehaviour(infra_provider *p, const char *op, const char *address);
+
+/* Does the fault: HANG and EXIT never return; GARBAGE and BAD_TYPE replace
+ * *state (which may be NULL) with the wrong answer and return 0. */
+int testprov_misbehave(infra_provider *p, infra_call *call, testprov_fault fault, const char *op,
+                       infra_json **state);
 
 /* --- testprov_store.c ----------------------------------------------- */
 
@@ -138,5 +158,7 @@ int testprov_read(infra_provider *self, infra_call *call, const char *type,
                   infra_json **out);
 int testprov_import(infra_provider *self, infra_call *call, const char *type, const char *id,
                     infra_json **out);
+int testprov_upgrade_state(infra_provider *self, infra_call *call, const char *type,
+                           int from_version, const infra_json *state, infra_json **out);
 
 #endif

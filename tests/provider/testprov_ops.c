@@ -6,6 +6,7 @@
  * and the state handed back to the engine is its "attributes". */
 #include "testprov.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -122,6 +123,11 @@ int testprov_plan(infra_provider *self, infra_call *call, const char *type,
             goto done;
     }
 out:
+    if (self != NULL) {
+        testprov_fault fault = testprov_misbehaviour(self, "plan", pu_host->call_address(call));
+        if (fault != TESTPROV_FAULT_NONE)
+            testprov_misbehave(self, call, fault, "plan", &plan);
+    }
     *planned = plan;
     *requires_replace = replace;
     plan = replace = NULL;
@@ -186,6 +192,10 @@ static int do_create(infra_provider *p, infra_call *call, const pu_type *t,
     }
     if (error != INFRA_ENOTFOUND)
         goto done;
+    /* The host says when the token is an interrupted run's: the object
+     * was looked up first (above), and was not there. */
+    if (INFRA_HAS_SLOT(pu_host, call_resuming) && pu_host->call_resuming(call))
+        *note = "resumed";
     if ((attrs = TPJ->copy(planned)) == NULL) {
         error = INFRA_EINTERNAL;
         goto done;
@@ -317,6 +327,9 @@ int testprov_apply(infra_provider *self, infra_call *call, const char *type,
     }
     if ((error = testprov_latency(self, call)) < 0)
         return error;
+    testprov_fault fault = testprov_misbehaviour(self, op, address);
+    if (fault == TESTPROV_FAULT_HANG || fault == TESTPROV_FAULT_EXIT)
+        testprov_misbehave(self, call, fault, op, new_state);
     if (t->data_source) /* a lookup: nothing is created, updated or deleted */
         return planned == NULL ? 0 : image_find(self, call, planned, new_state);
 
@@ -336,6 +349,8 @@ int testprov_apply(infra_provider *self, infra_call *call, const char *type,
         note = "failed";
     testprov_calls_log(self, op, address, id, note);
     testprov_mutation_end(self, n);
+    if (error == 0 && fault != TESTPROV_FAULT_NONE)
+        testprov_misbehave(self, call, fault, op, new_state);
     return error;
 }
 
@@ -357,6 +372,9 @@ int testprov_read(infra_provider *self, infra_call *call, const char *type,
         return INFRA_ECANCELLED;
     if ((error = testprov_latency(self, call)) < 0)
         return error;
+    testprov_fault fault = testprov_misbehaviour(self, "read", pu_host->call_address(call));
+    if (fault == TESTPROV_FAULT_HANG || fault == TESTPROV_FAULT_EXIT)
+        testprov_misbehave(self, call, fault, "read", out);
     if (t->data_source) /* data sources are looked up again on every refresh */
         return state == NULL ? INFRA_ENOTFOUND : image_find(self, call, state, out);
 
@@ -382,6 +400,8 @@ int testprov_read(infra_provider *self, infra_call *call, const char *type,
             return error;
     }
     error = attributes_copy(record, out);
+    if (error == 0 && fault != TESTPROV_FAULT_NONE)
+        testprov_misbehave(self, call, fault, "read", out);
 done:
     TPJ->release(record);
     return error;
@@ -412,4 +432,20 @@ int testprov_import(infra_provider *self, infra_call *call, const char *type, co
     error = attributes_copy(found, out);
     TPJ->release(found);
     return error;
+}
+
+int testprov_upgrade_state(infra_provider *self, infra_call *call, const char *type,
+                           int from_version, const infra_json *state, infra_json **out)
+{
+    char from[16];
+    int error = 0;
+    const pu_type *t;
+
+    if ((error = check_type(call, type, &t)) < 0)
+        return error;
+    /* Nothing changed shape between the versions of this provider: the
+     * upgrade is recorded, and the state handed back as it was. */
+    snprintf(from, sizeof(from), "%d", from_version);
+    testprov_calls_log(self, "upgrade", pu_host->call_address(call), from, NULL);
+    return (*out = TPJ->copy(state)) == NULL ? INFRA_EINTERNAL : 0;
 }

@@ -21,6 +21,9 @@ static const pu_attr settings_attrs[] = {
     {"crash_at", "integer", 0, "the Nth mutating call of the process kills it with SIGKILL"},
     {"crash_when", "string", 0, "\"before\" the work or \"after\" it is written (default)"},
     {"max_parallel", "integer", 0, "informational: concurrency the test expects"},
+    {"misbehave", "list", 0,
+     "\"MODE OP ADDRESS\": hang, exit, garbage or bad_type in create, update, delete, read "
+     "or plan"},
 };
 
 static const pu_attr network_attrs[] = {
@@ -93,7 +96,15 @@ const pu_schema testprov_schema_table = {
 int testprov_schema(infra_call *call, infra_json **out)
 {
     (void)call;
-    return pu_schema_build(&testprov_schema_table, out);
+    int error = pu_schema_build(&testprov_schema_table, out);
+    /* INFRA_TEST_SCHEMA_VERSION=N plays a newer release of the plugin whose
+     * instances are at version N (the state written before is older). */
+    const char *version = getenv("INFRA_TEST_SCHEMA_VERSION");
+    if (error == 0 && version != NULL && *version != '\0') {
+        infra_json *instance = TPJ->get_mutable(TPJ->get_mutable(*out, "resources"), "instance");
+        error = TPJ->set(instance, "version", TPJ->new_integer(strtol(version, NULL, 10)));
+    }
+    return error;
 }
 
 /* a.b.c.d/n with n in 0..32; the address part goes through inet_pton. */

@@ -338,7 +338,22 @@ static const infra_plugin fake_plugin = {
     .provider = &fake_ops,
 };
 
-static const infra_plugin *const fake_builtins[] = {&fake_plugin, NULL};
+/* The same provider promising nothing about tokens: a create it did not
+ * finish can neither be repeated safely nor looked up. */
+static const infra_plugin fake_plain_plugin = {
+    .magic = INFRA_PLUGIN_MAGIC,
+    .abi_major = INFRA_ABI_MAJOR,
+    .abi_minor = INFRA_ABI_MINOR,
+    .size = sizeof(infra_plugin),
+    .kind = INFRA_PLUGIN_PROVIDER,
+    .name = "plain",
+    .version = "1.0.0",
+    .build = INFRA_BUILD_SIG_INIT,
+    .capabilities = INFRA_CAP_CONCURRENT,
+    .provider = &fake_ops,
+};
+
+static const infra_plugin *const fake_builtins[] = {&fake_plugin, &fake_plain_plugin, NULL};
 
 /* ------------------------------------------------------------------ */
 /* Fixtures                                                           */

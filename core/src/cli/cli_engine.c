@@ -19,6 +19,7 @@
 #include "engine/engine.h"
 #include "engine/engine_apply.h"
 #include "engine/graph.h"
+#include "engine/import.h"
 #include "engine/plan.h"
 #include "engine/progress.h"
 #include "engine/resource_graph.h"
@@ -192,6 +193,11 @@ static int run_plan(engine *e, plan *p, const cli_args *a, const char *label, in
     fflush(stdout);
     if (flush_diags(e) > 0 || sum.failed || sum.skipped)
         status = 1;
+    if (e->halt) {
+        fprintf(stderr, "infra: stopped because a plugin call did not return; the state is "
+                        "saved, run the command again once that is fixed\n");
+        return 1;
+    }
     if (interrupted || sum.not_started) {
         fprintf(stderr, "infra: interrupted; the state is saved, run the command again to "
                         "finish\n");
@@ -542,6 +548,82 @@ int cli_cmd_graph(const cli_args *a)
         status = 0;
     }
     graph_free(g);
+done:
+    engine_free(e);
+    return status;
+}
+
+int cli_cmd_import(const cli_args *a)
+{
+    if (a->npositionals != 2) {
+        fprintf(stderr, "infra: usage: infra import TOPOLOGY.yaml ADDRESS ID [options]\n");
+        return 1;
+    }
+    int status = 1;
+    engine *e = open_engine(a);
+    if (!e)
+        return 1;
+    signals_install(e);
+    if (open_state(e, 1, "import") < 0)
+        goto done;
+    char *err = NULL;
+    const char *address = a->positionals[0], *id = a->positionals[1];
+    if (engine_import(e, address, id, &err) < 0) {
+        fprintf(stderr, "infra: %s\n", err ? err : "import failed");
+    } else {
+        char *werr = NULL;
+        if (engine_state_close(e, &werr) < 0)
+            fprintf(stderr, "infra: %s\n", werr ? werr : "cannot write the state");
+        else
+            status = 0;
+        free(werr);
+        if (status == 0)
+            printf("Imported %s as %s; run infra plan to see what differs from the topology.\n",
+                   id, address);
+    }
+    free(err);
+done:
+    engine_free(e);
+    return status;
+}
+
+int cli_cmd_state(const cli_args *a)
+{
+    if (!a->topology || strcmp(a->topology, "rm") || a->npositionals != 2) {
+        fprintf(stderr, "infra: usage: infra state rm TOPOLOGY.yaml ADDRESS [options]\n");
+        return 1;
+    }
+    cli_args b = *a;
+    b.topology = a->positionals[0];
+    const char *address = a->positionals[1];
+    int status = 1;
+    engine *e = open_engine(&b);
+    if (!e)
+        return 1;
+    if (open_state(e, 1, "state rm") < 0)
+        goto done;
+    json_t *entry = state_get(e->st, address), *intent = state_intent_get(e->st, address);
+    if (!entry && !intent) {
+        fprintf(stderr, "infra: %s is not in the state of %s (%s)\n", address, e->topo->name,
+                e->env);
+    } else {
+        if (entry)
+            state_remove(e->st, address);
+        if (intent)
+            state_intent_remove(e->st, address);
+        char *err = NULL;
+        if (engine_state_close(e, &err) < 0) {
+            fprintf(stderr, "infra: %s\n", err ? err : "cannot write the state");
+        } else {
+            printf("Removed %s%s from the state of %s (%s); the object itself, if any, is "
+                   "untouched.\n",
+                   address, entry ? "" : " (an interrupted create)", e->topo->name, e->env);
+            status = 0;
+        }
+        free(err);
+    }
+    json_decref(entry);
+    json_decref(intent);
 done:
     engine_free(e);
     return status;

@@ -222,7 +222,7 @@ static int check_state(engine_call *c, const char *type, const json_t *v, const 
     const char *address = *c->call.address ? c->call.address : type;
     if (!json_is_object(v)) {
         call_fail(c, NULL,
-                  "plugin \"%s\" returned %s as the %s of %s (type %s): expected a map of "
+                  "plugin \"%s\" returned %s for the %s of %s (type %s): expected a map of "
                   "attributes",
                   plugin, v ? topology_json_type_name(v) : "nothing", what, address, type);
         return INFRA_EINTERNAL;
@@ -236,7 +236,7 @@ static int check_state(engine_call *c, const char *type, const json_t *v, const 
             if (allow_unknown)
                 continue;
             call_fail(c, key,
-                      "plugin \"%s\" returned an unknown value for attribute \"%s\" in the %s "
+                      "plugin \"%s\" returned an unknown value of attribute \"%s\" for the %s "
                       "of %s (type %s): only a plan may hold one",
                       plugin, key, what, address, type);
             return INFRA_EINTERNAL;
@@ -244,9 +244,9 @@ static int check_state(engine_call *c, const char *type, const json_t *v, const 
         const char *want = json_string_value(json_object_get(json_object_get(attrs, key), "type"));
         if (want && !value_type_is(want, value)) {
             call_fail(c, key,
-                      "plugin \"%s\" returned attribute \"%s\" of %s (type %s) as %s; its schema "
-                      "declares %s",
-                      plugin, key, address, type, topology_json_type_name(value),
+                      "plugin \"%s\" returned attribute \"%s\" as %s for the %s of %s (type "
+                      "%s); its schema declares %s",
+                      plugin, key, topology_json_type_name(value), what, address, type,
                       value_type_phrase(want));
             return INFRA_EINTERNAL;
         }
@@ -376,7 +376,7 @@ int call_plan(engine_call *c, const char *type, const json_t *prior, const json_
     int64_t delay = CALL_BACKOFF_MS;
 
     *planned = *replace = NULL;
-    call_op_begin(c, prior ? "plan" : "plan of a create", CALL_TIMEOUT_PLAN_MS);
+    call_op_begin(c, "plan", CALL_TIMEOUT_PLAN_MS);
     if (!call_has(c->e, c->provider, CALL_SLOT_PLAN)) {
         *planned = json_deep_copy(desired);
         *replace = json_array();
@@ -629,7 +629,7 @@ int call_upgrade_state(engine_call *c, const char *type, int from, const json_t 
     error = OPS(c)->upgrade_state(PROV(c)->ctx, &c->call, type, from, host_json(recorded), &result);
     call_slot_end(c);
     if (error == 0 &&
-        (error = check_state(c, type, host_jansson(result), "upgraded state", 0)) == 0)
+        (error = check_state(c, type, host_jansson(result), "upgrade_state", 0)) == 0)
         *out = host_jansson(result);
     else
         json_decref(host_jansson(result));

@@ -117,7 +117,7 @@ static void abandon(engine_call *c)
     c->abandoned = 1;
     e->plugins[e->providers[c->provider].plugin].hung = 1;
     e->halt = 1;
-    log_msg(LOG_ERROR, "%s: abandoned after %d s of grace", message, CONTAIN_GRACE_MS / 1000);
+    log_msg(LOG_DEBUG, "%s: abandoned after %d ms of grace", message, CONTAIN_GRACE_MS);
     if (!owner)
         fatal_exit(message); /* the thread waiting for it is the one stuck */
     pthread_mutex_unlock(&contain_lock);

@@ -194,6 +194,26 @@ json_t *engine_hide_sensitive(const engine *e, size_t provider, const char *type
 void engine_register_secrets(const engine *e, size_t provider, const char *type,
                              const json_t *config);
 
+/* The "version" a provider's schema gives type (0 when it gives none). */
+int engine_type_version(const engine *e, size_t provider, const char *type);
+
+/* What a state entry is made of (engine_entry_new). */
+typedef struct engine_entry_source {
+    size_t provider;
+    const char *type;
+    const topo_resource *res;  /* its deps and prevent_destroy; NULL: none */
+    int data;                  /* a data source */
+    const json_t *config;      /* the configuration applied (sensitive values are hashed) */
+    const json_t *attributes;  /* the object's attributes (sensitive ones already removed) */
+    const void *priv;          /* the plugin's private blob, or NULL */
+    size_t priv_len;
+    const char *token;         /* the create's idempotency token, or NULL */
+} engine_entry_source;
+
+/* A new state entry {type, provider, plugin, schema_version, config,
+ * attributes, private, deps, prevent_destroy, token, data}. */
+json_t *engine_entry_new(const engine *e, const engine_entry_source *src);
+
 /* Base64 text of a provider's private blob (new string), and back
  * (*out allocated with malloc, may be NULL when len is 0). */
 char *engine_base64_encode(const void *data, size_t len);

@@ -40,30 +40,16 @@ static json_t *entry_new(engine *e, const plan_item *it, const json_t *desired,
                          const json_t *attributes, const void *priv, size_t priv_len,
                          const char *token)
 {
-    const engine_provider *prov = &e->providers[it->provider];
-    json_t *entry = json_object();
-    json_t *deps = json_array();
-
-    json_object_set_new(entry, "type", json_string(it->type));
-    json_object_set_new(entry, "provider", json_string(prov->decl->name));
-    json_object_set_new(entry, "plugin", json_string(prov->desc->name));
-    json_object_set_new(entry, "config",
-                        engine_config_for_state(e, it->provider, it->type, desired));
-    json_object_set(entry, "attributes", (json_t *)attributes);
-    if (priv && priv_len > 0) {
-        char *text = engine_base64_encode(priv, priv_len);
-        json_object_set_new(entry, "private", json_string(text));
-        free(text);
-    }
-    for (size_t k = 0; it->res && k < it->res->ndeps; k++)
-        json_array_append_new(deps, json_string(it->res->deps[k]));
-    json_object_set_new(entry, "deps", deps);
-    json_object_set_new(entry, "prevent_destroy",
-                        json_boolean(it->res && it->res->prevent_destroy));
-    json_object_set_new(entry, "token", token ? json_string(token) : json_null());
-    if (it->data)
-        json_object_set_new(entry, "data", json_true());
-    return entry;
+    engine_entry_source src = {.provider = it->provider,
+                               .type = it->type,
+                               .res = it->res,
+                               .data = it->data,
+                               .config = desired,
+                               .attributes = attributes,
+                               .priv = priv,
+                               .priv_len = priv_len,
+                               .token = token};
+    return engine_entry_new(e, &src);
 }
 
 /* The configuration to apply now that every dependency is done. */
@@ -133,7 +119,23 @@ static int do_create(engine *e, plan *p, plan_item *it, json_t *desired)
     size_t priv_out_len = 0;
     char *err = NULL;
     int rc;
+    uint32_t caps = prov->capabilities;
 
+    if (reused && !(caps & (INFRA_CAP_TOKEN_CREATE | INFRA_CAP_READ_BY_TOKEN))) {
+        /* Repeating it could make a second object, and nothing can tell
+         * whether the first one exists: only the user can. */
+        char *env = strcmp(e->env, "default") ? util_printf(" -e %s", e->env) : util_strdup("");
+        rc = INFRA_ECONFLICT;
+        it->error = util_printf(
+            "a create of %s by plugin \"%s\" was interrupted, and the plugin can neither "
+            "repeat it safely nor look its object up: check whether the object exists; if it "
+            "does, adopt it with `infra import %s %s ID%s`, otherwise forget the interrupted "
+            "create with `infra state rm %s %s%s`; then run up again",
+            it->address, prov->desc->name, e->topo->file, it->address, env, e->topo->file,
+            it->address, env);
+        free(env);
+        goto done;
+    }
     if ((rc = replan(e, it, NULL, desired, &planned, &replace)) < 0)
         goto done;
     state_intent_put(e->st, it->address,
@@ -148,7 +150,6 @@ static int do_create(engine *e, plan *p, plan_item *it, json_t *desired)
     engine_call c;
     call_init(&c, e, it->provider, it->address, "create", token);
     c.call.resuming = reused != NULL;
-    uint32_t caps = prov->capabilities;
     rc = INFRA_ENOTFOUND;
     if (reused && !(caps & INFRA_CAP_TOKEN_CREATE) && (caps & INFRA_CAP_READ_BY_TOKEN))
         rc = call_read(&c, it->type, NULL, NULL, 0, &out); /* adopt what the interrupted create made */
@@ -484,9 +485,12 @@ static void housekeeping(engine *e, plan *p)
 {
     for (size_t i = 0; i < p->nitems; i++) {
         plan_item *it = &p->items[i];
-        if (it->action == PLAN_NOOP && it->entry && it->drift && it->prior && !it->data) {
+        if (it->action == PLAN_NOOP && it->entry && (it->drift || it->upgraded) && it->prior &&
+            !it->data) {
             json_t *entry = json_deep_copy(it->entry);
             json_object_set(entry, "attributes", it->prior);
+            json_object_set_new(entry, "schema_version",
+                                json_integer(engine_type_version(e, it->provider, it->type)));
             state_put(e->st, it->address, entry);
         }
         if (it->intent && it->action == PLAN_NOOP)

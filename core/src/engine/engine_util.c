@@ -289,3 +289,41 @@ int *engine_group_limits(const engine *e)
         limits[e->nproviders + i] = e->plugins[i].desc->capabilities & INFRA_CAP_CONCURRENT ? 0 : 1;
     return limits;
 }
+
+int engine_type_version(const engine *e, size_t provider, const char *type)
+{
+    const json_t *v = json_object_get(engine_type_schema(e, provider, type), "version");
+    return json_is_integer(v) && json_integer_value(v) > 0 && json_integer_value(v) < 1000000
+               ? (int)json_integer_value(v)
+               : 0;
+}
+
+json_t *engine_entry_new(const engine *e, const engine_entry_source *src)
+{
+    const engine_provider *prov = &e->providers[src->provider];
+    json_t *entry = json_object();
+    json_t *deps = json_array();
+    const topo_resource *res = src->res;
+
+    json_object_set_new(entry, "type", json_string(src->type));
+    json_object_set_new(entry, "provider", json_string(prov->decl->name));
+    json_object_set_new(entry, "plugin", json_string(prov->desc->name));
+    json_object_set_new(entry, "schema_version",
+                        json_integer(engine_type_version(e, src->provider, src->type)));
+    json_object_set_new(entry, "config",
+                        engine_config_for_state(e, src->provider, src->type, src->config));
+    json_object_set(entry, "attributes", (json_t *)src->attributes);
+    if (src->priv && src->priv_len > 0) {
+        char *text = engine_base64_encode(src->priv, src->priv_len);
+        json_object_set_new(entry, "private", json_string(text));
+        free(text);
+    }
+    for (size_t k = 0; res && k < res->ndeps; k++)
+        json_array_append_new(deps, json_string(res->deps[k]));
+    json_object_set_new(entry, "deps", deps);
+    json_object_set_new(entry, "prevent_destroy", json_boolean(res && res->prevent_destroy));
+    json_object_set_new(entry, "token", src->token ? json_string(src->token) : json_null());
+    if (src->data)
+        json_object_set_new(entry, "data", json_true());
+    return entry;
+}

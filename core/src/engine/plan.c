@@ -64,6 +64,27 @@ void plan_set_known(plan_item *it, json_t *value)
     json_decref(old);
 }
 
+/* Sets it->upgrade_from when the state holds attributes of an older
+ * version of the type's schema (the refresh upgrades them); a newer
+ * version than the plugin's is an error. */
+static int version_check(engine *e, plan_item *it)
+{
+    const json_t *v = json_object_get(it->entry, "schema_version");
+    int recorded = json_is_integer(v) ? (int)json_integer_value(v) : 0;
+    int current = engine_type_version(e, it->provider, it->type);
+    const char *plugin = e->providers[it->provider].desc->name;
+    if (recorded > current) {
+        plan_error_at(e, it, NULL,
+                      "the state of %s was written by version %d of the %s schema of plugin "
+                      "\"%s\", which only knows version %d: use the plugin release that wrote it",
+                      it->address, recorded, it->type, plugin, current);
+        return INFRA_EINVALID;
+    }
+    if (recorded < current)
+        it->upgrade_from = recorded;
+    return 0;
+}
+
 /* Creates the plan's items from the graph: topology resources first,
  * then addresses only in the state, then intents only. */
 int plan_load_items(engine *e, int with_topology, plan **out)
@@ -84,6 +105,7 @@ int plan_load_items(engine *e, int with_topology, plan **out)
         plan_item *it = &p->items[i];
         it->address = graph_address(p->g, i);
         it->reasons = json_array();
+        it->upgrade_from = -1;
         it->entry = state_get(e->st, it->address);
         it->intent = state_intent_get(e->st, it->address);
         it->res = with_topology && i < t->nresources ? &t->resources[i]
@@ -112,6 +134,8 @@ int plan_load_items(engine *e, int with_topology, plan **out)
         if (it->entry)
             it->prior = json_incref(json_object_get(it->entry, "attributes"));
         it->orphan = !it->entry && it->intent && !(with_topology && it->res);
+        if (it->entry && !it->data && version_check(e, it) < 0)
+            error = INFRA_EINVALID;
     }
     return error;
 }

@@ -40,6 +40,8 @@ typedef struct plan_item {
     json_t *prior;             /* current attributes (refreshed when refreshing), or NULL */
     json_t *drift;             /* attribute names changed outside infra, or NULL */
     int gone;                  /* the refresh found no object */
+    int upgrade_from;          /* the state's older schema version to upgrade, or -1 */
+    int upgraded;              /* prior was converted by upgrade_state */
     int refreshed;             /* the refresh ran for this item */
 
     json_t *desired;           /* evaluated config (unknowns marked), or NULL */

@@ -46,7 +46,40 @@ static int by_token(const plan_item *it)
     return it->orphan;
 }
 
-static int refresh_item(plan *p, plan_item *it)
+/* Converts the state's attributes of an older schema version with the
+ * plugin's upgrade_state before anything else reads them. */
+static int upgrade_item(plan *p, plan_item *it)
+{
+    engine *e = p->e;
+    const engine_provider *prov = &e->providers[it->provider];
+    int current = engine_type_version(e, it->provider, it->type);
+    if (!call_has(e, it->provider, CALL_SLOT_UPGRADE_STATE)) {
+        it->error = util_printf(
+            "the state of %s was written by version %d of the %s schema of plugin \"%s\", which "
+            "now writes version %d and has no upgrade_state operation to convert it: use the "
+            "plugin release that wrote it, or forget it (infra state rm) and import it again",
+            it->address, it->upgrade_from, it->type, prov->desc->name, current);
+        return INFRA_ENOTSUP;
+    }
+    engine_call c;
+    json_t *out = NULL;
+    call_init(&c, e, it->provider, it->address, "upgrade_state", NULL);
+    int error = call_upgrade_state(&c, it->type, it->upgrade_from, it->prior, &out);
+    if (error < 0) {
+        it->error = util_printf("upgrading the state from version %d of the %s schema: %s",
+                                it->upgrade_from, it->type, call_error(&c, error));
+    } else {
+        json_decref(it->prior);
+        it->prior = engine_hide_sensitive(e, it->provider, it->type, out, 0);
+        it->upgraded = 1;
+        it->upgrade_from = -1;
+    }
+    json_decref(out);
+    call_clear(&c);
+    return error;
+}
+
+static int refresh_item(plan *p, plan_item *it, int read)
 {
     engine *e = p->e;
     const engine_provider *prov = &e->providers[it->provider];
@@ -54,7 +87,12 @@ static int refresh_item(plan *p, plan_item *it)
         by_token(it) ? json_string_value(json_object_get(it->intent, "token")) : NULL;
     void *priv = NULL;
     size_t priv_len = 0;
+    int error;
 
+    if (it->upgrade_from >= 0 && (error = upgrade_item(p, it)) < 0)
+        return error;
+    if (!read)
+        return 0;
     if (by_token(it) && !(prov->capabilities & INFRA_CAP_READ_BY_TOKEN)) {
         log_msg(LOG_WARN,
                 "%s: a create was interrupted and plugin \"%s\" cannot look objects up by "
@@ -71,7 +109,7 @@ static int refresh_item(plan *p, plan_item *it)
     engine_call c;
     json_t *found = NULL;
     call_init(&c, e, it->provider, it->address, "read", token);
-    int error = call_read(&c, it->type, by_token(it) ? NULL : it->prior, priv, priv_len, &found);
+    error = call_read(&c, it->type, by_token(it) ? NULL : it->prior, priv, priv_len, &found);
     refresh_record(p, it, &c, error, found);
     call_clear(&c);
     free(priv);
@@ -80,13 +118,22 @@ static int refresh_item(plan *p, plan_item *it)
 
 typedef struct refresh_job {
     plan *p;
+    plan_refresh_what what;
     size_t *items;
 } refresh_job;
+
+static int reads(const plan_item *it, plan_refresh_what what)
+{
+    if (it->orphan)
+        return 1; /* an unwanted interrupted create: is there an object? */
+    return what == PLAN_REFRESH_ALL && it->entry && !it->data;
+}
 
 static int refresh_node(void *ud, size_t k)
 {
     refresh_job *job = ud;
-    return refresh_item(job->p, &job->p->items[job->items[k]]);
+    plan_item *it = &job->p->items[job->items[k]];
+    return refresh_item(job->p, it, reads(it, job->what));
 }
 
 static void refresh_abandoned(void *ud, size_t k, const char *message)
@@ -98,15 +145,13 @@ static void refresh_abandoned(void *ud, size_t k, const char *message)
 
 static int wants(const plan_item *it, plan_refresh_what what)
 {
-    if (it->orphan)
-        return 1; /* an unwanted interrupted create: is there an object? */
-    return what == PLAN_REFRESH_ALL && it->entry && !it->data;
+    return reads(it, what) || (it->entry && it->upgrade_from >= 0);
 }
 
 int plan_refresh(plan *p, plan_refresh_what what)
 {
     engine *e = p->e;
-    refresh_job job = {p, util_malloc((p->nitems ? p->nitems : 1) * sizeof(size_t))};
+    refresh_job job = {p, what, util_malloc((p->nitems ? p->nitems : 1) * sizeof(size_t))};
     graph *g = graph_new();
     size_t n = 0;
     int error = 0;
