@@ -184,17 +184,16 @@ static int check_values(infra_call *call, const char *type, const infra_json *co
                 error = INFRA_EINVALID;
             }
         }
-        if ((s = pu_json_str(config, "health")) != NULL && !pu_is_unknown(s) &&
-            strncmp(s, "http:", 5) != 0 && strncmp(s, "tcp:", 4) != 0) {
-            pu_diagf(call, "health", "health must be \"http:PORT/PATH\" or \"tcp:PORT\"");
+        if (local_lb_validate(call, config) < 0)
             error = INFRA_EINVALID;
-        }
     }
     if (strcmp(type, "dns_record") == 0 && (s = pu_json_str(config, "name")) != NULL &&
         strchr(s, '*') != NULL) {
         pu_diagf(call, "name", "the local provider's hosts file cannot hold wildcard names");
         error = INFRA_EINVALID;
     }
+    if (strcmp(type, "dns_record") == 0 && local_dns_validate(call, config) < 0)
+        error = INFRA_EINVALID;
     return error;
 }
 

@@ -30,6 +30,7 @@ typedef struct testprov_knobs {
     long crash_at;    /* 0 = never */
     int crash_before; /* 1: before the work, 0: after it */
     int64_t max_parallel;
+    int largest_size; /* 0 any, else 1 small, 2 medium, 3 large: plan refuses bigger ones */
     pthread_mutex_t lock; /* guards transient_done */
 } testprov_knobs;
 
@@ -60,6 +61,9 @@ int testprov_validate(infra_call *call, const char *type, const infra_json *conf
  * testprov_knobs_free, also on failure. */
 int testprov_knobs_parse(infra_call *call, const infra_json *settings, testprov_knobs *k);
 void testprov_knobs_free(testprov_knobs *k);
+
+/* 1, 2, 3 for "small", "medium", "large"; 0 for anything else. */
+int testprov_size_rank(const char *size);
 
 /* Sleeps latency_ms in slices, returning INFRA_ECANCELLED as soon as the
  * call is cancelled or the provider stopped. 0 otherwise. */

@@ -122,6 +122,14 @@ int testprov_knobs_parse(infra_call *call, const infra_json *settings, testprov_
         (error = parse_strings(call, settings, "misbehave", &k->misbehave, &k->nmisbehave)) < 0)
         return error;
     k->crash_at = (long)crash_at;
+    const infra_json *largest = TPJ->get(settings, "largest_size");
+    if (largest != NULL && TPJ->type(largest) != INFRA_JSON_NULL) {
+        k->largest_size = testprov_size_rank(TPJ->string(largest));
+        if (k->largest_size == 0) {
+            pu_diagf(call, "largest_size", "must be small, medium or large");
+            return INFRA_EINVALID;
+        }
+    }
     if (k->nfail_transient > 0 &&
         (k->transient_done = calloc(k->nfail_transient, 1)) == NULL)
         return INFRA_EINTERNAL;
@@ -278,4 +286,13 @@ int testprov_misbehave(infra_provider *p, infra_call *call, testprov_fault fault
     default:
         return 0;
     }
+}
+
+int testprov_size_rank(const char *size)
+{
+    static const char *const sizes[] = {"small", "medium", "large"};
+    for (int i = 0; size != NULL && i < 3; i++)
+        if (strcmp(size, sizes[i]) == 0)
+            return i + 1;
+    return 0;
 }

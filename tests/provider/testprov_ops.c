@@ -52,7 +52,8 @@ static int add_computed(const pu_type *t, infra_json *attrs, const char *id)
                                       testprov_printf("198.%u.%u.%u",
                                                       18 + ((unsigned)(h >> 40) & 1),
                                                       (unsigned)(h >> 32) & 255,
-                                                      (unsigned)((h >> 24) % 254) + 1))) < 0)
+                                                      (unsigned)((h >> 24) % 254) + 1))) < 0 ||
+            (error = set_string(attrs, "status", "running")) < 0)
             return error;
     } else if (strcmp(t->name, "load_balancer") == 0) {
         error = set_owned_string(attrs, "dns_name", testprov_printf("%s.lb.test.invalid", id));
@@ -103,6 +104,15 @@ int testprov_plan(infra_provider *self, infra_call *call, const char *type,
         error = INFRA_EINTERNAL;
         goto done;
     }
+    /* A limit of the account, known only once configured: no offline
+     * check can see it, only plan. */
+    const char *size = pu_json_str(desired, "size");
+    if (self != NULL && self->knobs.largest_size > 0 && size != NULL &&
+        testprov_size_rank(size) > self->knobs.largest_size) {
+        pu_diagf(call, "size", "size \"%s\" is larger than this account allows", size);
+        error = INFRA_EINVALID;
+        goto done;
+    }
     if (prior == NULL)
         goto out;
     for (size_t i = 0; i < t->nattrs; i++) {
@@ -122,6 +132,10 @@ int testprov_plan(infra_provider *self, infra_call *call, const char *type,
             (error = TPJ->set(plan, name, TPJ->copy(old))) < 0)
             goto done;
     }
+    /* What an instance should be whatever its state says: an update
+     * starts one found stopped. */
+    if (strcmp(t->name, "instance") == 0 && (error = set_string(plan, "status", "running")) < 0)
+        goto done;
 out:
     if (self != NULL) {
         testprov_fault fault = testprov_misbehaviour(self, "plan", pu_host->call_address(call));

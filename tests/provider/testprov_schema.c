@@ -21,6 +21,8 @@ static const pu_attr settings_attrs[] = {
     {"crash_at", "integer", 0, "the Nth mutating call of the process kills it with SIGKILL"},
     {"crash_when", "string", 0, "\"before\" the work or \"after\" it is written (default)"},
     {"max_parallel", "integer", 0, "informational: concurrency the test expects"},
+    {"largest_size", "string", 0,
+     "the largest instance size this account may run: plan refuses bigger ones"},
     {"misbehave", "list", 0,
      "\"MODE OP ADDRESS\": hang, exit, garbage or bad_type in create, update, delete, read "
      "or plan"},
@@ -52,6 +54,7 @@ static const pu_attr instance_attrs[] = {
     {"datacenter", "string", 0, "cluster datacenter"},
     {"private_ip", "string", C, "private address, derived from the id"},
     {"public_ip", "string", C, "public address, derived from the id"},
+    {"status", "string", C, "\"running\"; edit the object to play one that stopped"},
 };
 
 static const pu_attr load_balancer_attrs[] = {

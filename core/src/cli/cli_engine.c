@@ -305,29 +305,6 @@ done:
     return status;
 }
 
-static const char *item_status(const plan_item *it, char **owned)
-{
-    *owned = NULL;
-    if (it->data)
-        return "data";
-    if (!it->refreshed)
-        return "unknown";
-    if (it->gone)
-        return "missing";
-    if (it->drift) {
-        util_buf b = {0};
-        util_buf_puts(&b, "drifted (");
-        size_t k;
-        json_t *v;
-        json_array_foreach(it->drift, k, v)
-            util_buf_printf(&b, "%s%s", k ? ", " : "", json_string_value(v));
-        util_buf_puts(&b, ")");
-        *owned = util_buf_take(&b);
-        return *owned;
-    }
-    return "ok";
-}
-
 static const char *text_of(const json_t *obj, const char *key)
 {
     const json_t *v = json_object_get(obj, key);
@@ -393,17 +370,19 @@ int cli_cmd_status(const cli_args *a)
     signals_install(e);
     if (open_state(e, 0, "status") < 0)
         goto done;
-    int rc = plan_refresh_state(e, &p);
+    /* Judged as a plan judges: by what the providers plan for the objects
+     * as they are now, never by comparing with what was last recorded. */
+    int rc = plan_build(e, 1, &p);
     json_t *rows = json_array();
     size_t pending = 0;
-    for (size_t k = 0; k < p->nitems; k++) {
+    for (size_t k = 0; p->order && k < p->nitems; k++) {
         const plan_item *it = &p->items[p->order[k]];
         if (!it->entry) {
-            pending++;
+            pending += it->intent != NULL;
             continue;
         }
         char *owned = NULL;
-        const char *st = item_status(it, &owned);
+        const char *st = plan_item_status(it, &owned);
         const json_t *attrs = json_object_get(it->entry, "attributes");
         const char *provider = json_string_value(json_object_get(it->entry, "provider"));
         const char *id = json_string_value(json_object_get(attrs, "id"));
@@ -521,7 +500,11 @@ typedef struct dot_style {
 static const char *graph_style(void *ud, size_t node)
 {
     dot_style *s = ud;
-    const topo_resource *r = topology_resource(s->e->topo, graph_address(s->g, node));
+    const char *address = graph_address(s->g, node);
+    const topo_resource *r = topology_resource(s->e->topo, address);
+    if (topology_is_group(address))
+        return "shape=diamond, tooltip=\"the group as a whole: what depends on it waits for "
+               "every member\"";
     if (!r)
         return "style=dashed, color=red, tooltip=\"in the state only: to delete\"";
     if (r->data)

@@ -296,6 +296,9 @@ typedef struct exec_plan {
     plan *p;
     size_t *replaces; /* node - p->nitems -> the replaced item */
     size_t nreplaces;
+    size_t *extra;    /* node - p->nitems - nreplaces -> the group item it serves */
+    size_t nextra;
+    size_t *half;     /* item -> its index in replaces, or GRAPH_NONE */
 } exec_plan;
 
 /* The first half of a replace: delete the old object. */
@@ -315,6 +318,8 @@ static int run_item(void *ud, size_t node)
     exec_plan *x = ud;
     plan *p = x->p;
     engine *e = p->e;
+    if (node >= p->nitems + x->nreplaces)
+        return 0; /* a group's node: nothing to do */
     if (node >= p->nitems)
         return run_replace_delete(x, &p->items[x->replaces[node - p->nitems]]);
     plan_item *it = &p->items[node];
@@ -375,6 +380,8 @@ static int rolling_peer(const plan *p, const plan_item *it, size_t d)
     if (it->action != PLAN_REPLACE || strcmp(it->type, "cluster_agent"))
         return 0;
     const plan_item *dep = &p->items[d];
+    if (dep->group)
+        return 1; /* the region's servers, replaced after it */
     const json_t *config = it->res ? it->res->config : json_object_get(it->entry, "config");
     const char *own = json_string_value(json_object_get(config, "instance"));
     return dep->action == PLAN_REPLACE && !strcmp(dep->type, "instance") && own &&
@@ -402,14 +409,46 @@ static void rolling_edges(graph *x, const exec_plan *xp, const size_t *half)
     }
 }
 
+/* A node of its own that item g (a group) needs in the execution graph:
+ * one every old object of its members waits for before it is deleted,
+ * so that their dependents (recorded as depending on the group) go first.
+ * kind 0: the members deleted; kind 1: the old halves of those replaced. */
+static size_t group_delete_node(graph *x, exec_plan *xp, const size_t *half, size_t **nodes,
+                                size_t g, int kind)
+{
+    plan *p = xp->p;
+    if (!nodes[kind]) {
+        nodes[kind] = util_malloc((p->nitems ? p->nitems : 1) * sizeof(size_t));
+        for (size_t i = 0; i < p->nitems; i++)
+            nodes[kind][i] = GRAPH_NONE;
+    }
+    if (nodes[kind][g] != GRAPH_NONE)
+        return nodes[kind][g];
+    char *name = util_printf("%s (%s)", p->items[g].address, kind ? "old" : "deleted");
+    size_t node = graph_add_node(x, name);
+    free(name);
+    xp->extra[xp->nextra++] = g;
+    nodes[kind][g] = node;
+    size_t n = 0;
+    const size_t *members = graph_predecessors(p->g, g, &n);
+    for (size_t k = 0; k < n; k++) {
+        plan_action a = p->items[members[k]].action;
+        if ((kind == 0 && a == PLAN_DELETE) || (kind == 1 && a == PLAN_REPLACE))
+            graph_add_edge(x, node, delete_node(xp, half, members[k]));
+    }
+    return node;
+}
+
 /* Edges of the execution graph: a create/update/replace/read waits for
- * its dependencies; a delete waits for everything that depended on it
- * when it was applied (recorded in the state entries). */
+ * its dependencies (a group once its members are made); a delete waits
+ * for everything that depended on it when it was applied (recorded in the
+ * state entries, through the group's nodes for a group). */
 static graph *execution_graph(exec_plan *xp)
 {
     plan *p = xp->p;
     graph *x = graph_new();
     size_t *half = util_calloc(p->nitems ? p->nitems : 1, sizeof(*half));
+    size_t *group_nodes[2] = {NULL, NULL};
     for (size_t i = 0; i < p->nitems; i++)
         graph_add_node(x, p->items[i].address);
     for (size_t i = 0; i < p->nitems; i++) {
@@ -424,6 +463,14 @@ static graph *execution_graph(exec_plan *xp)
     }
     for (size_t i = 0; i < p->nitems; i++) {
         const plan_item *it = &p->items[i];
+        if (it->group) {
+            size_t n = 0;
+            const size_t *members = graph_predecessors(p->g, i, &n);
+            for (size_t k = 0; k < n; k++)
+                if (p->items[members[k]].action != PLAN_DELETE)
+                    graph_add_edge(x, members[k], i);
+            continue;
+        }
         if (it->action != PLAN_DELETE && it->res) {
             for (size_t k = 0; k < it->res->ndeps; k++) {
                 size_t d = graph_find(p->g, it->res->deps[k]);
@@ -439,17 +486,25 @@ static graph *execution_graph(exec_plan *xp)
             size_t d = address ? graph_find(p->g, address) : GRAPH_NONE;
             if (d == GRAPH_NONE || d == i)
                 continue;
-            if (p->items[d].action == PLAN_DELETE) {
-                size_t from = delete_node(xp, half, i);
+            size_t from = delete_node(xp, half, i);
+            if (p->items[d].group) {
+                graph_add_edge(x, from != GRAPH_NONE ? from : i,
+                               group_delete_node(x, xp, half, group_nodes, d, 0));
+                if (from != GRAPH_NONE && !rolling_peer(p, it, d))
+                    graph_add_edge(x, from, group_delete_node(x, xp, half, group_nodes, d, 1));
+            } else if (p->items[d].action == PLAN_DELETE) {
                 graph_add_edge(x, from != GRAPH_NONE ? from : i, d);
             } else if (p->items[d].action == PLAN_REPLACE && !rolling_peer(p, it, d)) {
-                size_t from = delete_node(xp, half, i);
                 if (from != GRAPH_NONE)
                     graph_add_edge(x, from, delete_node(xp, half, d));
             }
         }
     }
     rolling_edges(x, xp, half);
+    free(group_nodes[0]);
+    free(group_nodes[1]);
+    for (size_t i = 0; i < p->nitems; i++)
+        xp->half[i] = p->items[i].action == PLAN_REPLACE ? half[i] : GRAPH_NONE;
     free(half);
     return x;
 }
@@ -475,7 +530,12 @@ static void node_abandoned(void *ud, size_t node, const char *message)
 /* Item of an execution node. */
 static size_t node_item(const exec_plan *xp, size_t node)
 {
-    return node < xp->p->nitems ? node : xp->replaces[node - xp->p->nitems];
+    size_t n = xp->p->nitems;
+    if (node < n)
+        return node;
+    if (node < n + xp->nreplaces)
+        return xp->replaces[node - n];
+    return xp->extra[node - n - xp->nreplaces];
 }
 
 /* Work that needs no provider call, done before the pool starts: records
@@ -485,12 +545,16 @@ static void housekeeping(engine *e, plan *p)
 {
     for (size_t i = 0; i < p->nitems; i++) {
         plan_item *it = &p->items[i];
-        if (it->action == PLAN_NOOP && it->entry && (it->drift || it->upgraded) && it->prior &&
-            !it->data) {
+        if (it->action == PLAN_NOOP && it->entry && it->prior && !it->data &&
+            (it->drift || it->upgraded || json_array_size(it->edited) > 0)) {
             json_t *entry = json_deep_copy(it->entry);
             json_object_set(entry, "attributes", it->prior);
             json_object_set_new(entry, "schema_version",
                                 json_integer(engine_type_version(e, it->provider, it->type)));
+            if (json_array_size(it->edited) > 0 && it->desired)
+                json_object_set_new(entry, "config",
+                                    engine_config_for_state(e, it->provider, it->type,
+                                                            it->desired));
             state_put(e->st, it->address, entry);
         }
         if (it->intent && it->action == PLAN_NOOP)
@@ -503,18 +567,18 @@ static void housekeeping(engine *e, plan *p)
 /* The outcome of item i: a replace is as good as the worse of its halves. */
 static apply_status item_status(const exec_plan *xp, const apply_result *res, size_t i)
 {
-    for (size_t j = 0; j < xp->nreplaces; j++)
-        if (xp->replaces[j] == i && res->status[xp->p->nitems + j] != APPLY_DONE)
-            return res->status[xp->p->nitems + j];
+    size_t j = xp->half[i];
+    if (j != GRAPH_NONE && res->status[xp->p->nitems + j] != APPLY_DONE)
+        return res->status[xp->p->nitems + j];
     return res->status[i];
 }
 
 static size_t item_blocked_by(const exec_plan *xp, const apply_result *res, size_t i)
 {
     size_t by = res->blocked_by[i];
-    for (size_t j = 0; j < xp->nreplaces; j++)
-        if (xp->replaces[j] == i && res->status[xp->p->nitems + j] == APPLY_SKIPPED)
-            by = res->blocked_by[xp->p->nitems + j];
+    size_t j = xp->half[i];
+    if (j != GRAPH_NONE && res->status[xp->p->nitems + j] == APPLY_SKIPPED)
+        by = res->blocked_by[xp->p->nitems + j];
     return by == GRAPH_NONE ? by : node_item(xp, by);
 }
 
@@ -560,9 +624,12 @@ int engine_apply(engine *e, plan *p, engine_apply_summary *out)
     memset(out, 0, sizeof(*out));
     housekeeping(e, p);
 
-    exec_plan xp = {.p = p, .replaces = util_calloc(p->nitems ? p->nitems : 1, sizeof(size_t))};
+    exec_plan xp = {.p = p,
+                    .replaces = util_calloc(p->nitems ? p->nitems : 1, sizeof(size_t)),
+                    .extra = util_calloc(2 * p->nitems + 1, sizeof(size_t)),
+                    .half = util_calloc(p->nitems + 1, sizeof(size_t))};
     graph *x = execution_graph(&xp);
-    size_t n = p->nitems + xp.nreplaces;
+    size_t n = graph_count(x);
     unsigned char *active = util_calloc(n ? n : 1, 1);
     size_t *groups = util_calloc(n ? n : 1, sizeof(*groups));
     int *limits = engine_group_limits(e);
@@ -579,6 +646,8 @@ int engine_apply(engine *e, plan *p, engine_apply_summary *out)
     int rc = apply_run(x, &opts, run_item, &xp, &res);
     report_failures(e, &xp, &res, out);
     free(xp.replaces);
+    free(xp.extra);
+    free(xp.half);
 
     apply_result_free(&res);
     free(limits);

@@ -321,6 +321,12 @@ json_t *engine_entry_new(const engine *e, const engine_entry_source *src)
     for (size_t k = 0; res && k < res->ndeps; k++)
         json_array_append_new(deps, json_string(res->deps[k]));
     json_object_set_new(entry, "deps", deps);
+    if (res && res->ngroups > 0) {
+        json_t *groups = json_array();
+        for (size_t k = 0; k < res->ngroups; k++)
+            json_array_append_new(groups, json_string(res->groups[k]));
+        json_object_set_new(entry, "groups", groups);
+    }
     json_object_set_new(entry, "prevent_destroy", json_boolean(res && res->prevent_destroy));
     json_object_set_new(entry, "token", src->token ? json_string(src->token) : json_null());
     if (src->data)

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/unknown.h"
 #include "base/util.h"
 #include "engine/call.h"
 #include "engine/resource_graph.h"
@@ -31,6 +32,7 @@ void plan_free(plan *p)
         json_decref(it->drift);
         json_decref(it->desired);
         json_decref(it->planned);
+        json_decref(it->edited);
         json_decref(it->known);
         free(it->error);
         free(it->error_attr);
@@ -110,6 +112,10 @@ int plan_load_items(engine *e, int with_topology, plan **out)
         it->intent = state_intent_get(e->st, it->address);
         it->res = with_topology && i < t->nresources ? &t->resources[i]
                                                      : topology_resource(t, it->address);
+        if (topology_is_group(it->address)) {
+            it->group = 1; /* only an ordering point */
+            continue;
+        }
         const char *provider = NULL;
         if (with_topology && i < t->nresources) {
             it->type = it->res->type;
@@ -207,17 +213,71 @@ static void append_unique(json_t *list, const char *name)
     json_array_append_new(list, json_string(name));
 }
 
-/* The provider's plan for an update of it towards it->desired. */
-static int provider_plan(plan *p, plan_item *it, json_t **planned, json_t **replace)
+static int in_list(const json_t *list, const char *name)
+{
+    size_t k;
+    json_t *v;
+    json_array_foreach(list, k, v)
+        if (!strcmp(json_string_value(v), name))
+            return 1;
+    return 0;
+}
+
+/* The provider's plan for it (prior NULL: a create) towards it->desired. */
+static int provider_plan(plan *p, plan_item *it, const json_t *prior, json_t **planned,
+                         json_t **replace)
 {
     engine_call c;
     call_init(&c, p->e, it->provider, it->address, "plan", NULL);
-    int error = call_plan(&c, it->type, it->prior, it->desired, planned, replace);
+    int error = call_plan(&c, it->type, prior, it->desired, planned, replace);
     if (error < 0)
-        plan_error_at(p->e, it, c.attr, "the provider cannot plan the change: %s",
-                      call_error(&c, error));
+        plan_error_at(p->e, it, c.attr, "the provider refuses the %s: %s",
+                      prior ? "change" : "create", call_error(&c, error));
     call_clear(&c);
     return error;
+}
+
+/* Whether a difference the provider reports on key is one to act on: the
+ * topology changed it, or the object changed outside infra, or it is an
+ * attribute the topology does not set (a status the provider keeps, such
+ * as a daemon that should run). A difference that is none of these is
+ * only how the provider writes back a value it was given. */
+static int acts_on(const plan_item *it, const char *key)
+{
+    return in_list(it->edited, key) || in_list(it->drift, key) ||
+           !json_object_get(it->desired, key);
+}
+
+/* The attributes an update changes: where the planned state differs from
+ * the object as it is (it->prior). Sensitive attributes are never among
+ * the recorded attributes: their change is seen in the configuration. */
+static json_t *planned_changes(plan *p, plan_item *it, const json_t *planned)
+{
+    engine *e = p->e;
+    json_t *keys = json_array();
+    const char *key;
+    json_t *want;
+    json_object_foreach((json_t *)planned, key, want) {
+        const json_t *have = json_object_get(it->prior, key);
+        if (engine_attr_flag(e, it->provider, it->type, key, "sensitive")) {
+            if (in_list(it->edited, key))
+                json_array_append_new(keys, json_string(key));
+        } else if (!have) {
+            /* The object does not report it: a change only when the
+             * topology changed it, or the object lost it since the apply. */
+            if (in_list(it->edited, key) || in_list(it->drift, key))
+                json_array_append_new(keys, json_string(key));
+        } else if ((unknown_in(want) || !json_equal(want, have)) && acts_on(it, key)) {
+            json_array_append_new(keys, json_string(key));
+        }
+    }
+    /* Set before, no longer: the update removes it. */
+    size_t k;
+    json_t *name;
+    json_array_foreach(it->edited, k, name)
+        if (!json_object_get(planned, json_string_value(name)))
+            append_unique(keys, json_string_value(name));
+    return keys;
 }
 
 static int prevent_destroy(const plan_item *it)
@@ -226,9 +286,15 @@ static int prevent_destroy(const plan_item *it)
            json_is_true(json_object_get(it->entry, "prevent_destroy"));
 }
 
+/* What the topology wants of a managed resource, as its provider plans
+ * it against the object as it is now (refreshed): a planned state that
+ * differs from it is an update, or a replace when the provider (or the
+ * schema's force_new) says so; drift on anything the provider plans is
+ * repaired, not only on what the topology sets. */
 static int decide_managed(plan *p, plan_item *it)
 {
     engine *e = p->e;
+    json_t *replace = NULL;
     int error;
 
     if ((error = eval_desired(p, it)) < 0)
@@ -239,52 +305,55 @@ static int decide_managed(plan *p, plan_item *it)
             it->note = "deleted outside infra";
         else if (it->intent)
             it->note = "resuming an interrupted create";
-        return 0;
-    }
-    json_t *cfg = engine_config_for_state(e, it->provider, it->type, it->desired);
-    json_t *changed = plan_diff_keys(cfg, json_object_get(it->entry, "config"));
-    size_t k;
-    json_t *name;
-    json_array_foreach(it->drift, k, name) {
-        const char *key = json_string_value(name);
-        const json_t *want = json_object_get(cfg, key);
-        if (want && !engine_attr_flag(e, it->provider, it->type, key, "sensitive") &&
-            !json_equal(want, json_object_get(it->prior, key)))
-            append_unique(changed, key);
-    }
-    json_decref(cfg);
-    if (json_array_size(changed) == 0) {
-        json_decref(changed);
-        plan_set_known(it, it->prior);
-        return 0;
-    }
-
-    json_t *replace = NULL;
-    if ((error = provider_plan(p, it, &it->planned, &replace)) < 0) {
-        json_decref(changed);
+        if ((error = provider_plan(p, it, NULL, &it->planned, &replace)) == 0)
+            plan_set_known(it, it->planned);
+        json_decref(replace);
         return error;
     }
-    json_array_foreach(changed, k, name)
-        if (engine_attr_flag(e, it->provider, it->type, json_string_value(name), "force_new"))
-            append_unique(replace, json_string_value(name));
-    if (json_array_size(replace) > 0) {
+    json_t *cfg = engine_config_for_state(e, it->provider, it->type, it->desired);
+    it->edited = plan_diff_keys(cfg, json_object_get(it->entry, "config"));
+    json_decref(cfg);
+    if ((error = provider_plan(p, it, it->prior, &it->planned, &replace)) < 0)
+        return error;
+
+    json_t *forced = json_array();
+    size_t k;
+    json_t *name;
+    json_array_foreach(replace, k, name)
+        if (json_is_string(name) && acts_on(it, json_string_value(name)))
+            append_unique(forced, json_string_value(name));
+    json_array_foreach(it->edited, k, name) {
+        const char *key = json_string_value(name);
+        if (engine_attr_flag(e, it->provider, it->type, key, "force_new") &&
+            !engine_attr_flag(e, it->provider, it->type, key, "sensitive") &&
+            json_object_get(it->desired, key))
+            append_unique(forced, key);
+    }
+    json_t *changed = planned_changes(p, it, it->planned);
+    if (json_array_size(forced) > 0) {
         it->action = PLAN_REPLACE;
-        json_array_extend(it->reasons, replace);
+        json_array_extend(it->reasons, forced);
         if (prevent_destroy(it)) {
-            plan_error_at(e, it, json_string_value(json_array_get(replace, 0)),
-                     "%s would be replaced (%s changed) but has prevent_destroy set",
-                     it->address, json_string_value(json_array_get(replace, 0)));
+            plan_error_at(e, it, json_string_value(json_array_get(forced, 0)),
+                          "%s would be replaced (%s changed) but has prevent_destroy set",
+                          it->address, json_string_value(json_array_get(forced, 0)));
             error = INFRA_EINVALID;
         }
-    } else {
+    } else if (json_array_size(changed) > 0) {
         it->action = PLAN_UPDATE;
         json_array_extend(it->reasons, changed);
         plan_set_known(it, it->planned);
+    } else {
+        /* The object is what the topology wants: a configuration that
+         * differs only in how it was recorded is recorded again. */
+        plan_set_known(it, it->prior);
     }
-    if (it->drift)
-        it->note = "changed outside infra";
-    json_decref(replace);
+    json_array_foreach(it->reasons, k, name)
+        if (!in_list(it->edited, json_string_value(name)))
+            it->note = "changed outside infra";
     json_decref(changed);
+    json_decref(forced);
+    json_decref(replace);
     return error;
 }
 
@@ -328,6 +397,8 @@ static int decide_data(plan *p, plan_item *it, int refresh_on)
 
 static int decide(plan *p, plan_item *it, int refresh_on)
 {
+    if (it->group)
+        return 0;
     if (it->res && it->res->data)
         return decide_data(p, it, refresh_on);
     if (it->res)
@@ -384,12 +455,40 @@ static void count(plan *p)
     }
 }
 
+/* Configures every provider the plan calls, as apply would: a provider
+ * that cannot be configured (no credentials...) fails the plan, at its
+ * declaration, once. */
+static int configure_used(plan *p)
+{
+    engine *e = p->e;
+    unsigned char *used = util_calloc(e->nproviders + 1, 1);
+    int error = 0;
+    for (size_t i = 0; i < p->nitems; i++) {
+        const plan_item *it = &p->items[i];
+        if (it->type && (it->res || it->entry || it->intent))
+            used[it->provider] = 1;
+    }
+    for (size_t i = 0; i < e->nproviders; i++) {
+        char *err = NULL, *attr = NULL;
+        if (used[i] && e->providers[i].desc && call_configure(e, i, &err, &attr) < 0) {
+            engine_provider_error_at(e, i, attr, "%s", err);
+            error = INFRA_EINVALID;
+        }
+        free(err);
+        free(attr);
+    }
+    free(used);
+    return error;
+}
+
 int plan_build(engine *e, int refresh_on, plan **out)
 {
     plan *p = NULL;
     int error = plan_load_items(e, 1, &p);
     *out = p;
     if (error < 0)
+        return error;
+    if ((error = configure_used(p)) < 0)
         return error;
     if ((error = plan_refresh(p, refresh_on ? PLAN_REFRESH_ALL : PLAN_REFRESH_INTENTS)) < 0)
         return error;
@@ -409,6 +508,8 @@ int plan_destroy(engine *e, plan **out)
     *out = p;
     p->destroy = 1;
     if (error < 0)
+        return error;
+    if ((error = configure_used(p)) < 0)
         return error;
     if ((error = plan_refresh(p, PLAN_REFRESH_INTENTS)) < 0)
         return error;
@@ -434,16 +535,6 @@ int plan_destroy(engine *e, plan **out)
     util_buf_free(&names);
     count(p);
     return error;
-}
-
-int plan_refresh_state(engine *e, plan **out)
-{
-    plan *p = NULL;
-    int error = plan_load_items(e, 0, &p);
-    *out = p;
-    if (error < 0)
-        return error;
-    return plan_refresh(p, PLAN_REFRESH_ALL);
 }
 
 size_t plan_changes(const plan *p)

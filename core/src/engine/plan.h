@@ -30,6 +30,7 @@ typedef struct plan_item {
     size_t provider;           /* index into engine providers */
     const char *type;          /* borrowed */
     int data;                  /* a data source */
+    int group;                 /* a group of resources (topology.h): never an action */
     plan_action action;
     json_t *reasons;           /* array of attribute names behind the action */
     const char *note;          /* static remark for humans, or NULL */
@@ -45,7 +46,8 @@ typedef struct plan_item {
     int refreshed;             /* the refresh ran for this item */
 
     json_t *desired;           /* evaluated config (unknowns marked), or NULL */
-    json_t *planned;           /* the provider's planned state for an update, or NULL */
+    json_t *planned;           /* the provider's planned state, or NULL */
+    json_t *edited;            /* attributes whose configuration changed since the apply, or NULL */
     json_t *known;             /* attributes dependents see (plan: prior/planned; apply: result) */
     int resolved;              /* a data source already read at plan time */
 
@@ -74,8 +76,12 @@ int plan_build(engine *e, int refresh, plan **out);
  * e->diags (INFRA_EINVALID). */
 int plan_destroy(engine *e, plan **out);
 
-/* Only loads and refreshes the state's resources (for `infra status`). */
-int plan_refresh_state(engine *e, plan **out);
+/* What `infra status` says of the item of a state entry: "ok",
+ * "missing", "drifted (ATTRS)" (the provider plans to change what was
+ * changed outside infra, or what it keeps such as a daemon's state),
+ * "pending (ATTRS)" (only the topology changed), "data", "unknown" (not
+ * refreshed). Borrowed from *owned (caller frees) or static. */
+const char *plan_item_status(const plan_item *it, char **owned);
 
 void plan_free(plan *p);
 

@@ -152,6 +152,17 @@ static void print_item(const plan *p, const painter *pp, const plan_item *it)
         json_object_foreach(before, key, v)
             if (!json_object_get(after, key))
                 print_attr(pp, "-", C_RED, key, v, NULL, NULL);
+        /* What the topology does not set but the provider plans back. */
+        size_t k;
+        json_t *name;
+        json_array_foreach(it->reasons, k, name) {
+            const char *attr = json_string_value(name);
+            if (json_object_get(after, attr) || json_object_get(before, attr))
+                continue;
+            const json_t *now = json_object_get(it->planned, attr);
+            print_attr(pp, "~", C_YELLOW, attr, json_object_get(it->prior, attr), now,
+                       it->action == PLAN_REPLACE ? "  # forces replacement" : NULL);
+        }
     }
     json_decref(wanted);
     json_decref(before);
@@ -221,4 +232,31 @@ json_t *plan_json(const plan *p)
                                               after ? after : json_null()));
     }
     return list;
+}
+
+const char *plan_item_status(const plan_item *it, char **owned)
+{
+    *owned = NULL;
+    if (it->data)
+        return "data";
+    if (!it->refreshed)
+        return "unknown";
+    if (it->gone)
+        return "missing";
+    const json_t *keys = it->res ? it->reasons : it->drift;
+    if (json_array_size(keys) == 0)
+        return "ok";
+    int drifted = !it->res;
+    size_t k;
+    json_t *v;
+    json_array_foreach(keys, k, v)
+        drifted |= !in_list(it->edited, json_string_value(v));
+    util_buf b = {0};
+    util_buf_puts(&b, drifted ? "drifted (" : "pending (");
+    json_array_foreach(keys, k, v)
+        if (!drifted || !in_list(it->edited, json_string_value(v)))
+            util_buf_printf(&b, "%s%s", b.data[b.len - 1] == '(' ? "" : ", ", json_string_value(v));
+    util_buf_puts(&b, ")");
+    *owned = util_buf_take(&b);
+    return *owned;
 }

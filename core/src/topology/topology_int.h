@@ -25,7 +25,8 @@ typedef struct topo_deps {
     char **items;
     size_t n, cap;
     json_t *index;    /* address -> true, once the set is large */
-    const char *self; /* never added */
+    const char *self; /* never added: a resource does not depend on itself */
+    size_t self_refs; /* ... but how often it was named, which is a cycle */
 } topo_deps;
 
 /* Adds a copy of address unless present or self. */

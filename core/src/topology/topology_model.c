@@ -507,6 +507,7 @@ int topo_build_resources(topo_ctx *ctx)
                 topo_add_depends_on(ctx, b->depends_on, b->path, &deps, i > 0);
             if (r) {
                 r->config = config;
+                r->self_ref = deps.self_refs > 0;
                 r->deps = topo_deps_take(&deps, &r->ndeps);
             } else {
                 json_decref(config);
