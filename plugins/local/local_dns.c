@@ -176,7 +176,7 @@ int local_dns_validate(infra_call *call, const infra_json *config)
     int error = 0;
     const char *name = pu_json_str(config, "name"), *zone = pu_json_str(config, "zone");
     const char *target = pu_json_str(config, "target");
-    if (zone != NULL && !pu_is_unknown(zone)) {
+    if (zone != NULL) {
         char *bare = pu_printf("%s", zone);
         size_t n = strlen(bare);
         while (n > 0 && bare[n - 1] == '.')
@@ -187,8 +187,7 @@ int local_dns_validate(infra_call *call, const infra_json *config)
         }
         free(bare);
     }
-    if (error == 0 && name != NULL && zone != NULL && !pu_is_unknown(name) &&
-        !pu_is_unknown(zone) && strchr(name, '*') == NULL) {
+    if (error == 0 && name != NULL && zone != NULL && strchr(name, '*') == NULL) {
         char *fqdn = make_fqdn(name, zone);
         if (fqdn == NULL) {
             pu_diagf(call, "name",
@@ -198,8 +197,7 @@ int local_dns_validate(infra_call *call, const infra_json *config)
         free(fqdn);
     }
     uint32_t ip;
-    if (target != NULL && !pu_is_unknown(target) && local_ip_parse(target, &ip) < 0 &&
-        !name_valid(target)) {
+    if (target != NULL && local_ip_parse(target, &ip) < 0 && !name_valid(target)) {
         pu_diagf(call, "target", "target must be an IPv4 address or a host name");
         error = INFRA_EINVALID;
     }

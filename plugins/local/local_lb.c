@@ -81,7 +81,7 @@ int local_lb_validate(infra_call *call, const infra_json *config)
 {
     int error = 0;
     const char *h = pu_json_str(config, "health");
-    if (h != NULL && !pu_is_unknown(h)) {
+    if (h != NULL) {
         lb_config c;
         memset(&c, 0, sizeof(c));
         error = health_parse(call, h, &c);

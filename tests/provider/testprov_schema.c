@@ -147,12 +147,12 @@ int testprov_validate(infra_call *call, const char *type, const infra_json *conf
         return INFRA_EINVALID;
     }
     cidr = pu_attr_find(t, "cidr") ? pu_json_str(config, "cidr") : NULL;
-    if (cidr != NULL && !pu_is_unknown(cidr) && !cidr_valid(cidr)) {
+    if (cidr != NULL && !cidr_valid(cidr)) {
         pu_diagf(call, "cidr", "\"%s\" is not an IPv4 range a.b.c.d/n", cidr);
         error = INFRA_EINVALID;
     }
     size = pu_attr_find(t, "size") ? pu_json_str(config, "size") : NULL;
-    if (size != NULL && !pu_is_unknown(size) && strcmp(size, "small") != 0 &&
+    if (size != NULL && strcmp(size, "small") != 0 &&
         strcmp(size, "medium") != 0 && strcmp(size, "large") != 0) {
         pu_diagf(call, "size", "size \"%s\" is not one of small, medium, large", size);
         error = INFRA_EINVALID;

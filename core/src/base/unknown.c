@@ -36,23 +36,39 @@ int unknown_in(const json_t *v)
     return 0;
 }
 
-json_t *unknown_shown(const json_t *v)
+/* A copy of v with every unknown value replaced by a new in_place(). */
+static json_t *replaced(const json_t *v, json_t *(*in_place)(void))
 {
     size_t i;
     const char *key;
     json_t *member;
     if (unknown_is(v))
-        return json_string(UNKNOWN_TEXT);
+        return in_place();
     if (!unknown_in(v))
         return v ? json_deep_copy(v) : NULL;
     if (json_is_array(v)) {
         json_t *a = json_array();
         json_array_foreach(v, i, member)
-            json_array_append_new(a, unknown_shown(member));
+            json_array_append_new(a, replaced(member, in_place));
         return a;
     }
     json_t *o = json_object();
     json_object_foreach((json_t *)v, key, member)
-        json_object_set_new(o, key, unknown_shown(member));
+        json_object_set_new(o, key, replaced(member, in_place));
     return o;
+}
+
+static json_t *shown_text(void)
+{
+    return json_string(UNKNOWN_TEXT);
+}
+
+json_t *unknown_shown(const json_t *v)
+{
+    return replaced(v, shown_text);
+}
+
+json_t *unknown_nulled(const json_t *v)
+{
+    return replaced(v, json_null);
 }

@@ -25,4 +25,7 @@ int unknown_in(const json_t *v);
  * UNKNOWN_TEXT, for display and --json output. New value. */
 json_t *unknown_shown(const json_t *v);
 
+/* The same with null in place of every unknown value. New value. */
+json_t *unknown_nulled(const json_t *v);
+
 #endif

@@ -304,6 +304,40 @@ int call_schema(engine_call *c, json_t **out)
     return error;
 }
 
+/* From a plugin built before ABI 1.2: its planned state holds unknowns as
+ * the text it was given for them (new value). */
+static json_t *from_legacy_plan(const json_t *v)
+{
+    size_t i;
+    const char *key;
+    json_t *member;
+    if (json_is_string(v) && !strcmp(json_string_value(v), UNKNOWN_TEXT))
+        return unknown_new();
+    if (json_is_array(v)) {
+        json_t *a = json_array();
+        json_array_foreach(v, i, member)
+            json_array_append_new(a, from_legacy_plan(member));
+        return a;
+    }
+    if (json_is_object(v)) {
+        json_t *o = json_object();
+        json_object_foreach((json_t *)v, key, member)
+            json_object_set_new(o, key, from_legacy_plan(member));
+        return o;
+    }
+    return json_incref((json_t *)v);
+}
+
+/* What a plugin built before ABI 1.2 receives for a value that may hold
+ * unknowns: the text it knew them by, "(known after apply)" (new value);
+ * a newer plugin gets the value itself (a new reference). */
+static json_t *for_plugin(const engine_call *c, const json_t *v)
+{
+    if (PROV(c)->desc->abi_minor < 2 && unknown_in(v))
+        return unknown_shown(v);
+    return json_incref((json_t *)v);
+}
+
 int call_validate(engine_call *c, const char *type, const json_t *config)
 {
     int error;
@@ -312,8 +346,10 @@ int call_validate(engine_call *c, const char *type, const json_t *config)
         return 0;
     if ((error = call_slot_begin(c)) < 0)
         return error;
-    error = OPS(c)->validate(&c->call, type, host_json(config));
+    json_t *given = for_plugin(c, config);
+    error = OPS(c)->validate(&c->call, type, host_json(given));
     call_slot_end(c);
+    json_decref(given);
     return error;
 }
 
@@ -384,17 +420,24 @@ int call_plan(engine_call *c, const char *type, const json_t *prior, const json_
     }
     if ((error = call_provider_ctx(c)) < 0)
         return error;
+    json_t *given = for_plugin(c, desired);
     for (int attempt = 1;; attempt++) {
         json_decref(host_jansson(pl));
         json_decref(host_jansson(rr));
         pl = rr = NULL;
         if ((error = call_slot_begin(c)) < 0)
             break;
-        error = OPS(c)->plan(PROV(c)->ctx, &c->call, type, host_json(prior), host_json(desired),
+        error = OPS(c)->plan(PROV(c)->ctx, &c->call, type, host_json(prior), host_json(given),
                              &pl, &rr);
         call_slot_end(c);
         if (error != INFRA_ETRANSIENT || retry_pause(c, attempt, &delay) < 0)
             break;
+    }
+    json_decref(given);
+    if (error == 0 && pl && PROV(c)->desc->abi_minor < 2) {
+        json_t *converted = from_legacy_plan(host_jansson(pl));
+        json_decref(host_jansson(pl));
+        pl = host_json(converted);
     }
     if (error == 0 && pl && (error = check_state(c, type, host_jansson(pl), "plan", 1)) == 0)
         *planned = json_incref(host_jansson(pl));

@@ -28,8 +28,6 @@
 #include "state/state.h"
 #include "topology/topology.h"
 
-/* What topology_eval puts where a value is not known before apply. */
-#define ENGINE_UNKNOWN "(known after apply)"
 /* What replaces a sensitive value wherever it would be shown. */
 #define ENGINE_SENSITIVE "(sensitive)"
 
@@ -219,7 +217,5 @@ json_t *engine_entry_new(const engine *e, const engine_entry_source *src);
 char *engine_base64_encode(const void *data, size_t len);
 int engine_base64_decode(const char *text, void **out, size_t *len);
 
-/* 1 when value contains ENGINE_UNKNOWN anywhere. */
-int engine_json_unknown(const json_t *value);
 
 #endif

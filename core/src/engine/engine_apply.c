@@ -55,16 +55,21 @@ static json_t *entry_new(engine *e, const plan_item *it, const json_t *desired,
 /* The configuration to apply now that every dependency is done. */
 static int eval_now(plan *p, plan_item *it, json_t **desired)
 {
-    char *err = NULL;
-    int rc = plan_eval(p, it, desired, &err);
+    char *err = NULL, *attr = NULL;
+    int rc = plan_eval(p, it, desired, &err, &attr);
     if (rc < 0) {
         fail_text(it, "evaluation", err);
+        if (attr && !it->error_attr) {
+            it->error_attr = attr;
+            attr = NULL;
+        }
     } else if (rc == 1) {
         fail_text(it, "evaluation", "a referenced value is still unknown after its "
                                     "dependencies were applied");
         rc = INFRA_EINVALID;
     }
     free(err);
+    free(attr);
     if (rc < 0) {
         json_decref(*desired);
         *desired = NULL;
@@ -664,8 +669,11 @@ void engine_outputs(engine *e, plan *p, int destroy)
         const topo_output *o = &e->topo->outputs[i];
         json_t *value = NULL;
         char *err = NULL;
-        if (topology_eval(e->topo, o->value, plan_lookup, p, &value, &err) < 0) {
+        int rc = topology_eval(e->topo, o->value, plan_lookup, p, &value, &err);
+        if (rc < 0) {
             log_msg(LOG_WARN, "output %s: %s", o->name, err ? err : "cannot be evaluated");
+        } else if (rc == 1) {
+            log_msg(LOG_DEBUG, "output %s: not known (what it names was not made)", o->name);
         } else if (value) {
             json_object_set_new(outputs, o->name, value);
             value = NULL;

@@ -158,7 +158,7 @@ json_t *engine_config_for_state(const engine *e, size_t provider, const char *ty
     if (!json_is_object(copy))
         return copy ? copy : json_object();
     json_object_foreach(copy, key, value) {
-        if (engine_attr_flag(e, provider, type, key, "sensitive") && !engine_json_unknown(value)) {
+        if (engine_attr_flag(e, provider, type, key, "sensitive") && !unknown_in(value)) {
             char *hash = sha256_text(value);
             json_object_set_new(copy, key, json_string(hash));
             free(hash);
@@ -243,25 +243,6 @@ int engine_base64_decode(const char *text, void **out, size_t *len)
         n--;
     *out = buf;
     *len = (size_t)n;
-    return 0;
-}
-
-int engine_json_unknown(const json_t *value)
-{
-    size_t i;
-    const char *key;
-    json_t *member;
-    if (json_is_string(value))
-        return strstr(json_string_value(value), ENGINE_UNKNOWN) != NULL;
-    if (json_is_array(value)) {
-        json_array_foreach(value, i, member)
-            if (engine_json_unknown(member))
-                return 1;
-    } else if (json_is_object(value)) {
-        json_object_foreach((json_t *)value, key, member)
-            if (engine_json_unknown(member))
-                return 1;
-    }
     return 0;
 }
 

@@ -13,6 +13,7 @@
 #include "base/util.h"
 #include "engine/call.h"
 #include "engine/resource_graph.h"
+#include "engine/values.h"
 #include "plugin/host.h"
 #include "services/log.h"
 
@@ -158,10 +159,11 @@ const json_t *plan_lookup(void *ud, const char *address, const char *attr)
     return json_object_get(p->items[i].known, attr);
 }
 
-int plan_eval(plan *p, plan_item *it, json_t **out, char **err)
+int plan_eval(plan *p, plan_item *it, json_t **out, char **err, char **err_attr)
 {
     *out = NULL;
     *err = NULL;
+    *err_attr = NULL;
     int rc = topology_eval(p->e->topo, it->res->config, plan_lookup, p, out, err);
     if (rc < 0) {
         if (!*err)
@@ -172,8 +174,19 @@ int plan_eval(plan *p, plan_item *it, json_t **out, char **err)
     }
     free(*err);
     *err = NULL;
+    /* The plugin sees the types its schema declares ("3" -> 3 for an
+     * integer), or the value is refused here, at its line. */
+    const char *attr = NULL;
+    const json_t *attrs =
+        json_object_get(engine_type_schema(p->e, it->provider, it->type), "attributes");
+    if (value_convert_config(attrs, *out, &attr, err) < 0) {
+        *err_attr = util_strdup(attr);
+        json_decref(*out);
+        *out = NULL;
+        return INFRA_EINVALID;
+    }
     engine_register_secrets(p->e, it->provider, it->type, *out);
-    if (rc == 0 && engine_json_unknown(*out))
+    if (rc == 0 && unknown_in(*out))
         rc = 1;
     return rc;
 }
@@ -181,11 +194,12 @@ int plan_eval(plan *p, plan_item *it, json_t **out, char **err)
 /* plan_eval at plan time: errors become diagnostics at the resource. */
 static int eval_desired(plan *p, plan_item *it)
 {
-    char *err = NULL;
-    int rc = plan_eval(p, it, &it->desired, &err);
+    char *err = NULL, *attr = NULL;
+    int rc = plan_eval(p, it, &it->desired, &err, &attr);
     if (rc < 0)
-        plan_error_at(p->e, it, NULL, "%s", err);
+        plan_error_at(p->e, it, attr, "%s", err);
     free(err);
+    free(attr);
     return rc;
 }
 

@@ -115,10 +115,12 @@ void plan_error_at(engine *e, const plan_item *it, const char *attr, const char 
     __attribute__((format(printf, 4, 5)));
 
 /* Evaluates the item's config against what is known now (it->res must be
- * set): 0 with *out new, 1 with *out new when some value is still unknown,
- * INFRA_EINVALID with *err (caller frees). Sensitive values found are
+ * set) and converts it to the types the plugin's schema declares: 0 with
+ * *out new, 1 with *out new when some value is still unknown (see
+ * base/unknown.h), INFRA_EINVALID with *err and, when about one
+ * attribute, *err_attr (caller frees both). Sensitive values found are
  * registered for redaction. */
-int plan_eval(plan *p, plan_item *it, json_t **out, char **err);
+int plan_eval(plan *p, plan_item *it, json_t **out, char **err, char **err_attr);
 
 /* Makes value what dependents of it see (takes a new reference). */
 void plan_set_known(plan_item *it, json_t *value);

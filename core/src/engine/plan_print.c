@@ -4,9 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "services/log.h"
-#include "engine/plan.h"
+#include "base/unknown.h"
 #include "base/util.h"
+#include "engine/plan.h"
+#include "services/log.h"
 
 #define C_RESET "\033[0m"
 #define C_BOLD "\033[1m"
@@ -31,10 +32,13 @@ static char *show(const json_t *v)
 {
     if (!v)
         return util_strdup("null");
-    if (json_is_string(v) && (!strcmp(json_string_value(v), ENGINE_UNKNOWN) ||
-                              !strcmp(json_string_value(v), ENGINE_SENSITIVE)))
+    if (unknown_is(v))
+        return util_strdup(UNKNOWN_TEXT);
+    if (json_is_string(v) && !strcmp(json_string_value(v), ENGINE_SENSITIVE))
         return util_strdup(json_string_value(v));
-    char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    json_t *shown_value = unknown_shown(v); /* inside a list or a map */
+    char *text = json_dumps(shown_value, JSON_COMPACT | JSON_ENCODE_ANY);
+    json_decref(shown_value);
     char *shown = log_redact(text ? text : "?");
     free(text);
     return shown;
@@ -224,7 +228,9 @@ json_t *plan_json(const plan *p)
         if (!shown(it))
             continue;
         json_t *before = it->action == PLAN_CREATE ? NULL : before_of(p, it);
-        json_t *after = after_of(p, it);
+        json_t *after_raw = after_of(p, it);
+        json_t *after = unknown_shown(after_raw); /* unknowns as "(known after apply)" */
+        json_decref(after_raw);
         json_array_append_new(list, json_pack("{s:s, s:s, s:O, s:o, s:o}", "address", it->address,
                                               "action", plan_action_name(it->action), "reasons",
                                               it->reasons, "before",

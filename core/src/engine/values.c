@@ -65,7 +65,9 @@ static char *shown(const json_t *v)
 
 static int refuse(const char *want, const json_t *v, const char *why, char **err)
 {
-    char *found = shown(v);
+    int scalar = !strcmp(want, "string") || !strcmp(want, "integer") || !strcmp(want, "number") ||
+                 !strcmp(want, "bool");
+    char *found = scalar ? shown(v) : util_strdup(topology_json_type_name(v));
     *err = util_printf("expected %s, got %s%s%s", value_type_phrase(want), found,
                        why ? ": " : "", why ? why : "");
     free(found);

@@ -166,9 +166,10 @@ typedef const json_t *(*topology_lookup_fn)(void *ud, const char *address, const
  * value's type; otherwise values are converted to text and concatenated.
  * "${type.name[*].attr}" yields an array over all count instances.
  * Returns 0 with *out a new value; 1 with *out a new value when some
- * reference is not known yet (those parts are replaced by the string
- * "(known after apply)"); INFRA_EINVALID with *err (caller frees) when a
- * reference names an unknown resource or attribute. */
+ * reference is not known yet: the value of such a reference is the
+ * unknown value (base/unknown.h), and so is a string it is part of;
+ * INFRA_EINVALID with *err (caller frees) when a reference names an
+ * unknown resource or attribute. */
 int topology_eval(const topology *topo, const json_t *value, topology_lookup_fn lookup,
                   void *ud, json_t **out, char **err);
 

@@ -17,8 +17,6 @@
 #define TOPO_MAX_NODES 10000    /* servers or clients of one datacenter */
 #define TOPO_MAX_VALUES 4000000 /* values built for one load */
 
-/* What topology_eval writes where a value is not known yet. */
-#define TOPO_UNKNOWN "(known after apply)"
 
 /* A set of addresses in insertion order. */
 typedef struct topo_deps {
