@@ -39,10 +39,11 @@ topo_with 0
 run 0 "$infra" up "$topo" --parallelism 4
 [ "$(objects instance)" -eq 12 ] || fail "the rerun left $(objects instance) instances"
 
-# A read that never returns fails the plan.
+# A read that never returns fails the plan: the test provider reads the
+# twelve in one read_many call.
 topo_with 0 ', timeout: 1s, misbehave: ["hang read instance.web[5]"]'
 run 1 "$infra" plan "$topo"
-err_has 'refresh failed: plugin "test" did not return from read of instance.web[5] within 1s'
+err_has 'instances.web: refresh failed: plugin "test" did not return from read_many of 12 instance resources within 1s'
 
 # exit() inside a create.
 run 0 "$infra" down --yes "$topo"

@@ -139,6 +139,7 @@ static int serial_read(infra_provider *self, infra_call *call, const char *type,
 #define TESTPROV_CAPS 0u
 #define TESTPROV_IMPORT NULL
 #define TESTPROV_UPGRADE_STATE NULL
+#define TESTPROV_READ_MANY NULL
 #define TESTPROV_CONFIGURE serial_configure
 #define TESTPROV_PLAN serial_plan
 #define TESTPROV_APPLY serial_apply
@@ -153,6 +154,7 @@ static int serial_read(infra_provider *self, infra_call *call, const char *type,
 #define TESTPROV_READ testprov_read
 #define TESTPROV_IMPORT testprov_import
 #define TESTPROV_UPGRADE_STATE testprov_upgrade_state
+#define TESTPROV_READ_MANY testprov_read_many
 #endif
 
 static const infra_provider_ops testprov_ops = {
@@ -167,6 +169,7 @@ static const infra_provider_ops testprov_ops = {
     .upgrade_state = TESTPROV_UPGRADE_STATE,
     .stop = testprov_stop,
     .close = testprov_close,
+    .read_many = TESTPROV_READ_MANY,
 };
 
 static const infra_plugin testprov_plugin = {

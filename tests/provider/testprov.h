@@ -135,6 +135,10 @@ int testprov_object_save(infra_provider *p, infra_call *call, const char *type,
 int testprov_object_remove(infra_provider *p, infra_call *call, const char *type,
                            const char *id);
 
+/* Appends "read_many TYPE COUNT" to DIR/reads.log in one write: the
+ * counter of batched refreshes tests read (calls.log keeps mutations). */
+void testprov_reads_log(infra_provider *p, const char *type, const char *count);
+
 /* Appends "op address id[ note]" to DIR/calls.log in one write. */
 void testprov_calls_log(infra_provider *p, const char *op, const char *address, const char *id,
                         const char *note);
@@ -162,6 +166,8 @@ int testprov_read(infra_provider *self, infra_call *call, const char *type,
                   infra_json **out);
 int testprov_import(infra_provider *self, infra_call *call, const char *type, const char *id,
                     infra_json **out);
+int testprov_read_many(infra_provider *self, infra_call *call, const char *type,
+                       infra_read_item *items, size_t count);
 int testprov_upgrade_state(infra_provider *self, infra_call *call, const char *type,
                            int from_version, const infra_json *state, infra_json **out);
 

@@ -368,24 +368,16 @@ int testprov_apply(infra_provider *self, infra_call *call, const char *type,
     return error;
 }
 
-int testprov_read(infra_provider *self, infra_call *call, const char *type,
-                  const infra_json *state, const void *private_in, size_t private_in_len,
-                  infra_json **out)
+/* The object of one resource now (the misbehaviour for its address
+ * included), after the call's latency. */
+static int read_one(infra_provider *self, infra_call *call, const pu_type *t,
+                    const infra_json *state, infra_json **out)
 {
     int error = 0;
-    const pu_type *t;
     const char *id;
     char token_id[ID_LEN];
     infra_json *record = NULL;
 
-    (void)private_in;
-    (void)private_in_len;
-    if ((error = check_type(call, type, &t)) < 0)
-        return error;
-    if (atomic_load(&self->stopped))
-        return INFRA_ECANCELLED;
-    if ((error = testprov_latency(self, call)) < 0)
-        return error;
     testprov_fault fault = testprov_misbehaviour(self, "read", pu_host->call_address(call));
     if (fault == TESTPROV_FAULT_HANG || fault == TESTPROV_FAULT_EXIT)
         testprov_misbehave(self, call, fault, "read", out);
@@ -419,6 +411,24 @@ int testprov_read(infra_provider *self, infra_call *call, const char *type,
 done:
     TPJ->release(record);
     return error;
+}
+
+int testprov_read(infra_provider *self, infra_call *call, const char *type,
+                  const infra_json *state, const void *private_in, size_t private_in_len,
+                  infra_json **out)
+{
+    int error = 0;
+    const pu_type *t;
+
+    (void)private_in;
+    (void)private_in_len;
+    if ((error = check_type(call, type, &t)) < 0)
+        return error;
+    if (atomic_load(&self->stopped))
+        return INFRA_ECANCELLED;
+    if ((error = testprov_latency(self, call)) < 0)
+        return error;
+    return read_one(self, call, t, state, out);
 }
 
 int testprov_import(infra_provider *self, infra_call *call, const char *type, const char *id,
@@ -462,4 +472,32 @@ int testprov_upgrade_state(infra_provider *self, infra_call *call, const char *t
     snprintf(from, sizeof(from), "%d", from_version);
     testprov_calls_log(self, "upgrade", pu_host->call_address(call), from, NULL);
     return (*out = TPJ->copy(state)) == NULL ? INFRA_EINTERNAL : 0;
+}
+
+int testprov_read_many(infra_provider *self, infra_call *call, const char *type,
+                       infra_read_item *items, size_t count)
+{
+    int error = 0;
+    const pu_type *t;
+    char n[24];
+
+    if ((error = check_type(call, type, &t)) < 0)
+        return error;
+    if (atomic_load(&self->stopped))
+        return INFRA_ECANCELLED;
+    /* One round trip for the whole batch, as one paged describe would be. */
+    if ((error = testprov_latency(self, call)) < 0)
+        return error;
+    snprintf(n, sizeof(n), "%zu", count);
+    testprov_reads_log(self, type, n);
+    for (size_t i = 0; i < count; i++) {
+        infra_read_item *it = &items[i];
+        it->out = NULL;
+        if (it->size < sizeof(infra_read_item)) {
+            it->result = INFRA_EINVALID;
+            continue;
+        }
+        it->result = read_one(self, it->call, t, it->state, &it->out);
+    }
+    return 0;
 }

@@ -61,7 +61,7 @@ void call_fail(engine_call *c, const char *attr, const char *fmt, ...)
     pthread_mutex_unlock(&call_diag_lock);
 }
 
-static void call_forget_error(engine_call *c)
+void call_forget(engine_call *c)
 {
     pthread_mutex_lock(&call_diag_lock);
     free(c->message);
@@ -188,7 +188,7 @@ static int retry_pause(engine_call *c, int attempt, int64_t *delay)
         return -1;
     log_msg(LOG_INFO, "%s: transient error, retrying in %lld ms (attempt %d of %d)",
             c->call.address, (long long)*delay, attempt + 1, c->attempts);
-    call_forget_error(c);
+    call_forget(c);
     if (host_table()->sleep_ms(&c->call, *delay) < 0)
         return -1;
     *delay = *delay * 2 > CALL_BACKOFF_MAX_MS ? CALL_BACKOFF_MAX_MS : *delay * 2;
@@ -583,7 +583,7 @@ int call_read_many(engine_call *batch, const char *type, call_read_item *items, 
     int64_t delay = CALL_BACKOFF_MS;
     infra_read_item *raw = util_calloc(n ? n : 1, sizeof(*raw));
 
-    call_op_begin(batch, "read_many", CALL_TIMEOUT_READ_MS);
+    call_op_begin(batch, NULL, CALL_TIMEOUT_READ_MS);
     if (!call_has(batch->e, batch->provider, CALL_SLOT_READ_MANY)) {
         free(raw);
         return INFRA_ENOTSUP;

@@ -53,6 +53,9 @@ void call_init(engine_call *c, engine *e, size_t provider, const char *address, 
                const char *token);
 void call_clear(engine_call *c);
 
+/* Forgets the error c received, before c is used for another op. */
+void call_forget(engine_call *c);
+
 /* The text of a failed call: the plugin's first error, or a description
  * of code. Borrowed from c or static. */
 const char *call_error(const engine_call *c, int code);
