@@ -118,6 +118,7 @@ int engine_open(const engine_options *opts, engine **out, diag_list *diags)
                                                                   ? e->topo->dir
                                                                   : ".");
     int perr = providers_load(e, diags);
+    engine_index_schemas(e);
     int verr = engine_validate(e, diags);
     graph *g = NULL;
     int gerr = rgraph_build(e, NULL, 1, &g, diags);
@@ -208,6 +209,7 @@ void engine_free(engine *e)
     for (size_t i = 0; i < e->nproviders; i++) {
         engine_provider *p = &e->providers[i];
         json_decref(p->schema);
+        json_decref(p->flags);
         json_decref(p->settings);
         free(p->configure_text);
         free(p->configure_attr);

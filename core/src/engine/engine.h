@@ -61,6 +61,7 @@ typedef struct engine_provider {
     uint32_t capabilities;          /* what the engine may rely on (INFRA_CAP_*) */
     json_t *schema;                 /* the plugin's schema document (owned) */
     json_t *types;                  /* borrowed: schema "resources" */
+    json_t *flags;                  /* {TYPE: {"": ANY, ATTR: BITS}}: ENGINE_ATTR_* of the schema (owned) */
     json_t *settings;               /* what configure() receives (owned) */
     int limit;                      /* concurrent calls allowed: 0 = unlimited */
     int64_t timeout_ms;             /* the topology's `timeout:`, or 0 for the defaults */
@@ -164,6 +165,13 @@ const json_t *engine_type_schema(const engine *e, size_t provider, const char *t
 int engine_attr_flag(const engine *e, size_t provider, const char *type, const char *attr,
                      const char *flag);
 
+/* 1 when some attribute of type is marked flag (as engine_attr_flag). */
+int engine_type_flag(const engine *e, size_t provider, const char *type, const char *flag);
+
+/* Indexes the flags of every provider's schema for engine_attr_flag and
+ * engine_type_flag (once the schemas are read). */
+void engine_index_schemas(engine *e);
+
 /* The diagnostic key of a resource attribute: "instances.web.size" (attr
  * may be NULL or "" for the resource itself). Caller frees. */
 char *engine_resource_key(const topo_resource *res, const char *attr);
@@ -177,14 +185,17 @@ void engine_provider_error_at(engine *e, size_t provider, const char *attr, cons
 void engine_error_at(engine *e, const topo_resource *res, const char *attr, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-/* A copy of config where each sensitive attribute of the type is replaced
- * by "sha256:HEX" of its value, so that state records that it changed
- * without recording it. New value. */
+/* config where each sensitive attribute of the type is replaced by
+ * "sha256:HEX" of its value, so that state records that it changed
+ * without recording it. A new reference: a copy sharing the values
+ * inside, or config itself when the type has nothing sensitive; either
+ * way never to be changed in place. */
 json_t *engine_config_for_state(const engine *e, size_t provider, const char *type,
                                 const json_t *config);
 
-/* A copy of value (a config or attributes) with sensitive attributes
- * replaced by ENGINE_SENSITIVE (mask = 1) or removed (mask = 0). New value. */
+/* value (a config or attributes) with sensitive attributes replaced by
+ * ENGINE_SENSITIVE (mask = 1) or removed (mask = 0). A new reference,
+ * shared like engine_config_for_state's: never to be changed in place. */
 json_t *engine_hide_sensitive(const engine *e, size_t provider, const char *type,
                               const json_t *value, int mask);
 

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/unknown.h"
 #include "base/util.h"
 #include "engine/apply.h"
 #include "engine/call.h"
@@ -91,13 +92,30 @@ static void decode_private(const plan_item *it, void **priv, size_t *len)
 static int replan(engine *e, plan_item *it, const json_t *prior, const json_t *desired,
                   json_t **planned, json_t **replace)
 {
+    /* The configuration the plan was made with, complete then, for the
+     * same change: the plan stands, and the plugin is not asked again. */
+    int same_change = (it->action == PLAN_CREATE && !prior) || (it->action == PLAN_UPDATE && prior);
+    if (desired == it->desired && it->planned && same_change) {
+        *planned = json_incref(it->planned);
+        *replace = json_array();
+        return 0;
+    }
     engine_call c;
+    json_t *asked = NULL;
     call_init(&c, e, it->provider, it->address, "plan", NULL);
-    int rc = call_plan(&c, it->type, prior, desired, planned, replace);
+    int rc = call_plan(&c, it->type, prior, desired, planned, &asked);
     if (rc < 0)
         fail(it, "plan", &c, rc);
     call_clear(&c);
+    *replace = json_array();
     if (rc == 0 && prior) {
+        /* What forces a replacement now that the values are known, weighed
+         * as the plan weighed it. */
+        size_t k;
+        json_t *name;
+        json_array_foreach(asked, k, name)
+            if (json_is_string(name) && plan_acts_on(it, json_string_value(name)))
+                json_array_append(*replace, name);
         const char *key;
         json_t *value;
         json_object_foreach((json_t *)desired, key, value) {
@@ -108,6 +126,7 @@ static int replan(engine *e, plan_item *it, const json_t *prior, const json_t *d
                 json_array_append_new(*replace, json_string(key));
         }
     }
+    json_decref(asked);
     return rc;
 }
 
@@ -337,7 +356,10 @@ static int run_item(void *ud, size_t node)
         rc = do_delete(e, it); /* nothing to ask the provider */
         goto done;
     }
-    if (it->action != PLAN_DELETE && (rc = eval_now(p, it, &desired)) < 0)
+    /* What the plan evaluated with nothing left unknown is what to apply. */
+    if (it->action != PLAN_DELETE && it->desired && !unknown_in(it->desired))
+        desired = json_incref(it->desired);
+    else if (it->action != PLAN_DELETE && (rc = eval_now(p, it, &desired)) < 0)
         goto done;
     switch (it->action) {
     case PLAN_CREATE:

@@ -43,12 +43,61 @@ const json_t *engine_type_schema(const engine *e, size_t provider, const char *t
     return json_object_get(e->providers[provider].types, type);
 }
 
+/* The flags engine_attr_flag answers for, as bits: a few thousand
+ * resources ask about every attribute several times per run. */
+static const char *const flag_names[] = {"sensitive", "force_new", "computed", "required"};
+
+static int flag_bit(const char *flag)
+{
+    for (size_t i = 0; i < sizeof(flag_names) / sizeof(flag_names[0]); i++)
+        if (!strcmp(flag_names[i], flag))
+            return 1 << i;
+    return 0;
+}
+
+void engine_index_schemas(engine *e)
+{
+    for (size_t i = 0; i < e->nproviders; i++) {
+        engine_provider *p = &e->providers[i];
+        const char *type;
+        json_t *schema;
+        json_decref(p->flags);
+        p->flags = json_object();
+        json_object_foreach(p->types, type, schema) {
+            json_t *bits = json_object();
+            json_int_t any = 0;
+            const char *attr;
+            json_t *a;
+            json_object_foreach(json_object_get(schema, "attributes"), attr, a) {
+                json_int_t b = 0;
+                for (size_t k = 0; k < sizeof(flag_names) / sizeof(flag_names[0]); k++)
+                    if (json_is_true(json_object_get(a, flag_names[k])))
+                        b |= 1 << k;
+                any |= b;
+                if (*attr)
+                    json_object_set_new(bits, attr, json_integer(b));
+            }
+            json_object_set_new(bits, "", json_integer(any));
+            json_object_set_new(p->flags, type, bits);
+        }
+    }
+}
+
 int engine_attr_flag(const engine *e, size_t provider, const char *type, const char *attr,
                      const char *flag)
 {
-    const json_t *t = engine_type_schema(e, provider, type);
-    const json_t *a = json_object_get(json_object_get(t, "attributes"), attr);
-    return json_is_true(json_object_get(a, flag));
+    if (provider >= e->nproviders || !type || !attr || !*attr)
+        return 0;
+    const json_t *bits = json_object_get(json_object_get(e->providers[provider].flags, type), attr);
+    return (json_integer_value(bits) & flag_bit(flag)) != 0;
+}
+
+int engine_type_flag(const engine *e, size_t provider, const char *type, const char *flag)
+{
+    if (provider >= e->nproviders || !type)
+        return 0;
+    const json_t *bits = json_object_get(json_object_get(e->providers[provider].flags, type), "");
+    return (json_integer_value(bits) & flag_bit(flag)) != 0;
 }
 
 /* The topology's sections for the built-in types; other types are
@@ -152,7 +201,10 @@ static char *sha256_text(const json_t *value)
 json_t *engine_config_for_state(const engine *e, size_t provider, const char *type,
                                 const json_t *config)
 {
-    json_t *copy = json_deep_copy(config);
+    if (json_is_object(config) && !engine_type_flag(e, provider, type, "sensitive"))
+        return json_incref((json_t *)config); /* nothing to hash: shared, never changed */
+    /* Only top-level members change: the values inside are shared. */
+    json_t *copy = json_is_object(config) ? json_copy((json_t *)config) : json_deep_copy(config);
     const char *key;
     json_t *value;
     if (!json_is_object(copy))
@@ -170,7 +222,10 @@ json_t *engine_config_for_state(const engine *e, size_t provider, const char *ty
 json_t *engine_hide_sensitive(const engine *e, size_t provider, const char *type,
                               const json_t *value, int mask)
 {
-    json_t *copy = json_deep_copy(value);
+    if (json_is_object(value) && !engine_type_flag(e, provider, type, "sensitive"))
+        return json_incref((json_t *)value); /* nothing to hide: shared, never changed */
+    /* Only top-level members change: the values inside are shared. */
+    json_t *copy = json_is_object(value) ? json_copy((json_t *)value) : json_deep_copy(value);
     const char *key;
     json_t *member;
     void *tmp;
@@ -208,7 +263,7 @@ void engine_register_secrets(const engine *e, size_t provider, const char *type,
 {
     const char *key;
     json_t *value;
-    if (!json_is_object(config))
+    if (!json_is_object(config) || !engine_type_flag(e, provider, type, "sensitive"))
         return;
     json_object_foreach((json_t *)config, key, value)
         if (engine_attr_flag(e, provider, type, key, "sensitive"))

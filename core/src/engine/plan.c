@@ -256,7 +256,7 @@ static int provider_plan(plan *p, plan_item *it, const json_t *prior, json_t **p
  * attribute the topology does not set (a status the provider keeps, such
  * as a daemon that should run). A difference that is none of these is
  * only how the provider writes back a value it was given. */
-static int acts_on(const plan_item *it, const char *key)
+int plan_acts_on(const plan_item *it, const char *key)
 {
     return in_list(it->edited, key) || in_list(it->drift, key) ||
            !json_object_get(it->desired, key);
@@ -281,7 +281,7 @@ static json_t *planned_changes(plan *p, plan_item *it, const json_t *planned)
              * topology changed it, or the object lost it since the apply. */
             if (in_list(it->edited, key) || in_list(it->drift, key))
                 json_array_append_new(keys, json_string(key));
-        } else if ((unknown_in(want) || !json_equal(want, have)) && acts_on(it, key)) {
+        } else if ((unknown_in(want) || !json_equal(want, have)) && plan_acts_on(it, key)) {
             json_array_append_new(keys, json_string(key));
         }
     }
@@ -334,7 +334,7 @@ static int decide_managed(plan *p, plan_item *it)
     size_t k;
     json_t *name;
     json_array_foreach(replace, k, name)
-        if (json_is_string(name) && acts_on(it, json_string_value(name)))
+        if (json_is_string(name) && plan_acts_on(it, json_string_value(name)))
             append_unique(forced, json_string_value(name));
     json_array_foreach(it->edited, k, name) {
         const char *key = json_string_value(name);

@@ -107,6 +107,11 @@ typedef enum plan_refresh_what {
  * Errors go to e->diags: INFRA_EINVALID, INFRA_ECANCELLED when stopped. */
 int plan_refresh(plan *p, plan_refresh_what what);
 
+/* Whether a difference the provider plans on key of it is one to act on:
+ * the topology changed it, the object changed outside infra, or the
+ * topology does not set it (a status the provider keeps). */
+int plan_acts_on(const plan_item *it, const char *key);
+
 /* Attribute names whose values differ between objects a and b (new array). */
 json_t *plan_diff_keys(const json_t *a, const json_t *b);
 

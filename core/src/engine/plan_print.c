@@ -36,8 +36,8 @@ static char *show(const json_t *v)
         return util_strdup(UNKNOWN_TEXT);
     if (json_is_string(v) && !strcmp(json_string_value(v), ENGINE_SENSITIVE))
         return util_strdup(json_string_value(v));
-    json_t *shown_value = unknown_shown(v); /* inside a list or a map */
-    char *text = json_dumps(shown_value, JSON_COMPACT | JSON_ENCODE_ANY);
+    json_t *shown_value = unknown_in(v) ? unknown_shown(v) : NULL; /* inside a list or a map */
+    char *text = json_dumps(shown_value ? shown_value : v, JSON_COMPACT | JSON_ENCODE_ANY);
     json_decref(shown_value);
     char *shown = log_redact(text ? text : "?");
     free(text);
