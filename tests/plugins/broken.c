@@ -96,6 +96,9 @@ static const infra_plugin broken_plugin = {
     BROKEN_PROVIDER_OPS, BROKEN_SCHEDULER_OPS,
 };
 
+/* Declared here: the header's declaration is turned off above. */
+INFRA_PLUGIN_EXPORT int BROKEN_ENTRY_NAME(const infra_host *host, const infra_plugin **out);
+
 INFRA_PLUGIN_EXPORT int BROKEN_ENTRY_NAME(const infra_host *host, const infra_plugin **out)
 {
     /* Both tables are referenced so that every variant compiles warning-free. */

@@ -15,7 +15,7 @@ char *util_strndup(const char *s, size_t n);
 
 /* printf into a new string; caller frees. */
 char *util_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-char *util_vprintf(const char *fmt, va_list ap);
+char *util_vprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 
 /* Growable byte buffer, always NUL-terminated when len > 0. */
 typedef struct util_buf {
