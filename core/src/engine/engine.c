@@ -54,11 +54,7 @@ static int providers_load(engine *e, diag_list *diags)
         }
         p->desc = builtin_find(e, plugin);
         if (!p->desc) {
-            if (!e->scanned) {
-                loader_scan(&e->ld);
-                e->scanned = 1;
-            }
-            const loader_plugin *lp = loader_find(&e->ld, plugin, INFRA_PLUGIN_PROVIDER, &err);
+            const loader_plugin *lp = loader_require(&e->ld, plugin, INFRA_PLUGIN_PROVIDER, &err);
             p->desc = lp ? lp->desc : NULL;
         }
         if (!p->desc || !p->desc->provider || !INFRA_HAS_SLOT(p->desc->provider, schema)) {
