@@ -294,6 +294,109 @@ static void test_state_unlock_refuses_a_live_holder_and_removes_a_dead_ones(void
     remove_tree(dir);
 }
 
+/* What a planted lock file must never do: truncate what it points at. */
+static void assert_untouched(const char *path, const char *text)
+{
+    char *now = read_text(path);
+    assert_string_equal(now, text);
+    free(now);
+}
+
+static void test_state_lock_never_follows_a_link_planted_as_the_lock_file(void **unused)
+{
+    char *dir = make_tmpdir();
+    char *victim = util_printf("%s/precious", dir);
+    char *lock_path = util_printf("%s/app.prod.lock", dir);
+    FILE *f = fopen(victim, "w");
+    assert_non_null(f);
+    fputs("do not truncate me\n", f);
+    fclose(f);
+    assert_int_equal(symlink(victim, lock_path), 0);
+    state_lock *lock = NULL;
+    char *err = NULL;
+
+    assert_int_equal(state_lock_acquire(dir, "app", "prod", "me", &lock, &err), INFRA_EINTERNAL);
+    assert_null(lock);
+    char *expected = util_printf("cannot open lock file %s: it is a symbolic link, which infra "
+                                 "never follows in a state directory; remove it",
+                                 lock_path);
+    assert_string_equal(err, expected);
+    assert_untouched(victim, "do not truncate me\n");
+    free(expected);
+    free(err);
+
+    /* infra unlock does not follow it either (it only removes the link). */
+    assert_int_equal(state_unlock(dir, "app", "prod", 0, &err), INFRA_EINTERNAL);
+    assert_non_null(strstr(err, "it is a symbolic link"));
+    assert_untouched(victim, "do not truncate me\n");
+    free(err);
+
+    free(lock_path);
+    free(victim);
+    remove_tree(dir);
+}
+
+static void test_state_lock_refuses_a_hard_link_or_a_fifo_as_the_lock_file(void **unused)
+{
+    char *dir = make_tmpdir();
+    char *victim = util_printf("%s/precious", dir);
+    char *lock_path = util_printf("%s/app.prod.lock", dir);
+    FILE *f = fopen(victim, "w");
+    assert_non_null(f);
+    fputs("do not truncate me\n", f);
+    fclose(f);
+    assert_int_equal(link(victim, lock_path), 0);
+    state_lock *lock = NULL;
+    char *err = NULL;
+
+    assert_int_equal(state_lock_acquire(dir, "app", "prod", "me", &lock, &err), INFRA_EINTERNAL);
+    char *expected = util_printf("cannot open lock file %s: it has 2 hard links, so it is also "
+                                 "another file; remove it",
+                                 lock_path);
+    assert_string_equal(err, expected);
+    assert_untouched(victim, "do not truncate me\n");
+    free(expected);
+    free(err);
+
+    /* A FIFO is refused at once; nothing waits for a writer. */
+    assert_int_equal(unlink(lock_path), 0);
+    assert_int_equal(mkfifo(lock_path, 0600), 0);
+    assert_int_equal(state_lock_acquire(dir, "app", "prod", "me", &lock, &err), INFRA_EINTERNAL);
+    expected = util_printf("cannot open lock file %s: it is a FIFO, not a regular file; remove it",
+                           lock_path);
+    assert_string_equal(err, expected);
+    free(expected);
+    free(err);
+
+    free(lock_path);
+    free(victim);
+    remove_tree(dir);
+}
+
+static void test_state_lock_refuses_a_state_directory_others_can_write(void **unused)
+{
+    char *dir = make_tmpdir();
+    assert_int_equal(chmod(dir, 01777), 0);
+    state_lock *lock = NULL;
+    char *err = NULL;
+
+    assert_int_equal(state_lock_acquire(dir, "app", "prod", "me", &lock, &err), INFRA_EAUTH);
+    char *expected = util_printf("state directory %s is writable by others (mode 1777), who could "
+                                 "plant files there; run chmod o-w %s",
+                                 dir, dir);
+    assert_string_equal(err, expected);
+    free(expected);
+    free(err);
+    char *lock_path = util_printf("%s/app.prod.lock", dir);
+    assert_int_equal(access(lock_path, F_OK), -1); /* nothing was created */
+    free(lock_path);
+
+    assert_int_equal(chmod(dir, 0700), 0);
+    assert_int_equal(state_lock_acquire(dir, "app", "prod", "me", &lock, &err), 0);
+    state_lock_release(lock);
+    remove_tree(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -301,6 +404,9 @@ int main(void)
         cmocka_unit_test(test_state_lock_of_a_killed_holder_is_taken_over_with_a_warning),
         cmocka_unit_test(test_state_lock_is_exclusive_within_one_process_too),
         cmocka_unit_test(test_state_unlock_refuses_a_live_holder_and_removes_a_dead_ones),
+        cmocka_unit_test(test_state_lock_never_follows_a_link_planted_as_the_lock_file),
+        cmocka_unit_test(test_state_lock_refuses_a_hard_link_or_a_fifo_as_the_lock_file),
+        cmocka_unit_test(test_state_lock_refuses_a_state_directory_others_can_write),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -23,6 +23,7 @@
 
 #include "infra/plugin.h"
 #include "services/log.h"
+#include "base/file.h"
 #include "base/util.h"
 
 struct state_lock {
@@ -249,13 +250,21 @@ int state_lock_acquire(const char *dir, const char *name, const char *env, const
     if (!env)
         env = "default";
     if ((error = state_file_name(dir, name, env, ".lock", &path, err)) < 0 ||
+        (error = util_dir_check_private(dir, "state directory", err)) < 0 ||
         (error = state_dir_create(dir, err)) < 0)
         goto done;
 
     for (int attempt = 0;; attempt++) {
-        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        /* Never through a link planted in the directory: the file is
+         * truncated below, as root. */
+        char *why = NULL;
+        fd = util_open_private(path, O_RDWR | O_CREAT, 0600, "lock file", &why);
         if (fd < 0) {
-            error = fail_errno(err, "cannot open lock file", path);
+            if (err)
+                *err = why;
+            else
+                free(why);
+            error = INFRA_EINTERNAL;
             goto done;
         }
         if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
@@ -280,7 +289,7 @@ int state_lock_acquire(const char *dir, const char *name, const char *env, const
             goto done;
         }
         /* state_unlock may have removed the file between open and flock. */
-        if (fstat(fd, &held) == 0 && stat(path, &named) == 0 && held.st_dev == named.st_dev &&
+        if (fstat(fd, &held) == 0 && lstat(path, &named) == 0 && held.st_dev == named.st_dev &&
             held.st_ino == named.st_ino)
             break;
         close(fd);
@@ -337,14 +346,21 @@ int state_unlock(const char *dir, const char *name, const char *env, int force, 
 
     if (!env)
         env = "default";
-    if ((error = state_file_name(dir, name, env, ".lock", &path, err)) < 0)
+    if ((error = state_file_name(dir, name, env, ".lock", &path, err)) < 0 ||
+        (error = util_dir_check_private(dir, "state directory", err)) < 0)
         goto done;
-    fd = open(path, O_RDWR | O_CLOEXEC);
+    char *why = NULL;
+    fd = util_open_private(path, O_RDWR, 0, "lock file", &why);
     if (fd < 0) {
         if (errno != ENOENT) {
-            error = fail_errno(err, "cannot open lock file", path);
+            if (err)
+                *err = why;
+            else
+                free(why);
+            error = INFRA_EINTERNAL;
             goto done;
         }
+        free(why);
         log_msg(LOG_INFO, "%s environment %s is not locked (no %s)", name, env, path);
         goto done;
     }
