@@ -422,25 +422,17 @@ int topology_load(const char *path, const topology_options *opts, topology **out
 {
     *out = NULL;
     diag_loc loc = {path, 0, 0};
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        diag_add(diags, DIAG_ERROR, &loc, NULL, "cannot read the topology: %s", strerror(errno));
+    char *text = NULL, *why = NULL;
+    size_t len = 0;
+    /* A regular file of bounded size: /dev/zero must not fill memory, nor
+     * a FIFO hang the run. */
+    if (util_read_regular_file(path, TOPO_MAX_FILE, &text, &len, &why) < 0) {
+        diag_add(diags, DIAG_ERROR, &loc, NULL, "cannot read the topology: %s", why);
+        free(why);
         return INFRA_EINVALID;
     }
-    util_buf text = {0};
-    char chunk[65536];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-        util_buf_put(&text, chunk, n);
-    int failed = ferror(f) ? (errno ? errno : EIO) : 0;
-    fclose(f);
-    if (failed) {
-        diag_add(diags, DIAG_ERROR, &loc, NULL, "cannot read the topology: %s", strerror(failed));
-        util_buf_free(&text);
-        return INFRA_EINVALID;
-    }
-    int error = topology_load_buffer(path, text.data ? text.data : "", text.len, opts, out, diags);
-    util_buf_free(&text);
+    int error = topology_load_buffer(path, text, len, opts, out, diags);
+    free(text);
     return error;
 }
 

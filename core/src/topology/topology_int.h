@@ -16,6 +16,7 @@
 #define TOPO_MAX_COUNT 100000   /* count of one resource */
 #define TOPO_MAX_NODES 10000    /* servers or clients of one datacenter */
 #define TOPO_MAX_VALUES 4000000 /* values built for one load */
+#define TOPO_MAX_FILE (16u << 20) /* bytes of a topology, --var-file or job file */
 
 /* What topology_eval writes where a value is not known yet. */
 #define TOPO_UNKNOWN "(known after apply)"

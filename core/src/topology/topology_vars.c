@@ -278,12 +278,12 @@ static void load_var_files(topo_ctx *ctx)
     for (size_t f = 0; ctx->opts->var_files && ctx->opts->var_files[f]; f++) {
         const char *file = ctx->opts->var_files[f];
         size_t len = 0;
-        char *text = NULL;
-        util_read_file(file, &text, &len);
-        if (!text) {
+        char *text = NULL, *why = NULL;
+        if (util_read_regular_file(file, TOPO_MAX_FILE, &text, &len, &why) < 0) {
             diag_loc loc = {file, 0, 0};
             ctx->errors++;
-            diag_add(ctx->diags, DIAG_ERROR, &loc, NULL, "cannot read the --var-file");
+            diag_add(ctx->diags, DIAG_ERROR, &loc, NULL, "cannot read the --var-file: %s", why);
+            free(why);
             continue;
         }
         ytree *doc = NULL;
