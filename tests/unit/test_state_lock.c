@@ -397,8 +397,63 @@ static void test_state_lock_refuses_a_state_directory_others_can_write(void **un
     remove_tree(dir);
 }
 
-int main(void)
+/* With --hold-lock DIR as its first arguments this binary takes the lock
+ * and holds it (the rest of the command line is what the lock records). */
+static int hold_lock_main(const char *dir)
 {
+    state_lock *lock = NULL;
+    if (state_lock_acquire(dir, "app", "prod", "bob@test", &lock, NULL) < 0)
+        return 3;
+    if (write(STDOUT_FILENO, "y", 1) != 1)
+        return 4;
+    for (;;)
+        pause();
+}
+
+/* The lock says which command holds it, but never a --var value: a
+ * password given that way is not left in a file. */
+static void test_state_lock_records_the_command_without_variable_values(void **unused)
+{
+    char *dir = make_tmpdir();
+    int ready[2];
+    assert_int_equal(pipe(ready), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(ready[1], STDOUT_FILENO);
+        close(ready[0]);
+        execl("/proc/self/exe", "test_state_lock", "--hold-lock", dir, "up", "t.yaml", "--var",
+              "db_password=hunter2-in-argv", "--var=token=abc-in-argv", "-e", "prod",
+              (char *)NULL);
+        _exit(5);
+    }
+    close(ready[1]);
+    char c = 0;
+    assert_int_equal(read(ready[0], &c, 1), 1);
+    close(ready[0]);
+
+    char *path = util_printf("%s/app.prod.lock", dir);
+    char *text = read_text(path);
+    json_t *doc = json_loads(text, 0, NULL);
+    assert_non_null(doc);
+    char *expected = util_printf("test_state_lock --hold-lock %s up t.yaml --var "
+                                 "db_password=(value hidden) --var=token=(value hidden) -e prod",
+                                 dir);
+    assert_string_equal(json_string_value(json_object_get(doc, "command")), expected);
+    assert_null(strstr(text, "in-argv"));
+
+    kill_holder(pid);
+    free(expected);
+    json_decref(doc);
+    free(text);
+    free(path);
+    remove_tree(dir);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc >= 3 && !strcmp(argv[1], "--hold-lock"))
+        return hold_lock_main(argv[2]);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_state_lock_second_acquire_in_another_process_is_refused),
         cmocka_unit_test(test_state_lock_of_a_killed_holder_is_taken_over_with_a_warning),
@@ -407,6 +462,7 @@ int main(void)
         cmocka_unit_test(test_state_lock_never_follows_a_link_planted_as_the_lock_file),
         cmocka_unit_test(test_state_lock_refuses_a_hard_link_or_a_fifo_as_the_lock_file),
         cmocka_unit_test(test_state_lock_refuses_a_state_directory_others_can_write),
+        cmocka_unit_test(test_state_lock_records_the_command_without_variable_values),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -116,28 +116,46 @@ static int holder_is_dead_here(const lock_holder *h)
     return here && h->pid > 0 && kill((pid_t)h->pid, 0) < 0 && errno == ESRCH;
 }
 
-/* This process's command line, with registered secrets masked. */
+/* This process's command line as the lock records it: the value of every
+ * --var replaced by "(value hidden)" (a password passed that way is not
+ * left in a file others may read), and registered secrets masked. */
 static char *command_line(void)
 {
-    util_buf b = {0};
+    util_buf raw = {0}, b = {0};
     char buf[4096];
     ssize_t n;
     int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
 
     if (fd >= 0) {
         while ((n = read(fd, buf, sizeof(buf))) > 0)
-            util_buf_put(&b, buf, (size_t)n);
+            util_buf_put(&raw, buf, (size_t)n);
         close(fd);
     }
-    for (size_t i = 0; i < b.len; i++) {
-        if (b.data[i] == '\0')
-            b.data[i] = ' ';
+    int var_value = 0;
+    for (size_t i = 0; i < raw.len;) {
+        const char *arg = raw.data + i;
+        size_t len = strnlen(arg, raw.len - i);
+        const char *eq = memchr(arg, '=', len);
+        if (b.len)
+            util_buf_puts(&b, " ");
+        if (var_value && eq) {
+            util_buf_put(&b, arg, (size_t)(eq - arg));
+            util_buf_puts(&b, "=(value hidden)");
+        } else if (!strncmp(arg, "--var=", 6) && memchr(arg + 6, '=', len - 6)) {
+            const char *value_eq = memchr(arg + 6, '=', len - 6);
+            util_buf_put(&b, arg, (size_t)(value_eq - arg));
+            util_buf_puts(&b, "=(value hidden)");
+        } else {
+            util_buf_put(&b, arg, len);
+        }
+        var_value = len == 5 && !strncmp(arg, "--var", 5);
+        util_zero((char *)arg, len);
+        i += len + 1;
     }
-    while (b.len > 0 && b.data[b.len - 1] == ' ')
-        b.data[--b.len] = '\0';
-    char *raw = util_buf_take(&b);
-    char *clean = log_redact(raw);
-    free(raw);
+    util_buf_free(&raw);
+    char *text = util_buf_take(&b);
+    char *clean = log_redact(text);
+    free(text);
     return clean;
 }
 
