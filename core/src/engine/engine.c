@@ -15,6 +15,7 @@
 #include "engine/plan.h"
 #include "engine/scheduler.h"
 #include "services/secrets.h"
+#include "services/secrets_hash.h"
 #include "base/util.h"
 
 /* Backoff before the second attempt of a transient failure; doubled each time. */
@@ -413,24 +414,6 @@ int engine_retry(engine *e, engine_call *c, engine_retry_fn fn, void *ud)
 /* ------------------------------------------------------------------ */
 /* Sensitive values, private blobs                                    */
 
-static char *sha256_text(const json_t *value)
-{
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
-    char *text = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY | JSON_SORT_KEYS);
-    util_buf b = {0};
-
-    EVP_Digest(text ? text : "", text ? strlen(text) : 0, md, &mdlen, EVP_sha256(), NULL);
-    if (text) {
-        util_zero(text, strlen(text));
-        free(text);
-    }
-    util_buf_puts(&b, "sha256:");
-    for (unsigned int i = 0; i < mdlen; i++)
-        util_buf_printf(&b, "%02x", md[i]);
-    return util_buf_take(&b);
-}
-
 json_t *engine_config_for_state(const engine *e, size_t provider, const char *type,
                                 const json_t *config)
 {
@@ -441,7 +424,7 @@ json_t *engine_config_for_state(const engine *e, size_t provider, const char *ty
         return copy ? copy : json_object();
     json_object_foreach(copy, key, value) {
         if (engine_attr_flag(e, provider, type, key, "sensitive") && !engine_json_unknown(value)) {
-            char *hash = sha256_text(value);
+            char *hash = secrets_hash_for_state(value);
             json_object_set_new(copy, key, json_string(hash));
             free(hash);
         }

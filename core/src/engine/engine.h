@@ -155,8 +155,8 @@ typedef int (*engine_retry_fn)(void *ud);
 int engine_retry(engine *e, engine_call *c, engine_retry_fn fn, void *ud);
 
 /* A copy of config where each sensitive attribute of the type is replaced
- * by "sha256:HEX" of its value, so that state records that it changed
- * without recording it. New value. */
+ * by secrets_hash_for_state of its value, so that state records that it
+ * changed without recording it. New value. */
 json_t *engine_config_for_state(const engine *e, size_t provider, const char *type,
                                 const json_t *config);
 

@@ -424,16 +424,25 @@ const char *secrets_file_bound(void)
     return bound_path;
 }
 
+int secrets_file_save_bound(char **err)
+{
+    int error = 0;
+    *err = NULL;
+    pthread_mutex_lock(&bind_lock);
+    if (bound_path && secrets_dirty())
+        error = secrets_file_save(bound_path, err);
+    pthread_mutex_unlock(&bind_lock);
+    return error;
+}
+
 /* Writes the store to the bound file when it changed; the plugin gets an
  * error rather than a secret that would not survive the process. */
 static int save_bound(infra_call *call)
 {
-    int error = 0;
     char *err = NULL;
-    pthread_mutex_lock(&bind_lock);
-    if (bound_path && secrets_dirty() && (error = secrets_file_save(bound_path, &err)) < 0)
+    int error = secrets_file_save_bound(&err);
+    if (error < 0)
         host_table()->diag(call, INFRA_DIAG_ERROR, "", err ? err : "cannot save the secrets");
-    pthread_mutex_unlock(&bind_lock);
     free(err);
     return error;
 }
