@@ -44,6 +44,15 @@ int util_random(void *out, size_t n);
 /* A new random identifier of 32 hex characters; caller frees. */
 char *util_random_hex(void);
 
+/* A copy of text fit for a terminal: every control character a value
+ * could carry is written out instead of sent (ESC as \x1b, newline as \n,
+ * tab as \t, carriage return as \r, other C0 bytes and DEL as \xHH, the
+ * C1 controls U+0080..U+009F as \u0080..\u009f, and bytes that are not
+ * UTF-8 as \xHH), so text from a topology, a state or a plugin cannot move
+ * the cursor, retitle the window or fake a line. Other text, backslashes
+ * included, is kept, so escaping twice changes nothing. Caller frees. */
+char *util_escape_controls(const char *text);
+
 /* Securely zero memory (not optimised away). */
 void util_zero(void *ptr, size_t len);
 

@@ -35,7 +35,7 @@ static char *show(const json_t *v)
                               !strcmp(json_string_value(v), ENGINE_SENSITIVE)))
         return util_strdup(json_string_value(v));
     char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-    char *shown = log_redact(text ? text : "?");
+    char *shown = log_display(text ? text : "?");
     free(text);
     return shown;
 }
@@ -100,9 +100,13 @@ static void print_header(const painter *pp, const plan_item *it)
     }
     if (it->note)
         util_buf_printf(&b, "; %s", it->note);
+    /* Attribute names a plugin reported, addresses from the state: shown, never obeyed. */
+    char *address = log_display(it->address), *why = log_display(b.data ? b.data : "");
     fprintf(pp->out, "  %s%s%s %s%s%s  (%s)\n", paint(pp, colors[it->action]),
-            symbols[it->action], paint(pp, C_RESET), paint(pp, C_BOLD), it->address,
-            paint(pp, C_RESET), b.data ? b.data : "");
+            symbols[it->action], paint(pp, C_RESET), paint(pp, C_BOLD), address,
+            paint(pp, C_RESET), why);
+    free(address);
+    free(why);
     util_buf_free(&b);
 }
 
@@ -111,8 +115,10 @@ static void print_attr(const painter *pp, const char *sym, const char *color, co
 {
     char *a = old ? show(old) : NULL;
     char *b = now ? show(now) : NULL;
-    fprintf(pp->out, "      %s%s%s %s = %s%s%s%s\n", paint(pp, color), sym, paint(pp, C_RESET), key,
-            a ? a : "", a && b ? " -> " : "", b ? b : "", remark ? remark : "");
+    char *name = log_display(key);
+    fprintf(pp->out, "      %s%s%s %s = %s%s%s%s\n", paint(pp, color), sym, paint(pp, C_RESET),
+            name, a ? a : "", a && b ? " -> " : "", b ? b : "", remark ? remark : "");
+    free(name);
     free(a);
     free(b);
 }
@@ -174,8 +180,10 @@ static void print_drift(const plan *p, const painter *pp)
             util_buf_puts(&b, "deleted");
         else
             reasons_text(&b, it->drift);
-        fprintf(pp->out, "  %s!%s %s: %s\n", paint(pp, C_YELLOW), paint(pp, C_RESET), it->address,
-                b.data ? b.data : "");
+        char *address = log_display(it->address), *what = log_display(b.data ? b.data : "");
+        fprintf(pp->out, "  %s!%s %s: %s\n", paint(pp, C_YELLOW), paint(pp, C_RESET), address, what);
+        free(address);
+        free(what);
         util_buf_free(&b);
     }
     if (header)
