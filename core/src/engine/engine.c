@@ -94,6 +94,29 @@ static int providers_load(engine *e, diag_list *diags)
     return error;
 }
 
+/* An attribute a sensitive variable flows into is sensitive for its type,
+ * as if the plugin's schema said so: hashed in the state, masked when
+ * shown, left out of drift, whatever value it holds on a later run. */
+static void mark_sensitive_attributes(engine *e)
+{
+    for (size_t i = 0; i < e->topo->nresources; i++) {
+        const topo_resource *r = &e->topo->resources[i];
+        int p = engine_provider_index(e, r->provider);
+        json_t *type = p < 0 ? NULL : json_object_get(e->providers[p].types, r->type);
+        json_t *attrs = json_object_get(type, "attributes");
+        const char *key;
+        json_t *value;
+        json_object_foreach(r->config, key, value) {
+            if (!json_is_object(attrs) || !topology_value_sensitive(e->topo, value))
+                continue;
+            json_t *attr = json_object_get(attrs, key);
+            if (!json_is_object(attr))
+                json_object_set_new(attrs, key, attr = json_object());
+            json_object_set_new(attr, "sensitive", json_true());
+        }
+    }
+}
+
 int engine_open(const engine_options *opts, engine **out, diag_list *diags)
 {
     int error = 0;
@@ -114,6 +137,7 @@ int engine_open(const engine_options *opts, engine **out, diag_list *diags)
                                                                   ? e->topo->dir
                                                                   : ".");
     int perr = providers_load(e, diags);
+    mark_sensitive_attributes(e);
     int verr = engine_validate(e, diags);
     graph *g = NULL;
     int gerr = plan_graph(e, NULL, &g, diags);
@@ -423,7 +447,9 @@ json_t *engine_config_for_state(const engine *e, size_t provider, const char *ty
     if (!json_is_object(copy))
         return copy ? copy : json_object();
     json_object_foreach(copy, key, value) {
-        if (engine_attr_flag(e, provider, type, key, "sensitive") && !engine_json_unknown(value)) {
+        if ((engine_attr_flag(e, provider, type, key, "sensitive") ||
+             topology_value_sensitive(e->topo, value)) &&
+            !engine_json_unknown(value)) {
             char *hash = secrets_hash_for_state(value);
             json_object_set_new(copy, key, json_string(hash));
             free(hash);
@@ -442,7 +468,8 @@ json_t *engine_hide_sensitive(const engine *e, size_t provider, const char *type
     if (!json_is_object(copy))
         return copy ? copy : json_object();
     json_object_foreach_safe(copy, tmp, key, member) {
-        if (!engine_attr_flag(e, provider, type, key, "sensitive"))
+        if (!engine_attr_flag(e, provider, type, key, "sensitive") &&
+            !topology_value_sensitive(e->topo, member))
             continue;
         if (mask)
             json_object_set_new(copy, key, json_string(ENGINE_SENSITIVE));

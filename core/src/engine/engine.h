@@ -154,14 +154,16 @@ const char *engine_call_error(const engine_call *c, int code);
 typedef int (*engine_retry_fn)(void *ud);
 int engine_retry(engine *e, engine_call *c, engine_retry_fn fn, void *ud);
 
-/* A copy of config where each sensitive attribute of the type is replaced
- * by secrets_hash_for_state of its value, so that state records that it
+/* A copy of config where each sensitive attribute (of the type's schema,
+ * or holding a sensitive variable's value) is replaced by
+ * secrets_hash_for_state of its value, so that state records that it
  * changed without recording it. New value. */
 json_t *engine_config_for_state(const engine *e, size_t provider, const char *type,
                                 const json_t *config);
 
-/* A copy of value (a config or attributes) with sensitive attributes
- * replaced by ENGINE_SENSITIVE (mask = 1) or removed (mask = 0). New value. */
+/* A copy of value (a config or attributes) with sensitive attributes (as
+ * for engine_config_for_state) replaced by ENGINE_SENSITIVE (mask = 1) or
+ * removed (mask = 0). New value. */
 json_t *engine_hide_sensitive(const engine *e, size_t provider, const char *type,
                               const json_t *value, int mask);
 
