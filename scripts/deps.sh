@@ -12,6 +12,7 @@ packages=(
   iproute2 openssh-server openssh-client nftables haproxy busybox util-linux procps
   # tests: emulators, stand-ins and scenario scripts; benchmark timing
   python3 python3-botocore python3-yaml python3-jsonschema python3-lark openssl curl jq time
+  hyperfine
   # tests: a non-root login that becomes root on a node
   sudo
 )
