@@ -268,8 +268,9 @@ static void test_waiter_polls_every_instance_with_one_describe(void **state)
     (void)state;
     awt_reset();
     infra_provider *p = awt_provider();
-#define ITEM_XML "<item><instanceId>i-%d</instanceId><instanceState><name>%s</name>"          \
-                 "</instanceState><privateIpAddress>10.0.0.%d</privateIpAddress></item>"
+#define ITEM_XML                                                                                   \
+    "<item><instanceId>i-%d</instanceId><instanceState><name>%s</name>"                            \
+    "</instanceState><privateIpAddress>10.0.0.%d</privateIpAddress></item>"
     char pending[4096] = "", running[4096] = "";
     for (int i = 1; i <= 8; i++) {
         char one[256];
@@ -279,8 +280,9 @@ static void test_waiter_polls_every_instance_with_one_describe(void **state)
         strcat(running, one);
     }
 #undef ITEM_XML
-#define INSTANCES_XML "<DescribeInstancesResponse><reservationSet><item><instancesSet>%s"        \
-                      "</instancesSet></item></reservationSet></DescribeInstancesResponse>"
+#define INSTANCES_XML                                                                              \
+    "<DescribeInstancesResponse><reservationSet><item><instancesSet>%s"                            \
+    "</instancesSet></item></reservationSet></DescribeInstancesResponse>"
     awt_routef("DescribeInstances", 200, INSTANCES_XML, pending);
     awt_routef("DescribeInstances", 200, INSTANCES_XML, pending);
     awt_routef("DescribeInstances", 200, INSTANCES_XML, running);

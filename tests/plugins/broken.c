@@ -131,8 +131,8 @@ static int broken_sched_configure(infra_call *call, const infra_json *settings,
     return 0;
 }
 
-static int broken_node_bootstrap(infra_scheduler *self, infra_call *call,
-                                 const infra_json *cluster, const infra_json *node)
+static int broken_node_bootstrap(infra_scheduler *self, infra_call *call, const infra_json *cluster,
+                                 const infra_json *node)
 {
     return 0;
 }
@@ -160,10 +160,9 @@ static const infra_scheduler_ops broken_sched_ops = {
 };
 
 static const infra_plugin broken_plugin = {
-    BROKEN_MAGIC,        BROKEN_ABI_MAJOR,     BROKEN_ABI_MINOR,
-    BROKEN_DESC_SIZE,    BROKEN_KIND,          BROKEN_NAME,
-    BROKEN_VERSION,      BROKEN_BUILD_SIG,     BROKEN_CAPABILITIES,
-    BROKEN_PROVIDER_OPS, BROKEN_SCHEDULER_OPS,
+    BROKEN_MAGIC,        BROKEN_ABI_MAJOR,    BROKEN_ABI_MINOR,     BROKEN_DESC_SIZE,
+    BROKEN_KIND,         BROKEN_NAME,         BROKEN_VERSION,       BROKEN_BUILD_SIG,
+    BROKEN_CAPABILITIES, BROKEN_PROVIDER_OPS, BROKEN_SCHEDULER_OPS,
 };
 
 /* Declared here: the header's declaration is turned off above. */

@@ -23,9 +23,17 @@ static const infra_provider_ops swapped_ops = {
 };
 
 static const infra_plugin swapped_plugin = {
-    INFRA_PLUGIN_MAGIC, INFRA_ABI_MAJOR,      INFRA_ABI_MINOR, sizeof(infra_plugin),
-    INFRA_PLUGIN_PROVIDER, "swapped",         "1.0.0",         INFRA_BUILD_SIG_INIT,
-    0,                  &swapped_ops,         0,
+    INFRA_PLUGIN_MAGIC,
+    INFRA_ABI_MAJOR,
+    INFRA_ABI_MINOR,
+    sizeof(infra_plugin),
+    INFRA_PLUGIN_PROVIDER,
+    "swapped",
+    "1.0.0",
+    INFRA_BUILD_SIG_INIT,
+    0,
+    &swapped_ops,
+    0,
 };
 
 /* The wrong signature, declared here: the header's declaration (which

@@ -92,11 +92,10 @@ static inline int is_loaded(const char *path)
 
 /* Loads the sample NAME and asserts it is refused with exactly
  * "PATH: refused: " followed by the formatted reason. */
-static inline void assert_refused_with(const char *name, int expected_kind, const char *fmt,
-                                       ...) __attribute__((format(printf, 3, 4)));
+static inline void assert_refused_with(const char *name, int expected_kind, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
-static inline void assert_refused_with(const char *name, int expected_kind, const char *fmt,
-                                       ...)
+static inline void assert_refused_with(const char *name, int expected_kind, const char *fmt, ...)
 {
     char *path = sample(name);
     va_list ap;

@@ -108,13 +108,26 @@ static void test_scan_honours_plugin_path_order_first_name_wins(void **state)
 static void test_scan_of_samples_loads_good_and_refuses_each_broken(void **state)
 {
     static const char *const all_broken[] = {
-        "broken-abi-minor",   "broken-abi2",          "broken-cxx-entry",
-        "broken-entry-error", "broken-entry-null",    "broken-kind",
-        "broken-magic",       "broken-no-entry",      "broken-no-name",
-        "broken-no-ops",      "broken-no-read",       "broken-no-version",
-        "broken-sched-no-bootstrap", "broken-small-desc", "broken-small-ops",
-        "broken-small-sched-ops", "broken-swapped-entry", "broken-time-t",
-        "broken-zero-ops-size", "dup-b",
+        "broken-abi-minor",
+        "broken-abi2",
+        "broken-cxx-entry",
+        "broken-entry-error",
+        "broken-entry-null",
+        "broken-kind",
+        "broken-magic",
+        "broken-no-entry",
+        "broken-no-name",
+        "broken-no-ops",
+        "broken-no-read",
+        "broken-no-version",
+        "broken-sched-no-bootstrap",
+        "broken-small-desc",
+        "broken-small-ops",
+        "broken-small-sched-ops",
+        "broken-swapped-entry",
+        "broken-time-t",
+        "broken-zero-ops-size",
+        "dup-b",
     };
     const char *broken[sizeof(all_broken) / sizeof(all_broken[0])];
     size_t nbroken = 0;
@@ -310,7 +323,7 @@ static void test_require_loads_only_the_file_named_after_the_plugin(void **state
     assert_null(err);
     assert_string_equal(p->path, expected);
     assert_int_equal(ld.nplugins, 1);
-    assert_int_equal(ld.nrefusals, 0); /* broken-magic.so was never opened */
+    assert_int_equal(ld.nrefusals, 0);          /* broken-magic.so was never opened */
     assert_int_equal(access(marker, F_OK), -1); /* nor sample.so, nor other.so */
 
     /* Asked again: the same plugin, nothing more loaded. */

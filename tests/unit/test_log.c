@@ -160,7 +160,8 @@ static void test_log_display_escapes_control_characters(void **state)
     free(twice);
     free(clean);
 
-    clean = util_escape_controls("caf\xc3\xa9 \xc2\x9b" "31m \xff \xe2\x82\xac");
+    clean = util_escape_controls("caf\xc3\xa9 \xc2\x9b"
+                                 "31m \xff \xe2\x82\xac");
     assert_string_equal(clean, "caf\xc3\xa9 \\u009b31m \\xff \xe2\x82\xac");
     free(clean);
 }

@@ -96,8 +96,8 @@ static void test_unkeyed_hash_that_still_matches_is_migrated(void **unused)
 {
     char *old = legacy("\"hunter2\"");
     json_t *desired = json_pack("{s:s, s:s}", "password", "hunter2", "size", "small");
-    json_t *entry = json_pack("{s:{s:s, s:s}, s:{}}", "config", "password", old, "size", "small",
-                              "attributes");
+    json_t *entry =
+        json_pack("{s:{s:s, s:s}, s:{}}", "config", "password", old, "size", "small", "attributes");
 
     json_t *migrated = secrets_hash_migrate_entry(desired, entry);
     assert_non_null(migrated);
@@ -106,9 +106,8 @@ static void test_unkeyed_hash_that_still_matches_is_migrated(void **unused)
     assert_string_equal(json_string_value(json_object_get(config, "password")), keyed);
     assert_string_equal(json_string_value(json_object_get(config, "size")), "small");
     /* The entry given is left alone. */
-    assert_string_equal(json_string_value(json_object_get(json_object_get(entry, "config"),
-                                                          "password")),
-                        old);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(entry, "config"), "password")), old);
 
     /* A changed value does not match: nothing to migrate, it is a change. */
     json_object_set_new(desired, "password", json_string("new-password"));

@@ -423,8 +423,7 @@ static void test_state_lock_records_the_command_without_variable_values(void **u
         dup2(ready[1], STDOUT_FILENO);
         close(ready[0]);
         execl("/proc/self/exe", "test_state_lock", "--hold-lock", dir, "up", "t.yaml", "--var",
-              "db_password=hunter2-in-argv", "--var=token=abc-in-argv", "-e", "prod",
-              (char *)NULL);
+              "db_password=hunter2-in-argv", "--var=token=abc-in-argv", "-e", "prod", (char *)NULL);
         _exit(5);
     }
     close(ready[1]);

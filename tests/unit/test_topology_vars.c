@@ -125,7 +125,8 @@ static void test_topology_var_file_overrides_environment_and_var_overrides_both(
 
 /* INFRA_VAR_NAME overrides the topology (default and environment) and is
  * overridden by what the command line says (--var-file, --var). */
-static void test_topology_infra_var_environment_ranks_between_environment_and_var_file(void **unused)
+static void
+test_topology_infra_var_environment_ranks_between_environment_and_var_file(void **unused)
 {
     setenv("INFRA_VAR_replicas", "9", 1);
     setenv("INFRA_VAR_region", "from-env", 1);
@@ -294,7 +295,8 @@ int main(void)
         cmocka_unit_test(test_topology_variable_defaults_and_exact_expressions_keep_their_type),
         cmocka_unit_test(test_topology_environment_sets_variables_and_deep_merges_override),
         cmocka_unit_test(test_topology_var_file_overrides_environment_and_var_overrides_both),
-        cmocka_unit_test(test_topology_infra_var_environment_ranks_between_environment_and_var_file),
+        cmocka_unit_test(
+            test_topology_infra_var_environment_ranks_between_environment_and_var_file),
         cmocka_unit_test(test_topology_bad_var_conversion_names_the_variable),
         cmocka_unit_test(test_topology_undeclared_var_is_an_error_with_a_suggestion),
         cmocka_unit_test(test_topology_variable_without_value_is_reported_where_used),

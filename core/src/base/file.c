@@ -106,8 +106,8 @@ int util_open_private(const char *path, int flags, mode_t mode, const char *what
         return -1;
     }
     if (!S_ISREG(st.st_mode)) {
-        *err = util_printf("cannot open %s %s: it is %s, not a regular file; remove it", what,
-                           path, file_kind(&st));
+        *err = util_printf("cannot open %s %s: it is %s, not a regular file; remove it", what, path,
+                           file_kind(&st));
         close(fd);
         errno = EINVAL;
         return -1;

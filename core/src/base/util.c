@@ -200,7 +200,6 @@ void util_zero(void *ptr, size_t len)
         *p++ = 0;
 }
 
-
 /* Length of the UTF-8 sequence at p (2..4), or 0 when it is not one. */
 static size_t utf8_sequence(const unsigned char *p)
 {

@@ -183,7 +183,8 @@ static void print_outputs(FILE *out, const json_t *outputs)
     const char *key;
     json_t *value;
     json_object_foreach((json_t *)outputs, key, value) {
-        int sensitive = json_is_string(value) && !strcmp(json_string_value(value), ENGINE_SENSITIVE);
+        int sensitive =
+            json_is_string(value) && !strcmp(json_string_value(value), ENGINE_SENSITIVE);
         char *text = sensitive ? util_strdup(ENGINE_SENSITIVE)
                                : json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
         char *clean = log_display(text ? text : "null"), *name = log_display(key);

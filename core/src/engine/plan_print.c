@@ -102,9 +102,8 @@ static void print_header(const painter *pp, const plan_item *it)
         util_buf_printf(&b, "; %s", it->note);
     /* Attribute names a plugin reported, addresses from the state: shown, never obeyed. */
     char *address = log_display(it->address), *why = log_display(b.data ? b.data : "");
-    fprintf(pp->out, "  %s%s%s %s%s%s  (%s)\n", paint(pp, colors[it->action]),
-            symbols[it->action], paint(pp, C_RESET), paint(pp, C_BOLD), address,
-            paint(pp, C_RESET), why);
+    fprintf(pp->out, "  %s%s%s %s%s%s  (%s)\n", paint(pp, colors[it->action]), symbols[it->action],
+            paint(pp, C_RESET), paint(pp, C_BOLD), address, paint(pp, C_RESET), why);
     free(address);
     free(why);
     util_buf_free(&b);
@@ -181,7 +180,8 @@ static void print_drift(const plan *p, const painter *pp)
         else
             reasons_text(&b, it->drift);
         char *address = log_display(it->address), *what = log_display(b.data ? b.data : "");
-        fprintf(pp->out, "  %s!%s %s: %s\n", paint(pp, C_YELLOW), paint(pp, C_RESET), address, what);
+        fprintf(pp->out, "  %s!%s %s: %s\n", paint(pp, C_YELLOW), paint(pp, C_RESET), address,
+                what);
         free(address);
         free(what);
         util_buf_free(&b);

@@ -170,9 +170,9 @@ static int check_permissions(const char *path, char **err)
         goto done;
     }
     if (st.st_mode & S_IWGRP) {
-        error = refuse(err, INFRA_EAUTH, path,
-                       "writable by its group (mode %04o); run chmod g-w %s",
-                       (unsigned)(st.st_mode & 07777), path);
+        error =
+            refuse(err, INFRA_EAUTH, path, "writable by its group (mode %04o); run chmod g-w %s",
+                   (unsigned)(st.st_mode & 07777), path);
         goto done;
     }
     dir = util_dir_of(path);

@@ -90,8 +90,8 @@ typedef struct topo_job {
 
 typedef struct topo_output {
     char *name;
-    json_t *value;    /* may hold ${...} refs; TOPO_SENSITIVE when sensitive */
-    int sensitive;    /* uses a sensitive variable: its value is never computed, stored or shown */
+    json_t *value; /* may hold ${...} refs; TOPO_SENSITIVE when sensitive */
+    int sensitive; /* uses a sensitive variable: its value is never computed, stored or shown */
     char **deps;
     size_t ndeps;
     diag_loc loc;

@@ -403,8 +403,10 @@ static json_t *convert_cli(topo_ctx *ctx, topo_var *v)
     if (!value) {
         char *path = util_printf("variables.%s", v->name);
         if (v->sensitive)
-            topo_error(ctx, NULL, v->key, path, "%s: expected %s, got a value that is not (it is "
-                       "sensitive: not shown)", v->cli_from, type_phrase(v->type));
+            topo_error(ctx, NULL, v->key, path,
+                       "%s: expected %s, got a value that is not (it is "
+                       "sensitive: not shown)",
+                       v->cli_from, type_phrase(v->type));
         else
             topo_error(ctx, NULL, v->key, path, "%s: expected %s, got \"%s\"", v->cli_from,
                        type_phrase(v->type), v->cli);
@@ -450,9 +452,9 @@ static json_t *check_type(topo_ctx *ctx, topo_var *v, json_t *val)
     }
     if (ok)
         return val;
-    char *got = v->sensitive ? util_printf("%s (sensitive: not shown)",
-                                           topology_json_type_name(val))
-                             : topo_describe(val);
+    char *got = v->sensitive
+                    ? util_printf("%s (sensitive: not shown)", topology_json_type_name(val))
+                    : topo_describe(val);
     topo_error(ctx, v->src_doc, v->src, v->src_path, "expected %s, got %s", type_phrase(v->type),
                got);
     free(got);
