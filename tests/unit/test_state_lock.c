@@ -21,6 +21,7 @@
 #include "infra/plugin.h"
 #include "services/log.h"
 #include "state/state.h"
+#include "base/file.h"
 #include "base/util.h"
 
 static char *make_tmpdir(void)
@@ -357,6 +358,18 @@ static void test_state_lock_refuses_a_hard_link_or_a_fifo_as_the_lock_file(void 
     assert_untouched(victim, "do not truncate me\n");
     free(expected);
     free(err);
+    /* A file that may rightly have two names (a state beside its backup
+     * link) is opened with util_open_private_links; a third name is not. */
+    int fd = util_open_private_links(lock_path, O_RDONLY, 0, 2, "state", &err);
+    assert_true(fd >= 0);
+    close(fd);
+    char *third = util_printf("%s/third", dir);
+    assert_int_equal(link(victim, third), 0);
+    assert_int_equal(util_open_private_links(lock_path, O_RDONLY, 0, 2, "state", &err), -1);
+    assert_non_null(strstr(err, "it has 3 hard links"));
+    free(err);
+    unlink(third);
+    free(third);
 
     /* A FIFO is refused at once; nothing waits for a writer. */
     assert_int_equal(unlink(lock_path), 0);

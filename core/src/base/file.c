@@ -84,6 +84,12 @@ static const char *file_kind(const struct stat *st)
 
 int util_open_private(const char *path, int flags, mode_t mode, const char *what, char **err)
 {
+    return util_open_private_links(path, flags, mode, 1, what, err);
+}
+
+int util_open_private_links(const char *path, int flags, mode_t mode, unsigned max_links,
+                            const char *what, char **err)
+{
     struct stat st;
     int fd = open(path, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, mode);
     if (fd < 0) {
@@ -112,7 +118,7 @@ int util_open_private(const char *path, int flags, mode_t mode, const char *what
         errno = EINVAL;
         return -1;
     }
-    if (st.st_nlink != 1) {
+    if (st.st_nlink > max_links) {
         *err = util_printf("cannot open %s %s: it has %lu hard links, so it is also another "
                            "file; remove it",
                            what, path, (unsigned long)st.st_nlink);

@@ -30,6 +30,12 @@ int util_read_file(const char *path, char **out, size_t *len);
  * *err "cannot open WHAT PATH: why" (caller frees) and errno set. */
 int util_open_private(const char *path, int flags, mode_t mode, const char *what, char **err);
 
+/* The same, for a file that may rightly have up to max_links names (a
+ * state between its backup link and the rename over it has two); any more
+ * is refused. */
+int util_open_private_links(const char *path, int flags, mode_t mode, unsigned max_links,
+                            const char *what, char **err);
+
 /* Refuses a directory others can write to (mode o+w), where anyone could
  * plant or swap the files infra keeps there. 0, or INFRA_EAUTH with *err
  * "WHAT DIR is writable by others (mode 0777); run chmod o-w DIR";
