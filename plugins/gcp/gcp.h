@@ -101,8 +101,7 @@ char *gcp_url_encode(const char *s);
 
 /* A string from a string or a number (its decimal text); NULL otherwise. Caller frees. */
 char *gcp_json_text(const infra_json *v);
-/* 1 when v is or holds a value known only after apply (INFRA_JSON_UNKNOWN,
- * or the older in-band "${...}" text). */
+/* 1 when v is or holds a value known only after apply (INFRA_JSON_UNKNOWN). */
 int gcp_json_unknown(const infra_json *v);
 /* The strings of a list (or of one string) as a NULL-terminated array
  * (caller frees with gcp_strv_free); NULL members are skipped. 0, or

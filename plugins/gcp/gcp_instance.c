@@ -23,7 +23,7 @@ static const char *const label_sources[] = {"labels", "tags",       "role", "clu
 static const char *zone_of(gcp_act *a, const infra_json *cfg)
 {
     const char *z = pu_json_str(cfg, "zone");
-    return z != NULL && *z && !pu_is_unknown(z) ? z : a->p->zone;
+    return z != NULL && *z ? z : a->p->zone;
 }
 
 /* The fingerprint on the serial port of the instance at path, waiting at

@@ -357,7 +357,7 @@ int gcp_state_finish(gcp_act *a, infra_json *st, int error)
 const char *gcp_state_id(const infra_json *state)
 {
     const char *id = pu_json_str(state, "id");
-    return id != NULL && *id && !pu_is_unknown(id) ? id : NULL;
+    return id != NULL && *id ? id : NULL;
 }
 
 int gcp_state_ids(infra_json *st, const infra_json *obj)
@@ -403,7 +403,7 @@ char *gcp_ref(const infra_provider *p, const char *value, const char *collection
 char *gcp_resource_name(gcp_act *a, const infra_json *cfg)
 {
     const char *name = pu_json_str(cfg, "name");
-    if (name != NULL && *name && !pu_is_unknown(name))
+    if (name != NULL && *name)
         return pu_strdup(name);
     return gcp_call_name(a->call);
 }

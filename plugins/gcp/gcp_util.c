@@ -230,30 +230,7 @@ char *gcp_json_text(const infra_json *v)
 
 int gcp_json_unknown(const infra_json *v)
 {
-    if (v == NULL)
-        return 0;
-    switch (GJ->type(v)) {
-    case INFRA_JSON_UNKNOWN:
-        return 1;
-    case INFRA_JSON_STRING:
-        return pu_is_unknown(GJ->string(v));
-    case INFRA_JSON_ARRAY:
-        for (size_t i = 0; i < GJ->length(v); i++)
-            if (gcp_json_unknown(GJ->at(v, i)))
-                return 1;
-        return 0;
-    case INFRA_JSON_OBJECT: {
-        void *iter = NULL;
-        const char *key;
-        const infra_json *member;
-        while (GJ->next(v, &iter, &key, &member))
-            if (gcp_json_unknown(member))
-                return 1;
-        return 0;
-    }
-    default:
-        return 0;
-    }
+    return v != NULL && pu_json_has_unknown(v);
 }
 
 int gcp_json_strv(const infra_json *v, char ***out)
