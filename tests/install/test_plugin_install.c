@@ -35,8 +35,6 @@
 
 #define SSHD "/usr/sbin/sshd"
 
-extern char **environ;
-
 static struct {
     int available;
     char *dir;         /* mktemp -d: keys, config, files */
