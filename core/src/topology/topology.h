@@ -67,6 +67,8 @@ typedef struct topo_datacenter {
     int servers;
     int clients;
     json_t *settings; /* machine, image, ... */
+    json_t *scheduler_settings; /* the scheduler's settings for this datacenter's
+                                   nodes (its plugin reads them), or NULL */
     diag_loc loc;
 } topo_datacenter;
 

@@ -239,6 +239,11 @@ static void add_agents(topo_ctx *ctx, const topo_cluster *c, topo_region *r,
                 json_object_set_new(config, "index", json_integer(i));
                 json_object_set_new(config, "private_ip", ref(ip_ref));
                 json_object_set_new(config, "settings", topo_escape_json(c->settings));
+                /* present only when given, so that agents made before it
+                 * existed plan no change */
+                if (dc->scheduler_settings)
+                    json_object_set_new(config, "scheduler_settings",
+                                        topo_escape_json(dc->scheduler_settings));
                 free(id_ref);
                 free(ip_ref);
 
