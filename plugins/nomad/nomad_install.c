@@ -66,7 +66,7 @@ int nomad_install_check(infra_call *call, const char *attr, const infra_json *in
         } else if (files) {
             const char *file = pu_json_str(v, "file");
             struct stat st;
-            pu_install in;
+            pu_install in = {0};
             if (stat(file, &st) < 0) {
                 pu_warnf(call, a,
                          "%s: cannot read %s now (%s): the nodes cannot be bootstrapped until it "

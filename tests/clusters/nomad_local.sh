@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # examples/nomad-local.yaml end to end, through the infra binary, on real
-# namespace hosts with sshd, and the stand-in nomad and consul agents on
-# their PATH-free absolute paths: two regions (europe = dc-a + dc-b, us =
-# dc-c), 3 servers each, 2 clients per datacenter, federated, the web job
-# in both. Then: a second up changes nothing; a node that never comes up,
+# namespace hosts with sshd, the stand-in nomad and consul agents installed
+# on them by the plugin (launchers of the stand-ins, given as files with
+# their SHA-256): two regions (europe = dc-a + dc-b, us = dc-c), 3 servers
+# each, 2 clients per datacenter, federated, the web job in both. Then: a
+# second up changes nothing; a new nomad for dc-b rolls its agents one node
+# at a time and uploads nothing else; a wrong hash is refused before
+# anything starts; a node that never comes up,
 # a wrong ACL token and a job whose deployment fails each fail with a
 # clear message while the rest keeps running; down leaves nothing.
 #   usage: nomad_local.sh INFRA_BINARY     (exit 77 = skipped: not root)
@@ -31,7 +34,18 @@ export INFRA_PLUGIN_PATH
 INFRA_PLUGIN_PATH=$(dirname "$infra")/plugins
 export INFRA_LOCAL_RUN_DIR=$work/run INFRA_LOCAL_PREFIX=$prefix NO_COLOR=1
 standins=$("$root/tests/standins/stage.sh")
-export INFRA_NOMAD_BINARY=$standins/nomad INFRA_CONSUL_BINARY=$standins/consul
+# The files the plugin installs: launchers of the stand-ins (which must run
+# from where stage.sh put them), each with its hash.
+# launcher NAME VERSION: writes $work/dist/NAME-VERSION, prints its SHA-256.
+launcher() {
+  mkdir -p "$work/dist"
+  printf '#!/bin/sh\n# %s %s: the stand-in of tests/standins\nexec %s "$@"\n' "$1" "$2" \
+    "$standins/$1" >"$work/dist/$1-$2"
+  sha256sum "$work/dist/$1-$2" | cut -d' ' -f1
+}
+export INFRA_VAR_nomad_file=$work/dist/nomad-1 INFRA_VAR_consul_file=$work/dist/consul-1
+INFRA_VAR_nomad_sha256=$(launcher nomad 1) INFRA_VAR_consul_sha256=$(launcher consul 1)
+export INFRA_VAR_nomad_sha256 INFRA_VAR_consul_sha256
 cidr=$(free_test_cidr 150 30)
 [ -n "$cidr" ] || skip "no free 10.213.x.0/24 for the test network"
 export INFRA_LOCAL_CIDR=$cidr
@@ -184,6 +198,16 @@ grep -q "acl    secondary of europe, tokens replicated$" "$work/status.txt" ||
 ! grep -qF "$(secret nomad.main.consul_replication_token)" "$work/out" "$work/status.json" \
   "$work/.infra/nomad-local.default.json" || fail "the replication token reached the output or the state"
 
+# 1d. The agents were installed: each node got both launchers, uploaded
+#     once, in /opt/bin (the hosts' PATH has no nomad or consul).
+[ "$(grep -c "^.*node main-.*: nomad: uploaded 1 file .* installed" "$work/out")" -eq 12 ] &&
+  [ "$(grep -c "^.*node main-.*: consul: uploaded 1 file .* installed" "$work/out")" -eq 12 ] ||
+  { grep ": \(nomad\|consul\): " "$work/out" >&2; fail "the 12 nodes were not each given nomad and consul once"; }
+for d in "$work/run/$prefix/hosts"/*/root/opt/bin; do
+  [ "$(stat -c %a "$d/nomad")" = 755 ] && cmp -s "$d/nomad" "$work/dist/nomad-1" &&
+    cmp -s "$d/consul" "$work/dist/consul-1" || fail "$d does not hold the installed launchers"
+done
+
 # 2. A second up changes nothing.
 up
 grep -q "^No changes\.$" "$work/out" || fail "second up planned changes"
@@ -199,6 +223,50 @@ grep -q "region us: leader " "$work/out" || fail "status does not show us's lead
 "$infra" plan "$topo" -e staging --json >"$work/plan.json" 2>"$work/err" || [ $? -eq 2 ] || fail "staging plan failed"
 jq -e '.[] | select(.address == "job.web") | .after.id == "web-staging"' "$work/plan.json" >/dev/null ||
   fail "staging does not plan web-staging"
+
+# 2b. A new nomad for dc-b only (its scheduler_settings): its two clients
+#     get it, their nomad restarts one node at a time, consul stays; no
+#     other node is touched.
+agent_pids() { # lines "HOST_ROOT NOMAD_PID CONSUL_PID"
+  local d
+  for d in "$work/run/$prefix/hosts"/*/root/run; do
+    [ -f "$d/infra-nomad.pid" ] && echo "$d $(cat "$d/infra-nomad.pid") $(cat "$d/infra-consul.pid")"
+  done | sort
+}
+agent_pids >"$work/pids.before"
+v2=$(launcher nomad 2)
+topo_edit "d['clusters']['main']['regions']['europe']['datacenters']['dc-b']['scheduler_settings'] = {
+    'install': {'nomad': {'file': '$work/dist/nomad-2', 'sha256': '$v2'}}}"
+up
+grep -E "node main-.*: (nomad|consul): |restart" "$work/out" >"$work/install.log"
+[ "$(grep -c ": nomad: uploaded 1 file .* installed" "$work/install.log")" -eq 2 ] &&
+  [ "$(grep -c "dc-b-client-.*: consul: already installed .* nothing uploaded" "$work/install.log")" -eq 2 ] &&
+  ! grep -q "dc-[ac]" "$work/install.log" ||
+  { cat "$work/install.log" >&2; fail "the new nomad did not go to dc-b's two clients alone"; }
+awk '/restarting its agents/ { if (busy) bad = 1; busy = 1 } /answer again after the restart/ { busy = 0 }
+  END { exit bad }' "$work/install.log" ||
+  { cat "$work/install.log" >&2; fail "dc-b's clients restarted at the same time"; }
+[ "$(grep -c "answer again after the restart" "$work/install.log")" -eq 2 ] ||
+  { cat "$work/install.log" >&2; fail "dc-b's clients did not both restart"; }
+agent_pids >"$work/pids.after"
+[ "$(comm -13 "$work/pids.before" "$work/pids.after" | wc -l)" -eq 2 ] &&
+  [ -z "$(join -v1 "$work/pids.before" "$work/pids.after")" ] ||
+  fail "not exactly two nodes restarted: $(comm -3 "$work/pids.before" "$work/pids.after")"
+join "$work/pids.before" "$work/pids.after" | awk '$3 != $5 { bad = 1 } END { exit bad }' ||
+  fail "consul restarted with nomad"
+eventually job_running europe || fail "web stopped during the rolling restart"
+
+# 2c. A file whose hash is not the one given: refused at validate, with its
+#     line, before any node is touched.
+good=$INFRA_VAR_consul_sha256
+INFRA_VAR_consul_sha256=$(printf '%064d' 0)
+up_fails
+INFRA_VAR_consul_sha256=$good
+grep -q "cluster.yaml:[0-9]*:[0-9]*: error: .*install.consul.sha256: .*consul-1 has SHA-256 $good, not 0\{64\}" "$work/out" ||
+  { cat "$work/out" >&2; fail "the wrong hash is not refused with its line"; }
+! grep -q "Apply:\|uploaded" "$work/out" || fail "something ran despite the wrong hash"
+agent_pids >"$work/pids.wrong"
+cmp -s "$work/pids.after" "$work/pids.wrong" || fail "agents restarted despite the wrong hash"
 
 cp "$topo" "$work/cluster.yaml.orig"
 
@@ -244,12 +312,6 @@ up
 
 # 6b. A datacenter added to a running region joins it; no agent already
 #     running is restarted (their pidfiles, in each host's private /run).
-agent_pids() {
-  local d
-  for d in "$work/run/$prefix/hosts"/*/root/run; do
-    [ -f "$d/infra-nomad.pid" ] && echo "$d $(cat "$d/infra-nomad.pid") $(cat "$d/infra-consul.pid")"
-  done | sort
-}
 agent_pids >"$work/pids.before"
 topo_edit 'd["clusters"]["main"]["regions"]["europe"]["datacenters"]["dc-y"] = {
     "provider": "local", "clients": 1, "network": "${network.main.id}", "image": "debian-12"}'

@@ -14,6 +14,10 @@ export INFRA_PLUGIN_PATH NO_COLOR=1
 INFRA_PLUGIN_PATH=$(dirname "$infra")/plugins
 work=$(mktemp -d /tmp/infra-nomad-names.XXXXXX)
 trap 'rm -rf "$work"' EXIT
+# The agents' files to install: absent is a warning in validate, a hash
+# of the wrong form an error.
+export INFRA_VAR_nomad_file=$work/nomad INFRA_VAR_consul_file=$work/consul
+export INFRA_VAR_nomad_sha256=$(printf '%064d' 0) INFRA_VAR_consul_sha256=$(printf '%064d' 0)
 mkdir -p "$work/jobs"
 cp "$root/examples/jobs/web.json" "$work/jobs/"
 
