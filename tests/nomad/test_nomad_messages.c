@@ -112,6 +112,7 @@ static void test_schema_describes_every_setting(void **state)
         {"node_deadline", "integer"},
         {"job_deadline", "integer"},
         {"drain_deadline", "integer"},
+        {"install", "map"},
         {"primary_region", "string"},
     };
     const infra_json *settings = NJ->get(schema, "settings");
