@@ -197,6 +197,22 @@ static void test_an_agent_refusing_its_configuration_is_quoted(void **state)
     w.ops->close(ctx);
 }
 
+/* Neither the program on the node nor install settings for it: both ways
+ * out are named, before anything is written. */
+static void test_a_missing_binary_names_the_image_and_install(void **state)
+{
+    infra_scheduler *ctx = context("agent-ok", "no-such-nomad");
+    nw_diags d;
+    assert_int_equal(bootstrap(ctx, &d), INFRA_EINVALID);
+    char want[256];
+    snprintf(want, sizeof(want), "node %s: nomad binary \"%s/no-such-nomad\" not found: install "
+             "nomad on the node image", node_name(), FAKE_DIR);
+    if (strstr(d.text, want) == NULL ||
+        strstr(d.text, "or set clusters." CLUSTER ".install.nomad: {file: ..., sha256: ...}") == NULL)
+        fail_msg("unexpected diagnostics:\n%s", d.text);
+    w.ops->close(ctx);
+}
+
 static void test_node_remove_stops_both_agents_of_a_silent_node(void **state)
 {
     infra_scheduler *ctx = context("agent-ok", "agent-ok2");
@@ -258,6 +274,7 @@ int main(void)
         cmocka_unit_test(test_supervisor_restarts_an_agent_that_dies),
         cmocka_unit_test(test_a_changed_command_restarts_only_its_agent),
         cmocka_unit_test(test_an_agent_refusing_its_configuration_is_quoted),
+        cmocka_unit_test(test_a_missing_binary_names_the_image_and_install),
         cmocka_unit_test(test_node_remove_stops_both_agents_of_a_silent_node),
     };
     return cmocka_run_group_tests(tests, world_up, world_down);
