@@ -116,8 +116,8 @@ static int resolve_credentials(const resolver *r, const aws_profile_settings *s,
     if (s->profile == NULL && (id != NULL || secret != NULL)) {
         if (id == NULL || secret == NULL) {
             *err = awsauth_printf("%s is set but %s is not: set both, or neither to use a profile",
-                             id ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
-                             id ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
+                                  id ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
+                                  id ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
             return INFRA_EAUTH;
         }
         const char *token = env(r, "AWS_SESSION_TOKEN");
@@ -135,12 +135,12 @@ static int resolve_credentials(const resolver *r, const aws_profile_settings *s,
         *attr = s->profile ? "profile" : "";
         if (!profile_exists(r, out->profile))
             *err = awsauth_printf("profile \"%s\" (%s) is in neither %s nor %s", out->profile,
-                             s->profile ? r->profile_source : "AWS_PROFILE", r->creds_path,
-                             r->config_path);
+                                  s->profile ? r->profile_source : "AWS_PROFILE", r->creds_path,
+                                  r->config_path);
         else
             *err = awsauth_printf("profile \"%s\" has no aws_access_key_id and "
-                             "aws_secret_access_key in %s or %s",
-                             out->profile, r->creds_path, r->config_path);
+                                  "aws_secret_access_key in %s or %s",
+                                  out->profile, r->creds_path, r->config_path);
         return INFRA_EAUTH;
     }
     *err = awsauth_printf("no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or "
@@ -183,8 +183,8 @@ static int resolve_region(const resolver *r, const aws_profile_settings *s, aws_
     }
     if (!region_valid(v)) {
         *attr = "region";
-        *err =
-            awsauth_printf("region \"%s\" (from %s) is not a region name such as us-east-1", v, source);
+        *err = awsauth_printf("region \"%s\" (from %s) is not a region name such as us-east-1", v,
+                              source);
         return INFRA_EINVALID;
     }
     out->region = awsauth_strdup(v);
@@ -256,8 +256,8 @@ static int resolve_endpoint(const resolver *r, const aws_profile_settings *s, si
             free(key);
         }
         if (v == NULL && (v = config_get(r, out->profile, "endpoint_url")) != NULL)
-            source =
-                awsauth_printf("endpoint_url of profile \"%s\" in %s", out->profile, r->config_path);
+            source = awsauth_printf("endpoint_url of profile \"%s\" in %s", out->profile,
+                                    r->config_path);
     }
     if (v == NULL) {
         if (info->global_endpoint != NULL)
@@ -270,7 +270,8 @@ static int resolve_endpoint(const resolver *r, const aws_profile_settings *s, si
     }
     if (!url_valid(v)) {
         *attr = setting_attr;
-        *err = awsauth_printf("endpoint \"%s\" (from %s) is not an http:// or https:// URL", v, source);
+        *err = awsauth_printf("endpoint \"%s\" (from %s) is not an http:// or https:// URL", v,
+                              source);
         free(source);
         return INFRA_EINVALID;
     }

@@ -66,11 +66,12 @@ typedef const char *(*aws_getenv_fn)(void *ud, const char *name);
 typedef struct aws_profile_settings {
     const char *region;
     const char *profile;
-    const char *endpoint;                             /* one URL for every service */
-    const char *endpoints[AWS_PROFILE_MAX_SERVICES];  /* per service, as services[] */
-    const aws_service_info *services;                 /* the services wanted */
-    size_t nservices;                                 /* at most AWS_PROFILE_MAX_SERVICES */
-    const char *setting_prefix; /* how sources name settings: "provider setting", "backend setting" */
+    const char *endpoint;                            /* one URL for every service */
+    const char *endpoints[AWS_PROFILE_MAX_SERVICES]; /* per service, as services[] */
+    const aws_service_info *services;                /* the services wanted */
+    size_t nservices;                                /* at most AWS_PROFILE_MAX_SERVICES */
+    const char
+        *setting_prefix; /* how sources name settings: "provider setting", "backend setting" */
 } aws_profile_settings;
 
 /* What was found. Free with aws_profile_free, which zeroises the secrets. */
@@ -80,8 +81,9 @@ typedef struct aws_profile {
     char *profile;       /* the profile consulted for files */
     char *access_key_id;
     char *secret_key;
-    char *session_token;      /* or NULL */
-    char *credentials_source; /* "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY", "profile \"x\" in FILE" */
+    char *session_token; /* or NULL */
+    char *
+        credentials_source; /* "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY", "profile \"x\" in FILE" */
     char *endpoint[AWS_PROFILE_MAX_SERVICES];        /* base URL, no trailing '/' */
     char *endpoint_source[AWS_PROFILE_MAX_SERVICES]; /* where each came from */
 } aws_profile;

@@ -194,7 +194,8 @@ char *aws_sigv4_signed_headers(const aws_sigv4_request *r)
 char *aws_sigv4_canonical_request(const aws_sigv4_request *r)
 {
     char *norm = normalize_path(r->path && *r->path ? r->path : "/");
-    char *uri = r->s3 ? awsauth_strdup(r->path && *r->path ? r->path : "/") : aws_uri_encode(norm, 1);
+    char *uri =
+        r->s3 ? awsauth_strdup(r->path && *r->path ? r->path : "/") : aws_uri_encode(norm, 1);
     char *query = canonical_query(r);
     char *signed_headers = aws_sigv4_signed_headers(r);
     char body_hash[65];
@@ -268,7 +269,7 @@ char *aws_sigv4_authorization(const aws_sigv4_request *r)
     char *sc = scope(r);
     char *signed_headers = aws_sigv4_signed_headers(r);
     char *out = awsauth_printf(ALGORITHM " Credential=%s/%s, SignedHeaders=%s, Signature=%s",
-                          r->access_key_id, sc, signed_headers, sig);
+                               r->access_key_id, sc, signed_headers, sig);
     free(creq);
     free(sts);
     free(sig);
