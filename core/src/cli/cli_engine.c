@@ -68,6 +68,9 @@ static engine *open_engine(const cli_args *a)
                         .vars = a->vars,
                         .var_files = a->var_files,
                         .state_dir = a->state_dir,
+                        .backend_config = a->backend_config,
+                        .lock_timeout_ms = a->lock_timeout_ms,
+                        .secrets_file = a->secrets_file,
                         .parallelism = a->parallelism};
     diag_list diags = {0};
     engine *e = NULL;
@@ -283,9 +286,11 @@ int cli_cmd_down(const cli_args *a)
     }
     status = run_plan(e, p, a, "Destroy", 1);
     if (status == 0) {
-        /* Nothing left that the generated secrets could open. */
+        /* Nothing left that the generated secrets could open; a file the
+         * user named (--secrets-file) is theirs to remove. */
         json_t *left = state_addresses(e->st), *intents = state_intent_addresses(e->st);
-        if (json_array_size(left) == 0 && json_array_size(intents) == 0 && e->secrets_path)
+        if (json_array_size(left) == 0 && json_array_size(intents) == 0 && e->secrets_path &&
+            !e->secrets_file)
             unlink(e->secrets_path);
         json_decref(left);
         json_decref(intents);
@@ -550,7 +555,9 @@ int cli_cmd_unlock(const cli_args *a)
     if (!e)
         return 1;
     char *err = NULL;
-    int rc = state_unlock(e->state_dir, e->topo->name, e->env, a->force, &err);
+    int rc = engine_backend(e, &err);
+    if (rc == 0)
+        rc = state_backend_break_lock(e->backend, a->force, &err);
     if (rc < 0)
         fprintf(stderr, "infra: %s\n", err ? err : "cannot unlock");
     else

@@ -108,6 +108,8 @@ struct topology {
     size_t njobs;
     topo_output *outputs;
     size_t noutputs;
+    json_t *backend;   /* the `backend:` block (variables substituted), or NULL: local */
+    diag_loc backend_loc; /* where it is declared */
     void *priv;        /* loader internals (YAML tree, indexes) */
 };
 
@@ -134,7 +136,8 @@ const topo_resource *topology_resource(const topology *topo, const char *address
 const topo_provider *topology_provider(const topology *topo, const char *name);
 
 /* Location of attr_path (dotted, e.g. "tags.Name" or "ports[1]") inside the
- * resource at address, falling back to the resource itself. 0 or INFRA_ENOTFOUND. */
+ * resource at address ("provider.NAME" for a provider, "backend" for the
+ * backend block), falling back to the object itself. 0 or INFRA_ENOTFOUND. */
 int topology_locate(const topology *topo, const char *address, const char *attr_path,
                     diag_loc *out);
 
