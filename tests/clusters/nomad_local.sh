@@ -88,7 +88,7 @@ ready_clients() { # REGION COUNT: exactly COUNT ready, eligible clients
 up
 grep -q "Apply: .* 0 failed, 0 skipped" "$work/out" || fail "the apply reported failures"
 [ "$(stat -c %a "$secrets")" = 600 ] || fail "secrets file is not 0600"
-! grep -qF "$(secret nomad.main.nomad_management_token)" "$work/out" "$work/.infra/nomad-local.default.json" ||
+! grep -qF "$(secret nomad.main.nomad_management_token)" "$work/out" "$work/.infra/nomad-local.default.db" ||
   fail "a token reached the output or the state"
 for region in europe us; do
   leader=$(nomad "$region" /v1/status/leader | jq -r .)

@@ -22,6 +22,6 @@ run 0 "$infra" up "$topo" -v; keep
 ! grep -qF "Another-Secret-Value-43" "$logs" || fail "the new password appears in the output"
 ! grep -qF "$secret" "$work/.infra/"* || fail "the password appears in the state"
 ! grep -qF "Another-Secret-Value-43" "$work/.infra/"* || fail "the new password appears in the state"
-jq -e '.resources["instance.web[0]"].config.password | startswith("sha256:")' "$state_file" >/dev/null ||
+jq -e '.resources["instance.web[0]"].config.password | startswith("sha256:")' "$(state_doc)" >/dev/null ||
   fail "the state should hold the password's hash"
 echo "secrets stay secret"
