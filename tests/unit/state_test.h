@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "infra/plugin.h"
+#include "services/http.h"
 #include "state/state.h"
 #include "base/util.h"
 
@@ -30,6 +31,13 @@ static inline const char *test_backend(void)
 static inline int test_backend_is_local(void)
 {
     return strcmp(test_backend(), "local") == 0;
+}
+
+/* In a child made by fork: HTTP connections pooled by the parent are not
+ * the child's to use (both would read the same socket). */
+static inline void test_after_fork(void)
+{
+    http_shutdown();
 }
 
 static inline char *make_tmpdir(void)

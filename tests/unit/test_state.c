@@ -213,12 +213,15 @@ static void test_state_written_by_another_handle_is_not_overwritten(void **unuse
 static void race_writer(const char *dir, int index, int start_fd, int fd)
 {
     char go;
+    test_after_fork();
     if (read(start_fd, &go, 1) != 1)
         _exit(2);
     state *st = NULL;
     char *err = NULL;
-    if (open_state(dir, "app", NULL, &st, &err) < 0)
+    if (open_state(dir, "app", NULL, &st, &err) < 0) {
+        fprintf(stderr, "writer %d: %s\n", index, err);
         _exit(3);
+    }
     for (int i = 0; i < RACE_WRITES; i++) {
         char address[64];
         snprintf(address, sizeof(address), "writer%d.r[%d]", index, i);
@@ -230,14 +233,18 @@ static void race_writer(const char *dir, int index, int start_fd, int fd)
                 _exit(4);
             continue;
         }
-        if (rc != INFRA_ECONFLICT || !strstr(err, "pid "))
+        if (rc != INFRA_ECONFLICT || !strstr(err, "pid ")) {
+            fprintf(stderr, "writer %d: %s\n", index, err);
             _exit(5);
+        }
         free(err);
         err = NULL;
         /* Refused: read what the other wrote and try again on top of it. */
         close_state(st);
-        if (open_state(dir, "app", NULL, &st, &err) < 0)
+        if (open_state(dir, "app", NULL, &st, &err) < 0) {
+            fprintf(stderr, "writer %d: %s\n", index, err);
             _exit(6);
+        }
         i--;
     }
     close_state(st);

@@ -34,6 +34,7 @@ static holder hold_lock(const char *dir, const char *owner)
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
+        test_after_fork();
         close(ready[0]);
         close(release[1]);
         state_backend *b = NULL;
