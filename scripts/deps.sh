@@ -7,11 +7,13 @@ packages=(
   # build
   build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
   libcurl4-openssl-dev libjansson-dev libyaml-dev libssh2-1-dev libssl-dev
-  libxml2-dev libcmocka-dev
+  libxml2-dev libcmocka-dev libsqlite3-dev libpq-dev
   # the local provider's hosts, firewalls, load balancers and example service
   iproute2 openssh-server openssh-client nftables haproxy busybox util-linux procps
   # tests: emulators, stand-ins and scenario scripts; benchmark timing
   python3 python3-botocore python3-yaml python3-jsonschema python3-lark openssl curl jq time
+  # tests: the postgres state backend against a real server; benchmark fsync counts
+  postgresql strace
   # tests: a non-root login that becomes root on a node
   sudo
 )
