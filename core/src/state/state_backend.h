@@ -165,6 +165,10 @@ int state_document_check(const json_t *doc, const char *where, const char *name,
  * registered secrets masked, the time now (ISO-8601 UTC) and a random run
  * id. Caller frees. */
 char *state_holder_json(const char *owner);
+/* This process's command line as a lock records it: printable, without
+ * the values of --var and --backend-config, registered secrets masked.
+ * Caller frees. */
+char *state_holder_command(void);
 /* "OWNER (pid PID on HOST) since TIME" for a holder or writer record
  * (JSON text or NULL). Caller frees. */
 char *state_holder_describe(const char *holder);

@@ -53,8 +53,7 @@ static void put_masked_pair(util_buf *b, const char *pair)
         util_buf_puts(b, "...");
 }
 
-/* argv of this process, values hidden, as one printable line. */
-static char *command_line(void)
+char *state_holder_command(void)
 {
     util_buf raw = {0}, out = {0};
     char chunk[4096];
@@ -109,7 +108,7 @@ static char *time_now_iso(void)
 
 char *state_holder_json(const char *owner)
 {
-    char *host = host_name(), *command = command_line(), *when = time_now_iso();
+    char *host = host_name(), *command = state_holder_command(), *when = time_now_iso();
     char *run = util_random_hex();
     const char *user = user_name();
     json_t *doc = json_pack("{s:s, s:s, s:s, s:I, s:s, s:s, s:s}", "owner",

@@ -115,31 +115,6 @@ static int holder_is_dead_here(const lock_holder *h)
     return here && h->pid > 0 && kill((pid_t)h->pid, 0) < 0 && errno == ESRCH;
 }
 
-/* This process's command line, with registered secrets masked. */
-static char *command_line(void)
-{
-    util_buf b = {0};
-    char buf[4096];
-    ssize_t n;
-    int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
-
-    if (fd >= 0) {
-        while ((n = read(fd, buf, sizeof(buf))) > 0)
-            util_buf_put(&b, buf, (size_t)n);
-        close(fd);
-    }
-    for (size_t i = 0; i < b.len; i++) {
-        if (b.data[i] == '\0')
-            b.data[i] = ' ';
-    }
-    while (b.len > 0 && b.data[b.len - 1] == ' ')
-        b.data[--b.len] = '\0';
-    char *raw = util_buf_take(&b);
-    char *clean = log_redact(raw);
-    free(raw);
-    return clean;
-}
-
 /* A copy that is printable ASCII and at most max bytes, so the details
  * always make valid JSON and fit what holder_read reads. */
 static char *printable(const char *s, size_t max)
@@ -175,7 +150,7 @@ static int fail_errno(char **err, const char *what, const char *path)
 static int write_holder(int fd, const char *path, const char *owner, char **err)
 {
     int error = 0;
-    char *raw_host = host_name(), *raw_command = command_line();
+    char *raw_host = host_name(), *raw_command = state_holder_command();
     char *who = printable(owner, 256), *host = printable(raw_host, 256);
     char *command = printable(raw_command, 2048), *when = time_now_iso();
     json_t *doc = json_pack("{s:s, s:I, s:s, s:s, s:s}", "owner", who, "pid", (json_int_t)getpid(),

@@ -164,6 +164,19 @@ static int ensure_schema(pg_backend *pb, char **err)
     int error = 0;
     if (pb->ready)
         return 0;
+    /* Made already (the common case): one query instead of the DDL. */
+    PGresult *found = NULL;
+    char *locks = util_printf("%s.locks", pb->ident);
+    const char *lp[] = {locks};
+    error = run(pb, "cannot read the catalog", "SELECT to_regclass($1) IS NOT NULL", 1, lp, &found,
+                err);
+    free(locks);
+    if (error < 0)
+        return error;
+    pb->ready = PQgetvalue(found, 0, 0)[0] == 't';
+    PQclear(found);
+    if (pb->ready)
+        return 0;
     char *key = util_printf("%lld", pb->lock_key ^ 0x5ca1ab1e);
     const char *params[] = {key};
     char *sql =
