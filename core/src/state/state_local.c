@@ -52,6 +52,8 @@ typedef struct local_backend {
     sqlite3_stmt *del_resource;
     sqlite3_stmt *put_intent;
     sqlite3_stmt *del_intent;
+    sqlite3_stmt *get_meta;
+    sqlite3_stmt *put_meta;
     state_lock *lock;
 } local_backend;
 
@@ -105,6 +107,16 @@ static int prepare(local_backend *lb, const char *sql, sqlite3_stmt **out, char 
     if (sqlite3_prepare_v3(lb->db, sql, -1, SQLITE_PREPARE_PERSISTENT, out, NULL) != SQLITE_OK)
         return db_error(lb, "cannot prepare a statement", err);
     return 0;
+}
+
+static void finalize_all(local_backend *lb)
+{
+    sqlite3_stmt **all[] = {&lb->put_resource, &lb->del_resource, &lb->put_intent,
+                            &lb->del_intent,   &lb->get_meta,     &lb->put_meta};
+    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+        sqlite3_finalize(*all[i]);
+        *all[i] = NULL;
+    }
 }
 
 /* Opens the database; with create, makes the file (0600) and the tables
@@ -167,15 +179,22 @@ static int db_open(local_backend *lb, int create, int *absent, char **err)
                          "INSERT INTO intents (address, intent) VALUES (?1, ?2)"
                          " ON CONFLICT (address) DO UPDATE SET intent = excluded.intent",
                          &lb->put_intent, err)) < 0 ||
-        (error = prepare(lb, "DELETE FROM intents WHERE address = ?1", &lb->del_intent, err)) < 0)
+        (error = prepare(lb, "DELETE FROM intents WHERE address = ?1", &lb->del_intent, err)) < 0 ||
+        (error = prepare(lb,
+                         "SELECT topology, environment, lineage, serial, outputs, writer"
+                         " FROM meta WHERE id = 1",
+                         &lb->get_meta, err)) < 0 ||
+        (error = prepare(lb,
+                         "INSERT INTO meta (id, format, topology, environment, lineage, serial,"
+                         " outputs, writer) VALUES (1, 1, ?1, ?2, ?3, ?4, coalesce(?5, '{}'), ?6)"
+                         " ON CONFLICT (id) DO UPDATE SET lineage = excluded.lineage,"
+                         " serial = excluded.serial, writer = excluded.writer,"
+                         " outputs = coalesce(?5, outputs)",
+                         &lb->put_meta, err)) < 0)
         goto done;
 done:
     if (error < 0) {
-        sqlite3_finalize(lb->put_resource);
-        sqlite3_finalize(lb->del_resource);
-        sqlite3_finalize(lb->put_intent);
-        sqlite3_finalize(lb->del_intent);
-        lb->put_resource = lb->del_resource = lb->put_intent = lb->del_intent = NULL;
+        finalize_all(lb);
         sqlite3_close(lb->db);
         lb->db = NULL;
     }
@@ -210,14 +229,10 @@ static void meta_free(local_meta *m)
 
 static int meta_read(local_backend *lb, local_meta *m, char **err)
 {
-    sqlite3_stmt *s = NULL;
+    sqlite3_stmt *s = lb->get_meta;
     int found = 0;
     memset(m, 0, sizeof(*m));
-    if (sqlite3_prepare_v2(lb->db,
-                           "SELECT topology, environment, lineage, serial, outputs, writer"
-                           " FROM meta WHERE id = 1",
-                           -1, &s, NULL) != SQLITE_OK)
-        return db_error(lb, "cannot read the state", err);
+    sqlite3_reset(s);
     int rc = sqlite3_step(s);
     if (rc == SQLITE_ROW) {
         m->topology = util_strdup(column_text(s, 0));
@@ -229,10 +244,10 @@ static int meta_read(local_backend *lb, local_meta *m, char **err)
             sqlite3_column_type(s, 5) == SQLITE_NULL ? NULL : util_strdup(column_text(s, 5));
         found = 1;
     } else if (rc != SQLITE_DONE) {
-        sqlite3_finalize(s);
+        sqlite3_reset(s);
         return db_error(lb, "cannot read the state", err);
     }
-    sqlite3_finalize(s);
+    sqlite3_reset(s);
     return found;
 }
 
@@ -407,15 +422,9 @@ static int rows_write(local_backend *lb, const state_row *rows, size_t n, sqlite
 static int meta_write(local_backend *lb, const char *lineage, long long serial, const char *outputs,
                       const char *writer, char **err)
 {
-    sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(lb->db,
-                           "INSERT INTO meta (id, format, topology, environment, lineage, serial,"
-                           " outputs, writer) VALUES (1, 1, ?1, ?2, ?3, ?4, coalesce(?5, '{}'), ?6)"
-                           " ON CONFLICT (id) DO UPDATE SET lineage = excluded.lineage,"
-                           " serial = excluded.serial, writer = excluded.writer,"
-                           " outputs = coalesce(?5, outputs)",
-                           -1, &s, NULL) != SQLITE_OK)
-        return db_error(lb, "cannot write the state", err);
+    sqlite3_stmt *s = lb->put_meta;
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
     sqlite3_bind_text(s, 1, lb->name, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 2, lb->env, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 3, lineage, -1, SQLITE_STATIC);
@@ -424,7 +433,7 @@ static int meta_write(local_backend *lb, const char *lineage, long long serial, 
         sqlite3_bind_text(s, 5, outputs, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 6, writer, -1, SQLITE_STATIC);
     int rc = sqlite3_step(s);
-    sqlite3_finalize(s);
+    sqlite3_reset(s);
     if (rc != SQLITE_DONE)
         return db_error(lb, "cannot write the state", err);
     return 0;
@@ -581,10 +590,7 @@ static void local_free(state_backend *b)
 {
     local_backend *lb = (local_backend *)b;
     local_unlock(b);
-    sqlite3_finalize(lb->put_resource);
-    sqlite3_finalize(lb->del_resource);
-    sqlite3_finalize(lb->put_intent);
-    sqlite3_finalize(lb->del_intent);
+    finalize_all(lb);
     sqlite3_close(lb->db);
     pthread_mutex_destroy(&lb->mu);
     free(lb->base.where);
