@@ -13,7 +13,7 @@ packages=(
   # tests: emulators, stand-ins and scenario scripts; benchmark timing
   python3 python3-botocore python3-yaml python3-jsonschema python3-lark openssl curl jq time
   # tests: the postgres state backend against a real server; benchmark fsync counts
-  postgresql strace
+  postgresql linux-perf
   # tests: a non-root login that becomes root on a node
   sudo
 )
