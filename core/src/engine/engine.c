@@ -166,8 +166,8 @@ int engine_state(engine *e, int lock, const char *owner, char **err)
     if ((error = engine_backend(e, err)) < 0)
         return error;
     if (lock) {
-        if ((error = state_backend_lock(e->backend, owner ? owner : "infra", e->lock_timeout_ms,
-                                        err)) < 0)
+        if ((error = state_backend_lock_until(e->backend, owner ? owner : "infra",
+                                              e->lock_timeout_ms, e->stop, err)) < 0)
             return error;
         e->locked = 1;
     }

@@ -241,6 +241,12 @@ static char *duration_text(long ms)
 
 int state_backend_lock(state_backend *b, const char *owner, long timeout_ms, char **err)
 {
+    return state_backend_lock_until(b, owner, timeout_ms, NULL, err);
+}
+
+int state_backend_lock_until(state_backend *b, const char *owner, long timeout_ms,
+                             volatile sig_atomic_t *stop, char **err)
+{
     int error = 0;
     char *holder = state_holder_json(owner);
     long long deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
@@ -269,8 +275,14 @@ int state_backend_lock(state_backend *b, const char *owner, long timeout_ms, cha
         long sleep_ms = delay < left ? delay : (long)left;
         pause.tv_sec = sleep_ms / 1000;
         pause.tv_nsec = (sleep_ms % 1000) * 1000000L;
-        while (nanosleep(&pause, &pause) < 0 && errno == EINTR)
+        while (nanosleep(&pause, &pause) < 0 && errno == EINTR && !(stop && *stop))
             ;
+        if (stop && *stop) {
+            if (err)
+                *err = util_strdup("interrupted while waiting for the state lock");
+            error = INFRA_ECANCELLED;
+            break;
+        }
         delay = delay * 2 > 2000 ? 2000 : delay * 2;
     }
     free(holder);

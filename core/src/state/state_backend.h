@@ -23,6 +23,7 @@
 #define INFRA_STATE_BACKEND_H
 
 #include <jansson.h>
+#include <signal.h>
 #include <stddef.h>
 
 #define STATE_BACKEND_VERSION 1
@@ -121,6 +122,10 @@ int state_backend_break_lock(state_backend *b, int force, char **err);
  * is announced once with the holder's details. INFRA_ECONFLICT with *err
  * naming the holder when it is still held at the deadline. */
 int state_backend_lock(state_backend *b, const char *owner, long timeout_ms, char **err);
+/* The same, giving up (INFRA_ECANCELLED) once *stop is set, e.g. by a
+ * signal handler; stop may be NULL. */
+int state_backend_lock_until(state_backend *b, const char *owner, long timeout_ms,
+                             volatile sig_atomic_t *stop, char **err);
 
 /* ------------------------------------------------------------------ */
 /* For backends (state_*.c)                                           */
