@@ -797,7 +797,11 @@ static int describe_target(pg_backend *pb, char **err)
             sslmode = o->val;
         else if (!strcmp(o->keyword, "user"))
             user = o->val;
+        else if (!strcmp(o->keyword, "password"))
+            log_add_secret(o->val); /* never printed, whatever libpq says */
     }
+    if (getenv("PGPASSWORD"))
+        log_add_secret(getenv("PGPASSWORD"));
     if (!host)
         host = getenv("PGHOST");
     if (!port)
