@@ -251,31 +251,32 @@ static int meta_read(local_backend *lb, local_meta *m, char **err)
     return found;
 }
 
-/* Rows of table (address, JSON text) into obj, in rowid order. */
-static int rows_read(local_backend *lb, const char *sql, json_t *obj, char **err)
+/* Rows of table (address, JSON text) into *out, in rowid order. */
+static int rows_read(local_backend *lb, const char *sql, json_t **out, char **err)
 {
     sqlite3_stmt *s = NULL;
-    int error = 0, rc;
+    state_rows rows = {0};
+    int rc;
+    *out = NULL;
     if (sqlite3_prepare_v2(lb->db, sql, -1, &s, NULL) != SQLITE_OK)
         return db_error(lb, "cannot read the state", err);
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        const char *address = column_text(s, 0);
-        const void *text = sqlite3_column_blob(s, 1);
-        int len = sqlite3_column_bytes(s, 1);
-        json_error_t jerr;
-        json_t *v = json_loadb(text ? text : "", (size_t)len, JSON_DECODE_ANY, &jerr);
-        if (!v) {
-            *err = util_printf("state %s: the row of %s does not parse: %s", lb->base.where,
-                               address, jerr.text);
-            error = INFRA_EINVALID;
-            break;
-        }
-        json_object_set_new(obj, address, v);
+        const char *text = (const char *)sqlite3_column_blob(s, 1);
+        state_rows_add(&rows, column_text(s, 0), text ? text : "null",
+                       text ? (size_t)sqlite3_column_bytes(s, 1) : 4);
     }
-    if (!error && rc != SQLITE_DONE)
-        error = db_error(lb, "cannot read the state", err);
+    if (rc != SQLITE_DONE) {
+        int error = db_error(lb, "cannot read the state", err);
+        json_t *ignored = NULL;
+        char *msg = NULL;
+        state_rows_finish(&rows, lb->base.where, &ignored, &msg);
+        json_decref(ignored);
+        free(msg);
+        sqlite3_finalize(s);
+        return error;
+    }
     sqlite3_finalize(s);
-    return error;
+    return state_rows_finish(&rows, lb->base.where, out, err);
 }
 
 /* ------------------------------------------------------------------ */
@@ -284,15 +285,15 @@ static int rows_read(local_backend *lb, const char *sql, json_t *obj, char **err
 static int read_stored(local_backend *lb, const local_meta *m, json_t **out, char **err)
 {
     int error = 0;
-    json_t *resources = json_object(), *intents = json_object();
+    json_t *resources = NULL, *intents = NULL;
     json_t *outputs = json_loads(m->outputs, 0, NULL);
 
     *out = NULL;
     if ((error = exec(lb, "BEGIN", err)) < 0)
         goto done;
-    error = rows_read(lb, "SELECT address, entry FROM resources ORDER BY rowid", resources, err);
+    error = rows_read(lb, "SELECT address, entry FROM resources ORDER BY rowid", &resources, err);
     if (!error)
-        error = rows_read(lb, "SELECT address, intent FROM intents ORDER BY rowid", intents, err);
+        error = rows_read(lb, "SELECT address, intent FROM intents ORDER BY rowid", &intents, err);
     exec(lb, "COMMIT", err);
     if (error < 0)
         goto done;

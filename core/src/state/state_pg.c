@@ -230,30 +230,23 @@ static int prepare(pg_backend *pb, char **err)
 /* ------------------------------------------------------------------ */
 /* Loading                                                            */
 
-static int rows_read(pg_backend *pb, const char *table, json_t *obj, char **err)
+static int rows_read(pg_backend *pb, const char *table, json_t **out, char **err)
 {
     PGresult *r = NULL;
+    state_rows rows = {0};
     const char *params[] = {pb->env};
     char *sql = util_printf("SELECT address, %s FROM %s.%ss WHERE environment = $1 ORDER BY seq",
                             !strcmp(table, "resource") ? "entry" : "intent", pb->ident, table);
     int error = run(pb, "cannot read the state", sql, 1, params, &r, err);
     free(sql);
+    *out = NULL;
     if (error < 0)
         return error;
-    for (int i = 0; i < PQntuples(r); i++) {
-        json_error_t jerr;
-        json_t *v =
-            json_loadb(PQgetvalue(r, i, 1), (size_t)PQgetlength(r, i, 1), JSON_DECODE_ANY, &jerr);
-        if (!v) {
-            *err = util_printf("state %s: the row of %s does not parse: %s", pb->base.where,
-                               PQgetvalue(r, i, 0), jerr.text);
-            error = INFRA_EINVALID;
-            break;
-        }
-        json_object_set_new(obj, PQgetvalue(r, i, 0), v);
-    }
+    for (int i = 0; i < PQntuples(r); i++)
+        state_rows_add(&rows, PQgetvalue(r, i, 0), PQgetvalue(r, i, 1),
+                       (size_t)PQgetlength(r, i, 1));
     PQclear(r);
-    return error;
+    return state_rows_finish(&rows, pb->base.where, out, err);
 }
 
 static int pg_load(state_backend *b, state_loaded *out, char **err)
@@ -261,7 +254,7 @@ static int pg_load(state_backend *b, state_loaded *out, char **err)
     pg_backend *pb = (pg_backend *)b;
     int error = 0;
     PGresult *r = NULL;
-    json_t *resources = json_object(), *intents = json_object();
+    json_t *resources = NULL, *intents = NULL;
     const char *params[] = {pb->env};
 
     pthread_mutex_lock(&pb->mu);
@@ -275,8 +268,8 @@ static int pg_load(state_backend *b, state_loaded *out, char **err)
                             pb->ident);
     error = run(pb, "cannot read the state", sql, 1, params, &r, err);
     free(sql);
-    if (!error && PQntuples(r) == 1 && !(error = rows_read(pb, "resource", resources, err)) &&
-        !(error = rows_read(pb, "intent", intents, err))) {
+    if (!error && PQntuples(r) == 1 && !(error = rows_read(pb, "resource", &resources, err)) &&
+        !(error = rows_read(pb, "intent", &intents, err))) {
         json_t *outputs = json_loads(PQgetvalue(r, 0, 3), 0, NULL);
         out->doc =
             json_pack("{s:i, s:I, s:s, s:s, s:s, s:O, s:O, s:o}", "version", STATE_FORMAT_VERSION,
