@@ -18,7 +18,7 @@
  * names the holder; pg_locks tells whether the lock is really held and by
  * which server process. */
 #define _GNU_SOURCE
-#include "state/state.h"
+#include "state/state_pg.h"
 
 #include <pthread.h>
 #include <stdint.h>
@@ -33,22 +33,6 @@
 #include "infra/plugin.h"
 #include "services/log.h"
 #include "base/util.h"
-
-typedef struct pg_backend {
-    state_backend base;
-    char *conninfo;    /* the conn_str setting, or "": libpq's PG* environment */
-    char *ssl_default; /* sslmode to use when nothing names one, or NULL */
-    char *schema;      /* the schema name */
-    char *ident;       /* the schema quoted as an identifier (made once connected) */
-    char *name;
-    char *env;
-    long long lock_key; /* advisory lock key of this topology + environment */
-    pthread_mutex_t mu; /* guards conn and everything below */
-    PGconn *conn;
-    int ready;  /* the schema and tables exist */
-    int locked; /* this connection holds the advisory lock */
-    int lost;   /* the lock was lost with a connection: every commit fails */
-} pg_backend;
 
 /* ------------------------------------------------------------------ */
 /* Connection                                                         */
@@ -93,9 +77,8 @@ static int fail_result(pg_backend *pb, PGresult *r, const char *what, char **err
     return error;
 }
 
-/* Runs sql with text parameters; *out gets the result when wanted. */
-static int run(pg_backend *pb, const char *what, const char *sql, int n, const char *const *params,
-               PGresult **out, char **err)
+int pg_run(pg_backend *pb, const char *what, const char *sql, int n, const char *const *params,
+           PGresult **out, char **err)
 {
     PGresult *r = PQexecParams(pb->conn, sql, n, NULL, params, NULL, NULL, 0);
     ExecStatusType s = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
@@ -168,8 +151,8 @@ static int ensure_schema(pg_backend *pb, char **err)
     PGresult *found = NULL;
     char *locks = util_printf("%s.locks", pb->ident);
     const char *lp[] = {locks};
-    error = run(pb, "cannot read the catalog", "SELECT to_regclass($1) IS NOT NULL", 1, lp, &found,
-                err);
+    error = pg_run(pb, "cannot read the catalog", "SELECT to_regclass($1) IS NOT NULL", 1, lp,
+                   &found, err);
     free(locks);
     if (error < 0)
         return error;
@@ -193,10 +176,10 @@ static int ensure_schema(pg_backend *pb, char **err)
                     "CREATE TABLE IF NOT EXISTS %1$s.locks (environment text PRIMARY KEY,"
                     " holder text NOT NULL, backend_pid integer NOT NULL);",
                     pb->ident);
-    if ((error = run(pb, "cannot begin", "BEGIN", 0, NULL, NULL, err)) < 0)
+    if ((error = pg_run(pb, "cannot begin", "BEGIN", 0, NULL, NULL, err)) < 0)
         goto done;
-    if ((error = run(pb, "cannot lock the schema", "SELECT pg_advisory_xact_lock($1::bigint)", 1,
-                     params, NULL, err)) < 0) {
+    if ((error = pg_run(pb, "cannot lock the schema", "SELECT pg_advisory_xact_lock($1::bigint)", 1,
+                        params, NULL, err)) < 0) {
         rollback(pb);
         goto done;
     }
@@ -210,7 +193,7 @@ static int ensure_schema(pg_backend *pb, char **err)
         goto done;
     }
     PQclear(r);
-    if ((error = run(pb, "cannot commit", "COMMIT", 0, NULL, NULL, err)) < 0)
+    if ((error = pg_run(pb, "cannot commit", "COMMIT", 0, NULL, NULL, err)) < 0)
         goto done;
     pb->ready = 1;
 done:
@@ -219,7 +202,7 @@ done:
     return error;
 }
 
-static int prepare(pg_backend *pb, char **err)
+int pg_prepare(pg_backend *pb, char **err)
 {
     int error;
     if ((error = connect_now(pb, err)) < 0)
@@ -237,7 +220,7 @@ static int rows_read(pg_backend *pb, const char *table, json_t **out, char **err
     const char *params[] = {pb->env};
     char *sql = util_printf("SELECT address, %s FROM %s.%ss WHERE environment = $1 ORDER BY seq",
                             !strcmp(table, "resource") ? "entry" : "intent", pb->ident, table);
-    int error = run(pb, "cannot read the state", sql, 1, params, &r, err);
+    int error = pg_run(pb, "cannot read the state", sql, 1, params, &r, err);
     free(sql);
     *out = NULL;
     if (error < 0)
@@ -258,15 +241,15 @@ static int pg_load(state_backend *b, state_loaded *out, char **err)
     const char *params[] = {pb->env};
 
     pthread_mutex_lock(&pb->mu);
-    if ((error = prepare(pb, err)) < 0)
+    if ((error = pg_prepare(pb, err)) < 0)
         goto done;
-    if ((error = run(pb, "cannot begin", "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL,
-                     NULL, err)) < 0)
+    if ((error = pg_run(pb, "cannot begin", "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0,
+                        NULL, NULL, err)) < 0)
         goto done;
     char *sql = util_printf("SELECT topology, lineage, serial, outputs FROM %s.states"
                             " WHERE environment = $1",
                             pb->ident);
-    error = run(pb, "cannot read the state", sql, 1, params, &r, err);
+    error = pg_run(pb, "cannot read the state", sql, 1, params, &r, err);
     free(sql);
     if (!error && PQntuples(r) == 1 && !(error = rows_read(pb, "resource", &resources, err)) &&
         !(error = rows_read(pb, "intent", &intents, err))) {
@@ -470,7 +453,7 @@ static int refusal_of(pg_backend *pb, const state_commit *c, char **err)
     const char *params[] = {pb->env};
     char *sql = util_printf("SELECT lineage, serial, writer FROM %s.states WHERE environment = $1",
                             pb->ident);
-    int error = run(pb, "cannot read the state", sql, 1, params, &r, err);
+    int error = pg_run(pb, "cannot read the state", sql, 1, params, &r, err);
     free(sql);
     if (error < 0)
         return error;
@@ -507,7 +490,7 @@ static int pg_commit(state_backend *b, const state_commit *c, char **err)
     batch q = {0};
 
     pthread_mutex_lock(&pb->mu);
-    if ((error = prepare(pb, err)) < 0)
+    if ((error = pg_prepare(pb, err)) < 0)
         goto done;
     meta_add(pb, &q, c);
     if (c->replace) {
@@ -527,211 +510,9 @@ static int pg_commit(state_backend *b, const state_commit *c, char **err)
             error = refusal_of(pb, c, err);
         goto done;
     }
-    error = run(pb, "cannot commit", "COMMIT", 0, NULL, NULL, err);
+    error = pg_run(pb, "cannot commit", "COMMIT", 0, NULL, NULL, err);
 done:
     batch_free(&q);
-    pthread_mutex_unlock(&pb->mu);
-    return error;
-}
-
-/* ------------------------------------------------------------------ */
-/* Lock                                                               */
-
-/* The holder record of the lock and whether its server process really
- * holds the advisory lock: *holder (caller frees, NULL when unknown). */
-static int holder_read(pg_backend *pb, char **holder, int *confirmed, char **err)
-{
-    PGresult *r = NULL;
-    char key[32];
-    snprintf(key, sizeof(key), "%lld", pb->lock_key);
-    const char *params[] = {pb->env, key};
-    char *sql = util_printf(
-        "SELECT l.holder, EXISTS (SELECT 1 FROM pg_locks p WHERE p.locktype = 'advisory'"
-        " AND p.granted AND p.pid = l.backend_pid"
-        " AND p.classid = (($2::bigint >> 32) & 4294967295)::oid"
-        " AND p.objid = ($2::bigint & 4294967295)::oid AND p.objsubid = 1)"
-        " FROM %s.locks l WHERE l.environment = $1",
-        pb->ident);
-    int error = run(pb, "cannot read the state lock", sql, 2, params, &r, err);
-    free(sql);
-    *holder = NULL;
-    *confirmed = 0;
-    if (error == 0 && PQntuples(r) == 1) {
-        *holder = util_strdup(PQgetvalue(r, 0, 0));
-        *confirmed = PQgetvalue(r, 0, 1)[0] == 't';
-    }
-    PQclear(r);
-    return error;
-}
-
-/* SELECT pg_try_advisory_lock: 1 taken, 0 held by another session. */
-static int try_lock(pg_backend *pb, char **err)
-{
-    PGresult *r = NULL;
-    char key[32];
-    snprintf(key, sizeof(key), "%lld", pb->lock_key);
-    const char *params[] = {key};
-    int error = run(pb, "cannot take the state lock", "SELECT pg_try_advisory_lock($1::bigint)", 1,
-                    params, &r, err);
-    if (error < 0)
-        return error;
-    int taken = PQgetvalue(r, 0, 0)[0] == 't';
-    PQclear(r);
-    return taken;
-}
-
-static void release_lock(pg_backend *pb)
-{
-    char key[32];
-    snprintf(key, sizeof(key), "%lld", pb->lock_key);
-    const char *params[] = {key};
-    PQclear(PQexecParams(pb->conn, "SELECT pg_advisory_unlock($1::bigint)", 1, NULL, params, NULL,
-                         NULL, 0));
-}
-
-static char *refusal(pg_backend *pb, const char *holder)
-{
-    char *who = holder ? state_holder_describe(holder)
-                       : util_strdup("another process (its details are not recorded yet)");
-    char *msg = util_printf("state is locked by %s: another infra run is in progress on this "
-                            "environment (%s); wait for it, or if that process is gone run: "
-                            "infra unlock %s -e %s",
-                            who, pb->base.where, pb->name, pb->env);
-    free(who);
-    return msg;
-}
-
-static int pg_lock(state_backend *b, const char *holder, char **err)
-{
-    pg_backend *pb = (pg_backend *)b;
-    int error = 0;
-    char *previous = NULL;
-    int confirmed = 0;
-
-    pthread_mutex_lock(&pb->mu);
-    if (pb->locked)
-        goto done;
-    if ((error = prepare(pb, err)) < 0)
-        goto done;
-    int taken = try_lock(pb, err);
-    if (taken < 0) {
-        error = taken;
-        goto done;
-    }
-    if (!taken) {
-        /* The holder writes its record right after taking the lock: give
-         * it a moment before settling for less. */
-        for (int i = 0; i < 50; i++) {
-            free(previous);
-            if ((error = holder_read(pb, &previous, &confirmed, err)) < 0)
-                goto done;
-            if (confirmed)
-                break;
-            struct timespec pause = {0, 10 * 1000 * 1000};
-            nanosleep(&pause, NULL);
-        }
-        *err = refusal(pb, confirmed ? previous : NULL);
-        error = INFRA_ECONFLICT;
-        goto done;
-    }
-    pb->locked = 1;
-    if ((error = holder_read(pb, &previous, &confirmed, err)) < 0)
-        goto done;
-    if (previous) {
-        char *who = state_holder_describe(previous);
-        log_msg(LOG_WARN, "taking over the state lock of %s left by %s, which no longer holds it",
-                pb->base.where, who);
-        free(who);
-    }
-    const char *params[] = {pb->env, holder};
-    char *sql = util_printf("INSERT INTO %1$s.locks (environment, holder, backend_pid)"
-                            " VALUES ($1, $2, pg_backend_pid()) ON CONFLICT (environment)"
-                            " DO UPDATE SET holder = EXCLUDED.holder,"
-                            " backend_pid = EXCLUDED.backend_pid",
-                            pb->ident);
-    error = run(pb, "cannot record the lock holder", sql, 2, params, NULL, err);
-    free(sql);
-    if (error < 0) {
-        release_lock(pb);
-        pb->locked = 0;
-    }
-done:
-    free(previous);
-    pthread_mutex_unlock(&pb->mu);
-    return error;
-}
-
-static void pg_unlock(state_backend *b)
-{
-    pg_backend *pb = (pg_backend *)b;
-    pthread_mutex_lock(&pb->mu);
-    if (pb->locked && pb->conn && PQstatus(pb->conn) == CONNECTION_OK) {
-        const char *params[] = {pb->env};
-        char *sql = util_printf("DELETE FROM %s.locks WHERE environment = $1"
-                                " AND backend_pid = pg_backend_pid()",
-                                pb->ident);
-        PQclear(PQexecParams(pb->conn, sql, 1, NULL, params, NULL, NULL, 0));
-        free(sql);
-        release_lock(pb);
-    }
-    pb->locked = 0;
-    pthread_mutex_unlock(&pb->mu);
-}
-
-static int pg_break_lock(state_backend *b, int force, char **err)
-{
-    pg_backend *pb = (pg_backend *)b;
-    int error = 0, confirmed = 0;
-    char *holder = NULL;
-    const char *params[] = {pb->env};
-
-    pthread_mutex_lock(&pb->mu);
-    if ((error = prepare(pb, err)) < 0)
-        goto done;
-    int taken = try_lock(pb, err);
-    if (taken < 0) {
-        error = taken;
-        goto done;
-    }
-    if ((error = holder_read(pb, &holder, &confirmed, err)) < 0)
-        goto done;
-    char *who = state_holder_describe(holder);
-    if (taken) {
-        char *sql = util_printf("DELETE FROM %s.locks WHERE environment = $1", pb->ident);
-        error = run(pb, "cannot remove the lock record", sql, 1, params, NULL, err);
-        free(sql);
-        release_lock(pb);
-        if (!error && holder)
-            log_msg(LOG_INFO,
-                    "removed the lock record of %s left by %s, which no longer "
-                    "holds it",
-                    pb->base.where, who);
-        else if (!error)
-            log_msg(LOG_INFO, "%s environment %s is not locked", pb->name, pb->env);
-    } else if (!force) {
-        *err = util_printf("state is locked by %s and that process still holds the lock: wait "
-                           "for it or stop it (unlock --force ends its database session, which "
-                           "makes its next write fail)",
-                           confirmed ? who : "another process");
-        error = INFRA_ECONFLICT;
-    } else {
-        char key[32];
-        snprintf(key, sizeof(key), "%lld", pb->lock_key);
-        const char *kp[] = {key};
-        error = run(pb, "cannot end the lock holder's session",
-                    "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory'"
-                    " AND granted AND classid = (($1::bigint >> 32) & 4294967295)::oid"
-                    " AND objid = ($1::bigint & 4294967295)::oid AND objsubid = 1",
-                    1, kp, NULL, err);
-        if (!error)
-            log_msg(LOG_WARN,
-                    "ended the database session of %s, which held the lock of %s "
-                    "(--force)",
-                    who, pb->base.where);
-    }
-    free(who);
-done:
-    free(holder);
     pthread_mutex_unlock(&pb->mu);
     return error;
 }
