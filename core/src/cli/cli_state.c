@@ -135,8 +135,7 @@ static json_t *matching(state *st, const char *pattern)
     json_t *all = state_addresses(st), *out = json_array();
     size_t i;
     json_t *v;
-    json_array_foreach(all, i, v)
-    {
+    json_array_foreach(all, i, v) {
         if (address_matches(pattern, json_string_value(v)))
             json_array_append(out, v);
     }
@@ -160,8 +159,7 @@ static int state_list(engine *e, const cli_args *a)
     json_t *v;
     if (a->json) {
         json_t *rows = json_array();
-        json_array_foreach(addresses, i, v)
-        {
+        json_array_foreach(addresses, i, v) {
             json_t *entry = state_get(e->st, json_string_value(v));
             const char *type = json_string_value(json_object_get(entry, "type"));
             json_array_append_new(rows, json_pack("{s:O, s:s, s:s}", "address", v, "type",
@@ -244,8 +242,7 @@ static int state_rm(engine *e, const char *const *patterns, size_t n)
     size_t i;
     json_t *v;
     size_t removed = 0;
-    json_array_foreach(gone, i, v)
-    {
+    json_array_foreach(gone, i, v) {
         const char *address = json_string_value(v);
         json_t *entry = state_get(e->st, address);
         json_t *intent = state_intent_get(e->st, address);
@@ -281,20 +278,20 @@ static void rename_deps(state *st, const char *from, const char *to)
     json_t *all = state_addresses(st);
     size_t i;
     json_t *v;
-    json_array_foreach(all, i, v)
-    {
+    json_array_foreach(all, i, v) {
         json_t *entry = state_get(st, json_string_value(v));
         json_t *deps = json_object_get(entry, "deps");
         int touched = 0;
         size_t k;
         json_t *d;
-        json_array_foreach(deps, k, d) touched |=
-            json_is_string(d) && !strcmp(json_string_value(d), from);
+        json_array_foreach(deps, k, d) {
+            if (json_is_string(d) && !strcmp(json_string_value(d), from))
+                touched = 1;
+        }
         if (touched) {
             json_t *copy = json_deep_copy(entry);
             json_t *copy_deps = json_object_get(copy, "deps");
-            json_array_foreach(copy_deps, k, d)
-            {
+            json_array_foreach(copy_deps, k, d) {
                 if (json_is_string(d) && !strcmp(json_string_value(d), from))
                     json_array_set_new(copy_deps, k, json_string(to));
             }
@@ -328,8 +325,7 @@ static int state_mv(engine *e, const char *from, const char *to)
     json_t *pairs = json_array();
     size_t i;
     json_t *v;
-    json_array_foreach(found, i, v)
-    {
+    json_array_foreach(found, i, v) {
         const char *address = json_string_value(v);
         const char *suffix = address + strlen(from);
         char *dest = util_printf("%s%s", to, suffix);
@@ -346,8 +342,7 @@ static int state_mv(engine *e, const char *from, const char *to)
         json_array_append_new(pairs, json_pack("[s, s]", address, dest));
         free(dest);
     }
-    json_array_foreach(pairs, i, v)
-    {
+    json_array_foreach(pairs, i, v) {
         const char *old = json_string_value(json_array_get(v, 0));
         const char *dest = json_string_value(json_array_get(v, 1));
         json_t *entry = state_get(e->st, old);

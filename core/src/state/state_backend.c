@@ -127,8 +127,7 @@ static int check_settings(const state_settings *s, const backend_type *t, char *
 {
     const char *key;
     json_t *value;
-    json_object_foreach(s->values, key, value)
-    {
+    json_object_foreach(s->values, key, value) {
         int known = !strcmp(key, "type");
         for (size_t i = 0; t->keys[i] && !known; i++)
             known = !strcmp(key, t->keys[i]);

@@ -27,8 +27,7 @@ static void texts_complete_locked(state *st)
         return;
     const char *address;
     json_t *entry;
-    json_object_foreach(st->resources, address, entry)
-    {
+    json_object_foreach(st->resources, address, entry) {
         if (!json_object_get(st->texts, address)) {
             json_t *text = state_entry_text(entry);
             json_object_set_new(st->texts, address, text ? text : json_string("null"));
@@ -58,8 +57,7 @@ static char *render(const state *st, long long serial, const char *lineage, json
     int first = 1;
     const char *address;
     json_t *value;
-    json_object_foreach(texts, address, value)
-    {
+    json_object_foreach(texts, address, value) {
         json_t *key = json_string(address);
         char *key_text = key ? json_dumps(key, JSON_ENCODE_ANY) : NULL;
         json_decref(key);
@@ -108,15 +106,13 @@ static void gather_locked(state *st, gathered *g)
 
     g->resources = st->dirty;
     st->dirty = json_object();
-    json_object_foreach(g->resources, key, ignored)
-    {
+    json_object_foreach(g->resources, key, ignored) {
         json_t *text = json_object_get(st->texts, key);
         json_object_set(g->resources, key, text ? text : json_null());
     }
     g->intents = st->dirty_intents;
     st->dirty_intents = json_object();
-    json_object_foreach(g->intents, key, ignored)
-    {
+    json_object_foreach(g->intents, key, ignored) {
         json_t *intent = json_object_get(st->intents, key);
         json_object_set(g->intents, key, intent ? intent : json_null());
     }
@@ -163,8 +159,7 @@ static state_row *rows_of(json_t *obj, size_t *n, char ***owned)
     size_t i = 0;
     const char *key;
     json_t *value;
-    json_object_foreach(obj, key, value)
-    {
+    json_object_foreach(obj, key, value) {
         rows[i].key = key;
         if (json_is_string(value)) {
             rows[i].value = json_string_value(value);
@@ -362,8 +357,7 @@ int state_import(state *st, const json_t *doc, const char *source, int force, ch
     g.resources = json_object();
     const char *key;
     json_t *value;
-    json_object_foreach(resources, key, value)
-    {
+    json_object_foreach(resources, key, value) {
         json_t *text = state_entry_text(value);
         json_object_set_new(g.resources, key, text ? text : json_string("null"));
     }

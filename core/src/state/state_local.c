@@ -448,16 +448,14 @@ static int write_document(local_backend *lb, const json_t *doc, const char *writ
     json_t *outputs = json_object_get(doc, "outputs");
     char *outputs_text = json_dumps(outputs ? outputs : json_object(), JSON_COMPACT);
 
-    json_object_foreach((json_t *)json_object_get(doc, "resources"), key, value)
-    {
+    json_object_foreach((json_t *)json_object_get(doc, "resources"), key, value) {
         char *text = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
         error = row_step(lb, lb->put_resource, key, text ? text : "null", err);
         free(text);
         if (error < 0)
             goto done;
     }
-    json_object_foreach((json_t *)json_object_get(doc, "intents"), key, value)
-    {
+    json_object_foreach((json_t *)json_object_get(doc, "intents"), key, value) {
         char *text = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
         error = row_step(lb, lb->put_intent, key, text ? text : "null", err);
         free(text);
