@@ -343,7 +343,12 @@ static int step_delete(kit_object *o, const char *name)
     void *priv = NULL;
     size_t priv_len = 0;
     char *detail = NULL;
-    do_apply(o, o->token, 0, o->now, NULL, &out, &priv, &priv_len, &detail);
+    /* Already gone is what a delete wants, as the engine sees it. */
+    if (do_apply(o, o->token, 0, o->now, NULL, &out, &priv, &priv_len, &detail) ==
+        INFRA_ENOTFOUND) {
+        free(detail);
+        detail = NULL;
+    }
     json_decref(out);
     free(priv);
     if (!name) {
