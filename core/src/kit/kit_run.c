@@ -15,6 +15,7 @@
 #include "base/util.h"
 #include "engine/call.h"
 #include "engine/contain.h"
+#include "engine/plan.h"
 #include "engine/values.h"
 
 typedef struct kit_ctx {
@@ -70,6 +71,28 @@ static int is_sensitive(void *ud, const char *key)
 {
     const kit_object *o = ud;
     return engine_attr_flag(o->k->e, o->provider, o->t->type, key, "sensitive");
+}
+
+/* What forces a replacement, as the engine's plan decides it: the
+ * attributes the plugin names in requires_replace, and those the schema
+ * marks force_new that the configuration changes from was to config. New
+ * array. */
+static json_t *forced_by(const kit_object *o, const json_t *was, const json_t *config,
+                         const json_t *replace)
+{
+    json_t *forced = json_array();
+    json_t *edited = plan_diff_keys(config, was);
+    size_t i;
+    json_t *name;
+    json_array_extend(forced, (json_t *)replace);
+    json_array_foreach(edited, i, name) {
+        const char *key = json_string_value(name);
+        if (engine_attr_flag(o->k->e, o->provider, o->t->type, key, "force_new") &&
+            json_object_get(config, key))
+            json_array_append(forced, name);
+    }
+    json_decref(edited);
+    return forced;
 }
 
 /* ------------------------------------------------------------------ */
@@ -311,14 +334,16 @@ static int step_update(kit_object *o, const json_t *config)
 
     if (do_plan(o, o->now, config, &planned, &replace, &detail) == 0) {
         json_t *changed = kit_changed_keys(planned, o->now, is_sensitive, o);
-        if (json_array_size(replace) > 0) {
-            char *r = json_dumps(replace, JSON_COMPACT);
-            detail = util_printf("the plan says requires_replace %s for an in-place update", r);
+        json_t *forced = forced_by(o, o->config, config, replace);
+        if (json_array_size(forced) > 0) {
+            char *r = json_dumps(forced, JSON_COMPACT);
+            detail = util_printf("the plan replaces for %s instead of updating in place", r);
             free(r);
         } else if (json_array_size(changed) == 0) {
             detail = util_strdup("the plan changes nothing");
         }
         json_decref(changed);
+        json_decref(forced);
     }
     if (!check(o, "plan-update", detail))
         goto done;
@@ -387,10 +412,13 @@ static int step_replace(kit_object *o, const json_t *config)
     char *detail = NULL;
     int ok = 0;
 
-    if (do_plan(o, o->now, config, &planned, &replace, &detail) == 0 &&
-        json_array_size(replace) == 0)
-        detail = util_strdup("the plan names no attribute forcing the replacement "
-                             "(requires_replace is empty)");
+    if (do_plan(o, o->now, config, &planned, &replace, &detail) == 0) {
+        json_t *forced = forced_by(o, o->config, config, replace);
+        if (json_array_size(forced) == 0)
+            detail = util_strdup("nothing forces the replacement: requires_replace is empty and "
+                                 "no changed attribute is force_new in the schema");
+        json_decref(forced);
+    }
     json_decref(planned);
     json_decref(replace);
     if (!check(o, "plan-replace", detail))
