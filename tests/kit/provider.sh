@@ -31,6 +31,16 @@ run 1 "$infra" plugin test "$samples/kit-wrong.so" "$here/provider.yaml" --json
 [ "$(jq -r '[.checks[] | select(.ok | not) | .check] | join(",")' "$work/out")" = "token-adopts,read" ] ||
   fail "--json names other failures: $(cat "$work/out")"
 
+# Checks the fixture lists as known to fail are shown as such and do not
+# fail the run; any other failure still does.
+sed 's/^    import:/    expect_fail: [token-adopts, read]\n    import:/' "$here/provider.yaml" >"$work/known.yaml"
+run 0 "$infra" plugin test "$samples/kit-wrong.so" "$work/known.yaml"
+out_has 'KNOWN item token-adopts (expect_fail): a second object was made'
+out_has "0 failed, 2 known to fail"
+sed 's/^    import:/    expect_fail: [read]\n    import:/' "$here/provider.yaml" >"$work/known.yaml"
+run 1 "$infra" plugin test "$samples/kit-wrong.so" "$work/known.yaml"
+out_has "FAIL item token-adopts"
+
 # A fixture for another plugin is refused before anything runs.
 sed 's/^settings:/plugin: hello\nsettings:/' "$here/provider.yaml" >"$work/other.yaml"
 run 1 "$infra" plugin test "$samples/kit-right.so" "$work/other.yaml"

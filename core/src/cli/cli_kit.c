@@ -15,23 +15,30 @@ typedef struct kit_output {
     json_t *checks;  /* with json: every result */
     size_t count;
     size_t failed;
+    size_t known;    /* failed as the fixture expects */
 } kit_output;
 
-static void print_result(void *ud, const char *type, const char *check, int ok,
+static void print_result(void *ud, const char *type, const char *check, kit_result result,
                          const char *detail)
 {
     kit_output *out = ud;
     out->count++;
-    out->failed += !ok;
+    out->failed += result == KIT_FAIL;
+    out->known += result == KIT_KNOWN;
     if (out->json) {
-        json_t *item = json_pack("{s:s, s:s, s:b}", "type", type, "check", check, "ok", ok);
+        json_t *item = json_pack("{s:s, s:s, s:b}", "type", type, "check", check, "ok",
+                                 result != KIT_FAIL);
+        if (result == KIT_KNOWN)
+            json_object_set_new(item, "known_failure", json_true());
         if (detail)
             json_object_set_new(item, "detail", json_string(detail));
         json_array_append_new(out->checks, item);
         return;
     }
-    if (ok)
+    if (result == KIT_OK)
         printf("ok   %s %s\n", type, check);
+    else if (result == KIT_KNOWN)
+        printf("KNOWN %s %s (expect_fail): %s\n", type, check, detail ? detail : "");
     else
         printf("FAIL %s %s: %s\n", type, check, detail ? detail : "");
     fflush(stdout);
@@ -43,7 +50,7 @@ int cli_cmd_plugin_test(const cli_args *args)
     const char *fixture = args->positionals[1];
     kit_fixture *f = NULL;
     diag_list diags = {0};
-    kit_output out = {args->json, args->json ? json_array() : NULL, 0, 0};
+    kit_output out = {args->json, args->json ? json_array() : NULL, 0, 0, 0};
     char *err = NULL;
     int status = 1;
 
@@ -58,14 +65,18 @@ int cli_cmd_plugin_test(const cli_args *args)
     }
     status = rc == 0 && out.failed == 0 ? 0 : 1;
     if (args->json) {
-        json_t *doc = json_pack("{s:s, s:s, s:b, s:I, s:I, s:O}", "plugin", plugin, "fixture",
-                                fixture, "ok", status == 0, "checks_run", (json_int_t)out.count,
-                                "failed", (json_int_t)out.failed, "checks", out.checks);
+        json_t *doc = json_pack("{s:s, s:s, s:b, s:I, s:I, s:I, s:O}", "plugin", plugin,
+                                "fixture", fixture, "ok", status == 0, "checks_run",
+                                (json_int_t)out.count, "failed", (json_int_t)out.failed,
+                                "known_failures", (json_int_t)out.known, "checks", out.checks);
         json_dumpf(doc, stdout, JSON_INDENT(2));
         fputc('\n', stdout);
         json_decref(doc);
     } else {
-        printf("%zu checks, %zu failed\n", out.count, out.failed);
+        printf("%zu checks, %zu failed", out.count, out.failed);
+        if (out.known)
+            printf(", %zu known to fail", out.known);
+        printf("\n");
     }
 done:
     json_decref(out.checks);

@@ -38,6 +38,7 @@ typedef struct kit_type {
     kit_drift *drift;    /* NULL: no drift step */
     char *import_id;     /* the id to import by (may hold ${state.ATTR}), or NULL */
     char *identity;      /* the attribute that identifies the object ("id") */
+    json_t *expect_fail; /* array of checks known to fail: reported as such, not failures */
 } kit_type;
 
 typedef struct kit_fixture {
@@ -53,9 +54,16 @@ typedef struct kit_fixture {
 int kit_fixture_load(const char *path, kit_fixture **out, diag_list *diags);
 void kit_fixture_free(kit_fixture *f);
 
+/* The result of one check. */
+typedef enum kit_result {
+    KIT_FAIL = 0,
+    KIT_OK = 1,
+    KIT_KNOWN = 2, /* failed, and the fixture lists it as known to fail */
+} kit_result;
+
 /* Receives one check's result as it is made. detail (borrowed) says what
  * differed on a failure, or is NULL. */
-typedef void (*kit_report_fn)(void *ud, const char *type, const char *check, int ok,
+typedef void (*kit_report_fn)(void *ud, const char *type, const char *check, kit_result result,
                               const char *detail);
 
 /* Loads the plugin at path and runs every type of f through it, reporting

@@ -274,7 +274,7 @@ static int load_type(fixture_ctx *ctx, const ytree_pair *pair, const json_t *set
                      kit_type *t)
 {
     static const char *const keys[] = {"settings", "create",   "update", "replace", "invalid",
-                                       "drift",    "import", "identity", NULL};
+                                       "drift",    "import", "identity", "expect_fail", NULL};
     const ytree_node *node = pair->value;
     char *path = util_printf("resources.%s", pair->key->text);
     int error = 0;
@@ -312,6 +312,23 @@ static int load_type(fixture_ctx *ctx, const ytree_pair *pair, const json_t *set
         char *key = util_printf("%s.drift", path);
         if (load_drift(ctx, sub, key, t) < 0)
             error = INFRA_EINVALID;
+        free(key);
+    }
+    t->expect_fail = json_array();
+    if ((sub = ytree_get(node, "expect_fail"))) {
+        char *key = util_printf("%s.expect_fail", path);
+        if (sub->type != YTREE_LIST) {
+            fixture_error(ctx, sub, key, "expected a list of check names");
+            error = INFRA_EINVALID;
+        }
+        for (size_t i = 0; sub->type == YTREE_LIST && i < sub->nitems; i++) {
+            if (sub->items[i]->type != YTREE_STRING) {
+                fixture_error(ctx, sub->items[i], key, "expected a check name");
+                error = INFRA_EINVALID;
+            } else {
+                json_array_append_new(t->expect_fail, json_string(sub->items[i]->text));
+            }
+        }
         free(key);
     }
     t->import_id = string_value(ctx, node, path, "import", &error);
@@ -424,6 +441,7 @@ void kit_fixture_free(kit_fixture *f)
         }
         free(t->import_id);
         free(t->identity);
+        json_decref(t->expect_fail);
     }
     free(f->types);
     free(f->file);
