@@ -33,13 +33,12 @@ static kit_item items[KIT_MAX_ITEMS];
 static unsigned serial;
 static int context;
 
-static const char schema_text[] =
-    "{\"settings\": {\"label\": {\"type\": \"string\"}},"
-    " \"resources\": {\"item\": {\"attributes\": {"
-    "   \"name\": {\"type\": \"string\", \"required\": true},"
-    "   \"size\": {\"type\": \"integer\"},"
-    "   \"zone\": {\"type\": \"string\", \"force_new\": true},"
-    "   \"id\": {\"type\": \"string\", \"computed\": true}}}}}";
+static const char schema_text[] = "{\"settings\": {\"label\": {\"type\": \"string\"}},"
+                                  " \"resources\": {\"item\": {\"attributes\": {"
+                                  "   \"name\": {\"type\": \"string\", \"required\": true},"
+                                  "   \"size\": {\"type\": \"integer\"},"
+                                  "   \"zone\": {\"type\": \"string\", \"force_new\": true},"
+                                  "   \"id\": {\"type\": \"string\", \"computed\": true}}}}}";
 
 static const char *member(const infra_json *o, const char *key)
 {

@@ -12,10 +12,10 @@
 
 typedef struct kit_output {
     int json;
-    json_t *checks;  /* with json: every result */
+    json_t *checks; /* with json: every result */
     size_t count;
     size_t failed;
-    size_t known;    /* failed as the fixture expects */
+    size_t known; /* failed as the fixture expects */
 } kit_output;
 
 static void print_result(void *ud, const char *type, const char *check, kit_result result,
@@ -26,8 +26,8 @@ static void print_result(void *ud, const char *type, const char *check, kit_resu
     out->failed += result == KIT_FAIL;
     out->known += result == KIT_KNOWN;
     if (out->json) {
-        json_t *item = json_pack("{s:s, s:s, s:b}", "type", type, "check", check, "ok",
-                                 result != KIT_FAIL);
+        json_t *item =
+            json_pack("{s:s, s:s, s:b}", "type", type, "check", check, "ok", result != KIT_FAIL);
         if (result == KIT_KNOWN)
             json_object_set_new(item, "known_failure", json_true());
         if (detail)
@@ -65,10 +65,10 @@ int cli_cmd_plugin_test(const cli_args *args)
     }
     status = rc == 0 && out.failed == 0 ? 0 : 1;
     if (args->json) {
-        json_t *doc = json_pack("{s:s, s:s, s:b, s:I, s:I, s:I, s:O}", "plugin", plugin,
-                                "fixture", fixture, "ok", status == 0, "checks_run",
-                                (json_int_t)out.count, "failed", (json_int_t)out.failed,
-                                "known_failures", (json_int_t)out.known, "checks", out.checks);
+        json_t *doc = json_pack("{s:s, s:s, s:b, s:I, s:I, s:I, s:O}", "plugin", plugin, "fixture",
+                                fixture, "ok", status == 0, "checks_run", (json_int_t)out.count,
+                                "failed", (json_int_t)out.failed, "known_failures",
+                                (json_int_t)out.known, "checks", out.checks);
         json_dumpf(doc, stdout, JSON_INDENT(2));
         fputc('\n', stdout);
         json_decref(doc);

@@ -5,8 +5,9 @@
  * uses, and reports one result per check.
  *
  * kit_fixture.c reads the fixture (what to create, update, replace, how to
- * make drift, what to import), kit_run.c runs the lifecycle of each type,
- * kit_check.c holds the comparisons the checks make. */
+ * make drift, what to import), kit_offline.c checks the schema and
+ * validate, kit_run.c runs the lifecycle of each type, kit_check.c holds
+ * the comparisons the checks make. */
 #ifndef INFRA_KIT_H
 #define INFRA_KIT_H
 
@@ -20,10 +21,10 @@
 
 /* How a test makes the object change outside the plugin. */
 typedef struct kit_drift {
-    char *command;       /* run with /bin/sh -c, or NULL */
-    char *file_path;     /* a file to write, or NULL */
-    char *file_content;  /* what to write into it */
-    json_t *attributes;  /* array of attribute names the read must show changed (may be empty) */
+    char *command;      /* run with /bin/sh -c, or NULL */
+    char *file_path;    /* a file to write, or NULL */
+    char *file_content; /* what to write into it */
+    json_t *attributes; /* array of attribute names the read must show changed (may be empty) */
 } kit_drift;
 
 /* The test of one resource type. */
@@ -42,9 +43,9 @@ typedef struct kit_type {
 } kit_type;
 
 typedef struct kit_fixture {
-    char *file;          /* the fixture's path (owned) */
-    char *plugin;        /* the name the plugin must report, or NULL */
-    int64_t timeout_ms;  /* every call's deadline, or 0 for the engine's defaults */
+    char *file;         /* the fixture's path (owned) */
+    char *plugin;       /* the name the plugin must report, or NULL */
+    int64_t timeout_ms; /* every call's deadline, or 0 for the engine's defaults */
     kit_type *types;
     size_t ntypes;
 } kit_fixture;

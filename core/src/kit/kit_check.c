@@ -35,7 +35,8 @@ char *kit_diff_known(const json_t *planned, const json_t *applied, const char *l
 {
     const char *key;
     json_t *want;
-    json_object_foreach((json_t *)planned, key, want) {
+    json_object_foreach((json_t *)planned, key, want)
+    {
         if (unknown_in(want))
             continue;
         const json_t *have = json_object_get(applied, key);
@@ -49,12 +50,14 @@ char *kit_diff(const json_t *a, const json_t *b, const char *left, const char *r
 {
     const char *key;
     json_t *value;
-    json_object_foreach((json_t *)a, key, value)
-        if (!json_equal(value, json_object_get(b, key)))
-            return difference(key, value, json_object_get(b, key), left, right);
-    json_object_foreach((json_t *)b, key, value)
-        if (!json_object_get(a, key))
-            return difference(key, NULL, value, left, right);
+    json_object_foreach(
+        (json_t *)a, key,
+        value) if (!json_equal(value,
+                               json_object_get(b, key))) return difference(key, value,
+                                                                           json_object_get(b, key),
+                                                                           left, right);
+    json_object_foreach((json_t *)b, key, value) if (!json_object_get(a, key)) return difference(
+        key, NULL, value, left, right);
     return NULL;
 }
 
@@ -64,7 +67,8 @@ json_t *kit_changed_keys(const json_t *planned, const json_t *prior,
     json_t *keys = json_array();
     const char *key;
     json_t *want;
-    json_object_foreach((json_t *)planned, key, want) {
+    json_object_foreach((json_t *)planned, key, want)
+    {
         const json_t *have = json_object_get(prior, key);
         if (!have || (is_sensitive && is_sensitive(ud, key)))
             continue;

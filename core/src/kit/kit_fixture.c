@@ -134,8 +134,8 @@ static int check_keys(fixture_ctx *ctx, const ytree_node *map, const char *path,
             continue;
         const char *guess = util_did_you_mean(k, allowed);
         char *key = *path ? util_printf("%s.%s", path, k) : util_strdup(k);
-        fixture_error(ctx, map->pairs[i].key, key, "unknown key%s%s%s", guess ? " (did you mean \"" : "",
-                      guess ? guess : "", guess ? "\"?)" : "");
+        fixture_error(ctx, map->pairs[i].key, key, "unknown key%s%s%s",
+                      guess ? " (did you mean \"" : "", guess ? guess : "", guess ? "\"?)" : "");
         free(key);
         error = INFRA_EINVALID;
     }
@@ -270,10 +270,9 @@ static int load_invalid(fixture_ctx *ctx, const ytree_node *node, const char *pa
     return error;
 }
 
-static int load_type(fixture_ctx *ctx, const ytree_pair *pair, const json_t *settings,
-                     kit_type *t)
+static int load_type(fixture_ctx *ctx, const ytree_pair *pair, const json_t *settings, kit_type *t)
 {
-    static const char *const keys[] = {"settings", "create",   "update", "replace", "invalid",
+    static const char *const keys[] = {"settings", "create", "update",   "replace",     "invalid",
                                        "drift",    "import", "identity", "expect_fail", NULL};
     const ytree_node *node = pair->value;
     char *path = util_printf("resources.%s", pair->key->text);

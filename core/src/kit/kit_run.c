@@ -3,7 +3,7 @@
  * settings), and the lifecycle of each type driven through the call
  * layer. A check that fails stops the steps that depend on it; whatever
  * was created is deleted before the next type. */
-#include "kit/kit.h"
+#include "kit/kit_int.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -16,44 +16,17 @@
 #include "engine/call.h"
 #include "engine/contain.h"
 #include "engine/plan.h"
-#include "engine/values.h"
-
-typedef struct kit_ctx {
-    engine *e;
-    const kit_fixture *f;
-    kit_report_fn report;
-    void *ud;
-    int failed;
-} kit_ctx;
-
-/* What one type's run holds: the provider block, the object now and how
- * it was made. */
-typedef struct kit_object {
-    kit_ctx *k;
-    const kit_type *t;
-    size_t provider;
-    char *address;        /* "TYPE.kit" */
-    json_t *create, *update, *replace; /* the fixture's configs, converted to the schema's types */
-    json_t *now;          /* the object as last read or applied; NULL: none exists */
-    void *priv;           /* its private blob (malloc'd) */
-    size_t priv_len;
-    char *token;          /* the token it was created with */
-    const json_t *config; /* the configuration it was made from (borrowed) */
-} kit_object;
 
 /* 1 when the fixture lists check name as known to fail. */
 static int known_to_fail(const kit_object *o, const char *name)
 {
     size_t i;
     json_t *v;
-    json_array_foreach(o->t->expect_fail, i, v)
-        if (!strcmp(json_string_value(v), name))
-            return 1;
+    json_array_foreach(o->t->expect_fail, i, v) if (!strcmp(json_string_value(v), name)) return 1;
     return 0;
 }
 
-/* Reports a check: ok when detail is NULL. Takes detail. Returns 1 for ok. */
-static int check(kit_object *o, const char *name, char *detail)
+int kit_check_report(kit_object *o, const char *name, char *detail)
 {
     kit_result result = !detail ? KIT_OK : known_to_fail(o, name) ? KIT_KNOWN : KIT_FAIL;
     o->k->report(o->k->ud, o->t->type, name, result, detail);
@@ -63,15 +36,14 @@ static int check(kit_object *o, const char *name, char *detail)
     return result == KIT_OK;
 }
 
-/* "the plugin's diagnostic (at ATTR)" of a failed call (new string). */
-static char *call_text(const engine_call *c, int code)
+char *kit_call_text(const engine_call *c, int code)
 {
-    const char *name = code == INFRA_ENOTFOUND ? "ENOTFOUND"
-                       : code == INFRA_EAUTH ? "EAUTH"
+    const char *name = code == INFRA_ENOTFOUND    ? "ENOTFOUND"
+                       : code == INFRA_EAUTH      ? "EAUTH"
                        : code == INFRA_ETRANSIENT ? "ETRANSIENT"
-                       : code == INFRA_ECONFLICT ? "ECONFLICT"
-                       : code == INFRA_EINVALID ? "EINVALID"
-                       : code == INFRA_ENOTSUP ? "ENOTSUP"
+                       : code == INFRA_ECONFLICT  ? "ECONFLICT"
+                       : code == INFRA_EINVALID   ? "EINVALID"
+                       : code == INFRA_ENOTSUP    ? "ENOTSUP"
                        : code == INFRA_ECANCELLED ? "ECANCELLED"
                                                   : "EINTERNAL";
     if (c->attr && *c->attr)
@@ -97,7 +69,8 @@ static json_t *forced_by(const kit_object *o, const json_t *was, const json_t *c
     size_t i;
     json_t *name;
     json_array_extend(forced, (json_t *)replace);
-    json_array_foreach(edited, i, name) {
+    json_array_foreach(edited, i, name)
+    {
         const char *key = json_string_value(name);
         if (engine_attr_flag(o->k->e, o->provider, o->t->type, key, "force_new") &&
             json_object_get(config, key))
@@ -116,7 +89,7 @@ static int do_plan(kit_object *o, const json_t *prior, const json_t *desired, js
     engine_call c;
     call_init(&c, o->k->e, o->provider, o->address, "plan", NULL);
     int error = call_plan(&c, o->t->type, prior, desired, planned, replace);
-    *detail = error < 0 ? call_text(&c, error) : NULL;
+    *detail = error < 0 ? kit_call_text(&c, error) : NULL;
     call_clear(&c);
     return error;
 }
@@ -131,7 +104,7 @@ static int do_apply(kit_object *o, const char *token, int resuming, const json_t
     /* A create starts without a blob; an update or delete gets the object's. */
     int error = call_apply(&c, o->t->type, prior, planned, prior ? o->priv : NULL,
                            prior ? o->priv_len : 0, attrs, priv, priv_len);
-    *detail = error < 0 ? call_text(&c, error) : NULL;
+    *detail = error < 0 ? kit_call_text(&c, error) : NULL;
     call_clear(&c);
     return error;
 }
@@ -143,7 +116,7 @@ static int do_read(kit_object *o, const json_t *attrs, const char *token, json_t
     engine_call c;
     call_init(&c, o->k->e, o->provider, o->address, "read", token);
     int error = call_read(&c, o->t->type, attrs, o->priv, o->priv_len, out);
-    *detail = error < 0 ? call_text(&c, error) : NULL;
+    *detail = error < 0 ? kit_call_text(&c, error) : NULL;
     call_clear(&c);
     return error;
 }
@@ -158,7 +131,7 @@ static int do_read_many(kit_object *o, const json_t *attrs, json_t **out, char *
     if (error == 0)
         error = it.result;
     *out = it.out;
-    *detail = error < 0 ? call_text(item.message ? &item : &batch, error) : NULL;
+    *detail = error < 0 ? kit_call_text(item.message ? &item : &batch, error) : NULL;
     call_clear(&item);
     call_clear(&batch);
     return error;
@@ -189,23 +162,22 @@ static int step_create(kit_object *o, const json_t *config, const char *suffix)
     char *name = util_printf("plan-create%s", suffix);
     int ok = 0;
 
-    if (do_plan(o, NULL, config, &planned, &replace, &detail) == 0 &&
-        json_array_size(replace) > 0)
+    if (do_plan(o, NULL, config, &planned, &replace, &detail) == 0 && json_array_size(replace) > 0)
         detail = util_strdup("a create must not name attributes forcing a replacement");
-    if (!check(o, name, detail))
+    if (!kit_check_report(o, name, detail))
         goto done;
     free(o->token);
     o->token = util_random_hex();
     free(name);
     name = util_printf("create%s", suffix);
     do_apply(o, o->token, 0, NULL, planned, &attrs, &priv, &priv_len, &detail);
-    if (!check(o, name, detail))
+    if (!kit_check_report(o, name, detail))
         goto done;
     object_set(o, attrs, priv, priv_len);
     o->config = config;
     free(name);
     name = util_printf("create%s-as-planned", suffix);
-    ok = check(o, name, kit_diff_known(planned, attrs, "planned", "applied"));
+    ok = kit_check_report(o, name, kit_diff_known(planned, attrs, "planned", "applied"));
 done:
     free(name);
     json_decref(planned);
@@ -249,7 +221,7 @@ static void step_token_adopts(kit_object *o)
         json_decref(gone);
         free(gp);
     }
-    check(o, "token-adopts", detail);
+    kit_check_report(o, "token-adopts", detail);
     json_decref(planned);
     json_decref(replace);
     json_decref(attrs);
@@ -265,12 +237,12 @@ static int step_read(kit_object *o, const char *name)
 
     if (do_read(o, o->now, NULL, &first, &detail) == 0)
         detail = kit_diff(o->now, first, "applied", "read");
-    if (!check(o, name, detail))
+    if (!kit_check_report(o, name, detail))
         goto done;
     if (do_read(o, o->now, NULL, &second, &detail) == 0)
         detail = kit_diff(first, second, "first read", "second read");
     char *stable = util_printf("%s-stable", name);
-    ok = check(o, stable, detail);
+    ok = kit_check_report(o, stable, detail);
     free(stable);
     if (ok) {
         object_set(o, first, o->priv, o->priv_len);
@@ -294,9 +266,8 @@ static void step_plan_no_change(kit_object *o)
         json_t *acted = json_array();
         size_t i;
         json_t *key;
-        json_array_foreach(changed, i, key)
-            if (!json_object_get(o->config, json_string_value(key)))
-                json_array_append(acted, key);
+        json_array_foreach(changed, i, key) if (!json_object_get(o->config, json_string_value(key)))
+            json_array_append(acted, key);
         if (json_array_size(replace) > 0 || json_array_size(acted) > 0) {
             char *r = json_dumps(replace, JSON_COMPACT);
             char *a = json_dumps(acted, JSON_COMPACT);
@@ -309,7 +280,7 @@ static void step_plan_no_change(kit_object *o)
         json_decref(changed);
         json_decref(acted);
     }
-    check(o, "plan-no-change", detail);
+    kit_check_report(o, "plan-no-change", detail);
     json_decref(planned);
     json_decref(replace);
 }
@@ -320,7 +291,7 @@ static void step_read_many(kit_object *o)
     char *detail = NULL;
     if (do_read_many(o, o->now, &out, &detail) == 0)
         detail = kit_diff(o->now, out, "read", "read_many");
-    check(o, "read-many", detail);
+    kit_check_report(o, "read-many", detail);
     json_decref(out);
 }
 
@@ -331,7 +302,7 @@ static void step_read_by_token(kit_object *o)
     if (do_read(o, NULL, o->token, &out, &detail) == 0 &&
         !json_equal(identity_of(o, o->now), identity_of(o, out)))
         detail = kit_diff(o->now, out, "read", "read by token");
-    check(o, "read-by-token", detail);
+    kit_check_report(o, "read-by-token", detail);
     json_decref(out);
 }
 
@@ -357,14 +328,15 @@ static int step_update(kit_object *o, const json_t *config)
         json_decref(changed);
         json_decref(forced);
     }
-    if (!check(o, "plan-update", detail))
+    if (!kit_check_report(o, "plan-update", detail))
         goto done;
     do_apply(o, NULL, 0, o->now, planned, &attrs, &priv, &priv_len, &detail);
-    if (!check(o, "update", detail))
+    if (!kit_check_report(o, "update", detail))
         goto done;
     object_set(o, attrs, priv ? priv : o->priv, priv ? priv_len : o->priv_len);
     o->config = config;
-    ok = check(o, "update-as-planned", kit_diff_known(planned, attrs, "planned", "applied"));
+    ok = kit_check_report(o, "update-as-planned",
+                          kit_diff_known(planned, attrs, "planned", "applied"));
     if (ok)
         ok = step_read(o, "read-after-update");
 done:
@@ -392,7 +364,7 @@ static int step_delete(kit_object *o, const char *name)
         free(detail);
         return 1;
     }
-    return check(o, name, detail);
+    return kit_check_report(o, name, detail);
 }
 
 /* A read of the deleted object recorded as gone says it is gone. */
@@ -413,7 +385,7 @@ static void step_gone(kit_object *o, const json_t *gone, const char *name, int m
         free(detail);
         detail = d;
     }
-    check(o, name, detail);
+    kit_check_report(o, name, detail);
     json_decref(out);
 }
 
@@ -434,7 +406,7 @@ static int step_replace(kit_object *o, const json_t *config)
     }
     json_decref(planned);
     json_decref(replace);
-    if (!check(o, "plan-replace", detail))
+    if (!kit_check_report(o, "plan-replace", detail))
         return 0;
     if (!step_delete(o, "replace-delete"))
         return 0;
@@ -464,7 +436,9 @@ static char *make_drift(kit_object *o)
             ;
         if (pid < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
             detail = util_printf("the command \"%s\" failed (status %d)", text,
-                                 pid < 0 ? -1 : WIFEXITED(status) ? WEXITSTATUS(status) : 128);
+                                 pid < 0             ? -1
+                                 : WIFEXITED(status) ? WEXITSTATUS(status)
+                                                     : 128);
         free(text);
         return detail;
     }
@@ -495,12 +469,13 @@ static int step_drift(kit_object *o)
     char *detail = NULL;
     int ok = 0;
 
-    if (!check(o, "drift-made", make_drift(o)))
+    if (!kit_check_report(o, "drift-made", make_drift(o)))
         return 0;
     if (do_read(o, o->now, NULL, &after, &detail) == 0) {
         size_t i;
         json_t *name;
-        json_array_foreach(o->t->drift->attributes, i, name) {
+        json_array_foreach(o->t->drift->attributes, i, name)
+        {
             const char *key = json_string_value(name);
             if (json_equal(json_object_get(o->now, key), json_object_get(after, key))) {
                 detail = util_printf("attribute \"%s\" reads the same after the drift", key);
@@ -510,7 +485,7 @@ static int step_drift(kit_object *o)
         if (!detail && json_equal(o->now, after))
             detail = util_strdup("the read after the drift equals the one before it");
     }
-    if (!check(o, "drift-read", detail))
+    if (!kit_check_report(o, "drift-read", detail))
         goto done;
     if (do_plan(o, after, o->config, &planned, &replace, &detail) == 0) {
         json_t *changed = kit_changed_keys(planned, after, is_sensitive, o);
@@ -518,7 +493,7 @@ static int step_drift(kit_object *o)
             detail = util_strdup("the plan after the drift changes nothing");
         json_decref(changed);
     }
-    if (!check(o, "drift-plan", detail))
+    if (!kit_check_report(o, "drift-plan", detail))
         goto done;
     object_set(o, after, o->priv, o->priv_len);
     after = NULL;
@@ -527,7 +502,7 @@ static int step_drift(kit_object *o)
         goto done;
     }
     do_apply(o, NULL, 0, o->now, planned, &attrs, &priv, &priv_len, &detail);
-    if (!check(o, "drift-repair", detail))
+    if (!kit_check_report(o, "drift-repair", detail))
         goto done;
     object_set(o, attrs, priv ? priv : o->priv, priv ? priv_len : o->priv_len);
     ok = step_read(o, "read-after-repair");
@@ -547,140 +522,18 @@ static void step_import(kit_object *o)
         call_init(&c, o->k->e, o->provider, o->address, "import", NULL);
         int error = call_import(&c, o->t->type, id, &out);
         if (error < 0)
-            detail = call_text(&c, error);
+            detail = kit_call_text(&c, error);
         else
             detail = kit_diff(o->now, out, "read", "imported");
         call_clear(&c);
     }
-    check(o, "import", detail);
+    kit_check_report(o, "import", detail);
     json_decref(out);
     free(id);
 }
 
 /* ------------------------------------------------------------------ */
 /* One type                                                           */
-
-/* Converts a fixture config to the schema's types, as the engine does
- * before a plugin sees a value (new, or NULL with *detail). */
-static json_t *converted(const json_t *attrs, const json_t *config, const char *what,
-                         char **detail)
-{
-    if (!config)
-        return NULL;
-    json_t *copy = json_deep_copy(config);
-    const char *attr = NULL;
-    char *err = NULL;
-    if (value_convert_config(attrs, copy, &attr, &err) < 0) {
-        if (!*detail)
-            *detail = util_printf("%s.%s: %s", what, attr, err);
-        free(err);
-    }
-    return copy;
-}
-
-/* Undeclared attributes of config: "a, b" (new), or NULL. */
-static char *undeclared(const json_t *attrs, const json_t *config, const char *what)
-{
-    util_buf b = {0};
-    const char *key;
-    json_t *v;
-    json_object_foreach((json_t *)config, key, v)
-        if (!json_object_get(attrs, key))
-            util_buf_printf(&b, "%s\"%s\"", b.len ? ", " : "", key);
-    if (!b.len)
-        return NULL;
-    char *list = util_buf_take(&b);
-    char *msg = util_printf("%s sets %s, which the schema does not declare", what, list);
-    free(list);
-    return msg;
-}
-
-static int validate(kit_object *o, const json_t *config, const char *what, char **detail)
-{
-    engine_call c;
-    call_init(&c, o->k->e, o->provider, o->address, "validate", NULL);
-    int error = call_validate(&c, o->t->type, config);
-    if (error < 0 && !*detail) {
-        char *text = call_text(&c, error);
-        *detail = util_printf("%s refused: %s", what, text);
-        free(text);
-    }
-    call_clear(&c);
-    return error;
-}
-
-/* The schema, the configs' types and validate (no configure needed). */
-static int step_offline(kit_object *o)
-{
-    engine *e = o->k->e;
-    engine_provider *p = &e->providers[o->provider];
-    const kit_type *t = o->t;
-    char *detail = NULL;
-    engine_call c;
-    json_t *schema = NULL;
-
-    call_init(&c, e, o->provider, "", "schema", NULL);
-    int error = call_schema(&c, &schema);
-    if (error < 0)
-        detail = call_text(&c, error);
-    call_clear(&c);
-    if (!detail) {
-        p->schema = schema;
-        p->types = json_object_get(schema, "resources");
-        engine_index_schemas(e);
-        if (!json_is_object(json_object_get(p->types, t->type)))
-            detail = util_printf("the schema declares no resource type \"%s\"", t->type);
-    }
-    const json_t *attrs = json_object_get(engine_type_schema(e, o->provider, t->type),
-                                          "attributes");
-    if (!detail && !(detail = undeclared(attrs, t->create, "create")) &&
-        !(detail = t->update ? undeclared(attrs, t->update, "update") : NULL))
-        detail = t->replace ? undeclared(attrs, t->replace, "replace") : NULL;
-    if (!check(o, "schema", detail))
-        return 0;
-
-    json_t *settings = json_deep_copy(t->settings);
-    const char *attr = NULL;
-    char *err = NULL;
-    if (value_convert_config(json_object_get(p->schema, "settings"), settings, &attr, &err) < 0)
-        detail = util_printf("settings.%s: %s", attr, err);
-    free(err);
-    json_decref(p->settings);
-    p->settings = settings;
-    o->create = converted(attrs, t->create, "create", &detail);
-    o->update = converted(attrs, t->update, "update", &detail);
-    o->replace = converted(attrs, t->replace, "replace", &detail);
-    if (!detail) {
-        validate(o, o->create, "create", &detail);
-        if (o->update)
-            validate(o, o->update, "update", &detail);
-        if (o->replace)
-            validate(o, o->replace, "replace", &detail);
-    }
-    if (!check(o, "validate", detail))
-        return 0;
-    if (t->invalid) {
-        json_t *bad = converted(attrs, t->invalid, "invalid.config", &detail);
-        free(detail); /* a value the schema's types refuse is what validate must refuse */
-        detail = NULL;
-        engine_call v;
-        call_init(&v, e, o->provider, o->address, "validate", NULL);
-        error = call_validate(&v, t->type, bad);
-        const char *at = v.attr ? v.attr : "";
-        size_t n = strlen(t->invalid_attr);
-        if (error == 0)
-            detail = util_strdup("validate accepted the invalid configuration");
-        else if (error != INFRA_EINVALID)
-            detail = util_printf("expected INFRA_EINVALID, got %s", call_error(&v, error));
-        else if (strncmp(at, t->invalid_attr, n) || (at[n] && at[n] != '.' && at[n] != '['))
-            detail = util_printf("the diagnostic names attribute \"%s\", expected \"%s\" (%s)",
-                                 at, t->invalid_attr, call_error(&v, error));
-        call_clear(&v);
-        json_decref(bad);
-        check(o, "validate-refuses", detail);
-    }
-    return 1;
-}
 
 static void run_type(kit_ctx *k, size_t index)
 {
@@ -689,11 +542,11 @@ static void run_type(kit_ctx *k, size_t index)
     uint32_t caps = k->e->providers[index].capabilities;
     o.address = util_printf("%s.kit", o.t->type);
 
-    if (!step_offline(&o))
+    if (!kit_step_offline(&o))
         goto done;
     if (call_configure(k->e, index, &err, &attr) < 0)
         detail = attr ? util_printf("settings.%s: %s", attr, err) : util_strdup(err);
-    if (!check(&o, "configure", detail))
+    if (!kit_check_report(&o, "configure", detail))
         goto done;
     if (!step_create(&o, o.create, ""))
         goto cleanup;
@@ -715,8 +568,9 @@ static void run_type(kit_ctx *k, size_t index)
     if (o.t->import_id && call_has(k->e, index, CALL_SLOT_IMPORT))
         step_import(&o);
     else if (o.t->import_id && (caps & INFRA_CAP_IMPORT))
-        check(&o, "import", util_strdup("the plugin claims INFRA_CAP_IMPORT without an import "
-                                        "slot"));
+        kit_check_report(&o, "import",
+                         util_strdup("the plugin claims INFRA_CAP_IMPORT without an import "
+                                     "slot"));
     if (step_delete(&o, "delete")) {
         json_t *gone = json_incref(o.now);
         step_gone(&o, gone, "read-gone", 0);
