@@ -443,6 +443,7 @@ void kit_fixture_free(kit_fixture *f)
         json_decref(t->expect_fail);
     }
     free(f->types);
+    free(f->plugin);
     free(f->file);
     free(f);
 }
