@@ -26,6 +26,7 @@ static const char usage_text[] =
     "                        read and change the state (see infra state help)\n"
     "  plugins               list loadable plugins and refused files\n"
     "  plugin check FILE.so  run the loader's checks on one file\n"
+    "  plugin test FILE.so FIXTURE.yaml   run the conformance kit on a provider plugin\n"
     "  version               print the version\n"
     "\n"
     "options:\n"
@@ -201,11 +202,13 @@ int cli_main(int argc, char **argv)
         log_set_level(LOG_DEBUG);
 
     if (!strcmp(a.command, "plugin")) {
-        if (!a.topology || strcmp(a.topology, "check") || a.npositionals != 1) {
-            fprintf(stderr, "infra: usage: infra plugin check FILE.so\n");
-            goto done;
-        }
-        status = cli_cmd_plugin_check(&a);
+        if (a.topology && !strcmp(a.topology, "check") && a.npositionals == 1)
+            status = cli_cmd_plugin_check(&a);
+        else if (a.topology && !strcmp(a.topology, "test") && a.npositionals == 2)
+            status = cli_cmd_plugin_test(&a);
+        else
+            fprintf(stderr, "infra: usage: infra plugin check FILE.so\n"
+                            "       infra plugin test FILE.so FIXTURE.yaml [--json]\n");
         goto done;
     }
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {

@@ -49,4 +49,8 @@ int cli_parse_duration(const char *text, long *ms);
 int cli_cmd_plugins(const cli_args *args);
 int cli_cmd_plugin_check(const cli_args *args);
 
+/* `infra plugin test FILE.so FIXTURE.yaml` (cli_kit.c): 0 when every check
+ * of the conformance kit passed, 1 otherwise. */
+int cli_cmd_plugin_test(const cli_args *args);
+
 #endif
