@@ -63,7 +63,7 @@ char *awsauth_strndup(const char *s, size_t n)
     return out;
 }
 
-static char *vprintf_new(const char *fmt, va_list ap)
+__attribute__((format(printf, 1, 0))) static char *vprintf_new(const char *fmt, va_list ap)
 {
     va_list copy;
     va_copy(copy, ap);
