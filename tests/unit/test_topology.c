@@ -609,7 +609,7 @@ static void test_topology_top_level_keys_and_name_are_checked(void **unused)
                       "t.yaml:2:1: error: zzz: unknown key \"zzz\" (expected one of: name, "
                       "description, variables, environments, providers, networks, firewalls, "
                       "instances, load_balancers, dns_records, images, resources, clusters, jobs, "
-                      "apps, outputs)");
+                      "apps, outputs, backend)");
     assert_load_error("description: x\n", "t.yaml:1:1: error: missing required key \"name\"");
     assert_load_error("name: My App\n",
                       "t.yaml:1:7: error: name: invalid name \"My App\": use only "
