@@ -2,8 +2,9 @@
  * graph, unlock. Exit status: 0 ok, 1 error, 2 `plan` with changes, 130
  * interrupted.
  *
- * Signals during up/down: the first SIGINT/SIGTERM stops new operations,
- * lets the running ones finish and saves the state; the second aborts at
+ * Signals during up/down: the first SIGINT/SIGTERM starts nothing new,
+ * has every provider's stop op called (engine/contain.c) so that the
+ * running operations end soon, and saves the state; the second aborts at
  * once (the state file is always whole: it is replaced atomically). */
 #include "cli/cli.h"
 
@@ -14,13 +15,16 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/util.h"
 #include "engine/engine.h"
+#include "engine/engine_apply.h"
 #include "engine/graph.h"
-#include "services/log.h"
+#include "engine/import.h"
 #include "engine/plan.h"
 #include "engine/progress.h"
+#include "engine/resource_graph.h"
 #include "engine/scheduler.h"
-#include "base/util.h"
+#include "services/log.h"
 
 #define EXIT_INTERRUPTED 130
 
@@ -44,8 +48,8 @@ static void on_signal(int sig)
         _exit(EXIT_INTERRUPTED);
     }
     interrupted = 1;
-    write_stderr("\ninfra: interrupted: waiting for the operations in flight to finish "
-                 "(interrupt again to abort)\n");
+    write_stderr("\ninfra: interrupted: starting nothing new and asking the operations in "
+                 "flight to stop (interrupt again to abort)\n");
 }
 
 static void signals_install(engine *e)
@@ -189,6 +193,11 @@ static int run_plan(engine *e, plan *p, const cli_args *a, const char *label, in
     fflush(stdout);
     if (flush_diags(e) > 0 || sum.failed || sum.skipped)
         status = 1;
+    if (e->halt) {
+        fprintf(stderr, "infra: stopped because a plugin call did not return; the state is "
+                        "saved, run the command again once that is fixed\n");
+        return 1;
+    }
     if (interrupted || sum.not_started) {
         fprintf(stderr, "infra: interrupted; the state is saved, run the command again to "
                         "finish\n");
@@ -296,29 +305,6 @@ done:
     return status;
 }
 
-static const char *item_status(const plan_item *it, char **owned)
-{
-    *owned = NULL;
-    if (it->data)
-        return "data";
-    if (!it->refreshed)
-        return "unknown";
-    if (it->gone)
-        return "missing";
-    if (it->drift) {
-        util_buf b = {0};
-        util_buf_puts(&b, "drifted (");
-        size_t k;
-        json_t *v;
-        json_array_foreach(it->drift, k, v)
-            util_buf_printf(&b, "%s%s", k ? ", " : "", json_string_value(v));
-        util_buf_puts(&b, ")");
-        *owned = util_buf_take(&b);
-        return *owned;
-    }
-    return "ok";
-}
-
 static const char *text_of(const json_t *obj, const char *key)
 {
     const json_t *v = json_object_get(obj, key);
@@ -335,7 +321,7 @@ static json_t *clusters_status(engine *e)
 {
     json_t *all = json_object();
     for (size_t i = 0; i < e->nproviders; i++) {
-        if (!e->providers[i].sched)
+        if (!e->providers[i].bridge)
             continue;
         const char *name = e->providers[i].decl->name + strlen("cluster.");
         json_t *st = NULL;
@@ -395,17 +381,19 @@ int cli_cmd_status(const cli_args *a)
     signals_install(e);
     if (open_state(e, 0, "status") < 0)
         goto done;
-    int rc = plan_refresh_state(e, &p);
+    /* Judged as a plan judges: by what the providers plan for the objects
+     * as they are now, never by comparing with what was last recorded. */
+    int rc = plan_build(e, 1, &p);
     json_t *rows = json_array();
     size_t pending = 0;
-    for (size_t k = 0; k < p->nitems; k++) {
+    for (size_t k = 0; p->order && k < p->nitems; k++) {
         const plan_item *it = &p->items[p->order[k]];
         if (!it->entry) {
-            pending++;
+            pending += it->intent != NULL;
             continue;
         }
         char *owned = NULL;
-        const char *st = item_status(it, &owned);
+        const char *st = plan_item_status(it, &owned);
         const json_t *attrs = json_object_get(it->entry, "attributes");
         const char *provider = json_string_value(json_object_get(it->entry, "provider"));
         const char *id = json_string_value(json_object_get(attrs, "id"));
@@ -523,7 +511,11 @@ typedef struct dot_style {
 static const char *graph_style(void *ud, size_t node)
 {
     dot_style *s = ud;
-    const topo_resource *r = topology_resource(s->e->topo, graph_address(s->g, node));
+    const char *address = graph_address(s->g, node);
+    const topo_resource *r = topology_resource(s->e->topo, address);
+    if (topology_is_group(address))
+        return "shape=diamond, tooltip=\"the group as a whole: what depends on it waits for "
+               "every member\"";
     if (!r)
         return "style=dashed, color=red, tooltip=\"in the state only: to delete\"";
     if (r->data)
@@ -541,7 +533,7 @@ int cli_cmd_graph(const cli_args *a)
         goto done;
     graph *g = NULL;
     diag_list diags = {0};
-    int rc = plan_graph(e, e->st, &g, &diags);
+    int rc = rgraph_build(e, e->st, 1, &g, &diags);
     diag_print(&diags, stderr);
     diag_list_free(&diags);
     if (rc == 0) {
@@ -550,6 +542,82 @@ int cli_cmd_graph(const cli_args *a)
         status = 0;
     }
     graph_free(g);
+done:
+    engine_free(e);
+    return status;
+}
+
+int cli_cmd_import(const cli_args *a)
+{
+    if (a->npositionals != 2) {
+        fprintf(stderr, "infra: usage: infra import TOPOLOGY.yaml ADDRESS ID [options]\n");
+        return 1;
+    }
+    int status = 1;
+    engine *e = open_engine(a);
+    if (!e)
+        return 1;
+    signals_install(e);
+    if (open_state(e, 1, "import") < 0)
+        goto done;
+    char *err = NULL;
+    const char *address = a->positionals[0], *id = a->positionals[1];
+    if (engine_import(e, address, id, &err) < 0) {
+        fprintf(stderr, "infra: %s\n", err ? err : "import failed");
+    } else {
+        char *werr = NULL;
+        if (engine_state_close(e, &werr) < 0)
+            fprintf(stderr, "infra: %s\n", werr ? werr : "cannot write the state");
+        else
+            status = 0;
+        free(werr);
+        if (status == 0)
+            printf("Imported %s as %s; run infra plan to see what differs from the topology.\n",
+                   id, address);
+    }
+    free(err);
+done:
+    engine_free(e);
+    return status;
+}
+
+int cli_cmd_state(const cli_args *a)
+{
+    if (!a->topology || strcmp(a->topology, "rm") || a->npositionals != 2) {
+        fprintf(stderr, "infra: usage: infra state rm TOPOLOGY.yaml ADDRESS [options]\n");
+        return 1;
+    }
+    cli_args b = *a;
+    b.topology = a->positionals[0];
+    const char *address = a->positionals[1];
+    int status = 1;
+    engine *e = open_engine(&b);
+    if (!e)
+        return 1;
+    if (open_state(e, 1, "state rm") < 0)
+        goto done;
+    json_t *entry = state_get(e->st, address), *intent = state_intent_get(e->st, address);
+    if (!entry && !intent) {
+        fprintf(stderr, "infra: %s is not in the state of %s (%s)\n", address, e->topo->name,
+                e->env);
+    } else {
+        if (entry)
+            state_remove(e->st, address);
+        if (intent)
+            state_intent_remove(e->st, address);
+        char *err = NULL;
+        if (engine_state_close(e, &err) < 0) {
+            fprintf(stderr, "infra: %s\n", err ? err : "cannot write the state");
+        } else {
+            printf("Removed %s%s from the state of %s (%s); the object itself, if any, is "
+                   "untouched.\n",
+                   address, entry ? "" : " (an interrupted create)", e->topo->name, e->env);
+            status = 0;
+        }
+        free(err);
+    }
+    json_decref(entry);
+    json_decref(intent);
 done:
     engine_free(e);
     return status;

@@ -252,10 +252,18 @@ int topo_charge(topo_ctx *ctx, const ytree_node *node, size_t n)
 /* ------------------------------------------------------------------ */
 /* Dependency sets                                                    */
 
+int topology_is_group(const char *address)
+{
+    size_t n = address ? strlen(address) : 0;
+    return n > 3 && strcmp(address + n - 3, "[*]") == 0;
+}
+
 void topo_deps_add(topo_deps *d, const char *address)
 {
-    if (d->self && !strcmp(d->self, address))
+    if (d->self && !strcmp(d->self, address)) {
+        d->self_refs++;
         return;
+    }
     if (d->index) {
         if (json_object_get(d->index, address))
             return;
@@ -461,8 +469,16 @@ void topology_free(topology *t)
         for (size_t k = 0; k < r->ndeps; k++)
             free(r->deps[k]);
         free(r->deps);
+        free(r->groups);
     }
     free(t->resources);
+    for (size_t i = 0; i < t->ngroups; i++) {
+        free(t->groups[i].address);
+        for (size_t k = 0; k < t->groups[i].nmembers; k++)
+            free(t->groups[i].members[k]);
+        free(t->groups[i].members);
+    }
+    free(t->groups);
     for (size_t i = 0; i < t->nproviders; i++) {
         free(t->providers[i].name);
         free(t->providers[i].plugin);

@@ -17,15 +17,14 @@
 #define TOPO_MAX_NODES 10000    /* servers or clients of one datacenter */
 #define TOPO_MAX_VALUES 4000000 /* values built for one load */
 
-/* What topology_eval writes where a value is not known yet. */
-#define TOPO_UNKNOWN "(known after apply)"
 
 /* A set of addresses in insertion order. */
 typedef struct topo_deps {
     char **items;
     size_t n, cap;
     json_t *index;    /* address -> true, once the set is large */
-    const char *self; /* never added */
+    const char *self; /* never added: a resource does not depend on itself */
+    size_t self_refs; /* ... but how often it was named, which is a cycle */
 } topo_deps;
 
 /* Adds a copy of address unless present or self. */

@@ -169,14 +169,39 @@ static void node_settings(topo_ctx *ctx, topo_resource *node, const ytree_node *
     for (size_t k = 0; k < node->ndeps; k++)
         free(node->deps[k]);
     free(node->deps);
+    node->self_ref |= deps.self_refs > 0;
     node->deps = topo_deps_take(&deps, &node->ndeps);
+}
+
+/* The group of the region's servers, which every agent of the region
+ * waits for, as one node. NULL when the region has none. */
+static const char *servers_group(topo_ctx *ctx, const topo_cluster *c, const topo_region *r)
+{
+    topo_deps servers = {0};
+    region_nodes(c, r, "server", &servers);
+    if (servers.n == 0) {
+        topo_deps_free(&servers);
+        return NULL;
+    }
+    topology *t = ctx->topo;
+    t->groups = util_realloc(t->groups, (t->ngroups + 1) * sizeof(*t->groups));
+    topo_group *g = &t->groups[t->ngroups++];
+    g->address = util_printf("cluster.%s.%s.servers[*]", c->name, r->name);
+    g->members = topo_deps_take(&servers, &g->nmembers);
+    for (size_t k = 0; k < g->nmembers; k++) {
+        topo_resource *m = (topo_resource *)topology_resource(t, g->members[k]);
+        if (!m)
+            continue;
+        m->groups = util_realloc(m->groups, (m->ngroups + 1) * sizeof(*m->groups));
+        m->groups[m->ngroups++] = g->address;
+    }
+    return g->address;
 }
 
 static void add_agents(topo_ctx *ctx, const topo_cluster *c, topo_region *r,
                        const char *provider, topo_deps *region_deps)
 {
-    topo_deps servers = {0};
-    region_nodes(c, r, "server", &servers);
+    const char *servers = servers_group(ctx, c, r);
     for (size_t d = 0; d < r->ndatacenters; d++) {
         topo_datacenter *dc = &r->datacenters[d];
         int first = 1;
@@ -218,8 +243,8 @@ static void add_agents(topo_ctx *ctx, const topo_cluster *c, topo_region *r,
 
                 topo_deps deps = {0};
                 topo_deps_add(&deps, inst);
-                for (size_t k = 0; k < servers.n; k++)
-                    topo_deps_add(&deps, servers.items[k]);
+                if (servers)
+                    topo_deps_add(&deps, servers);
                 char *address = util_printf("cluster_agent%s", inst + strlen("cluster"));
                 topo_deps_add(region_deps, address);
                 add(ctx, address, "cluster_agent",
@@ -230,7 +255,6 @@ static void add_agents(topo_ctx *ctx, const topo_cluster *c, topo_region *r,
             }
         }
     }
-    topo_deps_free(&servers);
 }
 
 static void add_region(topo_ctx *ctx, const topo_cluster *c, const topo_region *r,
