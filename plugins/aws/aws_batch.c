@@ -202,7 +202,7 @@ int aws_ec2_read_many(aws_many *m, const aws_ec2_kind *kind, const char *key,
     simple_read s = {m, pu_calloc(m->n ? m->n : 1, sizeof(char *)), refresh};
     for (size_t i = 0; i < m->n; i++) {
         const char *id = key ? pu_json_str(m->acts[i].state, key) : aws_state_id(m->acts[i].state);
-        s.ids[i] = id != NULL && *id && !pu_is_unknown(id) ? id : NULL;
+        s.ids[i] = id != NULL && *id ? id : NULL; /* read never sees an unknown */
         /* Not answered (or no id to ask about): gone. */
         m->results[i] = INFRA_ENOTFOUND;
     }
