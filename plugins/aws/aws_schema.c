@@ -481,7 +481,7 @@ static int check_values(infra_call *call, const char *type, const infra_json *co
         }
         CHECK(check_int_range(call, config, "ttl", 0, 2147483647));
         if ((v = AJ->get(config, "target")) != NULL && AJ->type(v) != INFRA_JSON_STRING &&
-            AJ->type(v) != INFRA_JSON_ARRAY) {
+            AJ->type(v) != INFRA_JSON_ARRAY && !pu_is_unknown(v)) {
             pu_diagf(call, "target", "target must be a value or a list of values");
             error = INFRA_EINVALID;
         }
