@@ -627,7 +627,7 @@ static void test_read_many_of_many_instances_pages_by_the_topology_tags(void **s
 int main(void)
 {
     if (access("/usr/bin/python3", X_OK) != 0 ||
-        system("/usr/bin/python3 -c 'import botocore, yaml, jsonschema' 2>/dev/null") != 0) {
+        system("/usr/bin/python3 -c 'import botocore, yaml, jsonschema, cryptography' 2>/dev/null") != 0) {
         fprintf(stderr, "skipped: the AWS emulator cannot run here (python3, botocore)\n");
         return 77;
     }

@@ -12,18 +12,21 @@ text runs with /bin/sh.
 A cloud-config part must be a YAML mapping; the keys of cloud-init's ssh module are
 checked against that module's part of cloud-init's own JSON schema
 (tests/conformance/cloud-init-cc-ssh.schema.json). Each ssh_keys private key is
-loaded by ssh-keygen, which derives its public key: a public key given beside it
-must be that one. What is wrong is reported as cloud-init reports it, on the
+loaded (OpenSSL, through python3-cryptography, as OpenSSH loads PEM keys), and
+its public key derived from it: a public key given beside it must be that one. What is wrong is reported as cloud-init reports it, on the
 console, and no key of that part is installed.
 """
+import base64
 import email
+import hashlib
 import json
 import os
-import subprocess
-import tempfile
 
 import jsonschema
 import yaml
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _SCHEMA_PATH = os.path.join(_HERE, "..", "..", "..", "conformance",
@@ -79,24 +82,30 @@ class UserData:
 
 
 def _key_facts(private):
-    """(public line, fingerprint, bits, type as ssh-keygen -l names it) of an
-    OpenSSH-loadable private key; ValueError when OpenSSH cannot load it."""
-    with tempfile.TemporaryDirectory(prefix="awsemu-key-") as tmp:
-        path = os.path.join(tmp, "key")
-        with open(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
-            f.write(private if private.endswith("\n") else private + "\n")
-        pub = subprocess.run(["ssh-keygen", "-y", "-f", path], capture_output=True, text=True,
-                             timeout=30)
-        if pub.returncode != 0:
-            raise ValueError("ssh-keygen cannot load it: %s" % pub.stderr.strip()[-200:])
-        with open(path + ".pub", "w") as f:
-            f.write(pub.stdout)
-        fp = subprocess.run(["ssh-keygen", "-l", "-f", path + ".pub"], capture_output=True,
-                            text=True, timeout=30)
-        words = fp.stdout.split()
-        if fp.returncode != 0 or len(words) < 3:
-            raise ValueError("ssh-keygen cannot fingerprint it")
-        return pub.stdout.strip(), words[1], words[0], words[-1].strip("()")
+    """(public line, fingerprint, bits, type as ssh-keygen -l names it) of a private
+    key in a form OpenSSH loads (PEM, PKCS#8 or OpenSSH's own), read with OpenSSL
+    through python3-cryptography; ValueError when it is none."""
+    data = private.encode()
+    try:
+        if b"BEGIN OPENSSH PRIVATE KEY" in data:
+            key = serialization.load_ssh_private_key(data, password=None)
+        else:
+            key = serialization.load_pem_private_key(data, password=None)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as e:
+        raise ValueError("not a private key OpenSSH loads: %s" % str(e).splitlines()[0])
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        label, bits = "ECDSA", key.curve.key_size
+    elif isinstance(key, ed25519.Ed25519PrivateKey):
+        label, bits = "ED25519", 256
+    elif isinstance(key, rsa.RSAPrivateKey):
+        label, bits = "RSA", key.key_size
+    else:
+        raise ValueError("not an ecdsa, ed25519 or rsa key")
+    public = key.public_key().public_bytes(serialization.Encoding.OpenSSH,
+                                           serialization.PublicFormat.OpenSSH).decode()
+    blob = base64.b64decode(public.split()[1])
+    digest = base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
+    return public, "SHA256:" + digest, str(bits), label
 
 
 def _cloud_config(payload, out):
@@ -128,7 +137,7 @@ def _cloud_config(payload, out):
             continue
         try:
             derived, fingerprint, bits, label = _key_facts(private)
-        except (ValueError, OSError, subprocess.SubprocessError) as e:
+        except ValueError as e:
             out.console.append("cloud-init: ssh_keys: %s_private: %s" % (kind, e))
             return
         if public is not None and public.split()[:2] != derived.split()[:2]:
