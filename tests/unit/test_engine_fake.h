@@ -283,8 +283,12 @@ static int fake_apply(infra_provider *self, infra_call *call, const char *type,
             error = INFRA_ENOTFOUND;
             goto done;
         }
-        snprintf(fake.last_private, sizeof(fake.last_private), "%.*s", (int)private_in_len,
-                 private_in ? (const char *)private_in : "");
+        size_t kept = private_in ? private_in_len : 0;
+        if (kept > sizeof(fake.last_private) - 1)
+            kept = sizeof(fake.last_private) - 1;
+        if (kept)
+            memcpy(fake.last_private, private_in, kept);
+        fake.last_private[kept] = '\0';
         json_object_set(attrs, "id", json_object_get(host_jansson(prior), "id"));
         if (json_object_get(host_jansson(prior), "private_ip"))
             json_object_set(attrs, "private_ip",

@@ -168,8 +168,8 @@ static void test_host_json_constructors_build_what_they_say(void **state)
     assert_int_equal(J->type(v), INFRA_JSON_REAL);
     assert_true(J->real(v) == 0.25);
     J->release(v);
-    assert_null(J->new_real(NAN));
-    assert_null(J->new_real(INFINITY));
+    assert_null(J->new_real((double)NAN));
+    assert_null(J->new_real((double)INFINITY));
     v = J->new_bool(7);
     assert_int_equal(J->type(v), INFRA_JSON_BOOL);
     assert_int_equal(J->boolean(v), 1);

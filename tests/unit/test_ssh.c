@@ -37,8 +37,6 @@
 /* libssh2 1.10 reads OpenSSH-format ed25519 keys and speaks ssh-ed25519. */
 #define KEY_TYPE "ed25519"
 
-extern char **environ;
-
 typedef struct fixture {
     int available;
     char *dir;         /* mktemp -d */

@@ -2,6 +2,11 @@
  * graph, unlock. Exit status: 0 ok, 1 error, 2 `plan` with changes, 130
  * interrupted.
  *
+ * Everything printed that comes from the topology, the state or a plugin
+ * goes through log_display: secrets and sensitive values masked, control
+ * characters escaped; only `output NAME` piped elsewhere than a terminal
+ * prints a value as it is, for scripts.
+ *
  * Signals during up/down: the first SIGINT/SIGTERM starts nothing new,
  * has every provider's stop op called (engine/contain.c) so that the
  * running operations end soon, and saves the state; the second aborts at
@@ -65,6 +70,27 @@ static void signals_install(engine *e)
     sigaction(SIGTERM, &sa, NULL);
 }
 
+/* Prints diagnostics as log_display shows them. */
+static void print_diags(const diag_list *diags)
+{
+    for (size_t i = 0; i < diags->count; i++) {
+        char *line = diag_format(&diags->items[i]);
+        char *shown = log_display(line);
+        fprintf(stderr, "%s\n", shown);
+        free(shown);
+        free(line);
+    }
+}
+
+/* text as log_display shows it, in a buffer of the caller's (freed at the
+ * next call with the same slot). */
+static const char *shown(char **slot, const char *text)
+{
+    free(*slot);
+    *slot = log_display(text ? text : "");
+    return *slot;
+}
+
 static engine *open_engine(const cli_args *a)
 {
     engine_options o = {.topology = a->topology,
@@ -76,7 +102,7 @@ static engine *open_engine(const cli_args *a)
     diag_list diags = {0};
     engine *e = NULL;
     engine_open(&o, &e, &diags);
-    diag_print(&diags, stderr);
+    print_diags(&diags);
     diag_list_free(&diags);
     return e;
 }
@@ -85,7 +111,7 @@ static engine *open_engine(const cli_args *a)
 static size_t flush_diags(engine *e)
 {
     size_t errors = e->diags.errors;
-    diag_print(&e->diags, stderr);
+    print_diags(&e->diags);
     diag_list_free(&e->diags);
     return errors;
 }
@@ -161,10 +187,14 @@ static void print_outputs(FILE *out, const json_t *outputs)
     const char *key;
     json_t *value;
     json_object_foreach((json_t *)outputs, key, value) {
-        char *text = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
-        char *shown = log_redact(text ? text : "null");
-        fprintf(out, "%s = %s\n", key, shown);
-        free(shown);
+        int sensitive =
+            json_is_string(value) && !strcmp(json_string_value(value), ENGINE_SENSITIVE);
+        char *text = sensitive ? util_strdup(ENGINE_SENSITIVE)
+                               : json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
+        char *clean = log_display(text ? text : "null"), *name = log_display(key);
+        fprintf(out, "%s = %s\n", name, clean);
+        free(name);
+        free(clean);
         free(text);
     }
 }
@@ -336,39 +366,46 @@ static json_t *clusters_status(engine *e)
     return all;
 }
 
+/* What a scheduler plugin reported, escaped. */
 static void print_clusters(const json_t *clusters)
 {
     const char *name, *region;
     json_t *st, *r;
+    char *s[4] = {NULL, NULL, NULL, NULL};
     json_object_foreach((json_t *)clusters, name, st) {
-        printf("\nCluster %s:\n", name);
+        printf("\nCluster %s:\n", shown(&s[0], name));
         json_object_foreach(json_object_get(st, "regions"), region, r) {
             const char *leader = json_string_value(json_object_get(r, "leader"));
-            printf("  region %s: leader %s\n", region, leader && *leader ? leader : "(none)");
+            printf("  region %s: leader %s\n", shown(&s[0], region),
+                   shown(&s[1], leader && *leader ? leader : "(none)"));
             size_t k;
             json_t *x;
             json_array_foreach(json_object_get(r, "servers"), k, x)
-                printf("    server %-36s %-16s %s\n", text_of(x, "name"), text_of(x, "address"),
-                       text_of(x, "status"));
+                printf("    server %-36s %-16s %s\n", shown(&s[0], text_of(x, "name")),
+                       shown(&s[1], text_of(x, "address")), shown(&s[2], text_of(x, "status")));
             json_array_foreach(json_object_get(r, "clients"), k, x)
-                printf("    client %-36s %-16s %s %s\n", text_of(x, "name"),
-                       text_of(x, "datacenter"), text_of(x, "status"), text_of(x, "eligibility"));
+                printf("    client %-36s %-16s %s %s\n", shown(&s[0], text_of(x, "name")),
+                       shown(&s[1], text_of(x, "datacenter")), shown(&s[2], text_of(x, "status")),
+                       shown(&s[3], text_of(x, "eligibility")));
             json_array_foreach(json_object_get(r, "jobs"), k, x)
-                printf("    job    %-36s %-16s deployment %s\n", text_of(x, "id"),
-                       text_of(x, "status"), text_of(x, "deployment"));
+                printf("    job    %-36s %-16s deployment %s\n", shown(&s[0], text_of(x, "id")),
+                       shown(&s[1], text_of(x, "status")), shown(&s[2], text_of(x, "deployment")));
             /* a federated region: where its ACLs come from */
             const json_t *rep = json_object_get(r, "replication");
             if (json_is_object(rep)) {
                 const json_t *tr = json_object_get(rep, "tokens_replicated");
                 const char *err = json_string_value(
                     json_object_get(json_object_get(rep, "consul"), "last_error"));
-                printf("    acl    %s of %s%s%s%s\n", text_of(rep, "role"), text_of(rep, "primary"),
+                printf("    acl    %s of %s%s%s%s\n", shown(&s[0], text_of(rep, "role")),
+                       shown(&s[1], text_of(rep, "primary")),
                        tr ? (json_is_true(tr) ? ", tokens replicated" : ", tokens NOT replicated")
                           : "",
-                       err ? "; consul: " : "", err ? err : "");
+                       err ? "; consul: " : "", err ? shown(&s[2], err) : "");
             }
         }
     }
+    for (size_t i = 0; i < 4; i++)
+        free(s[i]);
 }
 
 int cli_cmd_status(const cli_args *a)
@@ -401,6 +438,17 @@ int cli_cmd_status(const cli_args *a)
             rows, json_pack("{s:s, s:s, s:s, s:s, s:s}", "address", it->address, "type",
                             it->type ? it->type : "", "provider", provider ? provider : "-",
                             "id", id ? id : "-", "status", st));
+        if (!a->json) {
+            /* The table shows the row as a terminal may print it. */
+            json_t *row = json_array_get(rows, json_array_size(rows) - 1);
+            const char *col;
+            json_t *cell;
+            json_object_foreach(row, col, cell) {
+                char *clean = log_display(json_string_value(cell));
+                json_object_set_new(row, col, json_string(clean));
+                free(clean);
+            }
+        }
         free(owned);
     }
     json_t *outputs = state_get_outputs(e->st);
@@ -413,7 +461,10 @@ int cli_cmd_status(const cli_args *a)
         fputc('\n', stdout);
         json_decref(doc);
     } else {
-        printf("%s (%s): %zu resources\n", e->topo->name, e->env, json_array_size(rows));
+        char *topo_name = log_display(e->topo->name), *env_name = log_display(e->env);
+        printf("%s (%s): %zu resources\n", topo_name, env_name, json_array_size(rows));
+        free(topo_name);
+        free(env_name);
         static const char *const cols[] = {"address", "type", "provider", "id"};
         int width[4] = {7, 4, 8, 2}; /* the headers' lengths */
         size_t k;
@@ -481,7 +532,11 @@ int cli_cmd_output(const cli_args *a)
             util_buf_free(&b);
         } else {
             if (json_is_string(value) && !a->json) {
-                printf("%s\n", json_string_value(value));
+                /* Raw for a script (a PEM keeps its lines), escaped for a terminal. */
+                char *text = isatty(STDOUT_FILENO) ? log_display(json_string_value(value))
+                                                   : util_strdup(json_string_value(value));
+                printf("%s\n", text);
+                free(text);
             } else {
                 json_dumpf(value, stdout, JSON_ENCODE_ANY | (a->json ? JSON_INDENT(2) : JSON_COMPACT));
                 fputc('\n', stdout);

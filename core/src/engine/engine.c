@@ -34,11 +34,7 @@ static int provider_load(engine *e, size_t i, diag_list *diags)
 
     p->desc = builtin_find(e, plugin);
     if (!p->desc) {
-        if (!e->scanned) {
-            loader_scan(&e->ld);
-            e->scanned = 1;
-        }
-        const loader_plugin *lp = loader_find(&e->ld, plugin, INFRA_PLUGIN_PROVIDER, &err);
+        const loader_plugin *lp = loader_require(&e->ld, plugin, INFRA_PLUGIN_PROVIDER, &err);
         p->desc = lp ? lp->desc : NULL;
     }
     if (!p->desc || !p->desc->provider) {
@@ -97,6 +93,29 @@ static int providers_load(engine *e, diag_list *diags)
     return error;
 }
 
+/* An attribute a sensitive variable flows into is sensitive for its type,
+ * as if the plugin's schema said so: hashed in the state, masked when
+ * shown, left out of drift, whatever value it holds on a later run. */
+static void mark_sensitive_attributes(engine *e)
+{
+    for (size_t i = 0; i < e->topo->nresources; i++) {
+        const topo_resource *r = &e->topo->resources[i];
+        int p = engine_provider_index(e, r->provider);
+        json_t *type = p < 0 ? NULL : json_object_get(e->providers[p].types, r->type);
+        json_t *attrs = json_object_get(type, "attributes");
+        const char *key;
+        json_t *value;
+        json_object_foreach(r->config, key, value) {
+            if (!json_is_object(attrs) || !topology_value_sensitive(e->topo, value))
+                continue;
+            json_t *attr = json_object_get(attrs, key);
+            if (!json_is_object(attr))
+                json_object_set_new(attrs, key, attr = json_object());
+            json_object_set_new(attr, "sensitive", json_true());
+        }
+    }
+}
+
 int engine_open(const engine_options *opts, engine **out, diag_list *diags)
 {
     int error = 0;
@@ -118,6 +137,7 @@ int engine_open(const engine_options *opts, engine **out, diag_list *diags)
                                                                   ? e->topo->dir
                                                                   : ".");
     int perr = providers_load(e, diags);
+    mark_sensitive_attributes(e); /* before the schemas' flags are indexed */
     engine_index_schemas(e);
     int verr = engine_validate(e, diags);
     graph *g = NULL;

@@ -91,7 +91,6 @@ struct engine {
     char *state_dir;               /* where the state lives */
     char *env;                     /* environment name for the state ("default") */
     loader ld;
-    int scanned;                   /* ld holds the search path's plugins */
     engine_plugin *plugins;        /* every plugin a provider uses, once */
     size_t nplugins;
     engine_provider *providers;
@@ -185,16 +184,17 @@ void engine_provider_error_at(engine *e, size_t provider, const char *attr, cons
 void engine_error_at(engine *e, const topo_resource *res, const char *attr, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-/* config where each sensitive attribute of the type is replaced by
- * "sha256:HEX" of its value, so that state records that it changed
- * without recording it. A new reference: a copy sharing the values
+/* config where each sensitive attribute (of the type's schema, or
+ * holding a sensitive variable's value) is replaced by
+ * secrets_hash_for_state of its value, so that state records that it
+ * changed without recording it. A new reference: a copy sharing the values
  * inside, or config itself when the type has nothing sensitive; either
  * way never to be changed in place. */
 json_t *engine_config_for_state(const engine *e, size_t provider, const char *type,
                                 const json_t *config);
 
-/* value (a config or attributes) with sensitive attributes replaced by
- * ENGINE_SENSITIVE (mask = 1) or removed (mask = 0). A new reference,
+/* value (a config or attributes) with sensitive attributes (as for
+ * engine_config_for_state) replaced by ENGINE_SENSITIVE (mask = 1) or removed (mask = 0). A new reference,
  * shared like engine_config_for_state's: never to be changed in place. */
 json_t *engine_hide_sensitive(const engine *e, size_t provider, const char *type,
                               const json_t *value, int mask);

@@ -12,6 +12,7 @@
 #include "base/unknown.h"
 #include "base/util.h"
 #include "services/log.h"
+#include "services/secrets_hash.h"
 
 size_t engine_plugin_add(engine *e, const infra_plugin *desc)
 {
@@ -180,24 +181,6 @@ void engine_provider_error_at(engine *e, size_t provider, const char *attr, cons
 /* ------------------------------------------------------------------ */
 /* Sensitive values, private blobs                                    */
 
-static char *sha256_text(const json_t *value)
-{
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
-    char *text = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY | JSON_SORT_KEYS);
-    util_buf b = {0};
-
-    EVP_Digest(text ? text : "", text ? strlen(text) : 0, md, &mdlen, EVP_sha256(), NULL);
-    if (text) {
-        util_zero(text, strlen(text));
-        free(text);
-    }
-    util_buf_puts(&b, "sha256:");
-    for (unsigned int i = 0; i < mdlen; i++)
-        util_buf_printf(&b, "%02x", md[i]);
-    return util_buf_take(&b);
-}
-
 json_t *engine_config_for_state(const engine *e, size_t provider, const char *type,
                                 const json_t *config)
 {
@@ -210,8 +193,10 @@ json_t *engine_config_for_state(const engine *e, size_t provider, const char *ty
     if (!json_is_object(copy))
         return copy ? copy : json_object();
     json_object_foreach(copy, key, value) {
-        if (engine_attr_flag(e, provider, type, key, "sensitive") && !unknown_in(value)) {
-            char *hash = sha256_text(value);
+        if ((engine_attr_flag(e, provider, type, key, "sensitive") ||
+             topology_value_sensitive(e->topo, value)) &&
+            !unknown_in(value)) {
+            char *hash = secrets_hash_for_state(value);
             json_object_set_new(copy, key, json_string(hash));
             free(hash);
         }
@@ -232,7 +217,8 @@ json_t *engine_hide_sensitive(const engine *e, size_t provider, const char *type
     if (!json_is_object(copy))
         return copy ? copy : json_object();
     json_object_foreach_safe(copy, tmp, key, member) {
-        if (!engine_attr_flag(e, provider, type, key, "sensitive"))
+        if (!engine_attr_flag(e, provider, type, key, "sensitive") &&
+            !topology_value_sensitive(e->topo, member))
             continue;
         if (mask)
             json_object_set_new(copy, key, json_string(ENGINE_SENSITIVE));

@@ -16,6 +16,7 @@
 #include "engine/values.h"
 #include "plugin/host.h"
 #include "services/log.h"
+#include "services/secrets_hash.h"
 
 /* ------------------------------------------------------------------ */
 /* Items                                                              */
@@ -323,6 +324,14 @@ static int decide_managed(plan *p, plan_item *it)
             plan_set_known(it, it->planned);
         json_decref(replace);
         return error;
+    }
+    json_t *migrated = secrets_hash_migrate_entry(it->desired, it->entry);
+    if (migrated) {
+        /* A sensitive value hashed the old, unkeyed way that still
+         * matches: the same value, recorded keyed from now on. */
+        state_put(e->st, it->address, json_incref(migrated));
+        json_decref(it->entry);
+        it->entry = migrated;
     }
     json_t *cfg = engine_config_for_state(e, it->provider, it->type, it->desired);
     it->edited = plan_diff_keys(cfg, json_object_get(it->entry, "config"));

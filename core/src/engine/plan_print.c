@@ -39,7 +39,7 @@ static char *show(const json_t *v)
     json_t *shown_value = unknown_in(v) ? unknown_shown(v) : NULL; /* inside a list or a map */
     char *text = json_dumps(shown_value ? shown_value : v, JSON_COMPACT | JSON_ENCODE_ANY);
     json_decref(shown_value);
-    char *shown = log_redact(text ? text : "?");
+    char *shown = log_display(text ? text : "?");
     free(text);
     return shown;
 }
@@ -104,9 +104,12 @@ static void print_header(const painter *pp, const plan_item *it)
     }
     if (it->note)
         util_buf_printf(&b, "; %s", it->note);
-    fprintf(pp->out, "  %s%s%s %s%s%s  (%s)\n", paint(pp, colors[it->action]),
-            symbols[it->action], paint(pp, C_RESET), paint(pp, C_BOLD), it->address,
-            paint(pp, C_RESET), b.data ? b.data : "");
+    /* Attribute names a plugin reported, addresses from the state: shown, never obeyed. */
+    char *address = log_display(it->address), *why = log_display(b.data ? b.data : "");
+    fprintf(pp->out, "  %s%s%s %s%s%s  (%s)\n", paint(pp, colors[it->action]), symbols[it->action],
+            paint(pp, C_RESET), paint(pp, C_BOLD), address, paint(pp, C_RESET), why);
+    free(address);
+    free(why);
     util_buf_free(&b);
 }
 
@@ -115,8 +118,10 @@ static void print_attr(const painter *pp, const char *sym, const char *color, co
 {
     char *a = old ? show(old) : NULL;
     char *b = now ? show(now) : NULL;
-    fprintf(pp->out, "      %s%s%s %s = %s%s%s%s\n", paint(pp, color), sym, paint(pp, C_RESET), key,
-            a ? a : "", a && b ? " -> " : "", b ? b : "", remark ? remark : "");
+    char *name = log_display(key);
+    fprintf(pp->out, "      %s%s%s %s = %s%s%s%s\n", paint(pp, color), sym, paint(pp, C_RESET),
+            name, a ? a : "", a && b ? " -> " : "", b ? b : "", remark ? remark : "");
+    free(name);
     free(a);
     free(b);
 }
@@ -189,8 +194,11 @@ static void print_drift(const plan *p, const painter *pp)
             util_buf_puts(&b, "deleted");
         else
             reasons_text(&b, it->drift);
-        fprintf(pp->out, "  %s!%s %s: %s\n", paint(pp, C_YELLOW), paint(pp, C_RESET), it->address,
-                b.data ? b.data : "");
+        char *address = log_display(it->address), *what = log_display(b.data ? b.data : "");
+        fprintf(pp->out, "  %s!%s %s: %s\n", paint(pp, C_YELLOW), paint(pp, C_RESET), address,
+                what);
+        free(address);
+        free(what);
         util_buf_free(&b);
     }
     if (header)

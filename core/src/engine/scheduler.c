@@ -405,11 +405,7 @@ static const infra_plugin *find_scheduler(engine *e, const char *name, char **er
     for (size_t i = 0; e->builtin && e->builtin[i]; i++)
         if (e->builtin[i]->kind == INFRA_PLUGIN_SCHEDULER && !strcmp(e->builtin[i]->name, name))
             return e->builtin[i];
-    if (!e->scanned) {
-        loader_scan(&e->ld);
-        e->scanned = 1;
-    }
-    const loader_plugin *lp = loader_find(&e->ld, name, INFRA_PLUGIN_SCHEDULER, err);
+    const loader_plugin *lp = loader_require(&e->ld, name, INFRA_PLUGIN_SCHEDULER, err);
     return lp ? lp->desc : NULL;
 }
 

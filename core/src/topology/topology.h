@@ -99,9 +99,13 @@ typedef struct topo_job {
     diag_loc loc;
 } topo_job;
 
+/* What stands for a sensitive value (the engine's ENGINE_SENSITIVE). */
+#define TOPO_SENSITIVE "(sensitive)"
+
 typedef struct topo_output {
     char *name;
-    json_t *value;    /* may hold ${...} refs */
+    json_t *value; /* may hold ${...} refs; TOPO_SENSITIVE when sensitive */
+    int sensitive; /* uses a sensitive variable: its value is never computed, stored or shown */
     char **deps;
     size_t ndeps;
     diag_loc loc;
@@ -142,6 +146,13 @@ int topology_load_buffer(const char *name, const char *text, size_t len,
                          const topology_options *opts, topology **out, diag_list *diags);
 
 void topology_free(topology *topo);
+
+/* 1 when value (a config or attribute value, searched through lists and
+ * maps) holds the value of a variable declared sensitive: a string
+ * containing one of its strings, or one of its numbers or booleans. Such
+ * a value is shown as "(sensitive)" and kept out of the state like a
+ * sensitive attribute of a provider's schema. */
+int topology_value_sensitive(const topology *topo, const json_t *value);
 
 /* Resource by address, or NULL (borrowed). O(1). */
 const topo_resource *topology_resource(const topology *topo, const char *address);

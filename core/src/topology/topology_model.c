@@ -535,7 +535,13 @@ int topo_load_outputs(topo_ctx *ctx)
         topo_deps deps = {0};
         topo_path_pop(&path, 0);
         util_buf_printf(&path, "outputs.%s", key->text);
-        topo_scope sc = {.path = &path, .refs = 1, .count_index = -1, .template = 1, .deps = &deps};
+        int uses_sensitive = 0;
+        topo_scope sc = {.path = &path,
+                         .refs = 1,
+                         .count_index = -1,
+                         .template = 1,
+                         .deps = &deps,
+                         .sensitive = &uses_sensitive};
         json_t *v = topo_eval_node(ctx, &sc, section->pairs[i].value);
         if (!v) {
             topo_deps_free(&deps);
@@ -543,6 +549,13 @@ int topo_load_outputs(topo_ctx *ctx)
         }
         topo_output *o = &t->outputs[t->noutputs++];
         o->name = util_strdup(key->text);
+        /* An output made from a sensitive variable is never evaluated with
+         * its value, so the value reaches neither the state nor a screen. */
+        if (uses_sensitive) {
+            json_decref(v);
+            v = json_string(TOPO_SENSITIVE);
+            o->sensitive = 1;
+        }
         o->value = v;
         o->loc = ytree_loc(ctx->doc, key);
         o->deps = topo_deps_take(&deps, &o->ndeps);

@@ -22,6 +22,7 @@
 #include <openssl/evp.h>
 
 #include "topology/topology_int.h"
+#include "base/file.h"
 #include "base/util.h"
 
 /* "${TARGET}" as a template string. */
@@ -299,24 +300,21 @@ static void add_federation(topo_ctx *ctx, const topo_cluster *c, const char *pro
         util_strdup(c->name), -1, provider, c->loc, config, &deps);
 }
 
-/* Hex SHA-256 of a file, or NULL when it cannot be read. */
+/* Hex SHA-256 of a file, or NULL when it cannot be read (or is no longer
+ * the bounded regular file the job's check saw). */
 static char *file_sha256(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    char *text = NULL, *why = NULL;
+    size_t len = 0;
+    if (util_read_regular_file(path, TOPO_MAX_FILE, &text, &len, &why) < 0) {
+        free(why);
         return NULL;
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    unsigned char buf[8192], digest[EVP_MAX_MD_SIZE];
+    }
+    unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int dlen = 0;
-    size_t n;
-    EVP_DigestInit_ex(md, EVP_sha256(), NULL);
-    while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-        EVP_DigestUpdate(md, buf, n);
-    int bad = ferror(f);
-    fclose(f);
-    EVP_DigestFinal_ex(md, digest, &dlen);
-    EVP_MD_CTX_free(md);
-    if (bad)
+    int ok = EVP_Digest(text, len, digest, &dlen, EVP_sha256(), NULL);
+    free(text);
+    if (!ok)
         return NULL;
     char *hex = util_malloc(2 * dlen + 1);
     for (unsigned int i = 0; i < dlen; i++)
