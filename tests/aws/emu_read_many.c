@@ -34,8 +34,6 @@
 #define PUBLIC_KEY                                                                                 \
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHg0D5V1Yj7K6ko0OCsdG3Wkq7ruLZnZ1KLUyoL8hU6x test"
 
-extern char **environ;
-
 static pid_t emulator;
 static char dir[] = "/tmp/infra-readmany.XXXXXX";
 static char endpoint[64];
