@@ -189,14 +189,21 @@ static int setup(void **state)
     host_call_clear(&call);
     if (error != 0)
         return -1;
-    /* Subnets of our own: the provider refuses one that overlaps a route. */
-    for (int n = NET; n <= NET_SPARE; n++)
+    /* Subnets of our own: the provider refuses one that overlaps a route
+     * (another test's network). A refused create has recorded its intent
+     * under its token, so each try is another intent with its own token. */
+    static char net_tokens[NET_SPARE + 1][40];
+    for (int n = NET; n <= NET_SPARE; n++) {
+        const char *base = world[n].token;
         for (int i = 0; i < 40 && world[n].state == NULL; i++) {
             char cidr[32];
             snprintf(cidr, sizeof(cidr), "10.213.%d.0/24",
                      150 + (int)((getpid() + i * 7 + n) % 50));
+            snprintf(net_tokens[n], sizeof(net_tokens[n]), "%.2s%02x%.28s", base, i, base + 4);
+            world[n].token = net_tokens[n];
             create(&world[n], json_pack("{s:s}", "cidr", cidr));
         }
+    }
     if (world[NET].state == NULL || world[NET_SPARE].state == NULL)
         return -1;
     const char *net = str(world[NET].state, "id");
