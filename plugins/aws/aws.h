@@ -43,8 +43,10 @@ typedef struct aws_retry_policy {
     int64_t dependency_ms; /* how long DependencyViolation is retried on deletes */
 } aws_retry_policy;
 
-/* One waiter shared by every instance wait of a provider (aws_waiter.c). */
+/* One waiter shared by every instance wait of a provider, and the
+ * instance lookups by token it shares likewise (aws_instance_data.c). */
 typedef struct aws_waiter aws_waiter;
+typedef struct aws_lookups aws_lookups;
 
 struct infra_provider {
     char *region;
@@ -58,6 +60,9 @@ struct infra_provider {
     size_t nzones;
     atomic_int stopped;
     aws_waiter *waiter;
+    aws_lookups *lookups;
+    pthread_mutex_t tried_lock; /* guards tried */
+    char **tried;               /* tokens of the creates this context has attempted */
     pthread_mutex_t cache_lock; /* guards the caches below */
     char **zone_cache;          /* hosted zone name, id, name, id, ... */
     size_t nzone_cache;

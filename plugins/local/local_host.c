@@ -535,13 +535,18 @@ done:
     return error;
 }
 
-int local_host_alive(infra_provider *p, const char *id)
+int local_host_alive_scan(infra_provider *p, local_scan *scan, const char *id)
 {
     local_host h;
     local_host_init(p, id, &h);
-    int r = !local_exists(h.dir) ? INFRA_ENOTFOUND : local_ns_inode(h.netns_path) != 0;
+    int r = !local_exists(h.dir) ? INFRA_ENOTFOUND : local_scan_ns_inode(scan, h.netns_path) != 0;
     local_host_free(&h);
     return r;
+}
+
+int local_host_alive(infra_provider *p, const char *id)
+{
+    return local_host_alive_scan(p, NULL, id);
 }
 
 int local_host_destroy(infra_provider *p, infra_call *call, const char *id)

@@ -134,10 +134,10 @@ done:
     return error;
 }
 
-static int sshd_running(const local_host *h)
+static int sshd_running(local_scan *scan, const local_host *h)
 {
     char *pidfile = host_path(h, SSHD_PID);
-    int alive = local_pidfile_alive(pidfile, local_ns_inode(h->netns_path)) > 0;
+    int alive = local_pidfile_alive(pidfile, local_scan_ns_inode(scan, h->netns_path)) > 0;
     free(pidfile);
     return alive;
 }
@@ -151,7 +151,7 @@ static int sshd_ensure(infra_provider *p, infra_call *call, const local_host *h)
     local_host_ns(h, &ns);
     if ((error = local_tool_path(p, call, LOCAL_TOOL_SSHD, &sshd)) < 0)
         return error;
-    if (!sshd_running(h)) {
+    if (!sshd_running(NULL, h)) {
         char *test[] = {(char *)sshd, "-t", "-f", SSHD_CONFIG, NULL};
         char *start[] = {(char *)sshd, "-f", SSHD_CONFIG, "-E", SSHD_LOG, NULL};
         if ((error = local_run(call, "", test, &ns, NULL)) < 0 ||
@@ -288,8 +288,8 @@ done:
     return error;
 }
 
-int local_instance_read(infra_provider *p, infra_call *call, const infra_json *state,
-                        infra_json **out)
+int local_instance_read(infra_provider *p, infra_call *call, local_scan *scan,
+                        const infra_json *state, infra_json **out)
 {
     char id[LOCAL_ID_SIZE];
     local_host h;
@@ -298,7 +298,7 @@ int local_instance_read(infra_provider *p, infra_call *call, const infra_json *s
 
     if ((error = local_read_id(call, state, LOCAL_KIND_INSTANCE, id)) < 0)
         return error;
-    int alive = local_host_alive(p, id);
+    int alive = local_host_alive_scan(p, scan, id);
     if (alive < 0)
         return alive;
     if (alive == 0 && state != NULL) {
@@ -323,7 +323,7 @@ int local_instance_read(infra_provider *p, infra_call *call, const infra_json *s
     if (fingerprint == NULL && local_exists(pub))
         host_key_fingerprint(p, call, &h, &fingerprint);
     free(pub);
-    int running = alive == 1 && h.complete && sshd_running(&h);
+    int running = alive == 1 && h.complete && sshd_running(scan, &h);
     error = instance_state(p, &h, base, fingerprint, running, out);
     free(fingerprint);
 done:

@@ -424,8 +424,8 @@ done:
     return error;
 }
 
-int local_network_read(infra_provider *p, infra_call *call, const infra_json *state,
-                       infra_json **out)
+int local_network_read(infra_provider *p, infra_call *call, local_scan *scan,
+                       const infra_json *state, infra_json **out)
 {
     char id[LOCAL_ID_SIZE];
     infra_json *saved = NULL, *rec = NULL;
@@ -450,8 +450,8 @@ int local_network_read(infra_provider *p, infra_call *call, const infra_json *st
     if (state == NULL && local_state_load(call, net.dir, &saved) == INFRA_EINTERNAL)
         error = INFRA_EINTERNAL;
     if (error == 0)
-        error =
-            network_state(&net, state ? state : saved, complete && link_exists(net.bridge), out);
+        error = network_state(&net, state ? state : saved,
+                              complete && local_scan_link(scan, net.bridge), out);
     LJ->release(saved);
     local_net_free(&net);
     return error;

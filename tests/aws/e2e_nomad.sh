@@ -4,10 +4,11 @@
 # Consul ports, a key pair, three instances from the newest nomad-host-*
 # image, a load balancer with a health check in front of them and two
 # Route 53 records. As root the instances are real SSH hosts of a host pool
-# (their fingerprints come from the console output and their user data
-# serves the health check); otherwise the emulator gives them addresses
-# only. up -> everything exists; up again and plan -> no changes;
-# down -> the emulator holds nothing of it.
+# (each presents the host key infra gave it in its user data, whose
+# fingerprint the state holds, and their user data serves the health
+# check); otherwise the emulator gives them addresses only. up -> everything
+# exists; up again and plan -> no changes; down -> the emulator holds
+# nothing of it, and the pool's hosts present their own keys again.
 #   usage: e2e_nomad.sh INFRA_BINARY BUILD_DIR
 source "$(dirname "$0")/lib.sh"
 
@@ -83,13 +84,21 @@ run 0 "$infra" output "$topo" --json
 [ "$(jq '[.node_public_ips[] | select(. != null)] | length' "$work/out")" -eq $nodes ] ||
   fail "every node should have a public address (public subnet)"
 [ "$(jq '[.node_fingerprints[] | select(startswith("SHA256:"))] | length' "$work/out")" -eq $nodes ] ||
-  fail "every node should have an SSH host key fingerprint from its console"
+  fail "every node should have an SSH host key fingerprint"
+[ "$(grep -c ' ec2 GetConsoleOutput ' "$work/emulator.log" || true)" -eq 0 ] ||
+  fail "a create read the console for a fingerprint infra gave"
 
+# presented IP: the fingerprints of the host keys the sshd at IP presents.
+presented() { ssh-keyscan -T 5 "$1" 2>/dev/null | ssh-keygen -l -f - | awk '{print $2}' | sort -u | paste -sd, -; }
 if [ -n "$pool_dir" ]; then
-  # Fingerprints are the real hosts' keys; the balancer sees them healthy.
-  for fp in $(jq -r '.node_fingerprints[]' "$work/out"); do
-    jq -e --arg fp "$fp" '.[] | select(.ssh_host_key_fingerprint == $fp)' "$pool_dir/hosts.json" >/dev/null ||
-      fail "fingerprint $fp is not the one of a pool host"
+  # Each host presents the key infra gave its instance, not the pool's own;
+  # the balancer sees them healthy.
+  for i in $(seq 0 $((nodes - 1))); do
+    ip=$(jq -r ".node_private_ips[$i]" "$work/out")
+    fp=$(jq -r ".node_fingerprints[$i]" "$work/out")
+    [ "$(presented "$ip")" = "$fp" ] || fail "$ip presents $(presented "$ip"), the state holds $fp"
+    ! jq -e --arg fp "$fp" '.[] | select(.ssh_host_key_fingerprint == $fp)' "$pool_dir/hosts.json" >/dev/null ||
+      fail "fingerprint $fp is the pool's own, not one infra gave"
   done
   ok=
   for _ in $(seq 1 100); do
@@ -129,4 +138,10 @@ done
 [ "$(emu_state | jq '[.route53.zones.Z0123456789ABC.records[] | select(.Type != "NS" and .Type != "SOA")] | length')" -eq 0 ] ||
   fail "after down records are left in the hosted zone"
 [ "$(jq '.resources | length' "$(state_doc)")" -eq 0 ] || fail "after down the state still names resources"
+if [ -n "$pool_dir" ]; then
+  for ip in $(jq -r '.[].address' "$pool_dir/hosts.json"); do
+    want=$(jq -r --arg ip "$ip" '.[] | select(.address == $ip) | .ssh_host_key_fingerprint' "$pool_dir/hosts.json")
+    [ "$(presented "$ip")" = "$want" ] || fail "after down $ip presents $(presented "$ip"), not its own $want"
+  done
+fi
 echo "ok: aws-nomad up, no-op, down"
