@@ -23,7 +23,7 @@ static const char usage_text[] =
     "  unlock TOPOLOGY       remove a lock left by a dead process\n"
     "  import TOPOLOGY ADDRESS ID   adopt an existing object as the resource ADDRESS\n"
     "  state rm TOPOLOGY ADDRESS    forget ADDRESS (the object itself is untouched)\n"
-    "  env [TOPOLOGY] [CLUSTER]     shell exports for the cluster's own CLIs (eval \"$(infra env)\")\n"
+    "  env [TOPOLOGY] [CLUSTER]     exports for the cluster tools: eval \"$(infra env)\"\n"
     "  ssh [TOPOLOGY] ADDRESS [-- CMD...]  log in to an instance or cluster node\n"
     "  schema                JSON Schema of topology files, for editors\n"
     "  plugins               list loadable plugins and refused files\n"

@@ -246,8 +246,8 @@ static int run_plan(engine *e, plan *p, const cli_args *a, const char *label, in
                                  (json_int_t)sum.skipped, "not_started",
                                  (json_int_t)sum.not_started));
     } else {
-        printf("%s: %zu done, %zu failed, %zu skipped%s", label, sum.done, sum.failed,
-               sum.skipped, sum.not_started ? "" : ".\n");
+        printf("%s: %zu done, %zu failed, %zu skipped%s", label, sum.done, sum.failed, sum.skipped,
+               sum.not_started ? "" : ".\n");
         if (sum.not_started)
             printf(", %zu not started.\n", sum.not_started);
         fflush(stdout);
@@ -299,7 +299,8 @@ int cli_cmd_up(const cli_args *a)
     if (rc < 0)
         goto done;
     if (json_events) {
-        progress_event(json_events, json_pack("{s:s, s:o}", "type", "plan", "changes", plan_json(p)));
+        progress_event(json_events,
+                       json_pack("{s:s, s:o}", "type", "plan", "changes", plan_json(p)));
     } else {
         plan_print(p, stdout, a->color);
         fputc('\n', stdout);
@@ -344,8 +345,8 @@ int cli_cmd_down(const cli_args *a)
         goto done;
     size_t n = p->ndelete;
     if (n == 0 && json_events) {
-        progress_event(json_events, json_pack("{s:s, s:s}", "type", "message", "message",
-                                              "nothing to destroy"));
+        progress_event(json_events,
+                       json_pack("{s:s, s:s}", "type", "message", "message", "nothing to destroy"));
     } else if (n == 0) {
         printf("Nothing to destroy in %s (%s).\n", e->topo->name, e->env);
     } else if (!a->yes) {

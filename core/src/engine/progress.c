@@ -170,8 +170,8 @@ void progress_start(progress *p, const char *address, const char *verb)
     }
     p->ops[p->nops++] = (running_op){util_strdup(address), verb, now_s()};
     if (p->json) {
-        emit(p, json_pack("{s:s, s:s, s:s}", "type", "resource_start", "address", address,
-                          "action", verb));
+        emit(p, json_pack("{s:s, s:s, s:s}", "type", "resource_start", "address", address, "action",
+                          verb));
     } else if (p->tty) {
         draw_status(p);
     } else {
@@ -204,9 +204,10 @@ void progress_done(progress *p, const char *address, const char *past, int ok,
     char *shown = util_escape_controls(address);
     clear_status(p);
     if (p->json) {
-        json_t *ev = json_pack("{s:s, s:s, s:s, s:f}", "type", ok ? "resource_done" : "resource_failed",
-                               "address", address, "action", ok ? past : "failed", "duration_s",
-                               (double)(long long)(secs * 1000) / 1000);
+        json_t *ev =
+            json_pack("{s:s, s:s, s:s, s:f}", "type", ok ? "resource_done" : "resource_failed",
+                      "address", address, "action", ok ? past : "failed", "duration_s",
+                      (double)(long long)(secs * 1000) / 1000);
         if (clean)
             json_object_set_new(ev, ok ? "detail" : "error", json_string(clean));
         emit(p, ev);

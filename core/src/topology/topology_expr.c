@@ -355,7 +355,7 @@ static int cluster_resolve(const topology *topo, const topo_expr *e, topo_target
                     if (!strcmp(c->regions[r].datacenters[d].name, word))
                         of = &c->regions[r];
             char *index = s[k + 1].kind == STEP_SPLAT ? util_strdup("*")
-                                                       : util_printf("%lld", s[k + 1].index);
+                                                      : util_printf("%lld", s[k + 1].index);
             char *hint = of ? util_printf(" (\"%s\" is a datacenter of region \"%s\": write "
                                           "cluster.%s.%s.%s.%s[%s])",
                                           word, of->name, c->name, of->name, word,
