@@ -8,6 +8,8 @@ packages=(
   build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
   libcurl4-openssl-dev libjansson-dev libyaml-dev libssh2-1-dev libssl-dev
   libxml2-dev libcmocka-dev libsqlite3-dev libpq-dev
+  # the manual pages (made from docs/*.md) and the tests that render them
+  pandoc man-db groff-base
   # the local provider's hosts, firewalls, load balancers and example service
   iproute2 openssh-server openssh-client nftables haproxy busybox util-linux procps
   # tests: emulators, stand-ins and scenario scripts; benchmark timing

@@ -2,9 +2,11 @@
  * attributes; validate() (offline checks) and plan(). */
 #include "gcp_schema.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "gcp_res.h"
 
@@ -308,6 +310,20 @@ static int check_instance_props(infra_call *call, const infra_json *config)
             pu_diagf(call, "public_ip", "public_ip must be true or false");
             error = INFRA_EINVALID;
         }
+    }
+    /* read at apply (gcp_body.c): a file that is not there is said now */
+    const char *key_file = known_str(config, "ssh_public_key_file");
+    if (key_file != NULL) {
+        const char *home = getenv("HOME");
+        char *full = strncmp(key_file, "~/", 2) == 0 && home != NULL
+                         ? pu_printf("%s/%s", home, key_file + 2)
+                         : pu_strdup(key_file);
+        if (access(full, R_OK) != 0) {
+            pu_diagf(call, "ssh_public_key_file", "cannot read the public key file %s: %s", full,
+                     strerror(errno));
+            error = INFRA_EINVALID;
+        }
+        free(full);
     }
     const char *s = known_str(config, "startup_script");
     if (s == NULL)

@@ -184,6 +184,44 @@ grep -q "acl    secondary of europe, tokens replicated$" "$work/status.txt" ||
 ! grep -qF "$(secret nomad.main.consul_replication_token)" "$work/out" "$work/status.json" \
   "$(pull_state "$infra" "$topo")" || fail "the replication token reached the output or the state"
 
+# 1d. The cluster's own tools: `eval "$(infra env)"` in the topology's
+#     directory gives what nomad and consul read; with them the API answers
+#     over TLS verified against the cluster CA (written 0600), and lists
+#     both regions. No secret reaches stderr.
+(cd "$work" && "$infra" env >"$work/env.sh" 2>"$work/err") || { cat "$work/err" >&2; fail "infra env failed"; }
+! grep -qF "$(secret nomad.main.nomad_management_token)" "$work/err" || fail "infra env printed a token on stderr"
+(
+  eval "$(cat "$work/env.sh")"
+  [ "$NOMAD_REGION" = europe ] || fail "NOMAD_REGION is '$NOMAD_REGION', not the first region"
+  [ "$(stat -c %a "$NOMAD_CACERT")" = 600 ] || fail "the CA file $NOMAD_CACERT is not 0600"
+  [ "$NOMAD_TOKEN" = "$(secret nomad.main.nomad_management_token)" ] || fail "NOMAD_TOKEN is not the management token"
+  regions() { curl -sf --max-time 10 --cacert "$NOMAD_CACERT" -H "X-Nomad-Token: $NOMAD_TOKEN" "$NOMAD_ADDR/v1/regions"; }
+  regions | jq -e 'sort == ["europe","us"]' >/dev/null || fail "the exported NOMAD_* do not list the regions"
+  curl -sf --max-time 10 --cacert "$CONSUL_CACERT" -H "X-Consul-Token: $CONSUL_HTTP_TOKEN" \
+    "$CONSUL_HTTP_ADDR/v1/catalog/datacenters" | jq -e 'index("europe") != null' >/dev/null ||
+    fail "the exported CONSUL_* do not reach Consul"
+) || exit 1
+"$infra" env "$topo" main --region us --json >"$work/env.json" 2>"$work/err" || { cat "$work/err" >&2; fail "infra env --region us --json failed"; }
+jq -e '.NOMAD_REGION == "us" and (.NOMAD_ADDR | startswith("https://"))' "$work/env.json" >/dev/null ||
+  fail "infra env --region us --json: $(jq -c 'del(.NOMAD_TOKEN, .CONSUL_HTTP_TOKEN)' "$work/env.json")"
+! "$infra" env "$topo" --region dc-a >/dev/null 2>"$work/err" && grep -q 'no region "dc-a"' "$work/err" ||
+  fail "infra env --region with a datacenter is not refused: $(cat "$work/err")"
+
+# 1e. infra ssh: a command on a server, the host key checked strictly
+#     against the one recorded; a recorded key that differs is refused.
+eu_ip=$(out | jq -r '.europe_servers[0]')
+"$infra" ssh "$topo" 'cluster.main.europe.servers[0]' -- ip -o -4 addr show </dev/null >"$work/ssh.out" 2>"$work/err" ||
+  { cat "$work/err" >&2; fail "infra ssh to a server failed"; }
+grep -qF " $eu_ip/" "$work/ssh.out" || fail "infra ssh did not reach $eu_ip: $(cat "$work/ssh.out")"
+[ "$(stat -c %a "$work/.infra/nomad-local.default.files")" = 700 ] || fail "the known_hosts directory is not 0700"
+cp -a "$work/.infra" "$work/forged"
+jq '.resources["cluster.main.europe.dc-a.server[0]"].attributes.ssh_host_key_fingerprint = "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"' \
+  "$work/.infra/nomad-local.default.json" >"$work/forged/nomad-local.default.json"
+! "$infra" ssh "$topo" --state-dir "$work/forged" 'cluster.main.europe.servers[0]' -- true </dev/null 2>"$work/err" ||
+  fail "infra ssh connected to a host whose key is not the recorded one"
+grep -q "offers no key with the fingerprint" "$work/err" || fail "a host key mismatch is not said: $(cat "$work/err")"
+rm -rf "$work/forged"
+
 # 2. A second up changes nothing.
 up
 grep -q "^No changes\.$" "$work/out" || fail "second up planned changes"

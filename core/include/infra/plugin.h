@@ -402,7 +402,16 @@ typedef struct infra_scheduler_ops {
     int (*node_remove)(infra_scheduler *self, infra_call *call, const infra_json *cluster,
                        const infra_json *node); /* before a node is destroyed: drain a client, make a server leave, stop agents */
     int (*cluster_status)(infra_scheduler *self, infra_call *call, const infra_json *cluster,
-                          infra_json **out); /* {"regions": {R: {"leader", "servers": [...], "clients": [...], "jobs": [...]}}} */
+                          infra_json **out); /* {"regions": {R: {"leader", "servers": [...], "clients": [...], "jobs": [...], "env": ENV}}} */
+    /* ENV (optional, any ABI 1.1 plugin may add it): what the scheduler's own
+     * command line tools need to reach region R, as `infra env` prints it:
+     *   {"NOMAD_ADDR": {"value": "https://10.0.0.5:4646"},
+     *    "NOMAD_TOKEN": {"secret": "nomad.main.nomad_management_token"},
+     *    "NOMAD_CACERT": {"secret_file": "nomad.main.ca.cert"}}
+     * "value" is the variable's text; "secret" names a secret (secret_api.get)
+     * whose value the variable takes; "secret_file" names a secret written to
+     * a 0600 file under the state directory, the variable taking its path.
+     * Secret values never appear in the status itself (it is printed). */
 } infra_scheduler_ops;
 
 /* ------------------------------------------------------------------ */

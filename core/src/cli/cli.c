@@ -24,6 +24,9 @@ static const char usage_text[] =
     "  import TOPOLOGY ADDRESS ID   adopt an existing object as the resource ADDRESS\n"
     "  state list|show|rm|mv|pull|push TOPOLOGY ...\n"
     "                        read and change the state (see infra state help)\n"
+    "  env [TOPOLOGY] [CLUSTER]     exports for the cluster tools: eval \"$(infra env)\"\n"
+    "  ssh [TOPOLOGY] ADDRESS [-- CMD...]  log in to an instance or cluster node\n"
+    "  schema                JSON Schema of topology files, for editors\n"
     "  plugins               list loadable plugins and refused files\n"
     "  plugin check FILE.so  run the loader's checks on one file\n"
     "  plugin test FILE.so FIXTURE.yaml   run the conformance kit on a provider plugin\n"
@@ -39,7 +42,8 @@ static const char usage_text[] =
     "  --secrets-file FILE   the generated secrets (default: beside the local state)\n"
     "  --parallelism N       concurrent operations (default 10)\n"
     "  --refresh=false       plan without reading the real objects first\n"
-    "  --json                machine-readable output\n"
+    "  --json                machine-readable output (up, down: one JSON event a line)\n"
+    "  --region R            with env: the region (default: the cluster's first)\n"
     "  -y, --yes             do not ask for confirmation\n"
     "  --force               with unlock: remove even a live lock\n"
     "  -v, --verbose         debug logging\n";
@@ -57,7 +61,8 @@ static const cli_command commands[] = {
     {"status", cli_cmd_status, 1},     {"output", cli_cmd_output, 1},
     {"graph", cli_cmd_graph, 1},       {"unlock", cli_cmd_unlock, 1},
     {"import", cli_cmd_import, 1},     {"state", cli_cmd_state, 0},
-    {"plugins", cli_cmd_plugins, 0},
+    {"env", cli_cmd_env, 0},           {"ssh", cli_cmd_ssh, 0},
+    {"schema", cli_cmd_schema, 0},     {"plugins", cli_cmd_plugins, 0},
 };
 
 static int parse_int(const char *opt, const char *text, int *out)
@@ -94,7 +99,11 @@ static int parse_args(int argc, char **argv, cli_args *a, size_t *nvars, size_t 
         }                                                                                 \
         value = argv[++i];                                                                \
     } while (0)
-        if (!strcmp(arg, "-e") || !strcmp(arg, "--env")) {
+        if (!strcmp(arg, "--")) {
+            a->rest = (const char *const *)argv + i + 1;
+            a->nrest = (size_t)(argc - i - 1);
+            break;
+        } else if (!strcmp(arg, "-e") || !strcmp(arg, "--env")) {
             NEED_VALUE();
             a->environment = value;
         } else if (!strncmp(arg, "--env=", 6)) {
@@ -152,6 +161,11 @@ static int parse_args(int argc, char **argv, cli_args *a, size_t *nvars, size_t 
             a->refresh = 0;
         } else if (!strcmp(arg, "--refresh=true") || !strcmp(arg, "--refresh")) {
             a->refresh = 1;
+        } else if (!strcmp(arg, "--region")) {
+            NEED_VALUE();
+            a->region = value;
+        } else if (!strncmp(arg, "--region=", 9)) {
+            a->region = arg + 9;
         } else if (!strcmp(arg, "--json")) {
             a->json = 1;
         } else if (!strcmp(arg, "-y") || !strcmp(arg, "--yes") ||

@@ -318,6 +318,8 @@ static int decide_managed(plan *p, plan_item *it)
         it->action = PLAN_CREATE;
         if (it->gone)
             it->note = "deleted outside infra";
+        else if (it->intent && json_is_true(json_object_get(it->intent, "failed")))
+            it->note = "retrying a failed create";
         else if (it->intent)
             it->note = "resuming an interrupted create";
         if ((error = provider_plan(p, it, NULL, &it->planned, &replace)) == 0)
