@@ -202,6 +202,27 @@ static void roll_back(deploy *d)
     free(path);
 }
 
+/* How many tasks of app id wait in Marathon's launch queue: tasks no offer
+ * fits (constraints, resources, ports) stay there. */
+static long queued(deploy *d)
+{
+    infra_json *q = NULL;
+    long n = 0;
+    if (marathon_api_json(d->a, d->via, MARATHON_API_MARATHON, "GET", "/v2/queue", NULL,
+                          MARATHON_API_RETRY, "queue", &q) < 0)
+        return 0;
+    const infra_json *list = MJ->get(q, "queue");
+    for (size_t i = 0; i < MJ->length(list); i++) {
+        const infra_json *e = MJ->at(list, i);
+        const char *app = pu_json_str(MJ->get(e, "app"), "id");
+        long count = 0;
+        if (app && strcmp(app, d->id) == 0 && pu_json_to_int(MJ->get(e, "count"), &count) == 0)
+            n += count;
+    }
+    MJ->release(q);
+    return n;
+}
+
 /* Waits until the deployment is done and the app healthy. */
 static int await(deploy *d)
 {
@@ -240,6 +261,7 @@ static int await(deploy *d)
             break;
         int given_up = d->failed.n >= FAILED_TASKS;
         if (given_up || pu_host->now_ms() >= d->deadline) {
+            long waiting = given_up ? 0 : queued(d);
             if (running)
                 roll_back(d);
             if (given_up)
@@ -249,14 +271,22 @@ static int await(deploy *d)
                          d->last_failure ? d->last_failure : "?",
                          running ? "rolled back, the previous version keeps serving"
                                  : "its deployment had ended");
-            else
+            else {
+                char *why = waiting > 0 ? pu_printf("; %ld task%s wait%s in Marathon's queue: no "
+                                                    "agent meets the app's constraints and "
+                                                    "resources (/v2/queue says why)",
+                                                    waiting, waiting == 1 ? "" : "s",
+                                                    waiting == 1 ? "s" : "")
+                                        : pu_strdup("");
                 pu_diagf(d->a->call, "",
-                         "%s: not deployed and healthy after %lld s (%ld healthy tasks)%s%s; %s",
-                         what, (long long)((pu_host->now_ms() - start) / 1000), h,
+                         "%s: not deployed and healthy after %lld s (%ld healthy tasks)%s%s%s; %s",
+                         what, (long long)((pu_host->now_ms() - start) / 1000), h, why,
                          d->last_failure ? "; last task failure: " : "",
                          d->last_failure ? d->last_failure : "",
                          running ? "rolled back, the previous version keeps serving"
                                  : "its deployment had ended");
+                free(why);
+            }
             error = given_up ? INFRA_EINVALID : INFRA_ETRANSIENT;
             break;
         }
