@@ -172,6 +172,13 @@ typedef struct marathon_cluster {
 int marathon_cluster_parse(infra_call *call, const infra_json *json, int need_ips,
                            marathon_cluster *out);
 void marathon_cluster_free(marathon_cluster *c);
+/* One NODE of the host's JSON read on its own (a node being removed whose
+ * datacenter has fewer nodes now, or is gone): its role from its
+ * datacenter's node_settings when the cluster still has that datacenter,
+ * else master for a server and agent for a client. Strings borrowed from
+ * the JSON. 0 or INFRA_EINVALID with a diagnostic. */
+int marathon_node_alone(infra_call *call, const infra_json *cluster, const infra_json *json,
+                        marathon_node *out);
 /* The node called name, or NULL (borrowed). */
 const marathon_node *marathon_cluster_node(const marathon_cluster *c, const char *name);
 /* The region called name, or NULL (borrowed). */

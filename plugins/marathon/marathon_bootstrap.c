@@ -473,21 +473,22 @@ int marathon_node_remove(infra_scheduler *self, infra_call *call, const infra_js
 
     if ((error = marathon_cluster_parse(call, cluster, 0, &c)) < 0)
         return error;
-    const char *name = pu_json_str(node, "name");
-    const marathon_node *n = marathon_cluster_node(&c, name);
-    const marathon_region *r = n ? marathon_cluster_region(&c, n->region) : NULL;
-    if (n == NULL || r == NULL) {
-        pu_logf(call, INFRA_LOG_WARN, "node %s is not listed in cluster %s; nothing to remove",
-                name ? name : "(no name)", c.name);
-        goto done;
+    marathon_node alone;
+    const marathon_node *n = marathon_cluster_node(&c, pu_json_str(node, "name"));
+    if (n == NULL) {
+        /* no longer counted in its datacenter: read on its own */
+        if ((error = marathon_node_alone(call, cluster, node, &alone)) < 0)
+            goto done;
+        n = &alone;
     }
+    const marathon_region *r = marathon_cluster_region(&c, n->region);
     /* quietly: a cluster never bootstrapped has none, and nothing answers */
     char *secret = marathon_secret_name(self->cluster, "http_password");
     if (pu_host->secrets->get(call, secret, &password) < 0)
         password = NULL;
     free(secret);
     marathon_api_ctx a = {self, call, password ? pu_host->secrets->value(password) : NULL};
-    if (n->role == MARATHON_ROLE_AGENT && (error = drain_agent(self, &a, r, n)) < 0)
+    if (n->role == MARATHON_ROLE_AGENT && r != NULL && (error = drain_agent(self, &a, r, n)) < 0)
         goto done;
     int64_t ssh_ms =
         self->s.node_deadline_ms < REMOVE_SSH_MS ? self->s.node_deadline_ms : REMOVE_SSH_MS;
@@ -498,12 +499,28 @@ int marathon_node_remove(infra_scheduler *self, infra_call *call, const infra_js
     }
     static const char *const every[] = {"marathon-lb",  "mesos-agent", "marathon",
                                         "mesos-master", "zookeeper",   NULL};
-    if ((error = pu_remote_inspect(call, &rem, NULL, NULL, NULL, every)) < 0)
-        goto done;
-    /* whatever runs, in the reverse of the start order */
-    for (size_t i = 0; every[i] && error == 0; i++)
-        if (pu_remote_pid(&rem, every[i]) > 0)
+    pu_strs paths = {0};
+    for (size_t i = 0; every[i]; i++)
+        pu_service_paths(every[i], &paths);
+    const char **vp = strv(&paths);
+    error = pu_remote_inspect(call, &rem, NULL, vp, NULL, every);
+    free(vp);
+    /* whatever runs or is installed to run (a drained agent exits and its
+     * supervisor would start it again), in the reverse of the start order */
+    for (size_t i = 0; every[i] && error == 0; i++) {
+        char *unit = pu_printf(PU_UNIT_DIR "/%s.service", every[i]);
+        char *run = pu_printf(PU_TOOL_DIR "/%s.run", every[i]);
+        int installed = 0;
+        for (size_t k = 0; k < rem.paths.n; k++)
+            if ((strcmp(rem.paths.v[k], unit) == 0 || strcmp(rem.paths.v[k], run) == 0) &&
+                *rem.hashes.v[k])
+                installed = 1;
+        if (installed || pu_remote_pid(&rem, every[i]) > 0)
             error = pu_service_stop(call, &rem, every[i]);
+        free(unit);
+        free(run);
+    }
+    pu_strs_free(&paths);
     if (error == 0)
         pu_logf(call, INFRA_LOG_INFO, "node %s removed from cluster %s", n->name, c.name);
 done:

@@ -343,6 +343,27 @@ int marathon_cluster_parse(infra_call *call, const infra_json *json, int need_ip
     return error;
 }
 
+int marathon_node_alone(infra_call *call, const infra_json *cluster, const infra_json *json,
+                        marathon_node *out)
+{
+    const char *role = pu_json_str(json, "role");
+    int server = role && strcmp(role, "server") == 0;
+    int error = node_parse(call, json, NULL, NULL, server, 0, out);
+    if (error < 0)
+        return error;
+    /* what its datacenter says, when the topology still has it */
+    const infra_json *dc = MJ->get(
+        MJ->get(MJ->get(MJ->get(cluster, "regions"), out->region), "datacenters"), out->datacenter);
+    dc_settings ds;
+    out->role = server ? MARATHON_ROLE_MASTER : MARATHON_ROLE_AGENT;
+    if (dc && dc_settings_parse(call, MJ->get(dc, "node_settings"), "node_settings", &ds) == 0 &&
+        role_of(call, &ds, server, "node_settings", &out->role) == 0) {
+        out->attributes = ds.attributes;
+        out->resources = ds.resources;
+    }
+    return 0;
+}
+
 const marathon_node *marathon_cluster_node(const marathon_cluster *c, const char *name)
 {
     for (size_t i = 0; name && i < c->nnodes; i++)
