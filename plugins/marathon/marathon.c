@@ -129,6 +129,17 @@ static int text_setting(infra_call *call, const infra_json *obj, const char *key
     return 0;
 }
 
+/* "mesos", "docker,mesos": names of lowercase letters separated by commas. */
+static int containerizers_ok(const char *s)
+{
+    if (s == NULL || *s == '\0' || *s == ',' || s[strlen(s) - 1] == ',' || strstr(s, ",,"))
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || *s == ','))
+            return 0;
+    return 1;
+}
+
 static int abs_path_ok(const char *s)
 {
     return pu_path_ok(s) && s[0] == '/';
@@ -191,18 +202,12 @@ int marathon_settings_parse(infra_call *call, const infra_json *obj, marathon_se
                      "an absolute path (letters, digits and . _ - + /)", &s->zookeeper_jar) < 0 ||
         text_setting(call, obj, "marathon_user", "infra", pu_name_ok,
                      "a user name (letters, digits and . _ -)", &s->marathon_user) < 0 ||
-        text_setting(call, obj, "containerizers", "mesos", pu_path_ok,
-                     "a containerizer list such as \"mesos\" or \"docker,mesos\"",
+        text_setting(call, obj, "containerizers", "mesos", containerizers_ok,
+                     "names separated by commas, such as \"mesos\" or \"docker,mesos\"",
                      &s->containerizers) < 0 ||
         text_setting(call, obj, "lb_group", "external", pu_name_ok,
                      "a group name (letters, digits and . _ -)", &s->lb_group) < 0)
         error = INFRA_EINVALID;
-    /* containerizers went through pu_path_ok for its charset; a comma is
-     * the only separator Mesos takes */
-    if (s->containerizers && strchr(s->containerizers, '/') != NULL) {
-        pu_diagf(call, "containerizers", "containerizers must be names separated by commas");
-        error = INFRA_EINVALID;
-    }
     if (int_setting(call, obj, "zookeeper_heap_mb", 256, 32, 65536, &n) < 0)
         error = INFRA_EINVALID;
     s->zookeeper_heap_mb = (int)n;
