@@ -15,6 +15,7 @@ packages=(
   # tests: the GCP emulator (JWT checks) and Google's own client libraries against it
   python3-jwt python3-cryptography python3-googleapi python3-google-auth
   python3-google-auth-httplib2 python3-httplib2
+  hyperfine
   # tests: a non-root login that becomes root on a node
   sudo
   # tests: the real ZooKeeper under the Mesos and Marathon stand-ins, its
@@ -26,13 +27,15 @@ missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-if [ ${#missing[@]} -eq 0 ]; then
-  exit 0
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "deps.sh: missing packages: ${missing[*]}; run as root (or: sudo apt-get install ${missing[*]})" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-if [ "$(id -u)" -ne 0 ]; then
-  echo "deps.sh: missing packages: ${missing[*]}; run as root (or: sudo apt-get install ${missing[*]})" >&2
-  exit 1
-fi
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}"
+
+# tests: the OpenStack services of the OpenStack test world
+"$(dirname "$0")/../tests/openstack/deps.sh"

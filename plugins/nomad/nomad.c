@@ -25,6 +25,9 @@ static const pu_attr settings[] = {
     {"job_deadline", "integer", 0, "seconds to wait for a job's deployment (default 600)"},
     {"drain_deadline", "integer", 0,
      "seconds a removed client's allocations have to move (default 300)"},
+    {"primary_region", "string", 0,
+     "the federated region that is Consul's primary datacenter and Nomad's authoritative "
+     "region, whose ACLs the others replicate (default: the first region in federate)"},
 };
 static const pu_type settings_type = {"settings", settings, sizeof(settings) / sizeof(settings[0]),
                                       0};

@@ -41,6 +41,8 @@
 #define NOMAD_TOOL_DIR "/opt/infra"
 #define NOMAD_SUPERVISOR NOMAD_TOOL_DIR "/supervise"
 #define NOMAD_UNIT_DIR "/etc/systemd/system"
+/* What a configuration file infra did not write is renamed with. */
+#define NOMAD_DISABLED_SUFFIX ".infra-disabled"
 
 /* Default ports of the agents. */
 #define NOMAD_PORT_HTTP 4646
@@ -129,6 +131,9 @@ int nomad_uuid(char out[37]);
 char *nomad_shell_quote(const char *text);
 /* 1 when s is non-empty and made of [A-Za-z0-9._-] only. */
 int nomad_name_ok(const char *s);
+/* 1 when s is a valid region name: Consul's datacenter rule, ^[a-z0-9_-]+$
+ * (agent/config/builder.go), since each region is a Consul datacenter. */
+int nomad_region_name_ok(const char *s);
 /* 1 when s is a name or absolute path made of [A-Za-z0-9._/+-] only. */
 int nomad_path_ok(const char *s);
 /* 1 when s is an IPv4 or IPv6 address literal. */
@@ -173,6 +178,7 @@ typedef struct nomad_cluster {
     size_t nregions;
     const char **federate;
     size_t nfederate;
+    const char *primary; /* primary_region or federate[0]; NULL without federation */
 } nomad_cluster;
 
 /* Reads the host's cluster JSON into *out (strings borrowed from json,
@@ -183,6 +189,12 @@ void nomad_cluster_free(nomad_cluster *c);
 /* Reads one NODE. 0 or INFRA_EINVALID with a diagnostic. */
 int nomad_node_parse(infra_call *call, const infra_json *json, int need_ip, nomad_node *out);
 const nomad_region *nomad_cluster_region(const nomad_cluster *c, const char *name);
+/* The ACL authority of region: the primary Consul datacenter and the
+ * authoritative Nomad region, which is c->primary for a federated region
+ * and the region itself otherwise (borrowed). */
+const char *nomad_cluster_authority(const nomad_cluster *c, const char *region);
+/* 1 when region replicates its ACLs from another region. */
+int nomad_region_secondary(const nomad_cluster *c, const char *region);
 /* The address the plugin reaches node's APIs at. */
 const char *nomad_node_api_ip(const nomad_settings *s, const nomad_node *n);
 /* The servers of region r other than n (for retry_join). */
@@ -195,6 +207,7 @@ void nomad_region_peers(const nomad_region *r, const nomad_node *n, nomad_strs *
 typedef struct nomad_keys {
     infra_secret *gossip[NOMAD_AGENT_COUNT]; /* NULL when gossip_encryption is off */
     infra_secret *token[NOMAD_AGENT_COUNT];  /* management tokens; NULL when acl is off */
+    infra_secret *replication;               /* Consul's ACL replication token (same) */
     infra_secret *ca_cert;                   /* NULL when tls is off */
     infra_secret *ca_key;
 } nomad_keys;
@@ -282,6 +295,9 @@ typedef struct nomad_render_in {
     const nomad_node *node;
     const char *gossip[NOMAD_AGENT_COUNT];
     const char *consul_token; /* the agents' Consul token */
+    const char *nomad_token;  /* Nomad's management token: a secondary's replication token */
+    const char *replication;  /* Consul's replication token */
+    const char *authority;    /* primary datacenter / authoritative region of node's region */
     const char *ca_pem;       /* TLS material */
     const char *cert_pem;
     const char *key_pem;
@@ -300,12 +316,13 @@ int nomad_render_files(const nomad_render_in *in, nomad_files *out);
 typedef struct nomad_remote {
     infra_ssh *ssh;
     const nomad_node *node;
-    int root;                     /* the login user is root: upload in place */
-    int systemd;                  /* the node runs systemd */
-    char *bin[NOMAD_AGENT_COUNT]; /* resolved agent binaries, or NULL */
-    long pid[NOMAD_AGENT_COUNT];  /* running agent's pid, 0 when stopped */
-    nomad_strs paths;             /* inspected files ... */
-    nomad_strs hashes;            /* ... "MODE HASH", "" when missing */
+    int root;                             /* the login user is root: upload in place */
+    int systemd;                          /* the node runs systemd */
+    char *bin[NOMAD_AGENT_COUNT];         /* resolved agent binaries, or NULL */
+    long pid[NOMAD_AGENT_COUNT];          /* running agent's pid, 0 when stopped */
+    nomad_strs paths;                     /* inspected files ... */
+    nomad_strs hashes;                    /* ... "MODE HASH", "" when missing */
+    nomad_strs loaded[NOMAD_AGENT_COUNT]; /* the .hcl and .json files of each config dir */
 } nomad_remote;
 
 /* Connects to the node (deadline_ms to keep retrying). 0, INFRA_EAUTH,
@@ -323,6 +340,9 @@ int nomad_remote_has(const nomad_remote *r, const nomad_file *f);
 int nomad_remote_service_files(infra_scheduler *ctx, const nomad_remote *r, nomad_files *out);
 /* Creates the directories and writes the files. */
 int nomad_remote_put(infra_call *call, nomad_remote *r, const nomad_files *files);
+/* Renames each of paths to PATH.infra-disabled, a name the agents do not
+ * load (only .hcl and .json files are). */
+int nomad_remote_disable(infra_call *call, nomad_remote *r, const nomad_strs *paths);
 /* Starts (restart: stops first) agent; fails with the agent's log tail
  * when it exits at once. */
 int nomad_remote_start(infra_call *call, nomad_remote *r, nomad_agent agent, int restart,
@@ -353,6 +373,10 @@ typedef struct nomad_api_ctx {
  * transport errors as the host's HTTP service reports them. */
 int nomad_api(const nomad_api_ctx *a, const nomad_node *node, nomad_agent agent, const char *method,
               const char *path, const char *body, unsigned flags, infra_http_response **out);
+/* nomad_api with token (NULL: none) in place of the management token. */
+int nomad_api_token(const nomad_api_ctx *a, const nomad_node *node, nomad_agent agent,
+                    const char *method, const char *path, const char *body, const char *token,
+                    unsigned flags, infra_http_response **out);
 /* The error category of an HTTP status (0 for 2xx). */
 int nomad_api_status_error(long status);
 /* nomad_api + status check + JSON parse: 0 with *out (new, may be NULL for
@@ -394,6 +418,21 @@ int nomad_federate(infra_scheduler *self, infra_call *call, const infra_json *cl
  * answering: c" (caller frees). */
 char *nomad_msg_missing(const char *region, const char *what, int64_t waited_ms,
                         const nomad_strs *answering, const nomad_strs *silent);
+
+/* ------------------------------------------------------------------ */
+/* nomad_replication.c: ACLs of federated regions                     */
+
+/* Makes, in the primary region, Consul's replication token (its policy
+ * and the token with the kept secret) unless it exists. */
+int nomad_consul_replication_ensure(const nomad_api_ctx *a, const nomad_region *primary);
+/* 1 when both management tokens resolve in region r (replicated there), 0
+ * when one does not, INFRA_ETRANSIENT when r's servers do not answer. */
+int nomad_tokens_resolve(const nomad_api_ctx *a, const nomad_region *r);
+/* Region r's ACL replication for cluster_status: {"role", "primary",
+ * "tokens_replicated", "nomad": {"policies", "policies_primary"},
+ * "consul": {Consul's /v1/acl/replication}} (new value). */
+int nomad_replication_status(const nomad_api_ctx *a, const nomad_cluster *c, const nomad_region *r,
+                             infra_json **out);
 
 /* ------------------------------------------------------------------ */
 /* nomad_bootstrap.c                                                   */

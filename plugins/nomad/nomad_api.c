@@ -61,10 +61,17 @@ static int agent_port(const nomad_settings *s, nomad_agent agent)
 int nomad_api(const nomad_api_ctx *a, const nomad_node *node, nomad_agent agent, const char *method,
               const char *path, const char *body, unsigned flags, infra_http_response **out)
 {
+    const char *token = (flags & NOMAD_API_NOTOKEN) ? NULL : nomad_keys_token(a->keys, agent);
+    return nomad_api_token(a, node, agent, method, path, body, token, flags, out);
+}
+
+int nomad_api_token(const nomad_api_ctx *a, const nomad_node *node, nomad_agent agent,
+                    const char *method, const char *path, const char *body, const char *token,
+                    unsigned flags, infra_http_response **out)
+{
     const nomad_settings *s = &a->ctx->s;
     const char *ip = nomad_node_api_ip(s, node);
     int port = agent_port(s, agent);
-    const char *token = (flags & NOMAD_API_NOTOKEN) ? NULL : nomad_keys_token(a->keys, agent);
     char *url, *auth = NULL;
     const char *headers[3] = {NULL, NULL, NULL};
     size_t nh = 0;

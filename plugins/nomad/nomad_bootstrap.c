@@ -49,6 +49,9 @@ static int render_node(infra_scheduler *self, infra_call *call, const nomad_clus
         .gossip = {sec->value(keys->gossip[NOMAD_AGENT_CONSUL]),
                    sec->value(keys->gossip[NOMAD_AGENT_NOMAD])},
         .consul_token = sec->value(keys->token[NOMAD_AGENT_CONSUL]),
+        .nomad_token = sec->value(keys->token[NOMAD_AGENT_NOMAD]),
+        .replication = sec->value(keys->replication),
+        .authority = nomad_cluster_authority(c, n->region),
         .ca_pem = sec->value(keys->ca_cert),
         .cert_pem = sec->value(cert.cert),
         .key_pem = sec->value(cert.key),
@@ -100,6 +103,28 @@ int nomad_node_bootstrap(infra_scheduler *self, infra_call *call, const infra_js
             agent_changed[f->agent] = 1;
         if (strncmp(f->path, NOMAD_UNIT_DIR "/", strlen(NOMAD_UNIT_DIR) + 1) == 0)
             units_changed = 1;
+    }
+    /* The agents merge every .hcl and .json file of their directory: a
+     * file infra did not write (a package's default nomad.hcl) would
+     * change the configuration, so it is moved aside. */
+    for (int a = 0; a < NOMAD_AGENT_COUNT; a++) {
+        nomad_strs foreign = {0};
+        for (size_t i = 0; i < r.loaded[a].n; i++)
+            if (nomad_files_find(&files, r.loaded[a].v[i]) == NULL)
+                nomad_strs_add(&foreign, r.loaded[a].v[i]);
+        if (foreign.n > 0) {
+            char *list = nomad_strs_join(&foreign);
+            pu_logf(call, INFRA_LOG_WARN,
+                    "node %s: %s merges every .hcl and .json file of its configuration "
+                    "directory; moved aside (renamed *" NOMAD_DISABLED_SUFFIX "): %s",
+                    n->name, nomad_agent_name((nomad_agent)a), list);
+            free(list);
+            error = nomad_remote_disable(call, &r, &foreign);
+            agent_changed[a] = 1;
+        }
+        nomad_strs_free(&foreign);
+        if (error < 0)
+            goto done;
     }
     if ((error = nomad_remote_put(call, &r, &changed)) < 0)
         goto done;

@@ -275,6 +275,28 @@ static int job_document(const nomad_api_ctx *a, const nomad_node *via, const inf
     if (format == NULL || strcmp(format, "json") == 0) {
         error = nomad_job_from_json(content, out, &err);
     } else if (strcmp(format, "hcl") == 0) {
+        /* Nomad 1.7 parses with Strict off: a variable the file does not
+         * declare is a warning its HTTP answer leaves out. So only declared
+         * ones are sent, and the others are said here. */
+        nomad_strs declared = {0};
+        nomad_hcl_variables(content, &declared);
+        void *it = NULL;
+        const char *key;
+        const infra_json *value;
+        static const char *const builtin[] = {"name", "count", "image_tag", "datacenters"};
+        while (set && NJ->next(set, &it, &key, &value)) {
+            int known = nomad_strs_has(&declared, key);
+            for (size_t i = 0; i < 4; i++)
+                known |= strcmp(key, builtin[i]) == 0;
+            if (!known)
+                pu_warnf(a->call, "set",
+                         "%s declares no variable \"%s\": it is set as the job's Meta entry %s "
+                         "(Nomad would accept it as a variable with only a warning it does not "
+                         "return)",
+                         pu_json_str(job, "file") ? pu_json_str(job, "file") : "the job file", key,
+                         key);
+        }
+        nomad_strs_free(&declared);
         if ((error = nomad_job_parse_request(content, set, &body, &err)) == 0) {
             char *what =
                 pu_printf("region %s: parsing %s", via->region,

@@ -4,6 +4,8 @@
  *   nomad_gossip_key, consul_gossip_key   base64 of 32 random bytes
  *   nomad_management_token                Nomad's ACL bootstrap secret (UUID)
  *   consul_management_token               Consul's initial management token (UUID)
+ *   consul_replication_token              the secret of the token Consul's secondary
+ *                                         datacenters replicate ACLs with (UUID)
  *   ca.key, ca.cert                       the cluster CA (PEM)
  *   node.NODE.key, node.NODE.cert         a node's key and certificate (PEM)
  *
@@ -148,6 +150,8 @@ int nomad_keys_load(infra_scheduler *ctx, infra_call *call, int create, nomad_ke
         if (error == 0 && ctx->s.acl)
             error = token(ctx, call, token_names[a], create, &out->token[a]);
     }
+    if (error == 0 && ctx->s.acl)
+        error = token(ctx, call, "consul_replication_token", 1, &out->replication);
     if (error == 0 && ctx->s.tls)
         error = ca_load(ctx, call, create, out);
     pthread_mutex_unlock(&ctx->keys_lock);
@@ -162,6 +166,7 @@ void nomad_keys_free(nomad_keys *k)
         pu_host->secrets->free(k->gossip[a]);
         pu_host->secrets->free(k->token[a]);
     }
+    pu_host->secrets->free(k->replication);
     pu_host->secrets->free(k->ca_cert);
     pu_host->secrets->free(k->ca_key);
     memset(k, 0, sizeof(*k));

@@ -136,9 +136,14 @@ static int parse_region(infra_call *call, nomad_cluster *c, const char *rname,
     int error = 0;
 
     r->name = rname;
-    if (!nomad_name_ok(rname)) {
-        pu_diagf(call, "regions", "region name \"%s\" must be letters, digits, \"_\" and \"-\"",
+    if (!nomad_region_name_ok(rname)) {
+        char *attr = pu_printf("regions.%s", rname);
+        pu_diagf(call, attr,
+                 "region name \"%s\": each region is a Consul datacenter of the same name, and "
+                 "Consul accepts only ^[a-z0-9_-]+$ (lower-case letters, digits, \"_\" and \"-\"; "
+                 "it lower-cases the rest, so Nomad and Consul would disagree on the name)",
                  rname);
+        free(attr);
         return INFRA_EINVALID;
     }
     if (dcs == NULL || NJ->type(dcs) != INFRA_JSON_OBJECT) {
@@ -238,6 +243,23 @@ int nomad_cluster_parse(infra_call *call, const infra_json *json, int need_ips, 
             out->federate[out->nfederate++] = name;
         }
     }
+    /* One primary Consul datacenter and authoritative Nomad region for the
+     * federated regions: primary_region, or the first one federated. */
+    const char *primary = pu_json_str(NJ->get(json, "settings"), "primary_region");
+    if (primary != NULL && *primary != '\0') {
+        int listed = 0;
+        for (size_t i = 0; i < out->nfederate; i++)
+            listed |= strcmp(out->federate[i], primary) == 0;
+        if (!listed) {
+            pu_diagf(call, "primary_region",
+                     "primary_region \"%s\" must be one of the regions in federate", primary);
+            error = INFRA_EINVALID;
+            goto done;
+        }
+        out->primary = primary;
+    } else if (out->nfederate >= 2) {
+        out->primary = out->federate[0];
+    }
 done:
     if (error < 0)
         nomad_cluster_free(out);
@@ -264,4 +286,18 @@ void nomad_region_peers(const nomad_region *r, const nomad_node *n, nomad_strs *
     for (size_t i = 0; i < r->nservers; i++)
         if (r->servers[i]->private_ip && (n == NULL || strcmp(r->servers[i]->name, n->name) != 0))
             nomad_strs_add(out, r->servers[i]->private_ip);
+}
+
+const char *nomad_cluster_authority(const nomad_cluster *c, const char *region)
+{
+    for (size_t i = 0; c->primary && region && i < c->nfederate; i++)
+        if (strcmp(c->federate[i], region) == 0)
+            return c->primary;
+    return region;
+}
+
+int nomad_region_secondary(const nomad_cluster *c, const char *region)
+{
+    const char *auth = nomad_cluster_authority(c, region);
+    return auth && region && strcmp(auth, region) != 0;
 }

@@ -12,6 +12,8 @@
 #include <strings.h>
 
 #define POLL_MS 1000
+#define REGION_SECONDARY 1
+#define REGION_REPLICATED 2
 
 /* One poll: 0 when the agent answered (any status; *json parsed when the
  * body is JSON), INFRA_ETRANSIENT when it did not, quietly. */
@@ -174,7 +176,7 @@ static void set_detail(agent_wait *w, char *detail)
 
 /* One look at one agent of node; sets w->done when it is ready. */
 static int node_check(const nomad_api_ctx *a, const nomad_node *node, nomad_agent agent,
-                      agent_wait *w)
+                      int secondary, agent_wait *w)
 {
     int leader = leader_of(a, node, agent);
     if (leader == INFRA_ECANCELLED)
@@ -190,7 +192,7 @@ static int node_check(const nomad_api_ctx *a, const nomad_node *node, nomad_agen
         w->done = 1;
         return 0;
     }
-    if (agent == NOMAD_AGENT_NOMAD && leader) {
+    if (agent == NOMAD_AGENT_NOMAD && leader && !secondary) {
         int error = nomad_acl_ensure(a, node);
         if (error == INFRA_EAUTH || error == INFRA_ECANCELLED)
             return error;
@@ -207,7 +209,8 @@ static int node_check(const nomad_api_ctx *a, const nomad_node *node, nomad_agen
         w->last_status = status;
         const infra_json *e = nomad_node_entry(nodes, node->name);
         const char *st = pu_json_str(e, "Status");
-        if (!leader) {
+        if (!leader || (secondary && acl && status != 200)) {
+            /* a secondary knows the token once federated and replicated */
             w->done = 1; /* answers; registration needs a leader */
         } else if (st && strcmp(st, "ready") == 0) {
             w->done = 1;
@@ -225,6 +228,8 @@ static int node_check(const nomad_api_ctx *a, const nomad_node *node, nomad_agen
         w->last_status = status;
         if (member_has(&alive, node->name, node->region))
             w->done = 1;
+        else if (secondary && acl && status != 200)
+            w->done = 1; /* the token works there once federated and replicated */
         else if (!leader && !acl && agent == NOMAD_AGENT_CONSUL && !node->server)
             w->done = 1; /* a client agent joins once a server answers */
         else
@@ -241,13 +246,14 @@ int nomad_node_wait(const nomad_api_ctx *a, const nomad_cluster *c, const nomad_
     agent_wait w[NOMAD_AGENT_COUNT];
     int64_t start = pu_host->now_ms();
     int error = 0;
-    (void)c;
+    int secondary = nomad_region_secondary(c, node->region);
 
     memset(w, 0, sizeof(w));
     for (;;) {
         int all = 1;
         for (int ag = 0; ag < NOMAD_AGENT_COUNT; ag++) {
-            if (!w[ag].done && (error = node_check(a, node, (nomad_agent)ag, &w[ag])) < 0)
+            if (!w[ag].done &&
+                (error = node_check(a, node, (nomad_agent)ag, secondary, &w[ag])) < 0)
                 goto done;
             all = all && w[ag].done;
         }
@@ -299,6 +305,7 @@ typedef struct region_look {
     nomad_strs unready_clients;                      /* "name (why)" */
     int auth[NOMAD_AGENT_COUNT];                     /* a 403 was seen */
     int checked;                                     /* members and nodes were looked at */
+    int unreplicated; /* a secondary whose servers do not know the tokens yet */
 } region_look;
 
 static void look_free(region_look *l)
@@ -314,7 +321,7 @@ static void look_free(region_look *l)
 }
 
 /* One look at the whole region; 1 when it is ready. */
-static int region_check(const nomad_api_ctx *a, const nomad_region *r, int *acl_done,
+static int region_check(const nomad_api_ctx *a, const nomad_region *r, int secondary, int *acl_done,
                         region_look *l)
 {
     for (size_t i = 0; i < r->nservers; i++) {
@@ -336,6 +343,15 @@ static int region_check(const nomad_api_ctx *a, const nomad_region *r, int *acl_
         if (error < 0)
             return 0;
         *acl_done = 1;
+    }
+    if (secondary) {
+        int resolved = nomad_tokens_resolve(a, r);
+        if (resolved < 0)
+            return 0;
+        if (resolved == 0) {
+            l->unreplicated = 1;
+            return secondary == REGION_SECONDARY;
+        }
     }
     l->checked = 1;
     nomad_strs alive = {0};
@@ -388,6 +404,11 @@ static int region_report(const nomad_api_ctx *a, const nomad_region *r, const re
         if (l->leader_via[ag] == NULL)
             msg =
                 nomad_msg_missing(r->name, leaders[ag], waited, &l->answering[ag], &l->silent[ag]);
+    if (msg == NULL && l->unreplicated)
+        msg = pu_printf("region %s: its servers do not know the management tokens after %lld s: "
+                        "ACL replication from the primary region has not happened (see "
+                        "`infra status --json`, clusters.*.regions.%s.replication)",
+                        r->name, (long long)(waited / 1000), r->name);
     if (msg == NULL && !l->checked)
         msg = pu_printf("region %s: Nomad's ACL bootstrap did not succeed after %lld s", r->name,
                         (long long)(waited / 1000));
@@ -422,6 +443,26 @@ static int region_report(const nomad_api_ctx *a, const nomad_region *r, const re
     return error;
 }
 
+/* Polls region r until it is ready or deadline. secondary: 0 a region
+ * with its own ACLs; REGION_SECONDARY one that may not know the tokens
+ * yet (then ready once its leaders are, l->unreplicated set);
+ * REGION_REPLICATED one that must know them. */
+static int region_wait(const nomad_api_ctx *a, const nomad_region *r, int secondary, int64_t start,
+                       int64_t deadline, int *acl_done, region_look *l)
+{
+    int error;
+    for (;;) {
+        look_free(l);
+        if ((error = region_check(a, r, secondary, acl_done, l)) != 0)
+            break;
+        if (pu_host->now_ms() >= deadline)
+            return region_report(a, r, l, pu_host->now_ms() - start);
+        if ((error = nomad_sleep_until(a->call, POLL_MS, deadline)) < 0)
+            return error;
+    }
+    return error > 0 ? 0 : error;
+}
+
 int nomad_wait_ready(infra_scheduler *self, infra_call *call, const infra_json *cluster,
                      const char *region, int64_t deadline_ms)
 {
@@ -449,22 +490,21 @@ int nomad_wait_ready(infra_scheduler *self, infra_call *call, const infra_json *
     if ((error = nomad_keys_load(self, call, 1, &keys)) < 0)
         goto done;
     nomad_api_ctx a = {self, call, &keys};
-    for (;;) {
-        look_free(&l);
-        if ((error = region_check(&a, r, &acl_done, &l)) != 0)
-            break;
-        if (pu_host->now_ms() >= deadline) {
-            error = region_report(&a, r, &l, pu_host->now_ms() - start);
-            goto done;
-        }
-        if ((error = nomad_sleep_until(call, POLL_MS, deadline)) < 0)
-            goto done;
-    }
-    if (error > 0) {
-        error = 0;
+    /* A secondary's ACLs are the primary's: it is bootstrapped there. */
+    int secondary = self->s.acl && nomad_region_secondary(&c, r->name);
+    acl_done = secondary;
+    error = region_wait(&a, r, secondary ? REGION_SECONDARY : 0, start, deadline, &acl_done, &l);
+    if (error == 0 && l.unreplicated)
+        pu_logf(call, INFRA_LOG_INFO,
+                "region %s: leaders elected; its ACLs replicate from %s once the regions are "
+                "federated, and its nodes are checked then",
+                r->name, nomad_cluster_authority(&c, r->name));
+    else if (error == 0)
         pu_logf(call, INFRA_LOG_INFO, "region %s: ready (%zu servers, %zu clients)", r->name,
                 r->nservers, r->nclients);
-    }
+    /* the primary makes the token its secondaries replicate with */
+    if (error == 0 && self->s.acl && c.primary && strcmp(c.primary, r->name) == 0)
+        error = nomad_consul_replication_ensure(&a, r);
 done:
     look_free(&l);
     nomad_keys_free(&keys);
@@ -569,6 +609,62 @@ static char *federation_gaps(const nomad_api_ctx *a, const nomad_node *via,
     return out;
 }
 
+/* Joins region x to region y: Consul WAN from every answering server of x,
+ * Nomad server join from one. 0 once both joined something. */
+static int join_regions(const nomad_api_ctx *a, const nomad_region *x, const nomad_region *y)
+{
+    nomad_strs errors = {0};
+    int cj = 0, error = 0;
+    const nomad_node *via = nomad_api_any_server(a, x, NOMAD_AGENT_NOMAD, NULL);
+    for (size_t i = 0; i < x->nservers && cj >= 0; i++) {
+        const nomad_node *s = x->servers[i];
+        if (!nomad_tcp_probe(nomad_node_api_ip(&a->ctx->s, s),
+                             a->ctx->s.tls ? CONSUL_PORT_HTTPS : CONSUL_PORT_HTTP, 1500))
+            continue;
+        int n = join_wan(a, s, y, &errors);
+        cj = n < 0 ? n : cj + n;
+    }
+    int nj = cj < 0 || via == NULL ? cj : join_nomad(a, via, y, &errors);
+    if (cj < 0 || nj < 0) {
+        error = cj < 0 ? cj : nj;
+    } else if (cj == 0 || nj == 0) {
+        char *why = errors.n ? nomad_strs_join(&errors) : pu_strdup("no server answers");
+        pu_diagf(a->call, "", "federate %s with %s: the join failed: %s", x->name, y->name, why);
+        free(why);
+        error = INFRA_ETRANSIENT;
+    }
+    nomad_strs_free(&errors);
+    return error;
+}
+
+/* After the joins: the secondary sides must have replicated the management
+ * tokens, and are then checked as regions, which wait_ready could not do
+ * before. */
+static int federate_acls(const nomad_api_ctx *a, const nomad_cluster *c, const nomad_region *ra,
+                         const nomad_region *rb, int64_t start, int64_t deadline)
+{
+    const nomad_region *p = nomad_cluster_region(c, c->primary);
+    const nomad_region *sides[2] = {ra, rb};
+    int error = 0;
+    if (p == NULL || p->nservers == 0) {
+        pu_diagf(a->call, "", "primary region %s has no servers", c->primary);
+        return INFRA_EINVALID;
+    }
+    for (int i = 0; i < 2 && error == 0; i++) {
+        if (!nomad_region_secondary(c, sides[i]->name))
+            continue;
+        region_look l = {0};
+        int acl_done = 1;
+        error = region_wait(a, sides[i], REGION_REPLICATED, start, deadline, &acl_done, &l);
+        look_free(&l);
+        if (error == 0)
+            pu_logf(a->call, INFRA_LOG_INFO,
+                    "region %s: ACLs replicated from %s; ready (%zu servers, %zu clients)",
+                    sides[i]->name, p->name, sides[i]->nservers, sides[i]->nclients);
+    }
+    return error;
+}
+
 int nomad_federate(infra_scheduler *self, infra_call *call, const infra_json *cluster,
                    const char *region_a, const char *region_b)
 {
@@ -625,6 +721,18 @@ int nomad_federate(infra_scheduler *self, infra_call *call, const infra_json *cl
         error = INFRA_ETRANSIENT;
         goto done;
     }
+    /* A secondary answers member lists only once it replicated the tokens,
+     * which needs the replication token in the primary. */
+    const nomad_region *primary = c.primary ? nomad_cluster_region(&c, c.primary) : NULL;
+    if (self->s.acl && primary && (error = nomad_consul_replication_ensure(&a, primary)) < 0)
+        goto done;
+    /* a secondary replicates from the primary: join it there too when the
+     * primary is neither side */
+    for (int i = 0; self->s.acl && primary && primary != ra && primary != rb && i < 2; i++) {
+        const nomad_region *side = i == 0 ? ra : rb;
+        if (nomad_region_secondary(&c, side->name) && (error = join_regions(&a, side, primary)) < 0)
+            goto done;
+    }
     for (;;) {
         free(gap_a);
         free(gap_b);
@@ -648,6 +756,8 @@ int nomad_federate(infra_scheduler *self, infra_call *call, const infra_json *cl
             goto done;
     }
     pu_logf(call, INFRA_LOG_INFO, "regions %s and %s federated", ra->name, rb->name);
+    if (self->s.acl && c.primary && (error = federate_acls(&a, &c, ra, rb, start, deadline)) < 0)
+        goto done;
 done:
     free(gap_a);
     free(gap_b);

@@ -56,6 +56,8 @@ void nomad_remote_close(nomad_remote *r)
         free(r->bin[a]);
     nomad_strs_free(&r->paths);
     nomad_strs_free(&r->hashes);
+    for (int a = 0; a < NOMAD_AGENT_COUNT; a++)
+        nomad_strs_free(&r->loaded[a]);
     memset(r, 0, sizeof(*r));
 }
 
@@ -111,6 +113,13 @@ int nomad_remote_inspect(infra_scheduler *ctx, infra_call *call, nomad_remote *r
                       q);
         free(q);
     }
+    /* every file the agents would load from their directories */
+    pu_buf_puts(&b, "for f in " CONSUL_CONFIG_DIR "/*.hcl " CONSUL_CONFIG_DIR "/*.json; do\n"
+                    "  [ ! -f \"$f\" ] || echo \"conf consul $f\"\n"
+                    "done\n"
+                    "for f in " NOMAD_CONFIG_DIR "/*.hcl " NOMAD_CONFIG_DIR "/*.json; do\n"
+                    "  [ ! -f \"$f\" ] || echo \"conf nomad $f\"\n"
+                    "done\n");
     pu_buf_puts(&b, "for a in consul nomad; do\n"
                     "  if [ -d /run/systemd/system ]; then\n"
                     "    if systemctl is-active --quiet \"$a.service\"; then\n"
@@ -150,6 +159,13 @@ int nomad_remote_inspect(infra_scheduler *ctx, infra_call *call, nomad_remote *r
                 nomad_strs_add(&r->hashes, "");
             else
                 nomad_strs_addf(&r->hashes, "%s %s", mode, hash);
+        } else if (strncmp(line, "conf ", 5) == 0) {
+            char *name = line + 5, *path = strchr(name, ' ');
+            if (path == NULL)
+                continue;
+            *path++ = '\0';
+            int a = strcmp(name, "consul") == 0 ? NOMAD_AGENT_CONSUL : NOMAD_AGENT_NOMAD;
+            nomad_strs_add(&r->loaded[a], path);
         } else if (strncmp(line, "pid ", 4) == 0) {
             char *name = line + 4, *pid = strchr(name, ' ');
             if (pid == NULL)
@@ -305,6 +321,23 @@ int nomad_remote_put(infra_call *call, nomad_remote *r, const nomad_files *files
         }
     }
     return 0;
+}
+
+int nomad_remote_disable(infra_call *call, nomad_remote *r, const nomad_strs *paths)
+{
+    pu_buf b = {0};
+    for (size_t i = 0; i < paths->n; i++) {
+        char *q = nomad_shell_quote(paths->v[i]);
+        pu_buf_printf(&b, "mv -f -- %s %s" NOMAD_DISABLED_SUFFIX "\n", q, q);
+        free(q);
+    }
+    if (b.data == NULL)
+        return 0;
+    char *script = pu_buf_take(&b);
+    int error = run_root(call, r, "moving aside configuration files infra did not write", script,
+                         NULL, NULL);
+    free(script);
+    return error;
 }
 
 int nomad_remote_start(infra_call *call, nomad_remote *r, nomad_agent agent, int restart,

@@ -8,11 +8,16 @@
  * region only, so adding a region or federating changes nothing on the
  * nodes that exist.
  *
- * Each region is its own ACL authority (authoritative_region and
- * primary_datacenter name the region itself), bootstrapped with the same
- * plugin-chosen management tokens, so every region can be checked as soon
- * as its own servers are up, before any federation, and the tokens work in
- * every region afterwards. */
+ * ACLs have one authority per federation: the primary region is Consul's
+ * primary_datacenter and Nomad's authoritative_region for every federated
+ * region; a region outside the federation is its own. The primary holds
+ * the management tokens (Consul's initial_management, Nomad's bootstrap
+ * secret); secondaries replicate them, Consul with the replication token
+ * (acl.tokens.replication, enable_token_replication), Nomad with its
+ * management token as acl.replication_token: Nomad chooses every token's
+ * secret itself except the bootstrap one, and its replication needs a
+ * management token anyway. All of it is known before any region runs, so
+ * a secondary's files never change when the federation happens. */
 #include "nomad.h"
 
 #include <stdlib.h>
@@ -115,7 +120,7 @@ static int render_nomad(const nomad_render_in *in, infra_json *c, infra_json *se
             (error = pu_json_set_bool(o, "enabled", 1)) < 0 ||
             (error = pu_json_set_int(o, "bootstrap_expect", (int64_t)in->region->nservers)) < 0)
             goto fail;
-        if (s->acl && (error = nomad_jset_str(o, "authoritative_region", n->region)) < 0)
+        if (s->acl && (error = nomad_jset_str(o, "authoritative_region", in->authority)) < 0)
             goto done;
         if (peers.n > 0) {
             infra_json *join = nomad_jobj(o, "server_join");
@@ -172,6 +177,11 @@ static int render_nomad(const nomad_render_in *in, infra_json *c, infra_json *se
         ((o = nomad_jobj(sec, "consul")) == NULL ||
          (error = nomad_jset_str(o, "token", in->consul_token)) < 0))
         goto fail;
+    if (error == 0 && s->acl && n->server && strcmp(in->authority, n->region) != 0 &&
+        in->nomad_token &&
+        ((o = nomad_jobj(sec, "acl")) == NULL ||
+         (error = nomad_jset_str(o, "replication_token", in->nomad_token)) < 0))
+        goto fail;
     goto done;
 fail:
     if (error == 0)
@@ -203,11 +213,15 @@ static int render_consul(const nomad_render_in *in, infra_json *c, infra_json *s
         (error = nomad_jset_str(c, "client_addr", client_addr)) < 0 ||
         (join.n > 0 && (error = str_array(c, "retry_join", &join, NULL)) < 0))
         goto done;
+    int secondary = strcmp(in->authority, n->region) != 0;
+    if ((s->acl || secondary) &&
+        (error = nomad_jset_str(c, "primary_datacenter", in->authority)) < 0)
+        goto done;
     if (s->acl) {
-        if ((error = nomad_jset_str(c, "primary_datacenter", n->region)) < 0 ||
-            (o = nomad_jobj(c, "acl")) == NULL || (error = pu_json_set_bool(o, "enabled", 1)) < 0 ||
+        if ((o = nomad_jobj(c, "acl")) == NULL || (error = pu_json_set_bool(o, "enabled", 1)) < 0 ||
             (error = nomad_jset_str(o, "default_policy", "deny")) < 0 ||
-            (error = pu_json_set_bool(o, "enable_token_persistence", 1)) < 0)
+            (error = pu_json_set_bool(o, "enable_token_persistence", 1)) < 0 ||
+            (secondary && (error = pu_json_set_bool(o, "enable_token_replication", 1)) < 0))
             goto fail;
     }
     if (s->tls) {
@@ -230,10 +244,14 @@ static int render_consul(const nomad_render_in *in, infra_json *c, infra_json *s
          * token until one is made through its ACL API. */
         infra_json *tokens = nomad_jobj(sec, "acl");
         tokens = tokens ? nomad_jobj(tokens, "tokens") : NULL;
+        /* initial_management counts in the primary only; secondaries get
+         * it by replication, with the replication token. */
         if (tokens == NULL ||
-            (n->server &&
+            (n->server && !secondary &&
              (error = nomad_jset_str(tokens, "initial_management", in->consul_token)) < 0) ||
-            (error = nomad_jset_str(tokens, "agent", in->consul_token)) < 0)
+            (error = nomad_jset_str(tokens, "agent", in->consul_token)) < 0 ||
+            (n->server && secondary && in->replication &&
+             (error = nomad_jset_str(tokens, "replication", in->replication)) < 0))
             goto fail;
     }
     goto done;
@@ -251,8 +269,12 @@ int nomad_render_config(const nomad_render_in *in, nomad_agent agent, infra_json
 {
     infra_json *c = NJ->new_object(), *sec = NJ->new_object();
     int error = c && sec ? 0 : INFRA_EINTERNAL;
+    nomad_render_in own = *in;
+    if (own.authority == NULL)
+        own.authority = in->node->region; /* a region of its own */
     if (error == 0)
-        error = agent == NOMAD_AGENT_CONSUL ? render_consul(in, c, sec) : render_nomad(in, c, sec);
+        error =
+            agent == NOMAD_AGENT_CONSUL ? render_consul(&own, c, sec) : render_nomad(&own, c, sec);
     if (error < 0) {
         NJ->release(c);
         NJ->release(sec);

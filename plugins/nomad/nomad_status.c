@@ -146,6 +146,12 @@ int nomad_cluster_status(infra_scheduler *self, infra_call *call, const infra_js
     for (size_t i = 0; i < c.nregions && error == 0; i++) {
         infra_json *reg = nomad_jobj(regions, c.regions[i].name);
         error = reg ? region_status(&a, &c.regions[i], reg) : INFRA_EINTERNAL;
+        /* a federated region: where its ACLs come from, and how far they came */
+        infra_json *rep = NULL;
+        if (error == 0 && c.primary &&
+            nomad_cluster_authority(&c, c.regions[i].name) == c.primary &&
+            (error = nomad_replication_status(&a, &c, &c.regions[i], &rep)) == 0)
+            error = pu_json_set(reg, "replication", rep);
     }
     if (error == 0) {
         *out = doc;

@@ -204,6 +204,16 @@ int nomad_name_ok(const char *s)
     return 1;
 }
 
+int nomad_region_name_ok(const char *s)
+{
+    if (s == NULL || *s == '\0')
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_' || *s == '-'))
+            return 0;
+    return 1;
+}
+
 int nomad_path_ok(const char *s)
 {
     if (s == NULL || *s == '\0')

@@ -84,6 +84,39 @@ ready_clients() { # REGION COUNT: exactly COUNT ready, eligible clients
     jq '[.[] | select(.Status == "ready" and .SchedulingEligibility == "eligible")] | length')" -eq "$2" ]
 }
 
+# topo_edit PYTHON: runs PYTHON on the topology as a dict `d` and writes it back.
+topo_edit() {
+  /usr/bin/python3 - "$topo" "$1" <<'PY'
+import sys, yaml
+path, code = sys.argv[1], sys.argv[2]
+d = yaml.safe_load(open(path))
+exec(code)
+open(path, "w").write(yaml.safe_dump(d, sort_keys=False))
+PY
+}
+
+# The nodes' image carries what HashiCorp's Debian packages install in the
+# agents' configuration directories (nomad.hcl: server and client, alone,
+# with 127.0.0.1 as a server; consul.hcl: another data_dir): the user data
+# puts them there when the host starts, before any agent runs.
+pkg=$root/tests/conformance/package-defaults
+topo_edit "for dc in ('dc-a', 'dc-b', 'dc-c'):
+    r = 'us' if dc == 'dc-c' else 'europe'
+    d['clusters']['main']['regions'][r]['datacenters'][dc]['user_data'] = (
+        'mkdir -p /etc/nomad.d /etc/consul.d && cp $pkg/nomad.hcl /etc/nomad.d/nomad.hcl && '
+        'cp $pkg/consul.hcl /etc/consul.d/consul.hcl\n')"
+
+# nomad_at IP PATH: GET on the Nomad agent at IP.
+nomad_at() {
+  curl -sf --max-time 10 --cacert "$work/ca.pem" \
+    -H "X-Nomad-Token: $(secret nomad.main.nomad_management_token)" "https://$1:4646$2"
+}
+# consul_at IP METHOD PATH [TOKEN [BODY]]: a Consul API call at IP.
+consul_at() {
+  curl -sf --max-time 10 --cacert "$work/ca.pem" -X "$2" \
+    -H "X-Consul-Token: ${4:-$(secret nomad.main.consul_management_token)}" ${5:+--data "$5"} "https://$1:8501$3"
+}
+
 # 1. up: both regions have a leader, are federated, and the job runs in both.
 up
 grep -q "Apply: .* 0 failed, 0 skipped" "$work/out" || fail "the apply reported failures"
@@ -103,6 +136,54 @@ alloc=$(nomad us '/v1/job/web/allocations?region=us' | jq -r '[.[] | select(.Cli
 addr=$(nomad us "/v1/allocation/$alloc?region=us" | jq -r '.Resources.Networks[0] // .AllocatedResources.Shared.Networks[0] | "\(.IP):\(.DynamicPorts[0].Value)"')
 curl -sf --max-time 5 "http://$addr/" | grep -q "^web " || fail "the web job does not answer at $addr"
 
+# 1b. The package's files were moved aside on every node (not merged):
+#     3 servers per region, each client given only its region's servers.
+for d in "$work/run/$prefix/hosts"/*/root/etc; do
+  [ ! -e "$d/nomad.d/nomad.hcl" ] && [ ! -e "$d/consul.d/consul.hcl" ] ||
+    fail "a package default file is still loaded on $(dirname "$(dirname "$d")")"
+  [ -e "$d/nomad.d/nomad.hcl.infra-disabled" ] && [ -e "$d/consul.d/consul.hcl.infra-disabled" ] ||
+    fail "the package default files were never on $(dirname "$(dirname "$d")")"
+done
+grep -q "moved aside (renamed \*.infra-disabled): /etc/nomad.d/nomad.hcl" "$work/out" ||
+  fail "moving the package files aside is not said"
+for region in europe us; do
+  servers=$(out | jq -c ".${region}_servers | map(. + \":4647\") | sort")
+  [ "$(nomad "$region" "/v1/status/peers?region=$region" | jq -c sort)" = "$servers" ] ||
+    fail "region $region's Raft peers are not its 3 servers"
+  nomad "$region" /v1/agent/members | jq -e --arg r "$region" \
+    '[.Members[] | select(.Tags.region == $r and .Status == "alive")] | length == 3' >/dev/null ||
+    fail "region $region does not have exactly 3 Nomad servers"
+  for ip in $(nomad "$region" "/v1/nodes?region=$region" | jq -r '.[].Address'); do
+    [ "$(nomad_at "$ip" /v1/agent/servers | jq -c sort)" = "$servers" ] ||
+      fail "client $ip of $region is given servers $(nomad_at "$ip" /v1/agent/servers)"
+  done
+done
+
+# 1c. One ACL authority: europe (the first federated region). A Nomad
+#     policy made there reaches us; a Consul token made there resolves in us.
+eu=$(out | jq -r '.europe_servers[0]') us=$(out | jq -r '.us_servers[0]')
+curl -sf --max-time 10 --cacert "$work/ca.pem" -X POST \
+  -H "X-Nomad-Token: $(secret nomad.main.nomad_management_token)" \
+  --data '{"Name":"e2e-readers","Rules":"namespace \"default\" { policy = \"read\" }"}' \
+  "https://$eu:4646/v1/acl/policy/e2e-readers" >/dev/null || fail "cannot make a Nomad policy in europe"
+policy_in_us() { nomad_at "$us" /v1/acl/policy/e2e-readers | jq -e '.Name == "e2e-readers"' >/dev/null; }
+eventually policy_in_us || fail "the Nomad policy made in europe is not replicated to us"
+token=$(consul_at "$eu" PUT /v1/acl/token "" '{"Description":"e2e"}' | jq -r .SecretID)
+[ -n "$token" ] && [ "$token" != null ] || fail "cannot make a Consul token in europe"
+token_in_us() { consul_at "$us" GET /v1/acl/token/self "$token" | jq -e '.Description == "e2e"' >/dev/null; }
+eventually token_in_us || fail "the Consul token made in europe does not resolve in us"
+"$infra" status "$topo" --json >"$work/status.json" 2>"$work/err" || fail "status --json failed"
+jq -e '.clusters.main.regions.us.replication | .role == "secondary" and .primary == "europe" and
+  .tokens_replicated and .consul.running and .consul.source == "europe"' "$work/status.json" >/dev/null ||
+  fail "status does not show us replicating from europe: $(jq -c .clusters.main.regions.us.replication "$work/status.json")"
+jq -e '.clusters.main.regions.europe.replication.role == "primary"' "$work/status.json" >/dev/null ||
+  fail "status does not show europe as the primary"
+"$infra" status "$topo" >"$work/status.txt" 2>&1 || fail "status failed"
+grep -q "acl    secondary of europe, tokens replicated$" "$work/status.txt" ||
+  fail "status does not say us replicates from europe: $(grep "acl " "$work/status.txt")"
+! grep -qF "$(secret nomad.main.consul_replication_token)" "$work/out" "$work/status.json" \
+  "$work/.infra/nomad-local.default.json" || fail "the replication token reached the output or the state"
+
 # 2. A second up changes nothing.
 up
 grep -q "^No changes\.$" "$work/out" || fail "second up planned changes"
@@ -119,16 +200,6 @@ grep -q "region us: leader " "$work/out" || fail "status does not show us's lead
 jq -e '.[] | select(.address == "job.web") | .after.id == "web-staging"' "$work/plan.json" >/dev/null ||
   fail "staging does not plan web-staging"
 
-# topo_edit PYTHON: runs PYTHON on the topology as a dict `d` and writes it back.
-topo_edit() {
-  /usr/bin/python3 - "$topo" "$1" <<'PY'
-import sys, yaml
-path, code = sys.argv[1], sys.argv[2]
-d = yaml.safe_load(open(path))
-exec(code)
-open(path, "w").write(yaml.safe_dump(d, sort_keys=False))
-PY
-}
 cp "$topo" "$work/cluster.yaml.orig"
 
 # 4. A job whose deployment fails: named, and web keeps running.
@@ -204,13 +275,20 @@ rc=0
 "$infra" plan "$topo" >"$work/out" 2>&1 || rc=$?
 [ $rc -eq 0 ] || { cat "$work/out" >&2; fail "plan after the rolling replacement exits $rc"; }
 
-# 7. down: nothing left.
+# 7. down: nothing left. A deleted namespace's inode number can be given
+#    to a namespace another test makes meanwhile, so only a process that
+#    already ran before down began counts as left behind.
 inodes=$(for ns in $(ip netns list | awk -v p="$prefix-" 'index($1, p) == 1 {print $1}'); do stat -L -c %i "/run/netns/$ns"; done)
+hz=$(getconf CLK_TCK)
+down_began=$(awk -v hz="$hz" '{printf "%d", $1 * hz}' /proc/uptime)
 "$infra" down "$topo" --yes >"$work/out" 2>&1 || { cat "$work/out" >&2; fail "down failed"; }
 [ -z "$(ip netns list | awk -v p="$prefix-" 'index($1, p) == 1')" ] || fail "namespaces left after down"
 for ino in $inodes; do
   for p in /proc/[0-9]*; do
-    [ "$(readlink "$p/ns/net" 2>/dev/null)" = "net:[$ino]" ] && fail "process ${p#/proc/} ($(tr '\0' ' ' <"$p/cmdline")) left in a deleted host"
+    [ "$(readlink "$p/ns/net" 2>/dev/null)" = "net:[$ino]" ] || continue
+    started=$(sed 's/.*) //' "$p/stat" 2>/dev/null | awk '{print $20}')
+    [ -n "$started" ] && [ "$started" -lt "$down_began" ] &&
+      fail "process ${p#/proc/} ($(tr '\0' ' ' <"$p/cmdline")) left in a deleted host"
   done
 done
 [ ! -e "$secrets" ] || fail "secrets file left after down"

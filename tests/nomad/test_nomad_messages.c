@@ -3,8 +3,6 @@
  * schema, validate and configure. */
 #include "nomad_test.h"
 
-int infra_plugin_entry(const infra_host *host, const infra_plugin **out);
-
 static const infra_plugin *plugin;
 
 static void test_missing_leader_message_names_who_answers_and_who_does_not(void **state)
@@ -114,6 +112,7 @@ static void test_schema_describes_every_setting(void **state)
         {"node_deadline", "integer"},
         {"job_deadline", "integer"},
         {"drain_deadline", "integer"},
+        {"primary_region", "string"},
     };
     const infra_json *settings = NJ->get(schema, "settings");
     assert_int_equal(NJ->length(settings), sizeof(names) / sizeof(names[0]));
@@ -197,6 +196,55 @@ static void test_validate_names_each_bad_setting(void **state)
     assert_non_null(strstr(d.text, "[job_deadline] job_deadline must be a number of seconds"));
 }
 
+/* Renames region "europe" to name, in federate too. */
+static const char *rename_to;
+static void rename_europe(json_t *c)
+{
+    json_t *regions = json_object_get(c, "regions");
+    json_t *eu = json_incref(json_object_get(regions, "europe"));
+    json_object_del(regions, "europe");
+    json_object_set_new(regions, rename_to, eu);
+    json_t *fed = json_object_get(c, "federate");
+    size_t i;
+    json_t *v;
+    json_array_foreach(fed, i, v) if (!strcmp(json_string_value(v), "europe"))
+        json_array_set_new(fed, i, json_string(rename_to));
+}
+
+static void test_validate_refuses_region_names_consul_refuses(void **state)
+{
+    static const char *const bad[] = {"Europe", "eu.west", "eu west"};
+    for (size_t i = 0; i < 3; i++) {
+        test_diags d;
+        rename_to = bad[i];
+        assert_int_equal(validate("fixtures/cluster-2regions.json", rename_europe, &d),
+                         INFRA_EINVALID);
+        char *want = pu_printf("[regions.%s] region name \"%s\"", bad[i], bad[i]);
+        assert_non_null(strstr(d.text, want));
+        assert_non_null(strstr(d.text, "^[a-z0-9_-]+$"));
+        free(want);
+    }
+    /* (the fixture's nodes still say europe: only the name rule is looked at) */
+    test_diags d;
+    rename_to = "eu_west-2";
+    validate("fixtures/cluster-2regions.json", rename_europe, &d);
+    assert_null(strstr(d.text, "region name"));
+}
+
+static void primary_unknown(json_t *c)
+{
+    json_object_set_new(c, "settings", json_pack("{s:s}", "primary_region", "asia"));
+}
+
+static void test_validate_wants_a_federated_primary_region(void **state)
+{
+    test_diags d;
+    assert_int_equal(validate("fixtures/cluster-2regions.json", primary_unknown, &d),
+                     INFRA_EINVALID);
+    assert_non_null(strstr(d.text, "[primary_region] primary_region \"asia\" must be one of the "
+                                   "regions in federate"));
+}
+
 static void test_configure_refuses_a_binary_that_is_not_a_plain_path(void **state)
 {
     infra_call call;
@@ -252,6 +300,8 @@ int main(void)
         cmocka_unit_test(test_validate_accepts_the_fixtures),
         cmocka_unit_test(test_validate_wants_an_odd_number_of_servers_per_region),
         cmocka_unit_test(test_validate_names_each_bad_setting),
+        cmocka_unit_test(test_validate_refuses_region_names_consul_refuses),
+        cmocka_unit_test(test_validate_wants_a_federated_primary_region),
         cmocka_unit_test(test_configure_refuses_a_binary_that_is_not_a_plain_path),
         cmocka_unit_test(test_ops_refuse_a_cluster_other_than_the_configured_one),
     };

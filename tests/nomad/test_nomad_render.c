@@ -10,6 +10,8 @@
 #define NOMAD_KEY "bm9tYWQtZ29zc2lwLWtleS1mb3ItdGhlLXRlc3RzMzI="
 #define CONSUL_KEY "Y29uc3VsLWdvc3NpcC1rZXktZm9yLXRoZS10ZXN0MzI="
 #define TOKEN "11111111-2222-4333-8444-555555555555"
+#define NOMAD_TOKEN "66666666-7777-4888-9999-000000000000"
+#define REPLICATION_TOKEN "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee"
 #define CA_PEM "-----BEGIN CERTIFICATE-----\nQ0EtZm9yLXRlc3Rz\n-----END CERTIFICATE-----\n"
 #define CERT_PEM "-----BEGIN CERTIFICATE-----\nbm9kZS1jZXJ0\n-----END CERTIFICATE-----\n"
 #define KEY_PEM                                                                                    \
@@ -67,8 +69,12 @@ static nomad_render_in input(const world *w, const nomad_settings *s, const char
         in.gossip[NOMAD_AGENT_NOMAD] = NOMAD_KEY;
         in.gossip[NOMAD_AGENT_CONSUL] = CONSUL_KEY;
     }
-    if (s->acl)
+    in.authority = nomad_cluster_authority(&w->cluster, n->region);
+    if (s->acl) {
         in.consul_token = TOKEN;
+        in.nomad_token = NOMAD_TOKEN;
+        in.replication = REPLICATION_TOKEN;
+    }
     if (s->tls) {
         in.ca_pem = CA_PEM;
         in.cert_pem = CERT_PEM;
@@ -132,6 +138,10 @@ static void test_client_config_without_security_or_raw_exec_matches_expected(voi
                           "europe-dc-a-client-0.plain-noraw.json");
 }
 
+/* us is federated with europe, the first region in federate: Consul's
+ * primary datacenter and Nomad's authoritative region are europe, us
+ * replicates with the replication tokens and has no initial management
+ * token of its own. */
 static void test_second_region_nodes_join_only_their_own_region(void **state)
 {
     nomad_settings s = settings(1, 1);
@@ -175,8 +185,9 @@ static void test_adding_a_region_changes_no_file_of_existing_nodes(void **state)
 
 static void test_secrets_appear_only_in_mode_0600_files(void **state)
 {
-    static const char *const secrets[] = {NOMAD_KEY, CONSUL_KEY, TOKEN,
-                                          "c2VjcmV0LW5vZGUta2V5LWJ5dGVz"};
+    static const char *const secrets[] = {
+        NOMAD_KEY,   CONSUL_KEY,        TOKEN,
+        NOMAD_TOKEN, REPLICATION_TOKEN, "c2VjcmV0LW5vZGUta2V5LWJ5dGVz"};
     world w;
     world_load(&w, "fixtures/cluster-2regions.json");
     nomad_settings s = settings(1, 1);

@@ -1,5 +1,6 @@
-"""Loading agent configuration: JSON files, directories of *.json in lexical
-order, and a strict decoder driven by a key specification.
+"""Loading agent configuration: JSON and HCL files, directories of *.hcl and
+*.json files in lexical order, the agents' merge rules, and a strict decoder
+driven by a key specification.
 
 A specification is a dict: key -> type, where a type is one of the names in
 SCALARS, a nested dict (a block), or ("labeled", spec) for blocks named by a
@@ -31,15 +32,40 @@ def _go_type(v):
     return "nil"
 
 
-def list_files(path, exts=(".json",)):
+def list_files(path, exts=(".json",), skip_temporary=False):
     """The files an agent reads for one -config PATH: the file itself, or the
-    matching files of a directory in lexical order (sub-directories ignored)."""
+    matching files of a directory in lexical order of their full paths
+    (sub-directories ignored; with skip_temporary, editor files as Nomad's
+    isTemporaryFile skips them: NAME~, .#NAME, #NAME#)."""
     if not os.path.exists(path):
         raise ConfigError("Error loading configuration from %s: stat %s: no such file or directory" % (path, path))
     if os.path.isfile(path):
         return [path]
-    names = sorted(n for n in os.listdir(path) if any(n.endswith(e) for e in exts))
-    return [os.path.join(path, n) for n in names if os.path.isfile(os.path.join(path, n))]
+    names = [n for n in os.listdir(path) if any(n.endswith(e) for e in exts)]
+    if skip_temporary:
+        names = [n for n in names if not (n.endswith("~") or n.startswith(".#")
+                                          or (n.startswith("#") and n.endswith("#")))]
+    files = [os.path.join(path, n) for n in names if os.path.isfile(os.path.join(path, n))]
+    return sorted(files)
+
+
+def read_hcl(path):
+    """An HCL (native syntax) configuration file as its JSON form."""
+    from . import hcl
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as e:
+        raise ConfigError("Error reading %s: %s" % (path, e.strerror))
+    try:
+        value = hcl.to_value(hcl.root_body(hcl.parse(text, filename=path)), hcl.Evaluator(filename=path))
+    except ValueError as e:
+        raise ConfigError("Error decoding %s: %s" % (path, e))
+    return value
+
+
+def read_any(path):
+    return read_hcl(path) if path.endswith(".hcl") else read_json(path)
 
 
 def read_json(path):
@@ -135,6 +161,51 @@ def _scalar(v, kind, path, errors):
             return v2
         return bad("map[string]string")
     raise AssertionError("unknown spec type " + kind)
+
+
+def _zero(v):
+    return v is None or v is False or v == 0 or v == "" or v == [] or v == {}
+
+
+def merge_nomad(base, extra, appended=(), pointers=(), path=""):
+    """Nomad's Config.Merge (command/agent/config.go): a later file's value
+    wins only when it is not the zero value (a later `enabled = false`
+    cannot undo an earlier `true`), except for the settings Nomad keeps as
+    pointers; the listed lists are appended (client.servers,
+    server.retry_join...), other lists replaced when not empty; blocks and
+    maps merge key by key."""
+    out = dict(base)
+    for k, v in extra.items():
+        full = "%s.%s" % (path, k) if path else k
+        old = out.get(k)
+        if isinstance(v, dict) and isinstance(old, dict):
+            out[k] = merge_nomad(old, v, appended, pointers, full)
+        elif full in appended and isinstance(v, list):
+            out[k] = list(old or []) + v
+        elif k not in out or full in pointers or not _zero(v):
+            out[k] = v
+    return out
+
+
+def merge_consul(base, extra, maps=(), path=""):
+    """Consul's config.Merge (agent/config/merge.go): a value a later file
+    sets wins, false and 0 included (the fields are pointers); lists are
+    appended; a map (node_meta...) is replaced when the later one is not
+    empty; blocks merge key by key."""
+    out = dict(base)
+    for k, v in extra.items():
+        full = "%s.%s" % (path, k) if path else k
+        old = out.get(k)
+        if full in maps:
+            if v or old is None:
+                out[k] = v
+        elif isinstance(v, dict) and isinstance(old, dict):
+            out[k] = merge_consul(old, v, maps, full)
+        elif isinstance(v, list) and isinstance(old, list):
+            out[k] = old + v
+        elif v is not None:
+            out[k] = v
+    return out
 
 
 def merge(base, extra, append_lists=False):

@@ -164,5 +164,19 @@ class ConsulACL:
         return tok
 
 
+    def replicated(self):
+        """What the primary hands a secondary: every policy and global token."""
+        return {"policies": list(self.acl["policies"].values()),
+                "tokens": [t for t in self.acl["tokens"].values() if not t.get("Local")]}
+
+    def apply_replica(self, rep):
+        """A secondary's copy: the primary's policies and global tokens,
+        beside the tokens local to this datacenter."""
+        self.acl["policies"] = {p["ID"]: p for p in rep["policies"]}
+        local = {a: t for a, t in self.acl["tokens"].items() if t.get("Local")}
+        local.update({t["AccessorID"]: t for t in rep["tokens"]})
+        self.acl["tokens"] = local
+
+
 def public(obj):
     return {k: v for k, v in obj.items() if not k.startswith("_")}

@@ -211,6 +211,55 @@ class ConsulAgent:
                     self._reconcile_members()
             except Exception as e:  # survive a bug in one pass, and say so
                 log.error(C, "leader reconcile failed", error=repr(e))
+            if self.cfg.acl_enabled and self.cfg.token_replication and \
+                    self.cfg.primary_datacenter != self.cfg.datacenter:
+                self._replicate_acls()
+
+    def _replicate_acls(self):
+        """A secondary's leader copies the primary's policies and global
+        tokens with the replication token (agent/consul/acl_replication.go);
+        the outcome is what /v1/acl/replication reports."""
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        try:
+            rep = self._forward_dc(self.cfg.primary_datacenter,
+                                   {"op": "acl.replicate", "token": self.tokens.get("replication") or "",
+                                    "dc": self.cfg.primary_datacenter})
+        except rpc.RPCError as e:
+            with self.state.lock:
+                old = self.state.data["acl"].get("replication") or {}
+                if old.get("LastErrorMessage") != str(e):
+                    log.error(C, "acl: failed to replicate ACLs", error=str(e))
+                self.state.data["acl"]["replication"] = dict(old, LastError=now, LastErrorMessage=str(e))
+            return
+        with self.state.lock:
+            old = self.state.data["acl"].get("replication") or {}
+            if old.get("ReplicatedIndex") == rep["index"] and not old.get("LastErrorMessage"):
+                return
+            self.acl.apply_replica(rep)
+            self.state.data["acl"]["replication"] = {
+                "ReplicatedIndex": rep["index"], "ReplicatedRoleIndex": rep["index"],
+                "ReplicatedTokenIndex": rep["index"], "LastSuccess": now,
+                "LastError": old.get("LastError", "0001-01-01T00:00:00Z"), "LastErrorMessage": ""}
+            self.state.bump()
+        log.info(C, "acl: replicated ACLs from the primary datacenter", tokens=len(rep["tokens"]),
+                 policies=len(rep["policies"]))
+
+    def _replica_for(self, msg):
+        """In the primary: the ACLs a secondary asked for with its
+        replication token, which must be allowed to write ACLs."""
+        if self.cfg.primary_datacenter != self.cfg.datacenter:
+            # stricter than Consul: a "primary" that names another primary
+            raise rpc.RPCError("datacenter %s is not the primary datacenter: its primary_datacenter is %s"
+                               % (self.cfg.datacenter, self.cfg.primary_datacenter))
+        with self.state.lock:
+            found = self.acl.lookup(msg.get("token"))
+            if found is None or not msg.get("token"):
+                raise rpc.RPCError("ACL not found")
+            _, mgmt, rules = found
+            if not Authorizer(mgmt, rules, False).allowed("acl", "", "write"):
+                raise rpc.RPCError("Permission denied: token lacks permission 'acl:write'")
+            rep = self.acl.replicated()
+            return {"policies": rep["policies"], "tokens": rep["tokens"], "index": self.state.index}
 
     def _reconcile_members(self):
         d = self.state.data
@@ -401,6 +450,8 @@ class ConsulAgent:
         reply = self.route(msg)
         if reply is not None:
             return reply
+        if op == "acl.replicate":
+            return self._replica_for(msg)
         if op == "http.forward":
             req = Request.from_dict(msg["req"])
             try:
@@ -432,8 +483,11 @@ class ConsulAgent:
 
     # -- ACL -------------------------------------------------------------------
     def _resolve_here(self, msg):
-        """On a server: resolve a secret in the primary datacenter's ACLs."""
-        if self.cfg.primary_datacenter != self.cfg.datacenter:
+        """On a server: resolve a secret in the primary datacenter's ACLs, or,
+        in a secondary with token replication, in the replicated ones only
+        (agent/consul/acl_server.go ResolveIdentityFromToken)."""
+        secondary = self.cfg.primary_datacenter != self.cfg.datacenter
+        if secondary and not self.cfg.token_replication:
             return self._forward_dc(self.cfg.primary_datacenter, dict(msg, dc=self.cfg.primary_datacenter))
         with self.state.lock:
             found = self.acl.lookup(msg.get("secret"))

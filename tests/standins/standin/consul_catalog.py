@@ -240,7 +240,10 @@ def acl_policy_create(api, req):
     _primary(api)
     api.need(req, "acl", "", "write")
     with api.state.lock:
-        return api.wrap(public(api.agent.acl.upsert_policy(req.json())))
+        body = req.json()
+        if not body.get("ID") and any(p["Name"] == body.get("Name") for p in api.state.data["acl"]["policies"].values()):
+            raise HTTPError(400, "Invalid Policy: A Policy with Name %r already exists" % body.get("Name"))
+        return api.wrap(public(api.agent.acl.upsert_policy(body)))
 
 
 @route("GET", "/v1/acl/policies")
@@ -277,3 +280,23 @@ def acl_policy_name(api, req, name):
         if p["Name"] == name:
             return api.wrap(public(p))
     raise HTTPError(403, "ACL not found")
+
+
+_NEVER = "0001-01-01T00:00:00Z"
+
+
+@route("GET", "/v1/acl/replication")
+def acl_replication(api, req):
+    """ACL.ReplicationStatus: answered by the leader; what the last
+    replication round from the primary did (agent/consul/acl_endpoint.go)."""
+    rep = api.state.data["acl"].get("replication")
+    secondary = api.cfg.acl_enabled and api.cfg.primary_datacenter != api.cfg.datacenter \
+        and api.cfg.token_replication
+    out = {"Enabled": bool(secondary), "Running": False, "SourceDatacenter": "", "ReplicationType": "",
+           "ReplicatedIndex": 0, "ReplicatedRoleIndex": 0, "ReplicatedTokenIndex": 0, "LastSuccess": _NEVER,
+           "LastError": _NEVER, "LastErrorMessage": ""}
+    if secondary:
+        out.update(SourceDatacenter=api.cfg.primary_datacenter, ReplicationType="tokens", Running=True)
+        out.update(rep or {})
+    return api.wrap(out)
+

@@ -76,8 +76,13 @@ SPEC = {
 VALID_DC = re.compile(r"^[a-z0-9_-]+$")
 
 
+# The settings that are Go maps in Consul's Config: merge.go replaces them
+# whole with a later non-empty one.
+MAPS = ("node_meta", "http_config.response_headers", "ui_config.dashboard_url_templates")
+
+
 def _decode_file(path):
-    raw = confload.read_json(path)
+    raw = confload.read_any(path)
     errors = []
     value = confload.decode(raw, SPEC, "", errors)
     problems = []
@@ -98,15 +103,14 @@ def load(files, dirs):
     for f in files:
         if not os.path.isfile(f):
             raise ConfigError("Error loading %s: stat %s: no such file or directory" % (f, f))
-        cfg = confload.merge(cfg, _decode_file(f), append_lists=True)
+        cfg = confload.merge_consul(cfg, _decode_file(f), MAPS)
+    # -config-dir: its .hcl and .json files in lexical order, merged by
+    # merge.go's rules (agent/config/builder.go, merge.go).
     for d in dirs:
         if not os.path.isdir(d):
             raise ConfigError("Error loading %s: stat %s: no such file or directory" % (d, d))
         for f in confload.list_files(d, (".json", ".hcl")):
-            if f.endswith(".hcl"):
-                raise ConfigError("failed to parse %s: HCL configuration files are not supported by this agent "
-                                  "build; use the JSON form" % f)
-            cfg = confload.merge(cfg, _decode_file(f), append_lists=True)
+            cfg = confload.merge_consul(cfg, _decode_file(f), MAPS)
     return cfg
 
 
@@ -140,7 +144,12 @@ class ConsulConfig:
             raise ConfigError("'bootstrap_expect > 0' and 'bootstrap = true' are mutually exclusive")
         if self.bootstrap:
             self.bootstrap_expect = 1
-        self.primary_datacenter = g("primary_datacenter", "") or self.datacenter
+        # builder.go lower-cases both names before checking them
+        self.primary_datacenter = (g("primary_datacenter", "") or "").lower() or self.datacenter
+        if not VALID_DC.match(self.primary_datacenter):
+            raise ConfigError("primary_datacenter cannot be %r. Please use only [a-z0-9-_]."
+                              % self.primary_datacenter)
+        self.token_replication = bool(g("acl.enable_token_replication", False))
         self.encrypt = g("encrypt", "")
         self.gossip_key = None
         if self.encrypt:

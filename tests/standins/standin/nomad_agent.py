@@ -382,6 +382,10 @@ class NomadAgent:
                 resp = Response(e.status, raw=e.message)
             return {"resp": resp.to_dict()}
         if op == "acl.replicate":
+            if self.cfg.authoritative_region != self.cfg.region:
+                # stricter than Nomad: the region asked is no authority itself
+                raise rpc.RPCError("region %s is not authoritative: its authoritative_region is %s"
+                                   % (self.cfg.region, self.cfg.authoritative_region))
             with self.state.lock:
                 ident = self.acl.resolve(msg.get("token"))
                 if not ident.management:

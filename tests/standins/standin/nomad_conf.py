@@ -119,8 +119,20 @@ PLUGIN_SPECS = {
 }
 
 
+# Lists Nomad's Merge appends rather than replaces (command/agent/config.go:
+# ServerConfig.Merge, ClientConfig.Merge), and settings it keeps as pointers,
+# where a later false or 0 still wins.
+APPENDED = ("client.servers", "server.start_join", "server.retry_join", "server.enabled_schedulers")
+POINTERS = ("disable_update_check", "client.no_host_uuid", "client.nomad_service_discovery",
+            "server.num_schedulers", "server.raft_multiplier", "server.job_default_priority",
+            "server.job_max_priority", "server.enable_event_broker", "server.event_buffer_size",
+            "consul.ssl", "consul.verify_ssl", "consul.auto_advertise", "consul.server_auto_join",
+            "consul.client_auto_join", "consul.checks_use_advertise", "consul.share_ssl",
+            "consul.allow_unauthenticated", "tls.verify_https_client")
+
+
 def _decode_file(path):
-    raw = confload.read_json(path)
+    raw = confload.read_any(path)
     errors = []
     value = confload.decode(raw, SPEC, "", errors)
     plugins = value.get("plugin") or {}
@@ -141,12 +153,11 @@ def load(paths):
     cfg = {}
     if not paths:
         raise ConfigError("Must specify data directory")
+    # LoadConfigDir: every .hcl and .json file of a directory (not editor
+    # temporary files), sorted, each merged over the ones before.
     for p in paths:
-        for f in confload.list_files(p, (".json", ".hcl")):
-            if f.endswith(".hcl"):
-                raise ConfigError("Error loading configuration from %s: HCL configuration files are not "
-                                  "supported by this agent build; use the JSON form" % f)
-            cfg = confload.merge(cfg, _decode_file(f))
+        for f in confload.list_files(p, (".json", ".hcl"), skip_temporary=True):
+            cfg = confload.merge_nomad(cfg, _decode_file(f), APPENDED, POINTERS)
     return cfg
 
 

@@ -52,6 +52,8 @@ class NomadAPI:
             return None
         if isinstance(need, str) and need.startswith("ns:"):
             return ("namespace", _ns(req), need[3:])
+        if need == "management":
+            return ("management",)
         res, level = need.split(":")
         return (res, level)
 

@@ -277,6 +277,54 @@ class Clustering(harness.PoolTest):
         st, body = http("PUT", "http://%s:8500/v1/agent/join/%s:8302?wan=1" % (h[2].ip, eu.ip))
         self.assertEqual(st, 500)
 
+    def test_consul_secondary_replicates_acls_from_the_primary_with_the_replication_token(self):
+        h = self.hosts()
+        eu, us = h[0], h[1]
+        mgmt, repl = str(uuid.uuid4()), str(uuid.uuid4())
+        eu.start("consul", {"consul.json": dict(consul_agent(eu.ip, dc="europe", key=KEY_A, acl_token=mgmt),
+                                                primary_datacenter="Europe")})
+        cfg = consul_agent(us.ip, dc="us", key=KEY_A, acl_token=mgmt)
+        cfg["acl"]["tokens"] = {"replication": repl, "agent": mgmt}
+        cfg["acl"]["enable_token_replication"] = True
+        us.start("consul", {"consul.json": dict(cfg, primary_datacenter="europe", retry_join_wan=[eu.ip],
+                                                retry_interval_wan="1s")})
+        get = lambda ip, path, tok=mgmt: http("GET", "http://%s:8500%s" % (ip, path), token=tok,
+                                              header="X-Consul-Token")
+        # Until the replication token exists in the primary, us knows no token.
+        rep = wait_for("a failed replication round", lambda: (lambda r: r if r.get("LastErrorMessage") else None)(
+            get(us.ip, "/v1/acl/replication")[1]))
+        self.assertEqual((rep["Enabled"], rep["SourceDatacenter"], rep["ReplicatedTokenIndex"]), (True, "europe", 0))
+        self.assertIn("ACL not found", rep["LastErrorMessage"])
+        self.assertEqual(get(us.ip, "/v1/acl/token/self"), (403, "ACL not found"))
+        wait_for("europe's leader", lambda: get(eu.ip, "/v1/acl/token/self")[0] == 200)
+        st, _ = http("PUT", "http://%s:8500/v1/acl/policy" % eu.ip, {"Name": "replication",
+                                                                       "Rules": 'acl = "write"\n'},
+                     token=mgmt, header="X-Consul-Token")
+        self.assertEqual(st, 200)
+        st, body = http("PUT", "http://%s:8500/v1/acl/policy" % eu.ip, {"Name": "replication", "Rules": ""},
+                        token=mgmt, header="X-Consul-Token")
+        self.assertEqual(st, 400)
+        self.assertIn("already exists", body)
+        st, _ = http("PUT", "http://%s:8500/v1/acl/token" % eu.ip, {"SecretID": repl,
+                                                                      "Policies": [{"Name": "replication"}]},
+                     token=mgmt, header="X-Consul-Token")
+        self.assertEqual(st, 200)
+        st, made = http("PUT", "http://%s:8500/v1/acl/token" % eu.ip, {"Description": "made in europe"},
+                        token=mgmt, header="X-Consul-Token")
+        self.assertEqual(st, 200)
+        wait_for("the management token in us", lambda: get(us.ip, "/v1/acl/token/self")[0] == 200)
+        self.assertEqual(wait_for("europe's token in us", lambda: get(us.ip, "/v1/acl/token/self", made["SecretID"])[1]
+                                  if get(us.ip, "/v1/acl/token/self", made["SecretID"])[0] == 200 else None)
+                         ["Description"], "made in europe")
+        rep = get(us.ip, "/v1/acl/replication")[1]
+        self.assertTrue(rep["Running"] and rep["ReplicatedTokenIndex"] > 0 and not rep["LastErrorMessage"], rep)
+        self.assertEqual(get(eu.ip, "/v1/acl/replication")[1]["Enabled"], False)
+        # never a token in the agents' logs
+        for x in (eu, us):
+            log = x.log("consul")
+            self.assertNotIn(repl, log)
+            self.assertNotIn(mgmt, log)
+
 
 if __name__ == "__main__":
     harness.require_root()

@@ -7,6 +7,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
@@ -187,6 +188,73 @@ class ConfigRefusals(unittest.TestCase):
         me = self._serve([CONSUL, "agent", "-config-dir=" + d + "/consul.d"], "http://127.0.0.1:28500/v1/agent/self")
         self.assertEqual(me["Config"]["Datacenter"], "dc1")
         self.assertTrue(me["Config"]["Server"])
+
+
+sys.path.insert(0, os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")))
+from standin import consul_conf, nomad_conf  # noqa: E402
+from standin.confload import ConfigError  # noqa: E402
+
+PACKAGE = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "conformance",
+                                        "package-defaults"))
+
+
+class ConfigDirectories(unittest.TestCase):
+    """Every .hcl and .json file of a directory, in name order, merged by
+    the real agents' rules: what a package's default file does to ours."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="standins-merge.")
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def write(self, name, content):
+        with open(os.path.join(self.dir, name), "w") as f:
+            f.write(content if isinstance(content, str) else json.dumps(content))
+
+    def test_nomad_package_file_makes_a_client_a_server_and_adds_localhost(self):
+        self.write("agent.json", {"data_dir": "/var/lib/nomad", "bind_addr": "10.0.0.5",
+                                  "client": {"enabled": True, "servers": ["10.0.0.2:4647"]}})
+        shutil.copy(os.path.join(PACKAGE, "nomad.hcl"), self.dir)
+        self.write("secrets.json", {"server": {"enabled": False}})  # false never undoes true
+        self.write("nomad.hcl~", "this editor backup is not read")
+        cfg = nomad_conf.NomadConfig(nomad_conf.load([self.dir]))
+        self.assertTrue(cfg.server and cfg.client)
+        self.assertEqual(cfg.bootstrap_expect, 1)
+        self.assertEqual(cfg.client_servers, ["10.0.0.2:4647", "127.0.0.1"])
+        self.assertEqual((cfg.data_dir, cfg.bind["http"]), ("/opt/nomad/data", "0.0.0.0"))
+        os.rename(os.path.join(self.dir, "nomad.hcl"), os.path.join(self.dir, "nomad.hcl.infra-disabled"))
+        cfg = nomad_conf.NomadConfig(nomad_conf.load([self.dir]))
+        self.assertEqual((cfg.server, cfg.client, cfg.client_servers), (False, True, ["10.0.0.2:4647"]))
+
+    def test_nomad_lists_replace_or_append_as_nomad_merges_them(self):
+        self.write("a.json", {"data_dir": "/d", "server": {"enabled": True, "server_join": {"retry_join": ["a"]},
+                                                           "retry_join": ["x"]}})
+        self.write("b.hcl", 'server {\n  server_join {\n    retry_join = ["b"]\n  }\n  retry_join = ["y"]\n}\n')
+        raw = nomad_conf.load([self.dir])
+        self.assertEqual(raw["server"]["server_join"]["retry_join"], ["b"])
+        self.assertEqual(raw["server"]["retry_join"], ["x", "y"])
+
+    def test_consul_package_file_and_merge_rules(self):
+        self.write("agent.json", {"data_dir": "/var/lib/consul", "server": True, "retry_join": ["a"],
+                                  "node_meta": {"x": "1"}})
+        shutil.copy(os.path.join(PACKAGE, "consul.hcl"), self.dir)
+        self.write("z.json", {"server": False, "retry_join": ["b"], "node_meta": {"y": "2"}})
+        raw = consul_conf.load([], [self.dir])
+        self.assertEqual(raw["data_dir"], "/opt/consul")
+        self.assertIs(raw["server"], False)  # a set false wins in Consul
+        self.assertEqual(raw["retry_join"], ["a", "b"])
+        self.assertEqual(raw["node_meta"], {"y": "2"})
+
+    def test_consul_lower_cases_datacenter_names_and_refuses_others(self):
+        base = {"data_dir": "/d", "bind_addr": "127.0.0.1"}
+        cfg = consul_conf.ConsulConfig(dict(base, datacenter="Europe", primary_datacenter="Europe"))
+        self.assertEqual((cfg.datacenter, cfg.primary_datacenter), ("europe", "europe"))
+        with self.assertRaises(ConfigError) as e:
+            consul_conf.ConsulConfig(dict(base, datacenter="eu.west"))
+        self.assertIn("datacenter cannot be 'eu.west'. Please use only [a-z0-9-_].", str(e.exception))
+        with self.assertRaises(ConfigError):
+            consul_conf.ConsulConfig(dict(base, primary_datacenter="eu.west"))
 
 
 if __name__ == "__main__":

@@ -2,7 +2,6 @@
 """Jobs run for real by the stand-ins on namespace hosts: one server (Nomad
 and Consul), two clients (Nomad and Consul agents). Deployments, service
 checks through Consul, failures, schema refusals, drains, stops, lost nodes."""
-import time
 import unittest
 
 import harness
@@ -296,9 +295,9 @@ job "batchy" {
         self.assertEqual((st, job["Version"]), (200, 0))
         again = wait_for("the same allocation running", lambda: self.running("steady", 1), timeout=30)[0]
         self.assertEqual(again["ID"], a["ID"])
-        time.sleep(2)
+        # the client reattaches once the restarted server hands it the allocation
+        wait_for("the client to reattach", lambda: "reattached to task" in host.log("nomad"), timeout=60)
         self.assertEqual(host.ssh("pgrep -f '%s'" % pattern).stdout.split(), before)
-        self.assertIn("reattached to task", host.log("nomad"))
         http("DELETE", self.api + "/v1/job/steady")
         wait_for("the task killed", lambda: host.ssh("pgrep -f '%s'" % pattern, check=False).returncode == 1)
 
