@@ -6,7 +6,6 @@
  * words in its error answers. */
 #include "marathon_test.h"
 
-int infra_plugin_entry(const infra_host *host, const infra_plugin **out);
 
 static const infra_plugin *plugin;
 

@@ -11,7 +11,6 @@
 
 #define PASSWORD "0123456789abcdef0123456789abcdef0123456789abcdef"
 
-int infra_plugin_entry(const infra_host *host, const infra_plugin **out);
 
 static const infra_plugin *plugin;
 
