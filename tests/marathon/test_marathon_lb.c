@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 /* Runs the embedded watcher on the fixture's apps: its output (caller frees). */
-static char *render(const char *group, int port)
+static char *render_file(const char *fixture, const char *group, int port)
 {
     char prog[] = "/tmp/marathon-lb-test.XXXXXX";
     int fd = mkstemp(prog);
@@ -19,8 +19,8 @@ static char *render(const char *group, int port)
     close(fd);
     char cmd[2048];
     snprintf(cmd, sizeof(cmd),
-             "/usr/bin/python3 %s --render=%s/fixtures/apps.json --group=%s --port=%d", prog,
-             TEST_SOURCE_DIR, group, port);
+             "/usr/bin/python3 %s --render=%s/fixtures/%s --group=%s --port=%d", prog,
+             TEST_SOURCE_DIR, fixture, group, port);
     FILE *p = popen(cmd, "r");
     assert_non_null(p);
     pu_buf b = {0};
@@ -31,6 +31,11 @@ static char *render(const char *group, int port)
     assert_int_equal(pclose(p), 0);
     unlink(prog);
     return pu_buf_take(&b);
+}
+
+static char *render(const char *group, int port)
+{
+    return render_file("apps.json", group, port);
 }
 
 static void test_haproxy_config_from_apps(void **state)
@@ -56,6 +61,27 @@ static void test_haproxy_config_from_apps(void **state)
     assert_non_null(strstr(cfg, "backend app_internal_only\n"));
     assert_null(strstr(cfg, "backend app_prod_web\n"));
     assert_non_null(strstr(cfg, "\"ok apps=2 servers=2\""));
+    free(cfg);
+}
+
+/* While tasks of an older configuration run, the current definition's HTTP
+ * check may not hold for them (a failing version's check path): haproxy
+ * then checks only that ports take connections; Marathon's results, per
+ * version, choose the servers. A task started before a scaling-only
+ * change runs the current configuration. */
+static void test_no_http_check_across_versions(void **state)
+{
+    (void)state;
+    char *cfg = render_file("apps-deploying.json", "external", 80);
+    const char *web = strstr(cfg, "backend app_prod_web\n");
+    const char *api = strstr(cfg, "backend app_prod_api\n");
+    assert_non_null(web);
+    assert_non_null(api);
+    assert_null(strstr(cfg, "/missing"));
+    assert_non_null(strstr(api, "    option httpchk GET /health\n"));
+    assert_non_null(strstr(web, "    server 10_0_0_6_31000 10.0.0.6:31000 check"));
+    assert_non_null(strstr(web, "    server 10_0_0_8_31004 10.0.0.8:31004 check"));
+    assert_non_null(strstr(strstr(web, "10.0.0.8:31004"), " backup\n"));
     free(cfg);
 }
 
@@ -121,6 +147,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_haproxy_config_from_apps),
+        cmocka_unit_test(test_no_http_check_across_versions),
         cmocka_unit_test(test_vhost_of_an_app),
         cmocka_unit_test(test_watcher_configuration),
     };
