@@ -9,7 +9,8 @@
 # probe through the load balancer never fails; a version whose health
 # check never passes is reported and rolled back while the old tasks keep
 # serving; a wrong Marathon password is refused clearly and disturbs
-# nothing; down leaves nothing.
+# nothing; a ZooKeeper member that never joins is named while the rest keeps
+# running; down leaves nothing.
 #   usage: mesos_local.sh INFRA_BINARY     (exit 77 = skipped: not root)
 set -euo pipefail
 infra=$1
@@ -95,7 +96,13 @@ marathon() {
   done
   return 1
 }
-mesos_state() { curl -sf --max-time 10 "http://$(out | jq -r '.masters[0]'):5050/master/state"; }
+mesos_state() { # the leading master's /master/state (a master redirects to it)
+  local ip
+  for ip in $(out | jq -r '.masters[]'); do
+    curl -sfL --max-time 10 "http://$ip:5050/master/state" && return 0
+  done
+  return 1
+}
 zk_mode() { # IP: the Mode: line of ZooKeeper's srvr
   local reply
   reply=$(exec 3<>"/dev/tcp/$1/2181" && printf srvr >&3 && cat <&3) || return 1
@@ -207,6 +214,23 @@ grep -qi "401\|password\|credentials" "$work/out" || fail "a wrong password is n
 install -m 0600 "$work/secrets.good" "$secrets"
 app_healthy /prod/web || fail "web is disturbed by the refused apply"
 web_is 2.0 || fail "web.prod stopped answering"
+
+# 6b. A ZooKeeper member that never joins: a region of its own whose one
+#     master answers SSH but sends nothing else (its user data cuts it off
+#     with nftables). The error names the node and ZooKeeper; region local
+#     keeps its leaders and web keeps answering.
+topo_edit 'd["clusters"]["mesos"]["node_deadline"] = 20
+d["clusters"]["mesos"]["regions"]["cut"] = {"datacenters": {"cut-masters": {
+    "provider": "local", "servers": 1, "network": "${network.main.id}", "image": "debian-12",
+    "user_data": "nft -f /dev/stdin <<EOF\ntable inet cut {\n chain out {\n  type filter hook output priority 0; policy drop;\n  oif lo accept\n  tcp sport 22 accept\n }\n}\nEOF\n"}}}'
+up_fails --var web_tag=2.0
+grep -q "mesos-cut-cut-masters-server-0" "$work/out" || fail "the node that never joins is not named"
+grep -qi "zookeeper" "$work/out" || fail "the message does not say ZooKeeper is what is missing"
+mesos_state | jq -e '.leader != null and .leader != ""' >/dev/null || fail "region local lost its Mesos leader"
+web_is 2.0 || fail "web.prod stopped answering"
+cp "$work/cluster.yaml.orig" "$topo"
+up --var web_tag=2.0
+app_healthy /prod/web || fail "web is not healthy once the cut region is gone"
 
 # 7. down: nothing left. A deleted namespace's inode number can be given
 #    to a namespace another test makes meanwhile, so only a process that
