@@ -240,13 +240,22 @@ hz=$(getconf CLK_TCK)
 down_began=$(awk -v hz="$hz" '{printf "%d", $1 * hz}' /proc/uptime)
 "$infra" down "$topo" --yes >"$work/out" 2>&1 || { cat "$work/out" >&2; fail "down failed"; }
 [ -z "$(ip netns list | awk -v p="$prefix-" 'index($1, p) == 1')" ] || fail "namespaces left after down"
-for ino in $inodes; do
-  for p in /proc/[0-9]*; do
-    [ "$(readlink "$p/ns/net" 2>/dev/null)" = "net:[$ino]" ] || continue
-    started=$(sed 's/.*) //' "$p/stat" 2>/dev/null | awk '{print $20}')
-    [ -n "$started" ] && [ "$started" -lt "$down_began" ] &&
-      fail "process ${p#/proc/} ($(tr '\0' ' ' <"$p/cmdline")) left in a deleted host"
-  done
+# every process's network namespace in one stat: the ones in a deleted host
+in_hosts=$({ stat -L -c '%i %n' /proc/[0-9]*/ns/net 2>/dev/null || true; } |
+  awk -v want=" $(echo $inodes) " 'index(want, " " $1 " ") {split($2, a, "/"); print a[3]}')
+# leftover PID: PID runs and started before down began
+leftover() {
+  local started
+  started=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | awk '{print $20}' || true)
+  [ -n "$started" ] && [ "$started" -lt "$down_began" ]
+}
+gone() { ! leftover "$1"; }
+for pid in $in_hosts; do
+  if leftover "$pid"; then
+    cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)
+    echo "process $pid ($cmd) of a deleted host still ends after down" >&2
+    eventually gone "$pid" || fail "process $pid ($cmd) left in a deleted host"
+  fi
 done
 [ ! -e "$secrets" ] || fail "secrets file left after down"
 [ -z "$(find "$work/run" -mindepth 1 ! -path "$work/run/ssh" ! -path "$work/run/ssh/*" 2>/dev/null)" ] ||
