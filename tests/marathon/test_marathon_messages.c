@@ -68,7 +68,9 @@ static void test_settings_refused_at_their_key(void **state)
 static int validate_edited(void (*edit)(json_t *), test_diags *d)
 {
     infra_call call;
-    json_t *j = json_deep_copy(host_jansson(test_json_file("fixtures/cluster.json")));
+    infra_json *loaded = test_json_file("fixtures/cluster.json");
+    json_t *j = json_deep_copy(host_jansson(loaded));
+    MJ->release(loaded);
     edit(j);
     test_call(&call, d);
     infra_json *c = host_json(j);

@@ -170,7 +170,9 @@ static void test_zookeeper_ids_are_kept_per_node(void **state)
     world_drop(&w);
 
     /* a datacenter of masters listed first */
-    json_t *j = json_deep_copy(host_jansson(test_json_file("fixtures/cluster.json")));
+    infra_json *loaded = test_json_file("fixtures/cluster.json");
+    json_t *j = json_deep_copy(host_jansson(loaded));
+    MJ->release(loaded);
     json_t *dcs =
         json_object_get(json_object_get(json_object_get(j, "regions"), "eu"), "datacenters");
     json_t *early =
