@@ -7,7 +7,7 @@ packages=(
   # build
   build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
   libcurl4-openssl-dev libjansson-dev libyaml-dev libssh2-1-dev libssl-dev
-  libxml2-dev libcmocka-dev
+  libxml2-dev libcmocka-dev libsqlite3-dev libpq-dev
   # the local provider's hosts, firewalls, load balancers and example service
   iproute2 openssh-server openssh-client nftables haproxy busybox util-linux procps
   # tests: emulators, stand-ins and scenario scripts; benchmark timing
@@ -16,6 +16,8 @@ packages=(
   python3-jwt python3-cryptography python3-googleapi python3-google-auth
   python3-google-auth-httplib2 python3-httplib2
   hyperfine
+  # tests: the postgres state backend against a real server; benchmark fsync counts
+  postgresql linux-perf
   # tests: a non-root login that becomes root on a node
   sudo
   # tests: the real ZooKeeper under the Mesos and Marathon stand-ins, its

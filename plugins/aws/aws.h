@@ -12,6 +12,8 @@
 #include <infra/plugin.h>
 
 #include "plugin_util.h"
+#include "aws_profile.h" /* aws_free_secret_copy (awsauth) */
+#include "aws_sigv4.h"  /* aws_sha256_hex (awsauth) */
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -78,8 +80,6 @@ int aws_strv_has(char *const *v, const char *s);
 /* 1 when x and y hold the same strings, order aside (as many of each:
  * the lists the plugin compares have no duplicates). */
 int aws_strv_same_set(char *const *x, char *const *y);
-/* Zeroises and frees s (a copy of a secret); NULL is ignored. */
-void aws_free_secret_copy(char *s);
 
 /* INFRA_ECANCELLED when the call was cancelled or the provider stopped. */
 int aws_check_cancel(infra_provider *p, infra_call *call);
@@ -88,8 +88,6 @@ int aws_sleep(infra_provider *p, infra_call *call, int64_t ms);
 /* A uniformly random integer in [0, bound] (bound >= 0). Thread-safe. */
 int64_t aws_random_below(int64_t bound);
 
-/* Lowercase hex SHA-256 of data, into out[65]. */
-void aws_sha256_hex(const void *data, size_t len, char out[65]);
 /* Standard base64 with padding (caller frees). */
 char *aws_base64_encode(const void *data, size_t len);
 /* Decodes standard base64 (whitespace ignored) into *out (NUL-terminated,

@@ -305,6 +305,15 @@ static int local_plan(infra_provider *self, infra_call *call, const char *type,
         if (error < 0)
             goto done;
     }
+    /* A record's address follows its target: the address of a new target
+     * is known once apply has resolved it, not the one recorded before. */
+    if (strcmp(type, "dns_record") == 0 && prior != NULL && !replacing &&
+        values_differ(LJ->get(prior, "target"), LJ->get(desired, "target"))) {
+        LJ->remove(plan, "address");
+        if (INFRA_HAS_SLOT(LJ, new_unknown) &&
+            (error = LJ->set(plan, "address", LJ->new_unknown())) < 0)
+            goto done;
+    }
     /* What is known before the object exists. */
     if (strcmp(type, "instance") == 0 &&
         ((error = pu_json_set_str(plan, "ssh_user", "root")) < 0 ||

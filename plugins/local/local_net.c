@@ -393,9 +393,12 @@ int local_network_apply(infra_provider *p, infra_call *call, const infra_json *p
             error = INFRA_ECONFLICT;
             goto done;
         }
-        /* The configuration first, so a lookup by token after a crash can
-         * report what this network was meant to be. */
-        if ((error = record_save(call, &net, pu_host->call_token(call), 0)) < 0 ||
+        /* Nothing is recorded for a range that cannot be used: a failed
+         * create leaves nothing behind. Then the configuration first, so
+         * a lookup by token after a crash can report what this network
+         * was meant to be. */
+        if ((error = check_routes(p, call, net.bridge, net.network, net.prefixlen)) < 0 ||
+            (error = record_save(call, &net, pu_host->call_token(call), 0)) < 0 ||
             (error = network_state(&net, planned, 0, &state)) < 0 ||
             (error = local_state_save(call, net.dir, state)) < 0)
             goto done;

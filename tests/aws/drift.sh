@@ -12,8 +12,9 @@ ssh-keygen -q -t ed25519 -N "" -C infra-aws-test -f "$work/id_ed25519"
 export INFRA_SSH_PUBLIC_KEY=$work/id_ed25519.pub INFRA_SSH_PRIVATE_KEY=$work/id_ed25519
 topo=$work/aws-nomad.yaml
 cp "$root/examples/aws-nomad.yaml" "$topo"
-state=$work/.infra/aws-nomad.default.json
-attr() { jq -r ".resources[\"$1\"].attributes.$2" "$state"; }
+# state_doc: the state document, pulled (see pull_state); prints its path.
+state_doc() { pull_state "$infra" "$topo"; }
+attr() { jq -r ".resources[\"$1\"].attributes.$2" "$(state_doc)"; }
 
 run 0 "$infra" up "$topo" --var nodes=2
 run 0 "$infra" plan "$topo" --var nodes=2

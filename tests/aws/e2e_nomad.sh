@@ -23,7 +23,8 @@ ssh-keygen -q -t ed25519 -N "" -C infra-aws-test -f "$work/id_ed25519"
 export INFRA_SSH_PUBLIC_KEY=$work/id_ed25519.pub INFRA_SSH_PRIVATE_KEY=$work/id_ed25519
 topo=$work/aws-nomad.yaml
 cp "$root/examples/aws-nomad.yaml" "$topo"
-state=$work/.infra/aws-nomad.default.json
+# state_doc: the state document, pulled (see pull_state); prints its path.
+state_doc() { pull_state "$infra" "$topo"; }
 region() { emu_state | jq ".regions[\"us-east-1\"]"; }
 
 # 1. up
@@ -31,14 +32,14 @@ run 0 "$infra" up "$topo"
 out_has "Apply: 13 done, 0 failed, 0 skipped."
 r=$(region)
 [ "$(echo "$r" | jq '.vpcs | length')" -eq 1 ] || fail "expected one VPC"
-vpc=$(jq -r '.resources["network.main"].attributes.id' "$state")
+vpc=$(jq -r '.resources["network.main"].attributes.id' "$(state_doc)")
 [ "$(echo "$r" | jq -r ".vpcs[\"$vpc\"].CidrBlock")" = 10.20.0.0/16 ] || fail "VPC $vpc has the wrong CIDR"
-subnet=$(jq -r '.resources["subnet.public"].attributes.id' "$state")
+subnet=$(jq -r '.resources["subnet.public"].attributes.id' "$(state_doc)")
 [ "$(echo "$r" | jq -r ".subnets[\"$subnet\"].MapPublicIpOnLaunch")" = true ] || fail "subnet is not public"
-igw=$(jq -r '.resources["internet_gateway.gw"].attributes.id' "$state")
+igw=$(jq -r '.resources["internet_gateway.gw"].attributes.id' "$(state_doc)")
 echo "$r" | jq -e ".internet_gateways[\"$igw\"].Attachments[] | select(.VpcId == \"$vpc\")" >/dev/null ||
   fail "internet gateway $igw is not attached to $vpc"
-rtb=$(jq -r '.resources["route_table.public"].attributes.id' "$state")
+rtb=$(jq -r '.resources["route_table.public"].attributes.id' "$(state_doc)")
 echo "$r" | jq -e ".route_tables[\"$rtb\"].Routes[] | select(.DestinationCidrBlock == \"0.0.0.0/0\" and .GatewayId == \"$igw\")" >/dev/null ||
   fail "route table $rtb has no default route to $igw"
 echo "$r" | jq -e ".route_tables[\"$rtb\"].Associations[] | select(.SubnetId == \"$subnet\")" >/dev/null ||
@@ -46,7 +47,7 @@ echo "$r" | jq -e ".route_tables[\"$rtb\"].Associations[] | select(.SubnetId == 
 
 # The security group opens exactly 22, 80, 4646-4648, 8300-8302 (tcp and
 # udp 8301-8302) and 8500, from anywhere.
-sg=$(jq -r '.resources["firewall.nomad"].attributes.id' "$state")
+sg=$(jq -r '.resources["firewall.nomad"].attributes.id' "$(state_doc)")
 rules=$(awsctl call ec2 DescribeSecurityGroups "{\"GroupIds\": [\"$sg\"]}" |
   jq -r '.SecurityGroups[0].IpPermissions[] | "\(.IpProtocol) \(.FromPort)-\(.ToPort) \([.IpRanges[].CidrIp] | join(","))"' |
   sort | tr '\n' ';')
@@ -63,7 +64,7 @@ running=$(awsctl call ec2 DescribeInstances \
 [ "$(echo "$running" | jq -r '[.[].ImageId] | unique | join(",")')" = ami-0a1b2c3d4e5f60002 ] ||
   fail "instances do not run the newest x86_64 nomad-host image"
 for i in $(seq 0 $((nodes - 1))); do
-  id=$(jq -r ".resources[\"instance.node[$i]\"].attributes.id" "$state")
+  id=$(jq -r ".resources[\"instance.node[$i]\"].attributes.id" "$(state_doc)")
   echo "$running" | jq -e ".[] | select(.InstanceId == \"$id\") | .Tags[] | select(.Key == \"infra:address\" and .Value == \"instance.node[$i]\")" >/dev/null ||
     fail "instance $id lacks its infra:address tag"
   echo "$running" | jq -e ".[] | select(.InstanceId == \"$id\") | .Tags[] | select(.Key == \"infra:token\")" >/dev/null ||
@@ -71,7 +72,7 @@ for i in $(seq 0 $((nodes - 1))); do
 done
 
 # The load balancer: listener 80, health check on /health, the three instances.
-lb=$(jq -r '.resources["load_balancer.web"].attributes.id' "$state")
+lb=$(jq -r '.resources["load_balancer.web"].attributes.id' "$(state_doc)")
 elb=$(echo "$r" | jq ".load_balancers[\"$lb\"]")
 [ "$(echo "$elb" | jq -r '.HealthCheck.Target')" = "HTTP:80/health" ] || fail "health check target"
 [ "$(echo "$elb" | jq '.Instances | length')" -eq $nodes ] || fail "the balancer does not have $nodes instances"
@@ -127,5 +128,5 @@ done
   fail "after down some instances are not terminated"
 [ "$(emu_state | jq '[.route53.zones.Z0123456789ABC.records[] | select(.Type != "NS" and .Type != "SOA")] | length')" -eq 0 ] ||
   fail "after down records are left in the hosted zone"
-[ "$(jq '.resources | length' "$state")" -eq 0 ] || fail "after down the state still names resources"
+[ "$(jq '.resources | length' "$(state_doc)")" -eq 0 ] || fail "after down the state still names resources"
 echo "ok: aws-nomad up, no-op, down"

@@ -18,8 +18,9 @@ pool_create 6
 emulator_start --pending-seconds 0.3 --time-scale 0.1 --hosts "$pool_dir/hosts.json"
 topo=$work/aws-rolling.yaml
 cp "$root/examples/aws-rolling.yaml" "$topo"
-state=$work/.infra/aws-rolling.default.json
-attr() { jq -r ".resources[\"$1\"].attributes.$2" "$state"; }
+# state_doc: the state document, pulled (see pull_state); prints its path.
+state_doc() { pull_state "$infra" "$topo"; }
+attr() { jq -r ".resources[\"$1\"].attributes.$2" "$(state_doc)"; }
 groups() {
   awsctl call autoscaling DescribeAutoScalingGroups |
     jq -r '[.AutoScalingGroups[] | select((.Status // "") == "") | .AutoScalingGroupName] | sort | join(" ")'

@@ -121,7 +121,7 @@ consul_at() {
 up
 grep -q "Apply: .* 0 failed, 0 skipped" "$work/out" || fail "the apply reported failures"
 [ "$(stat -c %a "$secrets")" = 600 ] || fail "secrets file is not 0600"
-! grep -qF "$(secret nomad.main.nomad_management_token)" "$work/out" "$work/.infra/nomad-local.default.json" ||
+! grep -qF "$(secret nomad.main.nomad_management_token)" "$work/out" "$work/.infra/nomad-local.default.db" ||
   fail "a token reached the output or the state"
 for region in europe us; do
   leader=$(nomad "$region" /v1/status/leader | jq -r .)
@@ -182,7 +182,7 @@ jq -e '.clusters.main.regions.europe.replication.role == "primary"' "$work/statu
 grep -q "acl    secondary of europe, tokens replicated$" "$work/status.txt" ||
   fail "status does not say us replicates from europe: $(grep "acl " "$work/status.txt")"
 ! grep -qF "$(secret nomad.main.consul_replication_token)" "$work/out" "$work/status.json" \
-  "$work/.infra/nomad-local.default.json" || fail "the replication token reached the output or the state"
+  "$(pull_state "$infra" "$topo")" || fail "the replication token reached the output or the state"
 
 # 2. A second up changes nothing.
 up

@@ -22,9 +22,11 @@ static const char usage_text[] =
     "  graph TOPOLOGY        the resource graph in DOT\n"
     "  unlock TOPOLOGY       remove a lock left by a dead process\n"
     "  import TOPOLOGY ADDRESS ID   adopt an existing object as the resource ADDRESS\n"
-    "  state rm TOPOLOGY ADDRESS    forget ADDRESS (the object itself is untouched)\n"
+    "  state list|show|rm|mv|pull|push TOPOLOGY ...\n"
+    "                        read and change the state (see infra state help)\n"
     "  plugins               list loadable plugins and refused files\n"
     "  plugin check FILE.so  run the loader's checks on one file\n"
+    "  plugin test FILE.so FIXTURE.yaml   run the conformance kit on a provider plugin\n"
     "  version               print the version\n"
     "\n"
     "options:\n"
@@ -32,6 +34,9 @@ static const char usage_text[] =
     "  --var K=V             set a variable (repeatable)\n"
     "  --var-file FILE       YAML file of variables (repeatable)\n"
     "  --state-dir DIR       where state lives (default: .infra beside the topology)\n"
+    "  --backend-config K=V  a setting of the topology's backend (repeatable)\n"
+    "  --lock-timeout D      wait up to D (30s, 5m) for another run's state lock\n"
+    "  --secrets-file FILE   the generated secrets (default: beside the local state)\n"
     "  --parallelism N       concurrent operations (default 10)\n"
     "  --refresh=false       plan without reading the real objects first\n"
     "  --json                machine-readable output\n"
@@ -51,7 +56,7 @@ static const cli_command commands[] = {
     {"down", cli_cmd_down, 1},         {"destroy", cli_cmd_down, 1},
     {"status", cli_cmd_status, 1},     {"output", cli_cmd_output, 1},
     {"graph", cli_cmd_graph, 1},       {"unlock", cli_cmd_unlock, 1},
-    {"import", cli_cmd_import, 1},     {"state", cli_cmd_state, 1},
+    {"import", cli_cmd_import, 1},     {"state", cli_cmd_state, 0},
     {"plugins", cli_cmd_plugins, 0},
 };
 
@@ -75,7 +80,8 @@ static void push(const char ***list, size_t *n, const char *value)
     (*list)[*n] = NULL;
 }
 
-static int parse_args(int argc, char **argv, cli_args *a, size_t *nvars, size_t *nfiles)
+static int parse_args(int argc, char **argv, cli_args *a, size_t *nvars, size_t *nfiles,
+                      size_t *nbackend)
 {
     for (int i = 2; i < argc; i++) {
         const char *arg = argv[i];
@@ -108,6 +114,33 @@ static int parse_args(int argc, char **argv, cli_args *a, size_t *nvars, size_t 
             a->state_dir = value;
         } else if (!strncmp(arg, "--state-dir=", 12)) {
             a->state_dir = arg + 12;
+        } else if (!strcmp(arg, "--backend-config") || !strncmp(arg, "--backend-config=", 17)) {
+            if (arg[16] == '=')
+                value = arg + 17;
+            else
+                NEED_VALUE();
+            if (!strchr(value, '=')) {
+                fprintf(stderr, "infra: --backend-config %s: expected KEY=VALUE\n", value);
+                return -1;
+            }
+            push(&a->backend_config, nbackend, value);
+        } else if (!strcmp(arg, "--lock-timeout") || !strncmp(arg, "--lock-timeout=", 15)) {
+            if (arg[14] == '=')
+                value = arg + 15;
+            else
+                NEED_VALUE();
+            if (cli_parse_duration(value, &a->lock_timeout_ms) < 0) {
+                fprintf(stderr, "infra: --lock-timeout %s: expected a duration such as 30s or "
+                                "5m\n",
+                        value);
+                return -1;
+            }
+        } else if (!strcmp(arg, "--secrets-file") || !strncmp(arg, "--secrets-file=", 15)) {
+            if (arg[14] == '=')
+                value = arg + 15;
+            else
+                NEED_VALUE();
+            a->secrets_file = value;
         } else if (!strcmp(arg, "--parallelism")) {
             NEED_VALUE();
             if (parse_int(arg, value, &a->parallelism) < 0)
@@ -160,20 +193,22 @@ int cli_main(int argc, char **argv)
     a.parallelism = 10;
     a.refresh = 1;
     a.color = isatty(STDOUT_FILENO) && !getenv("NO_COLOR");
-    size_t nvars = 0, nfiles = 0;
+    size_t nvars = 0, nfiles = 0, nbackend = 0;
     int status = 1;
 
-    if (parse_args(argc, argv, &a, &nvars, &nfiles) < 0)
+    if (parse_args(argc, argv, &a, &nvars, &nfiles, &nbackend) < 0)
         goto done;
     if (a.verbose)
         log_set_level(LOG_DEBUG);
 
     if (!strcmp(a.command, "plugin")) {
-        if (!a.topology || strcmp(a.topology, "check") || a.npositionals != 1) {
-            fprintf(stderr, "infra: usage: infra plugin check FILE.so\n");
-            goto done;
-        }
-        status = cli_cmd_plugin_check(&a);
+        if (a.topology && !strcmp(a.topology, "check") && a.npositionals == 1)
+            status = cli_cmd_plugin_check(&a);
+        else if (a.topology && !strcmp(a.topology, "test") && a.npositionals == 2)
+            status = cli_cmd_plugin_test(&a);
+        else
+            fprintf(stderr, "infra: usage: infra plugin check FILE.so\n"
+                            "       infra plugin test FILE.so FIXTURE.yaml [--json]\n");
         goto done;
     }
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
@@ -201,6 +236,7 @@ int cli_main(int argc, char **argv)
 done:
     free(a.vars);
     free(a.var_files);
+    free(a.backend_config);
     free(a.positionals);
     return status;
 }

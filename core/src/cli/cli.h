@@ -14,6 +14,9 @@ typedef struct cli_args {
     const char **vars;        /* --var k=v, NULL-terminated */
     const char **var_files;   /* --var-file F, NULL-terminated */
     const char *state_dir;    /* --state-dir */
+    const char **backend_config; /* --backend-config k=v, NULL-terminated */
+    long lock_timeout_ms;     /* --lock-timeout DURATION (default 0: do not wait) */
+    const char *secrets_file; /* --secrets-file */
     int parallelism;          /* --parallelism N (default 10) */
     int json;                 /* --json */
     int yes;                  /* --yes / -y */
@@ -35,10 +38,19 @@ int cli_cmd_output(const cli_args *args);
 int cli_cmd_graph(const cli_args *args);
 int cli_cmd_unlock(const cli_args *args);
 int cli_cmd_import(const cli_args *args);
+
+/* State commands (cli_state.c): `infra state list|show|rm|mv|pull|push`. */
 int cli_cmd_state(const cli_args *args);
+/* "5m", "30s", "1h", "250ms", "0" into milliseconds. 0, or -1 for text
+ * that is not a duration. */
+int cli_parse_duration(const char *text, long *ms);
 
 /* Plugin commands (cli_plugins.c): `infra plugins`, `infra plugin check FILE`. */
 int cli_cmd_plugins(const cli_args *args);
 int cli_cmd_plugin_check(const cli_args *args);
+
+/* `infra plugin test FILE.so FIXTURE.yaml` (cli_kit.c): 0 when every check
+ * of the conformance kit passed, 1 otherwise. */
+int cli_cmd_plugin_test(const cli_args *args);
 
 #endif

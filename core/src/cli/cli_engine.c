@@ -98,6 +98,9 @@ static engine *open_engine(const cli_args *a)
                         .vars = a->vars,
                         .var_files = a->var_files,
                         .state_dir = a->state_dir,
+                        .backend_config = a->backend_config,
+                        .lock_timeout_ms = a->lock_timeout_ms,
+                        .secrets_file = a->secrets_file,
                         .parallelism = a->parallelism};
     diag_list diags = {0};
     engine *e = NULL;
@@ -322,9 +325,11 @@ int cli_cmd_down(const cli_args *a)
     }
     status = run_plan(e, p, a, "Destroy", 1);
     if (status == 0) {
-        /* Nothing left that the generated secrets could open. */
+        /* Nothing left that the generated secrets could open; a file the
+         * user named (--secrets-file) is theirs to remove. */
         json_t *left = state_addresses(e->st), *intents = state_intent_addresses(e->st);
-        if (json_array_size(left) == 0 && json_array_size(intents) == 0 && e->secrets_path)
+        if (json_array_size(left) == 0 && json_array_size(intents) == 0 && e->secrets_path &&
+            !e->secrets_file)
             unlink(e->secrets_path);
         json_decref(left);
         json_decref(intents);
@@ -636,55 +641,15 @@ done:
     return status;
 }
 
-int cli_cmd_state(const cli_args *a)
-{
-    if (!a->topology || strcmp(a->topology, "rm") || a->npositionals != 2) {
-        fprintf(stderr, "infra: usage: infra state rm TOPOLOGY.yaml ADDRESS [options]\n");
-        return 1;
-    }
-    cli_args b = *a;
-    b.topology = a->positionals[0];
-    const char *address = a->positionals[1];
-    int status = 1;
-    engine *e = open_engine(&b);
-    if (!e)
-        return 1;
-    if (open_state(e, 1, "state rm") < 0)
-        goto done;
-    json_t *entry = state_get(e->st, address), *intent = state_intent_get(e->st, address);
-    if (!entry && !intent) {
-        fprintf(stderr, "infra: %s is not in the state of %s (%s)\n", address, e->topo->name,
-                e->env);
-    } else {
-        if (entry)
-            state_remove(e->st, address);
-        if (intent)
-            state_intent_remove(e->st, address);
-        char *err = NULL;
-        if (engine_state_close(e, &err) < 0) {
-            fprintf(stderr, "infra: %s\n", err ? err : "cannot write the state");
-        } else {
-            printf("Removed %s%s from the state of %s (%s); the object itself, if any, is "
-                   "untouched.\n",
-                   address, entry ? "" : " (an interrupted create)", e->topo->name, e->env);
-            status = 0;
-        }
-        free(err);
-    }
-    json_decref(entry);
-    json_decref(intent);
-done:
-    engine_free(e);
-    return status;
-}
-
 int cli_cmd_unlock(const cli_args *a)
 {
     engine *e = open_engine(a);
     if (!e)
         return 1;
     char *err = NULL;
-    int rc = state_unlock(e->state_dir, e->topo->name, e->env, a->force, &err);
+    int rc = engine_backend(e, &err);
+    if (rc == 0)
+        rc = state_backend_break_lock(e->backend, a->force, &err);
     if (rc < 0)
         fprintf(stderr, "infra: %s\n", err ? err : "cannot unlock");
     else

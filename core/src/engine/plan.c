@@ -353,6 +353,16 @@ static int decide_managed(plan *p, plan_item *it)
             append_unique(forced, key);
     }
     json_t *changed = planned_changes(p, it, it->planned);
+    /* A force_new attribute the object lost or changed outside infra is
+     * as much a replacement as one the topology changed. */
+    json_array_foreach(changed, k, name) {
+        const char *key = json_string_value(name);
+        if (in_list(it->drift, key) &&
+            engine_attr_flag(e, it->provider, it->type, key, "force_new") &&
+            !engine_attr_flag(e, it->provider, it->type, key, "sensitive") &&
+            json_object_get(it->desired, key))
+            append_unique(forced, key);
+    }
     if (json_array_size(forced) > 0) {
         it->action = PLAN_REPLACE;
         json_array_extend(it->reasons, forced);

@@ -129,6 +129,8 @@ struct topology {
     size_t noutputs;
     topo_group *groups;
     size_t ngroups;
+    json_t *backend;   /* the `backend:` block (variables substituted), or NULL: local */
+    diag_loc backend_loc; /* where it is declared */
     void *priv;        /* loader internals (YAML tree, indexes) */
 };
 
@@ -165,7 +167,8 @@ int topology_is_group(const char *address);
 const topo_provider *topology_provider(const topology *topo, const char *name);
 
 /* Location of attr_path (dotted, e.g. "tags.Name" or "ports[1]") inside the
- * resource at address, falling back to the resource itself. 0 or INFRA_ENOTFOUND. */
+ * resource at address ("provider.NAME" for a provider, "backend" for the
+ * backend block), falling back to the object itself. 0 or INFRA_ENOTFOUND. */
 int topology_locate(const topology *topo, const char *address, const char *attr_path,
                     diag_loc *out);
 
