@@ -355,11 +355,14 @@ typedef struct infra_provider_ops {
  *   { "name": "main", "scheduler": "nomad", "environment": "prod",
  *     "settings": { ...the cluster's own keys from the topology... },
  *     "regions": { R: { "datacenters": { DC: { "provider": "aws-us",
- *                       "settings": {...}, "servers": [NODE], "clients": [NODE] } } } },
+ *                       "settings": {...}, "node_settings": {...},
+ *                       "servers": [NODE], "clients": [NODE] } } } },
  *     "federate": [R, ...] }
  *
  * listing every node the host knows to exist at the time of the call (a node
- * being created later is absent). NODE is
+ * being created later is absent). A datacenter's "settings" are its nodes'
+ * instance attributes; its "node_settings" ({} when not given) what the
+ * topology tells the scheduler about those nodes. NODE is
  *
  *   { "address": "cluster.main.europe.dc-a.server[0]",  the instance's resource address
  *     "name": "main-europe-dc-a-server-0",              unique node name

@@ -67,6 +67,7 @@ typedef struct topo_datacenter {
     int servers;
     int clients;
     json_t *settings; /* machine, image, ... */
+    json_t *node_settings; /* node_settings: for the scheduler about these nodes, or NULL */
     diag_loc loc;
 } topo_datacenter;
 

@@ -8,7 +8,8 @@
 #include "topology/topology_int.h"
 
 static const char *const cluster_meta[] = {"scheduler", "regions", "federate", NULL};
-const char *const topo_dc_meta[] = {"provider", "servers", "clients", "depends_on", NULL};
+const char *const topo_dc_meta[] = {"provider", "servers", "clients", "depends_on",
+                                    "node_settings", NULL};
 static const char *const region_keys[] = {"datacenters", NULL};
 static const char *const job_keys[] = {"cluster", "regions", "file", "set", NULL};
 
@@ -22,6 +23,7 @@ void topo_cluster_free(topo_cluster *c)
             free(reg->datacenters[d].name);
             free(reg->datacenters[d].provider);
             json_decref(reg->datacenters[d].settings);
+            json_decref(reg->datacenters[d].node_settings);
         }
         free(reg->datacenters);
         free(reg->name);
@@ -117,6 +119,14 @@ static void load_datacenter(topo_ctx *ctx, topo_region *reg, const ytree_node *k
         else
             dc->clients = (int)n;
     }
+    /* What the scheduler is told about these nodes (Mesos agent
+     * attributes, a node's part in the cluster): variables only, like the
+     * cluster's own settings, and never given to the provider. */
+    node = ytree_get(body, "node_settings");
+    np = util_printf("%s.node_settings", path);
+    if (node && topo_want_map(ctx, node, np) && node->type == YTREE_MAP)
+        dc->node_settings = topo_settings(ctx, node, np, NULL, "node settings", 0);
+    free(np);
     /* The settings of each node are evaluated later, with references
      * allowed (topology_sched.c): they become the instances' configs. */
     dc->settings = json_object();
