@@ -229,6 +229,27 @@ static int rs_find(os_act *a, const char *zid, const char *fqdn, const char *typ
     return error;
 }
 
+/* 1 when record set rs was made by this call's token (its description). */
+static int mine(os_act *a, const infra_json *rs)
+{
+    const char *desc = pu_json_str(rs, "description");
+    const char *token = pu_host->call_token(a->call);
+    return token != NULL && desc != NULL && strstr(desc, token) != NULL;
+}
+
+/* 1 when rs holds records and the planned ttl already. */
+static int same_records(os_act *a, const infra_json *rs, char *const *records)
+{
+    char **have = NULL;
+    long ttl = 300, have_ttl = -1;
+    pu_json_to_int(OJ->get(a->planned, "ttl"), &ttl);
+    pu_json_to_int(OJ->get(rs, "ttl"), &have_ttl);
+    int same = os_json_strv(OJ->get(rs, "records"), &have) == 0 &&
+               os_strv_same_set(have, records) && ttl == have_ttl;
+    os_strv_free(have);
+    return same;
+}
+
 static int dns_apply(os_act *a)
 {
     const char *zone = pu_json_str(a->planned, "zone");
@@ -243,6 +264,11 @@ static int dns_apply(os_act *a)
     fqdn = fqdn_of(pu_json_str(a->planned, "name") ? pu_json_str(a->planned, "name") : "@", zone);
     if (a->prior != NULL && os_state_id(a->prior) != NULL) {
         id = pu_strdup(os_state_id(a->prior));
+    } else if (os_call_resuming(a->call) && rs_find(a, zid, fqdn, type, &rs) == 0 &&
+               mine(a, rs)) {
+        /* An interrupted run made it: its records are made what is planned, below. */
+        id = pu_strdup(pu_json_str(rs, "id"));
+        update = 1;
     } else {
         char *path = pu_printf("/zones/%s/recordsets", zid);
         body = rs_body(a, fqdn, type, records);
@@ -252,13 +278,12 @@ static int dns_apply(os_act *a)
             id = pu_strdup(pu_json_str(answer, "id"));
         } else if (error == INFRA_ECONFLICT) {
             /* Taken: ours from an interrupted run, or someone's. */
+            OJ->release(rs);
             if ((error = rs_find(a, zid, fqdn, type, &rs)) < 0)
                 goto done;
-            const char *desc = pu_json_str(rs, "description");
-            const char *token = pu_host->call_token(a->call);
             int overwrite = 0;
             pu_json_to_bool(OJ->get(a->planned, "allow_overwrite"), &overwrite);
-            if (!overwrite && (token == NULL || desc == NULL || strstr(desc, token) == NULL)) {
+            if (!overwrite && !mine(a, rs)) {
                 pu_diagf(a->call, "name",
                          "openstack: the record set %s %s exists already (set allow_overwrite "
                          "to take it over)",
@@ -271,6 +296,9 @@ static int dns_apply(os_act *a)
         }
         if (error < 0)
             goto done;
+    }
+    if (update && rs != NULL && same_records(a, rs, records)) {
+        update = 0; /* adopted as it should be: nothing to change */
     }
     if (update) {
         char *path = pu_printf("/zones/%s/recordsets/%s", zid, id);

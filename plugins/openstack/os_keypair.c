@@ -100,6 +100,20 @@ done:
     return os_state_finish(a, st, error);
 }
 
+/* A key pair of that name exists: it is this create's when it holds key. */
+static int adopt(os_act *a, const char *name, const char *key, const infra_json *kp)
+{
+    char *have = key_core(pu_json_str(kp, "public_key"));
+    int error = 0;
+    if (have == NULL || strcmp(have, key) != 0) {
+        pu_diagf(a->call, "name", "openstack: a key pair \"%s\" exists in %s with another public key",
+                 name, a->p->region);
+        error = INFRA_ECONFLICT;
+    }
+    free(have);
+    return error;
+}
+
 static int keypair_apply(os_act *a)
 {
     const char *name = os_json_known_str(a->planned, "name");
@@ -117,6 +131,11 @@ static int keypair_apply(os_act *a)
     }
     if ((error = public_key(a, &key)) < 0)
         goto done;
+    if (os_call_resuming(a->call) && keypair_get(a, name, &kp) == 0) {
+        /* An interrupted run imported it (or someone did): the same key is adopted. */
+        error = adopt(a, name, key, kp);
+        goto finish;
+    }
     infra_json *body = OJ->new_object(), *k = OJ->new_object();
     pu_json_set_str(k, "name", name);
     pu_json_set_str(k, "public_key", key);
@@ -126,16 +145,8 @@ static int keypair_apply(os_act *a)
                     NULL);
     OJ->release(body);
     if (error == INFRA_ECONFLICT) {
-        if ((error = keypair_get(a, name, &kp)) == 0) {
-            char *have = key_core(pu_json_str(kp, "public_key"));
-            if (have == NULL || strcmp(have, key) != 0) {
-                pu_diagf(a->call, "name",
-                         "openstack: a key pair \"%s\" exists in %s with another public key", name,
-                         a->p->region);
-                error = INFRA_ECONFLICT;
-            }
-            free(have);
-        }
+        if ((error = keypair_get(a, name, &kp)) == 0)
+            error = adopt(a, name, key, kp);
         goto finish;
     }
     if (error == 0)
