@@ -199,7 +199,7 @@ static int os_configure(infra_call *call, const infra_json *settings, infra_prov
     for (size_t i = 0; cfg.warnings && cfg.warnings[i] != NULL; i++)
         pu_warnf(call, "", "openstack: %s", cfg.warnings[i]);
     take_config(p, &cfg);
-    pu_logf(call, INFRA_LOG_DEBUG, "openstack: region %s, interface %s, credentials from %s (%s)",
+    pu_logf(call, INFRA_LOG_DEBUG, "region %s, interface %s, credentials from %s (%s)",
             p->region, p->interface, p->source,
             p->auth_kind == OS_AUTH_APPCRED ? "application credential" : "password");
     /* Refused credentials are one error now, before any resource. */

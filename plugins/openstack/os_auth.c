@@ -173,7 +173,7 @@ static int authenticate(infra_provider *p, infra_call *call)
     os_free_secret(text);
     free(url);
     if (error == 0)
-        pu_logf(call, INFRA_LOG_DEBUG, "openstack: new token from %s (%s), valid until %lld",
+        pu_logf(call, INFRA_LOG_DEBUG, "new token from %s (%s), valid until %lld",
                 p->auth_url, p->source, (long long)p->token.expires_at);
     return error;
 }

@@ -232,7 +232,7 @@ static int call_url(infra_provider *p, infra_call *call, const os_req *r, const 
             /* Expired or revoked: a new token, the same request, once. */
             renewed = 1;
             stale = generation;
-            pu_logf(call, INFRA_LOG_INFO, "openstack: %s refused the token (401); renewing it",
+            pu_logf(call, INFRA_LOG_INFO, "%s refused the token (401); renewing it",
                     os_service_project(r->svc));
             continue;
         }
@@ -254,7 +254,7 @@ static int call_url(infra_provider *p, infra_call *call, const os_req *r, const 
             delay = waits < 5 ? 500L * waits : 3000;
         }
         if (delay >= 0) {
-            pu_logf(call, INFRA_LOG_DEBUG, "openstack: %s %s: HTTP %ld, again in %lld ms (try %d)",
+            pu_logf(call, INFRA_LOG_DEBUG, "%s %s: HTTP %ld, again in %lld ms (try %d)",
                     os_service_project(r->svc), r->method, st, (long long)delay, tries + 1);
             if ((error = os_sleep(p, call, delay)) < 0)
                 break;
@@ -451,7 +451,7 @@ int os_octavia_minor(infra_provider *p, infra_call *call, int *minor)
     *minor = 0;
     if (error == 0 && (resp->body == NULL || os_octavia_version(resp->body, minor) < 0))
         pu_logf(call, INFRA_LOG_INFO,
-                "openstack: octavia at %s lists no versions: load balancers are not tagged", url);
+                "octavia at %s lists no versions: load balancers are not tagged", url);
     os_resp_free(resp);
     free(url);
     if (error < 0 && error != INFRA_ENOTFOUND)

@@ -461,7 +461,7 @@ static int lb_create(os_act *a, const lb_spec *s, char **id)
         if (error == 0) {
             *id = pu_strdup(pu_json_str(found, "id"));
             pu_logf(a->call, INFRA_LOG_INFO,
-                    "openstack: load balancer %s made by an earlier run adopted", *id);
+                    "load balancer %s made by an earlier run adopted", *id);
             goto done;
         }
         if (error != INFRA_ENOTFOUND)

@@ -189,7 +189,7 @@ int os_net_create(os_act *a, const os_nkind *k, infra_json *fields, const char *
         const char *name = description == marker ? NULL : pu_json_str(fields, "name");
         error = os_net_find_mine(a, k, name, description, obj);
         if (error == 0) {
-            pu_logf(a->call, INFRA_LOG_INFO, "openstack: %s %s made by an earlier run adopted",
+            pu_logf(a->call, INFRA_LOG_INFO, "%s %s made by an earlier run adopted",
                     k->what, pu_json_str(*obj, "id"));
             error = ensure_tags(a, k, *obj, tags);
             goto done;

@@ -249,9 +249,11 @@ static int one_of(infra_call *call, const char *type, const infra_json *config,
                   const char *const *keys, const char *what)
 {
     size_t n = 0;
+    const char *second = NULL;
     pu_buf names = {0};
     for (size_t i = 0; keys[i] != NULL; i++) {
-        n += present(config, keys[i]);
+        if (present(config, keys[i]) && ++n == 2)
+            second = keys[i];
         pu_buf_printf(&names, "%s%s", i ? ", " : "", keys[i]);
     }
     int error = 0;
@@ -259,7 +261,7 @@ static int one_of(infra_call *call, const char *type, const infra_json *config,
         pu_diagf(call, keys[0], "an openstack %s needs %s (%s)", type, keys[0], what);
         error = INFRA_EINVALID;
     } else if (n > 1) {
-        pu_diagf(call, keys[1], "%s are the same: give one", names.data);
+        pu_diagf(call, second, "%s are the same: give one", names.data);
         error = INFRA_EINVALID;
     }
     free(names.data);

@@ -568,7 +568,7 @@ static int instance_create(os_act *a)
                 continue;
             }
             id = pu_strdup(pu_json_str(s, "id"));
-            pu_logf(a->call, INFRA_LOG_INFO, "openstack: server %s made by an earlier run adopted",
+            pu_logf(a->call, INFRA_LOG_INFO, "server %s made by an earlier run adopted",
                     id);
         }
     }

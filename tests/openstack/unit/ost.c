@@ -223,6 +223,29 @@ const ost_request *ost_last(const char *method, const char *part)
     return found;
 }
 
+static int path_is(const char *url, const char *path)
+{
+    size_t n = strcspn(url, "?"), k = strlen(path);
+    return n >= k && strncmp(url + n - k, path, k) == 0;
+}
+
+size_t ost_count_path(const char *method, const char *path)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < nreqs; i++)
+        n += strcmp(reqs[i].method, method) == 0 && path_is(reqs[i].url, path);
+    return n;
+}
+
+const ost_request *ost_last_path(const char *method, const char *path)
+{
+    const ost_request *found = NULL;
+    for (size_t i = 0; i < nreqs; i++)
+        if (strcmp(reqs[i].method, method) == 0 && path_is(reqs[i].url, path))
+            found = &reqs[i];
+    return found;
+}
+
 const char *ost_header(const ost_request *r, const char *name)
 {
     size_t n = strlen(name);

@@ -42,6 +42,9 @@ const ost_request *ost_requests(size_t i);
 size_t ost_count(const char *method, const char *part);
 /* The last such request, or NULL. */
 const ost_request *ost_last(const char *method, const char *part);
+/* The same for requests whose URL (up to its query) ends with path. */
+size_t ost_count_path(const char *method, const char *path);
+const ost_request *ost_last_path(const char *method, const char *path);
 /* The value of header name in a request, or NULL (borrowed). */
 const char *ost_header(const ost_request *r, const char *name);
 /* The request body parsed (caller releases). */
