@@ -208,22 +208,32 @@ static infra_json *monitor_json(const lb_spec *s)
     return hm;
 }
 
-/* A listener with its default pool, members and monitor populated. */
-static infra_json *listener_json(const lb_spec *s, const lb_listener *l, const char *base_name)
+/* A listener, or the default pool of one: {"listener": ...} / {"pool": ...}. */
+static infra_json *listener_body(const lb_listener *l, const char *lb_id, const char *base_name)
 {
-    infra_json *o = OJ->new_object(), *pool = OJ->new_object();
+    infra_json *o = OJ->new_object(), *body = OJ->new_object();
     char *name = pu_printf("%s-%ld", base_name, l->port);
     pu_json_set_str(o, "name", name);
+    pu_json_set_str(o, "loadbalancer_id", lb_id);
     pu_json_set_str(o, "protocol", l->protocol);
     pu_json_set_int(o, "protocol_port", l->port);
-    pu_json_set_str(pool, "name", name);
-    pu_json_set_str(pool, "protocol", strcmp(l->protocol, "HTTPS") == 0 ? "HTTPS" : l->protocol);
-    pu_json_set_str(pool, "lb_algorithm", s->algorithm);
-    pu_json_set(pool, "members", members_json(s, l));
-    pu_json_set(pool, "healthmonitor", monitor_json(s));
-    pu_json_set(o, "default_pool", pool);
+    pu_json_set(body, "listener", o);
     free(name);
-    return o;
+    return body;
+}
+
+static infra_json *pool_body(const lb_spec *s, const lb_listener *l, const char *listener_id,
+                             const char *base_name)
+{
+    infra_json *o = OJ->new_object(), *body = OJ->new_object();
+    char *name = pu_printf("%s-%ld", base_name, l->port);
+    pu_json_set_str(o, "name", name);
+    pu_json_set_str(o, "listener_id", listener_id);
+    pu_json_set_str(o, "protocol", l->protocol);
+    pu_json_set_str(o, "lb_algorithm", s->algorithm);
+    pu_json_set(body, "pool", o);
+    free(name);
+    return body;
 }
 
 static int lb_get(os_act *a, const char *id, infra_json **lb)
@@ -467,15 +477,15 @@ static int lb_create(os_act *a, const lb_spec *s, char **id)
         if (error != INFRA_ENOTFOUND)
             goto done;
     }
-    infra_json *lb = OJ->new_object(), *ls = OJ->new_array();
+    /* The balancer alone: its listeners, pools, members and monitors follow
+     * one by one (Octavia leaves the children of a fully populated create
+     * PENDING with some drivers, and refuses a populated listener). */
+    infra_json *lb = OJ->new_object();
     pu_json_set_str(lb, "name", name ? name : derived);
     pu_json_set_str(lb, "description", marker);
     pu_json_set_str(lb, "vip_subnet_id", s->subnet);
     if (minor >= OS_OCTAVIA_TAGS_MINOR)
         pu_json_set(lb, "tags", os_json_from_strv(tags));
-    for (size_t i = 0; i < s->n; i++)
-        OJ->append(ls, listener_json(s, &s->l[i], name ? name : derived));
-    pu_json_set(lb, "listeners", ls);
     body = OJ->new_object();
     pu_json_set(body, "loadbalancer", lb);
     if ((error = os_send(a->p, a->call, OS_LB, "POST", "/lbaas/loadbalancers", body, "", 0,
@@ -498,15 +508,33 @@ done:
     return error;
 }
 
-/* One change, then the wait for the balancer to be ACTIVE again. */
+/* One change, then the wait for the balancer to be ACTIVE again; the
+ * answer's object under key (a "listener", a "pool") in *answer when asked. */
 static int change(os_act *a, const char *lb_id, const char *method, const char *path,
                   infra_json *body, const char *attr)
 {
     int error = os_send(a->p, a->call, OS_LB, method, path, body, attr,
-                        OS_IMMUTABLE | (strcmp(method, "POST") ? OS_SAFE | OS_QUIET_404 : 0), NULL);
+                        OS_IMMUTABLE | (strcmp(method, "POST") ? OS_SAFE | OS_QUIET_404 : 0),
+                        NULL);
     OJ->release(body);
     if (error == INFRA_ENOTFOUND && strcmp(method, "DELETE") == 0)
         error = 0;
+    return error == 0 ? lb_wait(a, lb_id, "ACTIVE") : error;
+}
+
+/* POST of a child object (takes body): 0 with *id of what was made. */
+static int make(os_act *a, const char *lb_id, const char *path, const char *key, infra_json *body,
+                const char *attr, char **id)
+{
+    infra_json *answer = NULL;
+    int error = os_send(a->p, a->call, OS_LB, "POST", path, body, attr, OS_IMMUTABLE, &answer);
+    OJ->release(body);
+    *id = error == 0 ? pu_strdup(pu_json_str(OJ->get(answer, key), "id")) : NULL;
+    OJ->release(answer);
+    if (error == 0 && (*id == NULL || **id == '\0')) {
+        pu_diagf(a->call, attr, "openstack: octavia answered the create of a %s without an id", key);
+        error = INFRA_EINTERNAL;
+    }
     return error == 0 ? lb_wait(a, lb_id, "ACTIVE") : error;
 }
 
@@ -648,29 +676,32 @@ static int lb_update(os_act *a, const char *id, const lb_spec *s)
     for (size_t i = 0; error == 0 && i < s->n; i++) {
         const lb_listener *l = &s->l[i];
         const infra_json *o = listener_find(&x, l);
-        if (o == NULL) {
-            infra_json *body = OJ->new_object();
-            infra_json *lj = listener_json(s, l, name ? name : id);
-            pu_json_set_str(lj, "loadbalancer_id", id);
-            pu_json_set(body, "listener", lj);
-            error = change(a, id, "POST", "/lbaas/listeners", body, "listen");
-            continue;
-        }
-        const char *pid = pu_json_str(o, "default_pool_id");
-        const infra_json *entry = OJ->get(x.pools, pid ? pid : "");
+        const char *base = name ? name : id;
+        char *lid = o ? pu_strdup(pu_json_str(o, "id")) : NULL;
+        const char *have_pool = o ? pu_json_str(o, "default_pool_id") : NULL;
+        char *pid = have_pool ? pu_strdup(have_pool) : NULL;
         char **have = os_strv_new();
-        backend_of(&x, o, &have);
-        if (pid != NULL && !os_strv_same_set(have, s->members)) {
+        if (o == NULL)
+            error = make(a, id, "/lbaas/listeners", "listener", listener_body(l, id, base), "listen",
+                         &lid);
+        if (error == 0 && pid == NULL)
+            error = make(a, id, "/lbaas/pools", "pool", pool_body(s, l, lid, base), "listen", &pid);
+        if (o != NULL)
+            backend_of(&x, o, &have);
+        if (error == 0 && !os_strv_same_set(have, s->members)) {
             char *path = pu_printf("/lbaas/pools/%s/members", pid);
             infra_json *body = OJ->new_object();
             pu_json_set(body, "members", members_json(s, l));
             error = change(a, id, "PUT", path, body, "targets");
             free(path);
         }
-        os_strv_free(have);
+        const infra_json *entry = have_pool ? OJ->get(x.pools, have_pool) : NULL;
         const char *hm = pu_json_str(OJ->get(entry, "pool"), "healthmonitor_id");
-        if (error == 0 && pid != NULL)
+        if (error == 0)
             error = monitor_sync(a, id, pid, hm, s);
+        os_strv_free(have);
+        free(lid);
+        free(pid);
     }
     actual_free(&x);
     return error;
@@ -687,9 +718,9 @@ static int lb_apply(os_act *a)
     if ((error = spec_of(a, &s)) < 0)
         goto done;
     if (a->prior == NULL) {
-        if ((error = lb_create(a, &s, &id)) < 0)
+        if ((error = lb_create(a, &s, &id)) < 0 || (error = lb_wait(a, id, "ACTIVE")) < 0)
             goto done;
-        error = lb_wait(a, id, "ACTIVE");
+        error = lb_update(a, id, &s);
     } else {
         id = pu_strdup(os_state_id(a->prior) ? os_state_id(a->prior) : "");
         error = lb_update(a, id, &s);
