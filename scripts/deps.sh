@@ -15,6 +15,7 @@ packages=(
   # tests: the GCP emulator (JWT checks) and Google's own client libraries against it
   python3-jwt python3-cryptography python3-googleapi python3-google-auth
   python3-google-auth-httplib2 python3-httplib2
+  hyperfine
   # tests: a non-root login that becomes root on a node
   sudo
   # tests: the real ZooKeeper under the Mesos and Marathon stand-ins, its

@@ -127,13 +127,14 @@ static int check_greeting(infra_call *call, const char *type, const infra_json *
 static int write_greeting(infra_call *call, const char *path, const char *message)
 {
     int error = 0;
-    size_t len = strlen(path) + sizeof(".tmp");
-    char *tmp = malloc(len);
+    size_t plen = strlen(path);
+    char *tmp = malloc(plen + sizeof(".tmp"));
     FILE *f = NULL;
 
     if (!tmp)
         return INFRA_EINTERNAL;
-    snprintf(tmp, len, "%s.tmp", path);
+    memcpy(tmp, path, plen);
+    memcpy(tmp + plen, ".tmp", sizeof(".tmp"));
     if (!(f = fopen(tmp, "w"))) {
         error = errno_category(errno);
         report(call, "", "cannot write %s: %s", tmp, strerror(errno));

@@ -89,7 +89,7 @@ static int run_instance(aws_act *a, const char *client_token, char **id, char **
             aws_params_add(&q, "SubnetId", subnet);
         aws_params_list(&q, AWS_LIST_EC2, "SecurityGroupId", groups);
     }
-    if (zone != NULL && *zone && !pu_is_unknown(zone))
+    if (zone != NULL && *zone)
         aws_params_add(&q, "Placement.AvailabilityZone", zone);
     aws_tags_spec(&q, 1, "instance", &tags);
     error =

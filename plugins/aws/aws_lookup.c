@@ -155,7 +155,7 @@ int aws_state_finish(aws_act *a, infra_json *st, int error)
 const char *aws_state_id(const infra_json *state)
 {
     const char *id = pu_json_str(state, "id");
-    return id != NULL && *id && !pu_is_unknown(id) ? id : NULL;
+    return id != NULL && *id ? id : NULL;
 }
 
 int aws_json_alias_value(const infra_json *obj, const char *const *keys, const infra_json **out,

@@ -239,10 +239,10 @@ int aws_schema(infra_call *call, infra_json **out)
 /* ------------------------------------------------------------------ */
 /* Value checks                                                       */
 
+/* The string value of key, or NULL (missing, not a string, unknown). */
 static const char *known_str(const infra_json *config, const char *key)
 {
-    const char *s = pu_json_str(config, key);
-    return s != NULL && !pu_is_unknown(s) ? s : NULL;
+    return pu_json_str(config, key);
 }
 
 static int need_one_of(infra_call *call, const char *type, const infra_json *config, const char *a,
@@ -280,7 +280,7 @@ static int check_int_range(infra_call *call, const infra_json *config, const cha
 {
     const infra_json *v = AJ->get(config, key);
     long n;
-    if (v == NULL || (AJ->type(v) == INFRA_JSON_STRING && pu_is_unknown(AJ->string(v))))
+    if (v == NULL || pu_is_unknown(v))
         return 0;
     if (pu_json_to_int(v, &n) < 0 || n < lo || n > hi) {
         pu_diagf(call, key, "%s must be a number from %ld to %ld", key, lo, hi);
@@ -383,7 +383,7 @@ static int check_values(infra_call *call, const char *type, const infra_json *co
             error = INFRA_EINVALID;
         }
         if ((v = AJ->get(config, "public_ip")) != NULL && AJ->type(v) != INFRA_JSON_BOOL &&
-            !(AJ->type(v) == INFRA_JSON_STRING && pu_is_unknown(AJ->string(v)))) {
+            !pu_is_unknown(v)) {
             int b;
             if (pu_json_to_bool(v, &b) < 0) {
                 pu_diagf(call, "public_ip", "public_ip must be true or false");
@@ -520,8 +520,8 @@ int aws_plan(infra_provider *self, infra_call *call, const char *type, const inf
         if ((a->flags & (C | OC)) && (error = pu_json_set_copy(plan, a->name, old)) < 0)
             goto done;
     }
-    /* Computed values an update changes are not known before it runs, so
-     * that what refers to them is planned against "(known after apply)". */
+    /* Computed values an update changes are not known before it runs:
+     * unknown in the plan, so that what refers to them waits for them. */
     if (prior != NULL) {
         static const struct {
             const char *type;
@@ -549,7 +549,9 @@ int aws_plan(infra_provider *self, infra_call *call, const char *type, const inf
             snprintf(names, sizeof(names), "%s", volatile_attrs[i].computed);
             for (char *save = NULL, *k = strtok_r(names, " ", &save); k && changed;
                  k = strtok_r(NULL, " ", &save))
-                AJ->remove(plan, k);
+                if ((error = INFRA_HAS_SLOT(AJ, new_unknown) ? AJ->set(plan, k, AJ->new_unknown())
+                                                             : (AJ->remove(plan, k), 0)) < 0)
+                    goto done;
         }
     }
     /* public_ip is asked as a bool and shown as an address afterwards:

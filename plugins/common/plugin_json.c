@@ -85,16 +85,16 @@ int pu_json_set_copy(infra_json *obj, const char *key, const infra_json *value)
     return pu_json_set(obj, key, value ? J->copy(value) : J->new_null());
 }
 
-int pu_is_unknown(const char *s)
+int pu_is_unknown(const infra_json *v)
 {
-    return s != NULL && (strstr(s, "${") != NULL || strstr(s, "(known after apply)") != NULL);
+    return v != NULL && J->type(v) == INFRA_JSON_UNKNOWN;
 }
 
 int pu_json_has_unknown(const infra_json *v)
 {
-    switch (J->type(v)) {
-    case INFRA_JSON_STRING:
-        return pu_is_unknown(J->string(v));
+    switch (v != NULL ? J->type(v) : INFRA_JSON_NULL) {
+    case INFRA_JSON_UNKNOWN:
+        return 1;
     case INFRA_JSON_ARRAY:
         for (size_t i = 0; i < J->length(v); i++)
             if (pu_json_has_unknown(J->at(v, i)))

@@ -103,7 +103,7 @@ static int type_matches(const pu_attr *a, const infra_json *v)
     int t = J->type(v);
     long n;
     int b;
-    if (t == INFRA_JSON_NULL || (t == INFRA_JSON_STRING && pu_is_unknown(J->string(v))))
+    if (t == INFRA_JSON_NULL || t == INFRA_JSON_UNKNOWN)
         return 1;
     if (strcmp(a->type, "string") == 0)
         return t == INFRA_JSON_STRING || t == INFRA_JSON_INT || t == INFRA_JSON_REAL;

@@ -97,10 +97,11 @@ int pu_json_set_bool(infra_json *obj, const char *key, int value);
 /* Sets obj[key] to a copy of value (null when value is NULL). */
 int pu_json_set_copy(infra_json *obj, const char *key, const infra_json *value);
 
-/* 1 when s is a value the engine does not know before apply ("${...}",
- * "(known after apply)"): such values cannot be checked offline. */
-int pu_is_unknown(const char *s);
-/* 1 when v holds an unknown value anywhere inside. */
+/* 1 when v is the unknown value (INFRA_JSON_UNKNOWN): what validate and
+ * plan receive for a value only known after apply. It cannot be checked
+ * offline; its string is NULL, so pu_json_str() never returns one. */
+int pu_is_unknown(const infra_json *v);
+/* 1 when v is or holds (in a list or map) an unknown value. */
 int pu_json_has_unknown(const infra_json *v);
 
 /* ------------------------------------------------------------------ */

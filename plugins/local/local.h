@@ -311,6 +311,11 @@ int local_fw_read(infra_provider *p, infra_call *call, const infra_json *state, 
 int local_fw_delete(infra_provider *p, infra_call *call, const infra_json *prior);
 /* Offline checks of a firewall's allow list; diagnostics at "allow[i]...". */
 int local_fw_validate_allow(infra_call *call, const infra_json *allow);
+/* Offline checks of a load balancer's health and backend_port, and of a
+ * dns_record's zone, name and target: what apply would refuse. Unknown
+ * values pass. 0 or INFRA_EINVALID, one diagnostic per problem. */
+int local_lb_validate(infra_call *call, const infra_json *config);
+int local_dns_validate(infra_call *call, const infra_json *config);
 
 int local_dns_apply(infra_provider *p, infra_call *call, const infra_json *prior,
                     const infra_json *planned, infra_json **new_state);

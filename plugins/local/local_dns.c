@@ -171,6 +171,39 @@ static char *make_fqdn(const char *name, const char *zone)
     return fqdn;
 }
 
+int local_dns_validate(infra_call *call, const infra_json *config)
+{
+    int error = 0;
+    const char *name = pu_json_str(config, "name"), *zone = pu_json_str(config, "zone");
+    const char *target = pu_json_str(config, "target");
+    if (zone != NULL) {
+        char *bare = pu_printf("%s", zone);
+        size_t n = strlen(bare);
+        while (n > 0 && bare[n - 1] == '.')
+            bare[--n] = '\0';
+        if (!name_valid(bare)) {
+            pu_diagf(call, "zone", "zone must be a domain name of letters, digits, '-', '_' and '.'");
+            error = INFRA_EINVALID;
+        }
+        free(bare);
+    }
+    if (error == 0 && name != NULL && zone != NULL && strchr(name, '*') == NULL) {
+        char *fqdn = make_fqdn(name, zone);
+        if (fqdn == NULL) {
+            pu_diagf(call, "name",
+                     "name and zone must form a host name of letters, digits, '-', '_' and '.'");
+            error = INFRA_EINVALID;
+        }
+        free(fqdn);
+    }
+    uint32_t ip;
+    if (target != NULL && local_ip_parse(target, &ip) < 0 && !name_valid(target)) {
+        pu_diagf(call, "target", "target must be an IPv4 address or a host name");
+        error = INFRA_EINVALID;
+    }
+    return error;
+}
+
 /* The address target stands for: an IPv4 address, or a name in the hosts
  * file (a load balancer's dns_name, a hostname, another record). */
 static int resolve_target(infra_provider *p, infra_call *call, const char *target, char out[16])

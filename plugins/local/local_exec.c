@@ -478,9 +478,10 @@ uint64_t local_ns_inode(const char *path)
 /* The inode of /proc/PID/ns/KIND, 0 when unreadable (gone, zombie). */
 static uint64_t proc_ns_inode(const char *pid, const char *kind)
 {
-    char path[64], link[64];
-    snprintf(path, sizeof(path), "/proc/%s/ns/%s", pid, kind);
+    char link[64];
+    char *path = pu_printf("/proc/%s/ns/%s", pid, kind);
     ssize_t n = readlink(path, link, sizeof(link) - 1);
+    free(path);
     if (n <= 0)
         return 0;
     link[n] = '\0';

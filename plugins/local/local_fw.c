@@ -21,7 +21,7 @@ static char *fw_dir(infra_provider *p, const char *id)
 typedef struct fw_rule {
     long port;
     char proto[4];
-    char from[20]; /* "any" or a canonical a.b.c.d/n */
+    char from[32]; /* "any" or a canonical a.b.c.d/n (sized for any int n) */
 } fw_rule;
 
 /* Parses allow[i] into r: an integer port, or {port, proto, from}. */

@@ -249,7 +249,7 @@ int local_instance_apply(infra_provider *p, infra_call *call, const infra_json *
     memset(&h, 0, sizeof(h));
     if ((error = local_apply_id(call, prior, LOCAL_KIND_INSTANCE, id)) < 0)
         return error;
-    if (net_id == NULL || pu_is_unknown(net_id)) {
+    if (net_id == NULL) {
         pu_diagf(call, "network",
                  "an instance needs network: the id of a local network "
                  "(\"${network.NAME.id}\")");

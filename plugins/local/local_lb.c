@@ -71,8 +71,30 @@ static int health_parse(infra_call *call, const char *h, lb_config *c)
             return 0;
         }
     }
-    pu_diagf(call, "health", "health must be \"http:PORT/PATH\" or \"tcp:PORT\", not \"%s\"", h);
+    pu_diagf(call, "health",
+             "health must be \"http:PORT/PATH\" or \"tcp:PORT\" (a port from 1 to 65535, a path "
+             "of letters, digits and /._~%%?=&-)");
     return INFRA_EINVALID;
+}
+
+int local_lb_validate(infra_call *call, const infra_json *config)
+{
+    int error = 0;
+    const char *h = pu_json_str(config, "health");
+    if (h != NULL) {
+        lb_config c;
+        memset(&c, 0, sizeof(c));
+        error = health_parse(call, h, &c);
+        lb_config_free(&c);
+    }
+    const infra_json *bp = LJ->get(config, "backend_port");
+    long port = 0;
+    if (bp != NULL && LJ->type(bp) != INFRA_JSON_NULL && !pu_json_has_unknown(bp) &&
+        (pu_json_to_int(bp, &port) < 0 || port < 1 || port > 65535)) {
+        pu_diagf(call, "backend_port", "backend_port must be a number from 1 to 65535");
+        error = INFRA_EINVALID;
+    }
+    return error;
 }
 
 static int ports_parse(infra_call *call, const infra_json *listen, lb_config *c)

@@ -290,7 +290,7 @@ static int check_routes(infra_provider *p, infra_call *call, const char *bridge,
 int local_bridge_ensure(infra_provider *p, infra_call *call, const local_net *net, int quick)
 {
     const char *ip = NULL;
-    char gw[16], addr[24];
+    char gw[16], addr[32]; /* a.b.c.d/N, sized for any int N */
     int error;
 
     if (quick && link_exists(net->bridge))
@@ -508,7 +508,7 @@ int local_veth_ensure(infra_provider *p, infra_call *call, const local_host *h,
                       const local_net *net)
 {
     const char *ip = NULL;
-    char gw[16], addr[24], mac[18];
+    char gw[16], addr[32], mac[18]; /* addr: a.b.c.d/N, sized for any int N */
     uint32_t host_ip = 0;
     int error, status = 0;
 

@@ -141,15 +141,15 @@ static int hostname_valid(const char *s)
     return 1;
 }
 
-/* The checks of one type beyond the schema; unknown values are skipped. */
+/* The checks of one type beyond the schema; unknown values are skipped
+ * (pu_json_str() gives NULL for them). */
 static int check_values(infra_call *call, const char *type, const infra_json *config)
 {
     int error = 0;
     const char *s;
     const infra_json *v;
 
-    if (strcmp(type, "network") == 0 && (s = pu_json_str(config, "cidr")) != NULL &&
-        !pu_is_unknown(s)) {
+    if (strcmp(type, "network") == 0 && (s = pu_json_str(config, "cidr")) != NULL) {
         uint32_t net;
         int len;
         if (local_cidr_parse(s, &net, &len) < 0 || len < 8 || len > 30) {
@@ -158,7 +158,7 @@ static int check_values(infra_call *call, const char *type, const infra_json *co
         }
     }
     if (strcmp(type, "instance") == 0 && (s = pu_json_str(config, "hostname")) != NULL &&
-        !pu_is_unknown(s) && !hostname_valid(s)) {
+        !hostname_valid(s)) {
         pu_diagf(call, "hostname",
                  "\"%s\" is not a host name (letters, digits, '-' and '.', "
                  "at most 63)",
@@ -184,17 +184,16 @@ static int check_values(infra_call *call, const char *type, const infra_json *co
                 error = INFRA_EINVALID;
             }
         }
-        if ((s = pu_json_str(config, "health")) != NULL && !pu_is_unknown(s) &&
-            strncmp(s, "http:", 5) != 0 && strncmp(s, "tcp:", 4) != 0) {
-            pu_diagf(call, "health", "health must be \"http:PORT/PATH\" or \"tcp:PORT\"");
+        if (local_lb_validate(call, config) < 0)
             error = INFRA_EINVALID;
-        }
     }
     if (strcmp(type, "dns_record") == 0 && (s = pu_json_str(config, "name")) != NULL &&
         strchr(s, '*') != NULL) {
         pu_diagf(call, "name", "the local provider's hosts file cannot hold wildcard names");
         error = INFRA_EINVALID;
     }
+    if (strcmp(type, "dns_record") == 0 && local_dns_validate(call, config) < 0)
+        error = INFRA_EINVALID;
     return error;
 }
 

@@ -275,14 +275,6 @@ static void test_autoscaling_create_sends_the_members_botocore_names(void **stat
     (void)state;
     awt_reset();
     infra_provider *p = awt_provider();
-    const char *group =
-        "<AutoScalingGroups><member><AutoScalingGroupName>%s</AutoScalingGroupName>"
-        "<MinSize>2</MinSize><MaxSize>4</MaxSize><DesiredCapacity>2</DesiredCapacity>"
-        "<Instances><member><InstanceId>i-1</InstanceId><LifecycleState>InService"
-        "</LifecycleState><HealthStatus>Healthy</HealthStatus></member><member>"
-        "<InstanceId>i-2</InstanceId><LifecycleState>InService</LifecycleState>"
-        "<HealthStatus>Healthy</HealthStatus></member></Instances></member>"
-        "</AutoScalingGroups>";
     awt_route("DescribeAutoScalingGroups", 200,
               "<DescribeAutoScalingGroupsResponse><DescribeAutoScalingGroupsResult>"
               "<AutoScalingGroups/></DescribeAutoScalingGroupsResult>"
@@ -290,7 +282,6 @@ static void test_autoscaling_create_sends_the_members_botocore_names(void **stat
     awt_route("CreateAutoScalingGroup", 200,
               "<CreateAutoScalingGroupResponse><ResponseMetadata><RequestId>r</RequestId>"
               "</ResponseMetadata></CreateAutoScalingGroupResponse>");
-    char *body = NULL;
     awt_call c;
     awt_call_init(&c, "autoscaling_group.web", "0a1b2c3d4e5f60718293a4b5c6d7e8f9");
     char *base_token_name = aws_call_name(&c.call, 200);
@@ -299,12 +290,17 @@ static void test_autoscaling_create_sends_the_members_botocore_names(void **stat
     char *name = NULL;
     if (asprintf(&name, "%s-%s-g0", base_token_name, hex) < 0)
         fail();
-    if (asprintf(&body,
-                 "<DescribeAutoScalingGroupsResponse><DescribeAutoScalingGroupsResult>"
-                 "%s</DescribeAutoScalingGroupsResult></DescribeAutoScalingGroupsResponse>",
-                 group) < 0)
-        fail();
-    awt_routef("DescribeAutoScalingGroups", 200, body, name);
+    awt_routef("DescribeAutoScalingGroups", 200,
+               "<DescribeAutoScalingGroupsResponse><DescribeAutoScalingGroupsResult>"
+               "<AutoScalingGroups><member><AutoScalingGroupName>%s</AutoScalingGroupName>"
+               "<MinSize>2</MinSize><MaxSize>4</MaxSize><DesiredCapacity>2</DesiredCapacity>"
+               "<Instances><member><InstanceId>i-1</InstanceId><LifecycleState>InService"
+               "</LifecycleState><HealthStatus>Healthy</HealthStatus></member><member>"
+               "<InstanceId>i-2</InstanceId><LifecycleState>InService</LifecycleState>"
+               "<HealthStatus>Healthy</HealthStatus></member></Instances></member>"
+               "</AutoScalingGroups></DescribeAutoScalingGroupsResult>"
+               "</DescribeAutoScalingGroupsResponse>",
+               name);
     infra_json *planned = awt_json("{\"launch_template\": \"lt-0abc\", \"version\": \"3\","
                                    " \"subnets\": [\"subnet-1\", \"subnet-2\"], \"min\": 2,"
                                    " \"max\": 4, \"desired\": 2,"
@@ -361,7 +357,6 @@ static void test_autoscaling_create_sends_the_members_botocore_names(void **stat
     pu_host->free(priv);
     free(got);
     free(want);
-    free(body);
     free(name);
     free(base_token_name);
     pu_host->json->release(planned);

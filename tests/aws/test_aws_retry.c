@@ -268,21 +268,25 @@ static void test_waiter_polls_every_instance_with_one_describe(void **state)
     (void)state;
     awt_reset();
     infra_provider *p = awt_provider();
-    const char *item = "<item><instanceId>i-%d</instanceId><instanceState><name>%s</name>"
-                       "</instanceState><privateIpAddress>10.0.0.%d</privateIpAddress></item>";
+#define ITEM_XML                                                                                   \
+    "<item><instanceId>i-%d</instanceId><instanceState><name>%s</name>"                            \
+    "</instanceState><privateIpAddress>10.0.0.%d</privateIpAddress></item>"
     char pending[4096] = "", running[4096] = "";
     for (int i = 1; i <= 8; i++) {
         char one[256];
-        snprintf(one, sizeof(one), item, i, "pending", i);
+        snprintf(one, sizeof(one), ITEM_XML, i, "pending", i);
         strcat(pending, one);
-        snprintf(one, sizeof(one), item, i, "running", i);
+        snprintf(one, sizeof(one), ITEM_XML, i, "running", i);
         strcat(running, one);
     }
-    const char *fmt = "<DescribeInstancesResponse><reservationSet><item><instancesSet>%s"
-                      "</instancesSet></item></reservationSet></DescribeInstancesResponse>";
-    awt_routef("DescribeInstances", 200, fmt, pending);
-    awt_routef("DescribeInstances", 200, fmt, pending);
-    awt_routef("DescribeInstances", 200, fmt, running);
+#undef ITEM_XML
+#define INSTANCES_XML                                                                              \
+    "<DescribeInstancesResponse><reservationSet><item><instancesSet>%s"                            \
+    "</instancesSet></item></reservationSet></DescribeInstancesResponse>"
+    awt_routef("DescribeInstances", 200, INSTANCES_XML, pending);
+    awt_routef("DescribeInstances", 200, INSTANCES_XML, pending);
+    awt_routef("DescribeInstances", 200, INSTANCES_XML, running);
+#undef INSTANCES_XML
     pthread_t t[8];
     waiter_arg args[8];
     char ids[8][8];

@@ -180,6 +180,11 @@ key=$(jq -r '.["testsched.cluster_key"]' "$secrets")
 run 0 "$infra" down --yes "$topo"
 before "^stop web" "^remove main-eu-dc-a-server-0 "
 before "^remove main-eu-dc-a-server-0 " "^delete cluster.main.eu.dc-a.server\[0\]"
+# Every node of a region is drained while all its servers still run: the
+# agents depend on the servers as a group (one node of the graph).
+last_remove=$(grep -n '^remove main-eu-' "$log" | tail -n 1 | cut -d: -f1)
+first_server=$(grep -n '^delete cluster.main.eu.dc-a.server' "$log" | head -n 1 | cut -d: -f1)
+[ "$last_remove" -lt "$first_server" ] || { cat "$log" >&2; fail "a server of eu went before every node of eu was removed"; }
 [ "$(objects instance)" -eq 0 ] || fail "instances left after down"
 [ "$(jq '.resources | length' "$state_file")" -eq 0 ] || fail "state not empty after down"
 [ ! -e "$work/.infra/e2e.default.secrets.json" ] || fail "secrets file left after down"

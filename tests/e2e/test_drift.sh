@@ -14,6 +14,25 @@ out_has "~ instance.web[0]  (update in place: size; changed outside infra)"
 run 0 "$infra" up "$topo"
 grep -q '"size":"small"' "$(object_file 'instance.web[0]')" || fail "drift not repaired"
 
+# Drift on what the topology does not set but the provider plans (a
+# machine found stopped): status says so, up repairs it, status then says ok.
+file=$(object_file 'instance.web[0]')
+jq -c '.attributes.status = "stopped"' "$file" >"$work/edited" && mv "$work/edited" "$file"
+run 0 "$infra" status "$topo"
+out_has "drifted (status)"
+run 2 "$infra" plan "$topo"
+out_has "~ instance.web[0]  (update in place: status; changed outside infra)"
+out_has '~ status = "stopped" -> "running"'
+run 0 "$infra" up "$topo"
+out_has "instance.web[0]: updated"
+[ "$(jq -r .attributes.status "$(object_file 'instance.web[0]')")" = running ] ||
+  fail "the stopped instance was not started"
+run 0 "$infra" status "$topo"
+out_lacks "drifted"
+[ "$(jq -r '.resources["instance.web[0]"].attributes.status' "$state_file")" = running ] ||
+  fail "the state does not record the repaired status"
+run 0 "$infra" plan "$topo"
+
 rm "$(object_file 'instance.web[1]')"
 run 0 "$infra" status "$topo"
 out_has "missing"

@@ -43,6 +43,9 @@ static void exercise(const topology *t)
     json_decref(known);
 }
 
+/* The entry point libFuzzer calls; declared for -Wmissing-prototypes. */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     /* The first byte picks an environment, so that overrides are reached. */

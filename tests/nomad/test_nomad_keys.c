@@ -9,8 +9,6 @@
 
 #include "services/secrets.h"
 
-int infra_plugin_entry(const infra_host *host, const infra_plugin **out);
-
 static const infra_plugin *plugin;
 
 static infra_scheduler *configure(const char *settings)

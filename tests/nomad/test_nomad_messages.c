@@ -3,8 +3,6 @@
  * schema, validate and configure. */
 #include "nomad_test.h"
 
-int infra_plugin_entry(const infra_host *host, const infra_plugin **out);
-
 static const infra_plugin *plugin;
 
 static void test_missing_leader_message_names_who_answers_and_who_does_not(void **state)

@@ -33,10 +33,15 @@ static const char schema_text[] = "{\"settings\": {},"
                                   " \"resources\": {\"item\": {\"attributes\": {"
                                   "   \"value\": {\"type\": \"string\", \"required\": true}}}}}";
 
+/* The schema, plus the size of the host table as this plugin sees it:
+ * the loader tests check another plugin cannot have changed it. */
 static int sample_schema(infra_call *call, infra_json **out)
 {
     *out = host->json->parse(schema_text, sizeof(schema_text) - 1);
-    return *out ? 0 : INFRA_EINTERNAL;
+    if (!*out)
+        return INFRA_EINTERNAL;
+    host->json->set(*out, "host_table_size", host->json->new_integer((int64_t)host->size));
+    return 0;
 }
 
 static int sample_validate(infra_call *call, const char *type, const infra_json *config)

@@ -75,18 +75,101 @@ static void testprov_close(infra_provider *self)
     provider_free(self);
 }
 
+#ifdef TESTPROV_BASIC
+/* The "test-basic" variant has none of the optional capabilities and
+ * slots: not INFRA_CAP_CONCURRENT (the host must never have two of its
+ * calls running at once, whatever provider block they are for: each op
+ * counts the calls inside the plugin and logs "overlap ADDRESS OP" to
+ * calls.log when it finds another one there), no TOKEN_CREATE, no
+ * READ_BY_TOKEN, no import, no read_many, no upgrade_state. */
+static atomic_int serial_inside;
+
+static void serial_enter(infra_provider *p, infra_call *call, const char *op)
+{
+    if (atomic_fetch_add(&serial_inside, 1) > 0 && p != NULL)
+        testprov_calls_log(p, "overlap", pu_host->call_address(call), op, NULL);
+}
+
+static void serial_leave(void)
+{
+    atomic_fetch_sub(&serial_inside, 1);
+}
+
+static int serial_configure(infra_call *call, const infra_json *settings, infra_provider **out)
+{
+    serial_enter(NULL, call, "configure");
+    int error = testprov_configure(call, settings, out);
+    serial_leave();
+    return error;
+}
+
+static int serial_plan(infra_provider *self, infra_call *call, const char *type,
+                       const infra_json *prior, const infra_json *desired, infra_json **planned,
+                       infra_json **requires_replace)
+{
+    serial_enter(self, call, "plan");
+    int error = testprov_plan(self, call, type, prior, desired, planned, requires_replace);
+    serial_leave();
+    return error;
+}
+
+static int serial_apply(infra_provider *self, infra_call *call, const char *type,
+                        const infra_json *prior, const infra_json *planned,
+                        const void *private_in, size_t private_in_len, infra_json **new_state,
+                        void **private_out, size_t *private_out_len)
+{
+    serial_enter(self, call, "apply");
+    int error = testprov_apply(self, call, type, prior, planned, private_in, private_in_len,
+                               new_state, private_out, private_out_len);
+    serial_leave();
+    return error;
+}
+
+static int serial_read(infra_provider *self, infra_call *call, const char *type,
+                       const infra_json *state, const void *private_in, size_t private_in_len,
+                       infra_json **out)
+{
+    serial_enter(self, call, "read");
+    int error = testprov_read(self, call, type, state, private_in, private_in_len, out);
+    serial_leave();
+    return error;
+}
+
+#define TESTPROV_NAME "test-basic"
+#define TESTPROV_CAPS 0u
+#define TESTPROV_IMPORT NULL
+#define TESTPROV_UPGRADE_STATE NULL
+#define TESTPROV_READ_MANY NULL
+#define TESTPROV_CONFIGURE serial_configure
+#define TESTPROV_PLAN serial_plan
+#define TESTPROV_APPLY serial_apply
+#define TESTPROV_READ serial_read
+#else
+#define TESTPROV_NAME "test"
+#define TESTPROV_CAPS                                                                             \
+    (INFRA_CAP_CONCURRENT | INFRA_CAP_TOKEN_CREATE | INFRA_CAP_READ_BY_TOKEN | INFRA_CAP_IMPORT)
+#define TESTPROV_CONFIGURE testprov_configure
+#define TESTPROV_PLAN testprov_plan
+#define TESTPROV_APPLY testprov_apply
+#define TESTPROV_READ testprov_read
+#define TESTPROV_IMPORT testprov_import
+#define TESTPROV_UPGRADE_STATE testprov_upgrade_state
+#define TESTPROV_READ_MANY testprov_read_many
+#endif
+
 static const infra_provider_ops testprov_ops = {
     .size = sizeof(infra_provider_ops),
     .schema = testprov_schema,
     .validate = testprov_validate,
-    .configure = testprov_configure,
-    .plan = testprov_plan,
-    .apply = testprov_apply,
-    .read = testprov_read,
-    .import = testprov_import,
-    .upgrade_state = NULL, /* state version 1 is the only one */
+    .configure = TESTPROV_CONFIGURE,
+    .plan = TESTPROV_PLAN,
+    .apply = TESTPROV_APPLY,
+    .read = TESTPROV_READ,
+    .import = TESTPROV_IMPORT,
+    .upgrade_state = TESTPROV_UPGRADE_STATE,
     .stop = testprov_stop,
     .close = testprov_close,
+    .read_many = TESTPROV_READ_MANY,
 };
 
 static const infra_plugin testprov_plugin = {
@@ -95,11 +178,10 @@ static const infra_plugin testprov_plugin = {
     .abi_minor = INFRA_ABI_MINOR,
     .size = sizeof(infra_plugin),
     .kind = INFRA_PLUGIN_PROVIDER,
-    .name = "test",
+    .name = TESTPROV_NAME,
     .version = "1.0.0",
     .build = INFRA_BUILD_SIG_INIT,
-    .capabilities = INFRA_CAP_CONCURRENT | INFRA_CAP_TOKEN_CREATE | INFRA_CAP_READ_BY_TOKEN |
-                    INFRA_CAP_IMPORT,
+    .capabilities = TESTPROV_CAPS,
     .provider = &testprov_ops,
     .scheduler = NULL,
 };

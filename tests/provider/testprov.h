@@ -25,9 +25,12 @@ typedef struct testprov_knobs {
     char **fail_transient; /* addresses whose first create/update is transient */
     unsigned char *transient_done;
     size_t nfail_transient;
+    char **misbehave; /* "MODE OP ADDRESS": hang, exit, garbage, bad_type (testprov_misbehave) */
+    size_t nmisbehave;
     long crash_at;    /* 0 = never */
     int crash_before; /* 1: before the work, 0: after it */
     int64_t max_parallel;
+    int largest_size; /* 0 any, else 1 small, 2 medium, 3 large: plan refuses bigger ones */
     pthread_mutex_t lock; /* guards transient_done */
 } testprov_knobs;
 
@@ -59,6 +62,9 @@ int testprov_validate(infra_call *call, const char *type, const infra_json *conf
 int testprov_knobs_parse(infra_call *call, const infra_json *settings, testprov_knobs *k);
 void testprov_knobs_free(testprov_knobs *k);
 
+/* 1, 2, 3 for "small", "medium", "large"; 0 for anything else. */
+int testprov_size_rank(const char *size);
+
 /* Sleeps latency_ms in slices, returning INFRA_ECANCELLED as soon as the
  * call is cancelled or the provider stopped. 0 otherwise. */
 int testprov_latency(infra_provider *p, infra_call *call);
@@ -75,6 +81,24 @@ void testprov_mutation_end(infra_provider *p, long n);
  * (listed in fail) or INFRA_ETRANSIENT (first call for an address listed in
  * fail_transient), with a diagnostic when not 0. */
 int testprov_injected_failure(infra_provider *p, infra_call *call, const char *address);
+
+/* What the plugin does wrong for op ("create", "update", "delete", "read",
+ * "plan") on address, from the `misbehave` setting: */
+typedef enum testprov_fault {
+    TESTPROV_FAULT_NONE = 0,
+    TESTPROV_FAULT_HANG,     /* never returns, not even when cancelled (it logs "cancelled") */
+    TESTPROV_FAULT_EXIT,     /* calls exit(0) */
+    TESTPROV_FAULT_GARBAGE,  /* returns the string "garbage" as the state */
+    TESTPROV_FAULT_BAD_TYPE, /* returns the state with "size" as the integer 7 */
+} testprov_fault;
+
+/* The fault for op on address (TESTPROV_FAULT_NONE when none applies). */
+testprov_fault testprov_misbehaviour(infra_provider *p, const char *op, const char *address);
+
+/* Does the fault: HANG and EXIT never return; GARBAGE and BAD_TYPE replace
+ * *state (which may be NULL) with the wrong answer and return 0. */
+int testprov_misbehave(infra_provider *p, infra_call *call, testprov_fault fault, const char *op,
+                       infra_json **state);
 
 /* --- testprov_store.c ----------------------------------------------- */
 
@@ -111,6 +135,10 @@ int testprov_object_save(infra_provider *p, infra_call *call, const char *type,
 int testprov_object_remove(infra_provider *p, infra_call *call, const char *type,
                            const char *id);
 
+/* Appends "read_many TYPE COUNT" to DIR/reads.log in one write: the
+ * counter of batched refreshes tests read (calls.log keeps mutations). */
+void testprov_reads_log(infra_provider *p, const char *type, const char *count);
+
 /* Appends "op address id[ note]" to DIR/calls.log in one write. */
 void testprov_calls_log(infra_provider *p, const char *op, const char *address, const char *id,
                         const char *note);
@@ -138,5 +166,9 @@ int testprov_read(infra_provider *self, infra_call *call, const char *type,
                   infra_json **out);
 int testprov_import(infra_provider *self, infra_call *call, const char *type, const char *id,
                     infra_json **out);
+int testprov_read_many(infra_provider *self, infra_call *call, const char *type,
+                       infra_read_item *items, size_t count);
+int testprov_upgrade_state(infra_provider *self, infra_call *call, const char *type,
+                           int from_version, const infra_json *state, infra_json **out);
 
 #endif

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -117,9 +118,18 @@ int testprov_knobs_parse(infra_call *call, const infra_json *settings, testprov_
         (error = parse_integer(call, settings, "max_parallel", &k->max_parallel)) < 0 ||
         (error = parse_strings(call, settings, "fail", &k->fail, &k->nfail)) < 0 ||
         (error = parse_strings(call, settings, "fail_transient", &k->fail_transient,
-                               &k->nfail_transient)) < 0)
+                               &k->nfail_transient)) < 0 ||
+        (error = parse_strings(call, settings, "misbehave", &k->misbehave, &k->nmisbehave)) < 0)
         return error;
     k->crash_at = (long)crash_at;
+    const infra_json *largest = TPJ->get(settings, "largest_size");
+    if (largest != NULL && TPJ->type(largest) != INFRA_JSON_NULL) {
+        k->largest_size = testprov_size_rank(TPJ->string(largest));
+        if (k->largest_size == 0) {
+            pu_diagf(call, "largest_size", "must be small, medium or large");
+            return INFRA_EINVALID;
+        }
+    }
     if (k->nfail_transient > 0 &&
         (k->transient_done = calloc(k->nfail_transient, 1)) == NULL)
         return INFRA_EINTERNAL;
@@ -139,6 +149,7 @@ void testprov_knobs_free(testprov_knobs *k)
 {
     strings_free(k->fail, k->nfail);
     strings_free(k->fail_transient, k->nfail_transient);
+    strings_free(k->misbehave, k->nmisbehave);
     free(k->transient_done);
     pthread_mutex_destroy(&k->lock);
     memset(k, 0, sizeof(*k));
@@ -219,5 +230,69 @@ int testprov_injected_failure(infra_provider *p, infra_call *call, const char *a
         pu_host->diag(call, INFRA_DIAG_WARNING, "", "injected transient failure");
         return INFRA_ETRANSIENT;
     }
+    return 0;
+}
+
+static const char *const fault_names[] = {
+    [TESTPROV_FAULT_HANG] = "hang",
+    [TESTPROV_FAULT_EXIT] = "exit",
+    [TESTPROV_FAULT_GARBAGE] = "garbage",
+    [TESTPROV_FAULT_BAD_TYPE] = "bad_type",
+};
+
+testprov_fault testprov_misbehaviour(infra_provider *p, const char *op, const char *address)
+{
+    for (size_t i = 0; i < p->knobs.nmisbehave; i++) {
+        const char *entry = p->knobs.misbehave[i];
+        for (int f = TESTPROV_FAULT_HANG; f <= TESTPROV_FAULT_BAD_TYPE; f++) {
+            size_t n = strlen(fault_names[f]), m = strlen(op);
+            if (strncmp(entry, fault_names[f], n) == 0 && entry[n] == ' ' &&
+                strncmp(entry + n + 1, op, m) == 0 && entry[n + 1 + m] == ' ' &&
+                strcmp(entry + n + 2 + m, address) == 0)
+                return (testprov_fault)f;
+        }
+    }
+    return TESTPROV_FAULT_NONE;
+}
+
+int testprov_misbehave(infra_provider *p, infra_call *call, testprov_fault fault, const char *op,
+                       infra_json **state)
+{
+    const char *address = pu_host->call_address(call);
+    int told = 0;
+    switch (fault) {
+    case TESTPROV_FAULT_HANG:
+        testprov_calls_log(p, op, address, "-", "hanging");
+        for (;;) { /* deaf to cancellation and to stop: only abandoning helps */
+            if (!told && pu_host->cancelled(call)) {
+                testprov_calls_log(p, op, address, "-", "cancelled");
+                told = 1;
+            }
+            struct timespec ts = {0, 20 * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+    case TESTPROV_FAULT_EXIT:
+        testprov_calls_log(p, op, address, "-", "exit");
+        exit(0);
+    case TESTPROV_FAULT_GARBAGE:
+        TPJ->release(*state);
+        *state = TPJ->new_string("garbage");
+        return 0;
+    case TESTPROV_FAULT_BAD_TYPE:
+        if (*state == NULL)
+            *state = TPJ->new_object();
+        TPJ->set(*state, "size", TPJ->new_integer(7));
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+int testprov_size_rank(const char *size)
+{
+    static const char *const sizes[] = {"small", "medium", "large"};
+    for (int i = 0; size != NULL && i < 3; i++)
+        if (strcmp(size, sizes[i]) == 0)
+            return i + 1;
     return 0;
 }

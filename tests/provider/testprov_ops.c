@@ -6,6 +6,7 @@
  * and the state handed back to the engine is its "attributes". */
 #include "testprov.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,7 +52,8 @@ static int add_computed(const pu_type *t, infra_json *attrs, const char *id)
                                       testprov_printf("198.%u.%u.%u",
                                                       18 + ((unsigned)(h >> 40) & 1),
                                                       (unsigned)(h >> 32) & 255,
-                                                      (unsigned)((h >> 24) % 254) + 1))) < 0)
+                                                      (unsigned)((h >> 24) % 254) + 1))) < 0 ||
+            (error = set_string(attrs, "status", "running")) < 0)
             return error;
     } else if (strcmp(t->name, "load_balancer") == 0) {
         error = set_owned_string(attrs, "dns_name", testprov_printf("%s.lb.test.invalid", id));
@@ -102,6 +104,15 @@ int testprov_plan(infra_provider *self, infra_call *call, const char *type,
         error = INFRA_EINTERNAL;
         goto done;
     }
+    /* A limit of the account, known only once configured: no offline
+     * check can see it, only plan. */
+    const char *size = pu_json_str(desired, "size");
+    if (self != NULL && self->knobs.largest_size > 0 && size != NULL &&
+        testprov_size_rank(size) > self->knobs.largest_size) {
+        pu_diagf(call, "size", "size \"%s\" is larger than this account allows", size);
+        error = INFRA_EINVALID;
+        goto done;
+    }
     if (prior == NULL)
         goto out;
     for (size_t i = 0; i < t->nattrs; i++) {
@@ -121,7 +132,16 @@ int testprov_plan(infra_provider *self, infra_call *call, const char *type,
             (error = TPJ->set(plan, name, TPJ->copy(old))) < 0)
             goto done;
     }
+    /* What an instance should be whatever its state says: an update
+     * starts one found stopped. */
+    if (strcmp(t->name, "instance") == 0 && (error = set_string(plan, "status", "running")) < 0)
+        goto done;
 out:
+    if (self != NULL) {
+        testprov_fault fault = testprov_misbehaviour(self, "plan", pu_host->call_address(call));
+        if (fault != TESTPROV_FAULT_NONE)
+            testprov_misbehave(self, call, fault, "plan", &plan);
+    }
     *planned = plan;
     *requires_replace = replace;
     plan = replace = NULL;
@@ -186,6 +206,10 @@ static int do_create(infra_provider *p, infra_call *call, const pu_type *t,
     }
     if (error != INFRA_ENOTFOUND)
         goto done;
+    /* The host says when the token is an interrupted run's: the object
+     * was looked up first (above), and was not there. */
+    if (INFRA_HAS_SLOT(pu_host, call_resuming) && pu_host->call_resuming(call))
+        *note = "resumed";
     if ((attrs = TPJ->copy(planned)) == NULL) {
         error = INFRA_EINTERNAL;
         goto done;
@@ -317,6 +341,9 @@ int testprov_apply(infra_provider *self, infra_call *call, const char *type,
     }
     if ((error = testprov_latency(self, call)) < 0)
         return error;
+    testprov_fault fault = testprov_misbehaviour(self, op, address);
+    if (fault == TESTPROV_FAULT_HANG || fault == TESTPROV_FAULT_EXIT)
+        testprov_misbehave(self, call, fault, op, new_state);
     if (t->data_source) /* a lookup: nothing is created, updated or deleted */
         return planned == NULL ? 0 : image_find(self, call, planned, new_state);
 
@@ -336,27 +363,24 @@ int testprov_apply(infra_provider *self, infra_call *call, const char *type,
         note = "failed";
     testprov_calls_log(self, op, address, id, note);
     testprov_mutation_end(self, n);
+    if (error == 0 && fault != TESTPROV_FAULT_NONE)
+        testprov_misbehave(self, call, fault, op, new_state);
     return error;
 }
 
-int testprov_read(infra_provider *self, infra_call *call, const char *type,
-                  const infra_json *state, const void *private_in, size_t private_in_len,
-                  infra_json **out)
+/* The object of one resource now (the misbehaviour for its address
+ * included), after the call's latency. */
+static int read_one(infra_provider *self, infra_call *call, const pu_type *t,
+                    const infra_json *state, infra_json **out)
 {
     int error = 0;
-    const pu_type *t;
     const char *id;
     char token_id[ID_LEN];
     infra_json *record = NULL;
 
-    (void)private_in;
-    (void)private_in_len;
-    if ((error = check_type(call, type, &t)) < 0)
-        return error;
-    if (atomic_load(&self->stopped))
-        return INFRA_ECANCELLED;
-    if ((error = testprov_latency(self, call)) < 0)
-        return error;
+    testprov_fault fault = testprov_misbehaviour(self, "read", pu_host->call_address(call));
+    if (fault == TESTPROV_FAULT_HANG || fault == TESTPROV_FAULT_EXIT)
+        testprov_misbehave(self, call, fault, "read", out);
     if (t->data_source) /* data sources are looked up again on every refresh */
         return state == NULL ? INFRA_ENOTFOUND : image_find(self, call, state, out);
 
@@ -382,9 +406,29 @@ int testprov_read(infra_provider *self, infra_call *call, const char *type,
             return error;
     }
     error = attributes_copy(record, out);
+    if (error == 0 && fault != TESTPROV_FAULT_NONE)
+        testprov_misbehave(self, call, fault, "read", out);
 done:
     TPJ->release(record);
     return error;
+}
+
+int testprov_read(infra_provider *self, infra_call *call, const char *type,
+                  const infra_json *state, const void *private_in, size_t private_in_len,
+                  infra_json **out)
+{
+    int error = 0;
+    const pu_type *t;
+
+    (void)private_in;
+    (void)private_in_len;
+    if ((error = check_type(call, type, &t)) < 0)
+        return error;
+    if (atomic_load(&self->stopped))
+        return INFRA_ECANCELLED;
+    if ((error = testprov_latency(self, call)) < 0)
+        return error;
+    return read_one(self, call, t, state, out);
 }
 
 int testprov_import(infra_provider *self, infra_call *call, const char *type, const char *id,
@@ -412,4 +456,48 @@ int testprov_import(infra_provider *self, infra_call *call, const char *type, co
     error = attributes_copy(found, out);
     TPJ->release(found);
     return error;
+}
+
+int testprov_upgrade_state(infra_provider *self, infra_call *call, const char *type,
+                           int from_version, const infra_json *state, infra_json **out)
+{
+    char from[16];
+    int error = 0;
+    const pu_type *t;
+
+    if ((error = check_type(call, type, &t)) < 0)
+        return error;
+    /* Nothing changed shape between the versions of this provider: the
+     * upgrade is recorded, and the state handed back as it was. */
+    snprintf(from, sizeof(from), "%d", from_version);
+    testprov_calls_log(self, "upgrade", pu_host->call_address(call), from, NULL);
+    return (*out = TPJ->copy(state)) == NULL ? INFRA_EINTERNAL : 0;
+}
+
+int testprov_read_many(infra_provider *self, infra_call *call, const char *type,
+                       infra_read_item *items, size_t count)
+{
+    int error = 0;
+    const pu_type *t;
+    char n[24];
+
+    if ((error = check_type(call, type, &t)) < 0)
+        return error;
+    if (atomic_load(&self->stopped))
+        return INFRA_ECANCELLED;
+    /* One round trip for the whole batch, as one paged describe would be. */
+    if ((error = testprov_latency(self, call)) < 0)
+        return error;
+    snprintf(n, sizeof(n), "%zu", count);
+    testprov_reads_log(self, type, n);
+    for (size_t i = 0; i < count; i++) {
+        infra_read_item *it = &items[i];
+        it->out = NULL;
+        if (it->size < sizeof(infra_read_item)) {
+            it->result = INFRA_EINVALID;
+            continue;
+        }
+        it->result = read_one(self, it->call, t, it->state, &it->out);
+    }
+    return 0;
 }

@@ -21,6 +21,11 @@ static const pu_attr settings_attrs[] = {
     {"crash_at", "integer", 0, "the Nth mutating call of the process kills it with SIGKILL"},
     {"crash_when", "string", 0, "\"before\" the work or \"after\" it is written (default)"},
     {"max_parallel", "integer", 0, "informational: concurrency the test expects"},
+    {"largest_size", "string", 0,
+     "the largest instance size this account may run: plan refuses bigger ones"},
+    {"misbehave", "list", 0,
+     "\"MODE OP ADDRESS\": hang, exit, garbage or bad_type in create, update, delete, read "
+     "or plan"},
 };
 
 static const pu_attr network_attrs[] = {
@@ -49,6 +54,7 @@ static const pu_attr instance_attrs[] = {
     {"datacenter", "string", 0, "cluster datacenter"},
     {"private_ip", "string", C, "private address, derived from the id"},
     {"public_ip", "string", C, "public address, derived from the id"},
+    {"status", "string", C, "\"running\"; edit the object to play one that stopped"},
 };
 
 static const pu_attr load_balancer_attrs[] = {
@@ -93,7 +99,15 @@ const pu_schema testprov_schema_table = {
 int testprov_schema(infra_call *call, infra_json **out)
 {
     (void)call;
-    return pu_schema_build(&testprov_schema_table, out);
+    int error = pu_schema_build(&testprov_schema_table, out);
+    /* INFRA_TEST_SCHEMA_VERSION=N plays a newer release of the plugin whose
+     * instances are at version N (the state written before is older). */
+    const char *version = getenv("INFRA_TEST_SCHEMA_VERSION");
+    if (error == 0 && version != NULL && *version != '\0') {
+        infra_json *instance = TPJ->get_mutable(TPJ->get_mutable(*out, "resources"), "instance");
+        error = TPJ->set(instance, "version", TPJ->new_integer(strtol(version, NULL, 10)));
+    }
+    return error;
 }
 
 /* a.b.c.d/n with n in 0..32; the address part goes through inet_pton. */
@@ -133,12 +147,12 @@ int testprov_validate(infra_call *call, const char *type, const infra_json *conf
         return INFRA_EINVALID;
     }
     cidr = pu_attr_find(t, "cidr") ? pu_json_str(config, "cidr") : NULL;
-    if (cidr != NULL && !pu_is_unknown(cidr) && !cidr_valid(cidr)) {
+    if (cidr != NULL && !cidr_valid(cidr)) {
         pu_diagf(call, "cidr", "\"%s\" is not an IPv4 range a.b.c.d/n", cidr);
         error = INFRA_EINVALID;
     }
     size = pu_attr_find(t, "size") ? pu_json_str(config, "size") : NULL;
-    if (size != NULL && !pu_is_unknown(size) && strcmp(size, "small") != 0 &&
+    if (size != NULL && strcmp(size, "small") != 0 &&
         strcmp(size, "medium") != 0 && strcmp(size, "large") != 0) {
         pu_diagf(call, "size", "size \"%s\" is not one of small, medium, large", size);
         error = INFRA_EINVALID;

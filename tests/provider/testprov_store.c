@@ -334,3 +334,16 @@ done:
     free(catalog);
     return error;
 }
+
+void testprov_reads_log(infra_provider *p, const char *type, const char *count)
+{
+    char *path = testprov_printf("%s/reads.log", p->dir);
+    char *line = testprov_printf("read_many %s %s\n", type, count);
+    int fd = path ? open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644) : -1;
+    if (fd >= 0 && line != NULL && pu_write_all(fd, line, strlen(line)) < 0)
+        pu_logf(NULL, INFRA_LOG_WARN, "test provider: cannot write %s", path);
+    if (fd >= 0)
+        close(fd);
+    free(line);
+    free(path);
+}

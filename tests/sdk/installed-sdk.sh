@@ -78,4 +78,47 @@ json=$(INFRA_PLUGIN_PATH="$tmp/pc-plugins" "$prefix/bin/infra" plugins --json)
 grep -Fq "\"path\": \"$tmp/pc-plugins/hello.so\"" <<<"$json" ||
     { echo "$json" >&2; fail "infra plugins --json does not list hello"; }
 
+# --- the installed infra searches its own prefix ----------------------
+# The plugin directory pkg-config names is the one the installed binary
+# searches (and the only one without INFRA_PLUGIN_PATH); the build tree it
+# was built in is never searched. The plugins the tree installs are listed.
+searched() { # INFRA: the directories `INFRA plugins --json` searched, one a line
+    INFRA_PLUGIN_PATH= "$1" plugins --json | python3 -c \
+        'import json, sys; print("\n".join(json.load(sys.stdin)["searched"]))'
+}
+[[ $(searched "$prefix/bin/infra") == "$plugindir" ]] ||
+    fail "the installed infra searched: $(searched "$prefix/bin/infra") (expected $plugindir)"
+install -m 0644 "$tmp/pc-plugins/hello.so" "$plugindir/hello.so"
+listing=$(INFRA_PLUGIN_PATH= "$prefix/bin/infra" plugins)
+for name in hello local; do
+    grep -Eq "^$name +provider .* $plugindir/$name\.so " <<<"$listing" ||
+        { echo "$listing" >&2; fail "infra plugins does not list the installed $name"; }
+done
+if grep -Fq "$build" <<<"$listing"; then
+    echo "$listing" >&2
+    fail "the installed infra looked in its build tree $build"
+fi
+
+# A topology naming an installed plugin validates with nothing else set.
+mkdir "$tmp/topo"
+cat >"$tmp/topo/hello.yaml" <<'YAML'
+name: hello
+providers:
+  greeter: { plugin: hello, directory: /tmp/greetings }
+YAML
+out=$(INFRA_PLUGIN_PATH= "$prefix/bin/infra" validate "$tmp/topo/hello.yaml") ||
+    fail "the installed infra cannot validate a topology using an installed plugin"
+[[ $out == "$tmp/topo/hello.yaml: valid (0 resources, 1 providers)" ]] || fail "validate printed: $out"
+
+# The prefix moved elsewhere: the binary follows it.
+moved=$tmp/moved/prefix
+mkdir "$tmp/moved"
+mv "$prefix" "$moved"
+moved_plugindir=$moved${plugindir#"$prefix"}
+[[ $(searched "$moved/bin/infra") == "$moved_plugindir" ]] ||
+    fail "the moved infra searched: $(searched "$moved/bin/infra") (expected $moved_plugindir)"
+listing=$(INFRA_PLUGIN_PATH= "$moved/bin/infra" plugins)
+grep -Eq "^hello +provider .* $moved_plugindir/hello\.so " <<<"$listing" ||
+    { echo "$listing" >&2; fail "the moved infra does not list hello from $moved_plugindir"; }
+
 echo "sdk/installed: ok"

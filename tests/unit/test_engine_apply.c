@@ -222,6 +222,45 @@ static void test_engine_apply_adopts_the_object_of_an_interrupted_create(void **
     fixture_free(fx);
 }
 
+/* A plugin without INFRA_CAP_TOKEN_CREATE or READ_BY_TOKEN: the create is
+ * not repeated (it could make a second object); the user is told how to
+ * settle it, and what does not depend on it goes on. */
+static void test_engine_apply_stops_at_an_interrupted_create_it_cannot_resume_safely(void **unused)
+{
+    fixture *fx = fixture_new();
+    fixture_open(fx, "name: applytest\n"
+                     "providers:\n"
+                     "  plain: {}\n"
+                     "networks:\n"
+                     "  main: { cidr: 10.0.0.0/24 }\n"
+                     "  other: { cidr: 10.1.0.0/24 }\n"
+                     "instances:\n"
+                     "  web: { size: small, network: \"${network.main.id}\" }\n");
+    state_intent_put(fx->e->st, "network.main",
+                     json_pack("{s:s, s:s, s:i, s:s, s:s}", "token",
+                               "00112233445566778899aabbccddeeff", "action", "create", "time", 1,
+                               "type", "network", "provider", "plain"));
+    plan *p = fixture_plan(fx, 1);
+    assert_int_equal(item(p, "network.main")->action, PLAN_CREATE);
+    engine_apply_summary sum;
+    assert_int_equal(engine_apply(fx->e, p, &sum), INFRA_EINTERNAL);
+    assert_int_equal(sum.failed, 1);
+    assert_int_equal(sum.skipped, 1); /* instance.web */
+    assert_int_equal(sum.done, 1);    /* network.other */
+    assert_int_equal(fake_call_index("create", "network.main"), -1);
+    assert_true(fake_call_index("create", "network.other") >= 0);
+    const char *error = item(p, "network.main")->error;
+    assert_non_null(strstr(error, "was interrupted, and the plugin can neither repeat it safely "
+                                  "nor look its object up"));
+    assert_non_null(strstr(error, "`infra import "));
+    assert_non_null(strstr(error, " network.main ID`"));
+    assert_non_null(strstr(error, "`infra state rm "));
+    json_t *intent = state_intent_get(fx->e->st, "network.main");
+    assert_non_null(intent); /* kept until the user settles it */
+    json_decref(intent);
+    fixture_free(fx);
+}
+
 static void test_engine_apply_deletes_the_object_of_an_unwanted_interrupted_create(void **unused)
 {
     fixture *fx = fixture_new();
@@ -343,6 +382,7 @@ int main(void)
         cmocka_unit_test(test_engine_apply_retries_transient_errors),
         cmocka_unit_test(test_engine_apply_stop_flag_starts_nothing_new),
         cmocka_unit_test(test_engine_apply_adopts_the_object_of_an_interrupted_create),
+        cmocka_unit_test(test_engine_apply_stops_at_an_interrupted_create_it_cannot_resume_safely),
         cmocka_unit_test(test_engine_apply_deletes_the_object_of_an_unwanted_interrupted_create),
         cmocka_unit_test(test_engine_apply_deletes_dependents_before_their_dependencies),
         cmocka_unit_test(test_engine_destroy_plan_deletes_everything_in_reverse_order),

@@ -21,6 +21,7 @@
 
 #include "engine/engine.h"
 #include "plugin/host.h"
+#include "engine/engine_apply.h"
 #include "engine/plan.h"
 #include "state/state.h"
 #include "base/util.h"
@@ -45,6 +46,7 @@ typedef struct fake_world {
     int transient_calls;
     volatile sig_atomic_t *stop_after_first; /* set when the first create starts */
     char last_private[64]; /* private blob handed to the last update */
+    json_t *validated;     /* address -> the config validate was given (a copy) */
     struct infra_provider ctx;
 } fake_world;
 
@@ -56,6 +58,8 @@ static void fake_reset(void)
     json_decref(fake.calls);
     fake.objects = json_object();
     fake.calls = json_array();
+    json_decref(fake.validated);
+    fake.validated = json_object();
     fake.next_id = 0;
     fake.running = fake.max_running = 0;
     fake.latency_ms = 0;
@@ -128,6 +132,8 @@ static const char fake_schema_text[] =
     "    \"password\": {\"type\": \"string\", \"sensitive\": true},"
     "    \"tags\": {\"type\": \"map\"},"
     "    \"user_data\": {\"type\": \"string\"},"
+    "    \"disk_gb\": {\"type\": \"integer\"},"
+    "    \"public\": {\"type\": \"bool\"},"
     "    \"private_ip\": {\"type\": \"string\", \"computed\": true}}},"
     "  \"image\": {\"data_source\": true, \"attributes\": {"
     "    \"name\": {\"type\": \"string\", \"required\": true},"
@@ -142,8 +148,15 @@ static int fake_schema(infra_call *call, infra_json **out)
 
 static int fake_validate(infra_call *call, const char *type, const infra_json *config)
 {
-    const char *size = json_string_value(json_object_get(host_jansson(config), "size"));
-    if (size && !strstr(size, "${") && strcmp(size, "small") && strcmp(size, "large")) {
+    /* Through the host's JSON service, as a plugin reads it: an unknown
+     * value has no string. */
+    const infra_json_api *j = host_table()->json;
+    pthread_mutex_lock(&fake.lock);
+    json_object_set_new(fake.validated, host_table()->call_address(call),
+                        json_deep_copy(host_jansson(config)));
+    pthread_mutex_unlock(&fake.lock);
+    const char *size = j->string(j->get(config, "size"));
+    if (size && strcmp(size, "small") && strcmp(size, "large")) {
         host_table()->diag(call, INFRA_DIAG_ERROR, "size", "size must be small or large");
         return INFRA_EINVALID;
     }
@@ -270,8 +283,12 @@ static int fake_apply(infra_provider *self, infra_call *call, const char *type,
             error = INFRA_ENOTFOUND;
             goto done;
         }
-        snprintf(fake.last_private, sizeof(fake.last_private), "%.*s", (int)private_in_len,
-                 private_in ? (const char *)private_in : "");
+        size_t kept = private_in ? private_in_len : 0;
+        if (kept > sizeof(fake.last_private) - 1)
+            kept = sizeof(fake.last_private) - 1;
+        if (kept)
+            memcpy(fake.last_private, private_in, kept);
+        fake.last_private[kept] = '\0';
         json_object_set(attrs, "id", json_object_get(host_jansson(prior), "id"));
         if (json_object_get(host_jansson(prior), "private_ip"))
             json_object_set(attrs, "private_ip",
@@ -337,7 +354,22 @@ static const infra_plugin fake_plugin = {
     .provider = &fake_ops,
 };
 
-static const infra_plugin *const fake_builtins[] = {&fake_plugin, NULL};
+/* The same provider promising nothing about tokens: a create it did not
+ * finish can neither be repeated safely nor looked up. */
+static const infra_plugin fake_plain_plugin = {
+    .magic = INFRA_PLUGIN_MAGIC,
+    .abi_major = INFRA_ABI_MAJOR,
+    .abi_minor = INFRA_ABI_MINOR,
+    .size = sizeof(infra_plugin),
+    .kind = INFRA_PLUGIN_PROVIDER,
+    .name = "plain",
+    .version = "1.0.0",
+    .build = INFRA_BUILD_SIG_INIT,
+    .capabilities = INFRA_CAP_CONCURRENT,
+    .provider = &fake_ops,
+};
+
+static const infra_plugin *const fake_builtins[] = {&fake_plugin, &fake_plain_plugin, NULL};
 
 /* ------------------------------------------------------------------ */
 /* Fixtures                                                           */

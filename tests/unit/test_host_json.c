@@ -47,6 +47,9 @@ static void test_host_json_table_fills_every_slot(void **state)
     assert_true(INFRA_HAS_SLOT(J, remove));
     assert_true(INFRA_HAS_SLOT(J, copy));
     assert_true(INFRA_HAS_SLOT(J, equal));
+    assert_true(INFRA_HAS_SLOT(J, new_unknown));
+    assert_true(INFRA_HAS_SLOT(J, get_mutable));
+    assert_true(INFRA_HAS_SLOT(J, at_mutable));
 }
 
 static void test_host_json_parse_reads_every_type_and_dump_is_compact(void **state)
@@ -165,8 +168,8 @@ static void test_host_json_constructors_build_what_they_say(void **state)
     assert_int_equal(J->type(v), INFRA_JSON_REAL);
     assert_true(J->real(v) == 0.25);
     J->release(v);
-    assert_null(J->new_real(NAN));
-    assert_null(J->new_real(INFINITY));
+    assert_null(J->new_real((double)NAN));
+    assert_null(J->new_real((double)INFINITY));
     v = J->new_bool(7);
     assert_int_equal(J->type(v), INFRA_JSON_BOOL);
     assert_int_equal(J->boolean(v), 1);
@@ -267,6 +270,39 @@ static void test_host_json_handles_are_jansson_values(void **state)
     J->release(h);
 }
 
+/* The unknown value is a type of its own that no text can forge. */
+static void test_host_json_unknown_is_a_type_of_its_own(void **state)
+{
+    infra_json *u = J->new_unknown();
+    assert_non_null(u);
+    assert_int_equal(J->type(u), INFRA_JSON_UNKNOWN);
+    assert_null(J->string(u));
+    assert_int_equal(J->integer(u), 0);
+    assert_int_equal(J->boolean(u), 0);
+    assert_int_equal(J->length(u), 0);
+    infra_json *again = J->new_unknown();
+    assert_true(J->equal(u, again));
+    infra_json *text = J->new_string("(known after apply)");
+    assert_int_equal(J->type(text), INFRA_JSON_STRING);
+    assert_false(J->equal(u, text));
+    /* In a plan: copied like any value, dumped as null (JSON has no word
+     * for it), never parsed back into existence. */
+    infra_json *obj = J->new_object();
+    assert_int_equal(J->set(obj, "id", J->copy(u)), 0);
+    assert_int_equal(J->type(J->get(obj, "id")), INFRA_JSON_UNKNOWN);
+    char *text_of = J->dump(obj);
+    assert_string_equal(text_of, "{\"id\":null}");
+    host_table()->free(text_of);
+    const char *lookalike = "\"\\u00ffunknown\""; /* U+00FF is two bytes of UTF-8 */
+    infra_json *parsed = J->parse(lookalike, strlen(lookalike));
+    assert_int_equal(J->type(parsed), INFRA_JSON_STRING);
+    J->release(parsed);
+    J->release(obj);
+    J->release(text);
+    J->release(again);
+    J->release(u);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -279,6 +315,7 @@ int main(void)
         cmocka_unit_test(test_host_json_remove_reports_missing_keys),
         cmocka_unit_test(test_host_json_copy_is_deep_and_equal_compares_values),
         cmocka_unit_test(test_host_json_handles_are_jansson_values),
+        cmocka_unit_test(test_host_json_unknown_is_a_type_of_its_own),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

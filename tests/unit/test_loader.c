@@ -1,127 +1,10 @@
-/* Plugin loader: every refusal has one exact line, the search path is
- * honoured in order, and lookups explain what is missing. The plugins under
- * test are the samples of tests/plugins, built before this test. */
+/* Plugin loader, one file at a time: every refusal has one exact line
+ * saying what to change, nothing from a refused file runs, and each plugin
+ * gets its own copy of the host tables. The plugins under test are the
+ * samples of tests/plugins, built before this test. The search path and
+ * lookups are in test_loader_search.c. */
 #define _GNU_SOURCE
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <cmocka.h>
-
-#include <dlfcn.h>
-#include <fcntl.h>
-#include <ftw.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include "plugin/host.h"
-#include "plugin/loader.h"
-#include "base/util.h"
-
-#ifndef INFRA_SAMPLES_DIR
-#define INFRA_SAMPLES_DIR INFRA_BUILD_DIR "/tests/plugins/samples"
-#endif
-#ifndef INFRA_EXAMPLE_PLUGIN
-#define INFRA_EXAMPLE_PLUGIN INFRA_BUILD_DIR "/tests/plugins/example/example-hello.so"
-#endif
-
-#define END_OF(TYPE, SLOT) (offsetof(TYPE, SLOT) + sizeof(((TYPE *)0)->SLOT))
-
-/* ------------------------------------------------------------------ */
-/* Helpers                                                            */
-
-static char *sample(const char *name)
-{
-    return util_printf("%s/%s.so", INFRA_SAMPLES_DIR, name);
-}
-
-static char *make_tmpdir(void)
-{
-    char *dir = util_strdup("/tmp/infra-test-loader-XXXXXX");
-    assert_non_null(mkdtemp(dir));
-    return dir;
-}
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    return remove(path);
-}
-
-static void remove_tree(char *dir)
-{
-    chmod(dir, 0700);
-    nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-    free(dir);
-}
-
-/* Copies src to dir/name with the given mode; returns the new path. */
-static char *copy_to(const char *src, const char *dir, const char *name, mode_t mode)
-{
-    char *dst = util_printf("%s/%s", dir, name);
-    int in = open(src, O_RDONLY);
-    assert_true(in >= 0);
-    int out = open(dst, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    assert_true(out >= 0);
-    char buf[65536];
-    ssize_t n;
-    while ((n = read(in, buf, sizeof(buf))) > 0)
-        assert_int_equal(write(out, buf, (size_t)n), n);
-    assert_int_equal(n, 0);
-    close(in);
-    close(out);
-    assert_int_equal(chmod(dst, mode), 0);
-    return dst;
-}
-
-/* 1 when path is mapped in this process. */
-static int is_loaded(const char *path)
-{
-    void *h = dlopen(path, RTLD_NOW | RTLD_NOLOAD);
-    if (!h)
-        return 0;
-    dlclose(h);
-    return 1;
-}
-
-/* Loads the sample NAME and asserts it is refused with exactly
- * "PATH: refused: " followed by the formatted reason. */
-static void assert_refused_with(const char *name, int expected_kind, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void assert_refused_with(const char *name, int expected_kind, const char *fmt, ...)
-{
-    char *path = sample(name);
-    va_list ap;
-    va_start(ap, fmt);
-    char *why = util_vprintf(fmt, ap);
-    va_end(ap);
-    char *expected = util_printf("%s: refused: %s", path, why);
-
-    loader_plugin p;
-    char *err = NULL;
-    int rc = loader_load_file(path, expected_kind, &p, &err);
-    assert_true(rc < 0);
-    assert_non_null(err);
-    assert_string_equal(err, expected);
-    assert_null(p.handle);
-    assert_null(p.desc);
-    assert_null(p.path);
-
-    free(err);
-    free(expected);
-    free(why);
-    free(path);
-}
-
-static const char *abi_advice(void)
-{
-    static char text[128];
-    snprintf(text, sizeof(text), "rebuild it against infra %s's plugin.h",
-             host_table()->host_version);
-    return text;
-}
+#include "test_loader_helpers.h"
 
 /* ------------------------------------------------------------------ */
 /* Good plugins                                                       */
@@ -238,23 +121,143 @@ static void test_refuses_descriptor_smaller_than_abi_1_0(void **state)
                         INFRA_ABI_MAJOR, INFRA_ABI_MINOR, INFRA_ABI_MAJOR);
 }
 
-static void test_refuses_provider_ops_smaller_than_abi_1_0(void **state)
+/* A 1.2 plugin's provider ops hold read_many: the header it was compiled
+ * against has it, so a smaller table was not sized with sizeof. */
+static void test_refuses_provider_ops_smaller_than_its_abi_minor_had(void **state)
 {
     assert_refused_with("broken-small-ops", 0,
                         "table too small: provider ops size %zu, infra needs at least %zu "
                         "(plugin targets ABI %d.%d, this infra supports ABI %d.x)",
                         offsetof(infra_provider_ops, upgrade_state),
-                        END_OF(infra_provider_ops, close), INFRA_ABI_MAJOR, INFRA_ABI_MINOR,
+                        END_OF(infra_provider_ops, read_many), INFRA_ABI_MAJOR, INFRA_ABI_MINOR,
                         INFRA_ABI_MAJOR);
 }
 
-static void test_refuses_scheduler_ops_smaller_than_abi_1_0(void **state)
+static void test_refuses_scheduler_ops_smaller_than_its_abi_minor_had(void **state)
 {
     assert_refused_with("broken-small-sched-ops", 0,
                         "table too small: scheduler ops size %zu, infra needs at least %zu "
                         "(plugin targets ABI %d.%d, this infra supports ABI %d.x)",
-                        offsetof(infra_scheduler_ops, federate), END_OF(infra_scheduler_ops, close),
-                        INFRA_ABI_MAJOR, INFRA_ABI_MINOR, INFRA_ABI_MAJOR);
+                        offsetof(infra_scheduler_ops, federate),
+                        END_OF(infra_scheduler_ops, cluster_status), INFRA_ABI_MAJOR,
+                        INFRA_ABI_MINOR, INFRA_ABI_MAJOR);
+}
+
+static void test_refuses_ops_table_without_a_size(void **state)
+{
+    assert_refused_with("broken-zero-ops-size", 0,
+                        "plugin \"broken\" has a provider ops table of size 0 (set its first "
+                        "field to sizeof(infra_provider_ops))");
+}
+
+static void test_refuses_provider_without_an_operation_every_run_calls(void **state)
+{
+    assert_refused_with("broken-no-read", 0,
+                        "plugin \"broken\" is a provider without read (a provider needs "
+                        "schema, configure, plan, apply, read and close; set them in its "
+                        "provider ops table)");
+}
+
+static void test_refuses_scheduler_that_cannot_bootstrap_nodes(void **state)
+{
+    assert_refused_with("broken-sched-no-bootstrap", 0,
+                        "plugin \"broken\" is a scheduler without node_bootstrap (a scheduler "
+                        "needs configure, node_bootstrap and close; set them in its scheduler "
+                        "ops table)");
+}
+
+static void test_refuses_newer_abi_minor_unless_it_checks_host_slots(void **state)
+{
+    assert_refused_with("broken-abi-minor", 0,
+                        "plugin targets ABI %d.9, newer than this infra's ABI %d.%d (rebuild it "
+                        "against infra %s's plugin.h, or set INFRA_CAP_HOST_SLOTS_CHECKED once "
+                        "it checks every host slot it uses with INFRA_HAS_SLOT)",
+                        INFRA_ABI_MAJOR, INFRA_ABI_MAJOR, INFRA_ABI_MINOR,
+                        host_table()->host_version);
+
+    char *path = sample("newer-minor");
+    loader_plugin p;
+    char *err = NULL;
+    assert_int_equal(loader_load_file(path, INFRA_PLUGIN_PROVIDER, &p, &err), 0);
+    assert_null(err);
+    assert_int_equal(p.desc->abi_minor, 9);
+    loader_plugin_unload(&p);
+    free(path);
+}
+
+static void test_refuses_cxx_entry_without_c_linkage_saying_extern_c(void **state)
+{
+    if (!INFRA_SAMPLE_CXX)
+        skip(); /* no C++ compiler to build the sample with */
+    assert_refused_with("broken-cxx-entry", 0,
+                        "no entry symbol \"infra_plugin_entry\", but a C++ function "
+                        "infra_plugin_entry(const infra_host *, const infra_plugin **) without C "
+                        "linkage (declare it extern \"C\", as <infra/plugin.h> does unless "
+                        "INFRA_PLUGIN_NO_ENTRY_DECLARATION is defined)");
+}
+
+/* The host table size the sample plugin at path reports through its schema. */
+static long long host_size_seen_by(const char *path)
+{
+    loader_plugin p;
+    char *err = NULL;
+    infra_call call;
+    infra_json *schema = NULL;
+
+    assert_int_equal(loader_load_file(path, INFRA_PLUGIN_PROVIDER, &p, &err), 0);
+    host_call_init(&call, "", "sample");
+    assert_int_equal(p.desc->provider->schema(&call, &schema), 0);
+    long long size =
+        (long long)json_integer_value(json_object_get(host_jansson(schema), "host_table_size"));
+    json_decref(host_jansson(schema));
+    host_call_clear(&call);
+    loader_plugin_unload(&p);
+    return size;
+}
+
+/* A plugin whose entry takes (out, host) stores its descriptor pointer in
+ * the first field of the host table, its size: only its own copy. */
+static void test_swapped_entry_parameters_cannot_spoil_the_next_plugins_host_table(void **state)
+{
+    char *swapped = sample("broken-swapped-entry");
+    char *good = sample("sample");
+    loader_plugin p;
+    char *err = NULL;
+
+    assert_true(loader_load_file(swapped, 0, &p, &err) < 0);
+    char *expected = util_printf("%s: refused: entry function returned no descriptor", swapped);
+    assert_string_equal(err, expected);
+    assert_int_equal(host_table()->size, sizeof(infra_host));
+    assert_int_equal(host_size_seen_by(good), (long long)sizeof(infra_host));
+
+    free(expected);
+    free(err);
+    free(good);
+    free(swapped);
+}
+
+/* Each plugin's table is its own, and so are the service tables. */
+static void test_each_plugin_gets_its_own_copy_of_the_host_tables(void **state)
+{
+    char *a = sample("sample"), *b = sample("sample-sched");
+    loader_plugin pa, pb;
+    char *err = NULL;
+
+    assert_int_equal(loader_load_file(a, 0, &pa, &err), 0);
+    assert_int_equal(loader_load_file(b, 0, &pb, &err), 0);
+    const infra_host *ha = (const infra_host *)pa.host, *hb = (const infra_host *)pb.host;
+    assert_ptr_not_equal(ha, hb);
+    assert_ptr_not_equal(ha, host_table());
+    assert_ptr_not_equal(ha->json, host_table()->json);
+    assert_ptr_not_equal(ha->json, hb->json);
+    assert_ptr_not_equal(ha->secrets, hb->secrets);
+    assert_ptr_equal(ha->json->parse, host_table()->json->parse);
+    assert_int_equal(ha->size, sizeof(infra_host));
+
+    loader_plugin_unload(&pb);
+    loader_plugin_unload(&pa);
+    free(a);
+    free(b);
 }
 
 static void test_refuses_build_signature_mismatch_showing_both_sides(void **state)
@@ -405,6 +408,80 @@ static void test_refuses_file_in_directory_writable_by_others(void **state)
     free(src);
 }
 
+static void test_refuses_file_or_directory_writable_by_its_group(void **state)
+{
+    char *src = sample("sample");
+    char *dir = make_tmpdir();
+    char *path = copy_to(src, dir, "sample.so", 0664);
+    char *expected =
+        util_printf("%s: refused: writable by its group (mode 0664); run chmod g-w %s", path, path);
+    loader_plugin p;
+    char *err = NULL;
+
+    assert_true(loader_load_file(path, 0, &p, &err) < 0);
+    assert_string_equal(err, expected);
+    assert_false(is_loaded(path));
+    free(err);
+    free(expected);
+
+    assert_int_equal(chmod(path, 0644), 0);
+    assert_int_equal(chmod(dir, 0770), 0);
+    expected = util_printf(
+        "%s: refused: directory %s is writable by its group (mode 0770); run chmod g-w %s", path,
+        dir, dir);
+    assert_true(loader_load_file(path, 0, &p, &err) < 0);
+    assert_string_equal(err, expected);
+    free(err);
+    free(expected);
+
+    free(path);
+    remove_tree(dir);
+    free(src);
+}
+
+/* Changing an owner needs root (CI runs as root). */
+static void test_refuses_file_or_directory_owned_by_another_user(void **state)
+{
+    if (geteuid() != 0)
+        skip();
+    char *src = sample("sample");
+    char *dir = make_tmpdir();
+    char *path = copy_to(src, dir, "sample.so", 0644);
+    char *expected = util_printf("%s: refused: owned by uid 65534, not by root or the user "
+                                 "running infra (uid 0); run chown 0 %s",
+                                 path, path);
+    loader_plugin p;
+    char *err = NULL;
+
+    unsetenv("SUDO_UID");
+    assert_int_equal(chown(path, 65534, 65534), 0);
+    assert_true(loader_load_file(path, 0, &p, &err) < 0);
+    assert_string_equal(err, expected);
+    assert_false(is_loaded(path));
+    free(err);
+    free(expected);
+
+    /* Under sudo, the files of the user who ran sudo are that user's own. */
+    setenv("SUDO_UID", "65534", 1);
+    assert_int_equal(loader_load_file(path, 0, &p, &err), 0);
+    loader_plugin_unload(&p);
+    unsetenv("SUDO_UID");
+
+    assert_int_equal(chown(path, 0, 0), 0);
+    assert_int_equal(chown(dir, 65534, 65534), 0);
+    expected = util_printf("%s: refused: directory %s is owned by uid 65534, not by root or the "
+                           "user running infra (uid 0); run chown 0 %s",
+                           path, dir, dir);
+    assert_true(loader_load_file(path, 0, &p, &err) < 0);
+    assert_string_equal(err, expected);
+    free(err);
+    free(expected);
+
+    free(path);
+    remove_tree(dir);
+    free(src);
+}
+
 static void test_refuses_link_to_file_in_directory_writable_by_others(void **state)
 {
     char *src = sample("sample");
@@ -432,242 +509,6 @@ static void test_refuses_link_to_file_in_directory_writable_by_others(void **sta
     remove_tree(open_dir);
     remove_tree(safe);
     free(src);
-}
-
-/* ------------------------------------------------------------------ */
-/* Search path and scanning                                           */
-
-static void test_dirs_follow_env_then_install_then_build(void **state)
-{
-    setenv("INFRA_PLUGIN_PATH", "::/x/first:/x/second/::/x/first:", 1);
-    char **dirs = loader_dirs();
-    size_t n = 0;
-    while (dirs[n])
-        n++;
-    assert_int_equal(n, 4);
-    assert_string_equal(dirs[0], "/x/first");
-    assert_string_equal(dirs[1], "/x/second");
-    assert_string_equal(dirs[3], INFRA_BUILD_DIR "/plugins");
-    loader_dirs_free(dirs);
-
-    unsetenv("INFRA_PLUGIN_PATH");
-    dirs = loader_dirs();
-    assert_non_null(dirs[0]);
-    assert_string_equal(dirs[1], INFRA_BUILD_DIR "/plugins");
-    assert_null(dirs[2]);
-    loader_dirs_free(dirs);
-}
-
-/* Index of the refusal for file, or -1. */
-static long refusal_index(const loader *ld, const char *file)
-{
-    for (size_t i = 0; i < ld->nrefusals; i++)
-        if (strcmp(ld->refused_files[i], file) == 0)
-            return (long)i;
-    return -1;
-}
-
-static void test_scan_honours_plugin_path_order_first_name_wins(void **state)
-{
-    char *src = sample("sample");
-    char *a = make_tmpdir();
-    char *b = make_tmpdir();
-    char *in_a = copy_to(src, a, "sample.so", 0644);
-    char *in_b = copy_to(src, b, "sample.so", 0644);
-
-    for (int round = 0; round < 2; round++) {
-        const char *first = round ? a : b, *second = round ? b : a;
-        const char *winner = round ? in_a : in_b, *loser = round ? in_b : in_a;
-        char *env = util_printf(":%s::%s:", first, second);
-        setenv("INFRA_PLUGIN_PATH", env, 1);
-
-        loader ld = {0};
-        char *err = NULL;
-        assert_int_equal(loader_scan(&ld), 0);
-        assert_string_equal(ld.dirs[0], first);
-        assert_string_equal(ld.dirs[1], second);
-
-        const loader_plugin *p = loader_find(&ld, "sample", INFRA_PLUGIN_PROVIDER, &err);
-        assert_non_null(p);
-        assert_string_equal(p->path, winner);
-
-        long i = refusal_index(&ld, loser);
-        assert_true(i >= 0);
-        char *expected = util_printf(
-            "%s: refused: duplicate name \"sample\" (already loaded from %s)", loser, winner);
-        assert_string_equal(ld.refusals[i], expected);
-
-        free(expected);
-        loader_free(&ld);
-        free(env);
-    }
-    unsetenv("INFRA_PLUGIN_PATH");
-    free(in_a);
-    free(in_b);
-    remove_tree(a);
-    remove_tree(b);
-    free(src);
-}
-
-static void test_scan_of_samples_loads_good_and_refuses_each_broken(void **state)
-{
-    static const char *const broken[] = {
-        "broken-abi2",       "broken-entry-error",
-        "broken-entry-null", "broken-kind",
-        "broken-magic",      "broken-no-entry",
-        "broken-no-name",    "broken-no-ops",
-        "broken-no-version", "broken-small-desc",
-        "broken-small-ops",  "broken-small-sched-ops",
-        "broken-time-t",     "dup-b",
-    };
-    const size_t nbroken = sizeof(broken) / sizeof(broken[0]);
-    const char *dirs[] = {INFRA_SAMPLES_DIR, NULL};
-    loader ld = {0};
-
-    assert_int_equal(loader_scan_dirs(&ld, dirs), 0);
-
-    /* Sorted file order: dup-a.so, sample-sched.so, sample.so. */
-    assert_int_equal(ld.nplugins, 3);
-    assert_string_equal(ld.plugins[0].desc->name, "dup");
-    assert_string_equal(ld.plugins[1].desc->name, "sample-sched");
-    assert_string_equal(ld.plugins[2].desc->name, "sample");
-
-    assert_int_equal(ld.nrefusals, nbroken);
-    for (size_t i = 0; i < nbroken; i++) {
-        char *path = sample(broken[i]);
-        assert_string_equal(ld.refused_files[i], path);
-        char *prefix = util_printf("%s: refused: ", path);
-        assert_int_equal(strncmp(ld.refusals[i], prefix, strlen(prefix)), 0);
-        assert_null(strchr(ld.refusals[i], '\n'));
-        free(prefix);
-        free(path);
-    }
-
-    char *dup_a = sample("dup-a");
-    char *dup_b = sample("dup-b");
-    char *expected =
-        util_printf("%s: refused: duplicate name \"dup\" (already loaded from %s)", dup_b, dup_a);
-    assert_string_equal(ld.refusals[nbroken - 1], expected);
-    assert_string_equal(ld.plugins[0].path, dup_a);
-
-    free(expected);
-    free(dup_a);
-    free(dup_b);
-    loader_free(&ld);
-}
-
-static void test_scan_considers_only_regular_files_ending_in_so(void **state)
-{
-    char *src = sample("sample");
-    char *dir = make_tmpdir();
-    char *ok = copy_to(src, dir, "sample.so", 0644);
-    char *other = copy_to(src, dir, "sample.so.1", 0644);
-    char *sub = util_printf("%s/directory.so", dir);
-    assert_int_equal(mkdir(sub, 0755), 0);
-    const char *dirs[] = {dir, "/nonexistent/infra/plugins", dir, NULL};
-    loader ld = {0};
-
-    assert_int_equal(loader_scan_dirs(&ld, dirs), 0);
-    assert_int_equal(ld.nplugins, 1);
-    assert_string_equal(ld.plugins[0].path, ok);
-    /* The directory listed twice is scanned once: no self-duplicate. */
-    assert_int_equal(ld.nrefusals, 0);
-    loader_free(&ld);
-
-    free(sub);
-    free(other);
-    free(ok);
-    remove_tree(dir);
-    free(src);
-}
-
-/* ------------------------------------------------------------------ */
-/* Lookup                                                             */
-
-static void test_find_explains_missing_and_wrong_kind(void **state)
-{
-    char *sample_src = sample("sample");
-    char *sched_src = sample("sample-sched");
-    char *abi2_src = sample("broken-abi2");
-    char *dir = make_tmpdir();
-    char *prov = copy_to(sample_src, dir, "sample.so", 0644);
-    char *sched = copy_to(sched_src, dir, "sample-sched.so", 0644);
-    char *legacy = copy_to(abi2_src, dir, "legacy.so", 0644);
-    const char *dirs[] = {dir, NULL};
-    loader ld = {0};
-    char *err = NULL;
-    char *expected = NULL;
-
-    assert_int_equal(loader_scan_dirs(&ld, dirs), 0);
-
-    const loader_plugin *p = loader_find(&ld, "sample", INFRA_PLUGIN_PROVIDER, &err);
-    assert_non_null(p);
-    assert_null(err);
-    assert_string_equal(p->path, prov);
-    p = loader_find(&ld, "sample-sched", 0, &err);
-    assert_non_null(p);
-    assert_string_equal(p->path, sched);
-
-    assert_null(loader_find(&ld, "sample-sched", INFRA_PLUGIN_PROVIDER, &err));
-    expected = util_printf(
-        "plugin \"sample-sched\" is a scheduler, not a provider (loaded from %s)", sched);
-    assert_string_equal(err, expected);
-    free(expected);
-    free(err);
-
-    assert_null(loader_find(&ld, "nope", INFRA_PLUGIN_PROVIDER, &err));
-    expected =
-        util_printf("no provider plugin named \"nope\" (available: sample); searched: %s", dir);
-    assert_string_equal(err, expected);
-    free(expected);
-    free(err);
-
-    assert_null(loader_find(&ld, "nope", INFRA_PLUGIN_SCHEDULER, &err));
-    expected = util_printf(
-        "no scheduler plugin named \"nope\" (available: sample-sched); searched: %s", dir);
-    assert_string_equal(err, expected);
-    free(expected);
-    free(err);
-
-    /* A file named after the plugin was refused: say why. */
-    assert_null(loader_find(&ld, "legacy", INFRA_PLUGIN_PROVIDER, &err));
-    expected = util_printf("no provider plugin named \"legacy\" (available: sample); searched: %s; "
-                           "%s: refused: plugin targets ABI 2.%d, this infra supports ABI %d.x "
-                           "(%s)",
-                           dir, legacy, INFRA_ABI_MINOR, INFRA_ABI_MAJOR, abi_advice());
-    assert_string_equal(err, expected);
-    free(expected);
-    free(err);
-
-    loader_free(&ld);
-    free(legacy);
-    free(sched);
-    free(prov);
-    remove_tree(dir);
-    free(abi2_src);
-    free(sched_src);
-    free(sample_src);
-}
-
-static void test_find_in_empty_loader_lists_none_available(void **state)
-{
-    char *dir = make_tmpdir();
-    const char *dirs[] = {dir, "/nonexistent/infra/plugins", NULL};
-    loader ld = {0};
-    char *err = NULL;
-
-    assert_int_equal(loader_scan_dirs(&ld, dirs), 0);
-    assert_null(loader_find(&ld, "aws", INFRA_PLUGIN_PROVIDER, &err));
-    char *expected =
-        util_printf("no provider plugin named \"aws\" (available: none); searched: %s, "
-                    "/nonexistent/infra/plugins",
-                    dir);
-    assert_string_equal(err, expected);
-
-    free(expected);
-    free(err);
-    loader_free(&ld);
-    remove_tree(dir);
 }
 
 /* ------------------------------------------------------------------ */
@@ -779,8 +620,13 @@ int main(void)
         cmocka_unit_test(test_refuses_bad_magic_showing_found_and_expected),
         cmocka_unit_test(test_refuses_other_abi_major_naming_both_abis),
         cmocka_unit_test(test_refuses_descriptor_smaller_than_abi_1_0),
-        cmocka_unit_test(test_refuses_provider_ops_smaller_than_abi_1_0),
-        cmocka_unit_test(test_refuses_scheduler_ops_smaller_than_abi_1_0),
+        cmocka_unit_test(test_refuses_provider_ops_smaller_than_its_abi_minor_had),
+        cmocka_unit_test(test_refuses_scheduler_ops_smaller_than_its_abi_minor_had),
+        cmocka_unit_test(test_refuses_ops_table_without_a_size),
+        cmocka_unit_test(test_refuses_provider_without_an_operation_every_run_calls),
+        cmocka_unit_test(test_refuses_scheduler_that_cannot_bootstrap_nodes),
+        cmocka_unit_test(test_refuses_newer_abi_minor_unless_it_checks_host_slots),
+        cmocka_unit_test(test_refuses_cxx_entry_without_c_linkage_saying_extern_c),
         cmocka_unit_test(test_refuses_build_signature_mismatch_showing_both_sides),
         cmocka_unit_test(test_refuses_unknown_kind),
         cmocka_unit_test(test_refuses_provider_without_ops_table),
@@ -794,13 +640,11 @@ int main(void)
         cmocka_unit_test(test_refuses_file_that_is_not_a_shared_object),
         cmocka_unit_test(test_refuses_file_writable_by_others_before_running_it),
         cmocka_unit_test(test_refuses_file_in_directory_writable_by_others),
+        cmocka_unit_test(test_refuses_file_or_directory_writable_by_its_group),
+        cmocka_unit_test(test_refuses_file_or_directory_owned_by_another_user),
         cmocka_unit_test(test_refuses_link_to_file_in_directory_writable_by_others),
-        cmocka_unit_test(test_dirs_follow_env_then_install_then_build),
-        cmocka_unit_test(test_scan_honours_plugin_path_order_first_name_wins),
-        cmocka_unit_test(test_scan_of_samples_loads_good_and_refuses_each_broken),
-        cmocka_unit_test(test_scan_considers_only_regular_files_ending_in_so),
-        cmocka_unit_test(test_find_explains_missing_and_wrong_kind),
-        cmocka_unit_test(test_find_in_empty_loader_lists_none_available),
+        cmocka_unit_test(test_swapped_entry_parameters_cannot_spoil_the_next_plugins_host_table),
+        cmocka_unit_test(test_each_plugin_gets_its_own_copy_of_the_host_tables),
         cmocka_unit_test(test_sdk_example_manages_greeting_files_through_host_services),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

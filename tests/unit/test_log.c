@@ -148,6 +148,42 @@ static void test_log_ignores_secrets_too_short_to_mask_safely(void **state)
     free(clean);
 }
 
+/* Control characters from a value are written out, never sent: ESC, CR,
+ * newline, DEL, C1 controls and bytes that are not UTF-8; other text
+ * (UTF-8 included) is kept, and escaping is idempotent. */
+static void test_log_display_escapes_control_characters(void **state)
+{
+    char *clean = log_display("a\033]0;title\007b\nfake line\r\tc\177");
+    assert_string_equal(clean, "a\\x1b]0;title\\x07b\\nfake line\\r\\tc\\x7f");
+    char *twice = log_display(clean);
+    assert_string_equal(twice, clean);
+    free(twice);
+    free(clean);
+
+    clean = util_escape_controls("caf\xc3\xa9 \xc2\x9b"
+                                 "31m \xff \xe2\x82\xac");
+    assert_string_equal(clean, "caf\xc3\xa9 \\u009b31m \\xff \xe2\x82\xac");
+    free(clean);
+}
+
+/* A sensitive variable's value prints as "(sensitive)", a secret's as
+ * "[redacted]", and a line logged with either is masked then escaped. */
+static void test_log_masks_sensitive_values_and_escapes_log_lines(void **state)
+{
+    log_add_sensitive("sensitive-value-77");
+    log_add_sensitive("xyz"); /* too short to tell apart in free text */
+    char *clean = log_redact("pw=sensitive-value-77 xyz");
+    assert_string_equal(clean, "pw=(sensitive) xyz");
+    free(clean);
+
+    capture cap;
+    capture_begin(&cap);
+    log_msg(LOG_WARN, "value sensitive-value-77\n\033[2Jcleared");
+    char *err = capture_end(&cap);
+    assert_string_equal(err, "infra: warning: value (sensitive)\\n\\x1b[2Jcleared\n");
+    free(err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -157,6 +193,8 @@ int main(void)
         cmocka_unit_test(test_log_masks_secret_in_a_long_line),
         cmocka_unit_test(test_log_level_filters_debug_until_verbose),
         cmocka_unit_test(test_log_ignores_secrets_too_short_to_mask_safely),
+        cmocka_unit_test(test_log_display_escapes_control_characters),
+        cmocka_unit_test(test_log_masks_sensitive_values_and_escapes_log_lines),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

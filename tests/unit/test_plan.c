@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include "test_engine_fake.h"
+#include "base/unknown.h"
 
 static const char base_yaml[] =
     "name: plantest\n"
@@ -55,8 +56,7 @@ static void test_plan_on_empty_state_creates_all_with_references_unknown(void **
     assert_int_equal(plan_changes(p), 3);
     const plan_item *web = item(p, "instance.web[1]");
     assert_int_equal(web->action, PLAN_CREATE);
-    assert_string_equal(json_string_value(json_object_get(web->desired, "network")),
-                        ENGINE_UNKNOWN);
+    assert_true(unknown_is(json_object_get(web->desired, "network")));
     assert_string_equal(json_string_value(json_object_get(web->desired, "size")), "small");
     fixture_free(fx);
 }
@@ -103,8 +103,7 @@ static void test_plan_force_new_change_replaces_and_dependents_see_unknown(void 
     const plan_item *web = item(p, "instance.web[0]");
     assert_int_equal(web->action, PLAN_UPDATE);
     assert_true(reasons_are(web, "network"));
-    assert_string_equal(json_string_value(json_object_get(web->desired, "network")),
-                        ENGINE_UNKNOWN);
+    assert_true(unknown_is(json_object_get(web->desired, "network")));
     assert_int_equal(p->nreplace, 1);
     assert_int_equal(p->nupdate, 2);
     fixture_free(fx);
@@ -186,8 +185,8 @@ static void test_plan_sensitive_value_is_hashed_in_state_and_a_change_is_detecte
     const char *stored = json_string_value(json_object_get(json_object_get(entry, "config"),
                                                            "password"));
     assert_non_null(stored);
-    assert_memory_equal(stored, "sha256:", 7);
-    assert_int_equal(strlen(stored), 7 + 64);
+    assert_memory_equal(stored, "hmac-sha256:", 12); /* keyed: services/secrets_hash.c */
+    assert_int_equal(strlen(stored), 12 + 64);
     assert_null(json_object_get(json_object_get(entry, "attributes"), "password"));
     json_decref(entry);
 
@@ -275,6 +274,37 @@ static void test_plan_refuses_to_delete_a_resource_with_prevent_destroy(void **u
     fixture_free(fx);
 }
 
+/* What a plugin is given has the types its schema declares, also when it
+ * comes through a reference: an integer attribute read into a string one
+ * arrives as text, and text the user wrote that looks like the CLI's word
+ * for an unknown value is applied as the text it is. */
+static void test_plan_converts_referenced_values_and_keeps_user_text(void **unused)
+{
+    fixture *fx = fixture_new();
+    fixture_open(fx, "name: plantest\n"
+                     "providers:\n  fake: {}\n"
+                     "instances:\n"
+                     "  a: { size: small, disk_gb: \"20\" }\n"
+                     "  b: { size: small, user_data: \"${instance.a.disk_gb}\", "
+                     "tags: { note: \"(known after apply)\" } }\n"
+                     "  c: { size: small, user_data: \"(known after apply)\" }\n");
+    engine_apply_summary sum;
+    assert_int_equal(fixture_apply(fx, &sum), 0);
+    assert_int_equal(sum.done, 3);
+    json_t *a = json_object_get(fake_object_of("instance.a"), "attrs");
+    json_t *b = json_object_get(fake_object_of("instance.b"), "attrs");
+    json_t *c = json_object_get(fake_object_of("instance.c"), "attrs");
+    assert_true(json_is_integer(json_object_get(a, "disk_gb")));
+    assert_string_equal(json_string_value(json_object_get(b, "user_data")), "20");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(b, "tags"), "note")),
+                        "(known after apply)");
+    assert_string_equal(json_string_value(json_object_get(c, "user_data")),
+                        "(known after apply)");
+    plan *p = fixture_plan(fx, 1);
+    assert_int_equal(plan_changes(p), 0);
+    fixture_free(fx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -290,6 +320,7 @@ int main(void)
         cmocka_unit_test(test_plan_json_lists_each_change_with_action_and_reasons),
         cmocka_unit_test(test_plan_print_says_no_changes_when_up_to_date),
         cmocka_unit_test(test_plan_refuses_to_delete_a_resource_with_prevent_destroy),
+        cmocka_unit_test(test_plan_converts_referenced_values_and_keeps_user_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -283,6 +283,54 @@ static void test_secrets_handed_out_are_masked_by_log_redact(void **state)
     free(var);
 }
 
+/* A secrets file planted as a link to another file is never read (its
+ * text would be loaded and, on the next save, written back). */
+static void test_secrets_file_planted_as_a_link_is_refused(void **state)
+{
+    char *target = path_in_dir("elsewhere.json");
+    char *path = path_in_dir("linked.secrets.json");
+    char *err = NULL;
+    write_file(target, "{\"stolen\": \"from-elsewhere-1a2b\"}", 0600);
+    assert_int_equal(symlink(target, path), 0);
+
+    assert_int_equal(secrets_file_load(path, &err), INFRA_EINVALID);
+    char *expected = util_printf("cannot open secrets file %s: it is a symbolic link, which "
+                                 "infra never follows in a state directory; remove it",
+                                 path);
+    assert_string_equal(err, expected);
+    free(expected);
+    free(err);
+    infra_secret *s = NULL;
+    assert_int_equal(secrets_lookup("stolen", &s), INFRA_ENOTFOUND);
+
+    unlink(path);
+    unlink(target);
+    free(path);
+    free(target);
+}
+
+static void test_secrets_bind_refuses_a_directory_others_can_write(void **state)
+{
+    char *open_dir = path_in_dir("open");
+    char *path = util_printf("%s/app.prod.secrets.json", open_dir);
+    char *err = NULL;
+    assert_int_equal(mkdir(open_dir, 0700), 0);
+    assert_int_equal(chmod(open_dir, 0777), 0);
+
+    assert_int_equal(secrets_file_bind(path, &err), INFRA_EAUTH);
+    char *expected = util_printf("state directory %s is writable by others (mode 0777), who "
+                                 "could plant files there; run chmod o-w %s",
+                                 open_dir, open_dir);
+    assert_string_equal(err, expected);
+    assert_null(secrets_file_bound());
+    free(expected);
+    free(err);
+
+    rmdir(open_dir);
+    free(path);
+    free(open_dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -294,6 +342,8 @@ int main(void)
         cmocka_unit_test_setup(test_secrets_generated_values_persist_across_save_and_load, reset),
         cmocka_unit_test_setup(test_secrets_generate_refuses_bad_arguments, reset),
         cmocka_unit_test_setup(test_secrets_handed_out_are_masked_by_log_redact, reset),
+        cmocka_unit_test_setup(test_secrets_file_planted_as_a_link_is_refused, reset),
+        cmocka_unit_test_setup(test_secrets_bind_refuses_a_directory_others_can_write, reset),
     };
     int failed = cmocka_run_group_tests(tests, setup, teardown);
     secrets_clear();

@@ -28,15 +28,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/util.h"
 #include "plugin/host.h"
 #include "services/ssh.h"
-#include "base/util.h"
+#include "services/ssh_int.h" /* to play a login user other than root */
 
 #define SSHD "/usr/sbin/sshd"
 /* libssh2 1.10 reads OpenSSH-format ed25519 keys and speaks ssh-ed25519. */
 #define KEY_TYPE "ed25519"
-
-extern char **environ;
 
 typedef struct fixture {
     int available;
@@ -174,8 +173,9 @@ static char *write_config(int port, const char *name)
                              "PermitRootLogin prohibit-password\n"
                              "PasswordAuthentication no\n"
                              "KbdInteractiveAuthentication no\n"
+                             "SetEnv PATH=%s/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"
                              "Subsystem sftp internal-sftp\n",
-                             port, fx.host_key, fx.host_ecdsa, fx.dir, fx.dir, name);
+                             port, fx.host_key, fx.host_ecdsa, fx.dir, fx.dir, name, fx.dir);
     write_file(path, text);
     free(text);
     return path;
@@ -348,6 +348,12 @@ static int group_setup(void **state)
         sh("ssh-keygen -q -t %s -N '' -C infra-test -f %s", KEY_TYPE, keys[i]);
     sh("ssh-keygen -q -t ecdsa -b 256 -N '' -C infra-test -f %s", fx.host_ecdsa);
     sh("cp %s.pub %s/authorized_keys", fx.user_key, fx.dir);
+    /* Commands see DIR/bin first: a stand-in "sudo" that refuses like a
+     * sudo without rights for the login user (a second user and a sudoers
+     * policy would change this machine); root never needs sudo. */
+    sh("mkdir -p %s/bin && printf '#!/bin/sh\\necho \"sudo: a password is required\" >&2\\n"
+       "exit 1\\n' > %s/bin/sudo && chmod 755 %s/bin/sudo",
+       fx.dir, fx.dir, fx.dir);
     fx.fingerprint = fingerprint_of(fx.host_key);
     fx.port = free_port();
     char *config = write_config(fx.port, "sshd_config");
@@ -388,6 +394,9 @@ static void test_ssh_api_table_has_every_slot(void **state)
     assert_true(INFRA_HAS_SLOT(api, exec));
     assert_true(INFRA_HAS_SLOT(api, upload));
     assert_true(INFRA_HAS_SLOT(api, close));
+    assert_true(INFRA_HAS_SLOT(api, exec_sudo));
+    assert_true(INFRA_HAS_SLOT(api, run));
+    assert_true(INFRA_HAS_SLOT(api, write_file));
     api->close(NULL); /* NULL is ignored */
 }
 
@@ -664,6 +673,127 @@ static void test_ssh_upload_into_missing_directory_fails_with_enotfound(void **s
     assert_int_equal(ssh_upload(ssh, fx.dir, "x", 1, 0644), INFRA_EINVALID);
     assert_non_null(strstr(ssh_last_error(ssh), "is a directory"));
     free(path);
+    ssh_close(ssh);
+}
+
+/* ------------------------------------------------------------------ */
+/* Within a call: host->ssh->run and host->ssh->write_file             */
+
+static void test_ssh_run_slot_runs_as_root_and_hands_back_any_exit_status(void **state)
+{
+    REQUIRE_SSHD();
+    infra_ssh *ssh = open_session();
+    infra_call call;
+    captured c;
+    int status = -1;
+    char *out = NULL, *err = NULL;
+    call_begin(&call, &c);
+    call.deadline_ms = host_now_ms() + 30000;
+    assert_int_equal(ssh_api()->run(&call, ssh, "id -u; echo bad >&2; exit 3", 1, &status, &out,
+                                    &err),
+                     0);
+    assert_int_equal(status, 3);
+    assert_string_equal(out, "0\n");
+    assert_string_equal(err, "bad\n");
+    assert_int_equal(c.count, 0);
+    free(out);
+    free(err);
+    call_end(&call, &c);
+    ssh_close(ssh);
+}
+
+static void test_ssh_run_slot_stops_at_the_calls_deadline_and_says_so(void **state)
+{
+    REQUIRE_SSHD();
+    infra_ssh *ssh = open_session();
+    infra_call call;
+    captured c;
+    int status = 7;
+    call_begin(&call, &c);
+    int64_t start = now_ms();
+    call.deadline_ms = host_now_ms() + 500;
+    assert_int_equal(ssh_api()->run(&call, ssh, "exec sleep 30", 0, &status, NULL, NULL),
+                     INFRA_ECANCELLED);
+    int64_t elapsed = now_ms() - start;
+    assert_true(elapsed >= 450);
+    assert_true(elapsed < 5000);
+    assert_int_equal(status, -1);
+    assert_int_equal(c.count, 1);
+    assert_non_null(strstr(diag_text(&c), "stopped: the call's deadline passed"));
+    call_end(&call, &c);
+    ssh_close(ssh);
+}
+
+static void test_ssh_run_slot_reports_a_broken_connection_with_the_stderr_tail(void **state)
+{
+    REQUIRE_SSHD();
+    infra_ssh *ssh = open_session();
+    infra_call call;
+    captured c;
+    call_begin(&call, &c);
+    call.deadline_ms = host_now_ms() + 30000;
+    /* The command kills its own session: the connection drops under it. */
+    int rc = ssh_api()->run(&call, ssh, "echo 'about to go' >&2; sleep 0.3; kill -9 $PPID; sleep 5",
+                            0, NULL, NULL, NULL);
+    assert_true(rc == INFRA_ETRANSIENT || rc == INFRA_EINTERNAL);
+    assert_int_equal(c.count, 1);
+    assert_true(strncmp(diag_text(&c), "ssh: ", 5) == 0);
+    assert_non_null(strstr(diag_text(&c), "on 127.0.0.1: "));
+    assert_non_null(strstr(diag_text(&c), "the command's last lines of stderr:\nabout to go"));
+    call_end(&call, &c);
+    ssh_close(ssh);
+}
+
+static void test_ssh_run_slot_quotes_the_refusal_of_sudo(void **state)
+{
+    REQUIRE_SSHD();
+    infra_ssh *ssh = open_session();
+    infra_call call;
+    captured c;
+    int status = 5;
+    call_begin(&call, &c);
+    free(ssh->user);
+    ssh->user = util_strdup("deploy"); /* as if logged in as a user needing sudo */
+    assert_int_equal(ssh_api()->run(&call, ssh, "systemctl restart nomad", 1, &status, NULL, NULL),
+                     INFRA_EAUTH);
+    assert_int_equal(status, -1);
+    assert_string_equal(diag_text(&c), "sudo on 127.0.0.1 refused to run a command as root for "
+                                       "deploy: sudo: a password is required\n");
+    call_end(&call, &c);
+    ssh_close(ssh);
+}
+
+static void test_ssh_write_file_slot_writes_and_explains_a_failure(void **state)
+{
+    REQUIRE_SSHD();
+    infra_ssh *ssh = open_session();
+    infra_call call;
+    captured c;
+    call_begin(&call, &c);
+    call.deadline_ms = host_now_ms() + 30000;
+    char *path = util_printf("%s/written.conf", fx.dir);
+    assert_int_equal(ssh_api()->write_file(&call, ssh, path, "a = 1\n", 6, 0600), 0);
+    char *cmd = util_printf("stat -c %%a %s; cat %s", path, path);
+    char *out = remote(ssh, cmd);
+    assert_string_equal(out, "600\na = 1\n");
+    free(out);
+    assert_int_equal(c.count, 0);
+    char *missing = util_printf("%s/no/such/dir/file", fx.dir);
+    assert_int_equal(ssh_api()->write_file(&call, ssh, missing, "x", 1, 0644), INFRA_ENOTFOUND);
+    assert_int_equal(c.count, 1);
+    assert_non_null(strstr(diag_text(&c), "no/such/dir/file.tmp on 127.0.0.1"));
+    /* A call whose deadline has passed writes nothing. */
+    call.deadline_ms = host_now_ms() - 1;
+    assert_int_equal(ssh_api()->write_file(&call, ssh, path, "b = 2\n", 6, 0600),
+                     INFRA_ECANCELLED);
+    assert_non_null(strstr(diag_text(&c), "deadline passed"));
+    out = remote(ssh, cmd);
+    assert_string_equal(out, "600\na = 1\n");
+    free(out);
+    free(missing);
+    free(cmd);
+    free(path);
+    call_end(&call, &c);
     ssh_close(ssh);
 }
 
@@ -1103,6 +1233,11 @@ int main(void)
         cmocka_unit_test(test_ssh_upload_writes_file_with_mode_and_replaces_it_atomically),
         cmocka_unit_test(test_ssh_upload_sends_large_binary_data_intact),
         cmocka_unit_test(test_ssh_upload_into_missing_directory_fails_with_enotfound),
+        cmocka_unit_test(test_ssh_run_slot_runs_as_root_and_hands_back_any_exit_status),
+        cmocka_unit_test(test_ssh_run_slot_stops_at_the_calls_deadline_and_says_so),
+        cmocka_unit_test(test_ssh_run_slot_reports_a_broken_connection_with_the_stderr_tail),
+        cmocka_unit_test(test_ssh_run_slot_quotes_the_refusal_of_sudo),
+        cmocka_unit_test(test_ssh_write_file_slot_writes_and_explains_a_failure),
         cmocka_unit_test(test_ssh_connect_accepts_the_pinned_fingerprint),
         cmocka_unit_test(test_ssh_connect_accepts_a_pin_of_the_servers_other_key_type),
         cmocka_unit_test(test_ssh_connect_refuses_a_wrong_fingerprint_before_login),

@@ -21,6 +21,7 @@
 #include "infra/plugin.h"
 #include "services/log.h"
 #include "state/state.h"
+#include "base/file.h"
 #include "base/util.h"
 
 static char *make_tmpdir(void)
@@ -294,13 +295,186 @@ static void test_state_unlock_refuses_a_live_holder_and_removes_a_dead_ones(void
     remove_tree(dir);
 }
 
-int main(void)
+/* What a planted lock file must never do: truncate what it points at. */
+static void assert_untouched(const char *path, const char *text)
 {
+    char *now = read_text(path);
+    assert_string_equal(now, text);
+    free(now);
+}
+
+static void test_state_lock_never_follows_a_link_planted_as_the_lock_file(void **unused)
+{
+    char *dir = make_tmpdir();
+    char *victim = util_printf("%s/precious", dir);
+    char *lock_path = util_printf("%s/app.prod.lock", dir);
+    FILE *f = fopen(victim, "w");
+    assert_non_null(f);
+    fputs("do not truncate me\n", f);
+    fclose(f);
+    assert_int_equal(symlink(victim, lock_path), 0);
+    state_lock *lock = NULL;
+    char *err = NULL;
+
+    assert_int_equal(state_lock_acquire(dir, "app", "prod", "me", &lock, &err), INFRA_EINTERNAL);
+    assert_null(lock);
+    char *expected = util_printf("cannot open lock file %s: it is a symbolic link, which infra "
+                                 "never follows in a state directory; remove it",
+                                 lock_path);
+    assert_string_equal(err, expected);
+    assert_untouched(victim, "do not truncate me\n");
+    free(expected);
+    free(err);
+
+    /* infra unlock does not follow it either (it only removes the link). */
+    assert_int_equal(state_unlock(dir, "app", "prod", 0, &err), INFRA_EINTERNAL);
+    assert_non_null(strstr(err, "it is a symbolic link"));
+    assert_untouched(victim, "do not truncate me\n");
+    free(err);
+
+    free(lock_path);
+    free(victim);
+    remove_tree(dir);
+}
+
+static void test_state_lock_refuses_a_hard_link_or_a_fifo_as_the_lock_file(void **unused)
+{
+    char *dir = make_tmpdir();
+    char *victim = util_printf("%s/precious", dir);
+    char *lock_path = util_printf("%s/app.prod.lock", dir);
+    FILE *f = fopen(victim, "w");
+    assert_non_null(f);
+    fputs("do not truncate me\n", f);
+    fclose(f);
+    assert_int_equal(link(victim, lock_path), 0);
+    state_lock *lock = NULL;
+    char *err = NULL;
+
+    assert_int_equal(state_lock_acquire(dir, "app", "prod", "me", &lock, &err), INFRA_EINTERNAL);
+    char *expected = util_printf("cannot open lock file %s: it has 2 hard links, so it is also "
+                                 "another file; remove it",
+                                 lock_path);
+    assert_string_equal(err, expected);
+    assert_untouched(victim, "do not truncate me\n");
+    free(expected);
+    free(err);
+    /* A file that may rightly have two names (a state beside its backup
+     * link) is opened with util_open_private_links; a third name is not. */
+    int fd = util_open_private_links(lock_path, O_RDONLY, 0, 2, "state", &err);
+    assert_true(fd >= 0);
+    close(fd);
+    char *third = util_printf("%s/third", dir);
+    assert_int_equal(link(victim, third), 0);
+    assert_int_equal(util_open_private_links(lock_path, O_RDONLY, 0, 2, "state", &err), -1);
+    assert_non_null(strstr(err, "it has 3 hard links"));
+    free(err);
+    unlink(third);
+    free(third);
+
+    /* A FIFO is refused at once; nothing waits for a writer. */
+    assert_int_equal(unlink(lock_path), 0);
+    assert_int_equal(mkfifo(lock_path, 0600), 0);
+    assert_int_equal(state_lock_acquire(dir, "app", "prod", "me", &lock, &err), INFRA_EINTERNAL);
+    expected = util_printf("cannot open lock file %s: it is a FIFO, not a regular file; remove it",
+                           lock_path);
+    assert_string_equal(err, expected);
+    free(expected);
+    free(err);
+
+    free(lock_path);
+    free(victim);
+    remove_tree(dir);
+}
+
+static void test_state_lock_refuses_a_state_directory_others_can_write(void **unused)
+{
+    char *dir = make_tmpdir();
+    assert_int_equal(chmod(dir, 01777), 0);
+    state_lock *lock = NULL;
+    char *err = NULL;
+
+    assert_int_equal(state_lock_acquire(dir, "app", "prod", "me", &lock, &err), INFRA_EAUTH);
+    char *expected = util_printf("state directory %s is writable by others (mode 1777), who could "
+                                 "plant files there; run chmod o-w %s",
+                                 dir, dir);
+    assert_string_equal(err, expected);
+    free(expected);
+    free(err);
+    char *lock_path = util_printf("%s/app.prod.lock", dir);
+    assert_int_equal(access(lock_path, F_OK), -1); /* nothing was created */
+    free(lock_path);
+
+    assert_int_equal(chmod(dir, 0700), 0);
+    assert_int_equal(state_lock_acquire(dir, "app", "prod", "me", &lock, &err), 0);
+    state_lock_release(lock);
+    remove_tree(dir);
+}
+
+/* With --hold-lock DIR as its first arguments this binary takes the lock
+ * and holds it (the rest of the command line is what the lock records). */
+static int hold_lock_main(const char *dir)
+{
+    state_lock *lock = NULL;
+    if (state_lock_acquire(dir, "app", "prod", "bob@test", &lock, NULL) < 0)
+        return 3;
+    if (write(STDOUT_FILENO, "y", 1) != 1)
+        return 4;
+    for (;;)
+        pause();
+}
+
+/* The lock says which command holds it, but never a --var value: a
+ * password given that way is not left in a file. */
+static void test_state_lock_records_the_command_without_variable_values(void **unused)
+{
+    char *dir = make_tmpdir();
+    int ready[2];
+    assert_int_equal(pipe(ready), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(ready[1], STDOUT_FILENO);
+        close(ready[0]);
+        execl("/proc/self/exe", "test_state_lock", "--hold-lock", dir, "up", "t.yaml", "--var",
+              "db_password=hunter2-in-argv", "--var=token=abc-in-argv", "-e", "prod", (char *)NULL);
+        _exit(5);
+    }
+    close(ready[1]);
+    char c = 0;
+    assert_int_equal(read(ready[0], &c, 1), 1);
+    close(ready[0]);
+
+    char *path = util_printf("%s/app.prod.lock", dir);
+    char *text = read_text(path);
+    json_t *doc = json_loads(text, 0, NULL);
+    assert_non_null(doc);
+    char *expected = util_printf("test_state_lock --hold-lock %s up t.yaml --var "
+                                 "db_password=(value hidden) --var=token=(value hidden) -e prod",
+                                 dir);
+    assert_string_equal(json_string_value(json_object_get(doc, "command")), expected);
+    assert_null(strstr(text, "in-argv"));
+
+    kill_holder(pid);
+    free(expected);
+    json_decref(doc);
+    free(text);
+    free(path);
+    remove_tree(dir);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc >= 3 && !strcmp(argv[1], "--hold-lock"))
+        return hold_lock_main(argv[2]);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_state_lock_second_acquire_in_another_process_is_refused),
         cmocka_unit_test(test_state_lock_of_a_killed_holder_is_taken_over_with_a_warning),
         cmocka_unit_test(test_state_lock_is_exclusive_within_one_process_too),
         cmocka_unit_test(test_state_unlock_refuses_a_live_holder_and_removes_a_dead_ones),
+        cmocka_unit_test(test_state_lock_never_follows_a_link_planted_as_the_lock_file),
+        cmocka_unit_test(test_state_lock_refuses_a_hard_link_or_a_fifo_as_the_lock_file),
+        cmocka_unit_test(test_state_lock_refuses_a_state_directory_others_can_write),
+        cmocka_unit_test(test_state_lock_records_the_command_without_variable_values),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

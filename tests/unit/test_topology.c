@@ -246,9 +246,14 @@ static void test_topology_cluster_scheduler_resources_follow_the_nodes(void **un
                 "\"datacenter\":\"dc3\",\"index\":1,"
                 "\"private_ip\":\"${cluster.main.us.dc3.clients[1].private_ip}\","
                 "\"settings\":{\"acl\":true}}");
+    /* Its instance, and the servers of its region as one group. */
     char *deps = deps_text(a->deps, a->ndeps);
-    assert_string_equal(deps, "cluster.main.us.dc3.client[1] cluster.main.us.dc2.server[0]");
+    assert_string_equal(deps, "cluster.main.us.dc3.client[1] cluster.main.us.servers[*]");
     free(deps);
+    assert_int_equal(t->ngroups, 2);
+    assert_string_equal(t->groups[1].address, "cluster.main.us.servers[*]");
+    assert_int_equal(t->groups[1].nmembers, 1);
+    assert_string_equal(t->groups[1].members[0], "cluster.main.us.dc2.server[0]");
 
     const topo_resource *r = res(t, "cluster_region.main.eu");
     assert_string_equal(r->type, "cluster_region");

@@ -1,5 +1,5 @@
 /* topology_eval: references resolved against what a lookup knows, with
- * unknown values marked "(known after apply)", splats as lists, text
+ * the unknown value where they are not known yet, splats as lists, text
  * concatenation and the errors for attributes that do not exist. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,11 +10,13 @@
 
 #include "test_topology_helpers.h"
 
+#include "base/unknown.h"
+
 static const char eval_yaml[] =
     "name: app\n"
     "providers: { p: {} }\n"
     "networks:\n  main: {}\n"
-    "instances:\n  web: { count: 3 }\n"
+    "instances:\n  web: { count: 3 }\n  text: {}\n"
     "clusters:\n  c:\n    scheduler: nomad\n    regions:\n"
     "      eu: { datacenters: { dc: { provider: p, servers: 2, clients: 1 } } }\n"
     "outputs:\n"
@@ -26,7 +28,8 @@ static const char eval_yaml[] =
     "  second_zone: ${instance.web[1].zones[1]}\n"
     "  servers: ${cluster.c.servers[*].ip}\n"
     "  literal: \"$${not.evaluated} ${network.main.id}\"\n"
-    "  nested: { list: [\"${network.main.port}\", 1] }\n";
+    "  nested: { list: [\"${network.main.port}\", 1] }\n"
+    "  text: ${instance.text.ip}\n";
 
 /* Known attributes: { address: { attr: value } }; anything else is unknown. */
 static const json_t *lookup(void *ud, const char *address, const char *attr)
@@ -37,12 +40,28 @@ static const json_t *lookup(void *ud, const char *address, const char *attr)
 static json_t *known(void)
 {
     return json_pack("{s:{s:s, s:i, s:s}, s:{s:s, s:{s:s}, s:[s,s]}, s:{s:s, s:[s,s]},"
-                     " s:{s:s}, s:{s:s}}",
+                     " s:{s:s}, s:{s:o}, s:{s:s}}",
                      "network.main", "id", "net-1", "port", 8080, "host", "example.org",
                      "instance.web[0]", "ip", "10.0.0.1", "tags", "Name", "web-0", "zones", "a",
                      "b", "instance.web[1]", "ip", "10.0.0.2", "zones", "c", "d",
                      "cluster.c.eu.dc.server[0]", "ip", "10.1.0.1", "cluster.c.eu.dc.server[1]",
-                     "ip", "(known after apply)");
+                     "ip", unknown_new(), "instance.text", "ip", UNKNOWN_TEXT);
+}
+
+/* out as JSON text with each unknown value written as <?>. */
+static void assert_shown(const json_t *out, const char *expected)
+{
+    json_t *marked = unknown_shown(out);
+    char *text = json_dumps(marked, JSON_COMPACT | JSON_ENCODE_ANY);
+    char *at;
+    while (text && (at = strstr(text, "\"" UNKNOWN_TEXT "\"")) != NULL) {
+        size_t n = strlen(UNKNOWN_TEXT) + 2;
+        memcpy(at, "<?>", 3);
+        memmove(at + 3, at + n, strlen(at + n) + 1);
+    }
+    assert_string_equal(text, expected);
+    free(text);
+    json_decref(marked);
 }
 
 static const json_t *output(const topology *t, const char *name)
@@ -98,22 +117,29 @@ static void test_topology_eval_marks_unknown_values_and_returns_one(void **unuse
 {
     topology *t = load_ok(eval_yaml);
     json_t *k = known(), *out = NULL;
-    /* web[2] is not known: its element is the marker. */
+    /* web[2] is not known: its element is the unknown value. */
     assert_int_equal(eval(t, "ips", k, &out), 1);
-    assert_json(out, "[\"10.0.0.1\",\"10.0.0.2\",\"(known after apply)\"]");
+    assert_shown(out, "[\"10.0.0.1\",\"10.0.0.2\",<?>]");
+    assert_true(unknown_is(json_array_get(out, 2)));
     json_decref(out);
-    /* A known value that is itself the marker counts as unknown. */
+    /* A known value that is itself unknown counts as unknown. */
     assert_int_equal(eval(t, "servers", k, &out), 1);
-    assert_json(out, "[\"10.1.0.1\",\"(known after apply)\"]");
+    assert_shown(out, "[\"10.1.0.1\",<?>]");
+    json_decref(out);
+    /* The text "(known after apply)" is a value like any other. */
+    assert_int_equal(eval(t, "text", k, &out), 0);
+    assert_json(out, "\"(known after apply)\"");
+    assert_false(unknown_is(out));
     json_decref(out);
     json_decref(k);
 
     json_t *empty = json_object();
+    /* Text with an unknown part is unknown as a whole. */
     assert_int_equal(eval(t, "url", empty, &out), 1);
-    assert_json(out, "\"http://(known after apply):(known after apply)/x\"");
+    assert_true(unknown_is(out));
     json_decref(out);
     assert_int_equal(eval(t, "id", empty, &out), 1);
-    assert_json(out, "\"(known after apply)\"");
+    assert_true(unknown_is(out));
     json_decref(out);
     json_decref(empty);
     topology_free(t);

@@ -1,5 +1,5 @@
 /* Variables, environments and environment variables: precedence
- * (default < environment < --var-file < --var), type conversion, the
+ * (default < environment < INFRA_VAR_ < --var-file < --var), type conversion, the
  * environment's override, ${env.NAME} and the errors of each. */
 #define _GNU_SOURCE
 #include <stdarg.h>
@@ -119,6 +119,46 @@ static void test_topology_var_file_overrides_environment_and_var_overrides_both(
     assert_json(cfg(t, "size"), "\"cli\"");
     assert_json(cfg(t, "zones"), "[\"p\",\"q\"]");
     topology_free(t);
+    unlink(file);
+    free(file);
+}
+
+/* INFRA_VAR_NAME overrides the topology (default and environment) and is
+ * overridden by what the command line says (--var-file, --var). */
+static void
+test_topology_infra_var_environment_ranks_between_environment_and_var_file(void **unused)
+{
+    setenv("INFRA_VAR_replicas", "9", 1);
+    setenv("INFRA_VAR_region", "from-env", 1);
+    setenv("INFRA_VAR_undeclared", "ignored", 1);
+    topology_options o = {.environment = "prod"};
+    topology *t = load_opts(vars_yaml, &o);
+    assert_json(cfg(t, "replicas"), "9"); /* over the environment's 3, as a number */
+    topology_free(t);
+
+    char *file = write_temp("replicas: 5\n");
+    const char *files[] = {file, NULL};
+    o.var_files = files;
+    t = load_opts(vars_yaml, &o);
+    assert_json(cfg(t, "replicas"), "5");
+    topology_free(t);
+
+    const char *vars[] = {"replicas=7", NULL};
+    o.vars = vars;
+    t = load_opts(vars_yaml, &o);
+    assert_json(cfg(t, "replicas"), "7");
+    topology_free(t);
+
+    /* Converted like --var, and named in the error. */
+    setenv("INFRA_VAR_replicas", "many", 1);
+    char *line = load_error_opts(vars_yaml, NULL);
+    assert_string_equal(line, "t.yaml:4:3: error: variables.replicas: INFRA_VAR_replicas: "
+                              "expected a number, got \"many\"");
+    free(line);
+
+    unsetenv("INFRA_VAR_replicas");
+    unsetenv("INFRA_VAR_region");
+    unsetenv("INFRA_VAR_undeclared");
     unlink(file);
     free(file);
 }
@@ -255,6 +295,8 @@ int main(void)
         cmocka_unit_test(test_topology_variable_defaults_and_exact_expressions_keep_their_type),
         cmocka_unit_test(test_topology_environment_sets_variables_and_deep_merges_override),
         cmocka_unit_test(test_topology_var_file_overrides_environment_and_var_overrides_both),
+        cmocka_unit_test(
+            test_topology_infra_var_environment_ranks_between_environment_and_var_file),
         cmocka_unit_test(test_topology_bad_var_conversion_names_the_variable),
         cmocka_unit_test(test_topology_undeclared_var_is_an_error_with_a_suggestion),
         cmocka_unit_test(test_topology_variable_without_value_is_reported_where_used),

@@ -50,7 +50,9 @@ void diag_print(const diag_list *list, FILE *out)
 {
     for (size_t i = 0; i < list->count; i++) {
         char *line = diag_format(&list->items[i]);
-        fprintf(out, "%s\n", line);
+        char *shown = util_escape_controls(line);
+        fprintf(out, "%s\n", shown);
+        free(shown);
         free(line);
     }
 }

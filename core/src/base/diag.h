@@ -34,7 +34,8 @@ typedef struct diag_list {
 void diag_add(diag_list *list, diag_severity sev, const diag_loc *loc, const char *key,
               const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
-/* Prints every diagnostic, one line each, in the order added. */
+/* Prints every diagnostic, one line each, in the order added, with control
+ * characters escaped (a message may quote a value from the topology). */
 void diag_print(const diag_list *list, FILE *out);
 
 /* Formats one diagnostic as a line without newline; caller frees. */

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/util.h"
@@ -61,6 +62,152 @@ int util_read_file(const char *path, char **out, size_t *len)
     *len = b.len;
     *out = b.data ? util_buf_take(&b) : util_strdup("");
     return 0;
+}
+
+/* What kind of file st is, for an error. */
+static const char *file_kind(const struct stat *st)
+{
+    if (S_ISDIR(st->st_mode))
+        return "a directory";
+    if (S_ISFIFO(st->st_mode))
+        return "a FIFO";
+    if (S_ISCHR(st->st_mode))
+        return "a character device";
+    if (S_ISBLK(st->st_mode))
+        return "a block device";
+    if (S_ISSOCK(st->st_mode))
+        return "a socket";
+    if (S_ISLNK(st->st_mode))
+        return "a symbolic link";
+    return "not a regular file";
+}
+
+int util_open_private(const char *path, int flags, mode_t mode, const char *what, char **err)
+{
+    return util_open_private_links(path, flags, mode, 1, what, err);
+}
+
+int util_open_private_links(const char *path, int flags, mode_t mode, unsigned max_links,
+                            const char *what, char **err)
+{
+    struct stat st;
+    int fd = open(path, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, mode);
+    if (fd < 0) {
+        int saved = errno;
+        if (saved == ELOOP)
+            *err = util_printf("cannot open %s %s: it is a symbolic link, which infra never "
+                               "follows in a state directory; remove it",
+                               what, path);
+        else
+            *err = util_printf("cannot open %s %s: %s", what, path, strerror(saved));
+        errno = saved;
+        return -1;
+    }
+    /* fstat on the descriptor: the file checked is the file used. */
+    if (fstat(fd, &st) < 0) {
+        int saved = errno;
+        *err = util_printf("cannot open %s %s: %s", what, path, strerror(saved));
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        *err = util_printf("cannot open %s %s: it is %s, not a regular file; remove it", what, path,
+                           file_kind(&st));
+        close(fd);
+        errno = EINVAL;
+        return -1;
+    }
+    if (st.st_nlink > max_links) {
+        *err = util_printf("cannot open %s %s: it has %lu hard links, so it is also another "
+                           "file; remove it",
+                           what, path, (unsigned long)st.st_nlink);
+        close(fd);
+        errno = EMLINK;
+        return -1;
+    }
+    if (st.st_uid != geteuid()) {
+        *err = util_printf("cannot open %s %s: it belongs to uid %u, not to the user running "
+                           "infra (uid %u); remove it or run chown %u %s",
+                           what, path, (unsigned)st.st_uid, (unsigned)geteuid(),
+                           (unsigned)geteuid(), path);
+        close(fd);
+        errno = EPERM;
+        return -1;
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0)
+        fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    return fd;
+}
+
+int util_dir_check_private(const char *dir, const char *what, char **err)
+{
+    struct stat st;
+    if (stat(dir, &st) < 0)
+        return 0;
+    if (st.st_mode & S_IWOTH) {
+        *err = util_printf("%s %s is writable by others (mode %04o), who could plant files "
+                           "there; run chmod o-w %s",
+                           what, dir, (unsigned)(st.st_mode & 07777), dir);
+        return INFRA_EAUTH;
+    }
+    return 0;
+}
+
+int util_read_regular_file(const char *path, size_t max, char **out, size_t *len, char **err)
+{
+    struct stat st;
+    util_buf b = {0};
+    *out = NULL;
+    *len = 0;
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        *err = util_printf("cannot read: %s", strerror(errno));
+        return -1;
+    }
+    if (fstat(fd, &st) < 0) {
+        *err = util_printf("cannot read: %s", strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        *err = util_printf("not a regular file (%s)", file_kind(&st));
+        close(fd);
+        return -1;
+    }
+    if ((unsigned long long)st.st_size > max) {
+        *err = util_printf("larger than %zu MiB", max >> 20);
+        close(fd);
+        return -1;
+    }
+    /* The size is checked while reading too: the file may grow meanwhile. */
+    for (;;) {
+        char chunk[65536];
+        ssize_t n = read(fd, chunk, sizeof(chunk));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            *err = util_printf("cannot read: %s", strerror(errno));
+            goto fail;
+        }
+        if (n == 0)
+            break;
+        if (b.len + (size_t)n > max) {
+            *err = util_printf("larger than %zu MiB", max >> 20);
+            goto fail;
+        }
+        util_buf_put(&b, chunk, (size_t)n);
+    }
+    close(fd);
+    *len = b.len;
+    *out = b.data ? util_buf_take(&b) : util_strdup("");
+    return 0;
+fail:
+    close(fd);
+    util_buf_free(&b);
+    return -1;
 }
 
 /* Sets *err to "cannot write WHAT PATH: STEP: strerror(errno)". */

@@ -20,6 +20,36 @@ int util_write_all(int fd, const void *data, size_t len);
  * or -1 (errno set) when it cannot be opened or read. */
 int util_read_file(const char *path, char **out, size_t *len);
 
+/* Opens path the way every file of a state directory is opened: never
+ * through a symbolic link (O_NOFOLLOW), never blocking on a FIFO, and only
+ * a regular file with a single link that belongs to the user running
+ * infra, so that nothing planted in the directory (a link to /etc/shadow,
+ * a hard link, a FIFO, another user's file) is read, truncated or written
+ * as root. flags and mode as for open(2); O_CLOEXEC is added. `what` names
+ * the file in errors ("lock file"). Returns the descriptor, or -1 with
+ * *err "cannot open WHAT PATH: why" (caller frees) and errno set. */
+int util_open_private(const char *path, int flags, mode_t mode, const char *what, char **err);
+
+/* The same, for a file that may rightly have up to max_links names (a
+ * state between its backup link and the rename over it has two); any more
+ * is refused. */
+int util_open_private_links(const char *path, int flags, mode_t mode, unsigned max_links,
+                            const char *what, char **err);
+
+/* Refuses a directory others can write to (mode o+w), where anyone could
+ * plant or swap the files infra keeps there. 0, or INFRA_EAUTH with *err
+ * "WHAT DIR is writable by others (mode 0777); run chmod o-w DIR";
+ * a directory that does not exist is 0 (it is created private). */
+int util_dir_check_private(const char *dir, const char *what, char **err);
+
+/* Reads a whole regular file of at most max bytes: 0 with *out
+ * (NUL-terminated, caller frees) and *len, or -1 with *err (caller frees)
+ * naming the file: "cannot read: No such file", "not a regular file (a
+ * character device)", "larger than 16 MiB". A FIFO or a device is refused
+ * before anything is read from it, so /dev/zero neither fills memory nor a
+ * FIFO blocks. */
+int util_read_regular_file(const char *path, size_t max, char **out, size_t *len, char **err);
+
 /* What util_file_replace does besides the write itself; all optional. */
 typedef struct util_replace_opts {
     /* Called after the temporary file is synced and before the rename: the

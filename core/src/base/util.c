@@ -200,3 +200,68 @@ void util_zero(void *ptr, size_t len)
         *p++ = 0;
 }
 
+/* Length of the UTF-8 sequence at p (2..4), or 0 when it is not one. */
+static size_t utf8_sequence(const unsigned char *p)
+{
+    size_t n;
+    unsigned int cp;
+    if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+        n = 2;
+        cp = p[0] & 0x1fu;
+    } else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+        n = 3;
+        cp = p[0] & 0x0fu;
+    } else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+        n = 4;
+        cp = p[0] & 0x07u;
+    } else {
+        return 0;
+    }
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (p[i] & 0x3fu);
+    }
+    /* Overlong forms, surrogates and code points past U+10FFFF. */
+    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return n;
+}
+
+char *util_escape_controls(const char *text)
+{
+    util_buf b = {0};
+    const unsigned char *p = (const unsigned char *)(text ? text : "");
+    while (*p) {
+        if (*p == '\n') {
+            util_buf_puts(&b, "\\n");
+            p++;
+        } else if (*p == '\t') {
+            util_buf_puts(&b, "\\t");
+            p++;
+        } else if (*p == '\r') {
+            util_buf_puts(&b, "\\r");
+            p++;
+        } else if (*p < 0x20 || *p == 0x7f) {
+            util_buf_printf(&b, "\\x%02x", *p);
+            p++;
+        } else if (*p < 0x80) {
+            util_buf_put(&b, p, 1);
+            p++;
+        } else {
+            size_t n = utf8_sequence(p);
+            if (n == 0) {
+                util_buf_printf(&b, "\\x%02x", *p);
+                p++;
+            } else if (n == 2 && p[0] == 0xc2 && p[1] < 0xa0) {
+                util_buf_printf(&b, "\\u%04x", (unsigned)p[1]); /* C1: U+0080..U+009F */
+                p += 2;
+            } else {
+                util_buf_put(&b, p, n);
+                p += n;
+            }
+        }
+    }
+    return util_buf_take(&b);
+}

@@ -15,7 +15,7 @@ char *util_strndup(const char *s, size_t n);
 
 /* printf into a new string; caller frees. */
 char *util_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-char *util_vprintf(const char *fmt, va_list ap);
+char *util_vprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 
 /* Growable byte buffer, always NUL-terminated when len > 0. */
 typedef struct util_buf {
@@ -43,6 +43,15 @@ int util_random(void *out, size_t n);
 
 /* A new random identifier of 32 hex characters; caller frees. */
 char *util_random_hex(void);
+
+/* A copy of text fit for a terminal: every control character a value
+ * could carry is written out instead of sent (ESC as \x1b, newline as \n,
+ * tab as \t, carriage return as \r, other C0 bytes and DEL as \xHH, the
+ * C1 controls U+0080..U+009F as \u0080..\u009f, and bytes that are not
+ * UTF-8 as \xHH), so text from a topology, a state or a plugin cannot move
+ * the cursor, retitle the window or fake a line. Other text, backslashes
+ * included, is kept, so escaping twice changes nothing. Caller frees. */
+char *util_escape_controls(const char *text);
 
 /* Securely zero memory (not optimised away). */
 void util_zero(void *ptr, size_t len);

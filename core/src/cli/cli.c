@@ -21,6 +21,8 @@ static const char usage_text[] =
     "  output TOPOLOGY [NAME] outputs as text, or --json\n"
     "  graph TOPOLOGY        the resource graph in DOT\n"
     "  unlock TOPOLOGY       remove a lock left by a dead process\n"
+    "  import TOPOLOGY ADDRESS ID   adopt an existing object as the resource ADDRESS\n"
+    "  state rm TOPOLOGY ADDRESS    forget ADDRESS (the object itself is untouched)\n"
     "  plugins               list loadable plugins and refused files\n"
     "  plugin check FILE.so  run the loader's checks on one file\n"
     "  version               print the version\n"
@@ -49,6 +51,7 @@ static const cli_command commands[] = {
     {"down", cli_cmd_down, 1},         {"destroy", cli_cmd_down, 1},
     {"status", cli_cmd_status, 1},     {"output", cli_cmd_output, 1},
     {"graph", cli_cmd_graph, 1},       {"unlock", cli_cmd_unlock, 1},
+    {"import", cli_cmd_import, 1},     {"state", cli_cmd_state, 1},
     {"plugins", cli_cmd_plugins, 0},
 };
 

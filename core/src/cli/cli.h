@@ -34,6 +34,8 @@ int cli_cmd_status(const cli_args *args);
 int cli_cmd_output(const cli_args *args);
 int cli_cmd_graph(const cli_args *args);
 int cli_cmd_unlock(const cli_args *args);
+int cli_cmd_import(const cli_args *args);
+int cli_cmd_state(const cli_args *args);
 
 /* Plugin commands (cli_plugins.c): `infra plugins`, `infra plugin check FILE`. */
 int cli_cmd_plugins(const cli_args *args);

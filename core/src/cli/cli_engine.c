@@ -2,8 +2,14 @@
  * graph, unlock. Exit status: 0 ok, 1 error, 2 `plan` with changes, 130
  * interrupted.
  *
- * Signals during up/down: the first SIGINT/SIGTERM stops new operations,
- * lets the running ones finish and saves the state; the second aborts at
+ * Everything printed that comes from the topology, the state or a plugin
+ * goes through log_display: secrets and sensitive values masked, control
+ * characters escaped; only `output NAME` piped elsewhere than a terminal
+ * prints a value as it is, for scripts.
+ *
+ * Signals during up/down: the first SIGINT/SIGTERM starts nothing new,
+ * has every provider's stop op called (engine/contain.c) so that the
+ * running operations end soon, and saves the state; the second aborts at
  * once (the state file is always whole: it is replaced atomically). */
 #include "cli/cli.h"
 
@@ -14,13 +20,16 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/util.h"
 #include "engine/engine.h"
+#include "engine/engine_apply.h"
 #include "engine/graph.h"
-#include "services/log.h"
+#include "engine/import.h"
 #include "engine/plan.h"
 #include "engine/progress.h"
+#include "engine/resource_graph.h"
 #include "engine/scheduler.h"
-#include "base/util.h"
+#include "services/log.h"
 
 #define EXIT_INTERRUPTED 130
 
@@ -44,8 +53,8 @@ static void on_signal(int sig)
         _exit(EXIT_INTERRUPTED);
     }
     interrupted = 1;
-    write_stderr("\ninfra: interrupted: waiting for the operations in flight to finish "
-                 "(interrupt again to abort)\n");
+    write_stderr("\ninfra: interrupted: starting nothing new and asking the operations in "
+                 "flight to stop (interrupt again to abort)\n");
 }
 
 static void signals_install(engine *e)
@@ -61,6 +70,27 @@ static void signals_install(engine *e)
     sigaction(SIGTERM, &sa, NULL);
 }
 
+/* Prints diagnostics as log_display shows them. */
+static void print_diags(const diag_list *diags)
+{
+    for (size_t i = 0; i < diags->count; i++) {
+        char *line = diag_format(&diags->items[i]);
+        char *shown = log_display(line);
+        fprintf(stderr, "%s\n", shown);
+        free(shown);
+        free(line);
+    }
+}
+
+/* text as log_display shows it, in a buffer of the caller's (freed at the
+ * next call with the same slot). */
+static const char *shown(char **slot, const char *text)
+{
+    free(*slot);
+    *slot = log_display(text ? text : "");
+    return *slot;
+}
+
 static engine *open_engine(const cli_args *a)
 {
     engine_options o = {.topology = a->topology,
@@ -72,7 +102,7 @@ static engine *open_engine(const cli_args *a)
     diag_list diags = {0};
     engine *e = NULL;
     engine_open(&o, &e, &diags);
-    diag_print(&diags, stderr);
+    print_diags(&diags);
     diag_list_free(&diags);
     return e;
 }
@@ -81,7 +111,7 @@ static engine *open_engine(const cli_args *a)
 static size_t flush_diags(engine *e)
 {
     size_t errors = e->diags.errors;
-    diag_print(&e->diags, stderr);
+    print_diags(&e->diags);
     diag_list_free(&e->diags);
     return errors;
 }
@@ -157,10 +187,14 @@ static void print_outputs(FILE *out, const json_t *outputs)
     const char *key;
     json_t *value;
     json_object_foreach((json_t *)outputs, key, value) {
-        char *text = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
-        char *shown = log_redact(text ? text : "null");
-        fprintf(out, "%s = %s\n", key, shown);
-        free(shown);
+        int sensitive =
+            json_is_string(value) && !strcmp(json_string_value(value), ENGINE_SENSITIVE);
+        char *text = sensitive ? util_strdup(ENGINE_SENSITIVE)
+                               : json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
+        char *clean = log_display(text ? text : "null"), *name = log_display(key);
+        fprintf(out, "%s = %s\n", name, clean);
+        free(name);
+        free(clean);
         free(text);
     }
 }
@@ -189,6 +223,11 @@ static int run_plan(engine *e, plan *p, const cli_args *a, const char *label, in
     fflush(stdout);
     if (flush_diags(e) > 0 || sum.failed || sum.skipped)
         status = 1;
+    if (e->halt) {
+        fprintf(stderr, "infra: stopped because a plugin call did not return; the state is "
+                        "saved, run the command again once that is fixed\n");
+        return 1;
+    }
     if (interrupted || sum.not_started) {
         fprintf(stderr, "infra: interrupted; the state is saved, run the command again to "
                         "finish\n");
@@ -296,29 +335,6 @@ done:
     return status;
 }
 
-static const char *item_status(const plan_item *it, char **owned)
-{
-    *owned = NULL;
-    if (it->data)
-        return "data";
-    if (!it->refreshed)
-        return "unknown";
-    if (it->gone)
-        return "missing";
-    if (it->drift) {
-        util_buf b = {0};
-        util_buf_puts(&b, "drifted (");
-        size_t k;
-        json_t *v;
-        json_array_foreach(it->drift, k, v)
-            util_buf_printf(&b, "%s%s", k ? ", " : "", json_string_value(v));
-        util_buf_puts(&b, ")");
-        *owned = util_buf_take(&b);
-        return *owned;
-    }
-    return "ok";
-}
-
 static const char *text_of(const json_t *obj, const char *key)
 {
     const json_t *v = json_object_get(obj, key);
@@ -335,7 +351,7 @@ static json_t *clusters_status(engine *e)
 {
     json_t *all = json_object();
     for (size_t i = 0; i < e->nproviders; i++) {
-        if (!e->providers[i].sched)
+        if (!e->providers[i].bridge)
             continue;
         const char *name = e->providers[i].decl->name + strlen("cluster.");
         json_t *st = NULL;
@@ -350,39 +366,46 @@ static json_t *clusters_status(engine *e)
     return all;
 }
 
+/* What a scheduler plugin reported, escaped. */
 static void print_clusters(const json_t *clusters)
 {
     const char *name, *region;
     json_t *st, *r;
+    char *s[4] = {NULL, NULL, NULL, NULL};
     json_object_foreach((json_t *)clusters, name, st) {
-        printf("\nCluster %s:\n", name);
+        printf("\nCluster %s:\n", shown(&s[0], name));
         json_object_foreach(json_object_get(st, "regions"), region, r) {
             const char *leader = json_string_value(json_object_get(r, "leader"));
-            printf("  region %s: leader %s\n", region, leader && *leader ? leader : "(none)");
+            printf("  region %s: leader %s\n", shown(&s[0], region),
+                   shown(&s[1], leader && *leader ? leader : "(none)"));
             size_t k;
             json_t *x;
             json_array_foreach(json_object_get(r, "servers"), k, x)
-                printf("    server %-36s %-16s %s\n", text_of(x, "name"), text_of(x, "address"),
-                       text_of(x, "status"));
+                printf("    server %-36s %-16s %s\n", shown(&s[0], text_of(x, "name")),
+                       shown(&s[1], text_of(x, "address")), shown(&s[2], text_of(x, "status")));
             json_array_foreach(json_object_get(r, "clients"), k, x)
-                printf("    client %-36s %-16s %s %s\n", text_of(x, "name"),
-                       text_of(x, "datacenter"), text_of(x, "status"), text_of(x, "eligibility"));
+                printf("    client %-36s %-16s %s %s\n", shown(&s[0], text_of(x, "name")),
+                       shown(&s[1], text_of(x, "datacenter")), shown(&s[2], text_of(x, "status")),
+                       shown(&s[3], text_of(x, "eligibility")));
             json_array_foreach(json_object_get(r, "jobs"), k, x)
-                printf("    job    %-36s %-16s deployment %s\n", text_of(x, "id"),
-                       text_of(x, "status"), text_of(x, "deployment"));
+                printf("    job    %-36s %-16s deployment %s\n", shown(&s[0], text_of(x, "id")),
+                       shown(&s[1], text_of(x, "status")), shown(&s[2], text_of(x, "deployment")));
             /* a federated region: where its ACLs come from */
             const json_t *rep = json_object_get(r, "replication");
             if (json_is_object(rep)) {
                 const json_t *tr = json_object_get(rep, "tokens_replicated");
                 const char *err = json_string_value(
                     json_object_get(json_object_get(rep, "consul"), "last_error"));
-                printf("    acl    %s of %s%s%s%s\n", text_of(rep, "role"), text_of(rep, "primary"),
+                printf("    acl    %s of %s%s%s%s\n", shown(&s[0], text_of(rep, "role")),
+                       shown(&s[1], text_of(rep, "primary")),
                        tr ? (json_is_true(tr) ? ", tokens replicated" : ", tokens NOT replicated")
                           : "",
-                       err ? "; consul: " : "", err ? err : "");
+                       err ? "; consul: " : "", err ? shown(&s[2], err) : "");
             }
         }
     }
+    for (size_t i = 0; i < 4; i++)
+        free(s[i]);
 }
 
 int cli_cmd_status(const cli_args *a)
@@ -395,17 +418,19 @@ int cli_cmd_status(const cli_args *a)
     signals_install(e);
     if (open_state(e, 0, "status") < 0)
         goto done;
-    int rc = plan_refresh_state(e, &p);
+    /* Judged as a plan judges: by what the providers plan for the objects
+     * as they are now, never by comparing with what was last recorded. */
+    int rc = plan_build(e, 1, &p);
     json_t *rows = json_array();
     size_t pending = 0;
-    for (size_t k = 0; k < p->nitems; k++) {
+    for (size_t k = 0; p->order && k < p->nitems; k++) {
         const plan_item *it = &p->items[p->order[k]];
         if (!it->entry) {
-            pending++;
+            pending += it->intent != NULL;
             continue;
         }
         char *owned = NULL;
-        const char *st = item_status(it, &owned);
+        const char *st = plan_item_status(it, &owned);
         const json_t *attrs = json_object_get(it->entry, "attributes");
         const char *provider = json_string_value(json_object_get(it->entry, "provider"));
         const char *id = json_string_value(json_object_get(attrs, "id"));
@@ -413,6 +438,17 @@ int cli_cmd_status(const cli_args *a)
             rows, json_pack("{s:s, s:s, s:s, s:s, s:s}", "address", it->address, "type",
                             it->type ? it->type : "", "provider", provider ? provider : "-",
                             "id", id ? id : "-", "status", st));
+        if (!a->json) {
+            /* The table shows the row as a terminal may print it. */
+            json_t *row = json_array_get(rows, json_array_size(rows) - 1);
+            const char *col;
+            json_t *cell;
+            json_object_foreach(row, col, cell) {
+                char *clean = log_display(json_string_value(cell));
+                json_object_set_new(row, col, json_string(clean));
+                free(clean);
+            }
+        }
         free(owned);
     }
     json_t *outputs = state_get_outputs(e->st);
@@ -425,7 +461,10 @@ int cli_cmd_status(const cli_args *a)
         fputc('\n', stdout);
         json_decref(doc);
     } else {
-        printf("%s (%s): %zu resources\n", e->topo->name, e->env, json_array_size(rows));
+        char *topo_name = log_display(e->topo->name), *env_name = log_display(e->env);
+        printf("%s (%s): %zu resources\n", topo_name, env_name, json_array_size(rows));
+        free(topo_name);
+        free(env_name);
         static const char *const cols[] = {"address", "type", "provider", "id"};
         int width[4] = {7, 4, 8, 2}; /* the headers' lengths */
         size_t k;
@@ -493,7 +532,11 @@ int cli_cmd_output(const cli_args *a)
             util_buf_free(&b);
         } else {
             if (json_is_string(value) && !a->json) {
-                printf("%s\n", json_string_value(value));
+                /* Raw for a script (a PEM keeps its lines), escaped for a terminal. */
+                char *text = isatty(STDOUT_FILENO) ? log_display(json_string_value(value))
+                                                   : util_strdup(json_string_value(value));
+                printf("%s\n", text);
+                free(text);
             } else {
                 json_dumpf(value, stdout, JSON_ENCODE_ANY | (a->json ? JSON_INDENT(2) : JSON_COMPACT));
                 fputc('\n', stdout);
@@ -523,7 +566,11 @@ typedef struct dot_style {
 static const char *graph_style(void *ud, size_t node)
 {
     dot_style *s = ud;
-    const topo_resource *r = topology_resource(s->e->topo, graph_address(s->g, node));
+    const char *address = graph_address(s->g, node);
+    const topo_resource *r = topology_resource(s->e->topo, address);
+    if (topology_is_group(address))
+        return "shape=diamond, tooltip=\"the group as a whole: what depends on it waits for "
+               "every member\"";
     if (!r)
         return "style=dashed, color=red, tooltip=\"in the state only: to delete\"";
     if (r->data)
@@ -541,7 +588,7 @@ int cli_cmd_graph(const cli_args *a)
         goto done;
     graph *g = NULL;
     diag_list diags = {0};
-    int rc = plan_graph(e, e->st, &g, &diags);
+    int rc = rgraph_build(e, e->st, 1, &g, &diags);
     diag_print(&diags, stderr);
     diag_list_free(&diags);
     if (rc == 0) {
@@ -550,6 +597,82 @@ int cli_cmd_graph(const cli_args *a)
         status = 0;
     }
     graph_free(g);
+done:
+    engine_free(e);
+    return status;
+}
+
+int cli_cmd_import(const cli_args *a)
+{
+    if (a->npositionals != 2) {
+        fprintf(stderr, "infra: usage: infra import TOPOLOGY.yaml ADDRESS ID [options]\n");
+        return 1;
+    }
+    int status = 1;
+    engine *e = open_engine(a);
+    if (!e)
+        return 1;
+    signals_install(e);
+    if (open_state(e, 1, "import") < 0)
+        goto done;
+    char *err = NULL;
+    const char *address = a->positionals[0], *id = a->positionals[1];
+    if (engine_import(e, address, id, &err) < 0) {
+        fprintf(stderr, "infra: %s\n", err ? err : "import failed");
+    } else {
+        char *werr = NULL;
+        if (engine_state_close(e, &werr) < 0)
+            fprintf(stderr, "infra: %s\n", werr ? werr : "cannot write the state");
+        else
+            status = 0;
+        free(werr);
+        if (status == 0)
+            printf("Imported %s as %s; run infra plan to see what differs from the topology.\n",
+                   id, address);
+    }
+    free(err);
+done:
+    engine_free(e);
+    return status;
+}
+
+int cli_cmd_state(const cli_args *a)
+{
+    if (!a->topology || strcmp(a->topology, "rm") || a->npositionals != 2) {
+        fprintf(stderr, "infra: usage: infra state rm TOPOLOGY.yaml ADDRESS [options]\n");
+        return 1;
+    }
+    cli_args b = *a;
+    b.topology = a->positionals[0];
+    const char *address = a->positionals[1];
+    int status = 1;
+    engine *e = open_engine(&b);
+    if (!e)
+        return 1;
+    if (open_state(e, 1, "state rm") < 0)
+        goto done;
+    json_t *entry = state_get(e->st, address), *intent = state_intent_get(e->st, address);
+    if (!entry && !intent) {
+        fprintf(stderr, "infra: %s is not in the state of %s (%s)\n", address, e->topo->name,
+                e->env);
+    } else {
+        if (entry)
+            state_remove(e->st, address);
+        if (intent)
+            state_intent_remove(e->st, address);
+        char *err = NULL;
+        if (engine_state_close(e, &err) < 0) {
+            fprintf(stderr, "infra: %s\n", err ? err : "cannot write the state");
+        } else {
+            printf("Removed %s%s from the state of %s (%s); the object itself, if any, is "
+                   "untouched.\n",
+                   address, entry ? "" : " (an interrupted create)", e->topo->name, e->env);
+            status = 0;
+        }
+        free(err);
+    }
+    json_decref(entry);
+    json_decref(intent);
 done:
     engine_free(e);
     return status;

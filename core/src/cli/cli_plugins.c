@@ -17,6 +17,7 @@ static const struct {
     {INFRA_CAP_TOKEN_CREATE, "token-create"},
     {INFRA_CAP_READ_BY_TOKEN, "read-by-token"},
     {INFRA_CAP_CONCURRENT, "concurrent"},
+    {INFRA_CAP_HOST_SLOTS_CHECKED, "host-slots-checked"},
 };
 
 #define NCAPABILITIES (sizeof(capability_names) / sizeof(capability_names[0]))

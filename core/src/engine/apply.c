@@ -14,6 +14,19 @@
 #include <infra/plugin.h>
 
 #include "base/util.h"
+#include "engine/contain.h"
+
+typedef struct sched sched;
+
+/* One worker thread: the owner of the plugin calls made on it. */
+typedef struct worker_slot {
+    contain_owner owner; /* first: the watchdog hands back this pointer */
+    sched *s;
+    pthread_t thread;
+    int started;         /* the thread was created */
+    size_t node;         /* the node it runs, or GRAPH_NONE */
+    int abandoned;       /* left inside a plugin: never joined */
+} worker_slot;
 
 typedef struct node_queue {
     size_t *items;
@@ -22,7 +35,7 @@ typedef struct node_queue {
     size_t cap;
 } node_queue;
 
-typedef struct sched {
+struct sched {
     const graph *g;
     const apply_options *opts;
     apply_node_fn run;
@@ -41,7 +54,9 @@ typedef struct sched {
     int running;
     size_t finished;
     size_t *stack;       /* worklist of settle(), n entries */
-} sched;
+    int halted;          /* a node was abandoned: start nothing new */
+    int active_workers;  /* workers still in their loop (not abandoned) */
+};
 
 static void queue_push(node_queue *q, size_t node)
 {
@@ -67,7 +82,7 @@ static size_t group_of(const sched *s, size_t node)
 
 static int stop_requested(const sched *s)
 {
-    return s->opts->stop && *s->opts->stop;
+    return s->halted || (s->opts->stop && *s->opts->stop) || (s->opts->halt && *s->opts->halt);
 }
 
 /* Records that node finished with status and releases its successors.
@@ -121,9 +136,37 @@ static size_t pick(sched *s)
     return GRAPH_NONE;
 }
 
+/* The watchdog gave up on the node slot->node: it fails now, and the
+ * thread stuck inside the plugin is no longer waited for. */
+static void worker_abandoned(contain_owner *owner, char *message)
+{
+    worker_slot *slot = (worker_slot *)owner;
+    sched *s = slot->s;
+    pthread_mutex_lock(&s->lock);
+    size_t node = slot->node;
+    if (node != GRAPH_NONE && !slot->abandoned) {
+        slot->abandoned = 1;
+        s->halted = 1;
+        if (s->opts->abandoned)
+            s->opts->abandoned(s->ud, node, message);
+        s->running--;
+        s->group_running[group_of(s, node)]--;
+        s->res->error[node] = INFRA_ECANCELLED;
+        s->res->failed++;
+        settle(s, node, APPLY_FAILED);
+        s->active_workers--;
+        pthread_cond_broadcast(&s->changed);
+    }
+    pthread_mutex_unlock(&s->lock);
+    free(message);
+}
+
 static void *worker(void *arg)
 {
-    sched *s = arg;
+    worker_slot *slot = arg;
+    sched *s = slot->s;
+    if (slot->started)
+        contain_owner_set(&slot->owner);
     pthread_mutex_lock(&s->lock);
     for (;;) {
         if (s->finished == s->n)
@@ -140,11 +183,13 @@ static void *worker(void *arg)
         s->group_running[gi]++;
         if (s->running > s->res->max_running)
             s->res->max_running = s->running;
+        slot->node = node;
         pthread_mutex_unlock(&s->lock);
 
-        int error = s->run(s->ud, node);
+        int error = s->run(s->ud, node); /* never returns when abandoned */
 
         pthread_mutex_lock(&s->lock);
+        slot->node = GRAPH_NONE;
         s->running--;
         s->group_running[gi]--;
         s->res->error[node] = error;
@@ -155,8 +200,11 @@ static void *worker(void *arg)
         settle(s, node, error < 0 ? APPLY_FAILED : APPLY_DONE);
         pthread_cond_broadcast(&s->changed);
     }
+    s->active_workers--;
     pthread_cond_broadcast(&s->changed); /* let the others see the end too */
     pthread_mutex_unlock(&s->lock);
+    if (slot->started)
+        contain_owner_set(NULL);
     return NULL;
 }
 
@@ -216,18 +264,41 @@ int apply_run(const graph *g, const apply_options *opts, apply_node_fn run, void
     int nthreads = opts->parallelism < 1 ? 1 : opts->parallelism;
     if ((size_t)nthreads > nactive)
         nthreads = (int)nactive;
-    pthread_t *threads = util_calloc((size_t)(nthreads ? nthreads : 1), sizeof(*threads));
+    worker_slot *slots = util_calloc((size_t)(nthreads ? nthreads : 1), sizeof(*slots));
     int started = 0;
+    pthread_mutex_lock(&s.lock);
     for (int t = 0; t < nthreads; t++) {
-        if (pthread_create(&threads[t], NULL, worker, &s) != 0)
+        slots[t].owner.abandoned = worker_abandoned;
+        slots[t].s = &s;
+        slots[t].node = GRAPH_NONE;
+        slots[t].started = 1;
+        if (pthread_create(&slots[t].thread, NULL, worker, &slots[t]) != 0) {
+            slots[t].started = 0;
             break;
+        }
+        s.active_workers++;
         started++;
     }
-    if (started == 0 && nthreads > 0)
-        worker(&s); /* no thread could be created: do the work here */
-    for (int t = 0; t < started; t++)
-        pthread_join(threads[t], NULL);
-    free(threads);
+    pthread_mutex_unlock(&s.lock);
+    if (started == 0 && nthreads > 0) {
+        /* No thread could be created: do the work here, without an owner. */
+        worker_slot here = {.s = &s, .node = GRAPH_NONE};
+        here.owner.abandoned = worker_abandoned;
+        s.active_workers = 1;
+        worker(&here);
+    }
+    /* Not a plain join: a worker left inside a plugin never ends. */
+    pthread_mutex_lock(&s.lock);
+    while (s.active_workers > 0)
+        pthread_cond_wait(&s.changed, &s.lock);
+    pthread_mutex_unlock(&s.lock);
+    for (int t = 0; t < started; t++) {
+        if (slots[t].abandoned)
+            pthread_detach(slots[t].thread);
+        else
+            pthread_join(slots[t].thread, NULL);
+    }
+    free(slots);
 
     for (size_t i = 0; i < n; i++) {
         if (out->status[i] == APPLY_PENDING) {

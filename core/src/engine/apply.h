@@ -3,7 +3,10 @@
  * not level by level), at most `parallelism` nodes run at once, and at most
  * group_limits[g] nodes of group g (one group per provider). A failed node
  * makes every node after it "skipped", transitively; independent nodes go
- * on. Once *stop is set nothing new starts and the running nodes finish. */
+ * on. Once *stop is set nothing new starts and the running nodes finish.
+ * Each worker owns the plugin calls made on its thread (engine/contain.h):
+ * a node whose call is abandoned fails at once and its thread is left
+ * behind instead of joined. */
 #ifndef INFRA_APPLY_H
 #define INFRA_APPLY_H
 
@@ -27,6 +30,11 @@ typedef struct apply_options {
     const size_t *node_group;     /* group of each node (< ngroups), or NULL */
     const unsigned char *active;  /* 0 = nothing to do for the node; NULL = all active */
     volatile sig_atomic_t *stop;  /* when set, start nothing new; may be NULL */
+    const volatile int *halt;     /* the same, raised when a call is abandoned; may be NULL */
+    /* Called (from the watchdog) when the node a worker runs is abandoned
+     * inside a plugin (engine/contain.h): the node fails with message,
+     * nothing new starts and the worker thread is left behind. May be NULL. */
+    void (*abandoned)(void *ud, size_t node, const char *message);
 } apply_options;
 
 /* Does the work of one node from a worker thread; 0 or a negative INFRA_E*.

@@ -13,57 +13,20 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/unknown.h"
+#include "base/util.h"
 #include "engine/apply.h"
+#include "engine/call.h"
+#include "engine/engine_apply.h"
+#include "engine/progress.h"
 #include "plugin/host.h"
 #include "services/log.h"
-#include "engine/plan.h"
-#include "engine/progress.h"
-#include "base/util.h"
-
-typedef struct apply_call {
-    const infra_provider_ops *ops;
-    infra_provider *ctx;
-    engine_call *c;
-    const char *type;
-    const json_t *prior;
-    const json_t *planned;
-    const void *priv;
-    size_t priv_len;
-    infra_json *out;
-    void *priv_out;
-    size_t priv_out_len;
-} apply_call;
-
-static void apply_call_reset(apply_call *a)
-{
-    json_decref(host_jansson(a->out));
-    free(a->priv_out);
-    a->out = NULL;
-    a->priv_out = NULL;
-    a->priv_out_len = 0;
-}
-
-static int apply_once(void *ud)
-{
-    apply_call *a = ud;
-    apply_call_reset(a);
-    return a->ops->apply(a->ctx, &a->c->call, a->type, host_json(a->prior), host_json(a->planned),
-                         a->priv, a->priv_len, &a->out, &a->priv_out, &a->priv_out_len);
-}
-
-static int read_once(void *ud)
-{
-    apply_call *a = ud;
-    apply_call_reset(a);
-    return a->ops->read(a->ctx, &a->c->call, a->type, host_json(a->prior), a->priv, a->priv_len,
-                        &a->out);
-}
 
 static void fail(plan_item *it, const char *what, const engine_call *c, int code)
 {
     if (it->error)
         return;
-    it->error = util_printf("%s failed: %s", what, engine_call_error(c, code));
+    it->error = util_printf("%s failed: %s", what, call_error(c, code));
     if (c && c->attr && *c->attr)
         it->error_attr = util_strdup(c->attr);
 }
@@ -78,59 +41,40 @@ static json_t *entry_new(engine *e, const plan_item *it, const json_t *desired,
                          const json_t *attributes, const void *priv, size_t priv_len,
                          const char *token)
 {
-    const engine_provider *prov = &e->providers[it->provider];
-    json_t *entry = json_object();
-    json_t *deps = json_array();
-
-    json_object_set_new(entry, "type", json_string(it->type));
-    json_object_set_new(entry, "provider", json_string(prov->decl->name));
-    json_object_set_new(entry, "plugin", json_string(prov->desc->name));
-    json_object_set_new(entry, "config",
-                        engine_config_for_state(e, it->provider, it->type, desired));
-    json_object_set(entry, "attributes", (json_t *)attributes);
-    if (priv && priv_len > 0) {
-        char *text = engine_base64_encode(priv, priv_len);
-        json_object_set_new(entry, "private", json_string(text));
-        free(text);
-    }
-    for (size_t k = 0; it->res && k < it->res->ndeps; k++)
-        json_array_append_new(deps, json_string(it->res->deps[k]));
-    json_object_set_new(entry, "deps", deps);
-    json_object_set_new(entry, "prevent_destroy",
-                        json_boolean(it->res && it->res->prevent_destroy));
-    json_object_set_new(entry, "token", token ? json_string(token) : json_null());
-    if (it->data)
-        json_object_set_new(entry, "data", json_true());
-    return entry;
+    engine_entry_source src = {.provider = it->provider,
+                               .type = it->type,
+                               .res = it->res,
+                               .data = it->data,
+                               .config = desired,
+                               .attributes = attributes,
+                               .priv = priv,
+                               .priv_len = priv_len,
+                               .token = token};
+    return engine_entry_new(e, &src);
 }
 
 /* The configuration to apply now that every dependency is done. */
 static int eval_now(plan *p, plan_item *it, json_t **desired)
 {
-    char *err = NULL;
-    int rc = plan_eval(p, it, desired, &err);
+    char *err = NULL, *attr = NULL;
+    int rc = plan_eval(p, it, desired, &err, &attr);
     if (rc < 0) {
         fail_text(it, "evaluation", err);
+        if (attr && !it->error_attr) {
+            it->error_attr = attr;
+            attr = NULL;
+        }
     } else if (rc == 1) {
         fail_text(it, "evaluation", "a referenced value is still unknown after its "
                                     "dependencies were applied");
         rc = INFRA_EINVALID;
     }
     free(err);
+    free(attr);
     if (rc < 0) {
         json_decref(*desired);
         *desired = NULL;
     }
-    return rc;
-}
-
-static int provider_ctx(engine *e, plan_item *it, infra_provider **ctx)
-{
-    char *err = NULL;
-    int rc = engine_provider_ctx(e, it->provider, ctx, &err);
-    if (rc < 0)
-        fail_text(it, "configuration", err);
-    free(err);
     return rc;
 }
 
@@ -145,33 +89,33 @@ static void decode_private(const plan_item *it, void **priv, size_t *len)
 
 /* Planned state for prior -> desired; *replace lists the attributes that
  * force a replacement (the provider's and the schema's force_new ones). */
-static int replan(engine *e, plan_item *it, infra_provider *ctx, const json_t *prior,
-                  const json_t *desired, json_t **planned, json_t **replace)
+static int replan(engine *e, plan_item *it, const json_t *prior, const json_t *desired,
+                  json_t **planned, json_t **replace)
 {
-    const infra_provider_ops *ops = e->providers[it->provider].ops;
-    infra_json *pl = NULL, *rr = NULL;
-    int rc = 0;
-
-    *planned = NULL;
-    *replace = json_array();
-    if (!INFRA_HAS_SLOT(ops, plan)) {
-        *planned = json_deep_copy(desired);
+    /* The configuration the plan was made with, complete then, for the
+     * same change: the plan stands, and the plugin is not asked again. */
+    int same_change = (it->action == PLAN_CREATE && !prior) || (it->action == PLAN_UPDATE && prior);
+    if (desired == it->desired && it->planned && same_change) {
+        *planned = json_incref(it->planned);
+        *replace = json_array();
         return 0;
     }
     engine_call c;
-    engine_call_init(&c, e, it->address, it->provider, NULL);
-    rc = ops->plan(ctx, &c.call, it->type, host_json(prior), host_json(desired), &pl, &rr);
-    if (rc < 0) {
+    json_t *asked = NULL;
+    call_init(&c, e, it->provider, it->address, "plan", NULL);
+    int rc = call_plan(&c, it->type, prior, desired, planned, &asked);
+    if (rc < 0)
         fail(it, "plan", &c, rc);
-        json_decref(host_jansson(pl));
-    } else {
-        *planned = pl ? host_jansson(pl) : json_deep_copy(desired);
-        if (json_is_array(host_jansson(rr)))
-            json_array_extend(*replace, host_jansson(rr));
-    }
-    json_decref(host_jansson(rr));
-    engine_call_clear(&c);
+    call_clear(&c);
+    *replace = json_array();
     if (rc == 0 && prior) {
+        /* What forces a replacement now that the values are known, weighed
+         * as the plan weighed it. */
+        size_t k;
+        json_t *name;
+        json_array_foreach(asked, k, name)
+            if (json_is_string(name) && plan_acts_on(it, json_string_value(name)))
+                json_array_append(*replace, name);
         const char *key;
         json_t *value;
         json_object_foreach((json_t *)desired, key, value) {
@@ -182,10 +126,11 @@ static int replan(engine *e, plan_item *it, infra_provider *ctx, const json_t *p
                 json_array_append_new(*replace, json_string(key));
         }
     }
+    json_decref(asked);
     return rc;
 }
 
-static int do_create(engine *e, plan *p, plan_item *it, infra_provider *ctx, json_t *desired)
+static int do_create(engine *e, plan *p, plan_item *it, json_t *desired)
 {
     const engine_provider *prov = &e->providers[it->provider];
     /* An intent is reused only for an address the state does not hold: one
@@ -193,11 +138,29 @@ static int do_create(engine *e, plan *p, plan_item *it, infra_provider *ctx, jso
     const char *reused =
         it->entry ? NULL : json_string_value(json_object_get(it->intent, "token"));
     char *token = reused ? util_strdup(reused) : util_random_hex();
-    json_t *planned = NULL, *replace = NULL;
+    json_t *planned = NULL, *replace = NULL, *out = NULL;
+    void *priv_out = NULL;
+    size_t priv_out_len = 0;
     char *err = NULL;
     int rc;
+    uint32_t caps = prov->capabilities;
 
-    if ((rc = replan(e, it, ctx, NULL, desired, &planned, &replace)) < 0)
+    if (reused && !(caps & (INFRA_CAP_TOKEN_CREATE | INFRA_CAP_READ_BY_TOKEN))) {
+        /* Repeating it could make a second object, and nothing can tell
+         * whether the first one exists: only the user can. */
+        char *env = strcmp(e->env, "default") ? util_printf(" -e %s", e->env) : util_strdup("");
+        rc = INFRA_ECONFLICT;
+        it->error = util_printf(
+            "a create of %s by plugin \"%s\" was interrupted, and the plugin can neither "
+            "repeat it safely nor look its object up: check whether the object exists; if it "
+            "does, adopt it with `infra import %s %s ID%s`, otherwise forget the interrupted "
+            "create with `infra state rm %s %s%s`; then run up again",
+            it->address, prov->desc->name, e->topo->file, it->address, env, e->topo->file,
+            it->address, env);
+        free(env);
+        goto done;
+    }
+    if ((rc = replan(e, it, NULL, desired, &planned, &replace)) < 0)
         goto done;
     state_intent_put(e->st, it->address,
                      json_pack("{s:s, s:s, s:I, s:s, s:s}", "token", token, "action", "create",
@@ -209,27 +172,27 @@ static int do_create(engine *e, plan *p, plan_item *it, infra_provider *ctx, jso
     }
 
     engine_call c;
-    engine_call_init(&c, e, it->address, it->provider, token);
-    apply_call a = {prov->ops, ctx, &c, it->type, NULL, planned, NULL, 0, NULL, NULL, 0};
-    uint32_t caps = prov->desc->capabilities;
+    call_init(&c, e, it->provider, it->address, "create", token);
+    c.call.resuming = reused != NULL;
     rc = INFRA_ENOTFOUND;
     if (reused && !(caps & INFRA_CAP_TOKEN_CREATE) && (caps & INFRA_CAP_READ_BY_TOKEN))
-        rc = engine_retry(e, &c, read_once, &a); /* adopt what the interrupted create made */
+        rc = call_read(&c, it->type, NULL, NULL, 0, &out); /* adopt what the interrupted create made */
     if (rc == INFRA_ENOTFOUND)
-        rc = engine_retry(e, &c, apply_once, &a);
+        rc = call_apply(&c, it->type, NULL, planned, NULL, 0, &out, &priv_out, &priv_out_len);
     if (rc < 0) {
         fail(it, "create", &c, rc);
     } else {
-        json_t *attrs = engine_hide_sensitive(e, it->provider, it->type, host_jansson(a.out), 0);
+        json_t *attrs = engine_hide_sensitive(e, it->provider, it->type, out, 0);
         state_put(e->st, it->address,
-                  entry_new(e, it, desired, attrs, a.priv_out, a.priv_out_len, token));
+                  entry_new(e, it, desired, attrs, priv_out, priv_out_len, token));
         state_intent_remove(e->st, it->address);
         plan_set_known(it, attrs);
         json_decref(attrs);
     }
-    apply_call_reset(&a);
-    engine_call_clear(&c);
+    call_clear(&c);
 done:
+    json_decref(out);
+    free(priv_out);
     json_decref(planned);
     json_decref(replace);
     free(err);
@@ -238,34 +201,35 @@ done:
 }
 
 /* Deletes the object behind it (prior attributes, private blob, token). */
-static int delete_object(engine *e, plan_item *it, infra_provider *ctx, const char *token)
+static int delete_object(engine *e, plan_item *it, const char *token)
 {
-    void *priv = NULL;
-    size_t priv_len = 0;
+    void *priv = NULL, *priv_out = NULL;
+    size_t priv_len = 0, priv_out_len = 0;
+    json_t *out = NULL;
     engine_call c;
 
     decode_private(it, &priv, &priv_len);
-    engine_call_init(&c, e, it->address, it->provider, token);
-    apply_call a = {e->providers[it->provider].ops, ctx, &c, it->type, it->prior, NULL,
-                    priv, priv_len, NULL, NULL, 0};
-    int rc = engine_retry(e, &c, apply_once, &a);
+    call_init(&c, e, it->provider, it->address, "delete", token);
+    int rc = call_apply(&c, it->type, it->prior, NULL, priv, priv_len, &out, &priv_out,
+                        &priv_out_len);
     if (rc == INFRA_ENOTFOUND)
         rc = 0; /* already gone: what a delete wants */
     if (rc < 0)
         fail(it, "delete", &c, rc);
-    apply_call_reset(&a);
-    engine_call_clear(&c);
+    call_clear(&c);
+    json_decref(out);
+    free(priv_out);
     free(priv);
     return rc;
 }
 
-static int do_delete(engine *e, plan_item *it, infra_provider *ctx)
+static int do_delete(engine *e, plan_item *it)
 {
     int rc = 0;
     if (!it->data && !it->gone) {
         const char *token = json_string_value(json_object_get(it->entry ? it->entry : it->intent,
                                                               "token"));
-        if ((rc = delete_object(e, it, ctx, token)) < 0)
+        if ((rc = delete_object(e, it, token)) < 0)
             return rc;
     }
     if (it->entry)
@@ -275,70 +239,67 @@ static int do_delete(engine *e, plan_item *it, infra_provider *ctx)
     return 0;
 }
 
-static int do_update(engine *e, plan *p, plan_item *it, infra_provider *ctx, json_t *desired,
-                     int *replaced)
+static int do_update(engine *e, plan *p, plan_item *it, json_t *desired, int *replaced)
 {
-    const engine_provider *prov = &e->providers[it->provider];
-    json_t *planned = NULL, *replace = NULL;
+    json_t *planned = NULL, *replace = NULL, *out = NULL;
+    void *priv = NULL, *priv_out = NULL;
+    size_t priv_len = 0, priv_out_len = 0;
     int rc;
 
     *replaced = 0;
-    if ((rc = replan(e, it, ctx, it->prior, desired, &planned, &replace)) < 0)
+    if ((rc = replan(e, it, it->prior, desired, &planned, &replace)) < 0)
         goto done;
     if (json_array_size(replace) > 0) {
         *replaced = 1;
-        if ((rc = do_delete(e, it, ctx)) == 0)
-            rc = do_create(e, p, it, ctx, desired);
+        if ((rc = do_delete(e, it)) == 0)
+            rc = do_create(e, p, it, desired);
         goto done;
     }
-    void *priv = NULL;
-    size_t priv_len = 0;
     decode_private(it, &priv, &priv_len);
     engine_call c;
-    engine_call_init(&c, e, it->address, it->provider, NULL);
-    apply_call a = {prov->ops, ctx, &c, it->type, it->prior, planned, priv, priv_len,
-                    NULL, NULL, 0};
-    rc = engine_retry(e, &c, apply_once, &a);
+    call_init(&c, e, it->provider, it->address, "update", NULL);
+    rc = call_apply(&c, it->type, it->prior, planned, priv, priv_len, &out, &priv_out,
+                    &priv_out_len);
     if (rc < 0) {
         fail(it, "update", &c, rc);
     } else {
-        json_t *attrs = engine_hide_sensitive(e, it->provider, it->type, host_jansson(a.out), 0);
+        json_t *attrs = engine_hide_sensitive(e, it->provider, it->type, out, 0);
         /* A provider that keeps no private data on update keeps the old blob. */
-        const void *keep = a.priv_out ? a.priv_out : priv;
-        size_t keep_len = a.priv_out ? a.priv_out_len : priv_len;
+        const void *keep = priv_out ? priv_out : priv;
+        size_t keep_len = priv_out ? priv_out_len : priv_len;
         state_put(e->st, it->address,
                   entry_new(e, it, desired, attrs, keep, keep_len,
                             json_string_value(json_object_get(it->entry, "token"))));
         plan_set_known(it, attrs);
         json_decref(attrs);
     }
-    apply_call_reset(&a);
-    engine_call_clear(&c);
-    free(priv);
+    call_clear(&c);
 done:
+    json_decref(out);
+    free(priv_out);
+    free(priv);
     json_decref(planned);
     json_decref(replace);
     return rc;
 }
 
-static int do_read(engine *e, plan_item *it, infra_provider *ctx, json_t *desired)
+static int do_read(engine *e, plan_item *it, json_t *desired)
 {
     int rc = 0;
     if (!it->resolved) {
         engine_call c;
-        engine_call_init(&c, e, it->address, it->provider, NULL);
-        apply_call a = {e->providers[it->provider].ops, ctx, &c, it->type, desired, NULL,
-                        NULL, 0, NULL, NULL, 0};
-        rc = engine_retry(e, &c, read_once, &a);
+        json_t *out = NULL;
+        call_init(&c, e, it->provider, it->address, "lookup", NULL);
+        rc = call_read(&c, it->type, desired, NULL, 0, &out);
         if (rc < 0) {
             fail(it, "lookup", &c, rc);
         } else {
-            json_t *found = engine_hide_sensitive(e, it->provider, it->type, host_jansson(a.out), 0);
+            json_t *found = engine_hide_sensitive(e, it->provider, it->type, out, 0);
             plan_set_known(it, found);
             json_decref(found);
         }
-        apply_call_reset(&a);
-        engine_call_clear(&c);
+        json_decref(out);
+        call_clear(&c);
     }
     if (rc == 0)
         state_put(e->st, it->address, entry_new(e, it, desired, it->known, NULL, 0, NULL));
@@ -359,17 +320,18 @@ typedef struct exec_plan {
     plan *p;
     size_t *replaces; /* node - p->nitems -> the replaced item */
     size_t nreplaces;
+    size_t *extra;    /* node - p->nitems - nreplaces -> the group item it serves */
+    size_t nextra;
+    size_t *half;     /* item -> its index in replaces, or GRAPH_NONE */
 } exec_plan;
 
 /* The first half of a replace: delete the old object. */
 static int run_replace_delete(exec_plan *x, plan_item *it)
 {
     engine *e = x->p->e;
-    infra_provider *ctx = NULL;
     int rc;
     progress_start(e->progress, it->address, verbs[PLAN_REPLACE][0]);
-    if ((rc = provider_ctx(e, it, &ctx)) == 0)
-        rc = do_delete(e, it, ctx);
+    rc = do_delete(e, it);
     if (rc < 0)
         progress_done(e->progress, it->address, verbs[PLAN_REPLACE][1], 0, it->error);
     return rc;
@@ -380,38 +342,40 @@ static int run_item(void *ud, size_t node)
     exec_plan *x = ud;
     plan *p = x->p;
     engine *e = p->e;
+    if (node >= p->nitems + x->nreplaces)
+        return 0; /* a group's node: nothing to do */
     if (node >= p->nitems)
         return run_replace_delete(x, &p->items[x->replaces[node - p->nitems]]);
     plan_item *it = &p->items[node];
-    infra_provider *ctx = NULL;
     json_t *desired = NULL;
     int rc = 0, replaced = 0;
 
     if (it->action != PLAN_REPLACE) /* started by its deletion half */
         progress_start(e->progress, it->address, verbs[it->action][0]);
     if (it->action == PLAN_DELETE && (it->data || it->gone)) {
-        rc = do_delete(e, it, NULL); /* nothing to ask the provider */
+        rc = do_delete(e, it); /* nothing to ask the provider */
         goto done;
     }
-    if ((rc = provider_ctx(e, it, &ctx)) < 0)
-        goto done;
-    if (it->action != PLAN_DELETE && (rc = eval_now(p, it, &desired)) < 0)
+    /* What the plan evaluated with nothing left unknown is what to apply. */
+    if (it->action != PLAN_DELETE && it->desired && !unknown_in(it->desired))
+        desired = json_incref(it->desired);
+    else if (it->action != PLAN_DELETE && (rc = eval_now(p, it, &desired)) < 0)
         goto done;
     switch (it->action) {
     case PLAN_CREATE:
-        rc = do_create(e, p, it, ctx, desired);
+        rc = do_create(e, p, it, desired);
         break;
     case PLAN_UPDATE:
-        rc = do_update(e, p, it, ctx, desired, &replaced);
+        rc = do_update(e, p, it, desired, &replaced);
         break;
     case PLAN_REPLACE:
-        rc = do_create(e, p, it, ctx, desired); /* the old object is already gone */
+        rc = do_create(e, p, it, desired); /* the old object is already gone */
         break;
     case PLAN_DELETE:
-        rc = do_delete(e, it, ctx);
+        rc = do_delete(e, it);
         break;
     case PLAN_READ:
-        rc = do_read(e, it, ctx, desired);
+        rc = do_read(e, it, desired);
         break;
     default:
         break;
@@ -443,6 +407,8 @@ static int rolling_peer(const plan *p, const plan_item *it, size_t d)
     if (it->action != PLAN_REPLACE || strcmp(it->type, "cluster_agent"))
         return 0;
     const plan_item *dep = &p->items[d];
+    if (dep->group)
+        return 1; /* the region's servers, replaced after it */
     const json_t *config = it->res ? it->res->config : json_object_get(it->entry, "config");
     const char *own = json_string_value(json_object_get(config, "instance"));
     return dep->action == PLAN_REPLACE && !strcmp(dep->type, "instance") && own &&
@@ -470,14 +436,46 @@ static void rolling_edges(graph *x, const exec_plan *xp, const size_t *half)
     }
 }
 
+/* A node of its own that item g (a group) needs in the execution graph:
+ * one every old object of its members waits for before it is deleted,
+ * so that their dependents (recorded as depending on the group) go first.
+ * kind 0: the members deleted; kind 1: the old halves of those replaced. */
+static size_t group_delete_node(graph *x, exec_plan *xp, const size_t *half, size_t **nodes,
+                                size_t g, int kind)
+{
+    plan *p = xp->p;
+    if (!nodes[kind]) {
+        nodes[kind] = util_malloc((p->nitems ? p->nitems : 1) * sizeof(size_t));
+        for (size_t i = 0; i < p->nitems; i++)
+            nodes[kind][i] = GRAPH_NONE;
+    }
+    if (nodes[kind][g] != GRAPH_NONE)
+        return nodes[kind][g];
+    char *name = util_printf("%s (%s)", p->items[g].address, kind ? "old" : "deleted");
+    size_t node = graph_add_node(x, name);
+    free(name);
+    xp->extra[xp->nextra++] = g;
+    nodes[kind][g] = node;
+    size_t n = 0;
+    const size_t *members = graph_predecessors(p->g, g, &n);
+    for (size_t k = 0; k < n; k++) {
+        plan_action a = p->items[members[k]].action;
+        if ((kind == 0 && a == PLAN_DELETE) || (kind == 1 && a == PLAN_REPLACE))
+            graph_add_edge(x, node, delete_node(xp, half, members[k]));
+    }
+    return node;
+}
+
 /* Edges of the execution graph: a create/update/replace/read waits for
- * its dependencies; a delete waits for everything that depended on it
- * when it was applied (recorded in the state entries). */
+ * its dependencies (a group once its members are made); a delete waits
+ * for everything that depended on it when it was applied (recorded in the
+ * state entries, through the group's nodes for a group). */
 static graph *execution_graph(exec_plan *xp)
 {
     plan *p = xp->p;
     graph *x = graph_new();
     size_t *half = util_calloc(p->nitems ? p->nitems : 1, sizeof(*half));
+    size_t *group_nodes[2] = {NULL, NULL};
     for (size_t i = 0; i < p->nitems; i++)
         graph_add_node(x, p->items[i].address);
     for (size_t i = 0; i < p->nitems; i++) {
@@ -492,6 +490,14 @@ static graph *execution_graph(exec_plan *xp)
     }
     for (size_t i = 0; i < p->nitems; i++) {
         const plan_item *it = &p->items[i];
+        if (it->group) {
+            size_t n = 0;
+            const size_t *members = graph_predecessors(p->g, i, &n);
+            for (size_t k = 0; k < n; k++)
+                if (p->items[members[k]].action != PLAN_DELETE)
+                    graph_add_edge(x, members[k], i);
+            continue;
+        }
         if (it->action != PLAN_DELETE && it->res) {
             for (size_t k = 0; k < it->res->ndeps; k++) {
                 size_t d = graph_find(p->g, it->res->deps[k]);
@@ -507,25 +513,56 @@ static graph *execution_graph(exec_plan *xp)
             size_t d = address ? graph_find(p->g, address) : GRAPH_NONE;
             if (d == GRAPH_NONE || d == i)
                 continue;
-            if (p->items[d].action == PLAN_DELETE) {
-                size_t from = delete_node(xp, half, i);
+            size_t from = delete_node(xp, half, i);
+            if (p->items[d].group) {
+                graph_add_edge(x, from != GRAPH_NONE ? from : i,
+                               group_delete_node(x, xp, half, group_nodes, d, 0));
+                if (from != GRAPH_NONE && !rolling_peer(p, it, d))
+                    graph_add_edge(x, from, group_delete_node(x, xp, half, group_nodes, d, 1));
+            } else if (p->items[d].action == PLAN_DELETE) {
                 graph_add_edge(x, from != GRAPH_NONE ? from : i, d);
             } else if (p->items[d].action == PLAN_REPLACE && !rolling_peer(p, it, d)) {
-                size_t from = delete_node(xp, half, i);
                 if (from != GRAPH_NONE)
                     graph_add_edge(x, from, delete_node(xp, half, d));
             }
         }
     }
     rolling_edges(x, xp, half);
+    free(group_nodes[0]);
+    free(group_nodes[1]);
+    for (size_t i = 0; i < p->nitems; i++)
+        xp->half[i] = p->items[i].action == PLAN_REPLACE ? half[i] : GRAPH_NONE;
     free(half);
     return x;
 }
 
 /* Item of an execution node. */
+static size_t node_item(const exec_plan *xp, size_t node);
+
+/* A call of node never returned: the item fails with the watchdog's words. */
+static void node_abandoned(void *ud, size_t node, const char *message)
+{
+    exec_plan *x = ud;
+    plan_item *it = &x->p->items[node_item(x, node)];
+    free(it->error);
+    free(it->error_attr);
+    it->error = util_strdup(message);
+    it->error_attr = NULL;
+    progress_done(x->p->e->progress, it->address,
+                  verbs[it->action == PLAN_REPLACE || node >= x->p->nitems ? PLAN_REPLACE
+                                                                            : it->action][1],
+                  0, it->error);
+}
+
+/* Item of an execution node. */
 static size_t node_item(const exec_plan *xp, size_t node)
 {
-    return node < xp->p->nitems ? node : xp->replaces[node - xp->p->nitems];
+    size_t n = xp->p->nitems;
+    if (node < n)
+        return node;
+    if (node < n + xp->nreplaces)
+        return xp->replaces[node - n];
+    return xp->extra[node - n - xp->nreplaces];
 }
 
 /* Work that needs no provider call, done before the pool starts: records
@@ -535,9 +572,16 @@ static void housekeeping(engine *e, plan *p)
 {
     for (size_t i = 0; i < p->nitems; i++) {
         plan_item *it = &p->items[i];
-        if (it->action == PLAN_NOOP && it->entry && it->drift && it->prior && !it->data) {
+        if (it->action == PLAN_NOOP && it->entry && it->prior && !it->data &&
+            (it->drift || it->upgraded || json_array_size(it->edited) > 0)) {
             json_t *entry = json_deep_copy(it->entry);
             json_object_set(entry, "attributes", it->prior);
+            json_object_set_new(entry, "schema_version",
+                                json_integer(engine_type_version(e, it->provider, it->type)));
+            if (json_array_size(it->edited) > 0 && it->desired)
+                json_object_set_new(entry, "config",
+                                    engine_config_for_state(e, it->provider, it->type,
+                                                            it->desired));
             state_put(e->st, it->address, entry);
         }
         if (it->intent && it->action == PLAN_NOOP)
@@ -550,18 +594,18 @@ static void housekeeping(engine *e, plan *p)
 /* The outcome of item i: a replace is as good as the worse of its halves. */
 static apply_status item_status(const exec_plan *xp, const apply_result *res, size_t i)
 {
-    for (size_t j = 0; j < xp->nreplaces; j++)
-        if (xp->replaces[j] == i && res->status[xp->p->nitems + j] != APPLY_DONE)
-            return res->status[xp->p->nitems + j];
+    size_t j = xp->half[i];
+    if (j != GRAPH_NONE && res->status[xp->p->nitems + j] != APPLY_DONE)
+        return res->status[xp->p->nitems + j];
     return res->status[i];
 }
 
 static size_t item_blocked_by(const exec_plan *xp, const apply_result *res, size_t i)
 {
     size_t by = res->blocked_by[i];
-    for (size_t j = 0; j < xp->nreplaces; j++)
-        if (xp->replaces[j] == i && res->status[xp->p->nitems + j] == APPLY_SKIPPED)
-            by = res->blocked_by[xp->p->nitems + j];
+    size_t j = xp->half[i];
+    if (j != GRAPH_NONE && res->status[xp->p->nitems + j] == APPLY_SKIPPED)
+        by = res->blocked_by[xp->p->nitems + j];
     return by == GRAPH_NONE ? by : node_item(xp, by);
 }
 
@@ -607,27 +651,30 @@ int engine_apply(engine *e, plan *p, engine_apply_summary *out)
     memset(out, 0, sizeof(*out));
     housekeeping(e, p);
 
-    exec_plan xp = {.p = p, .replaces = util_calloc(p->nitems ? p->nitems : 1, sizeof(size_t))};
+    exec_plan xp = {.p = p,
+                    .replaces = util_calloc(p->nitems ? p->nitems : 1, sizeof(size_t)),
+                    .extra = util_calloc(2 * p->nitems + 1, sizeof(size_t)),
+                    .half = util_calloc(p->nitems + 1, sizeof(size_t))};
     graph *x = execution_graph(&xp);
-    size_t n = p->nitems + xp.nreplaces;
+    size_t n = graph_count(x);
     unsigned char *active = util_calloc(n ? n : 1, 1);
     size_t *groups = util_calloc(n ? n : 1, sizeof(*groups));
-    int *limits = util_calloc(e->nproviders + 1, sizeof(*limits));
+    int *limits = engine_group_limits(e);
     for (size_t i = 0; i < n; i++) {
         const plan_item *it = &p->items[node_item(&xp, i)];
         active[i] = it->action != PLAN_NOOP;
-        groups[i] = it->provider;
+        groups[i] = engine_group_of(e, it->provider);
     }
-    for (size_t k = 0; k < e->nproviders; k++)
-        limits[k] = e->providers[k].limit;
 
-    apply_options opts = {.parallelism = e->parallelism, .ngroups = e->nproviders,
+    apply_options opts = {.parallelism = e->parallelism, .ngroups = engine_ngroups(e),
                           .group_limits = limits, .node_group = groups, .active = active,
-                          .stop = e->stop};
+                          .stop = e->stop, .halt = &e->halt, .abandoned = node_abandoned};
     apply_result res;
     int rc = apply_run(x, &opts, run_item, &xp, &res);
     report_failures(e, &xp, &res, out);
     free(xp.replaces);
+    free(xp.extra);
+    free(xp.half);
 
     apply_result_free(&res);
     free(limits);
@@ -644,8 +691,11 @@ void engine_outputs(engine *e, plan *p, int destroy)
         const topo_output *o = &e->topo->outputs[i];
         json_t *value = NULL;
         char *err = NULL;
-        if (topology_eval(e->topo, o->value, plan_lookup, p, &value, &err) < 0) {
+        int rc = topology_eval(e->topo, o->value, plan_lookup, p, &value, &err);
+        if (rc < 0) {
             log_msg(LOG_WARN, "output %s: %s", o->name, err ? err : "cannot be evaluated");
+        } else if (rc == 1) {
+            log_msg(LOG_DEBUG, "output %s: not known (what it names was not made)", o->name);
         } else if (value) {
             json_object_set_new(outputs, o->name, value);
             value = NULL;

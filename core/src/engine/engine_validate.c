@@ -3,18 +3,22 @@
  * attribute with a suggestion, missing required, computed attribute set,
  * wrong JSON type), then by the plugin's own validate op, whose
  * diagnostics are placed at the YAML line of the attribute they name.
- * Values still holding ${...} references are not type-checked: they are
- * only known at plan time. */
+ * References are unknown values here (base/unknown.h): the plugin sees
+ * the configuration as plan will give it, converted to the declared
+ * types, with an unknown wherever a value is only known later. */
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/unknown.h"
+#include "base/util.h"
+#include "engine/call.h"
 #include "engine/engine.h"
 #include "engine/graph.h"
+#include "engine/scheduler.h"
+#include "engine/values.h"
 #include "plugin/host.h"
 #include "services/log.h"
-#include "engine/scheduler.h"
-#include "base/util.h"
 
 typedef struct validator {
     engine *e;
@@ -73,65 +77,6 @@ static void report(validator *v, const char *attr, const char *fmt, ...)
 }
 
 
-static int numeric_text(const char *s, int integer)
-{
-    char *end = NULL;
-    if (!*s)
-        return 0;
-    if (integer)
-        (void)strtoll(s, &end, 10);
-    else
-        (void)strtod(s, &end);
-    return *end == '\0';
-}
-
-/* 1 when v fits the schema type. Scalars written as text (a variable
- * substituted into a quoted string) count as the type they spell. */
-static int type_fits(const char *want, const json_t *v)
-{
-    if (!want || !strcmp(want, "any") || json_is_null(v))
-        return 1;
-    if (!strcmp(want, "string"))
-        return json_is_string(v) || json_is_number(v) || json_is_boolean(v);
-    if (!strcmp(want, "integer"))
-        return json_is_integer(v) ||
-               (json_is_real(v) && json_real_value(v) == (double)(long long)json_real_value(v)) ||
-               (json_is_string(v) && numeric_text(json_string_value(v), 1));
-    if (!strcmp(want, "number"))
-        return json_is_number(v) || (json_is_string(v) && numeric_text(json_string_value(v), 0));
-    if (!strcmp(want, "bool"))
-        return json_is_boolean(v) ||
-               (json_is_string(v) && (!strcmp(json_string_value(v), "true") ||
-                                      !strcmp(json_string_value(v), "false")));
-    if (!strcmp(want, "list"))
-        return json_is_array(v);
-    if (!strcmp(want, "map"))
-        return json_is_object(v);
-    return 1;
-}
-
-static const char *type_phrase(const char *want)
-{
-    if (!strcmp(want, "string"))
-        return "a string";
-    if (!strcmp(want, "integer"))
-        return "an integer";
-    if (!strcmp(want, "number"))
-        return "a number";
-    if (!strcmp(want, "bool"))
-        return "a boolean";
-    if (!strcmp(want, "list"))
-        return "a list";
-    if (!strcmp(want, "map"))
-        return "a map";
-    return want;
-}
-
-static int has_reference(const json_t *v)
-{
-    return json_is_string(v) && strstr(json_string_value(v), "${") != NULL;
-}
-
 /* NULL-terminated array of the keys of obj (borrowed); caller frees the array. */
 static const char **key_list(const json_t *obj)
 {
@@ -144,8 +89,11 @@ static const char **key_list(const json_t *obj)
     return names;
 }
 
-/* what: "attribute" or "setting"; owner: "instance" or "plugin \"test\"". */
-static void check_attributes(validator *v, const json_t *attrs, const json_t *config,
+/* what: "attribute" or "setting"; owner: "instance" or "plugin \"test\"".
+ * Values are converted in config to the declared types; one that cannot
+ * be is reported and becomes unknown, so that the plugin's own checks do
+ * not report it again. */
+static void check_attributes(validator *v, const json_t *attrs, json_t *config,
                              const char *what, const char *owner)
 {
     const char *key;
@@ -169,8 +117,16 @@ static void check_attributes(validator *v, const json_t *attrs, const json_t *co
             continue;
         }
         const char *want = json_string_value(json_object_get(a, "type"));
-        if (!has_reference(value) && !type_fits(want, value))
-            report(v, key, "expected %s, got %s", type_phrase(want), topology_json_type_name(value));
+        json_t *converted = NULL;
+        char *why = NULL;
+        if (value_convert(want, value, &converted, &why) < 0) {
+            report(v, key, "%s", why);
+            converted = unknown_new();
+        }
+        if (converted != value)
+            json_object_set(config, key, converted); /* same key: no rehash */
+        json_decref(converted);
+        free(why);
     }
     json_object_foreach((json_t *)attrs, key, value) {
         if (json_is_true(json_object_get(value, "required")) && !json_object_get(config, key))
@@ -194,6 +150,12 @@ static void validate_diag(void *ud, infra_call *call, int severity, const char *
     free(key);
 }
 
+/* Every reference is unknown at validate time. */
+static const json_t *unknown_lookup(void *ud, const char *address, const char *attr)
+{
+    return NULL;
+}
+
 static void validate_resource(validator *v, const topo_resource *res)
 {
     engine *e = v->e;
@@ -205,7 +167,7 @@ static void validate_resource(validator *v, const topo_resource *res)
         return;
     }
     const engine_provider *p = &e->providers[pi];
-    if (!p->ops)
+    if (!p->desc)
         return; /* the plugin itself was refused, already reported */
     const json_t *type = json_object_get(p->types, res->type);
     if (!type) {
@@ -221,31 +183,45 @@ static void validate_resource(validator *v, const topo_resource *res)
         report(v, NULL, "the configuration of a %s must be a map", res->type);
         return;
     }
-    check_attributes(v, json_object_get(type, "attributes"), res->config, "attribute",
-                     res->type);
-    if (!INFRA_HAS_SLOT(p->ops, validate))
+    /* What plan will give the plugin, with every reference still unknown:
+     * never the ${...} text. */
+    json_t *config = NULL;
+    char *err = NULL;
+    if (topology_eval(e->topo, res->config, unknown_lookup, NULL, &config, &err) < 0) {
+        report(v, NULL, "%s", err ? err : "cannot evaluate the configuration");
+        free(err);
         return;
-    engine_call c;
-    engine_call_init(&c, e, res->address, (size_t)pi, NULL);
-    c.call.diag = validate_diag;
-    c.call.diag_ud = v;
-    int before = v->errors;
-    int rc = p->ops->validate(&c.call, res->type, host_json(res->config));
-    if (rc < 0 && v->errors == before)
-        report(v, NULL, "the plugin refused the configuration: %s", engine_call_error(&c, rc));
-    engine_call_clear(&c);
+    }
+    free(err);
+    check_attributes(v, json_object_get(type, "attributes"), config, "attribute", res->type);
+    if (call_has(e, (size_t)pi, CALL_SLOT_VALIDATE)) {
+        engine_call c;
+        call_init(&c, e, (size_t)pi, res->address, "validate", NULL);
+        c.call.diag = validate_diag;
+        c.call.diag_ud = v;
+        int before = v->errors;
+        int rc = call_validate(&c, res->type, config);
+        if (rc < 0 && v->errors == before)
+            report(v, NULL, "the plugin refused the configuration: %s", call_error(&c, rc));
+        call_clear(&c);
+    }
+    json_decref(config);
 }
 
-static void validate_settings(validator *v, const engine_provider *p)
+static void validate_settings(validator *v, engine_provider *p)
 {
     v->res = NULL;
     v->prov = p;
-    if (!p->ops)
+    if (!p->desc)
         return;
     const json_t *attrs = json_object_get(p->schema, "settings");
-    const json_t *settings = p->decl->settings ? p->decl->settings : json_object();
+    /* configure() receives the settings converted to their declared types
+     * (a cluster's own keys are checked; its scheduler also gets its name
+     * and environment). */
+    const json_t *given = p->bridge ? p->decl->settings : p->settings;
+    json_t *settings = json_is_object(given) ? json_deep_copy(given) : json_object();
     char *owner = util_printf("plugin \"%s\"", p->desc->name);
-    if (json_is_object(attrs) && json_is_object(settings)) {
+    if (json_is_object(attrs)) {
         check_attributes(v, attrs, settings, "setting", owner);
         const char *key;
         json_t *value;
@@ -255,20 +231,24 @@ static void validate_settings(validator *v, const engine_provider *p)
                 log_add_secret(json_string_value(value)); /* API keys, passwords */
         }
     }
-    if (!p->decl->settings)
-        json_decref((json_t *)settings);
+    if (p->bridge) {
+        json_decref(settings);
+    } else {
+        json_decref(p->settings);
+        p->settings = settings;
+    }
     free(owner);
-    if (p->sched) {
+    if (p->bridge) {
         engine_call c;
         size_t i = (size_t)(p - v->e->providers);
-        engine_call_init(&c, v->e, "", i, NULL);
+        call_init(&c, v->e, i, "", "validate", NULL);
         c.call.diag = validate_diag;
         c.call.diag_ud = v;
         int before = v->errors;
         int rc = scheduler_provider_validate(v->e, i, &c);
         if (rc < 0 && v->errors == before)
-            report(v, NULL, "the scheduler refused the cluster: %s", engine_call_error(&c, rc));
-        engine_call_clear(&c);
+            report(v, NULL, "the scheduler refused the cluster: %s", call_error(&c, rc));
+        call_clear(&c);
     }
 }
 

@@ -30,6 +30,7 @@ typedef struct plan_item {
     size_t provider;           /* index into engine providers */
     const char *type;          /* borrowed */
     int data;                  /* a data source */
+    int group;                 /* a group of resources (topology.h): never an action */
     plan_action action;
     json_t *reasons;           /* array of attribute names behind the action */
     const char *note;          /* static remark for humans, or NULL */
@@ -40,10 +41,13 @@ typedef struct plan_item {
     json_t *prior;             /* current attributes (refreshed when refreshing), or NULL */
     json_t *drift;             /* attribute names changed outside infra, or NULL */
     int gone;                  /* the refresh found no object */
+    int upgrade_from;          /* the state's older schema version to upgrade, or -1 */
+    int upgraded;              /* prior was converted by upgrade_state */
     int refreshed;             /* the refresh ran for this item */
 
     json_t *desired;           /* evaluated config (unknowns marked), or NULL */
-    json_t *planned;           /* the provider's planned state for an update, or NULL */
+    json_t *planned;           /* the provider's planned state, or NULL */
+    json_t *edited;            /* attributes whose configuration changed since the apply, or NULL */
     json_t *known;             /* attributes dependents see (plan: prior/planned; apply: result) */
     int resolved;              /* a data source already read at plan time */
 
@@ -61,13 +65,6 @@ typedef struct plan {
     size_t ncreate, nupdate, nreplace, ndelete, nread;
 } plan;
 
-/* Builds the resource graph of the topology (and, with st, of resources
- * only in the state, from the deps recorded in their entries). A cycle is
- * an error "dependency cycle: a -> b -> a" at the first resource of the
- * cycle, added to diags. 0 or INFRA_EINVALID; *out is set in both cases
- * (caller frees with graph_free). */
-int plan_graph(engine *e, state *st, graph **out, diag_list *diags);
-
 /* Plans against e->st: refresh (when refresh is set, every state resource
  * read through the worker pool), then one decision per item. Errors go to
  * e->diags; returns 0 or INFRA_EINVALID. *out is set in both cases (free
@@ -79,8 +76,12 @@ int plan_build(engine *e, int refresh, plan **out);
  * e->diags (INFRA_EINVALID). */
 int plan_destroy(engine *e, plan **out);
 
-/* Only loads and refreshes the state's resources (for `infra status`). */
-int plan_refresh_state(engine *e, plan **out);
+/* What `infra status` says of the item of a state entry: "ok",
+ * "missing", "drifted (ATTRS)" (the provider plans to change what was
+ * changed outside infra, or what it keeps such as a daemon's state),
+ * "pending (ATTRS)" (only the topology changed), "data", "unknown" (not
+ * refreshed). Borrowed from *owned (caller frees) or static. */
+const char *plan_item_status(const plan_item *it, char **owned);
 
 void plan_free(plan *p);
 
@@ -91,11 +92,40 @@ size_t plan_changes(const plan *p);
  * NULL when not known yet: a topology_lookup_fn over a plan. */
 const json_t *plan_lookup(void *plan, const char *address, const char *attr);
 
+/* What the module's files share (plan.c, refresh.c). */
+
+/* The items of the resource graph of e's topology (with_topology) and
+ * state, in a new plan (*out set also on error; free with plan_free). */
+int plan_load_items(engine *e, int with_topology, plan **out);
+
+typedef enum plan_refresh_what {
+    PLAN_REFRESH_INTENTS, /* only the objects of unwanted interrupted creates */
+    PLAN_REFRESH_ALL,     /* and every managed resource of the state */
+} plan_refresh_what;
+
+/* Reads the items what asks for through the worker pool (refresh.c).
+ * Errors go to e->diags: INFRA_EINVALID, INFRA_ECANCELLED when stopped. */
+int plan_refresh(plan *p, plan_refresh_what what);
+
+/* Whether a difference the provider plans on key of it is one to act on:
+ * the topology changed it, the object changed outside infra, or the
+ * topology does not set it (a status the provider keeps). */
+int plan_acts_on(const plan_item *it, const char *key);
+
+/* Attribute names whose values differ between objects a and b (new array). */
+json_t *plan_diff_keys(const json_t *a, const json_t *b);
+
+/* Adds an error at the item's resource (or at its address); thread-safe. */
+void plan_error_at(engine *e, const plan_item *it, const char *attr, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 /* Evaluates the item's config against what is known now (it->res must be
- * set): 0 with *out new, 1 with *out new when some value is still unknown,
- * INFRA_EINVALID with *err (caller frees). Sensitive values found are
+ * set) and converts it to the types the plugin's schema declares: 0 with
+ * *out new, 1 with *out new when some value is still unknown (see
+ * base/unknown.h), INFRA_EINVALID with *err and, when about one
+ * attribute, *err_attr (caller frees both). Sensitive values found are
  * registered for redaction. */
-int plan_eval(plan *p, plan_item *it, json_t **out, char **err);
+int plan_eval(plan *p, plan_item *it, json_t **out, char **err, char **err_attr);
 
 /* Makes value what dependents of it see (takes a new reference). */
 void plan_set_known(plan_item *it, json_t *value);

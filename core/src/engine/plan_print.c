@@ -4,9 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "services/log.h"
-#include "engine/plan.h"
+#include "base/unknown.h"
 #include "base/util.h"
+#include "engine/plan.h"
+#include "services/log.h"
 
 #define C_RESET "\033[0m"
 #define C_BOLD "\033[1m"
@@ -31,11 +32,14 @@ static char *show(const json_t *v)
 {
     if (!v)
         return util_strdup("null");
-    if (json_is_string(v) && (!strcmp(json_string_value(v), ENGINE_UNKNOWN) ||
-                              !strcmp(json_string_value(v), ENGINE_SENSITIVE)))
+    if (unknown_is(v))
+        return util_strdup(UNKNOWN_TEXT);
+    if (json_is_string(v) && !strcmp(json_string_value(v), ENGINE_SENSITIVE))
         return util_strdup(json_string_value(v));
-    char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-    char *shown = log_redact(text ? text : "?");
+    json_t *shown_value = unknown_in(v) ? unknown_shown(v) : NULL; /* inside a list or a map */
+    char *text = json_dumps(shown_value ? shown_value : v, JSON_COMPACT | JSON_ENCODE_ANY);
+    json_decref(shown_value);
+    char *shown = log_display(text ? text : "?");
     free(text);
     return shown;
 }
@@ -100,9 +104,12 @@ static void print_header(const painter *pp, const plan_item *it)
     }
     if (it->note)
         util_buf_printf(&b, "; %s", it->note);
-    fprintf(pp->out, "  %s%s%s %s%s%s  (%s)\n", paint(pp, colors[it->action]),
-            symbols[it->action], paint(pp, C_RESET), paint(pp, C_BOLD), it->address,
-            paint(pp, C_RESET), b.data ? b.data : "");
+    /* Attribute names a plugin reported, addresses from the state: shown, never obeyed. */
+    char *address = log_display(it->address), *why = log_display(b.data ? b.data : "");
+    fprintf(pp->out, "  %s%s%s %s%s%s  (%s)\n", paint(pp, colors[it->action]), symbols[it->action],
+            paint(pp, C_RESET), paint(pp, C_BOLD), address, paint(pp, C_RESET), why);
+    free(address);
+    free(why);
     util_buf_free(&b);
 }
 
@@ -111,8 +118,10 @@ static void print_attr(const painter *pp, const char *sym, const char *color, co
 {
     char *a = old ? show(old) : NULL;
     char *b = now ? show(now) : NULL;
-    fprintf(pp->out, "      %s%s%s %s = %s%s%s%s\n", paint(pp, color), sym, paint(pp, C_RESET), key,
-            a ? a : "", a && b ? " -> " : "", b ? b : "", remark ? remark : "");
+    char *name = log_display(key);
+    fprintf(pp->out, "      %s%s%s %s = %s%s%s%s\n", paint(pp, color), sym, paint(pp, C_RESET),
+            name, a ? a : "", a && b ? " -> " : "", b ? b : "", remark ? remark : "");
+    free(name);
     free(a);
     free(b);
 }
@@ -152,6 +161,17 @@ static void print_item(const plan *p, const painter *pp, const plan_item *it)
         json_object_foreach(before, key, v)
             if (!json_object_get(after, key))
                 print_attr(pp, "-", C_RED, key, v, NULL, NULL);
+        /* What the topology does not set but the provider plans back. */
+        size_t k;
+        json_t *name;
+        json_array_foreach(it->reasons, k, name) {
+            const char *attr = json_string_value(name);
+            if (json_object_get(after, attr) || json_object_get(before, attr))
+                continue;
+            const json_t *now = json_object_get(it->planned, attr);
+            print_attr(pp, "~", C_YELLOW, attr, json_object_get(it->prior, attr), now,
+                       it->action == PLAN_REPLACE ? "  # forces replacement" : NULL);
+        }
     }
     json_decref(wanted);
     json_decref(before);
@@ -174,8 +194,11 @@ static void print_drift(const plan *p, const painter *pp)
             util_buf_puts(&b, "deleted");
         else
             reasons_text(&b, it->drift);
-        fprintf(pp->out, "  %s!%s %s: %s\n", paint(pp, C_YELLOW), paint(pp, C_RESET), it->address,
-                b.data ? b.data : "");
+        char *address = log_display(it->address), *what = log_display(b.data ? b.data : "");
+        fprintf(pp->out, "  %s!%s %s: %s\n", paint(pp, C_YELLOW), paint(pp, C_RESET), address,
+                what);
+        free(address);
+        free(what);
         util_buf_free(&b);
     }
     if (header)
@@ -213,7 +236,9 @@ json_t *plan_json(const plan *p)
         if (!shown(it))
             continue;
         json_t *before = it->action == PLAN_CREATE ? NULL : before_of(p, it);
-        json_t *after = after_of(p, it);
+        json_t *after_raw = after_of(p, it);
+        json_t *after = unknown_shown(after_raw); /* unknowns as "(known after apply)" */
+        json_decref(after_raw);
         json_array_append_new(list, json_pack("{s:s, s:s, s:O, s:o, s:o}", "address", it->address,
                                               "action", plan_action_name(it->action), "reasons",
                                               it->reasons, "before",
@@ -221,4 +246,31 @@ json_t *plan_json(const plan *p)
                                               after ? after : json_null()));
     }
     return list;
+}
+
+const char *plan_item_status(const plan_item *it, char **owned)
+{
+    *owned = NULL;
+    if (it->data)
+        return "data";
+    if (!it->refreshed)
+        return "unknown";
+    if (it->gone)
+        return "missing";
+    const json_t *keys = it->res ? it->reasons : it->drift;
+    if (json_array_size(keys) == 0)
+        return "ok";
+    int drifted = !it->res;
+    size_t k;
+    json_t *v;
+    json_array_foreach(keys, k, v)
+        drifted |= !in_list(it->edited, json_string_value(v));
+    util_buf b = {0};
+    util_buf_puts(&b, drifted ? "drifted (" : "pending (");
+    json_array_foreach(keys, k, v)
+        if (!drifted || !in_list(it->edited, json_string_value(v)))
+            util_buf_printf(&b, "%s%s", b.data[b.len - 1] == '(' ? "" : ", ", json_string_value(v));
+    util_buf_puts(&b, ")");
+    *owned = util_buf_take(&b);
+    return *owned;
 }

@@ -63,8 +63,10 @@ static void draw_status(progress *p)
         return;
     }
     const running_op *op = &p->ops[0];
-    fprintf(p->out, "%s%s: %s... %.0fs", p->color ? C_DIM : "", op->address, op->verb,
+    char *address = util_escape_controls(op->address);
+    fprintf(p->out, "%s%s: %s... %.0fs", p->color ? C_DIM : "", address, op->verb,
             now_s() - op->started);
+    free(address);
     if (p->nops > 1)
         fprintf(p->out, " (+%zu more)", p->nops - 1);
     fputs(p->color ? C_RESET : "", p->out);
@@ -134,7 +136,9 @@ void progress_start(progress *p, const char *address, const char *verb)
     if (p->tty) {
         draw_status(p);
     } else {
-        fprintf(p->out, "%s: %s\n", address, verb);
+        char *shown = util_escape_controls(address);
+        fprintf(p->out, "%s: %s\n", shown, verb);
+        free(shown);
         fflush(p->out);
     }
     pthread_mutex_unlock(&p->lock);
@@ -157,14 +161,16 @@ void progress_done(progress *p, const char *address, const char *past, int ok,
         break;
     }
     double secs = now_s() - started;
-    char *clean = detail ? log_redact(detail) : NULL;
+    char *clean = detail ? log_display(detail) : NULL;
+    char *shown = util_escape_controls(address);
     clear_status(p);
     if (ok)
-        fprintf(p->out, p->tty ? "%s: %s%s%s (%.1fs)\n" : "%s: %s%s%s in %.1fs\n", address,
+        fprintf(p->out, p->tty ? "%s: %s%s%s (%.1fs)\n" : "%s: %s%s%s in %.1fs\n", shown,
                 p->color ? C_GREEN : "", past, p->color ? C_RESET : "", secs);
     else
-        fprintf(p->out, "%s: %sfailed%s after %.1fs%s%s\n", address, p->color ? C_RED : "",
+        fprintf(p->out, "%s: %sfailed%s after %.1fs%s%s\n", shown, p->color ? C_RED : "",
                 p->color ? C_RESET : "", secs, clean ? ": " : "", clean ? clean : "");
+    free(shown);
     free(clean);
     if (p->tty)
         draw_status(p);
@@ -180,7 +186,7 @@ void progress_note(progress *p, const char *fmt, ...)
     va_start(ap, fmt);
     char *text = util_vprintf(fmt, ap);
     va_end(ap);
-    char *clean = log_redact(text);
+    char *clean = log_display(text);
     pthread_mutex_lock(&p->lock);
     clear_status(p);
     fprintf(p->out, "%s\n", clean);

@@ -6,22 +6,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/file.h"
+#include "base/util.h"
+#include "engine/call.h"
 #include "plugin/host.h"
 #include "services/log.h"
 #include "topology/topology_int.h"
-#include "base/file.h"
-#include "base/util.h"
 
 /* How long a region may take to elect a leader and register every node. */
 #define SCHEDULER_READY_MS (20 * 60 * 1000)
-
-typedef struct bridge {
-    engine *e;
-    size_t provider;                /* engine provider index */
-    const topo_cluster *cluster;    /* borrowed from the topology */
-    const infra_scheduler_ops *ops; /* the scheduler plugin's */
-    infra_scheduler *ctx;           /* its context */
-} bridge;
 
 /* ------------------------------------------------------------------ */
 /* The cluster and node descriptions                                  */
@@ -129,13 +122,13 @@ json_t *scheduler_cluster_json(engine *e, size_t i)
 
 /* The NODE of an agent resource: config (planned or prior) names its
  * instance, role, region, datacenter and index. */
-static json_t *agent_node(bridge *b, const json_t *config)
+static json_t *agent_node(engine *e, const topo_cluster *cluster, const json_t *config)
 {
     const char *address = str(config, "instance");
     if (!address)
         return NULL;
-    json_t *attrs = state_attributes(b->e, address);
-    json_t *node = node_json(b->cluster, address, str(config, "role") ? str(config, "role") : "",
+    json_t *attrs = state_attributes(e, address);
+    json_t *node = node_json(cluster, address, str(config, "role") ? str(config, "role") : "",
                              str(config, "region") ? str(config, "region") : "",
                              str(config, "datacenter") ? str(config, "datacenter") : "",
                              json_integer_value(json_object_get(config, "index")), attrs);
@@ -146,41 +139,33 @@ static json_t *agent_node(bridge *b, const json_t *config)
 /* ------------------------------------------------------------------ */
 /* Operations                                                         */
 
-static void say(infra_call *call, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void say(infra_call *call, const char *fmt, ...)
+static void say(engine_call *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(engine_call *c, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
     char *msg = util_vprintf(fmt, ap);
     va_end(ap);
-    host_table()->diag(call, INFRA_DIAG_ERROR, "", msg);
+    host_table()->diag(&c->call, INFRA_DIAG_ERROR, "", msg);
     free(msg);
 }
 
-#define HAS_OP(b, op) INFRA_HAS_SLOT_T(infra_scheduler_ops, (b)->ops, op)
-
-static int agent_apply(bridge *b, infra_call *call, const json_t *prior, const json_t *planned)
+static int agent_apply(engine_call *c, const topo_cluster *cluster, const json_t *prior,
+                       const json_t *planned)
 {
     int error = 0;
-    json_t *cluster = cluster_json(b->e, b->cluster);
-    json_t *node = agent_node(b, planned ? planned : prior);
+    json_t *cj = cluster_json(c->e, cluster);
+    json_t *node = agent_node(c->e, cluster, planned ? planned : prior);
     if (!node) {
-        say(call, "the agent does not name its instance");
+        say(c, "the agent does not name its instance");
         error = INFRA_EINTERNAL;
     } else if (planned) {
-        if (!HAS_OP(b, node_bootstrap)) {
-            say(call, "scheduler \"%s\" cannot bootstrap nodes", b->cluster->scheduler);
-            error = INFRA_ENOTSUP;
-        } else {
-            error = b->ops->node_bootstrap(b->ctx, call, host_json(cluster), host_json(node));
-        }
-    } else if (HAS_OP(b, node_remove)) {
-        error = b->ops->node_remove(b->ctx, call, host_json(cluster), host_json(node));
-        if (error == INFRA_ENOTFOUND)
-            error = 0;
+        error = call_node_bootstrap(c, cj, node);
+    } else {
+        error = call_node_remove(c, cj, node);
     }
     json_decref(node);
-    json_decref(cluster);
+    json_decref(cj);
     return error;
 }
 
@@ -188,7 +173,7 @@ static int agent_apply(bridge *b, infra_call *call, const json_t *prior, const j
  * node is bootstrapped again, one at a time and servers first, so that
  * each names the current servers; the plugin restarts only the agents
  * whose configuration really changed. */
-static int region_refresh(bridge *b, infra_call *call, const json_t *cluster, const char *region)
+static int region_refresh(engine_call *c, const json_t *cluster, const char *region)
 {
     const json_t *dcs =
         json_object_get(json_object_get(json_object_get(cluster, "regions"), region),
@@ -202,8 +187,7 @@ static int region_refresh(bridge *b, infra_call *call, const json_t *cluster, co
             size_t k;
             json_t *node;
             json_array_foreach(json_object_get(dc, roles[role]), k, node) {
-                if ((error = b->ops->node_bootstrap(b->ctx, call, host_json(cluster),
-                                                    host_json(node))) < 0)
+                if ((error = call_node_bootstrap(c, cluster, node)) < 0)
                     return error;
             }
         }
@@ -211,53 +195,48 @@ static int region_refresh(bridge *b, infra_call *call, const json_t *cluster, co
     return error;
 }
 
-static int region_apply(bridge *b, infra_call *call, const json_t *prior, const json_t *planned)
+static int region_apply(engine_call *c, const topo_cluster *cluster, const json_t *prior,
+                        const json_t *planned)
 {
     if (!planned)
         return 0; /* a region is gone when its nodes are */
-    json_t *cluster = cluster_json(b->e, b->cluster);
+    json_t *cj = cluster_json(c->e, cluster);
     int error = 0;
     /* Only a change of servers changes what the other nodes are told. */
-    if (prior && HAS_OP(b, node_bootstrap) &&
+    if (prior && call_sched_has_bootstrap(c->e, c->provider) &&
         !json_equal(json_object_get(prior, "servers"), json_object_get(planned, "servers")))
-        error = region_refresh(b, call, cluster, str(planned, "region"));
-    if (error == 0 && HAS_OP(b, wait_ready))
-        error = b->ops->wait_ready(b->ctx, call, host_json(cluster), str(planned, "region"),
-                                   SCHEDULER_READY_MS);
-    json_decref(cluster);
+        error = region_refresh(c, cj, str(planned, "region"));
+    if (error == 0)
+        error = call_wait_ready(c, cj, str(planned, "region"), SCHEDULER_READY_MS);
+    json_decref(cj);
     return error;
 }
 
-static int federation_apply(bridge *b, infra_call *call, const json_t *planned)
+static int federation_apply(engine_call *c, const topo_cluster *cluster, const json_t *planned)
 {
     if (!planned)
         return 0;
     const json_t *regions = json_object_get(planned, "regions");
     if (json_array_size(regions) < 2)
         return 0;
-    if (!HAS_OP(b, federate)) {
-        say(call, "scheduler \"%s\" cannot federate regions", b->cluster->scheduler);
-        return INFRA_ENOTSUP;
-    }
-    json_t *cluster = cluster_json(b->e, b->cluster);
+    json_t *cj = cluster_json(c->e, cluster);
     const char *first = json_string_value(json_array_get(regions, 0));
     int error = 0;
     for (size_t i = 1; i < json_array_size(regions) && error == 0; i++)
-        error = b->ops->federate(b->ctx, call, host_json(cluster), first,
-                                 json_string_value(json_array_get(regions, i)));
-    json_decref(cluster);
+        error = call_federate(c, cj, first, json_string_value(json_array_get(regions, i)));
+    json_decref(cj);
     return error;
 }
 
 /* The job of plugin.h: the planned config plus the file's text. */
-static int job_json(infra_call *call, const json_t *planned, json_t **out)
+static int job_json(engine_call *c, const json_t *planned, json_t **out)
 {
     const char *file = str(planned, "file");
     char *text = NULL;
     size_t len = 0;
     *out = NULL;
     if (!file || util_read_file(file, &text, &len) < 0) {
-        say(call, "cannot read the job file %s", file ? file : "(none)");
+        say(c, "cannot read the job file %s", file ? file : "(none)");
         return INFRA_EINVALID;
     }
     json_t *job = json_deep_copy(planned);
@@ -265,7 +244,7 @@ static int job_json(infra_call *call, const json_t *planned, json_t **out)
     free(text);
     if (!content) {
         json_decref(job);
-        say(call, "the job file %s is not UTF-8 text", file);
+        say(c, "the job file %s is not UTF-8 text", file);
         return INFRA_EINVALID;
     }
     json_object_set_new(job, "kind", json_string(str(planned, "kind") ? str(planned, "kind")
@@ -276,112 +255,87 @@ static int job_json(infra_call *call, const json_t *planned, json_t **out)
     return 0;
 }
 
-static int job_apply(bridge *b, infra_call *call, const char *type, const json_t *prior,
-                     const json_t *planned, json_t **status)
+static int job_apply(engine_call *c, const topo_cluster *cluster, const char *type,
+                     const json_t *prior, const json_t *planned, json_t **status)
 {
     int error = 0;
-    json_t *cluster = cluster_json(b->e, b->cluster);
+    json_t *cj = cluster_json(c->e, cluster);
     *status = NULL;
     if (!planned) {
-        if (HAS_OP(b, job_stop))
-            error = b->ops->job_stop(b->ctx, call, host_json(cluster), str(prior, "id"));
-        if (error == INFRA_ENOTFOUND)
-            error = 0;
-    } else if (!HAS_OP(b, job_submit)) {
-        say(call, "scheduler \"%s\" cannot run %ss", b->cluster->scheduler, type);
+        error = call_job_stop(c, cj, str(prior, "id"));
+    } else if (!call_sched_has_jobs(c->e, c->provider)) {
+        say(c, "scheduler \"%s\" cannot run %ss", cluster->scheduler, type);
         error = INFRA_ENOTSUP;
     } else {
         json_t *job = NULL;
-        if ((error = job_json(call, planned, &job)) == 0) {
+        if ((error = job_json(c, planned, &job)) == 0) {
             json_object_set_new(job, "kind", json_string(type));
-            infra_json *st = NULL;
-            error = b->ops->job_submit(b->ctx, call, host_json(cluster), host_json(job), &st);
-            *status = host_jansson(st);
+            error = call_job_submit(c, cj, job, status);
         }
         json_decref(job);
     }
-    json_decref(cluster);
+    json_decref(cj);
     return error;
 }
 
-static int bridge_apply(infra_provider *self, infra_call *call, const char *type,
-                        const infra_json *prior_h, const infra_json *planned_h,
-                        const void *private_in, size_t private_in_len, infra_json **new_state,
-                        void **private_out, size_t *private_out_len)
+static int bridge_apply(engine_call *c, const char *type, const json_t *prior,
+                        const json_t *planned, json_t **new_state)
 {
-    bridge *b = (bridge *)self;
-    const json_t *prior = host_jansson(prior_h), *planned = host_jansson(planned_h);
+    const topo_cluster *cluster = provider_cluster(c->e, c->provider);
     json_t *status = NULL;
     int error = 0;
 
     *new_state = NULL;
     if (!strcmp(type, "cluster_agent"))
-        error = agent_apply(b, call, prior, planned);
+        error = agent_apply(c, cluster, prior, planned);
     else if (!strcmp(type, "cluster_region"))
-        error = region_apply(b, call, prior, planned);
+        error = region_apply(c, cluster, prior, planned);
     else if (!strcmp(type, "cluster_federation"))
-        error = federation_apply(b, call, planned);
+        error = federation_apply(c, cluster, planned);
     else if (!strcmp(type, "job") || !strcmp(type, "app"))
-        error = job_apply(b, call, type, prior, planned, &status);
+        error = job_apply(c, cluster, type, prior, planned, &status);
     else
         error = INFRA_ENOTSUP;
     if (error == 0 && planned) {
         json_t *st = json_deep_copy(planned);
         const char *id = !strcmp(type, "cluster_agent") ? str(planned, "node")
                          : !strcmp(type, "cluster_region") ? str(planned, "region")
-                         : !strcmp(type, "cluster_federation") ? b->cluster->name
+                         : !strcmp(type, "cluster_federation") ? cluster->name
                                                                : str(planned, "id");
         json_object_set_new(st, "id", json_string(id ? id : ""));
         if (status)
             json_object_set(st, "status", status);
-        *new_state = host_json(st);
+        *new_state = st;
     }
     json_decref(status);
     return error;
 }
 
-static int bridge_read(infra_provider *self, infra_call *call, const char *type,
-                       const infra_json *state_h, const void *private_in, size_t private_in_len,
-                       infra_json **out)
+static int bridge_read(engine_call *c, const char *type, const json_t *st, json_t **out)
 {
-    bridge *b = (bridge *)self;
-    const json_t *st = host_jansson(state_h);
     *out = NULL;
     if (!st)
         return INFRA_ENOTFOUND; /* creates are idempotent: nothing to adopt */
     json_t *now = json_deep_copy(st);
-    if ((!strcmp(type, "job") || !strcmp(type, "app")) && HAS_OP(b, job_status)) {
-        json_t *cluster = cluster_json(b->e, b->cluster);
-        infra_json *status = NULL;
-        int error = b->ops->job_status(b->ctx, call, host_json(cluster), str(st, "id"), &status);
-        json_decref(cluster);
-        if (error < 0) {
-            json_decref(host_jansson(status));
+    if (!strcmp(type, "job") || !strcmp(type, "app")) {
+        json_t *cj = cluster_json(c->e, provider_cluster(c->e, c->provider));
+        json_t *status = NULL;
+        int error = call_job_status(c, cj, str(st, "id"), &status);
+        json_decref(cj);
+        if (error < 0 && error != INFRA_ENOTSUP) {
             json_decref(now);
             return error;
         }
         if (status)
-            json_object_set_new(now, "status", host_jansson(status));
+            json_object_set_new(now, "status", status);
     }
-    *out = host_json(now);
+    *out = now;
     return 0;
 }
 
-static void bridge_close(infra_provider *self)
-{
-    bridge *b = (bridge *)self;
-    if (!b)
-        return;
-    if (b->ctx && HAS_OP(b, close))
-        b->ops->close(b->ctx);
-    free(b);
-}
-
-static const infra_provider_ops bridge_ops = {
-    .size = sizeof(infra_provider_ops),
+static const engine_bridge bridge = {
     .apply = bridge_apply,
     .read = bridge_read,
-    .close = bridge_close,
 };
 
 /* ------------------------------------------------------------------ */
@@ -451,11 +405,7 @@ static const infra_plugin *find_scheduler(engine *e, const char *name, char **er
     for (size_t i = 0; e->builtin && e->builtin[i]; i++)
         if (e->builtin[i]->kind == INFRA_PLUGIN_SCHEDULER && !strcmp(e->builtin[i]->name, name))
             return e->builtin[i];
-    if (!e->scanned) {
-        loader_scan(&e->ld);
-        e->scanned = 1;
-    }
-    const loader_plugin *lp = loader_find(&e->ld, name, INFRA_PLUGIN_SCHEDULER, err);
+    const loader_plugin *lp = loader_require(&e->ld, name, INFRA_PLUGIN_SCHEDULER, err);
     return lp ? lp->desc : NULL;
 }
 
@@ -474,34 +424,30 @@ int scheduler_provider_load(engine *e, size_t i, diag_list *diags)
         error = INFRA_EINVALID;
         goto done;
     }
-    p->sched = desc->scheduler;
-    p->bridge = *desc;
-    p->bridge.kind = INFRA_PLUGIN_PROVIDER;
-    p->bridge.provider = &bridge_ops;
-    p->bridge.scheduler = NULL;
+    p->desc = desc;
+    p->plugin = engine_plugin_add(e, desc);
+    p->bridge = &bridge;
     /* Bootstrapping and submitting are idempotent: a retried create after a
      * crash is simply done again. */
-    p->bridge.capabilities = INFRA_CAP_TOKEN_CREATE | (desc->capabilities & INFRA_CAP_CONCURRENT);
-    p->desc = &p->bridge;
-    p->ops = &bridge_ops;
+    p->capabilities = INFRA_CAP_TOKEN_CREATE | (desc->capabilities & INFRA_CAP_CONCURRENT);
     p->limit = p->decl->parallelism > 0 ? p->decl->parallelism : 0;
     if (!(desc->capabilities & INFRA_CAP_CONCURRENT))
         p->limit = 1;
+    p->settings = json_deep_copy(c->settings);
+    json_object_set_new(p->settings, "name", json_string(c->name));
+    json_object_set_new(p->settings, "environment", json_string(e->env));
 
-    json_t *settings = NULL;
-    if (INFRA_HAS_SLOT_T(infra_scheduler_ops, p->sched, schema)) {
-        engine_call call;
-        infra_json *out = NULL;
-        engine_call_init(&call, e, "", i, NULL);
-        int rc = p->sched->schema(&call.call, &out);
-        if (rc == 0 && json_is_object(host_jansson(out)))
-            settings = json_incref(json_object_get(host_jansson(out), "settings"));
-        else if (rc < 0 && rc != INFRA_ENOTSUP)
-            diag_add(diags, DIAG_ERROR, &c->loc, key, "scheduler \"%s\": cannot read its schema: %s",
-                     desc->name, engine_call_error(&call, rc));
-        json_decref(host_jansson(out));
-        engine_call_clear(&call);
-    }
+    json_t *schema = NULL, *settings = NULL;
+    engine_call call;
+    call_init(&call, e, i, "", "schema", NULL);
+    int rc = call_sched_schema(&call, &schema);
+    if (rc == 0)
+        settings = json_incref(json_object_get(schema, "settings"));
+    else if (rc != INFRA_ENOTSUP)
+        diag_add(diags, DIAG_ERROR, &c->loc, key, "scheduler \"%s\": cannot read its schema: %s",
+                 desc->name, call_error(&call, rc));
+    json_decref(schema);
+    call_clear(&call);
     p->schema = bridge_schema(settings);
     p->types = json_object_get(p->schema, "resources");
     json_decref(settings);
@@ -511,40 +457,13 @@ done:
     return error;
 }
 
-int scheduler_provider_configure(engine *e, size_t i, engine_call *c, infra_provider **out)
-{
-    engine_provider *p = &e->providers[i];
-    const topo_cluster *c_decl = provider_cluster(e, i);
-    bridge *b = util_calloc(1, sizeof(*b));
-    int error = 0;
-
-    *out = NULL;
-    b->e = e;
-    b->provider = i;
-    b->cluster = c_decl;
-    b->ops = p->sched;
-    if (INFRA_HAS_SLOT_T(infra_scheduler_ops, p->sched, configure)) {
-        json_t *settings = json_deep_copy(c_decl->settings);
-        json_object_set_new(settings, "name", json_string(c_decl->name));
-        json_object_set_new(settings, "environment", json_string(e->env));
-        error = p->sched->configure(&c->call, host_json(settings), &b->ctx);
-        json_decref(settings);
-    }
-    if (error < 0) {
-        free(b);
-        return error;
-    }
-    *out = (infra_provider *)b;
-    return 0;
-}
-
 int scheduler_provider_validate(engine *e, size_t i, engine_call *c)
 {
     engine_provider *p = &e->providers[i];
-    if (!p->sched || !INFRA_HAS_SLOT_T(infra_scheduler_ops, p->sched, validate))
+    if (!p->bridge)
         return 0;
     json_t *cluster = cluster_json(e, provider_cluster(e, i));
-    int error = p->sched->validate(&c->call, host_json(cluster));
+    int error = call_sched_validate(c, cluster);
     json_decref(cluster);
     return error;
 }
@@ -552,26 +471,16 @@ int scheduler_provider_validate(engine *e, size_t i, engine_call *c)
 int scheduler_cluster_status(engine *e, size_t i, json_t **out, char **err)
 {
     engine_provider *p = &e->providers[i];
-    infra_provider *ctx = NULL;
     *out = NULL;
-    if (!p->sched || !INFRA_HAS_SLOT_T(infra_scheduler_ops, p->sched, cluster_status))
+    if (!p->bridge)
         return INFRA_ENOTSUP;
-    int error = engine_provider_ctx(e, i, &ctx, err);
-    if (error < 0)
-        return error;
-    bridge *b = (bridge *)ctx;
     engine_call c;
-    infra_json *status = NULL;
-    json_t *cluster = cluster_json(e, b->cluster);
-    engine_call_init(&c, e, "", i, NULL);
-    error = p->sched->cluster_status(b->ctx, &c.call, host_json(cluster), &status);
-    if (error < 0) {
-        *err = util_strdup(engine_call_error(&c, error));
-        json_decref(host_jansson(status));
-    } else {
-        *out = host_jansson(status);
-    }
-    engine_call_clear(&c);
+    json_t *cluster = cluster_json(e, provider_cluster(e, i));
+    call_init(&c, e, i, "", "cluster_status", NULL);
+    int error = call_cluster_status(&c, cluster, out);
+    if (error < 0 && error != INFRA_ENOTSUP)
+        *err = util_strdup(call_error(&c, error));
+    call_clear(&c);
     json_decref(cluster);
     return error;
 }

@@ -11,23 +11,23 @@
  *                       read: job_status (a job gone is planned again)
  *
  * The cluster description handed to the plugin is built from the state:
- * every node whose instance exists, with its addresses and SSH details. */
+ * every node whose instance exists, with its addresses and SSH details.
+ * The bridge is called by the call layer only (engine/call.c), and calls
+ * the scheduler's slots through it. */
 #ifndef INFRA_SCHEDULER_H
 #define INFRA_SCHEDULER_H
 
 #include <jansson.h>
 
+#include "engine/call.h"
 #include "engine/engine.h"
 
 /* Prepares engine provider i (a scheduler provider of the topology): finds
- * the scheduler plugin, reads its schema and fills desc, ops and schema.
+ * the scheduler plugin, reads its schema and fills desc, plugin, bridge,
+ * capabilities, schema and the settings configure() receives (the
+ * cluster's, plus "name" and "environment").
  * Errors go to diags at the cluster; 0 or INFRA_EINVALID. */
 int scheduler_provider_load(engine *e, size_t i, diag_list *diags);
-
-/* The bridge context of provider i: configures the scheduler plugin with
- * the cluster's settings (plus "name" and "environment"). 0 with *out, or
- * a negative INFRA_E* with the plugin's error in c. */
-int scheduler_provider_configure(engine *e, size_t i, engine_call *c, infra_provider **out);
 
 /* Runs the plugin's validate op on the cluster as the topology declares it
  * (no node exists yet). Diagnostics reach c. */

@@ -110,9 +110,27 @@ static void host_diag(infra_call *call, int severity, const char *attr_path, con
     free(clean_msg);
 }
 
+int64_t host_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int host_call_cancelled(const infra_call *call)
+{
+    if (!call)
+        return 0;
+    if (call->cancel && *call->cancel != 0)
+        return 1;
+    /* A call past its deadline is asked to stop like a cancelled one; the
+     * engine abandons it if it does not (engine/contain.c). */
+    return call->deadline_ms > 0 && host_now_ms() >= call->deadline_ms;
+}
+
 static int host_cancelled(infra_call *call)
 {
-    return call && call->cancel && *call->cancel != 0;
+    return host_call_cancelled(call);
 }
 
 static const char *host_call_address(infra_call *call)
@@ -135,11 +153,14 @@ static const char *host_call_environment(infra_call *call)
     return call && call->environment ? call->environment : "";
 }
 
-static int64_t host_now_ms(void)
+static int64_t host_call_deadline_ms(infra_call *call)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return call ? call->deadline_ms : 0;
+}
+
+static int host_call_resuming(infra_call *call)
+{
+    return call && call->token && call->resuming ? 1 : 0;
 }
 
 /* Sleeps in short slices so that a cancellation is seen within one slice. */
@@ -184,6 +205,8 @@ static void host_build(void)
     host.secrets = secrets_api();
     host.call_topology = host_call_topology;
     host.call_environment = host_call_environment;
+    host.call_deadline_ms = host_call_deadline_ms;
+    host.call_resuming = host_call_resuming;
 }
 
 const infra_host *host_table(void)

@@ -18,6 +18,8 @@ struct infra_call {
     const char *topology;     /* topology name, or NULL */
     const char *environment;  /* environment name, or NULL */
     volatile int *cancel;     /* points at a flag the host sets; may be NULL */
+    int64_t deadline_ms;      /* host_now_ms() instant the call must return by, or 0 */
+    int resuming;             /* token was recorded by an earlier, interrupted run */
     host_diag_fn diag;        /* may be NULL: diagnostics are then logged */
     void *diag_ud;
     int errors;               /* count of error diagnostics received */
@@ -30,6 +32,12 @@ void host_call_clear(infra_call *call);
 
 /* The process-wide host table (static storage). */
 const infra_host *host_table(void);
+
+/* The monotonic clock of host->now_ms. */
+int64_t host_now_ms(void);
+
+/* 1 when call's cancel flag is set or its deadline has passed (host->cancelled). */
+int host_call_cancelled(const infra_call *call);
 
 /* The JSON service over jansson (static storage); an infra_json* is a json_t*. */
 const infra_json_api *host_json_api(void);

@@ -1,15 +1,18 @@
 /* Plugin loader: the checks between a shared object on disk and the engine
  * calling into it.
  *
- * The order of the checks is the point of this file. Permissions are checked
- * with stat() before dlopen(), so nothing from a file that others could have
- * written ever runs (constructors run inside dlopen). The descriptor header
- * (magic, ABI major, size) is checked before any field past it is read,
- * because a plugin of another ABI major may lay the rest out differently.
- * Every refusal is one line: the file, what it targets, what infra supports. */
+ * The order of the checks is the point of this file. Ownership and
+ * permissions are checked with stat() before dlopen(), so nothing from a
+ * file that someone else could have written ever runs (constructors run
+ * inside dlopen). The descriptor header (magic, ABI major, size) is checked
+ * before any field past it is read, because a plugin of another ABI major
+ * may lay the rest out differently. Then everything a first use would
+ * trip on: tables too small for the ABI the plugin claims, operations its
+ * kind cannot do without, an ABI minor newer than this infra's. Every
+ * refusal is one line: the file, what it targets, what infra supports, and
+ * what to change. */
 #include "plugin/loader.h"
 
-#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -17,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "plugin/host.h"
 #include "base/file.h"
@@ -25,12 +29,27 @@
 /* End of SLOT in TYPE: the least size a table must declare to hold it. */
 #define END_OF(TYPE, SLOT) (offsetof(TYPE, SLOT) + sizeof(((TYPE *)0)->SLOT))
 
-/* What infra needs of each table: everything it had at ABI 1.0. These stay
- * frozen when slots are appended in a minor version, because a plugin built
- * against 1.0 must keep loading; newer slots are probed with INFRA_HAS_SLOT. */
+/* What infra needs of the descriptor: everything it had at ABI 1.0. This
+ * stays frozen when slots are appended in a minor version, because a
+ * plugin built against 1.0 must keep loading. */
 #define DESC_MIN_SIZE END_OF(infra_plugin, scheduler)
-#define PROVIDER_OPS_MIN_SIZE END_OF(infra_provider_ops, close)
-#define SCHEDULER_OPS_MIN_SIZE END_OF(infra_scheduler_ops, close)
+
+/* The entry function as a C++ compiler names it when it is not declared
+ * extern "C": the Itanium mangling of
+ * infra_plugin_entry(const infra_host *, const infra_plugin **). */
+#define ENTRY_SYMBOL_CXX "_Z18infra_plugin_entryPK10infra_hostPPK12infra_plugin"
+
+/* A plugin's own copies of the host table and of every service table it
+ * points to: a plugin that writes through its pointers (a swapped
+ * parameter, a stray store) spoils only its own copy, never the table the
+ * next plugin or infra itself reads. */
+struct loader_host_copy {
+    infra_host host;
+    infra_json_api json;
+    infra_http_api http;
+    infra_ssh_api ssh;
+    infra_secret_api secrets;
+};
 
 const char *loader_kind_name(int kind)
 {
@@ -71,6 +90,29 @@ static int refuse(char **err, int code, const char *path, const char *fmt, ...)
     return code;
 }
 
+/* ------------------------------------------------------------------ */
+/* Ownership and permissions                                          */
+
+/* 1 when uid may own a plugin or a directory holding one: root, the user
+ * running infra, and under sudo the user who ran sudo (a developer's build
+ * tree), as sudo and ssh trust only files of root and of the user. */
+static int trusted_owner(uid_t uid)
+{
+    if (uid == 0 || uid == geteuid())
+        return 1;
+    const char *sudo = geteuid() == 0 ? getenv("SUDO_UID") : NULL;
+    if (sudo && *sudo) {
+        char *end = NULL;
+        errno = 0;
+        unsigned long long v = strtoull(sudo, &end, 10);
+        if (!errno && !*end && v == (unsigned long long)uid)
+            return 1;
+    }
+    return 0;
+}
+
+/* Refuses a directory holding a plugin that someone but root or the user
+ * could add files to or rename files in. */
 static int check_dir_permissions(const char *path, const char *dir, char **err)
 {
     struct stat st;
@@ -79,15 +121,25 @@ static int check_dir_permissions(const char *path, const char *dir, char **err)
         return refuse(err, INFRA_EINVALID, path, "cannot read directory %s: %s", dir,
                       strerror(saved));
     }
+    if (!trusted_owner(st.st_uid))
+        return refuse(err, INFRA_EAUTH, path,
+                      "directory %s is owned by uid %u, not by root or the user running infra "
+                      "(uid %u); run chown %u %s",
+                      dir, (unsigned)st.st_uid, (unsigned)geteuid(), (unsigned)geteuid(), dir);
     if (st.st_mode & S_IWOTH)
         return refuse(err, INFRA_EAUTH, path,
                       "directory %s is writable by others (mode %04o); run chmod o-w %s", dir,
                       (unsigned)(st.st_mode & 07777), dir);
+    if (st.st_mode & S_IWGRP)
+        return refuse(err, INFRA_EAUTH, path,
+                      "directory %s is writable by its group (mode %04o); run chmod g-w %s", dir,
+                      (unsigned)(st.st_mode & 07777), dir);
     return 0;
 }
 
-/* Refuses a file that is not a regular file, or that others could replace
- * or rewrite: the file itself or its directory writable by others. Through a
+/* Refuses a file that is not a regular file, or that someone but root or
+ * the user could replace or rewrite: the file itself or its directory
+ * owned by another user, or writable by its group or by others. Through a
  * symbolic link, the directory holding the real file counts too. */
 static int check_permissions(const char *path, char **err)
 {
@@ -105,9 +157,22 @@ static int check_permissions(const char *path, char **err)
         error = refuse(err, INFRA_EINVALID, path, "not a regular file");
         goto done;
     }
+    if (!trusted_owner(st.st_uid)) {
+        error = refuse(err, INFRA_EAUTH, path,
+                       "owned by uid %u, not by root or the user running infra (uid %u); run "
+                       "chown %u %s",
+                       (unsigned)st.st_uid, (unsigned)geteuid(), (unsigned)geteuid(), path);
+        goto done;
+    }
     if (st.st_mode & S_IWOTH) {
         error = refuse(err, INFRA_EAUTH, path, "writable by others (mode %04o); run chmod o-w %s",
                        (unsigned)(st.st_mode & 07777), path);
+        goto done;
+    }
+    if (st.st_mode & S_IWGRP) {
+        error =
+            refuse(err, INFRA_EAUTH, path, "writable by its group (mode %04o); run chmod g-w %s",
+                   (unsigned)(st.st_mode & 07777), path);
         goto done;
     }
     dir = util_dir_of(path);
@@ -125,33 +190,85 @@ done:
     return error;
 }
 
-/* dlerror() text usually starts with the path again; the refusal line
- * already names the file. */
-static const char *without_path(const char *text, const char *path)
+/* ------------------------------------------------------------------ */
+/* The descriptor                                                     */
+
+/* The least size an ops table of a plugin targeting ABI 1.minor declares:
+ * what the table held at that minor (a table compiled against that
+ * header is never smaller). Minors newer than infra's count as infra's. */
+static size_t provider_ops_min(unsigned minor)
 {
-    size_t n = strlen(path);
-    if (!text)
-        return "unknown error";
-    if (strncmp(text, path, n) == 0 && text[n] == ':' && text[n + 1] == ' ')
-        return text + n + 2;
-    return text;
+    return minor >= 2 ? END_OF(infra_provider_ops, read_many) : END_OF(infra_provider_ops, close);
 }
 
-/* The ops table of d's kind, with its size and the minimum infra needs. */
+static size_t scheduler_ops_min(unsigned minor)
+{
+    return minor >= 1 ? END_OF(infra_scheduler_ops, cluster_status)
+                      : END_OF(infra_scheduler_ops, close);
+}
+
+/* Appends name to the list of missing operations in b. */
+static void note_missing(util_buf *b, int present, const char *name)
+{
+    if (!present)
+        util_buf_printf(b, "%s%s", b->len ? ", " : "", name);
+}
+
+/* The operations the engine calls on every plugin of a kind without
+ * checking first (the others it probes with INFRA_HAS_SLOT): a provider
+ * is read, planned and applied on every run; a scheduler configured, its
+ * nodes bootstrapped. The minimum size check has made each slot readable. */
+static int check_required_ops(const char *path, const infra_plugin *d, char **err)
+{
+    util_buf missing = {0};
+    const char *needs;
+    if (d->kind == INFRA_PLUGIN_PROVIDER) {
+        const infra_provider_ops *o = d->provider;
+        note_missing(&missing, o->schema != NULL, "schema");
+        note_missing(&missing, o->configure != NULL, "configure");
+        note_missing(&missing, o->plan != NULL, "plan");
+        note_missing(&missing, o->apply != NULL, "apply");
+        note_missing(&missing, o->read != NULL, "read");
+        note_missing(&missing, o->close != NULL, "close");
+        needs = "schema, configure, plan, apply, read and close";
+    } else {
+        const infra_scheduler_ops *o = d->scheduler;
+        note_missing(&missing, o->configure != NULL, "configure");
+        note_missing(&missing, o->node_bootstrap != NULL, "node_bootstrap");
+        note_missing(&missing, o->close != NULL, "close");
+        needs = "configure, node_bootstrap and close";
+    }
+    if (!missing.len)
+        return 0;
+    int error = refuse(err, INFRA_EINVALID, path,
+                       "plugin \"%s\" is a %s without %s (a %s needs %s; set them in its %s "
+                       "ops table)",
+                       d->name, loader_kind_name(d->kind), missing.data, loader_kind_name(d->kind),
+                       needs, loader_kind_name(d->kind));
+    util_buf_free(&missing);
+    return error;
+}
+
+/* The ops table of d's kind: present, sized, large enough for the ABI the
+ * plugin claims, holding what its kind needs. */
 static int check_ops(const char *path, const infra_plugin *d, char **err)
 {
     const char *kind = loader_kind_name(d->kind);
+    const char *type = NULL;
     size_t size = 0, min = 0;
     int present = 0;
+    unsigned minor = d->abi_minor > INFRA_ABI_MINOR ? INFRA_ABI_MINOR : d->abi_minor;
 
     if (d->kind == INFRA_PLUGIN_PROVIDER) {
         present = d->provider != NULL;
         size = present ? d->provider->size : 0;
-        min = PROVIDER_OPS_MIN_SIZE;
+        min = provider_ops_min(minor);
+        type = "infra_provider_ops";
     } else if (d->kind == INFRA_PLUGIN_SCHEDULER) {
         present = d->scheduler != NULL;
         size = present ? d->scheduler->size : 0;
-        min = SCHEDULER_OPS_MIN_SIZE;
+        min = scheduler_ops_min(minor);
+        type = "infra_scheduler_ops";
     } else {
         return refuse(err, INFRA_ENOTSUP, path,
                       "plugin \"%s\" has unknown kind %d (this infra supports %d = provider, "
@@ -161,13 +278,18 @@ static int check_ops(const char *path, const infra_plugin *d, char **err)
     if (!present)
         return refuse(err, INFRA_EINVALID, path, "plugin \"%s\" is a %s but has no %s ops table",
                       d->name, kind, kind);
+    if (size == 0)
+        return refuse(err, INFRA_EINVALID, path,
+                      "plugin \"%s\" has a %s ops table of size 0 (set its first field to "
+                      "sizeof(%s))",
+                      d->name, kind, type);
     if (size < min)
         return refuse(err, INFRA_ENOTSUP, path,
                       "table too small: %s ops size %zu, infra needs at least %zu (plugin "
                       "targets ABI %u.%u, this infra supports ABI %d.x)",
                       kind, size, min, (unsigned)d->abi_major, (unsigned)d->abi_minor,
                       INFRA_ABI_MAJOR);
-    return 0;
+    return check_required_ops(path, d, err);
 }
 
 static int check_descriptor(const char *path, const infra_plugin *d, int expected_kind, char **err)
@@ -203,6 +325,15 @@ static int check_descriptor(const char *path, const infra_plugin *d, int expecte
         return refuse(err, INFRA_EINVALID, path, "descriptor has no name");
     if (!d->version || !*d->version)
         return refuse(err, INFRA_EINVALID, path, "plugin \"%s\" has no version", d->name);
+    /* A plugin built against a newer minor may call host slots this infra
+     * does not have; only one that checks each slot first can run here. */
+    if (d->abi_minor > INFRA_ABI_MINOR && !(d->capabilities & INFRA_CAP_HOST_SLOTS_CHECKED))
+        return refuse(err, INFRA_ENOTSUP, path,
+                      "plugin targets ABI %u.%u, newer than this infra's ABI %d.%d (rebuild it "
+                      "against infra %s's plugin.h, or set INFRA_CAP_HOST_SLOTS_CHECKED once it "
+                      "checks every host slot it uses with INFRA_HAS_SLOT)",
+                      (unsigned)d->abi_major, (unsigned)d->abi_minor, INFRA_ABI_MAJOR,
+                      INFRA_ABI_MINOR, INFRA_VERSION);
     if ((error = check_ops(path, d, err)) < 0)
         return error;
     if (expected_kind && d->kind != expected_kind)
@@ -211,12 +342,60 @@ static int check_descriptor(const char *path, const infra_plugin *d, int expecte
     return 0;
 }
 
+/* ------------------------------------------------------------------ */
+/* Loading                                                            */
+
+/* Copies table (of its own size) into copy and returns copy, or NULL for NULL. */
+#define COPY_TABLE(copy, table) ((table) ? (memcpy(&(copy), (table), sizeof(copy)), &(copy)) : NULL)
+
+static loader_host_copy *host_copy_new(void)
+{
+    loader_host_copy *c = util_calloc(1, sizeof(*c));
+    const infra_host *h = host_table();
+    c->host = *h;
+    c->host.json = COPY_TABLE(c->json, h->json);
+    c->host.http = COPY_TABLE(c->http, h->http);
+    c->host.ssh = COPY_TABLE(c->ssh, h->ssh);
+    c->host.secrets = COPY_TABLE(c->secrets, h->secrets);
+    return c;
+}
+
+/* dlerror() text usually starts with the path again; the refusal line
+ * already names the file. */
+static const char *without_path(const char *text, const char *path)
+{
+    size_t n = strlen(path);
+    if (!text)
+        return "unknown error";
+    if (strncmp(text, path, n) == 0 && text[n] == ':' && text[n + 1] == ' ')
+        return text + n + 2;
+    return text;
+}
+
+/* The refusal for an object without the entry symbol: a C++ definition
+ * without extern "C" has the right signature under a mangled name. */
+static int refuse_no_entry(void *handle, const char *path, char **err)
+{
+    if (dlsym(handle, ENTRY_SYMBOL_CXX))
+        return refuse(err, INFRA_EINVALID, path,
+                      "no entry symbol \"%s\", but a C++ function infra_plugin_entry(const "
+                      "infra_host *, const infra_plugin **) without C linkage (declare it "
+                      "extern \"C\", as <infra/plugin.h> does unless "
+                      "INFRA_PLUGIN_NO_ENTRY_DECLARATION is defined)",
+                      INFRA_PLUGIN_ENTRY_SYMBOL);
+    return refuse(err, INFRA_EINVALID, path,
+                  "no entry symbol \"%s\" (this infra loads plugins that export it with "
+                  "INFRA_PLUGIN_EXPORT)",
+                  INFRA_PLUGIN_ENTRY_SYMBOL);
+}
+
 int loader_load_file(const char *path, int expected_kind, loader_plugin *out, char **err)
 {
     int error = 0;
     void *handle = NULL;
     const infra_plugin *desc = NULL;
     infra_plugin_entry_fn entry;
+    loader_host_copy *host = NULL;
     char *bare = NULL;
 
     memset(out, 0, sizeof(*out));
@@ -237,15 +416,13 @@ int loader_load_file(const char *path, int expected_kind, loader_plugin *out, ch
     }
     void *symbol = dlsym(handle, INFRA_PLUGIN_ENTRY_SYMBOL);
     if (!symbol) {
-        error = refuse(err, INFRA_EINVALID, path,
-                       "no entry symbol \"%s\" (this infra loads plugins that export it with "
-                       "INFRA_PLUGIN_EXPORT)",
-                       INFRA_PLUGIN_ENTRY_SYMBOL);
+        error = refuse_no_entry(handle, path, err);
         goto done;
     }
     /* POSIX guarantees a function pointer survives the trip through void *. */
     entry = (infra_plugin_entry_fn)symbol;
-    int rc = entry(host_table(), &desc);
+    host = host_copy_new();
+    int rc = entry(&host->host, &desc);
     if (rc != 0) {
         error = refuse(err, rc < 0 && rc >= INFRA_ECANCELLED ? rc : INFRA_EINTERNAL, path,
                        "entry function failed with %s (%d)", error_name(rc), rc);
@@ -261,10 +438,13 @@ int loader_load_file(const char *path, int expected_kind, loader_plugin *out, ch
     out->path = util_strdup(path);
     out->handle = handle;
     out->desc = desc;
+    out->host = host;
     handle = NULL;
+    host = NULL;
 done:
     if (handle)
         dlclose(handle);
+    free(host); /* after dlclose: the plugin may hold the pointer until then */
     free(bare);
     return error;
 }
@@ -275,258 +455,7 @@ void loader_plugin_unload(loader_plugin *p)
         return;
     if (p->handle)
         dlclose(p->handle);
+    free(p->host);
     free(p->path);
     memset(p, 0, sizeof(*p));
-}
-
-/* ------------------------------------------------------------------ */
-/* Search path                                                        */
-
-/* Appends dir (trailing slashes dropped) unless it is already listed. */
-static void add_dir(char ***dirs, size_t *n, const char *dir, size_t len)
-{
-    while (len > 1 && dir[len - 1] == '/')
-        len--;
-    for (size_t i = 0; i < *n; i++)
-        if (strlen((*dirs)[i]) == len && strncmp((*dirs)[i], dir, len) == 0)
-            return;
-    *dirs = util_realloc(*dirs, (*n + 2) * sizeof(**dirs));
-    (*dirs)[(*n)++] = util_strndup(dir, len);
-    (*dirs)[*n] = NULL;
-}
-
-char **loader_dirs(void)
-{
-    char **dirs = util_calloc(1, sizeof(*dirs));
-    size_t n = 0;
-    const char *env = getenv("INFRA_PLUGIN_PATH");
-
-    for (const char *p = env; p && *p;) {
-        const char *colon = strchr(p, ':');
-        size_t len = colon ? (size_t)(colon - p) : strlen(p);
-        if (len)
-            add_dir(&dirs, &n, p, len);
-        p += len + (colon ? 1 : 0);
-    }
-    add_dir(&dirs, &n, INFRA_PLUGIN_INSTALL_DIR, strlen(INFRA_PLUGIN_INSTALL_DIR));
-    add_dir(&dirs, &n, INFRA_PLUGIN_BUILD_DIR, strlen(INFRA_PLUGIN_BUILD_DIR));
-    return dirs;
-}
-
-void loader_dirs_free(char **dirs)
-{
-    if (!dirs)
-        return;
-    for (char **d = dirs; *d; d++)
-        free(*d);
-    free(dirs);
-}
-
-/* ------------------------------------------------------------------ */
-/* Scanning                                                           */
-
-static void add_refusal(loader *ld, const char *file, char *line)
-{
-    ld->refusals = util_realloc(ld->refusals, (ld->nrefusals + 1) * sizeof(*ld->refusals));
-    ld->refused_files =
-        util_realloc(ld->refused_files, (ld->nrefusals + 1) * sizeof(*ld->refused_files));
-    ld->refusals[ld->nrefusals] = line;
-    ld->refused_files[ld->nrefusals] = util_strdup(file);
-    ld->nrefusals++;
-}
-
-static const loader_plugin *find_by_name(const loader *ld, const char *name)
-{
-    for (size_t i = 0; i < ld->nplugins; i++)
-        if (strcmp(ld->plugins[i].desc->name, name) == 0)
-            return &ld->plugins[i];
-    return NULL;
-}
-
-/* Loads path into ld, or records why not. The first file with a name wins. */
-static void scan_file(loader *ld, const char *path)
-{
-    loader_plugin p;
-    char *err = NULL;
-
-    if (loader_load_file(path, 0, &p, &err) < 0) {
-        add_refusal(ld, path, err);
-        return;
-    }
-    const loader_plugin *prev = find_by_name(ld, p.desc->name);
-    if (prev) {
-        /* Formatted before unloading: the name lives in the plugin. */
-        err = util_printf("%s: refused: duplicate name \"%s\" (already loaded from %s)", path,
-                          p.desc->name, prev->path);
-        loader_plugin_unload(&p);
-        add_refusal(ld, path, err);
-        return;
-    }
-    ld->plugins = util_realloc(ld->plugins, (ld->nplugins + 1) * sizeof(*ld->plugins));
-    ld->plugins[ld->nplugins++] = p;
-}
-
-static int compare_names(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static int is_candidate_name(const char *name)
-{
-    size_t n = strlen(name);
-    return n > 3 && strcmp(name + n - 3, ".so") == 0;
-}
-
-static void scan_dir(loader *ld, const char *dir)
-{
-    char **names = NULL;
-    size_t n = 0;
-    DIR *d = opendir(dir);
-    if (!d) {
-        /* A directory that is not there is normal (no install yet); one that
-         * is there but unreadable hides plugins and deserves a line. */
-        if (errno != ENOENT && errno != ENOTDIR)
-            add_refusal(ld, dir,
-                        util_printf("%s: cannot list directory: %s", dir, strerror(errno)));
-        return;
-    }
-    for (struct dirent *e; (e = readdir(d)) != NULL;) {
-        if (!is_candidate_name(e->d_name))
-            continue;
-        names = util_realloc(names, (n + 1) * sizeof(*names));
-        names[n++] = util_strdup(e->d_name);
-    }
-    closedir(d);
-    if (n)
-        qsort(names, n, sizeof(*names), compare_names);
-
-    size_t dlen = strlen(dir);
-    int slash = dlen > 0 && dir[dlen - 1] == '/';
-    for (size_t i = 0; i < n; i++) {
-        char *path = util_printf("%s%s%s", dir, slash ? "" : "/", names[i]);
-        struct stat st;
-        if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
-            scan_file(ld, path);
-        free(path);
-        free(names[i]);
-    }
-    free(names);
-}
-
-int loader_scan_dirs(loader *ld, const char *const *dirs)
-{
-    size_t n = 0;
-    while (dirs[n])
-        n++;
-    struct stat *seen = util_calloc(n ? n : 1, sizeof(*seen));
-    size_t nseen = 0;
-
-    ld->dirs = util_calloc(n + 1, sizeof(*ld->dirs));
-    for (size_t i = 0; i < n; i++) {
-        ld->dirs[i] = util_strdup(dirs[i]);
-        /* The same directory reached by two names is scanned once, or every
-         * plugin in it would be refused as a duplicate of itself. */
-        struct stat st;
-        if (stat(dirs[i], &st) == 0) {
-            int dup = 0;
-            for (size_t j = 0; j < nseen; j++)
-                dup |= seen[j].st_dev == st.st_dev && seen[j].st_ino == st.st_ino;
-            if (dup)
-                continue;
-            seen[nseen++] = st;
-        }
-        scan_dir(ld, dirs[i]);
-    }
-    free(seen);
-    return 0;
-}
-
-int loader_scan(loader *ld)
-{
-    char **dirs = loader_dirs();
-    int error = loader_scan_dirs(ld, (const char *const *)dirs);
-    loader_dirs_free(dirs);
-    return error;
-}
-
-void loader_free(loader *ld)
-{
-    if (!ld)
-        return;
-    /* Reverse order: a later plugin may hold something an earlier one made. */
-    for (size_t i = ld->nplugins; i-- > 0;)
-        loader_plugin_unload(&ld->plugins[i]);
-    free(ld->plugins);
-    for (size_t i = 0; i < ld->nrefusals; i++) {
-        free(ld->refusals[i]);
-        free(ld->refused_files[i]);
-    }
-    free(ld->refusals);
-    free(ld->refused_files);
-    loader_dirs_free(ld->dirs);
-    memset(ld, 0, sizeof(*ld));
-}
-
-/* ------------------------------------------------------------------ */
-/* Lookup                                                             */
-
-/* The refusal line of a file named NAME.so, the likely reason a plugin the
- * topology names is missing, or NULL. */
-static const char *refusal_for(const loader *ld, const char *name)
-{
-    size_t n = strlen(name);
-    for (size_t i = 0; i < ld->nrefusals; i++) {
-        const char *file = ld->refused_files[i];
-        const char *base = strrchr(file, '/');
-        base = base ? base + 1 : file;
-        if (strncmp(base, name, n) == 0 && strcmp(base + n, ".so") == 0)
-            return ld->refusals[i];
-    }
-    return NULL;
-}
-
-const loader_plugin *loader_find(const loader *ld, const char *name, int kind, char **err)
-{
-    util_buf b = {0};
-    char **own_dirs = NULL;
-    int any = 0;
-
-    *err = NULL;
-    for (size_t i = 0; i < ld->nplugins; i++) {
-        const loader_plugin *p = &ld->plugins[i];
-        if (strcmp(p->desc->name, name) != 0)
-            continue;
-        if (kind && p->desc->kind != kind) {
-            *err = util_printf("plugin \"%s\" is a %s, not a %s (loaded from %s)", name,
-                               loader_kind_name(p->desc->kind), loader_kind_name(kind), p->path);
-            return NULL;
-        }
-        return p;
-    }
-
-    if (kind)
-        util_buf_printf(&b, "no %s plugin named \"%s\" (available: ", loader_kind_name(kind), name);
-    else
-        util_buf_printf(&b, "no plugin named \"%s\" (available: ", name);
-    for (size_t i = 0; i < ld->nplugins; i++) {
-        const infra_plugin *d = ld->plugins[i].desc;
-        if (kind && d->kind != kind)
-            continue;
-        util_buf_printf(&b, "%s%s", any ? ", " : "", d->name);
-        any = 1;
-    }
-    util_buf_printf(&b, "%s); searched: ", any ? "" : "none");
-
-    char **dirs = ld->dirs;
-    if (!dirs)
-        dirs = own_dirs = loader_dirs();
-    for (size_t i = 0; dirs[i]; i++)
-        util_buf_printf(&b, "%s%s", i ? ", " : "", dirs[i]);
-    loader_dirs_free(own_dirs);
-
-    const char *why = refusal_for(ld, name);
-    if (why)
-        util_buf_printf(&b, "; %s", why);
-    *err = util_buf_take(&b);
-    return NULL;
 }

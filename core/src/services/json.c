@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "base/unknown.h"
 #include "base/util.h"
 
 static infra_json *jsonapi_parse(const char *text, size_t len)
@@ -18,12 +19,19 @@ static infra_json *jsonapi_parse(const char *text, size_t len)
     return host_json(json_loadb(text, len, JSON_DECODE_ANY, &err));
 }
 
+/* An unknown value is dumped as null: JSON has no word for it, and the
+ * text must stay parseable. */
 static char *jsonapi_dump(const infra_json *value)
 {
     if (!value)
         return util_strdup("null");
-    /* jansson allocates with malloc, which is what host->free releases. */
-    return json_dumps(host_jansson(value), JSON_COMPACT | JSON_ENCODE_ANY);
+    json_t *j = host_jansson(value);
+    if (!unknown_in(j)) /* jansson allocates with malloc, which host->free releases */
+        return json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+    json_t *shown = unknown_nulled(j);
+    char *text = json_dumps(shown, JSON_COMPACT | JSON_ENCODE_ANY);
+    json_decref(shown);
+    return text;
 }
 
 static void jsonapi_release(infra_json *value)
@@ -42,7 +50,7 @@ static int jsonapi_type_of(const infra_json *value)
     case JSON_ARRAY:
         return INFRA_JSON_ARRAY;
     case JSON_STRING:
-        return INFRA_JSON_STRING;
+        return unknown_is(j) ? INFRA_JSON_UNKNOWN : INFRA_JSON_STRING;
     case JSON_INTEGER:
         return INFRA_JSON_INT;
     case JSON_REAL:
@@ -65,7 +73,7 @@ static const infra_json *jsonapi_get(const infra_json *object, const char *key)
 
 static size_t jsonapi_length(const infra_json *value)
 {
-    const json_t *j = host_jansson(value);
+    const json_t *j = host_jansson(value); /* an unknown is a string to jansson: 0 */
     if (json_is_array(j))
         return json_array_size(j);
     if (json_is_object(j))
@@ -115,7 +123,8 @@ static int jsonapi_next(const infra_json *object, void **iter, const char **key,
 
 static const char *jsonapi_string_of(const infra_json *value)
 {
-    return json_string_value(host_jansson(value));
+    const json_t *j = host_jansson(value);
+    return unknown_is(j) ? NULL : json_string_value(j);
 }
 
 static int64_t jsonapi_integer_of(const infra_json *value)
@@ -181,6 +190,11 @@ static infra_json *jsonapi_new_bool(int value)
 static infra_json *jsonapi_new_null(void)
 {
     return host_json(json_null());
+}
+
+static infra_json *jsonapi_new_unknown(void)
+{
+    return host_json(unknown_new());
 }
 
 /* The _new variants of jansson drop the value's reference on failure too,
@@ -255,6 +269,7 @@ static const infra_json_api host_json_table = {
     .remove = jsonapi_remove,
     .copy = jsonapi_copy,
     .equal = jsonapi_equal_values,
+    .new_unknown = jsonapi_new_unknown,
     .get_mutable = jsonapi_get_mutable,
     .at_mutable = jsonapi_at_mutable,
 };

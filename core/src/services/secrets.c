@@ -284,14 +284,15 @@ int secrets_file_load(const char *path, char **err)
     struct stat st;
 
     *err = NULL;
-    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+    /* Never through a planted link, hard link or FIFO: it sits in the
+     * state directory and is read as root. */
+    if ((fd = util_open_private(path, O_RDONLY, 0, "secrets file", err)) < 0) {
         error = errno == ENOENT ? INFRA_ENOTFOUND : INFRA_EINVALID;
-        *err = util_printf("%s: cannot open secrets file: %s", path, strerror(errno));
         goto done;
     }
     /* fstat on the open descriptor: the file checked is the file read. */
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        *err = util_printf("%s: not a regular file", path);
+    if (fstat(fd, &st) < 0) {
+        *err = util_printf("%s: cannot read secrets file: %s", path, strerror(errno));
         error = INFRA_EINVALID;
         goto done;
     }
@@ -397,6 +398,15 @@ static char *bound_path;
 int secrets_file_bind(const char *path, char **err)
 {
     int error = 0;
+    char *dir = path ? util_dir_of(path) : NULL;
+    *err = NULL;
+    /* Secrets are written there as they are made: a directory others can
+     * write to could have them swapped or read through what was planted. */
+    if (dir && (error = util_dir_check_private(dir, "state directory", err)) < 0) {
+        free(dir);
+        return error;
+    }
+    free(dir);
     pthread_mutex_lock(&bind_lock);
     free(bound_path);
     bound_path = path ? util_strdup(path) : NULL;
@@ -414,16 +424,25 @@ const char *secrets_file_bound(void)
     return bound_path;
 }
 
+int secrets_file_save_bound(char **err)
+{
+    int error = 0;
+    *err = NULL;
+    pthread_mutex_lock(&bind_lock);
+    if (bound_path && secrets_dirty())
+        error = secrets_file_save(bound_path, err);
+    pthread_mutex_unlock(&bind_lock);
+    return error;
+}
+
 /* Writes the store to the bound file when it changed; the plugin gets an
  * error rather than a secret that would not survive the process. */
 static int save_bound(infra_call *call)
 {
-    int error = 0;
     char *err = NULL;
-    pthread_mutex_lock(&bind_lock);
-    if (bound_path && secrets_dirty() && (error = secrets_file_save(bound_path, &err)) < 0)
+    int error = secrets_file_save_bound(&err);
+    if (error < 0)
         host_table()->diag(call, INFRA_DIAG_ERROR, "", err ? err : "cannot save the secrets");
-    pthread_mutex_unlock(&bind_lock);
     free(err);
     return error;
 }

@@ -39,6 +39,11 @@ int secrets_file_bind(const char *path, char **err);
 /* The bound path (borrowed), or NULL. */
 const char *secrets_file_bound(void);
 
+/* Writes the store to the bound file now if it changed (a secret infra
+ * itself generated). 0 when nothing is bound or nothing changed, or the
+ * error of secrets_file_save with *err. Thread-safe. */
+int secrets_file_save_bound(char **err);
+
 /* 1 when the store changed (set or generated) since the last load or save. */
 int secrets_dirty(void);
 

@@ -65,7 +65,7 @@ int64_t ssh_now_ms(void)
 
 int ssh_cancelled(const infra_call *call)
 {
-    return call && call->cancel && *call->cancel != 0;
+    return host_call_cancelled(call);
 }
 
 long ssh_exec_timeout_ms(void)
@@ -178,13 +178,20 @@ int ssh_classify(ssh_op *op, int rc)
     }
 }
 
+const char *ssh_stop_reason(const ssh_op *op)
+{
+    if (op->call && op->call->deadline_ms > 0 && ssh_now_ms() >= op->call->deadline_ms)
+        return "stopped: the call's deadline passed";
+    return "cancelled";
+}
+
 /* Records on ssh why step failed and returns its category. */
 int ssh_op_fail(ssh_op *op, infra_ssh *ssh, int rc, const char *step)
 {
     char buf[32];
     int error = ssh_classify(op, rc);
     if (rc == LIBSSH2_ERROR_EAGAIN && error == INFRA_ECANCELLED)
-        ssh_set_error(ssh, "%s on %s: cancelled", step, ssh->host);
+        ssh_set_error(ssh, "%s on %s: %s", step, ssh->host, ssh_stop_reason(op));
     else if (rc == LIBSSH2_ERROR_EAGAIN)
         ssh_set_error(ssh, "%s on %s: timed out after %s s", step, ssh->host,
                       ssh_seconds(op->timeout_ms, buf));

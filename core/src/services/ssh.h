@@ -75,6 +75,22 @@ int ssh_run(infra_call *call, infra_ssh *ssh, const char *command, char **out);
  * broken connection or timeout, INFRA_EINTERNAL otherwise (ssh_last_error). */
 int ssh_upload(infra_ssh *ssh, const char *path, const void *data, size_t len, int mode);
 
+/* host->ssh->run: runs command (as root through "sudo -n" when as_root and
+ * the login user is not root) as part of call, so that call's cancel
+ * flag and deadline stop it with INFRA_ECANCELLED. Returns 0 once the
+ * command ran, whatever its exit status, with the outputs like ssh_exec.
+ * Every failure is reported through call's diagnostics with its reason:
+ * the transport's (libssh2's text, or the deadline) followed by the last
+ * lines the command wrote to stderr; a refusal of sudo itself ("sudo: a
+ * password is required") is INFRA_EAUTH quoting sudo. */
+int ssh_call_run(infra_call *call, infra_ssh *ssh, const char *command, int as_root,
+                 int *exit_status, char **out_stdout, char **out_stderr);
+
+/* host->ssh->write_file: ssh_upload as part of call (cancellable, bounded
+ * by its deadline), the reason of a failure reported through call. */
+int ssh_call_write_file(infra_call *call, infra_ssh *ssh, const char *path, const void *data,
+                        size_t len, int mode);
+
 /* Why the last ssh_exec, ssh_exec_sudo or ssh_upload on ssh failed
  * (borrowed until the next call on ssh), or "" after a success. */
 const char *ssh_last_error(const infra_ssh *ssh);

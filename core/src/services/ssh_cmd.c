@@ -49,8 +49,10 @@ static ssize_t drain(LIBSSH2_CHANNEL *ch, int stream, util_buf *b, int *progress
     return n == LIBSSH2_ERROR_EAGAIN ? 0 : n;
 }
 
+/* Runs command on ssh's session; *partial_stderr (may be NULL) gets what
+ * stderr said before a failure to finish. */
 static int exec_run(infra_call *call, infra_ssh *ssh, const char *command, int *exit_status,
-                    char **out_stdout, char **out_stderr)
+                    char **out_stdout, char **out_stderr, char **partial_stderr)
 {
     LIBSSH2_CHANNEL *ch = NULL;
     util_buf out = {0}, err = {0};
@@ -125,6 +127,8 @@ static int exec_run(infra_call *call, infra_ssh *ssh, const char *command, int *
         *out_stderr = util_buf_take(&err);
 done:
     channel_dispose(&op, ch);
+    if (partial_stderr)
+        *partial_stderr = error < 0 && err.len ? util_buf_take(&err) : NULL;
     util_buf_free(&out);
     util_buf_free(&err);
     return error;
@@ -133,7 +137,7 @@ done:
 int ssh_exec(infra_ssh *ssh, const char *command, int *exit_status, char **out_stdout,
              char **out_stderr)
 {
-    return exec_run(NULL, ssh, command, exit_status, out_stdout, out_stderr);
+    return exec_run(NULL, ssh, command, exit_status, out_stdout, out_stderr, NULL);
 }
 
 char *ssh_shell_quote(const char *text)
@@ -164,9 +168,9 @@ int ssh_exec_sudo(infra_ssh *ssh, const char *command, int *exit_status, char **
                   char **out_stderr)
 {
     if (!ssh || !command)
-        return exec_run(NULL, ssh, command, exit_status, out_stdout, out_stderr);
+        return exec_run(NULL, ssh, command, exit_status, out_stdout, out_stderr, NULL);
     char *line = ssh_sudo_command(ssh->user, command);
-    int error = exec_run(NULL, ssh, line, exit_status, out_stdout, out_stderr);
+    int error = exec_run(NULL, ssh, line, exit_status, out_stdout, out_stderr, NULL);
     free(line);
     return error;
 }
@@ -192,7 +196,7 @@ int ssh_run(infra_call *call, infra_ssh *ssh, const char *command, char **out)
 
     if (out)
         *out = NULL;
-    if ((error = exec_run(call, ssh, command, &status, &stdout_text, &stderr_text)) < 0) {
+    if ((error = exec_run(call, ssh, command, &status, &stdout_text, &stderr_text, NULL)) < 0) {
         if (error != INFRA_ECANCELLED)
             ssh_report(call, "ssh: %s", ssh ? ssh_last_error(ssh) : "no session");
         goto done;
@@ -242,7 +246,7 @@ static int sftp_fail(ssh_op *op, infra_ssh *ssh, LIBSSH2_SFTP *sftp, int rc, con
     if (rc != LIBSSH2_ERROR_SFTP_PROTOCOL || !sftp) {
         int error = ssh_classify(op, rc);
         if (rc == LIBSSH2_ERROR_EAGAIN && error == INFRA_ECANCELLED)
-            ssh_set_error(ssh, "%s %s on %s: cancelled", step, path, ssh->host);
+            ssh_set_error(ssh, "%s %s on %s: %s", step, path, ssh->host, ssh_stop_reason(op));
         else if (rc == LIBSSH2_ERROR_EAGAIN)
             ssh_set_error(ssh, "%s %s on %s: timed out after %s s", step, path, ssh->host,
                           ssh_seconds(op->timeout_ms, buf));
@@ -259,13 +263,13 @@ static int sftp_fail(ssh_op *op, infra_ssh *ssh, LIBSSH2_SFTP *sftp, int rc, con
 
 /* OpenSSH's sftp-server speaks SFTP v3, whose rename refuses an existing
  * target; mv -f renames over it with rename(2), which is atomic. */
-static int replace_with_mv(infra_ssh *ssh, const char *tmp, const char *path)
+static int replace_with_mv(infra_call *call, infra_ssh *ssh, const char *tmp, const char *path)
 {
     char *qtmp = ssh_shell_quote(tmp), *qpath = ssh_shell_quote(path);
     char *line = util_printf("mv -f -- %s %s", qtmp, qpath);
     char *errtext = NULL;
     int status = -1;
-    int error = exec_run(NULL, ssh, line, &status, NULL, &errtext);
+    int error = exec_run(call, ssh, line, &status, NULL, &errtext, NULL);
     if (error == 0 && status != 0) {
         size_t len;
         const char *tail = tail_lines(errtext, &len, 3);
@@ -279,7 +283,8 @@ static int replace_with_mv(infra_ssh *ssh, const char *tmp, const char *path)
     return error;
 }
 
-int ssh_upload(infra_ssh *ssh, const char *path, const void *data, size_t len, int mode)
+static int upload_run(infra_call *call, infra_ssh *ssh, const char *path, const void *data,
+                      size_t len, int mode)
 {
     LIBSSH2_SFTP *sftp = NULL;
     LIBSSH2_SFTP_HANDLE *file = NULL;
@@ -296,7 +301,7 @@ int ssh_upload(infra_ssh *ssh, const char *path, const void *data, size_t len, i
         ssh_set_error(ssh, "no open session to %s", ssh->host);
         return INFRA_EINVALID;
     }
-    ssh_op op = ssh_op_start(ssh, NULL, ssh_exec_timeout_ms());
+    ssh_op op = ssh_op_start(ssh, call, ssh_exec_timeout_ms());
     tmp = util_printf("%s.tmp", path);
     log_msg(LOG_DEBUG, "ssh: %s: upload %zu bytes to %s (mode %o)", ssh->host, len, path, mode);
 
@@ -357,7 +362,7 @@ int ssh_upload(infra_ssh *ssh, const char *path, const void *data, size_t len, i
     if (rc == LIBSSH2_ERROR_SFTP_PROTOCOL &&
         (libssh2_sftp_last_error(sftp) == LIBSSH2_FX_FAILURE ||
          libssh2_sftp_last_error(sftp) == LIBSSH2_FX_FILE_ALREADY_EXISTS)) {
-        error = replace_with_mv(ssh, tmp, path);
+        error = replace_with_mv(call, ssh, tmp, path);
     } else if (rc != 0) {
         error = sftp_fail(&op, ssh, sftp, rc, "renaming", tmp);
     }
@@ -373,6 +378,92 @@ done:
     return error;
 }
 
+int ssh_upload(infra_ssh *ssh, const char *path, const void *data, size_t len, int mode)
+{
+    return upload_run(NULL, ssh, path, data, len, mode);
+}
+
+/* ------------------------------------------------------------------ */
+/* Within a call (ABI 1.2): cancellable, and every failure explained   */
+
+/* 1 when a command run through sudo was refused by sudo itself. */
+static int sudo_refused(const infra_ssh *ssh, int status, const char *stderr_text)
+{
+    return strcmp(ssh->user, "root") != 0 && status == 1 && stderr_text &&
+           strncmp(stderr_text, "sudo: ", 6) == 0;
+}
+
+int ssh_call_run(infra_call *call, infra_ssh *ssh, const char *command, int as_root,
+                 int *exit_status, char **out_stdout, char **out_stderr)
+{
+    char *stdout_text = NULL, *stderr_text = NULL, *partial = NULL;
+    int status = -1;
+
+    if (exit_status)
+        *exit_status = -1;
+    if (out_stdout)
+        *out_stdout = NULL;
+    if (out_stderr)
+        *out_stderr = NULL;
+    if (!ssh || !command) {
+        ssh_report(call, "ssh: run needs a session and a command");
+        return INFRA_EINVALID;
+    }
+    if (ssh_cancelled(call)) {
+        ssh_op op = ssh_op_start(ssh, call, 0);
+        ssh_report(call, "ssh: running a command on %s: %s", ssh->host, ssh_stop_reason(&op));
+        return INFRA_ECANCELLED;
+    }
+    char *line = as_root ? ssh_sudo_command(ssh->user, command) : util_strdup(command);
+    int error = exec_run(call, ssh, line, &status, &stdout_text, &stderr_text, &partial);
+    if (error < 0) {
+        size_t len = 0;
+        const char *tail = partial ? tail_lines(partial, &len, SSH_STDERR_TAIL_LINES) : "";
+        ssh_report(call, "ssh: %s%s%.*s", ssh_last_error(ssh),
+                   len ? "; the command's last lines of stderr:\n" : "", (int)len, tail);
+    } else if (as_root && sudo_refused(ssh, status, stderr_text)) {
+        size_t len;
+        const char *tail = tail_lines(stderr_text, &len, 3);
+        ssh_report(call, "sudo on %s refused to run a command as root for %s: %.*s", ssh->host,
+                   ssh->user, (int)len, tail);
+        error = INFRA_EAUTH;
+    } else {
+        if (exit_status)
+            *exit_status = status;
+        if (out_stdout) {
+            *out_stdout = stdout_text;
+            stdout_text = NULL;
+        }
+        if (out_stderr) {
+            *out_stderr = stderr_text;
+            stderr_text = NULL;
+        }
+    }
+    free(line);
+    free(partial);
+    free(stdout_text);
+    free(stderr_text);
+    return error;
+}
+
+int ssh_call_write_file(infra_call *call, infra_ssh *ssh, const char *path, const void *data,
+                        size_t len, int mode)
+{
+    if (!ssh || !path || !*path || (!data && len)) {
+        ssh_report(call, "ssh: write_file needs a session, a path and the data");
+        return INFRA_EINVALID;
+    }
+    if (ssh_cancelled(call)) {
+        ssh_op op = ssh_op_start(ssh, call, 0);
+        ssh_report(call, "ssh: writing %s on %s: %s", path, ssh->host, ssh_stop_reason(&op));
+        return INFRA_ECANCELLED;
+    }
+    int error = upload_run(call, ssh, path, data, len, mode);
+    if (error < 0)
+        ssh_report(call, "ssh: %s", ssh_last_error(ssh));
+    return error;
+}
+
 static const infra_ssh_api ssh_table = {
     .size = sizeof(infra_ssh_api),
     .connect = ssh_connect,
@@ -380,6 +471,8 @@ static const infra_ssh_api ssh_table = {
     .upload = ssh_upload,
     .close = ssh_close,
     .exec_sudo = ssh_exec_sudo,
+    .run = ssh_call_run,
+    .write_file = ssh_call_write_file,
 };
 
 const infra_ssh_api *ssh_api(void)

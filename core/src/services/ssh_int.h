@@ -60,6 +60,9 @@ ssh_op ssh_op_start(infra_ssh *ssh, infra_call *call, long timeout_ms);
 /* Waits for the socket in the direction libssh2 is blocked on; 1 to try
  * again, 0 when the deadline passed or the call was cancelled (op->werr). */
 int ssh_op_wait(ssh_op *op);
+/* Why op stopped waiting when it was cancelled: "cancelled", or that the
+ * call's deadline passed (static text). */
+const char *ssh_stop_reason(const ssh_op *op);
 /* Category of a failed libssh2 call: a lost connection is worth a retry. */
 int ssh_classify(ssh_op *op, int rc);
 /* Records on ssh why step failed and returns its category. */

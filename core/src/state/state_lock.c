@@ -23,6 +23,7 @@
 
 #include "infra/plugin.h"
 #include "services/log.h"
+#include "base/file.h"
 #include "base/util.h"
 
 struct state_lock {
@@ -115,28 +116,46 @@ static int holder_is_dead_here(const lock_holder *h)
     return here && h->pid > 0 && kill((pid_t)h->pid, 0) < 0 && errno == ESRCH;
 }
 
-/* This process's command line, with registered secrets masked. */
+/* This process's command line as the lock records it: the value of every
+ * --var replaced by "(value hidden)" (a password passed that way is not
+ * left in a file others may read), and registered secrets masked. */
 static char *command_line(void)
 {
-    util_buf b = {0};
+    util_buf raw = {0}, b = {0};
     char buf[4096];
     ssize_t n;
     int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
 
     if (fd >= 0) {
         while ((n = read(fd, buf, sizeof(buf))) > 0)
-            util_buf_put(&b, buf, (size_t)n);
+            util_buf_put(&raw, buf, (size_t)n);
         close(fd);
     }
-    for (size_t i = 0; i < b.len; i++) {
-        if (b.data[i] == '\0')
-            b.data[i] = ' ';
+    int var_value = 0;
+    for (size_t i = 0; i < raw.len;) {
+        const char *arg = raw.data + i;
+        size_t len = strnlen(arg, raw.len - i);
+        const char *eq = memchr(arg, '=', len);
+        if (b.len)
+            util_buf_puts(&b, " ");
+        if (var_value && eq) {
+            util_buf_put(&b, arg, (size_t)(eq - arg));
+            util_buf_puts(&b, "=(value hidden)");
+        } else if (!strncmp(arg, "--var=", 6) && memchr(arg + 6, '=', len - 6)) {
+            const char *value_eq = memchr(arg + 6, '=', len - 6);
+            util_buf_put(&b, arg, (size_t)(value_eq - arg));
+            util_buf_puts(&b, "=(value hidden)");
+        } else {
+            util_buf_put(&b, arg, len);
+        }
+        var_value = len == 5 && !strncmp(arg, "--var", 5);
+        util_zero((char *)arg, len);
+        i += len + 1;
     }
-    while (b.len > 0 && b.data[b.len - 1] == ' ')
-        b.data[--b.len] = '\0';
-    char *raw = util_buf_take(&b);
-    char *clean = log_redact(raw);
-    free(raw);
+    util_buf_free(&raw);
+    char *text = util_buf_take(&b);
+    char *clean = log_redact(text);
+    free(text);
     return clean;
 }
 
@@ -249,13 +268,21 @@ int state_lock_acquire(const char *dir, const char *name, const char *env, const
     if (!env)
         env = "default";
     if ((error = state_file_name(dir, name, env, ".lock", &path, err)) < 0 ||
+        (error = util_dir_check_private(dir, "state directory", err)) < 0 ||
         (error = state_dir_create(dir, err)) < 0)
         goto done;
 
     for (int attempt = 0;; attempt++) {
-        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        /* Never through a link planted in the directory: the file is
+         * truncated below, as root. */
+        char *why = NULL;
+        fd = util_open_private(path, O_RDWR | O_CREAT, 0600, "lock file", &why);
         if (fd < 0) {
-            error = fail_errno(err, "cannot open lock file", path);
+            if (err)
+                *err = why;
+            else
+                free(why);
+            error = INFRA_EINTERNAL;
             goto done;
         }
         if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
@@ -280,7 +307,7 @@ int state_lock_acquire(const char *dir, const char *name, const char *env, const
             goto done;
         }
         /* state_unlock may have removed the file between open and flock. */
-        if (fstat(fd, &held) == 0 && stat(path, &named) == 0 && held.st_dev == named.st_dev &&
+        if (fstat(fd, &held) == 0 && lstat(path, &named) == 0 && held.st_dev == named.st_dev &&
             held.st_ino == named.st_ino)
             break;
         close(fd);
@@ -337,14 +364,21 @@ int state_unlock(const char *dir, const char *name, const char *env, int force, 
 
     if (!env)
         env = "default";
-    if ((error = state_file_name(dir, name, env, ".lock", &path, err)) < 0)
+    if ((error = state_file_name(dir, name, env, ".lock", &path, err)) < 0 ||
+        (error = util_dir_check_private(dir, "state directory", err)) < 0)
         goto done;
-    fd = open(path, O_RDWR | O_CLOEXEC);
+    char *why = NULL;
+    fd = util_open_private(path, O_RDWR, 0, "lock file", &why);
     if (fd < 0) {
         if (errno != ENOENT) {
-            error = fail_errno(err, "cannot open lock file", path);
+            if (err)
+                *err = why;
+            else
+                free(why);
+            error = INFRA_EINTERNAL;
             goto done;
         }
+        free(why);
         log_msg(LOG_INFO, "%s environment %s is not locked (no %s)", name, env, path);
         goto done;
     }

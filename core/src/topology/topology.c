@@ -252,10 +252,18 @@ int topo_charge(topo_ctx *ctx, const ytree_node *node, size_t n)
 /* ------------------------------------------------------------------ */
 /* Dependency sets                                                    */
 
+int topology_is_group(const char *address)
+{
+    size_t n = address ? strlen(address) : 0;
+    return n > 3 && strcmp(address + n - 3, "[*]") == 0;
+}
+
 void topo_deps_add(topo_deps *d, const char *address)
 {
-    if (d->self && !strcmp(d->self, address))
+    if (d->self && !strcmp(d->self, address)) {
+        d->self_refs++;
         return;
+    }
     if (d->index) {
         if (json_object_get(d->index, address))
             return;
@@ -400,6 +408,7 @@ int topology_load_buffer(const char *name, const char *text, size_t len,
     t->dir = util_dir_of(name);
     priv->addresses = json_object();
     priv->base_index = json_object();
+    priv->sensitive = json_array();
 
     int error = ytree_parse(name, text, len, &priv->doc, diags);
     if (error < 0) {
@@ -422,25 +431,17 @@ int topology_load(const char *path, const topology_options *opts, topology **out
 {
     *out = NULL;
     diag_loc loc = {path, 0, 0};
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        diag_add(diags, DIAG_ERROR, &loc, NULL, "cannot read the topology: %s", strerror(errno));
+    char *text = NULL, *why = NULL;
+    size_t len = 0;
+    /* A regular file of bounded size: /dev/zero must not fill memory, nor
+     * a FIFO hang the run. */
+    if (util_read_regular_file(path, TOPO_MAX_FILE, &text, &len, &why) < 0) {
+        diag_add(diags, DIAG_ERROR, &loc, NULL, "cannot read the topology: %s", why);
+        free(why);
         return INFRA_EINVALID;
     }
-    util_buf text = {0};
-    char chunk[65536];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-        util_buf_put(&text, chunk, n);
-    int failed = ferror(f) ? (errno ? errno : EIO) : 0;
-    fclose(f);
-    if (failed) {
-        diag_add(diags, DIAG_ERROR, &loc, NULL, "cannot read the topology: %s", strerror(failed));
-        util_buf_free(&text);
-        return INFRA_EINVALID;
-    }
-    int error = topology_load_buffer(path, text.data ? text.data : "", text.len, opts, out, diags);
-    util_buf_free(&text);
+    int error = topology_load_buffer(path, text, len, opts, out, diags);
+    free(text);
     return error;
 }
 
@@ -461,8 +462,16 @@ void topology_free(topology *t)
         for (size_t k = 0; k < r->ndeps; k++)
             free(r->deps[k]);
         free(r->deps);
+        free(r->groups);
     }
     free(t->resources);
+    for (size_t i = 0; i < t->ngroups; i++) {
+        free(t->groups[i].address);
+        for (size_t k = 0; k < t->groups[i].nmembers; k++)
+            free(t->groups[i].members[k]);
+        free(t->groups[i].members);
+    }
+    free(t->groups);
     for (size_t i = 0; i < t->nproviders; i++) {
         free(t->providers[i].name);
         free(t->providers[i].plugin);
@@ -499,6 +508,7 @@ void topology_free(topology *t)
         free(p->resource_base);
         json_decref(p->addresses);
         json_decref(p->base_index);
+        json_decref(p->sensitive);
         ytree_free(p->doc);
         free(p);
     }
@@ -507,6 +517,50 @@ void topology_free(topology *t)
     free(t->dir);
     free(t->environment);
     free(t);
+}
+
+/* 1 when leaf holds one of the sensitive leaves. */
+static int leaf_sensitive(const json_t *sensitive, const json_t *leaf)
+{
+    size_t i;
+    json_t *s;
+    json_array_foreach(sensitive, i, s) {
+        if (json_is_string(leaf) && json_is_string(s)) {
+            if (strstr(json_string_value(leaf), json_string_value(s)))
+                return 1;
+        } else if (json_equal(leaf, s)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int value_sensitive(const json_t *sensitive, const json_t *value)
+{
+    size_t i;
+    const char *key;
+    json_t *item;
+    if (json_is_array(value)) {
+        json_array_foreach(value, i, item)
+            if (value_sensitive(sensitive, item))
+                return 1;
+        return 0;
+    }
+    if (json_is_object(value)) {
+        json_object_foreach((json_t *)value, key, item)
+            if (value_sensitive(sensitive, item))
+                return 1;
+        return 0;
+    }
+    return leaf_sensitive(sensitive, value);
+}
+
+int topology_value_sensitive(const topology *topo, const json_t *value)
+{
+    const topo_priv *p = topo ? topo->priv : NULL;
+    if (!p || !p->sensitive || json_array_size(p->sensitive) == 0 || !value)
+        return 0;
+    return value_sensitive(p->sensitive, value);
 }
 
 const topo_resource *topology_resource(const topology *topo, const char *address)

@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "base/diag.h"
 
@@ -27,6 +28,7 @@ typedef struct topo_provider {
     char *name;       /* instance name in the topology ("aws-us") */
     char *plugin;     /* plugin name ("aws"); defaults to name */
     int parallelism;  /* per-provider concurrent call limit; 0 = unlimited */
+    int64_t timeout_ms; /* `timeout:` of every plugin call; 0 = the engine's defaults */
     json_t *settings; /* everything else, passed to configure() */
     diag_loc loc;     /* where the provider is declared */
     int scheduler;    /* 1: "cluster.NAME", the scheduler plugin of clusters[cluster] */
@@ -40,12 +42,24 @@ typedef struct topo_resource {
     int index;        /* count index, -1 without count */
     char *provider;   /* topo_provider.name */
     json_t *config;   /* attributes for the provider (meta keys removed); strings may hold ${...} refs */
-    char **deps;      /* addresses this resource depends on: references + depends_on, deduplicated */
+    char **deps;      /* addresses this resource depends on: references + depends_on, deduplicated; may name a group */
     size_t ndeps;
+    const char **groups; /* addresses of the groups it is a member of (borrowed from them) */
+    size_t ngroups;
+    int self_ref;     /* it refers to itself (a cycle of one; never in deps) */
     int prevent_destroy; /* lifecycle flag */
     int data;         /* 1 for a data source (images: looked up, never created) */
     diag_loc loc;     /* where the resource is declared */
 } topo_resource;
+
+/* A group of resources that others depend on as a whole (the servers of a
+ * region): one graph node instead of an edge from every member to every
+ * dependent. Its address ends in "[*]", which no resource's does. */
+typedef struct topo_group {
+    char *address;    /* "cluster.main.europe.servers[*]" */
+    char **members;   /* resource addresses */
+    size_t nmembers;
+} topo_group;
 
 typedef struct topo_datacenter {
     char *name;
@@ -85,9 +99,13 @@ typedef struct topo_job {
     diag_loc loc;
 } topo_job;
 
+/* What stands for a sensitive value (the engine's ENGINE_SENSITIVE). */
+#define TOPO_SENSITIVE "(sensitive)"
+
 typedef struct topo_output {
     char *name;
-    json_t *value;    /* may hold ${...} refs */
+    json_t *value; /* may hold ${...} refs; TOPO_SENSITIVE when sensitive */
+    int sensitive; /* uses a sensitive variable: its value is never computed, stored or shown */
     char **deps;
     size_t ndeps;
     diag_loc loc;
@@ -108,6 +126,8 @@ struct topology {
     size_t njobs;
     topo_output *outputs;
     size_t noutputs;
+    topo_group *groups;
+    size_t ngroups;
     void *priv;        /* loader internals (YAML tree, indexes) */
 };
 
@@ -127,8 +147,18 @@ int topology_load_buffer(const char *name, const char *text, size_t len,
 
 void topology_free(topology *topo);
 
+/* 1 when value (a config or attribute value, searched through lists and
+ * maps) holds the value of a variable declared sensitive: a string
+ * containing one of its strings, or one of its numbers or booleans. Such
+ * a value is shown as "(sensitive)" and kept out of the state like a
+ * sensitive attribute of a provider's schema. */
+int topology_value_sensitive(const topology *topo, const json_t *value);
+
 /* Resource by address, or NULL (borrowed). O(1). */
 const topo_resource *topology_resource(const topology *topo, const char *address);
+
+/* 1 when address names a group ("...[*]") rather than a resource. */
+int topology_is_group(const char *address);
 
 /* Provider by name, or NULL (borrowed). */
 const topo_provider *topology_provider(const topology *topo, const char *name);
@@ -147,9 +177,10 @@ typedef const json_t *(*topology_lookup_fn)(void *ud, const char *address, const
  * value's type; otherwise values are converted to text and concatenated.
  * "${type.name[*].attr}" yields an array over all count instances.
  * Returns 0 with *out a new value; 1 with *out a new value when some
- * reference is not known yet (those parts are replaced by the string
- * "(known after apply)"); INFRA_EINVALID with *err (caller frees) when a
- * reference names an unknown resource or attribute. */
+ * reference is not known yet: the value of such a reference is the
+ * unknown value (base/unknown.h), and so is a string it is part of;
+ * INFRA_EINVALID with *err (caller frees) when a reference names an
+ * unknown resource or attribute. */
 int topology_eval(const topology *topo, const json_t *value, topology_lookup_fn lookup,
                   void *ud, json_t **out, char **err);
 

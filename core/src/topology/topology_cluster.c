@@ -384,6 +384,9 @@ static void job_file(topo_ctx *ctx, const ytree_node *key, const ytree_node *bod
         struct stat st;
         if (stat(full, &st) != 0 || !S_ISREG(st.st_mode))
             topo_error(ctx, NULL, node, fp, "file \"%s\" not found (looked for %s)", j->file, full);
+        else if ((unsigned long long)st.st_size > TOPO_MAX_FILE)
+            topo_error(ctx, NULL, node, fp, "file \"%s\" is larger than %u MiB", j->file,
+                       TOPO_MAX_FILE >> 20);
         free(full);
     }
     free(fp);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/unknown.h"
 #include "infra/plugin.h"
 #include "topology/topology_int.h"
 
@@ -17,7 +18,7 @@ typedef struct evaluator {
 
 static int is_unknown(const json_t *v)
 {
-    return json_is_string(v) && !strcmp(json_string_value(v), TOPO_UNKNOWN);
+    return unknown_is(v);
 }
 
 static void fail(evaluator *ev, char *msg)
@@ -69,7 +70,7 @@ static json_t *one_value(evaluator *ev, const topo_expr *e, size_t attr, const c
     }
     if (!v || is_unknown(v)) {
         ev->unknown = 1;
-        return json_string(TOPO_UNKNOWN);
+        return unknown_new();
     }
     return json_deep_copy(v);
 }
@@ -122,6 +123,7 @@ static json_t *eval_string(evaluator *ev, const char *s)
         return ref_value(ev, &e);
     }
     util_buf out = {0};
+    int partly_unknown = 0;
     pos = 0;
     while (topo_tpl_next(s, &pos, &part)) {
         if (part.kind == TPL_LITERAL) {
@@ -145,12 +147,19 @@ static json_t *eval_string(evaluator *ev, const char *s)
         json_t *v = ref_value(ev, &e);
         if (!v)
             break;
-        topo_json_text(&out, v);
+        /* Text with an unknown part is unknown as a whole. */
+        partly_unknown |= unknown_in(v);
+        if (!partly_unknown)
+            topo_json_text(&out, v);
         json_decref(v);
     }
     if (ev->err) {
         util_buf_free(&out);
         return NULL;
+    }
+    if (partly_unknown) {
+        util_buf_free(&out);
+        return unknown_new();
     }
     json_t *r = json_string(out.data ? out.data : "");
     util_buf_free(&out);

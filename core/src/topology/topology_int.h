@@ -16,16 +16,16 @@
 #define TOPO_MAX_COUNT 100000   /* count of one resource */
 #define TOPO_MAX_NODES 10000    /* servers or clients of one datacenter */
 #define TOPO_MAX_VALUES 4000000 /* values built for one load */
+#define TOPO_MAX_FILE (16u << 20) /* bytes of a topology, --var-file or job file */
 
-/* What topology_eval writes where a value is not known yet. */
-#define TOPO_UNKNOWN "(known after apply)"
 
 /* A set of addresses in insertion order. */
 typedef struct topo_deps {
     char **items;
     size_t n, cap;
     json_t *index;    /* address -> true, once the set is large */
-    const char *self; /* never added */
+    const char *self; /* never added: a resource does not depend on itself */
+    size_t self_refs; /* ... but how often it was named, which is a cycle */
 } topo_deps;
 
 /* Adds a copy of address unless present or self. */
@@ -59,6 +59,7 @@ typedef struct topo_priv {
     const ytree_node **bodies; /* per resource: its YAML body (mapping) or NULL */
     const ytree_node **provider_bodies;
     size_t *resource_base; /* per resource: index into bases, or (size_t)-1 for cluster nodes */
+    json_t *sensitive;     /* the leaf values of sensitive variables (strings, numbers, booleans) */
 } topo_priv;
 
 typedef enum { VT_ANY, VT_STRING, VT_NUMBER, VT_BOOL, VT_LIST, VT_MAP } topo_var_type;
@@ -73,7 +74,9 @@ typedef struct topo_var {
     const ytree *src_doc;  /* the document of src */
     int src_is_data;       /* from a --var-file: taken as is, no ${...} */
     char *src_path;        /* key path of src */
-    const char *cli;       /* --var text (borrowed from the options), or NULL */
+    const char *cli;       /* --var or INFRA_VAR_ text (borrowed), or NULL */
+    char *cli_from;        /* where cli came from, for errors: "--var NAME", "INFRA_VAR_NAME" */
+    int sensitive;         /* declared sensitive: true, or its value uses a sensitive variable */
     json_t *value;
     size_t size; /* values in value */
     topo_var_state state;
@@ -109,6 +112,7 @@ typedef struct topo_scope {
     int template;      /* 1: the result keeps ${...}: literal "${" is written "$${" */
     topo_deps *deps;   /* referenced addresses go here, or NULL */
     int quiet;         /* report nothing (a repeated count instance) */
+    int *sensitive;    /* set to 1 when the value uses a sensitive variable, or NULL */
 } topo_scope;
 
 /* topology.c: diagnostics and key checks. */

@@ -150,9 +150,35 @@ json_t *topo_settings(topo_ctx *ctx, const ytree_node *map, const char *path,
 /* ------------------------------------------------------------------ */
 /* Providers                                                          */
 
+/* "30m", "1h30m", "45s", "500ms" (units h, m, s, ms) in milliseconds;
+ * -1 when text is not such a duration or is not above zero. */
+static int64_t duration_ms(const char *text)
+{
+    int64_t total = 0;
+    const char *s = text;
+    if (!*s)
+        return -1;
+    while (*s) {
+        char *end = NULL;
+        if (*s < '0' || *s > '9')
+            return -1;
+        long long n = strtoll(s, &end, 10);
+        int64_t unit = !strncmp(end, "ms", 2) ? 1
+                       : *end == 'h'          ? 3600000
+                       : *end == 'm'          ? 60000
+                       : *end == 's'          ? 1000
+                                              : 0;
+        if (!unit || n > INT64_MAX / unit / 2 || total > INT64_MAX / 2)
+            return -1;
+        total += n * unit;
+        s = end + (unit == 1 ? 2 : 1);
+    }
+    return total > 0 ? total : -1;
+}
+
 int topo_load_providers(topo_ctx *ctx)
 {
-    static const char *const meta[] = {"plugin", "parallelism", NULL};
+    static const char *const meta[] = {"plugin", "parallelism", "timeout", NULL};
     const ytree_node *section = ytree_get(ctx->root, "providers");
     topology *t = ctx->topo;
     if (!section || !topo_want_map(ctx, section, "providers") || section->type != YTREE_MAP)
@@ -191,6 +217,19 @@ int topo_load_providers(topo_ctx *ctx)
             if (topo_meta_int(ctx, par, parp, 1, 1000000, &n) == 0)
                 p->parallelism = (int)n;
             free(parp);
+        }
+        const ytree_node *timeout = ytree_get(body, "timeout");
+        if (timeout) {
+            char *tp = util_printf("%s.timeout", path), *text = NULL;
+            if (topo_meta_string(ctx, timeout, tp, &text) == 0 &&
+                (p->timeout_ms = duration_ms(text)) < 0) {
+                p->timeout_ms = 0;
+                topo_error(ctx, NULL, timeout, tp,
+                           "\"%s\" is not a duration such as \"30m\", \"1h30m\" or \"45s\"",
+                           text);
+            }
+            free(text);
+            free(tp);
         }
         p->settings = topo_settings(ctx, body, path, meta, "provider settings", 0);
         if (!p->settings)
@@ -468,6 +507,7 @@ int topo_build_resources(topo_ctx *ctx)
                 topo_add_depends_on(ctx, b->depends_on, b->path, &deps, i > 0);
             if (r) {
                 r->config = config;
+                r->self_ref = deps.self_refs > 0;
                 r->deps = topo_deps_take(&deps, &r->ndeps);
             } else {
                 json_decref(config);
@@ -495,7 +535,13 @@ int topo_load_outputs(topo_ctx *ctx)
         topo_deps deps = {0};
         topo_path_pop(&path, 0);
         util_buf_printf(&path, "outputs.%s", key->text);
-        topo_scope sc = {.path = &path, .refs = 1, .count_index = -1, .template = 1, .deps = &deps};
+        int uses_sensitive = 0;
+        topo_scope sc = {.path = &path,
+                         .refs = 1,
+                         .count_index = -1,
+                         .template = 1,
+                         .deps = &deps,
+                         .sensitive = &uses_sensitive};
         json_t *v = topo_eval_node(ctx, &sc, section->pairs[i].value);
         if (!v) {
             topo_deps_free(&deps);
@@ -503,6 +549,13 @@ int topo_load_outputs(topo_ctx *ctx)
         }
         topo_output *o = &t->outputs[t->noutputs++];
         o->name = util_strdup(key->text);
+        /* An output made from a sensitive variable is never evaluated with
+         * its value, so the value reaches neither the state nor a screen. */
+        if (uses_sensitive) {
+            json_decref(v);
+            v = json_string(TOPO_SENSITIVE);
+            o->sensitive = 1;
+        }
         o->value = v;
         o->loc = ytree_loc(ctx->doc, key);
         o->deps = topo_deps_take(&deps, &o->ndeps);

@@ -22,6 +22,7 @@
 #include <openssl/evp.h>
 
 #include "topology/topology_int.h"
+#include "base/file.h"
 #include "base/util.h"
 
 /* "${TARGET}" as a template string. */
@@ -169,14 +170,39 @@ static void node_settings(topo_ctx *ctx, topo_resource *node, const ytree_node *
     for (size_t k = 0; k < node->ndeps; k++)
         free(node->deps[k]);
     free(node->deps);
+    node->self_ref |= deps.self_refs > 0;
     node->deps = topo_deps_take(&deps, &node->ndeps);
+}
+
+/* The group of the region's servers, which every agent of the region
+ * waits for, as one node. NULL when the region has none. */
+static const char *servers_group(topo_ctx *ctx, const topo_cluster *c, const topo_region *r)
+{
+    topo_deps servers = {0};
+    region_nodes(c, r, "server", &servers);
+    if (servers.n == 0) {
+        topo_deps_free(&servers);
+        return NULL;
+    }
+    topology *t = ctx->topo;
+    t->groups = util_realloc(t->groups, (t->ngroups + 1) * sizeof(*t->groups));
+    topo_group *g = &t->groups[t->ngroups++];
+    g->address = util_printf("cluster.%s.%s.servers[*]", c->name, r->name);
+    g->members = topo_deps_take(&servers, &g->nmembers);
+    for (size_t k = 0; k < g->nmembers; k++) {
+        topo_resource *m = (topo_resource *)topology_resource(t, g->members[k]);
+        if (!m)
+            continue;
+        m->groups = util_realloc(m->groups, (m->ngroups + 1) * sizeof(*m->groups));
+        m->groups[m->ngroups++] = g->address;
+    }
+    return g->address;
 }
 
 static void add_agents(topo_ctx *ctx, const topo_cluster *c, topo_region *r,
                        const char *provider, topo_deps *region_deps)
 {
-    topo_deps servers = {0};
-    region_nodes(c, r, "server", &servers);
+    const char *servers = servers_group(ctx, c, r);
     for (size_t d = 0; d < r->ndatacenters; d++) {
         topo_datacenter *dc = &r->datacenters[d];
         int first = 1;
@@ -218,8 +244,8 @@ static void add_agents(topo_ctx *ctx, const topo_cluster *c, topo_region *r,
 
                 topo_deps deps = {0};
                 topo_deps_add(&deps, inst);
-                for (size_t k = 0; k < servers.n; k++)
-                    topo_deps_add(&deps, servers.items[k]);
+                if (servers)
+                    topo_deps_add(&deps, servers);
                 char *address = util_printf("cluster_agent%s", inst + strlen("cluster"));
                 topo_deps_add(region_deps, address);
                 add(ctx, address, "cluster_agent",
@@ -230,7 +256,6 @@ static void add_agents(topo_ctx *ctx, const topo_cluster *c, topo_region *r,
             }
         }
     }
-    topo_deps_free(&servers);
 }
 
 static void add_region(topo_ctx *ctx, const topo_cluster *c, const topo_region *r,
@@ -275,24 +300,21 @@ static void add_federation(topo_ctx *ctx, const topo_cluster *c, const char *pro
         util_strdup(c->name), -1, provider, c->loc, config, &deps);
 }
 
-/* Hex SHA-256 of a file, or NULL when it cannot be read. */
+/* Hex SHA-256 of a file, or NULL when it cannot be read (or is no longer
+ * the bounded regular file the job's check saw). */
 static char *file_sha256(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    char *text = NULL, *why = NULL;
+    size_t len = 0;
+    if (util_read_regular_file(path, TOPO_MAX_FILE, &text, &len, &why) < 0) {
+        free(why);
         return NULL;
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    unsigned char buf[8192], digest[EVP_MAX_MD_SIZE];
+    }
+    unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int dlen = 0;
-    size_t n;
-    EVP_DigestInit_ex(md, EVP_sha256(), NULL);
-    while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-        EVP_DigestUpdate(md, buf, n);
-    int bad = ferror(f);
-    fclose(f);
-    EVP_DigestFinal_ex(md, digest, &dlen);
-    EVP_MD_CTX_free(md);
-    if (bad)
+    int ok = EVP_Digest(text, len, digest, &dlen, EVP_sha256(), NULL);
+    free(text);
+    if (!ok)
         return NULL;
     char *hex = util_malloc(2 * dlen + 1);
     for (unsigned int i = 0; i < dlen; i++)

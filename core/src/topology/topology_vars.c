@@ -1,14 +1,21 @@
 /* Variables and environments: declarations, the selected environment's
- * values and override, --var-file and --var, in that order of precedence
- * (default < environment < --var-file < --var). Every variable is resolved
- * once, before the rest of the document, so that a mistake in a value is
- * reported once at the value. */
+ * values and override, INFRA_VAR_NAME, --var-file and --var, in that order
+ * of precedence (default < environment < INFRA_VAR_ < --var-file < --var):
+ * what the topology says, overridden by what the run supplies, explicit
+ * flags last, as Terraform ranks TF_VAR_ below its files and flags. Every
+ * variable is resolved once, before the rest of the document, so that a
+ * mistake in a value is reported once at the value.
+ *
+ * A variable declared `sensitive: true`, and any variable whose value uses
+ * one, is never quoted in an error; its values are registered with the log
+ * (printed as "(sensitive)") and kept for topology_value_sensitive. */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/file.h"
+#include "services/log.h"
 #include "topology/topology_int.h"
 
 static const char *const type_names[] = {"string", "number", "bool", "list", "map", NULL};
@@ -89,6 +96,8 @@ static void set_source(topo_var *v, const ytree *doc, const ytree_node *src, cha
     v->src_path = path;
     v->src_is_data = data;
     v->cli = NULL;
+    free(v->cli_from);
+    v->cli_from = NULL;
     v->state = VAR_PENDING;
 }
 
@@ -103,7 +112,7 @@ static const ytree_node *section_key(const ytree_node *root, const char *name)
 
 static void declare(topo_ctx *ctx, const ytree_node *section)
 {
-    static const char *const keys[] = {"default", "description", "type", NULL};
+    static const char *const keys[] = {"default", "description", "type", "sensitive", NULL};
     ctx->var_index = json_object();
     if (!section || !topo_want_map(ctx, section, "variables") || section->type != YTREE_MAP)
         return;
@@ -132,6 +141,15 @@ static void declare(topo_ctx *ctx, const ytree_node *section)
             value_path = util_printf("%s.default", path);
             const ytree_node *type = ytree_get(body, "type");
             const ytree_node *desc = ytree_get(body, "description");
+            const ytree_node *sensitive = ytree_get(body, "sensitive");
+            if (sensitive && sensitive->type == YTREE_BOOL) {
+                v->sensitive = sensitive->boolean;
+            } else if (sensitive) {
+                char *sp = util_printf("%s.sensitive", path);
+                topo_error(ctx, NULL, sensitive, sp, "expected true or false, got %s",
+                           ytree_type_name(sensitive->type));
+                free(sp);
+            }
             if (desc && desc->type != YTREE_STRING) {
                 char *dp = util_printf("%s.description", path);
                 topo_error(ctx, NULL, desc, dp, "expected a string, got %s",
@@ -278,12 +296,12 @@ static void load_var_files(topo_ctx *ctx)
     for (size_t f = 0; ctx->opts->var_files && ctx->opts->var_files[f]; f++) {
         const char *file = ctx->opts->var_files[f];
         size_t len = 0;
-        char *text = NULL;
-        util_read_file(file, &text, &len);
-        if (!text) {
+        char *text = NULL, *why = NULL;
+        if (util_read_regular_file(file, TOPO_MAX_FILE, &text, &len, &why) < 0) {
             diag_loc loc = {file, 0, 0};
             ctx->errors++;
-            diag_add(ctx->diags, DIAG_ERROR, &loc, NULL, "cannot read the --var-file");
+            diag_add(ctx->diags, DIAG_ERROR, &loc, NULL, "cannot read the --var-file: %s", why);
+            free(why);
             continue;
         }
         ytree *doc = NULL;
@@ -315,6 +333,26 @@ static void load_var_files(topo_ctx *ctx)
     }
 }
 
+/* INFRA_VAR_NAME (the variable's exact name, as Terraform's TF_VAR_name)
+ * gives a declared variable its value as --var would: a way to pass a
+ * secret that keeps it off the command line (and so out of ps and of the
+ * lock file). Such variables of undeclared names are ignored. */
+static void apply_environment_variables(topo_ctx *ctx)
+{
+    for (size_t i = 0; i < ctx->nvars; i++) {
+        topo_var *v = &ctx->vars[i];
+        char *name = util_printf("INFRA_VAR_%s", v->name);
+        const char *value = getenv(name);
+        if (value) {
+            set_source(v, NULL, NULL, NULL, 0);
+            v->cli = value;
+            v->cli_from = name;
+            name = NULL;
+        }
+        free(name);
+    }
+}
+
 static void apply_cli(topo_ctx *ctx, const ytree_node *root)
 {
     for (size_t i = 0; ctx->opts->vars && ctx->opts->vars[i]; i++) {
@@ -336,6 +374,7 @@ static void apply_cli(topo_ctx *ctx, const ytree_node *root)
         } else {
             set_source(v, NULL, NULL, NULL, 0);
             v->cli = eq + 1;
+            v->cli_from = util_printf("--var %s", v->name);
         }
         free(name);
     }
@@ -348,7 +387,7 @@ static json_t *convert_cli(topo_ctx *ctx, topo_var *v)
         json_t *s = json_string(v->cli);
         if (!s) {
             char *path = util_printf("variables.%s", v->name);
-            topo_error(ctx, NULL, v->key, path, "--var %s: the value is not valid UTF-8", v->name);
+            topo_error(ctx, NULL, v->key, path, "%s: the value is not valid UTF-8", v->cli_from);
             free(path);
         }
         return s;
@@ -363,8 +402,14 @@ static json_t *convert_cli(topo_ctx *ctx, topo_var *v)
     diag_list_free(&quiet);
     if (!value) {
         char *path = util_printf("variables.%s", v->name);
-        topo_error(ctx, NULL, v->key, path, "--var %s: expected %s, got \"%s\"", v->name,
-                   type_phrase(v->type), v->cli);
+        if (v->sensitive)
+            topo_error(ctx, NULL, v->key, path,
+                       "%s: expected %s, got a value that is not (it is "
+                       "sensitive: not shown)",
+                       v->cli_from, type_phrase(v->type));
+        else
+            topo_error(ctx, NULL, v->key, path, "%s: expected %s, got \"%s\"", v->cli_from,
+                       type_phrase(v->type), v->cli);
         free(path);
     }
     return value;
@@ -407,7 +452,9 @@ static json_t *check_type(topo_ctx *ctx, topo_var *v, json_t *val)
     }
     if (ok)
         return val;
-    char *got = topo_describe(val);
+    char *got = v->sensitive
+                    ? util_printf("%s (sensitive: not shown)", topology_json_type_name(val))
+                    : topo_describe(val);
     topo_error(ctx, v->src_doc, v->src, v->src_path, "expected %s, got %s", type_phrase(v->type),
                got);
     free(got);
@@ -438,11 +485,18 @@ static void var_resolve(topo_ctx *ctx, topo_var *v)
         val = check_type(ctx, v, ytree_to_json(v->src));
     } else {
         util_buf path = {0};
+        int uses_sensitive = 0;
         util_buf_puts(&path, v->src_path);
-        topo_scope sc = {
-            .path = &path, .doc = v->src_doc, .where = "a variable's value", .count_index = -1};
+        topo_scope sc = {.path = &path,
+                         .doc = v->src_doc,
+                         .where = "a variable's value",
+                         .count_index = -1,
+                         .sensitive = &uses_sensitive};
         val = topo_eval_node(ctx, &sc, v->src);
         util_buf_free(&path);
+        /* A value made from a sensitive one is as sensitive. */
+        if (uses_sensitive)
+            v->sensitive = 1;
         if (val)
             val = check_type(ctx, v, val);
     }
@@ -467,6 +521,8 @@ const json_t *topo_var_get(topo_ctx *ctx, const topo_scope *scope, const ytree_n
     case VAR_DONE:
         if (topo_charge(ctx, node, v->size) < 0)
             return NULL;
+        if (v->sensitive && scope && scope->sensitive)
+            *scope->sensitive = 1;
         return v->value;
     case VAR_NONE:
         if (topo_reporting(ctx, scope))
@@ -485,11 +541,36 @@ const json_t *topo_var_get(topo_ctx *ctx, const topo_scope *scope, const ytree_n
     }
 }
 
+/* Adds the leaves of a sensitive value to the topology's list and to the
+ * log's masking. */
+static void keep_sensitive(topo_ctx *ctx, const json_t *value)
+{
+    size_t i;
+    const char *key;
+    json_t *item;
+    if (json_is_array(value)) {
+        json_array_foreach(value, i, item)
+            keep_sensitive(ctx, item);
+    } else if (json_is_object(value)) {
+        json_object_foreach((json_t *)value, key, item)
+            keep_sensitive(ctx, item);
+    } else if (json_is_string(value) || json_is_number(value) || json_is_boolean(value)) {
+        util_buf text = {0};
+        topo_json_text(&text, value);
+        if (text.len)
+            log_add_sensitive(text.data);
+        util_buf_free(&text);
+        if (!json_is_string(value) || json_string_length(value) > 0)
+            json_array_append(ctx->priv->sensitive, (json_t *)value);
+    }
+}
+
 int topo_vars_load(topo_ctx *ctx, const ytree_node *root)
 {
     declare(ctx, ytree_get(root, "variables"));
     const ytree_node *env = select_env(ctx, root);
     apply_env(ctx, env);
+    apply_environment_variables(ctx);
     load_var_files(ctx);
     apply_cli(ctx, root);
     for (size_t i = 0; i < ctx->nvars && !ctx->fatal; i++)
@@ -497,6 +578,9 @@ int topo_vars_load(topo_ctx *ctx, const ytree_node *root)
             var_resolve(ctx, &ctx->vars[i]);
     if (ctx->fatal)
         return -1;
+    for (size_t i = 0; i < ctx->nvars; i++)
+        if (ctx->vars[i].sensitive && ctx->vars[i].value)
+            keep_sensitive(ctx, ctx->vars[i].value);
 
     ctx->root = root;
     const ytree_node *over = ytree_get(env, "override");
@@ -510,6 +594,7 @@ void topo_vars_free(topo_ctx *ctx)
     for (size_t i = 0; i < ctx->nvars; i++) {
         free(ctx->vars[i].name);
         free(ctx->vars[i].src_path);
+        free(ctx->vars[i].cli_from);
         json_decref(ctx->vars[i].value);
     }
     free(ctx->vars);

@@ -233,6 +233,11 @@ def journal(name, line):
 def _monitor(name, unit):
     svc = unit.get("Service", {})
     last = lambda k, d: (svc.get(k) or [d])[-1]  # noqa: E731
+    unit_last = lambda k, d: (unit.get("Unit", {}).get(k) or [d])[-1]  # noqa: E731
+    start_limit = (_seconds(unit_last("StartLimitIntervalSec", "%gs" % START_LIMIT[0]),
+                            "StartLimitIntervalSec", name),
+                   _limit(unit_last("StartLimitBurst", str(START_LIMIT[1])), "StartLimitBurst",
+                          name))
     argv = exec_argv(last("ExecStart", ""), name)
     restart = last("Restart", "no")
     restart_sec = _seconds(last("RestartSec", "100ms"), "RestartSec", name)
@@ -285,8 +290,8 @@ def _monitor(name, unit):
 
     while not stopping.is_set():
         now = time.monotonic()
-        starts = [t for t in starts if now - t < START_LIMIT[0]] + [now]
-        if len(starts) > START_LIMIT[1]:
+        starts = [t for t in starts if now - t < start_limit[0]] + [now]
+        if len(starts) > start_limit[1]:
             journal(name, "systemd[1]: %s: Start request repeated too quickly." % name)
             journal(name, "systemd[1]: %s: Failed with result 'exit-code'." % name)
             _write(_state_path(name, "active"), "failed")
@@ -302,6 +307,7 @@ def _monitor(name, unit):
         child[0] = p
         _write(_state_path(name, "main"), str(p.pid))
         _write(_state_path(name, "active"), "active")
+        _write(_state_path(name, "forked"), "1")
         journal(name, "systemd[1]: Started %s." % name)
         # the output is read aside: a process the service forked may keep
         # the pipe open after the main process is gone
@@ -402,12 +408,16 @@ def start(name):
         return 0
     _write(_state_path(name, "active"), "activating")
     _write(_state_path(name, "main"), "0")
+    _write(_state_path(name, "forked"), "0")
     _spawn_monitor(name, unit)
-    for _ in range(100):  # Type=simple: started once the process is forked
-        if _pid(name, "main") or is_active(name) not in ("activating",):
-            break
+    # Type=simple: the job is done once the main process is forked, whatever
+    # happens to it next (a failing service may already have been restarted
+    # and given up by the time this process runs again); it failed when the
+    # manager ended without forking it.
+    forked = lambda: _read(_state_path(name, "forked")).strip() == "1"  # noqa: E731
+    while not forked() and _alive(_pid(name, "monitor")):
         time.sleep(0.02)
-    if is_active(name) == "failed":
+    if not forked():
         sys.stderr.write("Job for %s failed because the control process exited with error code.\n"
                          "See \"systemctl status %s\" and \"journalctl -xeu %s\" for details.\n"
                          % (name, name, name))

@@ -26,9 +26,10 @@ def ctl(*args, user=None):
                           preexec_fn=pre)
 
 
-def write_unit(name, service, install="[Install]\nWantedBy=multi-user.target\n"):
+def write_unit(name, service, install="[Install]\nWantedBy=multi-user.target\n", unit=""):
     with open(os.path.join(UNITS, name), "w") as f:
-        f.write("[Unit]\nDescription=%s\n\n[Service]\n%s\n%s" % (name, service, install))
+        f.write("[Unit]\nDescription=%s\n%s\n[Service]\n%s\n%s" % (name, unit, service,
+                                                                    install))
 
 
 def main_pid(name):
@@ -108,16 +109,43 @@ class Systemctl(unittest.TestCase):
         self.assertEqual(ctl("is-active", "c.service").stdout, "active\n")
 
     def test_a_service_that_keeps_failing_ends_failed_and_its_output_is_in_the_journal(self):
+        # A start limit wide enough that six quick restarts fall inside it
+        # however slowly a loaded machine runs them.
         write_unit("d.service", "ExecStart=/bin/sh -c 'echo bad config line 3 >&2; exit 1'\n"
-                   "Restart=on-failure\nRestartSec=0.1\n")
-        # Type=simple: the start succeeds once the process is forked
+                   "Restart=on-failure\nRestartSec=0.1\n",
+                   unit="StartLimitIntervalSec=300\n")
+        # Type=simple: the start succeeds once the process is forked, even
+        # when the service has failed for good before systemctl looks again
         self.assertEqual(ctl("start", "d.service").returncode, 0)
-        self.assertTrue(eventually(lambda: ctl("is-active", "d.service").stdout == "failed\n"))
+        self.assertTrue(eventually(lambda: ctl("is-active", "d.service").stdout == "failed\n",
+                                   120.0))
         j = subprocess.run([JOURNALCTL, "-u", "d.service", "-n", "20", "--no-pager"],
                            capture_output=True, text=True).stdout
         self.assertIn("bad config line 3", j)
         self.assertIn("Start request repeated too quickly", j)
         self.assertLessEqual(len(j.splitlines()), 20)
+
+    def test_start_succeeds_when_the_service_gave_up_before_systemctl_looked_again(self):
+        # A loaded machine may run systemctl again only after the service
+        # failed, was restarted and hit its start limit: the start job was
+        # still done once the process was forked, as with systemd.
+        write_unit("h.service", "ExecStart=/bin/sh -c 'exit 1'\nRestart=on-failure\n"
+                   "RestartSec=0\n", unit="StartLimitBurst=2\n")
+        late = ("import sys, time\n"
+                "sys.path.insert(0, %r)\n"
+                "from standin import systemd\n"
+                "spawn = systemd._spawn_monitor\n"
+                "def descheduled(name, unit):\n"
+                "    spawn(name, unit)\n"
+                "    while systemd.is_active(name) != 'failed':\n"
+                "        time.sleep(0.02)\n"
+                "systemd._spawn_monitor = descheduled\n"
+                "sys.exit(systemd.systemctl(['start', 'h.service']))\n"
+                % os.path.join(HERE, ".."))
+        r = subprocess.run([sys.executable, "-c", late], capture_output=True, text=True,
+                           timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(ctl("is-active", "h.service").stdout, "failed\n")
 
     def test_kill_mode_process_spares_the_main_process_children(self):
         marker = "/run/standin-systemd-test.child"

@@ -67,8 +67,10 @@ strip() {  # drop this instance's lines from every key file it touched
   [ -s "$d/keyfiles" ] || return 0
   while read -r f; do
     [ -f "$f" ] || continue
-    grep -v " gcpemu:$id\$" "$f" > "$d/k" || true
-    cat "$d/k" > "$f"; rm -f "$d/k"
+    # Replaced whole (rename), never truncated: sshd may read it meanwhile.
+    grep -v " gcpemu:$id\$" "$f" > "$f.gcpemu" || true
+    chmod --reference="$f" "$f.gcpemu"; chown --reference="$f" "$f.gcpemu"
+    mv -f "$f.gcpemu" "$f"
   done < "$d/keyfiles"
 }
 strip
@@ -128,13 +130,19 @@ sleep 0.3
 if [ -s "$d/keyfiles" ]; then
   while read -r f; do
     [ -f "$f" ] || continue
-    grep -v " gcpemu:$id\$" "$f" > "$d.k" || true
-    cat "$d.k" > "$f"; rm -f "$d.k"
+    grep -v " gcpemu:$id\$" "$f" > "$f.gcpemu" || true
+    chmod --reference="$f" "$f.gcpemu"; chown --reference="$f" "$f.gcpemu"
+    mv -f "$f.gcpemu" "$f"
   done < "$d/keyfiles"
 fi
 if [ -s "$d/users" ]; then
   while read -r u; do
-    pkill -KILL -u "$u" 2>/dev/null || true
+    # The user's processes on this host only: hosts share the machine's
+    # process table, and the same uid is another host's user there.
+    me=$(readlink /proc/self/ns/net)
+    for p in $(pgrep -u "$u" 2>/dev/null); do
+      [ "$(readlink "/proc/$p/ns/net" 2>/dev/null)" = "$me" ] && kill -KILL "$p" 2>/dev/null || true
+    done
     for f in passwd shadow group; do
       grep -v "^$u:" /etc/$f | sed -e "/^google-sudoers:/s/\([:,]\)$u\(,\|\$\)/\1/" -e '/^google-sudoers:/s/,$//' > "$d.f"
       cat "$d.f" > /etc/$f; rm -f "$d.f"

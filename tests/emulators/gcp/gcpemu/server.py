@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from . import errors, listing, schema
 from .core import rfc3339
+from .crash import CrashPoint
 
 API_PREFIXES = {"/compute/v1/projects/": "compute", "/dns/v1/projects/": "dns"}
 
@@ -66,6 +67,7 @@ class Gateway:
         self.faults = faults
         self.handlers = {}
         self.observer = None  # tests: fn(method, status, body object)
+        self.crash = CrashPoint()
         self._log_lock = threading.Lock()
         self._log = open(log_path, "a", encoding="utf-8") if log_path else None
 
@@ -149,7 +151,16 @@ class Gateway:
                     return None
             params = schema.check_parameters(method, path_values, pairs)
             body = schema.check_body(method, request.body, params)
+            crash = self.crash.count(method)
+            if crash == "before":
+                self.crash.kill()
+                self.log(service, method.id, 0, "dropped", "crash=before")
+                return None
             status, out = self._run(method, params, body, record["principal"])
+            if crash == "after":
+                self.crash.kill()
+                self.log(service, method.id, 0, "dropped", "crash=after")
+                return None
             if fault and fault[0] == "drop":
                 self.log(service, method.id, 0, "dropped", note)
                 return None
@@ -297,6 +308,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 out = gateway.faults.describe()
             elif self.command == "POST" and path == "/_emulator/reset":
                 emulator.reset()
+                gateway.crash.clear()
                 out = {"reset": True}
             elif self.command == "POST" and path == "/_emulator/operation-errors":
                 out = {"pending": emulator.services["operations"].inject(
@@ -304,6 +316,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             elif self.command == "GET" and path == "/_emulator/operation-errors":
                 with emulator.lock:
                     out = {"pending": emulator.services["operations"].snapshot()["injections"]}
+            elif self.command == "POST" and path == "/_emulator/crash-point":
+                out = gateway.crash.arm(json.loads(self.body or b"{}"))
+            elif self.command == "GET" and path == "/_emulator/crash-point":
+                out = gateway.crash.describe()
             elif self.command == "POST" and path == "/_emulator/expire-tokens":
                 out = {"expired": gateway.auth.expire_all()}
             else:

@@ -143,9 +143,30 @@ class OnHosts(EmulatorCase):
         wait_until(lambda: self.ssh(key2, "ops", address, known, "true").returncode == 0, 30,
                    0.3, "the second user's key")
 
-        # Two hosts: the third instance finds none.
+        # Two hosts: the third instance finds none. vm-2 has a user of the
+        # same name (the same uid on its own host).
         self.done(c.instances().insert(project=PROJECT, zone=ZONE, body=self.instance_body(
-            "vm-2", sub)), timeout=60)
+            "vm-2", sub, metadata={"items": [
+                {"key": "ssh-keys", "value": "deploy:%s" % public}]})), timeout=60)
+        inst2 = c.instances().get(project=PROJECT, zone=ZONE, instance="vm-2").execute()
+        address2 = inst2["networkInterfaces"][0]["networkIP"]
+        console2 = c.instances().getSerialPortOutput(project=PROJECT, zone=ZONE,
+                                                     instance="vm-2").execute()["contents"]
+        known2 = os.path.join(tmp, "known_hosts2")
+        with open(known2, "w") as f:
+            for line in console2.split("-----BEGIN SSH HOST KEY KEYS-----\n")[1].split(
+                    "-----END SSH HOST KEY KEYS-----")[0].splitlines():
+                kind, blob = line.split()[:2]
+                f.write("%s %s %s\n" % (address2, kind, blob))
+        wait_until(lambda: self.ssh(key, "deploy", address2, known2, "true").returncode == 0,
+                   30, 0.3, "vm-2's user")
+        session = subprocess.Popen(
+            ["ssh", "-i", key, "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
+             "-o", "UserKnownHostsFile=" + known2, "-o", "IdentitiesOnly=yes",
+             "deploy@%s" % address2, "echo started; exec sleep 60"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self.addCleanup(lambda: (session.kill(), session.wait()))
+        self.assertEqual(session.stdout.readline().strip(), "started")
         op = self.wait_op(c.instances().insert(project=PROJECT, zone=ZONE,
                                                body=self.instance_body("vm-3", sub)).execute(),
                           timeout=30)
@@ -158,6 +179,8 @@ class OnHosts(EmulatorCase):
         pool_root = self.ssh(host["ssh_private_key"], "root", address, known,
                              "grep -c '^deploy:' /etc/passwd; ls /home")
         self.assertEqual(pool_root.stdout.split()[:1], ["0"], pool_root.stdout)
+        # vm-2's user, of the same uid on another host, was left alone.
+        self.assertIsNone(session.poll(), "deleting vm-1 ended a session on vm-2")
         # the host is free again
         self.done(c.instances().insert(project=PROJECT, zone=ZONE, body=self.instance_body(
             "vm-4", sub)), timeout=60)

@@ -1,5 +1,8 @@
 """Operations: PENDING -> RUNNING -> DONE, errors when DONE, requestId, polling many at once."""
+import signal
+import subprocess
 import unittest
+import urllib.error
 import uuid
 
 from harness import PROJECT, REGION, ZONE, EmulatorCase, wait_until
@@ -144,6 +147,53 @@ class Operations(EmulatorCase):
         c.networks().get(project=PROJECT, network="net1").execute()
         self.done(c.subnetworks().delete(project=PROJECT, region=REGION, subnetwork="net1-sub"))
         self.done(c.networks().delete(project=PROJECT, network="net1"))
+
+
+class CrashPoints(EmulatorCase):
+    operation_seconds = 0.1
+
+    def victim(self):
+        proc = subprocess.Popen(["sleep", "60"])
+        self.addCleanup(lambda: (proc.kill(), proc.wait()))
+        return proc
+
+    def test_the_nth_mutating_call_kills_the_client_before_or_after_it_acts(self):
+        body = {"name": "net1", "autoCreateSubnetworks": False}
+        for when, made in (("before", False), ("after", True)):
+            self.control("POST", "/_emulator/reset")
+            proc = self.victim()
+            armed = self.control("POST", "/_emulator/crash-point",
+                                 {"pid": proc.pid, "at": 2, "when": when})
+            self.assertEqual((armed["seen"], armed["fired"]), (0, None))
+            # Reads do not count; the first mutation does not fire.
+            self.compute.networks().list(project=PROJECT).execute()
+            self.done(self.compute.networks().insert(project=PROJECT, body={
+                "name": "net0", "autoCreateSubnetworks": False}))
+            self.assertIsNone(proc.poll())
+            # By hand: Google's client would repeat a call whose connection dropped.
+            with self.assertRaises(Exception):
+                self.raw("POST", "/compute/v1/projects/%s/global/networks" % PROJECT, body)
+            self.assertEqual(proc.wait(timeout=10), -signal.SIGKILL)
+            state = self.control("GET", "/_emulator/crash-point")
+            self.assertEqual((state["seen"], state["fired"]), (2, "compute.networks.insert"))
+            names = [n["name"] for n in self.compute.networks().list(project=PROJECT).execute()
+                     .get("items", [])]
+            if made:
+                # The insert was accepted: its operation finishes without the client.
+                wait_until(lambda: "net1" in [n["name"] for n in self.compute.networks().list(
+                    project=PROJECT).execute().get("items", [])], 10, 0.05, "net1")
+            else:
+                self.assertEqual(names, ["net0"])
+            # A crash point fires once.
+            self.done(self.compute.networks().insert(project=PROJECT, body={
+                "name": "net2", "autoCreateSubnetworks": False}))
+
+    def test_a_crash_point_wants_a_pid_and_a_count(self):
+        for spec in ({"pid": 0, "at": 1}, {"pid": 123, "at": 0},
+                     {"pid": 123, "at": 1, "when": "during"}):
+            with self.assertRaises(urllib.error.HTTPError) as ctx:
+                self.control("POST", "/_emulator/crash-point", spec)
+            self.assertEqual(ctx.exception.code, 400)
 
 
 if __name__ == "__main__":
