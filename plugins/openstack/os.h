@@ -154,7 +154,7 @@ int os_glob(const char *pattern, const char *name);
 int os_is_uuid(const char *s);
 
 /* 1 when v is, or holds anywhere inside, a value known only after apply
- * (INFRA_JSON_UNKNOWN, or a "${...}" / "(known after apply)" string). */
+ * (INFRA_JSON_UNKNOWN; a string is never one). */
 int os_json_unknown(const infra_json *v);
 /* A string from a string or a number (its decimal text); NULL otherwise. Caller frees. */
 char *os_json_text(const infra_json *v);
@@ -166,7 +166,7 @@ int os_json_strv(const infra_json *v, char ***out);
 infra_json *os_json_from_strv(char *const *v);
 /* Sets obj[key] to a list of the strings of v. */
 int os_json_set_strv(infra_json *obj, const char *key, char *const *v);
-/* A string member that is known (not unknown, not empty), or NULL. */
+/* A string member that is set and not empty, or NULL (an unknown is no string). */
 const char *os_json_known_str(const infra_json *obj, const char *key);
 /* IPv4 "a.b.c.d" (1) or not (0); IPv6 likewise; CIDRs of either. */
 int os_is_ipv4(const char *s);

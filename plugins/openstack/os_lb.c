@@ -114,22 +114,22 @@ static int parse_health(infra_call *call, const infra_json *cfg, lb_spec *s)
     snprintf(s->hm_type, sizeof(s->hm_type), "TCP");
     s->hm_path[0] = '\0';
     if (h != NULL) {
-        const char *colon = strchr(h, ':');
+        static const char *const types[] = {"HTTP", "HTTPS", "TCP", NULL};
+        const char *colon = strchr(h, ':'), *type = NULL;
         char *end = NULL;
         long port = colon ? strtol(colon + 1, &end, 10) : -1;
         size_t n = colon ? (size_t)(colon - h) : 0;
-        if (colon == NULL || end == colon + 1 || port < 1 || port > 65535 ||
-            (strncasecmp(h, "http", n) != 0 && strncasecmp(h, "https", n) != 0 &&
-             strncasecmp(h, "tcp", n) != 0) ||
-            (*end != '\0' && *end != '/') || (strncasecmp(h, "tcp", n) == 0 && *end != '\0')) {
+        for (size_t i = 0; colon != NULL && types[i] != NULL; i++)
+            if (strlen(types[i]) == n && strncasecmp(h, types[i], n) == 0)
+                type = types[i];
+        if (type == NULL || end == colon + 1 || port < 1 || port > 65535 ||
+            (*end != '\0' && *end != '/') || (strcmp(type, "TCP") == 0 && *end != '\0')) {
             pu_diagf(call, "health",
                      "health must be \"http:PORT/PATH\", \"https:PORT/PATH\" or "
                      "\"tcp:PORT\"");
             return INFRA_EINVALID;
         }
-        snprintf(s->hm_type, sizeof(s->hm_type), "%.*s", (int)n, h);
-        for (char *c = s->hm_type; *c; c++)
-            *c = (char)(*c >= 'a' && *c <= 'z' ? *c - 32 : *c);
+        snprintf(s->hm_type, sizeof(s->hm_type), "%s", type);
         s->hm_port = port;
         snprintf(s->hm_path, sizeof(s->hm_path), "%s", *end ? end : "/");
     }

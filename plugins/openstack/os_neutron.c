@@ -20,7 +20,7 @@ const os_nkind os_kind_floatingip = {"floatingip", "floatingips", "/floatingips"
 const char *os_state_id(const infra_json *state)
 {
     const char *id = pu_json_str(state, "id");
-    return id != NULL && *id && !pu_is_unknown(id) ? id : NULL;
+    return id != NULL && *id ? id : NULL;
 }
 
 infra_json *os_state_new(const infra_json *base)

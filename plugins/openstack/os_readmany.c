@@ -6,6 +6,7 @@
  * What a list does not hold (an object whose tags someone removed, or
  * that is gone) is read one at a time, which tells gone from untagged. */
 #include "os_res.h"
+#include "os_schema.h"
 
 #include <stdlib.h>
 #include <string.h>

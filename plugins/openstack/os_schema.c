@@ -383,24 +383,6 @@ static int check_values(infra_call *call, const char *type, const infra_json *co
     return error;
 }
 
-/* config with every unknown value replaced by a placeholder string, so
- * that the schema check counts it as set without judging its type. */
-static infra_json *known_form(const infra_json *config)
-{
-    infra_json *copy = OJ->copy(config);
-    void *iter = NULL;
-    const char *key;
-    const infra_json *value;
-    char **keys = os_strv_new();
-    while (OJ->next(config, &iter, &key, &value))
-        if (OJ->type(value) == INFRA_JSON_UNKNOWN)
-            os_strv_push(&keys, key);
-    for (size_t i = 0; keys[i] != NULL; i++)
-        pu_json_set_str(copy, keys[i], "${unknown}");
-    os_strv_free(keys);
-    return copy;
-}
-
 int os_validate(infra_call *call, const char *type, const infra_json *config)
 {
     const pu_type *t = pu_type_find(&os_schema_table, type);
@@ -411,11 +393,9 @@ int os_validate(infra_call *call, const char *type, const infra_json *config)
     }
     if (config == NULL || OJ->type(config) != INFRA_JSON_OBJECT)
         return pu_check_attrs(call, &os_schema_table, t, config, 0);
-    infra_json *known = known_form(config);
-    int error = pu_check_attrs(call, &os_schema_table, t, known, 0);
-    if (check_values(call, type, known) < 0)
+    int error = pu_check_attrs(call, &os_schema_table, t, config, 0);
+    if (check_values(call, type, config) < 0)
         error = INFRA_EINVALID;
-    OJ->release(known);
     return error;
 }
 

@@ -76,7 +76,7 @@ static int parse_remote(const char *s, int group_only, os_rule *r)
                  strcmp(r->ethertype, "IPv6") == 0 ? "::/0" : "0.0.0.0/0");
         return group_only ? INFRA_EINVALID : 0;
     }
-    if (strcmp(s, "self") == 0 || os_is_uuid(s) || pu_is_unknown(s)) {
+    if (strcmp(s, "self") == 0 || os_is_uuid(s)) {
         snprintf(r->remote_group, sizeof(r->remote_group), "%s", s);
         return 0;
     }

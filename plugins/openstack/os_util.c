@@ -212,30 +212,7 @@ int os_is_uuid(const char *s)
 
 int os_json_unknown(const infra_json *v)
 {
-    if (v == NULL)
-        return 0;
-    switch (OJ->type(v)) {
-    case INFRA_JSON_UNKNOWN:
-        return 1;
-    case INFRA_JSON_STRING:
-        return pu_is_unknown(OJ->string(v));
-    case INFRA_JSON_ARRAY:
-        for (size_t i = 0; i < OJ->length(v); i++)
-            if (os_json_unknown(OJ->at(v, i)))
-                return 1;
-        return 0;
-    case INFRA_JSON_OBJECT: {
-        void *iter = NULL;
-        const char *key;
-        const infra_json *member;
-        while (OJ->next(v, &iter, &key, &member))
-            if (os_json_unknown(member))
-                return 1;
-        return 0;
-    }
-    default:
-        return 0;
-    }
+    return pu_json_has_unknown(v);
 }
 
 char *os_json_text(const infra_json *v)
@@ -308,7 +285,7 @@ int os_json_set_strv(infra_json *obj, const char *key, char *const *v)
 const char *os_json_known_str(const infra_json *obj, const char *key)
 {
     const char *s = pu_json_str(obj, key);
-    return s != NULL && *s && !pu_is_unknown(s) ? s : NULL;
+    return s != NULL && *s ? s : NULL;
 }
 
 int os_is_ipv4(const char *s)

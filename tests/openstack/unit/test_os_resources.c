@@ -341,13 +341,18 @@ static void test_validate_treats_unknown_values_as_set(void **state)
     ost_call c;
     ost_call_init(&c, "instance.web", NULL);
     infra_json *cfg = ost_json("{\"image\": \"Debian 12\", \"size\": \"s1-2\"}");
-    if (INFRA_HAS_SLOT(pu_host->json, new_unknown)) {
-        pu_json_set(cfg, "subnet", pu_host->json->new_unknown());
-        pu_json_set(cfg, "firewalls", pu_host->json->new_unknown());
-    } else {
-        pu_json_set_str(cfg, "subnet", "${subnet.a.id}");
-    }
+    pu_json_set(cfg, "subnet", pu_host->json->new_unknown());
+    pu_json_set(cfg, "firewalls", pu_host->json->new_unknown());
+    pu_json_set(cfg, "user_data", pu_host->json->new_unknown());
     assert_int_equal(os_validate(&c.call, "instance", cfg), 0);
+    /* A string is never an unknown: a reference's text is checked as text. */
+    pu_host->json->release(cfg);
+    cfg = ost_json("{\"image\": \"Debian 12\", \"size\": \"s1-2\", \"subnet\": \"s\", "
+                   "\"firewalls\": \"${firewall.fw.id}\"}");
+    assert_int_equal(os_validate(&c.call, "instance", cfg), INFRA_EINVALID);
+    assert_non_null(strstr(c.diags, "[firewalls] \"firewalls\" must be a list"));
+    ost_call_clear(&c);
+    ost_call_init(&c, "instance.web", NULL);
     pu_host->json->release(cfg);
     /* What is wrong is said at the attribute. */
     cfg = ost_json("{\"image\": \"x\", \"size\": \"s1-2\", \"flavor\": \"b2-7\", \"subnet\": \"s\", "
