@@ -1,10 +1,10 @@
 /* Load balancers are Octavia load balancers: a VIP on a subnet, one
  * listener per port, each with a pool of the targets (servers or
- * addresses) and a health monitor. The create is one fully populated
- * request (the whole tree at once, tagged and with the marker
- * description), so an interrupted create leaves one findable balancer;
- * updates change listeners, members and monitors in place, waiting for
- * the balancer to leave its PENDING_* state between changes. */
+ * addresses) and a health monitor. The create makes the balancer alone
+ * (tagged, with the marker description), so an interrupted create leaves
+ * one findable balancer; its listeners, pools, members and monitors are
+ * then made one by one, each only when missing, as an update does, waiting
+ * for the balancer to leave its PENDING_* state between changes. */
 #include "os_res.h"
 
 #include <stdio.h>
