@@ -180,8 +180,9 @@ char *os_call_name(infra_call *call, size_t max);
 /* The topology and environment of the call ("" when the host has none). */
 const char *os_call_topology(infra_call *call);
 const char *os_call_environment(infra_call *call);
-/* 1 when the object of this create may exist already (an interrupted run
- * recorded the token): always 1 on a host without call_resuming. */
+/* 1 when the object of this create may exist already: an interrupted run
+ * recorded the token, or this process began a create with it before (a
+ * retry); always 1 on a host without call_resuming. */
 int os_call_resuming(infra_call *call);
 
 #endif

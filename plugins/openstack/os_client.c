@@ -18,7 +18,12 @@
 
 /* Attempts of infra's HTTP client per try of the plugin. */
 #define HOST_ATTEMPTS 3
-#define REQUEST_TIMEOUT_MS 60000L
+/* How long one request may take: a read or a repeatable change; a create
+ * (not repeatable: a busy cloud may still be making the object when a
+ * shorter wait gives up) waits up to its call's deadline, at most
+ * CREATE_TIMEOUT_MS. */
+#define REQUEST_TIMEOUT_MS 120000L
+#define CREATE_TIMEOUT_MS 900000L
 #define RETRY_AFTER_MAX_S 120
 
 void os_retry_policy_default(os_retry_policy *policy)
@@ -114,6 +119,19 @@ int os_endpoint(infra_provider *p, infra_call *call, os_service svc, const char 
     return 0;
 }
 
+static long request_timeout_ms(infra_call *call, const os_req *r)
+{
+    if (r->flags & OS_SAFE)
+        return REQUEST_TIMEOUT_MS;
+    long ms = CREATE_TIMEOUT_MS;
+    int64_t deadline = INFRA_HAS_SLOT(pu_host, call_deadline_ms) && call != NULL
+                           ? pu_host->call_deadline_ms(call)
+                           : 0;
+    if (deadline > 0 && deadline - pu_host->now_ms() < ms)
+        ms = (long)(deadline - pu_host->now_ms());
+    return ms < REQUEST_TIMEOUT_MS ? REQUEST_TIMEOUT_MS : ms;
+}
+
 /* One try: send, decode. 0 when an HTTP answer came; *retry_after is the
  * Retry-After seconds it asked for, or -1. */
 static int send_once(infra_provider *p, infra_call *call, const os_req *r, const char *url,
@@ -146,7 +164,7 @@ static int send_once(infra_provider *p, infra_call *call, const os_req *r, const
     req.headers = headers;
     req.body = text;
     req.body_len = text ? strlen(text) : 0;
-    req.timeout_ms = REQUEST_TIMEOUT_MS;
+    req.timeout_ms = request_timeout_ms(call, r);
     req.max_attempts = HOST_ATTEMPTS;
     req.retry_non_idempotent = (r->flags & OS_SAFE) != 0;
     req.ca_file = p->cacert;

@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -334,11 +335,29 @@ const char *os_call_environment(infra_call *call)
     return e ? e : "";
 }
 
+/* The tokens whose create this process began: a create tried again in the
+ * same run (the engine repeats a transient failure with the same token and
+ * resuming 0) may follow a request that took effect without an answer. */
+static pthread_mutex_t begun_lock = PTHREAD_MUTEX_INITIALIZER;
+static char **begun;
+
 int os_call_resuming(infra_call *call)
 {
-    if (INFRA_HAS_SLOT(pu_host, call_resuming))
-        return pu_host->call_resuming(call) != 0;
-    return 1;
+    const char *token = pu_host->call_token(call);
+    int again = 0;
+    if (token != NULL && *token) {
+        pthread_mutex_lock(&begun_lock);
+        if (begun == NULL)
+            begun = os_strv_new();
+        for (size_t i = 0; begun[i] != NULL && !again; i++)
+            again = strcmp(begun[i], token) == 0;
+        if (!again)
+            os_strv_push(&begun, token);
+        pthread_mutex_unlock(&begun_lock);
+    }
+    if (again || !INFRA_HAS_SLOT(pu_host, call_resuming))
+        return 1;
+    return pu_host->call_resuming(call) != 0;
 }
 
 char *os_call_name(infra_call *call, size_t max)
