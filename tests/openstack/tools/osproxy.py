@@ -22,6 +22,13 @@ reads (POST .../action with os-getConsoleOutput). Control, on the same port:
         (DELETE /v3/auth/tokens), waits until the service refuses it (its
         token cache expires), then forwards the request, whose 401 infra
         receives. The trigger fires once.
+        With "when": "each" (and "kill"), the trigger stays armed: a
+        mutating request (method, path, body) never killed before is killed
+        before it is forwarded, one killed before but never after is killed
+        after its answer, and others pass; what was killed is remembered
+        across arms, so that a series of runs kills every mutating request
+        of an up once before and once after it takes effect, whatever order
+        each run makes them in. An arm of null disarms.
     GET  /_proxy/state   {"mutating": count since the last arm, "fired": [...]}
     GET  /_proxy/log     every request: method, path, status, token digest
 
@@ -69,6 +76,7 @@ class Proxy:
         self.mutating = 0
         self.trigger = None
         self.fired = []
+        self.killed = {"before": set(), "after": set()}
 
     def record(self, entry):
         with self.lock:
@@ -197,7 +205,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if mutating:
                 p.mutating += 1
                 t = p.trigger
-                if t is not None and p.mutating == int(t.get("n", 1)):
+                key = "%s %s %s" % (self.command, rest, hashlib.sha256(body).hexdigest()[:12])
+                if t is not None and t.get("when") == "each":
+                    for when in ("before", "after"):
+                        if key not in p.killed[when]:
+                            p.killed[when].add(key)
+                            action = dict(t, when=when)
+                            p.trigger = None
+                            p.fired.append({"n": p.mutating, "method": self.command, "path": rest,
+                                            "key": key, "action": "kill", "when": when})
+                            break
+                elif t is not None and p.mutating == int(t.get("n", 1)):
                     action = t
                     p.trigger = None
                     p.fired.append({"n": p.mutating, "method": self.command, "path": rest,
