@@ -271,7 +271,7 @@ typedef struct infra_host {
     const char *(*call_environment)(infra_call *call); /* environment ("prod"; "default" without -e), or "" */
     /* ABI 1.2 */
     int64_t (*call_deadline_ms)(infra_call *call); /* now_ms() instant the call must return by, or 0 for none */
-    int (*call_resuming)(infra_call *call); /* 1: call_token was recorded by an earlier, interrupted run, so the object may exist already: look it up before creating; 0: the token is new in this run */
+    int (*call_resuming)(infra_call *call); /* 1: call_token was recorded by an earlier, interrupted run, or this is a retry after INFRA_ETRANSIENT, so the object may exist already: look it up before creating; 0: the token is new in this run */
 } infra_host;
 
 /* ------------------------------------------------------------------ */
