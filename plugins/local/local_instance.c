@@ -3,6 +3,7 @@
  * after sshd starts, like cloud-init. */
 #include "local.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,16 +56,30 @@ static int host_key_ensure(infra_provider *p, infra_call *call, const local_host
     char *comment = pu_printf("infra-local-%s", h->id);
     int error = 0;
 
+    /* The pair is made under other names and renamed into place, the
+     * public half last: a .pub in place means the pair is whole, however
+     * an earlier run was interrupted. */
+    char *tmp = pu_printf("%s.new", key);
+    char *tmp_pub = pu_printf("%s.new.pub", key);
     if (local_exists(key) && local_exists(pub))
         goto done;
     unlink(key); /* half a pair from an interrupted run */
     unlink(pub);
+    unlink(tmp);
+    unlink(tmp_pub);
     if ((error = local_tool_path(p, call, LOCAL_TOOL_SSH_KEYGEN, &keygen)) < 0)
         goto done;
     char *argv[] = {(char *)keygen, "-q",    "-t", "ecdsa", "-b", "256", "-N", "",
-                    "-C",           comment, "-f", key,     NULL};
-    error = local_run(call, "", argv, NULL, NULL);
+                    "-C",           comment, "-f", tmp,     NULL};
+    if ((error = local_run(call, "", argv, NULL, NULL)) < 0)
+        goto done;
+    if (rename(tmp, key) < 0 || rename(tmp_pub, pub) < 0) {
+        pu_diagf(call, "", "cannot put the host key %s in place: %s", key, strerror(errno));
+        error = INFRA_EINTERNAL;
+    }
 done:
+    free(tmp);
+    free(tmp_pub);
     free(key);
     free(pub);
     free(comment);

@@ -112,13 +112,14 @@ static int attach(builder *b, infra_json *value)
 
 static void push(builder *b, infra_json *node, int is_map, const char *anchor_name)
 {
-    frame *parent = b->depth ? &b->stack[b->depth - 1] : NULL;
+    /* The path first: the realloc may move the parent's frame. */
+    char *path = child_path(b->depth ? &b->stack[b->depth - 1] : NULL);
     b->stack = pu_realloc(b->stack, (b->depth + 1) * sizeof(*b->stack));
     frame *f = &b->stack[b->depth++];
     memset(f, 0, sizeof(*f));
     f->node = node;
     f->is_map = is_map;
-    f->path = child_path(parent);
+    f->path = path;
     f->anchor = anchor_name ? pu_strdup(anchor_name) : NULL;
 }
 

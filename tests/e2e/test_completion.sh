@@ -18,6 +18,6 @@ complete_words() {
 
 topology 2
 run 0 "$infra" up "$topo"
-got=$(cd "$work" && bash -c 'source "$1"; COMP_WORDS=(infra ssh e2e.yaml "instance."); COMP_CWORD=3; _infra; echo "${COMPREPLY[*]}"' _ "$root/contrib/completion/infra.bash")
+got=$(cd "$work" && PATH=$(dirname "$infra"):$PATH bash -c 'source "$1"; COMP_WORDS=(infra ssh e2e.yaml "instance."); COMP_CWORD=3; _infra; echo "${COMPREPLY[*]}"' _ "$root/contrib/completion/infra.bash")
 [ "$got" = "instance.web[0] instance.web[1]" ] || fail "ssh offers '$got', not the instances of the state"
 echo "bash completion: commands, options, environments, addresses"

@@ -10,7 +10,7 @@ source "$(dirname "$0")/lib.sh"
 topology 2 small img-1 'instance.web[1]'
 run 1 "$infra" up "$topo"
 err_has "instance.web[1]: create failed: injected failure; nothing was created"
-[ "$(jq '.intents | length' "$state_file")" -eq 0 ] || fail "a failed create left an intent: $(jq -c .intents "$state_file")"
+[ "$(jq '.intents | length' "$(state_doc)")" -eq 0 ] || fail "a failed create left an intent: $(jq -c .intents "$(state_doc)")"
 topology 2
 run 2 "$infra" plan "$topo"
 ! grep -q "interrupted" "$work/out" "$work/err" || fail "plan calls the failed create interrupted"
@@ -27,7 +27,7 @@ instances:
 YAML
 run 1 "$infra" up "$topo"
 err_has "instance.one: create failed: injected failure; the plugin cannot look objects up by token, so whether it left an object is unknown: check by hand"
-jq -e '.intents["instance.one"].failed == true' "$state_file" >/dev/null || fail "the intent is not marked failed"
+jq -e '.intents["instance.one"].failed == true' "$(state_doc)" >/dev/null || fail "the intent is not marked failed"
 sed -i 's/, fail: \[instance.one\]//' "$topo"
 run 2 "$infra" plan "$topo"
 out_has "retrying a failed create"

@@ -14,7 +14,7 @@ grep -q "^INFRA-TOPOLOGY(5)" "$work/topology.txt" || fail "infra-topology.5 has 
 grep -q "yaml-language-server" "$work/topology.txt" || fail "infra-topology.5 does not say how editors use infra schema"
 "$infra" --help >"$work/help"
 # commands: the first word of each line of the "commands:" block
-commands=$(awk '/^commands:/ { on = 1; next } /^$/ { on = 0 } on { print $1 }' "$work/help")
+commands=$(awk '/^commands:/ { on = 1; next } /^$/ { on = 0 } on && /^  [^ ]/ { print $1 }' "$work/help")
 [ "$(echo "$commands" | wc -w)" -ge 15 ] || fail "could not read the commands of infra --help"
 for c in $commands; do
   grep -qE "^ {7}$c( |$)" "$work/infra.txt" || fail "command $c of infra --help is not described in infra.1"
