@@ -146,7 +146,7 @@ static void test_os_variables_override_the_cloud_and_settings_override_both(void
 {
     (void)state;
     char *clouds = write_file("clouds.yaml", clouds_yaml);
-    write_file("secure.yaml", secure_yaml);
+    free(write_file("secure.yaml", secure_yaml));
     char *v1 = NULL, *v2 = NULL;
     assert_true(asprintf(&v1, "OS_CLIENT_CONFIG_FILE=%s", clouds) > 0);
     assert_true(asprintf(&v2, "OS_CLIENT_SECURE_FILE=%s/secure.yaml", dir) > 0);
@@ -205,7 +205,7 @@ static void test_application_credential_from_its_auth_type(void **state)
 {
     (void)state;
     char *clouds = write_file("clouds.yaml", clouds_yaml);
-    write_file("secure.yaml", secure_yaml);
+    free(write_file("secure.yaml", secure_yaml));
     char *v1 = NULL, *v2 = NULL;
     assert_true(asprintf(&v1, "OS_CLIENT_CONFIG_FILE=%s", clouds) > 0);
     assert_true(asprintf(&v2, "OS_CLIENT_SECURE_FILE=%s/secure.yaml", dir) > 0);
