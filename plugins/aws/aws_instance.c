@@ -222,7 +222,7 @@ static int instance_create(aws_act *a)
     size_t n = 0;
     char *id = NULL, *state = NULL, *fingerprint = NULL;
     infra_json *st = NULL;
-    int error, generated = 0;
+    int error = 0, generated = 0;
 
     aws_client_token(token, NULL, client_token);
     if (mode == NULL || strcmp(mode, "generate") == 0) {
