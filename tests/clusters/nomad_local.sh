@@ -98,13 +98,16 @@ PY
 # The nodes' image carries what HashiCorp's Debian packages install in the
 # agents' configuration directories (nomad.hcl: server and client, alone,
 # with 127.0.0.1 as a server; consul.hcl: another data_dir): the user data
-# puts them there when the host starts, before any agent runs.
+# puts them there when the host starts, before any agent runs. Their text
+# goes in the user data itself: a host's /tmp is its own, so a checkout
+# under /tmp is not visible from it.
 pkg=$root/tests/conformance/package-defaults
-topo_edit "for dc in ('dc-a', 'dc-b', 'dc-c'):
+topo_edit "seed = 'mkdir -p /etc/nomad.d /etc/consul.d\n'
+for name, where in (('nomad.hcl', '/etc/nomad.d'), ('consul.hcl', '/etc/consul.d')):
+    seed += 'cat >%s/%s <<\'INFRA_PKG\'\n%sINFRA_PKG\n' % (where, name, open('$pkg/' + name).read())
+for dc in ('dc-a', 'dc-b', 'dc-c'):
     r = 'us' if dc == 'dc-c' else 'europe'
-    d['clusters']['main']['regions'][r]['datacenters'][dc]['user_data'] = (
-        'mkdir -p /etc/nomad.d /etc/consul.d && cp $pkg/nomad.hcl /etc/nomad.d/nomad.hcl && '
-        'cp $pkg/consul.hcl /etc/consul.d/consul.hcl\n')"
+    d['clusters']['main']['regions'][r]['datacenters'][dc]['user_data'] = seed"
 
 # nomad_at IP PATH: GET on the Nomad agent at IP.
 nomad_at() {
@@ -216,7 +219,9 @@ grep -qF " $eu_ip/" "$work/ssh.out" || fail "infra ssh did not reach $eu_ip: $(c
 [ "$(stat -c %a "$work/.infra/nomad-local.default.files")" = 700 ] || fail "the known_hosts directory is not 0700"
 cp -a "$work/.infra" "$work/forged"
 jq '.resources["cluster.main.europe.dc-a.server[0]"].attributes.ssh_host_key_fingerprint = "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"' \
-  "$work/.infra/nomad-local.default.json" >"$work/forged/nomad-local.default.json"
+  "$(pull_state "$infra" "$topo")" >"$work/forged.json"
+"$infra" state push "$topo" "$work/forged.json" --state-dir "$work/forged" --force >/dev/null 2>"$work/err" ||
+  { cat "$work/err" >&2; fail "cannot write the forged state"; }
 ! "$infra" ssh "$topo" --state-dir "$work/forged" 'cluster.main.europe.servers[0]' -- true </dev/null 2>"$work/err" ||
   fail "infra ssh connected to a host whose key is not the recorded one"
 grep -q "offers no key with the fingerprint" "$work/err" || fail "a host key mismatch is not said: $(cat "$work/err")"
