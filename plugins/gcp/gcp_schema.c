@@ -515,14 +515,6 @@ int gcp_validate(infra_call *call, const char *type, const infra_json *config)
 /* ------------------------------------------------------------------ */
 /* Plan                                                               */
 
-static const pu_attr *attr_of(const pu_type *t, const char *name)
-{
-    for (size_t i = 0; i < t->nattrs; i++)
-        if (strcmp(t->attrs[i].name, name) == 0)
-            return &t->attrs[i];
-    return NULL;
-}
-
 static int set_unknown(infra_json *plan, const char *key)
 {
     if (INFRA_HAS_SLOT(pu_host->json, new_unknown)) {
@@ -583,7 +575,7 @@ int gcp_plan(infra_provider *self, infra_call *call, const char *type, const inf
                 const infra_json *x = GJ->get(desired, k), *y = GJ->get(prior, k);
                 /* Left out where the plugin computes a value (a name
                  * prefix): what it computed is kept, not changed. */
-                const pu_attr *at = attr_of(t, k);
+                const pu_attr *at = pu_attr_find(t, k);
                 int kept = x == NULL && at != NULL && (at->flags & OC);
                 changed = !kept &&
                           ((x == NULL) != (y == NULL) || (x != NULL && !GJ->equal(x, y)));

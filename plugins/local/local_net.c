@@ -407,7 +407,8 @@ int local_network_apply(infra_provider *p, infra_call *call, const infra_json *p
     } else {
         goto done;
     }
-    if ((error = check_routes(p, call, net.bridge, net.network, net.prefixlen)) < 0 ||
+    if ((rec != NULL &&
+         (error = check_routes(p, call, net.bridge, net.network, net.prefixlen)) < 0) ||
         (error = local_bridge_ensure(p, call, &net, 0)) < 0 ||
         (error = network_state(&net, planned, 1, &state)) < 0 ||
         (error = local_state_save(call, net.dir, state)) < 0 ||

@@ -284,18 +284,15 @@ void engine_free(engine *e)
     } else {
         /* Kept where the process can still reach them (and leak checkers
          * see them as in use, which they are). */
-        static struct {
+        static struct kept_engine {
             engine_plugin *plugins;
             engine_provider *providers;
             loader ld;
-        } kept[4];
-        static size_t nkept;
-        if (nkept < sizeof(kept) / sizeof(kept[0])) {
-            kept[nkept].plugins = e->plugins;
-            kept[nkept].providers = e->providers;
-            kept[nkept].ld = e->ld;
-            nkept++;
-        }
+            struct kept_engine *next;
+        } *kept;
+        struct kept_engine *k = util_calloc(1, sizeof(*k));
+        *k = (struct kept_engine){e->plugins, e->providers, e->ld, kept};
+        kept = k;
     }
     if (e->topo)
         topology_free(e->topo);
