@@ -57,8 +57,9 @@ wait_for() {
 
 # alice applies; once she holds the lock (her first provider call is
 # made) she is paused, so that bob's runs meet her lock however slow the
-# machine is.
-(env_of alice; exec "$infra" up crash.yaml) >"$work/alice.out" 2>&1 &
+# machine is. Each of her calls takes 300 ms, so that she cannot finish
+# the five levels of the topology between two looks at the call log.
+(env_of alice; export CRASH_LATENCY_MS=300; exec "$infra" up crash.yaml) >"$work/alice.out" 2>&1 &
 alice=$!
 wait_for "alice's first call" test -s "$CRASH_DIR/calls.log"
 kill -STOP "$alice"
