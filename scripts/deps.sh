@@ -7,7 +7,9 @@ packages=(
   # build
   build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
   libcurl4-openssl-dev libjansson-dev libyaml-dev libssh2-1-dev libssl-dev
-  libxml2-dev libcmocka-dev
+  libxml2-dev libcmocka-dev libsqlite3-dev libpq-dev
+  # the manual pages (made from docs/*.md) and the tests that render them
+  pandoc man-db groff-base
   # plugins/common/plugin_install: a program out of a HashiCorp release .zip
   libzip-dev
   # the local provider's hosts, firewalls, load balancers and example service
@@ -18,6 +20,8 @@ packages=(
   python3-jwt python3-cryptography python3-googleapi python3-google-auth
   python3-google-auth-httplib2 python3-httplib2
   hyperfine
+  # tests: the postgres state backend against a real server; benchmark fsync counts
+  postgresql linux-perf
   # tests: a non-root login that becomes root on a node
   sudo
   # tests: the real ZooKeeper under the Mesos and Marathon stand-ins, its

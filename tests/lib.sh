@@ -26,6 +26,17 @@ run_failed() {
   fail "$* exited $rc, expected $want"
 }
 
+# pull_state INFRA TOPOLOGY [OPTIONS...]: the state document of TOPOLOGY
+# (infra state pull, whatever the backend) written to $work/state.pulled.json;
+# prints that path. Fails the test when the state cannot be read.
+pull_state() {
+  local out=$work/state.pulled.json
+  "$1" state pull "${@:2}" >"$out.tmp" 2>"$work/state.pulled.err" </dev/null ||
+    { cat "$work/state.pulled.err" >&2; fail "infra state pull ${*:2} failed"; }
+  mv "$out.tmp" "$out"
+  echo "$out"
+}
+
 # out_has TEXT / err_has TEXT / out_lacks TEXT: fixed-string checks.
 out_has() { grep -qF -- "$1" "$work/out" || { cat "$work/out" >&2; fail "stdout lacks: $1"; }; }
 err_has() { grep -qF -- "$1" "$work/err" || { cat "$work/err" >&2; fail "stderr lacks: $1"; }; }

@@ -79,7 +79,10 @@ void aws_provider_free(infra_provider *p)
     aws_strv_free(p->zones);
     aws_strv_free(p->zone_cache);
     aws_waiter_free(p->waiter);
+    aws_lookups_free(p->lookups);
+    aws_strv_free(p->tried);
     pthread_mutex_destroy(&p->cache_lock);
+    pthread_mutex_destroy(&p->tried_lock);
     free(p);
 }
 
@@ -151,8 +154,10 @@ static int aws_configure(infra_call *call, const infra_json *settings, infra_pro
 
     memset(&cfg, 0, sizeof(cfg));
     pthread_mutex_init(&p->cache_lock, NULL);
+    pthread_mutex_init(&p->tried_lock, NULL);
     aws_retry_policy_default(&p->retry);
     p->waiter = aws_waiter_new();
+    p->lookups = aws_lookups_new();
     if (settings != NULL && (error = pu_check_attrs(call, &aws_schema_table,
                                                     aws_schema_table.settings, settings, 0)) < 0)
         goto done;
@@ -255,6 +260,7 @@ static const infra_provider_ops aws_ops = {
     .upgrade_state = aws_upgrade_state,
     .stop = aws_stop,
     .close = aws_close,
+    .read_many = aws_read_many,
 };
 
 static const infra_plugin aws_plugin = {

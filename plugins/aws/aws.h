@@ -12,6 +12,8 @@
 #include <infra/plugin.h>
 
 #include "plugin_util.h"
+#include "aws_profile.h" /* aws_free_secret_copy (awsauth) */
+#include "aws_sigv4.h"  /* aws_sha256_hex (awsauth) */
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -41,8 +43,10 @@ typedef struct aws_retry_policy {
     int64_t dependency_ms; /* how long DependencyViolation is retried on deletes */
 } aws_retry_policy;
 
-/* One waiter shared by every instance wait of a provider (aws_waiter.c). */
+/* One waiter shared by every instance wait of a provider, and the
+ * instance lookups by token it shares likewise (aws_instance_data.c). */
 typedef struct aws_waiter aws_waiter;
+typedef struct aws_lookups aws_lookups;
 
 struct infra_provider {
     char *region;
@@ -56,6 +60,9 @@ struct infra_provider {
     size_t nzones;
     atomic_int stopped;
     aws_waiter *waiter;
+    aws_lookups *lookups;
+    pthread_mutex_t tried_lock; /* guards tried */
+    char **tried;               /* tokens of the creates this context has attempted */
     pthread_mutex_t cache_lock; /* guards the caches below */
     char **zone_cache;          /* hosted zone name, id, name, id, ... */
     size_t nzone_cache;
@@ -78,8 +85,6 @@ int aws_strv_has(char *const *v, const char *s);
 /* 1 when x and y hold the same strings, order aside (as many of each:
  * the lists the plugin compares have no duplicates). */
 int aws_strv_same_set(char *const *x, char *const *y);
-/* Zeroises and frees s (a copy of a secret); NULL is ignored. */
-void aws_free_secret_copy(char *s);
 
 /* INFRA_ECANCELLED when the call was cancelled or the provider stopped. */
 int aws_check_cancel(infra_provider *p, infra_call *call);
@@ -88,8 +93,6 @@ int aws_sleep(infra_provider *p, infra_call *call, int64_t ms);
 /* A uniformly random integer in [0, bound] (bound >= 0). Thread-safe. */
 int64_t aws_random_below(int64_t bound);
 
-/* Lowercase hex SHA-256 of data, into out[65]. */
-void aws_sha256_hex(const void *data, size_t len, char out[65]);
 /* Standard base64 with padding (caller frees). */
 char *aws_base64_encode(const void *data, size_t len);
 /* Decodes standard base64 (whitespace ignored) into *out (NUL-terminated,

@@ -160,6 +160,14 @@ int aws_r53_zone_id(infra_provider *p, infra_call *call, const char *attr, const
 /* The record set called name of type, or INFRA_ENOTFOUND (no diagnostic). */
 int aws_r53_get(infra_provider *p, infra_call *call, const char *attr, const char *zone_id,
                 const char *name, const char *type, aws_rrset *out);
+/* Every record set of the hosted zone, in Route 53's order, 300 a call:
+ * each(ud, rrset) may take what rrset holds (it is freed afterwards); its
+ * error stops the walk. 0, or the first error. */
+int aws_r53_list(infra_provider *p, infra_call *call, const char *attr, const char *zone_id,
+                 int (*each)(void *ud, aws_rrset *rrset), void *ud);
+/* "Name." lowercased with exactly one trailing dot and Route 53's \NNN
+ * escapes undone: how names are compared (caller frees). */
+char *aws_r53_dotted(const char *name);
 /* One change (CREATE, UPSERT, DELETE) of rrset; *change_id is the change
  * to wait for (caller frees). */
 int aws_r53_change(infra_provider *p, infra_call *call, const char *attr, const char *zone_id,

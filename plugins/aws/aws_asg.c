@@ -23,224 +23,6 @@
 #define DEFAULT_GRACE_S 60
 #define SWEEP_AHEAD 3
 
-typedef struct group_id {
-    char *token;
-    char *base;
-} group_id;
-
-static void group_id_clear(group_id *g)
-{
-    free(g->token);
-    free(g->base);
-    memset(g, 0, sizeof(*g));
-}
-
-static char *base_for(infra_call *call, const char *token)
-{
-    char hex[9];
-    char *prefix = aws_call_name(call, 200);
-    aws_token_hex(token, 8, hex);
-    char *base = pu_printf("%s-%s", prefix, hex);
-    free(prefix);
-    return base;
-}
-
-static char *group_name(const char *base, long generation)
-{
-    return pu_printf("%s-g%ld", base, generation);
-}
-
-/* The token and base: from the private blob, else from the call. */
-static void group_id_load(const aws_act *a, group_id *g)
-{
-    memset(g, 0, sizeof(*g));
-    if (a->priv != NULL && a->priv_len > 0) {
-        infra_json *blob = AJ->parse(a->priv, a->priv_len);
-        const char *t = pu_json_str(blob, "token"), *b = pu_json_str(blob, "base");
-        if (t != NULL)
-            g->token = pu_strdup(t);
-        if (b != NULL)
-            g->base = pu_strdup(b);
-        AJ->release(blob);
-    }
-    const char *token = pu_host->call_token(a->call);
-    if (g->token == NULL && token != NULL)
-        g->token = pu_strdup(token);
-    if (g->base == NULL && g->token != NULL)
-        g->base = base_for(a->call, g->token);
-}
-
-static int group_id_save(aws_act *a, const group_id *g)
-{
-    if (a->priv_out == NULL || g->token == NULL)
-        return 0;
-    infra_json *blob = AJ->new_object();
-    int error;
-    if (blob == NULL || (error = pu_json_set_str(blob, "token", g->token)) < 0 ||
-        (error = pu_json_set_str(blob, "base", g->base)) < 0) {
-        AJ->release(blob);
-        return INFRA_EINTERNAL;
-    }
-    char *text = AJ->dump(blob);
-    AJ->release(blob);
-    if (text == NULL)
-        return INFRA_EINTERNAL;
-    *a->priv_out = text;
-    *a->priv_out_len = strlen(text);
-    return 0;
-}
-
-/* ------------------------------------------------------------------ */
-/* What a group is now                                                */
-
-typedef struct asg_info {
-    char *name;
-    char *status; /* "Delete in progress" while going */
-    char *template_id;
-    char *version;
-    long min, max, desired, grace;
-    char *health_type;
-    char *subnets; /* VPCZoneIdentifier */
-    char **balancers;
-    char **instances;  /* every instance of the group */
-    char **in_service; /* those InService and Healthy */
-    aws_tags tags;
-} asg_info;
-
-static void asg_clear(asg_info *g)
-{
-    free(g->name);
-    free(g->status);
-    free(g->template_id);
-    free(g->version);
-    free(g->health_type);
-    free(g->subnets);
-    aws_strv_free(g->balancers);
-    aws_strv_free(g->instances);
-    aws_strv_free(g->in_service);
-    aws_tags_free(&g->tags);
-    memset(g, 0, sizeof(*g));
-}
-
-static void asg_parse(const xmlNode *m, asg_info *g)
-{
-    memset(g, 0, sizeof(*g));
-    g->name = aws_xml_get(m, "AutoScalingGroupName");
-    g->status = aws_xml_get(m, "Status");
-    g->template_id = aws_xml_get(m, "LaunchTemplate/LaunchTemplateId");
-    g->version = aws_xml_get(m, "LaunchTemplate/Version");
-    g->min = aws_xml_get_long(m, "MinSize", 0);
-    g->max = aws_xml_get_long(m, "MaxSize", 0);
-    g->desired = aws_xml_get_long(m, "DesiredCapacity", 0);
-    g->grace = aws_xml_get_long(m, "HealthCheckGracePeriod", 0);
-    g->health_type = aws_xml_get(m, "HealthCheckType");
-    g->subnets = aws_xml_get(m, "VPCZoneIdentifier");
-    g->balancers = pu_calloc(1, sizeof(char *));
-    for (xmlNode *b = aws_xml_child(aws_xml_child(m, "LoadBalancerNames"), "member"); b != NULL;
-         b = aws_xml_next(b)) {
-        char *s = aws_xml_text(b);
-        if (s != NULL && *s)
-            aws_strv_push(&g->balancers, s);
-        free(s);
-    }
-    g->instances = pu_calloc(1, sizeof(char *));
-    g->in_service = pu_calloc(1, sizeof(char *));
-    for (xmlNode *i = aws_xml_child(aws_xml_child(m, "Instances"), "member"); i != NULL;
-         i = aws_xml_next(i)) {
-        char *id = aws_xml_get(i, "InstanceId");
-        char *life = aws_xml_get(i, "LifecycleState");
-        char *health = aws_xml_get(i, "HealthStatus");
-        if (id != NULL && *id) {
-            aws_strv_push(&g->instances, id);
-            if (life && strcmp(life, "InService") == 0 &&
-                (!health || strcmp(health, "Healthy") == 0))
-                aws_strv_push(&g->in_service, id);
-        }
-        free(id);
-        free(life);
-        free(health);
-    }
-    aws_tags_parse_members(aws_xml_child(m, "Tags"), &g->tags);
-}
-
-/* The groups of names that exist (and are not being deleted unless
- * with_deleting), in *out (array of *n). */
-static int asg_describe(aws_act *a, char *const *names, int with_deleting, asg_info **out,
-                        size_t *n)
-{
-    aws_params q = {0};
-    aws_resp *r = NULL;
-    *out = NULL;
-    *n = 0;
-    aws_params_list(&q, AWS_LIST_MEMBER, "AutoScalingGroupNames", names);
-    int error =
-        aws_query(a->p, a->call, AWS_ASG, "DescribeAutoScalingGroups", &q, "", AWS_SAFE, NULL, &r);
-    if (error == 0) {
-        xmlNode *set = aws_xml_child(r->result, "AutoScalingGroups");
-        for (xmlNode *m = aws_xml_child(set, "member"); m != NULL; m = aws_xml_next(m)) {
-            asg_info g;
-            asg_parse(m, &g);
-            if (!with_deleting && g.status != NULL && *g.status) {
-                asg_clear(&g);
-                continue;
-            }
-            asg_info *grown = pu_realloc(*out, (*n + 1) * sizeof(**out));
-            *out = grown;
-            (*out)[(*n)++] = g;
-        }
-    }
-    aws_resp_free(r);
-    aws_params_free(&q);
-    return error;
-}
-
-static void asg_free_all(asg_info *v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        asg_clear(&v[i]);
-    free(v);
-}
-
-static int asg_one(aws_act *a, const char *name, asg_info *out)
-{
-    char *names[] = {(char *)name, NULL};
-    asg_info *v = NULL;
-    size_t n = 0;
-    int error = asg_describe(a, names, 0, &v, &n);
-    memset(out, 0, sizeof(*out));
-    if (error == 0 && n == 0)
-        error = INFRA_ENOTFOUND;
-    if (error == 0) {
-        *out = v[0];
-        memset(&v[0], 0, sizeof(v[0]));
-    }
-    asg_free_all(v, n);
-    return error;
-}
-
-/* The generations base-g0 .. base-g(upto) that exist. */
-static int asg_sweep(aws_act *a, const char *base, long upto, int with_deleting, asg_info **out,
-                     size_t *n)
-{
-    char **names = pu_calloc(1, sizeof(char *));
-    for (long gen = 0; gen <= upto && gen < 50; gen++) {
-        char *name = group_name(base, gen);
-        aws_strv_push(&names, name);
-        free(name);
-    }
-    int error = asg_describe(a, names, with_deleting, out, n);
-    aws_strv_free(names);
-    return error;
-}
-
-static long generation_of(const char *base, const char *name)
-{
-    size_t n = strlen(base);
-    if (strncmp(name, base, n) != 0 || strncmp(name + n, "-g", 2) != 0)
-        return -1;
-    return strtol(name + n + 2, NULL, 10);
-}
-
 /* ------------------------------------------------------------------ */
 /* Creating, waiting, deleting                                        */
 
@@ -301,7 +83,7 @@ static int want_load(aws_act *a, asg_want *w)
     return 0;
 }
 
-static int asg_create(aws_act *a, const group_id *g, const char *name, const asg_want *w)
+static int asg_create(aws_act *a, const aws_asg_id *g, const char *name, const asg_want *w)
 {
     aws_params q = {0};
     aws_tags tags = {0};
@@ -332,8 +114,8 @@ static int asg_create(aws_act *a, const group_id *g, const char *name, const asg
                       AWS_SAFE | AWS_FRESH, "AlreadyExists", &r);
     if (error == INFRA_ECONFLICT) {
         /* Made by an earlier try of this create, or by someone else. */
-        asg_info now = {0};
-        error = asg_one(a, name, &now);
+        aws_asg_info now = {0};
+        error = aws_asg_one(a, name, &now);
         const char *owner = error == 0 ? aws_tags_get(&now.tags, "infra:token") : NULL;
         if (error == 0 && (owner == NULL || strcmp(owner, g->token) != 0)) {
             pu_diagf(a->call, "",
@@ -342,7 +124,7 @@ static int asg_create(aws_act *a, const group_id *g, const char *name, const asg
                      name, a->p->region);
             error = INFRA_ECONFLICT;
         }
-        asg_clear(&now);
+        aws_asg_info_clear(&now);
     }
     aws_resp_free(r);
     aws_params_free(&q);
@@ -390,8 +172,8 @@ static int wait_healthy(aws_act *a, const char *name, const asg_want *w, int64_t
     int64_t delay = 2000;
     *why = NULL;
     for (;;) {
-        asg_info g = {0};
-        int error = asg_one(a, name, &g);
+        aws_asg_info g = {0};
+        int error = aws_asg_one(a, name, &g);
         if (error < 0)
             return error;
         size_t ready = aws_strv_len(g.in_service);
@@ -402,7 +184,7 @@ static int wait_healthy(aws_act *a, const char *name, const asg_want *w, int64_t
         for (size_t i = 0; ok && w->balancers[i] != NULL; i++) {
             size_t on = 0;
             if (ready > 0 && (error = in_service_on(a, w->balancers[i], g.in_service, &on)) < 0) {
-                asg_clear(&g);
+                aws_asg_info_clear(&g);
                 free(b.data);
                 return error;
             }
@@ -412,7 +194,7 @@ static int wait_healthy(aws_act *a, const char *name, const asg_want *w, int64_t
                               w->desired, w->balancers[i]);
             }
         }
-        asg_clear(&g);
+        aws_asg_info_clear(&g);
         if (ok) {
             free(b.data);
             return 0;
@@ -445,11 +227,11 @@ static int asg_delete(aws_act *a, const char *name)
     int64_t delay = 1000;
     while (error == 0) {
         char *names[] = {(char *)name, NULL};
-        asg_info *v = NULL;
+        aws_asg_info *v = NULL;
         size_t n = 0;
-        if ((error = asg_describe(a, names, 1, &v, &n)) < 0)
+        if ((error = aws_asg_describe(a, names, 1, &v, &n)) < 0)
             break;
-        asg_free_all(v, n);
+        aws_asg_free_all(v, n);
         if (n == 0)
             break;
         if (pu_host->now_ms() + delay > deadline) {
@@ -470,14 +252,14 @@ static int asg_delete(aws_act *a, const char *name)
 static int asg_state(aws_act *a, const infra_json *base, const char *name, long generation,
                      infra_json **out)
 {
-    asg_info g = {0};
-    int error = asg_one(a, name, &g);
+    aws_asg_info g = {0};
+    int error = aws_asg_one(a, name, &g);
     infra_json *st = aws_state_new(base);
     if (error == 0 && (error = pu_json_set_str(st, "id", name)) == 0 &&
         (error = pu_json_set_str(st, "name", name)) == 0 &&
         (error = pu_json_set_int(st, "generation", generation)) == 0)
         error = aws_json_set_strv(st, "instances", g.instances);
-    asg_clear(&g);
+    aws_asg_info_clear(&g);
     if (error < 0) {
         AJ->release(st);
         return error;
@@ -486,20 +268,21 @@ static int asg_state(aws_act *a, const infra_json *base, const char *name, long 
     return 0;
 }
 
-static int asg_create_apply(aws_act *a, group_id *g, const asg_want *w)
+static int asg_create_apply(aws_act *a, aws_asg_id *g, const asg_want *w)
 {
-    asg_info *v = NULL;
+    aws_asg_info *v = NULL;
     size_t n = 0;
     char *name = NULL, *why = NULL;
     long generation = 0;
     infra_json *st = NULL;
     int error;
 
-    /* A crash may have left a later generation of this create. */
-    if ((error = asg_sweep(a, g->base, SWEEP_AHEAD, 0, &v, &n)) < 0)
+    /* A crash may have left a later generation of this create (a retry in
+     * this run meets its group 0 as AlreadyExists, and adopts it). */
+    if (aws_resuming(a->call) && (error = aws_asg_sweep(a, g->base, SWEEP_AHEAD, 0, &v, &n)) < 0)
         goto done;
     for (size_t i = 0; i < n; i++) {
-        long gen = generation_of(g->base, v[i].name);
+        long gen = aws_asg_generation(g->base, v[i].name);
         if (gen > generation || name == NULL) {
             generation = gen < 0 ? 0 : gen;
             free(name);
@@ -507,7 +290,7 @@ static int asg_create_apply(aws_act *a, group_id *g, const asg_want *w)
         }
     }
     if (name == NULL) {
-        name = group_name(g->base, 0);
+        name = aws_asg_name(g->base, 0);
         if ((error = asg_create(a, g, name, w)) < 0)
             goto done;
     }
@@ -516,9 +299,9 @@ static int asg_create_apply(aws_act *a, group_id *g, const asg_want *w)
         pu_diagf(a->call, "", "aws: Auto Scaling group %s is not healthy after %ld s: %s", name,
                  w->deadline_s, why ? why : "");
     if (error == 0 && (error = asg_state(a, a->planned, name, generation, &st)) == 0)
-        error = group_id_save(a, g);
+        error = aws_asg_id_save(a, g);
 done:
-    asg_free_all(v, n);
+    aws_asg_free_all(v, n);
     free(name);
     free(why);
     return aws_state_finish(a, st, error);
@@ -532,8 +315,8 @@ static int same_text(const char *x, const char *y)
 /* Size, health and subnets of the group, and its balancers. */
 static int asg_modify(aws_act *a, const char *name, const asg_want *w)
 {
-    asg_info now = {0};
-    int error = asg_one(a, name, &now);
+    aws_asg_info now = {0};
+    int error = aws_asg_one(a, name, &now);
     if (error < 0)
         return error;
     if (now.min != w->min || now.max != w->max || now.desired != w->desired ||
@@ -576,11 +359,11 @@ static int asg_modify(aws_act *a, const char *name, const asg_want *w)
     }
     aws_strv_free(attach);
     aws_strv_free(detach);
-    asg_clear(&now);
+    aws_asg_info_clear(&now);
     return error;
 }
 
-static int asg_update_apply(aws_act *a, group_id *g, const asg_want *w)
+static int asg_update_apply(aws_act *a, aws_asg_id *g, const asg_want *w)
 {
     const char *old = aws_state_id(a->prior);
     long generation = 0;
@@ -597,7 +380,7 @@ static int asg_update_apply(aws_act *a, group_id *g, const asg_want *w)
     if (!replace) {
         if ((error = asg_modify(a, old, w)) == 0 &&
             (error = asg_state(a, a->planned, old, generation, &st)) == 0)
-            error = group_id_save(a, g);
+            error = aws_asg_id_save(a, g);
         return aws_state_finish(a, st, error);
     }
     if (g->token == NULL || g->base == NULL) {
@@ -607,7 +390,7 @@ static int asg_update_apply(aws_act *a, group_id *g, const asg_want *w)
                  old);
         return INFRA_EINTERNAL;
     }
-    next = group_name(g->base, generation + 1);
+    next = aws_asg_name(g->base, generation + 1);
     pu_logf(a->call, INFRA_LOG_INFO, "replacing Auto Scaling group %s with %s", old, next);
     if ((error = asg_create(a, g, next, w)) < 0)
         goto done;
@@ -628,7 +411,7 @@ static int asg_update_apply(aws_act *a, group_id *g, const asg_want *w)
     if ((error = asg_delete(a, old)) < 0)
         goto done;
     if ((error = asg_state(a, a->planned, next, generation + 1, &st)) == 0)
-        error = group_id_save(a, g);
+        error = aws_asg_id_save(a, g);
 done:
     free(next);
     free(why);
@@ -637,10 +420,10 @@ done:
 
 static int autoscaling_group_apply(aws_act *a)
 {
-    group_id g;
+    aws_asg_id g;
     asg_want w;
     int error;
-    group_id_load(a, &g);
+    aws_asg_id_load(a, &g);
     if ((error = want_load(a, &w)) == 0) {
         if (a->prior == NULL && g.token == NULL) {
             pu_diagf(a->call, "", "aws: an Auto Scaling group is created with a token");
@@ -650,55 +433,111 @@ static int autoscaling_group_apply(aws_act *a)
         }
     }
     want_clear(&w);
-    group_id_clear(&g);
+    aws_asg_id_clear(&g);
     return error;
 }
 
 static int autoscaling_group_remove(aws_act *a)
 {
-    group_id g;
+    aws_asg_id g;
     long generation = 0;
-    asg_info *v = NULL;
+    aws_asg_info *v = NULL;
     size_t n = 0;
     int error = 0;
     const char *id = aws_state_id(a->prior);
 
-    group_id_load(a, &g);
+    aws_asg_id_load(a, &g);
     pu_json_to_int(AJ->get(a->prior, "generation"), &generation);
     if (id != NULL)
         error = asg_delete(a, id);
     /* Every other generation a crash may have left. */
     if (error == 0 && g.base != NULL &&
-        (error = asg_sweep(a, g.base, generation + SWEEP_AHEAD, 1, &v, &n)) == 0)
+        (error = aws_asg_sweep(a, g.base, generation + SWEEP_AHEAD, 1, &v, &n)) == 0)
         for (size_t i = 0; i < n && error == 0; i++)
             error = asg_delete(a, v[i].name);
-    asg_free_all(v, n);
-    group_id_clear(&g);
+    aws_asg_free_all(v, n);
+    aws_asg_id_clear(&g);
     return error;
+}
+
+/* The subnets of a VPCZoneIdentifier ("subnet-1,subnet-2"). */
+static char **zone_subnets(const char *joined)
+{
+    char **v = pu_calloc(1, sizeof(char *));
+    const char *s = joined ? joined : "";
+    while (*s) {
+        const char *c = strchr(s, ',');
+        size_t len = c ? (size_t)(c - s) : strlen(s);
+        char *one = pu_strndup(s, len);
+        if (*one)
+            aws_strv_push(&v, one);
+        free(one);
+        s += len + (c ? 1 : 0);
+    }
+    return v;
+}
+
+/* The state of the resource whose group of generation is now. */
+static int autoscaling_group_refresh(aws_act *a, const aws_asg_info *now, long generation)
+{
+    infra_json *st = aws_state_new(a->state);
+    char **had = NULL, **want = NULL;
+    int error;
+    if ((error = pu_json_set_str(st, "id", now->name)) < 0 ||
+        (error = pu_json_set_str(st, "name", now->name)) < 0 ||
+        (error = pu_json_set_int(st, "generation", generation)) < 0 ||
+        (error = aws_json_set_strv(st, "instances", now->instances)) < 0 ||
+        (error = pu_json_set_str(st, "launch_template", now->template_id)) < 0 ||
+        (error = pu_json_set_int(st, "min", now->min)) < 0 ||
+        (error = pu_json_set_int(st, "max", now->max)) < 0)
+        goto done;
+    if (AJ->get(st, "version") != NULL || strcmp(now->version ? now->version : "", "$Latest") != 0)
+        error = pu_json_set_str(st, "version", now->version);
+    if (error == 0 && AJ->get(st, "desired") != NULL)
+        error = pu_json_set_int(st, "desired", now->desired);
+    if (error == 0 && AJ->get(st, "health_check_type") != NULL)
+        error = pu_json_set_str(st, "health_check_type", now->health_type);
+    if (error == 0 && AJ->get(st, "health_check_grace_period") != NULL)
+        error = pu_json_set_int(st, "health_check_grace_period", now->grace);
+    if (error == 0 && aws_json_strv(AJ->get(st, "load_balancers"), &had) == 0 &&
+        !aws_strv_same_set(had, now->balancers) &&
+        (AJ->get(st, "load_balancers") != NULL || aws_strv_len(now->balancers)))
+        error = aws_json_set_strv(st, "load_balancers", now->balancers);
+    /* Subnets: the state's list while it names the same set. */
+    if (error == 0 && aws_json_strv(AJ->get(st, "subnets"), &want) == 0) {
+        char **subnets = zone_subnets(now->subnets);
+        if (!aws_strv_same_set(want, subnets))
+            error = aws_json_set_strv(st, "subnets", subnets);
+        aws_strv_free(subnets);
+    }
+done:
+    aws_strv_free(had);
+    aws_strv_free(want);
+    return aws_state_finish(a, st, error);
 }
 
 static int autoscaling_group_read(aws_act *a)
 {
-    group_id g;
-    asg_info now = {0};
+    aws_asg_id g;
+    aws_asg_info now = {0};
     long generation = 0;
     const char *id = aws_state_id(a->state);
     int error;
 
-    group_id_load(a, &g);
+    aws_asg_id_load(a, &g);
     pu_json_to_int(AJ->get(a->state, "generation"), &generation);
-    error = id != NULL ? asg_one(a, id, &now) : INFRA_ENOTFOUND;
+    error = id != NULL ? aws_asg_one(a, id, &now) : INFRA_ENOTFOUND;
     if (error == INFRA_ENOTFOUND && g.base != NULL) {
         /* A replacement that finished after a crash: its group is the one now. */
-        asg_info *v = NULL;
+        aws_asg_info *v = NULL;
         size_t n = 0;
-        if ((error = asg_sweep(a, g.base, generation + SWEEP_AHEAD, 0, &v, &n)) == 0) {
+        if ((error = aws_asg_sweep(a, g.base, generation + SWEEP_AHEAD, 0, &v, &n)) == 0) {
             long best = -1;
             for (size_t i = 0; i < n; i++) {
-                long gen = generation_of(g.base, v[i].name);
+                long gen = aws_asg_generation(g.base, v[i].name);
                 if (gen >= generation && gen > best) {
                     best = gen;
-                    asg_clear(&now);
+                    aws_asg_info_clear(&now);
                     now = v[i];
                     memset(&v[i], 0, sizeof(v[i]));
                 }
@@ -707,59 +546,49 @@ static int autoscaling_group_read(aws_act *a)
             if (best >= 0)
                 generation = best;
         }
-        asg_free_all(v, n);
+        aws_asg_free_all(v, n);
     }
-    infra_json *st = NULL;
-    if (error == 0) {
-        st = aws_state_new(a->state);
-        if ((error = pu_json_set_str(st, "id", now.name)) == 0 &&
-            (error = pu_json_set_str(st, "name", now.name)) == 0 &&
-            (error = pu_json_set_int(st, "generation", generation)) == 0 &&
-            (error = aws_json_set_strv(st, "instances", now.instances)) == 0 &&
-            (error = pu_json_set_str(st, "launch_template", now.template_id)) == 0 &&
-            (error = pu_json_set_int(st, "min", now.min)) == 0 &&
-            (error = pu_json_set_int(st, "max", now.max)) == 0) {
-            if (AJ->get(st, "version") != NULL ||
-                strcmp(now.version ? now.version : "", "$Latest") != 0)
-                error = pu_json_set_str(st, "version", now.version);
-            if (error == 0 && AJ->get(st, "desired") != NULL)
-                error = pu_json_set_int(st, "desired", now.desired);
-            if (error == 0 && AJ->get(st, "health_check_type") != NULL)
-                error = pu_json_set_str(st, "health_check_type", now.health_type);
-            if (error == 0 && AJ->get(st, "health_check_grace_period") != NULL)
-                error = pu_json_set_int(st, "health_check_grace_period", now.grace);
-            char **had = NULL;
-            if (error == 0 && aws_json_strv(AJ->get(st, "load_balancers"), &had) == 0) {
-                if (!aws_strv_same_set(had, now.balancers) &&
-                    (AJ->get(st, "load_balancers") != NULL || aws_strv_len(now.balancers)))
-                    error = aws_json_set_strv(st, "load_balancers", now.balancers);
-            }
-            aws_strv_free(had);
-            /* Subnets: the state's list while it names the same set. */
-            char **want = NULL;
-            if (error == 0 && aws_json_strv(AJ->get(st, "subnets"), &want) == 0) {
-                char **sorted_now = pu_calloc(1, sizeof(char *));
-                const char *s = now.subnets ? now.subnets : "";
-                while (*s) {
-                    const char *c = strchr(s, ',');
-                    size_t len = c ? (size_t)(c - s) : strlen(s);
-                    char *one = pu_strndup(s, len);
-                    if (*one)
-                        aws_strv_push(&sorted_now, one);
-                    free(one);
-                    s += len + (c ? 1 : 0);
-                }
-                if (!aws_strv_same_set(want, sorted_now))
-                    error = aws_json_set_strv(st, "subnets", sorted_now);
-                aws_strv_free(sorted_now);
-            }
-            aws_strv_free(want);
-        }
-    }
-    asg_clear(&now);
-    group_id_clear(&g);
-    return aws_state_finish(a, st, error);
+    if (error == 0)
+        error = autoscaling_group_refresh(a, &now, generation);
+    aws_asg_info_clear(&now);
+    aws_asg_id_clear(&g);
+    return error;
 }
 
-const aws_handler aws_autoscaling_group_handler = {
-    "autoscaling_group", autoscaling_group_apply, autoscaling_group_remove, autoscaling_group_read};
+/* Every group the states name in one DescribeAutoScalingGroups (50 names
+ * a call); a group not found is looked for as read() does, among the
+ * later generations a replacement may have left. */
+static int autoscaling_group_read_many(aws_many *m)
+{
+    char **names = pu_calloc(1, sizeof(char *));
+    aws_asg_info *v = NULL;
+    size_t n = 0;
+    int error;
+    for (size_t i = 0; i < m->n; i++) {
+        const char *id = aws_state_id(m->acts[i].state);
+        if (id != NULL && !aws_strv_has(names, id))
+            aws_strv_push(&names, id);
+    }
+    aws_act batch = {.p = m->p, .call = m->call};
+    error = aws_asg_describe(&batch, names, 0, &v, &n);
+    for (size_t i = 0; error == 0 && i < m->n; i++) {
+        const char *id = aws_state_id(m->acts[i].state);
+        const aws_asg_info *now = NULL;
+        for (size_t k = 0; id != NULL && k < n && now == NULL; k++)
+            if (strcmp(v[k].name, id) == 0)
+                now = &v[k];
+        long generation = 0;
+        pu_json_to_int(AJ->get(m->acts[i].state, "generation"), &generation);
+        m->results[i] = now != NULL ? autoscaling_group_refresh(&m->acts[i], now, generation)
+                                    : autoscaling_group_read(&m->acts[i]);
+        if (m->results[i] == INFRA_ECANCELLED)
+            error = INFRA_ECANCELLED;
+    }
+    aws_asg_free_all(v, n);
+    aws_strv_free(names);
+    return error;
+}
+
+const aws_handler aws_autoscaling_group_handler = {"autoscaling_group", autoscaling_group_apply,
+                                                   autoscaling_group_remove, autoscaling_group_read,
+                                                   autoscaling_group_read_many};

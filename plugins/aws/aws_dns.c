@@ -327,51 +327,125 @@ static int dns_record_remove(aws_act *a)
     return error;
 }
 
+/* The state of the record as Route 53 holds it now. */
+static int dns_record_refresh(aws_act *a, const char *zone_id, const aws_rrset *now)
+{
+    aws_rrset want = {0};
+    char *wz = NULL, *wf = NULL;
+    infra_json *st = aws_state_new(a->state), *out = NULL;
+    int error = 0;
+    /* The state's target while Route 53 holds the same, else what it holds. */
+    if (wanted(a, a->state, 0, &wz, &wf, &want) == 0 && !same_rrset(now, &want)) {
+        if (now->alias_dns != NULL) {
+            char *dns = no_dot(now->alias_dns);
+            error = pu_json_set_str(st, "target", dns);
+            free(dns);
+        } else if (aws_strv_len(now->values) == 1) {
+            error = pu_json_set_str(st, "target", now->values[0]);
+        } else {
+            error = aws_json_set_strv(st, "target", now->values);
+        }
+        if (error == 0 && now->alias_dns == NULL && AJ->get(st, "ttl") != NULL)
+            error = pu_json_set_int(st, "ttl", now->ttl);
+    }
+    if (error == 0) {
+        char *fqdn = no_dot(now->name);
+        error = record_state(a, st, zone_id, fqdn, now->type, &out);
+        free(fqdn);
+    }
+    AJ->release(st);
+    aws_rrset_free(&want);
+    free(wz);
+    free(wf);
+    return aws_state_finish(a, out, error);
+}
+
 static int dns_record_read(aws_act *a)
 {
     char *zone_id = NULL, *name = NULL, *type = NULL;
-    aws_rrset now = {0}, want = {0};
-    infra_json *st = NULL;
+    aws_rrset now = {0};
     int error;
 
     if (a->state == NULL || from_id(a->state, &zone_id, &name, &type) < 0)
         return INFRA_ENOTFOUND; /* Route 53 records carry no token */
-    if ((error = aws_r53_get(a->p, a->call, "", zone_id, name, type, &now)) < 0)
-        goto done;
-    st = aws_state_new(a->state);
-    char *wz = NULL, *wf = NULL;
-    /* The state's target while Route 53 holds the same, else what it holds. */
-    if (wanted(a, a->state, 0, &wz, &wf, &want) == 0 && !same_rrset(&now, &want)) {
-        if (now.alias_dns != NULL) {
-            char *dns = no_dot(now.alias_dns);
-            error = pu_json_set_str(st, "target", dns);
-            free(dns);
-        } else if (aws_strv_len(now.values) == 1) {
-            error = pu_json_set_str(st, "target", now.values[0]);
-        } else {
-            error = aws_json_set_strv(st, "target", now.values);
-        }
-        if (error == 0 && now.alias_dns == NULL && AJ->get(st, "ttl") != NULL)
-            error = pu_json_set_int(st, "ttl", now.ttl);
-    }
-    free(wz);
-    free(wf);
-    if (error == 0) {
-        char *fqdn = no_dot(now.name);
-        infra_json *out = NULL;
-        error = record_state(a, st, zone_id, fqdn, now.type, &out);
-        free(fqdn);
-        AJ->release(st);
-        st = out;
-    }
-done:
+    if ((error = aws_r53_get(a->p, a->call, "", zone_id, name, type, &now)) == 0)
+        error = dns_record_refresh(a, zone_id, &now);
     aws_rrset_free(&now);
-    aws_rrset_free(&want);
     free(zone_id);
     free(name);
     free(type);
-    return aws_state_finish(a, st, error);
+    return error;
+}
+
+/* The records of a batch in one zone, and what the walk found of each. */
+typedef struct zone_walk {
+    aws_many *m;
+    const char *zone_id;
+    char **names; /* per act: its dotted name, NULL when in another zone */
+    char **types;
+    aws_rrset *found; /* per act; name NULL until found */
+} zone_walk;
+
+static int walk_each(void *ud, aws_rrset *rrset)
+{
+    zone_walk *w = ud;
+    for (size_t i = 0; i < w->m->n; i++) {
+        if (w->names[i] == NULL || w->found[i].name != NULL || rrset->name == NULL ||
+            rrset->type == NULL || strcmp(w->names[i], rrset->name) != 0 ||
+            strcasecmp(w->types[i], rrset->type) != 0)
+            continue;
+        w->found[i] = *rrset;
+        memset(rrset, 0, sizeof(*rrset));
+        break; /* a second record of that name and type is another act's */
+    }
+    return 0;
+}
+
+/* One ListResourceRecordSets walk per hosted zone for every record of it. */
+static int dns_record_read_many(aws_many *m)
+{
+    char **zones = pu_calloc(m->n + 1, sizeof(char *));
+    char **names = pu_calloc(m->n + 1, sizeof(char *));
+    char **types = pu_calloc(m->n + 1, sizeof(char *));
+    aws_rrset *found = pu_calloc(m->n + 1, sizeof(aws_rrset));
+    int error = 0;
+
+    for (size_t i = 0; i < m->n; i++) {
+        char *name = NULL;
+        m->results[i] = INFRA_ENOTFOUND;
+        if (from_id(m->acts[i].state, &zones[i], &name, &types[i]) < 0)
+            continue;
+        names[i] = aws_r53_dotted(name);
+        free(name);
+    }
+    for (size_t i = 0; error == 0 && i < m->n; i++) {
+        int seen = zones[i] == NULL;
+        for (size_t k = 0; !seen && k < i; k++)
+            seen = zones[k] != NULL && strcmp(zones[k], zones[i]) == 0;
+        if (seen)
+            continue;
+        char **in_zone = pu_calloc(m->n + 1, sizeof(char *));
+        for (size_t k = 0; k < m->n; k++)
+            in_zone[k] = zones[k] != NULL && strcmp(zones[k], zones[i]) == 0 ? names[k] : NULL;
+        zone_walk w = {m, zones[i], in_zone, types, found};
+        error = aws_r53_list(m->p, m->call, "", zones[i], walk_each, &w);
+        free(in_zone);
+    }
+    for (size_t i = 0; error == 0 && i < m->n; i++)
+        if (found[i].name != NULL)
+            m->results[i] = dns_record_refresh(&m->acts[i], zones[i], &found[i]);
+    for (size_t i = 0; i < m->n; i++) {
+        free(zones[i]);
+        free(names[i]);
+        free(types[i]);
+        aws_rrset_free(&found[i]);
+    }
+    free(zones);
+    free(names);
+    free(types);
+    free(found);
+    return error;
 }
 
 const aws_handler aws_dns_record_handler = {"dns_record", dns_record_apply, dns_record_remove,
-                                            dns_record_read};
+                                            dns_record_read, dns_record_read_many};

@@ -10,119 +10,6 @@
 #include <string.h>
 #include <strings.h>
 
-#define NAME_MAX_LEN 32
-
-/* ------------------------------------------------------------------ */
-/* What a balancer is now                                             */
-
-typedef struct lb_info {
-    char *dns_name;
-    char *zone_id;
-    char *scheme;
-    char **subnets;
-    char **groups;
-    char **instances;
-    aws_listener *listeners;
-    size_t nlisteners;
-    char *health_target;
-    long interval, timeout, healthy, unhealthy;
-} lb_info;
-
-static void lb_clear(lb_info *l)
-{
-    free(l->dns_name);
-    free(l->zone_id);
-    free(l->scheme);
-    aws_strv_free(l->subnets);
-    aws_strv_free(l->groups);
-    aws_strv_free(l->instances);
-    free(l->listeners);
-    free(l->health_target);
-    memset(l, 0, sizeof(*l));
-}
-
-static char **member_strings(const xmlNode *parent, const char *list, const char *field)
-{
-    char **v = pu_calloc(1, sizeof(char *));
-    for (xmlNode *m = aws_xml_child(aws_xml_child(parent, list), "member"); m != NULL;
-         m = aws_xml_next(m)) {
-        char *s = field ? aws_xml_get(m, field) : aws_xml_text(m);
-        if (s != NULL && *s)
-            aws_strv_push(&v, s);
-        free(s);
-    }
-    return v;
-}
-
-/* One Describe call about balancer name: INFRA_ENOTFOUND, quietly, when
- * there is none. Free *r in every case. */
-static int lb_query(aws_act *a, const char *action, const char *name, aws_resp **r)
-{
-    aws_params q = {0};
-    aws_params_add(&q, "LoadBalancerNames.member.1", name);
-    int error = aws_query(a->p, a->call, AWS_ELB, action, &q, "", AWS_SAFE,
-                          "LoadBalancerNotFound AccessPointNotFound", r);
-    aws_params_free(&q);
-    return error;
-}
-
-static int lb_describe(aws_act *a, const char *name, lb_info *l)
-{
-    aws_resp *r = NULL;
-    memset(l, 0, sizeof(*l));
-    int error = lb_query(a, "DescribeLoadBalancers", name, &r);
-    if (error == 0) {
-        xmlNode *d = aws_xml_path(r->result, "LoadBalancerDescriptions/member");
-        if (d == NULL) {
-            error = INFRA_ENOTFOUND;
-        } else {
-            l->dns_name = aws_xml_get(d, "DNSName");
-            l->zone_id = aws_xml_get(d, "CanonicalHostedZoneNameID");
-            l->scheme = aws_xml_get(d, "Scheme");
-            l->subnets = member_strings(d, "Subnets", NULL);
-            l->groups = member_strings(d, "SecurityGroups", NULL);
-            l->instances = member_strings(d, "Instances", "InstanceId");
-            xmlNode *ls = aws_xml_child(d, "ListenerDescriptions");
-            for (xmlNode *m = aws_xml_child(ls, "member"); m != NULL; m = aws_xml_next(m)) {
-                xmlNode *li = aws_xml_child(m, "Listener");
-                aws_listener x;
-                memset(&x, 0, sizeof(x));
-                char *p1 = aws_xml_get(li, "Protocol"), *p2 = aws_xml_get(li, "InstanceProtocol");
-                aws_listener_protocol(p1, x.protocol);
-                if (!aws_listener_protocol(p2, x.instance_protocol))
-                    snprintf(x.instance_protocol, sizeof(x.instance_protocol), "%s", x.protocol);
-                free(p1);
-                free(p2);
-                x.port = aws_xml_get_long(li, "LoadBalancerPort", 0);
-                x.instance_port = aws_xml_get_long(li, "InstancePort", 0);
-                aws_listener *grown = pu_realloc(l->listeners, (l->nlisteners + 1) * sizeof(x));
-                l->listeners = grown;
-                l->listeners[l->nlisteners++] = x;
-            }
-            qsort(l->listeners, l->nlisteners, sizeof(aws_listener), aws_listener_cmp);
-            xmlNode *hc = aws_xml_child(d, "HealthCheck");
-            l->health_target = aws_xml_get(hc, "Target");
-            l->interval = aws_xml_get_long(hc, "Interval", 0);
-            l->timeout = aws_xml_get_long(hc, "Timeout", 0);
-            l->healthy = aws_xml_get_long(hc, "HealthyThreshold", 0);
-            l->unhealthy = aws_xml_get_long(hc, "UnhealthyThreshold", 0);
-        }
-    }
-    aws_resp_free(r);
-    return error;
-}
-
-static int lb_tags(aws_act *a, const char *name, aws_tags *out)
-{
-    aws_resp *r = NULL;
-    memset(out, 0, sizeof(*out));
-    int error = lb_query(a, "DescribeTags", name, &r);
-    if (error == 0)
-        aws_tags_parse_members(aws_xml_path(r->result, "TagDescriptions/member/Tags"), out);
-    aws_resp_free(r);
-    return error;
-}
-
 /* ------------------------------------------------------------------ */
 /* Reconciling                                                        */
 
@@ -217,36 +104,12 @@ static char **minus(char *const *x, char *const *y)
     return out;
 }
 
-static void health_numbers(const infra_json *cfg, long *interval, long *timeout, long *healthy,
-                           long *unhealthy)
-{
-    *interval = 10;
-    *timeout = 5;
-    *healthy = 2;
-    *unhealthy = 2;
-    pu_json_to_int(AJ->get(cfg, "health_interval"), interval);
-    pu_json_to_int(AJ->get(cfg, "health_timeout"), timeout);
-    pu_json_to_int(AJ->get(cfg, "healthy_threshold"), healthy);
-    pu_json_to_int(AJ->get(cfg, "unhealthy_threshold"), unhealthy);
-    if (*timeout >= *interval)
-        *timeout = *interval > 2 ? *interval - 1 : 1;
-}
-
-/* The health check target of cfg: health, else TCP on the first listener's instance port. */
-static char *wanted_health(const infra_json *cfg, const aws_listener *l, size_t n)
-{
-    const char *h = pu_json_str(cfg, "health");
-    if (h != NULL)
-        return aws_health_target(h);
-    return pu_printf("TCP:%ld", n > 0 ? l[0].instance_port : 80);
-}
-
 static int configure_health(aws_act *a, const char *name, const char *target)
 {
     long interval, timeout, healthy, unhealthy;
     aws_params q = {0};
     aws_resp *r = NULL;
-    health_numbers(a->planned, &interval, &timeout, &healthy, &unhealthy);
+    aws_health_numbers(a->planned, &interval, &timeout, &healthy, &unhealthy);
     aws_params_add(&q, "LoadBalancerName", name);
     aws_params_add(&q, "HealthCheck.Target", target);
     aws_params_add_int(&q, "HealthCheck.Interval", interval);
@@ -261,7 +124,7 @@ static int configure_health(aws_act *a, const char *name, const char *target)
 }
 
 static int sync_listeners(aws_act *a, const char *name, const aws_listener *want, size_t nwant,
-                          const lb_info *now)
+                          const aws_lb_info *now)
 {
     aws_params del = {0};
     aws_listener *add = NULL;
@@ -317,7 +180,7 @@ static int sync_tags(aws_act *a, const char *name)
     size_t ndel = 0;
     int error;
     if ((error = aws_tags_build(a->call, name, AJ->get(a->planned, "tags"), &want)) < 0 ||
-        (error = lb_tags(a, name, &now)) < 0)
+        (error = aws_lb_tags(a, name, &now)) < 0)
         goto done;
     for (size_t i = 0; i < now.n; i++)
         if (strncmp(now.v[i].key, "infra:", 6) != 0 && aws_tags_get(&want, now.v[i].key) == NULL)
@@ -348,17 +211,6 @@ done:
 /* ------------------------------------------------------------------ */
 /* The resource                                                       */
 
-/* The name of a balancer this call creates without one given. */
-static char *derived_name(infra_call *call)
-{
-    char hex[9];
-    char *base = aws_call_name(call, NAME_MAX_LEN - 9);
-    aws_token_hex(pu_host->call_token(call), 8, hex);
-    char *name = pu_printf("%s-%s", base, hex);
-    free(base);
-    return name;
-}
-
 static int lb_create(aws_act *a, const char *name, const aws_listener *l, size_t nl)
 {
     char **subnets = NULL, **groups = NULL;
@@ -368,8 +220,11 @@ static int lb_create(aws_act *a, const char *name, const aws_listener *l, size_t
     const char *token = pu_host->call_token(a->call);
     int internal = 0, error;
 
-    /* A balancer of that name must be this create's own. */
-    error = lb_tags(a, name, &found);
+    /* A balancer of that name must be this create's own: a name derived
+     * from the token is, unless an earlier run or try made it (then
+     * CreateLoadBalancer answers it again). */
+    int derived = pu_json_str(a->planned, "name") == NULL;
+    error = derived && !aws_create_may_exist(a) ? INFRA_ENOTFOUND : aws_lb_tags(a, name, &found);
     if (error == 0) {
         const char *owner = aws_tags_get(&found, "infra:token");
         if (owner == NULL || token == NULL || strcmp(owner, token) != 0) {
@@ -419,8 +274,8 @@ done:
 
 static int lb_state(aws_act *a, const char *name, infra_json **out)
 {
-    lb_info now = {0};
-    int error = lb_describe(a, name, &now);
+    aws_lb_info now = {0};
+    int error = aws_lb_describe(a, name, &now);
     infra_json *st = aws_state_new(a->planned);
     if (error == 0 && (error = pu_json_set_str(st, "id", name)) == 0 &&
         (error = pu_json_set_str(st, "name", name)) == 0 &&
@@ -428,7 +283,7 @@ static int lb_state(aws_act *a, const char *name, infra_json **out)
         (error = pu_json_set_str(st, "zone_id", now.zone_id)) == 0 &&
         AJ->get(st, "targets") != NULL)
         error = aws_json_set_strv(st, "instances", now.instances);
-    lb_clear(&now);
+    aws_lb_info_clear(&now);
     if (error < 0) {
         AJ->release(st);
         return error;
@@ -443,13 +298,13 @@ static int load_balancer_apply(aws_act *a)
     size_t nl = 0;
     char *name = NULL, *health = NULL;
     char **want_ids = NULL, **subnets = NULL, **groups = NULL;
-    lb_info now = {0};
+    aws_lb_info now = {0};
     infra_json *st = NULL;
     int error;
 
     if ((error = aws_listeners_parse(a->call, a->planned, &l, &nl)) < 0)
         return error;
-    if ((health = wanted_health(a->planned, l, nl)) == NULL) {
+    if ((health = aws_health_wanted(a->planned, l, nl)) == NULL) {
         pu_diagf(a->call, "health", "health must be \"http:PORT/PATH\" or \"tcp:PORT\"");
         error = INFRA_EINVALID;
         goto done;
@@ -463,11 +318,11 @@ static int load_balancer_apply(aws_act *a)
         name = pu_strdup(id);
     } else {
         const char *given = pu_json_str(a->planned, "name");
-        name = given ? pu_strdup(given) : derived_name(a->call);
+        name = given ? pu_strdup(given) : aws_lb_derived_name(a->call);
         if ((error = lb_create(a, name, l, nl)) < 0)
             goto done;
     }
-    if ((error = lb_describe(a, name, &now)) < 0)
+    if ((error = aws_lb_describe(a, name, &now)) < 0)
         goto done;
     if (aws_json_strv(AJ->get(a->planned, "subnets"), &subnets) < 0 ||
         aws_json_strv(AJ->get(a->planned, "firewalls"), &groups) < 0) {
@@ -514,7 +369,7 @@ static int load_balancer_apply(aws_act *a)
     if (error == 0)
         error = lb_state(a, name, &st);
 done:
-    lb_clear(&now);
+    aws_lb_info_clear(&now);
     free(l);
     free(name);
     free(health);
@@ -532,199 +387,5 @@ static int load_balancer_remove(aws_act *a)
                              "LoadBalancerNotFound AccessPointNotFound");
 }
 
-int aws_elb_pages(aws_act *a, const char *attr, int (*page)(void *ud, const xmlNode *result),
-                  void *ud)
-{
-    char *marker = NULL;
-    int error;
-    do {
-        aws_params q = {0};
-        aws_resp *r = NULL;
-        if (marker != NULL)
-            aws_params_add(&q, "Marker", marker);
-        free(marker);
-        marker = NULL;
-        error = aws_query(a->p, a->call, AWS_ELB, "DescribeLoadBalancers", &q, attr, AWS_SAFE, NULL,
-                          &r);
-        if (error == 0 && !page(ud, r->result)) {
-            marker = aws_xml_get(r->result, "NextMarker");
-            if (marker != NULL && *marker == '\0') {
-                free(marker);
-                marker = NULL;
-            }
-        }
-        aws_resp_free(r);
-        aws_params_free(&q);
-    } while (error == 0 && marker != NULL);
-    free(marker);
-    return error;
-}
-
-/* An aws_elb_pages page: appends the balancers' names to *(char ***)ud. */
-static int collect_names(void *ud, const xmlNode *result)
-{
-    char ***names = ud;
-    char **page = member_strings(result, "LoadBalancerDescriptions", "LoadBalancerName");
-    for (size_t i = 0; page[i] != NULL; i++)
-        aws_strv_push(names, page[i]);
-    aws_strv_free(page);
-    return 0;
-}
-
-/* The name of the balancer made under the call's token: the derived
- * name, else any balancer whose infra:token tag says so. */
-static int lb_by_token(aws_act *a, char **name)
-{
-    const char *token = pu_host->call_token(a->call);
-    char *guess = derived_name(a->call);
-    aws_tags tags = {0};
-    int error = lb_tags(a, guess, &tags);
-    if (error == 0 && aws_tags_get(&tags, "infra:token") != NULL &&
-        strcmp(aws_tags_get(&tags, "infra:token"), token) == 0) {
-        *name = guess;
-        aws_tags_free(&tags);
-        return 0;
-    }
-    aws_tags_free(&tags);
-    free(guess);
-    /* A given name: look through the balancers' tags, 20 names a call. */
-    char **names = pu_calloc(1, sizeof(char *));
-    error = aws_elb_pages(a, "", collect_names, &names);
-    for (size_t i = 0; error == 0 && names[i] != NULL; i += 20) {
-        aws_params q = {0};
-        aws_resp *r = NULL;
-        for (size_t k = 0; k < 20 && names[i + k] != NULL; k++)
-            aws_params_addk(&q, names[i + k], "LoadBalancerNames.member.%zu", k + 1);
-        error = aws_query(a->p, a->call, AWS_ELB, "DescribeTags", &q, "", AWS_SAFE, NULL, &r);
-        xmlNode *set = error == 0 ? aws_xml_child(r->result, "TagDescriptions") : NULL;
-        for (xmlNode *d = aws_xml_child(set, "member"); d != NULL && *name == NULL;
-             d = aws_xml_next(d)) {
-            for (xmlNode *m = aws_xml_child(aws_xml_child(d, "Tags"), "member"); m != NULL;
-                 m = aws_xml_next(m)) {
-                char *k = aws_xml_get(m, "Key"), *v = aws_xml_get(m, "Value");
-                if (k && v && strcmp(k, "infra:token") == 0 && strcmp(v, token) == 0)
-                    *name = aws_xml_get(d, "LoadBalancerName");
-                free(k);
-                free(v);
-            }
-        }
-        aws_resp_free(r);
-        aws_params_free(&q);
-        if (*name != NULL)
-            break;
-    }
-    aws_strv_free(names);
-    if (error < 0)
-        return error;
-    return *name != NULL ? 0 : INFRA_ENOTFOUND;
-}
-
-/* Sets key to now unless the state's list says the same (order aside). */
-static int echo_list(infra_json *st, const char *key, char *const *now)
-{
-    char **had = NULL;
-    int error = 0;
-    if (aws_json_strv(AJ->get(st, key), &had) < 0 || !aws_strv_same_set(had, now))
-        error = aws_json_set_strv(st, key, now);
-    aws_strv_free(had);
-    return error;
-}
-
-static int load_balancer_read(aws_act *a)
-{
-    char *found = NULL;
-    const char *name = aws_state_id(a->state);
-    lb_info now = {0};
-    aws_tags tags = {0};
-    int error;
-
-    if (a->state == NULL) {
-        if ((error = lb_by_token(a, &found)) < 0)
-            return error;
-        name = found;
-    }
-    if (name == NULL)
-        return INFRA_ENOTFOUND;
-    if ((error = lb_describe(a, name, &now)) < 0) {
-        free(found);
-        return error;
-    }
-    infra_json *st = aws_state_new(a->state);
-    if ((error = pu_json_set_str(st, "id", name)) < 0 ||
-        (error = pu_json_set_str(st, "name", name)) < 0 ||
-        (error = pu_json_set_str(st, "dns_name", now.dns_name)) < 0 ||
-        (error = pu_json_set_str(st, "zone_id", now.zone_id)) < 0)
-        goto done;
-    if (AJ->get(st, "subnets") != NULL && (error = echo_list(st, "subnets", now.subnets)) < 0)
-        goto done;
-    if (AJ->get(st, "firewalls") != NULL && (error = echo_list(st, "firewalls", now.groups)) < 0)
-        goto done;
-    /* Registered instances: the state's targets while they are the ones
-     * the last apply registered, else the ids registered now. */
-    if (AJ->get(st, "targets") != NULL) {
-        char **registered = NULL;
-        aws_json_strv(AJ->get(st, "instances"), &registered);
-        if (!aws_strv_same_set(registered, now.instances) &&
-            (error = aws_json_set_strv(st, "targets", now.instances)) < 0) {
-            aws_strv_free(registered);
-            goto done;
-        }
-        aws_strv_free(registered);
-        if ((error = aws_json_set_strv(st, "instances", now.instances)) < 0)
-            goto done;
-    }
-    /* Listeners and health check in the state's words while they match. */
-    aws_listener *want = NULL;
-    size_t nwant = 0;
-    if (a->state != NULL && aws_listeners_parse(a->call, st, &want, &nwant) == 0) {
-        int same = nwant == now.nlisteners;
-        for (size_t i = 0; same && i < nwant; i++)
-            same = aws_listener_same(&want[i], &now.listeners[i]);
-        if (!same) {
-            infra_json *list = AJ->new_array();
-            for (size_t i = 0; list != NULL && i < now.nlisteners; i++) {
-                infra_json *o = AJ->new_object();
-                if (o == NULL || pu_json_set_int(o, "port", now.listeners[i].port) < 0 ||
-                    pu_json_set_str(o, "protocol", now.listeners[i].protocol) < 0 ||
-                    pu_json_set_int(o, "instance_port", now.listeners[i].instance_port) < 0 ||
-                    pu_json_set_str(o, "instance_protocol", now.listeners[i].instance_protocol) <
-                        0 ||
-                    AJ->append(list, o) < 0)
-                    error = INFRA_EINTERNAL;
-            }
-            AJ->remove(st, "listen");
-            if (list == NULL || AJ->set(st, "listeners", list) < 0)
-                error = INFRA_EINTERNAL;
-        }
-        char *health = wanted_health(st, want, nwant);
-        if (error == 0 && health != NULL && now.health_target != NULL &&
-            strcasecmp(health, now.health_target) != 0)
-            error = pu_json_set_str(st, "health", now.health_target);
-        free(health);
-        long interval, timeout, healthy, unhealthy;
-        health_numbers(st, &interval, &timeout, &healthy, &unhealthy);
-        if (error == 0 && AJ->get(st, "health_interval") && interval != now.interval)
-            error = pu_json_set_int(st, "health_interval", now.interval);
-        if (error == 0 && AJ->get(st, "healthy_threshold") && healthy != now.healthy)
-            error = pu_json_set_int(st, "healthy_threshold", now.healthy);
-        if (error == 0 && AJ->get(st, "unhealthy_threshold") && unhealthy != now.unhealthy)
-            error = pu_json_set_int(st, "unhealthy_threshold", now.unhealthy);
-    }
-    free(want);
-    if (error == 0 && AJ->get(st, "internal") != NULL)
-        error = pu_json_set_bool(st, "internal", now.scheme && strcmp(now.scheme, "internal") == 0);
-    if (error == 0 && (error = lb_tags(a, name, &tags)) == 0) {
-        error = aws_tags_read(st, &tags, NULL);
-        /* name is the balancer's own; the Name tag only mirrors it. */
-        if (error == 0)
-            error = pu_json_set_str(st, "name", name);
-    }
-done:
-    lb_clear(&now);
-    aws_tags_free(&tags);
-    free(found);
-    return aws_state_finish(a, st, error);
-}
-
 const aws_handler aws_load_balancer_handler = {"load_balancer", load_balancer_apply,
-                                               load_balancer_remove, load_balancer_read};
+                                               load_balancer_remove, aws_lb_read, aws_lb_read_many};

@@ -169,3 +169,26 @@ int aws_listener_same(const aws_listener *x, const aws_listener *y)
            strcmp(x->protocol, y->protocol) == 0 &&
            strcmp(x->instance_protocol, y->instance_protocol) == 0;
 }
+
+void aws_health_numbers(const infra_json *cfg, long *interval, long *timeout, long *healthy,
+                        long *unhealthy)
+{
+    *interval = 10;
+    *timeout = 5;
+    *healthy = 2;
+    *unhealthy = 2;
+    pu_json_to_int(AJ->get(cfg, "health_interval"), interval);
+    pu_json_to_int(AJ->get(cfg, "health_timeout"), timeout);
+    pu_json_to_int(AJ->get(cfg, "healthy_threshold"), healthy);
+    pu_json_to_int(AJ->get(cfg, "unhealthy_threshold"), unhealthy);
+    if (*timeout >= *interval)
+        *timeout = *interval > 2 ? *interval - 1 : 1;
+}
+
+char *aws_health_wanted(const infra_json *cfg, const aws_listener *l, size_t n)
+{
+    const char *h = pu_json_str(cfg, "health");
+    if (h != NULL)
+        return aws_health_target(h);
+    return pu_printf("TCP:%ld", n > 0 ? l[0].instance_port : 80);
+}

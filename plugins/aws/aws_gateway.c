@@ -10,33 +10,49 @@
 
 static const char *const network_keys[] = {"network", "vpc", NULL};
 
-static const aws_ec2_kind igw_kind = {"DescribeInternetGateways", "internetGatewaySet",
-                                      "internetGatewayId", NULL};
+static const aws_ec2_kind igw_kind = {.describe = "DescribeInternetGateways",
+                                      .set = "internetGatewaySet",
+                                      .id_elem = "internetGatewayId",
+                                      .filter = "internet-gateway-id",
+                                      .page_max = 1000};
+static const aws_ec2_kind nat_kind = {.describe = "DescribeNatGateways",
+                                      .set = "natGatewaySet",
+                                      .id_elem = "natGatewayId",
+                                      .state_elem = "state",
+                                      .filter = "nat-gateway-id",
+                                      .page_max = 1000};
 
 /* ------------------------------------------------------------------ */
 /* internet_gateway                                                   */
 
+/* The VPCs a gateway's item says it is attached to, and its tags. */
+static void igw_parse(const xmlNode *item, char ***vpcs, aws_tags *tags)
+{
+    *vpcs = pu_calloc(1, sizeof(char *));
+    xmlNode *set = aws_xml_child(item, "attachmentSet");
+    for (xmlNode *it = aws_xml_child(set, "item"); it != NULL; it = aws_xml_next(it)) {
+        char *vpc = aws_xml_get(it, "vpcId");
+        char *state = aws_xml_get(it, "state");
+        if (vpc != NULL && *vpc && (state == NULL || strcmp(state, "detached") != 0))
+            aws_strv_push(vpcs, vpc);
+        free(vpc);
+        free(state);
+    }
+    if (tags != NULL)
+        aws_tags_parse(aws_xml_child(item, "tagSet"), tags);
+}
+
 /* The VPCs the gateway is attached to. */
-static int igw_attachments(aws_act *a, const char *id, char ***vpcs, aws_tags *tags)
+static int igw_attachments(aws_act *a, const char *id, unsigned flags, char ***vpcs, aws_tags *tags)
 {
     aws_resp *r = NULL;
     xmlNode *item = NULL;
     int error = aws_describe_one(a->p, a->call, "DescribeInternetGateways", "InternetGatewayId.1",
-                                 id, "internetGatewaySet", AWS_FRESH, &r, &item);
-    *vpcs = pu_calloc(1, sizeof(char *));
-    if (error == 0) {
-        xmlNode *set = aws_xml_child(item, "attachmentSet");
-        for (xmlNode *it = aws_xml_child(set, "item"); it != NULL; it = aws_xml_next(it)) {
-            char *vpc = aws_xml_get(it, "vpcId");
-            char *state = aws_xml_get(it, "state");
-            if (vpc != NULL && *vpc && (state == NULL || strcmp(state, "detached") != 0))
-                aws_strv_push(vpcs, vpc);
-            free(vpc);
-            free(state);
-        }
-        if (tags != NULL)
-            aws_tags_parse(aws_xml_child(item, "tagSet"), tags);
-    }
+                                 id, "internetGatewaySet", flags, &r, &item);
+    if (error == 0)
+        igw_parse(item, vpcs, tags);
+    else
+        *vpcs = pu_calloc(1, sizeof(char *));
     aws_resp_free(r);
     return error;
 }
@@ -56,14 +72,14 @@ static int igw_apply(aws_act *a)
         if ((error = aws_prior_id(a, &id)) < 0)
             return error;
         error = aws_tags_sync(a->p, a->call, id, a->prior, a->planned, NULL);
-    } else if ((error = aws_find_mine(a, &igw_kind, &id)) == INFRA_ENOTFOUND) {
+    } else if ((error = aws_find_mine_before_create(a, &igw_kind, &id)) == INFRA_ENOTFOUND) {
         aws_params q = {0};
         error = aws_ec2_create(a, "CreateInternetGateway", &q, "internet-gateway", "", 0,
                                "internetGateway/internetGatewayId", &id);
         aws_params_free(&q);
     }
     /* Attached to its VPC, also after a crash between create and attach. */
-    if (error == 0 && (error = igw_attachments(a, id, &vpcs, NULL)) == 0 &&
+    if (error == 0 && (error = igw_attachments(a, id, AWS_FRESH, &vpcs, NULL)) == 0 &&
         !aws_strv_has(vpcs, vpc)) {
         error = aws_query_simple(a->p, a->call, AWS_EC2, "AttachInternetGateway", "network",
                                  AWS_SAFE | AWS_FRESH, "Resource.AlreadyAssociated",
@@ -85,7 +101,7 @@ static int igw_remove(aws_act *a)
     char **vpcs = NULL;
     if (id == NULL)
         return 0;
-    int error = igw_attachments(a, id, &vpcs, NULL);
+    int error = igw_attachments(a, id, AWS_FRESH, &vpcs, NULL);
     /* Detaching waits for the VPC's public addresses to go (DependencyViolation). */
     for (size_t i = 0; error == 0 && vpcs[i] != NULL; i++) {
         error = aws_query_simple(a->p, a->call, AWS_EC2, "DetachInternetGateway", "",
@@ -103,41 +119,52 @@ static int igw_remove(aws_act *a)
     return error == INFRA_ENOTFOUND ? 0 : error;
 }
 
+/* The state of a->state's gateway as item describes it. */
+static int igw_refresh(aws_act *a, const char *id, const xmlNode *item)
+{
+    char **vpcs = NULL;
+    aws_tags tags = {0};
+    int error;
+    igw_parse(item, &vpcs, &tags);
+    infra_json *st = aws_state_new(a->state);
+    const char *key = AJ->get(st, "vpc") != NULL ? "vpc" : "network";
+    const char *want = pu_json_str(st, key);
+    const char *now = want && aws_strv_has(vpcs, want) ? want : vpcs[0];
+    if ((error = pu_json_set_str(st, "id", id)) == 0 &&
+        (error = pu_json_set_str(st, key, now)) == 0)
+        error = aws_tags_read(st, &tags, NULL);
+    aws_tags_free(&tags);
+    aws_strv_free(vpcs);
+    return aws_state_finish(a, st, error);
+}
+
 static int igw_read(aws_act *a)
 {
     const char *id;
     char *found = NULL;
-    char **vpcs = NULL;
-    aws_tags tags = {0};
+    aws_resp *r = NULL;
+    xmlNode *item = NULL;
     int error;
 
     if ((error = aws_read_id(a, &igw_kind, &id, &found)) < 0)
         return error;
-    aws_resp *r = NULL;
-    xmlNode *item = NULL;
     /* Not fresh: an unknown id is a gateway deleted outside infra. */
     error = aws_describe_one(a->p, a->call, "DescribeInternetGateways", "InternetGatewayId.1", id,
                              "internetGatewaySet", 0, &r, &item);
-    aws_resp_free(r);
     if (error == 0)
-        error = igw_attachments(a, id, &vpcs, &tags);
-    infra_json *st = aws_state_new(a->state);
-    if (error == 0) {
-        const char *key = AJ->get(st, "vpc") != NULL ? "vpc" : "network";
-        const char *want = pu_json_str(st, key);
-        const char *now = want && aws_strv_has(vpcs, want) ? want : vpcs[0];
-        if ((error = pu_json_set_str(st, "id", id)) == 0 &&
-            (error = pu_json_set_str(st, key, now)) == 0)
-            error = aws_tags_read(st, &tags, NULL);
-    }
-    aws_tags_free(&tags);
-    aws_strv_free(vpcs);
+        error = igw_refresh(a, id, item);
+    aws_resp_free(r);
     free(found);
-    return aws_state_finish(a, st, error);
+    return error;
+}
+
+static int igw_read_many(aws_many *m)
+{
+    return aws_ec2_read_many(m, &igw_kind, NULL, igw_refresh);
 }
 
 const aws_handler aws_internet_gateway_handler = {"internet_gateway", igw_apply, igw_remove,
-                                                  igw_read};
+                                                  igw_read, igw_read_many};
 
 /* ------------------------------------------------------------------ */
 /* nat_gateway                                                        */
@@ -216,12 +243,15 @@ static int nat_describe(aws_act *a, const char *id, unsigned flags, nat_info *ou
     return error;
 }
 
-/* The Elastic IP of this create: the one tagged with token, else a new one. */
-static int eip_ensure(aws_act *a, const aws_tags *tags, char **allocation_id)
+/* The Elastic IP of this create: the one tagged with token (when one may
+ * exist already), else a new one. */
+static int eip_ensure(aws_act *a, int may_exist, const aws_tags *tags, char **allocation_id)
 {
     const char *token = pu_host->call_token(a->call);
-    int error = aws_find_by_token(a->p, a->call, "DescribeAddresses", "addressesSet",
-                                  "allocationId", NULL, NULL, token, NULL, allocation_id);
+    int error = may_exist
+                    ? aws_find_by_token(a->p, a->call, "DescribeAddresses", "addressesSet",
+                                        "allocationId", NULL, NULL, token, NULL, allocation_id)
+                    : INFRA_ENOTFOUND;
     if (error != INFRA_ENOTFOUND)
         return error;
     aws_params q = {0};
@@ -290,12 +320,14 @@ static int nat_apply(aws_act *a)
     if ((error = aws_tags_build(a->call, pu_json_str(a->planned, "name"),
                                 AJ->get(a->planned, "tags"), &tags)) < 0)
         return error;
-    error = nat_by_token(a, token, &n);
+    /* The address has no token: a create tried before looks for both. */
+    int may_exist = aws_create_may_exist(a);
+    error = may_exist ? nat_by_token(a, token, &n) : INFRA_ENOTFOUND;
     if (error == INFRA_ENOTFOUND) {
         char client_token[65];
         aws_params q = {0};
         aws_resp *r = NULL;
-        if ((error = eip_ensure(a, &tags, &allocation)) < 0)
+        if ((error = eip_ensure(a, may_exist, &tags, &allocation)) < 0)
             goto done;
         aws_client_token(token, NULL, client_token);
         aws_params_add(&q, "SubnetId", subnet);
@@ -355,6 +387,39 @@ static int nat_remove(aws_act *a)
     return error;
 }
 
+/* What read() makes of gateway n: gone when deleted or failed (its
+ * address released, not leaked), else its state. */
+static int nat_refresh_info(aws_act *a, nat_info *n)
+{
+    infra_json *st = NULL;
+    int error;
+    if (n->state != NULL && (strcmp(n->state, "deleted") == 0 || strcmp(n->state, "failed") == 0 ||
+                             strcmp(n->state, "deleting") == 0)) {
+        const char *allocation = pu_json_str(a->state, "allocation_id");
+        if (strcmp(n->state, "deleting") == 0 &&
+            aws_wait_state(a->p, a->call, "", "DescribeNatGateways", "NatGatewayId.1", n->id,
+                           "natGatewaySet", "state", "deleted", "failed", AWS_WAIT_NAT_MS) < 0)
+            allocation = NULL;
+        if (allocation != NULL)
+            eip_release(a, allocation);
+        return INFRA_ENOTFOUND;
+    }
+    error = nat_state(a, n, &st);
+    if (error == 0)
+        error = aws_tags_read(st, &n->tags, NULL);
+    return aws_state_finish(a, st, error);
+}
+
+static int nat_refresh(aws_act *a, const char *id, const xmlNode *item)
+{
+    nat_info n;
+    (void)id;
+    nat_parse(item, &n);
+    int error = nat_refresh_info(a, &n);
+    nat_info_clear(&n);
+    return error;
+}
+
 static int nat_read(aws_act *a)
 {
     const char *token = pu_host->call_token(a->call);
@@ -385,24 +450,15 @@ static int nat_read(aws_act *a)
         if ((error = nat_describe(a, id, 0, &n)) < 0)
             return error;
     }
-    if (n.state != NULL && (strcmp(n.state, "deleted") == 0 || strcmp(n.state, "failed") == 0 ||
-                            strcmp(n.state, "deleting") == 0)) {
-        /* Gone outside infra: its address is released, not leaked. */
-        const char *allocation = pu_json_str(a->state, "allocation_id");
-        if (strcmp(n.state, "deleting") == 0 &&
-            aws_wait_state(a->p, a->call, "", "DescribeNatGateways", "NatGatewayId.1", n.id,
-                           "natGatewaySet", "state", "deleted", "failed", AWS_WAIT_NAT_MS) < 0)
-            allocation = NULL;
-        if (allocation != NULL)
-            eip_release(a, allocation);
-        nat_info_clear(&n);
-        return INFRA_ENOTFOUND;
-    }
-    error = nat_state(a, &n, &st);
-    if (error == 0)
-        error = aws_tags_read(st, &n.tags, NULL);
+    error = nat_refresh_info(a, &n);
     nat_info_clear(&n);
-    return aws_state_finish(a, st, error);
+    return error;
 }
 
-const aws_handler aws_nat_gateway_handler = {"nat_gateway", nat_apply, nat_remove, nat_read};
+static int nat_read_many(aws_many *m)
+{
+    return aws_ec2_read_many(m, &nat_kind, NULL, nat_refresh);
+}
+
+const aws_handler aws_nat_gateway_handler = {"nat_gateway", nat_apply, nat_remove, nat_read,
+                                             nat_read_many};

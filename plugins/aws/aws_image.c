@@ -200,4 +200,4 @@ static int image_remove(aws_act *a)
     return 0;
 }
 
-const aws_handler aws_image_handler = {"image", image_apply, image_remove, image_read};
+const aws_handler aws_image_handler = {"image", image_apply, image_remove, image_read, NULL};

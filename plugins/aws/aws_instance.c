@@ -1,18 +1,32 @@
 /* Instances. RunInstances carries the create's token as ClientToken, so a
  * repeated call (a retry, or the next run after a crash) hands back the
- * instance the first one launched; the wait for "running" goes through
- * the provider's shared waiter; the SSH host key fingerprint comes from
- * the console output, as cloud-init prints it. */
+ * instance the first one launched, and only a create resumed from an
+ * earlier run looks for it first; the wait for "running" goes through
+ * the provider's shared waiter. The instance boots with an SSH host key
+ * infra derived for it (aws_hostkey.c), so its fingerprint is known
+ * without asking; with ssh_host_key: console, it is read from the console
+ * output as cloud-init prints it, waited for only by cluster nodes, which
+ * a scheduler logs in to next. */
 #include "aws_res.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #define FINGERPRINT_WAIT_MS 30000
 
 static const char *const size_keys[] = {"size", "machine", "instance_type", NULL};
 static const char *const cluster_keys[] = {"role", "cluster", "region", "datacenter", NULL};
+
+static const aws_ec2_kind instance_kind = {.describe = "DescribeInstances",
+                                           .set = "reservationSet",
+                                           .inner = "instancesSet",
+                                           .id_elem = "instanceId",
+                                           .state_elem = "instanceState/name",
+                                           .filter = "instance-id",
+                                           .page_max = 1000};
 
 static char *size_of(const infra_json *cfg)
 {
@@ -35,7 +49,10 @@ static int instance_tags(aws_act *a, aws_tags *out)
     return error;
 }
 
-static int run_instance(aws_act *a, const char *client_token, char **id, char **state)
+/* RunInstances of a->planned under client_token; with key, the user
+ * data also gives the instance host_key. */
+static int run_instance(aws_act *a, const char *client_token, const aws_host_key *host_key,
+                        char **id, char **state)
 {
     const infra_json *pub = AJ->get(a->planned, "public_ip");
     const char *subnet = pu_json_str(a->planned, "subnet");
@@ -72,11 +89,14 @@ static int run_instance(aws_act *a, const char *client_token, char **id, char **
     aws_params_add(&q, "ClientToken", client_token);
     if (key != NULL && *key)
         aws_params_add(&q, "KeyName", key);
-    if (user_data != NULL && *user_data) {
-        char *encoded = aws_base64_encode(user_data, strlen(user_data));
+    char *with_key = host_key != NULL ? aws_user_data_with_key(user_data, host_key) : NULL;
+    const char *sent = with_key != NULL ? with_key : user_data;
+    if (sent != NULL && *sent) {
+        char *encoded = aws_base64_encode(sent, strlen(sent));
         aws_params_add(&q, "UserData", encoded);
-        free(encoded);
+        aws_free_secret_copy(encoded);
     }
+    aws_free_secret_copy(with_key);
     if (asked) {
         /* A public address is asked per network interface. */
         aws_params_add(&q, "NetworkInterface.1.DeviceIndex", "0");
@@ -105,6 +125,9 @@ static int run_instance(aws_act *a, const char *client_token, char **id, char **
     }
 done:
     aws_resp_free(r);
+    for (size_t i = 0; i < q.n; i++) /* the user data holds the private host key */
+        if (strcmp(q.keys[i], "UserData") == 0)
+            OPENSSL_cleanse(q.values[i], strlen(q.values[i]));
     aws_params_free(&q);
     aws_tags_free(&tags);
     aws_strv_free(groups);
@@ -181,24 +204,42 @@ done:
     return error;
 }
 
+/* 1 when a scheduler logs in to the instance (it is a cluster node), so
+ * that its create must end with a fingerprint to check the host key by. */
+static int needs_fingerprint(const infra_json *planned)
+{
+    return pu_json_str(planned, "cluster") != NULL || pu_json_str(planned, "role") != NULL;
+}
+
 static int instance_create(aws_act *a)
 {
     const char *token = pu_host->call_token(a->call);
+    const char *mode = pu_json_str(a->planned, "ssh_host_key");
     const infra_json *pub = AJ->get(a->planned, "public_ip");
     char client_token[65];
     aws_instance *v = NULL, info = {0};
+    aws_host_key key = {0};
     size_t n = 0;
     char *id = NULL, *state = NULL, *fingerprint = NULL;
     infra_json *st = NULL;
-    int error;
+    int error = 0, generated = 0;
 
     aws_client_token(token, NULL, client_token);
-    if ((error = aws_instances_by_token(a->p, a->call, token, &v, &n)) < 0)
+    if (mode == NULL || strcmp(mode, "generate") == 0) {
+        /* A host without secrets cannot keep the seed: the console then. */
+        if ((error = aws_host_key_for(a->call, &key)) < 0 && error != INFRA_ENOTSUP)
+            goto done;
+        generated = error == 0;
+    }
+    /* ClientToken makes a repeated RunInstances hand back the instance the
+     * first launched: only a create resumed from an earlier run looks for
+     * it first (and one that died before it was recorded is replaced). */
+    if (aws_resuming(a->call) && (error = aws_instances_by_token(a->p, a->call, token, &v, &n)) < 0)
         goto done;
     if (n > 0) {
         id = pu_strdup(v[0].id);
     } else {
-        error = run_instance(a, client_token, &id, &state);
+        error = run_instance(a, client_token, generated ? &key : NULL, &id, &state);
         if (error == 0 && state != NULL &&
             (strcmp(state, "terminated") == 0 || strcmp(state, "shutting-down") == 0)) {
             /* The token's instance died before it was recorded: launch
@@ -207,7 +248,7 @@ static int instance_create(aws_act *a)
             free(id);
             free(state);
             id = state = NULL;
-            error = run_instance(a, client_token, &id, &state);
+            error = run_instance(a, client_token, generated ? &key : NULL, &id, &state);
         }
         if (error == INFRA_ECONFLICT)
             pu_diagf(a->call, "",
@@ -220,13 +261,18 @@ static int instance_create(aws_act *a)
     if ((error = aws_waiter_wait(a->p, a->call, "", id, "running", AWS_WAIT_INSTANCE_MS, &info)) <
         0)
         goto done;
-    if (console_fingerprint(a, id, FINGERPRINT_WAIT_MS, &fingerprint) == INFRA_ECANCELLED) {
-        error = INFRA_ECANCELLED;
-        goto done;
+    if (generated) {
+        fingerprint = pu_strdup(key.fingerprint);
+    } else if (needs_fingerprint(a->planned)) {
+        /* A scheduler logs in next: it needs the key cloud-init made. */
+        if (console_fingerprint(a, id, FINGERPRINT_WAIT_MS, &fingerprint) == INFRA_ECANCELLED) {
+            error = INFRA_ECANCELLED;
+            goto done;
+        }
+        if (fingerprint == NULL)
+            pu_logf(a->call, INFRA_LOG_INFO,
+                    "instance %s: no SSH host key fingerprint in the console output yet", id);
     }
-    if (fingerprint == NULL)
-        pu_logf(a->call, INFRA_LOG_INFO,
-                "instance %s: no SSH host key fingerprint in the console output yet", id);
     if ((error = instance_state(a->planned, &info, fingerprint, &st)) < 0)
         goto done;
     int b = 0;
@@ -237,6 +283,7 @@ static int instance_create(aws_act *a)
 done:
     aws_instances_free(v, n);
     aws_instance_clear(&info);
+    aws_host_key_clear(&key);
     free(id);
     free(state);
     free(fingerprint);
@@ -349,11 +396,40 @@ static int refresh_config(infra_json *st, const aws_instance *info)
     return error;
 }
 
+/* What read() makes of info: gone when terminated (or going), else its
+ * state, the fingerprint read from the console while the state has none. */
+static int instance_refresh_info(aws_act *a, const aws_instance *info)
+{
+    infra_json *st = NULL;
+    char *fingerprint = NULL;
+    int error;
+
+    if (strcmp(info->state, "terminated") == 0 || strcmp(info->state, "shutting-down") == 0)
+        return INFRA_ENOTFOUND;
+    const char *fp = pu_json_str(a->state, "ssh_host_key_fingerprint");
+    if (fp == NULL && strcmp(info->state, "running") == 0 &&
+        console_fingerprint(a, info->id, 0, &fingerprint) == INFRA_ECANCELLED)
+        return INFRA_ECANCELLED;
+    error = instance_state(a->state, info, fp ? fp : fingerprint, &st);
+    if (error == 0 && a->state != NULL)
+        error = refresh_config(st, info);
+    free(fingerprint);
+    return aws_state_finish(a, st, error);
+}
+
+static int instance_refresh(aws_act *a, const char *id, const xmlNode *item)
+{
+    aws_instance info;
+    (void)id;
+    aws_instance_parse(item, &info);
+    int error = instance_refresh_info(a, &info);
+    aws_instance_clear(&info);
+    return error;
+}
+
 static int instance_read(aws_act *a)
 {
     aws_instance info = {0};
-    infra_json *st = NULL;
-    char *fingerprint = NULL;
     int error;
 
     if (a->state == NULL) {
@@ -376,24 +452,15 @@ static int instance_read(aws_act *a)
         if ((error = describe_instance(a, id, &info)) < 0)
             return error;
     }
-    if (strcmp(info.state, "terminated") == 0 || strcmp(info.state, "shutting-down") == 0) {
-        aws_instance_clear(&info);
-        return INFRA_ENOTFOUND;
-    }
-    const char *fp = pu_json_str(a->state, "ssh_host_key_fingerprint");
-    if (fp == NULL && strcmp(info.state, "running") == 0)
-        console_fingerprint(a, info.id, 0, &fingerprint);
-    error = instance_state(a->state, &info, fp ? fp : fingerprint, &st);
-    if (error == 0 && a->state != NULL)
-        error = refresh_config(st, &info);
-    if (error < 0) {
-        AJ->release(st);
-        st = NULL;
-    }
+    error = instance_refresh_info(a, &info);
     aws_instance_clear(&info);
-    free(fingerprint);
-    return aws_state_finish(a, st, error);
+    return error;
+}
+
+static int instance_read_many(aws_many *m)
+{
+    return aws_ec2_read_many(m, &instance_kind, NULL, instance_refresh);
 }
 
 const aws_handler aws_instance_handler = {"instance", instance_apply, instance_remove,
-                                          instance_read};
+                                          instance_read, instance_read_many};

@@ -1,12 +1,15 @@
-/* DescribeInstances, and the waiter every instance wait of a provider
- * shares.
+/* DescribeInstances, the waiter every instance wait of a provider shares,
+ * and the lookups by token it shares likewise.
  *
  * The engine applies each instance from its own worker thread, so many
  * threads wait for "running" (or "terminated") at once. Each registers
  * what it waits for; whichever thread finds the next poll due makes one
  * DescribeInstances naming every instance still waited on, updates every
  * waiter and sets the next poll time (backing off from 0.5 s to 5 s), so
- * the calls made per poll do not grow with the number of instances. */
+ * the calls made per poll do not grow with the number of instances.
+ * Lookups by infra:token (creates resumed after a crash, reads of what
+ * they made) are shared the same way: one thread asks EC2 about every
+ * token waiting, the others wait for its answer. */
 #include "aws_res.h"
 
 #include <stdlib.h>
@@ -37,6 +40,31 @@ void aws_instance_clear(aws_instance *i)
     aws_strv_free(i->groups);
     aws_tags_free(&i->tags);
     memset(i, 0, sizeof(*i));
+}
+
+void aws_instance_copy(aws_instance *to, const aws_instance *from)
+{
+    memset(to, 0, sizeof(*to));
+#define COPY(f) to->f = from->f ? pu_strdup(from->f) : NULL
+    COPY(id);
+    COPY(state);
+    COPY(private_ip);
+    COPY(public_ip);
+    COPY(private_dns);
+    COPY(public_dns);
+    COPY(zone);
+    COPY(subnet);
+    COPY(vpc);
+    COPY(image);
+    COPY(type);
+    COPY(key_name);
+    COPY(client_token);
+#undef COPY
+    to->groups = pu_calloc(1, sizeof(char *));
+    for (size_t g = 0; from->groups && from->groups[g]; g++)
+        aws_strv_push(&to->groups, from->groups[g]);
+    for (size_t t = 0; t < from->tags.n; t++)
+        aws_tags_set(&to->tags, from->tags.v[t].key, from->tags.v[t].value);
 }
 
 static char *nonempty(char *s)
@@ -107,6 +135,13 @@ void aws_instances_free(aws_instance *v, size_t n)
     free(v);
 }
 
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* DescribeInstances with params, following nextToken. */
 static int describe_all(infra_provider *p, infra_call *call, const char *attr, aws_params *params,
                         const char *quiet, aws_instance **out, size_t *n, int paginate)
@@ -166,17 +201,153 @@ int aws_instances_describe(infra_provider *p, infra_call *call, const char *attr
     return error;
 }
 
+/* ------------------------------------------------------------------ */
+/* Lookups by token, shared                                           */
+
+typedef struct token_entry {
+    const char *token;
+    int taken; /* asked about by the lookup under way */
+    int done;
+    int error;
+    aws_instance *v;
+    size_t n;
+    struct token_entry *next;
+} token_entry;
+
+struct aws_lookups {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    token_entry *entries;
+    int busy;
+    long calls;
+};
+
+aws_lookups *aws_lookups_new(void)
+{
+    aws_lookups *l = pu_calloc(1, sizeof(*l));
+    pthread_condattr_t attr;
+    pthread_mutex_init(&l->lock, NULL);
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&l->cond, &attr);
+    pthread_condattr_destroy(&attr);
+    return l;
+}
+
+void aws_lookups_free(aws_lookups *l)
+{
+    if (l == NULL)
+        return;
+    pthread_mutex_destroy(&l->lock);
+    pthread_cond_destroy(&l->cond);
+    free(l);
+}
+
+long aws_lookups_calls(const aws_lookups *l)
+{
+    aws_lookups *m = (aws_lookups *)l;
+    pthread_mutex_lock(&m->lock);
+    long n = m->calls;
+    pthread_mutex_unlock(&m->lock);
+    return n;
+}
+
+/* One DescribeInstances for the tokens of every entry not asked about
+ * yet (BATCH_MAX of them); called with the lock held, returns with it. */
+static void lookup_now(aws_lookups *l, infra_provider *p, infra_call *call)
+{
+    char **tokens = pu_calloc(1, sizeof(char *));
+    token_entry **mine = NULL;
+    size_t nmine = 0;
+    char *states[] = {"pending", "running", "stopping", "stopped", NULL};
+    for (token_entry *e = l->entries; e != NULL && nmine < BATCH_MAX; e = e->next) {
+        if (e->taken || e->done)
+            continue;
+        e->taken = 1;
+        mine = pu_realloc(mine, (nmine + 1) * sizeof(*mine));
+        mine[nmine++] = e;
+        if (!aws_strv_has(tokens, e->token))
+            aws_strv_push(&tokens, e->token);
+    }
+    l->busy = 1;
+    pthread_mutex_unlock(&l->lock);
+
+    aws_params q = {0};
+    aws_instance *v = NULL;
+    size_t n = 0;
+    aws_params_filter(&q, "tag:infra:token", tokens);
+    aws_params_filter(&q, "instance-state-name", states);
+    int error = describe_all(p, call, "", &q, NULL, &v, &n, 1);
+    aws_params_free(&q);
+
+    pthread_mutex_lock(&l->lock);
+    l->calls++;
+    for (size_t k = 0; k < nmine; k++) {
+        token_entry *e = mine[k];
+        e->error = error;
+        for (size_t i = 0; error == 0 && i < n; i++) {
+            const char *t = aws_tags_get(&v[i].tags, "infra:token");
+            if (t == NULL || strcmp(t, e->token) != 0)
+                continue;
+            e->v = pu_realloc(e->v, (e->n + 1) * sizeof(*e->v));
+            aws_instance_copy(&e->v[e->n++], &v[i]);
+        }
+        e->done = 1;
+    }
+    l->busy = 0;
+    pthread_cond_broadcast(&l->cond);
+    aws_instances_free(v, n);
+    aws_strv_free(tokens);
+    free(mine);
+}
+
 int aws_instances_by_token(infra_provider *p, infra_call *call, const char *token,
                            aws_instance **out, size_t *n)
 {
-    aws_params q = {0};
-    char *states[] = {"pending", "running", "stopping", "stopped", NULL};
+    aws_lookups *l = p->lookups;
+    token_entry e = {.token = token};
+    int error = 0;
+
     *out = NULL;
     *n = 0;
-    aws_params_filter1(&q, "tag:infra:token", token);
-    aws_params_filter(&q, "instance-state-name", states);
-    int error = describe_all(p, call, "", &q, NULL, out, n, 1);
-    aws_params_free(&q);
+    /* Lookups made at the same time (the creates of many instances
+     * resumed together) share one DescribeInstances. */
+    pthread_mutex_lock(&l->lock);
+    e.next = l->entries;
+    l->entries = &e;
+    while (!e.done || (e.error == INFRA_ECANCELLED && aws_check_cancel(p, call) == 0)) {
+        if (e.done) {
+            /* Another call's lookup was cancelled, not this one: again. */
+            aws_instances_free(e.v, e.n);
+            e.v = NULL;
+            e.n = 0;
+            e.done = e.taken = 0;
+            e.error = 0;
+        }
+        if (!e.taken && (error = aws_check_cancel(p, call)) < 0)
+            break;
+        if (!l->busy) {
+            lookup_now(l, p, call);
+            continue;
+        }
+        int64_t until = mono_ms() + 200;
+        struct timespec ts = {(time_t)(until / 1000), (long)(until % 1000) * 1000000L};
+        pthread_cond_timedwait(&l->cond, &l->lock, &ts);
+    }
+    for (token_entry **pp = &l->entries; *pp != NULL; pp = &(*pp)->next)
+        if (*pp == &e) {
+            *pp = e.next;
+            break;
+        }
+    pthread_mutex_unlock(&l->lock);
+    if (error == 0)
+        error = e.error;
+    if (error == 0) {
+        *out = e.v;
+        *n = e.n;
+    } else {
+        aws_instances_free(e.v, e.n);
+    }
     return error;
 }
 
@@ -235,13 +406,6 @@ long aws_waiter_polls(const aws_waiter *w)
     return n;
 }
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void remove_entry(aws_waiter *w, wait_entry *e)
 {
     for (wait_entry **pp = &w->entries; *pp != NULL; pp = &(*pp)->next) {
@@ -294,26 +458,7 @@ static void settle(aws_waiter *w, char *const *polled, const aws_instance *v, si
             continue;
         }
         aws_instance_clear(&e->info);
-        e->info.id = pu_strdup(found->id);
-        e->info.state = pu_strdup(found->state);
-#define COPY(f) e->info.f = found->f ? pu_strdup(found->f) : NULL
-        COPY(private_ip);
-        COPY(public_ip);
-        COPY(private_dns);
-        COPY(public_dns);
-        COPY(zone);
-        COPY(subnet);
-        COPY(vpc);
-        COPY(image);
-        COPY(type);
-        COPY(key_name);
-        COPY(client_token);
-#undef COPY
-        e->info.groups = pu_calloc(1, sizeof(char *));
-        for (size_t g = 0; found->groups && found->groups[g]; g++)
-            aws_strv_push(&e->info.groups, found->groups[g]);
-        for (size_t t = 0; t < found->tags.n; t++)
-            aws_tags_set(&e->info.tags, found->tags.v[t].key, found->tags.v[t].value);
+        aws_instance_copy(&e->info, found);
     }
 }
 

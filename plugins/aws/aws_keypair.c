@@ -11,6 +11,10 @@
 
 #define KEY_FILE_MAX 16384
 
+/* A batch names key pairs by name: DescribeKeyPairs does not page. */
+static const aws_ec2_kind key_kind = {
+    .describe = "DescribeKeyPairs", .set = "keySet", .id_elem = "keyName", .filter = "key-name"};
+
 static char *expand_home(const char *path)
 {
     if (path[0] == '~' && path[1] == '/') {
@@ -182,7 +186,8 @@ static int key_pair_apply(aws_act *a)
     }
     const char *given = pu_json_str(a->planned, "name");
     char *name = given ? pu_strdup(given) : aws_call_name(a->call, 255);
-    error = key_describe(a, NULL, pu_host->call_token(a->call), 0, &k);
+    error = aws_create_may_exist(a) ? key_describe(a, NULL, pu_host->call_token(a->call), 0, &k)
+                                    : INFRA_ENOTFOUND;
     if (error == INFRA_ENOTFOUND)
         error = key_import(a, name, &k);
     if (error == 0)
@@ -198,6 +203,28 @@ static int key_pair_remove(aws_act *a)
                              AWS_SAFE, "InvalidKeyPair.NotFound");
 }
 
+/* The state of a pair as k says it is. */
+static int key_pair_state(aws_act *a, const key_info *k)
+{
+    infra_json *st = aws_state_new(a->state);
+    int error;
+    if ((error = pu_json_set_str(st, "id", k->id)) == 0 &&
+        (error = pu_json_set_str(st, "fingerprint", k->fingerprint)) == 0 &&
+        (error = aws_tags_read(st, &k->tags, NULL)) == 0)
+        error = pu_json_set_str(st, "name", k->name);
+    return aws_state_finish(a, st, error);
+}
+
+static int key_pair_refresh(aws_act *a, const char *name, const xmlNode *item)
+{
+    key_info k = {0};
+    (void)name;
+    key_parse(item, &k);
+    int error = key_pair_state(a, &k);
+    key_clear(&k);
+    return error;
+}
+
 static int key_pair_read(aws_act *a)
 {
     key_info k = {0};
@@ -210,17 +237,16 @@ static int key_pair_read(aws_act *a)
             return INFRA_ENOTFOUND;
         error = key_describe(a, name, NULL, 0, &k);
     }
-    if (error == 0) {
-        infra_json *st = aws_state_new(a->state);
-        if ((error = pu_json_set_str(st, "id", k.id)) == 0 &&
-            (error = pu_json_set_str(st, "fingerprint", k.fingerprint)) == 0 &&
-            (error = aws_tags_read(st, &k.tags, NULL)) == 0)
-            error = pu_json_set_str(st, "name", k.name);
-        error = aws_state_finish(a, st, error);
-    }
+    if (error == 0)
+        error = key_pair_state(a, &k);
     key_clear(&k);
     return error;
 }
 
+static int key_pair_read_many(aws_many *m)
+{
+    return aws_ec2_read_many(m, &key_kind, "name", key_pair_refresh);
+}
+
 const aws_handler aws_key_pair_handler = {"key_pair", key_pair_apply, key_pair_remove,
-                                          key_pair_read};
+                                          key_pair_read, key_pair_read_many};

@@ -11,8 +11,8 @@
 
 static const char *const size_keys[] = {"size", "machine", "instance_type", NULL};
 
-static const aws_ec2_kind template_kind = {"DescribeLaunchTemplates", "launchTemplates",
-                                           "launchTemplateId", NULL};
+static const aws_ec2_kind template_kind = {
+    .describe = "DescribeLaunchTemplates", .set = "launchTemplates", .id_elem = "launchTemplateId"};
 
 /* LaunchTemplateData.* of cfg; *ami is the image it resolved. */
 static int template_data(aws_act *a, const infra_json *cfg, aws_params *q, char **ami)
@@ -91,6 +91,36 @@ static void lt_clear(lt_info *t)
     memset(t, 0, sizeof(*t));
 }
 
+/* What a DescribeLaunchTemplates item says of its template. */
+static void lt_parse_template(const xmlNode *item, lt_info *t)
+{
+    memset(t, 0, sizeof(*t));
+    t->groups = pu_calloc(1, sizeof(char *));
+    t->id = aws_xml_get(item, "launchTemplateId");
+    t->name = aws_xml_get(item, "launchTemplateName");
+    t->latest = aws_xml_get_long(item, "latestVersionNumber", 1);
+    aws_tags_parse(aws_xml_child(item, "tagSet"), &t->tags);
+}
+
+/* What a launchTemplateData element says instances get. */
+static void lt_parse_data(const xmlNode *d, lt_info *t)
+{
+    t->image = aws_xml_get(d, "imageId");
+    t->type = aws_xml_get(d, "instanceType");
+    t->key = aws_xml_get(d, "keyName");
+    char *ud = aws_xml_get(d, "userData");
+    if (ud != NULL && *ud && aws_base64_decode(ud, &t->user_data, NULL) < 0)
+        t->user_data = NULL;
+    free(ud);
+    xmlNode *set = aws_xml_child(d, "securityGroupIdSet");
+    for (xmlNode *g = aws_xml_child(set, "item"); g != NULL; g = aws_xml_next(g)) {
+        char *s = aws_xml_text(g);
+        if (s != NULL && *s)
+            aws_strv_push(&t->groups, s);
+        free(s);
+    }
+}
+
 /* The template and the data of its latest version. */
 static int lt_describe(aws_act *a, const char *id, unsigned flags, lt_info *t)
 {
@@ -109,10 +139,8 @@ static int lt_describe(aws_act *a, const char *id, unsigned flags, lt_info *t)
         if (item == NULL) {
             error = INFRA_ENOTFOUND;
         } else {
-            t->id = aws_xml_get(item, "launchTemplateId");
-            t->name = aws_xml_get(item, "launchTemplateName");
-            t->latest = aws_xml_get_long(item, "latestVersionNumber", 1);
-            aws_tags_parse(aws_xml_child(item, "tagSet"), &t->tags);
+            lt_clear(t);
+            lt_parse_template(item, t);
         }
     }
     aws_resp_free(r);
@@ -128,22 +156,8 @@ static int lt_describe(aws_act *a, const char *id, unsigned flags, lt_info *t)
         xmlNode *d = error == 0 ? aws_xml_path(r->result, "launchTemplateVersionSet/item/"
                                                           "launchTemplateData")
                                 : NULL;
-        if (d != NULL) {
-            t->image = aws_xml_get(d, "imageId");
-            t->type = aws_xml_get(d, "instanceType");
-            t->key = aws_xml_get(d, "keyName");
-            char *ud = aws_xml_get(d, "userData");
-            if (ud != NULL && *ud && aws_base64_decode(ud, &t->user_data, NULL) < 0)
-                t->user_data = NULL;
-            free(ud);
-            xmlNode *set = aws_xml_child(d, "securityGroupIdSet");
-            for (xmlNode *g = aws_xml_child(set, "item"); g != NULL; g = aws_xml_next(g)) {
-                char *s = aws_xml_text(g);
-                if (s != NULL && *s)
-                    aws_strv_push(&t->groups, s);
-                free(s);
-            }
-        }
+        if (d != NULL)
+            lt_parse_data(d, t);
     }
     aws_resp_free(r);
     return error;
@@ -286,7 +300,10 @@ static int launch_template_apply(aws_act *a)
         if ((error = lt_new_version(a, id)) == 0)
             error = aws_tags_sync(a->p, a->call, id, a->prior, a->planned, NULL);
     } else {
-        if ((error = aws_find_mine(a, &template_kind, &id)) == INFRA_ENOTFOUND)
+        /* ClientToken makes a repeated CreateLaunchTemplate safe: only a
+         * create resumed from an earlier run looks first. */
+        error = aws_resuming(a->call) ? aws_find_mine(a, &template_kind, &id) : INFRA_ENOTFOUND;
+        if (error == INFRA_ENOTFOUND)
             error = lt_create(a, &id);
     }
     if (error == 0)
@@ -301,6 +318,43 @@ static int launch_template_remove(aws_act *a)
                              aws_state_id(a->prior), AWS_SAFE, "*NotFound *NotFoundException");
 }
 
+/* The state of a->state's template as t describes it. */
+static int launch_template_refresh(aws_act *a, const lt_info *t)
+{
+    infra_json *st = aws_state_new(a->state);
+    char version[24];
+    int error;
+    snprintf(version, sizeof(version), "%ld", t->latest);
+    if ((error = pu_json_set_str(st, "id", t->id)) == 0 &&
+        (error = pu_json_set_str(st, "name", t->name)) == 0 &&
+        (error = pu_json_set_str(st, "latest_version", version)) == 0 &&
+        (error = pu_json_set_str(st, "image_id", t->image)) == 0 && a->state != NULL) {
+        /* What the latest version launches, under the state's keys. */
+        const infra_json *v = NULL;
+        const char *key = NULL;
+        const char *image = pu_json_str(st, "image");
+        if (image != NULL && aws_is_ami_id(image) && t->image != NULL)
+            error = pu_json_set_str(st, "image", t->image);
+        if (error == 0 && aws_json_alias_value(st, size_keys, &v, &key) == 0)
+            error = pu_json_set_str(st, key, t->type);
+        if (error == 0 && AJ->get(st, "key_pair") != NULL)
+            error = pu_json_set_str(st, "key_pair", t->key);
+        const char *ud = pu_json_str(st, "user_data");
+        if (error == 0 && ud != NULL && (t->user_data == NULL || strcmp(ud, t->user_data) != 0))
+            error = pu_json_set_str(st, "user_data", t->user_data);
+        char **had = NULL;
+        if (error == 0 && AJ->get(st, "firewalls") != NULL &&
+            aws_json_strv(AJ->get(st, "firewalls"), &had) == 0) {
+            if (!aws_strv_same_set(had, t->groups))
+                error = aws_json_set_strv(st, "firewalls", t->groups);
+        }
+        aws_strv_free(had);
+        if (error == 0 && (error = aws_tags_read(st, &t->tags, NULL)) == 0)
+            error = pu_json_set_str(st, "name", t->name);
+    }
+    return aws_state_finish(a, st, error);
+}
+
 static int launch_template_read(aws_act *a)
 {
     const char *id;
@@ -310,41 +364,141 @@ static int launch_template_read(aws_act *a)
 
     if ((error = aws_read_id(a, &template_kind, &id, &found)) < 0)
         return error;
-    error = lt_describe(a, id, 0, &t);
-    infra_json *st = aws_state_new(a->state);
-    char version[24];
-    snprintf(version, sizeof(version), "%ld", t.latest);
-    if (error == 0 && (error = pu_json_set_str(st, "id", t.id)) == 0 &&
-        (error = pu_json_set_str(st, "name", t.name)) == 0 &&
-        (error = pu_json_set_str(st, "latest_version", version)) == 0 &&
-        (error = pu_json_set_str(st, "image_id", t.image)) == 0 && a->state != NULL) {
-        /* What the latest version launches, under the state's keys. */
-        const infra_json *v = NULL;
-        const char *key = NULL;
-        const char *image = pu_json_str(st, "image");
-        if (image != NULL && aws_is_ami_id(image) && t.image != NULL)
-            error = pu_json_set_str(st, "image", t.image);
-        if (error == 0 && aws_json_alias_value(st, size_keys, &v, &key) == 0)
-            error = pu_json_set_str(st, key, t.type);
-        if (error == 0 && AJ->get(st, "key_pair") != NULL)
-            error = pu_json_set_str(st, "key_pair", t.key);
-        const char *ud = pu_json_str(st, "user_data");
-        if (error == 0 && ud != NULL && (t.user_data == NULL || strcmp(ud, t.user_data) != 0))
-            error = pu_json_set_str(st, "user_data", t.user_data);
-        char **had = NULL;
-        if (error == 0 && AJ->get(st, "firewalls") != NULL &&
-            aws_json_strv(AJ->get(st, "firewalls"), &had) == 0) {
-            if (!aws_strv_same_set(had, t.groups))
-                error = aws_json_set_strv(st, "firewalls", t.groups);
-        }
-        aws_strv_free(had);
-        if (error == 0 && (error = aws_tags_read(st, &t.tags, NULL)) == 0)
-            error = pu_json_set_str(st, "name", t.name);
-    }
+    if ((error = lt_describe(a, id, 0, &t)) == 0)
+        error = launch_template_refresh(a, &t);
     lt_clear(&t);
     free(found);
-    return aws_state_finish(a, st, error);
+    return error;
+}
+
+/* Many templates: one DescribeLaunchTemplates naming them (every template
+ * of the region when one of them is gone, which fails a call naming it),
+ * then the latest version of each, in one call when there are several. */
+typedef struct lt_batch {
+    const char **ids;
+    lt_info *info; /* id NULL until described */
+    size_t n;
+} lt_batch;
+
+static int lt_take(void *ud, size_t i, const xmlNode *item)
+{
+    lt_batch *b = ud;
+    if (b->info[i].id == NULL) {
+        lt_clear(&b->info[i]);
+        lt_parse_template(item, &b->info[i]);
+    }
+    return 0;
+}
+
+static int lt_templates(aws_many *m, lt_batch *b)
+{
+    aws_params q = {0};
+    aws_resp *r = NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < b->n; i++)
+        if (b->ids[i] != NULL)
+            aws_params_addk(&q, b->ids[i], "LaunchTemplateId.%zu", ++k);
+    int error = aws_query(m->p, m->call, AWS_EC2, "DescribeLaunchTemplates", &q, "", AWS_SAFE,
+                          "*NotFound *NotFoundException *.Malformed", &r);
+    aws_params_free(&q);
+    if (error == 0) {
+        for (xmlNode *it = aws_xml_path(r->result, "launchTemplates/item"); it != NULL;
+             it = aws_xml_next(it)) {
+            char *id = aws_xml_get(it, "launchTemplateId");
+            for (size_t i = 0; id != NULL && i < b->n; i++)
+                if (b->ids[i] != NULL && strcmp(b->ids[i], id) == 0)
+                    lt_take(b, i, it);
+            free(id);
+        }
+    }
+    aws_resp_free(r);
+    if (error == INFRA_ENOTFOUND || error == INFRA_EINVALID) {
+        /* One of them is gone: every template of the region, in pages. */
+        static const aws_ec2_kind all = {.describe = "DescribeLaunchTemplates",
+                                         .set = "launchTemplates",
+                                         .id_elem = "launchTemplateId",
+                                         .page_max = 200};
+        error = aws_ec2_list(m, &all, b->ids, b->n, lt_take, b);
+    }
+    return error;
+}
+
+/* The latest version of every template described. */
+static int lt_versions(aws_many *m, lt_batch *b)
+{
+    size_t found = 0, last = 0;
+    char *next = NULL;
+    int error = 0;
+    for (size_t i = 0; i < b->n; i++)
+        if (b->info[i].id != NULL) {
+            found++;
+            last = i;
+        }
+    if (found == 0)
+        return 0;
+    do {
+        aws_params q = {0};
+        aws_resp *r = NULL;
+        if (found == 1) {
+            char version[24];
+            snprintf(version, sizeof(version), "%ld", b->info[last].latest);
+            aws_params_add(&q, "LaunchTemplateId", b->info[last].id);
+            aws_params_add(&q, "LaunchTemplateVersion.1", version);
+        } else {
+            /* Without a template, $Latest names the latest version of each. */
+            aws_params_add(&q, "LaunchTemplateVersion.1", "$Latest");
+            aws_params_add_int(&q, "MaxResults", 200);
+        }
+        if (next != NULL)
+            aws_params_add(&q, "NextToken", next);
+        free(next);
+        next = NULL;
+        error = aws_query(m->p, m->call, AWS_EC2, "DescribeLaunchTemplateVersions", &q, "",
+                          AWS_SAFE, NULL, &r);
+        xmlNode *set = error == 0 ? aws_xml_child(r->result, "launchTemplateVersionSet") : NULL;
+        for (xmlNode *v = aws_xml_child(set, "item"); v != NULL; v = aws_xml_next(v)) {
+            char *id = aws_xml_get(v, "launchTemplateId");
+            long number = aws_xml_get_long(v, "versionNumber", -1);
+            for (size_t i = 0; id != NULL && i < b->n; i++)
+                if (b->info[i].id != NULL && strcmp(b->info[i].id, id) == 0 &&
+                    number == b->info[i].latest && b->info[i].image == NULL)
+                    lt_parse_data(aws_xml_child(v, "launchTemplateData"), &b->info[i]);
+            free(id);
+        }
+        if (error == 0) {
+            next = aws_xml_get(r->result, "nextToken");
+            if (next != NULL && *next == '\0') {
+                free(next);
+                next = NULL;
+            }
+        }
+        aws_resp_free(r);
+        aws_params_free(&q);
+    } while (error == 0 && next != NULL);
+    free(next);
+    return error;
+}
+
+static int launch_template_read_many(aws_many *m)
+{
+    lt_batch b = {pu_calloc(m->n + 1, sizeof(char *)), pu_calloc(m->n + 1, sizeof(lt_info)), m->n};
+    int error;
+    for (size_t i = 0; i < m->n; i++) {
+        b.ids[i] = aws_state_id(m->acts[i].state);
+        b.info[i].groups = pu_calloc(1, sizeof(char *));
+        m->results[i] = INFRA_ENOTFOUND;
+    }
+    if ((error = lt_templates(m, &b)) == 0 && (error = lt_versions(m, &b)) == 0)
+        for (size_t i = 0; i < m->n; i++)
+            if (b.info[i].id != NULL)
+                m->results[i] = launch_template_refresh(&m->acts[i], &b.info[i]);
+    for (size_t i = 0; i < m->n; i++)
+        lt_clear(&b.info[i]);
+    free(b.ids);
+    free(b.info);
+    return error;
 }
 
 const aws_handler aws_launch_template_handler = {"launch_template", launch_template_apply,
-                                                 launch_template_remove, launch_template_read};
+                                                 launch_template_remove, launch_template_read,
+                                                 launch_template_read_many};

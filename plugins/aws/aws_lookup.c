@@ -44,6 +44,37 @@ int aws_find_by_token(infra_provider *p, infra_call *call, const char *action,
     return error;
 }
 
+int aws_resuming(infra_call *call)
+{
+    /* A host that cannot say: look, as a create always did. */
+    if (!INFRA_HAS_SLOT(pu_host, call_resuming))
+        return 1;
+    return pu_host->call_resuming(call) == 1;
+}
+
+int aws_create_may_exist(aws_act *a)
+{
+    const char *token = pu_host->call_token(a->call);
+    if (token == NULL || aws_resuming(a->call))
+        return 1;
+    /* A create tried before in this run (the engine retries after a
+     * failure that may have come after the object was made). */
+    pthread_mutex_lock(&a->p->tried_lock);
+    int tried = aws_strv_has(a->p->tried, token);
+    if (!tried)
+        aws_strv_push(&a->p->tried, token);
+    pthread_mutex_unlock(&a->p->tried_lock);
+    return tried;
+}
+
+int aws_find_mine_before_create(aws_act *a, const aws_ec2_kind *kind, char **id)
+{
+    *id = NULL;
+    if (!aws_create_may_exist(a))
+        return INFRA_ENOTFOUND;
+    return aws_find_mine(a, kind, id);
+}
+
 int aws_find_mine(aws_act *a, const aws_ec2_kind *kind, char **id)
 {
     return aws_find_by_token(a->p, a->call, kind->describe, kind->set, kind->id_elem,

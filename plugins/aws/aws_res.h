@@ -29,12 +29,29 @@ typedef struct aws_act {
     size_t *priv_out_len;
 } aws_act;
 
+/* The resources of one type that one read_many call refreshes together,
+ * each with a state (those looked up by token go through read() one by
+ * one). acts[i] is resource i as read() would get it: its own call (for
+ * its diagnostics), state and private blob, and *acts[i].out its item's
+ * result. Every pointer is borrowed. */
+typedef struct aws_many {
+    infra_provider *p;
+    infra_call *call; /* the batch's call: the API calls made for all of them */
+    aws_act *acts;
+    int *results; /* set for every act: 0, INFRA_ENOTFOUND when gone, or INFRA_E* */
+    size_t n;
+} aws_many;
+
 /* The handlers of one resource type. */
 typedef struct aws_handler {
     const char *type;
     int (*apply)(aws_act *a);  /* create or update; sets *a->out */
     int (*remove)(aws_act *a); /* delete a->prior; gone already = 0 */
     int (*read)(aws_act *a);   /* refresh a->state into *a->out; INFRA_ENOTFOUND when gone */
+    /* refresh every act of m in as few calls as the API allows, with the
+     * same outcome read() has for each; 0, or an error failing them all.
+     * NULL: read() one by one. */
+    int (*read_many)(aws_many *m);
 } aws_handler;
 
 /* The handler of type, or NULL. */
@@ -116,13 +133,28 @@ int aws_wait_state(infra_provider *p, infra_call *call, const char *attr, const 
                    const char *id_key, const char *id, const char *set, const char *state_elem,
                    const char *target, const char *fail_states, int64_t timeout_ms);
 /* How the objects of one EC2 type are found: the Describe call, the set
- * of its answer, and the id and state elements of an item. */
+ * of its answer, the id and state elements of an item, and how a batch
+ * names many of them. */
 typedef struct aws_ec2_kind {
     const char *describe;   /* "DescribeVpcs" */
     const char *set;        /* "vpcSet" */
     const char *id_elem;    /* "vpcId" */
     const char *state_elem; /* "state", or NULL when the type has none */
+    const char *filter;     /* the filter naming objects by id ("vpc-id"), for batches */
+    long page_max;          /* MaxResults the call takes (its maximum), 0 when it does not page */
+    const char *inner;      /* DescribeInstances: the set inside each item of set */
 } aws_ec2_kind;
+/* 1 when the call's token comes from an earlier, interrupted run (the
+ * object of its create may exist), or when the host cannot say. */
+int aws_resuming(infra_call *call);
+/* 1 when what the create of a would make may exist already: its token
+ * comes from an earlier run, or this context tried the create before (a
+ * retry after a failure that may have followed the object's making);
+ * records the try. A first try of a token new in this run needs no
+ * lookup before it. */
+int aws_create_may_exist(aws_act *a);
+/* aws_find_mine when aws_create_may_exist(a), else INFRA_ENOTFOUND. */
+int aws_find_mine_before_create(aws_act *a, const aws_ec2_kind *kind, char **id);
 /* The object of kind an earlier try of this create made (tagged with the
  * call's infra:token): 0 with *id (caller frees), INFRA_ENOTFOUND when
  * there is none and it has to be made. */
@@ -166,6 +198,39 @@ int aws_json_alias_value(const infra_json *obj, const char *const *keys, const i
                          const char **key);
 
 /* ------------------------------------------------------------------ */
+/* aws_batch.c: batched refresh                                        */
+
+/* Values of one EC2 filter, and so ids named by one call. */
+#define AWS_FILTER_MAX 200
+
+/* The read_many slot of the provider (aws.c puts it in the ops table). */
+int aws_read_many(infra_provider *self, infra_call *call, const char *type, infra_read_item *items,
+                  size_t count);
+
+/* Describes the EC2 objects of kind whose ids are ids[0..n) in as few
+ * calls as the API allows, following NextToken: up to AWS_FILTER_MAX ids
+ * with one call filtered on kind->filter; more with one call filtered on
+ * the call's infra:topology and infra:environment tags, then the ids it
+ * did not answer by id. each(ud, i, item) is called for every ids[i] EC2
+ * answered (ids[i] NULL is skipped); its error stops the batch. 0, or the
+ * first error (with a diagnostic on m->call). */
+int aws_ec2_batch(aws_many *m, const aws_ec2_kind *kind, const char *const *ids, size_t n,
+                  int (*each)(void *ud, size_t i, const xmlNode *item), void *ud);
+
+/* The same for every object of kind in the region, in pages: for types
+ * whose calls cannot filter by id and fail when one id is unknown. */
+int aws_ec2_list(aws_many *m, const aws_ec2_kind *kind, const char *const *ids, size_t n,
+                 int (*each)(void *ud, size_t i, const xmlNode *item), void *ud);
+
+/* The usual read_many of an EC2 type: the id of each act's state (or,
+ * with key, the state's member key), one aws_ec2_batch, then
+ * refresh(act, id, item) for each object found; what EC2 did not answer
+ * is INFRA_ENOTFOUND. refresh is the code read() uses on the item it
+ * describes, so that a batch sees the same drift. */
+int aws_ec2_read_many(aws_many *m, const aws_ec2_kind *kind, const char *key,
+                      int (*refresh)(aws_act *a, const char *id, const xmlNode *item));
+
+/* ------------------------------------------------------------------ */
 /* aws_instance_data.c: DescribeInstances and the shared waiter         */
 
 typedef struct aws_instance {
@@ -187,6 +252,8 @@ typedef struct aws_instance {
 } aws_instance;
 
 void aws_instance_clear(aws_instance *i);
+/* A deep copy of from into to. */
+void aws_instance_copy(aws_instance *to, const aws_instance *from);
 /* Reads one instancesSet item. */
 void aws_instance_parse(const xmlNode *item, aws_instance *out);
 /* Every instance of a DescribeInstances answer (reservationSet/item/instancesSet/item). */
@@ -198,9 +265,15 @@ void aws_instances_free(aws_instance *v, size_t n);
  * than failing the others. */
 int aws_instances_describe(infra_provider *p, infra_call *call, const char *attr, char *const *ids,
                            aws_instance **out, size_t *n);
-/* The instances tagged infra:token = token that are not terminated. */
+/* The instances tagged infra:token = token that are not terminated.
+ * Lookups made at the same time share one DescribeInstances (BATCH_MAX
+ * tokens a call). */
 int aws_instances_by_token(infra_provider *p, infra_call *call, const char *token,
                            aws_instance **out, size_t *n);
+aws_lookups *aws_lookups_new(void);
+void aws_lookups_free(aws_lookups *l);
+/* How many DescribeInstances the lookups by token have made (for tests). */
+long aws_lookups_calls(const aws_lookups *l);
 
 /* Waits until instance id is in state target ("running", or "terminated",
  * which a vanished instance also satisfies). Every instance waited on at
@@ -215,6 +288,54 @@ void aws_waiter_free(aws_waiter *w);
 long aws_waiter_polls(const aws_waiter *w);
 
 /* ------------------------------------------------------------------ */
+/* aws_asg_group.c: Auto Scaling group names and descriptions           */
+
+/* The create's token and BASE: group N of the resource is BASE-gN. */
+typedef struct aws_asg_id {
+    char *token;
+    char *base;
+} aws_asg_id;
+void aws_asg_id_clear(aws_asg_id *g);
+/* The token and base: from the private blob of a, else from its call
+ * (base then derived from the address and the token). */
+void aws_asg_id_load(const aws_act *a, aws_asg_id *g);
+/* Writes them as the private blob of a (*a->priv_out, host-allocated). */
+int aws_asg_id_save(aws_act *a, const aws_asg_id *g);
+/* "BASE-gN" (caller frees). */
+char *aws_asg_name(const char *base, long generation);
+/* N of a group named BASE-gN, -1 for another name. */
+long aws_asg_generation(const char *base, const char *name);
+
+/* What a group is now. */
+typedef struct aws_asg_info {
+    char *name;
+    char *status; /* "Delete in progress" while going */
+    char *template_id;
+    char *version;
+    long min, max, desired, grace;
+    char *health_type;
+    char *subnets; /* VPCZoneIdentifier */
+    char **balancers;
+    char **instances;  /* every instance of the group */
+    char **in_service; /* those InService and Healthy */
+    aws_tags tags;
+} aws_asg_info;
+void aws_asg_info_clear(aws_asg_info *g);
+void aws_asg_free_all(aws_asg_info *v, size_t n);
+/* One AutoScalingGroups member. */
+void aws_asg_parse(const xmlNode *m, aws_asg_info *g);
+/* The groups of names (NULL-terminated) that exist, and are not being
+ * deleted unless with_deleting: *out, an array of *n (free with
+ * aws_asg_free_all). Names that do not exist are simply absent. */
+int aws_asg_describe(aws_act *a, char *const *names, int with_deleting, aws_asg_info **out,
+                     size_t *n);
+/* The group called name, not being deleted: 0, or INFRA_ENOTFOUND. */
+int aws_asg_one(aws_act *a, const char *name, aws_asg_info *out);
+/* The generations BASE-g0 .. BASE-g(upto) that exist. */
+int aws_asg_sweep(aws_act *a, const char *base, long upto, int with_deleting, aws_asg_info **out,
+                  size_t *n);
+
+/* ------------------------------------------------------------------ */
 /* aws_console.c                                                       */
 
 /* The SSH host key fingerprint cloud-init printed in console output:
@@ -222,6 +343,27 @@ long aws_waiter_polls(const aws_waiter *w);
  * the ECDSA one preferred, else ED25519, else the first. 0 with *out
  * ("SHA256:..."; caller frees), INFRA_ENOTFOUND when there is no block. */
 int aws_console_fingerprint(const char *console, char **out);
+
+/* ------------------------------------------------------------------ */
+/* aws_hostkey.c: the SSH host key an instance boots with               */
+
+typedef struct aws_host_key {
+    char *private_pem; /* "-----BEGIN EC PRIVATE KEY-----..." (a secret: zeroised when cleared) */
+    char *public_line; /* "ecdsa-sha2-nistp256 AAAA... infra" */
+    char *fingerprint; /* "SHA256:..." as ssh-keygen -l prints it */
+} aws_host_key;
+void aws_host_key_clear(aws_host_key *k);
+/* The P-256 key of token under seed (deterministic). 0, or INFRA_EINTERNAL. */
+int aws_host_key_derive(const void *seed, size_t seed_len, const char *token, aws_host_key *out);
+/* The key of the call's create: its token under the topology's seed (the
+ * secret aws.host_key_seed, made on first use). INFRA_ENOTSUP when the
+ * call has no token or the host keeps no secrets. */
+int aws_host_key_for(infra_call *call, aws_host_key *out);
+/* user_data (may be NULL) with a cloud-config part giving k as the host
+ * key: the cloud-config alone without user data, else a MIME multipart
+ * whose second part is the user's data as cloud-init would read it alone
+ * (caller frees; it holds the private key: aws_free_secret_copy). */
+char *aws_user_data_with_key(const char *user_data, const aws_host_key *k);
 
 /* ------------------------------------------------------------------ */
 /* aws_image.c                                                         */
@@ -316,5 +458,39 @@ int aws_elb_pages(aws_act *a, const char *attr, int (*page)(void *ud, const xmlN
 /* "http:8080/health" -> "HTTP:8080/health", "tcp:22" -> "TCP:22" (caller frees); NULL if malformed.
  */
 char *aws_health_target(const char *health);
+/* The health check numbers of cfg, AWS's defaults where it says none, the
+ * timeout kept below the interval. */
+void aws_health_numbers(const infra_json *cfg, long *interval, long *timeout, long *healthy,
+                        long *unhealthy);
+/* The health check target of cfg: health, else TCP on the first
+ * listener's instance port (caller frees); NULL when health is malformed. */
+char *aws_health_wanted(const infra_json *cfg, const aws_listener *l, size_t n);
+
+/* aws_elb_read.c: what a Classic balancer is now, read one by one or in a batch. */
+typedef struct aws_lb_info {
+    char *name;
+    char *dns_name;
+    char *zone_id;
+    char *scheme;
+    char **subnets;
+    char **groups;
+    char **instances;
+    aws_listener *listeners; /* sorted by port */
+    size_t nlisteners;
+    char *health_target;
+    long interval, timeout, healthy, unhealthy;
+} aws_lb_info;
+void aws_lb_info_clear(aws_lb_info *l);
+/* The balancer called name (DescribeLoadBalancers): 0, or INFRA_ENOTFOUND
+ * without a diagnostic when there is none. */
+int aws_lb_describe(aws_act *a, const char *name, aws_lb_info *l);
+/* Its tags (DescribeTags); INFRA_ENOTFOUND quietly when it is gone. */
+int aws_lb_tags(aws_act *a, const char *name, aws_tags *out);
+/* The name of a balancer the call creates without one given: derived
+ * from its address and token, at most 32 characters (caller frees). */
+char *aws_lb_derived_name(infra_call *call);
+/* read and read_many of the load_balancer type. */
+int aws_lb_read(aws_act *a);
+int aws_lb_read_many(aws_many *m);
 
 #endif

@@ -9,8 +9,11 @@
 
 static const char *const network_keys[] = {"network", "vpc", NULL};
 
-static const aws_ec2_kind table_kind = {"DescribeRouteTables", "routeTableSet", "routeTableId",
-                                        NULL};
+static const aws_ec2_kind table_kind = {.describe = "DescribeRouteTables",
+                                        .set = "routeTableSet",
+                                        .id_elem = "routeTableId",
+                                        .filter = "route-table-id",
+                                        .page_max = 100};
 
 typedef struct route {
     char *cidr;
@@ -51,45 +54,55 @@ static void route_push(route **v, size_t *n, const char *cidr, const char *targe
     (*n)++;
 }
 
+/* What a DescribeRouteTables item says of its table. */
+static void table_parse(const xmlNode *item, table_info *t)
+{
+    memset(t, 0, sizeof(*t));
+    t->subnets = pu_calloc(1, sizeof(char *));
+    t->assoc = pu_calloc(1, sizeof(char *));
+    xmlNode *set = aws_xml_child(item, "routeSet");
+    for (xmlNode *it = aws_xml_child(set, "item"); it != NULL; it = aws_xml_next(it)) {
+        char *origin = aws_xml_get(it, "origin");
+        char *cidr = aws_xml_get(it, "destinationCidrBlock");
+        char *gw = aws_xml_get(it, "gatewayId");
+        char *nat = aws_xml_get(it, "natGatewayId");
+        int mine = origin == NULL || strcmp(origin, "CreateRoute") == 0;
+        if (mine && cidr && *cidr && nat && *nat)
+            route_push(&t->routes, &t->nroutes, cidr, nat, 1);
+        else if (mine && cidr && *cidr && gw && *gw && strcmp(gw, "local") != 0)
+            route_push(&t->routes, &t->nroutes, cidr, gw, 0);
+        free(origin);
+        free(cidr);
+        free(gw);
+        free(nat);
+    }
+    set = aws_xml_child(item, "associationSet");
+    for (xmlNode *it = aws_xml_child(set, "item"); it != NULL; it = aws_xml_next(it)) {
+        char *subnet = aws_xml_get(it, "subnetId");
+        char *assoc = aws_xml_get(it, "routeTableAssociationId");
+        if (!aws_xml_get_bool(it, "main") && subnet && *subnet && assoc && *assoc) {
+            aws_strv_push(&t->subnets, subnet);
+            aws_strv_push(&t->assoc, assoc);
+        }
+        free(subnet);
+        free(assoc);
+    }
+    aws_tags_parse(aws_xml_child(item, "tagSet"), &t->tags);
+    t->vpc = aws_xml_get(item, "vpcId");
+}
+
 static int table_describe(aws_act *a, const char *id, unsigned flags, table_info *t)
 {
     aws_resp *r = NULL;
     xmlNode *item = NULL;
-    memset(t, 0, sizeof(*t));
-    t->subnets = pu_calloc(1, sizeof(char *));
-    t->assoc = pu_calloc(1, sizeof(char *));
     int error = aws_describe_one(a->p, a->call, "DescribeRouteTables", "RouteTableId.1", id,
                                  "routeTableSet", flags, &r, &item);
     if (error == 0) {
-        xmlNode *set = aws_xml_child(item, "routeSet");
-        for (xmlNode *it = aws_xml_child(set, "item"); it != NULL; it = aws_xml_next(it)) {
-            char *origin = aws_xml_get(it, "origin");
-            char *cidr = aws_xml_get(it, "destinationCidrBlock");
-            char *gw = aws_xml_get(it, "gatewayId");
-            char *nat = aws_xml_get(it, "natGatewayId");
-            int mine = origin == NULL || strcmp(origin, "CreateRoute") == 0;
-            if (mine && cidr && *cidr && nat && *nat)
-                route_push(&t->routes, &t->nroutes, cidr, nat, 1);
-            else if (mine && cidr && *cidr && gw && *gw && strcmp(gw, "local") != 0)
-                route_push(&t->routes, &t->nroutes, cidr, gw, 0);
-            free(origin);
-            free(cidr);
-            free(gw);
-            free(nat);
-        }
-        set = aws_xml_child(item, "associationSet");
-        for (xmlNode *it = aws_xml_child(set, "item"); it != NULL; it = aws_xml_next(it)) {
-            char *subnet = aws_xml_get(it, "subnetId");
-            char *assoc = aws_xml_get(it, "routeTableAssociationId");
-            if (!aws_xml_get_bool(it, "main") && subnet && *subnet && assoc && *assoc) {
-                aws_strv_push(&t->subnets, subnet);
-                aws_strv_push(&t->assoc, assoc);
-            }
-            free(subnet);
-            free(assoc);
-        }
-        aws_tags_parse(aws_xml_child(item, "tagSet"), &t->tags);
-        t->vpc = aws_xml_get(item, "vpcId");
+        table_parse(item, t);
+    } else {
+        memset(t, 0, sizeof(*t));
+        t->subnets = pu_calloc(1, sizeof(char *));
+        t->assoc = pu_calloc(1, sizeof(char *));
     }
     aws_resp_free(r);
     return error;
@@ -224,7 +237,7 @@ static int route_table_apply(aws_act *a)
         if ((error = aws_prior_id(a, &id)) < 0)
             return error;
         error = aws_tags_sync(a->p, a->call, id, a->prior, a->planned, NULL);
-    } else if ((error = aws_find_mine(a, &table_kind, &id)) == INFRA_ENOTFOUND) {
+    } else if ((error = aws_find_mine_before_create(a, &table_kind, &id)) == INFRA_ENOTFOUND) {
         aws_params q = {0};
         aws_params_add(&q, "VpcId", aws_json_str_any(a->planned, network_keys));
         error = aws_ec2_create(a, "CreateRouteTable", &q, "route-table", "network", AWS_FRESH,
@@ -309,18 +322,14 @@ static int subnets_json(const table_info *now, infra_json *st)
     return aws_json_set_strv(st, "subnets", now->subnets);
 }
 
-static int route_table_read(aws_act *a)
+/* The state of a->state's table as item describes it. */
+static int route_table_refresh(aws_act *a, const char *id, const xmlNode *item)
 {
-    const char *id;
-    char *found = NULL;
-    table_info now = {0};
+    table_info now;
     int error;
-
-    if ((error = aws_read_id(a, &table_kind, &id, &found)) < 0)
-        return error;
-    error = table_describe(a, id, 0, &now);
+    table_parse(item, &now);
     infra_json *st = aws_state_new(a->state);
-    if (error == 0 && (error = pu_json_set_str(st, "id", id)) == 0 &&
+    if ((error = pu_json_set_str(st, "id", id)) == 0 &&
         (error = routes_json(&now, a->state, st)) == 0 && (error = subnets_json(&now, st)) == 0 &&
         (error = associations_json(&now, st)) == 0) {
         const char *key = AJ->get(st, "vpc") != NULL ? "vpc" : "network";
@@ -328,9 +337,32 @@ static int route_table_read(aws_act *a)
             error = aws_tags_read(st, &now.tags, NULL);
     }
     table_clear(&now);
-    free(found);
     return aws_state_finish(a, st, error);
 }
 
+static int route_table_read(aws_act *a)
+{
+    const char *id;
+    char *found = NULL;
+    aws_resp *r = NULL;
+    xmlNode *item = NULL;
+    int error;
+
+    if ((error = aws_read_id(a, &table_kind, &id, &found)) < 0)
+        return error;
+    error = aws_describe_one(a->p, a->call, "DescribeRouteTables", "RouteTableId.1", id,
+                             "routeTableSet", 0, &r, &item);
+    if (error == 0)
+        error = route_table_refresh(a, id, item);
+    aws_resp_free(r);
+    free(found);
+    return error;
+}
+
+static int route_table_read_many(aws_many *m)
+{
+    return aws_ec2_read_many(m, &table_kind, NULL, route_table_refresh);
+}
+
 const aws_handler aws_route_table_handler = {"route_table", route_table_apply, route_table_remove,
-                                             route_table_read};
+                                             route_table_read, route_table_read_many};

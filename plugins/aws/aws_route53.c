@@ -42,8 +42,7 @@ char *aws_r53_unescape(const char *name)
     return pu_buf_take(&b);
 }
 
-/* "Name." lowercased with exactly one trailing dot (caller frees). */
-static char *dotted(const char *name)
+char *aws_r53_dotted(const char *name)
 {
     char *s = aws_r53_unescape(name);
     size_t n = strlen(s);
@@ -86,7 +85,7 @@ static char *strip_prefix(const char *id, const char *prefix)
 int aws_r53_zone_id(infra_provider *p, infra_call *call, const char *attr, const char *zone,
                     char **id)
 {
-    char *want = dotted(zone);
+    char *want = aws_r53_dotted(zone);
     int error = 0;
 
     *id = NULL;
@@ -107,7 +106,7 @@ int aws_r53_zone_id(infra_provider *p, infra_call *call, const char *attr, const
         xmlNode *hz = aws_xml_path(r->result, "HostedZones/HostedZone");
         char *name = aws_xml_get(hz, "Name");
         char *zid = aws_xml_get(hz, "Id");
-        char *got = name ? dotted(name) : NULL;
+        char *got = name ? aws_r53_dotted(name) : NULL;
         if (hz == NULL || got == NULL || strcmp(got, want) != 0 || zid == NULL) {
             pu_diagf(call, attr, "aws: Route 53 has no hosted zone %s", want);
             error = INFRA_ENOTFOUND;
@@ -135,7 +134,7 @@ static void parse_rrset(const xmlNode *n, aws_rrset *out)
 {
     memset(out, 0, sizeof(*out));
     char *name = aws_xml_get(n, "Name");
-    out->name = dotted(name ? name : "");
+    out->name = aws_r53_dotted(name ? name : "");
     free(name);
     out->type = aws_xml_get(n, "Type");
     out->ttl = aws_xml_get_long(n, "TTL", -1);
@@ -171,7 +170,7 @@ int aws_r53_parse_rrsets(const xmlNode *result, aws_rrset **out, size_t *n)
 int aws_r53_get(infra_provider *p, infra_call *call, const char *attr, const char *zone_id,
                 const char *name, const char *type, aws_rrset *out)
 {
-    char *want = dotted(name);
+    char *want = aws_r53_dotted(name);
     char *path = pu_printf(R53_VERSION "/hostedzone/%s/rrset", zone_id);
     /* Route 53 lists a wildcard under its escaped form. */
     pu_buf escaped = {0};
@@ -203,6 +202,59 @@ int aws_r53_get(infra_provider *p, infra_call *call, const char *attr, const cha
     free(path);
     free(want);
     free(escaped.data);
+    return error;
+}
+
+int aws_r53_list(infra_provider *p, infra_call *call, const char *attr, const char *zone_id,
+                 int (*each)(void *ud, aws_rrset *rrset), void *ud)
+{
+    char *path = pu_printf(R53_VERSION "/hostedzone/%s/rrset", zone_id);
+    char *name = NULL, *type = NULL, *ident = NULL;
+    int error = 0, more = 1;
+    while (error == 0 && more) {
+        aws_kv q[4] = {{"maxitems", "300"}};
+        size_t nq = 1;
+        if (name != NULL)
+            q[nq++] = (aws_kv){"name", name};
+        if (type != NULL)
+            q[nq++] = (aws_kv){"type", type};
+        if (ident != NULL)
+            q[nq++] = (aws_kv){"identifier", ident};
+        aws_resp *r = NULL;
+        error = r53(p, call, attr, "ListResourceRecordSets", "GET", path, q, nq, NULL, AWS_SAFE,
+                    NULL, &r);
+        free(name);
+        free(type);
+        free(ident);
+        name = type = ident = NULL;
+        if (error == 0) {
+            aws_rrset *v = NULL;
+            size_t n = 0;
+            aws_r53_parse_rrsets(r->result, &v, &n);
+            for (size_t i = 0; i < n; i++) {
+                if (error == 0)
+                    error = each(ud, &v[i]);
+                aws_rrset_free(&v[i]);
+            }
+            free(v);
+            more = aws_xml_get_bool(r->result, "IsTruncated");
+            name = aws_xml_get(r->result, "NextRecordName");
+            type = aws_xml_get(r->result, "NextRecordType");
+            ident = aws_xml_get(r->result, "NextRecordIdentifier");
+            if (more && (name == NULL || *name == '\0')) {
+                pu_diagf(call, attr,
+                         "aws: ListResourceRecordSets of %s is truncated without a "
+                         "next record name",
+                         zone_id);
+                error = INFRA_EINTERNAL;
+            }
+        }
+        aws_resp_free(r);
+    }
+    free(name);
+    free(type);
+    free(ident);
+    free(path);
     return error;
 }
 

@@ -106,6 +106,9 @@ static const pu_attr instance_attrs[] = {
     {"firewalls", "list", 0, "security group ids"},
     {"key_pair", "string", FN, "key pair name"},
     {"user_data", "string", FN, "cloud-init user data (sent base64)"},
+    {"ssh_host_key", "string", FN,
+     "generate (default): a host key infra derives, given in the user data, its fingerprint "
+     "known before boot; console: the instance's own, its fingerprint read from the console"},
     {"public_ip", "any", 0,
      "true/false: ask for a public address (default: the subnet's setting); then its address"},
     NAME_TAGS_ATTRS,
@@ -123,7 +126,7 @@ static const pu_attr instance_attrs[] = {
     {"network", "string", C, "VPC id"},
     {"ssh_port", "integer", C, "22"},
     {"ssh_host_key_fingerprint", "string", C,
-     "SHA256 fingerprint of the host key from the console output, or null"},
+     "SHA256 fingerprint of the host key (the one infra gave, or the console's), or null"},
     {"associate_public_ip", "bool", C, "what was asked of public_ip at launch"},
 };
 
@@ -378,6 +381,11 @@ static int check_values(infra_call *call, const char *type, const infra_json *co
             pu_diagf(call, "size", "size, machine and instance_type are the same: give one");
             error = INFRA_EINVALID;
         }
+        if (strcmp(type, "instance") == 0 && (s = known_str(config, "ssh_host_key")) != NULL &&
+            strcmp(s, "generate") != 0 && strcmp(s, "console") != 0) {
+            pu_diagf(call, "ssh_host_key", "ssh_host_key is generate or console");
+            error = INFRA_EINVALID;
+        }
         if ((s = known_str(config, "user_data")) != NULL && strlen(s) > 12288) {
             pu_diagf(call, "user_data", "user_data is limited to 16 KB once base64-encoded");
             error = INFRA_EINVALID;
@@ -473,7 +481,7 @@ static int check_values(infra_call *call, const char *type, const infra_json *co
         }
         CHECK(check_int_range(call, config, "ttl", 0, 2147483647));
         if ((v = AJ->get(config, "target")) != NULL && AJ->type(v) != INFRA_JSON_STRING &&
-            AJ->type(v) != INFRA_JSON_ARRAY) {
+            AJ->type(v) != INFRA_JSON_ARRAY && !pu_is_unknown(v)) {
             pu_diagf(call, "target", "target must be a value or a list of values");
             error = INFRA_EINVALID;
         }

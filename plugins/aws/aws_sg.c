@@ -13,8 +13,11 @@
 
 static const char *const network_keys[] = {"network", "vpc", NULL};
 
-static const aws_ec2_kind group_kind = {"DescribeSecurityGroups", "securityGroupInfo", "groupId",
-                                        NULL};
+static const aws_ec2_kind group_kind = {.describe = "DescribeSecurityGroups",
+                                        .set = "securityGroupInfo",
+                                        .id_elem = "groupId",
+                                        .filter = "group-id",
+                                        .page_max = 1000};
 
 static int rule_cmp(const void *x, const void *y)
 {
@@ -285,6 +288,17 @@ static void group_clear(group_info *g)
     memset(g, 0, sizeof(*g));
 }
 
+static void group_parse(const xmlNode *item, group_info *g)
+{
+    memset(g, 0, sizeof(*g));
+    g->name = aws_xml_get(item, "groupName");
+    g->description = aws_xml_get(item, "groupDescription");
+    g->vpc = aws_xml_get(item, "vpcId");
+    aws_rules_from_xml(aws_xml_child(item, "ipPermissions"), &g->ingress, &g->ningress);
+    aws_rules_from_xml(aws_xml_child(item, "ipPermissionsEgress"), &g->egress, &g->negress);
+    aws_tags_parse(aws_xml_child(item, "tagSet"), &g->tags);
+}
+
 static int group_describe(aws_act *a, const char *id, unsigned flags, group_info *g)
 {
     aws_resp *r = NULL;
@@ -292,14 +306,8 @@ static int group_describe(aws_act *a, const char *id, unsigned flags, group_info
     memset(g, 0, sizeof(*g));
     int error = aws_describe_one(a->p, a->call, "DescribeSecurityGroups", "GroupId.1", id,
                                  "securityGroupInfo", flags, &r, &item);
-    if (error == 0) {
-        g->name = aws_xml_get(item, "groupName");
-        g->description = aws_xml_get(item, "groupDescription");
-        g->vpc = aws_xml_get(item, "vpcId");
-        aws_rules_from_xml(aws_xml_child(item, "ipPermissions"), &g->ingress, &g->ningress);
-        aws_rules_from_xml(aws_xml_child(item, "ipPermissionsEgress"), &g->egress, &g->negress);
-        aws_tags_parse(aws_xml_child(item, "tagSet"), &g->tags);
-    }
+    if (error == 0)
+        group_parse(item, g);
     aws_resp_free(r);
     return error;
 }
@@ -460,7 +468,7 @@ static int firewall_apply(aws_act *a)
     } else {
         const char *given = pu_json_str(a->planned, "name");
         name = given ? pu_strdup(given) : aws_call_name(a->call, 255);
-        if ((error = aws_find_mine(a, &group_kind, &id)) == INFRA_ENOTFOUND)
+        if ((error = aws_find_mine_before_create(a, &group_kind, &id)) == INFRA_ENOTFOUND)
             error = group_create(a, vpc, name, &id);
     }
     if (error == 0 && (error = group_describe(a, id, AWS_FRESH, &now)) == 0 &&
@@ -518,20 +526,17 @@ static infra_json *rules_json(const aws_rule *v, size_t n)
     return list;
 }
 
-static int firewall_read(aws_act *a)
+/* The state of a->state's group as item describes it. */
+static int firewall_refresh(aws_act *a, const char *id, const xmlNode *item)
 {
-    const char *id;
-    char *found = NULL;
-    group_info now = {0};
+    group_info now;
     aws_rule *ingress = NULL, *egress = NULL;
     size_t ningress = 0, negress = 0;
     int error;
 
-    if ((error = aws_read_id(a, &group_kind, &id, &found)) < 0)
-        return error;
-    error = group_describe(a, id, 0, &now);
+    group_parse(item, &now);
     infra_json *st = aws_state_new(a->state);
-    if (error == 0 && (error = pu_json_set_str(st, "id", id)) == 0 &&
+    if ((error = pu_json_set_str(st, "id", id)) == 0 &&
         (error = pu_json_set_str(st, "name", now.name)) == 0) {
         const char *key = AJ->get(st, "vpc") != NULL ? "vpc" : "network";
         error = pu_json_set_str(st, key, now.vpc);
@@ -562,9 +567,32 @@ static int firewall_read(aws_act *a)
     free(ingress);
     free(egress);
     group_clear(&now);
-    free(found);
     return aws_state_finish(a, st, error);
 }
 
+static int firewall_read(aws_act *a)
+{
+    const char *id;
+    char *found = NULL;
+    aws_resp *r = NULL;
+    xmlNode *item = NULL;
+    int error;
+
+    if ((error = aws_read_id(a, &group_kind, &id, &found)) < 0)
+        return error;
+    error = aws_describe_one(a->p, a->call, "DescribeSecurityGroups", "GroupId.1", id,
+                             "securityGroupInfo", 0, &r, &item);
+    if (error == 0)
+        error = firewall_refresh(a, id, item);
+    aws_resp_free(r);
+    free(found);
+    return error;
+}
+
+static int firewall_read_many(aws_many *m)
+{
+    return aws_ec2_read_many(m, &group_kind, NULL, firewall_refresh);
+}
+
 const aws_handler aws_firewall_handler = {"firewall", firewall_apply, firewall_remove,
-                                          firewall_read};
+                                          firewall_read, firewall_read_many};

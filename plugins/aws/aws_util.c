@@ -54,16 +54,6 @@ int aws_strv_same_set(char *const *x, char *const *y)
     return 1;
 }
 
-void aws_free_secret_copy(char *s)
-{
-    if (s == NULL)
-        return;
-    volatile char *p = s;
-    while (*p)
-        *p++ = '\0';
-    free(s);
-}
-
 int aws_check_cancel(infra_provider *p, infra_call *call)
 {
     if ((p != NULL && atomic_load(&p->stopped)) || pu_host->cancelled(call))
@@ -99,14 +89,6 @@ int64_t aws_random_below(int64_t bound)
         r = x * 0xbf58476d1ce4e5b9u;
     }
     return (int64_t)(r % ((uint64_t)bound + 1));
-}
-
-void aws_sha256_hex(const void *data, size_t len, char out[65])
-{
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int n = 0;
-    EVP_Digest(data, len, md, &n, EVP_sha256(), NULL);
-    pu_hex_encode(md, 32, out);
 }
 
 char *aws_base64_encode(const void *data, size_t len)

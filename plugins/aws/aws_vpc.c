@@ -11,8 +11,18 @@
 
 static const char *const network_keys[] = {"network", "vpc", NULL};
 
-static const aws_ec2_kind vpc_kind = {"DescribeVpcs", "vpcSet", "vpcId", "state"};
-static const aws_ec2_kind subnet_kind = {"DescribeSubnets", "subnetSet", "subnetId", "state"};
+static const aws_ec2_kind vpc_kind = {.describe = "DescribeVpcs",
+                                      .set = "vpcSet",
+                                      .id_elem = "vpcId",
+                                      .state_elem = "state",
+                                      .filter = "vpc-id",
+                                      .page_max = 1000};
+static const aws_ec2_kind subnet_kind = {.describe = "DescribeSubnets",
+                                         .set = "subnetSet",
+                                         .id_elem = "subnetId",
+                                         .state_elem = "state",
+                                         .filter = "subnet-id",
+                                         .page_max = 1000};
 
 /* ------------------------------------------------------------------ */
 /* network                                                            */
@@ -36,7 +46,7 @@ static int network_apply(aws_act *a)
             return error;
         error = aws_tags_sync(a->p, a->call, id, a->prior, a->planned, NULL);
     } else {
-        if ((error = aws_find_mine(a, &vpc_kind, &id)) == INFRA_ENOTFOUND)
+        if ((error = aws_find_mine_before_create(a, &vpc_kind, &id)) == INFRA_ENOTFOUND)
             error = vpc_create(a, &id);
         if (error == 0)
             error = aws_wait_state(a->p, a->call, "", "DescribeVpcs", "VpcId.1", id, "vpcSet",
@@ -55,6 +65,22 @@ static int network_remove(aws_act *a)
                              AWS_SAFE | AWS_DEPENDENT, "InvalidVpcID.NotFound");
 }
 
+/* The state of a->state's VPC id as item describes it. */
+static int network_refresh(aws_act *a, const char *id, const xmlNode *item)
+{
+    infra_json *st = aws_state_new(a->state);
+    aws_tags tags;
+    aws_tags_parse(aws_xml_child(item, "tagSet"), &tags);
+    char *cidr = aws_xml_get(item, "cidrBlock");
+    int error;
+    if ((error = pu_json_set_str(st, "id", id)) == 0 &&
+        (error = pu_json_set_str(st, "cidr", cidr)) == 0)
+        error = aws_tags_read(st, &tags, NULL);
+    free(cidr);
+    aws_tags_free(&tags);
+    return aws_state_finish(a, st, error);
+}
+
 static int network_read(aws_act *a)
 {
     const char *id;
@@ -66,23 +92,20 @@ static int network_read(aws_act *a)
     if ((error = aws_read_id(a, &vpc_kind, &id, &found)) < 0)
         return error;
     error = aws_describe_one(a->p, a->call, "DescribeVpcs", "VpcId.1", id, "vpcSet", 0, &r, &item);
-    infra_json *st = aws_state_new(a->state);
-    if (error == 0) {
-        aws_tags tags;
-        aws_tags_parse(aws_xml_child(item, "tagSet"), &tags);
-        char *cidr = aws_xml_get(item, "cidrBlock");
-        if ((error = pu_json_set_str(st, "id", id)) == 0 &&
-            (error = pu_json_set_str(st, "cidr", cidr)) == 0)
-            error = aws_tags_read(st, &tags, NULL);
-        free(cidr);
-        aws_tags_free(&tags);
-    }
+    if (error == 0)
+        error = network_refresh(a, id, item);
     aws_resp_free(r);
     free(found);
-    return aws_state_finish(a, st, error);
+    return error;
 }
 
-const aws_handler aws_network_handler = {"network", network_apply, network_remove, network_read};
+static int network_read_many(aws_many *m)
+{
+    return aws_ec2_read_many(m, &vpc_kind, NULL, network_refresh);
+}
+
+const aws_handler aws_network_handler = {"network", network_apply, network_remove, network_read,
+                                         network_read_many};
 
 /* ------------------------------------------------------------------ */
 /* subnet                                                             */
@@ -163,7 +186,7 @@ static int subnet_apply(aws_act *a)
             (asked || had_public) && want_public != had_public)
             error = subnet_public(a, id, want_public);
     } else {
-        if ((error = aws_find_mine(a, &subnet_kind, &id)) == INFRA_ENOTFOUND)
+        if ((error = aws_find_mine_before_create(a, &subnet_kind, &id)) == INFRA_ENOTFOUND)
             error = subnet_create(a, &id);
         if (error == 0)
             error = aws_wait_state(a->p, a->call, "", "DescribeSubnets", "SubnetId.1", id,
@@ -184,6 +207,31 @@ static int subnet_remove(aws_act *a)
                              AWS_SAFE | AWS_DEPENDENT, "InvalidSubnetID.NotFound");
 }
 
+/* The state of a->state's subnet id as item describes it. */
+static int subnet_refresh(aws_act *a, const char *id, const xmlNode *item)
+{
+    infra_json *st = aws_state_new(a->state);
+    aws_tags tags;
+    aws_tags_parse(aws_xml_child(item, "tagSet"), &tags);
+    char *cidr = aws_xml_get(item, "cidrBlock");
+    char *zone = aws_xml_get(item, "availabilityZone");
+    char *vpc = aws_xml_get(item, "vpcId");
+    int pub = aws_xml_get_bool(item, "mapPublicIpOnLaunch");
+    const char *key = AJ->get(st, "vpc") != NULL ? "vpc" : "network";
+    int error;
+    if ((error = pu_json_set_str(st, "id", id)) == 0 &&
+        (error = pu_json_set_str(st, "cidr", cidr)) == 0 &&
+        (error = pu_json_set_str(st, "availability_zone", zone)) == 0 &&
+        (error = pu_json_set_str(st, key, vpc)) == 0 &&
+        (AJ->get(st, "public") == NULL || (error = pu_json_set_bool(st, "public", pub)) == 0))
+        error = aws_tags_read(st, &tags, NULL);
+    free(cidr);
+    free(zone);
+    free(vpc);
+    aws_tags_free(&tags);
+    return aws_state_finish(a, st, error);
+}
+
 static int subnet_read(aws_act *a)
 {
     const char *id;
@@ -196,29 +244,17 @@ static int subnet_read(aws_act *a)
         return error;
     error = aws_describe_one(a->p, a->call, "DescribeSubnets", "SubnetId.1", id, "subnetSet", 0, &r,
                              &item);
-    infra_json *st = aws_state_new(a->state);
-    if (error == 0) {
-        aws_tags tags;
-        aws_tags_parse(aws_xml_child(item, "tagSet"), &tags);
-        char *cidr = aws_xml_get(item, "cidrBlock");
-        char *zone = aws_xml_get(item, "availabilityZone");
-        char *vpc = aws_xml_get(item, "vpcId");
-        int pub = aws_xml_get_bool(item, "mapPublicIpOnLaunch");
-        const char *key = AJ->get(st, "vpc") != NULL ? "vpc" : "network";
-        if ((error = pu_json_set_str(st, "id", id)) == 0 &&
-            (error = pu_json_set_str(st, "cidr", cidr)) == 0 &&
-            (error = pu_json_set_str(st, "availability_zone", zone)) == 0 &&
-            (error = pu_json_set_str(st, key, vpc)) == 0 &&
-            (AJ->get(st, "public") == NULL || (error = pu_json_set_bool(st, "public", pub)) == 0))
-            error = aws_tags_read(st, &tags, NULL);
-        free(cidr);
-        free(zone);
-        free(vpc);
-        aws_tags_free(&tags);
-    }
+    if (error == 0)
+        error = subnet_refresh(a, id, item);
     aws_resp_free(r);
     free(found);
-    return aws_state_finish(a, st, error);
+    return error;
 }
 
-const aws_handler aws_subnet_handler = {"subnet", subnet_apply, subnet_remove, subnet_read};
+static int subnet_read_many(aws_many *m)
+{
+    return aws_ec2_read_many(m, &subnet_kind, NULL, subnet_refresh);
+}
+
+const aws_handler aws_subnet_handler = {"subnet", subnet_apply, subnet_remove, subnet_read,
+                                        subnet_read_many};

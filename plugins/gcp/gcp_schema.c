@@ -2,9 +2,11 @@
  * attributes; validate() (offline checks) and plan(). */
 #include "gcp_schema.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "gcp_res.h"
 
@@ -309,6 +311,20 @@ static int check_instance_props(infra_call *call, const infra_json *config)
             error = INFRA_EINVALID;
         }
     }
+    /* read at apply (gcp_body.c): a file that is not there is said now */
+    const char *key_file = known_str(config, "ssh_public_key_file");
+    if (key_file != NULL) {
+        const char *home = getenv("HOME");
+        char *full = strncmp(key_file, "~/", 2) == 0 && home != NULL
+                         ? pu_printf("%s/%s", home, key_file + 2)
+                         : pu_strdup(key_file);
+        if (access(full, R_OK) != 0) {
+            pu_diagf(call, "ssh_public_key_file", "cannot read the public key file %s: %s", full,
+                     strerror(errno));
+            error = INFRA_EINVALID;
+        }
+        free(full);
+    }
     const char *s = known_str(config, "startup_script");
     if (s == NULL)
         s = known_str(config, "user_data");
@@ -557,7 +573,12 @@ int gcp_plan(infra_provider *self, infra_call *call, const char *type, const inf
             for (char *save = NULL, *k = strtok_r(names, " ", &save); k && !changed;
                  k = strtok_r(NULL, " ", &save)) {
                 const infra_json *x = GJ->get(desired, k), *y = GJ->get(prior, k);
-                changed = (x == NULL) != (y == NULL) || (x != NULL && !GJ->equal(x, y));
+                /* Left out where the plugin computes a value (a name
+                 * prefix): what it computed is kept, not changed. */
+                const pu_attr *at = pu_attr_find(t, k);
+                int kept = x == NULL && at != NULL && (at->flags & OC);
+                changed = !kept &&
+                          ((x == NULL) != (y == NULL) || (x != NULL && !GJ->equal(x, y)));
             }
             snprintf(names, sizeof(names), "%s", volatile_attrs[i].computed);
             for (char *save = NULL, *k = strtok_r(names, " ", &save); k && changed;

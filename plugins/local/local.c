@@ -305,6 +305,15 @@ static int local_plan(infra_provider *self, infra_call *call, const char *type,
         if (error < 0)
             goto done;
     }
+    /* A record's address follows its target: the address of a new target
+     * is known once apply has resolved it, not the one recorded before. */
+    if (strcmp(type, "dns_record") == 0 && prior != NULL && !replacing &&
+        values_differ(LJ->get(prior, "target"), LJ->get(desired, "target"))) {
+        LJ->remove(plan, "address");
+        if (INFRA_HAS_SLOT(LJ, new_unknown) &&
+            (error = LJ->set(plan, "address", LJ->new_unknown())) < 0)
+            goto done;
+    }
     /* What is known before the object exists. */
     if (strcmp(type, "instance") == 0 &&
         ((error = pu_json_set_str(plan, "ssh_user", "root")) < 0 ||
@@ -362,24 +371,68 @@ static int local_apply(infra_provider *self, infra_call *call, const char *type,
     return local_dns_apply(self, call, prior, planned, new_state);
 }
 
+/* read() of one resource; scan NULL, or that of a batch. */
+static int read_one(infra_provider *self, infra_call *call, local_scan *scan, const char *type,
+                    const infra_json *state, infra_json **out)
+{
+    if (strcmp(type ? type : "", "network") == 0)
+        return local_network_read(self, call, scan, state, out);
+    if (strcmp(type ? type : "", "instance") == 0)
+        return local_instance_read(self, call, scan, state, out);
+    if (strcmp(type ? type : "", "firewall") == 0)
+        return local_fw_read(self, call, scan, state, out);
+    if (strcmp(type ? type : "", "load_balancer") == 0)
+        return local_lb_read(self, call, scan, state, out);
+    if (strcmp(type ? type : "", "dns_record") == 0)
+        return local_dns_read(self, call, scan, state, out);
+    pu_diagf(call, "", "the local provider has no resource type \"%s\"", type ? type : "");
+    return INFRA_ENOTSUP;
+}
+
 static int local_read(infra_provider *self, infra_call *call, const char *type,
                       const infra_json *state, const void *private_in, size_t private_in_len,
                       infra_json **out)
 {
     (void)private_in;
     (void)private_in_len;
-    if (strcmp(type ? type : "", "network") == 0)
-        return local_network_read(self, call, state, out);
-    if (strcmp(type ? type : "", "instance") == 0)
-        return local_instance_read(self, call, state, out);
-    if (strcmp(type ? type : "", "firewall") == 0)
-        return local_fw_read(self, call, state, out);
-    if (strcmp(type ? type : "", "load_balancer") == 0)
-        return local_lb_read(self, call, state, out);
-    if (strcmp(type ? type : "", "dns_record") == 0)
-        return local_dns_read(self, call, state, out);
-    pu_diagf(call, "", "the local provider has no resource type \"%s\"", type ? type : "");
-    return INFRA_ENOTSUP;
+    return read_one(self, call, NULL, type, state, out);
+}
+
+/* Every resource of the batch as read() sees it, but what the hosts,
+ * links, hosts file and nftables tables are is looked at once for all of
+ * them (local_scan.c). */
+static int local_read_many(infra_provider *self, infra_call *call, const char *type,
+                           infra_read_item *items, size_t count)
+{
+    if (pu_type_find(&local_schema_table, type) == NULL) {
+        pu_diagf(call, "", "the local provider has no resource type \"%s\"", type ? type : "");
+        return INFRA_ENOTSUP;
+    }
+    if (count == 0)
+        return 0;
+    if (items == NULL || items->size < offsetof(infra_read_item, result) + sizeof(items->result)) {
+        pu_diagf(call, "", "read_many was given items of an unknown layout");
+        return INFRA_EINVALID;
+    }
+    local_scan *scan = local_scan_new();
+    int error = 0;
+    for (size_t i = 0; i < count && error == 0; i++) {
+        /* Elements are items->size long: a later host may append fields. */
+        infra_read_item *it = (infra_read_item *)((char *)items + i * items->size);
+        it->out = NULL;
+        if ((error = local_check_cancel(self, call)) < 0)
+            break;
+        it->result = read_one(self, it->call, scan, type, it->state, &it->out);
+    }
+    local_scan_free(scan);
+    if (error < 0)
+        for (size_t i = 0; i < count; i++) {
+            infra_read_item *it = (infra_read_item *)((char *)items + i * items->size);
+            LJ->release(it->out);
+            it->out = NULL;
+            it->result = error;
+        }
+    return error;
 }
 
 /* Adopts an object by id: its last saved state, refreshed. */
@@ -449,6 +502,7 @@ static const infra_provider_ops local_ops = {
     .upgrade_state = local_upgrade_state,
     .stop = local_stop,
     .close = local_close,
+    .read_many = local_read_many,
 };
 
 static const infra_plugin local_plugin = {

@@ -212,13 +212,32 @@ int local_wait_port(infra_provider *p, infra_call *call, const char *addr, int p
                     const char *fallback_netns, int64_t timeout_ms);
 
 /* ------------------------------------------------------------------ */
+/* local_scan.c: what a batched refresh looks at once                  */
+
+/* Taken when first asked for, for every resource of a read_many call; a
+ * NULL scan (read()) asks each question directly. */
+typedef struct local_scan local_scan;
+local_scan *local_scan_new(void);
+void local_scan_free(local_scan *s);
+/* local_ns_inode(path), from one read of /proc/self/mountinfo. */
+uint64_t local_scan_ns_inode(local_scan *s, const char *path);
+/* 1 when the kernel has a link called name (one listing of /sys/class/net). */
+int local_scan_link(local_scan *s, const char *name);
+/* 1 when the shared hosts file holds "address<TAB>fqdn" as a line (read once). */
+int local_scan_hosts_line(local_scan *s, infra_provider *p, const char *address, const char *fqdn);
+/* 1 when host host_id is up and has its nftables table inet infra (one
+ * `nft list table` per host). */
+int local_scan_fw_table(local_scan *s, infra_provider *p, infra_call *call, const char *host_id);
+
+/* ------------------------------------------------------------------ */
 /* local_net.c: networks, bridges, leases, veth pairs                  */
 
 int local_network_apply(infra_provider *p, infra_call *call, const infra_json *prior,
                         const infra_json *planned, infra_json **new_state);
 int local_network_delete(infra_provider *p, infra_call *call, const infra_json *prior);
-int local_network_read(infra_provider *p, infra_call *call, const infra_json *state,
-                       infra_json **out);
+/* read of a network; scan NULL, or that of a batch */
+int local_network_read(infra_provider *p, infra_call *call, local_scan *scan,
+                       const infra_json *state, infra_json **out);
 
 /* Loads network id into *net (free with local_net_free). INFRA_ENOTFOUND
  * with a diagnostic at attr when it does not exist. */
@@ -279,8 +298,10 @@ int local_host_ensure(infra_provider *p, infra_call *call, local_host *h, const 
 int local_host_destroy(infra_provider *p, infra_call *call, const char *id);
 
 /* Host id's existence: 1 when its directory exists and its netns is
- * mounted, 0 when the directory exists without a netns, INFRA_ENOTFOUND. */
+ * mounted, 0 when the directory exists without a netns, INFRA_ENOTFOUND.
+ * With a scan, the netns is looked for in it. */
 int local_host_alive(infra_provider *p, const char *id);
+int local_host_alive_scan(infra_provider *p, local_scan *scan, const char *id);
 
 /* Takes the provider-wide lock (base directory). */
 int local_base_lock(infra_provider *p, infra_call *call, int *fd);
@@ -294,20 +315,22 @@ void local_gc(infra_provider *p, infra_call *call);
 
 int local_instance_apply(infra_provider *p, infra_call *call, const infra_json *prior,
                          const infra_json *planned, infra_json **new_state);
-int local_instance_read(infra_provider *p, infra_call *call, const infra_json *state,
-                        infra_json **out);
+int local_instance_read(infra_provider *p, infra_call *call, local_scan *scan,
+                        const infra_json *state, infra_json **out);
 int local_instance_delete(infra_provider *p, infra_call *call, const infra_json *prior);
 
 int local_lb_apply(infra_provider *p, infra_call *call, const infra_json *prior,
                    const infra_json *planned, infra_json **new_state);
-int local_lb_read(infra_provider *p, infra_call *call, const infra_json *state, infra_json **out);
+int local_lb_read(infra_provider *p, infra_call *call, local_scan *scan, const infra_json *state,
+                  infra_json **out);
 int local_lb_delete(infra_provider *p, infra_call *call, const infra_json *prior);
 /* The "lb-ID.local" name of load balancer id (caller frees). */
 char *local_lb_dns_name(const char *id);
 
 int local_fw_apply(infra_provider *p, infra_call *call, const infra_json *prior,
                    const infra_json *planned, infra_json **new_state);
-int local_fw_read(infra_provider *p, infra_call *call, const infra_json *state, infra_json **out);
+int local_fw_read(infra_provider *p, infra_call *call, local_scan *scan, const infra_json *state,
+                  infra_json **out);
 int local_fw_delete(infra_provider *p, infra_call *call, const infra_json *prior);
 /* Offline checks of a firewall's allow list; diagnostics at "allow[i]...". */
 int local_fw_validate_allow(infra_call *call, const infra_json *allow);
@@ -319,7 +342,8 @@ int local_dns_validate(infra_call *call, const infra_json *config);
 
 int local_dns_apply(infra_provider *p, infra_call *call, const infra_json *prior,
                     const infra_json *planned, infra_json **new_state);
-int local_dns_read(infra_provider *p, infra_call *call, const infra_json *state, infra_json **out);
+int local_dns_read(infra_provider *p, infra_call *call, local_scan *scan, const infra_json *state,
+                   infra_json **out);
 int local_dns_delete(infra_provider *p, infra_call *call, const infra_json *prior);
 
 /* The path of the shared hosts file (caller frees). */

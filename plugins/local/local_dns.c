@@ -311,22 +311,8 @@ done:
     return error;
 }
 
-/* 1 when the hosts file holds "address<TAB>fqdn" as a line. */
-static int line_present(infra_provider *p, const char *address, const char *fqdn)
-{
-    char *path = local_hosts_file_path(p), *text = NULL;
-    int found = 0;
-    if (pu_read_file(path, 0, &text, NULL) == 0) {
-        char *line = pu_printf("\n%s\t%s\n", address, fqdn);
-        found = strstr(text, line) != NULL;
-        free(line);
-    }
-    free(text);
-    free(path);
-    return found;
-}
-
-int local_dns_read(infra_provider *p, infra_call *call, const infra_json *state, infra_json **out)
+int local_dns_read(infra_provider *p, infra_call *call, local_scan *scan, const infra_json *state,
+                   infra_json **out)
 {
     char id[LOCAL_ID_SIZE];
     infra_json *rec = NULL, *saved = NULL;
@@ -340,8 +326,8 @@ int local_dns_read(infra_provider *p, infra_call *call, const infra_json *state,
         goto done;
     }
     const char *fqdn = pu_json_str(rec, "fqdn"), *address = pu_json_str(rec, "address");
-    int ready =
-        LJ->boolean(LJ->get(rec, "complete")) && fqdn && address && line_present(p, address, fqdn);
+    int ready = LJ->boolean(LJ->get(rec, "complete")) && fqdn && address &&
+                local_scan_hosts_line(scan, p, address, fqdn);
     error = dns_state(state ? state : saved, id, fqdn ? fqdn : "", address, ready, out);
 done:
     LJ->release(rec);

@@ -330,11 +330,10 @@ done:
 
 /* 1 when every target of the record has its table and the configured
  * targets still resolve to the same hosts. */
-static int fw_in_place(infra_provider *p, infra_call *call, const infra_json *rec,
+static int fw_in_place(infra_provider *p, infra_call *call, local_scan *scan, const infra_json *rec,
                        const infra_json *config)
 {
     const infra_json *ids = LJ->get(rec, "targets");
-    const char *nft = NULL;
     local_net net;
     infra_json *now = NULL;
     int ok = 1;
@@ -347,22 +346,13 @@ static int fw_in_place(infra_provider *p, infra_call *call, const infra_json *re
         LJ->release(now);
     }
     local_net_free(&net);
-    if (!ok || local_tool_path(p, call, LOCAL_TOOL_NFT, &nft) < 0)
-        return 0;
-    for (size_t i = 0; ok && i < LJ->length(ids); i++) {
-        local_host h;
-        local_host_init(p, LJ->string(LJ->at(ids, i)), &h);
-        local_ns ns = {h.netns_path, NULL, NULL};
-        char *argv[] = {(char *)nft, "list", "table", "inet", "infra", NULL};
-        int status = 1;
-        ok = local_host_alive(p, h.id) == 1 &&
-             local_exec(call, argv, &ns, 0, &status, NULL, NULL) == 0 && status == 0;
-        local_host_free(&h);
-    }
+    for (size_t i = 0; ok && i < LJ->length(ids); i++)
+        ok = local_scan_fw_table(scan, p, call, LJ->string(LJ->at(ids, i)));
     return ok;
 }
 
-int local_fw_read(infra_provider *p, infra_call *call, const infra_json *state, infra_json **out)
+int local_fw_read(infra_provider *p, infra_call *call, local_scan *scan, const infra_json *state,
+                  infra_json **out)
 {
     char id[LOCAL_ID_SIZE];
     infra_json *rec = NULL, *saved = NULL;
@@ -376,7 +366,7 @@ int local_fw_read(infra_provider *p, infra_call *call, const infra_json *state, 
         goto done;
     }
     const infra_json *base = state ? state : saved;
-    int ready = LJ->boolean(LJ->get(rec, "complete")) && fw_in_place(p, call, rec, base);
+    int ready = LJ->boolean(LJ->get(rec, "complete")) && fw_in_place(p, call, scan, rec, base);
     error = fw_state(base, id, ready, out);
 done:
     LJ->release(rec);

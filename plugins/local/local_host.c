@@ -38,6 +38,10 @@ static const struct {
     {"/var/lib/nomad", 0755},
     {"/var/lib/consul", 0755},
     {"/var/lib/zookeeper", 0755},
+    {"/etc/zookeeper", 0755},
+    {"/var/lib/mesos", 0755},
+    {"/etc/marathon", 0755},
+    {"/etc/marathon-lb", 0755},
     {"/etc/haproxy-local", 0755},
     {"/var/log", 0755},
     {"/tmp", 01777},
@@ -535,13 +539,18 @@ done:
     return error;
 }
 
-int local_host_alive(infra_provider *p, const char *id)
+int local_host_alive_scan(infra_provider *p, local_scan *scan, const char *id)
 {
     local_host h;
     local_host_init(p, id, &h);
-    int r = !local_exists(h.dir) ? INFRA_ENOTFOUND : local_ns_inode(h.netns_path) != 0;
+    int r = !local_exists(h.dir) ? INFRA_ENOTFOUND : local_scan_ns_inode(scan, h.netns_path) != 0;
     local_host_free(&h);
     return r;
+}
+
+int local_host_alive(infra_provider *p, const char *id)
+{
+    return local_host_alive_scan(p, NULL, id);
 }
 
 int local_host_destroy(infra_provider *p, infra_call *call, const char *id)

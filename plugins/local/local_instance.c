@@ -3,6 +3,7 @@
  * after sshd starts, like cloud-init. */
 #include "local.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,16 +56,30 @@ static int host_key_ensure(infra_provider *p, infra_call *call, const local_host
     char *comment = pu_printf("infra-local-%s", h->id);
     int error = 0;
 
+    /* The pair is made under other names and renamed into place, the
+     * public half last: a .pub in place means the pair is whole, however
+     * an earlier run was interrupted. */
+    char *tmp = pu_printf("%s.new", key);
+    char *tmp_pub = pu_printf("%s.new.pub", key);
     if (local_exists(key) && local_exists(pub))
         goto done;
     unlink(key); /* half a pair from an interrupted run */
     unlink(pub);
+    unlink(tmp);
+    unlink(tmp_pub);
     if ((error = local_tool_path(p, call, LOCAL_TOOL_SSH_KEYGEN, &keygen)) < 0)
         goto done;
     char *argv[] = {(char *)keygen, "-q",    "-t", "ecdsa", "-b", "256", "-N", "",
-                    "-C",           comment, "-f", key,     NULL};
-    error = local_run(call, "", argv, NULL, NULL);
+                    "-C",           comment, "-f", tmp,     NULL};
+    if ((error = local_run(call, "", argv, NULL, NULL)) < 0)
+        goto done;
+    if (rename(tmp, key) < 0 || rename(tmp_pub, pub) < 0) {
+        pu_diagf(call, "", "cannot put the host key %s in place: %s", key, strerror(errno));
+        error = INFRA_EINTERNAL;
+    }
 done:
+    free(tmp);
+    free(tmp_pub);
     free(key);
     free(pub);
     free(comment);
@@ -134,10 +149,10 @@ done:
     return error;
 }
 
-static int sshd_running(const local_host *h)
+static int sshd_running(local_scan *scan, const local_host *h)
 {
     char *pidfile = host_path(h, SSHD_PID);
-    int alive = local_pidfile_alive(pidfile, local_ns_inode(h->netns_path)) > 0;
+    int alive = local_pidfile_alive(pidfile, local_scan_ns_inode(scan, h->netns_path)) > 0;
     free(pidfile);
     return alive;
 }
@@ -151,7 +166,7 @@ static int sshd_ensure(infra_provider *p, infra_call *call, const local_host *h)
     local_host_ns(h, &ns);
     if ((error = local_tool_path(p, call, LOCAL_TOOL_SSHD, &sshd)) < 0)
         return error;
-    if (!sshd_running(h)) {
+    if (!sshd_running(NULL, h)) {
         char *test[] = {(char *)sshd, "-t", "-f", SSHD_CONFIG, NULL};
         char *start[] = {(char *)sshd, "-f", SSHD_CONFIG, "-E", SSHD_LOG, NULL};
         if ((error = local_run(call, "", test, &ns, NULL)) < 0 ||
@@ -288,8 +303,8 @@ done:
     return error;
 }
 
-int local_instance_read(infra_provider *p, infra_call *call, const infra_json *state,
-                        infra_json **out)
+int local_instance_read(infra_provider *p, infra_call *call, local_scan *scan,
+                        const infra_json *state, infra_json **out)
 {
     char id[LOCAL_ID_SIZE];
     local_host h;
@@ -298,7 +313,7 @@ int local_instance_read(infra_provider *p, infra_call *call, const infra_json *s
 
     if ((error = local_read_id(call, state, LOCAL_KIND_INSTANCE, id)) < 0)
         return error;
-    int alive = local_host_alive(p, id);
+    int alive = local_host_alive_scan(p, scan, id);
     if (alive < 0)
         return alive;
     if (alive == 0 && state != NULL) {
@@ -323,7 +338,7 @@ int local_instance_read(infra_provider *p, infra_call *call, const infra_json *s
     if (fingerprint == NULL && local_exists(pub))
         host_key_fingerprint(p, call, &h, &fingerprint);
     free(pub);
-    int running = alive == 1 && h.complete && sshd_running(&h);
+    int running = alive == 1 && h.complete && sshd_running(scan, &h);
     error = instance_state(p, &h, base, fingerprint, running, out);
     free(fingerprint);
 done:

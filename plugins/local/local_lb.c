@@ -242,10 +242,10 @@ done:
     return error;
 }
 
-static int lb_running(const local_host *h)
+static int lb_running(local_scan *scan, const local_host *h)
 {
     char *pidfile = pu_printf("%s" LB_PID, h->root);
-    int alive = local_pidfile_alive(pidfile, local_ns_inode(h->netns_path)) > 0;
+    int alive = local_pidfile_alive(pidfile, local_scan_ns_inode(scan, h->netns_path)) > 0;
     free(pidfile);
     return alive;
 }
@@ -329,7 +329,8 @@ done:
     return error;
 }
 
-int local_lb_read(infra_provider *p, infra_call *call, const infra_json *state, infra_json **out)
+int local_lb_read(infra_provider *p, infra_call *call, local_scan *scan, const infra_json *state,
+                  infra_json **out)
 {
     char id[LOCAL_ID_SIZE];
     local_host h;
@@ -338,7 +339,7 @@ int local_lb_read(infra_provider *p, infra_call *call, const infra_json *state, 
 
     if ((error = local_read_id(call, state, LOCAL_KIND_LB, id)) < 0)
         return error;
-    int alive = local_host_alive(p, id);
+    int alive = local_host_alive_scan(p, scan, id);
     if (alive < 0)
         return alive;
     if (alive == 0 && state != NULL) {
@@ -352,8 +353,8 @@ int local_lb_read(infra_provider *p, infra_call *call, const infra_json *state, 
         if (state == NULL && local_state_load(call, h.dir, &saved) == INFRA_EINTERNAL)
             error = INFRA_EINTERNAL;
         else
-            error = lb_state(&h, state ? state : saved, alive == 1 && h.complete && lb_running(&h),
-                             out);
+            error = lb_state(&h, state ? state : saved,
+                             alive == 1 && h.complete && lb_running(scan, &h), out);
     }
     LJ->release(saved);
     local_host_free(&h);

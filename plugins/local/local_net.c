@@ -393,9 +393,12 @@ int local_network_apply(infra_provider *p, infra_call *call, const infra_json *p
             error = INFRA_ECONFLICT;
             goto done;
         }
-        /* The configuration first, so a lookup by token after a crash can
-         * report what this network was meant to be. */
-        if ((error = record_save(call, &net, pu_host->call_token(call), 0)) < 0 ||
+        /* Nothing is recorded for a range that cannot be used: a failed
+         * create leaves nothing behind. Then the configuration first, so
+         * a lookup by token after a crash can report what this network
+         * was meant to be. */
+        if ((error = check_routes(p, call, net.bridge, net.network, net.prefixlen)) < 0 ||
+            (error = record_save(call, &net, pu_host->call_token(call), 0)) < 0 ||
             (error = network_state(&net, planned, 0, &state)) < 0 ||
             (error = local_state_save(call, net.dir, state)) < 0)
             goto done;
@@ -404,7 +407,8 @@ int local_network_apply(infra_provider *p, infra_call *call, const infra_json *p
     } else {
         goto done;
     }
-    if ((error = check_routes(p, call, net.bridge, net.network, net.prefixlen)) < 0 ||
+    if ((rec != NULL &&
+         (error = check_routes(p, call, net.bridge, net.network, net.prefixlen)) < 0) ||
         (error = local_bridge_ensure(p, call, &net, 0)) < 0 ||
         (error = network_state(&net, planned, 1, &state)) < 0 ||
         (error = local_state_save(call, net.dir, state)) < 0 ||
@@ -421,8 +425,8 @@ done:
     return error;
 }
 
-int local_network_read(infra_provider *p, infra_call *call, const infra_json *state,
-                       infra_json **out)
+int local_network_read(infra_provider *p, infra_call *call, local_scan *scan,
+                       const infra_json *state, infra_json **out)
 {
     char id[LOCAL_ID_SIZE];
     infra_json *saved = NULL, *rec = NULL;
@@ -447,8 +451,8 @@ int local_network_read(infra_provider *p, infra_call *call, const infra_json *st
     if (state == NULL && local_state_load(call, net.dir, &saved) == INFRA_EINTERNAL)
         error = INFRA_EINTERNAL;
     if (error == 0)
-        error =
-            network_state(&net, state ? state : saved, complete && link_exists(net.bridge), out);
+        error = network_state(&net, state ? state : saved,
+                              complete && local_scan_link(scan, net.bridge), out);
     LJ->release(saved);
     local_net_free(&net);
     return error;

@@ -28,7 +28,7 @@ static const pu_attr settings[] = {
     {"install", "map", 0,
      "what to put on nodes that lack it: consul and nomad, each {file, sha256} (a program, its "
      ".zip, a .deb or a directory of .deb files on this machine, checked by SHA-256), and "
-     "bin_dir (default /usr/local/bin); a datacenter's scheduler_settings.install replaces it per "
+     "bin_dir (default /usr/local/bin); a datacenter's node_settings.install replaces it per "
      "key"},
     {"primary_region", "string", 0,
      "the federated region that is Consul's primary datacenter and Nomad's authoritative "

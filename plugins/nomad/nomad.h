@@ -378,13 +378,13 @@ const char *nomad_supervisor_script(void);
 #define NOMAD_INSTALL_BIN_DIR "bin_dir"
 
 /* Checks an install map (the cluster's `install`, or a datacenter's
- * scheduler_settings.install) at attr: keys consul, nomad and bin_dir, each item
+ * node_settings.install) at attr: keys consul, nomad and bin_dir, each item
  * with file and sha256 (plugin_install.h). With files, also reads the
  * files and compares their SHA-256 with the given ones (a file that cannot
  * be read now is a warning: node_bootstrap needs it, not `infra down`).
  * 0 or INFRA_EINVALID. */
 int nomad_install_check(infra_call *call, const char *attr, const infra_json *install, int files);
-/* Checks every datacenter's scheduler_settings.install of the host's cluster
+/* Checks every datacenter's node_settings.install of the host's cluster
  * JSON, and that no *_binary setting names another program than one that
  * is installed. 0 or INFRA_EINVALID. */
 int nomad_install_validate(infra_call *call, const infra_json *settings,
@@ -393,7 +393,7 @@ int nomad_install_validate(infra_call *call, const infra_json *settings,
 void nomad_install_ctx_init(infra_scheduler *ctx);
 void nomad_install_ctx_free(infra_scheduler *ctx);
 /* Puts on node n what the settings install for each agent (its datacenter's
- * scheduler_settings.install over the cluster's install), through r, and sets
+ * node_settings.install over the cluster's install), through r, and sets
  * r->want_bin and r->installed; changed[a] is set when agent a's program
  * or packages were replaced. 0, or the error of the first item that
  * failed (with a diagnostic naming the node and the setting). */

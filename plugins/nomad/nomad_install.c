@@ -8,7 +8,7 @@
  *     nomad:  { file: DIR, sha256: {NAME.deb: HEX, ...} }   or packages
  *     bin_dir: /usr/local/bin                   where a program goes
  *
- * and a datacenter's scheduler_settings.install, which replaces the cluster's
+ * and a datacenter's node_settings.install, which replaces the cluster's
  * per key (a datacenter on another architecture needs other files). The
  * generic part (checking, uploading only what differs, installing) is
  * plugins/common/plugin_install.c; this file chooses what each node gets,
@@ -107,7 +107,7 @@ static void choose(const infra_json *cluster_install, const infra_json *dc_insta
     memset(out, 0, sizeof(*out));
     if (own && NJ->type(own) != INFRA_JSON_NULL) {
         out->spec = own;
-        out->attr = pu_printf("clusters.%s.regions.%s.datacenters.%s.scheduler_settings.install.%s",
+        out->attr = pu_printf("clusters.%s.regions.%s.datacenters.%s.node_settings.install.%s",
                               cluster, region, dc, name);
     } else {
         out->spec = NJ->get(cluster_install, name);
@@ -165,16 +165,16 @@ int nomad_install_validate(infra_call *call, const infra_json *settings, const i
         const char *dc;
         const infra_json *d;
         while (NJ->next(NJ->get(r, "datacenters"), &dit, &dc, &d)) {
-            const infra_json *dcs = NJ->get(d, "scheduler_settings");
+            const infra_json *dcs = NJ->get(d, "node_settings");
             void *kit = NULL;
             const char *key;
             const infra_json *kv;
             while (dcs && NJ->next(dcs, &kit, &key, &kv))
                 if (strcmp(key, "install") != 0) {
-                    char *at = pu_printf("regions.%s.datacenters.%s.scheduler_settings.%s",
+                    char *at = pu_printf("regions.%s.datacenters.%s.node_settings.%s",
                                          region, dc, key);
                     pu_diagf(call, at,
-                             "unknown key \"%s\": a datacenter's scheduler_settings for nomad "
+                             "unknown key \"%s\": a datacenter's node_settings for nomad "
                              "take install",
                              key);
                     free(at);
@@ -184,7 +184,7 @@ int nomad_install_validate(infra_call *call, const infra_json *settings, const i
             if (own == NULL)
                 continue;
             char *attr =
-                pu_printf("regions.%s.datacenters.%s.scheduler_settings.install", region, dc);
+                pu_printf("regions.%s.datacenters.%s.node_settings.install", region, dc);
             if (nomad_install_check(call, attr, own, 1) < 0)
                 error = INFRA_EINVALID;
             free(attr);
@@ -270,7 +270,7 @@ int nomad_install_node(infra_scheduler *ctx, infra_call *call, const infra_json 
                        const nomad_node *n, nomad_remote *r, int changed[NOMAD_AGENT_COUNT])
 {
     const infra_json *dc = node_datacenter(cluster, n->region, n->datacenter);
-    const infra_json *own = NJ->get(NJ->get(dc, "scheduler_settings"), "install");
+    const infra_json *own = NJ->get(NJ->get(dc, "node_settings"), "install");
     int error = 0;
 
     for (int a = 0; a < NOMAD_AGENT_COUNT && error == 0; a++) {
@@ -322,7 +322,7 @@ char *nomad_install_program_path(infra_scheduler *ctx, const infra_json *cluster
                                  const nomad_node *n, nomad_agent agent)
 {
     const infra_json *dc = node_datacenter(cluster, n->region, n->datacenter);
-    const infra_json *own = NJ->get(NJ->get(dc, "scheduler_settings"), "install");
+    const infra_json *own = NJ->get(NJ->get(dc, "node_settings"), "install");
     install_choice ch;
     choose(ctx->s.install, own, ctx->cluster, n->region, n->datacenter, agent, &ch);
     char *path = ch.spec && !pu_install_is_packages(ch.spec)

@@ -1,112 +1,21 @@
 /* A node over SSH: what is on it, writing files, starting and stopping the
  * agents (systemd units when the node runs systemd, otherwise a small
- * POSIX sh supervisor this file uploads).
+ * POSIX sh supervisor, plugins/common/plugin_service.c).
  *
  * Every root command goes through exec_sudo; files are uploaded in place
  * when the login user is root, otherwise staged in a private temporary
  * directory and installed with sudo. */
 #include "nomad.h"
+#include "plugin_remote.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-/* Restarts with a backoff, pidfiles under /run, log under /var/log; started
- * in a session of its own so that it outlives the SSH session. Runs the
- * agent's command from /opt/infra/NAME.run. */
-static const char supervisor_script[] =
-    "#!/bin/sh\n"
-    "# Keeps one agent running on a node without systemd: restarts it when it\n"
-    "# exits, after 1 s doubling to 30 s (1 s again once it ran for a minute).\n"
-    "# Installed by infra's nomad plugin.\n"
-    "#\n"
-    "#   supervise start NAME   start NAME's supervisor, detached, unless it runs\n"
-    "#   supervise stop NAME    stop the supervisor and the agent\n"
-    "#   supervise pid NAME     print the agent's pid; status 1 when it is not running\n"
-    "#\n"
-    "# The agent's command is /opt/infra/NAME.run; pidfiles /run/infra-NAME.pid\n"
-    "# and /run/infra-NAME.supervisor.pid; log /var/log/NAME.log.\n"
-    "set -u\n"
-    "cmd=${1:-}\n"
-    "name=${2:-}\n"
-    "case $name in ''|*[!a-z0-9_-]*) echo 'usage: supervise start|stop|pid NAME' >&2; exit 2 ;; "
-    "esac\n"
-    "run=/opt/infra/$name.run\n"
-    "apid=/run/infra-$name.pid\n"
-    "spid=/run/infra-$name.supervisor.pid\n"
-    "log=/var/log/$name.log\n"
-    "\n"
-    "readpid() { p=$(cat \"$1\" 2>/dev/null) || p=; case $p in ''|*[!0-9]*) p= ;; esac; echo "
-    "\"$p\"; }\n"
-    "alive() { [ -n \"$1\" ] && kill -0 \"$1\" 2>/dev/null; }\n"
-    "\n"
-    "supervise() {\n"
-    "    echo $$ >\"$spid\"\n"
-    "    child= stopping=0 delay=1\n"
-    "    trap 'stopping=1; [ -z \"$child\" ] || kill -TERM \"$child\" 2>/dev/null' TERM INT HUP\n"
-    "    while [ \"$stopping\" -eq 0 ]; do\n"
-    "        started=$(date +%s)\n"
-    "        \"$run\" &\n"
-    "        child=$!\n"
-    "        echo \"$child\" >\"$apid\"\n"
-    "        status=0\n"
-    "        wait \"$child\" || status=$?\n"
-    "        # a trapped signal ends the wait early: wait for the agent itself\n"
-    "        while alive \"$child\"; do wait \"$child\" || status=$?; done\n"
-    "        child=\n"
-    "        [ \"$stopping\" -eq 0 ] || break\n"
-    "        [ $(( $(date +%s) - started )) -lt 60 ] || delay=1\n"
-    "        echo \"supervise: $name exited with status $status; restarting in ${delay}s\"\n"
-    "        sleep \"$delay\" & wait $! || :\n"
-    "        delay=$((delay * 2)); [ \"$delay\" -le 30 ] || delay=30\n"
-    "    done\n"
-    "    rm -f \"$apid\" \"$spid\"\n"
-    "}\n"
-    "\n"
-    "case $cmd in\n"
-    "start)\n"
-    "    p=$(readpid \"$spid\")\n"
-    "    if alive \"$p\"; then exit 0; fi\n"
-    "    [ -x \"$run\" ] || { echo \"supervise: $run is missing\" >&2; exit 1; }\n"
-    "    a=$(readpid \"$apid\")\n"
-    "    if alive \"$a\"; then kill -TERM \"$a\"; sleep 1; fi\n"
-    "    rm -f \"$apid\"\n"
-    "    mark=$(wc -c <\"$log\" 2>/dev/null || echo 0)\n"
-    "    setsid \"$0\" _run \"$name\" </dev/null >>\"$log\" 2>&1 &\n"
-    "    i=0 a=\n"
-    "    while [ $i -lt 50 ]; do\n"
-    "        a=$(readpid \"$apid\")\n"
-    "        if alive \"$a\"; then break; fi\n"
-    "        sleep 0.1; i=$((i + 1))\n"
-    "    done\n"
-    "    # it must stay up: an agent refusing its configuration exits at once\n"
-    "    sleep 2\n"
-    "    if alive \"$a\" && [ \"$a\" = \"$(readpid \"$apid\")\" ]; then exit 0; fi\n"
-    "    echo \"$name did not stay up; its log says:\" >&2\n"
-    "    tail -c +$((mark + 1)) \"$log\" | grep -v '^supervise:' | tail -n 20 >&2\n"
-    "    exit 1 ;;\n"
-    "stop)\n"
-    "    p=$(readpid \"$spid\") a=$(readpid \"$apid\")\n"
-    "    if alive \"$p\"; then kill -TERM \"$p\" 2>/dev/null; elif alive \"$a\"; then kill -TERM "
-    "\"$a\" 2>/dev/null; fi\n"
-    "    i=0\n"
-    "    while { alive \"$p\" || alive \"$a\"; } && [ $i -lt 150 ]; do\n"
-    "        [ $i -ne 100 ] || { ! alive \"$a\" || kill -TERM \"$a\" 2>/dev/null; }\n"
-    "        sleep 0.1; i=$((i + 1))\n"
-    "    done\n"
-    "    for x in \"$p\" \"$a\"; do ! alive \"$x\" || kill -KILL \"$x\" 2>/dev/null; done\n"
-    "    rm -f \"$apid\" \"$spid\"\n"
-    "    exit 0 ;;\n"
-    "pid)\n"
-    "    p=$(readpid \"$spid\") a=$(readpid \"$apid\")\n"
-    "    if alive \"$p\" && alive \"$a\"; then echo \"$a\"; exit 0; fi\n"
-    "    exit 1 ;;\n"
-    "_run) supervise ;;\n"
-    "*) echo 'usage: supervise start|stop|pid NAME' >&2; exit 2 ;;\n"
-    "esac\n";
-
+/* The supervisor is shared with the other scheduler plugins
+ * (plugins/common/plugin_service.c). */
 const char *nomad_supervisor_script(void)
 {
-    return supervisor_script;
+    return pu_supervisor_script();
 }
 
 static const char *agent_args(nomad_agent agent)
@@ -315,8 +224,8 @@ int nomad_remote_service_files(infra_scheduler *ctx, const nomad_remote *r, noma
 {
     (void)ctx;
     if (!r->systemd)
-        nomad_files_add(out, NOMAD_SUPERVISOR, supervisor_script, strlen(supervisor_script), 0755,
-                        -1, 0);
+        nomad_files_add(out, NOMAD_SUPERVISOR, pu_supervisor_script(),
+                        strlen(pu_supervisor_script()), 0755, -1, 0);
     for (int a = 0; a < NOMAD_AGENT_COUNT; a++) {
         const char *name = nomad_agent_name((nomad_agent)a);
         char *path, *text;

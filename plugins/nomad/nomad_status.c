@@ -126,6 +126,59 @@ done:
     return error;
 }
 
+/* One variable of a region's "env" (plugin.h, cluster_status): kind is
+ * "value" (the text itself), "secret" (the named secret's value) or
+ * "secret_file" (a file holding it). */
+static int env_set(infra_json *env, const char *var, const char *kind, const char *text)
+{
+    infra_json *v = nomad_jobj(env, var);
+    return v ? nomad_jset_str(v, kind, text) : INFRA_EINTERNAL;
+}
+
+/* What Nomad's and Consul's own CLIs need to reach region r: the API of
+ * via (a server that answered, else the region's first), the CA and the
+ * management tokens by the names of their secrets, never their values.
+ * Client certificates are not needed: the agents do not verify them on
+ * HTTP (verify_https_client and verify_incoming are off). */
+static int region_env(const infra_scheduler *self, const nomad_region *r, const nomad_node *via,
+                      infra_json *reg)
+{
+    const nomad_settings *s = &self->s;
+    infra_json *env = nomad_jobj(reg, "env");
+    const char *ip = via ? nomad_node_api_ip(s, via) : NULL;
+    char *nomad_addr = NULL, *consul_addr = NULL, *ca = NULL, *nomad_token = NULL,
+         *consul_token = NULL;
+    int error = 0;
+
+    if (env == NULL)
+        return INFRA_EINTERNAL;
+    if (ip == NULL)
+        return 0; /* no server yet: nothing to reach */
+    nomad_addr = pu_printf("%s://%s:%d", s->tls ? "https" : "http", ip, NOMAD_PORT_HTTP);
+    consul_addr = pu_printf("%s://%s:%d", s->tls ? "https" : "http", ip,
+                            s->tls ? CONSUL_PORT_HTTPS : CONSUL_PORT_HTTP);
+    ca = nomad_secret_name(self->cluster, "ca.cert");
+    nomad_token = nomad_secret_name(self->cluster, "nomad_management_token");
+    consul_token = nomad_secret_name(self->cluster, "consul_management_token");
+    if ((error = env_set(env, "NOMAD_ADDR", "value", nomad_addr)) < 0 ||
+        (error = env_set(env, "NOMAD_REGION", "value", r->name)) < 0 ||
+        (error = env_set(env, "CONSUL_HTTP_ADDR", "value", consul_addr)) < 0)
+        goto done;
+    if (s->tls && ((error = env_set(env, "NOMAD_CACERT", "secret_file", ca)) < 0 ||
+                   (error = env_set(env, "CONSUL_CACERT", "secret_file", ca)) < 0))
+        goto done;
+    if (s->acl && ((error = env_set(env, "NOMAD_TOKEN", "secret", nomad_token)) < 0 ||
+                   (error = env_set(env, "CONSUL_HTTP_TOKEN", "secret", consul_token)) < 0))
+        goto done;
+done:
+    free(nomad_addr);
+    free(consul_addr);
+    free(ca);
+    free(nomad_token);
+    free(consul_token);
+    return error;
+}
+
 int nomad_cluster_status(infra_scheduler *self, infra_call *call, const infra_json *cluster,
                          infra_json **out)
 {
@@ -146,6 +199,11 @@ int nomad_cluster_status(infra_scheduler *self, infra_call *call, const infra_js
     for (size_t i = 0; i < c.nregions && error == 0; i++) {
         infra_json *reg = nomad_jobj(regions, c.regions[i].name);
         error = reg ? region_status(&a, &c.regions[i], reg) : INFRA_EINTERNAL;
+        if (error == 0) {
+            const nomad_region *r = &c.regions[i];
+            const nomad_node *via = nomad_api_any_server(&a, r, NOMAD_AGENT_NOMAD, NULL);
+            error = region_env(self, r, via ? via : r->nservers ? r->servers[0] : NULL, reg);
+        }
         /* a federated region: where its ACLs come from, and how far they came */
         infra_json *rep = NULL;
         if (error == 0 && c.primary &&

@@ -25,6 +25,7 @@ static awt_request *reqs;
 static size_t nreqs;
 static infra_host fake_host;
 static infra_http_api fake_http;
+static int resuming_answer;
 
 static char *dupstr(const char *s)
 {
@@ -118,6 +119,20 @@ static const char *fake_header(const infra_http_response *resp, const char *name
     return NULL;
 }
 
+static int fake_call_resuming(infra_call *call)
+{
+    (void)call;
+    return resuming_answer;
+}
+
+void awt_set_resuming(int answer)
+{
+    pthread_mutex_lock(&lock);
+    resuming_answer = answer;
+    fake_host.call_resuming = answer < 0 ? NULL : fake_call_resuming;
+    pthread_mutex_unlock(&lock);
+}
+
 void awt_reset(void)
 {
     pthread_mutex_lock(&lock);
@@ -129,6 +144,8 @@ void awt_reset(void)
         fake_http.header = fake_header;
         fake_host.http = &fake_http;
     }
+    /* Like a host of ABI 1.1 by default: no word on resumed creates. */
+    fake_host.call_resuming = NULL;
     pu_init(&fake_host, "aws provider");
     while (routes != NULL) {
         route *next = routes->next;
@@ -259,7 +276,9 @@ infra_provider *awt_provider(void)
     p->zones[1] = strdup("us-east-1b");
     p->nzones = 2;
     p->waiter = aws_waiter_new();
+    p->lookups = aws_lookups_new();
     pthread_mutex_init(&p->cache_lock, NULL);
+    pthread_mutex_init(&p->tried_lock, NULL);
     return p;
 }
 

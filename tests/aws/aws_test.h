@@ -30,8 +30,12 @@ typedef struct awt_request {
     char **headers;
 } awt_request;
 
-/* Installs the fake host (once) and forgets routes and requests. */
+/* Installs the fake host (once) and forgets routes and requests. Its
+ * call_resuming slot is absent until awt_set_resuming. */
 void awt_reset(void);
+/* What host->call_resuming answers from now on (0 or 1); -1 removes the
+ * slot, as on a host of ABI 1.1. */
+void awt_set_resuming(int answer);
 /* Queues an answer for action (a Query Action, or a substring of a Route 53
  * path). Answers are used in order; the last one repeats. status 0 means
  * "no answer": the transfer fails as a dropped connection would. */

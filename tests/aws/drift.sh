@@ -3,7 +3,9 @@
 # instance terminated outside -> plan shows it to create (exit 2) and up
 # brings it back (and registers the new one with the balancer); a rule
 # revoked from the security group and a tag removed -> plan shows an
-# update, up restores them in place; then plan is clean again.
+# update, up restores them in place; then one change of every other type
+# at once (a tag, a subnet setting, a route, a key pair, a health check, a
+# record), seen by one batched read per type; then plan is clean again.
 #   usage: drift.sh INFRA_BINARY BUILD_DIR
 source "$(dirname "$0")/lib.sh"
 
@@ -12,8 +14,9 @@ ssh-keygen -q -t ed25519 -N "" -C infra-aws-test -f "$work/id_ed25519"
 export INFRA_SSH_PUBLIC_KEY=$work/id_ed25519.pub INFRA_SSH_PRIVATE_KEY=$work/id_ed25519
 topo=$work/aws-nomad.yaml
 cp "$root/examples/aws-nomad.yaml" "$topo"
-state=$work/.infra/aws-nomad.default.json
-attr() { jq -r ".resources[\"$1\"].attributes.$2" "$state"; }
+# state_doc: the state document, pulled (see pull_state); prints its path.
+state_doc() { pull_state "$infra" "$topo"; }
+attr() { jq -r ".resources[\"$1\"].attributes.$2" "$(state_doc)"; }
 
 run 0 "$infra" up "$topo" --var nodes=2
 run 0 "$infra" plan "$topo" --var nodes=2
@@ -57,6 +60,38 @@ awsctl call ec2 DescribeInstances "{\"InstanceIds\": [\"$node0\"]}" |
   jq -e '.Reservations[0].Instances[0].Tags[] | select(.Key == "role" and .Value == "nomad")' >/dev/null ||
   fail "the role tag of $node0 was not put back"
 [ "$(state_of "$node0")" = running ] || fail "instance.node[0] should have been updated in place"
+run 0 "$infra" plan "$topo" --var nodes=2
+
+# 3. One change behind infra's back for every other type at once. The
+# engine refreshes each type in one batch (read_many): the plan makes one
+# Describe call per type, and still sees every change.
+vpc=$(attr network.main id)
+subnet=$(attr subnet.public id)
+igw=$(attr internet_gateway.gw id)
+rtb=$(attr route_table.public id)
+awsctl call ec2 DeleteTags "{\"Resources\": [\"$vpc\", \"$igw\"], \"Tags\": [{\"Key\": \"Name\"}]}" >/dev/null
+awsctl call ec2 ModifySubnetAttribute "{\"SubnetId\": \"$subnet\", \"MapPublicIpOnLaunch\": {\"Value\": false}}" >/dev/null
+awsctl call ec2 DeleteRoute "{\"RouteTableId\": \"$rtb\", \"DestinationCidrBlock\": \"0.0.0.0/0\"}" >/dev/null
+awsctl call ec2 DeleteKeyPair '{"KeyName": "nomad-deploy"}' >/dev/null
+awsctl call elb ConfigureHealthCheck "{\"LoadBalancerName\": \"$lb\", \"HealthCheck\": {\"Target\": \"TCP:80\", \"Interval\": 30, \"Timeout\": 5, \"UnhealthyThreshold\": 2, \"HealthyThreshold\": 2}}" >/dev/null
+record=$(awsctl call route53 ListResourceRecordSets '{"HostedZoneId": "Z0123456789ABC"}' |
+  jq -c '.ResourceRecordSets[] | select(.Name | startswith("\\052.app.")) | .ResourceRecords = [{"Value": "elsewhere.example.net"}]')
+[ -n "$record" ] || fail "no record for *.app"
+awsctl call route53 ChangeResourceRecordSets "{\"HostedZoneId\": \"Z0123456789ABC\", \"ChangeBatch\": {\"Changes\": [{\"Action\": \"UPSERT\", \"ResourceRecordSet\": $record}]}}" >/dev/null
+before=$(wc -l <"$work/emulator.log")
+run 2 "$infra" plan "$topo" --var nodes=2
+out_has "~ network.main  (update in place"
+out_has "~ subnet.public  (update in place"
+out_has "~ internet_gateway.gw  (update in place"
+out_has "~ route_table.public  (update in place"
+out_has "+ key_pair.deploy  (create; deleted outside infra)"
+out_has "~ load_balancer.web  (update in place"
+out_has "~ dns_record.apps  (update in place"
+# One read call per action (one type each), however many resources.
+tail -n +"$((before + 1))" "$work/emulator.log" | awk '{print $2, $3}' | sort | uniq -c |
+  awk '$1 > 1 && $3 ~ /^(Describe|List)/ {print; bad = 1} END {exit bad}' ||
+  fail "the plan read a type with more than one call"
+run 0 "$infra" up "$topo" --var nodes=2
 run 0 "$infra" plan "$topo" --var nodes=2
 
 run 0 "$infra" down "$topo" --var nodes=2 --yes

@@ -4,10 +4,11 @@
 # Consul ports, a key pair, three instances from the newest nomad-host-*
 # image, a load balancer with a health check in front of them and two
 # Route 53 records. As root the instances are real SSH hosts of a host pool
-# (their fingerprints come from the console output and their user data
-# serves the health check); otherwise the emulator gives them addresses
-# only. up -> everything exists; up again and plan -> no changes;
-# down -> the emulator holds nothing of it.
+# (each presents the host key infra gave it in its user data, whose
+# fingerprint the state holds, and their user data serves the health
+# check); otherwise the emulator gives them addresses only. up -> everything
+# exists; up again and plan -> no changes; down -> the emulator holds
+# nothing of it, and the pool's hosts present their own keys again.
 #   usage: e2e_nomad.sh INFRA_BINARY BUILD_DIR
 source "$(dirname "$0")/lib.sh"
 
@@ -23,7 +24,8 @@ ssh-keygen -q -t ed25519 -N "" -C infra-aws-test -f "$work/id_ed25519"
 export INFRA_SSH_PUBLIC_KEY=$work/id_ed25519.pub INFRA_SSH_PRIVATE_KEY=$work/id_ed25519
 topo=$work/aws-nomad.yaml
 cp "$root/examples/aws-nomad.yaml" "$topo"
-state=$work/.infra/aws-nomad.default.json
+# state_doc: the state document, pulled (see pull_state); prints its path.
+state_doc() { pull_state "$infra" "$topo"; }
 region() { emu_state | jq ".regions[\"us-east-1\"]"; }
 
 # 1. up
@@ -31,14 +33,14 @@ run 0 "$infra" up "$topo"
 out_has "Apply: 13 done, 0 failed, 0 skipped."
 r=$(region)
 [ "$(echo "$r" | jq '.vpcs | length')" -eq 1 ] || fail "expected one VPC"
-vpc=$(jq -r '.resources["network.main"].attributes.id' "$state")
+vpc=$(jq -r '.resources["network.main"].attributes.id' "$(state_doc)")
 [ "$(echo "$r" | jq -r ".vpcs[\"$vpc\"].CidrBlock")" = 10.20.0.0/16 ] || fail "VPC $vpc has the wrong CIDR"
-subnet=$(jq -r '.resources["subnet.public"].attributes.id' "$state")
+subnet=$(jq -r '.resources["subnet.public"].attributes.id' "$(state_doc)")
 [ "$(echo "$r" | jq -r ".subnets[\"$subnet\"].MapPublicIpOnLaunch")" = true ] || fail "subnet is not public"
-igw=$(jq -r '.resources["internet_gateway.gw"].attributes.id' "$state")
+igw=$(jq -r '.resources["internet_gateway.gw"].attributes.id' "$(state_doc)")
 echo "$r" | jq -e ".internet_gateways[\"$igw\"].Attachments[] | select(.VpcId == \"$vpc\")" >/dev/null ||
   fail "internet gateway $igw is not attached to $vpc"
-rtb=$(jq -r '.resources["route_table.public"].attributes.id' "$state")
+rtb=$(jq -r '.resources["route_table.public"].attributes.id' "$(state_doc)")
 echo "$r" | jq -e ".route_tables[\"$rtb\"].Routes[] | select(.DestinationCidrBlock == \"0.0.0.0/0\" and .GatewayId == \"$igw\")" >/dev/null ||
   fail "route table $rtb has no default route to $igw"
 echo "$r" | jq -e ".route_tables[\"$rtb\"].Associations[] | select(.SubnetId == \"$subnet\")" >/dev/null ||
@@ -46,7 +48,7 @@ echo "$r" | jq -e ".route_tables[\"$rtb\"].Associations[] | select(.SubnetId == 
 
 # The security group opens exactly 22, 80, 4646-4648, 8300-8302 (tcp and
 # udp 8301-8302) and 8500, from anywhere.
-sg=$(jq -r '.resources["firewall.nomad"].attributes.id' "$state")
+sg=$(jq -r '.resources["firewall.nomad"].attributes.id' "$(state_doc)")
 rules=$(awsctl call ec2 DescribeSecurityGroups "{\"GroupIds\": [\"$sg\"]}" |
   jq -r '.SecurityGroups[0].IpPermissions[] | "\(.IpProtocol) \(.FromPort)-\(.ToPort) \([.IpRanges[].CidrIp] | join(","))"' |
   sort | tr '\n' ';')
@@ -63,7 +65,7 @@ running=$(awsctl call ec2 DescribeInstances \
 [ "$(echo "$running" | jq -r '[.[].ImageId] | unique | join(",")')" = ami-0a1b2c3d4e5f60002 ] ||
   fail "instances do not run the newest x86_64 nomad-host image"
 for i in $(seq 0 $((nodes - 1))); do
-  id=$(jq -r ".resources[\"instance.node[$i]\"].attributes.id" "$state")
+  id=$(jq -r ".resources[\"instance.node[$i]\"].attributes.id" "$(state_doc)")
   echo "$running" | jq -e ".[] | select(.InstanceId == \"$id\") | .Tags[] | select(.Key == \"infra:address\" and .Value == \"instance.node[$i]\")" >/dev/null ||
     fail "instance $id lacks its infra:address tag"
   echo "$running" | jq -e ".[] | select(.InstanceId == \"$id\") | .Tags[] | select(.Key == \"infra:token\")" >/dev/null ||
@@ -71,7 +73,7 @@ for i in $(seq 0 $((nodes - 1))); do
 done
 
 # The load balancer: listener 80, health check on /health, the three instances.
-lb=$(jq -r '.resources["load_balancer.web"].attributes.id' "$state")
+lb=$(jq -r '.resources["load_balancer.web"].attributes.id' "$(state_doc)")
 elb=$(echo "$r" | jq ".load_balancers[\"$lb\"]")
 [ "$(echo "$elb" | jq -r '.HealthCheck.Target')" = "HTTP:80/health" ] || fail "health check target"
 [ "$(echo "$elb" | jq '.Instances | length')" -eq $nodes ] || fail "the balancer does not have $nodes instances"
@@ -82,13 +84,21 @@ run 0 "$infra" output "$topo" --json
 [ "$(jq '[.node_public_ips[] | select(. != null)] | length' "$work/out")" -eq $nodes ] ||
   fail "every node should have a public address (public subnet)"
 [ "$(jq '[.node_fingerprints[] | select(startswith("SHA256:"))] | length' "$work/out")" -eq $nodes ] ||
-  fail "every node should have an SSH host key fingerprint from its console"
+  fail "every node should have an SSH host key fingerprint"
+[ "$(grep -c ' ec2 GetConsoleOutput ' "$work/emulator.log" || true)" -eq 0 ] ||
+  fail "a create read the console for a fingerprint infra gave"
 
+# presented IP: the fingerprints of the host keys the sshd at IP presents.
+presented() { ssh-keyscan -T 5 "$1" 2>/dev/null | ssh-keygen -l -f - | awk '{print $2}' | sort -u | paste -sd, -; }
 if [ -n "$pool_dir" ]; then
-  # Fingerprints are the real hosts' keys; the balancer sees them healthy.
-  for fp in $(jq -r '.node_fingerprints[]' "$work/out"); do
-    jq -e --arg fp "$fp" '.[] | select(.ssh_host_key_fingerprint == $fp)' "$pool_dir/hosts.json" >/dev/null ||
-      fail "fingerprint $fp is not the one of a pool host"
+  # Each host presents the key infra gave its instance, not the pool's own;
+  # the balancer sees them healthy.
+  for i in $(seq 0 $((nodes - 1))); do
+    ip=$(jq -r ".node_private_ips[$i]" "$work/out")
+    fp=$(jq -r ".node_fingerprints[$i]" "$work/out")
+    [ "$(presented "$ip")" = "$fp" ] || fail "$ip presents $(presented "$ip"), the state holds $fp"
+    ! jq -e --arg fp "$fp" '.[] | select(.ssh_host_key_fingerprint == $fp)' "$pool_dir/hosts.json" >/dev/null ||
+      fail "fingerprint $fp is the pool's own, not one infra gave"
   done
   ok=
   for _ in $(seq 1 100); do
@@ -127,5 +137,11 @@ done
   fail "after down some instances are not terminated"
 [ "$(emu_state | jq '[.route53.zones.Z0123456789ABC.records[] | select(.Type != "NS" and .Type != "SOA")] | length')" -eq 0 ] ||
   fail "after down records are left in the hosted zone"
-[ "$(jq '.resources | length' "$state")" -eq 0 ] || fail "after down the state still names resources"
+[ "$(jq '.resources | length' "$(state_doc)")" -eq 0 ] || fail "after down the state still names resources"
+if [ -n "$pool_dir" ]; then
+  for ip in $(jq -r '.[].address' "$pool_dir/hosts.json"); do
+    want=$(jq -r --arg ip "$ip" '.[] | select(.address == $ip) | .ssh_host_key_fingerprint' "$pool_dir/hosts.json")
+    [ "$(presented "$ip")" = "$want" ] || fail "after down $ip presents $(presented "$ip"), not its own $want"
+  done
+fi
 echo "ok: aws-nomad up, no-op, down"

@@ -13,7 +13,8 @@ ssh-keygen -q -t ed25519 -N "" -C infra-aws-test -f "$work/id_ed25519"
 export INFRA_SSH_PUBLIC_KEY=$work/id_ed25519.pub INFRA_SSH_PRIVATE_KEY=$work/id_ed25519
 topo=$work/aws-nomad.yaml
 cp "$root/examples/aws-nomad.yaml" "$topo"
-state=$work/.infra/aws-nomad.default.json
+# state_doc: the state document, pulled (see pull_state); prints its path.
+state_doc() { pull_state "$infra" "$topo"; }
 nodes=3
 
 # 1. Killed with SIGKILL while instances launch.
@@ -55,13 +56,13 @@ for i in $(seq 0 $((nodes - 1))); do
       {\"Name\": \"instance-state-name\", \"Values\": [\"pending\", \"running\", \"stopping\", \"stopped\"]}]}" |
     jq -r '[.Reservations[].Instances[].InstanceId] | join(" ")')
   [ "$(echo "$live" | wc -w)" -eq 1 ] || fail "instance.node[$i] has live instances '$live' (expected one)"
-  [ "$live" = "$(jq -r ".resources[\"instance.node[$i]\"].attributes.id" "$state")" ] ||
+  [ "$live" = "$(jq -r ".resources[\"instance.node[$i]\"].attributes.id" "$(state_doc)")" ] ||
     fail "the state does not name the live instance of instance.node[$i]"
 done
-[ "$(jq '.intents | length' "$state")" -eq 0 ] || fail "intents are left in the state"
+[ "$(jq '.intents | length' "$(state_doc)")" -eq 0 ] || fail "intents are left in the state"
 
 # 4. No orphan: every object the emulator holds is named by the state.
-ids=$(jq -r '[.resources[].attributes | (.id, .allocation_id) | select(. != null)] | .[]' "$state" | sort -u)
+ids=$(jq -r '[.resources[].attributes | (.id, .allocation_id) | select(. != null)] | .[]' "$(state_doc)" | sort -u)
 named() { echo "$ids" | grep -qxF "$1"; }
 check_all() {
   local what=$1 list=$2

@@ -2,8 +2,11 @@
  * glob and creation date, and names and tokens derived from a call. */
 #include "aws_test.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static void test_console_fingerprint_prefers_ecdsa_in_the_cloud_init_block(void **state)
 {
@@ -131,6 +134,101 @@ static void test_names_and_client_tokens_derived_from_a_call(void **state)
     awt_call_clear(&c);
 }
 
+/* The first line of what cmd prints (caller frees), or NULL. */
+static char *first_line_of(const char *cmd)
+{
+    FILE *f = popen(cmd, "r");
+    char line[1024];
+    char *out = NULL;
+    if (f == NULL)
+        return NULL;
+    if (fgets(line, sizeof(line), f) != NULL) {
+        line[strcspn(line, "\n")] = '\0';
+        out = strdup(line);
+    }
+    pclose(f);
+    return out;
+}
+
+static void test_host_key_is_one_openssh_loads_and_follows_seed_and_token(void **state)
+{
+    (void)state;
+    awt_reset();
+    aws_host_key a, b, c;
+    const char *seed = "5e3d0c9f1a2b4c6d8e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d";
+    assert_int_equal(aws_host_key_derive(seed, strlen(seed), "token-1", &a), 0);
+    assert_int_equal(aws_host_key_derive(seed, strlen(seed), "token-1", &b), 0);
+    assert_int_equal(aws_host_key_derive(seed, strlen(seed), "token-2", &c), 0);
+    /* The same token, the same key: a repeated create sends the same bytes. */
+    assert_string_equal(a.private_pem, b.private_pem);
+    assert_string_equal(a.fingerprint, b.fingerprint);
+    assert_string_not_equal(a.fingerprint, c.fingerprint);
+    assert_true(strncmp(a.private_pem, "-----BEGIN EC PRIVATE KEY-----\n", 31) == 0);
+    assert_true(strncmp(a.fingerprint, "SHA256:", 7) == 0 && strlen(a.fingerprint) == 50);
+
+    /* OpenSSH reads the private key, derives the same public key and
+     * prints the same fingerprint. */
+    if (system("command -v ssh-keygen >/dev/null 2>&1") != 0)
+        skip();
+    char dir[] = "/tmp/infra-hostkey.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[64], cmd[256];
+    snprintf(path, sizeof(path), "%s/key", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(a.private_pem, f);
+    fclose(f);
+    chmod(path, 0600);
+    snprintf(cmd, sizeof(cmd), "ssh-keygen -y -f %s", path);
+    char *pub = first_line_of(cmd);
+    assert_non_null(pub);
+    size_t typed = strlen(a.public_line) - strlen(" infra");
+    assert_true(strncmp(pub, a.public_line, typed) == 0);
+    snprintf(cmd, sizeof(cmd), "ssh-keygen -l -f %s | cut -d' ' -f2", path);
+    char *fp = first_line_of(cmd);
+    assert_non_null(fp);
+    assert_string_equal(fp, a.fingerprint);
+    free(pub);
+    free(fp);
+    unlink(path);
+    rmdir(dir);
+    aws_host_key_clear(&a);
+    aws_host_key_clear(&b);
+    aws_host_key_clear(&c);
+}
+
+static void test_user_data_with_key_keeps_the_users_data_as_cloud_init_reads_it(void **state)
+{
+    (void)state;
+    awt_reset();
+    aws_host_key k;
+    assert_int_equal(aws_host_key_derive("seed", 4, "token", &k), 0);
+    /* Without user data: the cloud-config alone. */
+    char *alone = aws_user_data_with_key(NULL, &k);
+    assert_true(
+        strncmp(alone, "#cloud-config\nssh_keys:\n  ecdsa_private: |\n    -----BEGIN", 52) == 0);
+    assert_non_null(strstr(alone, "\n  ecdsa_public: ecdsa-sha2-nistp256 "));
+    /* A MIME document of the user's is a part as it stands; the boundary
+     * is not in it, and the same data gives the same bytes. */
+    const char *mime = "Content-Type: multipart/mixed; boundary=\"X\"\nMIME-Version: 1.0\n\n"
+                       "--X\nContent-Type: text/x-shellscript\n\n#!/bin/sh\ntrue\n--X--\n";
+    char *one = aws_user_data_with_key(mime, &k), *two = aws_user_data_with_key(mime, &k);
+    assert_string_equal(one, two);
+    const char *b = strstr(one, "boundary=\"==infra-");
+    assert_non_null(b);
+    char boundary[64];
+    assert_int_equal(sscanf(b, "boundary=\"%63[^\"]\"", boundary), 1);
+    assert_null(strstr(mime, boundary));
+    char *part = strstr(one, mime);
+    assert_non_null(part);
+    assert_true(part > strstr(one, "Content-Type: text/cloud-config"));
+    assert_null(strstr(one, "text/x-not-multipart"));
+    aws_free_secret_copy(alone);
+    aws_free_secret_copy(one);
+    aws_free_secret_copy(two);
+    aws_host_key_clear(&k);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -138,6 +236,8 @@ int main(void)
         cmocka_unit_test(test_image_pick_takes_the_newest_available_match),
         cmocka_unit_test(test_image_lookup_without_match_names_pattern_and_owners),
         cmocka_unit_test(test_names_and_client_tokens_derived_from_a_call),
+        cmocka_unit_test(test_host_key_is_one_openssh_loads_and_follows_seed_and_token),
+        cmocka_unit_test(test_user_data_with_key_keeps_the_users_data_as_cloud_init_reads_it),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -259,31 +259,26 @@ static void test_dns_record_create_does_not_take_over_another_record(void **stat
     awt_call_clear(&c);
 }
 
-static void test_instance_create_launches_with_the_token_and_reads_the_fingerprint(void **state)
+static const char *const running_answer =
+    "<DescribeInstancesResponse><reservationSet><item><instancesSet><item>"
+    "<instanceId>i-0aaa</instanceId><instanceState><name>running</name></instanceState>"
+    "<privateIpAddress>10.0.1.5</privateIpAddress><ipAddress>54.0.0.5</ipAddress>"
+    "<placement><availabilityZone>us-east-1a</availabilityZone></placement>"
+    "<vpcId>vpc-1</vpcId></item></instancesSet></item></reservationSet>"
+    "</DescribeInstancesResponse>";
+static const char *const run_answer =
+    "<RunInstancesResponse><instancesSet><item><instanceId>i-0aaa</instanceId>"
+    "<instanceState><name>pending</name></instanceState></item></instancesSet>"
+    "</RunInstancesResponse>";
+
+static void test_instance_create_launches_with_the_token_and_a_host_key_it_made(void **state)
 {
     (void)state;
     awt_reset();
-    const char *console = "-----BEGIN SSH HOST KEY FINGERPRINTS-----\n"
-                          "256 SHA256:abcECDSA root@ip-10-0-1-5 (ECDSA)\n"
-                          "-----END SSH HOST KEY FINGERPRINTS-----\n";
-    char *encoded = aws_base64_encode(console, strlen(console));
     awt_route("DescribeInstances", 200,
               "<DescribeInstancesResponse><reservationSet/></DescribeInstancesResponse>");
-    awt_route("RunInstances", 200,
-              "<RunInstancesResponse><instancesSet><item><instanceId>i-0aaa</instanceId>"
-              "<instanceState><name>pending</name></instanceState></item></instancesSet>"
-              "</RunInstancesResponse>");
-    awt_route("DescribeInstances", 200,
-              "<DescribeInstancesResponse><reservationSet><item><instancesSet><item>"
-              "<instanceId>i-0aaa</instanceId><instanceState><name>running</name></instanceState>"
-              "<privateIpAddress>10.0.1.5</privateIpAddress><ipAddress>54.0.0.5</ipAddress>"
-              "<placement><availabilityZone>us-east-1a</availabilityZone></placement>"
-              "<vpcId>vpc-1</vpcId></item></instancesSet></item></reservationSet>"
-              "</DescribeInstancesResponse>");
-    awt_routef("GetConsoleOutput", 200,
-               "<GetConsoleOutputResponse><instanceId>i-0aaa</instanceId><output>%s</output>"
-               "</GetConsoleOutputResponse>",
-               encoded);
+    awt_route("RunInstances", 200, run_answer);
+    awt_route("DescribeInstances", 200, running_answer);
     awt_call c;
     awt_call_init(&c, "instance.web[0]", TOKEN);
     infra_json *planned =
@@ -294,6 +289,8 @@ static void test_instance_create_launches_with_the_token_and_reads_the_fingerpri
                  " \"tags\": {\"team\": \"a\"}}");
     infra_json *out = NULL;
     assert_int_equal(act("instance", &c, NULL, planned, NULL, NULL, &out), 0);
+    /* A host that cannot say whether the create resumes: looked for first. */
+    assert_string_equal(awt_requests(0)->action, "DescribeInstances");
     const awt_request *run = awt_last("RunInstances");
     const char *const want[][2] = {
         {"ImageId", "ami-0123"},
@@ -317,31 +314,168 @@ static void test_instance_create_launches_with_the_token_and_reads_the_fingerpri
     }
     char *top_subnet = awt_param(run, "SubnetId");
     assert_null(top_subnet); /* with an interface, the subnet is the interface's */
+    /* The user data: the host key for cloud-init, then the user's script
+     * as cloud-init would read it alone. */
     char *ud = awt_param(run, "UserData");
     char *plain = NULL;
     assert_int_equal(aws_base64_decode(ud, &plain, NULL), 0);
-    assert_string_equal(plain, "#!/bin/sh\necho hi\n");
+    assert_non_null(strstr(plain, "MIME-Version: 1.0\n"));
+    const char *config = strstr(plain, "Content-Type: text/cloud-config");
+    const char *script = strstr(plain, "Content-Type: text/x-not-multipart");
+    assert_true(config != NULL && script != NULL && config < script);
+    assert_non_null(strstr(config, "\n\n#cloud-config\nssh_keys:\n  ecdsa_private: |\n"
+                                   "    -----BEGIN EC PRIVATE KEY-----\n"));
+    assert_non_null(strstr(config, "  ecdsa_public: ecdsa-sha2-nistp256 AAAA"));
+    assert_non_null(strstr(script, "\n\n#!/bin/sh\necho hi\n--==infra-"));
+    aws_host_key key;
+    assert_int_equal(aws_host_key_for(&c.call, &key), 0);
+    assert_non_null(strstr(plain, key.public_line));
     free(ud);
     free(plain);
     int role = 0;
     for (int i = 1; i < 12; i++) {
-        char key[64];
-        snprintf(key, sizeof(key), "TagSpecification.1.Tag.%d.Key", i);
-        char *k = awt_param(run, key);
-        role |= k != NULL && strcmp(k, "role") == 0;
-        free(k);
+        char k[64];
+        snprintf(k, sizeof(k), "TagSpecification.1.Tag.%d.Key", i);
+        char *v = awt_param(run, k);
+        role |= v != NULL && strcmp(v, "role") == 0;
+        free(v);
     }
     assert_true(role);
+    /* The fingerprint is the key's: nothing asked the console. */
+    assert_int_equal(awt_count("GetConsoleOutput"), 0);
     assert_string_equal(pu_json_str(out, "id"), "i-0aaa");
     assert_string_equal(pu_json_str(out, "private_ip"), "10.0.1.5");
     assert_string_equal(pu_json_str(out, "public_ip"), "54.0.0.5");
-    assert_string_equal(pu_json_str(out, "ssh_host_key_fingerprint"), "SHA256:abcECDSA");
+    assert_string_equal(pu_json_str(out, "ssh_host_key_fingerprint"), key.fingerprint);
     assert_string_equal(pu_json_str(out, "ssh_user"), "root");
     assert_true(pu_host->json->boolean(pu_host->json->get(out, "associate_public_ip")));
+    aws_host_key_clear(&key);
     pu_host->json->release(out);
     pu_host->json->release(planned);
     awt_call_clear(&c);
+}
+
+static void test_instance_create_new_in_this_run_launches_without_a_lookup(void **state)
+{
+    (void)state;
+    awt_reset();
+    awt_set_resuming(0);
+    awt_route("RunInstances", 200, run_answer);
+    awt_route("DescribeInstances", 200, running_answer);
+    awt_call c;
+    awt_call_init(&c, "instance.web[0]", TOKEN);
+    infra_json *planned = awt_json("{\"image\": \"ami-0123\", \"size\": \"t3.micro\","
+                                   " \"subnet\": \"subnet-1\"}");
+    infra_json *out = NULL;
+    assert_int_equal(act("instance", &c, NULL, planned, NULL, NULL, &out), 0);
+    assert_string_equal(awt_requests(0)->action, "RunInstances");
+    assert_int_equal(awt_count("DescribeInstances"), 1); /* the wait for running */
+    assert_int_equal(awt_count("GetConsoleOutput"), 0);
+    /* No user data of the user's: the cloud-config alone. */
+    char *ud = awt_param(awt_last("RunInstances"), "UserData"), *plain = NULL;
+    assert_int_equal(aws_base64_decode(ud, &plain, NULL), 0);
+    assert_true(strncmp(plain, "#cloud-config\nssh_keys:\n", 24) == 0);
+    assert_null(strstr(plain, "MIME-Version"));
+    assert_non_null(pu_json_str(out, "ssh_host_key_fingerprint"));
+    free(ud);
+    free(plain);
+    pu_host->json->release(out);
+
+    /* Resumed from an earlier run: looked for by token, and adopted. */
+    awt_reset();
+    awt_set_resuming(1);
+    awt_route("DescribeInstances", 200,
+              "<DescribeInstancesResponse><reservationSet><item><instancesSet><item>"
+              "<instanceId>i-0aaa</instanceId><instanceState><name>running</name></instanceState>"
+              "<tagSet><item><key>infra:token</key><value>" TOKEN "</value></item></tagSet>"
+              "</item></instancesSet></item></reservationSet></DescribeInstancesResponse>");
+    assert_int_equal(act("instance", &c, NULL, planned, NULL, NULL, &out), 0);
+    const awt_request *first = awt_requests(0);
+    char *name = awt_param(first, "Filter.1.Name"), *value = awt_param(first, "Filter.1.Value.1");
+    assert_string_equal(first->action, "DescribeInstances");
+    assert_string_equal(name, "tag:infra:token");
+    assert_string_equal(value, TOKEN);
+    assert_int_equal(awt_count("RunInstances"), 0);
+    assert_string_equal(pu_json_str(out, "id"), "i-0aaa");
+    free(name);
+    free(value);
+    pu_host->json->release(out);
+    pu_host->json->release(planned);
+    awt_call_clear(&c);
+    awt_set_resuming(-1);
+}
+
+static void test_instance_console_key_is_waited_for_by_cluster_nodes_only(void **state)
+{
+    (void)state;
+    const char *console = "-----BEGIN SSH HOST KEY FINGERPRINTS-----\n"
+                          "256 SHA256:abcECDSA root@ip-10-0-1-5 (ECDSA)\n"
+                          "-----END SSH HOST KEY FINGERPRINTS-----\n";
+    char *encoded = aws_base64_encode(console, strlen(console));
+    awt_call c;
+    awt_call_init(&c, "instance.web[0]", TOKEN);
+    for (int node = 0; node < 2; node++) {
+        awt_reset();
+        awt_set_resuming(0);
+        awt_route("RunInstances", 200, run_answer);
+        awt_route("DescribeInstances", 200, running_answer);
+        awt_routef("GetConsoleOutput", 200,
+                   "<GetConsoleOutputResponse><instanceId>i-0aaa</instanceId><output>%s</output>"
+                   "</GetConsoleOutputResponse>",
+                   encoded);
+        infra_json *planned =
+            awt_json(node ? "{\"image\": \"ami-0123\", \"size\": \"t3.micro\","
+                            " \"ssh_host_key\": \"console\", \"role\": \"client\"}"
+                          : "{\"image\": \"ami-0123\", \"size\": \"t3.micro\","
+                            " \"ssh_host_key\": \"console\"}");
+        infra_json *out = NULL;
+        assert_int_equal(act("instance", &c, NULL, planned, NULL, NULL, &out), 0);
+        assert_null(awt_param(awt_last("RunInstances"), "UserData"));
+        assert_int_equal(awt_count("GetConsoleOutput"), node ? 1 : 0);
+        if (node)
+            assert_string_equal(pu_json_str(out, "ssh_host_key_fingerprint"), "SHA256:abcECDSA");
+        else
+            assert_null(pu_json_str(out, "ssh_host_key_fingerprint"));
+        pu_host->json->release(out);
+        pu_host->json->release(planned);
+    }
+    awt_call_clear(&c);
+    awt_set_resuming(-1);
     free(encoded);
+}
+
+static void test_network_create_looks_for_its_object_only_when_it_may_exist(void **state)
+{
+    (void)state;
+    awt_reset();
+    awt_set_resuming(0);
+    awt_route("CreateVpc", 200,
+              "<CreateVpcResponse><vpc><vpcId>vpc-0new</vpcId><state>pending</state></vpc>"
+              "</CreateVpcResponse>");
+    awt_route("DescribeVpcs", 200,
+              "<DescribeVpcsResponse><vpcSet><item><vpcId>vpc-0new</vpcId><state>available"
+              "</state></item></vpcSet></DescribeVpcsResponse>");
+    awt_call c;
+    awt_call_init(&c, "network.main", TOKEN);
+    infra_json *planned = awt_json("{\"cidr\": \"10.0.0.0/16\"}");
+    infra_json *out = NULL;
+    assert_int_equal(act("network", &c, NULL, planned, NULL, NULL, &out), 0);
+    assert_string_equal(awt_requests(0)->action, "CreateVpc");
+    pu_host->json->release(out);
+    /* The same create again in this run (a retry after a failure that may
+     * have come after the VPC was made): looked for first, and found. */
+    awt_reset();
+    awt_route("DescribeVpcs", 200,
+              "<DescribeVpcsResponse><vpcSet><item><vpcId>vpc-0new</vpcId><state>available"
+              "</state></item></vpcSet></DescribeVpcsResponse>");
+    assert_int_equal(act("network", &c, NULL, planned, NULL, NULL, &out), 0);
+    assert_string_equal(awt_requests(0)->action, "DescribeVpcs");
+    assert_int_equal(awt_count("CreateVpc"), 0);
+    assert_string_equal(pu_json_str(out, "id"), "vpc-0new");
+    pu_host->json->release(out);
+    pu_host->json->release(planned);
+    awt_call_clear(&c);
+    awt_set_resuming(-1);
 }
 
 int main(void)
@@ -351,7 +485,10 @@ int main(void)
         cmocka_unit_test(test_firewall_update_changes_only_the_difference),
         cmocka_unit_test(test_autoscaling_read_after_a_crash_finds_the_next_generation),
         cmocka_unit_test(test_dns_record_create_does_not_take_over_another_record),
-        cmocka_unit_test(test_instance_create_launches_with_the_token_and_reads_the_fingerprint),
+        cmocka_unit_test(test_instance_create_launches_with_the_token_and_a_host_key_it_made),
+        cmocka_unit_test(test_instance_create_new_in_this_run_launches_without_a_lookup),
+        cmocka_unit_test(test_instance_console_key_is_waited_for_by_cluster_nodes_only),
+        cmocka_unit_test(test_network_create_looks_for_its_object_only_when_it_may_exist),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -12,8 +12,9 @@ source "$(dirname "$0")/lib.sh"
 emulator_start --pending-seconds 0.2
 ssh-keygen -q -t ed25519 -N "" -C infra-aws-test -f "$work/id_ed25519"
 topo=$work/types.yaml
-state=$work/.infra/types.default.json
-attr() { jq -r ".resources[\"$1\"].attributes.$2" "$state"; }
+# state_doc: the state document, pulled (see pull_state); prints its path.
+state_doc() { pull_state "$infra" "$topo"; }
+attr() { jq -r ".resources[\"$1\"].attributes.$2" "$(state_doc)"; }
 
 # topology EGRESS_PORT LISTENER_PORT TAG
 topology() {

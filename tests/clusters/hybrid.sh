@@ -39,7 +39,8 @@ done
 nodes_per_region=4 # 3 servers + 1 client
 prefix=h$(printf '%04x' $(($$ % 65536)))
 topo=$work/hybrid-nomad.yaml
-state=$work/.infra/hybrid-nomad.default.json
+# state_doc: the state document, pulled (see pull_state); prints its path.
+state_doc() { pull_state "$infra" "$topo"; }
 secrets=$work/.infra/hybrid-nomad.default.secrets.json
 nft_table=infra_hybrid_test
 forward_saved=
@@ -144,7 +145,7 @@ ssh-keygen -q -t ed25519 -N "" -C infra-hybrid-test -f "$work/id_ed25519"
 export INFRA_SSH_PUBLIC_KEY=$work/id_ed25519.pub INFRA_SSH_PRIVATE_KEY=$work/id_ed25519
 
 secret() { jq -r --arg k "$1" '.[$k]' "$secrets"; }
-attr() { jq -r --arg a "$1" --arg k "$2" '.resources[$a].attributes[$k]' "$state"; }
+attr() { jq -r --arg a "$1" --arg k "$2" '.resources[$a].attributes[$k]' "$(state_doc)"; }
 # The CA and the tokens go to files of $work (mode 0700), never to a
 # command line or the output.
 api_files() {
@@ -165,7 +166,7 @@ run 0 "$infra" up "$topo"
 out_has "0 failed, 0 skipped."
 [ "$(stat -c %a "$secrets")" = 600 ] || fail "the secrets file is not 0600"
 api_files
-! grep -qFf "$work/tokens" "$work/out" "$work/err" "$state" || fail "a token reached the output or the state"
+! grep -qFf "$work/tokens" "$work/out" "$work/err" "$(state_doc)" "$work/.infra/hybrid-nomad.default.db" || fail "a token reached the output or the state"
 run 0 "$infra" output "$topo" --json
 cp "$work/out" "$work/outputs.json"
 declare -A servers clients
@@ -268,7 +269,7 @@ for _ in $(seq 1 50); do
   sleep 0.2
 done
 [ "$free" -eq $nodes_per_region ] || fail "after down only $free of the pool's hosts are free"
-[ "$(jq '.resources | length' "$state")" -eq 0 ] || fail "after down the state still names resources"
+[ "$(jq '.resources | length' "$(state_doc)")" -eq 0 ] || fail "after down the state still names resources"
 [ ! -e "$secrets" ] || fail "secrets file left after down"
 [ -z "$(ip netns list | awk -v p="$prefix-" 'index($1, p) == 1')" ] || fail "namespaces left after down"
 for ino in $inodes; do

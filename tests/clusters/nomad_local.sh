@@ -112,13 +112,16 @@ PY
 # The nodes' image carries what HashiCorp's Debian packages install in the
 # agents' configuration directories (nomad.hcl: server and client, alone,
 # with 127.0.0.1 as a server; consul.hcl: another data_dir): the user data
-# puts them there when the host starts, before any agent runs.
+# puts them there when the host starts, before any agent runs. Their text
+# goes in the user data itself: a host's /tmp is its own, so a checkout
+# under /tmp is not visible from it.
 pkg=$root/tests/conformance/package-defaults
-topo_edit "for dc in ('dc-a', 'dc-b', 'dc-c'):
+topo_edit "seed = 'mkdir -p /etc/nomad.d /etc/consul.d\n'
+for name, where in (('nomad.hcl', '/etc/nomad.d'), ('consul.hcl', '/etc/consul.d')):
+    seed += 'cat >%s/%s <<\'INFRA_PKG\'\n%sINFRA_PKG\n' % (where, name, open('$pkg/' + name).read())
+for dc in ('dc-a', 'dc-b', 'dc-c'):
     r = 'us' if dc == 'dc-c' else 'europe'
-    d['clusters']['main']['regions'][r]['datacenters'][dc]['user_data'] = (
-        'mkdir -p /etc/nomad.d /etc/consul.d && cp $pkg/nomad.hcl /etc/nomad.d/nomad.hcl && '
-        'cp $pkg/consul.hcl /etc/consul.d/consul.hcl\n')"
+    d['clusters']['main']['regions'][r]['datacenters'][dc]['user_data'] = seed"
 
 # nomad_at IP PATH: GET on the Nomad agent at IP.
 nomad_at() {
@@ -135,7 +138,7 @@ consul_at() {
 up
 grep -q "Apply: .* 0 failed, 0 skipped" "$work/out" || fail "the apply reported failures"
 [ "$(stat -c %a "$secrets")" = 600 ] || fail "secrets file is not 0600"
-! grep -qF "$(secret nomad.main.nomad_management_token)" "$work/out" "$work/.infra/nomad-local.default.json" ||
+! grep -qF "$(secret nomad.main.nomad_management_token)" "$work/out" "$work/.infra/nomad-local.default.db" ||
   fail "a token reached the output or the state"
 for region in europe us; do
   leader=$(nomad "$region" /v1/status/leader | jq -r .)
@@ -196,7 +199,47 @@ jq -e '.clusters.main.regions.europe.replication.role == "primary"' "$work/statu
 grep -q "acl    secondary of europe, tokens replicated$" "$work/status.txt" ||
   fail "status does not say us replicates from europe: $(grep "acl " "$work/status.txt")"
 ! grep -qF "$(secret nomad.main.consul_replication_token)" "$work/out" "$work/status.json" \
-  "$work/.infra/nomad-local.default.json" || fail "the replication token reached the output or the state"
+  "$(pull_state "$infra" "$topo")" || fail "the replication token reached the output or the state"
+
+# 1d. The cluster's own tools: `eval "$(infra env)"` in the topology's
+#     directory gives what nomad and consul read; with them the API answers
+#     over TLS verified against the cluster CA (written 0600), and lists
+#     both regions. No secret reaches stderr.
+(cd "$work" && "$infra" env >"$work/env.sh" 2>"$work/err") || { cat "$work/err" >&2; fail "infra env failed"; }
+! grep -qF "$(secret nomad.main.nomad_management_token)" "$work/err" || fail "infra env printed a token on stderr"
+(
+  eval "$(cat "$work/env.sh")"
+  [ "$NOMAD_REGION" = europe ] || fail "NOMAD_REGION is '$NOMAD_REGION', not the first region"
+  [ "$(stat -c %a "$NOMAD_CACERT")" = 600 ] || fail "the CA file $NOMAD_CACERT is not 0600"
+  [ "$NOMAD_TOKEN" = "$(secret nomad.main.nomad_management_token)" ] || fail "NOMAD_TOKEN is not the management token"
+  regions() { curl -sf --max-time 10 --cacert "$NOMAD_CACERT" -H "X-Nomad-Token: $NOMAD_TOKEN" "$NOMAD_ADDR/v1/regions"; }
+  regions | jq -e 'sort == ["europe","us"]' >/dev/null || fail "the exported NOMAD_* do not list the regions"
+  curl -sf --max-time 10 --cacert "$CONSUL_CACERT" -H "X-Consul-Token: $CONSUL_HTTP_TOKEN" \
+    "$CONSUL_HTTP_ADDR/v1/catalog/datacenters" | jq -e 'index("europe") != null' >/dev/null ||
+    fail "the exported CONSUL_* do not reach Consul"
+) || exit 1
+"$infra" env "$topo" main --region us --json >"$work/env.json" 2>"$work/err" || { cat "$work/err" >&2; fail "infra env --region us --json failed"; }
+jq -e '.NOMAD_REGION == "us" and (.NOMAD_ADDR | startswith("https://"))' "$work/env.json" >/dev/null ||
+  fail "infra env --region us --json: $(jq -c 'del(.NOMAD_TOKEN, .CONSUL_HTTP_TOKEN)' "$work/env.json")"
+! "$infra" env "$topo" --region dc-a >/dev/null 2>"$work/err" && grep -q 'no region "dc-a"' "$work/err" ||
+  fail "infra env --region with a datacenter is not refused: $(cat "$work/err")"
+
+# 1e. infra ssh: a command on a server, the host key checked strictly
+#     against the one recorded; a recorded key that differs is refused.
+eu_ip=$(out | jq -r '.europe_servers[0]')
+"$infra" ssh "$topo" 'cluster.main.europe.servers[0]' -- ip -o -4 addr show </dev/null >"$work/ssh.out" 2>"$work/err" ||
+  { cat "$work/err" >&2; fail "infra ssh to a server failed"; }
+grep -qF " $eu_ip/" "$work/ssh.out" || fail "infra ssh did not reach $eu_ip: $(cat "$work/ssh.out")"
+[ "$(stat -c %a "$work/.infra/nomad-local.default.files")" = 700 ] || fail "the known_hosts directory is not 0700"
+cp -a "$work/.infra" "$work/forged"
+jq '.resources["cluster.main.europe.dc-a.server[0]"].attributes.ssh_host_key_fingerprint = "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"' \
+  "$(pull_state "$infra" "$topo")" >"$work/forged.json"
+"$infra" state push "$topo" "$work/forged.json" --state-dir "$work/forged" --force >/dev/null 2>"$work/err" ||
+  { cat "$work/err" >&2; fail "cannot write the forged state"; }
+! "$infra" ssh "$topo" --state-dir "$work/forged" 'cluster.main.europe.servers[0]' -- true </dev/null 2>"$work/err" ||
+  fail "infra ssh connected to a host whose key is not the recorded one"
+grep -q "offers no key with the fingerprint" "$work/err" || fail "a host key mismatch is not said: $(cat "$work/err")"
+rm -rf "$work/forged"
 
 # 1d. The agents were installed: each node got both launchers, uploaded
 #     once, in /opt/bin (the hosts' PATH has no nomad or consul).
@@ -224,7 +267,7 @@ grep -q "region us: leader " "$work/out" || fail "status does not show us's lead
 jq -e '.[] | select(.address == "job.web") | .after.id == "web-staging"' "$work/plan.json" >/dev/null ||
   fail "staging does not plan web-staging"
 
-# 2b. A new nomad for dc-b only (its scheduler_settings): its two clients
+# 2b. A new nomad for dc-b only (its node_settings): its two clients
 #     get it, their nomad restarts one node at a time, consul stays; no
 #     other node is touched.
 agent_pids() { # lines "HOST_ROOT NOMAD_PID CONSUL_PID"
@@ -235,7 +278,7 @@ agent_pids() { # lines "HOST_ROOT NOMAD_PID CONSUL_PID"
 }
 agent_pids >"$work/pids.before"
 v2=$(launcher nomad 2)
-topo_edit "d['clusters']['main']['regions']['europe']['datacenters']['dc-b']['scheduler_settings'] = {
+topo_edit "d['clusters']['main']['regions']['europe']['datacenters']['dc-b']['node_settings'] = {
     'install': {'nomad': {'file': '$work/dist/nomad-2', 'sha256': '$v2'}}}"
 up
 grep -E "node main-.*: (nomad|consul): |restart" "$work/out" >"$work/install.log"

@@ -2,6 +2,7 @@
 # Two `infra up` on one environment at once: exactly one runs, the other is
 # refused with the lock holder's details; the result has no duplicate.
 #   usage: concurrent.sh INFRA_BINARY
+# On another backend: INFRA_TEST_BACKEND_YAML is appended to the topology.
 set -euo pipefail
 infra=$1
 here=$(cd "$(dirname "$0")" && pwd)
@@ -9,6 +10,8 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 export INFRA_PLUGIN_PATH= CRASH_DIR=$work/objects CRASH_LATENCY_MS=100
 cp "$here/crash.yaml" "$work/crash.yaml"
+printf '%s\n' "${INFRA_TEST_BACKEND_YAML:-}" >>"$work/crash.yaml"
+export INFRA_TEST_STATE_ID="concurrent_$$"
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 

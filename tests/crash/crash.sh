@@ -4,6 +4,9 @@
 # each crash the state must parse and a rerun must converge with no duplicate
 # and no orphan object.
 #   usage: crash.sh INFRA_BINARY
+# On another backend: INFRA_TEST_BACKEND_YAML is appended to the topology
+# (tests/state/with-postgres.sh and with-s3.sh set it); it may name
+# ${env.INFRA_TEST_STATE_ID}, which changes with every fresh start.
 set -euo pipefail
 infra=$1
 here=$(cd "$(dirname "$0")" && pwd)
@@ -15,7 +18,12 @@ points=0
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
-state_file() { echo "$work/run/.infra/crash.default.json"; }
+# The state document (infra state pull, whatever the backend) in a file.
+state_file() {
+  "$infra" state pull "$work/run/crash.yaml" >"$work/state.json" 2>"$work/pull.err" ||
+    { cat "$work/pull.err" >&2; echo "$work/pull.err"; return; }
+  echo "$work/state.json"
+}
 
 # The objects the provider holds, as "ADDRESS ID" lines, sorted.
 objects() {
@@ -49,7 +57,8 @@ reset() {
   rm -rf "$work/run" "$work/objects"
   mkdir -p "$work/run"
   cp "$here/crash.yaml" "$work/run/crash.yaml"
-  export CRASH_DIR=$work/objects
+  printf '%s\n' "${INFRA_TEST_BACKEND_YAML:-}" >>"$work/run/crash.yaml"
+  export CRASH_DIR=$work/objects INFRA_TEST_STATE_ID="$$_$points"
 }
 
 # run_crashing LABEL COMMAND...: the command must die by SIGKILL or finish.

@@ -10,7 +10,8 @@ export INFRA_PLUGIN_PATH=
 export NO_COLOR=1
 export INFRA_TEST_DIR=$work/objects
 topo=$work/e2e.yaml
-state_file=$work/.infra/e2e.default.json
+# state_doc [-e ENV]: the state document, pulled (see pull_state); prints its path.
+state_doc() { pull_state "$infra" "$topo" "$@"; }
 
 # shellcheck source=SCRIPTDIR/../lib.sh
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/lib.sh"

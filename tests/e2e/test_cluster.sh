@@ -62,7 +62,7 @@ run 0 "$infra" validate "$topo"
 run 0 "$infra" up "$topo"
 [ "$(grep -c '^bootstrap ' "$log")" -eq 7 ] || { cat "$log" >&2; fail "expected 7 bootstraps"; }
 eu_servers=$(jq -r '[.resources | to_entries[] | select(.key | startswith("cluster.main.eu.dc-a.server"))
-  | .value.attributes.private_ip] | sort | join(",")' "$state_file")
+  | .value.attributes.private_ip] | sort | join(",")' "$(state_doc)")
 grep '^bootstrap main-eu-dc-a-client-1 ' "$log" | grep -q "servers=" || fail "client bootstrap lacks servers"
 got=$(grep '^bootstrap main-eu-dc-a-client-1 ' "$log" | sed 's/.*servers=//' | tr ',' '\n' | sort | paste -sd,)
 [ "$got" = "$eu_servers" ] || fail "client bootstrapped with servers $got, expected $eu_servers"
@@ -75,13 +75,13 @@ grep -q '^ready us servers=1 clients=1$' "$log" || fail "us not ready"
 before "^federate eu us" "^submit web regions=eu,us "
 grep -q '^submit web regions=eu,us sha=[0-9a-f]\{64\} set={"image_tag": *"1.0"}$' "$log" ||
   { cat "$log" >&2; fail "job submitted with the wrong request"; }
-[ -f "$work/.infra/e2e.default.json" ] || fail "no state"
+[ -f "$work/.infra/e2e.default.db" ] || fail "no state"
 jq -e '.resources["cluster_agent.main.eu.dc-a.server[0]"].attributes.id == "main-eu-dc-a-server-0"' \
-  "$state_file" >/dev/null || fail "agent not recorded"
-jq -e '.resources["job.web"].attributes.status.status == "running"' "$state_file" >/dev/null ||
+  "$(state_doc)" >/dev/null || fail "agent not recorded"
+jq -e '.resources["job.web"].attributes.status.status == "running"' "$(state_doc)" >/dev/null ||
   fail "job status not recorded"
 # A datacenter setting may refer to a resource: the us nodes use the image found.
-jq -e '.resources["cluster.main.us.dc-b.client[0]"].attributes.image == "img-base-1"' "$state_file" \
+jq -e '.resources["cluster.main.us.dc-b.client[0]"].attributes.image == "img-base-1"' "$(state_doc)" \
   >/dev/null || fail "the datacenter's image reference was not resolved"
 
 # 2. A second up changes nothing and calls nothing; the cluster key stays.
@@ -120,7 +120,7 @@ for k in 0 1 2 3 4; do
   [ "$got" = "$want" ] || { cat "$log" >&2; fail "step $k of the rolling replacement: $got, expected $want"; }
 done
 new_servers=$(jq -r '[.resources | to_entries[] | select(.key | startswith("cluster.main.eu.dc-a.server"))
-  | .value.attributes.private_ip] | sort | join(",")' "$state_file")
+  | .value.attributes.private_ip] | sort | join(",")' "$(state_doc)")
 for n in "${nodes[@]}"; do
   got=$(grep "^bootstrap main-eu-dc-a-$n " "$log" | tail -n 1 | sed 's/.*servers=//' | tr ',' '\n' | sort | paste -sd,)
   [ "$got" = "$new_servers" ] || fail "$n was last bootstrapped with servers $got, expected $new_servers"
@@ -175,7 +175,7 @@ secrets=$work/.infra/e2e.default.secrets.json
 [ "$(stat -c %a "$secrets")" = 600 ] || fail "the secrets file is not mode 0600"
 key=$(jq -r '.["testsched.cluster_key"]' "$secrets")
 [ ${#key} -eq 32 ] || fail "no generated cluster key in the secrets file"
-! grep -rqF "$key" "$work/.infra/e2e.default.json" "$work/out" "$work/err" || fail "a secret reached the state or the output"
+! grep -rqF "$key" "$work/.infra/e2e.default.db" "$(state_doc)" "$work/out" "$work/err" || fail "a secret reached the state or the output"
 : >"$log"
 run 0 "$infra" down --yes "$topo"
 before "^stop web" "^remove main-eu-dc-a-server-0 "
@@ -186,6 +186,6 @@ last_remove=$(grep -n '^remove main-eu-' "$log" | tail -n 1 | cut -d: -f1)
 first_server=$(grep -n '^delete cluster.main.eu.dc-a.server' "$log" | head -n 1 | cut -d: -f1)
 [ "$last_remove" -lt "$first_server" ] || { cat "$log" >&2; fail "a server of eu went before every node of eu was removed"; }
 [ "$(objects instance)" -eq 0 ] || fail "instances left after down"
-[ "$(jq '.resources | length' "$state_file")" -eq 0 ] || fail "state not empty after down"
+[ "$(jq '.resources | length' "$(state_doc)")" -eq 0 ] || fail "state not empty after down"
 [ ! -e "$work/.infra/e2e.default.secrets.json" ] || fail "secrets file left after down"
 echo "cluster: bootstrap order, idempotent up, rolling replacement, drain, jobs and down behave"

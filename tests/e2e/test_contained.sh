@@ -31,9 +31,9 @@ out_has "1 failed"
 out_has "not started"
 grep -q "create instance.web\[1\] - cancelled" "$INFRA_TEST_DIR/calls.log" ||
   fail "the hung call never saw host->cancelled"
-[ "$(jq -r '.intents | keys[]' "$state_file")" = "instance.web[1]" ] ||
+[ "$(jq -r '.intents | keys[]' "$(state_doc)")" = "instance.web[1]" ] ||
   fail "the abandoned create's intent is not kept"
-[ "$(objects instance)" -eq "$(jq '.resources | length' "$state_file")" ] ||
+[ "$(objects instance)" -eq "$(jq '.resources | length' "$(state_doc)")" ] ||
   fail "what was made is not what the state records"
 topo_with 0
 run 0 "$infra" up "$topo" --parallelism 4
@@ -50,7 +50,7 @@ run 0 "$infra" down --yes "$topo"
 topo_with 100 ', misbehave: ["exit create instance.web[3]"]'
 run 1 "$infra" up "$topo" --parallelism 2
 err_has 'plugin "test" ended the process during create of instance.web[3]'
-jq -e '.intents["instance.web[3]"]' "$state_file" >/dev/null || fail "the create's intent is lost"
+jq -e '.intents["instance.web[3]"]' "$(state_doc)" >/dev/null || fail "the create's intent is lost"
 topo_with 0
 run 0 "$infra" up "$topo" --parallelism 4
 [ "$(objects instance)" -eq 12 ] || fail "after exit() the rerun left $(objects instance) instances"
@@ -60,7 +60,7 @@ run 0 "$infra" down --yes "$topo"
 topo_with 0 ', misbehave: ["garbage create instance.web[0]", "bad_type read instance.web[2]"]'
 run 1 "$infra" up "$topo"
 err_has 'plugin "test" returned a string for the create of instance.web[0] (type instance): expected a map of attributes'
-! grep -q garbage "$state_file" || fail "garbage was stored"
+! grep -q garbage "$(state_doc)" || fail "garbage was stored"
 run 1 "$infra" plan "$topo"
 err_has 'instances.web.size: refresh failed: plugin "test" returned attribute "size" as an integer for the read of instance.web[2] (type instance); its schema declares a string'
 echo "hangs, exit() and garbage are contained"

@@ -4,7 +4,7 @@
 source "$(dirname "$0")/lib.sh"
 topology 3
 run 0 "$infra" up "$topo"
-ids_before=$(jq -r '[.resources["instance.web[0]","instance.web[1]","instance.web[2]"].attributes.id] | join(" ")' "$state_file")
+ids_before=$(jq -r '[.resources["instance.web[0]","instance.web[1]","instance.web[2]"].attributes.id] | join(" ")' "$(state_doc)")
 
 topology 5
 run 2 "$infra" plan "$topo" --json
@@ -14,7 +14,7 @@ run 2 "$infra" plan "$topo" --json
   fail "the balancer should be updated"
 run 0 "$infra" up "$topo"
 [ "$(objects instance)" -eq 5 ] || fail "expected 5 instances"
-[ "$(jq -r '.resources["load_balancer.web"].attributes.targets | length' "$state_file")" -eq 5 ] ||
+[ "$(jq -r '.resources["load_balancer.web"].attributes.targets | length' "$(state_doc)")" -eq 5 ] ||
   fail "the balancer should target 5 instances"
 
 topology 3
@@ -23,7 +23,7 @@ run 2 "$infra" plan "$topo" --json
   fail "count 5 -> 3 should delete web[3] and web[4]"
 run 0 "$infra" up "$topo"
 [ "$(objects instance)" -eq 3 ] || fail "expected 3 instances"
-ids_after=$(jq -r '[.resources["instance.web[0]","instance.web[1]","instance.web[2]"].attributes.id] | join(" ")' "$state_file")
+ids_after=$(jq -r '[.resources["instance.web[0]","instance.web[1]","instance.web[2]"].attributes.id] | join(" ")' "$(state_doc)")
 [ "$ids_before" = "$ids_after" ] || fail "the first three instances were touched"
 run 0 "$infra" plan "$topo"
 echo "count changes add and remove exactly the right instances"

@@ -21,7 +21,7 @@ YAML
 run 2 "$infra" plan "$topo"
 out_has '+ image = "img-aaa"'
 run 0 "$infra" up "$topo"
-[ "$(jq -r '.resources["instance.web[1]"].config.image' "$state_file")" = "img-aaa" ] ||
+[ "$(jq -r '.resources["instance.web[1]"].config.image' "$(state_doc)")" = "img-aaa" ] ||
   fail "the instance should use the looked-up image"
 run 0 "$infra" plan "$topo"
 out_has "No changes."
@@ -32,7 +32,7 @@ run 2 "$infra" plan "$topo"
 out_has "-/+ instance.web[0]  (replace: image)"
 out_has '~ image = "img-aaa" -> "img-bbb"'
 run 0 "$infra" up "$topo"
-[ "$(jq -r '.resources["instance.web[0]"].config.image' "$state_file")" = "img-bbb" ] ||
+[ "$(jq -r '.resources["instance.web[0]"].config.image' "$(state_doc)")" = "img-bbb" ] ||
   fail "the instance should use the newer image"
 run 0 "$infra" plan "$topo"
 run 0 "$infra" down "$topo" --yes

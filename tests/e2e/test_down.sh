@@ -11,7 +11,7 @@ run 0 "$infra" down "$topo" --yes
 out_has "Destroy: 7 done, 0 failed, 0 skipped."
 out_has "network.main: deleted in"
 [ "$(objects)" -eq 0 ] || fail "objects left after down: $(find "$INFRA_TEST_DIR" -name '*.json')"
-[ "$(jq '.resources | length' "$state_file")" -eq 0 ] || fail "state not empty after down"
+[ "$(jq '.resources | length' "$(state_doc)")" -eq 0 ] || fail "state not empty after down"
 net=$(grep -n "delete network.main" "$INFRA_TEST_DIR/calls.log" | cut -d: -f1)
 fw=$(grep -n "delete firewall.web" "$INFRA_TEST_DIR/calls.log" | cut -d: -f1)
 [ "$fw" -lt "$net" ] || fail "the network was deleted before its firewall"

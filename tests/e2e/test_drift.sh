@@ -29,7 +29,7 @@ out_has "instance.web[0]: updated"
   fail "the stopped instance was not started"
 run 0 "$infra" status "$topo"
 out_lacks "drifted"
-[ "$(jq -r '.resources["instance.web[0]"].attributes.status' "$state_file")" = running ] ||
+[ "$(jq -r '.resources["instance.web[0]"].attributes.status' "$(state_doc)")" = running ] ||
   fail "the state does not record the repaired status"
 run 0 "$infra" plan "$topo"
 

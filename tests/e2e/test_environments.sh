@@ -7,11 +7,11 @@ run 0 "$infra" up "$topo" -e int
 run 2 "$infra" plan "$topo" -e prod
 out_has "Plan: 6 to create"
 run 0 "$infra" up "$topo" -e prod
-[ -f "$work/.infra/e2e.int.json" ] || fail "no int state"
-[ -f "$work/.infra/e2e.prod.json" ] || fail "no prod state"
+[ -f "$work/.infra/e2e.int.db" ] || fail "no int state"
+[ -f "$work/.infra/e2e.prod.db" ] || fail "no prod state"
 [ "$(objects)" -eq 12 ] || fail "expected 12 objects, found $(objects)"
-int_ids=$(jq -r '[.resources[].attributes.id] | sort | join(" ")' "$work/.infra/e2e.int.json")
-prod_ids=$(jq -r '[.resources[].attributes.id] | sort | join(" ")' "$work/.infra/e2e.prod.json")
+int_ids=$(jq -r '[.resources[].attributes.id] | sort | join(" ")' "$(state_doc -e int)")
+prod_ids=$(jq -r '[.resources[].attributes.id] | sort | join(" ")' "$(state_doc -e prod)")
 [ -z "$(comm -12 <(tr ' ' '\n' <<<"$int_ids") <(tr ' ' '\n' <<<"$prod_ids"))" ] ||
   fail "int and prod share objects"
 run 0 "$infra" down "$topo" -e int --yes

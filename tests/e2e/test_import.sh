@@ -17,10 +17,10 @@ instances:
 YAML
 
 run 0 "$infra" up "$topo" -e a
-id=$(jq -r '.resources["instance.web[0]"].attributes.id' "$work/.infra/e2e.a.json")
+id=$(jq -r '.resources["instance.web[0]"].attributes.id' "$(state_doc -e a)")
 run 0 "$infra" import "$topo" 'instance.web[0]' "$id" -e b
 out_has "Imported $id as instance.web[0]"
-[ "$(jq -r '.resources["instance.web[0]"].attributes.id' "$work/.infra/e2e.b.json")" = "$id" ] ||
+[ "$(jq -r '.resources["instance.web[0]"].attributes.id' "$(state_doc -e b)")" = "$id" ] ||
   fail "the imported object is not in the state"
 run 2 "$infra" plan "$topo" -e b
 out_has "Plan: 2 to create, 0 to update"
@@ -36,10 +36,10 @@ run 1 "$infra" import "$topo" 'instance.web[1]' tp-0000000000000000 -e b
 err_has "importing tp-0000000000000000 as instance.web[1]: no such object"
 
 run 0 "$infra" state rm "$topo" 'instance.web[0]' -e b
-out_has "Removed instance.web[0] from the state of e2e (b)"
-[ "$(jq '.resources | length' "$work/.infra/e2e.b.json")" -eq 0 ] || fail "state rm left the entry"
+out_has "Removed instance.web[0]"
+[ "$(jq '.resources | length' "$(state_doc -e b)")" -eq 0 ] || fail "state rm left the entry"
 run 1 "$infra" state rm "$topo" 'instance.web[0]' -e b
-err_has "instance.web[0] is not in the state of e2e (b)"
+err_has "the state of e2e (b) has no instance.web[0]"
 
 # A create of the plugin without token creates, killed after it made its
 # object: the rerun stops at it.
@@ -62,6 +62,6 @@ err_has "infra state rm $topo instance.other -e c"
 [ "$(grep -c "^create instance.other" "$INFRA_TEST_DIR/basic/calls.log")" -eq "$made" ] ||
   fail "the interrupted create was repeated"
 run 0 "$infra" state rm "$topo" instance.other -e c
-out_has "(an interrupted create)"
+out_has "Removed the unfinished create of instance.other"
 run 0 "$infra" up "$topo" -e c
 echo "import adopts, refusals are clear, interrupted creates are not repeated blindly"

@@ -35,21 +35,22 @@ interrupt once
 [ "$rc" -eq 130 ] || { cat "$work/up.out" "$work/up.err" >&2; fail "first SIGINT: exit $rc, expected 130"; }
 grep -q "interrupted; the state is saved" "$work/up.err" || fail "no interruption notice"
 grep -q "not started" "$work/up.out" || fail "the summary does not count what was not started"
-jq -e . "$state_file" >/dev/null || fail "state does not parse after SIGINT"
-done_now=$(jq '.resources | length' "$state_file")
+doc=$(state_doc)
+jq -e . "$doc" >/dev/null || fail "state does not parse after SIGINT"
+done_now=$(jq '.resources | length' "$doc")
 [ "$done_now" -lt 12 ] || fail "expected not all instances, got $done_now"
 [ "$(objects instance)" -eq "$done_now" ] || fail "the calls in flight were not recorded: $(objects instance) objects, $done_now in the state"
 grep -q "stopped by the interrupt" "$work/up.err" || fail "the calls in flight were not stopped"
-[ "$(jq '.intents | length' "$state_file")" -le 2 ] || fail "more intents than calls in flight"
+[ "$(jq '.intents | length' "$doc")" -le 2 ] || fail "more intents than calls in flight"
 
 run 0 "$infra" up "$topo" --parallelism 12
-[ "$(jq '.resources | length' "$state_file")" -eq 12 ] || fail "rerun did not finish"
+[ "$(jq '.resources | length' "$(state_doc)")" -eq 12 ] || fail "rerun did not finish"
 [ "$(objects instance)" -eq 12 ] || fail "rerun left $(objects instance) objects"
 run 0 "$infra" down --yes "$topo"
 
 interrupt twice twice
 [ "$rc" -ne 0 ] || fail "a second SIGINT did not abort"
-jq -e . "$state_file" >/dev/null || fail "state does not parse after a second SIGINT"
+jq -e . "$(state_doc)" >/dev/null || fail "state does not parse after a second SIGINT"
 run 0 "$infra" up "$topo" --parallelism 12
 [ "$(objects instance)" -eq 12 ] || fail "after an abort the rerun left $(objects instance) objects, expected 12"
 run 0 "$infra" plan "$topo"

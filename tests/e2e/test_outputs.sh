@@ -4,7 +4,7 @@ source "$(dirname "$0")/lib.sh"
 topology 2
 run 0 "$infra" up "$topo"
 out_has "Outputs:"
-lb=$(jq -r '.resources["load_balancer.web"].attributes.dns_name' "$state_file")
+lb=$(jq -r '.resources["load_balancer.web"].attributes.dns_name' "$(state_doc)")
 run 0 "$infra" output "$topo"
 out_has "lb_dns = \"$lb\""
 run 0 "$infra" output "$topo" lb_dns

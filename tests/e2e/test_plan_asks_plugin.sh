@@ -36,6 +36,6 @@ write "largest_size: medium" large
 run 1 "$infra" plan "$topo"
 err_has "instances.web.size: the provider refuses the change: size \"large\" is larger than this account allows"
 run 1 "$infra" up "$topo"
-[ "$(jq -r '.resources["instance.web[0]"].attributes.size' "$state_file")" = medium ] ||
+[ "$(jq -r '.resources["instance.web[0]"].attributes.size' "$(state_doc)")" = medium ] ||
   fail "a refused plan changed something"
 echo "plan configures providers and asks the plugins' plan"

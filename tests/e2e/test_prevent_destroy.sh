@@ -5,7 +5,7 @@ source "$(dirname "$0")/lib.sh"
 topology 1
 sed -i 's/^  main: { cidr: 10.20.0.0\/24, name: e2e }/  main: { cidr: 10.20.0.0\/24, name: e2e, prevent_destroy: true }/' "$topo"
 run 0 "$infra" up "$topo"
-jq -e '.resources["network.main"].prevent_destroy == true' "$state_file" >/dev/null ||
+jq -e '.resources["network.main"].prevent_destroy == true' "$(state_doc)" >/dev/null ||
   fail "prevent_destroy not recorded"
 run 1 "$infra" down "$topo" --yes
 err_has "prevent_destroy"

@@ -13,7 +13,7 @@ instances:
   web: { count: 2, size: small, image: img-1 }
 YAML
 run 0 "$infra" up "$topo"
-[ "$(jq '[.resources[].schema_version] | unique' -c "$state_file")" = "[0]" ] ||
+[ "$(jq '[.resources[].schema_version] | unique' -c "$(state_doc)")" = "[0]" ] ||
   fail "the state does not record version 0"
 
 export INFRA_TEST_SCHEMA_VERSION=2
@@ -21,7 +21,7 @@ run 0 "$infra" plan "$topo"
 [ "$(grep -c '^upgrade instance.web\[[01]\] 0$' "$INFRA_TEST_DIR/calls.log")" -eq 2 ] ||
   fail "plan did not upgrade both instances from version 0"
 run 0 "$infra" up "$topo"
-[ "$(jq '[.resources[].schema_version] | unique' -c "$state_file")" = "[2]" ] ||
+[ "$(jq '[.resources[].schema_version] | unique' -c "$(state_doc)")" = "[2]" ] ||
   fail "the state does not record version 2 after up"
 before=$(grep -c '^upgrade ' "$INFRA_TEST_DIR/calls.log")
 run 0 "$infra" plan "$topo"

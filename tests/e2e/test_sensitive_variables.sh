@@ -63,7 +63,9 @@ err_has "(sensitive)"
 
 ! grep -qF "$secret" "$logs" || { grep -F "$secret" "$logs" >&2; fail "the value appears in the output"; }
 ! grep -rqF "$secret" "$work/.infra/" || fail "the value appears in the state directory"
-jq -e '.resources["instance.web[0]"].config.tags | startswith("hmac-sha256:")' "$state_file" >/dev/null ||
-  fail "the state should hold the keyed hash of tags: $(jq -c '.resources["instance.web[0]"].config' "$state_file")"
-jq -e '.outputs.db_url == "(sensitive)"' "$state_file" >/dev/null || fail "the state holds the output"
+sed -i "s/^    size: \"\${db_password}\"/    size: small/" "$topo"
+doc=$(INFRA_VAR_db_password=$secret state_doc)
+jq -e '.resources["instance.web[0]"].config.tags | startswith("hmac-sha256:")' "$doc" >/dev/null ||
+  fail "the state should hold the keyed hash of tags: $(jq -c '.resources["instance.web[0]"].config' "$doc")"
+jq -e '.outputs.db_url == "(sensitive)"' "$doc" >/dev/null || fail "the state holds the output"
 echo "sensitive variables stay hidden"

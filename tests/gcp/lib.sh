@@ -197,11 +197,7 @@ compute_path() { echo "compute/v1/projects/infra-test/$1"; }
 # state_json TOPOLOGY [ENV]: the state of TOPOLOGY as JSON on stdout. The
 # only place that knows where and how the state is kept.
 state_json() {
-  local topo=$1 env=${2:-default} name
-  name=$(awk '/^name:/ {print $2; exit}' "$topo")
-  local file
-  file=$(dirname "$topo")/.infra/$name.$env.json
-  if [ -f "$file" ]; then cat "$file"; else "$infra" state pull "$topo" -e "$env"; fi
+  "$infra" state pull "$1" -e "${2:-default}"
 }
 # attr TOPOLOGY ADDRESS KEY: one attribute of a resource in the state.
 attr() { state_json "$1" | jq -r ".resources[\"$2\"].attributes.$3"; }

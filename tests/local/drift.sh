@@ -42,7 +42,7 @@ infra_run() { # STATUS COMMAND ARGS...: infra with one host
   shift 2
   run "$want" "$infra" "$cmd" "$topo" --var hosts=1 "$@"
 }
-state_id() { jq -r ".resources[\"$1\"].attributes.id" "$work/.infra/local-example.default.json"; }
+state_id() { jq -r ".resources[\"$1\"].attributes.id" "$(pull_state "$infra" "$topo")"; }
 netns_of() { echo "$prefix-$(state_id "$1")"; }
 # pid_in NETNS COMM: the process named COMM in the namespace, or nothing.
 pid_in() {

@@ -21,7 +21,8 @@ done
 work=$(mktemp -d /tmp/infra-local-e2e.XXXXXX)
 prefix=e$(printf '%04x' $(($$ % 65536)))
 topo=$work/local.yaml
-state=$work/.infra/local-example.default.json
+# state_doc: the state document, pulled (see pull_state); prints its path.
+state_doc() { pull_state "$infra" "$topo"; }
 export INFRA_PLUGIN_PATH
 INFRA_PLUGIN_PATH=$(dirname "$infra")/plugins
 export INFRA_LOCAL_RUN_DIR=$work/run INFRA_LOCAL_PREFIX=$prefix
@@ -51,7 +52,7 @@ up() {
 outputs() { "$infra" output "$topo" --json; }
 netns_count() { ip netns list | awk -v p="$prefix-$1" 'index($1, p) == 1' | wc -l; }
 host_dirs() { find "$work/run/$prefix/hosts" -mindepth 1 -maxdepth 1 -name "$1*" 2>/dev/null | wc -l; }
-state_hosts() { jq '[.resources | keys[] | select(startswith("instance.web["))] | length' "$state"; }
+state_hosts() { jq '[.resources | keys[] | select(startswith("instance.web["))] | length' "$(state_doc)"; }
 
 # Exactly n hosts everywhere: state, netns, host records, outputs; plus one balancer.
 check_hosts() {
@@ -61,7 +62,7 @@ check_hosts() {
   [ "$(host_dirs h)" -eq "$n" ] || fail "$label: $(host_dirs h) host records, expected $n"
   [ "$(netns_count l)" -eq 1 ] || fail "$label: $(netns_count l) balancer namespaces, expected 1"
   [ "$(outputs | jq '.host_ips | length')" -eq "$n" ] || fail "$label: host_ips does not list $n hosts"
-  [ "$(jq '.intents | length' "$state")" -eq 0 ] || fail "$label: intents left in the state"
+  [ "$(jq '.intents | length' "$(state_doc)")" -eq 0 ] || fail "$label: intents left in the state"
 }
 
 # plan_is_clean LABEL [HOSTS]

@@ -19,6 +19,8 @@ packages=(
   uwsgi-core uwsgi-plugin-python3
   # designate's DNS backend
   bind9 bind9-utils
+  # the plugin's scenarios ask BIND what Designate published
+  python3-dnspython
 )
 
 missing=()

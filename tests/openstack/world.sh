@@ -13,7 +13,9 @@
 #   world.sh status DIR     each process, running or not; exit 1 if one is not
 #   world.sh stop DIR       stops every process the world started, removes DIR
 #
-# Environment for start: OSWORLD_TOKEN_EXPIRATION (keystone [token]
+# Environment for start: OSWORLD_TOKEN_CACHE_TIME (seconds a service
+# trusts a token it validated, keystonemiddleware's token_cache_time;
+# default 300: a revoked token is refused that long after), OSWORLD_TOKEN_EXPIRATION (keystone [token]
 # expiration, seconds; default 3600), OSWORLD_DESIGNATE=0 / OSWORLD_OCTAVIA=0
 # (leave those services out), OSWORLD_START_TIMEOUT (seconds each readiness
 # wait may take; default 180), OSWORLD_CACHE (where schema templates are kept,

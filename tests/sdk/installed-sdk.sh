@@ -110,6 +110,14 @@ out=$(INFRA_PLUGIN_PATH= "$prefix/bin/infra" validate "$tmp/topo/hello.yaml") ||
     fail "the installed infra cannot validate a topology using an installed plugin"
 [[ $out == "$tmp/topo/hello.yaml: valid (0 resources, 1 providers)" ]] || fail "validate printed: $out"
 
+# The installed plugin, built from the installed SDK alone, passes the
+# conformance kit run by the installed binary.
+mkdir "$tmp/greetings"
+KIT_HELLO_DIR=$tmp/greetings INFRA_PLUGIN_PATH= "$prefix/bin/infra" plugin test \
+    "$plugindir/hello.so" "$source/tests/kit/hello.yaml" >"$tmp/kit.out" 2>&1 ||
+    { cat "$tmp/kit.out" >&2; fail "the installed hello.so does not pass the kit"; }
+grep -q "FAIL" "$tmp/kit.out" && { cat "$tmp/kit.out" >&2; fail "the kit reports a failure"; }
+
 # The prefix moved elsewhere: the binary follows it.
 moved=$tmp/moved/prefix
 mkdir "$tmp/moved"

@@ -364,8 +364,8 @@ static void test_engine_environments_keep_separate_state(void **unused)
     plan *p = fixture_plan(fx, 1);
     assert_int_equal(p->ncreate, 2);
     assert_string_not_equal(state_path(fx->e->st), int_path);
-    assert_non_null(strstr(int_path, "wide.int.json"));
-    assert_non_null(strstr(state_path(fx->e->st), "wide.prod.json"));
+    assert_non_null(strstr(int_path, "wide.int.db"));
+    assert_non_null(strstr(state_path(fx->e->st), "wide.prod.db"));
     free(int_path);
     free(yaml);
     fixture_free(fx);

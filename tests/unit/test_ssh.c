@@ -193,14 +193,19 @@ static pid_t remember_child(pid_t pid)
     return pid;
 }
 
-/* Starts sshd on config after delay_s seconds; its stderr goes to fx.log. */
+/* Starts sshd on config after delay_s seconds; its stderr goes to fx.log.
+ * It runs in a mount namespace of its own where /root is an empty
+ * directory: the commands it runs for root start root's login shell,
+ * which must not read this machine's own ~/.bashrc. */
 static pid_t start_sshd(const char *config, int delay_s)
 {
-    char *script =
-        util_printf("sleep %d; exec %s -D -e -f %s 2>>%s", delay_s, SSHD, config, fx.log);
-    char *argv[] = {"/bin/sh", "-c", script, NULL};
+    char *script = util_printf("mkdir -p %s/home && mount --bind %s/home /root && sleep %d && "
+                               "exec %s -D -e -f %s 2>>%s",
+                               fx.dir, fx.dir, delay_s, SSHD, config, fx.log);
+    char *argv[] = {"unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", script,
+                    NULL};
     pid_t pid = 0;
-    assert_int_equal(posix_spawn(&pid, "/bin/sh", NULL, NULL, argv, environ), 0);
+    assert_int_equal(posix_spawnp(&pid, "unshare", NULL, NULL, argv, environ), 0);
     free(script);
     return remember_child(pid);
 }

@@ -333,7 +333,15 @@ static void test_topology_cluster_references_name_the_matching_nodes(void **unus
     free(yaml);
     yaml = util_printf("%s  bad: ${cluster.main.asia.servers[*].ip}\n", cluster_yaml);
     assert_load_error(yaml, "t.yaml:23:8: error: outputs.bad: unknown region \"asia\" of cluster "
-                            "\"main\" in ${cluster.main.asia.servers[*].ip}");
+                            "\"main\" in ${cluster.main.asia.servers[*].ip}: expected "
+                            "cluster.main.REGION[.DATACENTER].servers|clients[N|*]");
+    free(yaml);
+    /* a datacenter where its region is due: the form, and the address meant */
+    yaml = util_printf("%s  bad: ${cluster.main.dc3.clients[*].ip}\n", cluster_yaml);
+    assert_load_error(yaml, "t.yaml:23:8: error: outputs.bad: unknown region \"dc3\" of cluster "
+                            "\"main\" in ${cluster.main.dc3.clients[*].ip}: expected "
+                            "cluster.main.REGION[.DATACENTER].servers|clients[N|*] (\"dc3\" is a "
+                            "datacenter of region \"us\": write cluster.main.us.dc3.clients[*])");
     free(yaml);
     yaml = util_printf("%s  bad: ${cluster.mian.servers[*].ip}\n", cluster_yaml);
     assert_load_error(yaml, "t.yaml:23:8: error: outputs.bad: unknown resource \"cluster.mian\" in "
@@ -609,7 +617,7 @@ static void test_topology_top_level_keys_and_name_are_checked(void **unused)
                       "t.yaml:2:1: error: zzz: unknown key \"zzz\" (expected one of: name, "
                       "description, variables, environments, providers, networks, firewalls, "
                       "instances, load_balancers, dns_records, images, resources, clusters, jobs, "
-                      "apps, outputs)");
+                      "apps, outputs, backend)");
     assert_load_error("description: x\n", "t.yaml:1:1: error: missing required key \"name\"");
     assert_load_error("name: My App\n",
                       "t.yaml:1:7: error: name: invalid name \"My App\": use only "

@@ -271,7 +271,7 @@ typedef struct infra_host {
     const char *(*call_environment)(infra_call *call); /* environment ("prod"; "default" without -e), or "" */
     /* ABI 1.2 */
     int64_t (*call_deadline_ms)(infra_call *call); /* now_ms() instant the call must return by, or 0 for none */
-    int (*call_resuming)(infra_call *call); /* 1: call_token was recorded by an earlier, interrupted run, so the object may exist already: look it up before creating; 0: the token is new in this run */
+    int (*call_resuming)(infra_call *call); /* 1: call_token was recorded by an earlier, interrupted run, or this is a retry after INFRA_ETRANSIENT, so the object may exist already: look it up before creating; 0: the token is new in this run */
 } infra_host;
 
 /* ------------------------------------------------------------------ */
@@ -355,11 +355,14 @@ typedef struct infra_provider_ops {
  *   { "name": "main", "scheduler": "nomad", "environment": "prod",
  *     "settings": { ...the cluster's own keys from the topology... },
  *     "regions": { R: { "datacenters": { DC: { "provider": "aws-us",
- *                       "settings": {...}, "servers": [NODE], "clients": [NODE] } } } },
+ *                       "settings": {...}, "node_settings": {...},
+ *                       "servers": [NODE], "clients": [NODE] } } } },
  *     "federate": [R, ...] }
  *
  * listing every node the host knows to exist at the time of the call (a node
- * being created later is absent). NODE is
+ * being created later is absent). A datacenter's "settings" are its nodes'
+ * instance attributes; its "node_settings" ({} when not given) what the
+ * topology tells the scheduler about those nodes. NODE is
  *
  *   { "address": "cluster.main.europe.dc-a.server[0]",  the instance's resource address
  *     "name": "main-europe-dc-a-server-0",              unique node name
@@ -402,7 +405,16 @@ typedef struct infra_scheduler_ops {
     int (*node_remove)(infra_scheduler *self, infra_call *call, const infra_json *cluster,
                        const infra_json *node); /* before a node is destroyed: drain a client, make a server leave, stop agents */
     int (*cluster_status)(infra_scheduler *self, infra_call *call, const infra_json *cluster,
-                          infra_json **out); /* {"regions": {R: {"leader", "servers": [...], "clients": [...], "jobs": [...]}}} */
+                          infra_json **out); /* {"regions": {R: {"leader", "servers": [...], "clients": [...], "jobs": [...], "env": ENV}}} */
+    /* ENV (optional, any ABI 1.1 plugin may add it): what the scheduler's own
+     * command line tools need to reach region R, as `infra env` prints it:
+     *   {"NOMAD_ADDR": {"value": "https://10.0.0.5:4646"},
+     *    "NOMAD_TOKEN": {"secret": "nomad.main.nomad_management_token"},
+     *    "NOMAD_CACERT": {"secret_file": "nomad.main.ca.cert"}}
+     * "value" is the variable's text; "secret" names a secret (secret_api.get)
+     * whose value the variable takes; "secret_file" names a secret written to
+     * a 0600 file under the state directory, the variable taking its path.
+     * Secret values never appear in the status itself (it is printed). */
 } infra_scheduler_ops;
 
 /* ------------------------------------------------------------------ */

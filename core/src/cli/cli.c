@@ -22,9 +22,14 @@ static const char usage_text[] =
     "  graph TOPOLOGY        the resource graph in DOT\n"
     "  unlock TOPOLOGY       remove a lock left by a dead process\n"
     "  import TOPOLOGY ADDRESS ID   adopt an existing object as the resource ADDRESS\n"
-    "  state rm TOPOLOGY ADDRESS    forget ADDRESS (the object itself is untouched)\n"
+    "  state list|show|rm|mv|pull|push TOPOLOGY ...\n"
+    "                        read and change the state (see infra state help)\n"
+    "  env [TOPOLOGY] [CLUSTER]     exports for the cluster tools: eval \"$(infra env)\"\n"
+    "  ssh [TOPOLOGY] ADDRESS [-- CMD...]  log in to an instance or cluster node\n"
+    "  schema                JSON Schema of topology files, for editors\n"
     "  plugins               list loadable plugins and refused files\n"
     "  plugin check FILE.so  run the loader's checks on one file\n"
+    "  plugin test FILE.so FIXTURE.yaml   run the conformance kit on a provider plugin\n"
     "  version               print the version\n"
     "\n"
     "options:\n"
@@ -32,9 +37,13 @@ static const char usage_text[] =
     "  --var K=V             set a variable (repeatable)\n"
     "  --var-file FILE       YAML file of variables (repeatable)\n"
     "  --state-dir DIR       where state lives (default: .infra beside the topology)\n"
+    "  --backend-config K=V  a setting of the topology's backend (repeatable)\n"
+    "  --lock-timeout D      wait up to D (30s, 5m) for another run's state lock\n"
+    "  --secrets-file FILE   the generated secrets (default: beside the local state)\n"
     "  --parallelism N       concurrent operations (default 10)\n"
     "  --refresh=false       plan without reading the real objects first\n"
-    "  --json                machine-readable output\n"
+    "  --json                machine-readable output (up, down: one JSON event a line)\n"
+    "  --region R            with env: the region (default: the cluster's first)\n"
     "  -y, --yes             do not ask for confirmation\n"
     "  --force               with unlock: remove even a live lock\n"
     "  -v, --verbose         debug logging\n";
@@ -51,8 +60,9 @@ static const cli_command commands[] = {
     {"down", cli_cmd_down, 1},         {"destroy", cli_cmd_down, 1},
     {"status", cli_cmd_status, 1},     {"output", cli_cmd_output, 1},
     {"graph", cli_cmd_graph, 1},       {"unlock", cli_cmd_unlock, 1},
-    {"import", cli_cmd_import, 1},     {"state", cli_cmd_state, 1},
-    {"plugins", cli_cmd_plugins, 0},
+    {"import", cli_cmd_import, 1},     {"state", cli_cmd_state, 0},
+    {"env", cli_cmd_env, 0},           {"ssh", cli_cmd_ssh, 0},
+    {"schema", cli_cmd_schema, 0},     {"plugins", cli_cmd_plugins, 0},
 };
 
 static int parse_int(const char *opt, const char *text, int *out)
@@ -75,7 +85,8 @@ static void push(const char ***list, size_t *n, const char *value)
     (*list)[*n] = NULL;
 }
 
-static int parse_args(int argc, char **argv, cli_args *a, size_t *nvars, size_t *nfiles)
+static int parse_args(int argc, char **argv, cli_args *a, size_t *nvars, size_t *nfiles,
+                      size_t *nbackend)
 {
     for (int i = 2; i < argc; i++) {
         const char *arg = argv[i];
@@ -88,7 +99,11 @@ static int parse_args(int argc, char **argv, cli_args *a, size_t *nvars, size_t 
         }                                                                                 \
         value = argv[++i];                                                                \
     } while (0)
-        if (!strcmp(arg, "-e") || !strcmp(arg, "--env")) {
+        if (!strcmp(arg, "--")) {
+            a->rest = (const char *const *)argv + i + 1;
+            a->nrest = (size_t)(argc - i - 1);
+            break;
+        } else if (!strcmp(arg, "-e") || !strcmp(arg, "--env")) {
             NEED_VALUE();
             a->environment = value;
         } else if (!strncmp(arg, "--env=", 6)) {
@@ -108,6 +123,33 @@ static int parse_args(int argc, char **argv, cli_args *a, size_t *nvars, size_t 
             a->state_dir = value;
         } else if (!strncmp(arg, "--state-dir=", 12)) {
             a->state_dir = arg + 12;
+        } else if (!strcmp(arg, "--backend-config") || !strncmp(arg, "--backend-config=", 17)) {
+            if (arg[16] == '=')
+                value = arg + 17;
+            else
+                NEED_VALUE();
+            if (!strchr(value, '=')) {
+                fprintf(stderr, "infra: --backend-config %s: expected KEY=VALUE\n", value);
+                return -1;
+            }
+            push(&a->backend_config, nbackend, value);
+        } else if (!strcmp(arg, "--lock-timeout") || !strncmp(arg, "--lock-timeout=", 15)) {
+            if (arg[14] == '=')
+                value = arg + 15;
+            else
+                NEED_VALUE();
+            if (cli_parse_duration(value, &a->lock_timeout_ms) < 0) {
+                fprintf(stderr, "infra: --lock-timeout %s: expected a duration such as 30s or "
+                                "5m\n",
+                        value);
+                return -1;
+            }
+        } else if (!strcmp(arg, "--secrets-file") || !strncmp(arg, "--secrets-file=", 15)) {
+            if (arg[14] == '=')
+                value = arg + 15;
+            else
+                NEED_VALUE();
+            a->secrets_file = value;
         } else if (!strcmp(arg, "--parallelism")) {
             NEED_VALUE();
             if (parse_int(arg, value, &a->parallelism) < 0)
@@ -119,6 +161,11 @@ static int parse_args(int argc, char **argv, cli_args *a, size_t *nvars, size_t 
             a->refresh = 0;
         } else if (!strcmp(arg, "--refresh=true") || !strcmp(arg, "--refresh")) {
             a->refresh = 1;
+        } else if (!strcmp(arg, "--region")) {
+            NEED_VALUE();
+            a->region = value;
+        } else if (!strncmp(arg, "--region=", 9)) {
+            a->region = arg + 9;
         } else if (!strcmp(arg, "--json")) {
             a->json = 1;
         } else if (!strcmp(arg, "-y") || !strcmp(arg, "--yes") ||
@@ -160,20 +207,22 @@ int cli_main(int argc, char **argv)
     a.parallelism = 10;
     a.refresh = 1;
     a.color = isatty(STDOUT_FILENO) && !getenv("NO_COLOR");
-    size_t nvars = 0, nfiles = 0;
+    size_t nvars = 0, nfiles = 0, nbackend = 0;
     int status = 1;
 
-    if (parse_args(argc, argv, &a, &nvars, &nfiles) < 0)
+    if (parse_args(argc, argv, &a, &nvars, &nfiles, &nbackend) < 0)
         goto done;
     if (a.verbose)
         log_set_level(LOG_DEBUG);
 
     if (!strcmp(a.command, "plugin")) {
-        if (!a.topology || strcmp(a.topology, "check") || a.npositionals != 1) {
-            fprintf(stderr, "infra: usage: infra plugin check FILE.so\n");
-            goto done;
-        }
-        status = cli_cmd_plugin_check(&a);
+        if (a.topology && !strcmp(a.topology, "check") && a.npositionals == 1)
+            status = cli_cmd_plugin_check(&a);
+        else if (a.topology && !strcmp(a.topology, "test") && a.npositionals == 2)
+            status = cli_cmd_plugin_test(&a);
+        else
+            fprintf(stderr, "infra: usage: infra plugin check FILE.so\n"
+                            "       infra plugin test FILE.so FIXTURE.yaml [--json]\n");
         goto done;
     }
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
@@ -201,6 +250,7 @@ int cli_main(int argc, char **argv)
 done:
     free(a.vars);
     free(a.var_files);
+    free(a.backend_config);
     free(a.positionals);
     return status;
 }

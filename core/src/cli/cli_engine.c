@@ -91,13 +91,16 @@ static const char *shown(char **slot, const char *text)
     return *slot;
 }
 
-static engine *open_engine(const cli_args *a)
+engine *cli_open_engine(const cli_args *a)
 {
     engine_options o = {.topology = a->topology,
                         .environment = a->environment,
                         .vars = a->vars,
                         .var_files = a->var_files,
                         .state_dir = a->state_dir,
+                        .backend_config = a->backend_config,
+                        .lock_timeout_ms = a->lock_timeout_ms,
+                        .secrets_file = a->secrets_file,
                         .parallelism = a->parallelism};
     diag_list diags = {0};
     engine *e = NULL;
@@ -107,11 +110,32 @@ static engine *open_engine(const cli_args *a)
     return e;
 }
 
-/* Prints and forgets the engine's diagnostics; returns how many were errors. */
+/* JSON lines of `up --json` and `down --json` go through this reporter. */
+static progress *json_events;
+
+/* Prints and forgets the engine's diagnostics (as "diagnostic" events with
+ * --json); returns how many were errors. */
 static size_t flush_diags(engine *e)
 {
     size_t errors = e->diags.errors;
-    print_diags(&e->diags);
+    for (size_t i = 0; json_events && i < e->diags.count; i++) {
+        const diag *d = &e->diags.items[i];
+        char *line = diag_format(d);
+        char *text = log_display(line);
+        json_t *ev = json_pack("{s:s, s:s, s:s}", "type", "diagnostic", "severity",
+                               d->severity == DIAG_ERROR ? "error" : "warning", "message", text);
+        if (d->file)
+            json_object_set_new(ev, "file", json_string(d->file));
+        if (d->line > 0)
+            json_object_set_new(ev, "line", json_integer(d->line));
+        if (d->key)
+            json_object_set_new(ev, "key", json_string(d->key));
+        progress_event(json_events, ev);
+        free(text);
+        free(line);
+    }
+    if (!json_events)
+        print_diags(&e->diags);
     diag_list_free(&e->diags);
     return errors;
 }
@@ -126,7 +150,7 @@ static char *lock_owner(const char *command)
     return util_printf("%s (infra %s)", user, command);
 }
 
-static int open_state(engine *e, int lock, const char *command)
+int cli_open_state(engine *e, int lock, const char *command)
 {
     char *err = NULL;
     char *owner = lock ? lock_owner(command) : NULL;
@@ -140,7 +164,7 @@ static int open_state(engine *e, int lock, const char *command)
 
 int cli_cmd_validate(const cli_args *a)
 {
-    engine *e = open_engine(a);
+    engine *e = cli_open_engine(a);
     if (!e)
         return 1;
     printf("%s: valid (%zu resources, %zu providers)\n", a->topology, e->topo->nresources,
@@ -153,11 +177,11 @@ int cli_cmd_plan(const cli_args *a)
 {
     int status = 1;
     plan *p = NULL;
-    engine *e = open_engine(a);
+    engine *e = cli_open_engine(a);
     if (!e)
         return 1;
     signals_install(e);
-    if (open_state(e, 0, "plan") < 0)
+    if (cli_open_state(e, 0, "plan") < 0)
         goto done;
     int rc = plan_build(e, a->refresh, &p);
     flush_diags(e);
@@ -206,9 +230,10 @@ static int run_plan(engine *e, plan *p, const cli_args *a, const char *label, in
     char *err = NULL;
     int status = 0;
 
-    e->progress = progress_new(stdout, isatty(STDOUT_FILENO), a->color);
+    e->progress = json_events ? json_events : progress_new(stdout, isatty(STDOUT_FILENO), a->color);
     engine_apply(e, p, &sum);
-    progress_free(e->progress);
+    if (!json_events)
+        progress_free(e->progress);
     e->progress = NULL;
     engine_outputs(e, p, destroy);
     if (engine_state_close(e, &err) < 0) {
@@ -216,11 +241,20 @@ static int run_plan(engine *e, plan *p, const cli_args *a, const char *label, in
         status = 1;
     }
     free(err);
-    printf("%s: %zu done, %zu failed, %zu skipped%s", label, sum.done, sum.failed, sum.skipped,
-           sum.not_started ? "" : ".\n");
-    if (sum.not_started)
-        printf(", %zu not started.\n", sum.not_started);
-    fflush(stdout);
+    if (json_events) {
+        progress_event(json_events,
+                       json_pack("{s:s, s:s, s:I, s:I, s:I, s:I}", "type", "summary", "operation",
+                                 destroy ? "destroy" : "apply", "done", (json_int_t)sum.done,
+                                 "failed", (json_int_t)sum.failed, "skipped",
+                                 (json_int_t)sum.skipped, "not_started",
+                                 (json_int_t)sum.not_started));
+    } else {
+        printf("%s: %zu done, %zu failed, %zu skipped%s", label, sum.done, sum.failed, sum.skipped,
+               sum.not_started ? "" : ".\n");
+        if (sum.not_started)
+            printf(", %zu not started.\n", sum.not_started);
+        fflush(stdout);
+    }
     if (flush_diags(e) > 0 || sum.failed || sum.skipped)
         status = 1;
     if (e->halt) {
@@ -233,7 +267,10 @@ static int run_plan(engine *e, plan *p, const cli_args *a, const char *label, in
                         "finish\n");
         return EXIT_INTERRUPTED;
     }
-    if (status == 0 && !destroy) {
+    if (status == 0 && !destroy && json_events) {
+        progress_event(json_events, json_pack("{s:s, s:o}", "type", "outputs", "outputs",
+                                              state_get_outputs(e->st)));
+    } else if (status == 0 && !destroy) {
         json_t *outputs = state_get_outputs(e->st);
         if (json_object_size(outputs) > 0) {
             printf("\nOutputs:\n");
@@ -248,11 +285,13 @@ int cli_cmd_up(const cli_args *a)
 {
     int status = 1;
     plan *p = NULL;
-    engine *e = open_engine(a);
+    engine *e = cli_open_engine(a);
     if (!e)
         return 1;
     signals_install(e);
-    if (open_state(e, 1, "up") < 0)
+    if (a->json)
+        json_events = progress_new_json(stdout);
+    if (cli_open_state(e, 1, "up") < 0)
         goto done;
     int rc = plan_build(e, a->refresh, &p);
     flush_diags(e);
@@ -262,11 +301,18 @@ int cli_cmd_up(const cli_args *a)
     }
     if (rc < 0)
         goto done;
-    plan_print(p, stdout, a->color);
-    fputc('\n', stdout);
-    fflush(stdout);
+    if (json_events) {
+        progress_event(json_events,
+                       json_pack("{s:s, s:o}", "type", "plan", "changes", plan_json(p)));
+    } else {
+        plan_print(p, stdout, a->color);
+        fputc('\n', stdout);
+        fflush(stdout);
+    }
     status = run_plan(e, p, a, "Apply", 0);
 done:
+    progress_free(json_events);
+    json_events = NULL;
     plan_free(p);
     engine_free(e);
     return status;
@@ -288,18 +334,23 @@ int cli_cmd_down(const cli_args *a)
 {
     int status = 1;
     plan *p = NULL;
-    engine *e = open_engine(a);
+    engine *e = cli_open_engine(a);
     if (!e)
         return 1;
     signals_install(e);
-    if (open_state(e, 1, "down") < 0)
+    if (a->json)
+        json_events = progress_new_json(stdout);
+    if (cli_open_state(e, 1, "down") < 0)
         goto done;
     int rc = plan_destroy(e, &p);
     flush_diags(e);
     if (rc < 0)
         goto done;
     size_t n = p->ndelete;
-    if (n == 0) {
+    if (n == 0 && json_events) {
+        progress_event(json_events,
+                       json_pack("{s:s, s:s}", "type", "message", "message", "nothing to destroy"));
+    } else if (n == 0) {
         printf("Nothing to destroy in %s (%s).\n", e->topo->name, e->env);
     } else if (!a->yes) {
         char *question = util_printf("Destroy %zu resources of %s (%s)? Only 'yes' will be "
@@ -322,14 +373,18 @@ int cli_cmd_down(const cli_args *a)
     }
     status = run_plan(e, p, a, "Destroy", 1);
     if (status == 0) {
-        /* Nothing left that the generated secrets could open. */
+        /* Nothing left that the generated secrets could open; a file the
+         * user named (--secrets-file) is theirs to remove. */
         json_t *left = state_addresses(e->st), *intents = state_intent_addresses(e->st);
-        if (json_array_size(left) == 0 && json_array_size(intents) == 0 && e->secrets_path)
+        if (json_array_size(left) == 0 && json_array_size(intents) == 0 && e->secrets_path &&
+            !e->secrets_file)
             unlink(e->secrets_path);
         json_decref(left);
         json_decref(intents);
     }
 done:
+    progress_free(json_events);
+    json_events = NULL;
     plan_free(p);
     engine_free(e);
     return status;
@@ -412,11 +467,11 @@ int cli_cmd_status(const cli_args *a)
 {
     int status = 1;
     plan *p = NULL;
-    engine *e = open_engine(a);
+    engine *e = cli_open_engine(a);
     if (!e)
         return 1;
     signals_install(e);
-    if (open_state(e, 0, "status") < 0)
+    if (cli_open_state(e, 0, "status") < 0)
         goto done;
     /* Judged as a plan judges: by what the providers plan for the objects
      * as they are now, never by comparing with what was last recorded. */
@@ -512,10 +567,10 @@ done:
 int cli_cmd_output(const cli_args *a)
 {
     int status = 1;
-    engine *e = open_engine(a);
+    engine *e = cli_open_engine(a);
     if (!e)
         return 1;
-    if (open_state(e, 0, "output") < 0)
+    if (cli_open_state(e, 0, "output") < 0)
         goto done;
     json_t *outputs = state_get_outputs(e->st);
     if (a->npositionals > 0) {
@@ -581,10 +636,10 @@ static const char *graph_style(void *ud, size_t node)
 int cli_cmd_graph(const cli_args *a)
 {
     int status = 1;
-    engine *e = open_engine(a);
+    engine *e = cli_open_engine(a);
     if (!e)
         return 1;
-    if (open_state(e, 0, "graph") < 0)
+    if (cli_open_state(e, 0, "graph") < 0)
         goto done;
     graph *g = NULL;
     diag_list diags = {0};
@@ -609,11 +664,11 @@ int cli_cmd_import(const cli_args *a)
         return 1;
     }
     int status = 1;
-    engine *e = open_engine(a);
+    engine *e = cli_open_engine(a);
     if (!e)
         return 1;
     signals_install(e);
-    if (open_state(e, 1, "import") < 0)
+    if (cli_open_state(e, 1, "import") < 0)
         goto done;
     char *err = NULL;
     const char *address = a->positionals[0], *id = a->positionals[1];
@@ -636,55 +691,15 @@ done:
     return status;
 }
 
-int cli_cmd_state(const cli_args *a)
-{
-    if (!a->topology || strcmp(a->topology, "rm") || a->npositionals != 2) {
-        fprintf(stderr, "infra: usage: infra state rm TOPOLOGY.yaml ADDRESS [options]\n");
-        return 1;
-    }
-    cli_args b = *a;
-    b.topology = a->positionals[0];
-    const char *address = a->positionals[1];
-    int status = 1;
-    engine *e = open_engine(&b);
-    if (!e)
-        return 1;
-    if (open_state(e, 1, "state rm") < 0)
-        goto done;
-    json_t *entry = state_get(e->st, address), *intent = state_intent_get(e->st, address);
-    if (!entry && !intent) {
-        fprintf(stderr, "infra: %s is not in the state of %s (%s)\n", address, e->topo->name,
-                e->env);
-    } else {
-        if (entry)
-            state_remove(e->st, address);
-        if (intent)
-            state_intent_remove(e->st, address);
-        char *err = NULL;
-        if (engine_state_close(e, &err) < 0) {
-            fprintf(stderr, "infra: %s\n", err ? err : "cannot write the state");
-        } else {
-            printf("Removed %s%s from the state of %s (%s); the object itself, if any, is "
-                   "untouched.\n",
-                   address, entry ? "" : " (an interrupted create)", e->topo->name, e->env);
-            status = 0;
-        }
-        free(err);
-    }
-    json_decref(entry);
-    json_decref(intent);
-done:
-    engine_free(e);
-    return status;
-}
-
 int cli_cmd_unlock(const cli_args *a)
 {
-    engine *e = open_engine(a);
+    engine *e = cli_open_engine(a);
     if (!e)
         return 1;
     char *err = NULL;
-    int rc = state_unlock(e->state_dir, e->topo->name, e->env, a->force, &err);
+    int rc = engine_backend(e, &err);
+    if (rc == 0)
+        rc = state_backend_break_lock(e->backend, a->force, &err);
     if (rc < 0)
         fprintf(stderr, "infra: %s\n", err ? err : "cannot unlock");
     else

@@ -189,6 +189,9 @@ static int retry_pause(engine_call *c, int attempt, int64_t *delay)
     log_msg(LOG_INFO, "%s: transient error, retrying in %lld ms (attempt %d of %d)",
             c->call.address, (long long)*delay, attempt + 1, c->attempts);
     call_forget(c);
+    /* The failed attempt may have taken effect: a create tried again with
+     * its token looks for what it made before making anything. */
+    c->call.resuming = 1;
     if (host_table()->sleep_ms(&c->call, *delay) < 0)
         return -1;
     *delay = *delay * 2 > CALL_BACKOFF_MAX_MS ? CALL_BACKOFF_MAX_MS : *delay * 2;

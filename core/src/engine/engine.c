@@ -136,6 +136,9 @@ int engine_open(const engine_options *opts, engine **out, diag_list *diags)
                                    : util_printf("%s/.infra", e->topo->dir && *e->topo->dir
                                                                   ? e->topo->dir
                                                                   : ".");
+    e->backend_config = opts->backend_config;
+    e->lock_timeout_ms = opts->lock_timeout_ms;
+    e->secrets_file = opts->secrets_file ? util_strdup(opts->secrets_file) : NULL;
     int perr = providers_load(e, diags);
     mark_sensitive_attributes(e); /* before the schemas' flags are indexed */
     engine_index_schemas(e);
@@ -154,19 +157,53 @@ done:
     return 0;
 }
 
+/* "FILE:LINE:COL" of a backend setting, for the state module's messages. */
+static char *backend_locate(void *ud, const char *key)
+{
+    const topology *t = ud;
+    diag_loc loc = t->backend_loc;
+    if (topology_locate(t, "backend", key, &loc) < 0 && !t->backend)
+        return NULL;
+    return util_printf("%s:%d:%d", loc.file ? loc.file : t->file, loc.line, loc.column);
+}
+
+int engine_backend(engine *e, char **err)
+{
+    if (e->backend)
+        return 0;
+    state_backend_config cfg = {.name = e->topo->name,
+                                .env = e->env,
+                                .local_dir = e->state_dir,
+                                .base_dir = e->topo->dir,
+                                .settings = e->topo->backend,
+                                .overrides = e->backend_config,
+                                .locate = backend_locate,
+                                .locate_ud = e->topo};
+    return state_backend_open(&cfg, &e->backend, err);
+}
+
 int engine_state(engine *e, int lock, const char *owner, char **err)
 {
     int error = 0;
-    if (lock && (error = state_lock_acquire(e->state_dir, e->topo->name, e->env,
-                                            owner ? owner : "infra", &e->lock, err)) < 0)
+    if ((error = engine_backend(e, err)) < 0)
         return error;
-    if ((error = state_open(e->state_dir, e->topo->name, e->env, &e->st, err)) < 0)
+    if (lock) {
+        if ((error = state_backend_lock_until(e->backend, owner ? owner : "infra",
+                                              e->lock_timeout_ms, e->stop, err)) < 0)
+            return error;
+        e->locked = 1;
+    }
+    if ((error = state_open_backend(e->backend, e->topo->name, e->env, &e->st, err)) < 0)
         return error;
     /* What scheduler plugins generate (gossip keys, tokens, a CA) lives
-     * beside the state, never in it. */
-    if ((error = state_file_name(e->state_dir, e->topo->name, e->env, ".secrets.json",
-                                 &e->secrets_path, err)) < 0 ||
-        (error = secrets_file_bind(e->secrets_path, err)) < 0)
+     * beside the local state, never in it, whatever the backend: it is
+     * each operator's (--secrets-file names a shared copy). */
+    if (e->secrets_file)
+        e->secrets_path = util_strdup(e->secrets_file);
+    else if ((error = state_file_name(e->state_dir, e->topo->name, e->env, ".secrets.json",
+                                      &e->secrets_path, err)) < 0)
+        return error;
+    if ((error = secrets_file_bind(e->secrets_path, err)) < 0)
         return error;
     if (lock) {
         if ((error = state_writer_start(e->st)) < 0) {
@@ -184,7 +221,7 @@ int engine_state_close(engine *e, char **err)
     if (e->st && e->writer_on) {
         e->writer_on = 0;
         error = state_writer_stop(e->st, err);
-    } else if (e->st && e->lock) {
+    } else if (e->st && e->locked) {
         error = state_write(e->st, err);
     }
     return error;
@@ -216,7 +253,10 @@ void engine_free(engine *e)
         secrets_clear();
         free(e->secrets_path);
     }
-    state_lock_release(e->lock);
+    if (e->locked)
+        state_backend_unlock(e->backend);
+    state_backend_free(e->backend);
+    free(e->secrets_file);
     call_close_all(e);
     int hung = 0;
     for (size_t i = 0; i < e->nplugins; i++) {
@@ -241,6 +281,18 @@ void engine_free(engine *e)
         free(e->plugins);
         free(e->providers);
         loader_free(&e->ld);
+    } else {
+        /* Kept where the process can still reach them (and leak checkers
+         * see them as in use, which they are). */
+        static struct kept_engine {
+            engine_plugin *plugins;
+            engine_provider *providers;
+            loader ld;
+            struct kept_engine *next;
+        } *kept;
+        struct kept_engine *k = util_calloc(1, sizeof(*k));
+        *k = (struct kept_engine){e->plugins, e->providers, e->ld, kept};
+        kept = k;
     }
     if (e->topo)
         topology_free(e->topo);

@@ -82,13 +82,19 @@ typedef struct engine_options {
     const char *const *vars;       /* NULL-terminated "k=v", or NULL */
     const char *const *var_files;  /* NULL-terminated paths, or NULL */
     const char *state_dir;         /* --state-dir, or NULL for DIR_OF_TOPOLOGY/.infra */
+    const char *const *backend_config; /* NULL-terminated --backend-config "k=v", or NULL */
+    long lock_timeout_ms;          /* --lock-timeout: how long to wait for the state lock */
+    const char *secrets_file;      /* --secrets-file, or NULL: beside the local state */
     int parallelism;               /* --parallelism; < 1 means 10 */
     const infra_plugin *const *builtin; /* NULL-terminated plugins found before the loader's */
 } engine_options;
 
 struct engine {
     topology *topo;
-    char *state_dir;               /* where the state lives */
+    char *state_dir;               /* where the local state and the secrets file live */
+    const char *const *backend_config; /* borrowed from the options */
+    long lock_timeout_ms;
+    char *secrets_file;            /* --secrets-file, or NULL */
     char *env;                     /* environment name for the state ("default") */
     loader ld;
     engine_plugin *plugins;        /* every plugin a provider uses, once */
@@ -99,8 +105,9 @@ struct engine {
     int parallelism;
 
     state *st;                     /* after engine_state */
-    char *secrets_path;            /* the secrets file beside the state, after engine_state */
-    state_lock *lock;              /* when engine_state took the lock */
+    state_backend *backend;        /* where st is stored, after engine_state */
+    char *secrets_path;            /* the secrets file, after engine_state */
+    int locked;                    /* engine_state took the backend's lock */
     int writer_on;                 /* the state writer runs */
 
     volatile sig_atomic_t *stop;   /* set: start nothing new (first SIGINT); may be NULL */
@@ -145,6 +152,11 @@ void engine_flush(engine *e);
 /* The index in e->plugins of the plugin desc, added on first use. Only
  * while the engine is being opened. */
 size_t engine_plugin_add(engine *e, const infra_plugin *desc);
+
+/* The backend of this topology + environment (the `backend:` block with
+ * --backend-config applied), made on first use and kept in e->backend.
+ * 0 or INFRA_E* with *err naming the setting at fault. */
+int engine_backend(engine *e, char **err);
 
 /* Index of the provider named name, or -1. */
 int engine_provider_index(const engine *e, const char *name);

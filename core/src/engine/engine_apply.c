@@ -130,6 +130,56 @@ static int replan(engine *e, plan_item *it, const json_t *prior, const json_t *d
     return rc;
 }
 
+/* After a create the plugin answered with a failure (not one cut short by
+ * an interrupt or a deadline): what it left is found out now, so that no
+ * later run calls it interrupted. A plugin that can look objects up by
+ * token is asked: nothing there drops the intent; an object there keeps
+ * it, for the next up to take over and down to delete. Without that, the
+ * intent stays marked "failed" and the message says nobody can tell. */
+static void create_failed(engine *e, plan_item *it, engine_call *c, int rc)
+{
+    const engine_provider *prov = &e->providers[it->provider];
+    if (rc == INFRA_ECANCELLED || e->halt || e->cancel || (e->stop && *e->stop))
+        return; /* interrupted: the intent says so */
+    json_t *intent = state_intent_get(e->st, it->address);
+    if (!intent)
+        return;
+    const char *what = NULL;
+    char *extra = NULL;
+    int removed = 0;
+    if (prov->capabilities & INFRA_CAP_READ_BY_TOKEN) {
+        json_t *found = NULL;
+        call_forget(c);
+        int r = call_read(c, it->type, NULL, NULL, 0, &found);
+        if (r == INFRA_ENOTFOUND) {
+            state_intent_remove(e->st, it->address);
+            removed = 1;
+            what = "nothing was created";
+        } else if (r == 0) {
+            const char *id = json_string_value(json_object_get(found, "id"));
+            extra = util_printf("it left an object%s%s, found by its token: the next up takes it "
+                                "over, down deletes it",
+                                id ? " " : "", id ? id : "");
+        } else {
+            what = "whether it left an object could not be checked (the next up checks again)";
+        }
+        json_decref(found);
+    } else {
+        what = "the plugin cannot look objects up by token, so whether it left an object is "
+               "unknown: check by hand";
+    }
+    if (!removed && json_object_get(intent, "failed") == NULL) {
+        json_t *marked = json_deep_copy(intent);
+        json_object_set_new(marked, "failed", json_true());
+        state_intent_put(e->st, it->address, marked);
+    }
+    char *more = util_printf("%s; %s", it->error, extra ? extra : what);
+    free(it->error);
+    it->error = more;
+    free(extra);
+    json_decref(intent);
+}
+
 static int do_create(engine *e, plan *p, plan_item *it, json_t *desired)
 {
     const engine_provider *prov = &e->providers[it->provider];
@@ -151,12 +201,13 @@ static int do_create(engine *e, plan *p, plan_item *it, json_t *desired)
         char *env = strcmp(e->env, "default") ? util_printf(" -e %s", e->env) : util_strdup("");
         rc = INFRA_ECONFLICT;
         it->error = util_printf(
-            "a create of %s by plugin \"%s\" was interrupted, and the plugin can neither "
+            "a create of %s by plugin \"%s\" %s, and the plugin can neither "
             "repeat it safely nor look its object up: check whether the object exists; if it "
             "does, adopt it with `infra import %s %s ID%s`, otherwise forget the interrupted "
             "create with `infra state rm %s %s%s`; then run up again",
-            it->address, prov->desc->name, e->topo->file, it->address, env, e->topo->file,
-            it->address, env);
+            it->address, prov->desc->name,
+            json_is_true(json_object_get(it->intent, "failed")) ? "failed" : "was interrupted",
+            e->topo->file, it->address, env, e->topo->file, it->address, env);
         free(env);
         goto done;
     }
@@ -181,6 +232,7 @@ static int do_create(engine *e, plan *p, plan_item *it, json_t *desired)
         rc = call_apply(&c, it->type, NULL, planned, NULL, 0, &out, &priv_out, &priv_out_len);
     if (rc < 0) {
         fail(it, "create", &c, rc);
+        create_failed(e, it, &c, rc);
     } else {
         json_t *attrs = engine_hide_sensitive(e, it->provider, it->type, out, 0);
         state_put(e->st, it->address,

@@ -318,6 +318,8 @@ static int decide_managed(plan *p, plan_item *it)
         it->action = PLAN_CREATE;
         if (it->gone)
             it->note = "deleted outside infra";
+        else if (it->intent && json_is_true(json_object_get(it->intent, "failed")))
+            it->note = "retrying a failed create";
         else if (it->intent)
             it->note = "resuming an interrupted create";
         if ((error = provider_plan(p, it, NULL, &it->planned, &replace)) == 0)
@@ -353,6 +355,16 @@ static int decide_managed(plan *p, plan_item *it)
             append_unique(forced, key);
     }
     json_t *changed = planned_changes(p, it, it->planned);
+    /* A force_new attribute the object lost or changed outside infra is
+     * as much a replacement as one the topology changed. */
+    json_array_foreach(changed, k, name) {
+        const char *key = json_string_value(name);
+        if (in_list(it->drift, key) &&
+            engine_attr_flag(e, it->provider, it->type, key, "force_new") &&
+            !engine_attr_flag(e, it->provider, it->type, key, "sensitive") &&
+            json_object_get(it->desired, key))
+            append_unique(forced, key);
+    }
     if (json_array_size(forced) > 0) {
         it->action = PLAN_REPLACE;
         json_array_extend(it->reasons, forced);

@@ -27,6 +27,7 @@ struct progress {
     FILE *out;
     int tty;
     int color;
+    int json; /* JSON lines instead of text */
     pthread_mutex_t lock;
     pthread_cond_t wake;
     running_op *ops;
@@ -92,6 +93,41 @@ static void *redraw_main(void *arg)
     return NULL;
 }
 
+/* Writes event with its timestamp as one line; takes it. Caller holds the lock. */
+static void emit(progress *p, json_t *event)
+{
+    struct timespec ts;
+    struct tm tm;
+    char when[40];
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    size_t n = strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(when + n, sizeof(when) - n, ".%03ldZ", ts.tv_nsec / 1000000);
+    json_object_set_new(event, "@timestamp", json_string(when));
+    json_dumpf(event, p->out, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(6));
+    fputc('\n', p->out);
+    fflush(p->out);
+    json_decref(event);
+}
+
+progress *progress_new_json(FILE *out)
+{
+    progress *p = progress_new(out, 0, 0);
+    p->json = 1;
+    return p;
+}
+
+void progress_event(progress *p, json_t *event)
+{
+    if (!p) {
+        json_decref(event);
+        return;
+    }
+    pthread_mutex_lock(&p->lock);
+    emit(p, event);
+    pthread_mutex_unlock(&p->lock);
+}
+
 progress *progress_new(FILE *out, int tty, int color)
 {
     progress *p = util_calloc(1, sizeof(*p));
@@ -133,7 +169,10 @@ void progress_start(progress *p, const char *address, const char *verb)
         p->ops = util_realloc(p->ops, p->cap * sizeof(*p->ops));
     }
     p->ops[p->nops++] = (running_op){util_strdup(address), verb, now_s()};
-    if (p->tty) {
+    if (p->json) {
+        emit(p, json_pack("{s:s, s:s, s:s}", "type", "resource_start", "address", address, "action",
+                          verb));
+    } else if (p->tty) {
         draw_status(p);
     } else {
         char *shown = util_escape_controls(address);
@@ -164,7 +203,15 @@ void progress_done(progress *p, const char *address, const char *past, int ok,
     char *clean = detail ? log_display(detail) : NULL;
     char *shown = util_escape_controls(address);
     clear_status(p);
-    if (ok)
+    if (p->json) {
+        json_t *ev =
+            json_pack("{s:s, s:s, s:s, s:f}", "type", ok ? "resource_done" : "resource_failed",
+                      "address", address, "action", ok ? past : "failed", "duration_s",
+                      (double)(long long)(secs * 1000) / 1000);
+        if (clean)
+            json_object_set_new(ev, ok ? "detail" : "error", json_string(clean));
+        emit(p, ev);
+    } else if (ok)
         fprintf(p->out, p->tty ? "%s: %s%s%s (%.1fs)\n" : "%s: %s%s%s in %.1fs\n", shown,
                 p->color ? C_GREEN : "", past, p->color ? C_RESET : "", secs);
     else
@@ -188,6 +235,13 @@ void progress_note(progress *p, const char *fmt, ...)
     va_end(ap);
     char *clean = log_display(text);
     pthread_mutex_lock(&p->lock);
+    if (p->json) {
+        emit(p, json_pack("{s:s, s:s}", "type", "message", "message", clean));
+        pthread_mutex_unlock(&p->lock);
+        free(clean);
+        free(text);
+        return;
+    }
     clear_status(p);
     fprintf(p->out, "%s\n", clean);
     if (p->tty)

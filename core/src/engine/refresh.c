@@ -94,10 +94,16 @@ static int refresh_item(plan *p, plan_item *it, int read)
     if (!read)
         return 0;
     if (by_token(it) && !(prov->capabilities & INFRA_CAP_READ_BY_TOKEN)) {
-        log_msg(LOG_WARN,
-                "%s: a create was interrupted and plugin \"%s\" cannot look objects up by "
-                "token: check for a leftover object by hand",
-                it->address, prov->desc->name);
+        if (json_is_true(json_object_get(it->intent, "failed")))
+            log_msg(LOG_WARN,
+                    "%s: its last create failed and plugin \"%s\" cannot look objects up by "
+                    "token: if that create left an object, check for it by hand",
+                    it->address, prov->desc->name);
+        else
+            log_msg(LOG_WARN,
+                    "%s: a create was interrupted and plugin \"%s\" cannot look objects up by "
+                    "token: check for a leftover object by hand",
+                    it->address, prov->desc->name);
         it->refreshed = 1;
         it->gone = 1;
         return 0;

@@ -94,12 +94,12 @@ static json_t *cluster_json(engine *e, const topo_cluster *c)
                     free(address);
                 }
             }
-            json_t *dcj = json_pack("{s:s, s:O, s:o, s:o}", "provider",
-                                    dc->provider ? dc->provider : "", "settings", dc->settings,
-                                    "servers", roles[0], "clients", roles[1]);
-            if (dc->scheduler_settings)
-                json_object_set(dcj, "scheduler_settings", dc->scheduler_settings);
-            json_object_set_new(dcs, dc->name, dcj);
+            json_object_set_new(
+                dcs, dc->name,
+                json_pack("{s:s, s:O, s:o, s:o, s:o}", "provider", dc->provider ? dc->provider : "",
+                          "settings", dc->settings, "node_settings",
+                          dc->node_settings ? json_deep_copy(dc->node_settings) : json_object(),
+                          "servers", roles[0], "clients", roles[1]));
         }
         json_object_set_new(regions, reg->name, json_pack("{s:o}", "datacenters", dcs));
     }
@@ -364,16 +364,16 @@ static json_t *job_type(void)
 static json_t *bridge_schema(const json_t *settings)
 {
     json_t *agent = json_pack(
-        "{s:{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}}", "attributes", "instance",
+        "{s:{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}}", "attributes", "instance",
         attr("string", 1, 0, 0, "address of the node's instance"), "instance_id",
         attr("string", 1, 0, 1, "its id: a new instance is a new node"), "node",
         attr("string", 1, 0, 0, "node name"), "role", attr("string", 1, 0, 0, "server or client"),
         "region", attr("string", 1, 0, 0, "region"), "datacenter",
         attr("string", 1, 0, 0, "datacenter"), "index", attr("integer", 1, 0, 0, "index in role"),
         "private_ip", attr("string", 1, 0, 0, "node address"), "settings",
-        attr("any", 0, 0, 0, "cluster settings"), "id", attr("string", 0, 1, 0, "node name"));
-    json_object_set_new(json_object_get(agent, "attributes"), "scheduler_settings",
-                        attr("any", 0, 0, 0, "its datacenter's scheduler settings"));
+        attr("any", 0, 0, 0, "cluster settings"), "node_settings",
+        attr("any", 0, 0, 0, "the datacenter's node_settings"), "id",
+        attr("string", 0, 1, 0, "node name"));
     json_t *region = json_pack("{s:{s:o, s:o, s:o, s:o}}", "attributes", "region",
                                attr("string", 1, 0, 0, "region"), "servers",
                                attr("list", 0, 0, 0, "server addresses"), "nodes",

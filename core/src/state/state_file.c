@@ -1,9 +1,6 @@
-/* Durable replacement and reading of one state file.
- *
- * The write sequence is the classic one (temp, fsync, rename, fsync of the
- * directory) with one addition: before the rename the current file is
- * hard-linked to the backup name, so the previous copy survives without a
- * copy of its bytes and there is never a moment without a state file. */
+/* Files of the local state: its directory, the names in it, and reading
+ * a state document kept as JSON (the format of earlier versions, migrated
+ * on first use, and the files `infra state push` loads). */
 #define _GNU_SOURCE
 #include "state/state.h"
 
@@ -18,21 +15,7 @@
 
 #include "infra/plugin.h"
 #include "services/log.h"
-#include "base/file.h"
 #include "base/util.h"
-
-static void (*crash_hook)(const char *step);
-
-void state_test_set_crash_hook(void (*hook)(const char *step))
-{
-    crash_hook = hook;
-}
-
-static void step_done(const char *step)
-{
-    if (crash_hook)
-        crash_hook(step);
-}
 
 /* Sets *err to "PREFIX: strerror(errno)" and returns INFRA_EINTERNAL. */
 static int fail_errno(char **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -118,83 +101,6 @@ int state_file_name(const char *dir, const char *name, const char *env, const ch
     return 0;
 }
 
-static void id_from_stat(state_file_id *id, const struct stat *sb)
-{
-    id->present = 1;
-    id->dev = sb->st_dev;
-    id->ino = sb->st_ino;
-    id->size = sb->st_size;
-    id->mtime = sb->st_mtim;
-}
-
-int state_file_stat(const char *path, state_file_id *id, char **err)
-{
-    struct stat sb;
-    memset(id, 0, sizeof(*id));
-    if (stat(path, &sb) < 0) {
-        if (errno == ENOENT)
-            return 0;
-        return fail_errno(err, "cannot read state %s", path);
-    }
-    id_from_stat(id, &sb);
-    return 0;
-}
-
-int state_file_same(const state_file_id *a, const state_file_id *b)
-{
-    if (a->present != b->present)
-        return 0;
-    if (!a->present)
-        return 1;
-    return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
-           a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec;
-}
-
-/* Makes backup a second name of the current state. The old backup is only
- * dropped once we know there is a current file to replace it with. */
-static int link_backup(const char *path, const char *backup, char **err)
-{
-    if (link(path, backup) == 0 || errno == ENOENT)
-        return 0;
-    if (errno != EEXIST)
-        return fail_errno(err, "cannot link state %s to backup %s", path, backup);
-    if (unlink(backup) < 0 && errno != ENOENT)
-        return fail_errno(err, "cannot remove old backup %s", backup);
-    if (link(path, backup) < 0 && errno != ENOENT)
-        return fail_errno(err, "cannot link state %s to backup %s", path, backup);
-    return 0;
-}
-
-typedef struct backup_link {
-    const char *path;
-    const char *backup;
-} backup_link;
-
-static int link_backup_step(void *ud, char **err)
-{
-    backup_link *b = ud;
-    int error = 0;
-    if (b->backup && (error = link_backup(b->path, b->backup, err)) < 0)
-        return error;
-    step_done("backup-linked");
-    return 0;
-}
-
-int state_file_replace(const char *path, const char *backup, const char *data, size_t len,
-                       state_file_id *written, char **err)
-{
-    int error = 0;
-    struct stat sb;
-    backup_link link = {path, backup};
-    util_replace_opts opts = {link_backup_step, &link, crash_hook};
-
-    if ((error = util_file_replace(path, "state", data, len, 1, 0600, &opts, &sb, err)) < 0)
-        return error;
-    if (written)
-        id_from_stat(written, &sb);
-    return 0;
-}
-
 /* Reads fd to its end into b; size is a hint. 0 or -1 with errno. */
 static int read_all(int fd, size_t size, util_buf *b)
 {
@@ -215,7 +121,7 @@ static int read_all(int fd, size_t size, util_buf *b)
     }
 }
 
-int state_file_read(const char *path, const char *backup, json_t **out, state_file_id *id,
+int state_file_read(const char *path, const char *backup, int private_file, json_t **out,
                     char **err)
 {
     int error = 0;
@@ -226,8 +132,6 @@ int state_file_read(const char *path, const char *backup, json_t **out, state_fi
     int fd = open(path, O_RDONLY | O_CLOEXEC);
 
     *out = NULL;
-    if (id)
-        memset(id, 0, sizeof(*id));
     if (fd < 0) {
         if (errno == ENOENT)
             return 0;
@@ -238,7 +142,7 @@ int state_file_read(const char *path, const char *backup, json_t **out, state_fi
         goto done;
     }
     /* A state is private even when it was copied in with a lax mode. */
-    if ((sb.st_mode & 077) && fchmod(fd, 0600) == 0)
+    if (private_file && (sb.st_mode & 077) && fchmod(fd, 0600) == 0)
         log_msg(LOG_WARN, "state file %s was readable by others (mode %03o); it is now 0600", path,
                 (unsigned)(sb.st_mode & 0777));
     /* json_loadfd reads one byte per read(2): a 3 MB state took a second. */
@@ -260,8 +164,6 @@ int state_file_read(const char *path, const char *backup, json_t **out, state_fi
         error = INFRA_EINVALID;
         goto done;
     }
-    if (id)
-        id_from_stat(id, &sb);
     *out = doc;
 done:
     close(fd);

@@ -116,49 +116,6 @@ static int holder_is_dead_here(const lock_holder *h)
     return here && h->pid > 0 && kill((pid_t)h->pid, 0) < 0 && errno == ESRCH;
 }
 
-/* This process's command line as the lock records it: the value of every
- * --var replaced by "(value hidden)" (a password passed that way is not
- * left in a file others may read), and registered secrets masked. */
-static char *command_line(void)
-{
-    util_buf raw = {0}, b = {0};
-    char buf[4096];
-    ssize_t n;
-    int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
-
-    if (fd >= 0) {
-        while ((n = read(fd, buf, sizeof(buf))) > 0)
-            util_buf_put(&raw, buf, (size_t)n);
-        close(fd);
-    }
-    int var_value = 0;
-    for (size_t i = 0; i < raw.len;) {
-        const char *arg = raw.data + i;
-        size_t len = strnlen(arg, raw.len - i);
-        const char *eq = memchr(arg, '=', len);
-        if (b.len)
-            util_buf_puts(&b, " ");
-        if (var_value && eq) {
-            util_buf_put(&b, arg, (size_t)(eq - arg));
-            util_buf_puts(&b, "=(value hidden)");
-        } else if (!strncmp(arg, "--var=", 6) && memchr(arg + 6, '=', len - 6)) {
-            const char *value_eq = memchr(arg + 6, '=', len - 6);
-            util_buf_put(&b, arg, (size_t)(value_eq - arg));
-            util_buf_puts(&b, "=(value hidden)");
-        } else {
-            util_buf_put(&b, arg, len);
-        }
-        var_value = len == 5 && !strncmp(arg, "--var", 5);
-        util_zero((char *)arg, len);
-        i += len + 1;
-    }
-    util_buf_free(&raw);
-    char *text = util_buf_take(&b);
-    char *clean = log_redact(text);
-    free(text);
-    return clean;
-}
-
 /* A copy that is printable ASCII and at most max bytes, so the details
  * always make valid JSON and fit what holder_read reads. */
 static char *printable(const char *s, size_t max)
@@ -194,7 +151,7 @@ static int fail_errno(char **err, const char *what, const char *path)
 static int write_holder(int fd, const char *path, const char *owner, char **err)
 {
     int error = 0;
-    char *raw_host = host_name(), *raw_command = command_line();
+    char *raw_host = host_name(), *raw_command = state_holder_command();
     char *who = printable(owner, 256), *host = printable(raw_host, 256);
     char *command = printable(raw_command, 2048), *when = time_now_iso();
     json_t *doc = json_pack("{s:s, s:I, s:s, s:s, s:s}", "owner", who, "pid", (json_int_t)getpid(),

@@ -18,7 +18,7 @@
 static const char *const top_keys[] = {
     "name",      "description", "variables",      "environments", "providers", "networks",
     "firewalls", "instances",   "load_balancers", "dns_records",  "images",    "resources",
-    "clusters",  "jobs",        "apps",           "outputs",      NULL};
+    "clusters",  "jobs",        "apps",           "outputs",      "backend",   NULL};
 
 /* ------------------------------------------------------------------ */
 /* Diagnostics                                                        */
@@ -375,6 +375,7 @@ static int load_parsed(topo_ctx *ctx)
     if (topo_vars_load(ctx, root) < 0)
         return -1;
     topo_load_providers(ctx);
+    topo_load_backend(ctx);
     topo_declare_resources(ctx);
     if (ctx->fatal)
         return -1;
@@ -492,6 +493,7 @@ void topology_free(topology *t)
         free(t->outputs[i].deps);
     }
     free(t->outputs);
+    json_decref(t->backend);
     topo_priv *p = t->priv;
     if (p) {
         for (size_t i = 0; i < p->nbases; i++) {
@@ -614,6 +616,11 @@ int topology_locate(const topology *topo, const char *address, const char *attr_
     if (i) {
         *out = topo->resources[json_integer_value(i)].loc;
         node = p->bodies[json_integer_value(i)];
+    } else if (!strcmp(address, "backend")) {
+        if (!p->backend_body)
+            return INFRA_ENOTFOUND;
+        *out = topo->backend_loc;
+        node = p->backend_body;
     } else if (!strncmp(address, "provider.", 9)) {
         size_t k = 0;
         while (k < topo->nproviders && strcmp(topo->providers[k].name, address + 9))

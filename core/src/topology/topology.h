@@ -67,8 +67,7 @@ typedef struct topo_datacenter {
     int servers;
     int clients;
     json_t *settings; /* machine, image, ... */
-    json_t *scheduler_settings; /* the scheduler's settings for this datacenter's
-                                   nodes (its plugin reads them), or NULL */
+    json_t *node_settings; /* node_settings: for the scheduler about these nodes, or NULL */
     diag_loc loc;
 } topo_datacenter;
 
@@ -130,6 +129,8 @@ struct topology {
     size_t noutputs;
     topo_group *groups;
     size_t ngroups;
+    json_t *backend;   /* the `backend:` block (variables substituted), or NULL: local */
+    diag_loc backend_loc; /* where it is declared */
     void *priv;        /* loader internals (YAML tree, indexes) */
 };
 
@@ -166,7 +167,8 @@ int topology_is_group(const char *address);
 const topo_provider *topology_provider(const topology *topo, const char *name);
 
 /* Location of attr_path (dotted, e.g. "tags.Name" or "ports[1]") inside the
- * resource at address, falling back to the resource itself. 0 or INFRA_ENOTFOUND. */
+ * resource at address ("provider.NAME" for a provider, "backend" for the
+ * backend block), falling back to the object itself. 0 or INFRA_ENOTFOUND. */
 int topology_locate(const topology *topo, const char *address, const char *attr_path,
                     diag_loc *out);
 

@@ -9,7 +9,7 @@
 
 static const char *const cluster_meta[] = {"scheduler", "regions", "federate", NULL};
 const char *const topo_dc_meta[] = {"provider", "servers", "clients", "depends_on",
-                                    "scheduler_settings", NULL};
+                                    "node_settings", NULL};
 static const char *const region_keys[] = {"datacenters", NULL};
 static const char *const job_keys[] = {"cluster", "regions", "file", "set", NULL};
 
@@ -23,7 +23,7 @@ void topo_cluster_free(topo_cluster *c)
             free(reg->datacenters[d].name);
             free(reg->datacenters[d].provider);
             json_decref(reg->datacenters[d].settings);
-            json_decref(reg->datacenters[d].scheduler_settings);
+            json_decref(reg->datacenters[d].node_settings);
         }
         free(reg->datacenters);
         free(reg->name);
@@ -119,21 +119,17 @@ static void load_datacenter(topo_ctx *ctx, topo_region *reg, const ytree_node *k
         else
             dc->clients = (int)n;
     }
+    /* What the scheduler is told about these nodes (Mesos agent
+     * attributes, a node's part in the cluster): variables only, like the
+     * cluster's own settings, and never given to the provider. */
+    node = ytree_get(body, "node_settings");
+    np = util_printf("%s.node_settings", path);
+    if (node && topo_want_map(ctx, node, np) && node->type == YTREE_MAP)
+        dc->node_settings = topo_settings(ctx, node, np, NULL, "node settings", 0);
+    free(np);
     /* The settings of each node are evaluated later, with references
      * allowed (topology_sched.c): they become the instances' configs. */
     dc->settings = json_object();
-    /* What the scheduler does differently on this datacenter's nodes (a
-     * datacenter on another architecture installs other programs): its
-     * plugin checks the keys, as it does the cluster's settings. */
-    node = ytree_get(body, "scheduler_settings");
-    if (node) {
-        static const char *const none[] = {NULL};
-        np = util_printf("%s.scheduler_settings", path);
-        if (topo_want_map(ctx, node, np) && node->type == YTREE_MAP)
-            dc->scheduler_settings = topo_settings(ctx, node, np, none,
-                                                   "datacenter scheduler settings", 0);
-        free(np);
-    }
 }
 
 static void load_region(topo_ctx *ctx, topo_cluster *c, const ytree_node *key,

@@ -348,9 +348,23 @@ static int cluster_resolve(const topology *topo, const topo_expr *e, topo_target
             for (size_t r = 0; r < c->nregions; r++)
                 cands[r] = c->regions[r].name;
             char *word = util_strndup(names[0]->name, names[0]->len);
-            char *hint = suggest(word, cands);
-            *err = util_printf("unknown region \"%s\" of cluster \"%s\" in ${%.*s}%s", word,
-                               c->name, e->text_len, e->text, hint);
+            /* a datacenter written where its region is due */
+            const topo_region *of = NULL;
+            for (size_t r = 0; r < c->nregions && !of; r++)
+                for (size_t d = 0; d < c->regions[r].ndatacenters && !of; d++)
+                    if (!strcmp(c->regions[r].datacenters[d].name, word))
+                        of = &c->regions[r];
+            char *index = s[k + 1].kind == STEP_SPLAT ? util_strdup("*")
+                                                      : util_printf("%lld", s[k + 1].index);
+            char *hint = of ? util_printf(" (\"%s\" is a datacenter of region \"%s\": write "
+                                          "cluster.%s.%s.%s.%s[%s])",
+                                          word, of->name, c->name, of->name, word,
+                                          server ? "servers" : "clients", index)
+                            : suggest(word, cands);
+            free(index);
+            *err = util_printf("unknown region \"%s\" of cluster \"%s\" in ${%.*s}: expected "
+                               "cluster.%s.REGION[.DATACENTER].servers|clients[N|*]%s",
+                               word, c->name, e->text_len, e->text, c->name, hint);
             free(hint);
             free(word);
             free(cands);

@@ -58,6 +58,7 @@ typedef struct topo_priv {
     char **cluster_keys;       /* NULL-terminated "cluster.NAME" (owned) */
     const ytree_node **bodies; /* per resource: its YAML body (mapping) or NULL */
     const ytree_node **provider_bodies;
+    const ytree_node *backend_body; /* the `backend:` mapping, or NULL */
     size_t *resource_base; /* per resource: index into bases, or (size_t)-1 for cluster nodes */
     json_t *sensitive;     /* the leaf values of sensitive variables (strings, numbers, booleans) */
 } topo_priv;
@@ -237,6 +238,9 @@ void topo_vars_free(topo_ctx *ctx);
 /* topology_model.c: providers, resources, outputs. Each pass reports its
  * errors through ctx and returns 0, or -1 when a bound stopped the load. */
 int topo_load_providers(topo_ctx *ctx);
+/* The `backend:` block: where the state is kept (settings checked by the
+ * state module when it is opened). */
+int topo_load_backend(topo_ctx *ctx);
 /* Pass 1: declares every resource (count expanded, clusters included). */
 int topo_declare_resources(topo_ctx *ctx);
 /* Pass 2: builds configs and dependencies. */

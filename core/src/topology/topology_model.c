@@ -240,6 +240,24 @@ int topo_load_providers(topo_ctx *ctx)
 }
 
 /* ------------------------------------------------------------------ */
+/* Backend                                                            */
+
+int topo_load_backend(topo_ctx *ctx)
+{
+    const ytree_node *node = ytree_get(ctx->root, "backend");
+    topology *t = ctx->topo;
+    if (!node || !topo_want_map(ctx, node, "backend") || node->type != YTREE_MAP)
+        return 0;
+    ctx->priv->backend_body = node;
+    t->backend_loc = ytree_loc(ctx->doc, node);
+    for (size_t i = 0; i < ctx->root->npairs; i++)
+        if (!strcmp(ctx->root->pairs[i].key->text, "backend"))
+            t->backend_loc = ytree_loc(ctx->doc, ctx->root->pairs[i].key);
+    t->backend = topo_settings(ctx, node, "backend", NULL, "backend settings", 0);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
 /* Resources                                                          */
 
 static void reserve(topo_ctx *ctx, size_t cap)

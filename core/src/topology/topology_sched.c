@@ -239,11 +239,11 @@ static void add_agents(topo_ctx *ctx, const topo_cluster *c, topo_region *r,
                 json_object_set_new(config, "index", json_integer(i));
                 json_object_set_new(config, "private_ip", ref(ip_ref));
                 json_object_set_new(config, "settings", topo_escape_json(c->settings));
-                /* present only when given, so that agents made before it
-                 * existed plan no change */
-                if (dc->scheduler_settings)
-                    json_object_set_new(config, "scheduler_settings",
-                                        topo_escape_json(dc->scheduler_settings));
+                /* only when given: nodes of clusters without them keep
+                 * the configuration they were bootstrapped with */
+                if (json_object_size(dc->node_settings) > 0)
+                    json_object_set_new(config, "node_settings",
+                                        topo_escape_json(dc->node_settings));
                 free(id_ref);
                 free(ip_ref);
 
@@ -335,7 +335,10 @@ static void add_job(topo_ctx *ctx, const topo_job *j, const topo_cluster *c, con
                                    : util_printf("%s/%s", ctx->topo->dir, j->file);
     char *sha = file_sha256(full);
     const char *ext = strrchr(j->file, '.');
+    /* An app (Marathon) may also be given its id as set.id. */
     const json_t *name = json_object_get(j->set, "name");
+    if (!strcmp(j->kind, "app") && json_is_string(json_object_get(j->set, "id")))
+        name = json_object_get(j->set, "id");
     json_t *config = json_object();
     json_t *regions = json_array();
     topo_deps deps = {0};

@@ -25,7 +25,7 @@ static const char *const type_names[] = {"string", "number", "bool", "list", "ma
 static const char *const override_keys[] = {
     "description", "providers", "networks",  "firewalls",    "instances", "load_balancers",
     "dns_records", "images",    "resources", "clusters",     "jobs",      "apps",
-    "outputs",     "name",      "variables", "environments", NULL};
+    "outputs",     "backend",   "name",      "variables",    "environments", NULL};
 
 static const char *type_phrase(topo_var_type t)
 {

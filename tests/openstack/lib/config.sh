@@ -38,6 +38,7 @@ KEYSTONE_URL=http://127.0.0.1:${ports[0]}/v3
 DESIGNATE=$designate
 OCTAVIA=$octavia
 TOKEN_EXPIRATION=${OSWORLD_TOKEN_EXPIRATION:-3600}
+TOKEN_CACHE_TIME=${OSWORLD_TOKEN_CACHE_TIME:-300}
 START_TIMEOUT=${OSWORLD_START_TIMEOUT:-180}
 DB_SOCKET=$dir/state/mysql.sock
 DB_PASSWORD=$(pw)
@@ -68,6 +69,7 @@ password = $SERVICE_PASSWORD
 region_name = $REGION
 service_token_roles_required = true
 service_type = $2
+token_cache_time = $TOKEN_CACHE_TIME
 EOF
 }
 

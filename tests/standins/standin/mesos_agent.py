@@ -123,6 +123,12 @@ class Agent:
                             reply["master"]["pid"], self.id))
                         registered = leader
                     self.master_info = reply["master"]
+                    if reply.get("shutdown"):
+                        # src/slave/slave.cpp: a ShutdownMessage ends the agent
+                        log.info(COMPONENT, "Agent asked to shut down by %s because '%s'" % (
+                            reply["master"]["pid"], reply["shutdown"]))
+                        self.stop.set()
+                        break
                     for tid in reply.get("kill", []):
                         self.executor.kill(tid)
                 except (OSError, wire.WireError, ValueError, KeyError) as e:

@@ -56,6 +56,7 @@ class Master:
         self.agents = {}            # id -> agent record
         self.frameworks = {}        # id -> framework record
         self.next_agent = 0
+        self.gone = set()           # agents drained with mark_gone: refused if they come back
         self.zk = None
         self.znode = None
         self.stopping = False
@@ -125,6 +126,10 @@ class Master:
         with self.lock:
             info = body["agent"]
             aid = info.get("id")
+            if aid in self.gone:
+                # src/master/master.cpp: a gone agent that comes back is shut down
+                return {"agent_id": aid, "master": self.info, "kill": [],
+                        "shutdown": "Agent has been marked gone"}
             if not aid:
                 aid = "%s-S%d" % (self.id, self.next_agent)
                 self.next_agent += 1
@@ -136,9 +141,80 @@ class Master:
             tasks = [dict(t, agent_id=aid) for t in body.get("tasks", [])]
             rec.update({"id": aid, "last_seen": time.monotonic(), "tasks": tasks})
             self.agents[aid] = rec
+            draining = rec.get("drain_info") is not None
             kills = [t for t in rec["tasks"] if t["state"] not in TERMINAL and
-                     t["framework_id"] in self.frameworks and self.frameworks[t["framework_id"]].get("removed")]
+                     (draining or (t["framework_id"] in self.frameworks and
+                                   self.frameworks[t["framework_id"]].get("removed")))]
+            if draining:
+                self._drain_progress(rec)
             return {"agent_id": aid, "master": self.info, "kill": [t["id"] for t in kills]}
+
+    def _drain_progress(self, rec):
+        """Master::checkAndTransitionDrainingAgent: a draining agent whose
+        tasks have all ended is DRAINED, or gone with mark_gone. A gone agent
+        leaves the state endpoints; its ended tasks stay in the frameworks'
+        view so that they learn how they ended."""
+        if rec["drain_info"]["state"] == "DRAINED" or rec.get("gone"):
+            return
+        if any(t["state"] not in TERMINAL for t in rec["tasks"]):
+            return
+        if rec["drain_info"]["config"].get("mark_gone"):
+            log.info(COMPONENT, "Marking agent %s in the DRAINED state as gone" % rec["id"])
+            rec["gone"] = True
+            self.gone.add(rec["id"])
+        else:
+            log.info(COMPONENT, "Transitioning agent %s to the DRAINED state" % rec["id"])
+            rec["drain_info"]["state"] = "DRAINED"
+
+    def drain_agent(self, call):
+        """POST /api/v1 DRAIN_AGENT (src/master/http.cpp, Master::Http::
+        _drainAgent): the agent is deactivated (no more offers) and told to
+        kill its tasks."""
+        d = call.get("drain_agent")
+        if not isinstance(d, dict):
+            return Response(400, raw="Expecting 'drain_agent' to be present")
+        aid = (d.get("agent_id") or {}).get("value") if isinstance(d.get("agent_id"), dict) else None
+        if not isinstance(aid, str):
+            return Response(400, raw="Failed to convert JSON into Call protobuf: Missing required fields: "
+                                     "drain_agent.agent_id")
+        grace = d.get("max_grace_period")
+        if grace is not None and not (isinstance(grace, dict) and isinstance(grace.get("nanoseconds"), int)):
+            return Response(400, raw="Failed to convert JSON into Call protobuf: Missing required fields: "
+                                     "drain_agent.max_grace_period.nanoseconds")
+        mark_gone = d.get("mark_gone", False)
+        if not isinstance(mark_gone, bool):
+            return Response(400, raw="Failed to convert JSON into Call protobuf: Not expecting a JSON "
+                                     "%s for field 'mark_gone'" % type(mark_gone).__name__)
+        with self.lock:
+            rec = self.agents.get(aid)
+            if rec is None or rec.get("gone"):
+                return Response(400, raw="Unknown agent")
+            config = {"mark_gone": mark_gone}
+            if grace is not None:
+                config["max_grace_period"] = grace
+            rec["drain_info"] = {"state": "DRAINING", "config": config}
+            rec["deactivated"] = True
+            live = [t["id"] for t in rec["tasks"] if t["state"] not in TERMINAL]
+            log.info(COMPONENT, "Transitioning agent %s to the DRAINING state; agent has %d tasks" % (
+                aid, len(live)))
+            self._drain_progress(rec)
+        return Response(200, raw="")
+
+    def operator_api(self, req):
+        """The v1 operator API (POST /api/v1, JSON): DRAIN_AGENT only."""
+        if req.method != "POST":
+            return Response(405, raw="Expecting 'POST', received '%s'" % req.method)
+        if not self.elected():
+            return self.redirect(req)
+        try:
+            call = json.loads(req.body or b"")
+        except ValueError as e:
+            return Response(400, raw="Failed to parse body into JSON: %s" % e)
+        if not isinstance(call, dict) or "type" not in call:
+            return Response(400, raw="Expecting 'type' to be present")
+        if call["type"] == "DRAIN_AGENT":
+            return self.drain_agent(call)
+        return Response(501, raw="the stand-in master does not emulate the operator call %s" % call["type"])
 
     def register_framework(self, body):
         with self.lock:
@@ -180,7 +256,7 @@ class Master:
                 f["active"] = now - f["last_seen"] < 10
 
     def agent_active(self, a):
-        return time.monotonic() - a["last_seen"] < DISCONNECTED_AFTER
+        return not a.get("deactivated") and time.monotonic() - a["last_seen"] < DISCONNECTED_AFTER
 
     # -- JSON views ---------------------------------------------------------
 
@@ -198,12 +274,14 @@ class Master:
             used_view["ports"] = mesos_flags.ranges_text([(p, p) for p in sorted(used["ports"])])
         return {"id": a["id"], "pid": a["pid"], "hostname": a["hostname"], "port": a["port"],
                 "registered_time": a["registered_time"], "active": self.agent_active(a),
+                "deactivated": bool(a.get("deactivated")),
                 "version": VERSION, "attributes": a.get("attributes", {}),
                 "resources": self._resources(total), "used_resources": used_view,
                 "offered_resources": {"cpus": 0.0, "mem": 0.0, "disk": 0.0, "gpus": 0.0},
                 "reserved_resources": {}, "unreserved_resources": self._resources(total),
                 "capabilities": ["MULTI_ROLE", "HIERARCHICAL_ROLE", "RESERVATION_REFINEMENT", "RESOURCE_PROVIDER",
-                                 "RESIZE_VOLUME", "AGENT_OPERATION_FEEDBACK", "AGENT_DRAINING", "TASK_RESOURCE_LIMITS"]}
+                                 "RESIZE_VOLUME", "AGENT_OPERATION_FEEDBACK", "AGENT_DRAINING", "TASK_RESOURCE_LIMITS"],
+                **({"drain_info": a["drain_info"]} if a.get("drain_info") else {})}
 
     def task_json(self, t):
         r = t["resources"]
@@ -233,14 +311,15 @@ class Master:
     def state(self):
         with self.lock:
             self.sweep()
-            active = [a for a in self.agents.values() if self.agent_active(a)]
+            listed = [a for a in self.agents.values() if not a.get("gone")]
+            active = [a for a in listed if self.agent_active(a)]
             out = {"version": VERSION, "build_date": "2020-11-20 00:00:00", "build_time": 1605830400.0,
                    "build_user": "root", "start_time": self.start_time, "id": self.id, "pid": self.pid,
                    "hostname": self.hostname, "capabilities": ["AGENT_UPDATE", "AGENT_DRAINING", "QUOTA_V2"],
-                   "activated_slaves": len(active), "deactivated_slaves": len(self.agents) - len(active),
+                   "activated_slaves": len(active), "deactivated_slaves": len(listed) - len(active),
                    "unreachable_slaves": 0,
                    "flags": {k: zk.redact(v) for k, v in sorted(self.flags.items()) if k not in ("credentials",)},
-                   "slaves": [self.agent_json(a) for a in self.agents.values()],
+                   "slaves": [self.agent_json(a) for a in listed],
                    "frameworks": [self.framework_json(f) for f in self.frameworks.values() if not f.get("removed")],
                    "completed_frameworks": [], "orphan_tasks": [], "unregistered_frameworks": []}
             if self.flags.get("cluster"):
@@ -276,6 +355,8 @@ class Master:
             return self.redirect(req)
         if p.startswith("/__standin/"):
             return self.private(req, p)
+        if p == "/api/v1":
+            return self.operator_api(req)
         if p in ("/master/state", "/state", "/master/state.json", "/state.json", "/master/slaves", "/slaves",
                  "/master/frameworks", "/frameworks", "/master/tasks", "/tasks", "/master/state-summary",
                  "/state-summary", "/master/flags", "/flags"):

@@ -7,6 +7,7 @@ from .faults import Faults
 from .hosts import HostPool
 from .model import load_models
 from .route53 import Route53
+from .s3 import S3
 from .server import Gateway, Server
 
 
@@ -22,6 +23,7 @@ def build(credentials, seed, hosts, address, pending_seconds=1.0, time_scale=1.0
         "elasticloadbalancing": Elb(emulator, models["elasticloadbalancing"]),
         "autoscaling": AutoScaling(emulator, models["autoscaling"]),
         "route53": Route53(emulator, models["route53"]),
+        "s3": S3(emulator, models["s3"]),
     }
     emulator.services = dict(services, hosts=HostPool(emulator, hosts))
     gateway = Gateway(emulator, models, services, Faults(*faults), log_path)

@@ -3,6 +3,7 @@ import base64
 import binascii
 import ipaddress
 
+from . import cloudinit
 from .ec2_common import RETENTION_SECONDS
 from .errors import ApiError
 
@@ -55,6 +56,8 @@ class InstanceMixin:
                 raise ApiError("InvalidKeyPair.NotFound", "The key pair '%s' does not exist"
                                % key_name)
         user_data = self._user_data(data.get("UserData"))
+        # What cloud-init will make of it: scripts to run, host keys to install.
+        boot = cloudinit.read(user_data)
         wants_public = nic.get("AssociatePublicIpAddress", subnet["MapPublicIpOnLaunch"])
         count = p["MaxCount"]
         hosts = []
@@ -73,6 +76,7 @@ class InstanceMixin:
             inst = self._new_instance(ctx, data, image, subnet, groups, key_name, index,
                                       reservation_id, host, wants_public)
             inst["_user_data"] = user_data
+            inst["_boot"] = boot
             r.instances[inst["InstanceId"]] = inst
             for spec in data.get("TagSpecifications") or []:
                 if spec.get("ResourceType") == "instance":
@@ -80,7 +84,7 @@ class InstanceMixin:
             instance_ids.append(inst["InstanceId"])
             if host is not None:
                 pool.bootstrap(ctx.region_name, inst["InstanceId"], host,
-                               key["_public_key"] if key else None, user_data)
+                               key["_public_key"] if key else None, boot)
         r.reservations[reservation_id] = {"ReservationId": reservation_id,
                                           "OwnerId": ctx.account_id, "Groups": [],
                                           "_instances": instance_ids}

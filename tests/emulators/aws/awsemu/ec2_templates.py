@@ -124,6 +124,8 @@ class TemplateMixin:
 
     def DescribeLaunchTemplateVersions(self, ctx, p):
         r = ctx.region
+        if not p.get("LaunchTemplateId") and not p.get("LaunchTemplateName"):
+            return self._describe_all_versions(r, p)
         t = self.find_template(r, p.get("LaunchTemplateId"), p.get("LaunchTemplateName"))
         if p.get("Versions"):
             versions = [self.template_version(t, v) for v in p["Versions"]]
@@ -133,13 +135,42 @@ class TemplateMixin:
             versions = [v for v in versions if v["VersionNumber"] >= int(p["MinVersion"])]
         if "MaxVersion" in p:
             versions = [v for v in versions if v["VersionNumber"] <= int(p["MaxVersion"])]
-        versions = self.filtered(r, versions, p.get("Filters"), {
+        versions = self.filtered(r, versions, p.get("Filters"), self._version_filters(t),
+                                 lambda v: t["LaunchTemplateId"])
+        page, token = self.paginate(versions, p.get("MaxResults"), p.get("NextToken"), low=1,
+                                    high=200)
+        return {"LaunchTemplateVersions": [self._describe_version(t, v) for v in page],
+                "NextToken": token}
+
+    @staticmethod
+    def _version_filters(t):
+        return {
             "is-default-version":
                 lambda v: v["VersionNumber"] == t["DefaultVersionNumber"],
             "image-id": lambda v: v["LaunchTemplateData"].get("ImageId"),
             "instance-type": lambda v: v["LaunchTemplateData"].get("InstanceType"),
-        }, lambda v: t["LaunchTemplateId"])
-        page, token = self.paginate(versions, p.get("MaxResults"), p.get("NextToken"), low=1,
+        }
+
+    def _describe_all_versions(self, r, p):
+        """Without a template: the $Latest and/or $Default version of every template of
+        the region, the only values AWS documents for this form (no numbers, no range)."""
+        wanted = p.get("Versions") or []
+        if not wanted or any(v not in ("$Latest", "$Default") for v in wanted) \
+                or "MinVersion" in p or "MaxVersion" in p:
+            raise ApiError("InvalidParameterValue", "To describe the versions of every launch "
+                           "template, LaunchTemplateVersion must be $Latest and/or $Default")
+        rows = []
+        for t in sorted(r.launch_templates.values(), key=lambda x: x["LaunchTemplateId"]):
+            seen = set()
+            for name in wanted:
+                v = self.template_version(t, name)
+                if v["VersionNumber"] in seen:
+                    continue
+                seen.add(v["VersionNumber"])
+                if self.filtered(r, [v], p.get("Filters"), self._version_filters(t),
+                                 lambda _v, t=t: t["LaunchTemplateId"]):
+                    rows.append((t, v))
+        page, token = self.paginate(rows, p.get("MaxResults"), p.get("NextToken"), low=1,
                                     high=200)
-        return {"LaunchTemplateVersions": [self._describe_version(t, v) for v in page],
+        return {"LaunchTemplateVersions": [self._describe_version(t, v) for t, v in page],
                 "NextToken": token}

@@ -16,6 +16,14 @@ MODEL_DIRS = {
     "elasticloadbalancing": "elb/2012-06-01",
     "autoscaling": "autoscaling/2011-01-01",
     "route53": "route53/2013-04-01",
+    "s3": "s3/2006-03-01",
+}
+
+# Members that newer botocore models add to Debian's (S3 conditional writes,
+# 2024): (service, input shape) -> {member: ref}. See tests/conformance/SOURCES.md.
+OVERLAYS = {
+    "s3": os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..",
+                       "conformance", "s3-conditional-writes.json"),
 }
 
 # Java regex constructs the models use that Python's re spells differently.
@@ -88,5 +96,12 @@ def load_models():
     models = {}
     for signing_name, rel in MODEL_DIRS.items():
         with open(os.path.join(data_dir(), rel, "service-2.json"), encoding="utf-8") as f:
-            models[signing_name] = Model(signing_name, json.load(f))
+            data = json.load(f)
+        if signing_name in OVERLAYS:
+            with open(OVERLAYS[signing_name], encoding="utf-8") as f:
+                overlay = json.load(f)
+            for shape_name, members in overlay["members"].items():
+                for member, ref in members.items():
+                    data["shapes"][shape_name]["members"].setdefault(member, ref)
+        models[signing_name] = Model(signing_name, data)
     return models

@@ -9,7 +9,7 @@ import time
 import traceback
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from . import sigv4
+from . import s3, sigv4
 from .errors import ApiError
 from .serialize import Serializer
 from .validate import Decoder, compile_routes
@@ -24,6 +24,15 @@ _AUTH_ERRORS = {
     "bad_token": (("AuthFailure", 401), ("InvalidClientTokenId", 403)),
 }
 _EC2_AUTH_FAILURE = "AWS was not able to validate the provided access credentials"
+# S3 answers authentication failures with codes of its own.
+_S3_AUTH_ERRORS = {
+    "missing": ("AccessDenied", 403),
+    "incomplete": ("AuthorizationHeaderMalformed", 400),
+    "mismatch": ("SignatureDoesNotMatch", 403),
+    "expired": ("RequestTimeTooSkewed", 403),
+    "unknown_key": ("InvalidAccessKeyId", 403),
+    "bad_token": ("InvalidToken", 400),
+}
 
 _FAULT_ERRORS = {
     # protocol -> throttle (code, status, message), internal error (code, status, message)
@@ -33,6 +42,8 @@ _FAULT_ERRORS = {
               ("InternalFailure", 500, "An internal error occurred.")),
     "rest-xml": (("Throttling", 400, "Rate exceeded"),
                  ("InternalFailure", 500, "An internal error occurred.")),
+    "s3": (("SlowDown", 503, "Please reduce your request rate."),
+           ("InternalError", 500, "We encountered an internal error. Please try again.")),
 }
 
 
@@ -58,10 +69,12 @@ class Gateway:
         self.models = models
         self.services = services
         self.faults = faults
-        self.serializers = {name: Serializer(m) for name, m in models.items()}
+        self.serializers = {name: s3.S3Serializer(m) if name == "s3" else Serializer(m)
+                            for name, m in models.items()}
         self.decoders = {name: Decoder(m) for name, m in models.items()}
         self.routes = {name: compile_routes(m) for name, m in models.items()
-                       if m.protocol == "rest-xml"}
+                       if m.protocol == "rest-xml" and name != "s3"}
+        self.s3_routes = s3.compile_s3_routes(models["s3"])
         self.by_version = {m.api_version: name for name, m in models.items()}
         self.observer = None  # tests: fn(service, action, result, (status, headers, body))
         self._log_lock = threading.Lock()
@@ -77,12 +90,18 @@ class Gateway:
             self._log.write(line)
             self._log.flush()
 
-    def guess_service(self, path, form):
+    def guess_service(self, path, form, method="POST"):
         if path.startswith("/2013-04-01/"):
             return "route53"
-        return self.by_version.get(dict(form).get("Version"), "ec2")
+        params = dict(form)
+        if method != "POST" and path != "/" and "Action" not in params:
+            return "s3"
+        return self.by_version.get(params.get("Version"), "ec2")
 
     def auth_error(self, service, err):
+        if service == "s3":
+            code, status = _S3_AUTH_ERRORS[err.kind]
+            return ApiError(code, err.message, status)
         ec2_form, other_form = _AUTH_ERRORS[err.kind]
         code, status = ec2_form if service == "ec2" else other_form
         message = err.message
@@ -101,7 +120,7 @@ class Gateway:
         if request.command == "POST" and content_type.startswith(
                 "application/x-www-form-urlencoded"):
             form = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
-        service = self.guess_service(path, form + parse_qsl(raw_query))
+        service = self.guess_service(path, form + parse_qsl(raw_query), request.command)
         # Named in the log even when authentication fails (Query protocols only).
         action = dict(form + parse_qsl(raw_query)).get("Action")
         request_id = self.emulator.ids.request_id()
@@ -117,13 +136,19 @@ class Gateway:
             model = self.models[service]
             valid_regions = ({"us-east-1"} if service == "route53"
                              else self.emulator.valid_regions())
+            rules = {}
+            if service == "s3":
+                rules = {"uri_rule": s3.canonical_uri,
+                         "payload_hash": s3.check_payload(headers, body)}
             try:
                 sigv4.verify(auth, request.command, path, raw_query, headers, body,
                              self.emulator.config.credentials, valid_regions,
-                             datetime.datetime.now(datetime.timezone.utc))
+                             datetime.datetime.now(datetime.timezone.utc), **rules)
             except sigv4.AuthError as e:
                 raise self.auth_error(service, e)
-            if model.protocol == "rest-xml":
+            if service == "s3":
+                action, call = self._route_s3(request.command, path, raw_query, headers, body)
+            elif model.protocol == "rest-xml":
                 action, call = self._route_rest(service, request.command, path, raw_query,
                                                 headers, body)
             else:
@@ -167,6 +192,24 @@ class Gateway:
         raise ApiError("InvalidAction", "The action or operation requested is invalid: "
                        "%s %s" % (method, path[:100]))
 
+    def _route_s3(self, method, path, raw_query, headers, body):
+        query = parse_qsl(raw_query, keep_blank_values=True)
+        present = {k for k, _ in query}
+        sent = {k.lower() for k, _ in headers}
+        for route_method, regex, keys, needed, _, name in self.s3_routes:
+            if route_method != method or not all(k in present for k in keys) or \
+                    not all(h in sent for h in needed):
+                continue
+            m = regex.match(path)
+            if m:
+                uri = {k: unquote(v) for k, v in m.groupdict().items()}
+                bare = {k for k in keys if not dict(query).get(k)}
+                rest = [(k, v) for k, v in query if k not in bare]
+                decoder = self.decoders["s3"]
+                return name, lambda: decoder.decode_rest(name, uri, rest, headers, body)
+        raise s3.s3_error("MethodNotAllowed", "The specified method is not allowed against "
+                          "this resource.", Method=method)
+
     def _run(self, service, region, action, decode, request_id):
         model = self.models[service]
         with self.emulator.lock:
@@ -176,7 +219,7 @@ class Gateway:
         note = ""
         if fault:
             kind, phase = fault
-            throttle, internal = _FAULT_ERRORS[model.protocol]
+            throttle, internal = _FAULT_ERRORS.get(service) or _FAULT_ERRORS[model.protocol]
             note = "fault=%s%s" % (kind, "-after" if kind == "drop" and phase == "after" else "")
             if kind == "throttle":
                 self.log(service, action, throttle[1], throttle[0], note)
@@ -206,7 +249,7 @@ class Gateway:
             raise
         except Exception:
             traceback.print_exc()
-            code = _FAULT_ERRORS[model.protocol][1][0]
+            code = (_FAULT_ERRORS.get(service) or _FAULT_ERRORS[model.protocol])[1][0]
             raise ApiError(code, "emulator bug in %s; see its stderr" % action, 500, False)
         if fault and fault[0] == "drop":
             self.log(service, action, 0, "dropped", note)
@@ -246,9 +289,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_response(status)
         for key, value in headers.items():
             self.send_header(key, value)
-        self.send_header("Content-Length", str(len(body)))
+        if "Content-Length" not in headers:
+            self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        if self.command != "HEAD":
+            self.wfile.write(body)
 
     def _drop(self):
         self.close_connection = True
@@ -273,7 +318,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         except (ConnectionError, socket.timeout):
             self.close_connection = True
 
-    do_GET = do_POST = do_PUT = do_DELETE = lambda self: self._dispatch()
+    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = lambda self: self._dispatch()
 
     def _control(self, gateway):
         emulator = gateway.emulator

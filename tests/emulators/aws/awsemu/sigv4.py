@@ -86,14 +86,17 @@ def canonical_headers(headers, signed_names):
     return "".join(lines)
 
 
-def canonical_request(method, path, raw_query, headers, signed_names, body):
+def canonical_request(method, path, raw_query, headers, signed_names, body, uri_rule=None,
+                      payload_hash=None):
+    """uri_rule: how the path is made canonical (S3 has its own); payload_hash:
+    the hash the client declared in x-amz-content-sha256 (S3), else the body's."""
     return "\n".join([
         method,
-        canonical_uri(path),
+        (uri_rule or canonical_uri)(path),
         canonical_query(raw_query),
         canonical_headers(headers, signed_names),
         ";".join(signed_names),
-        _sha256_hex(body),
+        payload_hash if payload_hash is not None else _sha256_hex(body),
     ])
 
 
@@ -173,10 +176,12 @@ def _header(headers, lname):
     return None
 
 
-def verify(auth, method, path, raw_query, headers, body, credentials, valid_regions, now):
+def verify(auth, method, path, raw_query, headers, body, credentials, valid_regions, now,
+           uri_rule=None, payload_hash=None):
     """Check one request's signature; return the matching credential or raise AuthError.
 
-    credentials: {akid: (secret, session_token or None)}; now: aware UTC datetime.
+    credentials: {akid: (secret, session_token or None)}; now: aware UTC datetime;
+    uri_rule and payload_hash: S3's rules (see canonical_request).
     """
     if auth.terminator != "aws4_request":
         raise AuthError("mismatch", "Credential should be scoped with a valid terminator: "
@@ -209,7 +214,8 @@ def verify(auth, method, path, raw_query, headers, body, credentials, valid_regi
     if auth.akid not in credentials:
         raise AuthError("unknown_key", "The security token included in the request is invalid.")
     secret, token = credentials[auth.akid]
-    creq = canonical_request(method, path, raw_query, headers, auth.signed_names, body)
+    creq = canonical_request(method, path, raw_query, headers, auth.signed_names, body,
+                             uri_rule, payload_hash)
     sts = string_to_sign(amz_date, auth.scope, creq)
     expected = signature(secret, auth.date, auth.region, auth.service, sts)
     if not hmac.compare_digest(expected, auth.signature):

@@ -277,8 +277,17 @@ class Decoder:
             result[name] = self.scalar(ref["shape"], value, key)
         lower_headers = {k.lower(): v for k, v in headers}
         body_members = {}
+        payload = shape.get("payload")
         for name, ref in members.items():
             location = ref.get("location")
+            if name == payload:
+                kind = self.model.shape(ref["shape"])["type"]
+                if kind in ("blob", "string"):
+                    if body or ref.get("required"):
+                        result[name] = body if kind == "blob" else body.decode("utf-8")
+                elif body.strip():
+                    result[name] = self._xml_payload(ref, body)
+                continue
             if location == "uri":
                 result[name] = self.scalar(ref["shape"], uri_params[ref["locationName"]],
                                            ref["locationName"])
@@ -286,16 +295,37 @@ class Decoder:
                 value = lower_headers.get(ref["locationName"].lower())
                 if value is not None:
                     result[name] = self.scalar(ref["shape"], value, ref["locationName"])
+            elif location == "headers":
+                prefix = ref["locationName"].lower()
+                found = {k[len(prefix):]: v for k, v in lower_headers.items()
+                         if k.startswith(prefix)}
+                if found:
+                    result[name] = found
             elif location is None:
                 body_members[name] = ref
         if body_members:
             result.update(self._xml_body(op, body_members, body))
-        elif body.strip():
+        elif body.strip() and not payload:
             raise ApiError(self.invalid_code, "This operation takes no request body.")
         for name in shape.get("required", []):
             if name not in result:
                 raise self.missing(members[name].get("locationName", name))
         return result
+
+    def _xml_payload(self, ref, body):
+        """A structure payload: the whole body is its element (S3's configurations)."""
+        root_name = ref.get("locationName")
+        try:
+            root = ET.fromstring(body)
+        except ET.ParseError as e:
+            raise ApiError(self.invalid_code, "Invalid XML document: %s" % e)
+        if _local(root.tag) != root_name:
+            raise ApiError(self.invalid_code, "Expected root element %s, got %s"
+                           % (root_name, _local(root.tag)))
+        expected_ns = ref.get("xmlNamespace", {}).get("uri")
+        if expected_ns and not root.tag.startswith("{%s}" % expected_ns):
+            raise ApiError(self.invalid_code, "Expected XML namespace %s" % expected_ns)
+        return self._xml_structure(self.model.shape(ref["shape"]), root, root_name)
 
     def _xml_body(self, op, body_members, body):
         root_name = op["input"].get("locationName")

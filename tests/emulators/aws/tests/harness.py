@@ -48,7 +48,7 @@ SEED = {
 
 
 BOTO_NAMES = {"ec2": "ec2", "elasticloadbalancing": "elb", "autoscaling": "autoscaling",
-              "route53": "route53"}
+              "route53": "route53", "s3": "s3"}
 _SESSION = botocore.session.get_session()
 
 
@@ -60,6 +60,8 @@ def normalized(value):
         return [normalized(v) for v in value]
     if isinstance(value, datetime.datetime):
         return value.replace(microsecond=value.microsecond // 1000 * 1000).timestamp()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")  # a raw payload, as the parser hands it over
     return value
 
 

@@ -4,6 +4,8 @@ import subprocess
 import tempfile
 import os
 import unittest
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
 
 from harness import ACCOUNT, IMAGE, EmulatorCase, wait_until
 
@@ -278,6 +280,55 @@ class Instances(EmulatorCase):
         self.assertError("InvalidInstanceID.NotFound", ec2.describe_instances,
                          InstanceIds=["i-0000000000000000f"])
 
+    def test_host_keys_of_the_user_data_are_what_the_console_shows(self):
+        ec2 = self.ec2
+        tmp = tempfile.mkdtemp(prefix="awsemu-test-")
+        self.addCleanup(subprocess.run, ["rm", "-rf", tmp])
+        key = os.path.join(tmp, "host")
+        subprocess.run(["ssh-keygen", "-q", "-t", "ecdsa", "-b", "256", "-m", "PEM", "-N", "",
+                        "-f", key], check=True)
+        with open(key) as f:
+            private = f.read()
+        with open(key + ".pub") as f:
+            public = f.read().strip()
+        fingerprint = subprocess.run(["ssh-keygen", "-l", "-f", key + ".pub"], check=True,
+                                     capture_output=True, text=True).stdout.split()[1]
+        config = "#cloud-config\nssh_keys:\n  ecdsa_private: |\n%s  ecdsa_public: %s\n" % (
+            "".join("    " + line + "\n" for line in private.splitlines()), public)
+
+        def console_of(user_data):
+            res = ec2.run_instances(ImageId=IMAGE, MinCount=1, MaxCount=1,
+                                    SubnetId=self.subnets[0], UserData=user_data)
+            iid = res["Instances"][0]["InstanceId"]
+            self.wait_state(ec2, [iid], "running")
+            return iid, ec2.get_console_output(InstanceId=iid)["Output"]
+
+        # A MIME multipart, as cloud-init reads it: the key and a script.
+        mime = MIMEMultipart()
+        mime.attach(MIMEText(config, "cloud-config"))
+        mime.attach(MIMEText("#!/bin/sh\necho hi\n", "x-shellscript"))
+        iid, console = console_of(mime.as_string())
+        block = console.split("-----BEGIN SSH HOST KEY FINGERPRINTS-----\n")[1].split(
+            "-----END")[0]
+        self.assertEqual(block.split()[:2], ["256", fingerprint])
+        self.assertIn("(ECDSA)", block)
+        state = self.control("GET", "/_emulator/state")
+        boot = state["regions"]["us-east-1"]["instances"][iid]["_boot"]
+        self.assertEqual(boot, {"scripts": 1, "console": [],
+                                "host_keys": {"ecdsa": fingerprint}})
+        self.assertNotIn("PRIVATE KEY", str(state))
+        # A cloud-config alone works the same.
+        _, console = console_of(config)
+        self.assertIn(fingerprint, console)
+        # What cloud-init's schema refuses, or a public key of another private key,
+        # installs nothing, and the console says why.
+        _, console = console_of("#cloud-config\nssh_keys:\n  dsa_private: x\n")
+        self.assertIn("cloud-init: schema error in cloud-config: ssh_keys", console)
+        self.assertNotIn(fingerprint, console)
+        other = config.replace(public.split()[1], public.split()[1][:-8] + "AAAAAAA=")
+        _, console = console_of(other)
+        self.assertIn("ecdsa_public is not the public half of ecdsa_private", console)
+
     def test_describe_instances_paginates_with_max_results(self):
         ec2 = self.ec2
         ec2.run_instances(ImageId=IMAGE, MinCount=7, MaxCount=7, SubnetId=self.subnets[0])
@@ -368,6 +419,21 @@ class Instances(EmulatorCase):
         self.assertError("InvalidLaunchTemplateId.VersionNotFound",
                          ec2.describe_launch_template_versions, LaunchTemplateId=tid,
                          Versions=["7"])
+        # Without a template: the latest (or default) version of every template, and
+        # only those two words (AWS's documentation of LaunchTemplateVersion).
+        other = ec2.create_launch_template(LaunchTemplateName="dbs", LaunchTemplateData={
+            "ImageId": IMAGE})["LaunchTemplate"]["LaunchTemplateId"]
+        every = ec2.describe_launch_template_versions(Versions=["$Latest"])
+        self.assertEqual(sorted((v["LaunchTemplateId"], v["VersionNumber"])
+                                for v in every["LaunchTemplateVersions"]),
+                         sorted([(tid, 2), (other, 1)]))
+        page = ec2.describe_launch_template_versions(Versions=["$Latest"], MaxResults=1)
+        self.assertEqual(len(page["LaunchTemplateVersions"]), 1)
+        self.assertIn("NextToken", page)
+        self.assertError("InvalidParameterValue", ec2.describe_launch_template_versions,
+                         Versions=["1"])
+        self.assertError("InvalidParameterValue", ec2.describe_launch_template_versions)
+        ec2.delete_launch_template(LaunchTemplateId=other)
         ec2.delete_launch_template(LaunchTemplateName="web")
         self.assertError("InvalidLaunchTemplateName.NotFoundException",
                          ec2.describe_launch_templates, LaunchTemplateNames=["web"])

@@ -48,6 +48,7 @@ def setUpModule():
     with open(os.path.join(POOL_DIR, "hosts.json")) as f:
         HOSTS = json.load(f)
     EmulatorOnHosts.hosts = HOSTS
+    HostKeysOnHosts.hosts = HOSTS
 
 
 def tearDownModule():
@@ -133,6 +134,67 @@ class EmulatorOnHosts(EmulatorCase):
         self.wait_state(ec2, ids, "running", timeout=60)
         ec2.terminate_instances(InstanceIds=ids)
         self.wait_state(ec2, ids, "terminated", timeout=60)
+
+
+class HostKeysOnHosts(EmulatorCase):
+    loopback_addresses = False
+    hosts = []
+
+    def test_host_keys_of_the_user_data_are_presented_until_termination(self):
+        ec2 = self.client("ec2")
+        _, subnets, _ = self.network(ec2, cidr="10.7.0.0/16")
+        tmp = tempfile.mkdtemp(prefix="awsemu-hostkey-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        key, host_key = os.path.join(tmp, "id"), os.path.join(tmp, "host")
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key], check=True)
+        subprocess.run(["ssh-keygen", "-q", "-t", "ecdsa", "-b", "256", "-m", "PEM", "-N", "",
+                        "-f", host_key], check=True)
+        with open(key + ".pub", "rb") as f:
+            ec2.import_key_pair(KeyName="login", PublicKeyMaterial=f.read())
+        with open(host_key) as f:
+            private = f.read()
+        with open(host_key + ".pub") as f:
+            public = f.read().strip()
+        fingerprint = subprocess.run(["ssh-keygen", "-l", "-f", host_key + ".pub"], check=True,
+                                     capture_output=True, text=True).stdout.split()[1]
+        user_data = "#cloud-config\nssh_keys:\n  ecdsa_private: |\n%s  ecdsa_public: %s\n" % (
+            "".join("    " + line + "\n" for line in private.splitlines()), public)
+        res = ec2.run_instances(ImageId=IMAGE, MinCount=1, MaxCount=1, SubnetId=subnets[0],
+                                KeyName="login", UserData=user_data)
+        iid, address = res["Instances"][0]["InstanceId"], res["Instances"][0]["PrivateIpAddress"]
+        pool_fp = [h for h in HOSTS if h["address"] == address][0]["ssh_host_key_fingerprint"]
+        self.wait_state(ec2, [iid], "running", timeout=60)
+        # Running: its sshd presents the given key, and only it.
+        self.assertEqual(_presented(address, tmp), {fingerprint})
+        console = ec2.get_console_output(InstanceId=iid)["Output"]
+        self.assertIn(fingerprint, console)
+        self.assertNotIn(pool_fp, console)
+        known = os.path.join(tmp, "known_hosts")
+        with open(known, "w") as f:
+            f.write("%s %s\n" % (address, " ".join(public.split()[:2])))
+        out = EmulatorOnHosts.ssh(self, key, address, known, "true")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        ec2.terminate_instances(InstanceIds=[iid])
+        self.wait_state(ec2, [iid], "terminated", timeout=60)
+        # The host serves the next instance with the pool's key again.
+        self.assertEqual(_presented(address, tmp), {pool_fp})
+
+
+def _presented(address, directory):
+    """Fingerprints of the host keys the sshd at address presents."""
+    scan = subprocess.run(["ssh-keyscan", "-T", "5", address], capture_output=True, text=True,
+                          timeout=60)
+    out = set()
+    for line in scan.stdout.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        path = os.path.join(directory, "scanned")
+        with open(path, "w") as f:
+            f.write(line + "\n")
+        fp = subprocess.run(["ssh-keygen", "-l", "-f", path], capture_output=True, text=True)
+        if fp.returncode == 0:
+            out.add(fp.stdout.split()[1])
+    return out
 
 
 def _connects(address, port):

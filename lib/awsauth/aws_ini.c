@@ -4,10 +4,12 @@
  * on their own line starting with '#' or ';', keys case-insensitive, and
  * indented "sub = value" lines under a key with an empty value (the
  * services sections' "ec2 =\n  endpoint_url = ..."). */
-#include "aws_config.h"
+#include "aws_profile.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+#include "awsauth_util.h"
 
 static int is_space(char c)
 {
@@ -23,7 +25,7 @@ static char *trimmed(const char *s, size_t n)
     }
     while (n > 0 && is_space(s[n - 1]))
         n--;
-    return pu_strndup(s, n);
+    return awsauth_strndup(s, n);
 }
 
 static void lower(char *s)
@@ -35,8 +37,8 @@ static void lower(char *s)
 
 static void add(aws_ini *ini, const char *section, char *key, char *value)
 {
-    ini->entries = pu_realloc(ini->entries, (ini->n + 1) * sizeof(*ini->entries));
-    ini->entries[ini->n].section = pu_strdup(section);
+    ini->entries = awsauth_realloc(ini->entries, (ini->n + 1) * sizeof(*ini->entries));
+    ini->entries[ini->n].section = awsauth_strdup(section);
     ini->entries[ini->n].key = key;
     ini->entries[ini->n].value = value;
     ini->n++;
@@ -78,12 +80,12 @@ void aws_ini_parse(const char *text, aws_ini *out)
         char *value = trimmed(eq + 1, strlen(eq + 1));
         lower(key);
         if (indented && parent != NULL) {
-            char *nested = pu_printf("%s.%s", parent, key);
+            char *nested = awsauth_printf("%s.%s", parent, key);
             free(key);
             key = nested;
         } else {
             free(parent);
-            parent = value[0] == '\0' ? pu_strdup(key) : NULL;
+            parent = value[0] == '\0' ? awsauth_strdup(key) : NULL;
         }
         add(out, section, key, value);
         free(t);
@@ -98,9 +100,9 @@ int aws_ini_load(const char *path, aws_ini *out)
     size_t len = 0;
 
     memset(out, 0, sizeof(*out));
-    int error = pu_read_file(path, PU_FILE_SECRET, &text, &len);
+    int error = awsauth_read_secret_file(path, &text, &len);
     if (error < 0)
-        return error == INFRA_ENOTFOUND ? error : INFRA_EINVALID;
+        return error;
     aws_ini_parse(text, out);
     /* The text may hold secret keys. */
     memset(text, 0, len);

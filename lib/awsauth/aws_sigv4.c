@@ -1,10 +1,13 @@
 /* AWS Signature Version 4. The canonical request follows the rules every
- * AWS SDK applies for services other than S3: the path is normalised (dot
- * segments removed, empty segments collapsed) and encoded once more,
- * query parameters are encoded and sorted by name then value, header
- * values are trimmed with inner whitespace runs collapsed and repeated
- * headers joined with ',' in the order sent. */
+ * AWS SDK applies: for services other than S3 the path is normalised (dot
+ * segments removed, empty segments collapsed) and encoded once more, for
+ * S3 it is signed exactly as sent; query parameters are encoded and sorted
+ * by name then value, header values are trimmed with inner whitespace runs
+ * collapsed and repeated headers joined with ',' in the order sent. S3
+ * signs the payload hash it sends in x-amz-content-sha256. */
 #include "aws_sigv4.h"
+
+#include "aws_profile.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +17,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-#include "aws.h"
+#include "awsauth_util.h"
 
 #define ALGORITHM "AWS4-HMAC-SHA256"
 
@@ -27,16 +30,16 @@ static int unreserved(unsigned char c)
 char *aws_uri_encode(const char *s, int keep_slash)
 {
     static const char hex[] = "0123456789ABCDEF";
-    pu_buf b = {0};
+    awsauth_buf b = {0};
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         if (unreserved(*p) || (keep_slash && *p == '/')) {
-            pu_buf_put(&b, (const char *)p, 1);
+            awsauth_buf_put(&b, (const char *)p, 1);
         } else {
             char esc[3] = {'%', hex[*p >> 4], hex[*p & 15]};
-            pu_buf_put(&b, esc, 3);
+            awsauth_buf_put(&b, esc, 3);
         }
     }
-    return pu_buf_take(&b);
+    return awsauth_buf_take(&b);
 }
 
 /* The path with "." and ".." segments resolved and empty segments dropped;
@@ -44,7 +47,7 @@ char *aws_uri_encode(const char *s, int keep_slash)
 static char *normalize_path(const char *path)
 {
     size_t n = strlen(path);
-    char **segs = pu_calloc(n + 1, sizeof(char *));
+    char **segs = awsauth_calloc(n + 1, sizeof(char *));
     size_t nsegs = 0;
     const char *s = path;
 
@@ -61,19 +64,19 @@ static char *normalize_path(const char *path)
             if (nsegs > 0)
                 free(segs[--nsegs]);
         } else {
-            segs[nsegs++] = pu_strndup(s, len);
+            segs[nsegs++] = awsauth_strndup(s, len);
         }
         s += len;
     }
-    pu_buf b = {0};
+    awsauth_buf b = {0};
     for (size_t i = 0; i < nsegs; i++) {
-        pu_buf_printf(&b, "/%s", segs[i]);
+        awsauth_buf_printf(&b, "/%s", segs[i]);
         free(segs[i]);
     }
     free(segs);
     if (b.len == 0 || (n > 0 && path[n - 1] == '/'))
-        pu_buf_puts(&b, "/");
-    return pu_buf_take(&b);
+        awsauth_buf_puts(&b, "/");
+    return awsauth_buf_take(&b);
 }
 
 typedef struct enc_pair {
@@ -90,25 +93,25 @@ static int pair_cmp(const void *a, const void *b)
 
 static char *canonical_query(const aws_sigv4_request *r)
 {
-    enc_pair *pairs = pu_calloc(r->nquery + 1, sizeof(*pairs));
+    enc_pair *pairs = awsauth_calloc(r->nquery + 1, sizeof(*pairs));
     for (size_t i = 0; i < r->nquery; i++) {
         pairs[i].key = aws_uri_encode(r->query[i].key, 0);
         pairs[i].value = aws_uri_encode(r->query[i].value ? r->query[i].value : "", 0);
     }
     qsort(pairs, r->nquery, sizeof(*pairs), pair_cmp);
-    pu_buf b = {0};
+    awsauth_buf b = {0};
     for (size_t i = 0; i < r->nquery; i++) {
-        pu_buf_printf(&b, "%s%s=%s", i ? "&" : "", pairs[i].key, pairs[i].value);
+        awsauth_buf_printf(&b, "%s%s=%s", i ? "&" : "", pairs[i].key, pairs[i].value);
         free(pairs[i].key);
         free(pairs[i].value);
     }
     free(pairs);
-    return pu_buf_take(&b);
+    return awsauth_buf_take(&b);
 }
 
 typedef struct canon_header {
     char *name; /* lowercase */
-    pu_buf value;
+    awsauth_buf value;
     size_t order;
 } canon_header;
 
@@ -122,7 +125,7 @@ static int header_cmp(const void *a, const void *b)
 }
 
 /* The value trimmed, with runs of spaces and tabs turned into one space. */
-static void put_trimmed(pu_buf *b, const char *v)
+static void put_trimmed(awsauth_buf *b, const char *v)
 {
     while (*v == ' ' || *v == '\t')
         v++;
@@ -133,19 +136,19 @@ static void put_trimmed(pu_buf *b, const char *v)
             continue;
         }
         if (pending_space && b->len > 0)
-            pu_buf_put(b, " ", 1);
+            awsauth_buf_put(b, " ", 1);
         pending_space = 0;
-        pu_buf_put(b, v, 1);
+        awsauth_buf_put(b, v, 1);
     }
 }
 
 /* The headers merged by lowercase name, sorted; *n is their count. */
 static canon_header *canonical_headers(const aws_sigv4_request *r, size_t *n)
 {
-    canon_header *all = pu_calloc(r->nheaders + 1, sizeof(*all));
+    canon_header *all = awsauth_calloc(r->nheaders + 1, sizeof(*all));
     size_t count = 0;
     for (size_t i = 0; i < r->nheaders; i++) {
-        char *name = pu_strdup(r->headers[i].key);
+        char *name = awsauth_strdup(r->headers[i].key);
         for (char *c = name; *c; c++)
             if (*c >= 'A' && *c <= 'Z')
                 *c = (char)(*c - 'A' + 'a');
@@ -155,7 +158,7 @@ static canon_header *canonical_headers(const aws_sigv4_request *r, size_t *n)
                 h = &all[k];
         if (h != NULL) {
             free(name);
-            pu_buf_put(&h->value, ",", 1);
+            awsauth_buf_put(&h->value, ",", 1);
         } else {
             h = &all[count];
             h->name = name;
@@ -181,40 +184,44 @@ char *aws_sigv4_signed_headers(const aws_sigv4_request *r)
 {
     size_t n = 0;
     canon_header *h = canonical_headers(r, &n);
-    pu_buf b = {0};
+    awsauth_buf b = {0};
     for (size_t i = 0; i < n; i++)
-        pu_buf_printf(&b, "%s%s", i ? ";" : "", h[i].name);
+        awsauth_buf_printf(&b, "%s%s", i ? ";" : "", h[i].name);
     headers_free(h, n);
-    return pu_buf_take(&b);
+    return awsauth_buf_take(&b);
 }
 
 char *aws_sigv4_canonical_request(const aws_sigv4_request *r)
 {
     char *norm = normalize_path(r->path && *r->path ? r->path : "/");
-    char *uri = aws_uri_encode(norm, 1);
+    char *uri =
+        r->s3 ? awsauth_strdup(r->path && *r->path ? r->path : "/") : aws_uri_encode(norm, 1);
     char *query = canonical_query(r);
     char *signed_headers = aws_sigv4_signed_headers(r);
     char body_hash[65];
     size_t n = 0;
     canon_header *h = canonical_headers(r, &n);
-    pu_buf b = {0};
+    awsauth_buf b = {0};
 
-    aws_sha256_hex(r->body ? r->body : "", r->body ? r->body_len : 0, body_hash);
-    pu_buf_printf(&b, "%s\n%s\n%s\n", r->method, uri, query);
+    if (r->payload_hash != NULL)
+        snprintf(body_hash, sizeof(body_hash), "%s", r->payload_hash);
+    else
+        aws_sha256_hex(r->body ? r->body : "", r->body ? r->body_len : 0, body_hash);
+    awsauth_buf_printf(&b, "%s\n%s\n%s\n", r->method, uri, query);
     for (size_t i = 0; i < n; i++)
-        pu_buf_printf(&b, "%s:%s\n", h[i].name, h[i].value.data ? h[i].value.data : "");
-    pu_buf_printf(&b, "\n%s\n%s", signed_headers, body_hash);
+        awsauth_buf_printf(&b, "%s:%s\n", h[i].name, h[i].value.data ? h[i].value.data : "");
+    awsauth_buf_printf(&b, "\n%s\n%s", signed_headers, body_hash);
     headers_free(h, n);
     free(norm);
     free(uri);
     free(query);
     free(signed_headers);
-    return pu_buf_take(&b);
+    return awsauth_buf_take(&b);
 }
 
 static char *scope(const aws_sigv4_request *r)
 {
-    return pu_printf("%.8s/%s/%s/aws4_request", r->amz_date, r->region, r->service);
+    return awsauth_printf("%.8s/%s/%s/aws4_request", r->amz_date, r->region, r->service);
 }
 
 char *aws_sigv4_string_to_sign(const aws_sigv4_request *r, const char *canonical_request)
@@ -222,7 +229,7 @@ char *aws_sigv4_string_to_sign(const aws_sigv4_request *r, const char *canonical
     char hash[65];
     char *sc = scope(r);
     aws_sha256_hex(canonical_request, strlen(canonical_request), hash);
-    char *out = pu_printf(ALGORITHM "\n%s\n%s\n%s", r->amz_date, sc, hash);
+    char *out = awsauth_printf(ALGORITHM "\n%s\n%s\n%s", r->amz_date, sc, hash);
     free(sc);
     return out;
 }
@@ -237,7 +244,7 @@ char *aws_sigv4_signature(const aws_sigv4_request *r, const char *string_to_sign
 {
     unsigned char k[32], sig[32];
     char date[9];
-    char *secret = pu_printf("AWS4%s", r->secret_key);
+    char *secret = awsauth_printf("AWS4%s", r->secret_key);
 
     snprintf(date, sizeof(date), "%.8s", r->amz_date);
     hmac((const unsigned char *)secret, strlen(secret), date, k);
@@ -246,8 +253,8 @@ char *aws_sigv4_signature(const aws_sigv4_request *r, const char *string_to_sign
     hmac(k, 32, r->service, k);
     hmac(k, 32, "aws4_request", k);
     hmac(k, 32, string_to_sign, sig);
-    char *out = pu_malloc(65);
-    pu_hex_encode(sig, sizeof(sig), out);
+    char *out = awsauth_malloc(65);
+    awsauth_hex_encode(sig, sizeof(sig), out);
     volatile unsigned char *wipe = k;
     for (int i = 0; i < 32; i++)
         wipe[i] = 0;
@@ -261,8 +268,8 @@ char *aws_sigv4_authorization(const aws_sigv4_request *r)
     char *sig = aws_sigv4_signature(r, sts);
     char *sc = scope(r);
     char *signed_headers = aws_sigv4_signed_headers(r);
-    char *out = pu_printf(ALGORITHM " Credential=%s/%s, SignedHeaders=%s, Signature=%s",
-                          r->access_key_id, sc, signed_headers, sig);
+    char *out = awsauth_printf(ALGORITHM " Credential=%s/%s, SignedHeaders=%s, Signature=%s",
+                               r->access_key_id, sc, signed_headers, sig);
     free(creq);
     free(sts);
     free(sig);

@@ -1,6 +1,9 @@
 /* AWS Signature Version 4 (AWS4-HMAC-SHA256) with OpenSSL: canonical
  * request, string to sign, signing key and Authorization header. Pure
- * functions, no I/O; checked against every case of the official suite. */
+ * functions, no I/O; checked against every case of the official suite.
+ *
+ * Part of the awsauth static library, linked by the core (the S3 state
+ * backend) and by the aws plugin: one signer for both. */
 #ifndef AWS_SIGV4_H
 #define AWS_SIGV4_H
 
@@ -25,9 +28,11 @@ typedef struct aws_sigv4_request {
     size_t body_len;
     const char *amz_date; /* "20150830T123600Z", the X-Amz-Date value */
     const char *region;   /* "us-east-1" */
-    const char *service;  /* "ec2", "elasticloadbalancing", "autoscaling", "route53" */
+    const char *service;  /* "ec2", "elasticloadbalancing", "autoscaling", "route53", "s3" */
     const char *access_key_id;
     const char *secret_key;
+    int s3; /* S3's rules: the path is signed as sent, neither normalised nor encoded again */
+    const char *payload_hash; /* x-amz-content-sha256 as sent, or NULL: SHA-256 of body */
 } aws_sigv4_request;
 
 /* Percent-encodes s as SigV4 wants: every byte outside A-Za-z0-9-_.~ (and
@@ -47,5 +52,8 @@ char *aws_sigv4_authorization(const aws_sigv4_request *r);
 
 /* The X-Amz-Date value for a UTC time (seconds since the epoch). */
 void aws_sigv4_date(long long epoch_seconds, char out[17]);
+
+/* Lowercase hex SHA-256 of data, into out[65]. */
+void aws_sha256_hex(const void *data, size_t len, char out[65]);
 
 #endif
