@@ -271,9 +271,14 @@ static int group_setup(void **state)
     fclose(f);
     free(text_);
     sh("%s -t -f '%s'", SSHD, config);
-    char *log = util_printf("exec %s -D -e -f '%s' 2>>'%s/sshd.log'", SSHD, config, fx.dir);
-    char *argv[] = {"/bin/sh", "-c", log, NULL};
-    if (posix_spawn(&fx.sshd, "/bin/sh", NULL, NULL, argv, environ) != 0)
+    /* sshd runs in a mount namespace of its own where /root is an empty
+     * directory: the login shell of its root sessions must not read this
+     * machine's own ~/.bashrc, whose output would mix with the scripts'. */
+    char *log = util_printf("mkdir -p '%s/home' && mount --bind '%s/home' /root && "
+                            "exec %s -D -e -f '%s' 2>>'%s/sshd.log'",
+                            fx.dir, fx.dir, SSHD, config, fx.dir);
+    char *argv[] = {"unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", log, NULL};
+    if (posix_spawnp(&fx.sshd, "unshare", NULL, NULL, argv, environ) != 0)
         return -1;
     free(log);
     free(config);
