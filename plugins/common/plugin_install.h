@@ -31,6 +31,7 @@
 
 #include "plugin_util.h"
 
+#include <pthread.h>
 #include <stddef.h>
 
 /* Where a program goes unless the settings say otherwise. */
@@ -153,5 +154,112 @@ char *pu_install_commit_script(const pu_install *in, const pu_install_plan *plan
 int pu_install_apply(infra_call *call, const pu_install_node *node, const pu_install *in,
                      const char *bin_dir, const char *attr, pu_install_result *out);
 void pu_install_result_free(pu_install_result *r);
+
+/* ------------------------------------------------------------------ */
+/* plugin_install_set.c: a scheduler's install settings               */
+
+/* The key of the install settings that is not an item. */
+#define PU_INSTALL_BIN_DIR_KEY "bin_dir"
+
+/* One item a scheduler's install settings take. */
+typedef struct pu_install_item {
+    const char *name;        /* the key: "nomad", "mesos" */
+    const char *programs[3]; /* the programs of a .zip, NULL-terminated; none: one, named
+                                name. With two, the item cannot be a bare program. */
+    const char *binary_keys[3]; /* per program, the setting that would name another
+                                   program instead ("nomad_binary"), or NULL */
+    int packages_only;          /* only Debian packages (a .deb or a directory of them) */
+} pu_install_item;
+
+/* Checks an install map (a cluster's `install:`, or a datacenter's
+ * node_settings.install) at attr: the keys of items[0..nitems) and
+ * bin_dir, each item with file and sha256 (pu_install_check_spec). With
+ * files, also reads the files and compares their SHA-256 with the given
+ * ones (a file that cannot be read now is only a warning: node_bootstrap
+ * needs it, `infra down` does not). 0 or INFRA_EINVALID. */
+int pu_install_check_map(infra_call *call, const char *attr, const infra_json *install,
+                         const pu_install_item *items, size_t nitems, int files);
+
+/* What the nodes of one datacenter get for one item. */
+typedef struct pu_install_choice {
+    const infra_json *spec; /* the item's settings (borrowed), NULL: nothing to install */
+    const char *bin_dir;    /* where a program goes (borrowed or static) */
+    char *attr;             /* the settings' full attribute path, for messages (owned) */
+} pu_install_choice;
+
+/* The choice for item on the nodes of datacenter dc of region of cluster:
+ * dc_install's item (a datacenter's node_settings.install, may be NULL)
+ * over cluster_install's; bin_dir likewise, then PU_INSTALL_BIN_DIR. Free
+ * with pu_install_choice_free. */
+void pu_install_choose(const infra_json *cluster_install, const infra_json *dc_install,
+                       const char *cluster, const char *region, const char *dc, const char *item,
+                       pu_install_choice *out);
+void pu_install_choice_free(pu_install_choice *ch);
+/* The path program runs from when ch installs it (a program, not
+ * packages), else NULL. Caller frees. */
+char *pu_install_choice_path(const pu_install_choice *ch, const char *program);
+/* A setting (key, such as "nomad_binary") naming another program than the
+ * one ch installs as program: INFRA_EINVALID with a diagnostic at key, as
+ * it would name a second program. 0 when it is absent, is program's bare
+ * name, or is the installed path. */
+int pu_install_binary_conflict(infra_call *call, const infra_json *settings, const char *key,
+                               const char *program, const pu_install_choice *ch);
+
+/* Checks the install settings of the host's cluster JSON at validate:
+ * settings.install (at "install") and every datacenter's
+ * node_settings.install (at "regions.R.datacenters.D.node_settings.install"),
+ * reading the files, and that no binary_keys setting names another program
+ * than the one installed. 0 or INFRA_EINVALID. */
+int pu_install_check_cluster(infra_call *call, const infra_json *cluster,
+                             const pu_install_item *items, size_t nitems);
+
+/* Items read and checked once per run, shared by the nodes of the run. */
+typedef struct pu_install_cache {
+    pthread_mutex_t lock;
+    struct pu_install_cached *v;
+    size_t n;
+} pu_install_cache;
+void pu_install_cache_init(pu_install_cache *c);
+void pu_install_cache_free(pu_install_cache *c);
+
+/* What pu_install_on_node did. */
+typedef struct pu_install_done {
+    int changed;   /* the program was replaced or dpkg -i ran: restart its users */
+    char *path;    /* a program's installed path, NULL for packages (owned) */
+    char *summary; /* "PATH, sha256 HEX" or "N packages of SOURCE, sha256 HEX", for
+                      the files of the services that use it, so that a new file
+                      changes them (owned) */
+} pu_install_done;
+
+/* Installs ch's item on node: as program (a bare program or a .zip's
+ * member) or as Debian packages, reading the files through cache (the
+ * first node that needs an item reads it, the others wait). Logs what it
+ * did ("node N: ITEM: uploaded 1 file (B bytes) of SOURCE; installed",
+ * "already installed (sha256 ...); nothing uploaded"). 0 with *out set
+ * (free with pu_install_done_free), or the error of pu_install_load or
+ * pu_install_apply with its diagnostic. */
+int pu_install_on_node(pu_install_cache *cache, infra_call *call, const pu_install_node *node,
+                       const char *item, const char *program, const pu_install_choice *ch,
+                       pu_install_done *out);
+void pu_install_done_free(pu_install_done *d);
+
+/* ------------------------------------------------------------------ */
+/* plugin_rolling.c: restarts one node of a group at a time           */
+
+/* The groups (regions) with a node restarting in this run. */
+typedef struct pu_rolling {
+    pthread_mutex_t lock;
+    pthread_cond_t done;
+    char **busy;
+    size_t nbusy;
+} pu_rolling;
+void pu_rolling_init(pu_rolling *r);
+void pu_rolling_free(pu_rolling *r);
+/* Waits until no other node of group is restarting in this run, then
+ * marks group busy. 0 or INFRA_ECANCELLED (the call was cancelled while
+ * it waited). */
+int pu_rolling_begin(pu_rolling *r, infra_call *call, const char *group);
+/* Marks group free again and wakes the nodes waiting for it. */
+void pu_rolling_end(pu_rolling *r, const char *group);
 
 #endif

@@ -140,7 +140,7 @@ static int nomad_validate(infra_call *call, const infra_json *cluster)
     settings_free(&s);
     /* the files to install, read here: a wrong hash stops the run before
      * anything is made */
-    if ((error = nomad_install_validate(call, NJ->get(cluster, "settings"), cluster)) < 0)
+    if ((error = nomad_install_validate(call, cluster)) < 0)
         return error;
     if ((error = nomad_cluster_parse(call, cluster, 0, &c)) < 0)
         return error;

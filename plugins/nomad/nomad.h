@@ -24,6 +24,7 @@
 
 #include <infra/plugin.h>
 
+#include "plugin_install.h"
 #include "plugin_util.h"
 
 #include <pthread.h>
@@ -78,24 +79,14 @@ typedef struct nomad_settings {
     infra_json *install;             /* the cluster's install settings (a copy), or NULL */
 } nomad_settings;
 
-/* An install item read and checked once per run, shared by the nodes. */
-typedef struct nomad_loaded {
-    char *key;          /* what it was loaded from: name, file and sha256 */
-    struct pu_install *in;
-} nomad_loaded;
-
 struct infra_scheduler {
     nomad_settings s;
     char *cluster;             /* cluster name */
     char *environment;         /* environment name */
     pthread_mutex_t keys_lock; /* creating a secret is check-then-set */
-    pthread_mutex_t install_lock;   /* loading an install item */
-    nomad_loaded *loaded;           /* install items loaded in this run */
-    size_t nloaded;
-    pthread_mutex_t restart_lock;   /* restarts of running agents ... */
-    pthread_cond_t restart_done;    /* ... one node of a region at a time */
-    char **restarting;              /* regions with a node restarting */
-    size_t nrestarting;
+    pu_install_cache install_cache; /* install items read in this run */
+    pu_rolling rolling;             /* restarts of running agents, one node of a region
+                                       at a time */
 };
 
 /* ------------------------------------------------------------------ */
@@ -374,9 +365,6 @@ const char *nomad_supervisor_script(void);
 /* ------------------------------------------------------------------ */
 /* nomad_install.c: what nodes lack, rolling restarts                  */
 
-/* The install settings' keys besides the agents' names. */
-#define NOMAD_INSTALL_BIN_DIR "bin_dir"
-
 /* Checks an install map (the cluster's `install`, or a datacenter's
  * node_settings.install) at attr: keys consul, nomad and bin_dir, each item
  * with file and sha256 (plugin_install.h). With files, also reads the
@@ -387,8 +375,7 @@ int nomad_install_check(infra_call *call, const char *attr, const infra_json *in
 /* Checks every datacenter's node_settings.install of the host's cluster
  * JSON, and that no *_binary setting names another program than one that
  * is installed. 0 or INFRA_EINVALID. */
-int nomad_install_validate(infra_call *call, const infra_json *settings,
-                           const infra_json *cluster);
+int nomad_install_validate(infra_call *call, const infra_json *cluster);
 /* Prepares and frees the install and restart state of a context. */
 void nomad_install_ctx_init(infra_scheduler *ctx);
 void nomad_install_ctx_free(infra_scheduler *ctx);
