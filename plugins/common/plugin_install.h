@@ -163,9 +163,9 @@ void pu_install_result_free(pu_install_result *r);
 
 /* One item a scheduler's install settings take. */
 typedef struct pu_install_item {
-    const char *name;        /* the key: "nomad", "mesos" */
-    const char *programs[3]; /* the programs of a .zip, NULL-terminated; none: one, named
-                                name. With two, the item cannot be a bare program. */
+    const char *name;           /* the key: "nomad", "mesos" */
+    const char *programs[3];    /* the programs of a .zip, NULL-terminated; none: one, named
+                                   name. With two, the item cannot be a bare program. */
     const char *binary_keys[3]; /* per program, the setting that would name another
                                    program instead ("nomad_binary"), or NULL */
     int packages_only;          /* only Debian packages (a .deb or a directory of them) */

@@ -39,12 +39,20 @@ static int ends_with(const char *s, const char *suffix)
     return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
+/* Packages: a .deb, a directory, or (a directory not there yet) a map of
+ * hashes. */
+static int names_packages(const infra_json *spec)
+{
+    return pu_install_is_packages(spec) ||
+           NJSON->type(NJSON->get(spec, "sha256")) == INFRA_JSON_OBJECT;
+}
+
 /* What the item's form allows, judged from the spec alone. */
 static int check_form(infra_call *call, const char *a, const pu_install_item *item,
                       const infra_json *spec)
 {
     const char *file = pu_json_str(spec, "file");
-    if (item->packages_only && !pu_install_is_packages(spec)) {
+    if (item->packages_only && !names_packages(spec)) {
         char *af = pu_printf("%s.file", a);
         pu_diagf(call, af,
                  "%s: %s is installed from Debian packages: give a .deb or a directory of .deb "
@@ -53,7 +61,7 @@ static int check_form(infra_call *call, const char *a, const pu_install_item *it
         free(af);
         return INFRA_EINVALID;
     }
-    if (item->programs[1] != NULL && !pu_install_is_packages(spec) && !ends_with(file, ".zip")) {
+    if (item->programs[1] != NULL && !names_packages(spec) && !ends_with(file, ".zip")) {
         char *af = pu_printf("%s.file", a);
         pu_diagf(call, af,
                  "%s: one program cannot be both %s and %s: give a .zip holding both, or %s's "

@@ -170,6 +170,9 @@ typedef struct pu_service {
     const char *env_file;    /* KEY=VALUE lines read before it starts (mode 0600), or NULL */
     const char *after;       /* units it starts after ("zookeeper.service"), or NULL */
     int keep_children;       /* stopping it leaves its children (KillMode=process) */
+    const char *installed;   /* what infra installed for it ("PATH, sha256 HEX"), or NULL;
+                                a comment of its files, so that a new version changes
+                                them and restarts it */
 } pu_service;
 
 /* The supervisor script: start|stop|pid NAME (static text). */

@@ -119,15 +119,17 @@ void pu_service_paths(const char *name, pu_strs *out)
 static char *unit_text(const pu_service *s, const char *who)
 {
     pu_buf b = {0};
+    pu_buf_printf(&b, "# Installed by infra's %s.\n", who);
+    if (s->installed)
+        pu_buf_printf(&b, "# Program: %s\n", s->installed);
     pu_buf_printf(&b,
-                  "# Installed by infra's %s.\n"
                   "[Unit]\n"
                   "Description=%s\n"
                   "Wants=network-online.target%s%s\n"
                   "After=network-online.target%s%s\n"
                   "\n"
                   "[Service]\n",
-                  who, s->description, s->after ? " " : "", s->after ? s->after : "",
+                  s->description, s->after ? " " : "", s->after ? s->after : "",
                   s->after ? " " : "", s->after ? s->after : "");
     if (s->env_file)
         pu_buf_printf(&b, "EnvironmentFile=%s\n", s->env_file);
@@ -150,6 +152,8 @@ static char *run_text(const pu_service *s, const char *who)
                   "#!/bin/sh\n"
                   "# The command the supervisor keeps running; installed by infra's %s.\n",
                   who);
+    if (s->installed)
+        pu_buf_printf(&b, "# Program: %s\n", s->installed);
     if (s->env_file)
         pu_buf_printf(&b, "set -a; . %s; set +a\n", s->env_file);
     pu_buf_printf(&b, "exec %s\n", s->command);

@@ -28,6 +28,10 @@ static const pu_attr settings[] = {
      "python 3 on the load balancers, for their watcher (default \"python3\")"},
     {"zookeeper_jar", "string", 0,
      "ZooKeeper's jar on the nodes (default \"/usr/share/java/zookeeper.jar\", Debian's)"},
+    {"install", "map", 0,
+     "what infra installs on nodes that lack it: zookeeper, mesos, marathon (each {file, "
+     "sha256}: a program, a .zip, a .deb or a directory of .deb files) and bin_dir (default "
+     "/usr/local/bin); a datacenter's node_settings.install replaces it per key"},
     {"zookeeper_heap_mb", "integer", 0, "ZooKeeper's Java heap in MiB (default 256)"},
     {"marathon_user", "string", 0,
      "the user of Marathon's HTTP basic authentication; its password is generated (default "
@@ -97,6 +101,7 @@ void marathon_settings_free(marathon_settings *s)
     free(s->marathon_user);
     free(s->containerizers);
     free(s->lb_group);
+    MJ->release(s->install);
     memset(s, 0, sizeof(*s));
 }
 
@@ -233,6 +238,11 @@ int marathon_settings_parse(infra_call *call, const infra_json *obj, marathon_se
             error = INFRA_EINVALID;
         *slots[i] = (int64_t)n * 1000;
     }
+    const infra_json *install = obj ? MJ->get(obj, "install") : NULL;
+    if (marathon_install_check(call, "install", install) < 0)
+        error = INFRA_EINVALID;
+    else if (install != NULL && MJ->type(install) == INFRA_JSON_OBJECT)
+        s->install = MJ->copy(install);
     if (error < 0)
         marathon_settings_free(s);
     return error;
@@ -246,6 +256,10 @@ static int marathon_validate(infra_call *call, const infra_json *cluster)
     if (error < 0)
         return error;
     marathon_settings_free(&s);
+    /* the files to install, read here: a wrong hash stops the run before
+     * anything is made */
+    if ((error = marathon_install_validate(call, cluster)) < 0)
+        return error;
     const infra_json *fed = MJ->get(cluster, "federate");
     if (MJ->length(fed) > 0) {
         pu_diagf(call, "federate",
@@ -289,6 +303,8 @@ static void context_free(infra_scheduler *ctx)
     free(ctx->cluster);
     free(ctx->environment);
     pthread_mutex_destroy(&ctx->keys_lock);
+    pu_install_cache_free(&ctx->install_cache);
+    pu_rolling_free(&ctx->rolling);
     free(ctx);
 }
 
@@ -297,6 +313,8 @@ static int marathon_configure(infra_call *call, const infra_json *settings_in,
 {
     infra_scheduler *ctx = pu_calloc(1, sizeof(*ctx));
     pthread_mutex_init(&ctx->keys_lock, NULL);
+    pu_install_cache_init(&ctx->install_cache);
+    pu_rolling_init(&ctx->rolling);
     int error = marathon_settings_parse(call, settings_in, &ctx->s);
     if (error < 0) {
         context_free(ctx);

@@ -10,6 +10,7 @@
  *   marathon_render.c    zoo.cfg, myid, command lines, env files (pure)
  *   marathon_lb.c        the load balancers' watcher and its configuration
  *   marathon_api.c       HTTP to Marathon and Mesos, ZooKeeper's four-letter words
+ *   marathon_install.c   ZooKeeper, Mesos and Marathon put on nodes that lack them
  *   marathon_bootstrap.c node_bootstrap, node_remove
  *   marathon_ready.c     what answers: a node's services, a region (wait_ready)
  *   marathon_app.c       app JSON transforms: `set` (pure)
@@ -21,6 +22,7 @@
 
 #include <infra/plugin.h>
 
+#include "plugin_install.h"
 #include "plugin_remote.h"
 #include "plugin_util.h"
 
@@ -112,6 +114,7 @@ typedef struct marathon_settings {
     int64_t node_deadline_ms;          /* node_bootstrap, wait_ready, node_remove */
     int64_t app_deadline_ms;           /* job_submit, job_stop */
     int64_t drain_deadline_ms;         /* an agent's drain */
+    infra_json *install;               /* the cluster's install settings (a copy), or NULL */
 } marathon_settings;
 
 /* Reads a cluster's settings (NULL = all defaults) into *s; 0 or
@@ -122,9 +125,12 @@ void marathon_settings_free(marathon_settings *s);
 
 struct infra_scheduler {
     marathon_settings s;
-    char *cluster;             /* cluster name */
-    char *environment;         /* environment name */
-    pthread_mutex_t keys_lock; /* making a secret is check-then-set */
+    char *cluster;                  /* cluster name */
+    char *environment;              /* environment name */
+    pthread_mutex_t keys_lock;      /* making a secret is check-then-set */
+    pu_install_cache install_cache; /* install items read in this run */
+    pu_rolling rolling;             /* restarts of running servers, one node of a region at
+                                       a time */
 };
 
 /* ------------------------------------------------------------------ */
@@ -141,6 +147,7 @@ typedef struct marathon_node {
     marathon_role role;
     const infra_json *attributes; /* node_settings.attributes (an object), or NULL */
     const char *resources;        /* node_settings.resources, or NULL */
+    const infra_json *install;    /* node_settings.install (over the cluster's), or NULL */
     infra_ssh_target ssh;         /* strings borrowed from the JSON */
 } marathon_node;
 
@@ -221,6 +228,8 @@ typedef struct marathon_render_in {
     const marathon_node *nodes;          /* the cluster's nodes, zk_ids's index base */
     const char *bin[MARATHON_BIN_COUNT]; /* resolved absolute paths (NULL: not needed) */
     const char *password;                /* Marathon's HTTP password */
+    const char *installed[MARATHON_SVC_COUNT]; /* what was installed for each service
+                                                  ("PATH, sha256 HEX"), or NULL */
 } marathon_render_in;
 
 /* "zk://10.0.0.2:2181,10.0.0.3:2181/PATH" over r's ensemble; caller frees. */
@@ -357,6 +366,60 @@ int marathon_node_wait(const marathon_api_ctx *a, const marathon_region *r,
                        const marathon_node *node, int zk_joined, int64_t deadline);
 int marathon_wait_ready(infra_scheduler *self, infra_call *call, const infra_json *cluster,
                         const char *region, int64_t deadline_ms);
+
+/* ------------------------------------------------------------------ */
+/* marathon_install.c: what nodes lack                                 */
+
+/* The items of the install settings. */
+typedef enum marathon_item {
+    MARATHON_ITEM_ZOOKEEPER, /* Debian packages (zookeeper.jar) */
+    MARATHON_ITEM_MESOS,     /* mesos-master and mesos-agent: a .zip of both, or packages */
+    MARATHON_ITEM_MARATHON,  /* marathon: a program, its .zip, or packages */
+    MARATHON_ITEM_COUNT
+} marathon_item;
+
+/* "zookeeper", "mesos", "marathon". */
+const char *marathon_item_name(marathon_item item);
+/* Checks the install settings at validate (the cluster's, every
+ * datacenter's node_settings.install), reading the files. 0 or
+ * INFRA_EINVALID with diagnostics at their keys. */
+int marathon_install_validate(infra_call *call, const infra_json *cluster);
+/* Checks an install map's shape (no file read) at attr. */
+int marathon_install_check(infra_call *call, const char *attr, const infra_json *install);
+/* What node n of region r takes of each item, by the services it runs:
+ * the program it runs of the item ("mesos-master", "mesos-agent",
+ * "marathon", "zookeeper"), or NULL when it needs nothing of it. Servers
+ * take ZooKeeper (ensemble members), Mesos (masters: mesos-master) and
+ * Marathon (masters); agents take Mesos (mesos-agent); load balancers
+ * nothing. */
+void marathon_install_wants(const marathon_region *r, const marathon_node *n,
+                            const char *program[MARATHON_ITEM_COUNT]);
+
+/* What marathon_install_node did on one node. */
+typedef struct marathon_installed {
+    char *bin[MARATHON_BIN_COUNT];   /* an installed program to run instead of the
+                                      *_binary setting, or NULL */
+    char *note[MARATHON_SVC_COUNT];  /* what was installed for each service, or NULL */
+    int changed[MARATHON_SVC_COUNT]; /* a service's program or packages were replaced */
+} marathon_installed;
+
+/* Puts on node n through rem what the install settings give for the
+ * items it takes (its datacenter's node_settings.install over the
+ * cluster's). 0, or the error of the first item that failed, with a
+ * diagnostic naming the node and the setting. Free *out with
+ * marathon_installed_free, also after a failure. */
+int marathon_install_node(infra_scheduler *ctx, infra_call *call, const marathon_region *r,
+                          const marathon_node *n, pu_remote *rem, marathon_installed *out);
+void marathon_installed_free(marathon_installed *in);
+/* The item that gives binary b ("mesos" for mesos-master), for a message
+ * about a program missing on a node; NULL for a program no item gives
+ * (java, haproxy, python3). */
+const char *marathon_install_item_of(marathon_binary b);
+/* "node N: P is not installed: ..." for binary b (-1: unknown) of
+ * cluster, naming every way out: an image that has it, the install
+ * setting of the item that gives it, the setting that says where it is.
+ * Caller frees. */
+char *marathon_missing_text(const char *cluster, const char *node, const char *program, int b);
 
 /* ------------------------------------------------------------------ */
 /* marathon_bootstrap.c                                                */

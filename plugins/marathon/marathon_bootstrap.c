@@ -18,38 +18,48 @@
 #define REMOVE_SSH_MS 60000
 #define POLL_MS 1000
 
-/* The programs each service needs on the node. */
-static void service_programs(marathon_service svc, const marathon_settings *s, pu_strs *out)
+/* The programs each service needs on the node (want: the programs to
+ * look for, per binary). */
+static void service_programs(marathon_service svc, char *const want[MARATHON_BIN_COUNT],
+                             pu_strs *out)
 {
     switch (svc) {
     case MARATHON_SVC_ZOOKEEPER:
-        pu_strs_add(out, s->binary[MARATHON_BIN_JAVA]);
+        pu_strs_add(out, want[MARATHON_BIN_JAVA]);
         break;
     case MARATHON_SVC_MASTER:
-        pu_strs_add(out, s->binary[MARATHON_BIN_MASTER]);
+        pu_strs_add(out, want[MARATHON_BIN_MASTER]);
         break;
     case MARATHON_SVC_MARATHON:
-        pu_strs_add(out, s->binary[MARATHON_BIN_MARATHON]);
+        pu_strs_add(out, want[MARATHON_BIN_MARATHON]);
         break;
     case MARATHON_SVC_AGENT:
-        pu_strs_add(out, s->binary[MARATHON_BIN_AGENT]);
+        pu_strs_add(out, want[MARATHON_BIN_AGENT]);
         break;
     case MARATHON_SVC_BALANCER:
-        pu_strs_add(out, s->binary[MARATHON_BIN_HAPROXY]);
-        pu_strs_add(out, s->binary[MARATHON_BIN_PYTHON]);
+        pu_strs_add(out, want[MARATHON_BIN_HAPROXY]);
+        pu_strs_add(out, want[MARATHON_BIN_PYTHON]);
         break;
     default:
         break;
     }
 }
 
-/* The binary setting of a program name, for the message. */
-static const char *program_setting(const marathon_settings *s, const char *program)
+/* The binary a program name stands for, or -1. */
+static int program_binary(char *const want[MARATHON_BIN_COUNT], const char *program)
 {
     for (int b = 0; b < MARATHON_BIN_COUNT; b++)
-        if (strcmp(s->binary[b], program) == 0)
-            return marathon_binary_setting((marathon_binary)b);
-    return "?";
+        if (strcmp(want[b], program) == 0)
+            return b;
+    return -1;
+}
+
+static void missing_program(infra_call *call, const infra_scheduler *self, const marathon_node *n,
+                            const char *program, int b)
+{
+    char *text = marathon_missing_text(self->cluster, n->name, program, b);
+    pu_diagf(call, "", "%s", text);
+    free(text);
 }
 
 /* NULL-terminated view of a pu_strs (borrowed strings; caller frees the array). */
@@ -150,6 +160,8 @@ typedef struct boot {
     marathon_service svcs[MARATHON_SVC_COUNT];
     size_t nsvcs;
     pu_remote rem;
+    marathon_installed installed;
+    char *want[MARATHON_BIN_COUNT]; /* the programs looked for: installed or the settings' */
 } boot;
 
 static void boot_free(boot *b)
@@ -157,11 +169,12 @@ static void boot_free(boot *b)
     pu_remote_close(&b->rem);
     pu_host->secrets->free(b->password);
     free(b->zk_ids);
+    marathon_installed_free(&b->installed);
     marathon_cluster_free(&b->c);
 }
 
 /* Inspects the node, resolving the programs its services need; a missing
- * one is INFRA_EINVALID naming the setting that points at it. */
+ * one is INFRA_EINVALID naming the settings that would give it. */
 static int inspect(boot *b, const char *bin[MARATHON_BIN_COUNT])
 {
     const marathon_settings *s = &b->self->s;
@@ -175,7 +188,7 @@ static int inspect(boot *b, const char *bin[MARATHON_BIN_COUNT])
     pu_strs_add(&paths, s->zookeeper_jar);
     for (size_t i = 0; i < b->nsvcs; i++) {
         pu_service_paths(marathon_service_name(b->svcs[i]), &paths);
-        service_programs(b->svcs[i], s, &programs);
+        service_programs(b->svcs[i], b->want, &programs);
         pu_strs_add(&services, marathon_service_name(b->svcs[i]));
     }
     const char **vp = strv(&paths), **vb = strv(&programs), **vs = strv(&services);
@@ -184,15 +197,13 @@ static int inspect(boot *b, const char *bin[MARATHON_BIN_COUNT])
     for (size_t i = 0; i < programs.n; i++) {
         const char *path = pu_remote_found(&b->rem, programs.v[i]);
         if (path == NULL || path[0] != '/' || !pu_path_ok(path)) {
-            pu_diagf(b->call, "",
-                     "node %s: %s is not installed (install it on the node's image, or set %s to "
-                     "its path)",
-                     b->n->name, programs.v[i], program_setting(s, programs.v[i]));
+            missing_program(b->call, b->self, b->n, programs.v[i],
+                            program_binary(b->want, programs.v[i]));
             error = INFRA_EINVALID;
             goto done;
         }
         for (int k = 0; k < MARATHON_BIN_COUNT; k++)
-            if (strcmp(s->binary[k], programs.v[i]) == 0)
+            if (strcmp(b->want[k], programs.v[i]) == 0)
                 bin[k] = path;
     }
     if (marathon_in_ensemble(b->r, b->n)) {
@@ -200,9 +211,11 @@ static int inspect(boot *b, const char *bin[MARATHON_BIN_COUNT])
         for (size_t i = 0; i < b->rem.paths.n; i++)
             if (strcmp(b->rem.paths.v[i], jar.path) == 0 && *b->rem.hashes.v[i] == '\0') {
                 pu_diagf(b->call, "",
-                         "node %s: ZooKeeper is not installed: %s is missing (Debian's zookeeper "
-                         "package, or set zookeeper_jar)",
-                         b->n->name, jar.path);
+                         "node %s: ZooKeeper is not installed: %s is missing; give the node an "
+                         "image with Debian's zookeeper package, or set "
+                         "clusters.%s.install.zookeeper: {file: ..., sha256: ...} to have infra "
+                         "install its packages (or zookeeper_jar to where it is)",
+                         b->n->name, jar.path, b->self->cluster);
                 error = INFRA_EINVALID;
                 goto done;
             }
@@ -225,7 +238,7 @@ int marathon_node_bootstrap(infra_scheduler *self, infra_call *call, const infra
     pu_strs dirs = {0};
     marathon_services services = {0};
     const char *bin[MARATHON_BIN_COUNT] = {NULL};
-    int svc_changed[MARATHON_SVC_COUNT] = {0}, units_changed = 0, zk_joined = 0;
+    int svc_changed[MARATHON_SVC_COUNT] = {0}, units_changed = 0, zk_joined = 0, restarting = 0;
     int error;
 
     if ((error = marathon_cluster_parse(call, cluster, 0, &b.c)) < 0)
@@ -256,7 +269,11 @@ int marathon_node_bootstrap(infra_scheduler *self, infra_call *call, const infra
     /* node_deadline bounds each wait: for SSH to answer, then for the programs */
     if ((error = pu_remote_open(call, b.n->name, &b.n->ssh, self->s.node_deadline_ms, &b.rem)) <
             0 ||
-        (error = inspect(&b, bin)) < 0)
+        (error = marathon_install_node(self, call, b.r, b.n, &b.rem, &b.installed)) < 0)
+        goto done;
+    for (int k = 0; k < MARATHON_BIN_COUNT; k++)
+        b.want[k] = b.installed.bin[k] ? b.installed.bin[k] : self->s.binary[k];
+    if ((error = inspect(&b, bin)) < 0)
         goto done;
     marathon_render_in in = {
         .s = &self->s,
@@ -267,6 +284,8 @@ int marathon_node_bootstrap(infra_scheduler *self, infra_call *call, const infra
         .nodes = b.c.nodes,
         .password = pu_host->secrets->value(b.password),
     };
+    for (int v = 0; v < MARATHON_SVC_COUNT; v++)
+        in.installed[v] = b.installed.note[v];
     memcpy(in.bin, bin, sizeof(in.bin));
     marathon_render_files(&in, &files);
     marathon_render_services(&in, &services);
@@ -301,6 +320,24 @@ int marathon_node_bootstrap(infra_scheduler *self, infra_call *call, const infra
      * only while the others keep the quorum */
     zk_joined = marathon_in_ensemble(b.r, b.n) && others_serving(&self->s, b.r, b.n, NULL) > 0;
     for (size_t i = 0; i < services.n; i++) {
+        svc_changed[i] |= b.installed.changed[services.svc[i]];
+        restarting |=
+            b.n->server && svc_changed[i] && pu_remote_pid(&b.rem, services.v[i].name) > 0;
+    }
+    /* servers restart one node of the region at a time: Mesos' replicated
+     * log and Marathon's leadership keep a majority while a new version or
+     * configuration rolls through them */
+    if (restarting) {
+        if ((error = pu_rolling_begin(&self->rolling, call, b.n->region)) < 0) {
+            restarting = 0;
+            goto done;
+        }
+        pu_logf(call, INFRA_LOG_INFO,
+                "node %s: restarting its programs (one server of region %s "
+                "at a time)",
+                b.n->name, b.n->region);
+    }
+    for (size_t i = 0; i < services.n; i++) {
         const char *svc = services.v[i].name;
         int running = pu_remote_pid(&b.rem, svc) > 0;
         if (running && !svc_changed[i])
@@ -315,7 +352,12 @@ int marathon_node_bootstrap(infra_scheduler *self, infra_call *call, const infra
     marathon_api_ctx a = {self, call, pu_host->secrets->value(b.password)};
     error =
         marathon_node_wait(&a, b.r, b.n, zk_joined, pu_host->now_ms() + self->s.node_deadline_ms);
+    if (restarting && error == 0)
+        pu_logf(call, INFRA_LOG_INFO, "node %s: its programs answer again after the restart",
+                b.n->name);
 done:
+    if (restarting)
+        pu_rolling_end(&self->rolling, b.n->region);
     marathon_services_free(&services);
     pu_strs_free(&dirs);
     pu_files_free(&changed);

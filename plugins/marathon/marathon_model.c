@@ -6,6 +6,8 @@
  *               clients: "agent" (default) or "load_balancer"
  *   attributes  a Mesos agent's attributes ({env: staging, rack: 1})
  *   resources   a Mesos agent's --resources ("cpus:2;mem:2048")
+ *   install     what infra installs on them, over the cluster's install
+ *               (marathon_install.c; checked by validate)
  *
  * A region whose servers include zookeeper nodes runs its ensemble on
  * those only; otherwise every master runs a ZooKeeper member. */
@@ -38,6 +40,7 @@ typedef struct dc_settings {
     const char *role;
     const infra_json *attributes;
     const char *resources;
+    const infra_json *install;
 } dc_settings;
 
 static int dc_settings_parse(infra_call *call, const infra_json *ns, const char *path,
@@ -92,10 +95,13 @@ static int dc_settings_parse(infra_call *call, const infra_json *ns, const char 
                          "\"cpus:2;mem:2048;ports:[31000-32000]\"");
                 error = INFRA_EINVALID;
             }
+        } else if (strcmp(key, "install") == 0) {
+            /* its contents are checked once, by marathon_install_validate */
+            out->install = MJ->type(v) == INFRA_JSON_OBJECT ? v : NULL;
         } else {
             pu_diagf(call, attr,
-                     "unknown node setting \"%s\" (the marathon scheduler takes role, attributes "
-                     "and resources)",
+                     "unknown node setting \"%s\" (the marathon scheduler takes role, attributes, "
+                     "resources and install)",
                      key);
             error = INFRA_EINVALID;
         }
@@ -239,6 +245,7 @@ static int parse_datacenter(infra_call *call, marathon_cluster *c, const char *r
             n->role = role;
             n->attributes = ds.attributes;
             n->resources = ds.resources;
+            n->install = ds.install;
             if (marathon_cluster_node(c, n->name) != NULL) {
                 pu_diagf(call, "regions", "node name %s is used twice", n->name);
                 error = INFRA_EINVALID;
@@ -360,6 +367,7 @@ int marathon_node_alone(infra_call *call, const infra_json *cluster, const infra
         role_of(call, &ds, server, "node_settings", &out->role) == 0) {
         out->attributes = ds.attributes;
         out->resources = ds.resources;
+        out->install = ds.install;
     }
     return 0;
 }

@@ -221,6 +221,7 @@ void marathon_render_services(const marathon_render_in *in, marathon_services *o
         out->commands[i] = marathon_render_command(in, svcs[i]);
         p->name = marathon_service_name(svcs[i]);
         p->command = out->commands[i];
+        p->installed = in->installed[svcs[i]];
         switch (svcs[i]) {
         case MARATHON_SVC_ZOOKEEPER:
             p->description = "ZooKeeper";

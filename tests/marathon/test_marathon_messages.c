@@ -6,7 +6,6 @@
  * words in its error answers. */
 #include "marathon_test.h"
 
-
 static const infra_plugin *plugin;
 
 /* configure with settings: its result and diagnostics. */
@@ -137,8 +136,8 @@ static void test_topologies_refused_at_their_key(void **state)
         {attributes_on_balancers, "[regions.eu.datacenters.edge.node_settings.attributes] only "
                                   "Mesos agents take attributes; these nodes are load_balancers\n"},
         {unknown_setting, "[regions.eu.datacenters.prod.node_settings.labels] unknown node "
-                          "setting \"labels\" (the marathon scheduler takes role, attributes and "
-                          "resources)\n"},
+                          "setting \"labels\" (the marathon scheduler takes role, attributes, "
+                          "resources and install)\n"},
         {bad_attribute, "[regions.eu.datacenters.prod.node_settings.attributes] attribute \"env\": "
                         "Mesos takes names of letters, digits and . _ - with a number or a text of "
                         "letters, digits and . _ / -\n"},

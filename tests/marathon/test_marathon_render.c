@@ -11,7 +11,6 @@
 
 #define PASSWORD "0123456789abcdef0123456789abcdef0123456789abcdef"
 
-
 static const infra_plugin *plugin;
 
 static const char *const bins[MARATHON_BIN_COUNT] = {
@@ -301,6 +300,60 @@ static int setup(void **state)
     return infra_plugin_entry(host_table(), &plugin);
 }
 
+/* The service file of svc on node name, with installed as what was
+ * installed for it (caller frees). */
+static char *service_file(const world *w, const char *name, marathon_service svc, int systemd,
+                          const char *installed)
+{
+    marathon_render_in in = input(w, name);
+    marathon_services services;
+    pu_remote r = {.systemd = systemd};
+    pu_files f = {0};
+    char *text = NULL;
+    in.installed[svc] = installed;
+    marathon_render_services(&in, &services);
+    pu_service_files(&r, services.v, services.n, 0, "marathon scheduler", &f);
+    for (size_t i = 0; i < f.n; i++)
+        if (strstr(f.v[i].path, marathon_service_name(svc)) != NULL)
+            text = strdup(f.v[i].data);
+    pu_files_free(&f);
+    marathon_services_free(&services);
+    assert_non_null(text);
+    return text;
+}
+
+/* What was installed is part of the service's files: a new file changes
+ * them, and the service restarts; the other services' stay the same. */
+static void test_an_installed_program_is_named_in_its_service(void **state)
+{
+    (void)state;
+    world w = {0};
+    world_load(&w, "fixtures/cluster.json");
+    const char *v1 = "/opt/bin/mesos-master, sha256 "
+                     "1111111111111111111111111111111111111111111111111111111111111111";
+    const char *v2 = "/opt/bin/mesos-master, sha256 "
+                     "2222222222222222222222222222222222222222222222222222222222222222";
+    for (int systemd = 0; systemd < 2; systemd++) {
+        char *none =
+            service_file(&w, "mesos-eu-masters-server-0", MARATHON_SVC_MASTER, systemd, NULL);
+        char *one = service_file(&w, "mesos-eu-masters-server-0", MARATHON_SVC_MASTER, systemd, v1);
+        char *two = service_file(&w, "mesos-eu-masters-server-0", MARATHON_SVC_MASTER, systemd, v2);
+        char *other =
+            service_file(&w, "mesos-eu-masters-server-0", MARATHON_SVC_MARATHON, systemd, NULL);
+        char line[200];
+        snprintf(line, sizeof(line), "\n# Program: %s\n", v1);
+        assert_non_null(strstr(one, line));
+        assert_null(strstr(none, "# Program:"));
+        assert_string_not_equal(one, two);
+        assert_null(strstr(other, "# Program:"));
+        free(none);
+        free(one);
+        free(two);
+        free(other);
+    }
+    world_free(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -311,6 +364,7 @@ int main(void)
         cmocka_unit_test(test_balancer_files),
         cmocka_unit_test(test_password_only_in_private_files),
         cmocka_unit_test(test_dedicated_zookeeper_nodes),
+        cmocka_unit_test(test_an_installed_program_is_named_in_its_service),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
