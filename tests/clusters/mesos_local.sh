@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # examples/mesos-local.yaml end to end, through the infra binary, on real
 # namespace hosts with sshd, Debian's ZooKeeper and haproxy, and the
-# stand-in mesos-master, mesos-agent and marathon: 3 masters, agents in the
-# staging and prod pools, a load balancer. Then: the ensemble has one
+# stand-in mesos-master, mesos-agent and marathon, installed on the hosts
+# by the plugin (launchers of the stand-ins, given as files with their
+# SHA-256: mesos-master and mesos-agent in one .zip): 3 masters, agents in
+# the staging and prod pools, a load balancer. Then: the ensemble has one
 # leader and ids agreeing with zoo.cfg, Mesos and Marathon have leaders, the
-# prod variant of web answers through haproxy; a second up changes nothing;
+# prod variant of web answers through haproxy; each master got mesos-master
+# and marathon, each agent mesos-agent, the load balancer nothing, each
+# uploaded once; a second up changes nothing, and a later one that
+# bootstraps every node again uploads nothing;
 # -e staging plans the staging variant; a new version rolls out while a
 # probe through the load balancer never fails; a version whose health
 # check never passes is reported and rolled back while the old tasks keep
@@ -38,8 +43,26 @@ export INFRA_PLUGIN_PATH
 INFRA_PLUGIN_PATH=$(dirname "$infra")/plugins
 export INFRA_LOCAL_RUN_DIR=$work/run INFRA_LOCAL_PREFIX=$prefix NO_COLOR=1
 standins=$("$root/tests/standins/stage.sh")
-export INFRA_MESOS_MASTER_BINARY=$standins/mesos-master INFRA_MESOS_AGENT_BINARY=$standins/mesos-agent
-export INFRA_MARATHON_BINARY=$standins/marathon
+# The files the plugin installs: launchers of the stand-ins (which must run
+# from where stage.sh put them), Mesos' two in one .zip as Mesos ships both.
+# launcher NAME: writes $work/dist/NAME.
+launcher() {
+  mkdir -p "$work/dist"
+  printf '#!/bin/sh\n# %s: the stand-in of tests/standins\nexec %s "$@"\n' "$1" "$standins/$1" >"$work/dist/$1"
+}
+launcher mesos-master
+launcher mesos-agent
+launcher marathon
+/usr/bin/python3 - "$work/dist" <<'PY'
+import sys, zipfile
+with zipfile.ZipFile(sys.argv[1] + "/mesos-1.11.zip", "w") as z:
+    for name in ("mesos-master", "mesos-agent"):
+        z.write(sys.argv[1] + "/" + name, "mesos-1.11/bin/" + name)
+PY
+export INFRA_VAR_mesos_file=$work/dist/mesos-1.11.zip INFRA_VAR_marathon_file=$work/dist/marathon
+INFRA_VAR_mesos_sha256=$(sha256sum "$INFRA_VAR_mesos_file" | cut -c1-64)
+INFRA_VAR_marathon_sha256=$(sha256sum "$INFRA_VAR_marathon_file" | cut -c1-64)
+export INFRA_VAR_mesos_sha256 INFRA_VAR_marathon_sha256
 cidr=$(free_test_cidr 200 30)
 [ -n "$cidr" ] || skip "no free 10.213.x.0/24 for the test network"
 export INFRA_LOCAL_CIDR=$cidr
@@ -172,6 +195,26 @@ eventually web_is 1.0 || fail "web.prod does not answer through the load balance
 "$infra" status "$topo" >"$work/status.txt" 2>&1 || { cat "$work/status.txt" >&2; fail "status failed"; }
 grep -q "/prod/web .*2/2 healthy" "$work/status.txt" || { cat "$work/status.txt" >&2; fail "status does not show web's tasks"; }
 
+# 1b. Installed: each master got mesos-master and marathon, each agent
+#     mesos-agent, the load balancer nothing, each uploaded once, in
+#     /opt/bin (the hosts' PATH has none of them).
+[ "$(grep -c "node mesos-local-masters-.*: mesos: uploaded 1 file .* installed" "$work/out")" -eq 3 ] &&
+  [ "$(grep -c "node mesos-local-masters-.*: marathon: uploaded 1 file .* installed" "$work/out")" -eq 3 ] &&
+  [ "$(grep -c "node mesos-local-\(staging\|prod\)-.*: mesos: uploaded 1 file .* installed" "$work/out")" -eq 3 ] &&
+  [ "$(grep -c "node mesos-local-.*: \(mesos\|marathon\|zookeeper\): " "$work/out")" -eq 9 ] ||
+  { grep ": \(mesos\|marathon\|zookeeper\): " "$work/out" >&2; fail "the masters and agents were not each given their programs once"; }
+installed() { # NAME: how many hosts hold the launcher NAME in /opt/bin
+  local d n=0
+  for d in "$work/run/$prefix/hosts"/*/root/opt/bin; do
+    [ -f "$d/$1" ] || continue
+    [ "$(stat -c %a "$d/$1")" = 755 ] && cmp -s "$d/$1" "$work/dist/$1" || fail "$d/$1 is not the launcher"
+    n=$((n + 1))
+  done
+  echo $n
+}
+[ "$(installed mesos-master)" = 3 ] && [ "$(installed marathon)" = 3 ] && [ "$(installed mesos-agent)" = 3 ] ||
+  fail "hosts holding mesos-master, marathon, mesos-agent: $(installed mesos-master), $(installed marathon), $(installed mesos-agent)"
+
 # 2. A second up changes nothing.
 up
 grep -q "^No changes\.$" "$work/out" || fail "second up planned changes"
@@ -231,6 +274,11 @@ web_is 2.0 || fail "web.prod stopped answering"
 cp "$work/cluster.yaml.orig" "$topo"
 up --var web_tag=2.0
 app_healthy /prod/web || fail "web is not healthy once the cut region is gone"
+# node_deadline is back: every node of region local was bootstrapped
+# again, and none had anything uploaded
+[ "$(grep -c "node mesos-local-.*: \(mesos\|marathon\): already installed .* nothing uploaded" "$work/out")" -eq 9 ] &&
+  ! grep -q ": \(mesos\|marathon\): uploaded" "$work/out" ||
+  { grep ": \(mesos\|marathon\): " "$work/out" >&2; fail "a bootstrap of installed nodes uploaded files again"; }
 
 # 7. down: nothing left. A deleted namespace's inode number can be given
 #    to a namespace another test makes meanwhile, so only a process that
