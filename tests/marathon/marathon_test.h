@@ -88,6 +88,60 @@ static inline char *test_file_text(const char *rel)
     return text;
 }
 
+/* plugin's configure with settings (JSON text): its result and
+ * diagnostics. */
+static inline int test_configure(const infra_plugin *plugin, const char *settings, test_diags *d)
+{
+    infra_call call;
+    infra_scheduler *ctx = NULL;
+    test_call(&call, d);
+    infra_json *s = test_json(settings);
+    int rc = plugin->scheduler->configure(&call, s, &ctx);
+    MJ->release(s);
+    host_call_clear(&call);
+    if (ctx)
+        plugin->scheduler->close(ctx);
+    return rc;
+}
+
+/* Each of cases (settings, the diagnostics they must give) refused by
+ * plugin's configure with exactly its diagnostics. */
+static inline void test_configure_refuses(const infra_plugin *plugin, const char *const (*cases)[2],
+                                          size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        test_diags d;
+        assert_int_equal(test_configure(plugin, cases[i][0], &d), INFRA_EINVALID);
+        assert_string_equal(d.text, cases[i][1]);
+    }
+}
+
+/* plugin's validate on fixtures/cluster.json with edit(copy, arg) applied
+ * (a jansson function): its result and diagnostics. */
+static inline int test_validate_edited(const infra_plugin *plugin,
+                                       void (*edit)(json_t *, const void *), const void *arg,
+                                       test_diags *d)
+{
+    infra_call call;
+    infra_json *loaded = test_json_file("fixtures/cluster.json");
+    json_t *j = json_deep_copy(host_jansson(loaded));
+    MJ->release(loaded);
+    edit(j, arg);
+    test_call(&call, d);
+    infra_json *c = host_json(j);
+    int rc = plugin->scheduler->validate(&call, c);
+    MJ->release(c);
+    host_call_clear(&call);
+    return rc;
+}
+
+/* The datacenter name of region eu of the fixture's JSON j (borrowed). */
+static inline json_t *test_dc(json_t *j, const char *name)
+{
+    return json_object_get(
+        json_object_get(json_object_get(json_object_get(j, "regions"), "eu"), "datacenters"), name);
+}
+
 /* Fails unless text equals the expected file rel, showing both. With
  * MARATHON_TEST_WRITE_EXPECTED=1 in the environment it writes the file
  * instead (to review with git diff after a deliberate change). */

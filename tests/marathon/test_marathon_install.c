@@ -62,20 +62,6 @@ static char *file_sha256(const char *path)
     return out;
 }
 
-static int configure(const char *settings, test_diags *d)
-{
-    infra_call call;
-    infra_scheduler *ctx = NULL;
-    test_call(&call, d);
-    infra_json *s = test_json(settings);
-    int rc = plugin->scheduler->configure(&call, s, &ctx);
-    MJ->release(s);
-    host_call_clear(&call);
-    if (ctx)
-        plugin->scheduler->close(ctx);
-    return rc;
-}
-
 static void test_install_settings_refused_at_their_key(void **state)
 {
     (void)state;
@@ -106,14 +92,11 @@ static void test_install_settings_refused_at_their_key(void **state)
          "[install] install must be a map of zookeeper, mesos, marathon and bin_dir (each item "
          "{file, sha256})\n"},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        test_diags d;
-        assert_int_equal(configure(cases[i][0], &d), INFRA_EINVALID);
-        assert_string_equal(d.text, cases[i][1]);
-    }
+    test_configure_refuses(plugin, cases, sizeof(cases) / sizeof(cases[0]));
     test_diags d;
     assert_int_equal(
-        configure(
+        test_configure(
+            plugin,
             "{\"name\": \"m\", \"install\": {\"bin_dir\": \"/opt/bin\", \"mesos\": {\"file\": "
             "\"/srv/mesos.zip\", \"sha256\": \"" NOBODY "\"}, \"zookeeper\": {\"file\": "
             "\"/srv/zk\", \"sha256\": {\"zookeeper_3.8.0-11_all.deb\": \"" NOBODY "\"}}}}",
@@ -121,29 +104,27 @@ static void test_install_settings_refused_at_their_key(void **state)
         0);
 }
 
-/* validate on the fixture with settings (JSON text) and, when dc_install
- * is given, the prod datacenter's node_settings.install. */
+/* The settings (JSON text) and the prod datacenter's node_settings.install
+ * (NULL: none) to validate the fixture with. */
+typedef struct install_edit {
+    const char *settings;
+    const char *dc_install;
+} install_edit;
+
+static void set_install(json_t *j, const void *arg)
+{
+    const install_edit *e = arg;
+    json_error_t err;
+    json_object_set_new(j, "settings", json_loads(e->settings, 0, &err));
+    if (e->dc_install)
+        json_object_set_new(json_object_get(test_dc(j, "prod"), "node_settings"), "install",
+                            json_loads(e->dc_install, 0, &err));
+}
+
 static int validate_with(const char *settings, const char *dc_install, test_diags *d)
 {
-    infra_call call;
-    infra_json *loaded = test_json_file("fixtures/cluster.json");
-    json_t *j = json_deep_copy(host_jansson(loaded));
-    MJ->release(loaded);
-    json_error_t err;
-    json_object_set_new(j, "settings", json_loads(settings, 0, &err));
-    if (dc_install) {
-        json_t *prod = json_object_get(
-            json_object_get(json_object_get(json_object_get(j, "regions"), "eu"), "datacenters"),
-            "prod");
-        json_object_set_new(json_object_get(prod, "node_settings"), "install",
-                            json_loads(dc_install, 0, &err));
-    }
-    test_call(&call, d);
-    infra_json *c = host_json(j);
-    int rc = plugin->scheduler->validate(&call, c);
-    MJ->release(c);
-    host_call_clear(&call);
-    return rc;
+    install_edit e = {settings, dc_install};
+    return test_validate_edited(plugin, set_install, &e, d);
 }
 
 static void test_install_files_checked_at_validate(void **state)

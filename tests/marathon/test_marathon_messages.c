@@ -8,21 +8,6 @@
 
 static const infra_plugin *plugin;
 
-/* configure with settings: its result and diagnostics. */
-static int configure(const char *settings, test_diags *d)
-{
-    infra_call call;
-    infra_scheduler *ctx = NULL;
-    test_call(&call, d);
-    infra_json *s = test_json(settings);
-    int rc = plugin->scheduler->configure(&call, s, &ctx);
-    MJ->release(s);
-    host_call_clear(&call);
-    if (ctx)
-        plugin->scheduler->close(ctx);
-    return rc;
-}
-
 static void test_settings_refused_at_their_key(void **state)
 {
     (void)state;
@@ -50,71 +35,53 @@ static void test_settings_refused_at_their_key(void **state)
         {"{\"name\": \"m\", \"app_deadline\": 0}",
          "[app_deadline] app_deadline must be a whole number from 1 to 86400\n"},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        test_diags d;
-        assert_int_equal(configure(cases[i][0], &d), INFRA_EINVALID);
-        assert_string_equal(d.text, cases[i][1]);
-    }
+    test_configure_refuses(plugin, cases, sizeof(cases) / sizeof(cases[0]));
     test_diags d;
     assert_int_equal(
-        configure("{\"name\": \"m\", \"master_flags\": [\"--max_agent_ping_timeouts=3\","
-                  " \"--roles=*\"]}",
-                  &d),
+        test_configure(plugin,
+                       "{\"name\": \"m\", \"master_flags\": [\"--max_agent_ping_timeouts=3\","
+                       " \"--roles=*\"]}",
+                       &d),
         0);
 }
 
-/* validate on the fixture with edit applied (a jansson function). */
-static int validate_edited(void (*edit)(json_t *), test_diags *d)
+static void two_masters(json_t *j, const void *arg)
 {
-    infra_call call;
-    infra_json *loaded = test_json_file("fixtures/cluster.json");
-    json_t *j = json_deep_copy(host_jansson(loaded));
-    MJ->release(loaded);
-    edit(j);
-    test_call(&call, d);
-    infra_json *c = host_json(j);
-    int rc = plugin->scheduler->validate(&call, c);
-    MJ->release(c);
-    host_call_clear(&call);
-    return rc;
+    (void)arg;
+    json_array_remove(json_object_get(test_dc(j, "masters"), "servers"), 2);
 }
 
-static json_t *dc(json_t *j, const char *name)
+static void federated(json_t *j, const void *arg)
 {
-    return json_object_get(
-        json_object_get(json_object_get(json_object_get(j, "regions"), "eu"), "datacenters"), name);
-}
-
-static void two_masters(json_t *j)
-{
-    json_array_remove(json_object_get(dc(j, "masters"), "servers"), 2);
-}
-
-static void federated(json_t *j)
-{
+    (void)arg;
     json_object_set_new(j, "federate", json_pack("[s]", "eu"));
 }
 
-static void masters_as_balancers(json_t *j)
+static void masters_as_balancers(json_t *j, const void *arg)
 {
-    json_object_set_new(dc(j, "masters"), "node_settings",
+    (void)arg;
+    json_object_set_new(test_dc(j, "masters"), "node_settings",
                         json_pack("{s:s}", "role", "load_balancer"));
 }
 
-static void attributes_on_balancers(json_t *j)
+static void attributes_on_balancers(json_t *j, const void *arg)
 {
-    json_object_set_new(json_object_get(dc(j, "edge"), "node_settings"), "attributes",
+    (void)arg;
+    json_object_set_new(json_object_get(test_dc(j, "edge"), "node_settings"), "attributes",
                         json_pack("{s:s}", "env", "prod"));
 }
 
-static void unknown_setting(json_t *j)
+static void unknown_setting(json_t *j, const void *arg)
 {
-    json_object_set_new(json_object_get(dc(j, "prod"), "node_settings"), "labels", json_object());
+    (void)arg;
+    json_object_set_new(json_object_get(test_dc(j, "prod"), "node_settings"), "labels",
+                        json_object());
 }
 
-static void bad_attribute(json_t *j)
+static void bad_attribute(json_t *j, const void *arg)
 {
-    json_object_set_new(json_object_get(dc(j, "prod"), "node_settings"), "attributes",
+    (void)arg;
+    json_object_set_new(json_object_get(test_dc(j, "prod"), "node_settings"), "attributes",
                         json_pack("{s:s}", "env", "prod;rack:1"));
 }
 
@@ -122,7 +89,7 @@ static void test_topologies_refused_at_their_key(void **state)
 {
     (void)state;
     struct {
-        void (*edit)(json_t *);
+        void (*edit)(json_t *, const void *);
         const char *text;
     } cases[] = {
         {two_masters, "[regions.eu] region eu has 2 ZooKeeper nodes: an ensemble needs an odd "
@@ -144,7 +111,7 @@ static void test_topologies_refused_at_their_key(void **state)
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         test_diags d;
-        assert_int_equal(validate_edited(cases[i].edit, &d), INFRA_EINVALID);
+        assert_int_equal(test_validate_edited(plugin, cases[i].edit, NULL, &d), INFRA_EINVALID);
         assert_string_equal(d.text, cases[i].text);
     }
 }
