@@ -13,6 +13,7 @@
  * once (the state file is always whole: it is replaced atomically). */
 #include "cli/cli.h"
 
+#include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -34,7 +35,7 @@
 #define EXIT_INTERRUPTED 130
 
 static volatile sig_atomic_t interrupted;
-static volatile int *cancel_flag;
+static volatile int *volatile cancel_flag;
 
 static void write_stderr(const char *text)
 {
@@ -68,6 +69,23 @@ static void signals_install(engine *e)
     e->stop = &interrupted;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+}
+
+/* Frees e, first taking its cancel flag away from the signal handler, which
+ * may run at any moment until the process has exited (also during the
+ * exit handlers). */
+static void engine_release(engine *e)
+{
+    if (e && cancel_flag == &e->cancel) {
+        sigset_t block, old;
+        sigemptyset(&block);
+        sigaddset(&block, SIGINT);
+        sigaddset(&block, SIGTERM);
+        pthread_sigmask(SIG_BLOCK, &block, &old);
+        cancel_flag = NULL;
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+    }
+    engine_free(e);
 }
 
 /* Prints diagnostics as log_display shows them. */
@@ -169,7 +187,7 @@ int cli_cmd_validate(const cli_args *a)
         return 1;
     printf("%s: valid (%zu resources, %zu providers)\n", a->topology, e->topo->nresources,
            e->topo->nproviders);
-    engine_free(e);
+    engine_release(e);
     return 0;
 }
 
@@ -202,7 +220,7 @@ int cli_cmd_plan(const cli_args *a)
     status = plan_changes(p) > 0 ? 2 : 0;
 done:
     plan_free(p);
-    engine_free(e);
+    engine_release(e);
     return status;
 }
 
@@ -314,7 +332,7 @@ done:
     progress_free(json_events);
     json_events = NULL;
     plan_free(p);
-    engine_free(e);
+    engine_release(e);
     return status;
 }
 
@@ -386,7 +404,7 @@ done:
     progress_free(json_events);
     json_events = NULL;
     plan_free(p);
-    engine_free(e);
+    engine_release(e);
     return status;
 }
 
@@ -560,7 +578,7 @@ int cli_cmd_status(const cli_args *a)
         status = EXIT_INTERRUPTED;
 done:
     plan_free(p);
-    engine_free(e);
+    engine_release(e);
     return status;
 }
 
@@ -609,7 +627,7 @@ int cli_cmd_output(const cli_args *a)
     }
     json_decref(outputs);
 done:
-    engine_free(e);
+    engine_release(e);
     return status;
 }
 
@@ -653,7 +671,7 @@ int cli_cmd_graph(const cli_args *a)
     }
     graph_free(g);
 done:
-    engine_free(e);
+    engine_release(e);
     return status;
 }
 
@@ -687,7 +705,7 @@ int cli_cmd_import(const cli_args *a)
     }
     free(err);
 done:
-    engine_free(e);
+    engine_release(e);
     return status;
 }
 
@@ -705,6 +723,6 @@ int cli_cmd_unlock(const cli_args *a)
     else
         printf("Unlocked %s (%s).\n", e->topo->name, e->env);
     free(err);
-    engine_free(e);
+    engine_release(e);
     return rc < 0 ? 1 : 0;
 }
