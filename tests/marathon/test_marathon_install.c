@@ -213,12 +213,20 @@ static void expect_wants(const marathon_cluster *c, const char *name, const char
     assert_non_null(n);
     const char *program[MARATHON_ITEM_COUNT];
     marathon_install_wants(marathon_cluster_region(c, n->region), n, program);
-    char got[256] = "";
-    for (int i = 0; i < MARATHON_ITEM_COUNT; i++)
-        if (program[i])
-            snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s%s=%s", *got ? "," : "",
-                     marathon_item_name((marathon_item)i), program[i]);
+    char *got = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&got, &len);
+    assert_non_null(f);
+    const char *sep = "";
+    for (int i = 0; i < MARATHON_ITEM_COUNT; i++) {
+        if (program[i]) {
+            fprintf(f, "%s%s=%s", sep, marathon_item_name((marathon_item)i), program[i]);
+            sep = ",";
+        }
+    }
+    fclose(f);
     assert_string_equal(got, want);
+    free(got);
 }
 
 static void test_which_node_takes_which_item(void **state)
