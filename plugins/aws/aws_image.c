@@ -1,7 +1,8 @@
 /* Images: the `image` data source (newest image whose name matches a
- * pattern among some owners) and the lookups instances and launch
- * templates make when `image` is a name pattern rather than an AMI id. */
-#include "aws_res.h"
+ * pattern among some owners), the lookups instances and launch templates
+ * make when `image` is a name pattern rather than an AMI id, and the
+ * dispatch of a built image (a `build:` block) to aws_bake*.c. */
+#include "aws_bake.h"
 
 #include <fnmatch.h>
 #include <stdlib.h>
@@ -160,6 +161,8 @@ int aws_image_resolve(infra_provider *p, infra_call *call, const char *attr, con
 static int image_read(aws_act *a)
 {
     const infra_json *cfg = a->state;
+    if (cfg == NULL || aws_bake_is_build(cfg))
+        return aws_bake_read(a);
     const char *pattern = pu_json_str(cfg, "name");
     const char *arch = pu_json_str(cfg, "architecture");
     char **owners = NULL;
@@ -190,14 +193,16 @@ static int image_read(aws_act *a)
 
 static int image_apply(aws_act *a)
 {
-    pu_diagf(a->call, "", "an image is looked up, never created: declare it under images:");
+    if (aws_bake_is_build(a->planned))
+        return aws_bake_apply(a);
+    pu_diagf(a->call, "", "an image without build: is looked up, never created: declare it "
+                          "under images:");
     return INFRA_ENOTSUP;
 }
 
 static int image_remove(aws_act *a)
 {
-    (void)a;
-    return 0;
+    return aws_bake_is_build(a->prior) ? aws_bake_remove(a) : 0;
 }
 
 const aws_handler aws_image_handler = {"image", image_apply, image_remove, image_read, NULL};
