@@ -6,10 +6,12 @@
 #  2. up again: nothing is built, nothing changes.
 #  3. another nomad_version (a changed step): generation 2 is built and the
 #     instances are replaced by instances of it; generation 1 is kept.
-#  4. a failing step: the up fails with the step's output and no build
+#  4. a run killed during its build: the rerun cleans the build instance,
+#     builds generation 3 once, and drops generation 1 (keep: 2).
+#  5. a failing step: the up fails with the step's output and no build
 #     instance is left.
-#  5. down: both generations deregistered, their snapshots deleted; the
-#     seed images stay.
+#  6. down: the generations kept are deregistered, their snapshots
+#     deleted; the seed images stay.
 #   usage: image_bake.sh INFRA_BINARY BUILD_DIR      (exit 77 when not root)
 source "$(dirname "$0")/lib.sh"
 
@@ -95,19 +97,47 @@ nodes2=$(for i in 0 1 2; do attr "instance.node[$i]" id; done | sort | tr '\n' '
 run 0 "$infra" plan "$topo" --var nomad_version=1.7.7
 out_has "No changes"
 
-# 4. A failing step: the up fails with its output; no instance is left.
+# 4. A run killed with SIGKILL while its build instance runs: the rerun
+#    terminates that instance, builds generation 3 once and, keeping two
+#    generations, deregisters generation 1 and deletes its snapshot.
+snap1=$(region | jq -r --arg a "$ami1" '.images[$a].BlockDeviceMappings[0].Ebs.SnapshotId')
+"$infra" up "$topo" --var nomad_version=1.7.8 >"$work/killed.out" 2>&1 </dev/null &
+pid=$!
+seen=0
+for _ in $(seq 1 1200); do
+  [ "$(builds_alive)" -ge 1 ] && { seen=1; break; }
+  kill -0 $pid 2>/dev/null || break
+  sleep 0.05
+done
+[ "$seen" -eq 1 ] || { cat "$work/killed.out" >&2; fail "no build instance appeared"; }
+{ kill -9 $pid; wait $pid; } 2>/dev/null || true
+run 0 "$infra" up "$topo" --var nomad_version=1.7.8
+ami3=$(attr image.nomad-host id)
+[ "$ami3" != "$ami2" ] || fail "the rerun did not build generation 3"
+[ "$(builds_alive)" -eq 0 ] || fail "the interrupted build left its instance"
+hash3=$(attr image.nomad-host build_hash)
+[ "$(region | jq --arg h "$hash3" '[.tags | to_entries[] | select(.key | startswith("ami-"))
+  | select(.value["infra:build-hash"] == $h)] | length')" -eq 1 ] || fail "generation 3 was made twice"
+[ "$(jq -c '.resources["image.nomad-host"].attributes.generations' "$(state_doc)")" = "[\"$ami3\",\"$ami2\"]" ] ||
+  fail "generations are $(jq -c '.resources["image.nomad-host"].attributes.generations' "$(state_doc)")"
+[ "$(region | jq --arg a "$ami1" '.images | has($a)')" = false ] || fail "generation 1 was not deregistered"
+[ "$(region | jq --arg s "$snap1" '.snapshots | has($s)')" = false ] || fail "the snapshot of generation 1 is left"
+[ "$(node_images)" = "running $ami3 " ] || fail "the nodes run '$(node_images)', expected $ami3"
+
+# 5. A failing step: the up fails with its output; no instance is left.
 run 1 "$infra" up "$topo" --var nomad_version=bad
 err_has 'step 3 (/opt/nomad-host/provision.sh bad) exited with status 3'
 err_has '"bad" is not a Nomad version (X.Y.Z)'
-[ "$(builds_made)" -eq 3 ] || fail "expected a third build instance"
+[ "$(builds_made)" -ge 4 ] || fail "the failing build launched no instance"
 [ "$(builds_alive)" -eq 0 ] || fail "the failed build left its instance"
-[ "$(attr image.nomad-host id)" = "$ami2" ] || fail "the failed build changed the state's image"
+[ "$(attr image.nomad-host id)" = "$ami3" ] || fail "the failed build changed the state's image"
+[ "$(node_images)" = "running $ami3 " ] || fail "after the failed build the nodes run '$(node_images)', expected $ami3"
 
-# 5. down: every image the state names is deregistered with its snapshot.
-run 0 "$infra" down "$topo" --var nomad_version=1.7.7 --yes
+# 6. down: every image the state names is deregistered with its snapshot.
+run 0 "$infra" down "$topo" --var nomad_version=1.7.8 --yes
 [ "$(made_images)" = "" ] || fail "after down the emulator holds images $(made_images)"
 [ "$(region | jq '.snapshots | length')" -eq 0 ] || fail "after down snapshots are left"
 [ "$(awsctl call ec2 DescribeImages '{"Owners": ["self"]}' | jq '.Images | length')" -eq 5 ] ||
   fail "down touched the seed images"
 [ "$(builds_alive)" -eq 0 ] || fail "after down a build instance is left"
-echo "ok: built $ami1, reused it, built $ami2 on a changed step, a failing step left nothing, down removed both"
+echo "ok: built $ami1, reused it, built $ami2 on a changed step, $ami3 after a crash, a failing step left nothing, down removed the images"
