@@ -35,9 +35,12 @@ int aws_bake_plan(infra_provider *p, infra_call *call, const infra_json *prior, 
 /* Create or update of a built image: reuses the generation of the planned
  * hash when there is one, else builds it; then keeps `keep` generations. */
 int aws_bake_apply(aws_act *a);
-/* Deregisters every generation the state names, and their snapshots. */
+/* Deregisters every generation the state names, and their snapshots;
+ * terminates the build instance a state read by token names. */
 int aws_bake_remove(aws_act *a);
-/* Refresh: INFRA_ENOTFOUND once the current AMI is gone. */
+/* Refresh: INFRA_ENOTFOUND once the current AMI is gone. Without a state
+ * (an interrupted create), what its token tagged: the image, and a build
+ * instance still alive as "build_instance". */
 int aws_bake_read(aws_act *a);
 
 #endif

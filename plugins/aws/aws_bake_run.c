@@ -650,7 +650,20 @@ int aws_bake_remove(aws_act *a)
 {
     char **gens = NULL;
     const char *id = aws_state_id(a->prior);
+    const char *instance = pu_json_str(a->prior, "build_instance");
     int error = 0;
+
+    if (instance != NULL) {
+        /* Found by token after an interrupted create (aws_bake_read). */
+        error = aws_query_simple(a->p, a->call, AWS_EC2, "TerminateInstances", "", AWS_SAFE,
+                                 "InvalidInstanceID.NotFound", "InstanceId.1", instance, NULL);
+        if (error == 0)
+            error = aws_waiter_wait(a->p, a->call, "", instance, "terminated",
+                                    AWS_WAIT_INSTANCE_MS, NULL);
+        if (error < 0 && error != INFRA_ENOTFOUND)
+            return error;
+        error = 0;
+    }
     if (aws_json_strv(AJ->get(a->prior, "generations"), &gens) < 0)
         gens = pu_calloc(1, sizeof(char *));
     if (id != NULL && !aws_strv_has(gens, id))
@@ -670,23 +683,31 @@ int aws_bake_read(aws_act *a)
     int error;
 
     if (a->state == NULL) {
-        /* The create's interrupted object: the image its token tagged. */
+        /* What an interrupted create made: the image its token tagged,
+         * and a build instance still alive, which a delete terminates. */
+        const char *token = pu_host->call_token(a->call);
         aws_params q = {0};
         aws_image *v = NULL;
-        size_t n = 0;
+        aws_instance *vi = NULL;
+        size_t n = 0, ni = 0;
         aws_params_add(&q, "Owner.1", "self");
-        aws_params_filter1(&q, "tag:infra:token", pu_host->call_token(a->call));
+        aws_params_filter1(&q, "tag:infra:token", token);
         error = aws_query(a->p, a->call, AWS_EC2, "DescribeImages", &q, "", AWS_SAFE, NULL, &r);
-        if (error == 0)
+        if (error == 0) {
             aws_images_parse(r->result, &v, &n);
-        if (error == 0 && n == 0)
+            error = aws_instances_by_token(a->p, a->call, token, &vi, &ni);
+        }
+        if (error == 0 && n == 0 && ni == 0)
             error = INFRA_ENOTFOUND;
         if (error == 0) {
             st = aws_state_new(NULL);
-            if ((error = pu_json_set_str(st, "id", v[0].id)) == 0 &&
+            if (n > 0 && (error = pu_json_set_str(st, "id", v[0].id)) == 0 &&
                 (error = pu_json_set_str(st, "image_name", v[0].name)) == 0)
                 error = aws_json_set_strv(st, "generations", (char *[]){v[0].id, NULL});
+            if (error == 0 && ni > 0)
+                error = pu_json_set_str(st, "build_instance", vi[0].id);
         }
+        aws_instances_free(vi, ni);
         aws_images_free(v, n);
         aws_params_free(&q);
         aws_resp_free(r);

@@ -202,7 +202,10 @@ static int image_apply(aws_act *a)
 
 static int image_remove(aws_act *a)
 {
-    return aws_bake_is_build(a->prior) ? aws_bake_remove(a) : 0;
+    /* A built image's state, or what a read by token found of one. */
+    int built = aws_bake_is_build(a->prior) || AJ->get(a->prior, "generations") != NULL ||
+                AJ->get(a->prior, "build_instance") != NULL;
+    return built ? aws_bake_remove(a) : 0;
 }
 
 const aws_handler aws_image_handler = {"image", image_apply, image_remove, image_read, NULL};

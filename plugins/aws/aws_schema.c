@@ -147,6 +147,8 @@ static const pu_attr image_attrs[] = {
     {"build_hash", "string", C, "SHA-256 of the base image id and the steps (a built image)"},
     {"base_id", "string", C, "the base AMI a built image was made from"},
     {"generations", "list", C, "AMI ids of the generations kept, newest first"},
+    {"build_instance", "string", C,
+     "a build instance an interrupted create left (found by its token; its delete terminates it)"},
 };
 
 static const pu_attr load_balancer_attrs[] = {

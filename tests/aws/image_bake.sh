@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # examples/aws-image.yaml on real hosts (root): the nomad-host image baked
 # from a seed image of the emulator over SSH, then three instances of it.
+#  0. the first up killed during its build, then down: nothing is left.
 #  1. up: one build instance provisioned (its files on its host), stopped,
 #     imaged, terminated; the three instances run the new AMI.
 #  2. up again: nothing is built, nothing changes.
@@ -33,11 +34,11 @@ attr() { jq -r ".resources[\"$1\"].attributes.$2" "$(state_doc)"; }
 region() { emu_state | jq '.regions["us-east-1"]'; }
 # Instances tagged as builds that are not terminated.
 builds_alive() {
-  emu_state | jq --arg k infra:build-hash '[.regions["us-east-1"] as $r | $r.instances[]
+  emu_state | jq --arg k infra:build-hash '[.regions["us-east-1"] as $r | ($r.instances // {})[]
     | select(.State.Name != "terminated") | select(($r.tags[.InstanceId] // {}) | has($k))] | length'
 }
 builds_made() {
-  emu_state | jq --arg k infra:build-hash '[.regions["us-east-1"] as $r | $r.instances[]
+  emu_state | jq --arg k infra:build-hash '[.regions["us-east-1"] as $r | ($r.instances // {})[]
     | select(($r.tags[.InstanceId] // {}) | has($k))] | length'
 }
 node_images() {
@@ -47,7 +48,29 @@ node_images() {
       jq -r '.Reservations[0].Instances[0] | "\(.State.Name) \(.ImageId)"'
   done | sort -u | tr '\n' ' '
 }
-made_images() { region | jq -r '.images | keys | sort | join(" ")'; }
+made_images() { region | jq -r '.images // {} | keys | sort | join(" ")'; }
+
+# kill_during_build ARGS...: starts infra up ARGS, kills it with SIGKILL
+# as soon as a build instance is alive.
+kill_during_build() {
+  "$infra" up "$topo" "$@" >"$work/killed.out" 2>&1 </dev/null &
+  local pid=$! seen=0
+  for _ in $(seq 1 1200); do
+    [ "$(builds_alive)" -ge 1 ] && { seen=1; break; }
+    kill -0 $pid 2>/dev/null || break
+    sleep 0.05
+  done
+  [ "$seen" -eq 1 ] || { cat "$work/killed.out" >&2; fail "no build instance appeared"; }
+  { kill -9 $pid; wait $pid; } 2>/dev/null || true
+}
+
+# 0. The first up killed during its build, then down: the build instance
+#    the interrupted create left is found by its token and terminated.
+kill_during_build
+run 0 "$infra" down "$topo" --yes
+[ "$(builds_alive)" -eq 0 ] || fail "down left the interrupted build's instance"
+[ "$(made_images)" = "" ] || fail "down left images $(made_images)"
+made0=$(builds_made)
 
 # 1. The first build.
 run 0 "$infra" up "$topo"
@@ -63,7 +86,7 @@ img=$(region | jq ".images[\"$ami1\"]")
 [ "$(echo "$img" | jq -r ._source_image)" = "$base" ] || fail "$ami1 was not made from an instance of $base"
 [ "$(region | jq -r --arg a "$ami1" '.tags[$a]["infra:build-hash"]')" = "$hash1" ] ||
   fail "$ami1 lacks its infra:build-hash tag"
-[ "$(builds_made)" -eq 1 ] || fail "expected one build instance, saw $(builds_made)"
+[ "$(builds_made)" -eq $((made0 + 1)) ] || fail "expected one build instance, saw $(builds_made)"
 [ "$(builds_alive)" -eq 0 ] || fail "a build instance is left"
 # What the steps did, on the build instance's host.
 v=$(cat "$pool_dir"/run/*/hosts/*/root/opt/nomad-host/nomad-version 2>/dev/null | sort -u | tr '\n' ' ')
@@ -74,7 +97,7 @@ mode=$(stat -c %a "$pool_dir"/run/*/hosts/*/root/opt/nomad-host/provision.sh | s
 
 # 2. Nothing changed: nothing is built.
 run 0 "$infra" up "$topo"
-[ "$(builds_made)" -eq 1 ] || fail "the second up built again"
+[ "$(builds_made)" -eq $((made0 + 1)) ] || fail "the second up built again"
 [ "$(attr image.nomad-host id)" = "$ami1" ] || fail "the second up changed the image"
 run 0 "$infra" plan "$topo"
 out_has "No changes"
@@ -87,7 +110,7 @@ ami2=$(attr image.nomad-host id)
 [ "$(attr image.nomad-host build_hash)" != "$hash1" ] || fail "the build hash did not change"
 [ "$(jq -c '.resources["image.nomad-host"].attributes.generations' "$(state_doc)")" = "[\"$ami2\",\"$ami1\"]" ] ||
   fail "generations are $(jq -c '.resources["image.nomad-host"].attributes.generations' "$(state_doc)")"
-[ "$(builds_made)" -eq 2 ] || fail "expected a second build instance"
+[ "$(builds_made)" -eq $((made0 + 2)) ] || fail "expected a second build instance"
 [ "$(builds_alive)" -eq 0 ] || fail "a build instance is left"
 nodes2=$(for i in 0 1 2; do attr "instance.node[$i]" id; done | sort | tr '\n' ' ')
 [ "$nodes1" != "$nodes2" ] || fail "the nodes were not replaced"
@@ -101,16 +124,7 @@ out_has "No changes"
 #    terminates that instance, builds generation 3 once and, keeping two
 #    generations, deregisters generation 1 and deletes its snapshot.
 snap1=$(region | jq -r --arg a "$ami1" '.images[$a].BlockDeviceMappings[0].Ebs.SnapshotId')
-"$infra" up "$topo" --var nomad_version=1.7.8 >"$work/killed.out" 2>&1 </dev/null &
-pid=$!
-seen=0
-for _ in $(seq 1 1200); do
-  [ "$(builds_alive)" -ge 1 ] && { seen=1; break; }
-  kill -0 $pid 2>/dev/null || break
-  sleep 0.05
-done
-[ "$seen" -eq 1 ] || { cat "$work/killed.out" >&2; fail "no build instance appeared"; }
-{ kill -9 $pid; wait $pid; } 2>/dev/null || true
+kill_during_build --var nomad_version=1.7.8
 run 0 "$infra" up "$topo" --var nomad_version=1.7.8
 ami3=$(attr image.nomad-host id)
 [ "$ami3" != "$ami2" ] || fail "the rerun did not build generation 3"
@@ -128,7 +142,7 @@ hash3=$(attr image.nomad-host build_hash)
 run 1 "$infra" up "$topo" --var nomad_version=bad
 err_has 'step 3 (/opt/nomad-host/provision.sh bad) exited with status 3'
 err_has '"bad" is not a Nomad version (X.Y.Z)'
-[ "$(builds_made)" -ge 4 ] || fail "the failing build launched no instance"
+[ "$(builds_made)" -eq $((made0 + 5)) ] || fail "the failing build launched no instance"
 [ "$(builds_alive)" -eq 0 ] || fail "the failed build left its instance"
 [ "$(attr image.nomad-host id)" = "$ami3" ] || fail "the failed build changed the state's image"
 [ "$(node_images)" = "running $ami3 " ] || fail "after the failed build the nodes run '$(node_images)', expected $ami3"
