@@ -14,10 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const build_keys[] = {
-    "base",     "size", "machine", "instance_type", "subnet", "firewalls", "public_ip",
-    "user",     "key_pair", "private_key", "steps", NULL};
-static const char *const step_keys[] = {"upload", "to",   "mode", "run",
+static const char *const build_keys[] = {"base",     "size",        "machine",   "instance_type",
+                                         "subnet",   "firewalls",   "public_ip", "user",
+                                         "key_pair", "private_key", "steps",     NULL};
+static const char *const step_keys[] = {"upload", "to",          "mode",          "run",
                                         "sudo",   "upload_path", "upload_sha256", NULL};
 static const char *const base_keys[] = {"name", "owners", "architecture", NULL};
 
@@ -72,15 +72,17 @@ static int has_text(const infra_json *obj, const char *key)
 static int check_base(infra_call *call, const infra_json *base)
 {
     if (base == NULL) {
-        pu_diagf(call, "build.base", "a build needs base: an AMI id, a name pattern, or "
-                                     "{name, owners, architecture}");
+        pu_diagf(call, "build.base",
+                 "a build needs base: an AMI id, a name pattern, or "
+                 "{name, owners, architecture}");
         return INFRA_EINVALID;
     }
     if (pu_is_unknown(base) || (AJ->string(base) != NULL && *AJ->string(base)))
         return 0;
     if (AJ->type(base) != INFRA_JSON_OBJECT) {
-        pu_diagf(call, "build.base", "base must be an AMI id, a name pattern, or "
-                                     "{name, owners, architecture}");
+        pu_diagf(call, "build.base",
+                 "base must be an AMI id, a name pattern, or "
+                 "{name, owners, architecture}");
         return INFRA_EINVALID;
     }
     int error = 0;
@@ -89,21 +91,25 @@ static int check_base(infra_call *call, const infra_json *base)
     const infra_json *value;
     while (AJ->next(base, &iter, &key, &value)) {
         if (!in_list(base_keys, key)) {
-            pu_diagf(call, "build.base", "build.base.%s: unknown key (base takes name, owners, "
-                                         "architecture)", key);
+            pu_diagf(call, "build.base",
+                     "build.base.%s: unknown key (base takes name, owners, "
+                     "architecture)",
+                     key);
             error = INFRA_EINVALID;
         }
     }
     if (!has_text(base, "name")) {
-        pu_diagf(call, "build.base.name", "base needs name: an AMI name pattern such as "
-                                          "\"debian-12-amd64-*\"");
+        pu_diagf(call, "build.base.name",
+                 "base needs name: an AMI name pattern such as "
+                 "\"debian-12-amd64-*\"");
         error = INFRA_EINVALID;
     }
     const infra_json *owners = AJ->get(base, "owners");
     char **v = NULL;
     if (owners != NULL && !pu_json_has_unknown(owners) && aws_json_strv(owners, &v) < 0) {
-        pu_diagf(call, "build.base.owners", "owners must be a list of account ids, \"self\" or "
-                                            "\"amazon\"");
+        pu_diagf(call, "build.base.owners",
+                 "owners must be a list of account ids, \"self\" or "
+                 "\"amazon\"");
         error = INFRA_EINVALID;
     }
     aws_strv_free(v);
@@ -118,8 +124,9 @@ static int check_step(infra_call *call, size_t i, const infra_json *step)
     if (pu_is_unknown(step))
         return 0;
     if (AJ->type(step) != INFRA_JSON_OBJECT) {
-        pu_diagf(call, attr, "a step is {upload: FILE, to: PATH, mode: \"0644\"} or "
-                             "{run: COMMAND, sudo: BOOL}");
+        pu_diagf(call, attr,
+                 "a step is {upload: FILE, to: PATH, mode: \"0644\"} or "
+                 "{run: COMMAND, sudo: BOOL}");
         return INFRA_EINVALID;
     }
     void *iter = NULL;
@@ -198,13 +205,15 @@ int aws_bake_validate(infra_call *call, const infra_json *config)
 
     if (build == NULL) {
         if (!has_text(config, "name")) {
-            pu_diagf(call, "name", "an image is looked up by name: a pattern such as "
-                                   "\"base-*\" (or give build: to make it)");
+            pu_diagf(call, "name",
+                     "an image is looked up by name: a pattern such as "
+                     "\"base-*\" (or give build: to make it)");
             return INFRA_EINVALID;
         }
         if (AJ->get(config, "keep") != NULL) {
-            pu_diagf(call, "keep", "keep counts the generations of a built image: it needs "
-                                   "build:");
+            pu_diagf(call, "keep",
+                     "keep counts the generations of a built image: it needs "
+                     "build:");
             return INFRA_EINVALID;
         }
         return 0;
@@ -212,8 +221,9 @@ int aws_bake_validate(infra_call *call, const infra_json *config)
     if (pu_is_unknown(build))
         return 0;
     if (AJ->type(build) != INFRA_JSON_OBJECT) {
-        pu_diagf(call, "build", "build must be a map: base, size, subnet, firewalls, user, "
-                                "key_pair, private_key, steps");
+        pu_diagf(call, "build",
+                 "build must be a map: base, size, subnet, firewalls, user, "
+                 "key_pair, private_key, steps");
         return INFRA_EINVALID;
     }
     for (const char *const *k = (const char *const[]){"owners", "architecture", NULL}; *k; k++) {
@@ -229,8 +239,10 @@ int aws_bake_validate(infra_call *call, const infra_json *config)
         if (!in_list(build_keys, key)) {
             char at[96];
             snprintf(at, sizeof(at), "build.%s", key);
-            pu_diagf(call, at, "unknown key \"%s\" in build (base, size, subnet, firewalls, "
-                               "public_ip, user, key_pair, private_key, steps)", key);
+            pu_diagf(call, at,
+                     "unknown key \"%s\" in build (base, size, subnet, firewalls, "
+                     "public_ip, user, key_pair, private_key, steps)",
+                     key);
             error = INFRA_EINVALID;
         }
     }
@@ -242,13 +254,15 @@ int aws_bake_validate(infra_call *call, const infra_json *config)
         error = INFRA_EINVALID;
     }
     if (!has_text(build, "subnet")) {
-        pu_diagf(call, "build.subnet", "a build needs subnet: where its instance runs "
-                                       "(\"${subnet.NAME.id}\")");
+        pu_diagf(call, "build.subnet",
+                 "a build needs subnet: where its instance runs "
+                 "(\"${subnet.NAME.id}\")");
         error = INFRA_EINVALID;
     }
     if (!has_text(build, "private_key")) {
-        pu_diagf(call, "build.private_key", "a build needs private_key: the SSH key file it "
-                                            "logs in with");
+        pu_diagf(call, "build.private_key",
+                 "a build needs private_key: the SSH key file it "
+                 "logs in with");
         error = INFRA_EINVALID;
     }
     const infra_json *fw = AJ->get(build, "firewalls");
@@ -265,8 +279,8 @@ int aws_bake_validate(infra_call *call, const infra_json *config)
         error = INFRA_EINVALID;
     }
     const infra_json *steps = AJ->get(build, "steps");
-    if (steps == NULL || (!pu_is_unknown(steps) && (AJ->type(steps) != INFRA_JSON_ARRAY ||
-                                                    AJ->length(steps) == 0))) {
+    if (steps == NULL || (!pu_is_unknown(steps) &&
+                          (AJ->type(steps) != INFRA_JSON_ARRAY || AJ->length(steps) == 0))) {
         pu_diagf(call, "build.steps", "a build needs steps: a list of uploads and commands");
         error = INFRA_EINVALID;
     } else if (!pu_is_unknown(steps)) {

@@ -17,10 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BAKE_SSH_MS 300000          /* to log in once the instance runs */
-#define BAKE_FINGERPRINT_MS 300000  /* for cloud-init to print the host key */
-#define BAKE_IMAGE_MS 3600000       /* for CreateImage to give an available image */
-#define BAKE_OUTPUT_TAIL 4000       /* bytes of a failing step's output reported */
+#define BAKE_SSH_MS 300000         /* to log in once the instance runs */
+#define BAKE_FINGERPRINT_MS 300000 /* for cloud-init to print the host key */
+#define BAKE_IMAGE_MS 3600000      /* for CreateImage to give an available image */
+#define BAKE_OUTPUT_TAIL 4000      /* bytes of a failing step's output reported */
 #define BAKE_TOKEN_TRIES 16
 
 typedef struct bake {
@@ -93,8 +93,8 @@ static int find_image(const bake *b, aws_image *out)
     filter_mine(b, &q);
     char *states[] = {"pending", "available", NULL};
     aws_params_filter(&q, "state", states);
-    int error = aws_query(b->a->p, b->a->call, AWS_EC2, "DescribeImages", &q, "", AWS_SAFE, NULL,
-                          &r);
+    int error =
+        aws_query(b->a->p, b->a->call, AWS_EC2, "DescribeImages", &q, "", AWS_SAFE, NULL, &r);
     if (error == 0) {
         aws_images_parse(r->result, &v, &n);
         long best = aws_image_pick(v, n, NULL, NULL);
@@ -120,8 +120,8 @@ static int drop_generation(infra_provider *p, infra_call *call, const char *ami)
     aws_resp *r = NULL;
     xmlNode *item = NULL;
     char **snapshots = pu_calloc(1, sizeof(char *));
-    int error = aws_describe_one(p, call, "DescribeImages", "ImageId.1", ami, "imagesSet", 0, &r,
-                                 &item);
+    int error =
+        aws_describe_one(p, call, "DescribeImages", "ImageId.1", ami, "imagesSet", 0, &r, &item);
     if (error == INFRA_ENOTFOUND) {
         error = 0;
         goto done;
@@ -136,9 +136,9 @@ static int drop_generation(infra_provider *p, infra_call *call, const char *ami)
         free(snap);
     }
     pu_logf(call, INFRA_LOG_INFO, "deregistering image %s", ami);
-    error = aws_query_simple(p, call, AWS_EC2, "DeregisterImage", "", AWS_SAFE,
-                             "InvalidAMIID.NotFound InvalidAMIID.Unavailable", "ImageId", ami,
-                             NULL);
+    error =
+        aws_query_simple(p, call, AWS_EC2, "DeregisterImage", "", AWS_SAFE,
+                         "InvalidAMIID.NotFound InvalidAMIID.Unavailable", "ImageId", ami, NULL);
     if (error == INFRA_ENOTFOUND)
         error = 0;
     for (size_t i = 0; error == 0 && snapshots[i] != NULL; i++) {
@@ -168,16 +168,15 @@ static int clean_leftovers(const bake *b)
     aws_params_filter1(&q, "tag-key", "infra:build-hash");
     char *states[] = {"pending", "running", "stopping", "stopped", NULL};
     aws_params_filter(&q, "instance-state-name", states);
-    int error = aws_query(b->a->p, b->a->call, AWS_EC2, "DescribeInstances", &q, "", AWS_SAFE,
-                          NULL, &r);
+    int error =
+        aws_query(b->a->p, b->a->call, AWS_EC2, "DescribeInstances", &q, "", AWS_SAFE, NULL, &r);
     if (error == 0)
         aws_instances_parse(r->result, &v, &n);
     for (size_t i = 0; error == 0 && i < n; i++) {
         pu_logf(b->a->call, INFRA_LOG_INFO, "terminating %s, left by an interrupted build",
                 v[i].id);
-        error = aws_query_simple(b->a->p, b->a->call, AWS_EC2, "TerminateInstances", "",
-                                 AWS_SAFE, "InvalidInstanceID.NotFound", "InstanceId.1", v[i].id,
-                                 NULL);
+        error = aws_query_simple(b->a->p, b->a->call, AWS_EC2, "TerminateInstances", "", AWS_SAFE,
+                                 "InvalidInstanceID.NotFound", "InstanceId.1", v[i].id, NULL);
         if (error == INFRA_ENOTFOUND)
             error = 0;
         if (error == 0)
@@ -291,8 +290,10 @@ static int launch(const bake *b, char **id)
         error = INFRA_ECONFLICT;
     }
     if (error == INFRA_ECONFLICT && *id == NULL)
-        pu_diagf(call, "build", "aws: every build instance launched for %s is gone; run infra "
-                                "up again", b->image_name);
+        pu_diagf(call, "build",
+                 "aws: every build instance launched for %s is gone; run infra "
+                 "up again",
+                 b->image_name);
     free(seed);
     return error;
 }
@@ -306,8 +307,7 @@ static void step_failed(const bake *b, size_t i, const char *what, int status, c
     if (out != NULL)
         pu_buf_puts(&text, out);
     if (err != NULL && *err)
-        pu_buf_printf(&text, "%s%s", text.len && text.data[text.len - 1] != '\n' ? "\n" : "",
-                      err);
+        pu_buf_printf(&text, "%s%s", text.len && text.data[text.len - 1] != '\n' ? "\n" : "", err);
     char *all = pu_buf_take(&text);
     size_t len = all ? strlen(all) : 0;
     while (len > 0 && (all[len - 1] == '\n' || all[len - 1] == ' '))
@@ -315,8 +315,7 @@ static void step_failed(const bake *b, size_t i, const char *what, int status, c
     const char *tail = len > BAKE_OUTPUT_TAIL ? all + len - BAKE_OUTPUT_TAIL : all ? all : "";
     snprintf(attr, sizeof(attr), "build.steps[%zu]", i);
     pu_diagf(b->a->call, attr, "image %s: step %zu (%s) exited with status %d%s%s%s", b->prefix,
-             i + 1, what, status, *tail ? ":\n" : "", len > BAKE_OUTPUT_TAIL ? "..." : "",
-             tail);
+             i + 1, what, status, *tail ? ":\n" : "", len > BAKE_OUTPUT_TAIL ? "..." : "", tail);
     free(all);
 }
 
@@ -326,8 +325,8 @@ static int run_command(const bake *b, infra_ssh *ssh, size_t i, const char *what
 {
     int status = -1;
     char *out = NULL, *err = NULL;
-    int error = pu_host->ssh->run(b->a->call, ssh, command, as_root && !b->root, &status, &out,
-                                  &err);
+    int error =
+        pu_host->ssh->run(b->a->call, ssh, command, as_root && !b->root, &status, &out, &err);
     if (error == 0 && status != 0) {
         step_failed(b, i, what, status, out, err);
         error = INFRA_EINVALID;
@@ -412,8 +411,10 @@ static int provision(const bake *b, const char *id, const aws_instance *info)
     }
     error = aws_console_wait_fingerprint(b->a->p, call, id, BAKE_FINGERPRINT_MS, &fingerprint);
     if (error == INFRA_ENOTFOUND)
-        pu_diagf(call, "build", "the build instance %s printed no SSH host key fingerprint on "
-                                "its console within %d s", id, BAKE_FINGERPRINT_MS / 1000);
+        pu_diagf(call, "build",
+                 "the build instance %s printed no SSH host key fingerprint on "
+                 "its console within %d s",
+                 id, BAKE_FINGERPRINT_MS / 1000);
     if (error < 0)
         return error;
     infra_ssh_target t = {.size = sizeof(t),
@@ -426,9 +427,8 @@ static int provision(const bake *b, const char *id, const aws_instance *info)
     pu_logf(call, INFRA_LOG_INFO, "image %s: provisioning %s (%s) as %s", b->prefix, id, address,
             b->user);
     if ((error = pu_host->ssh->connect(call, &t, &ssh)) < 0) {
-        pu_diagf(call, "build", "cannot log in to the build instance %s (%s) as %s%s", id,
-                 address, b->user,
-                 error == INFRA_ETRANSIENT ? ": it did not answer in time" : "");
+        pu_diagf(call, "build", "cannot log in to the build instance %s (%s) as %s%s", id, address,
+                 b->user, error == INFRA_ETRANSIENT ? ": it did not answer in time" : "");
         goto done;
     }
     for (size_t i = 0; error == 0 && i < AJ->length(steps); i++) {
@@ -481,9 +481,10 @@ static int create_image(const bake *b, const char *id, char **ami)
             im.id = NULL;
             aws_image_clear(&im);
         } else if (error == INFRA_ENOTFOUND) {
-            pu_diagf(b->a->call, "name", "the AMI name %s is taken by an image infra did not "
-                                         "build for %s", b->image_name,
-                     pu_host->call_address(b->a->call));
+            pu_diagf(b->a->call, "name",
+                     "the AMI name %s is taken by an image infra did not "
+                     "build for %s",
+                     b->image_name, pu_host->call_address(b->a->call));
             error = INFRA_ECONFLICT;
         }
     }
@@ -523,15 +524,13 @@ static int build_generation(const bake *b, char **ami)
         goto done;
     pu_logf(call, INFRA_LOG_INFO, "image %s: %s made, waiting until it is available", b->prefix,
             *ami);
-    error = aws_wait_state(b->a->p, call, "build", "DescribeImages", "ImageId.1", *ami,
-                           "imagesSet", "imageState", "available", "failed invalid error",
-                           BAKE_IMAGE_MS);
+    error = aws_wait_state(b->a->p, call, "build", "DescribeImages", "ImageId.1", *ami, "imagesSet",
+                           "imageState", "available", "failed invalid error", BAKE_IMAGE_MS);
 done:
     if (id != NULL) {
         /* Always, also after a failure: a build leaves no instance. */
-        int rc = aws_query_simple(b->a->p, call, AWS_EC2, "TerminateInstances", "build",
-                                  AWS_SAFE, "InvalidInstanceID.NotFound", "InstanceId.1", id,
-                                  NULL);
+        int rc = aws_query_simple(b->a->p, call, AWS_EC2, "TerminateInstances", "build", AWS_SAFE,
+                                  "InvalidInstanceID.NotFound", "InstanceId.1", id, NULL);
         if (rc == 0)
             rc = aws_waiter_wait(b->a->p, call, "build", id, "terminated", AWS_WAIT_INSTANCE_MS,
                                  NULL);
@@ -612,9 +611,9 @@ int aws_bake_apply(aws_act *a)
                 im.id);
         ami = im.id;
         im.id = NULL;
-        error = aws_wait_state(a->p, a->call, "build", "DescribeImages", "ImageId.1", ami,
-                               "imagesSet", "imageState", "available", "failed invalid error",
-                               BAKE_IMAGE_MS);
+        error =
+            aws_wait_state(a->p, a->call, "build", "DescribeImages", "ImageId.1", ami, "imagesSet",
+                           "imageState", "available", "failed invalid error", BAKE_IMAGE_MS);
     } else if (error == INFRA_ENOTFOUND) {
         error = build_generation(&b, &ami);
     }
@@ -658,8 +657,8 @@ int aws_bake_remove(aws_act *a)
         error = aws_query_simple(a->p, a->call, AWS_EC2, "TerminateInstances", "", AWS_SAFE,
                                  "InvalidInstanceID.NotFound", "InstanceId.1", instance, NULL);
         if (error == 0)
-            error = aws_waiter_wait(a->p, a->call, "", instance, "terminated",
-                                    AWS_WAIT_INSTANCE_MS, NULL);
+            error = aws_waiter_wait(a->p, a->call, "", instance, "terminated", AWS_WAIT_INSTANCE_MS,
+                                    NULL);
         if (error < 0 && error != INFRA_ENOTFOUND)
             return error;
         error = 0;

@@ -87,8 +87,8 @@ int aws_console_wait_fingerprint(infra_provider *p, infra_call *call, const char
         aws_params q = {0};
         aws_resp *r = NULL;
         aws_params_add(&q, "InstanceId", id);
-        int error = aws_query(p, call, AWS_EC2, "GetConsoleOutput", &q, "", AWS_SAFE | AWS_FRESH,
-                              "*", &r);
+        int error =
+            aws_query(p, call, AWS_EC2, "GetConsoleOutput", &q, "", AWS_SAFE | AWS_FRESH, "*", &r);
         aws_params_free(&q);
         char *text = error == 0 ? aws_xml_get(r->result, "output") : NULL;
         aws_resp_free(r);

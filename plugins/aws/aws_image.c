@@ -195,8 +195,9 @@ static int image_apply(aws_act *a)
 {
     if (aws_bake_is_build(a->planned))
         return aws_bake_apply(a);
-    pu_diagf(a->call, "", "an image without build: is looked up, never created: declare it "
-                          "under images:");
+    pu_diagf(a->call, "",
+             "an image without build: is looked up, never created: declare it "
+             "under images:");
     return INFRA_ENOTSUP;
 }
 

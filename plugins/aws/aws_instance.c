@@ -227,7 +227,8 @@ static int instance_create(aws_act *a)
         fingerprint = pu_strdup(key.fingerprint);
     } else if (needs_fingerprint(a->planned)) {
         /* A scheduler logs in next: it needs the key cloud-init made. */
-        if (aws_console_wait_fingerprint(a->p, a->call, id, FINGERPRINT_WAIT_MS, &fingerprint) == INFRA_ECANCELLED) {
+        if (aws_console_wait_fingerprint(a->p, a->call, id, FINGERPRINT_WAIT_MS, &fingerprint) ==
+            INFRA_ECANCELLED) {
             error = INFRA_ECANCELLED;
             goto done;
         }

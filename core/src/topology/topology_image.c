@@ -51,8 +51,7 @@ static void upload_file(topo_ctx *ctx, const ytree_node *node, const char *path,
     size_t len = 0;
     if (util_read_regular_file(full, TOPO_MAX_FILE, &text, &len, &why) < 0) {
         if (!quiet)
-            topo_error(ctx, NULL, node, path, "upload %s: %s", full,
-                       why ? why : "unreadable");
+            topo_error(ctx, NULL, node, path, "upload %s: %s", full, why ? why : "unreadable");
     } else {
         char *sha = sha256_hex(text, len);
         util_buf b = {0};
