@@ -307,20 +307,32 @@ long aws_bake_keep(const infra_json *config)
     return n;
 }
 
-int aws_bake_base(infra_provider *p, infra_call *call, const infra_json *base, char **ami)
+char *aws_bake_prefix(infra_call *call, const infra_json *config)
 {
-    *ami = NULL;
+    const char *name = pu_json_str(config, "name");
+    return name != NULL && *name ? pu_strdup(name) : aws_call_name(call, 100);
+}
+
+int aws_bake_base(infra_provider *p, infra_call *call, const infra_json *config, char **ami)
+{
+    const infra_json *base = AJ->get(AJ->get(config, "build"), "base");
     const char *text = AJ->string(base);
-    if (text != NULL)
-        return aws_image_resolve(p, call, "build.base", text, ami);
     char **owners = NULL;
     aws_image im;
-    if (aws_json_strv(AJ->get(base, "owners"), &owners) < 0) {
+    *ami = NULL;
+    if (text != NULL && aws_is_ami_id(text)) {
+        *ami = pu_strdup(text);
+        return 0;
+    }
+    if (text == NULL && aws_json_strv(AJ->get(base, "owners"), &owners) < 0) {
         pu_diagf(call, "build.base.owners", "owners must be a list of account ids");
         return INFRA_EINVALID;
     }
-    int error = aws_image_lookup(p, call, "build.base", owners, pu_json_str(base, "name"),
-                                 pu_json_str(base, "architecture"), &im);
+    char *prefix = aws_bake_prefix(call, config);
+    int error = aws_image_lookup_except(
+        p, call, "build.base", owners, text ? text : pu_json_str(base, "name"),
+        text ? NULL : pu_json_str(base, "architecture"), prefix, &im);
+    free(prefix);
     aws_strv_free(owners);
     if (error == 0) {
         *ami = im.id;
@@ -381,9 +393,10 @@ int aws_bake_plan(infra_provider *p, infra_call *call, const infra_json *prior, 
     char hash[65];
     int error = 0;
 
-    if (build == NULL || pu_json_has_unknown(base) || pu_json_has_unknown(steps))
+    if (build == NULL || pu_json_has_unknown(base) || pu_json_has_unknown(steps) ||
+        pu_json_has_unknown(AJ->get(plan, "name")))
         return set_unknown(plan, "build_hash base_id id image_name creation_date generations");
-    if ((error = aws_bake_base(p, call, base, &ami)) < 0)
+    if ((error = aws_bake_base(p, call, plan, &ami)) < 0)
         return error;
     if (aws_bake_hash(ami, steps, hash) < 0) {
         pu_diagf(call, "build.steps", "a step's upload was not read: validate the topology");

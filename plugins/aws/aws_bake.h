@@ -18,9 +18,13 @@ int aws_bake_validate(infra_call *call, const infra_json *config);
 int aws_bake_mode(const infra_json *v, int *out);
 /* The generations kept (keep, default 3). */
 long aws_bake_keep(const infra_json *config);
-/* The AMI id of build.base: an id, a name pattern among the account's
- * images, or {name, owners, architecture} (caller frees). */
-int aws_bake_base(infra_provider *p, infra_call *call, const infra_json *base, char **ami);
+/* The prefix of the AMI names of config's generations: name, else one
+ * derived from the call (caller frees). */
+char *aws_bake_prefix(infra_call *call, const infra_json *config);
+/* The AMI id of config's build.base: an id, a name pattern among the
+ * account's images, or {name, owners, architecture}, the newest match
+ * that is not one of config's own generations (caller frees). */
+int aws_bake_base(infra_provider *p, infra_call *call, const infra_json *config, char **ami);
 /* The build hash (hex SHA-256) of the base AMI id and the steps, uploads
  * by their upload_sha256. 0, or INFRA_EINVALID when an upload has no
  * digest. */

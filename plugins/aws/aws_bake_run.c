@@ -580,7 +580,6 @@ static int keep_generations(aws_act *a, const char *ami, infra_json *st)
 int aws_bake_apply(aws_act *a)
 {
     bake b = {.a = a, .build = AJ->get(a->planned, "build")};
-    const char *name = pu_json_str(a->planned, "name");
     const char *had_hash = pu_json_str(a->prior, "build_hash");
     const char *had_id = aws_state_id(a->prior);
     infra_json *st = NULL;
@@ -594,14 +593,14 @@ int aws_bake_apply(aws_act *a)
     if (b.user == NULL || *b.user == '\0')
         b.user = "root";
     b.root = strcmp(b.user, "root") == 0;
-    if ((error = aws_bake_base(a->p, a->call, AJ->get(b.build, "base"), &b.base)) < 0)
+    if ((error = aws_bake_base(a->p, a->call, a->planned, &b.base)) < 0)
         goto done;
     if (aws_bake_hash(b.base, AJ->get(b.build, "steps"), b.hash) < 0) {
         pu_diagf(a->call, "build.steps", "a step's upload was not read: validate the topology");
         error = INFRA_EINVALID;
         goto done;
     }
-    b.prefix = name != NULL && *name ? pu_strdup(name) : aws_call_name(a->call, 100);
+    b.prefix = aws_bake_prefix(a->call, a->planned);
     b.image_name = pu_printf("%s-%.16s", b.prefix, b.hash);
 
     if (had_id != NULL && had_hash != NULL && strcmp(had_hash, b.hash) == 0) {

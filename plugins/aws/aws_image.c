@@ -93,8 +93,28 @@ static char *owners_text(char *const *owners)
     return pu_buf_take(&b);
 }
 
+/* 1 when name is one a build names its generations: PREFIX-HASH16. */
+static int is_generation_of(const char *name, const char *prefix)
+{
+    size_t n = prefix != NULL ? strlen(prefix) : 0;
+    if (n == 0 || name == NULL || strncmp(name, prefix, n) != 0 || name[n] != '-' ||
+        strlen(name + n + 1) != 16)
+        return 0;
+    for (const char *c = name + n + 1; *c; c++)
+        if (!((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f')))
+            return 0;
+    return 1;
+}
+
 int aws_image_lookup(infra_provider *p, infra_call *call, const char *attr, char *const *owners,
                      const char *pattern, const char *architecture, aws_image *out)
+{
+    return aws_image_lookup_except(p, call, attr, owners, pattern, architecture, NULL, out);
+}
+
+int aws_image_lookup_except(infra_provider *p, infra_call *call, const char *attr,
+                            char *const *owners, const char *pattern, const char *architecture,
+                            const char *except, aws_image *out)
 {
     aws_params q = {0};
     aws_resp *r = NULL;
@@ -113,6 +133,13 @@ int aws_image_lookup(infra_provider *p, infra_call *call, const char *attr, char
     if ((error = aws_query(p, call, AWS_EC2, "DescribeImages", &q, attr, AWS_SAFE, NULL, &r)) < 0)
         goto done;
     aws_images_parse(r->result, &v, &n);
+    for (size_t i = 0; except != NULL && i < n; i++) {
+        if (is_generation_of(v[i].name, except)) {
+            /* Not available as a base: an image built from itself. */
+            free(v[i].state);
+            v[i].state = pu_strdup("excluded");
+        }
+    }
     long best = aws_image_pick(v, n, pattern, architecture);
     if (best < 0) {
         char *who = owners_text(own);

@@ -397,6 +397,11 @@ void aws_image_clear(aws_image *im);
  * naming the pattern and owners when there is none. */
 int aws_image_lookup(infra_provider *p, infra_call *call, const char *attr, char *const *owners,
                      const char *pattern, const char *architecture, aws_image *out);
+/* The same, leaving out the generations a built image named except makes
+ * (except-HASH16): a build's base never is one of its own images. */
+int aws_image_lookup_except(infra_provider *p, infra_call *call, const char *attr,
+                            char *const *owners, const char *pattern, const char *architecture,
+                            const char *except, aws_image *out);
 /* The AMI id of image: itself when it is one, else the newest of the
  * account's own images named like it (caller frees). */
 int aws_image_resolve(infra_provider *p, infra_call *call, const char *attr, const char *image,

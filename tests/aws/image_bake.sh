@@ -22,9 +22,10 @@ emulator_start --pending-seconds 0.2 --time-scale 0.1 --hosts "$pool_dir/hosts.j
 
 ssh-keygen -q -t ed25519 -N "" -C infra-aws-test -f "$work/id_ed25519"
 export INFRA_SSH_PUBLIC_KEY=$work/id_ed25519.pub INFRA_SSH_PRIVATE_KEY=$work/id_ed25519
-# The base: the newest x86_64 nomad-host-* of the seed (ami-...60002); the
-# pool's hosts log in as root.
-export INFRA_VAR_base_name='nomad-host-2026-*' INFRA_VAR_base_owner=self INFRA_VAR_login_user=root
+# The base: the newest x86_64 nomad-host-* of the seed (ami-...60002), a
+# pattern the generations built (nomad-host-HASH) match too, and must not
+# be taken for; the pool's hosts log in as root.
+export INFRA_VAR_base_name='nomad-host-*' INFRA_VAR_base_owner=self INFRA_VAR_login_user=root
 base=ami-0a1b2c3d4e5f60002
 topo=$work/aws-image.yaml
 cp "$root/examples/aws-image.yaml" "$topo"

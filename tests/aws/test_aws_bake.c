@@ -209,6 +209,38 @@ static void test_plan_keeps_the_generation_of_the_same_hash(void **state)
     assert_int_equal(awt_nrequests(), 0); /* an AMI id as base: no lookup */
 }
 
+static void test_base_pattern_never_picks_its_own_generations(void **state)
+{
+    (void)state;
+    awt_reset();
+    infra_provider *p = awt_provider();
+    awt_route("DescribeImages", 200,
+              "<DescribeImagesResponse xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\">"
+              "<imagesSet><item><imageId>ami-0a</imageId><name>nomad-host-2026-11-01</name>"
+              "<creationDate>2026-11-01T00:00:00.000Z</creationDate><imageState>available"
+              "</imageState></item><item><imageId>ami-0b</imageId>"
+              "<name>nomad-host-0123456789abcdef</name>"
+              "<creationDate>2026-12-01T00:00:00.000Z</creationDate><imageState>available"
+              "</imageState></item></imagesSet></DescribeImagesResponse>");
+    awt_call c;
+    awt_call_init(&c, "image.nomad-host", NULL);
+    char *ami = NULL;
+    infra_json *own = awt_json("{\"name\": \"nomad-host\", \"build\": {\"base\": "
+                               "{\"name\": \"nomad-host-*\", \"owners\": [\"self\"]}}}");
+    assert_int_equal(aws_bake_base(p, &c.call, own, &ami), 0);
+    assert_string_equal(ami, "ami-0a");
+    free(ami);
+    AJ->release(own);
+    /* Another entry's generations are images like any other. */
+    infra_json *other = awt_json("{\"name\": \"web\", \"build\": {\"base\": \"nomad-host-*\"}}");
+    assert_int_equal(aws_bake_base(p, &c.call, other, &ami), 0);
+    assert_string_equal(ami, "ami-0b");
+    free(ami);
+    AJ->release(other);
+    awt_call_clear(&c);
+    awt_provider_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -216,6 +248,7 @@ int main(void)
         cmocka_unit_test(test_modes_are_octal_text_or_integers),
         cmocka_unit_test(test_validate_names_the_key_of_each_problem),
         cmocka_unit_test(test_plan_keeps_the_generation_of_the_same_hash),
+        cmocka_unit_test(test_base_pattern_never_picks_its_own_generations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
