@@ -75,3 +75,42 @@ int aws_console_fingerprint(const char *console, char **out)
     *out = pu_strdup(best[0] ? best : first);
     return 0;
 }
+
+/* The fingerprint in the console output of id, waiting at most wait_ms for
+ * cloud-init to print it. INFRA_ENOTFOUND when it does not. */
+int aws_console_wait_fingerprint(infra_provider *p, infra_call *call, const char *id,
+                                 int64_t wait_ms, char **out)
+{
+    int64_t deadline = pu_host->now_ms() + wait_ms;
+    int64_t delay = 1000;
+    for (;;) {
+        aws_params q = {0};
+        aws_resp *r = NULL;
+        aws_params_add(&q, "InstanceId", id);
+        int error =
+            aws_query(p, call, AWS_EC2, "GetConsoleOutput", &q, "", AWS_SAFE | AWS_FRESH, "*", &r);
+        aws_params_free(&q);
+        char *text = error == 0 ? aws_xml_get(r->result, "output") : NULL;
+        aws_resp_free(r);
+        if (error == INFRA_ECANCELLED)
+            return error;
+        if (text != NULL && *text) {
+            /* EC2 sends the console base64-encoded. */
+            char *decoded = NULL;
+            if (aws_console_fingerprint(text, out) == 0 ||
+                (aws_base64_decode(text, &decoded, NULL) == 0 &&
+                 aws_console_fingerprint(decoded, out) == 0)) {
+                free(decoded);
+                free(text);
+                return 0;
+            }
+            free(decoded);
+        }
+        free(text);
+        if (pu_host->now_ms() + delay > deadline)
+            return INFRA_ENOTFOUND;
+        if ((error = aws_sleep(p, call, delay)) < 0)
+            return error;
+        delay = delay * 2 > 5000 ? 5000 : delay * 2;
+    }
+}

@@ -1,7 +1,8 @@
 /* Images: the `image` data source (newest image whose name matches a
- * pattern among some owners) and the lookups instances and launch
- * templates make when `image` is a name pattern rather than an AMI id. */
-#include "aws_res.h"
+ * pattern among some owners), the lookups instances and launch templates
+ * make when `image` is a name pattern rather than an AMI id, and the
+ * dispatch of a built image (a `build:` block) to aws_bake*.c. */
+#include "aws_bake.h"
 
 #include <fnmatch.h>
 #include <stdlib.h>
@@ -92,8 +93,28 @@ static char *owners_text(char *const *owners)
     return pu_buf_take(&b);
 }
 
+/* 1 when name is one a build names its generations: PREFIX-HASH16. */
+static int is_generation_of(const char *name, const char *prefix)
+{
+    size_t n = prefix != NULL ? strlen(prefix) : 0;
+    if (n == 0 || name == NULL || strncmp(name, prefix, n) != 0 || name[n] != '-' ||
+        strlen(name + n + 1) != 16)
+        return 0;
+    for (const char *c = name + n + 1; *c; c++)
+        if (!((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f')))
+            return 0;
+    return 1;
+}
+
 int aws_image_lookup(infra_provider *p, infra_call *call, const char *attr, char *const *owners,
                      const char *pattern, const char *architecture, aws_image *out)
+{
+    return aws_image_lookup_except(p, call, attr, owners, pattern, architecture, NULL, out);
+}
+
+int aws_image_lookup_except(infra_provider *p, infra_call *call, const char *attr,
+                            char *const *owners, const char *pattern, const char *architecture,
+                            const char *except, aws_image *out)
 {
     aws_params q = {0};
     aws_resp *r = NULL;
@@ -112,6 +133,13 @@ int aws_image_lookup(infra_provider *p, infra_call *call, const char *attr, char
     if ((error = aws_query(p, call, AWS_EC2, "DescribeImages", &q, attr, AWS_SAFE, NULL, &r)) < 0)
         goto done;
     aws_images_parse(r->result, &v, &n);
+    for (size_t i = 0; except != NULL && i < n; i++) {
+        if (is_generation_of(v[i].name, except)) {
+            /* Not available as a base: an image built from itself. */
+            free(v[i].state);
+            v[i].state = pu_strdup("excluded");
+        }
+    }
     long best = aws_image_pick(v, n, pattern, architecture);
     if (best < 0) {
         char *who = owners_text(own);
@@ -160,6 +188,8 @@ int aws_image_resolve(infra_provider *p, infra_call *call, const char *attr, con
 static int image_read(aws_act *a)
 {
     const infra_json *cfg = a->state;
+    if (cfg == NULL || aws_bake_is_build(cfg))
+        return aws_bake_read(a);
     const char *pattern = pu_json_str(cfg, "name");
     const char *arch = pu_json_str(cfg, "architecture");
     char **owners = NULL;
@@ -190,14 +220,20 @@ static int image_read(aws_act *a)
 
 static int image_apply(aws_act *a)
 {
-    pu_diagf(a->call, "", "an image is looked up, never created: declare it under images:");
+    if (aws_bake_is_build(a->planned))
+        return aws_bake_apply(a);
+    pu_diagf(a->call, "",
+             "an image without build: is looked up, never created: declare it "
+             "under images:");
     return INFRA_ENOTSUP;
 }
 
 static int image_remove(aws_act *a)
 {
-    (void)a;
-    return 0;
+    /* A built image's state, or what a read by token found of one. */
+    int built = aws_bake_is_build(a->prior) || AJ->get(a->prior, "generations") != NULL ||
+                AJ->get(a->prior, "build_instance") != NULL;
+    return built ? aws_bake_remove(a) : 0;
 }
 
 const aws_handler aws_image_handler = {"image", image_apply, image_remove, image_read, NULL};

@@ -136,44 +136,6 @@ done:
     return error;
 }
 
-/* The fingerprint in the console output of id, waiting at most wait_ms for
- * cloud-init to print it. INFRA_ENOTFOUND when it does not. */
-static int console_fingerprint(aws_act *a, const char *id, int64_t wait_ms, char **out)
-{
-    int64_t deadline = pu_host->now_ms() + wait_ms;
-    int64_t delay = 1000;
-    for (;;) {
-        aws_params q = {0};
-        aws_resp *r = NULL;
-        aws_params_add(&q, "InstanceId", id);
-        int error = aws_query(a->p, a->call, AWS_EC2, "GetConsoleOutput", &q, "",
-                              AWS_SAFE | AWS_FRESH, "*", &r);
-        aws_params_free(&q);
-        char *text = error == 0 ? aws_xml_get(r->result, "output") : NULL;
-        aws_resp_free(r);
-        if (error == INFRA_ECANCELLED)
-            return error;
-        if (text != NULL && *text) {
-            /* EC2 sends the console base64-encoded. */
-            char *decoded = NULL;
-            if (aws_console_fingerprint(text, out) == 0 ||
-                (aws_base64_decode(text, &decoded, NULL) == 0 &&
-                 aws_console_fingerprint(decoded, out) == 0)) {
-                free(decoded);
-                free(text);
-                return 0;
-            }
-            free(decoded);
-        }
-        free(text);
-        if (pu_host->now_ms() + delay > deadline)
-            return INFRA_ENOTFOUND;
-        if ((error = aws_sleep(a->p, a->call, delay)) < 0)
-            return error;
-        delay = delay * 2 > 5000 ? 5000 : delay * 2;
-    }
-}
-
 /* base plus what EC2 says of the instance. */
 static int instance_state(const infra_json *base, const aws_instance *info, const char *fingerprint,
                           infra_json **out)
@@ -265,7 +227,8 @@ static int instance_create(aws_act *a)
         fingerprint = pu_strdup(key.fingerprint);
     } else if (needs_fingerprint(a->planned)) {
         /* A scheduler logs in next: it needs the key cloud-init made. */
-        if (console_fingerprint(a, id, FINGERPRINT_WAIT_MS, &fingerprint) == INFRA_ECANCELLED) {
+        if (aws_console_wait_fingerprint(a->p, a->call, id, FINGERPRINT_WAIT_MS, &fingerprint) ==
+            INFRA_ECANCELLED) {
             error = INFRA_ECANCELLED;
             goto done;
         }
@@ -408,7 +371,7 @@ static int instance_refresh_info(aws_act *a, const aws_instance *info)
         return INFRA_ENOTFOUND;
     const char *fp = pu_json_str(a->state, "ssh_host_key_fingerprint");
     if (fp == NULL && strcmp(info->state, "running") == 0 &&
-        console_fingerprint(a, info->id, 0, &fingerprint) == INFRA_ECANCELLED)
+        aws_console_wait_fingerprint(a->p, a->call, info->id, 0, &fingerprint) == INFRA_ECANCELLED)
         return INFRA_ECANCELLED;
     error = instance_state(a->state, info, fp ? fp : fingerprint, &st);
     if (error == 0 && a->state != NULL)

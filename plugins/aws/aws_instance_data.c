@@ -449,7 +449,8 @@ static void settle(aws_waiter *w, char *const *polled, const aws_instance *v, si
         e->missing_since = -1;
         if (strcmp(found->state, e->target) == 0) {
             e->done = 1;
-        } else if (!want_gone && final_state(found->state)) {
+        } else if (!want_gone && final_state(found->state) &&
+                   !(strcmp(e->target, "stopped") == 0 && strcmp(found->state, "stopping") == 0)) {
             e->done = 1;
             e->error = INFRA_ECONFLICT;
             free(e->final_state);

@@ -275,7 +275,7 @@ void aws_lookups_free(aws_lookups *l);
 /* How many DescribeInstances the lookups by token have made (for tests). */
 long aws_lookups_calls(const aws_lookups *l);
 
-/* Waits until instance id is in state target ("running", or "terminated",
+/* Waits until instance id is in state target ("running", "stopped", or "terminated",
  * which a vanished instance also satisfies). Every instance waited on at
  * the same time is polled by one DescribeInstances, with backoff. 0 with
  * *out filled (may be NULL), INFRA_ETRANSIENT with a diagnostic on
@@ -343,6 +343,12 @@ int aws_asg_sweep(aws_act *a, const char *base, long upto, int with_deleting, aw
  * the ECDSA one preferred, else ED25519, else the first. 0 with *out
  * ("SHA256:..."; caller frees), INFRA_ENOTFOUND when there is no block. */
 int aws_console_fingerprint(const char *console, char **out);
+/* The fingerprint in the console output of instance id (GetConsoleOutput,
+ * plain or base64), waiting at most wait_ms for cloud-init to print it:
+ * 0 with *out (caller frees), INFRA_ENOTFOUND when it does not,
+ * INFRA_ECANCELLED. */
+int aws_console_wait_fingerprint(infra_provider *p, infra_call *call, const char *id,
+                                 int64_t wait_ms, char **out);
 
 /* ------------------------------------------------------------------ */
 /* aws_hostkey.c: the SSH host key an instance boots with               */
@@ -391,6 +397,11 @@ void aws_image_clear(aws_image *im);
  * naming the pattern and owners when there is none. */
 int aws_image_lookup(infra_provider *p, infra_call *call, const char *attr, char *const *owners,
                      const char *pattern, const char *architecture, aws_image *out);
+/* The same, leaving out the generations a built image named except makes
+ * (except-HASH16): a build's base never is one of its own images. */
+int aws_image_lookup_except(infra_provider *p, infra_call *call, const char *attr,
+                            char *const *owners, const char *pattern, const char *architecture,
+                            const char *except, aws_image *out);
 /* The AMI id of image: itself when it is one, else the newest of the
  * account's own images named like it (caller frees). */
 int aws_image_resolve(infra_provider *p, infra_call *call, const char *attr, const char *image,

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "aws_res.h"
+#include "aws_bake.h"
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
 #define R PU_ATTR_REQUIRED
@@ -131,12 +131,24 @@ static const pu_attr instance_attrs[] = {
 };
 
 static const pu_attr image_attrs[] = {
-    {"owners", "list", 0, "account ids, \"self\" or \"amazon\" (default [self])"},
-    {"name", "string", R, "name pattern (* and ?); the newest match wins; then its name"},
-    {"architecture", "string", 0, "x86_64 or arm64"},
+    {"owners", "list", 0, "account ids, \"self\" or \"amazon\" (default [self]); a lookup"},
+    {"name", "string", 0,
+     "a lookup: name pattern (* and ?), the newest match wins; a build: the AMI names' prefix"},
+    {"architecture", "string", 0, "x86_64 or arm64; a lookup"},
+    {"build", "map", 0,
+     "make the image: {base, size, subnet, firewalls, public_ip, user, key_pair, private_key, "
+     "steps} (docs/images.md)"},
+    {"keep", "integer", 0, "generations of a built image kept (default 3)"},
+    {"tags", "map", 0, "more tags of a built image"},
     {"id", "string", C, "AMI id"},
     {"creation_date", "string", C, "when the image was made"},
     {"owner_id", "string", C, "account that owns it"},
+    {"image_name", "string", C, "AMI name of a built image: NAME-HASH"},
+    {"build_hash", "string", C, "SHA-256 of the base image id and the steps (a built image)"},
+    {"base_id", "string", C, "the base AMI a built image was made from"},
+    {"generations", "list", C, "AMI ids of the generations kept, newest first"},
+    {"build_instance", "string", C,
+     "a build instance an interrupted create left (found by its token; its delete terminates it)"},
 };
 
 static const pu_attr load_balancer_attrs[] = {
@@ -502,6 +514,9 @@ int aws_validate(infra_call *call, const char *type, const infra_json *config)
     if (config != NULL && AJ->type(config) == INFRA_JSON_OBJECT &&
         check_values(call, type, config) < 0)
         error = INFRA_EINVALID;
+    if (config != NULL && AJ->type(config) == INFRA_JSON_OBJECT && strcmp(type, "image") == 0 &&
+        aws_bake_validate(call, config) < 0)
+        error = INFRA_EINVALID;
     return error;
 }
 
@@ -515,7 +530,6 @@ int aws_plan(infra_provider *self, infra_call *call, const char *type, const inf
     infra_json *plan = NULL, *replace = NULL;
     int error = pu_plan_begin(call, &aws_schema_table, type, desired, &t, &plan, &replace);
 
-    (void)self;
     if (error < 0)
         goto done;
     if (desired == NULL)
@@ -562,6 +576,9 @@ int aws_plan(infra_provider *self, infra_call *call, const char *type, const inf
                     goto done;
         }
     }
+    if (strcmp(type, "image") == 0 && aws_bake_is_build(desired) &&
+        (error = aws_bake_plan(self, call, prior, plan)) < 0)
+        goto done;
     /* public_ip is asked as a bool and shown as an address afterwards:
      * what was asked at launch is kept aside to see a change of mind. */
     if (strcmp(type, "instance") == 0) {

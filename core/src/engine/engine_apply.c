@@ -519,7 +519,8 @@ static size_t group_delete_node(graph *x, exec_plan *xp, const size_t *half, siz
 }
 
 /* Edges of the execution graph: a create/update/replace/read waits for
- * its dependencies (a group once its members are made); a delete waits
+ * its dependencies (a group once its members are made), and the deletion
+ * half of a replace for the updates of its dependencies; a delete waits
  * for everything that depended on it when it was applied (recorded in the
  * state entries, through the group's nodes for a group). */
 static graph *execution_graph(exec_plan *xp)
@@ -554,8 +555,14 @@ static graph *execution_graph(exec_plan *xp)
             for (size_t k = 0; k < it->res->ndeps; k++) {
                 size_t d = graph_find(p->g, it->res->deps[k]);
                 if (d != GRAPH_NONE && d != i && p->items[d].action != PLAN_DELETE &&
-                    !rolling_peer(p, it, d))
+                    !rolling_peer(p, it, d)) {
                     graph_add_edge(x, d, i);
+                    /* The old object stays until what it is replaced
+                     * for is updated: a new image generation that fails
+                     * to build leaves the instances of the old one. */
+                    if (it->action == PLAN_REPLACE && p->items[d].action == PLAN_UPDATE)
+                        graph_add_edge(x, d, delete_node(xp, half, i));
+                }
             }
         }
         size_t k;

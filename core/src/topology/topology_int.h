@@ -121,6 +121,15 @@ typedef struct topo_scope {
 int topo_reporting(topo_ctx *ctx, const topo_scope *scope);
 /* Counts an error and, under TOPO_MAX_ERRORS, adds it at node of doc
  * (NULL: the topology) with key path. */
+/* topology_image.c: 1 when an `images:` body has a `build:` block (a
+ * managed image, not a lookup). */
+int topo_image_is_built(const ytree_node *body);
+/* Reads the files the steps of config's build block upload (relative to
+ * the topology's directory), adding to each step "upload_path" (absolute)
+ * and "upload_sha256"; a file that cannot be read is an error at its
+ * line unless quiet. body is the image's YAML, path its key path. */
+void topo_image_files(topo_ctx *ctx, const ytree_node *body, const char *path, json_t *config,
+                      int quiet);
 void topo_error(topo_ctx *ctx, const ytree *doc, const ytree_node *node, const char *path,
                 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 /* Reports each key of map that is not in allowed (NULL-terminated). */

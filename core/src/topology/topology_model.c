@@ -388,7 +388,8 @@ static void declare_one(topo_ctx *ctx, const ytree_node *key, const ytree_node *
         topo_resource *r = &ctx->topo->resources[idx];
         r->provider = provider ? util_strdup(provider) : NULL;
         r->prevent_destroy = prevent_destroy;
-        r->data = data;
+        /* An image with a build block is made, not looked up. */
+        r->data = data && !(strcmp(type, "image") == 0 && topo_image_is_built(body));
         p->bodies[idx] = body;
     }
     free(provider);
@@ -523,6 +524,8 @@ int topo_build_resources(topo_ctx *ctx)
             }
             if (b->depends_on)
                 topo_add_depends_on(ctx, b->depends_on, b->path, &deps, i > 0);
+            if (!strncmp(b->key, "image.", 6) && topo_image_is_built(b->body))
+                topo_image_files(ctx, b->body, b->path, config, i > 0);
             if (r) {
                 r->config = config;
                 r->self_ref = deps.self_refs > 0;

@@ -77,6 +77,9 @@ class Region:
         self.reservations = {}
         self.client_tokens = {}  # (operation, token) -> (fingerprint, result reference)
         self.launch_templates = {}
+        self.images = collections.OrderedDict()  # made by CreateImage
+        self.snapshots = {}
+        self.deregistered = set()  # seed images deregistered
         self.tags = {}  # resource id -> OrderedDict(key -> value)
         self.load_balancers = collections.OrderedDict()
         self.auto_scaling_groups = collections.OrderedDict()

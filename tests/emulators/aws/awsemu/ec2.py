@@ -4,6 +4,7 @@ import json
 import time
 
 from .ec2_common import RESOURCE_TYPES, Ec2Base
+from .ec2_images import ImageMixin
 from .ec2_instances import InstanceMixin
 from .ec2_network import NetworkMixin
 from .ec2_security import SecurityMixin
@@ -17,7 +18,7 @@ def _fingerprint(params):
     return json.dumps(clean, sort_keys=True, default=str)
 
 
-class Ec2(NetworkMixin, SecurityMixin, InstanceMixin, TemplateMixin, Ec2Base):
+class Ec2(NetworkMixin, SecurityMixin, InstanceMixin, ImageMixin, TemplateMixin, Ec2Base):
     def __init__(self, emulator, model):
         super().__init__(emulator)
         self.model = model
@@ -73,4 +74,5 @@ class Ec2(NetworkMixin, SecurityMixin, InstanceMixin, TemplateMixin, Ec2Base):
         now = self.clock()
         for region in self.emulator.regions.values():
             self.tick_instances(region, now)
+            self.tick_images(region, now)
             self.tick_nat_gateways(region, now)

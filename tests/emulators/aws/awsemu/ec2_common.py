@@ -20,6 +20,7 @@ RESOURCE_TYPES = {
     "lt": ("launch-template", "launch_templates", "InvalidLaunchTemplateId.NotFound",
            "launch template ID"),
     "ami": ("image", None, "InvalidAMIID.NotFound", "image id"),
+    "snap": ("snapshot", "snapshots", "InvalidSnapshot.NotFound", "snapshot"),
 }
 
 RETENTION_SECONDS = 3600  # deleted NAT gateways and terminated instances stay visible

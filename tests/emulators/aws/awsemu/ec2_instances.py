@@ -253,6 +253,26 @@ class InstanceMixin:
                         "CurrentState": current})
         return {"TerminatingInstances": out}
 
+    def StopInstances(self, ctx, p):
+        r = ctx.region
+        insts = self.lookup_many(r.instances, p["InstanceIds"], "InvalidInstanceID.NotFound",
+                                 "instance ID", "instance IDs")
+        for inst in insts:
+            if inst["State"]["Name"] in ("pending", "shutting-down", "terminated"):
+                raise ApiError("IncorrectInstanceState", "This instance '%s' is not in a state "
+                               "from which it can be stopped." % inst["InstanceId"])
+        out = []
+        for inst in insts:
+            previous = dict(inst["State"])
+            if inst["State"]["Name"] == "running":
+                inst["State"] = state("stopping")
+                inst["StateTransitionReason"] = "User initiated (%s)" % self.utc().strftime(
+                    "%Y-%m-%d %H:%M:%S GMT")
+                inst["_since"] = self.clock()
+            out.append({"InstanceId": inst["InstanceId"], "PreviousState": previous,
+                        "CurrentState": dict(inst["State"])})
+        return {"StoppingInstances": out}
+
     def tick_instances(self, r, now):
         pending = self.emulator.config.pending_seconds
         retention = self.emulator.config.scaled(RETENTION_SECONDS)
@@ -262,6 +282,9 @@ class InstanceMixin:
             age = now - inst["_since"]
             if name == "pending" and age >= pending and inst["_ready"]:
                 inst["State"] = state("running")
+                inst["_since"] = now
+            elif name == "stopping" and age >= pending:
+                inst["State"] = state("stopped")
                 inst["_since"] = now
             elif name == "shutting-down" and age >= pending and inst["_cleaned"]:
                 inst["State"] = state("terminated")
@@ -352,7 +375,7 @@ class InstanceMixin:
         page, token = self.paginate(rows, p.get("MaxResults"), p.get("NextToken"))
         return {"Tags": page, "NextToken": token}
 
-    # -- zones and images ---------------------------------------------------
+    # -- zones --------------------------------------------------------------
     def _zone_id(self, ctx, zone):
         zones = self.emulator.config.zones.get(ctx.region_name, [])
         parts = ctx.region_name.split("-")
@@ -379,60 +402,6 @@ class InstanceMixin:
             "zone-type": lambda z: z["ZoneType"], "group-name": lambda z: z["GroupName"],
         }, lambda z: z["ZoneName"])
         return {"AvailabilityZones": items}
-
-    def images(self, r):
-        out = []
-        for seed in self.emulator.config.images:
-            if seed.get("Region", r.name) != r.name:
-                continue
-            image = {"ImageType": "machine", "Public": False, "RootDeviceType": "ebs",
-                     "RootDeviceName": "/dev/xvda", "VirtualizationType": "hvm",
-                     "Hypervisor": "xen", "EnaSupport": True, "BlockDeviceMappings": [],
-                     "Architecture": "x86_64", "State": "available",
-                     "OwnerId": self.emulator.config.account_id}
-            image.update({k: v for k, v in seed.items() if k != "Region"})
-            image.setdefault("ImageLocation", "%s/%s" % (image["OwnerId"],
-                                                         image.get("Name", image["ImageId"])))
-            out.append(image)
-        return out
-
-    def image(self, r, image_id):
-        if not image_id.startswith("ami-"):
-            raise ApiError("InvalidAMIID.Malformed", "Invalid id: \"%s\" (expecting \"ami-...\")"
-                           % image_id)
-        for image in self.images(r):
-            if image["ImageId"] == image_id:
-                if image["State"] != "available":
-                    raise ApiError("InvalidAMIID.Unavailable", "AMI %s is not available" % image_id)
-                return image
-        raise ApiError("InvalidAMIID.NotFound", "The image id '[%s]' does not exist" % image_id)
-
-    def DescribeImages(self, ctx, p):
-        r = ctx.region
-        account = self.emulator.config.account_id
-        items = self.images(r)
-        if p.get("ImageIds"):
-            for image_id in p["ImageIds"]:
-                self.image(r, image_id) if not image_id.startswith("ami-") else None
-                if not any(i["ImageId"] == image_id for i in items):
-                    raise ApiError("InvalidAMIID.NotFound", "The image id '[%s]' does not exist"
-                                   % image_id)
-            items = [i for i in items if i["ImageId"] in p["ImageIds"]]
-        if p.get("Owners"):
-            owners = set(p["Owners"])
-            items = [i for i in items if i["OwnerId"] in owners
-                     or ("self" in owners and i["OwnerId"] == account)
-                     or (i.get("ImageOwnerAlias") in owners)]
-        items = self.filtered(r, items, p.get("Filters"), {
-            "name": lambda i: i.get("Name"), "state": lambda i: i["State"],
-            "architecture": lambda i: i["Architecture"], "image-id": lambda i: i["ImageId"],
-            "owner-id": lambda i: i["OwnerId"], "root-device-type": lambda i: i["RootDeviceType"],
-            "virtualization-type": lambda i: i["VirtualizationType"],
-            "is-public": lambda i: i["Public"], "image-type": lambda i: i["ImageType"],
-            "owner-alias": lambda i: i.get("ImageOwnerAlias"),
-            "description": lambda i: i.get("Description"),
-        }, lambda i: i["ImageId"])
-        return {"Images": [self.with_tags(r, i, i["ImageId"]) for i in items]}
 
     def subnet_address_space(self, subnet):
         return ipaddress.IPv4Network(subnet["CidrBlock"])

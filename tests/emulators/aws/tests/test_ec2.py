@@ -383,6 +383,42 @@ class Instances(EmulatorCase):
         eu = self.client("ec2", region="eu-west-1")
         self.assertEqual(eu.describe_images(Owners=["self"])["Images"], [])
 
+    def test_stop_create_image_deregister_and_delete_snapshot(self):
+        ec2 = self.ec2
+        iid = ec2.run_instances(ImageId=IMAGE, MinCount=1, MaxCount=1,
+                                SubnetId=self.subnets[0])["Instances"][0]["InstanceId"]
+        self.assertError("IncorrectInstanceState", ec2.stop_instances, InstanceIds=[iid])
+        self.wait_state(ec2, [iid], "running")
+        got = ec2.stop_instances(InstanceIds=[iid])["StoppingInstances"][0]
+        self.assertEqual(got["CurrentState"]["Name"], "stopping")
+        self.wait_state(ec2, [iid], "stopped")
+        tags = [{"Key": "infra:build-hash", "Value": "abc"}]
+        ami = ec2.create_image(InstanceId=iid, Name="baked-abc", TagSpecifications=[
+            {"ResourceType": "image", "Tags": tags},
+            {"ResourceType": "snapshot", "Tags": tags}])["ImageId"]
+        self.assertError("InvalidAMIName.Duplicate", ec2.create_image, InstanceId=iid,
+                         Name="baked-abc")
+        self.assertError("InvalidAMIName.Malformed", ec2.create_image, InstanceId=iid,
+                         Name="x!")
+        image = ec2.describe_images(ImageIds=[ami])["Images"][0]
+        self.assertEqual(image["State"], "pending")
+        wait_until(lambda: ec2.describe_images(ImageIds=[ami])["Images"][0]["State"]
+                   == "available")
+        mine = ec2.describe_images(Owners=["self"], Filters=[
+            {"Name": "tag:infra:build-hash", "Values": ["abc"]}])["Images"]
+        self.assertEqual([i["ImageId"] for i in mine], [ami])
+        snap = image["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
+        self.assertError("InvalidSnapshot.InUse", ec2.delete_snapshot, SnapshotId=snap)
+        # an instance of the new image
+        ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1, SubnetId=self.subnets[0])
+        ec2.deregister_image(ImageId=ami)
+        self.assertError("InvalidAMIID.NotFound", ec2.describe_images, ImageIds=[ami])
+        self.assertError("InvalidAMIID.NotFound", ec2.deregister_image, ImageId=ami)
+        ec2.delete_snapshot(SnapshotId=snap)
+        self.assertError("InvalidSnapshot.NotFound", ec2.delete_snapshot, SnapshotId=snap)
+        ec2.terminate_instances(InstanceIds=[iid])
+        self.wait_state(ec2, [iid], "terminated")
+
     def test_availability_zones_come_from_the_seed(self):
         zones = self.ec2.describe_availability_zones()["AvailabilityZones"]
         self.assertEqual([z["ZoneName"] for z in zones], ["us-east-1a", "us-east-1b"])
