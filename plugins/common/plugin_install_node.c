@@ -6,6 +6,7 @@
  * The scripts are built here as text so that the tests can read them; every
  * path and name in them is quoted for the shell. */
 #include "plugin_install.h"
+#include "plugin_remote.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,21 +16,6 @@
 #define STATUS_MISMATCH 3
 /* How long dpkg -i waits for another dpkg (a boot-time upgrade) to finish. */
 #define DPKG_LOCK_WAIT_S 300
-
-/* text quoted for a POSIX shell; caller frees. */
-static char *quote(const char *text)
-{
-    pu_buf b = {0};
-    pu_buf_puts(&b, "'");
-    for (const char *p = text; *p; p++) {
-        if (*p == '\'')
-            pu_buf_puts(&b, "'\\''");
-        else
-            pu_buf_put(&b, p, 1);
-    }
-    pu_buf_puts(&b, "'");
-    return pu_buf_take(&b);
-}
 
 static const char *bin_dir_or_default(const char *bin_dir)
 {
@@ -73,7 +59,7 @@ char *pu_install_inspect_script(const pu_install *in, const char *bin_dir)
 {
     pu_buf b = {0};
     if (!in->packages) {
-        char *f = dest_path(in, 0, bin_dir), *q = quote(f);
+        char *f = dest_path(in, 0, bin_dir), *q = pu_shell_quote(f);
         pu_buf_printf(&b,
                       "f=%s\n"
                       "if [ -f \"$f\" ]; then echo \"prog $(stat -c '%%a %%u' \"$f\") "
@@ -86,7 +72,8 @@ char *pu_install_inspect_script(const pu_install *in, const char *bin_dir)
     pu_buf_puts(&b, "command -v dpkg >/dev/null 2>&1 && command -v dpkg-deb >/dev/null 2>&1 && "
                     "command -v dpkg-query >/dev/null 2>&1 || echo 'dpkg no'\n");
     for (size_t i = 0; i < in->nfiles; i++) {
-        char *f = dest_path(in, i, bin_dir), *q = quote(f), *name = quote(in->files[i].name);
+        char *f = dest_path(in, i, bin_dir), *q = pu_shell_quote(f),
+             *name = pu_shell_quote(in->files[i].name);
         pu_buf_printf(&b,
                       "f=%s\n"
                       "if [ -f \"$f\" ]; then h=$(sha256sum <\"$f\" | cut -c1-64); else h=-; fi\n"
@@ -168,8 +155,8 @@ char *pu_install_commit_script(const pu_install *in, const pu_install_plan *plan
                                const char *bin_dir, const char *stage)
 {
     pu_buf b = {0};
-    char *dir = dest_dir(in, bin_dir), *qdir = quote(dir);
-    char *qstage = stage ? quote(stage) : NULL;
+    char *dir = dest_dir(in, bin_dir), *qdir = pu_shell_quote(dir);
+    char *qstage = stage ? pu_shell_quote(stage) : NULL;
 
     /* fail: says why on stderr, drops what was staged, exits */
     pu_buf_puts(&b, "fail() { echo \"$*\" >&2; rm -rf --");
@@ -178,7 +165,7 @@ char *pu_install_commit_script(const pu_install *in, const pu_install_plan *plan
     for (size_t i = 0; i < in->nfiles; i++) {
         if (!plan->upload[i])
             continue;
-        char *tmp = pu_install_stage_path(in, i, bin_dir, NULL), *q = quote(tmp);
+        char *tmp = pu_install_stage_path(in, i, bin_dir, NULL), *q = pu_shell_quote(tmp);
         pu_buf_printf(&b, " %s", q);
         free(q);
         free(tmp);
@@ -190,9 +177,10 @@ char *pu_install_commit_script(const pu_install *in, const pu_install_plan *plan
                   qdir, qdir, dir);
     for (size_t i = 0; i < in->nfiles; i++) {
         const pu_install_file *f = &in->files[i];
-        char *dest = dest_path(in, i, bin_dir), *qdest = quote(dest);
-        char *staged = pu_install_stage_path(in, i, bin_dir, stage), *qstaged = quote(staged);
-        char *tmp = pu_install_stage_path(in, i, bin_dir, NULL), *qtmp = quote(tmp);
+        char *dest = dest_path(in, i, bin_dir), *qdest = pu_shell_quote(dest);
+        char *staged = pu_install_stage_path(in, i, bin_dir, stage),
+             *qstaged = pu_shell_quote(staged);
+        char *tmp = pu_install_stage_path(in, i, bin_dir, NULL), *qtmp = pu_shell_quote(tmp);
         int mode = in->packages ? 0644 : 0755;
         if (plan->upload[i]) {
             /* the copy that arrived, then the same bytes moved into place */
@@ -221,13 +209,13 @@ char *pu_install_commit_script(const pu_install *in, const pu_install_plan *plan
         /* older packages of this item go; the others are its set */
         pu_buf_printf(&b, "for f in %s/*.deb; do\n  case ${f##*/} in\n  ", qdir);
         for (size_t i = 0; i < in->nfiles; i++) {
-            char *q = quote(in->files[i].name);
+            char *q = pu_shell_quote(in->files[i].name);
             pu_buf_printf(&b, "%s%s", i ? "|" : "", q);
             free(q);
         }
         pu_buf_puts(&b, ") ;;\n  *) rm -f -- \"$f\" ;;\n  esac\ndone\nall=yes\nfor f in");
         for (size_t i = 0; i < in->nfiles; i++) {
-            char *dest = dest_path(in, i, bin_dir), *q = quote(dest);
+            char *dest = dest_path(in, i, bin_dir), *q = pu_shell_quote(dest);
             pu_buf_printf(&b, " %s", q);
             free(q);
             free(dest);
@@ -241,7 +229,7 @@ char *pu_install_commit_script(const pu_install *in, const pu_install_plan *plan
                           "  until DEBIAN_FRONTEND=noninteractive dpkg -i --force-confdef "
                           "--force-confold");
         for (size_t i = 0; i < in->nfiles; i++) {
-            char *dest = dest_path(in, i, bin_dir), *q = quote(dest);
+            char *dest = dest_path(in, i, bin_dir), *q = pu_shell_quote(dest);
             pu_buf_printf(&b, " %s", q);
             free(q);
             free(dest);
@@ -269,30 +257,6 @@ char *pu_install_commit_script(const pu_install *in, const pu_install_plan *plan
 
 /* ------------------------------------------------------------------ */
 /* Talking to the node                                                */
-
-/* A single line of at most about 600 bytes of text; caller frees. */
-static char *excerpt(const char *text)
-{
-    pu_buf b = {0};
-    int space = 0;
-    for (const char *p = text ? text : ""; *p && b.len < 600; p++) {
-        if ((unsigned char)*p < ' ') {
-            if (b.len > 0 && !space)
-                pu_buf_puts(&b, *p == '\n' ? " | " : " ");
-            space = 1;
-        } else {
-            pu_buf_put(&b, p, 1);
-            space = 0;
-        }
-    }
-    while (b.len >= 3 && strcmp(b.data + b.len - 3, " | ") == 0)
-        b.data[b.len -= 3] = '\0';
-    if (b.len == 0) {
-        free(b.data);
-        return pu_strdup("(no output)");
-    }
-    return pu_buf_take(&b);
-}
 
 /* Runs cmd (as root when as_root), with the cancellable run slot when the
  * host has it. 0 once it ran, with its status and outputs (caller frees
@@ -338,7 +302,7 @@ static int node_step(infra_call *call, const pu_install_node *n, const char *att
         if (error != INFRA_ECANCELLED)
             pu_diagf(call, "", "node %s: %s: %s: the SSH command failed", n->name, attr, what);
     } else if (status != 0) {
-        char *tail = excerpt(serr);
+        char *tail = pu_excerpt(serr);
         if (status == STATUS_MISMATCH) /* the script says why */
             pu_diagf(call, "", "node %s: %s: %s failed: %s", n->name, attr, what, tail);
         else
@@ -382,7 +346,7 @@ int pu_install_apply(infra_call *call, const pu_install_node *node, const pu_ins
     if ((error = node_step(call, node, attr, "looking at what it holds", script, 1, &output)) < 0)
         goto done;
     if (pu_install_plan_read(in, output, &plan) < 0) {
-        char *tail = excerpt(output);
+        char *tail = pu_excerpt(output);
         pu_diagf(call, "", "node %s: %s: unexpected answer while looking at what it holds: %s",
                  node->name, attr, tail);
         free(tail);
@@ -417,7 +381,8 @@ int pu_install_apply(infra_call *call, const pu_install_node *node, const pu_ins
             output = NULL;
         } else {
             dir = dest_dir(in, bin_dir);
-            char *q = quote(dir), *cmd = pu_printf("[ -d %s ] || mkdir -p -m 0755 %s", q, q);
+            char *q = pu_shell_quote(dir),
+                 *cmd = pu_printf("[ -d %s ] || mkdir -p -m 0755 %s", q, q);
             error = node_step(call, node, attr, "making its directory", cmd, 1, NULL);
             free(cmd);
             free(q);
@@ -450,7 +415,7 @@ int pu_install_apply(infra_call *call, const pu_install_node *node, const pu_ins
 done:
     if (error < 0 && stage != NULL) {
         /* the commit script removes it; after a failed upload it is ours */
-        char *q = quote(stage), *cmd = pu_printf("rm -rf %s", q);
+        char *q = pu_shell_quote(stage), *cmd = pu_printf("rm -rf %s", q);
         int st = 0;
         char *o = NULL, *e = NULL;
         node_run(call, node, cmd, 0, &st, &o, &e);

@@ -134,8 +134,6 @@ void nomad_sha256_hex(const void *data, size_t len, char out[65]);
 /* A random (version 4) UUID, 37 bytes with the NUL. INFRA_EINTERNAL when
  * the system has no randomness. */
 int nomad_uuid(char out[37]);
-/* text quoted for a POSIX shell; caller frees. */
-char *nomad_shell_quote(const char *text);
 /* 1 when s is non-empty and made of [A-Za-z0-9._-] only. */
 int nomad_name_ok(const char *s);
 /* 1 when s is a valid region name: Consul's datacenter rule, ^[a-z0-9_-]+$

@@ -103,13 +103,13 @@ int nomad_remote_inspect(infra_scheduler *ctx, infra_call *call, nomad_remote *r
     pu_buf_puts(&b, "if [ -d /run/systemd/system ]; then echo init systemd; "
                     "else echo init none; fi\n");
     for (int a = 0; a < NOMAD_AGENT_COUNT; a++) {
-        char *q = nomad_shell_quote(r->want_bin[a] ? r->want_bin[a] : ctx->s.binary[a]);
+        char *q = pu_shell_quote(r->want_bin[a] ? r->want_bin[a] : ctx->s.binary[a]);
         pu_buf_printf(&b, "echo \"bin %s $(command -v %s 2>/dev/null || echo -)\"\n",
                       nomad_agent_name((nomad_agent)a), q);
         free(q);
     }
     for (size_t i = 0; i < paths->n; i++) {
-        char *q = nomad_shell_quote(paths->v[i]);
+        char *q = pu_shell_quote(paths->v[i]);
         pu_buf_printf(&b,
                       "f=%s; if [ -f \"$f\" ]; then echo \"file $(stat -c %%a \"$f\") "
                       "$(sha256sum <\"$f\" | cut -c1-64) $f\"; else echo \"file - - $f\"; fi\n",
@@ -186,9 +186,8 @@ int nomad_remote_inspect(infra_scheduler *ctx, infra_call *call, nomad_remote *r
                      "docs/nomad.md, \"Installing the agents\"), or set "
                      "clusters.%s.install.%s: {file: ..., sha256: ...} to have infra install it "
                      "(or %s_binary to where it is)",
-                     r->node->name, name,
-                     r->want_bin[a] ? r->want_bin[a] : ctx->s.binary[a], name, ctx->cluster,
-                     name, name);
+                     r->node->name, name, r->want_bin[a] ? r->want_bin[a] : ctx->s.binary[a], name,
+                     ctx->cluster, name, name);
             error = INFRA_EINVALID;
             goto done;
         }
@@ -250,8 +249,8 @@ int nomad_remote_service_files(infra_scheduler *ctx, const nomad_remote *r, noma
                              "[Install]\n"
                              "WantedBy=multi-user.target\n",
                              r->installed[a] ? "# Program: " : "",
-                             r->installed[a] ? r->installed[a] : "",
-                             r->installed[a] ? "\n" : "", a == NOMAD_AGENT_CONSUL ? "Consul" : "Nomad",
+                             r->installed[a] ? r->installed[a] : "", r->installed[a] ? "\n" : "",
+                             a == NOMAD_AGENT_CONSUL ? "Consul" : "Nomad",
                              a == NOMAD_AGENT_NOMAD ? " consul.service" : "",
                              a == NOMAD_AGENT_NOMAD ? " consul.service" : "", r->bin[a],
                              agent_args((nomad_agent)a));
@@ -263,8 +262,8 @@ int nomad_remote_service_files(infra_scheduler *ctx, const nomad_remote *r, noma
                              "%s%s%s"
                              "exec %s %s\n",
                              r->installed[a] ? "# Program: " : "",
-                             r->installed[a] ? r->installed[a] : "",
-                             r->installed[a] ? "\n" : "", r->bin[a], agent_args((nomad_agent)a));
+                             r->installed[a] ? r->installed[a] : "", r->installed[a] ? "\n" : "",
+                             r->bin[a], agent_args((nomad_agent)a));
             nomad_files_add(out, path, text, strlen(text), 0755, a, 0);
         }
         free(path);
@@ -290,7 +289,7 @@ static int put_staged(infra_call *call, nomad_remote *r, const nomad_files *file
         const nomad_file *f = &files->v[i];
         char *stage = pu_printf("%s/f%zu", dir, i);
         error = pu_host->ssh->upload(r->ssh, stage, f->data, f->len, 0600);
-        char *qs = nomad_shell_quote(stage), *qd = nomad_shell_quote(f->path);
+        char *qs = pu_shell_quote(stage), *qd = pu_shell_quote(f->path);
         pu_buf_printf(&cmd,
                       "install -m %o -o root -g root %s %s.infra-new && mv -f %s.infra-new %s\n",
                       f->mode, qs, qd, qd, qd);
@@ -302,7 +301,7 @@ static int put_staged(infra_call *call, nomad_remote *r, const nomad_files *file
             goto done;
         }
     }
-    char *qdir = nomad_shell_quote(dir);
+    char *qdir = pu_shell_quote(dir);
     pu_buf_printf(&cmd, "rm -rf %s\n", qdir);
     free(qdir);
     char *script = pu_buf_take(&cmd);
@@ -340,7 +339,7 @@ int nomad_remote_disable(infra_call *call, nomad_remote *r, const nomad_strs *pa
 {
     pu_buf b = {0};
     for (size_t i = 0; i < paths->n; i++) {
-        char *q = nomad_shell_quote(paths->v[i]);
+        char *q = pu_shell_quote(paths->v[i]);
         pu_buf_printf(&b, "mv -f -- %s %s" NOMAD_DISABLED_SUFFIX "\n", q, q);
         free(q);
     }

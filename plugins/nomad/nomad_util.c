@@ -179,20 +179,6 @@ int nomad_uuid(char out[37])
     return 0;
 }
 
-char *nomad_shell_quote(const char *text)
-{
-    pu_buf b = {0};
-    pu_buf_puts(&b, "'");
-    for (const char *p = text; *p; p++) {
-        if (*p == '\'')
-            pu_buf_puts(&b, "'\\''");
-        else
-            pu_buf_put(&b, p, 1);
-    }
-    pu_buf_puts(&b, "'");
-    return pu_buf_take(&b);
-}
-
 int nomad_name_ok(const char *s)
 {
     if (s == NULL || *s == '\0')
