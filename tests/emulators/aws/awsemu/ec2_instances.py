@@ -253,6 +253,39 @@ class InstanceMixin:
                         "CurrentState": current})
         return {"TerminatingInstances": out}
 
+    def ModifyInstanceAttribute(self, ctx, p):
+        """SourceDestCheck and Groups; one attribute a call, as EC2 wants."""
+        r = ctx.region
+        inst = self.lookup(r.instances, p["InstanceId"], "InvalidInstanceID.NotFound",
+                           "instance ID")
+        given = [k for k in p if k not in ("InstanceId", "DryRun")]
+        if len(given) != 1:
+            raise ApiError("InvalidParameterCombination", "Exactly one attribute must be "
+                           "specified in the request" if given else "No attributes specified.")
+        if inst["State"]["Name"] in ("shutting-down", "terminated"):
+            raise ApiError("IncorrectInstanceState", "The instance '%s' is not in a state from "
+                           "which it can be modified." % inst["InstanceId"])
+        key = given[0]
+        if key == "SourceDestCheck":
+            if "Value" not in p[key]:
+                raise ApiError("MissingParameter", "The request must contain the parameter "
+                               "SourceDestCheck.Value")
+            inst["SourceDestCheck"] = bool(p[key]["Value"])
+        elif key == "Groups":
+            groups = []
+            for gid in p["Groups"]:
+                group = self.lookup(r.security_groups, gid, "InvalidGroup.NotFound",
+                                    "security group")
+                if group["VpcId"] != inst["VpcId"]:
+                    raise ApiError("InvalidGroup.NotFound", "The security group '%s' does not "
+                                   "exist in VPC '%s'" % (gid, inst["VpcId"]))
+                groups.append({"GroupName": group["GroupName"], "GroupId": gid})
+            inst["SecurityGroups"] = groups
+        else:
+            raise ApiError("UnsupportedOperation", "ModifyInstanceAttribute of %s is not "
+                           "supported by this emulator." % key)
+        return {}
+
     def StopInstances(self, ctx, p):
         r = ctx.region
         insts = self.lookup_many(r.instances, p["InstanceIds"], "InvalidInstanceID.NotFound",

@@ -481,8 +481,13 @@ class NetworkMixin:
                 a["VpcId"] == rtb["VpcId"] for a in r.internet_gateways.get(gw, {}).get(
                     "Attachments", [])))
                     or (nat and r.nat_gateways.get(nat, {}).get("State") in (
-                        None, "deleted", "deleting", "failed")))
+                        None, "deleted", "deleting", "failed"))
+                    or (route.get("InstanceId") and r.instances.get(
+                        route["InstanceId"], {}).get("State", {}).get("Name") in (
+                        None, "shutting-down", "terminated")))
             route["State"] = "blackhole" if dead else "active"
+            if route.get("InstanceId"):
+                route["InstanceOwnerId"] = rtb["OwnerId"]
             routes.append(route)
         out["Routes"] = routes
         out["Associations"] = [dict(a) for a in rtb["Associations"]]
@@ -506,7 +511,10 @@ class NetworkMixin:
         elif key == "NatGatewayId":
             self.lookup(r.nat_gateways, value, "NatGatewayNotFound", "NAT gateway ID")
         elif key == "InstanceId":
-            self.lookup(r.instances, value, "InvalidInstanceID.NotFound", "instance ID")
+            inst = self.lookup(r.instances, value, "InvalidInstanceID.NotFound", "instance ID")
+            if inst["VpcId"] != rtb["VpcId"]:
+                raise ApiError("InvalidParameterValue", "route table %s and instance %s belong "
+                               "to different networks" % (rtb["RouteTableId"], value))
         else:
             raise ApiError("UnsupportedOperation", "Route targets of type %s are not supported "
                            "by this emulator." % key)

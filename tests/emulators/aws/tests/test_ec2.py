@@ -135,6 +135,33 @@ class Networking(EmulatorCase):
         self.assertError("InvalidRouteTableID.NotFound", ec2.describe_route_tables,
                          RouteTableIds=[rtb])
 
+    def test_nat_instance_route_and_source_dest_check(self):
+        ec2 = self.client("ec2")
+        vpc, subnets, igw = self.network(ec2)
+        iid = ec2.run_instances(ImageId=IMAGE, MinCount=1, MaxCount=1,
+                                SubnetId=subnets[0])["Instances"][0]["InstanceId"]
+        ec2.modify_instance_attribute(InstanceId=iid, SourceDestCheck={"Value": False})
+        inst = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
+        self.assertFalse(inst["SourceDestCheck"])
+        self.assertError("InvalidParameterCombination", ec2.modify_instance_attribute,
+                         InstanceId=iid, SourceDestCheck={"Value": True},
+                         DisableApiTermination={"Value": True})
+        rtb = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+        ec2.create_route(RouteTableId=rtb, DestinationCidrBlock="0.0.0.0/0", InstanceId=iid)
+        table = ec2.describe_route_tables(RouteTableIds=[rtb])["RouteTables"][0]
+        route = [r for r in table["Routes"] if r["DestinationCidrBlock"] == "0.0.0.0/0"][0]
+        self.assertEqual((route["InstanceId"], route["State"]), (iid, "active"))
+        ec2.replace_route(RouteTableId=rtb, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw)
+        table = ec2.describe_route_tables(RouteTableIds=[rtb])["RouteTables"][0]
+        route = [r for r in table["Routes"] if r["DestinationCidrBlock"] == "0.0.0.0/0"][0]
+        self.assertEqual((route.get("GatewayId"), route.get("InstanceId")), (igw, None))
+        ec2.replace_route(RouteTableId=rtb, DestinationCidrBlock="0.0.0.0/0", InstanceId=iid)
+        ec2.terminate_instances(InstanceIds=[iid])
+        self.wait_state(ec2, [iid], "terminated")
+        table = ec2.describe_route_tables(RouteTableIds=[rtb])["RouteTables"][0]
+        route = [r for r in table["Routes"] if r["DestinationCidrBlock"] == "0.0.0.0/0"][0]
+        self.assertEqual(route["State"], "blackhole")
+
 
 class SecurityGroups(EmulatorCase):
     def test_rules_with_cidrs_and_group_references(self):
