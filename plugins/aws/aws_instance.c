@@ -153,6 +153,11 @@ static int instance_state(const infra_json *base, const aws_instance *info, cons
         goto done;
     if (info->zone != NULL && (error = pu_json_set_str(st, "availability_zone", info->zone)) < 0)
         goto done;
+    /* Kept only where the config has it: EC2's answer, so that a change
+     * behind infra's back shows in the plan. */
+    if (AJ->get(st, "source_dest_check") != NULL && info->source_dest_check >= 0 &&
+        (error = pu_json_set_bool(st, "source_dest_check", info->source_dest_check)) < 0)
+        goto done;
     if (pu_json_str(st, "ssh_user") == NULL &&
         (error = pu_json_set_str(st, "ssh_user", "root")) < 0)
         goto done;
@@ -171,6 +176,37 @@ done:
 static int needs_fingerprint(const infra_json *planned)
 {
     return pu_json_str(planned, "cluster") != NULL || pu_json_str(planned, "role") != NULL;
+}
+
+/* The source/destination check the config wants: 1 or 0, or -1 when it
+ * leaves it to EC2 (not given now nor before; given before and no longer,
+ * it goes back to EC2's default, on). */
+static int wanted_check(const infra_json *planned, const infra_json *prior)
+{
+    const infra_json *v = AJ->get(planned, "source_dest_check");
+    int b;
+    if (v != NULL && pu_json_to_bool(v, &b) == 0)
+        return b;
+    return prior != NULL && AJ->get(prior, "source_dest_check") != NULL ? 1 : -1;
+}
+
+/* ModifyInstanceAttribute SourceDestCheck when info (what EC2 said of the
+ * instance) differs from want; info then says want. */
+static int sync_check(aws_act *a, const char *id, int want, aws_instance *info)
+{
+    aws_params q = {0};
+    aws_resp *r = NULL;
+    if (want < 0 || info->source_dest_check == want)
+        return 0;
+    aws_params_add(&q, "InstanceId", id);
+    aws_params_add_bool(&q, "SourceDestCheck.Value", want);
+    int error = aws_query(a->p, a->call, AWS_EC2, "ModifyInstanceAttribute", &q,
+                          "source_dest_check", AWS_SAFE | AWS_FRESH, NULL, &r);
+    if (error == 0)
+        info->source_dest_check = want;
+    aws_resp_free(r);
+    aws_params_free(&q);
+    return error;
 }
 
 static int instance_create(aws_act *a)
@@ -221,7 +257,8 @@ static int instance_create(aws_act *a)
     if (error < 0)
         goto done;
     if ((error = aws_waiter_wait(a->p, a->call, "", id, "running", AWS_WAIT_INSTANCE_MS, &info)) <
-        0)
+            0 ||
+        (error = sync_check(a, id, wanted_check(a->planned, NULL), &info)) < 0)
         goto done;
     if (generated) {
         fingerprint = pu_strdup(key.fingerprint);
@@ -300,6 +337,8 @@ static int instance_update(aws_act *a)
         error = aws_tags_sync(a->p, a->call, id, a->prior, a->planned, cluster_keys);
     if (error == 0)
         error = describe_instance(a, id, &info);
+    if (error == 0)
+        error = sync_check(a, id, wanted_check(a->planned, a->prior), &info);
     if (error == 0 &&
         (error = instance_state(a->planned, &info,
                                 pu_json_str(a->prior, "ssh_host_key_fingerprint"), &st)) == 0)

@@ -60,6 +60,7 @@ void aws_instance_copy(aws_instance *to, const aws_instance *from)
     COPY(key_name);
     COPY(client_token);
 #undef COPY
+    to->source_dest_check = from->source_dest_check;
     to->groups = pu_calloc(1, sizeof(char *));
     for (size_t g = 0; from->groups && from->groups[g]; g++)
         aws_strv_push(&to->groups, from->groups[g]);
@@ -101,6 +102,9 @@ void aws_instance_parse(const xmlNode *item, aws_instance *out)
         free(id);
     }
     aws_tags_parse(aws_xml_child(item, "tagSet"), &out->tags);
+    char *check = aws_xml_get(item, "sourceDestCheck");
+    out->source_dest_check = check == NULL ? -1 : strcmp(check, "true") == 0;
+    free(check);
     if (out->state == NULL)
         out->state = pu_strdup("unknown");
 }

@@ -249,6 +249,7 @@ typedef struct aws_instance {
     char *client_token;
     char **groups; /* security group ids */
     aws_tags tags;
+    int source_dest_check; /* 1, 0, or -1 when EC2 did not say */
 } aws_instance;
 
 void aws_instance_clear(aws_instance *i);

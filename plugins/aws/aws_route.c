@@ -1,4 +1,5 @@
-/* Route tables: the table, its routes (to an internet or NAT gateway) and
+/* Route tables: the table, its routes (to an internet or NAT gateway, or
+ * to an instance such as a NAT instance) and
  * its subnet associations, reconciled in place: only the routes and
  * associations that differ are created, replaced or removed. */
 #include "aws_res.h"
@@ -15,10 +16,22 @@ static const aws_ec2_kind table_kind = {.describe = "DescribeRouteTables",
                                         .filter = "route-table-id",
                                         .page_max = 100};
 
+/* What a route leads to: its key in the config, its parameter in
+ * CreateRoute/ReplaceRoute and its element in DescribeRouteTables. */
+typedef enum { TARGET_GATEWAY, TARGET_NAT, TARGET_INSTANCE, TARGET_COUNT } route_target;
+
+static const struct {
+    const char *key, *param, *elem;
+} targets[TARGET_COUNT] = {
+    {"gateway", "GatewayId", "gatewayId"},
+    {"nat_gateway", "NatGatewayId", "natGatewayId"},
+    {"instance", "InstanceId", "instanceId"},
+};
+
 typedef struct route {
     char *cidr;
-    char *target; /* igw-... or nat-... */
-    int nat;      /* target is a NAT gateway */
+    char *target; /* igw-..., nat-... or i-... */
+    route_target kind;
 } route;
 
 typedef struct table_info {
@@ -44,13 +57,14 @@ static void table_clear(table_info *t)
     memset(t, 0, sizeof(*t));
 }
 
-static void route_push(route **v, size_t *n, const char *cidr, const char *target, int nat)
+static void route_push(route **v, size_t *n, const char *cidr, const char *target,
+                       route_target kind)
 {
     route *grown = pu_realloc(*v, (*n + 1) * sizeof(**v));
     *v = grown;
     grown[*n].cidr = pu_strdup(cidr);
     grown[*n].target = pu_strdup(target);
-    grown[*n].nat = nat;
+    grown[*n].kind = kind;
     (*n)++;
 }
 
@@ -64,17 +78,20 @@ static void table_parse(const xmlNode *item, table_info *t)
     for (xmlNode *it = aws_xml_child(set, "item"); it != NULL; it = aws_xml_next(it)) {
         char *origin = aws_xml_get(it, "origin");
         char *cidr = aws_xml_get(it, "destinationCidrBlock");
-        char *gw = aws_xml_get(it, "gatewayId");
-        char *nat = aws_xml_get(it, "natGatewayId");
         int mine = origin == NULL || strcmp(origin, "CreateRoute") == 0;
-        if (mine && cidr && *cidr && nat && *nat)
-            route_push(&t->routes, &t->nroutes, cidr, nat, 1);
-        else if (mine && cidr && *cidr && gw && *gw && strcmp(gw, "local") != 0)
-            route_push(&t->routes, &t->nroutes, cidr, gw, 0);
+        /* A route to an instance also names its interface, never a
+         * gateway: the more specific target wins. */
+        for (int k = TARGET_INSTANCE; mine && cidr && *cidr && k >= 0; k--) {
+            char *target = aws_xml_get(it, targets[k].elem);
+            int found = target != NULL && *target && strcmp(target, "local") != 0;
+            if (found)
+                route_push(&t->routes, &t->nroutes, cidr, target, (route_target)k);
+            free(target);
+            if (found)
+                break;
+        }
         free(origin);
         free(cidr);
-        free(gw);
-        free(nat);
     }
     set = aws_xml_child(item, "associationSet");
     for (xmlNode *it = aws_xml_child(set, "item"); it != NULL; it = aws_xml_next(it)) {
@@ -117,10 +134,13 @@ static void wanted_routes(const infra_json *cfg, route **v, size_t *n)
     for (size_t i = 0; AJ->type(routes) == INFRA_JSON_ARRAY && i < AJ->length(routes); i++) {
         const infra_json *r = AJ->at(routes, i);
         const char *cidr = pu_json_str(r, "cidr");
-        const char *gw = pu_json_str(r, "gateway");
-        const char *nat = pu_json_str(r, "nat_gateway");
-        if (cidr != NULL && (gw != NULL || nat != NULL))
-            route_push(v, n, cidr, nat ? nat : gw, nat != NULL);
+        for (int k = 0; cidr != NULL && k < TARGET_COUNT; k++) {
+            const char *target = pu_json_str(r, targets[k].key);
+            if (target != NULL) {
+                route_push(v, n, cidr, target, (route_target)k);
+                break;
+            }
+        }
     }
 }
 
@@ -142,7 +162,7 @@ static int route_call(aws_act *a, const char *action, const char *id, const rout
     aws_params_add(&q, "RouteTableId", id);
     aws_params_add(&q, "DestinationCidrBlock", r->cidr);
     if (strcmp(action, "DeleteRoute") != 0)
-        aws_params_add(&q, r->nat ? "NatGatewayId" : "GatewayId", r->target);
+        aws_params_add(&q, targets[r->kind].param, r->target);
     int error =
         aws_query(a->p, a->call, AWS_EC2, action, &q, attr, AWS_SAFE | AWS_FRESH, quiet, &resp);
     aws_resp_free(resp);
@@ -179,7 +199,7 @@ static int reconcile(aws_act *a, const char *id, table_info *now)
         }
     for (size_t i = 0; error == 0 && i < nwant; i++) {
         const route *cur = route_find(now->routes, now->nroutes, want[i].cidr);
-        if (cur != NULL && strcmp(cur->target, want[i].target) == 0)
+        if (cur != NULL && cur->kind == want[i].kind && strcmp(cur->target, want[i].target) == 0)
             continue;
         if (cur != NULL) {
             error = route_call(a, "ReplaceRoute", id, &want[i], i, NULL);
@@ -287,7 +307,7 @@ static int routes_json(const table_info *now, const infra_json *prior, infra_jso
     same = nwant == now->nroutes;
     for (size_t i = 0; same && i < nwant; i++) {
         const route *r = route_find(now->routes, now->nroutes, want[i].cidr);
-        same = r != NULL && strcmp(r->target, want[i].target) == 0;
+        same = r != NULL && r->kind == want[i].kind && strcmp(r->target, want[i].target) == 0;
     }
     for (size_t i = 0; i < nwant; i++) {
         free(want[i].cidr);
@@ -300,8 +320,7 @@ static int routes_json(const table_info *now, const infra_json *prior, infra_jso
     for (size_t i = 0; list != NULL && i < now->nroutes; i++) {
         infra_json *o = AJ->new_object();
         if (o == NULL || pu_json_set_str(o, "cidr", now->routes[i].cidr) < 0 ||
-            pu_json_set_str(o, now->routes[i].nat ? "nat_gateway" : "gateway",
-                            now->routes[i].target) < 0 ||
+            pu_json_set_str(o, targets[now->routes[i].kind].key, now->routes[i].target) < 0 ||
             AJ->append(list, o) < 0) {
             AJ->release(list);
             return INFRA_EINTERNAL;

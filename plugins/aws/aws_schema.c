@@ -70,7 +70,7 @@ static const pu_attr nat_gateway_attrs[] = {
 static const pu_attr route_table_attrs[] = {
     {"id", "string", C, "route table id"},
     VPC_ATTRS("VPC id"),
-    {"routes", "list", 0, "[{cidr, gateway | nat_gateway}]"},
+    {"routes", "list", 0, "[{cidr, gateway | nat_gateway | instance}]"},
     {"subnets", "list", 0, "subnet ids associated with the table"},
     NAME_TAGS_ATTRS,
     {"associations", "map", C, "association id of each subnet"},
@@ -111,6 +111,9 @@ static const pu_attr instance_attrs[] = {
      "known before boot; console: the instance's own, its fingerprint read from the console"},
     {"public_ip", "any", 0,
      "true/false: ask for a public address (default: the subnet's setting); then its address"},
+    {"source_dest_check", "bool", 0,
+     "false: the instance forwards traffic not addressed to it (a NAT instance, a router); "
+     "default true"},
     NAME_TAGS_ATTRS,
     {"ssh_user", "string", OC, "login user (default root)"},
     {"ssh_private_key", "string", 0, "path of the private key that logs in (passed through)"},
@@ -315,22 +318,32 @@ static int name_chars_ok(const char *s, const char *extra)
 
 static int check_routes(infra_call *call, const infra_json *routes)
 {
+    static const char *const keys[] = {"cidr", "gateway", "nat_gateway", "instance", NULL};
     int error = 0;
-    if (routes == NULL || pu_json_has_unknown(routes) || AJ->type(routes) != INFRA_JSON_ARRAY)
+    if (routes == NULL || pu_is_unknown(routes) || AJ->type(routes) != INFRA_JSON_ARRAY)
         return 0;
+    /* The keys are known at validate even where the values are not: a
+     * route with a key no call sends, or without its one target, never
+     * gets past here. */
     for (size_t i = 0; i < AJ->length(routes); i++) {
         const infra_json *r = AJ->at(routes, i);
         char attr[32];
         snprintf(attr, sizeof(attr), "routes[%zu]", i);
-        const char *cidr = pu_json_str(r, "cidr");
-        int targets = (pu_json_str(r, "gateway") != NULL) + (pu_json_str(r, "nat_gateway") != NULL);
-        if (AJ->type(r) != INFRA_JSON_OBJECT || cidr == NULL || !aws_is_cidr(cidr) ||
-            targets != 1) {
+        if (pu_is_unknown(r))
+            continue;
+        const infra_json *cidr = AJ->get(r, "cidr");
+        int ntargets = 0;
+        for (size_t k = 1; keys[k] != NULL; k++)
+            ntargets += AJ->get(r, keys[k]) != NULL;
+        if (AJ->type(r) != INFRA_JSON_OBJECT || cidr == NULL || ntargets != 1 ||
+            (!pu_is_unknown(cidr) && !aws_is_cidr(pu_json_str(r, "cidr")))) {
             pu_diagf(call, attr,
-                     "a route is {cidr: a.b.c.d/n, gateway: igw-... | nat_gateway: "
-                     "nat-...}");
+                     "a route is {cidr: a.b.c.d/n, gateway: igw-... | nat_gateway: nat-... | "
+                     "instance: i-...}");
             error = INFRA_EINVALID;
         }
+        if (pu_check_keys(call, "aws", attr, r, keys) < 0)
+            error = INFRA_EINVALID;
     }
     return error;
 }

@@ -161,6 +161,33 @@ int pu_check_attrs(infra_call *call, const pu_schema *s, const pu_type *t, const
     return error;
 }
 
+int pu_check_keys(infra_call *call, const char *provider, const char *attr, const infra_json *obj,
+                  const char *const *keys)
+{
+    int error = 0;
+    void *iter = NULL;
+    const char *key;
+    const infra_json *value;
+
+    while (obj != NULL && J->type(obj) == INFRA_JSON_OBJECT && J->next(obj, &iter, &key, &value)) {
+        size_t i = 0;
+        while (keys[i] != NULL && strcmp(keys[i], key) != 0)
+            i++;
+        if (keys[i] != NULL)
+            continue;
+        pu_buf known = {0}, where = {0};
+        for (i = 0; keys[i] != NULL; i++)
+            pu_buf_printf(&known, "%s%s", i ? ", " : "", keys[i]);
+        pu_buf_printf(&where, "%s.%s", attr, key);
+        pu_diagf(call, where.data, "\"%s\" is not supported by the %s provider here (known: %s)",
+                 key, provider, known.data ? known.data : "");
+        free(known.data);
+        free(where.data);
+        error = INFRA_EINVALID;
+    }
+    return error;
+}
+
 int pu_plan_begin(infra_call *call, const pu_schema *s, const char *type, const infra_json *desired,
                   const pu_type **t, infra_json **plan, infra_json **replace)
 {

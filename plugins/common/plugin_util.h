@@ -162,6 +162,14 @@ int pu_schema_build(const pu_schema *s, infra_json **out);
 int pu_check_attrs(infra_call *call, const pu_schema *s, const pu_type *t, const infra_json *config,
                    int allow_computed);
 
+/* Refuses every key of the map obj (an element of a list attribute, at
+ * attr such as "routes[0]") that keys, a NULL-ended list, does not name:
+ * one diagnostic "attr.KEY: ... not supported by the PROVIDER provider"
+ * per key, so that nothing a provider would ignore passes validate. A
+ * value that is not a map passes. 0 or INFRA_EINVALID. */
+int pu_check_keys(infra_call *call, const char *provider, const char *attr, const infra_json *obj,
+                  const char *const *keys);
+
 /* The start of a provider's plan(): *t is the resource type, *replace a
  * new empty array (the attributes forcing a replacement), *plan a new
  * copy of desired, NULL when desired is NULL (a delete). 0;
