@@ -225,9 +225,11 @@ uint64_t local_scan_ns_inode(local_scan *s, const char *path);
 int local_scan_link(local_scan *s, const char *name);
 /* 1 when the shared hosts file holds "address<TAB>fqdn" as a line (read once). */
 int local_scan_hosts_line(local_scan *s, infra_provider *p, const char *address, const char *fqdn);
-/* 1 when host host_id is up and has its nftables table inet infra (one
- * `nft list table` per host). */
-int local_scan_fw_table(local_scan *s, infra_provider *p, infra_call *call, const char *host_id);
+/* What `nft list table inet infra` shows in host host_id's namespace
+ * (owned by s; one listing per host), or NULL when the host is down or
+ * has no such table. s is not NULL. */
+const char *local_scan_fw_table(local_scan *s, infra_provider *p, infra_call *call,
+                                const char *host_id);
 
 /* ------------------------------------------------------------------ */
 /* local_net.c: networks, bridges, leases, veth pairs                  */

@@ -1,9 +1,9 @@
 /* Firewalls of the local provider: nftables rules inside each target
  * host's network namespace. A host has one table, "inet infra", whose
  * input chain drops by default and accepts established traffic, loopback,
- * ICMP and the union of the rules of every firewall that targets the host
- * (as cloud security groups add up). The table is replaced atomically in
- * one `nft -f` transaction whenever one of those firewalls changes. */
+ * ICMPv6 (neighbour discovery needs it) and the union of the rules of every firewall that targets
+ * the host (as cloud security groups add up). The table is replaced atomically in one `nft -f`
+ * transaction whenever one of those firewalls changes. */
 #include "local.h"
 
 #include <dirent.h>
@@ -19,35 +19,84 @@ static char *fw_dir(infra_provider *p, const char *id)
 
 /* One normalised rule. */
 typedef struct fw_rule {
-    long port;
-    char proto[4];
+    long lo, hi;   /* the ports, lo <= hi; 0 for icmp and all */
+    char proto[5]; /* tcp, udp, icmp (every ICMP type) or all */
     char from[32]; /* "any" or a canonical a.b.c.d/n (sized for any int n) */
 } fw_rule;
 
-/* Parses allow[i] into r: an integer port, or {port, proto, from}. */
+/* A port (a number or its text) or "LOW-HIGH" into lo and hi, with a
+ * diagnostic at attr when it is not one, or out of 1..65535, or a range
+ * whose low end is above its high end. */
+static int ports_parse(infra_call *call, const char *attr, const infra_json *v, long *lo, long *hi)
+{
+    const char *text = LJ->string(v);
+    if (text == NULL || strchr(text, '-') == NULL) {
+        if (pu_json_to_int(v, lo) < 0 || *lo < 1 || *lo > 65535) {
+            pu_diagf(call, attr, "port must be a number from 1 to 65535, or a range \"LOW-HIGH\"");
+            return INFRA_EINVALID;
+        }
+        *hi = *lo;
+        return 0;
+    }
+    char *end = NULL;
+    *lo = strtol(text, &end, 10);
+    int ok = end != text && *end == '-' && end[1] >= '0' && end[1] <= '9';
+    if (ok) {
+        const char *high = end + 1;
+        *hi = strtol(high, &end, 10);
+        ok = *end == '\0';
+    }
+    if (!ok || *lo < 1 || *lo > 65535 || *hi < 1 || *hi > 65535) {
+        pu_diagf(call, attr,
+                 "\"%s\" is not a port range: LOW-HIGH, both from 1 to 65535 (\"20000-32000\")",
+                 text);
+        return INFRA_EINVALID;
+    }
+    if (*lo > *hi) {
+        pu_diagf(call, attr, "the range \"%s\" starts above its end: give the low port first",
+                 text);
+        return INFRA_EINVALID;
+    }
+    return 0;
+}
+
+/* Parses allow[i] into r: a port, "LOW-HIGH", or {port, proto, from}. */
 static int rule_parse(infra_call *call, const infra_json *v, size_t i, fw_rule *r)
 {
+    static const char *const keys[] = {"port", "proto", "from", NULL};
     char attr[64];
     const infra_json *port = v;
     const char *proto = "tcp", *from = "any";
 
+    memset(r, 0, sizeof(*r));
     snprintf(attr, sizeof(attr), "allow[%zu]", i);
     if (LJ->type(v) == INFRA_JSON_OBJECT) {
+        if (pu_check_keys(call, "local", attr, v, keys) < 0)
+            return INFRA_EINVALID;
         port = LJ->get(v, "port");
         if (LJ->get(v, "proto") != NULL)
             proto = LJ->string(LJ->get(v, "proto"));
         if (LJ->get(v, "from") != NULL)
             from = LJ->string(LJ->get(v, "from"));
     }
-    if (pu_json_to_int(port, &r->port) < 0 || r->port < 1 || r->port > 65535) {
-        pu_diagf(call, attr, "port must be a number from 1 to 65535");
-        return INFRA_EINVALID;
-    }
-    if (proto == NULL || (strcmp(proto, "tcp") != 0 && strcmp(proto, "udp") != 0)) {
-        pu_diagf(call, attr, "proto must be \"tcp\" or \"udp\"");
+    if (proto == NULL || (strcmp(proto, "tcp") != 0 && strcmp(proto, "udp") != 0 &&
+                          strcmp(proto, "icmp") != 0 && strcmp(proto, "all") != 0)) {
+        pu_diagf(call, attr, "proto must be tcp, udp, icmp or all");
         return INFRA_EINVALID;
     }
     snprintf(r->proto, sizeof(r->proto), "%s", proto);
+    if (strcmp(proto, "icmp") == 0 || strcmp(proto, "all") == 0) {
+        if (port != NULL) {
+            pu_diagf(call, attr, "proto %s takes no port: it opens every %s", proto,
+                     strcmp(proto, "icmp") == 0 ? "ICMP type" : "port of every protocol");
+            return INFRA_EINVALID;
+        }
+    } else if (port == NULL) {
+        pu_diagf(call, attr, "a %s rule needs a port", proto);
+        return INFRA_EINVALID;
+    } else if (ports_parse(call, attr, port, &r->lo, &r->hi) < 0) {
+        return INFRA_EINVALID;
+    }
     if (from != NULL && strcmp(from, "any") == 0) {
         snprintf(r->from, sizeof(r->from), "any");
         return 0;
@@ -68,6 +117,23 @@ static int rule_parse(infra_call *call, const infra_json *v, size_t i, fw_rule *
     return 0;
 }
 
+/* The nftables rule of r, as `nft list` shows it too, without the
+ * indent or the newline. */
+static char *rule_line(const fw_rule *r, const char *firewall_id)
+{
+    pu_buf b = {0};
+    if (strcmp(r->from, "any") != 0)
+        pu_buf_printf(&b, "ip saddr %s ", r->from);
+    if (strcmp(r->proto, "icmp") == 0)
+        pu_buf_printf(&b, "meta l4proto icmp ");
+    else if (strcmp(r->proto, "all") != 0 && r->lo == r->hi)
+        pu_buf_printf(&b, "%s dport %ld ", r->proto, r->lo);
+    else if (strcmp(r->proto, "all") != 0)
+        pu_buf_printf(&b, "%s dport %ld-%ld ", r->proto, r->lo, r->hi);
+    pu_buf_printf(&b, "accept comment \"%s\"", firewall_id);
+    return pu_buf_take(&b);
+}
+
 static int rules_parse(infra_call *call, const infra_json *allow, fw_rule **out, size_t *n)
 {
     *out = NULL;
@@ -80,13 +146,14 @@ static int rules_parse(infra_call *call, const infra_json *allow, fw_rule **out,
     }
     size_t count = LJ->length(allow);
     *out = pu_malloc((count ? count : 1) * sizeof(**out));
-    for (size_t i = 0; i < count; i++) {
-        int error = rule_parse(call, LJ->at(allow, i), i, &(*out)[i]);
-        if (error < 0) {
-            free(*out);
-            *out = NULL;
-            return error;
-        }
+    int error = 0;
+    for (size_t i = 0; i < count; i++) /* every entry, so that each gets its diagnostic */
+        if (rule_parse(call, LJ->at(allow, i), i, &(*out)[i]) < 0)
+            error = INFRA_EINVALID;
+    if (error < 0) {
+        free(*out);
+        *out = NULL;
+        return error;
     }
     *n = count;
     return 0;
@@ -109,8 +176,13 @@ static infra_json *rules_json(const fw_rule *r, size_t n)
     infra_json *a = LJ->new_array();
     for (size_t i = 0; a && i < n; i++) {
         infra_json *o = LJ->new_object();
-        if (o == NULL || pu_json_set_int(o, "port", r[i].port) < 0 ||
-            pu_json_set_str(o, "proto", r[i].proto) < 0 ||
+        char range[48];
+        snprintf(range, sizeof(range), "%ld-%ld", r[i].lo, r[i].hi);
+        int error = o == NULL            ? INFRA_EINTERNAL
+                    : r[i].lo == 0       ? 0 /* icmp, all */
+                    : r[i].lo == r[i].hi ? pu_json_set_int(o, "port", r[i].lo)
+                                         : pu_json_set_str(o, "port", range);
+        if (error < 0 || pu_json_set_str(o, "proto", r[i].proto) < 0 ||
             pu_json_set_str(o, "from", r[i].from) < 0 || LJ->append(a, o) < 0) {
             LJ->release(a);
             return NULL;
@@ -186,7 +258,6 @@ static int host_rules_apply(infra_provider *p, infra_call *call, const char *hos
                       "\t\ttype filter hook input priority 0; policy drop;\n"
                       "\t\tct state established,related accept\n"
                       "\t\tiif \"lo\" accept\n"
-                      "\t\tmeta l4proto icmp accept\n"
                       "\t\tmeta l4proto ipv6-icmp accept\n");
     char *dir = pu_printf("%s/firewalls", p->base);
     struct dirent **ents = NULL;
@@ -202,11 +273,9 @@ static int host_rules_apply(infra_provider *p, infra_call *call, const char *hos
                 fw_rule rule;
                 if (rule_parse(call, LJ->at(rules, r), r, &rule) < 0)
                     continue;
-                pu_buf_printf(&b, "\t\t");
-                if (strcmp(rule.from, "any") != 0)
-                    pu_buf_printf(&b, "ip saddr %s ", rule.from);
-                pu_buf_printf(&b, "%s dport %ld accept comment \"%s\"\n", rule.proto, rule.port,
-                              ents[i]->d_name);
+                char *line = rule_line(&rule, ents[i]->d_name);
+                pu_buf_printf(&b, "\t\t%s\n", line);
+                free(line);
             }
         }
         LJ->release(rec);
@@ -328,8 +397,20 @@ done:
     return error;
 }
 
-/* 1 when every target of the record has its table and the configured
- * targets still resolve to the same hosts. */
+/* 1 when the listing of a host's table holds rule of firewall_id. */
+static int listing_has(const char *listing, const fw_rule *rule, const char *firewall_id)
+{
+    char *line = rule_line(rule, firewall_id);
+    char *want = pu_printf("\t%s\n", line);
+    int found = strstr(listing, want) != NULL;
+    free(want);
+    free(line);
+    return found;
+}
+
+/* 1 when every target of the record has its table, holding each rule of
+ * the record (what nftables reads back), and the configured targets still
+ * resolve to the same hosts. */
 static int fw_in_place(infra_provider *p, infra_call *call, local_scan *scan, const infra_json *rec,
                        const infra_json *config)
 {
@@ -346,8 +427,17 @@ static int fw_in_place(infra_provider *p, infra_call *call, local_scan *scan, co
         LJ->release(now);
     }
     local_net_free(&net);
-    for (size_t i = 0; ok && i < LJ->length(ids); i++)
-        ok = local_scan_fw_table(scan, p, call, LJ->string(LJ->at(ids, i)));
+    const infra_json *rules = LJ->get(rec, "rules");
+    const char *id = pu_json_str(rec, "id");
+    for (size_t i = 0; ok && i < LJ->length(ids); i++) {
+        const char *listing = local_scan_fw_table(scan, p, call, LJ->string(LJ->at(ids, i)));
+        ok = listing != NULL;
+        for (size_t r = 0; ok && id != NULL && r < LJ->length(rules); r++) {
+            fw_rule rule;
+            ok = rule_parse(call, LJ->at(rules, r), r, &rule) == 0 &&
+                 listing_has(listing, &rule, id);
+        }
+    }
     return ok;
 }
 
@@ -356,19 +446,24 @@ int local_fw_read(infra_provider *p, infra_call *call, local_scan *scan, const i
 {
     char id[LOCAL_ID_SIZE];
     infra_json *rec = NULL, *saved = NULL;
+    local_scan *own = scan == NULL ? local_scan_new() : NULL;
     int error;
 
-    if ((error = local_read_id(call, state, LOCAL_KIND_FIREWALL, id)) < 0)
+    if ((error = local_read_id(call, state, LOCAL_KIND_FIREWALL, id)) < 0) {
+        local_scan_free(own);
         return error;
+    }
     char *dir = fw_dir(p, id);
     if ((error = local_record_read(call, dir, id, state, &rec, &saved, out)) != 0) {
         error = error > 0 ? 0 : error; /* 1: a partial state answered */
         goto done;
     }
     const infra_json *base = state ? state : saved;
-    int ready = LJ->boolean(LJ->get(rec, "complete")) && fw_in_place(p, call, scan, rec, base);
+    int ready =
+        LJ->boolean(LJ->get(rec, "complete")) && fw_in_place(p, call, scan ? scan : own, rec, base);
     error = fw_state(base, id, ready, out);
 done:
+    local_scan_free(own);
     LJ->release(rec);
     LJ->release(saved);
     free(dir);

@@ -20,7 +20,7 @@ typedef struct ns_mount {
 
 typedef struct fw_table {
     char host[LOCAL_ID_SIZE];
-    int present;
+    char *listing; /* `nft list table inet infra` in its namespace, or NULL */
 } fw_table;
 
 struct local_scan {
@@ -52,6 +52,8 @@ void local_scan_free(local_scan *s)
         free(s->links[i]);
     free(s->links);
     free(s->hosts_file);
+    for (size_t i = 0; i < s->ntables; i++)
+        free(s->tables[i].listing);
     free(s->tables);
     free(s);
 }
@@ -160,27 +162,29 @@ int local_scan_hosts_line(local_scan *s, infra_provider *p, const char *address,
     return found;
 }
 
-int local_scan_fw_table(local_scan *s, infra_provider *p, infra_call *call, const char *host_id)
+const char *local_scan_fw_table(local_scan *s, infra_provider *p, infra_call *call,
+                                const char *host_id)
 {
-    for (size_t i = 0; s != NULL && i < s->ntables; i++)
+    for (size_t i = 0; i < s->ntables; i++)
         if (strcmp(s->tables[i].host, host_id) == 0)
-            return s->tables[i].present;
+            return s->tables[i].listing;
     const char *nft = NULL;
     local_host h;
-    int present = 0;
+    char *listing = NULL;
     local_host_init(p, host_id, &h);
     if (local_scan_ns_inode(s, h.netns_path) != 0 && local_exists(h.dir) &&
         local_tool_path(p, call, LOCAL_TOOL_NFT, &nft) == 0) {
         local_ns ns = {h.netns_path, NULL, NULL};
         char *argv[] = {(char *)nft, "list", "table", "inet", "infra", NULL};
         int status = 1;
-        present = local_exec(call, argv, &ns, 0, &status, NULL, NULL) == 0 && status == 0;
+        if (local_exec(call, argv, &ns, 0, &status, &listing, NULL) < 0 || status != 0) {
+            free(listing);
+            listing = NULL;
+        }
     }
     local_host_free(&h);
-    if (s != NULL) {
-        s->tables = pu_realloc(s->tables, (s->ntables + 1) * sizeof(fw_table));
-        snprintf(s->tables[s->ntables].host, LOCAL_ID_SIZE, "%s", host_id);
-        s->tables[s->ntables++].present = present;
-    }
-    return present;
+    s->tables = pu_realloc(s->tables, (s->ntables + 1) * sizeof(fw_table));
+    snprintf(s->tables[s->ntables].host, LOCAL_ID_SIZE, "%s", host_id);
+    s->tables[s->ntables++].listing = listing;
+    return listing;
 }

@@ -61,7 +61,8 @@ static const pu_attr firewall_attrs[] = {
     {"network", "string", R | FN, "id of the network"},
     {"targets", "list", 0, "instance addresses or ids the rules apply to"},
     {"allow", "list", 0,
-     "allowed traffic: {port: N, proto: tcp|udp, from: CIDR|any}, or a bare port"},
+     "allowed traffic: {port: N | \"LOW-HIGH\", proto: tcp|udp|icmp|all, from: CIDR|any}, or a "
+     "bare port or range; icmp and all take no port"},
     {"status", "string", C, "\"ready\", or \"incomplete\" when a target lacks its rules"},
 };
 
