@@ -105,6 +105,12 @@ int aws_listeners_parse(infra_call *call, const infra_json *config, aws_listener
             snprintf(l.instance_protocol, sizeof(l.instance_protocol), "%s", l.protocol);
             l.instance_port = backend > 0 ? backend : l.port;
         } else {
+            static const char *const keys[] = {"port", "protocol", "instance_port",
+                                               "instance_protocol", NULL};
+            if (pu_check_keys(call, "aws", attr, e, keys) < 0) {
+                error = INFRA_EINVALID;
+                continue;
+            }
             const char *proto = pu_json_str(e, "protocol");
             const char *iproto = pu_json_str(e, "instance_protocol");
             if (AJ->type(e) != INFRA_JSON_OBJECT ||

@@ -103,11 +103,15 @@ static void push_rule(aws_rule **v, size_t *n, const aws_rule *r)
 static int parse_one(infra_call *call, const infra_json *v, const char *attr, int portable,
                      aws_rule *r)
 {
+    static const char *const keys[] = {"port",           "proto",     "protocol", "from", "cidr",
+                                       "security_group", "from_port", "to_port",  NULL};
     const infra_json *ports = v;
     const char *proto = NULL, *source = NULL;
     memset(r, 0, sizeof(*r));
 
     if (AJ->type(v) == INFRA_JSON_OBJECT) {
+        if (pu_check_keys(call, "aws", attr, v, keys) < 0)
+            return INFRA_EINVALID;
         proto = pu_json_str(v, "proto");
         if (proto == NULL)
             proto = pu_json_str(v, "protocol");
@@ -132,6 +136,16 @@ static int parse_one(infra_call *call, const infra_json *v, const char *attr, in
     }
     if (parse_proto(proto, r->proto) < 0) {
         pu_diagf(call, attr, "protocol must be tcp, udp, icmp or all");
+        return INFRA_EINVALID;
+    }
+    /* ICMP has types, not ports: {proto: icmp} is every type (the AWS
+     * form's from_port and to_port give a type and a code); all is every
+     * port of every protocol. */
+    if ((strcmp(r->proto, "-1") == 0 || strcmp(r->proto, "icmp") == 0) &&
+        AJ->type(v) == INFRA_JSON_OBJECT && AJ->get(v, "port") != NULL) {
+        pu_diagf(call, attr, "proto %s takes no port: it opens every %s",
+                 strcmp(r->proto, "-1") == 0 ? "all" : "icmp",
+                 strcmp(r->proto, "-1") == 0 ? "port of every protocol" : "ICMP type");
         return INFRA_EINVALID;
     }
     if (strcmp(r->proto, "-1") == 0 ||

@@ -2,6 +2,7 @@
  * offline checks of a configuration against a type's attributes. */
 #include "plugin_util.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -184,6 +185,21 @@ int pu_check_keys(infra_call *call, const char *provider, const char *attr, cons
         free(known.data);
         free(where.data);
         error = INFRA_EINVALID;
+    }
+    return error;
+}
+
+int pu_check_list_keys(infra_call *call, const char *provider, const infra_json *config,
+                       const char *name, const char *const *keys)
+{
+    const infra_json *list = J->get(config, name);
+    int error = 0;
+    for (size_t i = 0; list != NULL && J->type(list) == INFRA_JSON_ARRAY && i < J->length(list);
+         i++) {
+        char attr[64];
+        snprintf(attr, sizeof(attr), "%s[%zu]", name, i);
+        if (pu_check_keys(call, provider, attr, J->at(list, i), keys) < 0)
+            error = INFRA_EINVALID;
     }
     return error;
 }

@@ -169,6 +169,10 @@ int pu_check_attrs(infra_call *call, const pu_schema *s, const pu_type *t, const
  * value that is not a map passes. 0 or INFRA_EINVALID. */
 int pu_check_keys(infra_call *call, const char *provider, const char *attr, const infra_json *obj,
                   const char *const *keys);
+/* pu_check_keys on every map element of config's list attribute name
+ * (at "name[i]"); anything else passes. 0 or INFRA_EINVALID. */
+int pu_check_list_keys(infra_call *call, const char *provider, const infra_json *config,
+                       const char *name, const char *const *keys);
 
 /* The start of a provider's plan(): *t is the resource type, *replace a
  * new empty array (the attributes forcing a replacement), *plan a new

@@ -107,6 +107,9 @@ int gcp_rules_parse(infra_call *call, const infra_json *list, const char *attr, 
         char **froms = gcp_strv_new();
         int ok = 1;
         if (GJ->type(e) == INFRA_JSON_OBJECT) {
+            static const char *const keys[] = {"port", "ports", "proto", "protocol", "from", NULL};
+            if (pu_check_keys(call, "gcp", where, e, keys) < 0)
+                error = INFRA_EINVALID;
             const char *proto = pu_json_str(e, "proto");
             if (proto == NULL)
                 proto = pu_json_str(e, "protocol");

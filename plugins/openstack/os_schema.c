@@ -305,6 +305,15 @@ static int check_values(infra_call *call, const char *type, const infra_json *co
             free(rules);
         }
     }
+    if (strcmp(type, "subnet") == 0) {
+        static const char *const pool_keys[] = {"start", "end", NULL};
+        CHECK(pu_check_list_keys(call, "openstack", config, "allocation_pools", pool_keys));
+    }
+    if (strcmp(type, "load_balancer") == 0) {
+        static const char *const listener_keys[] = {"port", "protocol", "backend_port",
+                                                    "instance_port", NULL};
+        CHECK(pu_check_list_keys(call, "openstack", config, "listeners", listener_keys));
+    }
     if (strcmp(type, "key_pair") == 0) {
         static const char *const keys[] = {"public_key", "public_key_file", NULL};
         CHECK(one_of(call, type, config, keys, "an OpenSSH public key, or its file"));

@@ -107,7 +107,13 @@ static int parse_one(infra_call *call, const infra_json *v, const char *attr, in
     const char *proto = NULL, *remote = NULL;
     int group_only = 0;
 
+    static const char *const keys[] = {
+        "port",           "proto",          "protocol",         "ethertype",
+        "from",           "cidr",           "remote_ip_prefix", "remote_group_id",
+        "security_group", "port_range_min", "port_range_max",   NULL};
     memset(r, 0, sizeof(*r));
+    if (pu_check_keys(call, "openstack", attr, v, keys) < 0)
+        return INFRA_EINVALID;
     snprintf(r->direction, sizeof(r->direction), "%s", direction);
     snprintf(r->ethertype, sizeof(r->ethertype), "IPv4");
     r->port_min = r->port_max = -1;
@@ -153,6 +159,16 @@ static int parse_one(infra_call *call, const infra_json *v, const char *attr, in
     }
     if (parse_proto(proto, r->protocol) < 0) {
         pu_diagf(call, attr, "protocol must be tcp, udp, icmp or all");
+        return INFRA_EINVALID;
+    }
+    /* ICMP has types, not ports: {proto: icmp} is every type (the
+     * OpenStack form's port_range_min and port_range_max give a type and a
+     * code); all is every port of every protocol. */
+    if (OJ->type(v) == INFRA_JSON_OBJECT && ports != NULL &&
+        (r->protocol[0] == '\0' || strcmp(r->protocol, "icmp") == 0)) {
+        pu_diagf(call, attr, "proto %s takes no port: it opens every %s",
+                 r->protocol[0] ? "icmp" : "all",
+                 r->protocol[0] ? "ICMP type" : "port of every protocol");
         return INFRA_EINVALID;
     }
     if (ports != NULL && r->protocol[0] != '\0' &&
