@@ -342,6 +342,14 @@ static int check_values(infra_call *call, const char *type, const infra_json *co
             pu_diagf(call, "subnet", "a load balancer needs subnet: the subnet of its VIP");
             error = INFRA_EINVALID;
         }
+        /* A balancer has one VIP: a second subnet would go unused. */
+        if ((v = OJ->get(config, "subnets")) != NULL &&
+            ((OJ->type(v) == INFRA_JSON_ARRAY && OJ->length(v) > 1) || present(config, "subnet"))) {
+            pu_diagf(call, "subnets",
+                     "a load balancer has one VIP subnet: give subnet, or subnets with one id; "
+                     "more are not supported by the openstack provider");
+            error = INFRA_EINVALID;
+        }
         if (!present(config, "listen") && !present(config, "listeners")) {
             pu_diagf(call, "listen", "a load balancer needs listen (ports) or listeners");
             error = INFRA_EINVALID;

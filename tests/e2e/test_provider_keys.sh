@@ -23,6 +23,7 @@
 # |           |                                    | security_group, port_range_min/max           |                           |
 # | openstack | load_balancer.listeners            | port, protocol, backend_port, instance_port  | here                      |
 # | openstack | subnet.allocation_pools            | start, end (or "FIRST-LAST")                 | here                      |
+# | openstack | load_balancer.subnets              | one id (the VIP subnet); more are refused    | here                      |
 # | local     | firewall.allow                     | port (N or "LOW-HIGH"), proto, from          | here; local/fw-ports      |
 # | all       | settings endpoints                 | the provider's service names                 | each provider's configure |
 #
@@ -89,6 +90,7 @@ resources:
     s: { network: net-1, cidr: 10.0.0.0/24, allocation_pools: [{ start: 10.0.0.5, end: 10.0.0.9, size: 3 }] }
   load_balancer:
     lb: { subnet: subnet-1, listeners: [{ port: 443, protocol: TCP, backend: 8443 }] }
+    two: { subnets: [subnet-1, subnet-2], listen: [80] }
 firewalls:
   web:
     network: net-1
@@ -97,7 +99,8 @@ YAML
 refused openstack.yaml \
   'openstack.yaml:6:104: error: resources.subnet.s.allocation_pools[0].size: "size" is not supported by the openstack provider here' \
   'openstack.yaml:8:78: error: load_balancers.lb.listeners[0].backend: "backend" is not supported by the openstack provider here' \
-  'openstack.yaml:12:31: error: firewalls.web.allow[0].form: "form" is not supported by the openstack provider here' \
+  'load_balancers.two.subnets: a load balancer has one VIP subnet: give subnet, or subnets with one id; more are not supported by the openstack provider' \
+  'openstack.yaml:13:31: error: firewalls.web.allow[0].form: "form" is not supported by the openstack provider here' \
   'firewalls.web.allow[1]: proto icmp takes no port: it opens every ICMP type' \
   'firewalls.web.allow[2]: proto all takes no port: it opens every port of every protocol'
 
