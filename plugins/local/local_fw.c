@@ -122,7 +122,10 @@ static int rule_parse(infra_call *call, const infra_json *v, size_t i, fw_rule *
 static char *rule_line(const fw_rule *r, const char *firewall_id)
 {
     pu_buf b = {0};
-    if (strcmp(r->from, "any") != 0)
+    size_t n = strlen(r->from);
+    if (n > 3 && strcmp(r->from + n - 3, "/32") == 0) /* nft shows one address bare */
+        pu_buf_printf(&b, "ip saddr %.*s ", (int)(n - 3), r->from);
+    else if (strcmp(r->from, "any") != 0)
         pu_buf_printf(&b, "ip saddr %s ", r->from);
     if (strcmp(r->proto, "icmp") == 0)
         pu_buf_printf(&b, "meta l4proto icmp ");
