@@ -18,6 +18,7 @@
  *   nomad_jobspec.c   job JSON transforms: `set`, HCL parse request (pure)
  *   nomad_job.c       job_submit, job_status, job_stop
  *   nomad_status.c    cluster_status
+ *   nomad_pool.c      autoscaling client pools: user data, their Consul token
  * See docs/nomad.md. */
 #ifndef NOMAD_H
 #define NOMAD_H
@@ -475,6 +476,49 @@ int nomad_tokens_resolve(const nomad_api_ctx *a, const nomad_region *r);
  * "consul": {Consul's /v1/acl/replication}} (new value). */
 int nomad_replication_status(const nomad_api_ctx *a, const nomad_cluster *c, const nomad_region *r,
                              infra_json **out);
+
+/* ------------------------------------------------------------------ */
+/* nomad_pool.c: client pools that join by themselves                  */
+
+/* The tag the servers carry for cloud auto-join; its value is
+ * nomad_pool_join_tag's. */
+#define NOMAD_POOL_TAG "infra:consul-join"
+
+/* Everything a pool's user data depends on. Secrets are NULL when their
+ * feature is off; none of them is a management token. */
+typedef struct nomad_pool_in {
+    const nomad_settings *s;
+    const char *cluster;
+    const char *region;     /* Nomad region = Consul datacenter */
+    const char *datacenter; /* the pool's Nomad datacenter */
+    const char *authority;  /* the region's primary datacenter / authoritative region */
+    const char *join;       /* Consul's retry_join entry (nomad_pool_join_aws) */
+    const char *gossip[NOMAD_AGENT_COUNT];
+    const char *consul_token; /* the pool token (nomad_pool_token_ensure), not management */
+    const char *ca_pem;       /* the cluster CA, the pool's certificate and its key */
+    const char *cert_pem;
+    const char *key_pem;
+} nomad_pool_in;
+
+/* "TOPOLOGY.ENV.CLUSTER.REGION": the value of NOMAD_POOL_TAG on the servers
+ * of a region, unique per topology and environment (caller frees). */
+char *nomad_pool_join_tag(const char *topology, const char *environment, const char *cluster,
+                          const char *region);
+/* go-discover's aws entry for tag_value ("provider=aws region=R tag_key=
+ * ... tag_value=..."); without aws_region the agent asks the instance
+ * metadata service (caller frees). */
+char *nomad_pool_join_aws(const char *aws_region, const char *tag_value);
+/* The pool's user data: a shell script (cloud-init runs it as root) that
+ * writes both agents' files and starts them under systemd or the
+ * supervisor. *out owned (holds secrets: zero before free). 0 or
+ * INFRA_EINTERNAL. */
+int nomad_pool_user_data(const nomad_pool_in *in, char **out);
+/* Makes, through authority's Consul servers, the policy infra-pool-client
+ * (node and service write, agent read) and the token with secret unless it
+ * resolves already. 0, INFRA_ETRANSIENT when no server answers, or the
+ * refusal's category with a diagnostic. */
+int nomad_pool_token_ensure(const nomad_api_ctx *a, const nomad_region *authority,
+                            const char *secret);
 
 /* ------------------------------------------------------------------ */
 /* nomad_bootstrap.c                                                   */
