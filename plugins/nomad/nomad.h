@@ -480,9 +480,10 @@ int nomad_replication_status(const nomad_api_ctx *a, const nomad_cluster *c, con
 /* ------------------------------------------------------------------ */
 /* nomad_pool.c: client pools that join by themselves                  */
 
-/* The tag the servers carry for cloud auto-join; its value is
+/* The tag a provider gives the servers for cloud auto-join (the aws
+ * plugin: every instance with role "server"); its value is
  * nomad_pool_join_tag's. */
-#define NOMAD_POOL_TAG "infra:consul-join"
+#define NOMAD_POOL_TAG "infra:join"
 
 /* Everything a pool's user data depends on. Secrets are NULL when their
  * feature is off; none of them is a management token. */

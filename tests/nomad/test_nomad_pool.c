@@ -15,7 +15,7 @@
 #define CERT_PEM "-----BEGIN CERTIFICATE-----\ncG9vbC1jZXJ0\n-----END CERTIFICATE-----\n"
 #define KEY_PEM                                                                                    \
     "-----BEGIN PRIVATE KEY-----\nc2VjcmV0LXBvb2wta2V5LWJ5dGVz\n-----END PRIVATE KEY-----\n"
-#define JOIN "provider=aws region=us-east-1 tag_key=infra:consul-join tag_value=web.prod.main.europe"
+#define JOIN "provider=aws region=us-east-1 tag_key=infra:join tag_value=web.prod.main.europe"
 
 static nomad_settings settings(int secure)
 {
@@ -163,7 +163,7 @@ static void test_join_entry_and_tag(void **state)
     assert_string_equal(join, JOIN);
     free(join);
     join = nomad_pool_join_aws(NULL, tag);
-    assert_string_equal(join, "provider=aws tag_key=infra:consul-join tag_value=web.prod.main.europe");
+    assert_string_equal(join, "provider=aws tag_key=infra:join tag_value=web.prod.main.europe");
     free(join);
     free(tag);
     tag = nomad_pool_join_tag("", "", "main", "us");
