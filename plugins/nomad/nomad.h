@@ -225,6 +225,11 @@ char *nomad_secret_name(const char *cluster, const char *what);
  * (never its value). Free with nomad_keys_free. */
 int nomad_keys_load(infra_scheduler *ctx, infra_call *call, int create, nomad_keys *out);
 void nomad_keys_free(nomad_keys *k);
+/* The secret of the client pools' Consul token (nomad.CLUSTER.
+ * consul_pool_token, a UUID), made when create is set; *out NULL when
+ * acl is off. 0, INFRA_ENOTFOUND (named) or the secrets service's error.
+ * Free *out with the host's secrets->free. */
+int nomad_keys_pool_token(infra_scheduler *ctx, infra_call *call, int create, infra_secret **out);
 /* Borrowed text of an agent's token, or NULL. */
 const char *nomad_keys_token(const nomad_keys *k, nomad_agent agent);
 
@@ -509,6 +514,12 @@ char *nomad_pool_join_tag(const char *topology, const char *environment, const c
  * ... tag_value=..."); without aws_region the agent asks the instance
  * metadata service (caller frees). */
 char *nomad_pool_join_aws(const char *aws_region, const char *tag_value);
+/* The pool certificate of region's datacenter: nomad_node_cert_load for a
+ * client named CLUSTER-REGION-DATACENTER-pool without addresses, so
+ * its names are client.REGION.nomad, client.REGION.consul, localhost and
+ * 127.0.0.1 only, one for every instance of the pool. */
+int nomad_pool_cert_load(infra_scheduler *ctx, infra_call *call, const nomad_keys *keys,
+                         const char *region, const char *datacenter, nomad_node_cert *out);
 /* The pool's user data: a shell script (cloud-init runs it as root) that
  * writes both agents' files and starts them under systemd or the
  * supervisor. *out owned (holds secrets: zero before free). 0 or

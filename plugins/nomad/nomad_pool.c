@@ -52,6 +52,21 @@ char *nomad_pool_join_aws(const char *aws_region, const char *tag_value)
                : pu_printf("provider=aws tag_key=" NOMAD_POOL_TAG " tag_value=%s", tag_value);
 }
 
+int nomad_pool_cert_load(infra_scheduler *ctx, infra_call *call, const nomad_keys *keys,
+                         const char *region, const char *datacenter, nomad_node_cert *out)
+{
+    char *name = pu_printf("%s-%s-%s-pool", ctx->cluster, region, datacenter);
+    nomad_node pool;
+    memset(&pool, 0, sizeof(pool));
+    pool.name = name;
+    pool.role = "client";
+    pool.region = region;
+    pool.datacenter = datacenter;
+    int error = nomad_node_cert_load(ctx, call, keys, &pool, out);
+    free(name);
+    return error;
+}
+
 static int tls_paths(infra_json *obj, const char *dir)
 {
     char *ca = pu_printf("%s/tls/ca.pem", dir), *cert = pu_printf("%s/tls/node.pem", dir);

@@ -87,5 +87,34 @@ class AwsAutoJoin(EmulatorCase):
                          "provider=aws secret_access_key=hidden tag_key=k")
 
 
+class PoolConfiguration(unittest.TestCase):
+    """The plugin's pool documents (tests/nomad/expected/pool-*.json, what
+    test_nomad_pool checks the user data against) load in both agents:
+    an auto-join entry, no servers, go-sockaddr addresses."""
+
+    def load(self, module, doc, agent, args):
+        import json
+        import tempfile
+        with tempfile.TemporaryDirectory() as d:
+            for name, key in (("agent.json", agent), ("secrets.json", agent + "_secrets")):
+                with open(os.path.join(d, name), "w") as f:
+                    json.dump(doc[key], f)
+            raw = module.load(*args(d))
+        return raw
+
+    def test_plain_pool_documents_load_in_the_stand_ins(self):
+        import json
+        from standin import consul_conf, nomad_conf
+        with open(os.path.join(ROOT, "nomad", "expected", "pool-europe-dc-asg.plain-secondary.json")) as f:
+            doc = json.load(f)
+        consul = consul_conf.ConsulConfig(self.load(consul_conf, doc, "consul", lambda d: ([], [d])))
+        self.assertEqual(len(consul.retry_join), 1)
+        self.assertTrue(consul.retry_join[0].startswith("provider=aws "))
+        self.assertEqual(discover.parse(consul.retry_join[0])["tag_key"], "infra:join")
+        nomad = nomad_conf.NomadConfig(self.load(nomad_conf, doc, "nomad", lambda d: ([d],)))
+        self.assertEqual(nomad.client_servers, [])
+        self.assertEqual(nomad.advertise["rpc"][1], 4647)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
