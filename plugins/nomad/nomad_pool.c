@@ -268,7 +268,7 @@ int nomad_pool_user_data(const nomad_pool_in *in, char **out)
                   /* Package defaults would merge into ours (docs/nomad.md). */
                   "for f in " CONSUL_CONFIG_DIR "/*.hcl " CONSUL_CONFIG_DIR "/*.json " NOMAD_CONFIG_DIR
                   "/*.hcl " NOMAD_CONFIG_DIR "/*.json; do\n"
-                  "  [ -e \"$f\" ] && mv -f \"$f\" \"$f" NOMAD_DISABLED_SUFFIX "\"\n"
+                  "  if [ -e \"$f\" ]; then mv -f \"$f\" \"$f" NOMAD_DISABLED_SUFFIX "\"; fi\n"
                   "done\n",
                   in->cluster, in->region, in->datacenter);
     for (int a = 0; a < NOMAD_AGENT_COUNT; a++) {
