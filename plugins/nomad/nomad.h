@@ -19,6 +19,7 @@
  *   nomad_job.c       job_submit, job_status, job_stop
  *   nomad_status.c    cluster_status
  *   nomad_pool.c      autoscaling client pools: user data, their Consul token
+ *   nomad_pool_ops.c  a pool's readiness and the drain before a scale-in
  * See docs/nomad.md. */
 #ifndef NOMAD_H
 #define NOMAD_H
@@ -514,6 +515,22 @@ char *nomad_pool_join_tag(const char *topology, const char *environment, const c
  * ... tag_value=..."); without aws_region the agent asks the instance
  * metadata service (caller frees). */
 char *nomad_pool_join_aws(const char *aws_region, const char *tag_value);
+/* nomad_pool_ops.c: waits until expected clients of the pool (datacenter
+ * of region r) are ready in /v1/nodes (registered, eligible, not
+ * draining), and every one of addresses (the group's instances' private
+ * addresses; may be none) among them, until deadline (a now_ms value).
+ * INFRA_ETRANSIENT past it, with a diagnostic naming the ready ones, the
+ * registered ones not ready (Nomad's status) and the instances not
+ * registered. */
+int nomad_pool_wait(const nomad_api_ctx *a, const nomad_region *r, const char *datacenter,
+                    size_t expected, const char *const *addresses, size_t naddresses,
+                    int64_t deadline);
+/* Before a scale-in terminates the instance at address: drains its Nomad
+ * client (nomad_node_drain) and waits until done. A client not registered
+ * or already down is left alone (0); no server answering is
+ * INFRA_ETRANSIENT, never "go ahead". */
+int nomad_pool_drain(const nomad_api_ctx *a, const nomad_region *r, const char *datacenter,
+                     const char *address, int64_t drain_deadline_ms);
 /* The pool certificate of region's datacenter: nomad_node_cert_load for a
  * client named CLUSTER-REGION-DATACENTER-pool without addresses, so
  * its names are client.REGION.nomad, client.REGION.consul, localhost and
@@ -539,6 +556,12 @@ int nomad_node_bootstrap(infra_scheduler *self, infra_call *call, const infra_js
                          const infra_json *node);
 int nomad_node_remove(infra_scheduler *self, infra_call *call, const infra_json *cluster,
                       const infra_json *node);
+/* Drains the Nomad node id through server via (Nomad's drain API, with
+ * drain_deadline_ms as its deadline) and waits until the drain is done (a
+ * minute past that deadline at most). label names the node in messages.
+ * 0, INFRA_ETRANSIENT when still draining, or the API's error. */
+int nomad_node_drain(const nomad_api_ctx *a, const nomad_node *via, const char *id,
+                     const char *label, int64_t drain_deadline_ms);
 
 /* ------------------------------------------------------------------ */
 /* nomad_jobspec.c: job JSON transforms (no I/O)                       */

@@ -9,16 +9,19 @@ nomad plugin renders (tests/nomad/pool_user_data):
   a group of 2: both instances boot, their Consul finds the server through
   DescribeInstances on the tag (cloud auto-join, with the profile's
   credentials), their Nomad finds the servers through Consul, and both are
-  ready in /v1/nodes: nothing logs in to them but the emulator's cloud-init;
-- a job runs on them; scaling in drains the chosen node (Nomad's drain API,
-  waited for until complete, its allocation moved), then
+  ready in /v1/nodes (nomad_pool_wait; asked for one more, it names the
+  instance not registered): nothing logs in to them but the emulator's
+  cloud-init;
+- a job runs on them; scaling in drains the chosen node (nomad_pool_drain:
+  Nomad's drain API, waited for until complete, its allocation moved), then
   TerminateInstanceInAutoScalingGroup with ShouldDecrementDesiredCapacity
   (checked by the emulator against botocore's model) removes it: 1 client,
   the job's 2 allocations running, none lost;
 - deleting the group and the server leaves no instance.
 
-Needs root (exit 77 otherwise). Arguments: INFRA binary, pool_user_data.
+Needs root (exit 77 otherwise). Arguments: INFRA binary, pool_tool.
 """
+import glob
 import json
 import os
 import shutil
@@ -34,6 +37,9 @@ sys.path.insert(0, os.path.join(REPO, "tests", "emulators", "aws", "tests"))
 HOSTPOOL = os.path.join(REPO, "tests", "harness", "hostpool.sh")
 STANDINS = os.path.join(REPO, "tests", "standins")
 TAG = "asg-pools.default.main.europe"
+TOOL = None
+WORK = None
+HOSTS = []
 
 
 def log(*args):
@@ -95,6 +101,13 @@ def running_allocs(server):
     return [a for a in allocs if a["ClientStatus"] == "running"]
 
 
+def tool(*args, ok=True):
+    done = subprocess.run([TOOL] + [str(a) for a in args], capture_output=True, text=True)
+    if ok and done.returncode != 0:
+        raise AssertionError("pool_tool %s failed: %s" % (args[0], done.stderr))
+    return done
+
+
 def scenario(ec2, asg, pool_script):
     vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.9.1.0/24",
@@ -116,13 +129,21 @@ def scenario(ec2, asg, pool_script):
                                   DesiredCapacity=2, VPCZoneIdentifier=subnet,
                                   LaunchTemplate={"LaunchTemplateId": template, "Version": "$Latest"},
                                   HealthCheckType="EC2")
-    nodes = wait_until("2 pool clients ready", lambda: len(ready(pool_nodes(server))) == 2
-                       and ready(pool_nodes(server)), 180)
-    group = asg.describe_auto_scaling_groups(AutoScalingGroupNames=["pool"])["AutoScalingGroups"][0]
+    group = wait_until("the group's 2 instances", lambda: [
+        g for g in asg.describe_auto_scaling_groups(AutoScalingGroupNames=["pool"])["AutoScalingGroups"]
+        if len(g["Instances"]) == 2], 60)[0]
     ids = [i["InstanceId"] for i in group["Instances"]]
     described = ec2.describe_instances(InstanceIds=ids)["Reservations"]
     ip_of = {i["InstanceId"]: i["PrivateIpAddress"] for r in described for i in r["Instances"]}
+    tool("wait", server, "europe", "dc-pool", 2, 180, *sorted(ip_of.values()))
+    nodes = ready(pool_nodes(server))
     assert sorted(n["Address"] for n in nodes) == sorted(ip_of.values()), (nodes, ip_of)
+    # One more than the group has: past the deadline, the report names it.
+    missing = tool("wait", server, "europe", "dc-pool", 3, 2, *(sorted(ip_of.values()) + ["192.0.2.77"]),
+                   ok=False)
+    assert missing.returncode == 1, missing
+    assert "2 of 3 clients ready" in missing.stderr and "not registered: 192.0.2.77" in missing.stderr, \
+        missing.stderr
     log("up: 2 clients registered by themselves:", ", ".join(sorted(ip_of.values())))
 
     job = {"Job": {"ID": "sleep", "Name": "sleep", "Type": "service", "Datacenters": ["dc-pool"],
@@ -139,13 +160,9 @@ def scenario(ec2, asg, pool_script):
     # with the group's desired capacity decremented.
     victim = ids[0]
     node = [n for n in nodes if n["Address"] == ip_of[victim]][0]
-    nomad(server, "POST", "/v1/node/%s/drain" % node["ID"],
-          {"DrainSpec": {"Deadline": 60 * 10**9, "IgnoreSystemJobs": False}, "Meta": {"by": "scale-in"}})
-
-    def drained():
-        n = nomad(server, "GET", "/v1/node/%s" % node["ID"])
-        return not n.get("Drain") and (n.get("LastDrain") or {}).get("Status") == "complete"
-    wait_until("the drain of %s complete" % victim, drained, 120)
+    tool("drain", server, "europe", "dc-pool", ip_of[victim])
+    n = nomad(server, "GET", "/v1/node/%s" % node["ID"])
+    assert not n.get("Drain") and (n.get("LastDrain") or {}).get("Status") == "complete", n
     left = [a for a in running_allocs(server) if a["NodeID"] == node["ID"]]
     assert not left, "allocations still running on the drained node: %r" % left
     wait_until("the job's 2 allocations running elsewhere", lambda: len(running_allocs(server)) == 2, 60)
@@ -161,6 +178,23 @@ def scenario(ec2, asg, pool_script):
     assert not lost, "allocations lost or failed: %r" % lost
     assert len(running_allocs(server)) == 2
     log("scaled in to 1: drained first, then terminated; no allocation lost")
+
+    # The hosts' sshd logs: every login is the emulator's cloud-init one,
+    # with the pool's key; nothing else logged in to any of them.
+    pool_keys = set()
+    for h in HOSTS:
+        fp = subprocess.run(["ssh-keygen", "-lf", h["ssh_private_key"]], capture_output=True,
+                            text=True, check=True).stdout.split()[1]
+        pool_keys.add(fp)
+    logins = 0
+    for path in glob.glob(os.path.join(WORK, "run", "*", "hosts", "*", "root", "var", "log", "sshd.log")):
+        with open(path, errors="replace") as f:
+            for line in f:
+                if "Accepted " in line:
+                    logins += 1
+                    assert any(k in line for k in pool_keys), "a login other than cloud-init's: " + line
+    assert logins >= 3, "no cloud-init login seen in the hosts' sshd logs"
+    log("sshd logs: %d logins, all the emulator's cloud-init" % logins)
 
     asg.delete_auto_scaling_group(AutoScalingGroupName="pool", ForceDelete=True)
     ec2.terminate_instances(InstanceIds=[srv["InstanceId"]])
@@ -189,8 +223,9 @@ def main():
     if os.geteuid() != 0:
         print("asg-pools: needs root (namespace hosts)")
         return 77
-    infra, render = sys.argv[1], sys.argv[2]
-    work = tempfile.mkdtemp(prefix="asg-pools-")
+    global TOOL, WORK, HOSTS
+    infra, TOOL = sys.argv[1], sys.argv[2]
+    work = WORK = tempfile.mkdtemp(prefix="asg-pools-")
     env = dict(os.environ, INFRA=infra, PATH=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
     server = None
     try:
@@ -203,12 +238,12 @@ def main():
                 raise RuntimeError("hostpool.sh create failed:\n" + done.stderr[-2000:])
             time.sleep(1 + attempt)
         with open(os.path.join(work, "hosts.json")) as f:
-            hosts = json.load(f)
+            hosts = HOSTS = json.load(f)
         route = subprocess.run(["ip", "-4", "-o", "route", "get", hosts[0]["address"]],
                                capture_output=True, text=True, check=True).stdout.split()
         gateway = route[route.index("src") + 1]
         join = "provider=aws tag_key=infra:join tag_value=%s" % TAG
-        pool_script = subprocess.run([render, "europe", "dc-pool", join,
+        pool_script = subprocess.run([TOOL, "user-data", "europe", "dc-pool", join,
                                       os.path.join(STANDINS, "consul"), os.path.join(STANDINS, "nomad")],
                                      capture_output=True, text=True, check=True).stdout
         from harness import AKID, SECRET, SEED
