@@ -107,12 +107,13 @@ static int consul_config(const nomad_pool_in *in, infra_json *c, infra_json *sec
         (error = str_list(c, "retry_join", in->join)) < 0 ||
         (error = nomad_jset_str(c, "retry_interval", "5s")) < 0)
         return error;
-    if ((s->acl || secondary) && (error = nomad_jset_str(c, "primary_datacenter", in->authority)) < 0)
+    if ((s->acl || secondary) &&
+        (error = nomad_jset_str(c, "primary_datacenter", in->authority)) < 0)
         return error;
-    if (s->acl && ((o = nomad_jobj(c, "acl")) == NULL ||
-                   (error = pu_json_set_bool(o, "enabled", 1)) < 0 ||
-                   (error = nomad_jset_str(o, "default_policy", "deny")) < 0 ||
-                   (error = pu_json_set_bool(o, "enable_token_persistence", 1)) < 0))
+    if (s->acl &&
+        ((o = nomad_jobj(c, "acl")) == NULL || (error = pu_json_set_bool(o, "enabled", 1)) < 0 ||
+         (error = nomad_jset_str(o, "default_policy", "deny")) < 0 ||
+         (error = pu_json_set_bool(o, "enable_token_persistence", 1)) < 0))
         return error < 0 ? error : INFRA_EINTERNAL;
     if (s->tls) {
         infra_json *tls = nomad_jobj(c, "tls");
@@ -149,7 +150,8 @@ static int nomad_config(const nomad_pool_in *in, infra_json *c, infra_json *sec)
         (error = nomad_jset_str(c, "data_dir", NOMAD_DATA_DIR)) < 0 ||
         (error = nomad_jset_str(c, "bind_addr", POOL_BIND)) < 0)
         return error;
-    if ((o = nomad_jobj(c, "advertise")) == NULL || (error = nomad_jset_str(o, "http", POOL_BIND)) < 0 ||
+    if ((o = nomad_jobj(c, "advertise")) == NULL ||
+        (error = nomad_jset_str(o, "http", POOL_BIND)) < 0 ||
         (error = nomad_jset_str(o, "rpc", POOL_BIND)) < 0 ||
         (error = nomad_jset_str(o, "serf", POOL_BIND)) < 0)
         return error < 0 ? error : INFRA_EINTERNAL;
@@ -162,13 +164,15 @@ static int nomad_config(const nomad_pool_in *in, infra_json *c, infra_json *sec)
         if (p == NULL || (error = pu_json_set_bool(p, "enabled", 1)) < 0)
             return error < 0 ? error : INFRA_EINTERNAL;
     }
-    if (s->acl && ((o = nomad_jobj(c, "acl")) == NULL || (error = pu_json_set_bool(o, "enabled", 1)) < 0))
+    if (s->acl &&
+        ((o = nomad_jobj(c, "acl")) == NULL || (error = pu_json_set_bool(o, "enabled", 1)) < 0))
         return error < 0 ? error : INFRA_EINTERNAL;
-    if (s->tls && ((o = nomad_jobj(c, "tls")) == NULL || (error = pu_json_set_bool(o, "http", 1)) < 0 ||
-                   (error = pu_json_set_bool(o, "rpc", 1)) < 0 ||
-                   (error = tls_paths(o, NOMAD_CONFIG_DIR)) < 0 ||
-                   (error = pu_json_set_bool(o, "verify_server_hostname", 1)) < 0 ||
-                   (error = pu_json_set_bool(o, "verify_https_client", 0)) < 0))
+    if (s->tls &&
+        ((o = nomad_jobj(c, "tls")) == NULL || (error = pu_json_set_bool(o, "http", 1)) < 0 ||
+         (error = pu_json_set_bool(o, "rpc", 1)) < 0 ||
+         (error = tls_paths(o, NOMAD_CONFIG_DIR)) < 0 ||
+         (error = pu_json_set_bool(o, "verify_server_hostname", 1)) < 0 ||
+         (error = pu_json_set_bool(o, "verify_https_client", 0)) < 0))
         return error < 0 ? error : INFRA_EINTERNAL;
     if ((o = nomad_jobj(c, "consul")) == NULL ||
         (error = nomad_jset_str(o, "address", s->tls ? "127.0.0.1:8501" : "127.0.0.1:8500")) < 0 ||
@@ -226,7 +230,7 @@ static int services(const nomad_pool_in *in, pu_buf *b)
                              "systemctl enable --now nomad.service\n");
         else
             pu_buf_printf(b, NOMAD_SUPERVISOR " start consul\n" NOMAD_SUPERVISOR " start nomad\n"
-                             "fi\n");
+                                              "fi\n");
         nomad_files_free(&files);
     }
     return 0;
@@ -266,8 +270,8 @@ int nomad_pool_user_data(const nomad_pool_in *in, char **out)
                   "chmod 0700 " CONSUL_DATA_DIR "\n"
                   "chmod 0755 " NOMAD_DATA_DIR "\n"
                   /* Package defaults would merge into ours (docs/nomad.md). */
-                  "for f in " CONSUL_CONFIG_DIR "/*.hcl " CONSUL_CONFIG_DIR "/*.json " NOMAD_CONFIG_DIR
-                  "/*.hcl " NOMAD_CONFIG_DIR "/*.json; do\n"
+                  "for f in " CONSUL_CONFIG_DIR "/*.hcl " CONSUL_CONFIG_DIR
+                  "/*.json " NOMAD_CONFIG_DIR "/*.hcl " NOMAD_CONFIG_DIR "/*.json; do\n"
                   "  if [ -e \"$f\" ]; then mv -f \"$f\" \"$f" NOMAD_DISABLED_SUFFIX "\"; fi\n"
                   "done\n",
                   in->cluster, in->region, in->datacenter);
@@ -333,8 +337,8 @@ int nomad_pool_token_ensure(const nomad_api_ctx *a, const nomad_region *authorit
     if (resp->status != 200 &&
         !(resp->status == 400 && resp->body && strstr(resp->body, "already exists") != NULL)) {
         char *ex = nomad_api_excerpt(resp->body);
-        pu_diagf(a->call, "", "region %s: Consul refused the pool policy: %ld %s",
-                 authority->name, resp->status, ex);
+        pu_diagf(a->call, "", "region %s: Consul refused the pool policy: %ld %s", authority->name,
+                 resp->status, ex);
         free(ex);
         error = nomad_api_status_error(resp->status);
     }
@@ -342,10 +346,12 @@ int nomad_pool_token_ensure(const nomad_api_ctx *a, const nomad_region *authorit
     resp = NULL;
     if (error < 0)
         return error;
-    char *body = pu_printf("{\"SecretID\":\"%s\",\"Description\":\"Autoscaling pool clients "
-                           "(infra)\",\"Policies\":[{\"Name\":\"" POOL_POLICY "\"}],\"Local\":false}",
-                           secret);
-    error = nomad_api(a, via, NOMAD_AGENT_CONSUL, "PUT", "/v1/acl/token", body, NOMAD_API_RETRY, &resp);
+    char *body =
+        pu_printf("{\"SecretID\":\"%s\",\"Description\":\"Autoscaling pool clients "
+                  "(infra)\",\"Policies\":[{\"Name\":\"" POOL_POLICY "\"}],\"Local\":false}",
+                  secret);
+    error =
+        nomad_api(a, via, NOMAD_AGENT_CONSUL, "PUT", "/v1/acl/token", body, NOMAD_API_RETRY, &resp);
     memset(body, 0, strlen(body));
     free(body);
     if (error == 0 && resp->status != 200) {

@@ -44,8 +44,8 @@ static int pool_look(const nomad_api_ctx *a, const nomad_node *via, const char *
 {
     infra_json *nodes = NULL;
     char *what = pu_printf("region %s", region);
-    int error = nomad_api_json(a, via, NOMAD_AGENT_NOMAD, "GET", "/v1/nodes", NULL,
-                               NOMAD_API_RETRY, what, &nodes);
+    int error = nomad_api_json(a, via, NOMAD_AGENT_NOMAD, "GET", "/v1/nodes", NULL, NOMAD_API_RETRY,
+                               what, &nodes);
     free(what);
     if (error < 0)
         return error;
@@ -135,14 +135,14 @@ int nomad_pool_drain(const nomad_api_ctx *a, const nomad_region *r, const char *
     const nomad_node *via = nomad_api_any_server(a, r, NOMAD_AGENT_NOMAD, NULL);
     if (via == NULL) {
         /* Terminating an undrained node is what this is for avoiding. */
-        pu_diagf(a->call, "", "region %s, pool %s: no Nomad server answers to drain %s",
-                 r->name, datacenter, address);
+        pu_diagf(a->call, "", "region %s, pool %s: no Nomad server answers to drain %s", r->name,
+                 datacenter, address);
         return INFRA_ETRANSIENT;
     }
     infra_json *nodes = NULL;
     char *what = pu_printf("region %s", r->name);
-    int error = nomad_api_json(a, via, NOMAD_AGENT_NOMAD, "GET", "/v1/nodes", NULL,
-                               NOMAD_API_RETRY, what, &nodes);
+    int error = nomad_api_json(a, via, NOMAD_AGENT_NOMAD, "GET", "/v1/nodes", NULL, NOMAD_API_RETRY,
+                               what, &nodes);
     free(what);
     if (error < 0)
         return error;
@@ -153,8 +153,8 @@ int nomad_pool_drain(const nomad_api_ctx *a, const nomad_region *r, const char *
     NJ->release(nodes);
     if (id == NULL || down) {
         /* Nothing runs there that Nomad does not already place elsewhere. */
-        pu_logf(a->call, INFRA_LOG_INFO, "region %s, pool %s: %s is %s; nothing to drain",
-                r->name, datacenter, address, id ? "down" : "not registered");
+        pu_logf(a->call, INFRA_LOG_INFO, "region %s, pool %s: %s is %s; nothing to drain", r->name,
+                datacenter, address, id ? "down" : "not registered");
         free(id);
         return 0;
     }

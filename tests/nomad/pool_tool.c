@@ -28,8 +28,7 @@ static void print_diag(void *ud, infra_call *call, int severity, const char *att
 
 static const infra_plugin *plugin;
 
-static int configure(infra_call *call, const char *consul, const char *nomad,
-                     infra_scheduler **out)
+static int configure(infra_call *call, const char *consul, const char *nomad, infra_scheduler **out)
 {
     if (plugin == NULL && infra_plugin_entry(host_table(), &plugin) != 0)
         return INFRA_EINTERNAL;

@@ -289,8 +289,7 @@ int main(void)
         cmocka_unit_test_setup(test_switched_off_features_make_no_secrets, setup),
         cmocka_unit_test_setup(
             test_node_certificate_is_kept_for_the_same_names_and_reissued_for_new_ones, setup),
-        cmocka_unit_test_setup(test_pool_token_and_certificate_are_kept_and_name_no_server,
-                               setup),
+        cmocka_unit_test_setup(test_pool_token_and_certificate_are_kept_and_name_no_server, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
