@@ -202,17 +202,12 @@ class ProfileOnHosts(EmulatorCase):
         server = tagged["Instances"][0]
         standins = os.path.join(REPO, "tests", "standins")
         entry = "provider=aws tag_key=infra:join tag_value=t.default.main.europe"
-        user_data = ("#!/bin/sh
-"
-                     "cd /root
-"
-                     "env | grep -c '^AWS_SECRET_ACCESS_KEY=' > profile || true
-"
+        user_data = ("#!/bin/sh\n"
+                     "cd /root\n"
+                     "env | grep -c '^AWS_SECRET_ACCESS_KEY=' > profile || true\n"
                      "PYTHONPATH=%s %s -c 'import sys; from standin import discover; "
-                     "print(\" \".join(discover.addrs(sys.argv[1])))' '%s' > found 2>&1
-"
-                     "exec %s -m http.server %d --bind 0.0.0.0
-"
+                     "print(\" \".join(discover.addrs(sys.argv[1])))' '%s' > found 2>&1\n"
+                     "exec %s -m http.server %d --bind 0.0.0.0\n"
                      % (standins, sys.executable, entry, sys.executable, LISTEN_PORT))
         client = ec2.run_instances(ImageId=IMAGE, MinCount=1, MaxCount=1, SubnetId=subnets[0],
                                    IamInstanceProfile={"Name": "consul-join"},
