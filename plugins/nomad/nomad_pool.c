@@ -12,7 +12,7 @@
  *
  * User data is readable by anyone allowed ec2:DescribeInstanceAttribute on
  * the instance and by every process on it (the metadata service), so it
- * holds only what a client agent must have: the gossip keys, a pool
+ * holds only what a client agent must have: Consul's gossip key, a pool
  * certificate (client.REGION.nomad / .consul, no server names), and a
  * Consul token whose policy writes nodes and services and reads agents —
  * never a management token. */

@@ -138,6 +138,9 @@ static void test_user_data_holds_the_pool_secrets_only_and_fits_ec2(void **state
     /* The token is the agent's and Nomad's Consul token, nothing else. */
     assert_null(strstr(script, "initial_management"));
     assert_null(strstr(script, "replication"));
+    /* Nomad clients take no part in gossip: only Consul's key. */
+    assert_null(strstr(script, NOMAD_KEY));
+    assert_non_null(strstr(script, CONSUL_KEY));
     int mode = 0;
     char *key = put_text(script, "/etc/consul.d/tls/node-key.pem", &mode);
     assert_non_null(key);
