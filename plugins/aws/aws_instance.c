@@ -46,6 +46,23 @@ static int instance_tags(aws_act *a, aws_tags *out)
             aws_tags_set(out, cluster_keys[i], v);
         free(v);
     }
+    /* Cloud auto-join: clients that join by themselves (an autoscaling
+     * pool's) find their region's servers by this tag alone, one tag being
+     * all go-discover filters on. Set at launch, like the other infra:
+     * tags. */
+    const char *role = pu_json_str(a->planned, "role");
+    const char *cluster = pu_json_str(a->planned, "cluster");
+    const char *region = pu_json_str(a->planned, "region");
+    if (error == 0 && role && strcmp(role, "server") == 0 && cluster && region) {
+        const char *topo =
+            INFRA_HAS_SLOT(pu_host, call_topology) ? pu_host->call_topology(a->call) : "";
+        const char *env =
+            INFRA_HAS_SLOT(pu_host, call_environment) ? pu_host->call_environment(a->call) : "";
+        char *join = pu_printf("%s.%s.%s.%s", topo && *topo ? topo : "-",
+                               env && *env ? env : "default", cluster, region);
+        aws_tags_set(out, "infra:join", join);
+        free(join);
+    }
     return error;
 }
 

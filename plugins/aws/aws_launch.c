@@ -34,6 +34,15 @@ static int template_data(aws_act *a, const infra_json *cfg, aws_params *q, char 
     free(size);
     if (key != NULL && *key)
         aws_params_add(q, "LaunchTemplateData.KeyName", key);
+    /* The role instances act with, e.g. a scheduler pool's cloud auto-join
+     * (ec2:DescribeInstances); an ARN or a name. */
+    const char *profile = pu_json_str(cfg, "instance_profile");
+    if (profile != NULL && *profile)
+        aws_params_add(q,
+                       strncmp(profile, "arn:", 4) == 0
+                           ? "LaunchTemplateData.IamInstanceProfile.Arn"
+                           : "LaunchTemplateData.IamInstanceProfile.Name",
+                       profile);
     if (user_data != NULL && *user_data) {
         char *encoded = aws_base64_encode(user_data, strlen(user_data));
         aws_params_add(q, "LaunchTemplateData.UserData", encoded);
@@ -73,6 +82,7 @@ typedef struct lt_info {
     char *image;
     char *type;
     char *key;
+    char *profile;   /* the instance profile's ARN or name, as given */
     char *user_data; /* decoded */
     char **groups;
     aws_tags tags;
@@ -85,6 +95,7 @@ static void lt_clear(lt_info *t)
     free(t->image);
     free(t->type);
     free(t->key);
+    free(t->profile);
     free(t->user_data);
     aws_strv_free(t->groups);
     aws_tags_free(&t->tags);
@@ -108,6 +119,14 @@ static void lt_parse_data(const xmlNode *d, lt_info *t)
     t->image = aws_xml_get(d, "imageId");
     t->type = aws_xml_get(d, "instanceType");
     t->key = aws_xml_get(d, "keyName");
+    xmlNode *prof = aws_xml_child(d, "iamInstanceProfile");
+    if (prof != NULL) {
+        t->profile = aws_xml_get(prof, "arn");
+        if (t->profile == NULL || !*t->profile) {
+            free(t->profile);
+            t->profile = aws_xml_get(prof, "name");
+        }
+    }
     char *ud = aws_xml_get(d, "userData");
     if (ud != NULL && *ud && aws_base64_decode(ud, &t->user_data, NULL) < 0)
         t->user_data = NULL;
@@ -231,8 +250,9 @@ done:
 /* 1 when what instances get differs between prior and planned. */
 static int data_changed(aws_act *a, const char *ami)
 {
-    static const char *const keys[] = {"size",     "machine",   "instance_type", "firewalls",
-                                       "key_pair", "user_data", "tags",          NULL};
+    static const char *const keys[] = {"size",     "machine",   "instance_type",    "firewalls",
+                                       "key_pair", "user_data", "instance_profile", "tags",
+                                       NULL};
     const char *old_ami = pu_json_str(a->prior, "image_id");
     if (old_ami == NULL || strcmp(old_ami, ami) != 0)
         return 1;
@@ -339,6 +359,8 @@ static int launch_template_refresh(aws_act *a, const lt_info *t)
             error = pu_json_set_str(st, key, t->type);
         if (error == 0 && AJ->get(st, "key_pair") != NULL)
             error = pu_json_set_str(st, "key_pair", t->key);
+        if (error == 0 && AJ->get(st, "instance_profile") != NULL)
+            error = pu_json_set_str(st, "instance_profile", t->profile);
         const char *ud = pu_json_str(st, "user_data");
         if (error == 0 && ud != NULL && (t->user_data == NULL || strcmp(ud, t->user_data) != 0))
             error = pu_json_set_str(st, "user_data", t->user_data);

@@ -183,6 +183,7 @@ static const pu_attr launch_template_attrs[] = {
     {"firewalls", "list", 0, "security group ids"},
     {"key_pair", "string", 0, "key pair name"},
     {"user_data", "string", 0, "cloud-init user data"},
+    {"instance_profile", "string", 0, "IAM instance profile of the instances: ARN or name"},
     {"tags", "map", 0, "tags of the template and of the instances it launches"},
     {"latest_version", "string", C, "newest version (a change of the data adds one)"},
     {"image_id", "string", C, "AMI id of the newest version"},

@@ -18,6 +18,8 @@
  *   nomad_jobspec.c   job JSON transforms: `set`, HCL parse request (pure)
  *   nomad_job.c       job_submit, job_status, job_stop
  *   nomad_status.c    cluster_status
+ *   nomad_pool.c      autoscaling client pools: user data, their Consul token
+ *   nomad_pool_ops.c  a pool's readiness and the drain before a scale-in
  * See docs/nomad.md. */
 #ifndef NOMAD_H
 #define NOMAD_H
@@ -224,6 +226,11 @@ char *nomad_secret_name(const char *cluster, const char *what);
  * (never its value). Free with nomad_keys_free. */
 int nomad_keys_load(infra_scheduler *ctx, infra_call *call, int create, nomad_keys *out);
 void nomad_keys_free(nomad_keys *k);
+/* The secret of the client pools' Consul token (nomad.CLUSTER.
+ * consul_pool_token, a UUID), made when create is set; *out NULL when
+ * acl is off. 0, INFRA_ENOTFOUND (named) or the secrets service's error.
+ * Free *out with the host's secrets->free. */
+int nomad_keys_pool_token(infra_scheduler *ctx, infra_call *call, int create, infra_secret **out);
 /* Borrowed text of an agent's token, or NULL. */
 const char *nomad_keys_token(const nomad_keys *k, nomad_agent agent);
 
@@ -477,12 +484,84 @@ int nomad_replication_status(const nomad_api_ctx *a, const nomad_cluster *c, con
                              infra_json **out);
 
 /* ------------------------------------------------------------------ */
+/* nomad_pool.c: client pools that join by themselves                  */
+
+/* The tag a provider gives the servers for cloud auto-join (the aws
+ * plugin: every instance with role "server"); its value is
+ * nomad_pool_join_tag's. */
+#define NOMAD_POOL_TAG "infra:join"
+
+/* Everything a pool's user data depends on. Secrets are NULL when their
+ * feature is off; none of them is a management token. */
+typedef struct nomad_pool_in {
+    const nomad_settings *s;
+    const char *cluster;
+    const char *region;     /* Nomad region = Consul datacenter */
+    const char *datacenter; /* the pool's Nomad datacenter */
+    const char *authority;  /* the region's primary datacenter / authoritative region */
+    const char *join;       /* Consul's retry_join entry (nomad_pool_join_aws) */
+    const char *gossip[NOMAD_AGENT_COUNT];
+    const char *consul_token; /* the pool token (nomad_pool_token_ensure), not management */
+    const char *ca_pem;       /* the cluster CA, the pool's certificate and its key */
+    const char *cert_pem;
+    const char *key_pem;
+} nomad_pool_in;
+
+/* "TOPOLOGY.ENV.CLUSTER.REGION": the value of NOMAD_POOL_TAG on the servers
+ * of a region, unique per topology and environment (caller frees). */
+char *nomad_pool_join_tag(const char *topology, const char *environment, const char *cluster,
+                          const char *region);
+/* go-discover's aws entry for tag_value ("provider=aws region=R tag_key=
+ * ... tag_value=..."); without aws_region the agent asks the instance
+ * metadata service (caller frees). */
+char *nomad_pool_join_aws(const char *aws_region, const char *tag_value);
+/* nomad_pool_ops.c: waits until expected clients of the pool (datacenter
+ * of region r) are ready in /v1/nodes (registered, eligible, not
+ * draining), and every one of addresses (the group's instances' private
+ * addresses; may be none) among them, until deadline (a now_ms value).
+ * INFRA_ETRANSIENT past it, with a diagnostic naming the ready ones, the
+ * registered ones not ready (Nomad's status) and the instances not
+ * registered. */
+int nomad_pool_wait(const nomad_api_ctx *a, const nomad_region *r, const char *datacenter,
+                    size_t expected, const char *const *addresses, size_t naddresses,
+                    int64_t deadline);
+/* Before a scale-in terminates the instance at address: drains its Nomad
+ * client (nomad_node_drain) and waits until done. A client not registered
+ * or already down is left alone (0); no server answering is
+ * INFRA_ETRANSIENT, never "go ahead". */
+int nomad_pool_drain(const nomad_api_ctx *a, const nomad_region *r, const char *datacenter,
+                     const char *address, int64_t drain_deadline_ms);
+/* The pool certificate of region's datacenter: nomad_node_cert_load for a
+ * client named CLUSTER-REGION-DATACENTER-pool without addresses, so
+ * its names are client.REGION.nomad, client.REGION.consul, localhost and
+ * 127.0.0.1 only, one for every instance of the pool. */
+int nomad_pool_cert_load(infra_scheduler *ctx, infra_call *call, const nomad_keys *keys,
+                         const char *region, const char *datacenter, nomad_node_cert *out);
+/* The pool's user data: a shell script (cloud-init runs it as root) that
+ * writes both agents' files and starts them under systemd or the
+ * supervisor. *out owned (holds secrets: zero before free). 0 or
+ * INFRA_EINTERNAL. */
+int nomad_pool_user_data(const nomad_pool_in *in, char **out);
+/* Makes, through authority's Consul servers, the policy infra-pool-client
+ * (node and service write, agent read) and the token with secret unless it
+ * resolves already. 0, INFRA_ETRANSIENT when no server answers, or the
+ * refusal's category with a diagnostic. */
+int nomad_pool_token_ensure(const nomad_api_ctx *a, const nomad_region *authority,
+                            const char *secret);
+
+/* ------------------------------------------------------------------ */
 /* nomad_bootstrap.c                                                   */
 
 int nomad_node_bootstrap(infra_scheduler *self, infra_call *call, const infra_json *cluster,
                          const infra_json *node);
 int nomad_node_remove(infra_scheduler *self, infra_call *call, const infra_json *cluster,
                       const infra_json *node);
+/* Drains the Nomad node id through server via (Nomad's drain API, with
+ * drain_deadline_ms as its deadline) and waits until the drain is done (a
+ * minute past that deadline at most). label names the node in messages.
+ * 0, INFRA_ETRANSIENT when still draining, or the API's error. */
+int nomad_node_drain(const nomad_api_ctx *a, const nomad_node *via, const char *id,
+                     const char *label, int64_t drain_deadline_ms);
 
 /* ------------------------------------------------------------------ */
 /* nomad_jobspec.c: job JSON transforms (no I/O)                       */

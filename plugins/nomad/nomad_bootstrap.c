@@ -209,21 +209,29 @@ static int drain_client(infra_scheduler *self, const nomad_api_ctx *a, const nom
                 n->name);
         return 0;
     }
-    char *what = pu_printf("node %s", n->name);
+    int error = nomad_node_drain(a, via, id, n->name, self->s.drain_deadline_ms);
+    free(id);
+    return error;
+}
+
+int nomad_node_drain(const nomad_api_ctx *a, const nomad_node *via, const char *id,
+                     const char *label, int64_t drain_deadline_ms)
+{
+    char *what = pu_printf("node %s", label);
     char *path = pu_printf("/v1/node/%s/drain", id), *node_path = pu_printf("/v1/node/%s", id);
     char *body = pu_printf("{\"DrainSpec\":{\"Deadline\":%lld,\"IgnoreSystemJobs\":false},"
                            "\"Meta\":{\"reason\":\"removed by infra\"}}",
-                           (long long)self->s.drain_deadline_ms * 1000000LL);
+                           (long long)drain_deadline_ms * 1000000LL);
     infra_json *j = NULL;
     int64_t start = pu_host->now_ms();
-    int64_t deadline = start + self->s.drain_deadline_ms + DRAIN_GRACE_MS;
+    int64_t deadline = start + drain_deadline_ms + DRAIN_GRACE_MS;
     int error =
         nomad_api_json(a, via, NOMAD_AGENT_NOMAD, "POST", path, body, NOMAD_API_RETRY, what, &j);
     NJ->release(j);
     j = NULL;
     if (error < 0)
         goto done;
-    pu_logf(a->call, INFRA_LOG_INFO, "node %s: draining", n->name);
+    pu_logf(a->call, INFRA_LOG_INFO, "node %s: draining", label);
     for (;;) {
         if ((error = nomad_api_json(a, via, NOMAD_AGENT_NOMAD, "GET", node_path, NULL,
                                     NOMAD_API_RETRY, what, &j)) < 0)
@@ -238,7 +246,7 @@ static int drain_client(infra_scheduler *self, const nomad_api_ctx *a, const nom
         if (!draining)
             break;
         if (pu_host->now_ms() >= deadline) {
-            pu_diagf(a->call, "", "node %s: still draining after %lld s", n->name,
+            pu_diagf(a->call, "", "node %s: still draining after %lld s", label,
                      (long long)((pu_host->now_ms() - start) / 1000));
             error = INFRA_ETRANSIENT;
             goto done;
@@ -246,13 +254,12 @@ static int drain_client(infra_scheduler *self, const nomad_api_ctx *a, const nom
         if ((error = nomad_sleep_until(a->call, 1000, deadline)) < 0)
             goto done;
     }
-    pu_logf(a->call, INFRA_LOG_INFO, "node %s: drained; its allocations moved", n->name);
+    pu_logf(a->call, INFRA_LOG_INFO, "node %s: drained; its allocations moved", label);
 done:
     free(body);
     free(path);
     free(node_path);
     free(what);
-    free(id);
     return error;
 }
 

@@ -160,6 +160,17 @@ int nomad_keys_load(infra_scheduler *ctx, infra_call *call, int create, nomad_ke
     return error;
 }
 
+int nomad_keys_pool_token(infra_scheduler *ctx, infra_call *call, int create, infra_secret **out)
+{
+    *out = NULL;
+    if (!ctx->s.acl)
+        return 0;
+    pthread_mutex_lock(&ctx->keys_lock);
+    int error = token(ctx, call, "consul_pool_token", create, out);
+    pthread_mutex_unlock(&ctx->keys_lock);
+    return error;
+}
+
 void nomad_keys_free(nomad_keys *k)
 {
     for (int a = 0; a < NOMAD_AGENT_COUNT; a++) {

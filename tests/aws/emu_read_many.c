@@ -401,8 +401,8 @@ static int setup(void **state)
                    id_of(&world[INST1])));
     for (int i = 0; i < 2; i++)
         make(&world[LT1 + i], "launch_template", i ? "launch_template.two" : "launch_template.one",
-             jsonf("{\"image\": \"" IMAGE "\", \"size\": \"t3.micro\", \"firewalls\": [\"%s\"]}",
-                   id_of(&world[FW])));
+             jsonf("{\"image\": \"" IMAGE "\", \"size\": \"t3.micro\", \"firewalls\": [\"%s\"]%s}",
+                   id_of(&world[FW]), i ? "" : ", \"instance_profile\": \"pool-join\""));
     make(&world[ASG], "autoscaling_group", "autoscaling_group.web",
          jsonf("{\"launch_template\": \"%s\", \"min\": 1, \"max\": 1, \"subnets\": [\"%s\"],"
                " \"health_check_type\": \"EC2\", \"replace_deadline\": 120}",
@@ -487,6 +487,7 @@ static void test_read_many_sees_what_read_sees_in_one_call_per_type(void **state
     each_group(before, 0);
     for (int i = 0; i < NRES; i++)
         assert_string_equal(pu_json_str(out_of(before, i), "id"), id_of(&world[i]));
+    assert_string_equal(pu_json_str(out_of(before, LT1), "instance_profile"), "pool-join");
 
     /* Behind infra's back, one change of each kind. */
     outside(AWS_EC2, "CreateTags", "ResourceId.1", id_of(&world[NET]), "Tag.1.Key", "Name",

@@ -285,8 +285,8 @@ static void test_instance_create_launches_with_the_token_and_a_host_key_it_made(
         awt_json("{\"image\": \"ami-0123\", \"size\": \"t3.micro\","
                  " \"subnet\": \"subnet-1\", \"firewalls\": [\"sg-1\", \"sg-2\"],"
                  " \"key_pair\": \"deploy\", \"user_data\": \"#!/bin/sh\\necho hi\\n\","
-                 " \"public_ip\": true, \"role\": \"server\","
-                 " \"tags\": {\"team\": \"a\"}}");
+                 " \"public_ip\": true, \"role\": \"server\", \"cluster\": \"main\","
+                 " \"region\": \"europe\", \"tags\": {\"team\": \"a\"}}");
     infra_json *out = NULL;
     assert_int_equal(act("instance", &c, NULL, planned, NULL, NULL, &out), 0);
     /* A host that cannot say whether the create resumes: looked for first. */
@@ -332,15 +332,24 @@ static void test_instance_create_launches_with_the_token_and_a_host_key_it_made(
     assert_non_null(strstr(plain, key.public_line));
     free(ud);
     free(plain);
-    int role = 0;
-    for (int i = 1; i < 12; i++) {
-        char k[64];
+    int role = 0, join = 0;
+    for (int i = 1; i < 16; i++) {
+        char k[64], kv[64];
         snprintf(k, sizeof(k), "TagSpecification.1.Tag.%d.Key", i);
+        snprintf(kv, sizeof(kv), "TagSpecification.1.Tag.%d.Value", i);
         char *v = awt_param(run, k);
         role |= v != NULL && strcmp(v, "role") == 0;
+        if (v != NULL && strcmp(v, "infra:join") == 0) {
+            /* A server: what pool clients' cloud auto-join filters on. */
+            char *value = awt_param(run, kv);
+            size_t n = value ? strlen(value) : 0;
+            join = n > 12 && strcmp(value + n - 12, ".main.europe") == 0;
+            free(value);
+        }
         free(v);
     }
     assert_true(role);
+    assert_true(join);
     /* The fingerprint is the key's: nothing asked the console. */
     assert_int_equal(awt_count("GetConsoleOutput"), 0);
     assert_string_equal(pu_json_str(out, "id"), "i-0aaa");

@@ -228,6 +228,55 @@ static void test_node_certificate_is_kept_for_the_same_names_and_reissued_for_ne
     plugin->scheduler->close(ctx);
 }
 
+static void test_pool_token_and_certificate_are_kept_and_name_no_server(void **state)
+{
+    (void)state;
+    infra_scheduler *ctx = configure("{\"name\": \"main\", \"environment\": \"test\"}");
+    infra_call call;
+    test_diags d;
+    nomad_keys k;
+    test_call(&call, &d);
+    assert_int_equal(nomad_keys_load(ctx, &call, 1, &k), 0);
+    infra_secret *t1 = NULL, *t2 = NULL;
+    assert_int_equal(nomad_keys_pool_token(ctx, &call, 1, &t1), 0);
+    assert_int_equal(nomad_keys_pool_token(ctx, &call, 0, &t2), 0);
+    const infra_secret_api *s = pu_host->secrets;
+    assert_true(is_uuid4(s->value(t1)));
+    assert_string_equal(s->value(t1), s->value(t2));
+    assert_string_not_equal(s->value(t1), nomad_keys_token(&k, NOMAD_AGENT_CONSUL));
+    char *kept = stored("nomad.main.consul_pool_token");
+    assert_non_null(kept);
+    assert_string_equal(kept, s->value(t1));
+    free(kept);
+    s->free(t1);
+    s->free(t2);
+
+    nomad_node_cert a, b;
+    assert_int_equal(nomad_pool_cert_load(ctx, &call, &k, "europe", "dc-asg", &a), 0);
+    assert_int_equal(nomad_pool_cert_load(ctx, &call, &k, "europe", "dc-asg", &b), 0);
+    assert_string_equal(s->value(a.cert), s->value(b.cert));
+    kept = stored("nomad.main.node.main-europe-dc-asg-pool.cert");
+    assert_non_null(kept);
+    free(kept);
+    nomad_node pool;
+    memset(&pool, 0, sizeof(pool));
+    pool.name = "main-europe-dc-asg-pool";
+    pool.role = "client";
+    pool.region = "europe";
+    nomad_cert_names names;
+    nomad_node_cert_names(&pool, &names);
+    assert_int_equal(names.nip, 1); /* 127.0.0.1 only */
+    assert_string_equal(names.dns[0], "client.europe.nomad");
+    assert_int_equal(
+        nomad_tls_cert_fits(s->value(k.ca_cert), s->value(a.key), s->value(a.cert), &names), 1);
+    nomad_node_cert_free(&a);
+    nomad_node_cert_free(&b);
+    nomad_keys_free(&k);
+    assert_int_equal(d.errors, 0);
+    host_call_clear(&call);
+    plugin->scheduler->close(ctx);
+}
+
 int main(void)
 {
     test_use_host();
@@ -240,6 +289,7 @@ int main(void)
         cmocka_unit_test_setup(test_switched_off_features_make_no_secrets, setup),
         cmocka_unit_test_setup(
             test_node_certificate_is_kept_for_the_same_names_and_reissued_for_new_ones, setup),
+        cmocka_unit_test_setup(test_pool_token_and_certificate_are_kept_and_name_no_server, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

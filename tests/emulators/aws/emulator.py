@@ -43,6 +43,9 @@ def main(argv=None):
     ap.add_argument("--latency-ms", type=int, default=300)
     ap.add_argument("--fault-seed", type=int)
     ap.add_argument("--log", help="one line per request")
+    ap.add_argument("--instance-endpoint", metavar="ADDRESS",
+                    help="TEST ONLY: also serve on ADDRESS (an address of this machine the pool "
+                         "hosts reach); instances with an instance profile get it as AWS_ENDPOINT_URL")
     ap.add_argument("--loopback-addresses", action="store_true",
                     help="TEST ONLY: instances without a pool host get 127.0.0.N addresses")
     args = ap.parse_args(argv)
@@ -66,13 +69,17 @@ def main(argv=None):
     server = build(credentials, seed, hosts, (host, int(port or 0)),
                    pending_seconds=args.pending_seconds, time_scale=args.time_scale,
                    faults=(args.faults, kinds, args.latency_ms, args.fault_seed),
-                   log_path=args.log, loopback_addresses=args.loopback_addresses)
+                   log_path=args.log, loopback_addresses=args.loopback_addresses,
+                   instance_address=args.instance_endpoint)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
                               daemon=True)
     thread.start()
+    if server.instance_server is not None:
+        threading.Thread(target=server.instance_server.serve_forever, kwargs={"poll_interval": 0.2},
+                         daemon=True).start()
     if args.port_file:
         tmp = args.port_file + ".tmp"
         with open(tmp, "w") as f:
@@ -81,6 +88,8 @@ def main(argv=None):
     print("aws emulator listening on http://%s:%d" % server.server_address[:2], flush=True)
     stop.wait()
     server.shutdown()
+    if server.instance_server is not None:
+        server.instance_server.shutdown()
     server.gateway.emulator.stop()
     return 0
 

@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 
-from . import checks, log, rpc, tlsutil
+from . import checks, discover, log, rpc, tlsutil
 from .confload import ConfigError
 from .consul_acl import Authorizer, ConsulACL
 from .consul_conf import ConsulConfig, load
@@ -189,9 +189,30 @@ class ConsulAgent:
         if leading:
             log.info(C, "consul: cluster leadership acquired")
 
+    @staticmethod
+    def _join_addresses(addrs, cluster):
+        """The addresses to try now: cloud auto-join entries (`provider=...`)
+        are looked up again at every attempt, as Consul's retry_join.go does."""
+        out, errors = [], []
+        for a in addrs:
+            if "provider=" not in a:
+                out.append(a)
+                continue
+            try:
+                found = discover.addrs(a)
+                log.info(C, "Discovered servers", cluster=cluster, servers=" ".join(found))
+                out.extend(found)
+            except discover.DiscoverError as e:
+                log.error(C, "Cannot discover address", address=discover.redacted(a), error=str(e))
+                errors.append(str(e))
+        return out, errors
+
     def _retry_join(self, pool, addrs, port, interval):
+        cluster = "WAN" if pool is self.wan else "LAN"
         while not self.stopping:
-            n, errors = pool.join(addrs, port)
+            now, errors = self._join_addresses(addrs, cluster)
+            n, join_errors = pool.join(now, port) if now else (0, ["No servers to join"])
+            errors += join_errors
             if n:
                 log.info(C, "Join cluster completed. Synced with initial agents", cluster="WAN" if pool is self.wan
                          else "LAN", num_agents=n)

@@ -37,6 +37,7 @@ class Client:
         for a in self.cfg.client_servers + self.cfg.client_join:
             host, port = split_hostport(a, 4647)
             self.servers.append((host, port))
+        self.last_discovery = 0.0
         self.runners = {}
         self.registered = False
         self.ttl = 10.0
@@ -138,10 +139,37 @@ class Client:
                                       "Networks": {"ReservedHostPorts": ""}}}
 
     # -- talking to servers ---------------------------------------------------
+    def _discover_servers(self):
+        """Nomad's client auto-join through Consul (consul.client_auto_join,
+        true by default; client.go consulDiscoveryImpl): when no server it
+        knows answers, the servers are the `rpc`-tagged instances of the
+        servers' service (consul.server_service_name, `nomad`) in the local
+        Consul agent's catalog. Asked at most every 2 s."""
+        consul = self.cfg.raw.get("consul", {})
+        if consul.get("client_auto_join") is False or time.monotonic() - self.last_discovery < 2.0:
+            return
+        self.last_discovery = time.monotonic()
+        name = consul.get("server_service_name", "nomad")
+        try:
+            found = self._consul("GET", "/v1/catalog/service/%s?tag=rpc" % urllib.request.quote(name, safe="")) or []
+        except (urllib.error.URLError, OSError, ValueError) as e:
+            log.error(C, "client.consul: error discovering nomad servers", error=str(e))
+            return
+        added = []
+        for s in found:
+            addr = (s.get("ServiceAddress") or s.get("Address"), s.get("ServicePort") or 4647)
+            if addr[0] and addr not in self.servers:
+                self.servers.append(addr)
+                added.append("%s:%d" % addr)
+        if added:
+            log.info(C, "client.consul: discovered following servers", servers=",".join(added))
+
     def rpc(self, msg):
         """Sends msg to a server, the last one that answered first."""
         msg = dict(msg, region=self.cfg.region)
         last = None
+        if not self.servers:
+            self._discover_servers()
         for host, port in list(self.servers):
             try:
                 reply = self.agent.rpc_call(resolve_host(host), port, msg, server_region=self.cfg.region)
@@ -151,6 +179,8 @@ class Client:
                 return reply
             except (rpc.RPCError, OSError) as e:
                 last = e
+        if self.servers:
+            self._discover_servers()
         raise rpc.RPCError(str(last) if last else "no servers")
 
     def _learn_servers(self, reply):

@@ -13,8 +13,11 @@ from .server import Gateway, Server
 
 def build(credentials, seed, hosts, address, pending_seconds=1.0, time_scale=1.0,
           faults=(0.0, ("throttle", "500", "latency", "drop"), 300, None), log_path=None,
-          loopback_addresses=False):
-    """A bound, not yet serving, Server; its .gateway.emulator holds the state."""
+          loopback_addresses=False, instance_address=None):
+    """A bound, not yet serving, Server; its .gateway.emulator holds the state.
+    With instance_address (an address of this machine that the pool hosts
+    reach), a second bound Server there is .instance_server: the endpoint
+    instances with an instance profile are given."""
     models = load_models()
     config = Config(credentials, seed, hosts, pending_seconds, time_scale, loopback_addresses)
     emulator = Emulator(config)
@@ -28,5 +31,9 @@ def build(credentials, seed, hosts, address, pending_seconds=1.0, time_scale=1.0
     emulator.services = dict(services, hosts=HostPool(emulator, hosts))
     gateway = Gateway(emulator, models, services, Faults(*faults), log_path)
     server = Server(address, gateway)
+    server.instance_server = None
+    if instance_address is not None:
+        server.instance_server = Server((instance_address, 0), gateway)
+        config.instance_endpoint = "http://%s:%d" % server.instance_server.server_address[:2]
     emulator.start()
     return server

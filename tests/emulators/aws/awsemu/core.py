@@ -10,7 +10,7 @@ import uuid
 
 class Config:
     def __init__(self, credentials, seed, hosts, pending_seconds=1.0, time_scale=1.0,
-                 loopback_addresses=False):
+                 loopback_addresses=False, instance_endpoint=None):
         self.credentials = credentials  # {akid: (secret, token or None)}
         self.account_id = seed.get("account_id", "123456789012")
         self.zones = seed.get("availability_zones", {"us-east-1": ["us-east-1a", "us-east-1b"]})
@@ -20,6 +20,9 @@ class Config:
         self.pending_seconds = float(pending_seconds)
         self.time_scale = float(time_scale)
         self.loopback_addresses = loopback_addresses
+        # The URL instances with an instance profile reach the emulator at
+        # (hosts.HostPool.profile_env), or None.
+        self.instance_endpoint = instance_endpoint
 
     def scaled(self, aws_seconds):
         """An AWS duration (health-check interval, retention) on the emulator's clock."""

@@ -84,7 +84,8 @@ class InstanceMixin:
             instance_ids.append(inst["InstanceId"])
             if host is not None:
                 pool.bootstrap(ctx.region_name, inst["InstanceId"], host,
-                               key["_public_key"] if key else None, boot)
+                               key["_public_key"] if key else None, boot,
+                               has_profile="IamInstanceProfile" in inst)
         r.reservations[reservation_id] = {"ReservationId": reservation_id,
                                           "OwnerId": ctx.account_id, "Groups": [],
                                           "_instances": instance_ids}

@@ -105,7 +105,7 @@ for part in %(parts)s; do
 done
 if [ "$n" -gt 0 ]; then
   # Each part in turn, as cloud-init's scripts-user: "#!" as is, else /bin/sh.
-  AWSEMU_INSTANCE_ID=$id setsid sh -c 'echo $$ > "$0/pgid"
+  %(profile_env)sAWSEMU_INSTANCE_ID=$id setsid sh -c 'echo $$ > "$0/pgid"
     for f in "$0"/part-*; do
       if head -c 2 "$f" | grep -q "^#!"; then "$f"; else /bin/sh "$f"; fi
     done' "$d" >> "$log" 2>&1 < /dev/null &
@@ -285,9 +285,26 @@ class HostPool:
             return done.stdout
 
     # -- lifecycle --------------------------------------------------------
-    def bootstrap(self, region, instance_id, host, public_key, boot):
+    def profile_env(self, region, has_profile):
+        """What an instance profile gives the instance's programs through the
+        instance metadata service, which the emulator does not serve: the
+        role's credentials (the emulator's first access key), the region, and
+        the endpoint the instances reach (--instance-endpoint), as the AWS
+        SDKs' environment variables. Empty without a profile or endpoint."""
+        endpoint = self.emulator.config.instance_endpoint
+        if not has_profile or not endpoint:
+            return ""
+        akid, (secret, token) = next(iter(self.emulator.config.credentials.items()))
+        env = [("AWS_REGION", region), ("AWS_DEFAULT_REGION", region), ("AWS_ACCESS_KEY_ID", akid),
+               ("AWS_SECRET_ACCESS_KEY", secret), ("AWS_ENDPOINT_URL", endpoint)]
+        if token:
+            env.append(("AWS_SESSION_TOKEN", token))
+        return "".join("%s=%s " % (k, shlex.quote(v)) for k, v in env)
+
+    def bootstrap(self, region, instance_id, host, public_key, boot, has_profile=False):
         """Logs in as cloud-init would act at boot: the key pair's key, boot's host
-        keys (cloudinit.UserData), then its scripts."""
+        keys (cloudinit.UserData), then its scripts (with the instance profile's
+        environment, profile_env)."""
         def b64(text):
             data = text if isinstance(text, bytes) else text.encode()
             return base64.b64encode(data).decode()
@@ -299,6 +316,7 @@ class HostPool:
             "host_keys": " ".join("%s %s" % (b64(k["private"]), b64(k["public"] + "\n"))
                                   for k in keys),
             "parts": " ".join(b64(part) for part in boot.scripts),
+            "profile_env": self.profile_env(region, has_profile),
         }
 
         def work():

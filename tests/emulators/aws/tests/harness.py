@@ -96,12 +96,14 @@ class EmulatorCase(unittest.TestCase):
     loopback_addresses = True
     hosts = []
     credentials = {AKID: (SECRET, None)}
+    instance_address = None  # --instance-endpoint
 
     @classmethod
     def setUpClass(cls):
         cls.server = build(cls.credentials, SEED, cls.hosts, ("127.0.0.1", 0),
                            pending_seconds=cls.pending_seconds, time_scale=cls.time_scale,
-                           loopback_addresses=cls.loopback_addresses)
+                           loopback_addresses=cls.loopback_addresses,
+                           instance_address=cls.instance_address)
         cls.port = cls.server.server_address[1]
         cls.endpoint = "http://127.0.0.1:%d" % cls.port
         cls.gateway = cls.server.gateway
@@ -110,11 +112,17 @@ class EmulatorCase(unittest.TestCase):
         import threading
         threading.Thread(target=cls.server.serve_forever, kwargs={"poll_interval": 0.1},
                          daemon=True).start()
+        if cls.server.instance_server is not None:
+            threading.Thread(target=cls.server.instance_server.serve_forever,
+                             kwargs={"poll_interval": 0.1}, daemon=True).start()
 
     @classmethod
     def tearDownClass(cls):
         cls.server.shutdown()
         cls.server.server_close()
+        if cls.server.instance_server is not None:
+            cls.server.instance_server.shutdown()
+            cls.server.instance_server.server_close()
         cls.gateway.emulator.stop()
 
     def setUp(self):

@@ -9,6 +9,7 @@ import sys
 import tempfile
 import time
 import unittest
+import urllib.request
 
 from harness import EMULATOR_DIR, IMAGE, EmulatorCase, wait_until
 
@@ -49,6 +50,11 @@ def setUpModule():
         HOSTS = json.load(f)
     EmulatorOnHosts.hosts = HOSTS
     HostKeysOnHosts.hosts = HOSTS
+    ProfileOnHosts.hosts = HOSTS
+    # The machine's own address on the pool's bridge: what the hosts reach.
+    route = subprocess.run(["ip", "-4", "-o", "route", "get", HOSTS[0]["address"]],
+                           capture_output=True, text=True, check=True).stdout.split()
+    ProfileOnHosts.instance_address = route[route.index("src") + 1]
 
 
 def tearDownModule():
@@ -178,6 +184,47 @@ class HostKeysOnHosts(EmulatorCase):
         self.wait_state(ec2, [iid], "terminated", timeout=60)
         # The host serves the next instance with the pool's key again.
         self.assertEqual(_presented(address, tmp), {pool_fp})
+
+
+class ProfileOnHosts(EmulatorCase):
+    """An instance profile's credentials, region and endpoint reach the user
+    data, and with them the stand-in consul's cloud auto-join finds the
+    tagged instance from the other host."""
+    loopback_addresses = False
+    hosts = []
+
+    def test_user_data_of_an_instance_with_a_profile_finds_tagged_instances(self):
+        ec2 = self.client("ec2")
+        _, subnets, _ = self.network(ec2, cidr="10.8.0.0/16")
+        tagged = ec2.run_instances(ImageId=IMAGE, MinCount=1, MaxCount=1, SubnetId=subnets[0],
+                                   TagSpecifications=[{"ResourceType": "instance", "Tags": [
+                                       {"Key": "infra:join", "Value": "t.default.main.europe"}]}])
+        server = tagged["Instances"][0]
+        standins = os.path.join(REPO, "tests", "standins")
+        entry = "provider=aws tag_key=infra:join tag_value=t.default.main.europe"
+        user_data = ("#!/bin/sh\n"
+                     "cd /root\n"
+                     "env | grep -c '^AWS_SECRET_ACCESS_KEY=' > profile || true\n"
+                     "PYTHONPATH=%s %s -c 'import sys; from standin import discover; "
+                     "print(\" \".join(discover.addrs(sys.argv[1])))' '%s' > found 2>&1\n"
+                     "exec %s -m http.server %d --bind 0.0.0.0\n"
+                     % (standins, sys.executable, entry, sys.executable, LISTEN_PORT))
+        client = ec2.run_instances(ImageId=IMAGE, MinCount=1, MaxCount=1, SubnetId=subnets[0],
+                                   IamInstanceProfile={"Name": "consul-join"},
+                                   UserData=user_data)["Instances"][0]
+        ids = [server["InstanceId"], client["InstanceId"]]
+        self.wait_state(ec2, ids, "running", timeout=60)
+        address = client["PrivateIpAddress"]
+        wait_until(lambda: _connects(address, LISTEN_PORT), 60, 0.2, "the user data's listener")
+        url = "http://%s:%d/" % (address, LISTEN_PORT)
+        with urllib.request.urlopen(url + "found", timeout=10) as r:
+            self.assertEqual(r.read().decode().strip(), server["PrivateIpAddress"])
+        with urllib.request.urlopen(url + "profile", timeout=10) as r:
+            self.assertEqual(r.read().decode().strip(), "1")
+        calls = self.control("GET", "/_emulator/calls")
+        self.assertGreaterEqual(calls["ec2"]["DescribeInstances"], 2)
+        ec2.terminate_instances(InstanceIds=ids)
+        self.wait_state(ec2, ids, "terminated", timeout=60)
 
 
 def _presented(address, directory):
