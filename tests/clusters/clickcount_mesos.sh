@@ -34,6 +34,9 @@ zone_id=Z0123456789ABC
 topo=$work/clickcount-mesos.yaml
 mkdir -p "$work/apps"
 cp "$root/examples/clickcount-mesos.yaml" "$topo"
+# A pool host's /usr/local/bin is the machine's; its /opt is its own.
+sed -i 's|^    install:$|&\n      bin_dir: /opt/bin|' "$topo"
+grep -q '^      bin_dir: /opt/bin$' "$topo" || fail "could not set install.bin_dir in the test's copy"
 cp "$root/examples/apps/clickcount.json" "$work/apps/clickcount.json"
 standins=
 envs_up=
