@@ -14,7 +14,8 @@
 # Route 53 name (the record's address, with curl --resolve); every Route 53
 # record in the emulator pointing at its node; no security group opening
 # SSH, ZooKeeper, Mesos, Marathon or the task ports to 0.0.0.0/0, only the
-# load balancer's 80 open to the world. A second up -> "No changes.".
+# load balancer's 80 open to the world; every node presenting the SSH host
+# key whose fingerprint the state holds. A second up -> "No changes.".
 # down -> nothing of it in the emulator, nothing but sshd on the pool's
 # hosts. -e staging on the same hosts: the staging variant answers for the
 # staging name with its own image tag; down -> nothing left.
@@ -104,8 +105,8 @@ outputs() { "$infra" output "$topo" -e "$env" --json </dev/null; }
 
 # eventually COMMAND...: true once COMMAND succeeds, trying for about 60 s.
 eventually() {
-  local try
-  for try in $(seq 1 60); do
+  local _
+  for _ in $(seq 1 60); do
     "$@" && return 0
     sleep 1
   done
@@ -193,6 +194,17 @@ up_env() {
   mesos_state | jq -e '[.slaves[] | select(.active) | .attributes.env] | sort == ["prod","staging"]' >/dev/null ||
     fail "$env: the agents registered are: $(mesos_state | jq -c '[.slaves[] | [.hostname, .active, .attributes]]')"
   marathon /v2/leader | jq -e '.leader != null' >/dev/null || fail "$env: Marathon has no leader"
+
+  # Host keys: each node presents the key infra gave it at launch, whose
+  # fingerprint the state holds (what every SSH login checks).
+  jq -r '.resources | to_entries[] | select(.key | startswith("cluster.mesos.")) | .value.attributes |
+    "\(.public_ip) \(.ssh_host_key_fingerprint)"' "$(state_doc)" >"$work/fingerprints"
+  [ "$(wc -l <"$work/fingerprints")" -eq $nodes ] || fail "$env: the state does not hold $nodes nodes"
+  local fp seen
+  while read -r ip fp; do
+    seen=$(ssh-keyscan -T 5 "$ip" 2>/dev/null | ssh-keygen -l -f - | awk '{print $2}' | sort -u | paste -sd, -)
+    [[ $fp == SHA256:* ]] && [ "$seen" = "$fp" ] || fail "$env: $ip presents '$seen', the state holds '$fp'"
+  done <"$work/fingerprints"
 
   # Route 53: a record per node, the main record, the application's record.
   local want got
