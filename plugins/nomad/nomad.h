@@ -162,6 +162,8 @@ typedef struct nomad_node {
     const char *public_ip;  /* or NULL */
     const char *hostname;   /* or NULL */
     int server;             /* role == "server" */
+    int client;             /* runs a Nomad client: role "client", or a server with
+                               "client": true (listed in its region's clients too) */
     infra_ssh_target ssh;   /* strings borrowed from the JSON */
 } nomad_node;
 
@@ -249,10 +251,12 @@ typedef struct nomad_cert_names {
     size_t nip;
     char role_nomad[160];  /* storage of ROLE.REGION.nomad */
     char role_consul[160]; /* storage of ROLE.REGION.consul */
+    char role_nomad_client[160]; /* client.REGION.nomad of a combined node */
 } nomad_cert_names;
 
 /* The names of node n's certificate: its IPs, 127.0.0.1, localhost, its
- * hostname, ROLE.REGION.nomad and ROLE.REGION.consul. Borrowed from n
+ * hostname, ROLE.REGION.nomad and ROLE.REGION.consul (and client.REGION.nomad
+ * for a server that is also a client). Borrowed from n
  * and from *out itself. */
 void nomad_node_cert_names(const nomad_node *n, nomad_cert_names *out);
 

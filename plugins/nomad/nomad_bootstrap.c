@@ -303,7 +303,7 @@ int nomad_node_remove(infra_scheduler *self, infra_call *call, const infra_json 
         n = &arg;
     const nomad_region *r = nomad_cluster_region(&c, n->region);
     nomad_api_ctx a = {self, call, &keys};
-    if (!n->server && r != NULL && (error = drain_client(self, &a, r, n)) < 0)
+    if (n->client && r != NULL && (error = drain_client(self, &a, r, n)) < 0)
         goto done;
     /* A graceful Consul leave, from the node's own agent. */
     infra_http_response *resp = NULL;

@@ -41,6 +41,13 @@ static int node_parse(infra_call *call, const infra_json *json, const char *regi
         return INFRA_EINVALID;
     }
     n->server = strcmp(n->role, "server") == 0;
+    /* A combined node: one agent with both stanzas (docs/nomad.md). */
+    int combined = 0;
+    if (nomad_jbool(json, "client", 0, &combined) < 0) {
+        pu_diagf(call, "", "node %s: \"client\" must be true or false", n->name);
+        return INFRA_EINVALID;
+    }
+    n->client = !n->server || combined;
     n->region = opt_str(json, "region");
     if (n->region == NULL)
         n->region = region;
@@ -185,7 +192,7 @@ static int parse_region(infra_call *call, nomad_cluster *c, const char *rname,
     for (size_t i = nodes_before; i < c->nnodes; i++) {
         if (c->nodes[i].server)
             r->servers[r->nservers++] = &c->nodes[i];
-        else
+        if (c->nodes[i].client)
             r->clients[r->nclients++] = &c->nodes[i];
     }
     return 0;

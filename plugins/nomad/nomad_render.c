@@ -131,7 +131,11 @@ static int render_nomad(const nomad_render_in *in, infra_json *c, infra_json *se
             ((o = nomad_jobj(sec, "server")) == NULL ||
              (error = nomad_jset_str(o, "encrypt", in->gossip[NOMAD_AGENT_NOMAD])) < 0))
             goto fail;
-    } else {
+    }
+    /* A combined node (a server that is also a client) gets both stanzas
+     * in one agent, which Nomad allows: its client names every server of
+     * the region, itself included. */
+    if (n->client) {
         nomad_strs servers = {0};
         nomad_region_peers(in->region, NULL, &servers);
         if ((o = nomad_jobj(c, "client")) == NULL ||
