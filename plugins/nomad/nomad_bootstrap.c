@@ -55,6 +55,7 @@ static int render_node(infra_scheduler *self, infra_call *call, const nomad_clus
         .nomad_token = sec->value(keys->token[NOMAD_AGENT_NOMAD]),
         .replication = sec->value(keys->replication),
         .authority = nomad_cluster_authority(c, n->region),
+        .consul_authority = nomad_cluster_consul_dc(c, nomad_cluster_authority(c, n->region)),
         .ca_pem = sec->value(keys->ca_cert),
         .cert_pem = sec->value(cert.cert),
         .key_pem = sec->value(cert.key),

@@ -607,9 +607,9 @@ static char *federation_gaps(const nomad_api_ctx *a, const nomad_node *via,
             if (!member_has(&seen, other->servers[i]->name, other->name))
                 nomad_strs_addf(&gaps, "Nomad members lack %s", other->servers[i]->name);
     nomad_strs_free(&seen);
-    if (members_alive(a, via, NOMAD_AGENT_CONSUL, 1, other->name, &seen, &status) == 0)
+    if (members_alive(a, via, NOMAD_AGENT_CONSUL, 1, other->consul_dc, &seen, &status) == 0)
         for (size_t i = 0; i < other->nservers; i++)
-            if (!member_has(&seen, other->servers[i]->name, other->name))
+            if (!member_has(&seen, other->servers[i]->name, other->consul_dc))
                 nomad_strs_addf(&gaps, "Consul WAN members lack %s", other->servers[i]->name);
     nomad_strs_free(&seen);
     char *out = gaps.n ? nomad_strs_join(&gaps) : pu_strdup("");

@@ -30,7 +30,8 @@ void nomad_node_cert_names(const nomad_node *n, nomad_cert_names *out)
     memset(out, 0, sizeof(*out));
     out->common_name = n->name;
     snprintf(out->role_nomad, sizeof(out->role_nomad), "%s.%s.nomad", n->role, n->region);
-    snprintf(out->role_consul, sizeof(out->role_consul), "%s.%s.consul", n->role, n->region);
+    snprintf(out->role_consul, sizeof(out->role_consul), "%s.%s.consul", n->role,
+             n->consul_dc ? n->consul_dc : n->region);
     out->dns[out->ndns++] = out->role_nomad;
     out->dns[out->ndns++] = out->role_consul;
     /* A combined node's Nomad client speaks RPC as a client too. */
