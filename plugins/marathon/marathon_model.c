@@ -159,20 +159,21 @@ static int node_parse(infra_call *call, const infra_json *json, const char *regi
         return INFRA_EINVALID;
     }
     n->server = server;
-    int combined = 0;
-    const infra_json *client = MJ->get(json, "client");
-    if (client && MJ->type(client) == INFRA_JSON_BOOL && pu_json_to_bool(client, &combined) == 0 &&
-        combined) {
-        pu_diagf(call, "",
-                 "node %s: servers that are also clients (servers: {client: true}) are "
-                 "a nomad setting; a Mesos master is not an agent: give the datacenter clients",
-                 n->name);
-        return INFRA_EINVALID;
-    }
     n->region = region ? region : opt_str(json, "region");
     n->datacenter = datacenter ? datacenter : opt_str(json, "datacenter");
     if (!pu_name_ok(n->region) || !pu_name_ok(n->datacenter)) {
         pu_diagf(call, "", "node %s: region and datacenter must be names", n->name);
+        return INFRA_EINVALID;
+    }
+    int combined = 0;
+    const infra_json *client = MJ->get(json, "client");
+    if (client && MJ->type(client) == INFRA_JSON_BOOL && pu_json_to_bool(client, &combined) == 0 &&
+        combined) {
+        char *at = pu_printf("regions.%s.datacenters.%s.servers.client", n->region, n->datacenter);
+        pu_diagf(call, at,
+                 "servers that are also clients are a nomad setting; a Mesos master is not an "
+                 "agent: give the datacenter clients");
+        free(at);
         return INFRA_EINVALID;
     }
     n->private_ip = opt_str(json, "private_ip");
