@@ -1,6 +1,7 @@
 /* Clusters (regions of datacenters whose server and client nodes become
  * instances on the datacenter's provider) and the jobs and apps that run
  * on them. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -147,6 +148,9 @@ static char *key_name(topo_ctx *ctx, const ytree_node *key, const char *path, co
         json_decref(v);
         if (!name)
             return NULL;
+        char ptr[32];
+        snprintf(ptr, sizeof(ptr), "%p", (const void *)key);
+        json_object_set_new(ctx->priv->key_names, ptr, json_string(name));
     }
     if (!topo_valid_name(name)) {
         int made = strcmp(name, key->text) != 0;
