@@ -165,6 +165,17 @@ static int node_parse(infra_call *call, const infra_json *json, const char *regi
         pu_diagf(call, "", "node %s: region and datacenter must be names", n->name);
         return INFRA_EINVALID;
     }
+    int combined = 0;
+    const infra_json *client = MJ->get(json, "client");
+    if (client && MJ->type(client) == INFRA_JSON_BOOL && pu_json_to_bool(client, &combined) == 0 &&
+        combined) {
+        char *at = pu_printf("regions.%s.datacenters.%s.servers.client", n->region, n->datacenter);
+        pu_diagf(call, at,
+                 "servers that are also clients are a nomad setting; a Mesos master is not an "
+                 "agent: give the datacenter clients");
+        free(at);
+        return INFRA_EINVALID;
+    }
     n->private_ip = opt_str(json, "private_ip");
     n->public_ip = opt_str(json, "public_ip");
     if (n->private_ip == NULL && need_ip) {

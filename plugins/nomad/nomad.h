@@ -157,18 +157,24 @@ int nomad_sleep_until(infra_call *call, int64_t ms, int64_t deadline);
 typedef struct nomad_node {
     const char *name;       /* unique node name; the agents' node name */
     const char *role;       /* "server" or "client" */
-    const char *region;     /* Nomad region = Consul datacenter */
+    const char *region;     /* Nomad region */
+    const char *consul_dc;  /* its Consul datacenter: the region's consul_datacenter, or
+                               the region's name */
     const char *datacenter; /* Nomad datacenter */
     const char *address;    /* the instance's resource address */
     const char *private_ip; /* bind/advertise address */
     const char *public_ip;  /* or NULL */
     const char *hostname;   /* or NULL */
     int server;             /* role == "server" */
+    int client;             /* runs a Nomad client: role "client", or a server with
+                               "client": true (listed in its region's clients too) */
     infra_ssh_target ssh;   /* strings borrowed from the JSON */
 } nomad_node;
 
 typedef struct nomad_region {
     const char *name;
+    const char *consul_dc;    /* the Consul datacenter of its servers: the datacenters'
+                                 node_settings.consul_datacenter, or the region's name */
     const char **datacenters; /* every datacenter of the region */
     size_t ndatacenters;
     nomad_node **servers; /* borrowed from nomad_cluster.nodes */
@@ -200,6 +206,9 @@ const nomad_region *nomad_cluster_region(const nomad_cluster *c, const char *nam
  * authoritative Nomad region, which is c->primary for a federated region
  * and the region itself otherwise (borrowed). */
 const char *nomad_cluster_authority(const nomad_cluster *c, const char *region);
+/* The Consul datacenter of region (borrowed; the name itself when the
+ * cluster has no such region). */
+const char *nomad_cluster_consul_dc(const nomad_cluster *c, const char *region);
 /* 1 when region replicates its ACLs from another region. */
 int nomad_region_secondary(const nomad_cluster *c, const char *region);
 /* The address the plugin reaches node's APIs at. */
@@ -256,10 +265,12 @@ typedef struct nomad_cert_names {
     size_t nip;
     char role_nomad[160];  /* storage of ROLE.REGION.nomad */
     char role_consul[160]; /* storage of ROLE.REGION.consul */
+    char role_nomad_client[160]; /* client.REGION.nomad of a combined node */
 } nomad_cert_names;
 
 /* The names of node n's certificate: its IPs, 127.0.0.1, localhost, its
- * hostname, ROLE.REGION.nomad and ROLE.REGION.consul. Borrowed from n
+ * hostname, ROLE.REGION.nomad and ROLE.REGION.consul (and client.REGION.nomad
+ * for a server that is also a client). Borrowed from n
  * and from *out itself. */
 void nomad_node_cert_names(const nomad_node *n, nomad_cert_names *out);
 
@@ -309,7 +320,9 @@ typedef struct nomad_render_in {
     const char *consul_token; /* the agents' Consul token */
     const char *nomad_token;  /* Nomad's management token: a secondary's replication token */
     const char *replication;  /* Consul's replication token */
-    const char *authority;    /* primary datacenter / authoritative region of node's region */
+    const char *authority;    /* authoritative Nomad region of node's region */
+    const char *consul_authority; /* its Consul datacenter: Consul's primary_datacenter
+                                     (NULL: authority) */
     const char *ca_pem;       /* TLS material */
     const char *cert_pem;
     const char *key_pem;

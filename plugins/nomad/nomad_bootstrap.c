@@ -55,6 +55,7 @@ static int render_node(infra_scheduler *self, infra_call *call, const nomad_clus
         .nomad_token = sec->value(keys->token[NOMAD_AGENT_NOMAD]),
         .replication = sec->value(keys->replication),
         .authority = nomad_cluster_authority(c, n->region),
+        .consul_authority = nomad_cluster_consul_dc(c, nomad_cluster_authority(c, n->region)),
         .ca_pem = sec->value(keys->ca_cert),
         .cert_pem = sec->value(cert.cert),
         .key_pem = sec->value(cert.key),
@@ -310,7 +311,7 @@ int nomad_node_remove(infra_scheduler *self, infra_call *call, const infra_json 
         n = &arg;
     const nomad_region *r = nomad_cluster_region(&c, n->region);
     nomad_api_ctx a = {self, call, &keys};
-    if (!n->server && r != NULL && (error = drain_client(self, &a, r, n)) < 0)
+    if (n->client && r != NULL && (error = drain_client(self, &a, r, n)) < 0)
         goto done;
     /* A graceful Consul leave, from the node's own agent. */
     infra_http_response *resp = NULL;

@@ -65,12 +65,12 @@ int nomad_install_validate(infra_call *call, const infra_json *cluster)
             const char *key;
             const infra_json *kv;
             while (dcs && NJ->next(dcs, &kit, &key, &kv))
-                if (strcmp(key, "install") != 0) {
+                if (strcmp(key, "install") != 0 && strcmp(key, "consul_datacenter") != 0) {
                     char *at =
                         pu_printf("regions.%s.datacenters.%s.node_settings.%s", region, dc, key);
                     pu_diagf(call, at,
                              "unknown key \"%s\": a datacenter's node_settings for nomad "
-                             "take install",
+                             "take install and consul_datacenter",
                              key);
                     free(at);
                     error = INFRA_EINVALID;

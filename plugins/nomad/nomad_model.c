@@ -41,9 +41,17 @@ static int node_parse(infra_call *call, const infra_json *json, const char *regi
         return INFRA_EINVALID;
     }
     n->server = strcmp(n->role, "server") == 0;
+    /* A combined node: one agent with both stanzas (docs/nomad.md). */
+    int combined = 0;
+    if (nomad_jbool(json, "client", 0, &combined) < 0) {
+        pu_diagf(call, "", "node %s: \"client\" must be true or false", n->name);
+        return INFRA_EINVALID;
+    }
+    n->client = !n->server || combined;
     n->region = opt_str(json, "region");
     if (n->region == NULL)
         n->region = region;
+    n->consul_dc = n->region; /* parse_region sets the region's own */
     n->datacenter = opt_str(json, "datacenter");
     if (n->datacenter == NULL)
         n->datacenter = datacenter;
@@ -127,6 +135,48 @@ static size_t count_nodes(const infra_json *regions)
     return n;
 }
 
+/* A region's Consul datacenter: what its datacenters' node_settings say
+ * (consul_datacenter), the same for all of them since the region's Consul
+ * servers make one Consul datacenter, or the region's name. */
+static int region_consul_dc(infra_call *call, nomad_region *r, const infra_json *dcs)
+{
+    const char *from = NULL;
+    void *di = NULL;
+    const char *dname;
+    const infra_json *dc;
+    r->consul_dc = NULL;
+    while (NJ->next(dcs, &di, &dname, &dc)) {
+        const infra_json *v = NJ->get(NJ->get(dc, "node_settings"), "consul_datacenter");
+        if (v == NULL || NJ->type(v) == INFRA_JSON_NULL)
+            continue;
+        const char *name = NJ->string(v);
+        char *attr =
+            pu_printf("regions.%s.datacenters.%s.node_settings.consul_datacenter", r->name, dname);
+        int error = 0;
+        if (name == NULL || !nomad_region_name_ok(name)) {
+            pu_diagf(call, attr,
+                     "consul_datacenter must be a Consul datacenter name, ^[a-z0-9_-]+$ "
+                     "(lower-case letters, digits, \"_\" and \"-\")");
+            error = INFRA_EINVALID;
+        } else if (r->consul_dc && strcmp(r->consul_dc, name) != 0) {
+            pu_diagf(call, attr,
+                     "consul_datacenter \"%s\" differs from \"%s\" of datacenter %s: the "
+                     "servers of region %s make one Consul datacenter, so its datacenters give "
+                     "the same one (or leave it out)",
+                     name, r->consul_dc, from, r->name);
+            error = INFRA_EINVALID;
+        }
+        free(attr);
+        if (error < 0)
+            return error;
+        r->consul_dc = name;
+        from = dname;
+    }
+    if (r->consul_dc == NULL)
+        r->consul_dc = r->name;
+    return 0;
+}
+
 static int parse_region(infra_call *call, nomad_cluster *c, const char *rname,
                         const infra_json *reg, int need_ips)
 {
@@ -179,13 +229,17 @@ static int parse_region(infra_call *call, nomad_cluster *c, const char *rname,
             }
         }
     }
+    if ((error = region_consul_dc(call, r, dcs)) < 0)
+        return error;
+    for (size_t i = nodes_before; i < c->nnodes; i++)
+        c->nodes[i].consul_dc = r->consul_dc;
     size_t nr = c->nnodes - nodes_before;
     r->servers = pu_calloc(nr, sizeof(*r->servers));
     r->clients = pu_calloc(nr, sizeof(*r->clients));
     for (size_t i = nodes_before; i < c->nnodes; i++) {
         if (c->nodes[i].server)
             r->servers[r->nservers++] = &c->nodes[i];
-        else
+        if (c->nodes[i].client)
             r->clients[r->nclients++] = &c->nodes[i];
     }
     return 0;
@@ -218,6 +272,17 @@ int nomad_cluster_parse(infra_call *call, const infra_json *json, int need_ips, 
         if ((error = parse_region(call, out, rname, reg, need_ips)) < 0)
             goto done;
 
+    /* Consul datacenters join over the WAN by name: one per region. */
+    for (size_t i = 0; i < out->nregions; i++)
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(out->regions[i].consul_dc, out->regions[j].consul_dc) == 0) {
+                pu_diagf(call, "regions",
+                         "regions %s and %s are both Consul datacenter \"%s\": each region "
+                         "needs a Consul datacenter of its own (consul_datacenter)",
+                         out->regions[j].name, out->regions[i].name, out->regions[i].consul_dc);
+                error = INFRA_EINVALID;
+                goto done;
+            }
     const infra_json *fed = NJ->get(json, "federate");
     if (fed != NULL && NJ->type(fed) != INFRA_JSON_NULL) {
         if (NJ->type(fed) != INFRA_JSON_ARRAY) {
@@ -294,6 +359,12 @@ const char *nomad_cluster_authority(const nomad_cluster *c, const char *region)
         if (strcmp(c->federate[i], region) == 0)
             return c->primary;
     return region;
+}
+
+const char *nomad_cluster_consul_dc(const nomad_cluster *c, const char *region)
+{
+    const nomad_region *r = nomad_cluster_region(c, region);
+    return r ? r->consul_dc : region;
 }
 
 int nomad_region_secondary(const nomad_cluster *c, const char *region)

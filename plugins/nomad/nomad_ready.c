@@ -164,6 +164,7 @@ int nomad_acl_ensure(const nomad_api_ctx *a, const nomad_node *node)
 typedef struct agent_wait {
     int answered; /* the HTTP API answered at least once */
     int done;
+    int client_done;  /* a combined node's client part is ready */
     long last_status; /* of the last membership / registration check */
     char *detail;     /* what the last check saw, for the final message */
 } agent_wait;
@@ -201,7 +202,9 @@ static int node_check(const nomad_api_ctx *a, const nomad_node *node, nomad_agen
             return 0;
         }
     }
-    if (agent == NOMAD_AGENT_NOMAD && !node->server) {
+    /* A client registers in /v1/nodes; a combined node must also be
+     * listed among the members as a server, checked once it is. */
+    if (agent == NOMAD_AGENT_NOMAD && node->client && !w->client_done) {
         infra_json *nodes = NULL;
         long status = 0;
         if (nodes_list(a, node, &nodes, &status) < 0)
@@ -220,7 +223,10 @@ static int node_check(const nomad_api_ctx *a, const nomad_node *node, nomad_agen
                                         status == 403 ? " (token refused)" : ""));
         }
         NJ->release(nodes);
-        return 0;
+        if (!w->done || !node->server)
+            return 0;
+        w->client_done = 1;
+        w->done = 0;
     }
     nomad_strs alive = {0};
     long status = 0;
@@ -369,6 +375,8 @@ static int region_check(const nomad_api_ctx *a, const nomad_region *r, int secon
         l->auth[NOMAD_AGENT_CONSUL] |= status == 403;
         for (size_t i = 0; i < r->nservers + r->nclients; i++) {
             const nomad_node *n = i < r->nservers ? r->servers[i] : r->clients[i - r->nservers];
+            if (i >= r->nservers && n->server)
+                continue; /* a combined node is one Consul agent, seen as a server */
             if (status != 200 || !member_has(&alive, n->name, r->name))
                 nomad_strs_add(&l->missing_agents, n->name);
         }
@@ -599,9 +607,9 @@ static char *federation_gaps(const nomad_api_ctx *a, const nomad_node *via,
             if (!member_has(&seen, other->servers[i]->name, other->name))
                 nomad_strs_addf(&gaps, "Nomad members lack %s", other->servers[i]->name);
     nomad_strs_free(&seen);
-    if (members_alive(a, via, NOMAD_AGENT_CONSUL, 1, other->name, &seen, &status) == 0)
+    if (members_alive(a, via, NOMAD_AGENT_CONSUL, 1, other->consul_dc, &seen, &status) == 0)
         for (size_t i = 0; i < other->nservers; i++)
-            if (!member_has(&seen, other->servers[i]->name, other->name))
+            if (!member_has(&seen, other->servers[i]->name, other->consul_dc))
                 nomad_strs_addf(&gaps, "Consul WAN members lack %s", other->servers[i]->name);
     nomad_strs_free(&seen);
     char *out = gaps.n ? nomad_strs_join(&gaps) : pu_strdup("");

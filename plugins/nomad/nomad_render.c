@@ -131,7 +131,11 @@ static int render_nomad(const nomad_render_in *in, infra_json *c, infra_json *se
             ((o = nomad_jobj(sec, "server")) == NULL ||
              (error = nomad_jset_str(o, "encrypt", in->gossip[NOMAD_AGENT_NOMAD])) < 0))
             goto fail;
-    } else {
+    }
+    /* A combined node (a server that is also a client) gets both stanzas
+     * in one agent, which Nomad allows: its client names every server of
+     * the region, itself included. */
+    if (n->client) {
         nomad_strs servers = {0};
         nomad_region_peers(in->region, NULL, &servers);
         if ((o = nomad_jobj(c, "client")) == NULL ||
@@ -203,7 +207,7 @@ static int render_consul(const nomad_render_in *in, infra_json *c, infra_json *s
     nomad_region_peers(in->region, n, &join);
     char *client_addr = pu_printf("127.0.0.1 %s", ip);
     if ((error = nomad_jset_str(c, "node_name", n->name)) < 0 ||
-        (error = nomad_jset_str(c, "datacenter", n->region)) < 0 ||
+        (error = nomad_jset_str(c, "datacenter", n->consul_dc ? n->consul_dc : n->region)) < 0 ||
         (error = nomad_jset_str(c, "data_dir", CONSUL_DATA_DIR)) < 0 ||
         (error = pu_json_set_bool(c, "server", n->server)) < 0 ||
         (n->server &&
@@ -215,7 +219,7 @@ static int render_consul(const nomad_render_in *in, infra_json *c, infra_json *s
         goto done;
     int secondary = strcmp(in->authority, n->region) != 0;
     if ((s->acl || secondary) &&
-        (error = nomad_jset_str(c, "primary_datacenter", in->authority)) < 0)
+        (error = nomad_jset_str(c, "primary_datacenter", in->consul_authority)) < 0)
         goto done;
     if (s->acl) {
         if ((o = nomad_jobj(c, "acl")) == NULL || (error = pu_json_set_bool(o, "enabled", 1)) < 0 ||
@@ -272,6 +276,10 @@ int nomad_render_config(const nomad_render_in *in, nomad_agent agent, infra_json
     nomad_render_in own = *in;
     if (own.authority == NULL)
         own.authority = in->node->region; /* a region of its own */
+    if (own.consul_authority == NULL)
+        own.consul_authority = strcmp(own.authority, in->node->region) == 0 && in->node->consul_dc
+                                   ? in->node->consul_dc
+                                   : own.authority;
     if (error == 0)
         error =
             agent == NOMAD_AGENT_CONSUL ? render_consul(&own, c, sec) : render_nomad(&own, c, sec);

@@ -30,9 +30,16 @@ void nomad_node_cert_names(const nomad_node *n, nomad_cert_names *out)
     memset(out, 0, sizeof(*out));
     out->common_name = n->name;
     snprintf(out->role_nomad, sizeof(out->role_nomad), "%s.%s.nomad", n->role, n->region);
-    snprintf(out->role_consul, sizeof(out->role_consul), "%s.%s.consul", n->role, n->region);
+    snprintf(out->role_consul, sizeof(out->role_consul), "%s.%s.consul", n->role,
+             n->consul_dc ? n->consul_dc : n->region);
     out->dns[out->ndns++] = out->role_nomad;
     out->dns[out->ndns++] = out->role_consul;
+    /* A combined node's Nomad client speaks RPC as a client too. */
+    if (n->server && n->client) {
+        snprintf(out->role_nomad_client, sizeof(out->role_nomad_client), "client.%s.nomad",
+                 n->region);
+        out->dns[out->ndns++] = out->role_nomad_client;
+    }
     out->dns[out->ndns++] = "localhost";
     if (n->hostname && strcmp(n->hostname, "localhost") != 0)
         out->dns[out->ndns++] = n->hostname;

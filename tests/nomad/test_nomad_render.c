@@ -70,6 +70,7 @@ static nomad_render_in input(const world *w, const nomad_settings *s, const char
         in.gossip[NOMAD_AGENT_CONSUL] = CONSUL_KEY;
     }
     in.authority = nomad_cluster_authority(&w->cluster, n->region);
+    in.consul_authority = nomad_cluster_consul_dc(&w->cluster, in.authority);
     if (s->acl) {
         in.consul_token = TOKEN;
         in.nomad_token = NOMAD_TOKEN;
@@ -310,6 +311,91 @@ static void test_cluster_parse_refuses_a_node_listed_twice_and_unknown_federate(
     host_call_clear(&call);
 }
 
+/* A server that is also a client (servers: {count: 3, client: true}) gets
+ * one Nomad agent with both stanzas, its client naming every server of the
+ * region, itself included; Consul runs as a server in the region's
+ * consul_datacenter, which is also the primary datacenter. */
+static void
+test_combined_server_has_server_and_client_stanzas_in_its_consul_datacenter(void **state)
+{
+    nomad_settings s = settings(1, 1);
+    compare_with_expected("fixtures/cluster-combined.json", &s, "main-prod-eu-eu-west-1a-server-0",
+                          "prod-eu-combined-server-0.secure.json");
+    world w;
+    world_load(&w, "fixtures/cluster-combined.json");
+    const nomad_region *eu = nomad_cluster_region(&w.cluster, "prod-eu");
+    assert_int_equal(eu->nservers, 3);
+    assert_int_equal(eu->nclients, 3); /* counted once as servers, once as clients */
+    assert_ptr_equal(eu->servers[1], eu->clients[1]);
+    assert_string_equal(eu->consul_dc, "clickcount");
+    const nomad_node *n = find(&w, "main-prod-eu-eu-west-1a-server-0");
+    assert_true(n->server && n->client);
+    nomad_cert_names names;
+    nomad_node_cert_names(n, &names);
+    int server_nomad = 0, client_nomad = 0, server_consul = 0;
+    for (size_t i = 0; i < names.ndns; i++) {
+        server_nomad |= strcmp(names.dns[i], "server.prod-eu.nomad") == 0;
+        client_nomad |= strcmp(names.dns[i], "client.prod-eu.nomad") == 0;
+        server_consul |= strcmp(names.dns[i], "server.clickcount.consul") == 0;
+    }
+    assert_true(server_nomad && client_nomad && server_consul);
+    /* the other region's servers are no clients, and keep their own name */
+    const nomad_region *us = nomad_cluster_region(&w.cluster, "prod-us");
+    assert_int_equal(us->nclients, 1);
+    assert_string_equal(us->consul_dc, "prod-us");
+    world_free(&w);
+}
+
+/* A secondary region names the primary's Consul datacenter, not its
+ * region name, as primary_datacenter. */
+static void test_secondary_names_the_primary_consul_datacenter(void **state)
+{
+    nomad_settings s = settings(1, 1);
+    world w;
+    world_load(&w, "fixtures/cluster-combined.json");
+    nomad_render_in in = input(&w, &s, "main-prod-us-us-east-1a-server-0");
+    infra_json *config = NULL, *secrets = NULL;
+    assert_int_equal(nomad_render_config(&in, NOMAD_AGENT_CONSUL, &config, &secrets), 0);
+    assert_string_equal(pu_json_str(config, "datacenter"), "prod-us");
+    assert_string_equal(pu_json_str(config, "primary_datacenter"), "clickcount");
+    NJ->release(config);
+    NJ->release(secrets);
+    assert_int_equal(nomad_render_config(&in, NOMAD_AGENT_NOMAD, &config, &secrets), 0);
+    assert_null(NJ->get(config, "client")); /* a plain server */
+    assert_string_equal(pu_json_str(nomad_jpath(config, "server", NULL), "authoritative_region"),
+                        "prod-eu");
+    NJ->release(config);
+    NJ->release(secrets);
+    world_free(&w);
+}
+
+/* consul_datacenter: one per region (its servers make one), distinct
+ * between regions, and a Consul name. */
+static void test_cluster_parse_refuses_conflicting_consul_datacenters(void **state)
+{
+    static const char *const edits[][3] = {
+        {"prod-us", "us-east-1a", "clickcount"},
+        {"prod-eu", "eu-west-1a", "Click.Count"},
+    };
+    static const char *const says[] = {"both Consul datacenter \"clickcount\"",
+                                       "consul_datacenter must be a Consul datacenter name"};
+    for (size_t k = 0; k < 2; k++) {
+        infra_json *json = test_json_file("fixtures/cluster-combined.json");
+        infra_json *dc = (infra_json *)nomad_jpath(json, "regions", edits[k][0], "datacenters",
+                                                   edits[k][1], NULL);
+        infra_json *ns = nomad_jobj(dc, "node_settings");
+        assert_int_equal(nomad_jset_str(ns, "consul_datacenter", edits[k][2]), 0);
+        infra_call call;
+        test_diags d;
+        test_call(&call, &d);
+        nomad_cluster c;
+        assert_int_equal(nomad_cluster_parse(&call, json, 1, &c), INFRA_EINVALID);
+        assert_non_null(strstr(d.text, says[k]));
+        host_call_clear(&call);
+        NJ->release(json);
+    }
+}
+
 static void test_supervisor_script_is_valid_posix_sh(void **state)
 {
     char path[] = "/tmp/nomad-supervise-XXXXXX";
@@ -343,6 +429,10 @@ int main(void)
         cmocka_unit_test(test_rendering_twice_gives_identical_bytes),
         cmocka_unit_test(test_cluster_parse_refuses_a_node_listed_twice_and_unknown_federate),
         cmocka_unit_test(test_supervisor_script_is_valid_posix_sh),
+        cmocka_unit_test(
+            test_combined_server_has_server_and_client_stanzas_in_its_consul_datacenter),
+        cmocka_unit_test(test_secondary_names_the_primary_consul_datacenter),
+        cmocka_unit_test(test_cluster_parse_refuses_conflicting_consul_datacenters),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -367,6 +367,8 @@ typedef struct infra_provider_ops {
  *   { "address": "cluster.main.europe.dc-a.server[0]",  the instance's resource address
  *     "name": "main-europe-dc-a-server-0",              unique node name
  *     "role": "server" | "client", "region", "datacenter", "index": 0,
+ *     "client": true,                                   only on a server that is also a
+ *                                                       client (`servers: {client: true}`)
  *     "id", "private_ip", "public_ip", "hostname",      from the instance (may be null)
  *     "ssh": { "host", "port", "user", "private_key" (a path),
  *              "host_key_sha256" ("SHA256:..." or null: use known_hosts) } }

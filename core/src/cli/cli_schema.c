@@ -32,6 +32,14 @@ static const struct {
 #define NSECTIONS (sizeof(sections) / sizeof(sections[0]))
 
 /* A value that may also be written as a ${...} reference (a string). */
+/* servers: N, or {count: N, client: true} (servers that are also clients). */
+static json_t *server_pool(void)
+{
+    return json_pack("{s:[s,s,s], s:{s:{s:[s,s]}, s:{s:[s,s]}}}", "type", "integer", "string",
+                     "object", "properties", "count", "type", "integer", "string", "client", "type",
+                     "boolean", "string");
+}
+
 static json_t *typed(const char *type)
 {
     static const struct {
@@ -129,7 +137,7 @@ static json_t *provider_schema(const json_t *schemas, int scheduler)
             json_object_set_new(props, "scheduler", json_pack("{s:s}", "const", plugin));
             json_t *dc =
                 json_pack("{s:s, s:{s:{s:s}, s:o, s:o, s:o}}", "type", "object", "properties",
-                          "provider", "type", "string", "servers", typed("integer"), "clients",
+                          "provider", "type", "string", "servers", server_pool(), "clients",
                           typed("integer"), "depends_on", depends_on());
             json_t *region =
                 json_pack("{s:s, s:b, s:[s], s:{s:{s:s, s:o}}}", "type", "object",

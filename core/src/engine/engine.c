@@ -111,6 +111,9 @@ static void mark_sensitive_attributes(engine *e)
             json_t *attr = json_object_get(attrs, key);
             if (!json_is_object(attr))
                 json_object_set_new(attrs, key, attr = json_object());
+            /* the logs hide the sensitive values in it, not every string */
+            if (!json_is_true(json_object_get(attr, "sensitive")))
+                json_object_set_new(attr, "sensitive_leaves", json_true());
             json_object_set_new(attr, "sensitive", json_true());
         }
     }

@@ -46,7 +46,8 @@ const json_t *engine_type_schema(const engine *e, size_t provider, const char *t
 
 /* The flags engine_attr_flag answers for, as bits: a few thousand
  * resources ask about every attribute several times per run. */
-static const char *const flag_names[] = {"sensitive", "force_new", "computed", "required"};
+static const char *const flag_names[] = {"sensitive", "force_new", "computed", "required",
+                                         "sensitive_leaves"};
 
 static int flag_bit(const char *flag)
 {
@@ -244,6 +245,21 @@ static void register_strings(const json_t *value)
     }
 }
 
+/* The strings of value that hold a sensitive value of the topology. */
+static void register_sensitive_leaves(const engine *e, const json_t *value)
+{
+    size_t i;
+    const char *key;
+    json_t *member;
+    if (json_is_string(value) && topology_value_sensitive(e->topo, value)) {
+        log_add_secret(json_string_value(value));
+    } else if (json_is_array(value)) {
+        json_array_foreach(value, i, member) register_sensitive_leaves(e, member);
+    } else if (json_is_object(value)) {
+        json_object_foreach((json_t *)value, key, member) register_sensitive_leaves(e, member);
+    }
+}
+
 void engine_register_secrets(const engine *e, size_t provider, const char *type,
                              const json_t *config)
 {
@@ -252,8 +268,17 @@ void engine_register_secrets(const engine *e, size_t provider, const char *type,
     if (!json_is_object(config) || !engine_type_flag(e, provider, type, "sensitive"))
         return;
     json_object_foreach((json_t *)config, key, value)
-        if (engine_attr_flag(e, provider, type, key, "sensitive"))
+    {
+        if (!engine_attr_flag(e, provider, type, key, "sensitive"))
+            continue;
+        /* An attribute sensitive only because a sensitive variable flows
+         * into it (a job's `set` of which one key is a token): only that
+         * value is a secret, not the names and tags beside it. */
+        if (engine_attr_flag(e, provider, type, key, "sensitive_leaves"))
+            register_sensitive_leaves(e, value);
+        else
             register_strings(value);
+    }
 }
 
 char *engine_base64_encode(const void *data, size_t len)

@@ -33,7 +33,7 @@ static json_t *str_or_null(const char *s)
 /* NODE of plugin.h for the instance at address, from its state attributes
  * (attrs may be NULL: a node whose instance is gone). */
 static json_t *node_json(const topo_cluster *c, const char *address, const char *role,
-                         const char *region, const char *dc, json_int_t index,
+                         int also_client, const char *region, const char *dc, json_int_t index,
                          const json_t *attrs)
 {
     char *name = topo_node_name(address);
@@ -57,6 +57,8 @@ static json_t *node_json(const topo_cluster *c, const char *address, const char 
                              "private_ip", str_or_null(private_ip), "public_ip",
                              str_or_null(public_ip), "hostname",
                              str_or_null(str(attrs, "hostname")), "ssh", ssh);
+    if (also_client)
+        json_object_set_new(node, "client", json_true());
     free(name);
     return node;
 }
@@ -88,8 +90,9 @@ static json_t *cluster_json(engine *e, const topo_cluster *c)
                     json_t *attrs = e->st ? state_attributes(e, address) : NULL;
                     if (attrs || !e->st)
                         json_array_append_new(roles[role],
-                                              node_json(c, address, rname, reg->name, dc->name,
-                                                        i, attrs));
+                                              node_json(c, address, rname,
+                                                        role == 0 && dc->servers_client, reg->name,
+                                                        dc->name, i, attrs));
                     json_decref(attrs);
                     free(address);
                 }
@@ -130,6 +133,7 @@ static json_t *agent_node(engine *e, const topo_cluster *cluster, const json_t *
         return NULL;
     json_t *attrs = state_attributes(e, address);
     json_t *node = node_json(cluster, address, str(config, "role") ? str(config, "role") : "",
+                             json_is_true(json_object_get(config, "client")),
                              str(config, "region") ? str(config, "region") : "",
                              str(config, "datacenter") ? str(config, "datacenter") : "",
                              json_integer_value(json_object_get(config, "index")), attrs);
@@ -374,6 +378,8 @@ static json_t *bridge_schema(const json_t *settings)
         attr("any", 0, 0, 0, "cluster settings"), "node_settings",
         attr("any", 0, 0, 0, "the datacenter's node_settings"), "id",
         attr("string", 0, 1, 0, "node name"));
+    json_object_set_new(json_object_get(agent, "attributes"), "client",
+                        attr("bool", 0, 0, 0, "a server that is also a client"));
     json_t *region = json_pack("{s:{s:o, s:o, s:o, s:o}}", "attributes", "region",
                                attr("string", 1, 0, 0, "region"), "servers",
                                attr("list", 0, 0, 0, "server addresses"), "nodes",

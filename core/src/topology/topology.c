@@ -410,6 +410,7 @@ int topology_load_buffer(const char *name, const char *text, size_t len,
     priv->addresses = json_object();
     priv->base_index = json_object();
     priv->sensitive = json_array();
+    priv->key_names = json_object();
 
     int error = ytree_parse(name, text, len, &priv->doc, diags);
     if (error < 0) {
@@ -511,6 +512,7 @@ void topology_free(topology *t)
         json_decref(p->addresses);
         json_decref(p->base_index);
         json_decref(p->sensitive);
+        json_decref(p->key_names);
         ytree_free(p->doc);
         free(p);
     }
@@ -582,7 +584,7 @@ const topo_provider *topology_provider(const topology *topo, const char *name)
 
 /* Follows one step of an attribute path ("name", "[3]") from *node.
  * Returns the rest of the path, or NULL when the step does not match. */
-static const char *locate_step(const ytree_node **node, const char *path)
+static const char *locate_step(const topo_priv *p, const ytree_node **node, const char *path)
 {
     const ytree_node *n = *node;
     if (*path == '[') {
@@ -601,6 +603,16 @@ static const char *locate_step(const ytree_node **node, const char *path)
     for (size_t k = 0; k < n->npairs; k++) {
         const char *key = n->pairs[k].key->text;
         if (strlen(key) == len && !strncmp(key, path, len)) {
+            *node = n->pairs[k].value;
+            return path + len;
+        }
+    }
+    /* A key written ${...} is found by the name it gave. */
+    for (size_t k = 0; k < n->npairs; k++) {
+        char ptr[32];
+        snprintf(ptr, sizeof(ptr), "%p", (const void *)n->pairs[k].key);
+        const char *key = json_string_value(json_object_get(p->key_names, ptr));
+        if (key && strlen(key) == len && !strncmp(key, path, len)) {
             *node = n->pairs[k].value;
             return path + len;
         }
@@ -636,7 +648,7 @@ int topology_locate(const topology *topo, const char *address, const char *attr_
     while (*rest && node) {
         if (*rest == '.')
             rest++;
-        rest = locate_step(&node, rest);
+        rest = locate_step(p, &node, rest);
         if (!rest)
             break;
         *out = ytree_loc(p->doc, node);

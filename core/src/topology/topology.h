@@ -66,9 +66,11 @@ typedef struct topo_datacenter {
     char *provider;
     int servers;
     int clients;
+    int servers_client; /* servers: {client: true}: each server is also a client */
     json_t *settings; /* machine, image, ... */
     json_t *node_settings; /* node_settings: for the scheduler about these nodes, or NULL */
     diag_loc loc;
+    const void *body; /* loader internal: its YAML mapping (the key may be ${...}) */
 } topo_datacenter;
 
 typedef struct topo_region {

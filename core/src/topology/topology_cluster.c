@@ -1,6 +1,7 @@
 /* Clusters (regions of datacenters whose server and client nodes become
  * instances on the datacenter's provider) and the jobs and apps that run
  * on them. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -84,20 +85,116 @@ static int has_region(const topo_cluster *c, const char *name)
     return 0;
 }
 
+/* The long form of a datacenter's servers, {count: N, client: true}: the
+ * servers are also clients (one agent with both parts, as small clusters
+ * run them). Returns the count's node (NULL: 0). */
+static const ytree_node *server_pool(topo_ctx *ctx, const ytree_node *pool, const char *path,
+                                     topo_datacenter *dc)
+{
+    static const char *const keys[] = {"count", "client", NULL};
+    topo_check_keys(ctx, pool, path, keys);
+    const ytree_node *client = ytree_get(pool, "client");
+    if (client) {
+        char *cp = util_printf("%s.client", path);
+        json_t *v = topo_meta_value(ctx, client, cp);
+        if (v && !json_is_boolean(v)) {
+            char *got = topo_describe(v);
+            topo_error(ctx, NULL, client, cp, "expected true or false, got %s", got);
+            free(got);
+        } else if (v) {
+            dc->servers_client = json_is_true(v);
+        }
+        json_decref(v);
+        free(cp);
+    }
+    const ytree_node *count = ytree_get(pool, "count");
+    if (!count)
+        topo_error(ctx, NULL, pool, path, "missing required key \"count\"");
+    return count;
+}
+
+/* The name a region or datacenter key gives: its text or, when it holds
+ * ${...}, the text its variables make (`"${region}": ...`, per
+ * environment). Names are known at plan time, so variables and environment
+ * variables only, never a sensitive one. New string, or NULL after
+ * reporting. */
+static char *key_name(topo_ctx *ctx, const ytree_node *key, const char *path, const char *what)
+{
+    char *name = NULL;
+    if (!strstr(key->text, "${")) {
+        name = util_strdup(key->text);
+    } else {
+        util_buf b = {0};
+        util_buf_puts(&b, path);
+        int sensitive = 0;
+        char *where = util_printf("a %s name", what);
+        topo_scope sc = {.path = &b, .where = where, .count_index = -1, .sensitive = &sensitive};
+        json_t *v = topo_eval_node(ctx, &sc, key);
+        util_buf_free(&b);
+        free(where);
+        if (!v)
+            return NULL;
+        if (sensitive) {
+            topo_error(ctx, NULL, key, path,
+                       "a %s name cannot use a sensitive variable: names are shown everywhere",
+                       what);
+        } else if (json_is_string(v)) {
+            name = util_strdup(json_string_value(v));
+        } else {
+            char *got = topo_describe(v);
+            topo_error(ctx, NULL, key, path, "a %s name must be a string, got %s", what, got);
+            free(got);
+        }
+        json_decref(v);
+        if (!name)
+            return NULL;
+        char ptr[32];
+        snprintf(ptr, sizeof(ptr), "%p", (const void *)key);
+        json_object_set_new(ctx->priv->key_names, ptr, json_string(name));
+    }
+    if (!topo_valid_name(name)) {
+        int made = strcmp(name, key->text) != 0;
+        topo_error(ctx, NULL, key, path,
+                   "invalid %s name \"%s\"%s%s%s: use letters, digits, \"_\" and \"-\"", what, name,
+                   made ? " (from " : "", made ? key->text : "", made ? ")" : "");
+        free(name);
+        return NULL;
+    }
+    return name;
+}
+
+/* Two keys that name the same region or datacenter once interpolated. */
+static int name_taken(topo_ctx *ctx, const ytree_node *key, const char *path, const char *what,
+                      const char *name, const char *const *names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(names[i], name)) {
+            topo_error(ctx, NULL, key, path, "%s \"%s\" is declared twice (%s gives \"%s\")", what,
+                       name, key->text, name);
+            return 1;
+        }
+    return 0;
+}
+
 static void load_datacenter(topo_ctx *ctx, topo_region *reg, const ytree_node *key,
                             const ytree_node *body, const char *path)
 {
-    if (!topo_valid_name(key->text)) {
-        topo_error(ctx, NULL, key, path,
-                   "invalid datacenter name \"%s\": use letters, digits, \"_\" and \"-\"",
-                   key->text);
+    char *name = key_name(ctx, key, path, "datacenter");
+    if (!name)
+        return;
+    const char **names = util_calloc(reg->ndatacenters + 1, sizeof(*names));
+    for (size_t i = 0; i < reg->ndatacenters; i++)
+        names[i] = reg->datacenters[i].name;
+    int taken = name_taken(ctx, key, path, "datacenter", name, names, reg->ndatacenters);
+    free(names);
+    if (taken || !topo_want_map(ctx, body, path)) {
+        free(name);
         return;
     }
-    if (!topo_want_map(ctx, body, path))
-        return;
     topo_check_misspelt(ctx, body, path, topo_dc_meta);
     topo_datacenter *dc = &reg->datacenters[reg->ndatacenters++];
-    dc->name = util_strdup(key->text);
+    dc->name = name;
+    dc->body = body;
     dc->loc = ytree_loc(ctx->doc, key);
     const ytree_node *node = ytree_get(body, "provider");
     char *np = util_printf("%s.provider", path);
@@ -111,6 +208,12 @@ static void load_datacenter(topo_ctx *ctx, topo_region *reg, const ytree_node *k
         node = ytree_get(body, roles[i]);
         long n = 0;
         np = util_printf("%s.%s", path, roles[i]);
+        if (i == 0 && node && node->type == YTREE_MAP) {
+            node = server_pool(ctx, node, np, dc);
+            char *cp = util_printf("%s.count", np);
+            free(np);
+            np = cp;
+        }
         if (node && topo_meta_int(ctx, node, np, 0, TOPO_MAX_NODES, &n) < 0)
             n = 0;
         free(np);
@@ -135,16 +238,19 @@ static void load_datacenter(topo_ctx *ctx, topo_region *reg, const ytree_node *k
 static void load_region(topo_ctx *ctx, topo_cluster *c, const ytree_node *key,
                         const ytree_node *body, const char *path)
 {
-    if (!topo_valid_name(key->text)) {
-        topo_error(ctx, NULL, key, path,
-                   "invalid region name \"%s\": use letters, digits, \"_\" and \"-\"", key->text);
+    char *name = key_name(ctx, key, path, "region");
+    if (!name)
+        return;
+    const char **names = region_names(c);
+    int taken = name_taken(ctx, key, path, "region", name, names, c->nregions);
+    free(names);
+    if (taken || !topo_want_map(ctx, body, path)) {
+        free(name);
         return;
     }
-    if (!topo_want_map(ctx, body, path))
-        return;
     topo_check_keys(ctx, body, path, region_keys);
     topo_region *reg = &c->regions[c->nregions++];
-    reg->name = util_strdup(key->text);
+    reg->name = name;
     reg->loc = ytree_loc(ctx->doc, key);
     const ytree_node *dcs = ytree_get(body, "datacenters");
     char *dp = util_printf("%s.datacenters", path);
@@ -199,16 +305,15 @@ static void load_federate(topo_ctx *ctx, topo_cluster *c, const ytree_node *node
 }
 
 /* The cluster's nodes as instances on their datacenter's provider. */
-static void expand_nodes(topo_ctx *ctx, const topo_cluster *c, const ytree_node *regions)
+static void expand_nodes(topo_ctx *ctx, const topo_cluster *c)
 {
     for (size_t r = 0; r < c->nregions && !ctx->fatal; r++) {
         const topo_region *reg = &c->regions[r];
-        const ytree_node *dcs = ytree_get(ytree_get(regions, reg->name), "datacenters");
         for (size_t d = 0; d < reg->ndatacenters && !ctx->fatal; d++) {
             const topo_datacenter *dc = &reg->datacenters[d];
             if (!dc->provider)
                 continue;
-            const ytree_node *body = ytree_get(dcs, dc->name);
+            const ytree_node *body = dc->body;
             for (int role = 0; role < 2; role++) {
                 const char *rname = role ? "client" : "server";
                 int n = role ? dc->clients : dc->servers;
@@ -291,7 +396,7 @@ static void load_cluster(topo_ctx *ctx, const ytree_node *key, const ytree_node 
         free(rp);
     }
     if (ctx->errors == errors)
-        expand_nodes(ctx, c, regions);
+        expand_nodes(ctx, c);
 }
 
 int topo_load_clusters(topo_ctx *ctx, const ytree_node *section)

@@ -61,6 +61,8 @@ typedef struct topo_priv {
     const ytree_node *backend_body; /* the `backend:` mapping, or NULL */
     size_t *resource_base; /* per resource: index into bases, or (size_t)-1 for cluster nodes */
     json_t *sensitive;     /* the leaf values of sensitive variables (strings, numbers, booleans) */
+    json_t *key_names;     /* "%p" of a ${...} key node -> the name it gave (regions,
+                              datacenters), so that a plugin's diagnostic finds its line */
 } topo_priv;
 
 typedef enum { VT_ANY, VT_STRING, VT_NUMBER, VT_BOOL, VT_LIST, VT_MAP } topo_var_type;

@@ -234,6 +234,9 @@ static void add_agents(topo_ctx *ctx, const topo_cluster *c, topo_region *r,
                 json_object_set_new(config, "instance_id", ref(id_ref));
                 json_object_set_new(config, "node", literal(node_name));
                 json_object_set_new(config, "role", json_string(rname));
+                /* only on combined nodes: the others keep their configuration */
+                if (role == 0 && dc->servers_client)
+                    json_object_set_new(config, "client", json_true());
                 json_object_set_new(config, "region", literal(r->name));
                 json_object_set_new(config, "datacenter", literal(dc->name));
                 json_object_set_new(config, "index", json_integer(i));
