@@ -506,6 +506,10 @@ void topo_add_bastion(topo_ctx *ctx, const ytree_node *node, const char *owner_p
 
     if (!v) {
         /* reported */
+    } else if (strcmp(r->type, "instance")) {
+        if (!quiet)
+            topo_error(ctx, NULL, node, path, "only an instance can have a bastion, not a %s",
+                       r->type);
     } else if (!want) {
         if (!quiet)
             type_error(ctx, node, path, "an instance address (instance.NAME or instance.NAME[N])",
