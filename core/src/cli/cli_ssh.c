@@ -332,7 +332,7 @@ static int jump_prepare(const engine *e, const ssh_target *t, const json_t *jump
     char *q_user = b.user ? proxy_quote(b.user) : NULL, *q_key = b.key ? proxy_quote(b.key) : NULL;
     char *user_opt = q_user ? util_printf(" -l %s", q_user) : util_strdup("");
     char *key_opt = q_key ? util_printf(" -i %s -o IdentitiesOnly=yes", q_key) : util_strdup("");
-    *proxy = util_printf("ProxyCommand=exec ssh -o StrictHostKeyChecking=yes -o "
+    *proxy = util_printf("ProxyCommand=ssh -o StrictHostKeyChecking=yes -o "
                          "UserKnownHostsFile=%s -o GlobalKnownHostsFile=/dev/null -o "
                          "HostKeyAlias=%s -o UpdateHostKeys=no -p %ld%s%s -W %%h:%%p -- %s",
                          q_kh, balias, b.port, user_opt, key_opt, q_host);
