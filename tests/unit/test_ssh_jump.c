@@ -97,8 +97,8 @@ static int group_setup(void **state)
     path = util_printf("%s/hosts.env", fx.dir);
     FILE *f = fopen(path, "r");
     free(path);
-    if (!f || fscanf(f, "BASTION=%31s TARGET=%31s SPARE=%31s", fx.bastion, fx.target, fx.spare) !=
-                  3) {
+    if (!f ||
+        fscanf(f, "BASTION=%31s TARGET=%31s SPARE=%31s", fx.bastion, fx.target, fx.spare) != 3) {
         if (f)
             fclose(f);
         return -1;
@@ -314,8 +314,8 @@ static void test_ssh_jump_names_an_unreachable_bastion(void **state)
     infra_ssh_target b = target_at(fx.spare, fx.bastion_fp, 0);
     infra_ssh_target t = target_at(fx.target, fx.target_fp, 1000);
     assert_int_equal(ssh_connect_via(&call, &t, &b, &ssh), INFRA_ETRANSIENT);
-    char *want = util_printf("bastion %s:22 (for %s:22): ssh: %s:22 did not answer within", fx.spare,
-                             fx.target, fx.spare);
+    char *want = util_printf("bastion %s:22 (for %s:22): ssh: %s:22 did not answer within",
+                             fx.spare, fx.target, fx.spare);
     assert_non_null(strstr(diag_text(&c), want));
     free(want);
     call_end(&call, &c);
@@ -335,9 +335,9 @@ static void test_ssh_jump_route_makes_plain_connect_go_through_the_bastion(void 
     assert_int_equal(ssh_api()->connect(&call, &t, &ssh), 0);
     char *out = NULL;
     int status = -1;
-    assert_int_equal(ssh_exec(ssh, "cat /proc/sys/kernel/hostname >/dev/null && echo ok", &status,
-                              &out, NULL),
-                     0);
+    assert_int_equal(
+        ssh_exec(ssh, "cat /proc/sys/kernel/hostname >/dev/null && echo ok", &status, &out, NULL),
+        0);
     assert_string_equal(out, "ok\n");
     free(out);
     ssh_close(ssh);

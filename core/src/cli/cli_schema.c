@@ -77,16 +77,17 @@ static json_t *depends_on(void)
 
 static json_t *bastion(void)
 {
-    return json_pack("{s:s, s:s}", "type", "string", "description",
-                     "instances: the instance SSH goes through (instance.NAME or instance.NAME[N])");
+    return json_pack(
+        "{s:s, s:s}", "type", "string", "description",
+        "instances: the instance SSH goes through (instance.NAME or instance.NAME[N])");
 }
 
 /* The meta keys every resource body takes (topology_model.c). */
 static json_t *resource_meta(void)
 {
-    return json_pack("{s:{s:s, s:s}, s:{s:[s,s], s:s}, s:o, s:{s:s, s:s}, s:o}", "provider",
-                     "type", "string", "description", "a declared provider", "count", "type",
-                     "integer", "string", "description", "number of instances (TYPE.NAME[0..N-1])",
+    return json_pack("{s:{s:s, s:s}, s:{s:[s,s], s:s}, s:o, s:{s:s, s:s}, s:o}", "provider", "type",
+                     "string", "description", "a declared provider", "count", "type", "integer",
+                     "string", "description", "number of instances (TYPE.NAME[0..N-1])",
                      "depends_on", depends_on(), "prevent_destroy", "type", "boolean",
                      "description", "refuse to destroy it", "bastion", bastion());
 }
@@ -134,10 +135,9 @@ static json_t *provider_schema(const json_t *schemas, int scheduler)
         if (scheduler) {
             json_object_set_new(props, "scheduler", json_pack("{s:s}", "const", plugin));
             json_t *dc =
-                json_pack("{s:s, s:{s:{s:s}, s:o, s:o, s:o, s:o}}", "type", "object",
-                          "properties", "provider", "type", "string", "servers", typed("integer"),
-                          "clients", typed("integer"), "depends_on", depends_on(), "bastion",
-                          bastion());
+                json_pack("{s:s, s:{s:{s:s}, s:o, s:o, s:o, s:o}}", "type", "object", "properties",
+                          "provider", "type", "string", "servers", typed("integer"), "clients",
+                          typed("integer"), "depends_on", depends_on(), "bastion", bastion());
             json_t *region =
                 json_pack("{s:s, s:b, s:[s], s:{s:{s:s, s:o}}}", "type", "object",
                           "additionalProperties", 0, "required", "datacenters", "properties",

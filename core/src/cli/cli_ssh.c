@@ -278,8 +278,8 @@ static char *proxy_quote(const char *text)
  * message. The target's key is read through the bastion over libssh2,
  * which accepts it only when it is the pinned one. */
 static int jump_prepare(const engine *e, const ssh_target *t, const json_t *jump,
-                        const char *target, const char *bastion_addr, const char *alias,
-                        char **kh, char **proxy)
+                        const char *target, const char *bastion_addr, const char *alias, char **kh,
+                        char **proxy)
 {
     ssh_target b = {.host = str(jump, "host"),
                     .port = (long)json_integer_value(json_object_get(jump, "port")),
@@ -315,8 +315,9 @@ static int jump_prepare(const engine *e, const ssh_target *t, const json_t *jump
                            .host_key_sha256 = t->fingerprint,
                            .deadline_ms = 30000};
     if (ssh_connect_via(NULL, &to, &via, &conn) < 0 || !(tline = ssh_host_key_line(conn))) {
-        fprintf(stderr, "infra: ssh: %s: its host key could not be verified through the bastion "
-                        "%s; refusing to connect\n",
+        fprintf(stderr,
+                "infra: ssh: %s: its host key could not be verified through the bastion "
+                "%s; refusing to connect\n",
                 target, bastion_addr);
         goto done;
     }
@@ -442,8 +443,8 @@ int cli_cmd_ssh(const cli_args *a)
     }
     alias = alias_of(target);
     if (jump) {
-        if (jump_prepare(e, &t, jump, target, res && res->bastion ? res->bastion : "bastion",
-                         alias, &kh, &proxy) < 0)
+        if (jump_prepare(e, &t, jump, target, res && res->bastion ? res->bastion : "bastion", alias,
+                         &kh, &proxy) < 0)
             goto done;
     } else if (!(keys = pinned_keys(&t, target)) || !(kh = known_hosts(e, alias, keys, NULL))) {
         goto done;

@@ -34,8 +34,7 @@ static json_t *str_or_null(const char *s)
 /* NODE of plugin.h for the instance at address, from its state attributes
  * (attrs may be NULL: a node whose instance is gone). */
 static json_t *node_json(engine *e, const topo_cluster *c, const char *address, const char *role,
-                         const char *region, const char *dc, json_int_t index,
-                         const json_t *attrs)
+                         const char *region, const char *dc, json_int_t index, const json_t *attrs)
 {
     char *name = topo_node_name(address);
     const char *private_ip = str(attrs, "private_ip");
@@ -77,9 +76,9 @@ static json_t *cluster_json(engine *e, const topo_cluster *c)
                                                 dc->name, rname, i);
                     json_t *attrs = e->st ? state_attributes(e, address) : NULL;
                     if (attrs || !e->st)
-                        json_array_append_new(roles[role],
-                                              node_json(e, c, address, rname, reg->name, dc->name,
-                                                        i, attrs));
+                        json_array_append_new(
+                            roles[role],
+                            node_json(e, c, address, rname, reg->name, dc->name, i, attrs));
                     json_decref(attrs);
                     free(address);
                 }

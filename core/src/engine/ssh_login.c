@@ -34,8 +34,7 @@ static json_t *login_of(const json_t *attrs, const json_t *fallback, int private
                      str_or_null(str(attrs, "ssh_host_key_fingerprint")));
 }
 
-json_t *ssh_login_json(engine *e, const char *address, const json_t *attrs,
-                       const json_t *fallback)
+json_t *ssh_login_json(engine *e, const char *address, const json_t *attrs, const json_t *fallback)
 {
     const topo_resource *r = e && e->topo ? topology_resource(e->topo, address) : NULL;
     if (!r || !r->bastion)

@@ -18,7 +18,6 @@
  * bastion is not in the state), and the route is recorded with the SSH
  * service so that every connection to host goes through the bastion,
  * plugins' included. New value. */
-json_t *ssh_login_json(engine *e, const char *address, const json_t *attrs,
-                       const json_t *fallback);
+json_t *ssh_login_json(engine *e, const char *address, const json_t *attrs, const json_t *fallback);
 
 #endif

@@ -779,7 +779,8 @@ char *ssh_host_key_line(const infra_ssh *ssh)
 {
     size_t len = 0;
     int type = 0;
-    const char *key = ssh && ssh->session ? libssh2_session_hostkey(ssh->session, &len, &type) : NULL;
+    const char *key =
+        ssh && ssh->session ? libssh2_session_hostkey(ssh->session, &len, &type) : NULL;
     for (size_t i = 0; key && len > 0 && len < 65536 && i < HOSTKEY_TYPES; i++) {
         if (hostkey_types[i].type != type)
             continue;

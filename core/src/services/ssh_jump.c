@@ -162,11 +162,11 @@ int ssh_jump_open(infra_call *call, const infra_ssh_target *bastion, const char 
         if (rc == LIBSSH2_ERROR_EAGAIN && op.werr == INFRA_ECANCELLED) {
             error = INFRA_ECANCELLED;
         } else {
-            *reason = util_printf("the bastion %s:%d cannot open a connection to %s:%d (%s)",
-                                  b.host, bport, host, port,
-                                  rc == LIBSSH2_ERROR_EAGAIN
-                                      ? "no answer in time"
-                                      : ssh_session_error(j->bastion->session));
+            *reason =
+                util_printf("the bastion %s:%d cannot open a connection to %s:%d (%s)", b.host,
+                            bport, host, port,
+                            rc == LIBSSH2_ERROR_EAGAIN ? "no answer in time"
+                                                       : ssh_session_error(j->bastion->session));
             error = INFRA_ETRANSIENT;
         }
         goto done;

@@ -5,7 +5,7 @@
 
 #include "topology/topology_int.h"
 
-static const char *const resource_meta[] = {"provider", "count",   "depends_on",
+static const char *const resource_meta[] = {"provider",        "count",   "depends_on",
                                             "prevent_destroy", "bastion", NULL};
 
 /* Types whose names the expressions or the addresses already use. */
@@ -516,8 +516,8 @@ void topo_add_bastion(topo_ctx *ctx, const ytree_node *node, const char *owner_p
                        v);
     } else if (base) {
         if (!quiet)
-            topo_error(ctx, NULL, node, path,
-                       "\"%s\" has count: name one of its instances (%s[0])", want, want);
+            topo_error(ctx, NULL, node, path, "\"%s\" has count: name one of its instances (%s[0])",
+                       want, want);
     } else if (!b || strcmp(b->type, "instance") || !strncmp(want, "cluster.", 8)) {
         if (!quiet)
             topo_error(ctx, NULL, node, path,
