@@ -60,7 +60,7 @@ out_has "client=$bastion_ip "
 # The bastion itself is reached directly (from the bridge's gateway).
 run 0 "$infra" ssh "$topo" instance.bastion -- 'echo "client=${SSH_CONNECTION%% *}"'
 out_lacks "client=$bastion_ip"
-kh=$(ls "$work"/.infra/*.files/known_hosts.infra-instance.private_0_ 2>/dev/null || find "$work" -name 'known_hosts.infra-instance.private_0_' | head -n1)
+kh=$(find "$work" -name 'known_hosts.infra-instance.private_0_' | head -n1)
 [ -f "$kh" ] || fail "no known_hosts file for instance.private[0]"
 grep -q '^infra-instance.private_0_ ' "$kh" || fail "known_hosts lacks the target's key"
 grep -q '^infra-instance.bastion ' "$kh" || fail "known_hosts lacks the bastion's key"
