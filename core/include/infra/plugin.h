@@ -371,7 +371,13 @@ typedef struct infra_provider_ops {
  *                                                       client (`servers: {client: true}`)
  *     "id", "private_ip", "public_ip", "hostname",      from the instance (may be null)
  *     "ssh": { "host", "port", "user", "private_key" (a path),
- *              "host_key_sha256" ("SHA256:..." or null: use known_hosts) } }
+ *              "host_key_sha256" ("SHA256:..." or null: use known_hosts),
+ *              "bastion" (only when the topology gives one: the same keys
+ *              for the jump host, or null while it does not exist) } }
+ *
+ * A node behind a bastion has its private_ip as ssh.host; host->ssh->connect
+ * to that host, port and host key goes through the bastion by itself (both
+ * hops' host keys checked), so a plugin connects to it like to any node.
  *
  * A job (or app) is
  *

@@ -83,14 +83,21 @@ static json_t *depends_on(void)
                      "TYPE.NAME, TYPE.NAME[N] or cluster.NAME that must exist first");
 }
 
+static json_t *bastion(void)
+{
+    return json_pack(
+        "{s:s, s:s}", "type", "string", "description",
+        "instances: the instance SSH goes through (instance.NAME or instance.NAME[N])");
+}
+
 /* The meta keys every resource body takes (topology_model.c). */
 static json_t *resource_meta(void)
 {
-    return json_pack("{s:{s:s, s:s}, s:{s:[s,s], s:s}, s:o, s:{s:s, s:s}}", "provider", "type",
+    return json_pack("{s:{s:s, s:s}, s:{s:[s,s], s:s}, s:o, s:{s:s, s:s}, s:o}", "provider", "type",
                      "string", "description", "a declared provider", "count", "type", "integer",
                      "string", "description", "number of instances (TYPE.NAME[0..N-1])",
                      "depends_on", depends_on(), "prevent_destroy", "type", "boolean",
-                     "description", "refuse to destroy it");
+                     "description", "refuse to destroy it", "bastion", bastion());
 }
 
 /* One body schema per plugin offering type, as anyOf; NULL when none does. */
@@ -136,9 +143,9 @@ static json_t *provider_schema(const json_t *schemas, int scheduler)
         if (scheduler) {
             json_object_set_new(props, "scheduler", json_pack("{s:s}", "const", plugin));
             json_t *dc =
-                json_pack("{s:s, s:{s:{s:s}, s:o, s:o, s:o}}", "type", "object", "properties",
+                json_pack("{s:s, s:{s:{s:s}, s:o, s:o, s:o, s:o}}", "type", "object", "properties",
                           "provider", "type", "string", "servers", server_pool(), "clients",
-                          typed("integer"), "depends_on", depends_on());
+                          typed("integer"), "depends_on", depends_on(), "bastion", bastion());
             json_t *region =
                 json_pack("{s:s, s:b, s:[s], s:{s:{s:s, s:o}}}", "type", "object",
                           "additionalProperties", 0, "required", "datacenters", "properties",

@@ -14,9 +14,17 @@
  * Addresses: instance.web[0], cluster.main.europe.dc-a.server[0] (as the
  * state names them), and cluster.main.europe.servers[0] /
  * .clients[N] (the region's servers across its datacenters, in the order
- * ${cluster.main.europe.servers[*]} lists them). An instance whose state
- * attributes give ssh_bastion ("[user@]host[:port]") is reached through it
- * (ssh -J). */
+ * ${cluster.main.europe.servers[*]} lists them).
+ *
+ * An instance the topology puts behind a bastion (meta key bastion) is
+ * reached at its private address through the bastion: the bastion's key
+ * is read with ssh-keyscan as above, the target's through the bastion over
+ * libssh2 (which checks it against the pinned fingerprint on the way), and
+ * both go into the one known_hosts file. ssh then runs with a ProxyCommand
+ * "ssh -W %h:%p" that carries the bastion's own options (its user, key,
+ * alias and that file): options on the command line reach the target only,
+ * never the hops of a ProxyJump. An instance whose state attributes give
+ * ssh_bastion ("[user@]host[:port]") is reached through it with ssh -J. */
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -32,6 +40,8 @@
 #include "cli/cli.h"
 #include "engine/engine.h"
 #include "engine/scheduler.h"
+#include "engine/ssh_login.h"
+#include "services/ssh.h"
 
 /* How to log in to a node (strings borrowed). */
 typedef struct ssh_target {
@@ -204,8 +214,10 @@ static char *pinned_keys(const ssh_target *t, const char *address)
     return NULL;
 }
 
-/* Writes the known_hosts file of alias (0600); its path (caller frees) or NULL. */
-static char *known_hosts(const engine *e, const char *alias, const char *keys)
+/* Writes the known_hosts file of alias (0600) with keys ("TYPE BASE64"
+ * lines) under alias, and more (whole lines, may be NULL); its path
+ * (caller frees) or NULL. */
+static char *known_hosts(const engine *e, const char *alias, const char *keys, const char *more)
 {
     char *err = NULL, *path = NULL;
     char *dir = util_printf("%s/%s.%s.files", e->state_dir, e->topo->name, e->env);
@@ -222,6 +234,8 @@ static char *known_hosts(const engine *e, const char *alias, const char *keys)
         util_buf_printf(&b, "%s %.*s\n", alias, (int)n, line);
         line += n + (end != NULL);
     }
+    if (more)
+        util_buf_puts(&b, more);
     if (util_file_replace(path, "known_hosts file", b.data, b.len, 0, 0600, NULL, NULL, &err) < 0) {
         fprintf(stderr, "infra: ssh: %s\n", err ? err : "cannot write the known_hosts file");
         free(path);
@@ -232,6 +246,111 @@ done:
     free(err);
     free(dir);
     return path;
+}
+
+/* An alias for known_hosts and HostKeyAlias: "infra-" and address with
+ * anything but [A-Za-z0-9._-] as "_"; caller frees. */
+static char *alias_of(const char *address)
+{
+    char *alias = util_printf("infra-%s", address);
+    for (char *p = alias; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '-' || *p == '.' || *p == '_'))
+            *p = '_';
+    return alias;
+}
+
+/* text shell-quoted for a ProxyCommand, "%" doubled (ssh expands %
+ * tokens there); caller frees. */
+static char *proxy_quote(const char *text)
+{
+    char *quoted = ssh_shell_quote(text);
+    util_buf b = {0};
+    for (const char *p = quoted; *p; p++)
+        util_buf_puts(&b, *p == '%' ? "%%" : (char[2]){*p, 0});
+    free(quoted);
+    return util_buf_take(&b);
+}
+
+/* For t behind the bastion jump ({"host", "port", ...} of bastion_addr):
+ * the known_hosts file with both pinned keys (*kh) and the ProxyCommand
+ * option (*proxy) that reaches t through the bastion; 0, or -1 with a
+ * message. The target's key is read through the bastion over libssh2,
+ * which accepts it only when it is the pinned one. */
+static int jump_prepare(const engine *e, const ssh_target *t, const json_t *jump,
+                        const char *target, const char *bastion_addr, const char *alias, char **kh,
+                        char **proxy)
+{
+    ssh_target b = {.host = str(jump, "host"),
+                    .port = (long)json_integer_value(json_object_get(jump, "port")),
+                    .user = str(jump, "user"),
+                    .key = str(jump, "private_key"),
+                    .fingerprint = str(jump, "host_key_sha256")};
+    char *bkeys = NULL, *balias = alias_of(bastion_addr), *tline = NULL;
+    util_buf more = {0};
+    infra_ssh *conn = NULL;
+    int error = -1;
+
+    if (b.port <= 0)
+        b.port = 22;
+    if (!b.host || !b.fingerprint) {
+        fprintf(stderr,
+                "infra: ssh: %s: its bastion %s has no %s in the state; refusing to connect\n",
+                target, bastion_addr, b.host ? "host key fingerprint" : "address");
+        goto done;
+    }
+    if (!(bkeys = pinned_keys(&b, bastion_addr)))
+        goto done;
+    infra_ssh_target via = {.size = sizeof(via),
+                            .host = b.host,
+                            .port = (int)b.port,
+                            .user = b.user ? b.user : "root",
+                            .private_key = b.key,
+                            .host_key_sha256 = b.fingerprint};
+    infra_ssh_target to = {.size = sizeof(to),
+                           .host = t->host,
+                           .port = (int)t->port,
+                           .user = t->user ? t->user : "root",
+                           .private_key = t->key,
+                           .host_key_sha256 = t->fingerprint,
+                           .deadline_ms = 30000};
+    if (ssh_connect_via(NULL, &to, &via, &conn) < 0 || !(tline = ssh_host_key_line(conn))) {
+        fprintf(stderr,
+                "infra: ssh: %s: its host key could not be verified through the bastion "
+                "%s; refusing to connect\n",
+                target, bastion_addr);
+        goto done;
+    }
+    for (const char *line = bkeys; *line;) {
+        const char *end = strchr(line, '\n');
+        size_t n = end ? (size_t)(end - line) : strlen(line);
+        util_buf_printf(&more, "%s %.*s\n", balias, (int)n, line);
+        line += n + (end != NULL);
+    }
+    if (!(*kh = known_hosts(e, alias, tline, more.data)))
+        goto done;
+    char *q_kh = proxy_quote(*kh), *q_host = proxy_quote(b.host);
+    char *q_user = b.user ? proxy_quote(b.user) : NULL, *q_key = b.key ? proxy_quote(b.key) : NULL;
+    char *user_opt = q_user ? util_printf(" -l %s", q_user) : util_strdup("");
+    char *key_opt = q_key ? util_printf(" -i %s -o IdentitiesOnly=yes", q_key) : util_strdup("");
+    *proxy = util_printf("ProxyCommand=ssh -o StrictHostKeyChecking=yes -o "
+                         "UserKnownHostsFile=%s -o GlobalKnownHostsFile=/dev/null -o "
+                         "HostKeyAlias=%s -o UpdateHostKeys=no -p %ld%s%s -W %%h:%%p -- %s",
+                         q_kh, balias, b.port, user_opt, key_opt, q_host);
+    free(user_opt);
+    free(key_opt);
+    free(q_kh);
+    free(q_host);
+    free(q_user);
+    free(q_key);
+    error = 0;
+done:
+    ssh_close(conn);
+    util_buf_free(&more);
+    free(tline);
+    free(bkeys);
+    free(balias);
+    return error;
 }
 
 /* The addresses of the state, as a hint; caller frees. */
@@ -269,7 +388,7 @@ int cli_cmd_ssh(const cli_args *a)
     b.topology = topo_path;
     engine *e = cli_open_engine(&b);
     json_t *entry = NULL, *ssh = NULL;
-    char *resolved = NULL, *keys = NULL, *kh = NULL, *alias = NULL;
+    char *resolved = NULL, *keys = NULL, *kh = NULL, *alias = NULL, *proxy = NULL;
     if (!e)
         return 1;
     if (cli_open_state(e, 0, "ssh") < 0)
@@ -287,21 +406,27 @@ int cli_cmd_ssh(const cli_args *a)
     const json_t *attrs = json_object_get(entry, "attributes");
     ssh_target t = {0};
     ssh = node_ssh(e, target);
-    if (ssh) {
-        t.host = str(ssh, "host");
-        t.port = (long)json_integer_value(json_object_get(ssh, "port"));
-        t.user = str(ssh, "user");
-        t.key = str(ssh, "private_key");
-        t.fingerprint = str(ssh, "host_key_sha256");
-    } else {
-        t.host = str(attrs, "public_ip") ? str(attrs, "public_ip") : str(attrs, "private_ip");
-        json_t *port = json_object_get(attrs, "ssh_port");
-        t.port = json_is_integer(port) ? (long)json_integer_value(port) : 22;
-        t.user = str(attrs, "ssh_user");
-        t.key = str(attrs, "ssh_private_key");
-        t.fingerprint = str(attrs, "ssh_host_key_fingerprint");
+    if (!ssh) {
+        ssh = ssh_login_json(e, target, attrs, NULL);
+        if (!str(attrs, "ssh_user"))
+            json_object_del(ssh, "user"); /* the user's own ssh configuration decides */
     }
+    t.host = str(ssh, "host");
+    t.port = (long)json_integer_value(json_object_get(ssh, "port"));
+    t.user = str(ssh, "user");
+    t.key = str(ssh, "private_key");
+    t.fingerprint = str(ssh, "host_key_sha256");
     t.bastion = str(attrs, "ssh_bastion");
+    const json_t *jump = json_object_get(ssh, "bastion");
+    const topo_resource *res = topology_resource(e->topo, target);
+    if (jump) {
+        t.bastion = NULL;
+        if (!json_is_object(jump)) {
+            fprintf(stderr, "infra: ssh: %s: its bastion %s is not in the state; run infra up\n",
+                    target, res && res->bastion ? res->bastion : "?");
+            goto done;
+        }
+    }
     if (t.port <= 0)
         t.port = 22;
     if (!t.host) {
@@ -316,13 +441,14 @@ int cli_cmd_ssh(const cli_args *a)
                 target);
         goto done;
     }
-    alias = util_printf("infra-%s", target);
-    for (char *p = alias; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-              *p == '-' || *p == '.' || *p == '_'))
-            *p = '_';
-    if (!(keys = pinned_keys(&t, target)) || !(kh = known_hosts(e, alias, keys)))
+    alias = alias_of(target);
+    if (jump) {
+        if (jump_prepare(e, &t, jump, target, res && res->bastion ? res->bastion : "bastion", alias,
+                         &kh, &proxy) < 0)
+            goto done;
+    } else if (!(keys = pinned_keys(&t, target)) || !(kh = known_hosts(e, alias, keys, NULL))) {
         goto done;
+    }
 
     const char **argv = util_calloc(32 + a->nrest, sizeof(*argv));
     size_t n = 0;
@@ -356,6 +482,10 @@ int cli_cmd_ssh(const cli_args *a)
         argv[n++] = "-J";
         argv[n++] = t.bastion;
     }
+    if (proxy) {
+        argv[n++] = "-o";
+        argv[n++] = proxy;
+    }
     if (a->nrest == 0 && isatty(STDIN_FILENO))
         argv[n++] = "-t";
     argv[n++] = "--";
@@ -380,6 +510,7 @@ done:
     free(keys);
     free(kh);
     free(alias);
+    free(proxy);
     engine_free(e);
     return status;
 }

@@ -9,6 +9,7 @@
 #include "base/file.h"
 #include "base/util.h"
 #include "engine/call.h"
+#include "engine/ssh_login.h"
 #include "plugin/host.h"
 #include "services/log.h"
 #include "topology/topology_int.h"
@@ -32,25 +33,14 @@ static json_t *str_or_null(const char *s)
 
 /* NODE of plugin.h for the instance at address, from its state attributes
  * (attrs may be NULL: a node whose instance is gone). */
-static json_t *node_json(const topo_cluster *c, const char *address, const char *role,
+static json_t *node_json(engine *e, const topo_cluster *c, const char *address, const char *role,
                          int also_client, const char *region, const char *dc, json_int_t index,
                          const json_t *attrs)
 {
     char *name = topo_node_name(address);
     const char *private_ip = str(attrs, "private_ip");
     const char *public_ip = str(attrs, "public_ip");
-    const char *user = str(attrs, "ssh_user");
-    const char *key = str(attrs, "ssh_private_key");
-    json_t *port = json_object_get(attrs, "ssh_port");
-    if (!user)
-        user = str(c->settings, "ssh_user");
-    if (!key)
-        key = str(c->settings, "ssh_private_key");
-    json_t *ssh = json_pack("{s:o, s:I, s:s, s:o, s:o}", "host",
-                            str_or_null(public_ip ? public_ip : private_ip), "port",
-                            json_is_integer(port) ? json_integer_value(port) : (json_int_t)22,
-                            "user", user ? user : "root", "private_key", str_or_null(key),
-                            "host_key_sha256", str_or_null(str(attrs, "ssh_host_key_fingerprint")));
+    json_t *ssh = ssh_login_json(e, address, attrs, c->settings);
     json_t *node = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:o, s:o, s:o, s:o, s:o}", "address",
                              address, "name", name, "role", role, "region", region, "datacenter",
                              dc, "index", index, "id", str_or_null(str(attrs, "id")),
@@ -90,7 +80,7 @@ static json_t *cluster_json(engine *e, const topo_cluster *c)
                     json_t *attrs = e->st ? state_attributes(e, address) : NULL;
                     if (attrs || !e->st)
                         json_array_append_new(roles[role],
-                                              node_json(c, address, rname,
+                                              node_json(e, c, address, rname,
                                                         role == 0 && dc->servers_client, reg->name,
                                                         dc->name, i, attrs));
                     json_decref(attrs);
@@ -132,7 +122,7 @@ static json_t *agent_node(engine *e, const topo_cluster *cluster, const json_t *
     if (!address)
         return NULL;
     json_t *attrs = state_attributes(e, address);
-    json_t *node = node_json(cluster, address, str(config, "role") ? str(config, "role") : "",
+    json_t *node = node_json(e, cluster, address, str(config, "role") ? str(config, "role") : "",
                              json_is_true(json_object_get(config, "client")),
                              str(config, "region") ? str(config, "region") : "",
                              str(config, "datacenter") ? str(config, "datacenter") : "",

@@ -34,6 +34,7 @@ static _Atomic long exec_timeout_ms = SSH_DEFAULT_EXEC_TIMEOUT_MS;
 static pthread_once_t ssh_once = PTHREAD_ONCE_INIT;
 static int ssh_init_rc;
 static pthread_mutex_t report_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Thread_local char *report_prefix; /* which hop of a jump is connecting */
 
 /* Client preference; the server picks the first it also has. ssh-dss is
  * left out on purpose, and libssh2 1.10 signs RSA with SHA-1 only, which
@@ -88,6 +89,11 @@ void ssh_report(infra_call *call, const char *fmt, ...)
     va_start(ap, fmt);
     char *raw = util_vprintf(fmt, ap);
     va_end(ap);
+    if (report_prefix) {
+        char *whole = util_printf("%s%s", report_prefix, raw);
+        free(raw);
+        raw = whole;
+    }
     char *msg = log_redact(raw);
     if (call) {
         pthread_mutex_lock(&report_lock);
@@ -102,6 +108,13 @@ void ssh_report(infra_call *call, const char *fmt, ...)
         log_msg(LOG_ERROR, "%s", msg);
     free(msg);
     free(raw);
+}
+
+char *ssh_report_prefix_swap(char *prefix)
+{
+    char *old = report_prefix;
+    report_prefix = prefix;
+    return old;
 }
 
 void ssh_set_error(infra_ssh *ssh, const char *fmt, ...)
@@ -324,6 +337,8 @@ static void session_close(infra_ssh *conn)
         close(conn->fd);
     conn->fd = -1;
     conn->handshaken = 0;
+    ssh_jump_close(conn->jump); /* after the fd: the pump sees the end of the stream */
+    conn->jump = NULL;
 }
 
 /* TCP connection (until tcp_deadline) and SSH handshake; hostkey_prefs
@@ -335,7 +350,12 @@ static int session_open(infra_call *call, const char *host, int port, const char
     int error = 0, rc;
 
     conn->fd = -1;
-    if ((error = tcp_connect(call, host, port, tcp_deadline, &conn->fd, reason)) < 0)
+    if (conn->via)
+        error = ssh_jump_open(call, conn->via, host, port, tcp_deadline, &conn->jump, &conn->fd,
+                              reason);
+    else
+        error = tcp_connect(call, host, port, tcp_deadline, &conn->fd, reason);
+    if (error < 0)
         return error;
     conn->session = libssh2_session_init();
     if (!conn->session) {
@@ -421,7 +441,7 @@ static int verify_pinned(infra_call *call, const char *host, int port, const cha
         return 0;
     util_buf_puts(&got, fp);
     for (size_t i = first < 0 ? HOSTKEY_TYPES : (size_t)first + 1; i < HOSTKEY_TYPES; i++) {
-        infra_ssh alt = {.fd = -1};
+        infra_ssh alt = {.fd = -1, .via = conn->via};
         char *reason = NULL;
         error = session_open(call, host, port, hostkey_types[i].name,
                              ssh_now_ms() + connect_timeout_ms, &alt, &reason);
@@ -436,6 +456,7 @@ static int verify_pinned(infra_call *call, const char *host, int port, const cha
             conn->fd = alt.fd;
             conn->session = alt.session;
             conn->handshaken = alt.handshaken;
+            conn->jump = alt.jump;
             error = 0;
             goto done;
         }
@@ -643,6 +664,25 @@ static char *normalise_pin(const char *text)
 
 int ssh_connect(infra_call *call, const infra_ssh_target *target, infra_ssh **out)
 {
+    infra_ssh_target bastion;
+    char *owned = NULL;
+    int routed = 0;
+    if (target && target->host && target->size >= offsetof(infra_ssh_target, deadline_ms))
+        routed = ssh_route_get(target->host, target->port > 0 ? target->port : SSH_DEFAULT_PORT,
+                               target->host_key_sha256, &bastion, &owned);
+    int error = ssh_connect_via(call, target, routed ? &bastion : NULL, out);
+    free(owned);
+    return error;
+}
+
+int ssh_connect_direct(infra_call *call, const infra_ssh_target *target, infra_ssh **out)
+{
+    return ssh_connect_via(call, target, NULL, out);
+}
+
+int ssh_connect_via(infra_call *call, const infra_ssh_target *target,
+                    const infra_ssh_target *bastion, infra_ssh **out)
+{
     char buf[32];
     char *reason = NULL, *pin = NULL;
     infra_ssh *conn = NULL;
@@ -680,7 +720,15 @@ int ssh_connect(infra_call *call, const infra_ssh_target *target, infra_ssh **ou
     conn->host = util_strdup(target->host);
     conn->port = port;
     conn->user = util_strdup(target->user);
-    log_msg(LOG_DEBUG, "ssh: connecting to %s@%s:%d", conn->user, conn->host, port);
+    conn->via = bastion;
+    log_msg(LOG_DEBUG, "ssh: connecting to %s@%s:%d%s%s", conn->user, conn->host, port,
+            bastion ? " through " : "", bastion ? bastion->host : "");
+    char *prefix = NULL, *saved = NULL;
+    if (bastion) {
+        prefix = util_printf("%s:%d through the bastion %s:%d: ", conn->host, port, bastion->host,
+                             bastion->port > 0 ? bastion->port : SSH_DEFAULT_PORT);
+        saved = ssh_report_prefix_swap(prefix);
+    }
 
     for (;;) {
         free(reason);
@@ -701,6 +749,11 @@ int ssh_connect(infra_call *call, const infra_ssh_target *target, infra_ssh **ou
     }
     if (error == INFRA_EINTERNAL && reason)
         ssh_report(call, "ssh: %s:%d: %s", conn->host, port, reason);
+    if (bastion) {
+        ssh_report_prefix_swap(saved);
+        free(prefix);
+    }
+    conn->via = NULL;
     if (error == 0) {
         *out = conn;
         conn = NULL;
@@ -720,6 +773,24 @@ void ssh_close(infra_ssh *ssh)
     free(ssh->user);
     free(ssh->error);
     free(ssh);
+}
+
+char *ssh_host_key_line(const infra_ssh *ssh)
+{
+    size_t len = 0;
+    int type = 0;
+    const char *key =
+        ssh && ssh->session ? libssh2_session_hostkey(ssh->session, &len, &type) : NULL;
+    for (size_t i = 0; key && len > 0 && len < 65536 && i < HOSTKEY_TYPES; i++) {
+        if (hostkey_types[i].type != type)
+            continue;
+        unsigned char *b64 = util_malloc(4 * ((len + 2) / 3) + 1);
+        EVP_EncodeBlock(b64, (const unsigned char *)key, (int)len);
+        char *line = util_printf("%s %s", hostkey_types[i].name, (const char *)b64);
+        free(b64);
+        return line;
+    }
+    return NULL;
 }
 
 const char *ssh_last_error(const infra_ssh *ssh)

@@ -95,6 +95,34 @@ int ssh_call_write_file(infra_call *call, infra_ssh *ssh, const char *path, cons
  * (borrowed until the next call on ssh), or "" after a success. */
 const char *ssh_last_error(const infra_ssh *ssh);
 
+/* Like ssh_connect, through bastion when it is not NULL: a session to
+ * the bastion checked against its own pinned key (or known_hosts), a
+ * direct-tcpip channel from there to target->host:port, and target's
+ * session over that channel, checked against target's key. A failure is
+ * reported naming the hop: "bastion B:P (for H:P): ..." for the bastion
+ * (unreachable, key mismatch, login refused), "H:P through the bastion
+ * B:P: ..." for the target (unreachable from the bastion, key mismatch).
+ * Returns as ssh_connect. */
+int ssh_connect_via(infra_call *call, const infra_ssh_target *target,
+                    const infra_ssh_target *bastion, infra_ssh **out);
+
+/* Records that host:port whose pinned key is pin (NULL: none) is reached
+ * through bastion (copied; NULL removes the route): ssh_connect then goes
+ * through it, for the host and for plugins alike. Thread-safe. */
+void ssh_route_set(const char *host, int port, const char *pin, const infra_ssh_target *bastion);
+
+/* The bastion recorded for host:port and pin: 1 with *bastion filled and
+ * *owned the block holding its strings (caller frees), else 0. */
+int ssh_route_get(const char *host, int port, const char *pin, infra_ssh_target *bastion,
+                  char **owned);
+
+/* Forgets every route. */
+void ssh_routes_clear(void);
+
+/* The session's host key as a known_hosts line without the host name
+ * ("ssh-ed25519 AAAA..."); caller frees; NULL when it has none. */
+char *ssh_host_key_line(const infra_ssh *ssh);
+
 /* Disconnects and frees; NULL is ignored. */
 void ssh_close(infra_ssh *ssh);
 

@@ -20,7 +20,11 @@ struct infra_ssh {
     char *user;
     char *error;    /* why the last exec or upload failed, or NULL */
     int handshaken; /* the SSH handshake completed: a disconnect can be sent */
+    const infra_ssh_target *via; /* the bastion to go through while connecting (borrowed) */
+    struct ssh_jump *jump;       /* the transport through a bastion, or NULL */
 };
+
+typedef struct ssh_jump ssh_jump;
 
 /* One bounded operation on a session. */
 typedef struct ssh_op {
@@ -67,5 +71,24 @@ const char *ssh_stop_reason(const ssh_op *op);
 int ssh_classify(ssh_op *op, int rc);
 /* Records on ssh why step failed and returns its category. */
 int ssh_op_fail(ssh_op *op, infra_ssh *ssh, int rc, const char *step);
+
+/* ssh_connect without looking up a route: the session to a bastion. */
+int ssh_connect_direct(infra_call *call, const infra_ssh_target *target, infra_ssh **out);
+/* Sets the text put before every ssh_report of this thread (NULL: none)
+ * and returns the previous one (borrowed: give it back the same way). */
+char *ssh_report_prefix_swap(char *prefix);
+
+/* A stream to host:port through bastion, until deadline: connects and logs
+ * in to the bastion (checked against its pinned key or known_hosts; a
+ * failure is reported naming the bastion and comes back without *reason),
+ * opens a direct-tcpip channel and starts the thread that carries it.
+ * Returns 0 with *out (free with ssh_jump_close, after closing *out_fd)
+ * and *out_fd, a non-blocking socket for the target's session;
+ * INFRA_ETRANSIENT with *reason (caller frees) when the bastion cannot
+ * reach the target; INFRA_EAUTH, INFRA_ECANCELLED, INFRA_EINTERNAL. */
+int ssh_jump_open(infra_call *call, const infra_ssh_target *bastion, const char *host, int port,
+                  int64_t deadline, ssh_jump **out, int *out_fd, char **reason);
+/* Stops the thread, closes the channel and the bastion's session; NULL is ignored. */
+void ssh_jump_close(ssh_jump *jump);
 
 #endif

@@ -460,6 +460,7 @@ void topology_free(topology *t)
         free(r->type);
         free(r->name);
         free(r->provider);
+        free(r->bastion);
         json_decref(r->config);
         for (size_t k = 0; k < r->ndeps; k++)
             free(r->deps[k]);

@@ -49,6 +49,8 @@ typedef struct topo_resource {
     int self_ref;     /* it refers to itself (a cycle of one; never in deps) */
     int prevent_destroy; /* lifecycle flag */
     int data;         /* 1 for a data source (images: looked up, never created) */
+    char *bastion;    /* address of the instance SSH goes through to reach it (meta key bastion), or
+                         NULL */
     diag_loc loc;     /* where the resource is declared */
 } topo_resource;
 

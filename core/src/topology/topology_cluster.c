@@ -9,8 +9,8 @@
 #include "topology/topology_int.h"
 
 static const char *const cluster_meta[] = {"scheduler", "regions", "federate", NULL};
-const char *const topo_dc_meta[] = {"provider", "servers", "clients", "depends_on",
-                                    "node_settings", NULL};
+const char *const topo_dc_meta[] = {"provider",      "servers", "clients", "depends_on",
+                                    "node_settings", "bastion", NULL};
 static const char *const region_keys[] = {"datacenters", NULL};
 static const char *const job_keys[] = {"cluster", "regions", "file", "set", NULL};
 

@@ -231,6 +231,11 @@ int topo_depends_on(const topology *topo, const char *target, topo_deps *deps, c
  * deps, each entry checked; errors at OWNER.depends_on[N] unless quiet. */
 void topo_add_depends_on(topo_ctx *ctx, const ytree_node *node, const char *owner_path,
                          topo_deps *deps, int quiet);
+/* The bastion node of the object at owner_path (NULL: none): one instance
+ * ("instance.NAME" or "instance.NAME[N]"), set as r->bastion and added to
+ * deps so that it exists first; errors at OWNER.bastion unless quiet. */
+void topo_add_bastion(topo_ctx *ctx, const ytree_node *node, const char *owner_path,
+                      topo_resource *r, topo_deps *deps, int quiet);
 
 /* topology_vars.c: variables and environments. */
 /* Declares variables, selects the environment, applies --var-file and

@@ -5,8 +5,8 @@
 
 #include "topology/topology_int.h"
 
-static const char *const resource_meta[] = {"provider", "count", "depends_on", "prevent_destroy",
-                                            NULL};
+static const char *const resource_meta[] = {"provider",        "count",   "depends_on",
+                                            "prevent_destroy", "bastion", NULL};
 
 /* Types whose names the expressions or the addresses already use. */
 static const char *const reserved_types[] = {
@@ -488,6 +488,60 @@ void topo_add_depends_on(topo_ctx *ctx, const ytree_node *node, const char *owne
     free(path);
 }
 
+void topo_add_bastion(topo_ctx *ctx, const ytree_node *node, const char *owner_path,
+                      topo_resource *r, topo_deps *deps, int quiet)
+{
+    char *path = util_printf("%s.bastion", owner_path);
+    json_t *v = NULL;
+    size_t len = node->type == YTREE_STRING && node->text ? strlen(node->text) : 0;
+    if (len > 3 && !strncmp(node->text, "${instance.", 11) && node->text[len - 1] == '}')
+        v = json_stringn(node->text + 2, len - 3); /* ${instance.NAME}: the instance itself */
+    else
+        v = topo_meta_value(ctx, node, path);
+    const char *want = json_string_value(v);
+    const topo_priv *p = ctx->priv;
+    json_t *idx = want ? json_object_get(p->addresses, want) : NULL;
+    const topo_resource *b = idx ? &ctx->topo->resources[json_integer_value(idx)] : NULL;
+    json_t *base = want && !b ? json_object_get(p->base_index, want) : NULL;
+
+    if (!v) {
+        /* reported */
+    } else if (strcmp(r->type, "instance")) {
+        if (!quiet)
+            topo_error(ctx, NULL, node, path, "only an instance can have a bastion, not a %s",
+                       r->type);
+    } else if (!want) {
+        if (!quiet)
+            type_error(ctx, node, path, "an instance address (instance.NAME or instance.NAME[N])",
+                       v);
+    } else if (base) {
+        if (!quiet)
+            topo_error(ctx, NULL, node, path, "\"%s\" has count: name one of its instances (%s[0])",
+                       want, want);
+    } else if (!b || strcmp(b->type, "instance") || !strncmp(want, "cluster.", 8)) {
+        if (!quiet)
+            topo_error(ctx, NULL, node, path,
+                       "\"%s\" is no instance of the topology: a bastion is one instance "
+                       "(instance.NAME or instance.NAME[N])",
+                       want);
+    } else if (!strcmp(b->address, r->address)) {
+        if (!quiet)
+            topo_error(ctx, NULL, node, path, "an instance cannot be its own bastion");
+    } else if (b->provider && r->provider && strcmp(b->provider, r->provider)) {
+        if (!quiet)
+            topo_error(ctx, NULL, node, path,
+                       "the bastion %s is on provider %s, not %s: it must share a network with "
+                       "the instances behind it",
+                       want, b->provider, r->provider);
+    } else {
+        free(r->bastion);
+        r->bastion = util_strdup(b->address);
+        topo_deps_add(deps, b->address);
+    }
+    json_decref(v);
+    free(path);
+}
+
 int topo_build_resources(topo_ctx *ctx)
 {
     topo_priv *p = ctx->priv;
@@ -524,6 +578,8 @@ int topo_build_resources(topo_ctx *ctx)
             }
             if (b->depends_on)
                 topo_add_depends_on(ctx, b->depends_on, b->path, &deps, i > 0);
+            if (r && ytree_get(b->body, "bastion"))
+                topo_add_bastion(ctx, ytree_get(b->body, "bastion"), b->path, r, &deps, i > 0);
             if (!strncmp(b->key, "image.", 6) && topo_image_is_built(b->body))
                 topo_image_files(ctx, b->body, b->path, config, i > 0);
             if (r) {

@@ -160,6 +160,9 @@ static void node_settings(topo_ctx *ctx, topo_resource *node, const ytree_node *
     /* depends_on: what every node of the datacenter waits for (a route, a
      * gateway) without naming it in an attribute. */
     topo_add_depends_on(ctx, ytree_get(body, "depends_on"), path, &deps, quiet);
+    /* bastion: how SSH reaches nodes in a private network. */
+    if (ytree_get(body, "bastion"))
+        topo_add_bastion(ctx, ytree_get(body, "bastion"), path, node, &deps, quiet);
     if (!quiet)
         json_object_update(dc->settings, config);
     json_object_update(config, node->config); /* role, cluster, region, datacenter */

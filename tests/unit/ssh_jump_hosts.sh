@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Two real sshd hosts in network namespaces for test_ssh_jump: a bastion
+# that this machine reaches over a veth pair, and a target on a private
+# link behind it that only the bastion's namespace reaches (no route from
+# here, no forwarding in the bastion). Needs root and iproute2.
+#
+#   ssh_jump_hosts.sh create DIR   DIR/hosts.env: BASTION=, TARGET=, SPARE= (an
+#                                  address of the private link nobody has)
+#   ssh_jump_hosts.sh destroy DIR  stops the servers, removes what create made
+#
+# DIR already holds bastion_key, target_key (host keys), authorized_keys.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/../lib.sh"
+
+create() {
+  local dir=$1 cidr net prefix
+  cidr=$(free_test_cidr 130 20)
+  [ -n "$cidr" ] || { echo "no free 10.213.N.0/24" >&2; exit 1; }
+  net=${cidr%.0/24}
+  prefix=ij$(printf '%05x' $(($$ % 1048576)))
+  echo "PREFIX=$prefix NET=$net" >"$dir/names.env"
+  ip netns add "$prefix-b"
+  ip netns add "$prefix-t"
+  ip link add "${prefix}h" type veth peer name "${prefix}b" netns "$prefix-b"
+  ip link add "${prefix}p" netns "$prefix-b" type veth peer name "${prefix}t" netns "$prefix-t"
+  ip addr add "$net.1/30" dev "${prefix}h"
+  ip link set "${prefix}h" up
+  # The private link has no way out from here: an immediate "unreachable"
+  # rather than a packet to the default gateway.
+  ip route add unreachable "$net.64/26"
+  ip -n "$prefix-b" addr add "$net.2/30" dev "${prefix}b"
+  ip -n "$prefix-b" addr add "$net.65/26" dev "${prefix}p"
+  ip -n "$prefix-t" addr add "$net.66/26" dev "${prefix}t"
+  for ns in b t; do
+    ip -n "$prefix-$ns" link set lo up
+    ip netns exec "$prefix-$ns" sysctl -qw net.ipv4.ip_forward=0
+  done
+  ip -n "$prefix-b" link set "${prefix}b" up
+  ip -n "$prefix-b" link set "${prefix}p" up
+  ip -n "$prefix-t" link set "${prefix}t" up
+  mkdir -p /run/sshd "$dir/home"
+  local name
+  for name in bastion target; do
+    cat >"$dir/$name.conf" <<CONF
+Port 22
+HostKey $dir/${name}_key
+AuthorizedKeysFile $dir/authorized_keys
+PidFile $dir/$name.pid
+StrictModes no
+UsePAM no
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+AllowTcpForwarding $([ $name = bastion ] && echo yes || echo no)
+Subsystem sftp internal-sftp
+CONF
+    # root's login shell must not read this machine's ~/.bashrc: /root is
+    # an empty directory in the server's own mount namespace.
+    ip netns exec "$prefix-${name:0:1}" unshare --mount --propagation private \
+      /bin/sh -c "mount --bind $dir/home /root && exec /usr/sbin/sshd -f $dir/$name.conf -E $dir/$name.log"
+  done
+  # sshd listens before it writes its pid file.
+  local i
+  for i in $(seq 1 300); do
+    [ -s "$dir/bastion.pid" ] && [ -s "$dir/target.pid" ] && break
+    sleep 0.1
+  done
+  [ -s "$dir/bastion.pid" ] && [ -s "$dir/target.pid" ] || { cat "$dir"/*.log >&2; exit 1; }
+  echo "BASTION=$net.2 TARGET=$net.66 SPARE=$net.67" >"$dir/hosts.env.tmp"
+  mv "$dir/hosts.env.tmp" "$dir/hosts.env"
+}
+
+destroy() {
+  local dir=$1 PREFIX= NET= name
+  for name in bastion target; do
+    [ -f "$dir/$name.pid" ] && kill "$(cat "$dir/$name.pid")" 2>/dev/null || true
+  done
+  [ -f "$dir/names.env" ] && . "$dir/names.env"
+  [ -n "$PREFIX" ] || return 0
+  [ -n "$NET" ] && ip route del unreachable "$NET.64/26" 2>/dev/null || true
+  ip link del "${PREFIX}h" 2>/dev/null || true
+  ip netns del "$PREFIX-b" 2>/dev/null || true
+  ip netns del "$PREFIX-t" 2>/dev/null || true
+}
+
+case ${1:-} in
+  create) create "$2" ;;
+  destroy) destroy "$2" ;;
+  *) echo "usage: ssh_jump_hosts.sh create DIR | destroy DIR" >&2; exit 2 ;;
+esac
