@@ -530,7 +530,7 @@ static CURLcode setup(CURL *h, const prepared *p, transfer *t, char *errbuf)
 #define SET(opt, val)                                                                              \
     do {                                                                                           \
         if (rc == CURLE_OK)                                                                        \
-            rc = curl->easy_setopt(h, opt, val);                                                    \
+            rc = curl->easy_setopt(h, opt, val);                                                   \
     } while (0)
     SET(CURLOPT_URL, r->url);
     SET(CURLOPT_PROTOCOLS_STR, "http,https");

@@ -250,14 +250,15 @@ static int pg_load(state_backend *b, state_loaded *out, char **err)
                             pb->ident);
     error = pg_run(pb, "cannot read the state", sql, 1, params, &r, err);
     free(sql);
-    if (!error && pb->pq->ntuples(r) == 1 && !(error = rows_read(pb, "resource", &resources, err)) &&
+    if (!error && pb->pq->ntuples(r) == 1 &&
+        !(error = rows_read(pb, "resource", &resources, err)) &&
         !(error = rows_read(pb, "intent", &intents, err))) {
         json_t *outputs = json_loads(pb->pq->getvalue(r, 0, 3), 0, NULL);
         out->doc =
             json_pack("{s:i, s:I, s:s, s:s, s:s, s:O, s:O, s:o}", "version", STATE_FORMAT_VERSION,
                       "serial", (json_int_t)strtoll(pb->pq->getvalue(r, 0, 2), NULL, 10), "lineage",
-                      pb->pq->getvalue(r, 0, 1), "topology", pb->pq->getvalue(r, 0, 0), "environment", pb->env,
-                      "resources", resources, "intents", intents, "outputs",
+                      pb->pq->getvalue(r, 0, 1), "topology", pb->pq->getvalue(r, 0, 0),
+                      "environment", pb->env, "resources", resources, "intents", intents, "outputs",
                       json_is_object(outputs) ? json_incref(outputs) : json_object());
         json_decref(outputs);
     }
@@ -415,8 +416,8 @@ static int batch_run(pg_backend *pb, batch *q, int *changed, char **err)
         return fail_conn(pb, "cannot write the state", err);
     int sent = pb->pq->sendQueryParams(pb->conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 0);
     for (int i = 0; i < q->n && sent; i++)
-        sent = pb->pq->sendQueryParams(pb->conn, q->sql[i], q->nparams[i], NULL, q->params[i], NULL, NULL,
-                                 0);
+        sent = pb->pq->sendQueryParams(pb->conn, q->sql[i], q->nparams[i], NULL, q->params[i], NULL,
+                                       NULL, 0);
     if (!sent || !pb->pq->pipelineSync(pb->conn)) {
         error = fail_conn(pb, "cannot write the state", err);
         goto out;
@@ -459,7 +460,8 @@ static int refusal_of(pg_backend *pb, const state_commit *c, char **err)
     int found = pb->pq->ntuples(r) == 1;
     const char *lineage = found ? pb->pq->getvalue(r, 0, 0) : NULL;
     long long serial = found ? strtoll(pb->pq->getvalue(r, 0, 1), NULL, 10) : 0;
-    char *who = state_holder_describe(found && !pb->pq->getisnull(r, 0, 2) ? pb->pq->getvalue(r, 0, 2) : NULL);
+    char *who = state_holder_describe(
+        found && !pb->pq->getisnull(r, 0, 2) ? pb->pq->getvalue(r, 0, 2) : NULL);
     if (!found)
         *err = util_printf("state %s holds nothing any more while this run had serial %lld; "
                            "refusing to write a partial state",

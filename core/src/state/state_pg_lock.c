@@ -62,8 +62,8 @@ static void release_lock(pg_backend *pb)
     char key[32];
     snprintf(key, sizeof(key), "%lld", pb->lock_key);
     const char *params[] = {key};
-    pb->pq->clear(pb->pq->execParams(pb->conn, "SELECT pg_advisory_unlock($1::bigint)", 1, NULL, params, NULL,
-                         NULL, 0));
+    pb->pq->clear(pb->pq->execParams(pb->conn, "SELECT pg_advisory_unlock($1::bigint)", 1, NULL,
+                                     params, NULL, NULL, 0));
 }
 
 static char *refusal(pg_backend *pb, const char *holder)
