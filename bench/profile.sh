@@ -48,7 +48,7 @@ sum() {
          END {for (f in best) s += best[f]; printf "%.0f\n", s}'
 }
 total=$(grep "PROGRAM TOTALS" "$work/cg.txt" | awk '{gsub(",", "", $1); print $1}')
-state=$(sum "state/state|state/state_file|state/state_lock" \
+state=$(sum "state/state|state/state_file|state/state_lock|state/state_writer|state/state_commit" \
   "writer_main|state_put|state_get|state_remove|state_intent_put|state_intent_get|state_intent_remove|state_sync|state_free|state_open|state_write|state_writer_stop|state_addresses|state_intent_addresses|state_set_outputs|state_lock_acquire|state_lock_release")
 plugin=$(sum "tests/provider/testprov[a-z_]*" \
   "testprov_schema|testprov_validate|testprov_configure|testprov_plan|testprov_apply|testprov_read|testprov_read_many|testprov_import|testprov_close")

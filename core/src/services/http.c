@@ -6,7 +6,6 @@
 #include "services/http.h"
 
 #include <ctype.h>
-#include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -15,6 +14,7 @@
 #include <strings.h>
 
 #include "plugin/host.h"
+#include "services/curl_lib.h"
 #include "services/log.h"
 #include "base/util.h"
 
@@ -27,14 +27,26 @@
     ((size_t)512 * 1024 * 1024) /* refuse bigger answers instead of aborting on OOM */
 
 static pthread_once_t http_once = PTHREAD_ONCE_INIT;
-static int http_global_error;
+/* libcurl once loaded and initialised; else NULL and why in http_init_error
+ * (kept until exit). */
+static const curl_lib *curl;
+static char *http_init_error;
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static CURL *pool[HTTP_POOL_MAX];
 static size_t npool;
 
+/* libcurl is loaded here, at the first use of HTTP, not at program start:
+ * most commands never make a request (base/lazylib.h). */
 static void http_global_init(void)
 {
-    http_global_error = curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK;
+    const curl_lib *lib = curl_lib_get(&http_init_error);
+    if (!lib)
+        return;
+    if (lib->global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        http_init_error = util_strdup("libcurl could not be initialised");
+        return;
+    }
+    curl = lib;
 }
 
 static CURL *pool_get(void)
@@ -46,10 +58,10 @@ static CURL *pool_get(void)
     pthread_mutex_unlock(&pool_lock);
     if (h) {
         /* Keeps live connections and caches, forgets every option. */
-        curl_easy_reset(h);
+        curl->easy_reset(h);
         return h;
     }
-    return curl_easy_init();
+    return curl->easy_init();
 }
 
 static void pool_put(CURL *h)
@@ -63,14 +75,14 @@ static void pool_put(CURL *h)
     }
     pthread_mutex_unlock(&pool_lock);
     if (h)
-        curl_easy_cleanup(h);
+        curl->easy_cleanup(h);
 }
 
 void http_shutdown(void)
 {
     pthread_mutex_lock(&pool_lock);
     while (npool > 0)
-        curl_easy_cleanup(pool[--npool]);
+        curl->easy_cleanup(pool[--npool]);
     pthread_mutex_unlock(&pool_lock);
 }
 
@@ -117,7 +129,10 @@ int64_t http_retry_after_ms(const char *value, time_t now)
             return HTTP_RETRY_AFTER_MAX_MS;
         ms = (int64_t)secs * 1000;
     } else {
-        time_t when = curl_getdate(value, NULL);
+        pthread_once(&http_once, http_global_init);
+        if (!curl)
+            return -1;
+        time_t when = curl->getdate(value, NULL);
         if (when == (time_t)-1)
             return -1;
         if (when <= now)
@@ -165,8 +180,8 @@ typedef enum {
 static fail_kind classify(CURL *h, CURLcode rc, int cancelled, int too_large)
 {
     long os_errno = 0, sent = 0;
-    curl_easy_getinfo(h, CURLINFO_OS_ERRNO, &os_errno);
-    curl_easy_getinfo(h, CURLINFO_REQUEST_SIZE, &sent);
+    curl->easy_getinfo(h, CURLINFO_OS_ERRNO, &os_errno);
+    curl->easy_getinfo(h, CURLINFO_REQUEST_SIZE, &sent);
     switch (rc) {
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_RESOLVE_PROXY:
@@ -350,9 +365,9 @@ static char *replace_all(const char *text, const char *what)
 static char *scrub(const char *text, const char *redact)
 {
     char *a = replace_all(text ? text : "", redact);
-    char *escaped = redact && *redact ? curl_easy_escape(NULL, redact, 0) : NULL;
+    char *escaped = redact && *redact ? curl->easy_escape(NULL, redact, 0) : NULL;
     char *b = replace_all(a, escaped);
-    curl_free(escaped);
+    curl->free(escaped);
     free(a);
     char *c = log_redact(b);
     free(b);
@@ -399,7 +414,7 @@ typedef struct prepared {
 
 static void prepared_free(prepared *p)
 {
-    curl_slist_free_all(p->headers);
+    curl->slist_free_all(p->headers);
     free(p->shown_url);
     free(p->host);
 }
@@ -421,7 +436,7 @@ static void report(infra_call *call, const prepared *p, const char *fmt, ...)
 
 static struct curl_slist *slist_add(struct curl_slist *list, const char *line, int *failed)
 {
-    struct curl_slist *next = curl_slist_append(list, line);
+    struct curl_slist *next = curl->slist_append(list, line);
     if (!next)
         *failed = 1;
     return next ? next : list;
@@ -447,24 +462,24 @@ static int prepare(infra_call *call, const infra_http_request *in, prepared *p)
     if (p->req.max_attempts <= 0)
         p->req.max_attempts = HTTP_DEFAULT_ATTEMPTS;
 
-    if (!(u = curl_url()))
+    if (!(u = curl->url()))
         return INFRA_EINTERNAL;
-    CURLUcode uc = curl_url_set(u, CURLUPART_URL, p->req.url, 0);
+    CURLUcode uc = curl->url_set(u, CURLUPART_URL, p->req.url, 0);
     if (uc != CURLUE_OK) {
         char *shown = scrub(p->req.url, p->req.redact);
-        report(call, p, "http: malformed URL '%s': %s", shown, curl_url_strerror(uc));
+        report(call, p, "http: malformed URL '%s': %s", shown, curl->url_strerror(uc));
         free(shown);
         error = INFRA_EINVALID;
         goto done;
     }
-    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
-    curl_url_get(u, CURLUPART_HOST, &bare, 0);
+    curl->url_get(u, CURLUPART_SCHEME, &scheme, 0);
+    curl->url_get(u, CURLUPART_HOST, &bare, 0);
     p->host = util_strdup(bare ? bare : "");
-    curl_free(bare);
+    curl->free(bare);
     bare = NULL;
     /* A password in the URL never reaches a message. */
-    curl_url_set(u, CURLUPART_PASSWORD, NULL, 0);
-    curl_url_get(u, CURLUPART_URL, &bare, 0);
+    curl->url_set(u, CURLUPART_PASSWORD, NULL, 0);
+    curl->url_get(u, CURLUPART_URL, &bare, 0);
     p->shown_url = scrub(bare ? bare : p->req.url, p->req.redact);
 
     if (!scheme || (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0)) {
@@ -502,9 +517,9 @@ static int prepare(infra_call *call, const infra_http_request *in, prepared *p)
         error = INFRA_EINTERNAL;
 
 done:
-    curl_free(bare);
-    curl_free(scheme);
-    curl_url_cleanup(u);
+    curl->free(bare);
+    curl->free(scheme);
+    curl->url_cleanup(u);
     return error;
 }
 
@@ -515,7 +530,7 @@ static CURLcode setup(CURL *h, const prepared *p, transfer *t, char *errbuf)
 #define SET(opt, val)                                                                              \
     do {                                                                                           \
         if (rc == CURLE_OK)                                                                        \
-            rc = curl_easy_setopt(h, opt, val);                                                    \
+            rc = curl->easy_setopt(h, opt, val);                                                   \
     } while (0)
     SET(CURLOPT_URL, r->url);
     SET(CURLOPT_PROTOCOLS_STR, "http,https");
@@ -620,13 +635,14 @@ int http_request(infra_call *call, const infra_http_request *req, infra_http_res
     pthread_once(&http_once, http_global_init);
     if (!out)
         return INFRA_EINVALID;
+    if (!curl) {
+        char *msg = util_printf("http: %s", http_init_error);
+        host->diag(call, INFRA_DIAG_ERROR, "", msg);
+        free(msg);
+        return INFRA_EINTERNAL;
+    }
     if ((error = prepare(call, req, &p)) < 0)
         goto done;
-    if (http_global_error) {
-        report(call, &p, "http: libcurl could not be initialised");
-        error = INFRA_EINTERNAL;
-        goto done;
-    }
 
     for (int attempt = 1;; attempt++) {
         int last = attempt >= p.req.max_attempts;
@@ -647,12 +663,12 @@ int http_request(infra_call *call, const infra_http_request *req, infra_http_res
         int64_t start = host->now_ms();
         CURLcode rc = setup(h, &p, &t, errbuf);
         if (rc == CURLE_OK)
-            rc = curl_easy_perform(h);
+            rc = curl->easy_perform(h);
         long elapsed = (long)(host->now_ms() - start);
 
         if (rc == CURLE_OK) {
             long status = 0;
-            curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+            curl->easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
             log_msg(LOG_DEBUG, "http: %s %s -> %ld (%ld ms, attempt %d/%d)", p.req.method,
                     p.shown_url, status, elapsed, attempt, p.req.max_attempts);
             infra_http_response *resp = response_take(&t, status, attempt);
@@ -669,7 +685,7 @@ int http_request(infra_call *call, const infra_http_request *req, infra_http_res
             http_response_free(resp);
         } else {
             fail_kind kind = classify(h, rc, host->cancelled(call), t.too_large);
-            char *reason = scrub(errbuf[0] ? errbuf : curl_easy_strerror(rc), p.req.redact);
+            char *reason = scrub(errbuf[0] ? errbuf : curl->easy_strerror(rc), p.req.redact);
             log_msg(LOG_DEBUG, "http: %s %s -> %s (%ld ms, attempt %d/%d)", p.req.method,
                     p.shown_url, reason, elapsed, attempt, p.req.max_attempts);
             int retry = kind == FAIL_UNSENT ||

@@ -27,7 +27,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <libpq-fe.h>
 #include <openssl/evp.h>
 
 #include "infra/plugin.h"
@@ -43,9 +42,9 @@ static void quiet_notices(void *arg, const char *message)
     log_msg(LOG_DEBUG, "postgres: %s", message);
 }
 
-static char *pg_message(PGconn *conn)
+static char *pg_message(pg_backend *pb)
 {
-    char *text = util_strdup(conn ? PQerrorMessage(conn) : "out of memory");
+    char *text = util_strdup(pb->conn ? pb->pq->errorMessage(pb->conn) : "out of memory");
     size_t n = strlen(text);
     while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == ' '))
         text[--n] = '\0';
@@ -54,17 +53,17 @@ static char *pg_message(PGconn *conn)
 
 static int fail_conn(pg_backend *pb, const char *what, char **err)
 {
-    char *text = pg_message(pb->conn);
+    char *text = pg_message(pb);
     *err = util_printf("state %s: %s: %s", pb->base.where, what, text);
     free(text);
-    return PQstatus(pb->conn) == CONNECTION_OK ? INFRA_EINTERNAL : INFRA_ETRANSIENT;
+    return pb->pq->status(pb->conn) == CONNECTION_OK ? INFRA_EINTERNAL : INFRA_ETRANSIENT;
 }
 
 static int fail_result(pg_backend *pb, PGresult *r, const char *what, char **err)
 {
-    const char *msg = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-    const char *code = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-    int error = PQstatus(pb->conn) == CONNECTION_OK ? INFRA_EINTERNAL : INFRA_ETRANSIENT;
+    const char *msg = r ? pb->pq->resultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    const char *code = r ? pb->pq->resultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    int error = pb->pq->status(pb->conn) == CONNECTION_OK ? INFRA_EINTERNAL : INFRA_ETRANSIENT;
     if (code && !strcmp(code, "23505"))
         error = INFRA_ECONFLICT; /* unique_violation: another process created the row first */
     if (code && !strcmp(code, "42501"))
@@ -73,27 +72,27 @@ static int fail_result(pg_backend *pb, PGresult *r, const char *what, char **err
         *err = util_printf("state %s: %s: %s", pb->base.where, what, msg);
     else
         fail_conn(pb, what, err);
-    PQclear(r);
+    pb->pq->clear(r);
     return error;
 }
 
 int pg_run(pg_backend *pb, const char *what, const char *sql, int n, const char *const *params,
            PGresult **out, char **err)
 {
-    PGresult *r = PQexecParams(pb->conn, sql, n, NULL, params, NULL, NULL, 0);
-    ExecStatusType s = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    PGresult *r = pb->pq->execParams(pb->conn, sql, n, NULL, params, NULL, NULL, 0);
+    ExecStatusType s = r ? pb->pq->resultStatus(r) : PGRES_FATAL_ERROR;
     if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK)
         return fail_result(pb, r, what, err);
     if (out)
         *out = r;
     else
-        PQclear(r);
+        pb->pq->clear(r);
     return 0;
 }
 
 static void rollback(pg_backend *pb)
 {
-    PQclear(PQexec(pb->conn, "ROLLBACK"));
+    pb->pq->clear(pb->pq->exec(pb->conn, "ROLLBACK"));
 }
 
 /* Connects, or connects again after the connection was lost. Caller
@@ -106,10 +105,10 @@ static int connect_now(pg_backend *pb, char **err)
                            pb->base.where);
         return INFRA_ECONFLICT;
     }
-    if (pb->conn && PQstatus(pb->conn) == CONNECTION_OK)
+    if (pb->conn && pb->pq->status(pb->conn) == CONNECTION_OK)
         return 0;
     if (pb->conn) {
-        PQfinish(pb->conn);
+        pb->pq->finish(pb->conn);
         pb->conn = NULL;
         if (pb->locked) {
             /* The server released the lock with the old connection;
@@ -122,20 +121,20 @@ static int connect_now(pg_backend *pb, char **err)
     /* sslmode first: one given in conn_str or PGSSLMODE wins over it. */
     const char *keys[] = {"sslmode", "dbname", "application_name", NULL};
     const char *values[] = {pb->ssl_default, pb->conninfo, "infra", NULL};
-    pb->conn = PQconnectdbParams(keys, values, 1);
-    if (!pb->conn || PQstatus(pb->conn) != CONNECTION_OK) {
+    pb->conn = pb->pq->connectdbParams(keys, values, 1);
+    if (!pb->conn || pb->pq->status(pb->conn) != CONNECTION_OK) {
         int error = fail_conn(pb, "cannot connect to postgres", err);
-        PQfinish(pb->conn);
+        pb->pq->finish(pb->conn);
         pb->conn = NULL;
         return error;
     }
-    PQsetNoticeProcessor(pb->conn, quiet_notices, NULL);
+    pb->pq->setNoticeProcessor(pb->conn, quiet_notices, NULL);
     if (!pb->ident) {
-        char *ident = PQescapeIdentifier(pb->conn, pb->schema, strlen(pb->schema));
+        char *ident = pb->pq->escapeIdentifier(pb->conn, pb->schema, strlen(pb->schema));
         if (!ident)
             return fail_conn(pb, "bad schema_name", err);
         pb->ident = util_strdup(ident);
-        PQfreemem(ident);
+        pb->pq->freemem(ident);
     }
     return 0;
 }
@@ -156,8 +155,8 @@ static int ensure_schema(pg_backend *pb, char **err)
     free(locks);
     if (error < 0)
         return error;
-    pb->ready = PQgetvalue(found, 0, 0)[0] == 't';
-    PQclear(found);
+    pb->ready = pb->pq->getvalue(found, 0, 0)[0] == 't';
+    pb->pq->clear(found);
     if (pb->ready)
         return 0;
     char *key = util_printf("%lld", pb->lock_key ^ 0x5ca1ab1e);
@@ -183,8 +182,8 @@ static int ensure_schema(pg_backend *pb, char **err)
         rollback(pb);
         goto done;
     }
-    PGresult *r = PQexec(pb->conn, sql);
-    if (!r || PQresultStatus(r) != PGRES_COMMAND_OK) {
+    PGresult *r = pb->pq->exec(pb->conn, sql);
+    if (!r || pb->pq->resultStatus(r) != PGRES_COMMAND_OK) {
         error = fail_result(pb, r,
                             "cannot create the state tables (the role needs CREATE on the "
                             "database, or an existing schema it may write)",
@@ -192,7 +191,7 @@ static int ensure_schema(pg_backend *pb, char **err)
         rollback(pb);
         goto done;
     }
-    PQclear(r);
+    pb->pq->clear(r);
     if ((error = pg_run(pb, "cannot commit", "COMMIT", 0, NULL, NULL, err)) < 0)
         goto done;
     pb->ready = 1;
@@ -225,10 +224,10 @@ static int rows_read(pg_backend *pb, const char *table, json_t **out, char **err
     *out = NULL;
     if (error < 0)
         return error;
-    for (int i = 0; i < PQntuples(r); i++)
-        state_rows_add(&rows, PQgetvalue(r, i, 0), PQgetvalue(r, i, 1),
-                       (size_t)PQgetlength(r, i, 1));
-    PQclear(r);
+    for (int i = 0; i < pb->pq->ntuples(r); i++)
+        state_rows_add(&rows, pb->pq->getvalue(r, i, 0), pb->pq->getvalue(r, i, 1),
+                       (size_t)pb->pq->getlength(r, i, 1));
+    pb->pq->clear(r);
     return state_rows_finish(&rows, pb->base.where, out, err);
 }
 
@@ -251,18 +250,19 @@ static int pg_load(state_backend *b, state_loaded *out, char **err)
                             pb->ident);
     error = pg_run(pb, "cannot read the state", sql, 1, params, &r, err);
     free(sql);
-    if (!error && PQntuples(r) == 1 && !(error = rows_read(pb, "resource", &resources, err)) &&
+    if (!error && pb->pq->ntuples(r) == 1 &&
+        !(error = rows_read(pb, "resource", &resources, err)) &&
         !(error = rows_read(pb, "intent", &intents, err))) {
-        json_t *outputs = json_loads(PQgetvalue(r, 0, 3), 0, NULL);
+        json_t *outputs = json_loads(pb->pq->getvalue(r, 0, 3), 0, NULL);
         out->doc =
             json_pack("{s:i, s:I, s:s, s:s, s:s, s:O, s:O, s:o}", "version", STATE_FORMAT_VERSION,
-                      "serial", (json_int_t)strtoll(PQgetvalue(r, 0, 2), NULL, 10), "lineage",
-                      PQgetvalue(r, 0, 1), "topology", PQgetvalue(r, 0, 0), "environment", pb->env,
-                      "resources", resources, "intents", intents, "outputs",
+                      "serial", (json_int_t)strtoll(pb->pq->getvalue(r, 0, 2), NULL, 10), "lineage",
+                      pb->pq->getvalue(r, 0, 1), "topology", pb->pq->getvalue(r, 0, 0),
+                      "environment", pb->env, "resources", resources, "intents", intents, "outputs",
                       json_is_object(outputs) ? json_incref(outputs) : json_object());
         json_decref(outputs);
     }
-    PQclear(r);
+    pb->pq->clear(r);
     rollback(pb);
 done:
     pthread_mutex_unlock(&pb->mu);
@@ -412,23 +412,23 @@ static int batch_run(pg_backend *pb, batch *q, int *changed, char **err)
 {
     int error = 0;
     *changed = 0;
-    if (!PQenterPipelineMode(pb->conn))
+    if (!pb->pq->enterPipelineMode(pb->conn))
         return fail_conn(pb, "cannot write the state", err);
-    int sent = PQsendQueryParams(pb->conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 0);
+    int sent = pb->pq->sendQueryParams(pb->conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 0);
     for (int i = 0; i < q->n && sent; i++)
-        sent = PQsendQueryParams(pb->conn, q->sql[i], q->nparams[i], NULL, q->params[i], NULL, NULL,
-                                 0);
-    if (!sent || !PQpipelineSync(pb->conn)) {
+        sent = pb->pq->sendQueryParams(pb->conn, q->sql[i], q->nparams[i], NULL, q->params[i], NULL,
+                                       NULL, 0);
+    if (!sent || !pb->pq->pipelineSync(pb->conn)) {
         error = fail_conn(pb, "cannot write the state", err);
         goto out;
     }
     /* BEGIN, the statements, then the sync point. */
     for (int i = -1; i <= q->n; i++) {
         PGresult *r;
-        while ((r = PQgetResult(pb->conn)) != NULL) {
-            ExecStatusType s = PQresultStatus(r);
+        while ((r = pb->pq->getResult(pb->conn)) != NULL) {
+            ExecStatusType s = pb->pq->resultStatus(r);
             if (s == PGRES_PIPELINE_SYNC) {
-                PQclear(r);
+                pb->pq->clear(r);
                 goto out;
             }
             if (s == PGRES_FATAL_ERROR && !error) {
@@ -436,12 +436,12 @@ static int batch_run(pg_backend *pb, batch *q, int *changed, char **err)
                 continue;
             }
             if (i == 0 && s == PGRES_TUPLES_OK)
-                *changed = PQntuples(r) == 1;
-            PQclear(r);
+                *changed = pb->pq->ntuples(r) == 1;
+            pb->pq->clear(r);
         }
     }
 out:
-    if (!PQexitPipelineMode(pb->conn) && !error)
+    if (!pb->pq->exitPipelineMode(pb->conn) && !error)
         error = fail_conn(pb, "cannot write the state", err);
     return error;
 }
@@ -457,10 +457,11 @@ static int refusal_of(pg_backend *pb, const state_commit *c, char **err)
     free(sql);
     if (error < 0)
         return error;
-    int found = PQntuples(r) == 1;
-    const char *lineage = found ? PQgetvalue(r, 0, 0) : NULL;
-    long long serial = found ? strtoll(PQgetvalue(r, 0, 1), NULL, 10) : 0;
-    char *who = state_holder_describe(found && !PQgetisnull(r, 0, 2) ? PQgetvalue(r, 0, 2) : NULL);
+    int found = pb->pq->ntuples(r) == 1;
+    const char *lineage = found ? pb->pq->getvalue(r, 0, 0) : NULL;
+    long long serial = found ? strtoll(pb->pq->getvalue(r, 0, 1), NULL, 10) : 0;
+    char *who = state_holder_describe(
+        found && !pb->pq->getisnull(r, 0, 2) ? pb->pq->getvalue(r, 0, 2) : NULL);
     if (!found)
         *err = util_printf("state %s holds nothing any more while this run had serial %lld; "
                            "refusing to write a partial state",
@@ -479,7 +480,7 @@ static int refusal_of(pg_backend *pb, const state_commit *c, char **err)
                            "this run holds serial %lld; refusing to overwrite it",
                            pb->base.where, who, serial, c->base_serial);
     free(who);
-    PQclear(r);
+    pb->pq->clear(r);
     return INFRA_ECONFLICT;
 }
 
@@ -521,7 +522,7 @@ static void pg_free(state_backend *b)
 {
     pg_backend *pb = (pg_backend *)b;
     pg_unlock(b);
-    PQfinish(pb->conn);
+    pb->pq->finish(pb->conn);
     pthread_mutex_destroy(&pb->mu);
     util_zero(pb->conninfo, strlen(pb->conninfo));
     free(pb->conninfo);
@@ -548,13 +549,13 @@ static int is_local_host(const char *host)
 static int describe_target(pg_backend *pb, char **err)
 {
     char *perr = NULL;
-    PQconninfoOption *opts = PQconninfoParse(pb->conninfo, &perr);
+    PQconninfoOption *opts = pb->pq->conninfoParse(pb->conninfo, &perr);
     if (!opts) {
         /* libpq's message quotes the text, which may hold a password. */
         *err = util_strdup("not a libpq connection string (keyword=value ... or "
                            "postgresql://...)");
         if (perr)
-            PQfreemem(perr);
+            pb->pq->freemem(perr);
         return INFRA_EINVALID;
     }
     const char *host = NULL, *port = NULL, *db = NULL, *sslmode = NULL, *user = NULL;
@@ -592,7 +593,7 @@ static int describe_target(pg_backend *pb, char **err)
     pb->base.where = util_printf("postgres://%s:%s/%s schema \"%s\" environment \"%s\"",
                                  host && *host ? host : "localhost", port ? port : "5432",
                                  db ? db : (user ? user : "postgres"), pb->schema, pb->env);
-    PQconninfoFree(opts);
+    pb->pq->conninfoFree(opts);
     return 0;
 }
 
@@ -612,11 +613,21 @@ static long long key_of(const char *schema, const char *env)
 int state_pg_open(const state_settings *s, state_backend **out, char **err)
 {
     int error = 0;
-    pg_backend *pb = util_calloc(1, sizeof(*pb));
+    char *why = NULL;
     const char *conn_str = state_settings_string(s, "conn_str");
     const char *schema = state_settings_string(s, "schema_name");
 
     *out = NULL;
+    /* libpq is loaded by the first postgres backend, not at program start
+     * (base/lazylib.h). */
+    const pq_lib *pq = pq_lib_get(&why);
+    if (!pq) {
+        *err = util_printf("state postgres: %s", why);
+        free(why);
+        return INFRA_ENOTSUP;
+    }
+    pg_backend *pb = util_calloc(1, sizeof(*pb));
+    pb->pq = pq;
     pthread_mutex_init(&pb->mu, NULL);
     pb->base.version = STATE_BACKEND_VERSION;
     pb->base.type = "postgres";

@@ -6,12 +6,12 @@
 
 #include <pthread.h>
 
-#include <libpq-fe.h>
-
+#include "state/pq_lib.h"
 #include "state/state.h"
 
 typedef struct pg_backend {
     state_backend base;
+    const pq_lib *pq;  /* libpq's functions (loaded by state_pg_open) */
     char *conninfo;    /* the conn_str setting, or "": libpq's PG* environment */
     char *ssl_default; /* sslmode to use when nothing names one, or NULL */
     char *schema;      /* the schema name */

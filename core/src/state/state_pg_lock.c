@@ -33,11 +33,11 @@ static int holder_read(pg_backend *pb, char **holder, int *confirmed, char **err
     free(sql);
     *holder = NULL;
     *confirmed = 0;
-    if (error == 0 && PQntuples(r) == 1) {
-        *holder = util_strdup(PQgetvalue(r, 0, 0));
-        *confirmed = PQgetvalue(r, 0, 1)[0] == 't';
+    if (error == 0 && pb->pq->ntuples(r) == 1) {
+        *holder = util_strdup(pb->pq->getvalue(r, 0, 0));
+        *confirmed = pb->pq->getvalue(r, 0, 1)[0] == 't';
     }
-    PQclear(r);
+    pb->pq->clear(r);
     return error;
 }
 
@@ -52,8 +52,8 @@ static int try_lock(pg_backend *pb, char **err)
                        1, params, &r, err);
     if (error < 0)
         return error;
-    int taken = PQgetvalue(r, 0, 0)[0] == 't';
-    PQclear(r);
+    int taken = pb->pq->getvalue(r, 0, 0)[0] == 't';
+    pb->pq->clear(r);
     return taken;
 }
 
@@ -62,8 +62,8 @@ static void release_lock(pg_backend *pb)
     char key[32];
     snprintf(key, sizeof(key), "%lld", pb->lock_key);
     const char *params[] = {key};
-    PQclear(PQexecParams(pb->conn, "SELECT pg_advisory_unlock($1::bigint)", 1, NULL, params, NULL,
-                         NULL, 0));
+    pb->pq->clear(pb->pq->execParams(pb->conn, "SELECT pg_advisory_unlock($1::bigint)", 1, NULL,
+                                     params, NULL, NULL, 0));
 }
 
 static char *refusal(pg_backend *pb, const char *holder)
@@ -142,12 +142,12 @@ void pg_unlock(state_backend *b)
 {
     pg_backend *pb = (pg_backend *)b;
     pthread_mutex_lock(&pb->mu);
-    if (pb->locked && pb->conn && PQstatus(pb->conn) == CONNECTION_OK) {
+    if (pb->locked && pb->conn && pb->pq->status(pb->conn) == CONNECTION_OK) {
         const char *params[] = {pb->env};
         char *sql = util_printf("DELETE FROM %s.locks WHERE environment = $1"
                                 " AND backend_pid = pg_backend_pid()",
                                 pb->ident);
-        PQclear(PQexecParams(pb->conn, sql, 1, NULL, params, NULL, NULL, 0));
+        pb->pq->clear(pb->pq->execParams(pb->conn, sql, 1, NULL, params, NULL, NULL, 0));
         free(sql);
         release_lock(pb);
     }

@@ -36,6 +36,7 @@
 #include "services/http.h"
 #include "services/log.h"
 #include "state/state_s3.h"
+#include "state/xml_lib.h"
 
 typedef struct s3_backend {
     state_backend base;
@@ -550,6 +551,16 @@ static int client_place(s3_backend *sb, const state_settings *s, const char *end
 int state_s3_open(const state_settings *s, state_backend **out, char **err)
 {
     int error = 0;
+    char *why = NULL;
+
+    /* libxml2, for S3's answers, is loaded by the first s3 backend, not at
+     * program start (base/lazylib.h); libcurl by the first request. */
+    *out = NULL;
+    if (!xml_lib_get(&why)) {
+        *err = util_printf("state s3: %s", why);
+        free(why);
+        return INFRA_ENOTSUP;
+    }
     s3_backend *sb = util_calloc(1, sizeof(*sb));
     const char *bucket = state_settings_string(s, "bucket");
     const char *key = state_settings_string(s, "key");
@@ -558,7 +569,6 @@ int state_s3_open(const state_settings *s, state_backend **out, char **err)
     char *perr = NULL;
     const char *attr = "";
 
-    *out = NULL;
     pthread_mutex_init(&sb->mu, NULL);
     sb->base.version = STATE_BACKEND_VERSION;
     sb->base.type = "s3";

@@ -9,12 +9,10 @@
 #include <string.h>
 #include <time.h>
 
-#include <libxml/parser.h>
-#include <libxml/tree.h>
-
 #include "base/util.h"
 #include "plugin/host.h"
 #include "services/http.h"
+#include "state/xml_lib.h"
 
 /* The HTTP client reports through the call's diagnostics; the backend
  * builds its own messages from the first error kept there. */
@@ -137,12 +135,12 @@ int s3_send(const s3_client *c, const char *method, const char *key, const aws_k
     return error;
 }
 
-static xmlDoc *parse(const char *body, size_t len)
+static xmlDoc *parse(const xml_lib *xml, const char *body, size_t len)
 {
     if (!body || len == 0 || len > 0x7fffffff)
         return NULL;
-    return xmlReadMemory(body, (int)len, NULL, NULL,
-                         XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+    return xml->ReadMemory(body, (int)len, NULL, NULL,
+                           XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
 }
 
 static const xmlNode *find(const xmlNode *n, const char *name)
@@ -159,17 +157,22 @@ static const xmlNode *find(const xmlNode *n, const char *name)
 
 char *s3_xml_text(const char *body, size_t len, const char *name)
 {
-    xmlDoc *doc = parse(body, len);
+    char *why = NULL;
+    /* Loaded by state_s3_open already: an answer is never parsed otherwise. */
+    const xml_lib *xml = xml_lib_get(&why);
+    free(why);
+    if (!xml)
+        return NULL;
+    xmlDoc *doc = parse(xml, body, len);
     if (!doc)
         return NULL;
-    const xmlNode *n = find(xmlDocGetRootElement(doc), name);
+    const xmlNode *n = find(xml->DocGetRootElement(doc), name);
     char *out = NULL;
-    if (n) {
-        xmlChar *text = xmlNodeGetContent(n);
-        out = util_strdup(text ? (const char *)text : "");
-        xmlFree(text);
-    }
-    xmlFreeDoc(doc);
+    xmlBuffer *text = n ? xml->BufferCreate() : NULL;
+    if (text && xml->NodeBufGetContent(text, n) == 0)
+        out = util_strdup((const char *)xml->BufferContent(text));
+    xml->BufferFree(text);
+    xml->FreeDoc(doc);
     return out;
 }
 
