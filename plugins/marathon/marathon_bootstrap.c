@@ -442,6 +442,89 @@ static char *drain_state(const marathon_api_ctx *a, const marathon_node *leader,
     return out ? out : pu_strdup("GONE");
 }
 
+/* The apps with a task on the agent id that are not at full strength
+ * ("/prod/web 1 of 2 healthy", joined by ", "), "" when none, NULL when
+ * Marathon could not be read. */
+static char *apps_short(const marathon_api_ctx *a, const marathon_node *via, const char *id)
+{
+    infra_http_response *resp = NULL;
+    if (marathon_api(a, via, MARATHON_API_MARATHON, "GET", "/v2/apps?embed=apps.tasks", NULL,
+                     MARATHON_API_PROBE, &resp) < 0)
+        return NULL;
+    infra_json *j = resp->status == 200 ? MJ->parse(resp->body, resp->body_len) : NULL;
+    pu_host->http->response_free(resp);
+    if (j == NULL)
+        return NULL;
+    pu_strs shortfall = {0};
+    const infra_json *all = MJ->get(j, "apps");
+    for (size_t i = 0; i < MJ->length(all); i++) {
+        const infra_json *app = MJ->at(all, i), *tasks = MJ->get(app, "tasks");
+        int here = 0;
+        for (size_t t = 0; t < MJ->length(tasks) && !here; t++) {
+            const char *sid = pu_json_str(MJ->at(tasks, t), "slaveId");
+            here = sid && strcmp(sid, id) == 0;
+        }
+        long want = 0, healthy = 0, running = 0;
+        pu_json_to_int(MJ->get(app, "instances"), &want);
+        pu_json_to_int(MJ->get(app, "tasksHealthy"), &healthy);
+        pu_json_to_int(MJ->get(app, "tasksRunning"), &running);
+        int checks = MJ->length(MJ->get(app, "healthChecks")) > 0;
+        long have = checks ? healthy : running;
+        if (here && have < want)
+            pu_strs_addf(&shortfall, "%s %ld of %ld %s", pu_json_str(app, "id"), have, want,
+                         checks ? "healthy" : "running");
+    }
+    MJ->release(j);
+    char *out = shortfall.n ? pu_strs_join(&shortfall) : pu_strdup("");
+    pu_strs_free(&shortfall);
+    return out;
+}
+
+/* Before an agent is drained: waits until every app with a task on it has
+ * all its instances healthy (running, without health checks). The engine
+ * replaces agents one after the other as soon as each new one has joined,
+ * before Marathon's tasks moved onto it pass their checks; draining the
+ * next agent then would kill an app's last serving task. */
+static int apps_whole(infra_scheduler *self, const marathon_api_ctx *a, const marathon_region *r,
+                      const marathon_node *n, const char *id)
+{
+    int64_t start = pu_host->now_ms(), deadline = start + self->s.drain_deadline_ms;
+    int said = 0;
+    for (;;) {
+        const marathon_node *via = marathon_any_master(a, r, MARATHON_API_MARATHON, NULL);
+        if (via == NULL) {
+            pu_logf(a->call, INFRA_LOG_WARN,
+                    "node %s: no Marathon answers; the agent is drained without waiting for "
+                    "its apps",
+                    n->name);
+            return 0;
+        }
+        char *shortfall = apps_short(a, via, id);
+        if (shortfall && *shortfall == '\0') {
+            free(shortfall);
+            return 0;
+        }
+        if (pu_host->now_ms() >= deadline) {
+            pu_diagf(a->call, "",
+                     "node %s: not drained: after %lld s %s; draining the agent now would "
+                     "take tasks these apps still need (run again once they are healthy)",
+                     n->name, (long long)((pu_host->now_ms() - start) / 1000),
+                     shortfall ? shortfall : "Marathon does not answer");
+            free(shortfall);
+            return INFRA_ETRANSIENT;
+        }
+        if (!said && shortfall) {
+            pu_logf(a->call, INFRA_LOG_INFO,
+                    "node %s: waiting for %s before draining the agent", n->name, shortfall);
+            said = 1;
+        }
+        free(shortfall);
+        int error = pu_sleep_until(a->call, POLL_MS, deadline);
+        if (error < 0)
+            return error;
+    }
+}
+
 /* Drains an agent through the leading master (Mesos' DRAIN_AGENT, the
  * agent marked gone once drained): its tasks are killed and Marathon
  * starts them again on the other agents; waits until none is left. */
@@ -460,6 +543,10 @@ static int drain_agent(infra_scheduler *self, const marathon_api_ctx *a, const m
         pu_logf(a->call, INFRA_LOG_INFO, "node %s: not registered with Mesos; nothing to drain",
                 n->name);
         return 0;
+    }
+    if ((error = apps_whole(self, a, r, n, id)) < 0) {
+        free(id);
+        return error;
     }
     char *body = pu_printf("{\"type\":\"DRAIN_AGENT\",\"drain_agent\":{\"agent_id\":{\"value\":"
                            "\"%s\"},\"mark_gone\":true}}",
