@@ -442,27 +442,16 @@ static char *drain_state(const marathon_api_ctx *a, const marathon_node *leader,
     return out ? out : pu_strdup("GONE");
 }
 
-/* The apps with a task on the agent id that are not at full strength
- * ("/prod/web 1 of 2 healthy", joined by ", "), "" when none, NULL when
- * Marathon could not be read. */
-static char *apps_short(const marathon_api_ctx *a, const marathon_node *via, const char *id)
+char *marathon_apps_short(const infra_json *apps, const char *agent)
 {
-    infra_http_response *resp = NULL;
-    if (marathon_api(a, via, MARATHON_API_MARATHON, "GET", "/v2/apps?embed=apps.tasks", NULL,
-                     MARATHON_API_PROBE, &resp) < 0)
-        return NULL;
-    infra_json *j = resp->status == 200 ? MJ->parse(resp->body, resp->body_len) : NULL;
-    pu_host->http->response_free(resp);
-    if (j == NULL)
-        return NULL;
     pu_strs shortfall = {0};
-    const infra_json *all = MJ->get(j, "apps");
+    const infra_json *all = MJ->get(apps, "apps");
     for (size_t i = 0; i < MJ->length(all); i++) {
         const infra_json *app = MJ->at(all, i), *tasks = MJ->get(app, "tasks");
         int here = 0;
         for (size_t t = 0; t < MJ->length(tasks) && !here; t++) {
             const char *sid = pu_json_str(MJ->at(tasks, t), "slaveId");
-            here = sid && strcmp(sid, id) == 0;
+            here = sid && strcmp(sid, agent) == 0;
         }
         long want = 0, healthy = 0, running = 0;
         pu_json_to_int(MJ->get(app, "instances"), &want);
@@ -474,9 +463,26 @@ static char *apps_short(const marathon_api_ctx *a, const marathon_node *via, con
             pu_strs_addf(&shortfall, "%s %ld of %ld %s", pu_json_str(app, "id"), have, want,
                          checks ? "healthy" : "running");
     }
-    MJ->release(j);
     char *out = shortfall.n ? pu_strs_join(&shortfall) : pu_strdup("");
     pu_strs_free(&shortfall);
+    return out;
+}
+
+/* marathon_apps_short of Marathon's apps with their tasks and counts, asked of via;
+ * NULL when Marathon could not be read. */
+static char *apps_short(const marathon_api_ctx *a, const marathon_node *via, const char *id)
+{
+    infra_http_response *resp = NULL;
+    if (marathon_api(a, via, MARATHON_API_MARATHON, "GET",
+                     "/v2/apps?embed=apps.tasks&embed=apps.counts", NULL, MARATHON_API_PROBE,
+                     &resp) < 0)
+        return NULL;
+    infra_json *j = resp->status == 200 ? MJ->parse(resp->body, resp->body_len) : NULL;
+    pu_host->http->response_free(resp);
+    if (j == NULL)
+        return NULL;
+    char *out = marathon_apps_short(j, id);
+    MJ->release(j);
     return out;
 }
 
@@ -514,8 +520,8 @@ static int apps_whole(infra_scheduler *self, const marathon_api_ctx *a, const ma
             return INFRA_ETRANSIENT;
         }
         if (!said && shortfall) {
-            pu_logf(a->call, INFRA_LOG_INFO,
-                    "node %s: waiting for %s before draining the agent", n->name, shortfall);
+            pu_logf(a->call, INFRA_LOG_INFO, "node %s: waiting for %s before draining the agent",
+                    n->name, shortfall);
             said = 1;
         }
         free(shortfall);
