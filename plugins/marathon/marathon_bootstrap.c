@@ -230,6 +230,84 @@ done:
     return error;
 }
 
+/* Waits until member m serves again after its restart. */
+static int zk_serves_again(infra_scheduler *self, infra_call *call, const marathon_node *m)
+{
+    int64_t start = pu_host->now_ms(), deadline = start + self->s.node_deadline_ms;
+    for (;;) {
+        char mode[16], why[64];
+        marathon_zk_mode(&self->s, m, mode, why);
+        if (strcmp(mode, "leader") == 0 || strcmp(mode, "follower") == 0)
+            return 0;
+        if (pu_host->now_ms() >= deadline) {
+            pu_diagf(call, "", "node %s: ZooKeeper does not serve %lld s after its restart: %s",
+                     m->name, (long long)((pu_host->now_ms() - start) / 1000), why);
+            return INFRA_ETRANSIENT;
+        }
+        int error = pu_sleep_until(call, POLL_MS, deadline);
+        if (error < 0)
+            return error;
+    }
+}
+
+/* After member b->n joined: the region's other members whose zoo.cfg does
+ * not name the ensemble as it is now (a replaced member came back at
+ * another address) get the current one and are restarted, one at a time,
+ * each only while every other member serves, the leader last. Without it
+ * they would reach the replaced member only at its old address until the
+ * region is bootstrapped again after the last replacement, and the
+ * election after the leader goes would wait on connection timeouts. */
+static int zk_others_current(boot *b, const char *cfg, int hold_turn)
+{
+    infra_scheduler *self = b->self;
+    const marathon_region *r = b->r;
+    int error = 0;
+    for (int pass = 0; pass < 2 && error == 0; pass++) {
+        for (size_t i = 0; i < r->nensemble && error == 0; i++) {
+            const marathon_node *m = r->ensemble[i];
+            if (strcmp(m->name, b->n->name) == 0 || m->ssh.host == NULL)
+                continue;
+            char mode[16], why[64];
+            marathon_zk_mode(&self->s, m, mode, why);
+            if ((pass == 1) != (strcmp(mode, "leader") == 0))
+                continue;
+            pu_files files = {0};
+            pu_files_add_text(&files, MARATHON_ZK_CONF, cfg, 0644, -1, 0);
+            static const char *const zk[] = {"zookeeper", NULL};
+            pu_remote rem = {0};
+            if ((error = pu_remote_open(b->call, m->name, &m->ssh, self->s.node_deadline_ms,
+                                        &rem)) < 0 ||
+                (error = pu_remote_inspect(b->call, &rem, &files, NULL, NULL, zk)) < 0 ||
+                pu_remote_has(&rem, &files.v[0]) || pu_remote_pid(&rem, "zookeeper") <= 0) {
+                pu_remote_close(&rem);
+                pu_files_free(&files);
+                continue;
+            }
+            int turn = !hold_turn;
+            if (turn && (error = pu_rolling_begin(&self->rolling, b->call, r->name)) < 0)
+                turn = 0;
+            if (error == 0)
+                error = zk_restart_allowed(self, b->call, r, m);
+            if (error == 0)
+                error = pu_remote_put(b->call, &rem, NULL, &files);
+            if (error == 0)
+                error = pu_service_start(b->call, &rem, "zookeeper", 1, 0);
+            pu_remote_close(&rem);
+            if (error == 0)
+                error = zk_serves_again(self, b->call, m);
+            if (turn)
+                pu_rolling_end(&self->rolling, r->name);
+            if (error == 0)
+                pu_logf(b->call, INFRA_LOG_INFO,
+                        "node %s: ZooKeeper restarted with the ensemble as it is now (node %s "
+                        "joined it)",
+                        m->name, b->n->name);
+            pu_files_free(&files);
+        }
+    }
+    return error;
+}
+
 int marathon_node_bootstrap(infra_scheduler *self, infra_call *call, const infra_json *cluster,
                             const infra_json *node)
 {
@@ -355,6 +433,11 @@ int marathon_node_bootstrap(infra_scheduler *self, infra_call *call, const infra
     if (restarting && error == 0)
         pu_logf(call, INFRA_LOG_INFO, "node %s: its programs answer again after the restart",
                 b.n->name);
+    if (error == 0 && marathon_in_ensemble(b.r, b.n)) {
+        char *cfg = marathon_render_zoo_cfg(&in);
+        error = zk_others_current(&b, cfg, restarting);
+        free(cfg);
+    }
 done:
     if (restarting)
         pu_rolling_end(&self->rolling, b.n->region);
