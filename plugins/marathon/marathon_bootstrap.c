@@ -9,7 +9,9 @@
  * A ZooKeeper member that serves is restarted only while every other
  * member serves, and bootstrap then waits until it serves again: the
  * engine re-bootstraps a region's nodes one at a time when its servers
- * change, so the ensemble never loses its quorum. */
+ * change, so the ensemble never loses its quorum. A member that has joined
+ * brings the others' zoo.cfg up to date the same way (a replaced member
+ * back at another address). */
 #include "marathon.h"
 
 #include <stdlib.h>
