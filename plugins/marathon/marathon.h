@@ -426,6 +426,11 @@ char *marathon_missing_text(const char *cluster, const char *node, const char *p
 
 int marathon_node_bootstrap(infra_scheduler *self, infra_call *call, const infra_json *cluster,
                             const infra_json *node);
+/* Of Marathon's GET /v2/apps?embed=apps.tasks answer: the apps with a task
+ * on the agent whose Mesos id is agent and fewer instances healthy (running,
+ * for an app without health checks) than they want, as "/prod/web 1 of 2
+ * healthy" joined by ", "; "" when there is none. Caller frees. */
+char *marathon_apps_short(const infra_json *apps, const char *agent);
 int marathon_node_remove(infra_scheduler *self, infra_call *call, const infra_json *cluster,
                          const infra_json *node);
 

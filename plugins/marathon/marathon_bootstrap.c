@@ -9,7 +9,9 @@
  * A ZooKeeper member that serves is restarted only while every other
  * member serves, and bootstrap then waits until it serves again: the
  * engine re-bootstraps a region's nodes one at a time when its servers
- * change, so the ensemble never loses its quorum. */
+ * change, so the ensemble never loses its quorum. A member that has joined
+ * brings the others' zoo.cfg up to date the same way (a replaced member
+ * back at another address). */
 #include "marathon.h"
 
 #include <stdlib.h>
@@ -230,6 +232,84 @@ done:
     return error;
 }
 
+/* Waits until member m serves again after its restart. */
+static int zk_serves_again(infra_scheduler *self, infra_call *call, const marathon_node *m)
+{
+    int64_t start = pu_host->now_ms(), deadline = start + self->s.node_deadline_ms;
+    for (;;) {
+        char mode[16], why[64];
+        marathon_zk_mode(&self->s, m, mode, why);
+        if (strcmp(mode, "leader") == 0 || strcmp(mode, "follower") == 0)
+            return 0;
+        if (pu_host->now_ms() >= deadline) {
+            pu_diagf(call, "", "node %s: ZooKeeper does not serve %lld s after its restart: %s",
+                     m->name, (long long)((pu_host->now_ms() - start) / 1000), why);
+            return INFRA_ETRANSIENT;
+        }
+        int error = pu_sleep_until(call, POLL_MS, deadline);
+        if (error < 0)
+            return error;
+    }
+}
+
+/* After member b->n joined: the region's other members whose zoo.cfg does
+ * not name the ensemble as it is now (a replaced member came back at
+ * another address) get the current one and are restarted, one at a time,
+ * each only while every other member serves, the leader last. Without it
+ * they would reach the replaced member only at its old address until the
+ * region is bootstrapped again after the last replacement, and the
+ * election after the leader goes would wait on connection timeouts. */
+static int zk_others_current(boot *b, const char *cfg, int hold_turn)
+{
+    infra_scheduler *self = b->self;
+    const marathon_region *r = b->r;
+    int error = 0;
+    for (int pass = 0; pass < 2 && error == 0; pass++) {
+        for (size_t i = 0; i < r->nensemble && error == 0; i++) {
+            const marathon_node *m = r->ensemble[i];
+            if (strcmp(m->name, b->n->name) == 0 || m->ssh.host == NULL)
+                continue;
+            char mode[16], why[64];
+            marathon_zk_mode(&self->s, m, mode, why);
+            if ((pass == 1) != (strcmp(mode, "leader") == 0))
+                continue;
+            pu_files files = {0};
+            pu_files_add_text(&files, MARATHON_ZK_CONF, cfg, 0644, -1, 0);
+            static const char *const zk[] = {"zookeeper", NULL};
+            pu_remote rem = {0};
+            if ((error = pu_remote_open(b->call, m->name, &m->ssh, self->s.node_deadline_ms,
+                                        &rem)) < 0 ||
+                (error = pu_remote_inspect(b->call, &rem, &files, NULL, NULL, zk)) < 0 ||
+                pu_remote_has(&rem, &files.v[0]) || pu_remote_pid(&rem, "zookeeper") <= 0) {
+                pu_remote_close(&rem);
+                pu_files_free(&files);
+                continue;
+            }
+            int turn = !hold_turn;
+            if (turn && (error = pu_rolling_begin(&self->rolling, b->call, r->name)) < 0)
+                turn = 0;
+            if (error == 0)
+                error = zk_restart_allowed(self, b->call, r, m);
+            if (error == 0)
+                error = pu_remote_put(b->call, &rem, NULL, &files);
+            if (error == 0)
+                error = pu_service_start(b->call, &rem, "zookeeper", 1, 0);
+            pu_remote_close(&rem);
+            if (error == 0)
+                error = zk_serves_again(self, b->call, m);
+            if (turn)
+                pu_rolling_end(&self->rolling, r->name);
+            if (error == 0)
+                pu_logf(b->call, INFRA_LOG_INFO,
+                        "node %s: ZooKeeper restarted with the ensemble as it is now (node %s "
+                        "joined it)",
+                        m->name, b->n->name);
+            pu_files_free(&files);
+        }
+    }
+    return error;
+}
+
 int marathon_node_bootstrap(infra_scheduler *self, infra_call *call, const infra_json *cluster,
                             const infra_json *node)
 {
@@ -355,6 +435,11 @@ int marathon_node_bootstrap(infra_scheduler *self, infra_call *call, const infra
     if (restarting && error == 0)
         pu_logf(call, INFRA_LOG_INFO, "node %s: its programs answer again after the restart",
                 b.n->name);
+    if (error == 0 && marathon_in_ensemble(b.r, b.n)) {
+        char *cfg = marathon_render_zoo_cfg(&in);
+        error = zk_others_current(&b, cfg, restarting);
+        free(cfg);
+    }
 done:
     if (restarting)
         pu_rolling_end(&self->rolling, b.n->region);
@@ -442,6 +527,95 @@ static char *drain_state(const marathon_api_ctx *a, const marathon_node *leader,
     return out ? out : pu_strdup("GONE");
 }
 
+char *marathon_apps_short(const infra_json *apps, const char *agent)
+{
+    pu_strs shortfall = {0};
+    const infra_json *all = MJ->get(apps, "apps");
+    for (size_t i = 0; i < MJ->length(all); i++) {
+        const infra_json *app = MJ->at(all, i), *tasks = MJ->get(app, "tasks");
+        int here = 0;
+        for (size_t t = 0; t < MJ->length(tasks) && !here; t++) {
+            const char *sid = pu_json_str(MJ->at(tasks, t), "slaveId");
+            here = sid && strcmp(sid, agent) == 0;
+        }
+        long want = 0, healthy = 0, running = 0;
+        pu_json_to_int(MJ->get(app, "instances"), &want);
+        pu_json_to_int(MJ->get(app, "tasksHealthy"), &healthy);
+        pu_json_to_int(MJ->get(app, "tasksRunning"), &running);
+        int checks = MJ->length(MJ->get(app, "healthChecks")) > 0;
+        long have = checks ? healthy : running;
+        if (here && have < want)
+            pu_strs_addf(&shortfall, "%s %ld of %ld %s", pu_json_str(app, "id"), have, want,
+                         checks ? "healthy" : "running");
+    }
+    char *out = shortfall.n ? pu_strs_join(&shortfall) : pu_strdup("");
+    pu_strs_free(&shortfall);
+    return out;
+}
+
+/* marathon_apps_short of Marathon's apps with their tasks and counts, asked of via;
+ * NULL when Marathon could not be read. */
+static char *apps_short(const marathon_api_ctx *a, const marathon_node *via, const char *id)
+{
+    infra_http_response *resp = NULL;
+    if (marathon_api(a, via, MARATHON_API_MARATHON, "GET",
+                     "/v2/apps?embed=apps.tasks&embed=apps.counts", NULL, MARATHON_API_PROBE,
+                     &resp) < 0)
+        return NULL;
+    infra_json *j = resp->status == 200 ? MJ->parse(resp->body, resp->body_len) : NULL;
+    pu_host->http->response_free(resp);
+    if (j == NULL)
+        return NULL;
+    char *out = marathon_apps_short(j, id);
+    MJ->release(j);
+    return out;
+}
+
+/* Before an agent is drained: waits until every app with a task on it has
+ * all its instances healthy (running, without health checks). The engine
+ * replaces agents one after the other as soon as each new one has joined,
+ * before Marathon's tasks moved onto it pass their checks; draining the
+ * next agent then would kill an app's last serving task. */
+static int apps_whole(infra_scheduler *self, const marathon_api_ctx *a, const marathon_region *r,
+                      const marathon_node *n, const char *id)
+{
+    int64_t start = pu_host->now_ms(), deadline = start + self->s.drain_deadline_ms;
+    int said = 0;
+    for (;;) {
+        const marathon_node *via = marathon_any_master(a, r, MARATHON_API_MARATHON, NULL);
+        if (via == NULL) {
+            pu_logf(a->call, INFRA_LOG_WARN,
+                    "node %s: no Marathon answers; the agent is drained without waiting for "
+                    "its apps",
+                    n->name);
+            return 0;
+        }
+        char *shortfall = apps_short(a, via, id);
+        if (shortfall && *shortfall == '\0') {
+            free(shortfall);
+            return 0;
+        }
+        if (pu_host->now_ms() >= deadline) {
+            pu_diagf(a->call, "",
+                     "node %s: not drained: after %lld s %s; draining the agent now would "
+                     "take tasks these apps still need (run again once they are healthy)",
+                     n->name, (long long)((pu_host->now_ms() - start) / 1000),
+                     shortfall ? shortfall : "Marathon does not answer");
+            free(shortfall);
+            return INFRA_ETRANSIENT;
+        }
+        if (!said && shortfall) {
+            pu_logf(a->call, INFRA_LOG_INFO, "node %s: waiting for %s before draining the agent",
+                    n->name, shortfall);
+            said = 1;
+        }
+        free(shortfall);
+        int error = pu_sleep_until(a->call, POLL_MS, deadline);
+        if (error < 0)
+            return error;
+    }
+}
+
 /* Drains an agent through the leading master (Mesos' DRAIN_AGENT, the
  * agent marked gone once drained): its tasks are killed and Marathon
  * starts them again on the other agents; waits until none is left. */
@@ -460,6 +634,10 @@ static int drain_agent(infra_scheduler *self, const marathon_api_ctx *a, const m
         pu_logf(a->call, INFRA_LOG_INFO, "node %s: not registered with Mesos; nothing to drain",
                 n->name);
         return 0;
+    }
+    if ((error = apps_whole(self, a, r, n, id)) < 0) {
+        free(id);
+        return error;
     }
     char *body = pu_printf("{\"type\":\"DRAIN_AGENT\",\"drain_agent\":{\"agent_id\":{\"value\":"
                            "\"%s\"},\"mark_gone\":true}}",

@@ -10,12 +10,15 @@
 # and marathon, each agent mesos-agent, the load balancer nothing, each
 # uploaded once; a second up changes nothing, and a later one that
 # bootstraps every node again uploads nothing;
-# -e staging plans the staging variant; a new version rolls out while a
+# -e prod plans the same variant; a new version rolls out while a
 # probe through the load balancer never fails; a version whose health
 # check never passes is reported and rolled back while the old tasks keep
 # serving; a wrong Marathon password is refused clearly and disturbs
 # nothing; a ZooKeeper member that never joins is named while the rest keeps
-# running; down leaves nothing.
+# running; the prod agents replaced one after the other, each drained,
+# without a failed request; the masters replaced one at a time keeping
+# ZooKeeper's majority; down leaves nothing. Then -e staging, a cluster of
+# its own: the staging variant through its haproxy; its down leaves nothing.
 #   usage: mesos_local.sh INFRA_BINARY     (exit 77 = skipped: not root)
 set -euo pipefail
 infra=$1
@@ -37,7 +40,7 @@ mkdir -p "$work/apps"
 cp "$root/examples/mesos-local.yaml" "$work/cluster.yaml"
 cp "$root/examples/apps/web.json" "$work/apps/web.json"
 topo=$work/cluster.yaml
-state=$work/.infra/mesos-local.default.json
+state=$work/.infra/mesos-local.default.db # sqlite
 secrets=$work/.infra/mesos-local.default.secrets.json
 export INFRA_PLUGIN_PATH
 INFRA_PLUGIN_PATH=$(dirname "$infra")/plugins
@@ -67,6 +70,8 @@ cidr=$(free_test_cidr 200 30)
 [ -n "$cidr" ] || skip "no free 10.213.x.0/24 for the test network"
 export INFRA_LOCAL_CIDR=$cidr
 probe_pid=
+watch_pid=
+envargs=() # the environment the helpers below act on: () is the default, prod's variant
 
 cleanup() {
   local rc=$?
@@ -75,7 +80,9 @@ cleanup() {
     exit $rc
   fi
   [ -z "$probe_pid" ] || kill "$probe_pid" 2>/dev/null || true
+  [ -z "$watch_pid" ] || kill "$watch_pid" 2>/dev/null || true
   "$infra" down "$topo" --yes >/dev/null 2>&1 || true
+  "$infra" down "$topo" -e staging --yes >/dev/null 2>&1 || true
   local_leftovers_remove "$prefix" "$work"
   [ $rc -eq 0 ] || { echo "--- last output" >&2; tail -n 60 "$work/out" >&2 2>/dev/null || true; }
   rm -rf "$work" "$(dirname "$standins")"
@@ -84,10 +91,10 @@ cleanup() {
 trap cleanup EXIT
 
 # up [ARGS...]: infra up, output in $work/out; fails the test unless it succeeds.
-up() { "$infra" up "$topo" "$@" >"$work/out" 2>&1 || { cat "$work/out" >&2; fail "infra up $* failed"; }; }
+up() { "$infra" up "$topo" "${envargs[@]}" "$@" >"$work/out" 2>&1 || { cat "$work/out" >&2; fail "infra up $* failed"; }; }
 # up_fails [ARGS...]: infra up that must fail.
-up_fails() { ! "$infra" up "$topo" "$@" >"$work/out" 2>&1 || { cat "$work/out" >&2; fail "infra up $* succeeded"; }; }
-out() { "$infra" output "$topo" --json "$@"; }
+up_fails() { ! "$infra" up "$topo" "${envargs[@]}" "$@" >"$work/out" 2>&1 || { cat "$work/out" >&2; fail "infra up $* succeeded"; }; }
+out() { "$infra" output "$topo" "${envargs[@]}" --json "$@"; }
 password() { jq -r '.["marathon.mesos.http_password"]' "$secrets"; }
 
 # eventually COMMAND...: true once COMMAND succeeds, trying for about 60 s.
@@ -131,9 +138,21 @@ zk_mode() { # IP: the Mode: line of ZooKeeper's srvr
   reply=$(exec 3<>"/dev/tcp/$1/2181" && printf srvr >&3 && cat <&3) || return 1
   sed -n 's/^Mode: //p' <<<"$reply"
 }
+# zk_ids_agree: each member's myid is the id zoo.cfg gives its address.
+zk_ids_agree() {
+  local h id ip
+  for h in "$work/run/$prefix/hosts"/*; do
+    [ -f "$h/root/var/lib/zookeeper/myid" ] || continue
+    id=$(cat "$h/root/var/lib/zookeeper/myid")
+    ip=$(jq -r .address "$h/host.json")
+    grep -qx "server\.$id=$ip:2888:3888" "$h/root/etc/zookeeper/conf/zoo.cfg" ||
+      fail "ZooKeeper member $ip has myid $id, which zoo.cfg does not give it"
+  done
+}
 # lb HOST: GET / through the load balancer with Host: HOST.
 lb() { curl -sf --max-time 5 -H "Host: $1" "http://$(out | jq -r .lb)/"; }
 web_is() { lb web.prod | grep -q "^web $1 on "; }
+lb_is() { lb "$1" | grep -q "^web $2 on "; } # HOST TAG
 app_healthy() {
   marathon "/v2/apps$1" | jq -e '.app | .tasksHealthy == .instances and .tasksRunning == .instances' >/dev/null
 }
@@ -174,13 +193,7 @@ pw=$(password)
 ! grep -rqF "$pw" "$work/out" "$state" || fail "the Marathon password reached the output or the state"
 modes=$(for ip in $(out | jq -r '.masters[]'); do zk_mode "$ip"; done | sort | tr '\n' ' ')
 [ "$modes" = "follower follower leader " ] || fail "the ZooKeeper ensemble's modes are: $modes"
-for h in "$work/run/$prefix/hosts"/*; do
-  [ -f "$h/root/var/lib/zookeeper/myid" ] || continue
-  id=$(cat "$h/root/var/lib/zookeeper/myid")
-  ip=$(ip -n "$prefix-$(basename "$h")" -4 -o addr show scope global | awk '{sub(/\/.*/, "", $4); print $4; exit}')
-  grep -qx "server\.$id=$ip:2888:3888" "$h/root/etc/zookeeper/conf/zoo.cfg" ||
-    fail "ZooKeeper member $ip has myid $id, which zoo.cfg does not give it"
-done
+zk_ids_agree
 mesos_state | jq -e '.leader != null and .leader != ""' >/dev/null || fail "Mesos has no leader"
 mesos_state | jq -e '[.slaves[] | select(.active) | .attributes.env] | sort == ["prod","prod","staging"]' >/dev/null ||
   fail "the agents registered are: $(mesos_state | jq -c '[.slaves[] | [.hostname, .active, .attributes]]')"
@@ -219,11 +232,11 @@ installed() { # NAME: how many hosts hold the launcher NAME in /opt/bin
 up
 grep -q "^No changes\.$" "$work/out" || fail "second up planned changes"
 
-# 3. The same file as staging: the staging variant (its own hosts: planned only).
-"$infra" plan "$topo" -e staging --json >"$work/plan.json" 2>"$work/err" || [ $? -eq 2 ] || fail "staging plan failed"
-jq -e '.[] | select(.address == "app.web") | .after.set | .id == "/staging/web" and .instances == 1 and
-  .version == "1.1-rc1" and (.constraints | any(. == ["env","CLUSTER","staging"]))' "$work/plan.json" >/dev/null ||
-  fail "staging does not plan the staging variant of web"
+# 3. -e prod is the default's variant (planned only: its own state).
+"$infra" plan "$topo" -e prod --json >"$work/plan.json" 2>"$work/err" || [ $? -eq 2 ] || fail "prod plan failed"
+jq -e '.[] | select(.address == "app.web") | .after.set | .id == "/prod/web" and .instances == 2 and
+  .version == "1.0" and (.constraints | any(. == ["env","CLUSTER","prod"]))' "$work/plan.json" >/dev/null ||
+  fail "-e prod does not plan the prod variant of web"
 
 # 4. A new version rolls out while a probe through the load balancer never fails.
 probe_start
@@ -280,32 +293,113 @@ app_healthy /prod/web || fail "web is not healthy once the cut region is gone"
   ! grep -q ": \(mesos\|marathon\): uploaded" "$work/out" ||
   { grep ": \(mesos\|marathon\): " "$work/out" >&2; fail "a bootstrap of installed nodes uploaded files again"; }
 
-# 7. down: nothing left. A deleted namespace's inode number can be given
-#    to a namespace another test makes meanwhile, so only a process that
-#    already ran before down began counts as left behind.
-inodes=$(for ns in $(ip netns list | awk -v p="$prefix-" 'index($1, p) == 1 {print $1}'); do stat -L -c %i "/run/netns/$ns"; done)
-hz=$(getconf CLK_TCK)
-down_began=$(awk -v hz="$hz" '{printf "%d", $1 * hz}' /proc/uptime)
-"$infra" down "$topo" --yes >"$work/out" 2>&1 || { cat "$work/out" >&2; fail "down failed"; }
-[ -z "$(ip netns list | awk -v p="$prefix-" 'index($1, p) == 1')" ] || fail "namespaces left after down"
-# every process's network namespace in one stat: the ones in a deleted host
-in_hosts=$({ stat -L -c '%i %n' /proc/[0-9]*/ns/net 2>/dev/null || true; } |
-  awk -v want=" $(echo $inodes) " 'index(want, " " $1 " ") {split($2, a, "/"); print a[3]}')
-# leftover PID: PID runs and started before down began
-leftover() {
-  local started
-  started=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | awk '{print $20}' || true)
-  [ -n "$started" ] && [ "$started" -lt "$down_began" ]
-}
-gone() { ! leftover "$1"; }
-for pid in $in_hosts; do
-  if leftover "$pid"; then
-    cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)
-    echo "process $pid ($cmd) of a deleted host still ends after down" >&2
-    eventually gone "$pid" || fail "process $pid ($cmd) left in a deleted host"
-  fi
+# 6c. A new image for the prod agents: they are replaced one after the
+#     other, each drained first (Mesos' DRAIN_AGENT: its task killed and
+#     started by Marathon on another agent) and only once web is at full
+#     strength again; a probe through the load balancer never fails.
+topo_edit 'd["clusters"]["mesos"]["regions"]["local"]["datacenters"]["prod"]["image"] = "debian-12-v2"'
+cp "$topo" "$work/cluster.yaml.orig"
+probe_start
+up --var web_tag=2.0
+probe_stop "the replacement of the prod agents"
+first_done=$(grep -n "cluster_agent.mesos.local.prod.client\[0\]: replaced" "$work/out" | cut -d: -f1)
+second_start=$(grep -n "cluster_agent.mesos.local.prod.client\[1\]: replacing" "$work/out" | cut -d: -f1)
+[ -n "$first_done" ] && [ -n "$second_start" ] && [ "$first_done" -lt "$second_start" ] ||
+  { grep "prod.client\|prod-client" "$work/out" >&2; fail "the prod agents were not replaced one at a time"; }
+[ "$(grep -c "node mesos-local-prod-client-[01]: drained; Marathon moves its tasks" "$work/out")" -eq 2 ] ||
+  { grep "prod-client" "$work/out" >&2; fail "the replaced prod agents were not both drained"; }
+eventually app_healthy /prod/web || fail "/prod/web is not healthy after the prod agents were replaced"
+mesos_state | jq -e '[.slaves[] | select(.active) | .attributes.env] | sort == ["prod","prod","staging"]' >/dev/null ||
+  fail "the agents active after the replacement: $(mesos_state | jq -c '[.slaves[] | [.hostname, .active, .attributes]]')"
+
+# 6d. A new image for the masters: replaced one at a time while a watcher
+#     asks every ZooKeeper member four times a second. A majority of the
+#     ensemble runs at every look; the looks without one ZooKeeper leader
+#     and a Marathon naming a leader are only the elections held when a
+#     leading master itself goes (at most one per master, each short).
+topo_edit 'd["clusters"]["mesos"]["regions"]["local"]["datacenters"]["masters"]["image"] = "debian-12-v2"'
+cp "$topo" "$work/cluster.yaml.orig"
+password >"$work/pw"
+: >"$work/quorum"
+/usr/bin/python3 "$here/mesos_quorum_watch.py" "$work/run/$prefix/hosts" 3 "$work/pw" "$work/quorum" &
+watch_pid=$!
+eventually grep -q "^ok " "$work/quorum" || { cat "$work/quorum" >&2; fail "the watcher sees no quorum before the masters are replaced"; }
+up --var web_tag=2.0
+kill "$watch_pid"
+wait "$watch_pid" || true
+watch_pid=
+summary=$(tail -n 1 "$work/quorum")
+grep -q "^looks=[1-9][0-9]* bad=[0-9]* minority=0 stretches=[0-3] longest=\([0-9]\|1[0-4]\)\.[0-9]$" <<<"$summary" ||
+  { grep -v "^ok " "$work/quorum" | head -n 40 >&2; fail "ZooKeeper lost its majority or stayed without a leader while the masters were replaced: $summary"; }
+echo "while the masters were replaced: $summary" >&2
+for i in 0 1; do
+  done_at=$(grep -n "cluster_agent.mesos.local.masters.server\[$i\]: replaced" "$work/out" | cut -d: -f1)
+  next_at=$(grep -n "cluster_agent.mesos.local.masters.server\[$((i + 1))\]: replacing" "$work/out" | cut -d: -f1)
+  [ -n "$done_at" ] && [ -n "$next_at" ] && [ "$done_at" -lt "$next_at" ] ||
+    { grep "masters" "$work/out" >&2; fail "the masters were not replaced one at a time"; }
 done
-[ ! -e "$secrets" ] || fail "secrets file left after down"
-[ -z "$(find "$work/run" -mindepth 1 ! -path "$work/run/ssh" ! -path "$work/run/ssh/*" 2>/dev/null)" ] ||
-  fail "files left after down"
-echo "mesos-local: ZooKeeper, Mesos and Marathon led, web through haproxy, idempotent up, rollout without a failed request, failures contained, nothing left"
+modes=$(for ip in $(out | jq -r '.masters[]'); do zk_mode "$ip"; done | sort | tr '\n' ' ')
+[ "$modes" = "follower follower leader " ] || fail "after the masters' replacement the modes are: $modes"
+zk_ids_agree
+eventually app_healthy /prod/web || fail "/prod/web is not healthy after the masters were replaced"
+web_is 2.0 || fail "web.prod does not answer after the masters were replaced"
+
+# 7. down: nothing left.
+# down_leaves_nothing: infra down of the environment envargs names, then
+# no namespace, process, secrets file or host file of it is left. A
+# deleted namespace's inode number can be given to a namespace another
+# test makes meanwhile, so only a process that already ran before down
+# began counts as left behind.
+down_leaves_nothing() {
+  local inodes down_began hz in_hosts pid cmd
+  inodes=$(for ns in $(ip netns list | awk -v p="$prefix-" 'index($1, p) == 1 {print $1}'); do stat -L -c %i "/run/netns/$ns"; done)
+  hz=$(getconf CLK_TCK)
+  down_began=$(awk -v hz="$hz" '{printf "%d", $1 * hz}' /proc/uptime)
+  "$infra" down "$topo" "${envargs[@]}" --yes >"$work/out" 2>&1 || { cat "$work/out" >&2; fail "down failed"; }
+  [ -z "$(ip netns list | awk -v p="$prefix-" 'index($1, p) == 1')" ] || fail "namespaces left after down"
+  # every process's network namespace in one stat: the ones in a deleted host
+  in_hosts=$({ stat -L -c '%i %n' /proc/[0-9]*/ns/net 2>/dev/null || true; } |
+    awk -v want=" $(echo $inodes) " 'index(want, " " $1 " ") {split($2, a, "/"); print a[3]}')
+  # leftover PID: PID runs and started before down began
+  leftover() {
+    local started
+    started=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | awk '{print $20}' || true)
+    [ -n "$started" ] && [ "$started" -lt "$down_began" ]
+  }
+  gone() { ! leftover "$1"; }
+  for pid in $in_hosts; do
+    if leftover "$pid"; then
+      cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)
+      echo "process $pid ($cmd) of a deleted host still ends after down" >&2
+      eventually gone "$pid" || fail "process $pid ($cmd) left in a deleted host"
+    fi
+  done
+  [ ! -e "$secrets" ] || fail "secrets file left after down"
+  [ -z "$(find "$work/run" -mindepth 1 ! -path "$work/run/ssh" ! -path "$work/run/ssh/*" 2>/dev/null)" ] ||
+    fail "files left after down"
+}
+down_leaves_nothing
+
+# 8. infra up -e staging: every environment has its own state and
+#    secrets, so staging is a cluster of its own (made once the default's
+#    is down: one cluster at a time on the test machine). It runs the
+#    staging variant of web, tag 1.1-rc1, one instance, on the staging
+#    agent, answering through haproxy as web.staging, and no prod
+#    variant; down leaves nothing again.
+envargs=(-e staging)
+secrets=$work/.infra/mesos-local.staging.secrets.json
+up
+grep -q "Apply: .* 0 failed, 0 skipped" "$work/out" || fail "the staging apply reported failures"
+eventually app_healthy /staging/web || fail "/staging/web is not healthy: $(marathon /v2/apps/staging/web | jq -c .app)"
+marathon /v2/apps/staging/web | jq -e '.app.instances == 1 and .app.labels.version == "1.1-rc1" and
+  (.app.constraints | any(. == ["env","CLUSTER","staging"]))' >/dev/null ||
+  fail "/staging/web is not the staging variant: $(marathon /v2/apps/staging/web | jq -c '.app | [.instances, .labels, .constraints]')"
+staging_agent=$(mesos_state | jq -r '.slaves[] | select(.active and .attributes.env == "staging") | .hostname')
+[ "$(marathon /v2/apps/staging/web | jq -r '.app.tasks[].host')" = "$staging_agent" ] ||
+  fail "/staging/web does not run on the staging agent $staging_agent"
+[ "$(marathon /v2/apps | jq -c '[.apps[].id]')" = '["/staging/web"]' ] ||
+  fail "the staging cluster runs: $(marathon /v2/apps | jq -c '[.apps[].id]')"
+eventually lb_is web.staging 1.1-rc1 || fail "web.staging does not answer through the load balancer with 1.1-rc1"
+! lb web.prod >/dev/null || fail "the staging load balancer answers for web.prod"
+down_leaves_nothing
+echo "mesos-local: ZooKeeper, Mesos and Marathon led, web through haproxy, idempotent up, rollout and agents replaced without a failed request, masters replaced keeping the quorum, failures contained, staging's variant in its own cluster, nothing left"

@@ -275,6 +275,46 @@ static void test_marathon_error_answers(void **state)
     free(t);
 }
 
+/* An agent is drained only once the apps with a task on it are whole: the
+ * shortfall is read from GET /v2/apps?embed=apps.tasks as Marathon answers
+ * it (tasksHealthy with health checks, tasksRunning without). */
+static void test_apps_short_of_an_agent(void **state)
+{
+    (void)state;
+    static const char doc[] =
+        "{\"apps\": ["
+        " {\"id\": \"/prod/web\", \"instances\": 2, \"tasksRunning\": 2, \"tasksHealthy\": 1,"
+        "  \"healthChecks\": [{\"protocol\": \"HTTP\", \"path\": \"/\"}],"
+        "  \"tasks\": [{\"id\": \"a\", \"slaveId\": \"S0\"}, {\"id\": \"b\", \"slaveId\": "
+        "\"S1\"}]},"
+        " {\"id\": \"/prod/worker\", \"instances\": 1, \"tasksRunning\": 0, \"tasksHealthy\": 0,"
+        "  \"healthChecks\": [], \"tasks\": [{\"id\": \"c\", \"slaveId\": \"S0\"}]},"
+        " {\"id\": \"/prod/api\", \"instances\": 1, \"tasksRunning\": 1, \"tasksHealthy\": 1,"
+        "  \"healthChecks\": [{\"protocol\": \"TCP\"}], \"tasks\": [{\"id\": \"d\", \"slaveId\": "
+        "\"S1\"}]},"
+        " {\"id\": \"/staging/web\", \"instances\": 1, \"tasksRunning\": 0, \"tasksHealthy\": 0,"
+        "  \"healthChecks\": [{\"protocol\": \"HTTP\"}], \"tasks\": []}]}";
+    infra_json *j = MJ->parse(doc, strlen(doc));
+    assert_non_null(j);
+    char *t = marathon_apps_short(j, "S0");
+    assert_string_equal(t, "/prod/web 1 of 2 healthy, /prod/worker 0 of 1 running");
+    free(t);
+    /* /prod/api is whole; /staging/web is short but has nothing on S1 */
+    t = marathon_apps_short(j, "S1");
+    assert_string_equal(t, "/prod/web 1 of 2 healthy");
+    free(t);
+    t = marathon_apps_short(j, "S7");
+    assert_string_equal(t, "");
+    free(t);
+    MJ->release(j);
+    static const char none[] = "{\"apps\": []}";
+    j = MJ->parse(none, strlen(none));
+    t = marathon_apps_short(j, "S0");
+    assert_string_equal(t, "");
+    free(t);
+    MJ->release(j);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -290,6 +330,7 @@ int main(void)
         cmocka_unit_test(test_region_reports_name_what_is_missing),
         cmocka_unit_test(test_attributes_as_mesos_reports_them),
         cmocka_unit_test(test_marathon_error_answers),
+        cmocka_unit_test(test_apps_short_of_an_agent),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
