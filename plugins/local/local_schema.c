@@ -172,6 +172,27 @@ static int check_values(infra_call *call, const char *type, const infra_json *co
                  s);
         error = INFRA_EINVALID;
     }
+    if (strcmp(type, "instance") == 0 && (v = LJ->get(config, "extra_networks")) != NULL &&
+        LJ->type(v) == INFRA_JSON_ARRAY) {
+        if (LJ->length(v) > LOCAL_EXTRA_NETS) {
+            pu_diagf(call, "extra_networks", "an instance is on at most %d further networks",
+                     LOCAL_EXTRA_NETS);
+            error = INFRA_EINVALID;
+        }
+        const char *first = pu_json_str(config, "network");
+        for (size_t i = 0; i < LJ->length(v); i++) {
+            const char *id = LJ->string(LJ->at(v, i));
+            int dup = id != NULL && first != NULL && strcmp(id, first) == 0;
+            for (size_t j = 0; j < i && id != NULL && !dup; j++)
+                dup = LJ->string(LJ->at(v, j)) != NULL && strcmp(id, LJ->string(LJ->at(v, j))) == 0;
+            if (dup) {
+                char attr[32];
+                snprintf(attr, sizeof(attr), "extra_networks[%zu]", i);
+                pu_diagf(call, attr, "the instance is on this network already");
+                error = INFRA_EINVALID;
+            }
+        }
+    }
     if (strcmp(type, "firewall") == 0 && (v = LJ->get(config, "allow")) != NULL &&
         !pu_json_has_unknown(v) && local_fw_validate_allow(call, v) < 0)
         error = INFRA_EINVALID;
