@@ -475,6 +475,38 @@ done:
     return error;
 }
 
+/* 1 when the "unreachable CIDR" route of private network net is there, 0
+ * when not, INFRA_E* when `ip` could not tell. */
+static int unreachable_route_present(infra_provider *p, infra_call *call, const local_net *net)
+{
+    const char *ip = NULL;
+    char *out = NULL;
+    int error;
+
+    if ((error = local_tool_path(p, call, LOCAL_TOOL_IP, &ip)) < 0)
+        return error;
+    char *show[] = {(char *)ip, "-4",          "route",           "show",
+                    "type",     "unreachable", (char *)net->cidr, NULL};
+    if ((error = local_run(call, "", show, NULL, &out)) == 0)
+        error = out != NULL && out[0] != '\0';
+    free(out);
+    return error;
+}
+
+/* Removes a private network's "unreachable CIDR" route when it is there. */
+static int unreachable_route_del(infra_provider *p, infra_call *call, const local_net *net)
+{
+    const char *ip = NULL;
+    int error;
+
+    if ((error = local_tool_path(p, call, LOCAL_TOOL_IP, &ip)) < 0)
+        return error;
+    char *del[] = {(char *)ip, "route", "del", "unreachable", (char *)net->cidr, NULL};
+    if ((error = unreachable_route_present(p, call, net)) > 0)
+        error = local_run(call, "", del, NULL, NULL);
+    return error;
+}
+
 int local_network_read(infra_provider *p, infra_call *call, local_scan *scan,
                        const infra_json *state, infra_json **out)
 {
@@ -500,29 +532,16 @@ int local_network_read(infra_provider *p, infra_call *call, local_scan *scan,
         return error;
     if (state == NULL && local_state_load(call, net.dir, &saved) == INFRA_EINTERNAL)
         error = INFRA_EINTERNAL;
+    int ready = complete && local_scan_link(scan, net.bridge);
+    /* A private network whose unreachable route is gone would let this
+     * machine's connections to it leave by the default route. */
+    if (error == 0 && ready && net.private_net &&
+        (ready = unreachable_route_present(p, call, &net)) < 0)
+        error = ready;
     if (error == 0)
-        error = network_state(&net, state ? state : saved,
-                              complete && local_scan_link(scan, net.bridge), out);
+        error = network_state(&net, state ? state : saved, ready, out);
     LJ->release(saved);
     local_net_free(&net);
-    return error;
-}
-
-/* Removes a private network's "unreachable CIDR" route when it is there. */
-static int unreachable_route_del(infra_provider *p, infra_call *call, const local_net *net)
-{
-    const char *ip = NULL;
-    char *out = NULL;
-    int error;
-
-    if ((error = local_tool_path(p, call, LOCAL_TOOL_IP, &ip)) < 0)
-        return error;
-    char *show[] = {(char *)ip, "-4",          "route",           "show",
-                    "type",     "unreachable", (char *)net->cidr, NULL};
-    char *del[] = {(char *)ip, "route", "del", "unreachable", (char *)net->cidr, NULL};
-    if ((error = local_run(call, "", show, NULL, &out)) == 0 && out != NULL && out[0] != '\0')
-        error = local_run(call, "", del, NULL, NULL);
-    free(out);
     return error;
 }
 

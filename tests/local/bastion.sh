@@ -83,6 +83,16 @@ bastion_ns=$(jq -r '.resources["instance.bastion"].attributes.netns' "$state")
 timeout 10 ip netns exec "$bastion_ns" bash -c "exec 3<>/dev/tcp/$private_ip/22" ||
   fail "the bastion cannot connect to $private_ip:22"
 run 0 "$infra" plan "$topo"
+# The unreachable route removed outside infra: the network reads back as
+# drifted, and up puts the route back.
+ip route del unreachable "$pcidr"
+run 0 "$infra" status "$topo"
+grep -F "network.inner " "$work/out" | grep -qF "drifted (status)" ||
+  { cat "$work/out" >&2; fail "status does not say network.inner drifted (status)"; }
+run 0 "$infra" up "$topo"
+out_has "~ network.inner  (update in place: status; changed outside infra)"
+[ -n "$(ip -4 route show type unreachable "$pcidr")" ] || fail "up did not put the unreachable route of $pcidr back"
+run 0 "$infra" plan "$topo"
 
 # 1. Through the bastion: the target's sshd sees the bastion as the client.
 run 0 "$infra" ssh "$topo" 'instance.private[0]' -- 'echo "client=${SSH_CONNECTION%% *} me=$(hostname)"'
