@@ -583,7 +583,7 @@ int local_host_extra_ensure(infra_provider *p, infra_call *call, local_host *h,
     }
     for (size_t i = 0; i < n; i++) {
         const char *id = LJ->string(LJ->at(extra, i));
-        char attr[32];
+        char attr[48];
         snprintf(attr, sizeof(attr), "extra_networks[%zu]", i);
         int dup = id != NULL && strcmp(id, h->network) == 0;
         for (size_t j = 0; j < i && !dup; j++)
@@ -605,7 +605,7 @@ int local_host_extra_ensure(infra_provider *p, infra_call *call, local_host *h,
     }
     for (size_t i = 0; i < n && error == 0; i++) {
         const char *id = LJ->string(LJ->at(extra, i));
-        char attr[32], dev[8];
+        char attr[48], dev[24];
         local_net net;
         snprintf(attr, sizeof(attr), "extra_networks[%zu]", i);
         snprintf(dev, sizeof(dev), "eth%zu", i + 1);

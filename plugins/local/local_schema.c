@@ -186,7 +186,7 @@ static int check_values(infra_call *call, const char *type, const infra_json *co
             for (size_t j = 0; j < i && id != NULL && !dup; j++)
                 dup = LJ->string(LJ->at(v, j)) != NULL && strcmp(id, LJ->string(LJ->at(v, j))) == 0;
             if (dup) {
-                char attr[32];
+                char attr[48];
                 snprintf(attr, sizeof(attr), "extra_networks[%zu]", i);
                 pu_diagf(call, attr, "the instance is on this network already");
                 error = INFRA_EINVALID;
