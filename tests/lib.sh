@@ -43,14 +43,15 @@ err_has() { grep -qF -- "$1" "$work/err" || { cat "$work/err" >&2; fail "stderr 
 out_lacks() { ! grep -qF -- "$1" "$work/out" || { cat "$work/out" >&2; fail "stdout has: $1"; }; }
 
 # free_test_cidr FIRST COUNT: a 10.213.N.0/24 with N in FIRST..FIRST+COUNT-1
-# that no route of this machine covers (the search starts at a place this
+# that no route of this machine covers, of any type (the search starts at a place this
 # process picks), or nothing.
 free_test_cidr() {
   local first=$1 count=$2 routes i n
   routes=$(ip -4 route show)
   for i in $(seq 0 $((count - 1))); do
     n=$((first + ($$ + i) % count))
-    if ! grep -q "^10\.213\.$n\." <<<"$routes"; then
+    # a private network of the local provider is an "unreachable" route
+    if ! grep -Eq "^((unreachable|blackhole|prohibit) )?10\.213\.$n\." <<<"$routes"; then
       echo "10.213.$n.0/24"
       return
     fi

@@ -79,8 +79,12 @@ typedef struct local_net {
     int prefixlen;
     uint32_t gateway;
     char cidr[20];
-    char *dir; /* base/networks/ID */
+    int private_net; /* no address on the bridge, unreachable from this machine */
+    char *dir;       /* base/networks/ID */
 } local_net;
+
+/* Networks a host is on besides its first: eth1, eth2. */
+#define LOCAL_EXTRA_NETS 2
 
 /* A namespace host: an instance or a load balancer. */
 typedef struct local_host {
@@ -89,6 +93,11 @@ typedef struct local_host {
     char veth[LOCAL_IFNAME_SIZE]; /* host end of the veth pair, on the bridge */
     char network[LOCAL_ID_SIZE];  /* network id */
     char address[16];             /* eth0 address, "" until leased */
+    int private_net;              /* the network of eth0 is private */
+    size_t n_extra;               /* further networks: eth1... */
+    char extra_net[LOCAL_EXTRA_NETS][LOCAL_ID_SIZE];
+    char extra_addr[LOCAL_EXTRA_NETS][16]; /* "" until leased */
+    char extra_veth[LOCAL_EXTRA_NETS][LOCAL_IFNAME_SIZE];
     char *hostname;
     char *token;      /* create token, or NULL */
     char *dir;        /* base/hosts/ID */
@@ -210,6 +219,10 @@ int local_tcp_probe(const char *addr, int port, const char *netns_path, int time
  * at most timeout_ms. 0, INFRA_ETRANSIENT on timeout, INFRA_ECANCELLED. */
 int local_wait_port(infra_provider *p, infra_call *call, const char *addr, int port,
                     const char *fallback_netns, int64_t timeout_ms);
+/* Waits until addr:port accepts TCP connections from inside net namespace
+ * netns only (a host on a private network). Same results. */
+int local_wait_port_in(infra_provider *p, infra_call *call, const char *addr, int port,
+                       const char *netns, int64_t timeout_ms);
 
 /* ------------------------------------------------------------------ */
 /* local_scan.c: what a batched refresh looks at once                  */
@@ -262,10 +275,11 @@ int local_lease_owner(infra_call *call, const local_net *net, const char *ip,
  * the bridge is missing (gone with a reboot: hosts bring it back). */
 int local_bridge_ensure(infra_provider *p, infra_call *call, const local_net *net, int quick);
 
-/* Creates (or completes) h's veth pair: host end on net's bridge, peer as
- * eth0 inside h's netns with its address, lo up, default route. */
+/* Creates (or completes) a veth pair of h: host end veth on net's bridge,
+ * peer as dev inside h's netns with address addr, lo up; on eth0 of a
+ * network that is not private, the default route via its gateway. */
 int local_veth_ensure(infra_provider *p, infra_call *call, const local_host *h,
-                      const local_net *net);
+                      const local_net *net, const char *veth, const char *dev, const char *addr);
 
 /* ------------------------------------------------------------------ */
 /* local_host.c: namespace hosts                                       */
@@ -294,6 +308,11 @@ void local_host_ns(const local_host *h, local_ns *ns);
  * none yet, so that a lookup by token after a crash knows the config. */
 int local_host_ensure(infra_provider *p, infra_call *call, local_host *h, const char *net_id,
                       const infra_json *initial);
+/* After local_host_ensure: puts h on the further networks extra (array of
+ * network ids, may be NULL) as eth1..., leasing an address on each. The
+ * networks of a host do not change (INFRA_ECONFLICT). */
+int local_host_extra_ensure(infra_provider *p, infra_call *call, local_host *h,
+                            const infra_json *extra);
 
 /* Removes host id completely: processes, mounts, veth, netns, lease,
  * directory. INFRA_ENOTFOUND when nothing of it exists. */

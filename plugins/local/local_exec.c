@@ -588,6 +588,23 @@ int local_tcp_probe(const char *addr, int port, const char *netns_path, int time
     return WIFEXITED(st) && WEXITSTATUS(st) == 0;
 }
 
+int local_wait_port_in(infra_provider *p, infra_call *call, const char *addr, int port,
+                       const char *netns, int64_t timeout_ms)
+{
+    int64_t deadline = pu_host->now_ms() + timeout_ms;
+    for (;;) {
+        if (local_tcp_probe(addr, port, netns, 1000))
+            return 0;
+        int error = local_check_cancel(p, call);
+        if (error < 0)
+            return error;
+        if (pu_host->now_ms() > deadline)
+            return INFRA_ETRANSIENT;
+        if ((error = pu_host->sleep_ms(call, 200)) < 0)
+            return error;
+    }
+}
+
 int local_wait_port(infra_provider *p, infra_call *call, const char *addr, int port,
                     const char *fallback_netns, int64_t timeout_ms)
 {

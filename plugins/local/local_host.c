@@ -55,6 +55,8 @@ void local_host_init(infra_provider *p, const char *id, local_host *h)
     memset(h, 0, sizeof(*h));
     snprintf(h->id, sizeof(h->id), "%s", id);
     local_ifname(p, 'v', id, h->veth);
+    for (size_t i = 0; i < LOCAL_EXTRA_NETS; i++)
+        local_ifname(p, (char)('w' + i), id, h->extra_veth[i]);
     h->dir = pu_printf("%s/hosts/%s", p->base, id);
     h->root = pu_printf("%s/root", h->dir);
     h->netns = pu_printf("%s-%s", p->prefix, id);
@@ -101,6 +103,19 @@ int local_host_load(infra_provider *p, infra_call *call, const char *id, local_h
     h->hostname = name ? pu_strdup(name) : NULL;
     h->token = token ? pu_strdup(token) : NULL;
     h->complete = LJ->boolean(LJ->get(rec, "complete"));
+    h->private_net = LJ->boolean(LJ->get(rec, "private"));
+    const infra_json *extra = LJ->get(rec, "extra");
+    for (size_t i = 0; extra && LJ->type(extra) == INFRA_JSON_ARRAY && i < LJ->length(extra) &&
+                       h->n_extra < LOCAL_EXTRA_NETS;
+         i++) {
+        const char *en = pu_json_str(LJ->at(extra, i), "network");
+        const char *ea = pu_json_str(LJ->at(extra, i), "address");
+        if (!local_id_valid(en, LOCAL_KIND_NETWORK))
+            continue;
+        snprintf(h->extra_net[h->n_extra], LOCAL_ID_SIZE, "%s", en);
+        snprintf(h->extra_addr[h->n_extra], 16, "%s", ea ? ea : "");
+        h->n_extra++;
+    }
     LJ->release(rec);
     return 0;
 }
@@ -140,8 +155,23 @@ int local_host_save(infra_call *call, const local_host *h)
         pu_json_set_str(rec, "address", h->address) == 0 &&
         pu_json_set_str(rec, "hostname", h->hostname ? h->hostname : h->id) == 0 &&
         LJ->set(rec, "token", h->token ? LJ->new_string(h->token) : LJ->new_null()) == 0 &&
-        LJ->set(rec, "complete", LJ->new_bool(h->complete)) == 0)
-        error = local_json_save(call, path, rec);
+        LJ->set(rec, "complete", LJ->new_bool(h->complete)) == 0 &&
+        LJ->set(rec, "private", LJ->new_bool(h->private_net)) == 0) {
+        infra_json *extra = LJ->new_array();
+        for (size_t i = 0; extra != NULL && i < h->n_extra; i++) {
+            infra_json *e = LJ->new_object();
+            int ok = e != NULL && pu_json_set_str(e, "network", h->extra_net[i]) == 0 &&
+                     pu_json_set_str(e, "address", h->extra_addr[i]) == 0;
+            if (!ok)
+                LJ->release(e);
+            if (!ok || LJ->append(extra, e) < 0) { /* append takes e, also on failure */
+                LJ->release(extra);
+                extra = NULL;
+            }
+        }
+        if (extra != NULL && LJ->set(rec, "extra", extra) == 0)
+            error = local_json_save(call, path, rec);
+    }
     LJ->release(rec);
     free(path);
     return error;
@@ -493,6 +523,7 @@ int local_host_ensure(infra_provider *p, infra_call *call, local_host *h, const 
     if ((error = local_net_load(p, call, "network", net_id, &net)) < 0)
         return error;
     snprintf(h->network, sizeof(h->network), "%s", net_id);
+    h->private_net = net.private_net;
     if (h->hostname == NULL)
         h->hostname = pu_strdup(h->id);
 
@@ -524,7 +555,7 @@ int local_host_ensure(infra_provider *p, infra_call *call, local_host *h, const 
     free(line);
     if (error < 0 || (error = local_bridge_ensure(p, call, &net, 1)) < 0 ||
         (error = netns_ensure(p, call, h)) < 0 ||
-        (error = local_veth_ensure(p, call, h, &net)) < 0 ||
+        (error = local_veth_ensure(p, call, h, &net, h->veth, "eth0", h->address)) < 0 ||
         (error = local_hosts_file_update(p, call, 0)) < 0 ||
         (error = local_check_cancel(p, call)) < 0)
         goto done;
@@ -536,6 +567,63 @@ int local_host_ensure(infra_provider *p, infra_call *call, local_host *h, const 
 done:
     local_unlock(fd);
     local_net_free(&net);
+    return error;
+}
+
+int local_host_extra_ensure(infra_provider *p, infra_call *call, local_host *h,
+                            const infra_json *extra)
+{
+    size_t n = extra != NULL && LJ->type(extra) == INFRA_JSON_ARRAY ? LJ->length(extra) : 0;
+    int error = 0;
+
+    if (n > LOCAL_EXTRA_NETS) {
+        pu_diagf(call, "extra_networks", "a host is on at most %d further networks",
+                 LOCAL_EXTRA_NETS);
+        return INFRA_EINVALID;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const char *id = LJ->string(LJ->at(extra, i));
+        char attr[48];
+        snprintf(attr, sizeof(attr), "extra_networks[%zu]", i);
+        int dup = id != NULL && strcmp(id, h->network) == 0;
+        for (size_t j = 0; j < i && !dup; j++)
+            dup = id != NULL && strcmp(id, h->extra_net[j]) == 0;
+        if (dup) {
+            pu_diagf(call, attr, "host %s is already on network %s", h->id, id);
+            return INFRA_EINVALID;
+        }
+        if (i < h->n_extra && (id == NULL || strcmp(id, h->extra_net[i]) != 0)) {
+            pu_diagf(call, attr, "host %s is on network %s there; its networks do not change",
+                     h->id, h->extra_net[i]);
+            return INFRA_ECONFLICT;
+        }
+    }
+    if (h->n_extra > n) {
+        pu_diagf(call, "extra_networks", "host %s is on %zu further networks; they do not change",
+                 h->id, h->n_extra);
+        return INFRA_ECONFLICT;
+    }
+    for (size_t i = 0; i < n && error == 0; i++) {
+        const char *id = LJ->string(LJ->at(extra, i));
+        char attr[48], dev[24];
+        local_net net;
+        snprintf(attr, sizeof(attr), "extra_networks[%zu]", i);
+        snprintf(dev, sizeof(dev), "eth%zu", i + 1);
+        if ((error = local_net_load(p, call, attr, id, &net)) < 0)
+            return error;
+        if (i == h->n_extra) { /* recorded before it is leased: a delete releases it */
+            snprintf(h->extra_net[i], LOCAL_ID_SIZE, "%s", id);
+            h->extra_addr[i][0] = '\0';
+            h->n_extra++;
+            error = local_host_save(call, h);
+        }
+        if (error == 0 && h->extra_addr[i][0] == '\0' &&
+            (error = local_lease(p, call, &net, h->id, h->extra_addr[i])) == 0)
+            error = local_host_save(call, h);
+        if (error == 0 && (error = local_bridge_ensure(p, call, &net, 1)) == 0)
+            error = local_veth_ensure(p, call, h, &net, h->extra_veth[i], dev, h->extra_addr[i]);
+        local_net_free(&net);
+    }
     return error;
 }
 
@@ -573,11 +661,14 @@ int local_host_destroy(infra_provider *p, infra_call *call, const char *id)
         goto done;
     ns_files_release(&h);
     char path[64];
-    snprintf(path, sizeof(path), "/sys/class/net/%s", h.veth);
-    if (local_exists(path)) {
-        char *del[] = {(char *)ip, "link", "del", h.veth, NULL};
-        if ((error = local_run(call, "", del, NULL, NULL)) < 0)
-            goto done;
+    for (size_t i = 0; i <= LOCAL_EXTRA_NETS; i++) {
+        char *veth = i == 0 ? h.veth : h.extra_veth[i - 1];
+        snprintf(path, sizeof(path), "/sys/class/net/%s", veth);
+        if (local_exists(path)) {
+            char *del[] = {(char *)ip, "link", "del", veth, NULL};
+            if ((error = local_run(call, "", del, NULL, NULL)) < 0)
+                goto done;
+        }
     }
     if (local_ns_inode(h.netns_path) != 0) {
         char *del[] = {(char *)ip, "netns", "del", h.netns, NULL};
@@ -588,6 +679,9 @@ int local_host_destroy(infra_provider *p, infra_call *call, const char *id)
     }
     if (h.network[0] != '\0' && (error = local_lease_release(p, call, h.network, h.id)) < 0)
         goto done;
+    for (size_t i = 0; i < h.n_extra; i++)
+        if ((error = local_lease_release(p, call, h.extra_net[i], h.id)) < 0)
+            goto done;
     if ((error = local_rmtree(call, h.dir)) < 0)
         goto done;
     error = local_hosts_file_update(p, call, 0);

@@ -126,8 +126,12 @@ static int sshd_files_write(infra_provider *p, infra_call *call, const local_hos
     }
     if ((error = local_write_file(call, auth, key, len, 0600)) < 0)
         goto done;
+    pu_buf listen = {0}; /* every address of the host: a bastion is on two networks */
+    pu_buf_printf(&listen, "ListenAddress %s:22\n", h->address);
+    for (size_t i = 0; i < h->n_extra; i++)
+        pu_buf_printf(&listen, "ListenAddress %s:22\n", h->extra_addr[i]);
     char *cfg = pu_printf("# Written by infra's local provider for host %s.\n"
-                          "ListenAddress %s:22\n"
+                          "%s"
                           "HostKey " HOST_KEY "\n"
                           "PidFile " SSHD_PID "\n"
                           "AuthorizedKeysFile /etc/ssh/host/authorized_keys\n"
@@ -139,9 +143,10 @@ static int sshd_files_write(infra_provider *p, infra_call *call, const local_hos
                           "PrintMotd no\n"
                           "MaxStartups 100:30:200\n"
                           "Subsystem sftp internal-sftp\n",
-                          h->id, h->address);
+                          h->id, listen.data);
     error = local_write_file(call, cfg_path, cfg, strlen(cfg), 0644);
     free(cfg);
+    free(listen.data);
 done:
     free(key);
     free(auth);
@@ -173,10 +178,15 @@ static int sshd_ensure(infra_provider *p, infra_call *call, const local_host *h)
             (error = local_start_daemon(call, "", start, &ns, SSHD_LOG)) < 0)
             return error;
     }
-    /* A firewall may refuse the gateway; then ask from inside the host. */
+    /* A firewall may refuse the gateway; then ask from inside the host. A
+     * host on a private network is asked from inside only: this machine
+     * has no way to it. */
     char *fw = pu_printf("%s/firewall.nft", h->dir);
-    const char *fallback = local_exists(fw) ? h->netns_path : NULL;
-    error = local_wait_port(p, call, h->address, 22, fallback, SSHD_WAIT_MS);
+    const char *fallback = local_exists(fw) || h->private_net ? h->netns_path : NULL;
+    if (h->private_net)
+        error = local_wait_port_in(p, call, h->address, 22, h->netns_path, SSHD_WAIT_MS);
+    else
+        error = local_wait_port(p, call, h->address, 22, fallback, SSHD_WAIT_MS);
     free(fw);
     if (error == INFRA_ETRANSIENT)
         pu_diagf(call, "",
@@ -233,9 +243,24 @@ static int instance_state(infra_provider *p, const local_host *h, const infra_js
     if (h->network[0] != '\0' && LJ->get(st, "network") == NULL &&
         (error = pu_json_set_str(st, "network", h->network)) < 0)
         goto done;
-    if (h->address[0] != '\0' && ((error = pu_json_set_str(st, "private_ip", h->address)) < 0 ||
-                                  (error = pu_json_set_str(st, "public_ip", h->address)) < 0))
+    /* A host on a private network has no address this machine reaches:
+     * no public_ip (SSH goes through a bastion to private_ip). */
+    if (h->address[0] != '\0' &&
+        ((error = pu_json_set_str(st, "private_ip", h->address)) < 0 ||
+         (!h->private_net && (error = pu_json_set_str(st, "public_ip", h->address)) < 0)))
         goto done;
+    if (h->n_extra > 0) {
+        infra_json *ips = LJ->new_array();
+        for (size_t i = 0; ips != NULL && i < h->n_extra; i++)
+            if (LJ->append(ips, LJ->new_string(h->extra_addr[i])) < 0) {
+                LJ->release(ips);
+                ips = NULL;
+            }
+        if (ips == NULL || LJ->set(st, "extra_ips", ips) < 0) {
+            error = INFRA_EINTERNAL;
+            goto done;
+        }
+    }
     if (fingerprint != NULL &&
         (error = pu_json_set_str(st, "ssh_host_key_fingerprint", fingerprint)) < 0)
         goto done;
@@ -283,6 +308,7 @@ int local_instance_apply(infra_provider *p, infra_call *call, const infra_json *
         goto done;
     if ((error = instance_state(p, &h, planned, NULL, 0, &initial)) < 0 ||
         (error = local_host_ensure(p, call, &h, net_id, initial)) < 0 ||
+        (error = local_host_extra_ensure(p, call, &h, LJ->get(planned, "extra_networks"))) < 0 ||
         (error = host_key_ensure(p, call, &h)) < 0 ||
         (error = host_key_fingerprint(p, call, &h, &fingerprint)) < 0 ||
         (error = sshd_files_write(p, call, &h)) < 0 || (error = sshd_ensure(p, call, &h)) < 0 ||

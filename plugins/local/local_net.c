@@ -4,9 +4,11 @@
 #include "local.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* A fixed MAC address for ip: locally administered, the address in the
  * last four bytes. A re-created host with a reused address, or a bridge
@@ -16,6 +18,21 @@ static void mac_for(uint32_t ip, char out[18])
 {
     snprintf(out, 18, "02:1d:%02x:%02x:%02x:%02x", (unsigned)(ip >> 24) & 255,
              (unsigned)(ip >> 16) & 255, (unsigned)(ip >> 8) & 255, (unsigned)ip & 255);
+}
+
+/* Writes value to the /proc/sys file path (a sysctl of this namespace). */
+static int sysctl_write(infra_call *call, const char *path, const char *value)
+{
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    ssize_t n = fd < 0 ? -1 : write(fd, value, strlen(value));
+    int saved = errno;
+    if (fd >= 0)
+        close(fd);
+    if (n != (ssize_t)strlen(value)) {
+        pu_diagf(call, "", "cannot write %s: %s", path, strerror(saved));
+        return INFRA_EINTERNAL;
+    }
+    return 0;
 }
 
 static int link_exists(const char *name)
@@ -71,6 +88,7 @@ int local_net_load(infra_provider *p, infra_call *call, const char *attr, const 
     snprintf(net->bridge, sizeof(net->bridge), "%s", bridge);
     snprintf(net->cidr, sizeof(net->cidr), "%s", cidr);
     net->gateway = net->network + 1;
+    net->private_net = LJ->boolean(LJ->get(rec, "private"));
 done:
     if (error < 0)
         local_net_free(net);
@@ -244,9 +262,11 @@ int local_lease_owner(infra_call *call, const local_net *net, const char *ip,
 
 /* Refuses a cidr that overlaps a route of this namespace on another
  * interface: the bridge would steal traffic that is not ours. */
-static int check_routes(infra_provider *p, infra_call *call, const char *bridge, uint32_t network,
-                        int prefixlen)
+static int check_routes(infra_provider *p, infra_call *call, const local_net *net)
 {
+    const char *bridge = net->bridge;
+    uint32_t network = net->network;
+    int prefixlen = net->prefixlen;
     const char *ip = NULL;
     char *out = NULL;
     int error;
@@ -265,6 +285,14 @@ static int check_routes(infra_provider *p, infra_call *call, const char *bridge,
         int rlen;
         if (sscanf(line, "%63s", dest) != 1 || strcmp(dest, "default") == 0)
             continue;
+        /* A route of a type (a private network's "unreachable CIDR", a
+         * blackhole) names its range second. */
+        int typed = strcmp(dest, "unreachable") == 0 || strcmp(dest, "blackhole") == 0 ||
+                    strcmp(dest, "prohibit") == 0 || strcmp(dest, "throw") == 0;
+        if (typed && sscanf(line, "%*s %63s", dest) != 1)
+            continue;
+        if (typed && net->private_net && strcmp(dest, net->cidr) == 0)
+            continue; /* this network's own */
         char *d = strstr(line, " dev ");
         if (d != NULL)
             sscanf(d + 5, "%63s", dev);
@@ -310,6 +338,21 @@ int local_bridge_ensure(infra_provider *p, infra_call *call, const local_net *ne
     }
     char *addr_cmd[] = {(char *)ip, "addr", "replace", addr, "dev", br, NULL};
     char *up[] = {(char *)ip, "link", "set", br, "up", NULL};
+    /* A private network: the bridge has no address of this machine (no
+     * IPv6 link-local one either), and its range is unreachable from
+     * here, so that a connection fails at once instead of leaving by the
+     * default route. */
+    char *unreach[] = {(char *)ip, "route", "replace", "unreachable", (char *)net->cidr, NULL};
+    if (net->private_net) {
+        char *v6 = pu_printf("/proc/sys/net/ipv6/conf/%s/disable_ipv6", br);
+        if (local_exists(v6))
+            error = sysctl_write(call, v6, "1");
+        free(v6);
+        if (error < 0 || (error = local_run(call, "", unreach, NULL, NULL)) < 0 ||
+            (error = local_run(call, "", up, NULL, NULL)) < 0)
+            return error;
+        return 0;
+    }
     if ((error = local_run(call, "", addr_cmd, NULL, NULL)) < 0 ||
         (error = local_run(call, "", up, NULL, NULL)) < 0)
         return error;
@@ -341,6 +384,7 @@ static int record_save(infra_call *call, const local_net *net, const char *token
     if (rec != NULL && pu_json_set_str(rec, "id", net->id) == 0 &&
         pu_json_set_str(rec, "cidr", net->cidr) == 0 &&
         pu_json_set_str(rec, "bridge", net->bridge) == 0 &&
+        LJ->set(rec, "private", LJ->new_bool(net->private_net)) == 0 &&
         LJ->set(rec, "token", token ? LJ->new_string(token) : LJ->new_null()) == 0 &&
         LJ->set(rec, "complete", LJ->new_bool(complete)) == 0)
         error = local_json_save(call, path, rec);
@@ -371,6 +415,7 @@ int local_network_apply(infra_provider *p, infra_call *call, const infra_json *p
     snprintf(net.id, sizeof(net.id), "%s", id);
     snprintf(net.cidr, sizeof(net.cidr), "%s", cidr);
     net.gateway = net.network + 1;
+    net.private_net = LJ->boolean(LJ->get(planned, "private"));
     local_ifname(p, 'b', id, net.bridge);
     net.dir = net_dir(p, id);
     rec_path = pu_printf("%s/network.json", net.dir);
@@ -381,6 +426,12 @@ int local_network_apply(infra_provider *p, infra_call *call, const infra_json *p
         const char *was = pu_json_str(rec, "cidr");
         if (was == NULL || strcmp(was, cidr) != 0) {
             pu_diagf(call, "cidr", "network %s already exists with cidr %s", id, was ? was : "?");
+            error = INFRA_ECONFLICT;
+            goto done;
+        }
+        if (LJ->boolean(LJ->get(rec, "private")) != net.private_net) {
+            pu_diagf(call, "private", "network %s already exists as a%s network", id,
+                     net.private_net ? " public" : " private");
             error = INFRA_ECONFLICT;
             goto done;
         }
@@ -397,7 +448,7 @@ int local_network_apply(infra_provider *p, infra_call *call, const infra_json *p
          * create leaves nothing behind. Then the configuration first, so
          * a lookup by token after a crash can report what this network
          * was meant to be. */
-        if ((error = check_routes(p, call, net.bridge, net.network, net.prefixlen)) < 0 ||
+        if ((error = check_routes(p, call, &net)) < 0 ||
             (error = record_save(call, &net, pu_host->call_token(call), 0)) < 0 ||
             (error = network_state(&net, planned, 0, &state)) < 0 ||
             (error = local_state_save(call, net.dir, state)) < 0)
@@ -407,8 +458,7 @@ int local_network_apply(infra_provider *p, infra_call *call, const infra_json *p
     } else {
         goto done;
     }
-    if ((rec != NULL &&
-         (error = check_routes(p, call, net.bridge, net.network, net.prefixlen)) < 0) ||
+    if ((rec != NULL && (error = check_routes(p, call, &net)) < 0) ||
         (error = local_bridge_ensure(p, call, &net, 0)) < 0 ||
         (error = network_state(&net, planned, 1, &state)) < 0 ||
         (error = local_state_save(call, net.dir, state)) < 0 ||
@@ -422,6 +472,38 @@ done:
     LJ->release(state);
     free(rec_path);
     local_net_free(&net);
+    return error;
+}
+
+/* 1 when the "unreachable CIDR" route of private network net is there, 0
+ * when not, INFRA_E* when `ip` could not tell. */
+static int unreachable_route_present(infra_provider *p, infra_call *call, const local_net *net)
+{
+    const char *ip = NULL;
+    char *out = NULL;
+    int error;
+
+    if ((error = local_tool_path(p, call, LOCAL_TOOL_IP, &ip)) < 0)
+        return error;
+    char *show[] = {(char *)ip, "-4",          "route",           "show",
+                    "type",     "unreachable", (char *)net->cidr, NULL};
+    if ((error = local_run(call, "", show, NULL, &out)) == 0)
+        error = out != NULL && out[0] != '\0';
+    free(out);
+    return error;
+}
+
+/* Removes a private network's "unreachable CIDR" route when it is there. */
+static int unreachable_route_del(infra_provider *p, infra_call *call, const local_net *net)
+{
+    const char *ip = NULL;
+    int error;
+
+    if ((error = local_tool_path(p, call, LOCAL_TOOL_IP, &ip)) < 0)
+        return error;
+    char *del[] = {(char *)ip, "route", "del", "unreachable", (char *)net->cidr, NULL};
+    if ((error = unreachable_route_present(p, call, net)) > 0)
+        error = local_run(call, "", del, NULL, NULL);
     return error;
 }
 
@@ -450,9 +532,14 @@ int local_network_read(infra_provider *p, infra_call *call, local_scan *scan,
         return error;
     if (state == NULL && local_state_load(call, net.dir, &saved) == INFRA_EINTERNAL)
         error = INFRA_EINTERNAL;
+    int ready = complete && local_scan_link(scan, net.bridge);
+    /* A private network whose unreachable route is gone would let this
+     * machine's connections to it leave by the default route. */
+    if (error == 0 && ready && net.private_net &&
+        (ready = unreachable_route_present(p, call, &net)) < 0)
+        error = ready;
     if (error == 0)
-        error = network_state(&net, state ? state : saved,
-                              complete && local_scan_link(scan, net.bridge), out);
+        error = network_state(&net, state ? state : saved, ready, out);
     LJ->release(saved);
     local_net_free(&net);
     return error;
@@ -497,6 +584,8 @@ int local_network_delete(infra_provider *p, infra_call *call, const infra_json *
         if ((error = local_run(call, "", del, NULL, NULL)) < 0)
             goto done;
     }
+    if (net.private_net && (error = unreachable_route_del(p, call, &net)) < 0)
+        goto done;
     local_unlock(fd);
     fd = -1;
     error = local_rmtree(call, net.dir);
@@ -509,7 +598,8 @@ done:
 }
 
 int local_veth_ensure(infra_provider *p, infra_call *call, const local_host *h,
-                      const local_net *net)
+                      const local_net *net, const char *veth_name, const char *dev_name,
+                      const char *host_addr)
 {
     const char *ip = NULL;
     char gw[16], addr[32], mac[18]; /* addr: a.b.c.d/N, sized for any int N */
@@ -518,14 +608,14 @@ int local_veth_ensure(infra_provider *p, infra_call *call, const local_host *h,
 
     if ((error = local_tool_path(p, call, LOCAL_TOOL_IP, &ip)) < 0)
         return error;
-    local_ip_parse(h->address, &host_ip);
+    local_ip_parse(host_addr, &host_ip);
     mac_for(host_ip, mac);
-    char *veth = (char *)h->veth, *ns = h->netns;
+    char *veth = (char *)veth_name, *ns = h->netns, *dev = (char *)dev_name;
     local_ip_format(net->gateway, gw);
-    snprintf(addr, sizeof(addr), "%s/%d", h->address, net->prefixlen);
+    snprintf(addr, sizeof(addr), "%s/%d", host_addr, net->prefixlen);
     if (link_exists(veth)) {
-        /* Half a pair cannot exist: if eth0 is missing, the pair is not ours. */
-        char *show[] = {(char *)ip, "-n", ns, "link", "show", "dev", "eth0", NULL};
+        /* Half a pair cannot exist: if dev is missing, the pair is not ours. */
+        char *show[] = {(char *)ip, "-n", ns, "link", "show", "dev", dev, NULL};
         if ((error = local_exec(call, show, NULL, 0, &status, NULL, NULL)) < 0)
             return error;
         if (status != 0) {
@@ -536,21 +626,24 @@ int local_veth_ensure(infra_provider *p, infra_call *call, const local_host *h,
     }
     if (!link_exists(veth)) {
         char *add[] = {(char *)ip, "link", "add",     veth, "type",  "veth", "peer",
-                       "name",     "eth0", "address", mac,  "netns", ns,     NULL};
+                       "name",     dev,    "address", mac,  "netns", ns,     NULL};
         /* An interrupted run's `ip` may have finished it meanwhile. */
         if (local_run_quiet(call, add, NULL) < 0 && !link_exists(veth) &&
             (error = local_run(call, "", add, NULL, NULL)) < 0)
             return error;
     }
     char *master[] = {(char *)ip, "link", "set", veth, "master", (char *)net->bridge, "up", NULL};
-    char *address[] = {(char *)ip, "-n", ns, "addr", "replace", addr, "dev", "eth0", NULL};
+    char *address[] = {(char *)ip, "-n", ns, "addr", "replace", addr, "dev", dev, NULL};
     char *lo[] = {(char *)ip, "-n", ns, "link", "set", "lo", "up", NULL};
-    char *eth0[] = {(char *)ip, "-n", ns, "link", "set", "eth0", "up", NULL};
+    char *eth0[] = {(char *)ip, "-n", ns, "link", "set", dev, "up", NULL};
     char *route[] = {(char *)ip, "-n", ns, "route", "replace", "default", "via", gw, NULL};
     if ((error = local_run(call, "", master, NULL, NULL)) < 0 ||
         (error = local_run(call, "", address, NULL, NULL)) < 0 ||
         (error = local_run(call, "", lo, NULL, NULL)) < 0 ||
-        (error = local_run(call, "", eth0, NULL, NULL)) < 0 ||
+        (error = local_run(call, "", eth0, NULL, NULL)) < 0)
+        return error;
+    /* Only eth0 on a network with a gateway routes the rest. */
+    if (strcmp(dev, "eth0") == 0 && !net->private_net &&
         (error = local_run(call, "", route, NULL, NULL)) < 0)
         return error;
     return 0;

@@ -28,6 +28,9 @@ static const pu_attr network_attrs[] = {
      "IPv4 range a.b.c.d/n (n from 8 to 30); the first address "
      "is the gateway on the bridge"},
     {"name", "string", 0, "display name"},
+    {"private", "bool", FN,
+     "true: the bridge has no address of this machine and the range is unreachable from it "
+     "(hosts on it are reached through a bastion)"},
     {"bridge", "string", C, "name of the bridge interface"},
     {"gateway", "string", C, "address of the bridge"},
     {"status", "string", C, "\"ready\", or \"incomplete\" when the bridge is missing"},
@@ -36,6 +39,8 @@ static const pu_attr network_attrs[] = {
 static const pu_attr instance_attrs[] = {
     {"id", "string", C, "host id"},
     {"network", "string", R | FN, "id of the network (\"${network.NAME.id}\")"},
+    {"extra_networks", "list", FN,
+     "ids of at most 2 further networks (eth1, eth2), e.g. a bastion's private one"},
     {"image", "string", FN, "informational: hosts share this machine's file system"},
     {"size", "string", 0, "informational"},
     {"user_data", "string", FN,
@@ -47,7 +52,8 @@ static const pu_attr instance_attrs[] = {
     {"datacenter", "string", 0, "cluster datacenter"},
     {"tags", "map", 0, "free-form labels"},
     {"private_ip", "string", C, "address on the network"},
-    {"public_ip", "string", C, "same as private_ip"},
+    {"public_ip", "string", C, "same as private_ip; none on a private network"},
+    {"extra_ips", "list", C, "addresses on extra_networks, in their order"},
     {"ssh_user", "string", C, "\"root\""},
     {"ssh_port", "integer", C, "22"},
     {"ssh_host_key_fingerprint", "string", C, "SHA256 fingerprint of sshd's host key"},
@@ -165,6 +171,27 @@ static int check_values(infra_call *call, const char *type, const infra_json *co
                  "at most 63)",
                  s);
         error = INFRA_EINVALID;
+    }
+    if (strcmp(type, "instance") == 0 && (v = LJ->get(config, "extra_networks")) != NULL &&
+        LJ->type(v) == INFRA_JSON_ARRAY) {
+        if (LJ->length(v) > LOCAL_EXTRA_NETS) {
+            pu_diagf(call, "extra_networks", "an instance is on at most %d further networks",
+                     LOCAL_EXTRA_NETS);
+            error = INFRA_EINVALID;
+        }
+        const char *first = pu_json_str(config, "network");
+        for (size_t i = 0; i < LJ->length(v); i++) {
+            const char *id = LJ->string(LJ->at(v, i));
+            int dup = id != NULL && first != NULL && strcmp(id, first) == 0;
+            for (size_t j = 0; j < i && id != NULL && !dup; j++)
+                dup = LJ->string(LJ->at(v, j)) != NULL && strcmp(id, LJ->string(LJ->at(v, j))) == 0;
+            if (dup) {
+                char attr[48];
+                snprintf(attr, sizeof(attr), "extra_networks[%zu]", i);
+                pu_diagf(call, attr, "the instance is on this network already");
+                error = INFRA_EINVALID;
+            }
+        }
     }
     if (strcmp(type, "firewall") == 0 && (v = LJ->get(config, "allow")) != NULL &&
         !pu_json_has_unknown(v) && local_fw_validate_allow(call, v) < 0)
