@@ -229,8 +229,14 @@ for port in 80 8080; do
       .IpPermissions[] | select(.FromPort == $p) | .UserIdGroupPairs[].GroupId] == [$lb]' "$work/sgs.json" >/dev/null ||
     fail "the nodes' port $port is open to more than the balancer's group"
 done
-jq -e --arg s "$sg_nodes" 'all(.[]; [.SecurityGroups[].GroupId] == [$s])' "$work/running.json" >/dev/null ||
-  fail "the nodes do not carry exactly the nodes' group"
+sg_members=$(jq -r '.resources["firewall.members"].attributes.id' "$doc")
+jq -e --arg s "$sg_nodes" --arg m "$sg_members" 'all(.[]; [.SecurityGroups[].GroupId] | sort == ([$s, $m] | sort))' \
+  "$work/running.json" >/dev/null || fail "the nodes do not carry exactly the members' and the nodes' groups"
+for port in 4647 8301 9001; do
+  jq -e --arg s "$sg_nodes" --arg m "$sg_members" --argjson p $port '[.SecurityGroups[] | select(.GroupId == $s) |
+      .IpPermissions[] | select(.FromPort <= $p and .ToPort >= $p and .IpProtocol == "tcp") | .UserIdGroupPairs[].GroupId] == [$m]' \
+    "$work/sgs.json" >/dev/null || fail "the nodes' port $port is not open to the members only"
+done
 
 # The token: in no log, state or file infra keeps.
 no_token "$work/out" "$work/err" "$doc" "$work/emulator.log"
