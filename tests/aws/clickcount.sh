@@ -6,7 +6,7 @@
 # the router job as Debian's haproxy.
 #
 # up -> the network (VPC, public subnet, internet gateway and route), a key
-# pair, three instances of the newest x86_64 nomad-host image tagged with
+# pair that logs in as root, three instances of the newest x86_64 nomad-host image tagged with
 # their address and token, each presenting the SSH host key whose
 # fingerprint the state holds; a Nomad leader and the three nodes as
 # servers and as ready clients; the router on every node, clickcount on
@@ -161,6 +161,12 @@ jq -r '.resources | to_entries[] | select(.key | startswith("cluster.main.")) | 
 while read -r ip fp; do
   [[ $fp == SHA256:* ]] && [ "$(presented "$ip")" = "$fp" ] || fail "$ip presents '$(presented "$ip")', the state holds '$fp'"
 done <"$work/fingerprints"
+# The key pair logs in as root, against the host key the state holds.
+read -r ip fp <"$work/fingerprints"
+ssh-keyscan -T 5 "$ip" 2>/dev/null >"$work/known_hosts"
+[ "$(ssh-keygen -l -f "$work/known_hosts" | awk '{print $2}' | sort -u)" = "$fp" ] || fail "$ip: known_hosts"
+ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile="$work/known_hosts" -o ConnectTimeout=5 \
+  -i "$work/id_ed25519" "root@$ip" true 2>/dev/null || fail "the key pair does not log in to $ip as root"
 
 # Nomad: a leader, three servers that are also ready clients, the jobs.
 nomad /v1/status/leader | jq -e '. != ""' >/dev/null || fail "Nomad has no leader"
