@@ -159,7 +159,9 @@ jq -r '.resources | to_entries[] | select(.key | startswith("cluster.main.")) | 
   select(.private_ip != null) | "\(.private_ip) \(.ssh_host_key_fingerprint)"' "$doc" >"$work/fingerprints"
 [ "$(wc -l <"$work/fingerprints")" -eq $nodes ] || fail "the state does not hold $nodes nodes"
 while read -r ip fp; do
-  [[ $fp == SHA256:* ]] && [ "$(presented "$ip")" = "$fp" ] || fail "$ip presents '$(presented "$ip")', the state holds '$fp'"
+  if [[ $fp != SHA256:* ]] || [ "$(presented "$ip")" != "$fp" ]; then
+    fail "$ip presents '$(presented "$ip")', the state holds '$fp'"
+  fi
 done <"$work/fingerprints"
 # The key pair logs in as root, against the host key the state holds.
 read -r ip fp <"$work/fingerprints"
@@ -215,8 +217,8 @@ dns=$(jq -r .DNSName <<<"$elb")
 
 # Route 53: the alias and the wildcard.
 records >"$work/records.json"
-jq -e --arg d "$(tr 'A-Z' 'a-z' <<<"$dns")" '.[] | select(.Name == "nomad.example.org." and .Type == "A") |
-  .AliasTarget.DNSName | ascii_downcase | startswith($d)' "$work/records.json" >/dev/null ||
+jq -e --arg d "$dns" '.[] | select(.Name == "nomad.example.org." and .Type == "A") |
+  .AliasTarget.DNSName | ascii_downcase | startswith($d | ascii_downcase)' "$work/records.json" >/dev/null ||
   fail "no alias A record nomad.example.org -> $dns"
 jq -e --arg d "$dns" '.[] | select(.Name == "\\052.app.example.org." and .Type == "CNAME" and .TTL == 60) |
   .ResourceRecords[0].Value == $d' "$work/records.json" >/dev/null || fail "no CNAME *.app.example.org -> $dns"
@@ -247,6 +249,14 @@ done
 # The token: in no log, state or file infra keeps.
 no_token "$work/out" "$work/err" "$doc" "$work/emulator.log"
 no_token -r "$work/.infra"
+# On the nodes: the agents' and the tasks' logs, and the configuration the
+# router wrote (which names the token by its environment variable only).
+find "$pool_dir/run" \( -path '*/var/log/*' -o -path '*/alloc/logs/*' -o -name haproxy.cfg \) -type f \
+  >"$work/node-files" 2>/dev/null || true
+[ "$(grep -c '/haproxy.cfg$' "$work/node-files")" -ge $nodes ] || fail "the routers' haproxy.cfg not found on the nodes"
+[ "$(grep -c '/var/log/nomad.log$' "$work/node-files")" -ge $nodes ] || fail "the nodes' /var/log/nomad.log not found"
+xargs -d '\n' grep -lF "$token" <"$work/node-files" >"$work/token-files" || true
+[ ! -s "$work/token-files" ] || fail "the API token is in $(paste -sd' ' "$work/token-files")"
 "$infra" state show "$topo" job.router >"$work/show.txt" 2>&1 || { cat "$work/show.txt" >&2; fail "state show failed"; }
 no_token "$work/show.txt"
 
