@@ -3,7 +3,6 @@
 changes made behind infra's back (drift), probes, and counts.
 
     awsctl.py call SERVICE OPERATION [JSON_PARAMS]   print the answer as JSON
-    awsctl.py probe-health ELB SECONDS OUT           poll DescribeInstanceHealth, one line per poll
     awsctl.py probe-page ELB PORT PATH SECONDS OUT   GET PATH from the balancer's InService
                                                      instances in turn, one line per request
     awsctl.py count-instances STATE_JSON ADDRESS     live instances of /_emulator/state tagged
@@ -47,23 +46,6 @@ def call(service, operation, params):
     answer = method(**params)
     answer.pop("ResponseMetadata", None)
     print(json.dumps(answer, default=jsonable))
-
-
-def probe_health(elb, seconds, out):
-    """Writes "TIME IN_SERVICE TOTAL" per poll until SECONDS have passed or
-    the file OUT.stop appears."""
-    c = client("elb")
-    end = time.time() + float(seconds)
-    with open(out, "a") as f:
-        while time.time() < end and not os.path.exists(out + ".stop"):
-            try:
-                states = c.describe_instance_health(LoadBalancerName=elb)["InstanceStates"]
-                up = sum(1 for s in states if s["State"] == "InService")
-                f.write("%.2f %d %d\n" % (time.time(), up, len(states)))
-            except Exception as e:  # noqa: BLE001 - a failed poll is a line too
-                f.write("%.2f error %s\n" % (time.time(), type(e).__name__))
-            f.flush()
-            time.sleep(0.2)
 
 
 def in_service(c, elb):
@@ -146,8 +128,6 @@ def main():
     if cmd == "call":
         params = json.loads(sys.argv[4]) if len(sys.argv) > 4 else {}
         call(sys.argv[2], sys.argv[3], params)
-    elif cmd == "probe-health":
-        probe_health(sys.argv[2], sys.argv[3], sys.argv[4])
     elif cmd == "probe-page":
         probe_page(*sys.argv[2:7])
     elif cmd == "count-instances":

@@ -36,7 +36,11 @@ seed_write() {
   mv "$work/seed.json.new" "$work/seed.json"
 }
 
+t0=$(date +%s)
+# step TEXT: what was done, with the seconds since the start.
+step() { echo "$(( $(date +%s) - t0 )) s: $*"; }
 pool_create 8
+step "8 pool hosts"
 emulator_start --pending-seconds 0.3 --time-scale 0.1 --hosts "$pool_dir/hosts.json"
 topo=$work/clicamos.yaml
 cp "$root/examples/clicamos.yaml" "$topo"
@@ -117,6 +121,7 @@ page_probe_start
 for _ in $(seq 1 100); do [ "$(wc -l <"$probe")" -ge 3 ] && break; sleep 0.1; done
 page_probe_stop 3
 grep -q " ok .* clicamos web-v1$" "$probe" || fail "the page does not answer through the balancer: $(head -n 3 "$probe")"
+step "up, everything as declared"
 
 # 2. A new image: replaced while the page keeps answering.
 page_probe_start
@@ -135,7 +140,7 @@ images=$(awsctl call autoscaling DescribeAutoScalingGroups "{\"AutoScalingGroupN
 tail -n 1 "$probe" | grep -q " ok .* clicamos web-v2$" || fail "the page does not say web-v2 after the replacement: $(tail -n 1 "$probe")"
 [ "$(attr instance.nat id)" = "$nat" ] && [ "$(attr instance.worker id)" = "$worker" ] ||
   fail "the NAT instance or the worker was replaced with the web tier"
-echo "replaced $g0 by $g1 over $polls requests through the balancer, none failed"
+step "replaced $g0 by $g1 over $polls requests through the balancer, none failed"
 
 # 3. An image whose instances never pass the health check: fails by the
 #    deadline, the old group keeps serving.
@@ -150,6 +155,7 @@ err_has "$g1 keeps serving"
 [ "$(groups)" = "$g1" ] || fail "after the failed replacement groups are '$(groups)', expected only $g1"
 [ "$(attr autoscaling_group.web id)" = "$g1" ] || fail "the state no longer names $g1"
 [ "$(in_service "$lb")" -ge 2 ] || fail "$g1 is not InService any more"
+step "a replacement never healthy failed in $took s, $g1 serving throughout"
 
 # 4. Killed with SIGKILL while both groups exist (a new version, as a
 #    changed page makes one): the next run adopts the new group and removes
@@ -173,6 +179,7 @@ g2=$(attr autoscaling_group.web id)
 [ "$(groups)" = "$g2" ] || fail "after the crash and a rerun groups are '$(groups)', expected only $g2"
 [ "$g2" != "$g1" ] || fail "the rerun did not finish the replacement"
 [ "$(in_service "$lb")" -ge 2 ] || fail "$g2 is not InService"
+step "a run killed midway finished by the next: $g2"
 
 # 5. Nothing to do the second time; down removes everything.
 run 0 "$infra" up "$topo" --var image=web-v2 --var page=fine
@@ -186,4 +193,5 @@ for kind in vpcs subnets route_tables internet_gateways security_groups load_bal
 done
 [ "$(echo "$r" | jq '[.instances // {} | .[] | select(.State.Name != "terminated")] | length')" -eq 0 ] ||
   fail "after down instances are not terminated"
+step "No changes, then down left nothing"
 echo "ok: clicamos: NAT route and check, least-privilege groups, rolling replacement without a failed request, failed replacement rolled back, crash converges, down leaves nothing"
