@@ -59,12 +59,12 @@ instance() {
   awsctl call ec2 DescribeInstances "{\"InstanceIds\": [\"$1\"]}" | jq '.Reservations[0].Instances[0]'
 }
 # rules GROUP_ID: the group's ingress as sorted "PROTO FROM-TO SOURCE" lines,
-# SOURCE a CIDR or the address of the firewall whose group it is.
+# SOURCE a CIDR or the address of the firewall whose group it is, from
+# $work/groups.json (one DescribeSecurityGroups of every group).
 rules() {
-  awsctl call ec2 DescribeSecurityGroups "{\"GroupIds\": [\"$1\"]}" |
-    jq -r '.SecurityGroups[0].IpPermissions[] |
+  jq -r --arg id "$1" '.SecurityGroups[] | select(.GroupId == $id) | .IpPermissions[] |
       "\(.IpProtocol) \(.FromPort // "-")-\(.ToPort // "-")" as $p |
-      ((.IpRanges[] | "\($p) \(.CidrIp)"), (.UserIdGroupPairs[] | "\($p) \(.GroupId)"))' |
+      ((.IpRanges[] | "\($p) \(.CidrIp)"), (.UserIdGroupPairs[] | "\($p) \(.GroupId)"))' "$work/groups.json" |
     sed -e "s/$elb_sg/firewall.elb/; s/$web_sg/firewall.web/; s/$nat_sg/firewall.nat/" | sort | paste -sd ';'
 }
 # page_probe_start / page_probe_stop: the page through the balancer, polled.
@@ -86,6 +86,7 @@ page_probe_stop() {
 # 1. Up: everything as declared.
 run 0 "$infra" validate "$topo"
 run 0 "$infra" up "$topo"
+step "first up"
 lb=$(attr load_balancer.web id)
 g0=$(attr autoscaling_group.web id)
 nat=$(attr instance.nat id)
@@ -100,11 +101,16 @@ route=$(awsctl call ec2 DescribeRouteTables "{\"RouteTableIds\": [\"$(attr route
          (.Associations[] | .SubnetId)' | paste -sd ' ')
 [ "$route" = "$nat active $(attr subnet.private id)" ] ||
   fail "the private table is '$route', expected the default route to $nat, associated with the private subnet"
-[ "$(instance "$nat" | jq -r .SourceDestCheck)" = false ] || fail "the NAT instance's source/destination check is on"
-[ "$(instance "$nat" | jq -r .ImageId)" = ami-0a1b2c3d4e5f60021 ] || fail "the NAT instance is not on the NAT image"
-[ "$(instance "$nat" | jq -r '.PublicIpAddress // ""')" != "" ] || fail "the NAT instance has no public address"
-[ "$(instance "$worker" | jq -r '.SubnetId + " " + (.PublicIpAddress // "none")')" = "$(attr subnet.private id) none" ] ||
+awsctl call ec2 DescribeInstances "{\"InstanceIds\": [\"$nat\", \"$worker\"]}" >"$work/instances.json"
+# one INSTANCE_ID JQ_EXPRESSION: of that instance in $work/instances.json.
+one() { jq -r --arg id "$1" ".Reservations[].Instances[] | select(.InstanceId == \$id) | $2" "$work/instances.json"; }
+[ "$(one "$nat" .SourceDestCheck)" = false ] || fail "the NAT instance's source/destination check is on"
+[ "$(one "$nat" .ImageId)" = ami-0a1b2c3d4e5f60021 ] || fail "the NAT instance is not on the NAT image"
+[ "$(one "$nat" '.PublicIpAddress // ""')" != "" ] || fail "the NAT instance has no public address"
+[ "$(one "$worker" '.SubnetId + " " + (.PublicIpAddress // "none")')" = "$(attr subnet.private id) none" ] ||
   fail "the worker is not a private instance of the private subnet"
+worker_sg=$(attr firewall.worker id)
+awsctl call ec2 DescribeSecurityGroups "{\"GroupIds\": [\"$elb_sg\", \"$web_sg\", \"$nat_sg\", \"$worker_sg\"]}" >"$work/groups.json"
 want="tcp 80-80 0.0.0.0/0"
 [ "$(rules "$elb_sg")" = "$want" ] || fail "the balancer's group holds '$(rules "$elb_sg")', expected '$want'"
 want="tcp 22-22 198.51.100.7/32;tcp 80-80 firewall.elb"
@@ -112,8 +118,7 @@ want="tcp 22-22 198.51.100.7/32;tcp 80-80 firewall.elb"
 want="-1 --- 10.32.10.0/24;tcp 22-22 198.51.100.7/32"
 [ "$(rules "$nat_sg")" = "$want" ] || fail "the NAT group holds '$(rules "$nat_sg")', expected '$want'"
 want="tcp 22-22 firewall.nat;tcp 5432-5432 firewall.web"
-[ "$(rules "$(attr firewall.worker id)")" = "$want" ] ||
-  fail "the worker group holds '$(rules "$(attr firewall.worker id)")', expected '$want'"
+[ "$(rules "$worker_sg")" = "$want" ] || fail "the worker group holds '$(rules "$worker_sg")', expected '$want'"
 [ "$(awsctl call elb DescribeLoadBalancers "{\"LoadBalancerNames\": [\"$lb\"]}" |
   jq -r '.LoadBalancerDescriptions[0] | "\(.HealthCheck.Target) \(.SecurityGroups | join(","))"')" = "HTTP:80/health $elb_sg" ] ||
   fail "the balancer's health check or groups are not as declared"
