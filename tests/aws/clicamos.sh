@@ -143,7 +143,7 @@ images=$(awsctl call autoscaling DescribeAutoScalingGroups "{\"AutoScalingGroupN
 [ "$images" = "ami-0a1b2c3d4e5f60012 " ] || fail "the new group runs images '$images', expected web-v2"
 [ "$(in_service "$lb")" -ge 2 ] || fail "the new group is not InService"
 tail -n 1 "$probe" | grep -q " ok .* clicamos web-v2$" || fail "the page does not say web-v2 after the replacement: $(tail -n 1 "$probe")"
-[ "$(attr instance.nat id)" = "$nat" ] && [ "$(attr instance.worker id)" = "$worker" ] ||
+[ "$(attr instance.nat id) $(attr instance.worker id)" = "$nat $worker" ] ||
   fail "the NAT instance or the worker was replaced with the web tier"
 step "replaced $g0 by $g1 over $polls requests through the balancer, none failed"
 
