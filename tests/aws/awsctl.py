@@ -3,7 +3,8 @@
 changes made behind infra's back (drift), probes, and counts.
 
     awsctl.py call SERVICE OPERATION [JSON_PARAMS]   print the answer as JSON
-    awsctl.py probe-health ELB SECONDS OUT           poll DescribeInstanceHealth, one line per poll
+    awsctl.py probe-page ELB PORT PATH SECONDS OUT   GET PATH from the balancer's InService
+                                                     instances in turn, one line per request
     awsctl.py count-instances STATE_JSON ADDRESS     live instances of /_emulator/state tagged
                                                      infra:address=ADDRESS
 
@@ -11,6 +12,7 @@ Credentials, region and endpoint come from the environment (AWS_ACCESS_KEY_ID,
 AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL) as lib.sh sets them.
 """
 import datetime
+import http.client
 import json
 import os
 import sys
@@ -46,19 +48,58 @@ def call(service, operation, params):
     print(json.dumps(answer, default=jsonable))
 
 
-def probe_health(elb, seconds, out):
-    """Writes "TIME IN_SERVICE TOTAL" per poll until SECONDS have passed or
-    the file OUT.stop appears."""
-    c = client("elb")
+def in_service(c, elb):
+    """(ids InService on ELB, number of registered instances)."""
+    states = c.describe_instance_health(LoadBalancerName=elb)["InstanceStates"]
+    return [s["InstanceId"] for s in states if s["State"] == "InService"], len(states)
+
+
+def probe_page(elb, port, path, seconds, out):
+    """Does what the balancer does with a request, as the emulator has no
+    listener that forwards traffic: sends it to the next instance that is
+    InService, in turn, and writes "TIME ok INSTANCE BODY" or "TIME error
+    WHY" per request until SECONDS have passed or OUT.stop appears. A request
+    that fails on an instance the balancer no longer counts InService (it
+    was deregistered meanwhile, as a group being deleted deregisters its
+    instances) goes to the next one, as the balancer would have sent it;
+    a failure on an instance still InService, or no InService instance at
+    all, is an error."""
+    elb_c, ec2_c = client("elb"), client("ec2")
+    addresses = {}
+    turn = 0
     end = time.time() + float(seconds)
     with open(out, "a") as f:
         while time.time() < end and not os.path.exists(out + ".stop"):
+            line = None
             try:
-                states = c.describe_instance_health(LoadBalancerName=elb)["InstanceStates"]
-                up = sum(1 for s in states if s["State"] == "InService")
-                f.write("%.2f %d %d\n" % (time.time(), up, len(states)))
+                for _ in range(3):
+                    ids, _total = in_service(elb_c, elb)
+                    if not ids:
+                        line = "error no InService instance"
+                        break
+                    turn += 1
+                    iid = sorted(ids)[turn % len(ids)]
+                    if iid not in addresses:
+                        r = ec2_c.describe_instances(InstanceIds=[iid])
+                        addresses[iid] = r["Reservations"][0]["Instances"][0]["PrivateIpAddress"]
+                    try:
+                        conn = http.client.HTTPConnection(addresses[iid], int(port), timeout=3)
+                        conn.request("GET", path)
+                        answer = conn.getresponse()
+                        body = answer.read().decode("utf-8", "replace").strip()
+                        conn.close()
+                        if answer.status == 200:
+                            line = "ok %s %s" % (iid, body)
+                            break
+                        why = "HTTP %d" % answer.status
+                    except (OSError, http.client.HTTPException) as e:
+                        why = type(e).__name__
+                    line = "error %s from %s" % (why, iid)
+                    if iid in in_service(elb_c, elb)[0]:
+                        break
             except Exception as e:  # noqa: BLE001 - a failed poll is a line too
-                f.write("%.2f error %s\n" % (time.time(), type(e).__name__))
+                line = "error %s" % type(e).__name__
+            f.write("%.2f %s\n" % (time.time(), line))
             f.flush()
             time.sleep(0.2)
 
@@ -87,8 +128,8 @@ def main():
     if cmd == "call":
         params = json.loads(sys.argv[4]) if len(sys.argv) > 4 else {}
         call(sys.argv[2], sys.argv[3], params)
-    elif cmd == "probe-health":
-        probe_health(sys.argv[2], sys.argv[3], sys.argv[4])
+    elif cmd == "probe-page":
+        probe_page(*sys.argv[2:7])
     elif cmd == "count-instances":
         count_instances(sys.argv[2], sys.argv[3])
     else:
