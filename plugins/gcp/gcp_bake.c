@@ -540,8 +540,12 @@ int gcp_bake_remove(gcp_act *a)
     const char *id = gcp_state_id(a->prior);
     int error;
 
-    /* A build an interrupted run left (its update's hash is not the
-     * state's): every build instance of the resource goes. */
+    /* A build an interrupted create left (found by its token), and one
+     * an interrupted update left (its hash is not the state's): every
+     * build instance of the resource goes. */
+    const char *instance = pu_json_str(a->prior, "build_instance");
+    if (instance != NULL && (error = gcp_delete_path(a, instance, "instances.delete")) < 0)
+        return error;
     if ((error = clean_leftovers(a, build_zone(a, GJ->get(a->prior, "build")))) < 0)
         return error;
     if (gcp_json_strv(GJ->get(a->prior, "generations"), &gens) < 0)
@@ -556,34 +560,80 @@ int gcp_bake_remove(gcp_act *a)
     return error;
 }
 
-/* Without a state: the image an interrupted create made under its token. */
-static int read_by_token(gcp_act *a)
+/* The first object of the list at path (items, or the items of an
+ * aggregated list) labelled with the call's token and the resource's
+ * labels: 0 with *obj (caller releases), INFRA_ENOTFOUND. */
+static int find_by_token(gcp_act *a, const char *path, const char *what, infra_json **obj)
 {
     const char *token = pu_host->call_token(a->call);
-    char *filter = pu_printf("labels.%s=%s", GCP_LABEL_TOKEN, token ? token : "");
+    if (token == NULL || *token == '\0')
+        return INFRA_ENOTFOUND;
+    char *filter = pu_printf("labels.%s=%s", GCP_LABEL_TOKEN, token);
     char *enc = gcp_url_encode(filter);
     char *query = pu_printf("filter=%s", enc);
-    char *path = pu_printf("projects/%s/global/images", a->p->project);
-    infra_json *doc = NULL, *st = NULL;
-    int error = token == NULL || *token == '\0'
-                    ? INFRA_ENOTFOUND
-                    : gcp_get(a->p, a->call, GCP_COMPUTE, path, query, "images.list", "", NULL,
-                              &doc);
-    const infra_json *im = GJ->at(GJ->get(doc, "items"), 0);
-    if (error == 0 && (im == NULL || !is_mine(a, im, NULL)))
-        error = INFRA_ENOTFOUND;
-    if (error == 0) {
-        char *id = gcp_relative_name(pu_json_str(im, "selfLink"));
-        st = gcp_state_new(NULL);
-        if ((error = gcp_state_ids(st, im)) == 0)
-            error = gcp_json_set_strv(st, "generations", (char *[]){id, NULL});
-        free(id);
+    infra_json *doc = NULL;
+    int error = gcp_get(a->p, a->call, GCP_COMPUTE, path, query, what, "", NULL, &doc);
+    const infra_json *items = GJ->get(doc, "items");
+    const infra_json *found = NULL;
+    if (error == 0 && items != NULL && GJ->type(items) == INFRA_JSON_ARRAY) {
+        for (size_t i = 0; found == NULL && i < GJ->length(items); i++)
+            if (is_mine(a, GJ->at(items, i), NULL))
+                found = GJ->at(items, i);
+    } else if (error == 0 && items != NULL) {
+        void *iter = NULL;
+        const char *scope;
+        const infra_json *v;
+        while (found == NULL && GJ->next(items, &iter, &scope, &v)) {
+            const infra_json *list = GJ->get(v, "instances");
+            for (size_t i = 0; found == NULL && list != NULL && i < GJ->length(list); i++)
+                if (is_mine(a, GJ->at(list, i), NULL))
+                    found = GJ->at(list, i);
+        }
     }
+    if (error == 0 && found == NULL)
+        error = INFRA_ENOTFOUND;
+    if (error == 0)
+        *obj = GJ->copy(found);
     GJ->release(doc);
-    free(path);
     free(query);
     free(enc);
     free(filter);
+    return error;
+}
+
+/* Without a state: what an interrupted create made under its token, the
+ * image, and a build instance still alive ("build_instance"), which the
+ * delete removes. */
+static int read_by_token(gcp_act *a)
+{
+    char *images = pu_printf("projects/%s/global/images", a->p->project);
+    char *instances = pu_printf("projects/%s/aggregated/instances", a->p->project);
+    infra_json *im = NULL, *inst = NULL, *st = NULL;
+    int error = find_by_token(a, images, "images.list", &im);
+    if (error == 0 || error == INFRA_ENOTFOUND) {
+        int rc = find_by_token(a, instances, "instances.aggregatedList", &inst);
+        if (rc != INFRA_ENOTFOUND && rc < 0)
+            error = rc;
+        else if (rc == 0 && error == INFRA_ENOTFOUND)
+            error = 0;
+    }
+    if (error == 0) {
+        st = gcp_state_new(NULL);
+        if (im != NULL && (error = gcp_state_ids(st, im)) == 0) {
+            char *id = gcp_relative_name(pu_json_str(im, "selfLink"));
+            error = gcp_json_set_strv(st, "generations", (char *[]){id, NULL});
+            free(id);
+        }
+        if (error == 0 && inst != NULL) {
+            char *id = gcp_relative_name(pu_json_str(inst, "selfLink"));
+            error = pu_json_set_str(st, "build_instance", id);
+            free(id);
+        }
+    }
+    GJ->release(im);
+    GJ->release(inst);
+    free(images);
+    free(instances);
     return gcp_state_finish(a, st, error);
 }
 

@@ -159,7 +159,8 @@ int gcp_image_resolve_except(gcp_act *a, const char *attr, const char *image, co
 static int image_read(gcp_act *a)
 {
     const infra_json *cfg = a->state;
-    if (cfg == NULL || gcp_bake_is_build(cfg) || GJ->get(cfg, "generations") != NULL)
+    if (cfg == NULL || gcp_bake_is_build(cfg) || GJ->get(cfg, "generations") != NULL ||
+        GJ->get(cfg, "build_instance") != NULL)
         return gcp_bake_read(a);
     const char *pattern = pu_json_str(cfg, "name");
     const char *family = pu_json_str(cfg, "family");
@@ -232,7 +233,8 @@ static int image_apply(gcp_act *a)
 
 static int image_remove(gcp_act *a)
 {
-    int built = gcp_bake_is_build(a->prior) || GJ->get(a->prior, "generations") != NULL;
+    int built = gcp_bake_is_build(a->prior) || GJ->get(a->prior, "generations") != NULL ||
+                GJ->get(a->prior, "build_instance") != NULL;
     return built ? gcp_bake_remove(a) : 0;
 }
 

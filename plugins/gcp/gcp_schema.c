@@ -143,6 +143,8 @@ static const pu_attr image_attrs[] = {
     {"build_hash", "string", C, "SHA-256 of the base image and the steps (a built image)"},
     {"base_id", "string", C, "the base image a built image was made from"},
     {"generations", "list", C, "ids of the generations kept, newest first"},
+    {"build_instance", "string", C,
+     "a build instance an interrupted create left (found by its token; its delete removes it)"},
 };
 
 static const pu_attr load_balancer_attrs[] = {
