@@ -253,16 +253,16 @@ static int run_command(const run_ctx *r, size_t i, const char *what, const char 
 {
     int status = -1;
     char *out = NULL, *err = NULL;
-    int error = pu_host->ssh->run(r->call, r->ssh, command, as_root && !r->root, &status, &out,
-                                  &err);
+    int error =
+        pu_host->ssh->run(r->call, r->ssh, command, as_root && !r->root, &status, &out, &err);
     if (error == 0 && status != 0) {
         step_failed(r, i, what, status, out, err);
         error = INFRA_EINVALID;
     } else if (error < 0) {
         char attr[64];
         snprintf(attr, sizeof(attr), "build.steps[%zu]", i);
-        pu_diagf(r->call, attr, "image %s: step %zu (%s) could not run over SSH%s", r->image,
-                 i + 1, what, as_root && !r->root ? " through sudo -n" : "");
+        pu_diagf(r->call, attr, "image %s: step %zu (%s) could not run over SSH%s", r->image, i + 1,
+                 what, as_root && !r->root ? " through sudo -n" : "");
     }
     pu_host->free(out);
     pu_host->free(err);

@@ -27,11 +27,10 @@
 static const gcp_kind bake_instance_kind = {"instances", GCP_ZONAL, 1};
 static const gcp_kind bake_image_kind = {"images", GCP_GLOBAL, 1};
 
-static const char *const build_keys[] = {
-    "base",    "machine",     "size",       "machine_type", "zone",
-    "network", "subnetwork",  "subnet",     "public_ip",    "network_tags",
-    "user",    "private_key", "public_key", "disk_size",    "steps",
-    NULL};
+static const char *const build_keys[] = {"base",       "machine",      "size",       "machine_type",
+                                         "zone",       "network",      "subnetwork", "subnet",
+                                         "public_ip",  "network_tags", "user",       "private_key",
+                                         "public_key", "disk_size",    "steps",      NULL};
 
 int gcp_bake_is_build(const infra_json *config)
 {
@@ -235,8 +234,7 @@ static int is_mine(gcp_act *a, const infra_json *obj, const char *hash)
     infra_json *want = gcp_labels_build(a->call, NULL, NULL, "");
     const infra_json *have = GJ->get(obj, "labels");
     int mine = want != NULL && have != NULL;
-    const char *const keys[] = {GCP_LABEL_TOPOLOGY, GCP_LABEL_ENVIRONMENT, GCP_LABEL_ADDRESS,
-                                NULL};
+    const char *const keys[] = {GCP_LABEL_TOPOLOGY, GCP_LABEL_ENVIRONMENT, GCP_LABEL_ADDRESS, NULL};
     for (size_t i = 0; mine && keys[i] != NULL; i++) {
         const char *x = pu_json_str(want, keys[i]), *y = pu_json_str(have, keys[i]);
         mine = x != NULL && y != NULL && strcmp(x, y) == 0;
@@ -252,15 +250,15 @@ static int is_mine(gcp_act *a, const infra_json *obj, const char *hash)
 static int clean_leftovers(gcp_act *a, const char *zone)
 {
     infra_json *want = gcp_labels_build(a->call, NULL, NULL, "");
-    char *filter = pu_printf("labels.%s=%s", GCP_LABEL_ADDRESS,
-                             pu_json_str(want, GCP_LABEL_ADDRESS) ? pu_json_str(want, GCP_LABEL_ADDRESS)
-                                                                   : "");
+    char *filter =
+        pu_printf("labels.%s=%s", GCP_LABEL_ADDRESS,
+                  pu_json_str(want, GCP_LABEL_ADDRESS) ? pu_json_str(want, GCP_LABEL_ADDRESS) : "");
     char *enc = gcp_url_encode(filter);
     char *query = pu_printf("filter=%s&maxResults=500", enc);
     char *path = pu_printf("projects/%s/zones/%s/instances", a->p->project, zone);
     infra_json *doc = NULL;
-    int error = gcp_get(a->p, a->call, GCP_COMPUTE, path, query, "instances.list", "build", NULL,
-                        &doc);
+    int error =
+        gcp_get(a->p, a->call, GCP_COMPUTE, path, query, "instances.list", "build", NULL, &doc);
     const infra_json *items = GJ->get(doc, "items");
     for (size_t i = 0; error == 0 && items != NULL && i < GJ->length(items); i++) {
         const infra_json *inst = GJ->at(items, i);
@@ -286,11 +284,16 @@ static int instance_body(const bake *b, const char *name, infra_json **out)
 {
     infra_json *cfg = GJ->new_object(), *props = NULL;
     const infra_json *build = b->build;
-    const char *copy[][2] = {{"machine", "machine"},           {"size", "machine"},
-                             {"machine_type", "machine"},      {"network", "network"},
-                             {"subnetwork", "subnetwork"},     {"subnet", "subnetwork"},
-                             {"public_ip", "public_ip"},       {"network_tags", "network_tags"},
-                             {"disk_size", "disk_size"},       {"user", "ssh_user"},
+    const char *copy[][2] = {{"machine", "machine"},
+                             {"size", "machine"},
+                             {"machine_type", "machine"},
+                             {"network", "network"},
+                             {"subnetwork", "subnetwork"},
+                             {"subnet", "subnetwork"},
+                             {"public_ip", "public_ip"},
+                             {"network_tags", "network_tags"},
+                             {"disk_size", "disk_size"},
+                             {"user", "ssh_user"},
                              {"public_key", "ssh_public_key_file"}};
     int error = 0;
     for (size_t i = 0; error == 0 && i < sizeof(copy) / sizeof(copy[0]); i++) {
@@ -302,8 +305,7 @@ static int instance_body(const bake *b, const char *name, infra_json **out)
         error = pu_json_set_str(cfg, "ssh_user", "infra");
     if (error == 0)
         error = pu_json_set_str(cfg, "image", b->base);
-    if (error == 0 &&
-        (error = gcp_instance_props(b->a, cfg, b->zone, NULL, &props)) == 0) {
+    if (error == 0 && (error = gcp_instance_props(b->a, cfg, b->zone, NULL, &props)) == 0) {
         infra_json *labels = bake_labels(b, NULL);
         if (labels == NULL)
             error = INFRA_EINVALID;
@@ -393,8 +395,7 @@ static int build_generation(const bake *b, infra_json **image)
     infra_json *body = NULL, *obj = NULL;
     int error;
 
-    if ((error = clean_leftovers(a, b->zone)) < 0 ||
-        (error = instance_body(b, name, &body)) < 0 ||
+    if ((error = clean_leftovers(a, b->zone)) < 0 || (error = instance_body(b, name, &body)) < 0 ||
         (error = gcp_insert_token(a, &bake_instance_kind, scope, body, "build",
                                   pu_host->call_token(a->call), 0, &obj)) < 0)
         goto done;

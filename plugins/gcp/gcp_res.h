@@ -257,6 +257,10 @@ extern const gcp_handler gcp_router_handler;            /* gcp_router.c */
 extern const gcp_handler gcp_address_handler;           /* gcp_router.c */
 extern const gcp_handler gcp_instance_handler;          /* gcp_instance.c */
 extern const gcp_handler gcp_image_handler;             /* gcp_image.c */
+extern const gcp_handler gcp_load_balancer_handler;     /* gcp_lb.c */
+extern const gcp_handler gcp_instance_template_handler; /* gcp_template.c */
+extern const gcp_handler gcp_instance_group_handler;    /* gcp_group.c */
+extern const gcp_handler gcp_dns_record_handler;        /* gcp_dns.c */
 
 /* gcp_bake.c: built images (an images: entry with build:, docs/images.md) */
 
@@ -273,10 +277,6 @@ int gcp_bake_apply(gcp_act *a);
 int gcp_bake_remove(gcp_act *a);
 /* Refresh; without a state, what an interrupted create made (by token). */
 int gcp_bake_read(gcp_act *a);
-extern const gcp_handler gcp_load_balancer_handler;     /* gcp_lb.c */
-extern const gcp_handler gcp_instance_template_handler; /* gcp_template.c */
-extern const gcp_handler gcp_instance_group_handler;    /* gcp_group.c */
-extern const gcp_handler gcp_dns_record_handler;        /* gcp_dns.c */
 
 /* gcp_firewall.c: the rules of a firewall, exposed for tests. */
 typedef struct gcp_rule {

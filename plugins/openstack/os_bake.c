@@ -26,9 +26,9 @@
 #define BAKE_IMAGE_MS 3600000      /* for the snapshot to be active in Glance */
 #define KEY_HASH "infra_build_hash"
 
-static const char *const build_keys[] = {"base",     "size",        "flavor", "machine",
-                                         "subnet",   "network",     "firewalls", "key_pair",
-                                         "user",     "private_key", "steps",  NULL};
+static const char *const build_keys[] = {"base",   "size",        "flavor",    "machine",
+                                         "subnet", "network",     "firewalls", "key_pair",
+                                         "user",   "private_key", "steps",     NULL};
 
 int os_bake_is_build(const infra_json *config)
 {
@@ -125,7 +125,8 @@ static int bake_base(os_act *a, const infra_json *config, char **id)
         return os_image_resolve(a, base, "build.base", id);
     char *prefix = bake_prefix(a->call, config);
     infra_json *list = NULL, *keep = OJ->new_array();
-    int error = os_list(a->p, a->call, OS_IMAGE, "/images?status=active&limit=200", "images", &list);
+    int error =
+        os_list(a->p, a->call, OS_IMAGE, "/images?status=active&limit=200", "images", &list);
     for (size_t i = 0; error == 0 && i < OJ->length(list); i++)
         if (!generation_of(prefix, pu_json_str(OJ->at(list, i), "name")))
             OJ->append(keep, OJ->copy(OJ->at(list, i)));
@@ -323,8 +324,8 @@ static int launch(const bake *b, char **id)
 {
     os_act *a = b->a;
     infra_json *cfg = OJ->new_object();
-    const char *copy[] = {"size", "flavor", "machine", "subnet", "network", "firewalls",
-                          "key_pair"};
+    const char *copy[] = {"size",    "flavor",    "machine", "subnet",
+                          "network", "firewalls", "key_pair"};
     int error = 0;
     char *name = pu_printf("%.40s-build-%.12s", b->prefix, b->hash);
     for (size_t i = 0; error == 0 && i < sizeof(copy) / sizeof(copy[0]); i++) {
@@ -426,8 +427,9 @@ static int build_generation(const bake *b, char **image)
     free(action);
     if (error == INFRA_ECONFLICT)
         error = 0; /* stopped already */
-    if (error < 0 || (error = wait_status(a, OS_COMPUTE, path, "server", "SHUTOFF", "ERROR",
-                                          BAKE_SHUTOFF_MS, NULL)) < 0 ||
+    if (error < 0 ||
+        (error = wait_status(a, OS_COMPUTE, path, "server", "SHUTOFF", "ERROR", BAKE_SHUTOFF_MS,
+                             NULL)) < 0 ||
         (error = create_image(b, id, image)) < 0)
         goto done;
     pu_logf(a->call, INFRA_LOG_INFO, "image %s: %s made, waiting until it is active", b->prefix,
@@ -528,8 +530,8 @@ int os_bake_apply(os_act *a)
         infra_json *live = NULL;
         if (status != NULL && strcmp(status, "active") == 0) {
             id = pu_strdup(pu_json_str(image, "id"));
-        } else if (status != NULL && (strcmp(status, "queued") == 0 ||
-                                      strcmp(status, "saving") == 0) &&
+        } else if (status != NULL &&
+                   (strcmp(status, "queued") == 0 || strcmp(status, "saving") == 0) &&
                    (error = build_servers(a, b.hash, &live)) == 0 && OJ->length(live) > 0) {
             /* Its server still uploads it. */
             char *e = os_url_encode(pu_json_str(image, "id"));
@@ -547,8 +549,8 @@ int os_bake_apply(os_act *a)
         }
         OJ->release(live);
         if (id != NULL)
-            pu_logf(a->call, INFRA_LOG_INFO, "image %s: %s of this build exists already",
-                    b.prefix, id);
+            pu_logf(a->call, INFRA_LOG_INFO, "image %s: %s of this build exists already", b.prefix,
+                    id);
     } else if (error == INFRA_ENOTFOUND) {
         error = build_generation(&b, &id);
     }
@@ -629,8 +631,8 @@ int os_bake_read(os_act *a)
                 error = os_json_set_strv(st, "generations",
                                          (char *[]){(char *)pu_json_str(found, "id"), NULL});
             if (error == 0 && OJ->length(servers) > 0)
-                error = pu_json_set_str(st, "build_instance",
-                                        pu_json_str(OJ->at(servers, 0), "id"));
+                error =
+                    pu_json_set_str(st, "build_instance", pu_json_str(OJ->at(servers, 0), "id"));
         }
         OJ->release(list);
         OJ->release(servers);

@@ -566,8 +566,7 @@ static int instance_create(os_act *a)
                 continue;
             }
             id = pu_strdup(pu_json_str(s, "id"));
-            pu_logf(a->call, INFRA_LOG_INFO, "server %s made by an earlier run adopted",
-                    id);
+            pu_logf(a->call, INFRA_LOG_INFO, "server %s made by an earlier run adopted", id);
         }
     }
     if (id == NULL && (error = os_server_post(a, &id)) < 0)
@@ -580,7 +579,8 @@ static int instance_create(os_act *a)
     }
     if (error < 0)
         goto done;
-    if (os_server_console_fingerprint(a, id, FINGERPRINT_WAIT_MS, &fingerprint) == INFRA_ECANCELLED) {
+    if (os_server_console_fingerprint(a, id, FINGERPRINT_WAIT_MS, &fingerprint) ==
+        INFRA_ECANCELLED) {
         error = INFRA_ECANCELLED;
         goto done;
     }

@@ -16,6 +16,8 @@
 #     instance is left.
 #  6. an update killed during its build, then down: no build instance, no
 #     image of the topology; the seeded images stay.
+#  7. a build whose sudo asks a password (a step takes the login user's
+#     NOPASSWD away): the next root step fails naming sudo, nothing is left.
 #   usage: image_bake.sh INFRA_BINARY BUILD_DIR      (exit 77 when not root)
 source "$(dirname "$0")/lib.sh"
 
@@ -143,4 +145,31 @@ run 0 "$infra" down "$topo" --var nomad_version=1.7.9 --yes
 [ "$(project | jq '[.images.global[] | select(.name | startswith("nomad-host-2026"))] | length')" -eq 2 ] ||
   fail "down touched the seeded images"
 [ "$(project | jq '[.instances // {} | .[][]] | length')" -eq 0 ] || fail "after down instances are left"
-echo "ok: built $img1, reused it, built $img2 on a changed step, $img3 after a crash, a failing step left nothing, down after a killed update left nothing"
+
+# 7. sudo asking a password: the step fails at once, clearly.
+cat >"$work/sudo.yaml" <<'YAML'
+name: gcp-image-sudo
+networks:
+  main: { name: sudo-image }
+resources:
+  subnetwork:
+    nodes: { network: "${network.main.id}", cidr: 10.42.0.0/24 }
+images:
+  sudo-host:
+    name: sudo-host
+    build:
+      base: projects/debian-cloud/global/images/family/debian-12
+      machine: e2-small
+      subnetwork: "${subnetwork.nodes.id}"
+      public_key: "${env.INFRA_SSH_PUBLIC_KEY}"
+      private_key: "${env.INFRA_SSH_PRIVATE_KEY}"
+      steps:
+        - run: "echo 'infra ALL=(ALL:ALL) PASSWD: ALL' > /etc/sudoers.d/zz-infra-password"
+        - run: "touch /opt/never"
+YAML
+run 1 "$infra" up "$work/sudo.yaml"
+err_has 'step 2 (touch /opt/never) could not run over SSH through sudo -n'
+err_has 'a password is required'
+[ "$(builds_alive)" -eq 0 ] || fail "the build refused by sudo left its instance"
+run 0 "$infra" down "$work/sudo.yaml" --yes
+echo "ok: built $img1, reused it, built $img2 on a changed step, $img3 after a crash, a failing step left nothing, down after a killed update left nothing, a sudo asking a password failed clearly"
