@@ -207,19 +207,6 @@ int aws_bake_base(infra_provider *p, infra_call *call, const infra_json *config,
     return error;
 }
 
-/* Sets each of keys (space-separated) of plan to an unknown value. */
-static int set_unknown(infra_json *plan, const char *keys)
-{
-    char names[128];
-    int error = 0;
-    snprintf(names, sizeof(names), "%s", keys);
-    for (char *save = NULL, *k = strtok_r(names, " ", &save); k && error == 0;
-         k = strtok_r(NULL, " ", &save))
-        error = INFRA_HAS_SLOT(AJ, new_unknown) ? AJ->set(plan, k, AJ->new_unknown())
-                                                : (AJ->remove(plan, k), 0);
-    return error;
-}
-
 int aws_bake_plan(infra_provider *p, infra_call *call, const infra_json *prior, infra_json *plan)
 {
     const infra_json *build = AJ->get(plan, "build");
@@ -231,7 +218,8 @@ int aws_bake_plan(infra_provider *p, infra_call *call, const infra_json *prior, 
 
     if (build == NULL || pu_json_has_unknown(base) || pu_json_has_unknown(steps) ||
         pu_json_has_unknown(AJ->get(plan, "name")))
-        return set_unknown(plan, "build_hash base_id id image_name creation_date generations");
+        return pu_bake_set_unknown(plan,
+                                   "build_hash base_id id image_name creation_date generations");
     if ((error = aws_bake_base(p, call, plan, &ami)) < 0)
         return error;
     if (pu_bake_hash(ami, steps, hash) < 0) {
@@ -239,17 +227,8 @@ int aws_bake_plan(infra_provider *p, infra_call *call, const infra_json *prior, 
         free(ami);
         return INFRA_EINVALID;
     }
-    if ((error = pu_json_set_str(plan, "build_hash", hash)) < 0 ||
-        (error = pu_json_set_str(plan, "base_id", ami)) < 0)
-        goto done;
-    const char *had = pu_json_str(prior, "build_hash");
-    if (prior == NULL || had == NULL || strcmp(had, hash) != 0 || aws_state_id(prior) == NULL) {
-        /* A new generation: what refers to the image waits for it. */
-        error = set_unknown(plan, "id image_name creation_date generations");
-    } else if (pu_bake_keep(plan) != pu_bake_keep(prior)) {
-        error = set_unknown(plan, "generations");
-    }
-done:
+    error = pu_bake_plan_hash(plan, prior, aws_state_id(prior), hash, ami,
+                              "id image_name creation_date generations");
     free(ami);
     return error;
 }

@@ -412,32 +412,11 @@ done:
 /* ------------------------------------------------------------------ */
 /* The resource                                                       */
 
-/* The generations after ami: ami first, then the prior ones, at most
- * keep; what falls off is deregistered. */
-static int keep_generations(aws_act *a, const char *ami, infra_json *st)
+/* A generation the resource no longer keeps goes (pu_bake_generations). */
+static int drop_kept(void *ctx, const char *ami)
 {
-    char **had = NULL, **kept = pu_calloc(1, sizeof(char *));
-    long keep = pu_bake_keep(a->planned);
-    int error = 0;
-
-    if (a->prior != NULL && aws_json_strv(AJ->get(a->prior, "generations"), &had) < 0)
-        had = NULL;
-    aws_strv_push(&kept, ami);
-    for (size_t i = 0; had != NULL && had[i] != NULL; i++) {
-        if (aws_strv_has(kept, had[i]))
-            continue;
-        if ((long)aws_strv_len(kept) < keep) {
-            aws_strv_push(&kept, had[i]);
-        } else if ((error = drop_generation(a->p, a->call, had[i])) < 0) {
-            /* Kept in the state, to be dropped by the next run. */
-            aws_strv_push(&kept, had[i]);
-            break;
-        }
-    }
-    int rc = aws_json_set_strv(st, "generations", kept);
-    aws_strv_free(had);
-    aws_strv_free(kept);
-    return error < 0 ? error : rc;
+    aws_act *a = ctx;
+    return drop_generation(a->p, a->call, ami);
 }
 
 int aws_bake_apply(aws_act *a)
@@ -497,7 +476,7 @@ int aws_bake_apply(aws_act *a)
         (error = pu_json_set_str(st, "build_hash", b.hash)) < 0 ||
         (error = pu_json_set_str(st, "base_id", b.base)) < 0)
         goto done;
-    error = keep_generations(a, ami, st);
+    error = pu_bake_generations(a->prior, a->planned, ami, drop_kept, a, st);
 done:
     aws_resp_free(r);
     aws_image_clear(&im);

@@ -186,6 +186,59 @@ long pu_bake_keep(const infra_json *config)
     return n;
 }
 
+int pu_bake_set_unknown(infra_json *plan, const char *keys)
+{
+    char names[160];
+    int error = 0;
+    snprintf(names, sizeof(names), "%s", keys);
+    for (char *save = NULL, *k = strtok_r(names, " ", &save); k && error == 0;
+         k = strtok_r(NULL, " ", &save))
+        error = INFRA_HAS_SLOT(J, new_unknown) ? J->set(plan, k, J->new_unknown())
+                                               : (J->remove(plan, k), 0);
+    return error;
+}
+
+int pu_bake_plan_hash(infra_json *plan, const infra_json *prior, const char *prior_id,
+                      const char *hash, const char *base_id, const char *new_keys)
+{
+    int error;
+    if ((error = pu_json_set_str(plan, "build_hash", hash)) < 0 ||
+        (error = pu_json_set_str(plan, "base_id", base_id)) < 0)
+        return error;
+    const char *had = pu_json_str(prior, "build_hash");
+    if (prior == NULL || had == NULL || strcmp(had, hash) != 0 || prior_id == NULL)
+        return pu_bake_set_unknown(plan, new_keys);
+    if (pu_bake_keep(plan) != pu_bake_keep(prior))
+        return pu_bake_set_unknown(plan, "generations");
+    return 0;
+}
+
+int pu_bake_generations(const infra_json *prior, const infra_json *planned, const char *id,
+                        pu_bake_drop_fn drop, void *ctx, infra_json *st)
+{
+    const infra_json *had = J->get(prior, "generations");
+    infra_json *kept = J->new_array();
+    long keep = pu_bake_keep(planned);
+    size_t n = 1;
+    int error = 0;
+
+    J->append(kept, J->new_string(id));
+    for (size_t i = 0; had != NULL && J->type(had) == INFRA_JSON_ARRAY && i < J->length(had); i++) {
+        const char *g = J->string(J->at(had, i));
+        int seen = g == NULL;
+        for (size_t k = 0; !seen && k < J->length(kept); k++)
+            seen = strcmp(J->string(J->at(kept, k)), g) == 0;
+        if (seen)
+            continue;
+        if ((long)n >= keep && error == 0 && (error = drop(ctx, g)) == 0)
+            continue;
+        J->append(kept, J->new_string(g)); /* kept, or dropped by the next run */
+        n++;
+    }
+    int rc = pu_json_set(st, "generations", kept);
+    return error < 0 ? error : rc;
+}
+
 int pu_bake_hash(const char *base_id, const infra_json *steps, char out[65])
 {
     pu_buf b = {0};

@@ -27,6 +27,26 @@ int pu_bake_check_steps(infra_call *call, const infra_json *steps);
 int pu_bake_check_keep(infra_call *call, const infra_json *config);
 /* The generations kept (keep, default 3). */
 long pu_bake_keep(const infra_json *config);
+/* Sets each of keys (space-separated) of plan to an unknown value
+ * ("known after apply"); removes them with a host that has none. */
+int pu_bake_set_unknown(infra_json *plan, const char *keys);
+/* The end of a built image's plan: build_hash and base_id set; when
+ * prior has another hash or no image (prior_id NULL), the keys of a new
+ * generation (space-separated) made unknown, so that what refers to the
+ * image waits for it; with the same hash and another keep, generations. */
+int pu_bake_plan_hash(infra_json *plan, const infra_json *prior, const char *prior_id,
+                      const char *hash, const char *base_id, const char *new_keys);
+/* Deletes the image generation id (on aws with its snapshots); gone
+ * already is 0. */
+typedef int (*pu_bake_drop_fn)(void *ctx, const char *id);
+/* Sets st's "generations" after a build or reuse of id: id first, then
+ * the prior state's generations (newest first) up to planned's keep;
+ * the older ones are deleted with drop. A generation whose delete fails
+ * stays in the list with every one after it, for the next run to delete.
+ * 0, or the first error (st is set either way). */
+int pu_bake_generations(const infra_json *prior, const infra_json *planned, const char *id,
+                        pu_bake_drop_fn drop, void *ctx, infra_json *st);
+
 /* The build hash (hex SHA-256) of the base image's id and the steps,
  * uploads by their upload_sha256 (which the core adds when it reads the
  * file). 0, or INFRA_EINVALID when an upload has no digest. */

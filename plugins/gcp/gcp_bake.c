@@ -143,18 +143,6 @@ static int bake_base(gcp_act *a, const infra_json *config, char **out)
     return error;
 }
 
-static int set_unknown(infra_json *plan, const char *keys)
-{
-    char names[128];
-    int error = 0;
-    snprintf(names, sizeof(names), "%s", keys);
-    for (char *save = NULL, *k = strtok_r(names, " ", &save); k && error == 0;
-         k = strtok_r(NULL, " ", &save))
-        error = INFRA_HAS_SLOT(GJ, new_unknown) ? GJ->set(plan, k, GJ->new_unknown())
-                                                : (GJ->remove(plan, k), 0);
-    return error;
-}
-
 int gcp_bake_plan(infra_provider *p, infra_call *call, const infra_json *prior, infra_json *plan)
 {
     gcp_act a = {.p = p, .call = call};
@@ -166,7 +154,8 @@ int gcp_bake_plan(infra_provider *p, infra_call *call, const infra_json *prior, 
 
     if (build == NULL || pu_json_has_unknown(GJ->get(build, "base")) ||
         pu_json_has_unknown(steps) || pu_json_has_unknown(GJ->get(plan, "name")))
-        return set_unknown(plan, "build_hash base_id id self_link image generations");
+        return pu_bake_set_unknown(
+            plan, "build_hash base_id id self_link image creation_timestamp generations");
     if ((error = bake_base(&a, plan, &base)) < 0)
         return error;
     if (pu_bake_hash(base, steps, hash) < 0) {
@@ -174,15 +163,8 @@ int gcp_bake_plan(infra_provider *p, infra_call *call, const infra_json *prior, 
         free(base);
         return INFRA_EINVALID;
     }
-    if ((error = pu_json_set_str(plan, "build_hash", hash)) < 0 ||
-        (error = pu_json_set_str(plan, "base_id", base)) < 0)
-        goto done;
-    const char *had = pu_json_str(prior, "build_hash");
-    if (prior == NULL || had == NULL || strcmp(had, hash) != 0 || gcp_state_id(prior) == NULL)
-        error = set_unknown(plan, "id self_link image creation_timestamp generations");
-    else if (pu_bake_keep(plan) != pu_bake_keep(prior))
-        error = set_unknown(plan, "generations");
-done:
+    error = pu_bake_plan_hash(plan, prior, gcp_state_id(prior), hash, base,
+                              "id self_link image creation_timestamp generations");
     free(base);
     return error;
 }
@@ -437,34 +419,12 @@ done:
 /* ------------------------------------------------------------------ */
 /* The resource                                                       */
 
-/* The generations after id: id first, then the prior ones, at most keep;
- * what falls off is deleted. */
-static int keep_generations(gcp_act *a, const char *id, infra_json *st)
+/* A generation the resource no longer keeps goes (pu_bake_generations). */
+static int drop_kept(void *ctx, const char *id)
 {
-    char **had = NULL, **kept = gcp_strv_new();
-    long keep = pu_bake_keep(a->planned);
-    int error = 0;
-
-    if (a->prior != NULL && gcp_json_strv(GJ->get(a->prior, "generations"), &had) < 0)
-        had = NULL;
-    gcp_strv_push(&kept, id);
-    for (size_t i = 0; had != NULL && had[i] != NULL; i++) {
-        if (gcp_strv_has(kept, had[i]))
-            continue;
-        if ((long)gcp_strv_len(kept) < keep) {
-            gcp_strv_push(&kept, had[i]);
-            continue;
-        }
-        pu_logf(a->call, INFRA_LOG_INFO, "deleting image %s", had[i]);
-        if ((error = gcp_delete_path(a, had[i], "images.delete")) < 0) {
-            gcp_strv_push(&kept, had[i]); /* dropped by the next run */
-            break;
-        }
-    }
-    int rc = gcp_json_set_strv(st, "generations", kept);
-    gcp_strv_free(had);
-    gcp_strv_free(kept);
-    return error < 0 ? error : rc;
+    gcp_act *a = ctx;
+    pu_logf(a->call, INFRA_LOG_INFO, "deleting image %s", id);
+    return gcp_delete_path(a, id, "images.delete");
 }
 
 /* The image named b->image_name when the resource made it for this hash:
@@ -527,7 +487,7 @@ int gcp_bake_apply(gcp_act *a)
                                  pu_json_str(image, "creationTimestamp"))) == 0 &&
         (error = pu_json_set_str(st, "build_hash", b.hash)) == 0 &&
         (error = pu_json_set_str(st, "base_id", b.base)) == 0)
-        error = keep_generations(a, id, st);
+        error = pu_bake_generations(a->prior, a->planned, id, drop_kept, a, st);
     free(id);
 done:
     GJ->release(image);

@@ -144,18 +144,6 @@ static int bake_base(os_act *a, const infra_json *config, char **id)
     return error;
 }
 
-static int set_unknown(infra_json *plan, const char *keys)
-{
-    char names[128];
-    int error = 0;
-    snprintf(names, sizeof(names), "%s", keys);
-    for (char *save = NULL, *k = strtok_r(names, " ", &save); k && error == 0;
-         k = strtok_r(NULL, " ", &save))
-        error = INFRA_HAS_SLOT(OJ, new_unknown) ? OJ->set(plan, k, OJ->new_unknown())
-                                                : (OJ->remove(plan, k), 0);
-    return error;
-}
-
 int os_bake_plan(infra_provider *p, infra_call *call, const infra_json *prior, infra_json *plan)
 {
     os_act a = {.p = p, .call = call};
@@ -167,7 +155,7 @@ int os_bake_plan(infra_provider *p, infra_call *call, const infra_json *prior, i
 
     if (build == NULL || pu_json_has_unknown(OJ->get(build, "base")) ||
         pu_json_has_unknown(steps) || pu_json_has_unknown(OJ->get(plan, "name")))
-        return set_unknown(plan, "build_hash base_id id image_name created_at generations");
+        return pu_bake_set_unknown(plan, "build_hash base_id id image_name created_at generations");
     if ((error = bake_base(&a, plan, &base)) < 0)
         return error;
     if (pu_bake_hash(base, steps, hash) < 0) {
@@ -175,15 +163,8 @@ int os_bake_plan(infra_provider *p, infra_call *call, const infra_json *prior, i
         free(base);
         return INFRA_EINVALID;
     }
-    if ((error = pu_json_set_str(plan, "build_hash", hash)) < 0 ||
-        (error = pu_json_set_str(plan, "base_id", base)) < 0)
-        goto done;
-    const char *had = pu_json_str(prior, "build_hash");
-    if (prior == NULL || had == NULL || strcmp(had, hash) != 0 || os_state_id(prior) == NULL)
-        error = set_unknown(plan, "id image_name created_at generations");
-    else if (pu_bake_keep(plan) != pu_bake_keep(prior))
-        error = set_unknown(plan, "generations");
-done:
+    error = pu_bake_plan_hash(plan, prior, os_state_id(prior), hash, base,
+                              "id image_name created_at generations");
     free(base);
     return error;
 }
@@ -479,29 +460,10 @@ static int find_image(const bake *b, infra_json **image)
     return error;
 }
 
-static int keep_generations(os_act *a, const char *id, infra_json *st)
+/* A generation the resource no longer keeps goes (pu_bake_generations). */
+static int drop_kept(void *ctx, const char *id)
 {
-    char **had = NULL, **kept = os_strv_new();
-    long keep = pu_bake_keep(a->planned);
-    int error = 0;
-
-    if (a->prior != NULL && os_json_strv(OJ->get(a->prior, "generations"), &had) < 0)
-        had = NULL;
-    os_strv_push(&kept, id);
-    for (size_t i = 0; had != NULL && had[i] != NULL; i++) {
-        if (os_strv_has(kept, had[i]))
-            continue;
-        if ((long)os_strv_len(kept) < keep) {
-            os_strv_push(&kept, had[i]);
-        } else if ((error = image_delete(a, had[i])) < 0) {
-            os_strv_push(&kept, had[i]);
-            break;
-        }
-    }
-    int rc = os_json_set_strv(st, "generations", kept);
-    os_strv_free(had);
-    os_strv_free(kept);
-    return error < 0 ? error : rc;
+    return image_delete(ctx, id);
 }
 
 int os_bake_apply(os_act *a)
@@ -572,7 +534,7 @@ int os_bake_apply(os_act *a)
         (error = pu_json_set_str(st, "visibility", pu_json_str(image, "visibility"))) == 0 &&
         (error = pu_json_set_str(st, "build_hash", b.hash)) == 0 &&
         (error = pu_json_set_str(st, "base_id", b.base)) == 0)
-        error = keep_generations(a, id, st);
+        error = pu_bake_generations(a->prior, a->planned, id, drop_kept, a, st);
 done:
     OJ->release(image);
     free(id);

@@ -149,6 +149,8 @@ run 0 "$infra" down "$topo" --var nomad_version=1.7.9 --yes
 # 7. sudo asking a password: the step fails at once, clearly.
 cat >"$work/sudo.yaml" <<'YAML'
 name: gcp-image-sudo
+providers:
+  gcp: { region: europe-west1 }
 networks:
   main: { name: sudo-image }
 resources:
