@@ -170,8 +170,8 @@ images:
         - run: "touch /opt/never"
 YAML
 run 1 "$infra" up "$work/sudo.yaml"
-err_has 'step 2 (touch /opt/never) could not run over SSH through sudo -n'
-err_has 'a password is required'
+err_has 'refused to run a command as root for infra: sudo: a password is required'
+err_has 'image sudo-host: step 2: touch /opt/never'
 [ "$(builds_alive)" -eq 0 ] || fail "the build refused by sudo left its instance"
 run 0 "$infra" down "$work/sudo.yaml" --yes
 echo "ok: built $img1, reused it, built $img2 on a changed step, $img3 after a crash, a failing step left nothing, down after a killed update left nothing, a sudo asking a password failed clearly"
