@@ -39,6 +39,11 @@ base=$(osctl get image '/images?name=Debian%2012' | jq -r '.images[0].id')
 builds_alive() {
   tagged servers compute /servers/detail ovh-image "$env" | jq '[.[] | select(.metadata.infra_build_hash)] | length'
 }
+# Build servers ACTIVE (being provisioned): where a kill interrupts a build.
+builds_active() {
+  tagged servers compute /servers/detail ovh-image "$env" |
+    jq '[.[] | select(.metadata.infra_build_hash and .status == "ACTIVE")] | length'
+}
 made_images() {
   osctl get image "/images?infra_environment=$env" | jq -r '[.images[] | select(.infra_build_hash) | .id] | sort | join(" ")'
 }
@@ -47,11 +52,14 @@ node_images() {
     jq -r '[.[] | select(.metadata.infra_build_hash | not) | .image.id] | unique | join(" ")'
 }
 
+# kill_during_build ARGS...: starts infra up ARGS, kills it with SIGKILL
+# once its build server is ACTIVE (nova's fake driver, slow on a loaded
+# machine, may still be plugging the port of a server deleted while BUILD).
 kill_during_build() {
   "$infra" up "$topo" "${args[@]}" "$@" >"$work/killed.out" 2>&1 </dev/null &
   local pid=$! seen=0
   for _ in $(seq 1 2400); do
-    [ "$(builds_alive)" -ge 1 ] && { seen=1; break; }
+    [ "$(builds_active)" -ge 1 ] && { seen=1; break; }
     kill -0 $pid 2>/dev/null || break
     sleep 0.1
   done
