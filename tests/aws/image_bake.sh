@@ -20,9 +20,10 @@ source "$(dirname "$0")/lib.sh"
 
 [ "$(id -u)" -eq 0 ] || skip "the image build needs real hosts (root)"
 pool_create 5
-# AWS's own time scale: terminated build instances stay visible their hour
+# A fast clock, but terminated build instances stay visible AWS's hour
 # (builds_made counts them), however long a loaded machine takes.
-emulator_start --pending-seconds 0.2 --time-scale 1 --hosts "$pool_dir/hosts.json"
+emulator_start --pending-seconds 0.2 --time-scale 0.1 --retention-seconds 3600 \
+  --hosts "$pool_dir/hosts.json"
 
 ssh-keygen -q -t ed25519 -N "" -C infra-aws-test -f "$work/id_ed25519"
 export INFRA_SSH_PUBLIC_KEY=$work/id_ed25519.pub INFRA_SSH_PRIVATE_KEY=$work/id_ed25519

@@ -13,10 +13,11 @@ from .server import Gateway, Server
 
 def build(credentials, seed, hosts, address, pending_seconds=1.0, time_scale=1.0,
           faults=(0.0, ("throttle", "500", "latency", "drop"), 300, None), log_path=None,
-          loopback_addresses=False):
+          loopback_addresses=False, retention_seconds=None):
     """A bound, not yet serving, Server; its .gateway.emulator holds the state."""
     models = load_models()
-    config = Config(credentials, seed, hosts, pending_seconds, time_scale, loopback_addresses)
+    config = Config(credentials, seed, hosts, pending_seconds, time_scale, loopback_addresses,
+                    retention_seconds)
     emulator = Emulator(config)
     services = {
         "ec2": Ec2(emulator, models["ec2"]),
