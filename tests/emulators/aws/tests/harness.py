@@ -93,6 +93,7 @@ class EmulatorCase(unittest.TestCase):
 
     pending_seconds = 0.2
     time_scale = 0.01
+    retention_seconds = None
     loopback_addresses = True
     hosts = []
     credentials = {AKID: (SECRET, None)}
@@ -101,7 +102,8 @@ class EmulatorCase(unittest.TestCase):
     def setUpClass(cls):
         cls.server = build(cls.credentials, SEED, cls.hosts, ("127.0.0.1", 0),
                            pending_seconds=cls.pending_seconds, time_scale=cls.time_scale,
-                           loopback_addresses=cls.loopback_addresses)
+                           loopback_addresses=cls.loopback_addresses,
+                           retention_seconds=cls.retention_seconds)
         cls.port = cls.server.server_address[1]
         cls.endpoint = "http://127.0.0.1:%d" % cls.port
         cls.gateway = cls.server.gateway
