@@ -1,6 +1,6 @@
 /* Built images: what a `build:` block says (validate), the build hash
  * that names a generation, and what plan() makes of it. The build itself
- * is aws_bake_run.c.
+ * is aws_bake_run.c; what every provider shares of it, plugin_bake.c.
  *
  * The hash covers what makes the image what it is: the base image's id
  * (a name pattern is resolved first, so a newer base is a new image) and
@@ -17,8 +17,6 @@
 static const char *const build_keys[] = {"base",     "size",        "machine",   "instance_type",
                                          "subnet",   "firewalls",   "public_ip", "user",
                                          "key_pair", "private_key", "steps",     NULL};
-static const char *const step_keys[] = {"upload", "to",          "mode",          "run",
-                                        "sudo",   "upload_path", "upload_sha256", NULL};
 static const char *const base_keys[] = {"name", "owners", "architecture", NULL};
 
 static int in_list(const char *const *list, const char *key)
@@ -32,34 +30,6 @@ static int in_list(const char *const *list, const char *key)
 int aws_bake_is_build(const infra_json *config)
 {
     return config != NULL && AJ->get(config, "build") != NULL;
-}
-
-int aws_bake_mode(const infra_json *v, int *out)
-{
-    if (v == NULL) {
-        *out = 0644;
-        return 0;
-    }
-    if (AJ->type(v) == INFRA_JSON_INT) {
-        int64_t n = AJ->integer(v);
-        if (n < 0 || n > 07777)
-            return INFRA_EINVALID;
-        *out = (int)n;
-        return 0;
-    }
-    const char *s = AJ->string(v);
-    if (s == NULL || *s == '\0' || strlen(s) > 5)
-        return INFRA_EINVALID;
-    int m = 0;
-    for (const char *c = s; *c; c++) {
-        if (*c < '0' || *c > '7')
-            return INFRA_EINVALID;
-        m = m * 8 + (*c - '0');
-    }
-    if (m > 07777)
-        return INFRA_EINVALID;
-    *out = m;
-    return 0;
 }
 
 /* A string member, known and not empty. */
@@ -113,88 +83,6 @@ static int check_base(infra_call *call, const infra_json *base)
         error = INFRA_EINVALID;
     }
     aws_strv_free(v);
-    return error;
-}
-
-static int check_step(infra_call *call, size_t i, const infra_json *step)
-{
-    char attr[64];
-    int error = 0;
-    snprintf(attr, sizeof(attr), "build.steps[%zu]", i);
-    if (pu_is_unknown(step))
-        return 0;
-    if (AJ->type(step) != INFRA_JSON_OBJECT) {
-        pu_diagf(call, attr,
-                 "a step is {upload: FILE, to: PATH, mode: \"0644\"} or "
-                 "{run: COMMAND, sudo: BOOL}");
-        return INFRA_EINVALID;
-    }
-    void *iter = NULL;
-    const char *key;
-    const infra_json *value;
-    while (AJ->next(step, &iter, &key, &value)) {
-        if (!in_list(step_keys, key)) {
-            char at[96];
-            snprintf(at, sizeof(at), "%s.%s", attr, key);
-            pu_diagf(call, at, "unknown key \"%s\" in a step (upload, to, mode; or run, sudo)",
-                     key);
-            error = INFRA_EINVALID;
-        }
-    }
-    int upload = AJ->get(step, "upload") != NULL, run = AJ->get(step, "run") != NULL;
-    char at[96];
-    if (upload == run) {
-        pu_diagf(call, attr, "a step either uploads a file (upload, to) or runs a command (run)");
-        return INFRA_EINVALID;
-    }
-    if (upload) {
-        snprintf(at, sizeof(at), "%s.upload", attr);
-        if (!has_text(step, "upload")) {
-            pu_diagf(call, at, "upload must name a file (relative to the topology's directory)");
-            error = INFRA_EINVALID;
-        }
-        snprintf(at, sizeof(at), "%s.to", attr);
-        const char *to = pu_json_str(step, "to");
-        if (!has_text(step, "to")) {
-            pu_diagf(call, at, "an upload needs to: the absolute path on the machine");
-            error = INFRA_EINVALID;
-        } else if (to != NULL && to[0] != '/') {
-            pu_diagf(call, at, "to must be an absolute path, not \"%s\"", to);
-            error = INFRA_EINVALID;
-        }
-        int mode;
-        const infra_json *m = AJ->get(step, "mode");
-        snprintf(at, sizeof(at), "%s.mode", attr);
-        if (m != NULL && !pu_is_unknown(m) && aws_bake_mode(m, &mode) < 0) {
-            pu_diagf(call, at, "mode must be octal digits such as \"0644\" or \"0755\"");
-            error = INFRA_EINVALID;
-        }
-        if (AJ->get(step, "sudo") != NULL) {
-            snprintf(at, sizeof(at), "%s.sudo", attr);
-            pu_diagf(call, at, "sudo belongs to a run step (uploads are installed as root)");
-            error = INFRA_EINVALID;
-        }
-    } else {
-        snprintf(at, sizeof(at), "%s.run", attr);
-        if (!has_text(step, "run")) {
-            pu_diagf(call, at, "run must be a command");
-            error = INFRA_EINVALID;
-        }
-        const infra_json *s = AJ->get(step, "sudo");
-        int b;
-        snprintf(at, sizeof(at), "%s.sudo", attr);
-        if (s != NULL && !pu_is_unknown(s) && pu_json_to_bool(s, &b) < 0) {
-            pu_diagf(call, at, "sudo must be true or false");
-            error = INFRA_EINVALID;
-        }
-        for (const char *const *k = (const char *const[]){"to", "mode", NULL}; *k; k++) {
-            if (AJ->get(step, *k) != NULL) {
-                snprintf(at, sizeof(at), "%s.%s", attr, *k);
-                pu_diagf(call, at, "%s belongs to an upload step", *k);
-                error = INFRA_EINVALID;
-            }
-        }
-    }
     return error;
 }
 
@@ -278,33 +166,10 @@ int aws_bake_validate(infra_call *call, const infra_json *config)
         pu_diagf(call, "build.public_ip", "public_ip must be true or false");
         error = INFRA_EINVALID;
     }
-    const infra_json *steps = AJ->get(build, "steps");
-    if (steps == NULL || (!pu_is_unknown(steps) &&
-                          (AJ->type(steps) != INFRA_JSON_ARRAY || AJ->length(steps) == 0))) {
-        pu_diagf(call, "build.steps", "a build needs steps: a list of uploads and commands");
+    if (pu_bake_check_steps(call, AJ->get(build, "steps")) < 0 ||
+        pu_bake_check_keep(call, config) < 0)
         error = INFRA_EINVALID;
-    } else if (!pu_is_unknown(steps)) {
-        for (size_t i = 0; i < AJ->length(steps); i++)
-            if (check_step(call, i, AJ->at(steps, i)) < 0)
-                error = INFRA_EINVALID;
-    }
-    const infra_json *keep = AJ->get(config, "keep");
-    long n;
-    if (keep != NULL && !pu_is_unknown(keep) &&
-        (pu_json_to_int(keep, &n) < 0 || n < 1 || n > 100)) {
-        pu_diagf(call, "keep", "keep must be a number of generations from 1 to 100");
-        error = INFRA_EINVALID;
-    }
     return error;
-}
-
-long aws_bake_keep(const infra_json *config)
-{
-    long n = 3;
-    const infra_json *keep = AJ->get(config, "keep");
-    if (keep != NULL && (pu_json_to_int(keep, &n) < 0 || n < 1))
-        n = 3;
-    return n;
 }
 
 char *aws_bake_prefix(infra_call *call, const infra_json *config)
@@ -342,48 +207,6 @@ int aws_bake_base(infra_provider *p, infra_call *call, const infra_json *config,
     return error;
 }
 
-int aws_bake_hash(const char *base_ami, const infra_json *steps, char out[65])
-{
-    pu_buf b = {0};
-    pu_buf_printf(&b, "infra image build 1\nbase %s\n", base_ami);
-    for (size_t i = 0; i < AJ->length(steps); i++) {
-        const infra_json *step = AJ->at(steps, i);
-        const char *run = pu_json_str(step, "run");
-        if (run != NULL) {
-            int sudo = -1;
-            const infra_json *s = AJ->get(step, "sudo");
-            if (s != NULL && pu_json_to_bool(s, &sudo) < 0)
-                sudo = -1;
-            pu_buf_printf(&b, "run %d %zu:%s\n", sudo, strlen(run), run);
-            continue;
-        }
-        const char *to = pu_json_str(step, "to"), *sha = pu_json_str(step, "upload_sha256");
-        int mode;
-        if (to == NULL || sha == NULL || aws_bake_mode(AJ->get(step, "mode"), &mode) < 0) {
-            free(pu_buf_take(&b));
-            return INFRA_EINVALID;
-        }
-        pu_buf_printf(&b, "upload %04o %s %zu:%s\n", mode, sha, strlen(to), to);
-    }
-    char *text = pu_buf_take(&b);
-    aws_sha256_hex(text, strlen(text), out);
-    free(text);
-    return 0;
-}
-
-/* Sets each of keys (space-separated) of plan to an unknown value. */
-static int set_unknown(infra_json *plan, const char *keys)
-{
-    char names[128];
-    int error = 0;
-    snprintf(names, sizeof(names), "%s", keys);
-    for (char *save = NULL, *k = strtok_r(names, " ", &save); k && error == 0;
-         k = strtok_r(NULL, " ", &save))
-        error = INFRA_HAS_SLOT(AJ, new_unknown) ? AJ->set(plan, k, AJ->new_unknown())
-                                                : (AJ->remove(plan, k), 0);
-    return error;
-}
-
 int aws_bake_plan(infra_provider *p, infra_call *call, const infra_json *prior, infra_json *plan)
 {
     const infra_json *build = AJ->get(plan, "build");
@@ -395,25 +218,17 @@ int aws_bake_plan(infra_provider *p, infra_call *call, const infra_json *prior, 
 
     if (build == NULL || pu_json_has_unknown(base) || pu_json_has_unknown(steps) ||
         pu_json_has_unknown(AJ->get(plan, "name")))
-        return set_unknown(plan, "build_hash base_id id image_name creation_date generations");
+        return pu_bake_set_unknown(plan,
+                                   "build_hash base_id id image_name creation_date generations");
     if ((error = aws_bake_base(p, call, plan, &ami)) < 0)
         return error;
-    if (aws_bake_hash(ami, steps, hash) < 0) {
+    if (pu_bake_hash(ami, steps, hash) < 0) {
         pu_diagf(call, "build.steps", "a step's upload was not read: validate the topology");
         free(ami);
         return INFRA_EINVALID;
     }
-    if ((error = pu_json_set_str(plan, "build_hash", hash)) < 0 ||
-        (error = pu_json_set_str(plan, "base_id", ami)) < 0)
-        goto done;
-    const char *had = pu_json_str(prior, "build_hash");
-    if (prior == NULL || had == NULL || strcmp(had, hash) != 0 || aws_state_id(prior) == NULL) {
-        /* A new generation: what refers to the image waits for it. */
-        error = set_unknown(plan, "id image_name creation_date generations");
-    } else if (aws_bake_keep(plan) != aws_bake_keep(prior)) {
-        error = set_unknown(plan, "generations");
-    }
-done:
+    error = pu_bake_plan_hash(plan, prior, aws_state_id(prior), hash, ami,
+                              "id image_name creation_date generations");
     free(ami);
     return error;
 }

@@ -4,6 +4,7 @@
 #define AWS_BAKE_H
 
 #include "aws_res.h"
+#include "plugin_bake.h"
 
 /* aws_bake.c */
 
@@ -13,11 +14,6 @@ int aws_bake_is_build(const infra_json *config);
  * without (a lookup): diagnostics at "build.steps[N].KEY"... 0 or
  * INFRA_EINVALID. */
 int aws_bake_validate(infra_call *call, const infra_json *config);
-/* A step's mode: an integer or octal digits ("0644"); 0644 when v is
- * NULL. 0, or INFRA_EINVALID. */
-int aws_bake_mode(const infra_json *v, int *out);
-/* The generations kept (keep, default 3). */
-long aws_bake_keep(const infra_json *config);
 /* The prefix of the AMI names of config's generations: name, else one
  * derived from the call (caller frees). */
 char *aws_bake_prefix(infra_call *call, const infra_json *config);
@@ -25,10 +21,6 @@ char *aws_bake_prefix(infra_call *call, const infra_json *config);
  * account's images, or {name, owners, architecture}, the newest match
  * that is not one of config's own generations (caller frees). */
 int aws_bake_base(infra_provider *p, infra_call *call, const infra_json *config, char **ami);
-/* The build hash (hex SHA-256) of the base AMI id and the steps, uploads
- * by their upload_sha256. 0, or INFRA_EINVALID when an upload has no
- * digest. */
-int aws_bake_hash(const char *base_ami, const infra_json *steps, char out[65]);
 /* plan() of a built image: build_hash and base_id of plan (resolving the
  * base), and id, image_name, creation_date, generations unknown when the
  * hash differs from prior's (a new generation is built). */

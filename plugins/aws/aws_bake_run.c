@@ -20,7 +20,6 @@
 #define BAKE_SSH_MS 300000         /* to log in once the instance runs */
 #define BAKE_FINGERPRINT_MS 300000 /* for cloud-init to print the host key */
 #define BAKE_IMAGE_MS 3600000      /* for CreateImage to give an available image */
-#define BAKE_OUTPUT_TAIL 4000      /* bytes of a failing step's output reported */
 #define BAKE_TOKEN_TRIES 16
 
 typedef struct bake {
@@ -31,7 +30,6 @@ typedef struct bake {
     char *prefix;     /* name: the AMI names are PREFIX-HASH16 */
     char *image_name; /* PREFIX-HASH16 */
     const char *user; /* login user */
-    int root;         /* the login user is root */
 } bake;
 
 static void bake_clear(bake *b)
@@ -60,21 +58,6 @@ static int bake_tags(const bake *b, const char *name, aws_tags *out)
     if (error == 0)
         aws_tags_set(out, "infra:build-hash", b->hash);
     return error;
-}
-
-/* "'text'" for a POSIX shell (caller frees). */
-static char *shell_quote(const char *text)
-{
-    pu_buf q = {0};
-    pu_buf_puts(&q, "'");
-    for (const char *c = text; *c; c++) {
-        if (*c == '\'')
-            pu_buf_puts(&q, "'\\''");
-        else
-            pu_buf_put(&q, c, 1);
-    }
-    pu_buf_puts(&q, "'");
-    return pu_buf_take(&q);
 }
 
 /* ------------------------------------------------------------------ */
@@ -298,113 +281,15 @@ static int launch(const bake *b, char **id)
     return error;
 }
 
-/* Reports a failing step with the tail of what it printed. */
-static void step_failed(const bake *b, size_t i, const char *what, int status, const char *out,
-                        const char *err)
-{
-    char attr[64];
-    pu_buf text = {0};
-    if (out != NULL)
-        pu_buf_puts(&text, out);
-    if (err != NULL && *err)
-        pu_buf_printf(&text, "%s%s", text.len && text.data[text.len - 1] != '\n' ? "\n" : "", err);
-    char *all = pu_buf_take(&text);
-    size_t len = all ? strlen(all) : 0;
-    while (len > 0 && (all[len - 1] == '\n' || all[len - 1] == ' '))
-        all[--len] = '\0';
-    const char *tail = len > BAKE_OUTPUT_TAIL ? all + len - BAKE_OUTPUT_TAIL : all ? all : "";
-    snprintf(attr, sizeof(attr), "build.steps[%zu]", i);
-    pu_diagf(b->a->call, attr, "image %s: step %zu (%s) exited with status %d%s%s%s", b->prefix,
-             i + 1, what, status, *tail ? ":\n" : "", len > BAKE_OUTPUT_TAIL ? "..." : "", tail);
-    free(all);
-}
-
-/* Runs command (as root when as_root), failing step i when it fails. */
-static int run_command(const bake *b, infra_ssh *ssh, size_t i, const char *what,
-                       const char *command, int as_root)
-{
-    int status = -1;
-    char *out = NULL, *err = NULL;
-    int error =
-        pu_host->ssh->run(b->a->call, ssh, command, as_root && !b->root, &status, &out, &err);
-    if (error == 0 && status != 0) {
-        step_failed(b, i, what, status, out, err);
-        error = INFRA_EINVALID;
-    } else if (error < 0) {
-        char attr[64];
-        snprintf(attr, sizeof(attr), "build.steps[%zu]", i);
-        pu_diagf(b->a->call, attr, "image %s: step %zu (%s) could not run over SSH", b->prefix,
-                 i + 1, what);
-    }
-    pu_host->free(out);
-    pu_host->free(err);
-    return error;
-}
-
-static int upload_step(const bake *b, infra_ssh *ssh, size_t i, const infra_json *step)
-{
-    const char *path = pu_json_str(step, "upload_path");
-    const char *want = pu_json_str(step, "upload_sha256");
-    const char *to = pu_json_str(step, "to");
-    char attr[64], sha[65];
-    char *data = NULL;
-    size_t len = 0;
-    int mode = 0644;
-    int error;
-
-    snprintf(attr, sizeof(attr), "build.steps[%zu].upload", i);
-    aws_bake_mode(AJ->get(step, "mode"), &mode);
-    if (path == NULL || want == NULL || to == NULL) {
-        pu_diagf(b->a->call, attr, "the upload's file was not read when the topology was loaded");
-        return INFRA_EINVALID;
-    }
-    if (pu_read_file(path, 0, &data, &len) < 0) {
-        pu_diagf(b->a->call, attr, "cannot read %s", path);
-        return INFRA_EINVALID;
-    }
-    aws_sha256_hex(data, len, sha);
-    if (strcmp(sha, want) != 0) {
-        pu_diagf(b->a->call, attr, "%s changed since the plan: run infra up again", path);
-        free(data);
-        return INFRA_EINVALID;
-    }
-    char *tmp = pu_printf("/tmp/.infra-build-%.16s-%zu", b->hash, i);
-    error = pu_host->ssh->write_file(b->a->call, ssh, tmp, data, len, 0600);
-    free(data);
-    if (error < 0) {
-        pu_diagf(b->a->call, attr, "image %s: step %zu: uploading %s failed", b->prefix, i + 1,
-                 path);
-    } else {
-        /* install(1) makes the parent directories and sets the mode,
-         * as root, wherever the login user may write. */
-        char *qt = shell_quote(tmp), *qto = shell_quote(to);
-        char *command = pu_printf("install -D -m %04o %s %s && rm -f %s", mode, qt, qto, qt);
-        char *what = pu_printf("upload to %s", to);
-        error = run_command(b, ssh, i, what, command, 1);
-        free(what);
-        free(command);
-        free(qt);
-        free(qto);
-    }
-    free(tmp);
-    return error;
-}
-
-/* Logs in to the running instance and runs every step. */
+/* Logs in to the running instance, its host key pinned to the one its
+ * console printed, and runs every step. */
 static int provision(const bake *b, const char *id, const aws_instance *info)
 {
     infra_call *call = b->a->call;
     const char *address = info->public_ip && *info->public_ip ? info->public_ip : info->private_ip;
-    const infra_json *steps = AJ->get(b->build, "steps");
     char *fingerprint = NULL;
-    infra_ssh *ssh = NULL;
     int error;
 
-    if (!INFRA_HAS_SLOT(pu_host, ssh) || pu_host->ssh == NULL ||
-        !INFRA_HAS_SLOT(pu_host->ssh, write_file)) {
-        pu_diagf(call, "build", "building an image needs SSH from infra 1.2 or newer");
-        return INFRA_ENOTSUP;
-    }
     if (address == NULL || *address == '\0') {
         pu_diagf(call, "build", "the build instance %s has no address to log in to", id);
         return INFRA_EINVALID;
@@ -424,30 +309,8 @@ static int provision(const bake *b, const char *id, const aws_instance *info)
                           .private_key = pu_json_str(b->build, "private_key"),
                           .host_key_sha256 = fingerprint,
                           .deadline_ms = BAKE_SSH_MS};
-    pu_logf(call, INFRA_LOG_INFO, "image %s: provisioning %s (%s) as %s", b->prefix, id, address,
-            b->user);
-    if ((error = pu_host->ssh->connect(call, &t, &ssh)) < 0) {
-        pu_diagf(call, "build", "cannot log in to the build instance %s (%s) as %s%s", id, address,
-                 b->user, error == INFRA_ETRANSIENT ? ": it did not answer in time" : "");
-        goto done;
-    }
-    for (size_t i = 0; error == 0 && i < AJ->length(steps); i++) {
-        const infra_json *step = AJ->at(steps, i);
-        const char *run = pu_json_str(step, "run");
-        if (run == NULL) {
-            error = upload_step(b, ssh, i, step);
-            continue;
-        }
-        int sudo = !b->root;
-        const infra_json *s = AJ->get(step, "sudo");
-        if (s != NULL)
-            pu_json_to_bool(s, &sudo);
-        pu_logf(call, INFRA_LOG_INFO, "image %s: step %zu: %s", b->prefix, i + 1, run);
-        error = run_command(b, ssh, i, run, run, sudo);
-    }
-done:
-    if (ssh != NULL)
-        pu_host->ssh->close(ssh);
+    pu_logf(call, INFRA_LOG_INFO, "image %s: build instance %s", b->prefix, id);
+    error = pu_bake_provision(call, &t, b->prefix, b->hash, AJ->get(b->build, "steps"));
     free(fingerprint);
     return error;
 }
@@ -549,32 +412,11 @@ done:
 /* ------------------------------------------------------------------ */
 /* The resource                                                       */
 
-/* The generations after ami: ami first, then the prior ones, at most
- * keep; what falls off is deregistered. */
-static int keep_generations(aws_act *a, const char *ami, infra_json *st)
+/* A generation the resource no longer keeps goes (pu_bake_generations). */
+static int drop_kept(void *ctx, const char *ami)
 {
-    char **had = NULL, **kept = pu_calloc(1, sizeof(char *));
-    long keep = aws_bake_keep(a->planned);
-    int error = 0;
-
-    if (a->prior != NULL && aws_json_strv(AJ->get(a->prior, "generations"), &had) < 0)
-        had = NULL;
-    aws_strv_push(&kept, ami);
-    for (size_t i = 0; had != NULL && had[i] != NULL; i++) {
-        if (aws_strv_has(kept, had[i]))
-            continue;
-        if ((long)aws_strv_len(kept) < keep) {
-            aws_strv_push(&kept, had[i]);
-        } else if ((error = drop_generation(a->p, a->call, had[i])) < 0) {
-            /* Kept in the state, to be dropped by the next run. */
-            aws_strv_push(&kept, had[i]);
-            break;
-        }
-    }
-    int rc = aws_json_set_strv(st, "generations", kept);
-    aws_strv_free(had);
-    aws_strv_free(kept);
-    return error < 0 ? error : rc;
+    aws_act *a = ctx;
+    return drop_generation(a->p, a->call, ami);
 }
 
 int aws_bake_apply(aws_act *a)
@@ -592,10 +434,9 @@ int aws_bake_apply(aws_act *a)
     b.user = pu_json_str(b.build, "user");
     if (b.user == NULL || *b.user == '\0')
         b.user = "root";
-    b.root = strcmp(b.user, "root") == 0;
     if ((error = aws_bake_base(a->p, a->call, a->planned, &b.base)) < 0)
         goto done;
-    if (aws_bake_hash(b.base, AJ->get(b.build, "steps"), b.hash) < 0) {
+    if (pu_bake_hash(b.base, AJ->get(b.build, "steps"), b.hash) < 0) {
         pu_diagf(a->call, "build.steps", "a step's upload was not read: validate the topology");
         error = INFRA_EINVALID;
         goto done;
@@ -635,7 +476,7 @@ int aws_bake_apply(aws_act *a)
         (error = pu_json_set_str(st, "build_hash", b.hash)) < 0 ||
         (error = pu_json_set_str(st, "base_id", b.base)) < 0)
         goto done;
-    error = keep_generations(a, ami, st);
+    error = pu_bake_generations(a->prior, a->planned, ami, drop_kept, a, st);
 done:
     aws_resp_free(r);
     aws_image_clear(&im);
@@ -662,6 +503,12 @@ int aws_bake_remove(aws_act *a)
             return error;
         error = 0;
     }
+    /* A build an interrupted update left runs under the hash of that
+     * update, which the state does not name: every build instance of
+     * the resource goes. */
+    bake b = {.a = a};
+    if ((error = clean_leftovers(&b)) < 0)
+        return error;
     if (aws_json_strv(AJ->get(a->prior, "generations"), &gens) < 0)
         gens = pu_calloc(1, sizeof(char *));
     if (id != NULL && !aws_strv_has(gens, id))

@@ -28,8 +28,18 @@ static int usable(const infra_json *image)
 /* The newest usable image of project whose name matches pattern (every
  * page of images.list): 0 with *out (caller releases), INFRA_EINVALID with
  * a diagnostic at attr when there is none. */
+/* 1 when name is PREFIX-HASH16 (a build's generation) of prefix. */
+static int generation_of(const char *prefix, const char *name)
+{
+    size_t n = prefix ? strlen(prefix) : 0;
+    if (prefix == NULL || strncmp(name, prefix, n) != 0 || name[n] != '-' ||
+        strlen(name + n + 1) != 16)
+        return 0;
+    return strspn(name + n + 1, "0123456789abcdef") == 16;
+}
+
 static int newest_matching(gcp_act *a, const char *attr, const char *project, const char *pattern,
-                           infra_json **out)
+                           const char *except, infra_json **out)
 {
     char *path = pu_printf("projects/%s/global/images", project);
     char *page = NULL;
@@ -48,7 +58,7 @@ static int newest_matching(gcp_act *a, const char *attr, const char *project, co
         for (size_t i = 0; error == 0 && items != NULL && i < GJ->length(items); i++) {
             const infra_json *im = GJ->at(items, i);
             const char *name = pu_json_str(im, "name");
-            if (!usable(im) || !gcp_glob_match(pattern, name))
+            if (!usable(im) || !gcp_glob_match(pattern, name) || generation_of(except, name))
                 continue;
             const char *t = pu_json_str(im, "creationTimestamp");
             const char *bt = pu_json_str(best, "creationTimestamp");
@@ -102,7 +112,7 @@ int gcp_image_resolve(gcp_act *a, const char *attr, const char *image, char **re
     }
     if (is_glob(image)) {
         infra_json *im = NULL;
-        int error = newest_matching(a, attr, a->p->project, image, &im);
+        int error = newest_matching(a, attr, a->p->project, image, NULL, &im);
         if (error == 0)
             *ref = gcp_relative_name(pu_json_str(im, "selfLink"));
         GJ->release(im);
@@ -112,12 +122,46 @@ int gcp_image_resolve(gcp_act *a, const char *attr, const char *image, char **re
     return 0;
 }
 
+int gcp_image_resolve_except(gcp_act *a, const char *attr, const char *image, const char *except,
+                             char **ref)
+{
+    infra_json *im = NULL;
+    int error;
+    *ref = NULL;
+    if (image != NULL && is_glob(image) && strncmp(image, "projects/", 9) != 0 &&
+        strstr(image, "://") == NULL) {
+        if ((error = newest_matching(a, attr, a->p->project, image, except, &im)) == 0)
+            *ref = gcp_relative_name(pu_json_str(im, "selfLink"));
+        GJ->release(im);
+        return error;
+    }
+    char *path = NULL;
+    if ((error = gcp_image_resolve(a, attr, image, &path)) < 0)
+        return error;
+    const char *rel = strstr(path, "projects/");
+    error = gcp_get(a->p, a->call, GCP_COMPUTE, rel ? rel : path, NULL,
+                    strstr(path, "/family/") ? "images.getFromFamily" : "images.get", attr,
+                    "notFound", &im);
+    if (error == INFRA_ENOTFOUND) {
+        pu_diagf(a->call, attr, "gcp: there is no usable image %s", path);
+        error = INFRA_EINVALID;
+    }
+    if (error == 0)
+        *ref = gcp_relative_name(pu_json_str(im, "selfLink"));
+    GJ->release(im);
+    free(path);
+    return error;
+}
+
 /* ------------------------------------------------------------------ */
 /* The data source                                                    */
 
 static int image_read(gcp_act *a)
 {
     const infra_json *cfg = a->state;
+    if (cfg == NULL || gcp_bake_is_build(cfg) || GJ->get(cfg, "generations") != NULL ||
+        GJ->get(cfg, "build_instance") != NULL)
+        return gcp_bake_read(a);
     const char *pattern = pu_json_str(cfg, "name");
     const char *family = pu_json_str(cfg, "family");
     const char *project = pu_json_str(cfg, "project");
@@ -151,7 +195,7 @@ static int image_read(gcp_act *a)
             error = INFRA_EINVALID;
         }
     } else if (is_glob(pattern)) {
-        error = newest_matching(a, "name", project, pattern, &im);
+        error = newest_matching(a, "name", project, pattern, NULL, &im);
     } else {
         char *path = pu_printf("projects/%s/global/images/%s", project, pattern);
         error =
@@ -180,14 +224,18 @@ static int image_read(gcp_act *a)
 
 static int image_apply(gcp_act *a)
 {
-    pu_diagf(a->call, "", "an image is looked up, never created: declare it under images:");
+    if (gcp_bake_is_build(a->planned))
+        return gcp_bake_apply(a);
+    pu_diagf(a->call, "",
+             "an image without build: is looked up, never created: declare it under images:");
     return INFRA_ENOTSUP;
 }
 
 static int image_remove(gcp_act *a)
 {
-    (void)a;
-    return 0;
+    int built = gcp_bake_is_build(a->prior) || GJ->get(a->prior, "generations") != NULL ||
+                GJ->get(a->prior, "build_instance") != NULL;
+    return built ? gcp_bake_remove(a) : 0;
 }
 
 const gcp_handler gcp_image_handler = {"image", image_apply, image_remove, image_read, NULL, NULL};

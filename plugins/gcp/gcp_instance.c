@@ -26,9 +26,7 @@ static const char *zone_of(gcp_act *a, const infra_json *cfg)
     return z != NULL && *z ? z : a->p->zone;
 }
 
-/* The fingerprint on the serial port of the instance at path, waiting at
- * most wait_ms for cloud-init to print it. INFRA_ENOTFOUND when it does not. */
-static int serial_fingerprint(gcp_act *a, const char *path, int64_t wait_ms, char **out)
+int gcp_serial_fingerprint(gcp_act *a, const char *path, int64_t wait_ms, char **out)
 {
     int64_t deadline = pu_host->now_ms() + wait_ms;
     int64_t delay = 1000;
@@ -59,8 +57,7 @@ static int serial_fingerprint(gcp_act *a, const char *path, int64_t wait_ms, cha
     return error;
 }
 
-/* The instance at path once RUNNING (it is after an insert, normally). */
-static int wait_running(gcp_act *a, const char *path, infra_json **obj)
+int gcp_instance_wait_running(gcp_act *a, const char *path, infra_json **obj)
 {
     int64_t deadline = pu_host->now_ms() + RUNNING_WAIT_MS;
     int64_t delay = 500;
@@ -275,8 +272,8 @@ static int instance_create(gcp_act *a)
         (error = gcp_insert(a, &instance_kind, scope, props, "", &obj)) < 0)
         goto done;
     char *path = gcp_relative_name(pu_json_str(obj, "selfLink"));
-    if ((error = wait_running(a, path, &obj)) == 0 &&
-        serial_fingerprint(a, path, FINGERPRINT_WAIT_MS, &fingerprint) == INFRA_ECANCELLED)
+    if ((error = gcp_instance_wait_running(a, path, &obj)) == 0 &&
+        gcp_serial_fingerprint(a, path, FINGERPRINT_WAIT_MS, &fingerprint) == INFRA_ECANCELLED)
         error = INFRA_ECANCELLED;
     free(path);
     if (error < 0)
@@ -446,7 +443,7 @@ static int instance_from_object(gcp_act *a, const infra_json *obj)
     infra_json *st = NULL;
     if (fp == NULL && status != NULL && strcmp(status, "RUNNING") == 0) {
         char *path = gcp_relative_name(pu_json_str(obj, "selfLink"));
-        if (serial_fingerprint(a, path, 0, &fingerprint) == INFRA_ECANCELLED) {
+        if (gcp_serial_fingerprint(a, path, 0, &fingerprint) == INFRA_ECANCELLED) {
             free(path);
             return INFRA_ECANCELLED;
         }

@@ -199,6 +199,16 @@ int gcp_not_mine(gcp_act *a, const char *attr, const char *what, const char *pat
 int gcp_console_fingerprint(const char *console, char **out);
 
 /* ------------------------------------------------------------------ */
+/* gcp_instance.c: what the image build shares with instances          */
+
+/* The fingerprint on the serial port of the instance at path, waiting at
+ * most wait_ms for cloud-init to print it. INFRA_ENOTFOUND when it does not. */
+int gcp_serial_fingerprint(gcp_act *a, const char *path, int64_t wait_ms, char **out);
+/* The instance at path (*obj, as last read) once RUNNING: *obj is read
+ * again until it is; INFRA_ECONFLICT when it stopped instead. */
+int gcp_instance_wait_running(gcp_act *a, const char *path, infra_json **obj);
+
+/* ------------------------------------------------------------------ */
 /* gcp_image.c                                                         */
 
 /* The image reference an instance's boot disk takes for image: a URL or
@@ -207,6 +217,11 @@ int gcp_console_fingerprint(const char *console, char **out);
  * newest READY image of the project named like it), else an image name
  * of the project (caller frees). Diagnostics at attr. */
 int gcp_image_resolve(gcp_act *a, const char *attr, const char *image, char **ref);
+/* The same, a pattern never matching the images named PREFIX-HASH16 of
+ * except (a build's own generations; NULL for none), and a family
+ * resolved to its newest image, so that the answer names one image. */
+int gcp_image_resolve_except(gcp_act *a, const char *attr, const char *image, const char *except,
+                             char **ref);
 /* 1 when s is a glob pattern (* or ?), and the match itself. */
 int gcp_glob_match(const char *pattern, const char *s);
 
@@ -246,6 +261,22 @@ extern const gcp_handler gcp_load_balancer_handler;     /* gcp_lb.c */
 extern const gcp_handler gcp_instance_template_handler; /* gcp_template.c */
 extern const gcp_handler gcp_instance_group_handler;    /* gcp_group.c */
 extern const gcp_handler gcp_dns_record_handler;        /* gcp_dns.c */
+
+/* gcp_bake.c: built images (an images: entry with build:, docs/images.md) */
+
+/* 1 when an image's configuration (or state) has a build block. */
+int gcp_bake_is_build(const infra_json *config);
+/* Offline checks of a build block: diagnostics at "build.KEY". */
+int gcp_bake_validate(infra_call *call, const infra_json *config);
+/* plan() of a built image: build_hash and base_id, and what a new
+ * generation makes unknown when the hash differs from prior's. */
+int gcp_bake_plan(infra_provider *p, infra_call *call, const infra_json *prior, infra_json *plan);
+/* Create or update: the generation of the planned hash, adopted or built. */
+int gcp_bake_apply(gcp_act *a);
+/* Deletes the generations the state names and any build instance left. */
+int gcp_bake_remove(gcp_act *a);
+/* Refresh; without a state, what an interrupted create made (by token). */
+int gcp_bake_read(gcp_act *a);
 
 /* gcp_firewall.c: the rules of a firewall, exposed for tests. */
 typedef struct gcp_rule {

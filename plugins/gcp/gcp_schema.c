@@ -132,9 +132,19 @@ static const pu_attr image_attrs[] = {
      "image name, or a pattern (* and ?): the newest match wins; then its name"},
     {"family", "string", 0, "image family: its newest image that is not deprecated"},
     {"project", "string", 0, "project of the image (default: the provider's; debian-cloud, ...)"},
+    {"build", "map", 0,
+     "make the image: {base, machine, zone, network, subnetwork, public_ip, network_tags, user, "
+     "private_key, public_key, disk_size, steps} (docs/images.md)"},
+    {"keep", "integer", 0, "generations of a built image kept (default 3)"},
+    {"labels", "map", 0, "more labels of a built image"},
     IDS_ATTRS("image"),
     {"image", "string", C, "image name"},
     {"creation_timestamp", "string", C, "when it was made"},
+    {"build_hash", "string", C, "SHA-256 of the base image and the steps (a built image)"},
+    {"base_id", "string", C, "the base image a built image was made from"},
+    {"generations", "list", C, "ids of the generations kept, newest first"},
+    {"build_instance", "string", C,
+     "a build instance an interrupted create left (found by its token; its delete removes it)"},
 };
 
 static const pu_attr load_balancer_attrs[] = {
@@ -414,8 +424,13 @@ static int check_values(infra_call *call, const char *type, const infra_json *co
     }
     if (strcmp(type, "instance") == 0 || strcmp(type, "instance_template") == 0)
         CHECK(check_instance_props(call, config));
-    if (strcmp(type, "image") == 0 && GJ->get(config, "name") == NULL &&
-        GJ->get(config, "family") == NULL) {
+    if (strcmp(type, "image") == 0 && gcp_bake_is_build(config)) {
+        CHECK(gcp_bake_validate(call, config));
+    } else if (strcmp(type, "image") == 0 && GJ->get(config, "keep") != NULL) {
+        pu_diagf(call, "keep", "keep counts the generations of a built image: it needs build:");
+        error = INFRA_EINVALID;
+    } else if (strcmp(type, "image") == 0 && GJ->get(config, "name") == NULL &&
+               GJ->get(config, "family") == NULL) {
         pu_diagf(call, "name",
                  "an image lookup needs name (a pattern such as \"nomad-host-*\") "
                  "or family");
@@ -533,11 +548,11 @@ int gcp_plan(infra_provider *self, infra_call *call, const char *type, const inf
     infra_json *plan = NULL, *replace = NULL;
     int error = pu_plan_begin(call, &gcp_schema_table, type, desired, &t, &plan, &replace);
 
-    (void)self;
     if (error < 0)
         goto done;
     if (desired == NULL)
         goto out;
+
     for (size_t i = 0; prior != NULL && i < t->nattrs; i++) {
         const pu_attr *a = &t->attrs[i];
         const infra_json *old = GJ->get(prior, a->name);
@@ -545,6 +560,11 @@ int gcp_plan(infra_provider *self, infra_call *call, const char *type, const inf
             continue;
         if ((a->flags & (C | OC)) && (error = pu_json_set_copy(plan, a->name, old)) < 0)
             goto done;
+    }
+    if (strcmp(type, "image") == 0 && gcp_bake_is_build(desired)) {
+        if ((error = gcp_bake_plan(self, call, prior, plan)) < 0)
+            goto done;
+        goto out;
     }
     /* Computed values an update changes are not known before it runs, so
      * that what refers to them is planned against "(known after apply)". */

@@ -81,6 +81,9 @@ int os_image_resolve(os_act *a, const char *ref, const char *attr, char **id)
 static int image_read(os_act *a)
 {
     const infra_json *cfg = a->state;
+    if (cfg == NULL || os_bake_is_build(cfg) || OJ->get(cfg, "generations") != NULL ||
+        OJ->get(cfg, "build_instance") != NULL)
+        return os_bake_read(a);
     const char *pattern = pu_json_str(cfg, "name");
     infra_json *image = NULL;
     int error;
@@ -104,14 +107,18 @@ static int image_read(os_act *a)
 
 static int image_apply(os_act *a)
 {
-    pu_diagf(a->call, "", "an image is looked up, never created: declare it under images:");
+    if (os_bake_is_build(a->planned))
+        return os_bake_apply(a);
+    pu_diagf(a->call, "",
+             "an image without build: is looked up, never created: declare it under images:");
     return INFRA_ENOTSUP;
 }
 
 static int image_remove(os_act *a)
 {
-    (void)a;
-    return 0;
+    int built = os_bake_is_build(a->prior) || OJ->get(a->prior, "generations") != NULL ||
+                OJ->get(a->prior, "build_instance") != NULL;
+    return built ? os_bake_remove(a) : 0;
 }
 
 const os_handler os_image_handler = {"image", image_apply, image_remove, image_read,

@@ -183,6 +183,31 @@ int os_waiter_wait(infra_provider *p, infra_call *call, const char *id, const ch
 /* The private address of server id (its first fixed IPv4 not on an
  * external network, else its first IPv4): 0 with *ip (caller frees). */
 int os_server_address(os_act *a, const char *id, char **ip);
+/* POST /servers of a->planned (an instance's configuration), tagged
+ * with the call's infra tags: 0 with *id (caller frees). */
+int os_server_post(os_act *a, char **id);
+/* Deletes server id and waits until it is gone; gone already is 0. */
+int os_server_delete(os_act *a, const char *id, const char *token);
+/* The fingerprint in the console log of id, waiting at most wait_ms for
+ * cloud-init to print it. INFRA_ENOTFOUND when it does not. */
+int os_server_console_fingerprint(os_act *a, const char *id, int64_t wait_ms, char **out);
+
+/* os_bake.c: built images (an images: entry with build:, docs/images.md) */
+
+/* 1 when an image's configuration (or state) has a build block. */
+int os_bake_is_build(const infra_json *config);
+/* Offline checks of a build block: diagnostics at "build.KEY". */
+int os_bake_validate(infra_call *call, const infra_json *config);
+/* plan() of a built image: build_hash and base_id, and what a new
+ * generation makes unknown when the hash differs from prior's. */
+int os_bake_plan(infra_provider *p, infra_call *call, const infra_json *prior, infra_json *plan);
+/* Create or update: the generation of the planned hash, adopted or built. */
+int os_bake_apply(os_act *a);
+/* Deletes the generations the state names (and their volume snapshots)
+ * and any build server of the resource left. */
+int os_bake_remove(os_act *a);
+/* Refresh; without a state, what an interrupted create made (by token). */
+int os_bake_read(os_act *a);
 os_waiter *os_waiter_new(void);
 void os_waiter_free(os_waiter *w);
 /* How many list or get calls the waiter has made (for tests). */

@@ -147,10 +147,21 @@ static const pu_attr instance_attrs[] = {
 };
 
 static const pu_attr image_attrs[] = {
-    {"name", "string", R, "name, or pattern (* and ?); the newest match wins; then its name"},
+    {"name", "string", R,
+     "a lookup: name, or pattern (* and ?), the newest match wins; a build: the names' prefix"},
+    {"build", "map", 0,
+     "make the image: {base, size, subnet, network, firewalls, key_pair, user, private_key, "
+     "steps} (docs/images.md)"},
+    {"keep", "integer", 0, "generations of a built image kept (default 3)"},
     {"id", "string", C, "image id"},
     {"created_at", "string", C, "when the image was made"},
     {"visibility", "string", C, "public, private, shared, community"},
+    {"image_name", "string", C, "Glance name of a built image: NAME-HASH"},
+    {"build_hash", "string", C, "SHA-256 of the base image id and the steps (a built image)"},
+    {"base_id", "string", C, "the base image a built image was made from"},
+    {"generations", "list", C, "image ids of the generations kept, newest first"},
+    {"build_instance", "string", C,
+     "a build server an interrupted create left (found by its token; its delete removes it)"},
 };
 
 static const pu_attr load_balancer_attrs[] = {
@@ -280,6 +291,12 @@ static int check_values(infra_call *call, const char *type, const infra_json *co
             error = INFRA_EINVALID;                                                                \
     } while (0)
 
+    if (strcmp(type, "image") == 0 && os_bake_is_build(config)) {
+        CHECK(os_bake_validate(call, config));
+    } else if (strcmp(type, "image") == 0 && OJ->get(config, "keep") != NULL) {
+        pu_diagf(call, "keep", "keep counts the generations of a built image: it needs build:");
+        error = INFRA_EINVALID;
+    }
     if ((v = OJ->get(config, "tags")) != NULL && !os_json_unknown(v)) {
         char **tags = os_strv_new();
         CHECK(os_tags_user(call, v, &tags));
@@ -437,7 +454,6 @@ int os_plan(infra_provider *self, infra_call *call, const char *type, const infr
     infra_json *plan = NULL, *replace = NULL;
     int error = pu_plan_begin(call, &os_schema_table, type, desired, &t, &plan, &replace);
 
-    (void)self;
     if (error < 0)
         goto done;
     if (desired == NULL)
@@ -449,6 +465,11 @@ int os_plan(infra_provider *self, infra_call *call, const char *type, const infr
             continue;
         if ((a->flags & (C | OC)) && (error = pu_json_set_copy(plan, a->name, old)) < 0)
             goto done;
+    }
+    if (strcmp(type, "image") == 0 && os_bake_is_build(desired)) {
+        if ((error = os_bake_plan(self, call, prior, plan)) < 0)
+            goto done;
+        goto out;
     }
     /* Computed values an update changes are not known before it runs. */
     if (prior != NULL && strcmp(type, "load_balancer") == 0) {

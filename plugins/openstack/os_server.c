@@ -165,7 +165,7 @@ static infra_json *metadata_json(const infra_json *cfg)
     return text;
 }
 
-static int server_post(os_act *a, char **id)
+int os_server_post(os_act *a, char **id)
 {
     const infra_json *cfg = a->planned;
     const char *name = os_json_known_str(cfg, "name");
@@ -262,7 +262,7 @@ static int servers_of_token(os_act *a, const char *token, infra_json **list)
     return error;
 }
 
-static int server_delete(os_act *a, const char *id, const char *token)
+int os_server_delete(os_act *a, const char *id, const char *token)
 {
     char *e = os_url_encode(id);
     char *path = pu_printf("/servers/%s", e);
@@ -277,9 +277,7 @@ static int server_delete(os_act *a, const char *id, const char *token)
     return error;
 }
 
-/* The fingerprint in the console log of id, waiting at most wait_ms for
- * cloud-init to print it. INFRA_ENOTFOUND when it does not. */
-static int console_fingerprint(os_act *a, const char *id, int64_t wait_ms, char **out)
+int os_server_console_fingerprint(os_act *a, const char *id, int64_t wait_ms, char **out)
 {
     int64_t deadline = pu_host->now_ms() + wait_ms;
     int64_t delay = 1000;
@@ -563,26 +561,26 @@ static int instance_create(os_act *a)
             const char *status = pu_json_str(s, "status");
             if (status != NULL && strcmp(status, "ERROR") == 0) {
                 /* A failed boot of an earlier run: gone before a new one. */
-                if ((error = server_delete(a, pu_json_str(s, "id"), token)) < 0)
+                if ((error = os_server_delete(a, pu_json_str(s, "id"), token)) < 0)
                     goto done;
                 continue;
             }
             id = pu_strdup(pu_json_str(s, "id"));
-            pu_logf(a->call, INFRA_LOG_INFO, "server %s made by an earlier run adopted",
-                    id);
+            pu_logf(a->call, INFRA_LOG_INFO, "server %s made by an earlier run adopted", id);
         }
     }
-    if (id == NULL && (error = server_post(a, &id)) < 0)
+    if (id == NULL && (error = os_server_post(a, &id)) < 0)
         goto done;
     error = os_waiter_wait(a->p, a->call, id, token, "ACTIVE", WAIT_ACTIVE_MS, &server);
     if (error == INFRA_ECONFLICT) {
         /* Nothing half-made stays behind: the next run boots anew. */
-        server_delete(a, id, token);
+        os_server_delete(a, id, token);
         goto done;
     }
     if (error < 0)
         goto done;
-    if (console_fingerprint(a, id, FINGERPRINT_WAIT_MS, &fingerprint) == INFRA_ECANCELLED) {
+    if (os_server_console_fingerprint(a, id, FINGERPRINT_WAIT_MS, &fingerprint) ==
+        INFRA_ECANCELLED) {
         error = INFRA_ECANCELLED;
         goto done;
     }
@@ -710,7 +708,7 @@ static int instance_apply(os_act *a)
 static int instance_remove(os_act *a)
 {
     const char *id = os_state_id(a->prior);
-    return id == NULL ? 0 : server_delete(a, id, pu_host->call_token(a->call));
+    return id == NULL ? 0 : os_server_delete(a, id, pu_host->call_token(a->call));
 }
 
 static int instance_read(os_act *a)
@@ -736,7 +734,7 @@ static int instance_read(os_act *a)
     const char *fp = pu_json_str(a->state, "ssh_host_key_fingerprint");
     const char *status = pu_json_str(server, "status");
     if (fp == NULL && status != NULL && strcmp(status, "ACTIVE") == 0)
-        console_fingerprint(a, pu_json_str(server, "id"), 0, &fingerprint);
+        os_server_console_fingerprint(a, pu_json_str(server, "id"), 0, &fingerprint);
     error = finish_state(a, a->state, server, fp ? fp : fingerprint, a->state != NULL);
     OJ->release(server);
     free(fingerprint);

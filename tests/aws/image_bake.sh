@@ -11,14 +11,19 @@
 #     builds generation 3 once, and drops generation 1 (keep: 2).
 #  5. a failing step: the up fails with the step's output and no build
 #     instance is left.
-#  6. down: the generations kept are deregistered, their snapshots
-#     deleted; the seed images stay.
+#  6. an update killed during its build, then down: the build instance
+#     of a hash the state does not name is terminated too, the
+#     generations kept are deregistered, their snapshots deleted; the seed
+#     images stay.
 #   usage: image_bake.sh INFRA_BINARY BUILD_DIR      (exit 77 when not root)
 source "$(dirname "$0")/lib.sh"
 
 [ "$(id -u)" -eq 0 ] || skip "the image build needs real hosts (root)"
 pool_create 5
-emulator_start --pending-seconds 0.2 --time-scale 0.1 --hosts "$pool_dir/hosts.json"
+# A fast clock, but terminated build instances stay visible AWS's hour
+# (builds_made counts them), however long a loaded machine takes.
+emulator_start --pending-seconds 0.2 --time-scale 0.1 --retention-seconds 3600 \
+  --hosts "$pool_dir/hosts.json"
 
 ssh-keygen -q -t ed25519 -N "" -C infra-aws-test -f "$work/id_ed25519"
 export INFRA_SSH_PUBLIC_KEY=$work/id_ed25519.pub INFRA_SSH_PRIVATE_KEY=$work/id_ed25519
@@ -148,11 +153,13 @@ err_has '"bad" is not a Nomad version (X.Y.Z)'
 [ "$(attr image.nomad-host id)" = "$ami3" ] || fail "the failed build changed the state's image"
 [ "$(node_images)" = "running $ami3 " ] || fail "after the failed build the nodes run '$(node_images)', expected $ami3"
 
-# 6. down: every image the state names is deregistered with its snapshot.
-run 0 "$infra" down "$topo" --var nomad_version=1.7.8 --yes
+# 6. An update killed during its build, then down: the build instance
+#    goes, every image the state names is deregistered with its snapshot.
+kill_during_build --var nomad_version=1.7.9
+run 0 "$infra" down "$topo" --var nomad_version=1.7.9 --yes
 [ "$(made_images)" = "" ] || fail "after down the emulator holds images $(made_images)"
 [ "$(region | jq '.snapshots | length')" -eq 0 ] || fail "after down snapshots are left"
 [ "$(awsctl call ec2 DescribeImages '{"Owners": ["self"]}' | jq '.Images | length')" -eq 5 ] ||
   fail "down touched the seed images"
 [ "$(builds_alive)" -eq 0 ] || fail "after down a build instance is left"
-echo "ok: built $ami1, reused it, built $ami2 on a changed step, $ami3 after a crash, a failing step left nothing, down removed the images"
+echo "ok: built $ami1, reused it, built $ami2 on a changed step, $ami3 after a crash, a failing step left nothing, down after a killed update removed the build instance and the images"

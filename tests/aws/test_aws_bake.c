@@ -18,7 +18,7 @@ static const char *const steps_v1 =
 static void hash_of(const char *base, const char *steps, char out[65])
 {
     infra_json *v = awt_json(steps);
-    assert_int_equal(aws_bake_hash(base, v, out), 0);
+    assert_int_equal(pu_bake_hash(base, v, out), 0);
     AJ->release(v);
 }
 
@@ -61,7 +61,7 @@ static void test_hash_covers_base_steps_and_bytes_not_paths(void **state)
     free(moved);
     /* An upload whose file was never read has no digest: no hash. */
     infra_json *unread = awt_json("[{\"upload\": \"x\", \"to\": \"/x\"}]");
-    assert_int_equal(aws_bake_hash("ami-01", unread, h2), INFRA_EINVALID);
+    assert_int_equal(pu_bake_hash("ami-01", unread, h2), INFRA_EINVALID);
     AJ->release(unread);
 }
 
@@ -71,14 +71,14 @@ static void test_modes_are_octal_text_or_integers(void **state)
     awt_reset();
     int m = 0;
     infra_json *v = awt_json("[\"0755\", 420, \"0955\", \"\", \"17777\", -1, true]");
-    assert_int_equal(aws_bake_mode(NULL, &m), 0);
+    assert_int_equal(pu_bake_mode(NULL, &m), 0);
     assert_int_equal(m, 0644);
-    assert_int_equal(aws_bake_mode(AJ->at(v, 0), &m), 0);
+    assert_int_equal(pu_bake_mode(AJ->at(v, 0), &m), 0);
     assert_int_equal(m, 0755);
-    assert_int_equal(aws_bake_mode(AJ->at(v, 1), &m), 0);
+    assert_int_equal(pu_bake_mode(AJ->at(v, 1), &m), 0);
     assert_int_equal(m, 0644);
     for (size_t i = 2; i < 7; i++)
-        assert_int_equal(aws_bake_mode(AJ->at(v, i), &m), INFRA_EINVALID);
+        assert_int_equal(pu_bake_mode(AJ->at(v, i), &m), INFRA_EINVALID);
     AJ->release(v);
 }
 

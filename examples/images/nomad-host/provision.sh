@@ -1,9 +1,10 @@
 #!/bin/sh
 # Provisions a nomad-host image on its build instance (run as root by
-# examples/aws-image.yaml): checks the Nomad version asked for and writes
-# the host profile the nodes start from. Everything goes under
-# /opt/nomad-host, so that the script is harmless wherever it runs; a real
-# image adds its package installs (Consul, Nomad, Docker) as further steps.
+# examples/aws-image.yaml, gcp-image.yaml and ovh-image.yaml): checks the
+# Nomad version asked for and writes the host profile the nodes start
+# from. Everything goes under /opt/nomad-host, so that the script is
+# harmless wherever it runs; a real image adds its package installs
+# (Consul, Nomad, Docker) as further steps.
 set -eu
 version=${1:-}
 case $version in

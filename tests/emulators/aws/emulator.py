@@ -38,6 +38,9 @@ def main(argv=None):
     ap.add_argument("--pending-seconds", type=float, default=1.0)
     ap.add_argument("--time-scale", type=float, default=1.0,
                     help="multiplies AWS durations (health-check intervals, retention)")
+    ap.add_argument("--retention-seconds", type=float,
+                    help="how long terminated instances and deleted NAT gateways stay "
+                    "visible (default: AWS's hour times --time-scale)")
     ap.add_argument("--faults", type=float, default=0.0, metavar="RATE")
     ap.add_argument("--fault-kinds", default="throttle,500,latency,drop")
     ap.add_argument("--latency-ms", type=int, default=300)
@@ -70,7 +73,8 @@ def main(argv=None):
                    pending_seconds=args.pending_seconds, time_scale=args.time_scale,
                    faults=(args.faults, kinds, args.latency_ms, args.fault_seed),
                    log_path=args.log, loopback_addresses=args.loopback_addresses,
-                   instance_address=args.instance_endpoint)
+                   instance_address=args.instance_endpoint,
+                   retention_seconds=args.retention_seconds)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -13,13 +13,14 @@ from .server import Gateway, Server
 
 def build(credentials, seed, hosts, address, pending_seconds=1.0, time_scale=1.0,
           faults=(0.0, ("throttle", "500", "latency", "drop"), 300, None), log_path=None,
-          loopback_addresses=False, instance_address=None):
+          loopback_addresses=False, instance_address=None, retention_seconds=None):
     """A bound, not yet serving, Server; its .gateway.emulator holds the state.
     With instance_address (an address of this machine that the pool hosts
     reach), a second bound Server there is .instance_server: the endpoint
     instances with an instance profile are given."""
     models = load_models()
-    config = Config(credentials, seed, hosts, pending_seconds, time_scale, loopback_addresses)
+    config = Config(credentials, seed, hosts, pending_seconds, time_scale, loopback_addresses,
+                    retention_seconds=retention_seconds)
     emulator = Emulator(config)
     services = {
         "ec2": Ec2(emulator, models["ec2"]),

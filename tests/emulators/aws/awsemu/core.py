@@ -10,7 +10,7 @@ import uuid
 
 class Config:
     def __init__(self, credentials, seed, hosts, pending_seconds=1.0, time_scale=1.0,
-                 loopback_addresses=False, instance_endpoint=None):
+                 loopback_addresses=False, instance_endpoint=None, retention_seconds=None):
         self.credentials = credentials  # {akid: (secret, token or None)}
         self.account_id = seed.get("account_id", "123456789012")
         self.zones = seed.get("availability_zones", {"us-east-1": ["us-east-1a", "us-east-1b"]})
@@ -23,10 +23,19 @@ class Config:
         # The URL instances with an instance profile reach the emulator at
         # (hosts.HostPool.profile_env), or None.
         self.instance_endpoint = instance_endpoint
+        # None: AWS's own retention on the time scale.
+        self.retention_seconds = retention_seconds
 
     def scaled(self, aws_seconds):
         """An AWS duration (health-check interval, retention) on the emulator's clock."""
         return aws_seconds * self.time_scale
+
+    def retention(self, aws_seconds):
+        """How long a terminated instance or deleted NAT gateway stays visible:
+        --retention-seconds when given (unscaled), else AWS's own, scaled."""
+        if self.retention_seconds is not None:
+            return self.retention_seconds
+        return self.scaled(aws_seconds)
 
 
 def utcnow():

@@ -309,7 +309,7 @@ class InstanceMixin:
 
     def tick_instances(self, r, now):
         pending = self.emulator.config.pending_seconds
-        retention = self.emulator.config.scaled(RETENTION_SECONDS)
+        retention = self.emulator.config.retention(RETENTION_SECONDS)
         for instance_id in list(r.instances):
             inst = r.instances[instance_id]
             name = inst["State"]["Name"]

@@ -441,7 +441,7 @@ class NetworkMixin:
                     nat.update(State="available", _since=now)
             elif nat["State"] == "deleting" and age >= pending:
                 nat.update(State="deleted", DeleteTime=self.utc(), _since=now)
-            elif nat["State"] in ("deleted", "failed") and age >= self.emulator.config.scaled(
+            elif nat["State"] in ("deleted", "failed") and age >= self.emulator.config.retention(
                     RETENTION_SECONDS):
                 del r.nat_gateways[nat_id]
                 r.tags.pop(nat_id, None)

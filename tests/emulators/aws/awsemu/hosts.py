@@ -120,11 +120,9 @@ if [ -s "$d/pgid" ]; then
   pg=$(cat "$d/pgid")
   kill -TERM -- "-$pg" 2>/dev/null || true
 fi
-# One grep over every environment: a process per /proc entry takes seconds
-# on a busy machine.
-for e in $(grep -lzx "AWSEMU_INSTANCE_ID=$id" /proc/[0-9]*/environ 2>/dev/null); do
-  p=${e#/proc/}; p=${p%%/environ}
-  kill -TERM "$p" 2>/dev/null || true
+# One grep over every environment (the host shares the machine's processes).
+for e in $(grep -lzxF -- "AWSEMU_INSTANCE_ID=$id" /proc/[0-9]*/environ 2>/dev/null); do
+  p=${e#/proc/}; kill -TERM "${p%%/environ}" 2>/dev/null || true
 done
 sleep 0.3
 [ -s "$d/pgid" ] && kill -KILL -- "-$(cat "$d/pgid")" 2>/dev/null || true

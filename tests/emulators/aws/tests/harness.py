@@ -93,6 +93,7 @@ class EmulatorCase(unittest.TestCase):
 
     pending_seconds = 0.2
     time_scale = 0.01
+    retention_seconds = None
     loopback_addresses = True
     hosts = []
     credentials = {AKID: (SECRET, None)}
@@ -103,7 +104,8 @@ class EmulatorCase(unittest.TestCase):
         cls.server = build(cls.credentials, SEED, cls.hosts, ("127.0.0.1", 0),
                            pending_seconds=cls.pending_seconds, time_scale=cls.time_scale,
                            loopback_addresses=cls.loopback_addresses,
-                           instance_address=cls.instance_address)
+                           instance_address=cls.instance_address,
+                           retention_seconds=cls.retention_seconds)
         cls.port = cls.server.server_address[1]
         cls.endpoint = "http://127.0.0.1:%d" % cls.port
         cls.gateway = cls.server.gateway

@@ -512,5 +512,31 @@ class Instances(EmulatorCase):
         self.assertEqual(len(self.ec2.describe_images()["Images"]), 4)
 
 
+class Retention(EmulatorCase):
+    """--retention-seconds: how long a terminated instance stays visible, whatever
+    the time scale (at time scale 1 AWS's own hour would keep it here)."""
+    time_scale = 1.0
+    retention_seconds = 0.5
+
+    def test_config_retention_is_unscaled_when_given(self):
+        from awsemu.core import Config
+        self.assertEqual(Config({}, {}, [], time_scale=0.01).retention(3600), 36)
+        self.assertEqual(Config({}, {}, [], time_scale=0.01, retention_seconds=3600)
+                         .retention(3600), 3600)
+
+    def test_a_terminated_instance_goes_after_the_retention(self):
+        ec2 = self.client("ec2")
+        _, subnets, _ = self.network(ec2)
+        iid = ec2.run_instances(ImageId=IMAGE, MinCount=1, MaxCount=1,
+                                SubnetId=subnets[0])["Instances"][0]["InstanceId"]
+        ec2.terminate_instances(InstanceIds=[iid])
+        self.wait_state(ec2, [iid], "terminated")
+
+        def gone():
+            res = ec2.describe_instances(Filters=[{"Name": "instance-id", "Values": [iid]}])
+            return not res["Reservations"]
+        wait_until(gone, 10, what="the terminated instance to go")
+
+
 if __name__ == "__main__":
     unittest.main()

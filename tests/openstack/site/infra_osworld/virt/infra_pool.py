@@ -13,6 +13,11 @@ hosts of tests/harness/hostpool.sh pools:
   holds (Neutron allocated the first address; Neutron refuses an address
   another port has, so two servers never share a host). No free host: the
   build fails with a fault saying so.
+- A snapshot (the createImage action) uploads to Glance, as a real driver
+  uploads the disk, a few bytes naming the server and the pool host it
+  ran on, so that the image goes `active` as on a cloud. What a build put
+  on the host is not in those bytes: a server booted from the image is
+  another pool host, not a copy of the disk.
 - The console (os-getConsoleOutput) shows, as cloud-init does, the SSH host
   key fingerprints and keys of the host the server was mapped to, read from
   that host's sshd. Servers on other subnets show a stable made-up
@@ -24,6 +29,7 @@ infra_osworld.nova_compute for how it gets into nova.virt).
 import base64
 import glob
 import hashlib
+import io
 import ipaddress
 import json
 import os
@@ -34,6 +40,7 @@ from oslo_concurrency import processutils
 from oslo_log import log as logging
 
 from nova import exception
+from nova.image import glance
 from nova.network import neutron as neutron_api
 from nova.virt import fake
 
@@ -86,6 +93,18 @@ class PoolDriver(fake.FakeDriver):
                       allocations, network_info=network_info,
                       block_device_info=block_device_info, power_on=power_on,
                       accel_info=accel_info)
+
+    def snapshot(self, context, instance, image_id, update_task_state):
+        super().snapshot(context, instance, image_id, update_task_state)
+        api = glance.API()
+        image = api.get(context, image_id)
+        addresses = [ip["address"] for vif in instance.get_network_info()
+                     for ip in vif.fixed_ips()]
+        data = ("snapshot of server %s (%s)\n" % (instance.uuid, " ".join(addresses))).encode()
+        metadata = {"disk_format": image.get("disk_format") or "raw",
+                    "container_format": image.get("container_format") or "bare"}
+        api.update(context, image_id, metadata, data=io.BytesIO(data), purge_props=False)
+        LOG.info("server %s: snapshot %s uploaded (%d bytes)", instance.uuid, image_id, len(data))
 
     def _map_to_pool(self, context, instance, network_info):
         hosts = pool_hosts()
