@@ -35,7 +35,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(REPO, "tests", "emulators", "aws", "tests"))
 HOSTPOOL = os.path.join(REPO, "tests", "harness", "hostpool.sh")
-STANDINS = os.path.join(REPO, "tests", "standins")
+# The stand-ins as tests/standins/stage.sh copies them where the pool hosts
+# see them (a host has its own /tmp, /root, /opt and /run, where the
+# checkout may live).
+STAGE = os.path.join(REPO, "tests", "standins", "stage.sh")
+STANDINS = None
 TAG = "asg-pools.default.main.europe"
 TOOL = None
 WORK = None
@@ -223,9 +227,12 @@ def main():
     if os.geteuid() != 0:
         print("asg-pools: needs root (namespace hosts)")
         return 77
-    global TOOL, WORK, HOSTS
+    global TOOL, WORK, HOSTS, STANDINS
     infra, TOOL = sys.argv[1], sys.argv[2]
     work = WORK = tempfile.mkdtemp(prefix="asg-pools-")
+    STANDINS = subprocess.run([STAGE], capture_output=True, text=True,
+                              check=True).stdout.strip()
+    staged = os.path.dirname(STANDINS)
     env = dict(os.environ, INFRA=infra, PATH=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
     server = None
     try:
@@ -269,6 +276,7 @@ def main():
             server.gateway.emulator.stop()
         subprocess.run([HOSTPOOL, "destroy", work], env=env, stdout=subprocess.DEVNULL)
         shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(staged, ignore_errors=True)
 
 
 if __name__ == "__main__":
