@@ -200,7 +200,11 @@ class ProfileOnHosts(EmulatorCase):
                                    TagSpecifications=[{"ResourceType": "instance", "Tags": [
                                        {"Key": "infra:join", "Value": "t.default.main.europe"}]}])
         server = tagged["Instances"][0]
-        standins = os.path.join(REPO, "tests", "standins")
+        # Staged where the hosts see it: a host has its own /tmp and /root,
+        # where the checkout may live.
+        standins = subprocess.run([os.path.join(REPO, "tests", "standins", "stage.sh")],
+                                  capture_output=True, text=True, check=True).stdout.strip()
+        self.addCleanup(shutil.rmtree, os.path.dirname(standins), True)
         entry = "provider=aws tag_key=infra:join tag_value=t.default.main.europe"
         user_data = ("#!/bin/sh\n"
                      "cd /root\n"
