@@ -32,13 +32,6 @@ int aws_bake_is_build(const infra_json *config)
     return config != NULL && AJ->get(config, "build") != NULL;
 }
 
-/* A string member, known and not empty. */
-static int has_text(const infra_json *obj, const char *key)
-{
-    const infra_json *v = AJ->get(obj, key);
-    return v != NULL && (pu_is_unknown(v) || (AJ->string(v) != NULL && *AJ->string(v)));
-}
-
 static int check_base(infra_call *call, const infra_json *base)
 {
     if (base == NULL) {
@@ -68,7 +61,7 @@ static int check_base(infra_call *call, const infra_json *base)
             error = INFRA_EINVALID;
         }
     }
-    if (!has_text(base, "name")) {
+    if (!pu_bake_has_text(base, "name")) {
         pu_diagf(call, "build.base.name",
                  "base needs name: an AMI name pattern such as "
                  "\"debian-12-amd64-*\"");
@@ -92,7 +85,7 @@ int aws_bake_validate(infra_call *call, const infra_json *config)
     int error = 0;
 
     if (build == NULL) {
-        if (!has_text(config, "name")) {
+        if (!pu_bake_has_text(config, "name")) {
             pu_diagf(call, "name",
                      "an image is looked up by name: a pattern such as "
                      "\"base-*\" (or give build: to make it)");
@@ -136,18 +129,18 @@ int aws_bake_validate(infra_call *call, const infra_json *config)
     }
     if (check_base(call, AJ->get(build, "base")) < 0)
         error = INFRA_EINVALID;
-    if (!has_text(build, "size") && !has_text(build, "machine") &&
-        !has_text(build, "instance_type")) {
+    if (!pu_bake_has_text(build, "size") && !pu_bake_has_text(build, "machine") &&
+        !pu_bake_has_text(build, "instance_type")) {
         pu_diagf(call, "build.size", "a build needs size: the instance type it runs on");
         error = INFRA_EINVALID;
     }
-    if (!has_text(build, "subnet")) {
+    if (!pu_bake_has_text(build, "subnet")) {
         pu_diagf(call, "build.subnet",
                  "a build needs subnet: where its instance runs "
                  "(\"${subnet.NAME.id}\")");
         error = INFRA_EINVALID;
     }
-    if (!has_text(build, "private_key")) {
+    if (!pu_bake_has_text(build, "private_key")) {
         pu_diagf(call, "build.private_key",
                  "a build needs private_key: the SSH key file it "
                  "logs in with");

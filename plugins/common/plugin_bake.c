@@ -49,8 +49,7 @@ int pu_bake_mode(const infra_json *v, int *out)
     return 0;
 }
 
-/* A string member, known and not empty. */
-static int has_text(const infra_json *obj, const char *key)
+int pu_bake_has_text(const infra_json *obj, const char *key)
 {
     const infra_json *v = J->get(obj, key);
     return v != NULL && (pu_is_unknown(v) || (J->string(v) != NULL && *J->string(v)));
@@ -61,13 +60,13 @@ static int check_upload(infra_call *call, const char *attr, const infra_json *st
     char at[96];
     int error = 0;
     snprintf(at, sizeof(at), "%s.upload", attr);
-    if (!has_text(step, "upload")) {
+    if (!pu_bake_has_text(step, "upload")) {
         pu_diagf(call, at, "upload must name a file (relative to the topology's directory)");
         error = INFRA_EINVALID;
     }
     snprintf(at, sizeof(at), "%s.to", attr);
     const char *to = pu_json_str(step, "to");
-    if (!has_text(step, "to")) {
+    if (!pu_bake_has_text(step, "to")) {
         pu_diagf(call, at, "an upload needs to: the absolute path on the machine");
         error = INFRA_EINVALID;
     } else if (to != NULL && to[0] != '/') {
@@ -94,7 +93,7 @@ static int check_run(infra_call *call, const char *attr, const infra_json *step)
     char at[96];
     int error = 0, b;
     snprintf(at, sizeof(at), "%s.run", attr);
-    if (!has_text(step, "run")) {
+    if (!pu_bake_has_text(step, "run")) {
         pu_diagf(call, at, "run must be a command");
         error = INFRA_EINVALID;
     }

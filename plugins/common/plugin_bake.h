@@ -20,6 +20,10 @@
 /* A step's mode: an integer or octal digits ("0644"); 0644 when v is
  * NULL. 0, or INFRA_EINVALID. */
 int pu_bake_mode(const infra_json *v, int *out);
+
+/* Whether obj has the member key as a non-empty string, or as a value not
+ * known until apply (which validate accepts). */
+int pu_bake_has_text(const infra_json *obj, const char *key);
 /* Offline checks of build.steps (a list of uploads and commands):
  * diagnostics at "build.steps[N].KEY". 0 or INFRA_EINVALID. */
 int pu_bake_check_steps(infra_call *call, const infra_json *steps);

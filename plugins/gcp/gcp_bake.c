@@ -37,12 +37,6 @@ int gcp_bake_is_build(const infra_json *config)
     return config != NULL && GJ->get(config, "build") != NULL;
 }
 
-static int has_text(const infra_json *obj, const char *key)
-{
-    const infra_json *v = GJ->get(obj, key);
-    return v != NULL && (pu_is_unknown(v) || (GJ->string(v) != NULL && *GJ->string(v)));
-}
-
 int gcp_bake_validate(infra_call *call, const infra_json *config)
 {
     const infra_json *build = GJ->get(config, "build");
@@ -79,35 +73,35 @@ int gcp_bake_validate(infra_call *call, const infra_json *config)
             error = INFRA_EINVALID;
         }
     }
-    if (!has_text(build, "base")) {
+    if (!pu_bake_has_text(build, "base")) {
         pu_diagf(call, "build.base",
                  "a build needs base: an image, family/NAME, a projects/... path or a name "
                  "pattern");
         error = INFRA_EINVALID;
     }
-    if (!has_text(build, "machine") && !has_text(build, "size") &&
-        !has_text(build, "machine_type")) {
+    if (!pu_bake_has_text(build, "machine") && !pu_bake_has_text(build, "size") &&
+        !pu_bake_has_text(build, "machine_type")) {
         pu_diagf(call, "build.machine", "a build needs machine: the machine type it runs on");
         error = INFRA_EINVALID;
     }
-    if (!has_text(build, "network") && !has_text(build, "subnetwork") &&
-        !has_text(build, "subnet")) {
+    if (!pu_bake_has_text(build, "network") && !pu_bake_has_text(build, "subnetwork") &&
+        !pu_bake_has_text(build, "subnet")) {
         pu_diagf(call, "build.subnetwork",
                  "a build needs subnetwork (or network): where its instance runs, reachable "
                  "over SSH from where infra runs");
         error = INFRA_EINVALID;
     }
-    if (!has_text(build, "private_key")) {
+    if (!pu_bake_has_text(build, "private_key")) {
         pu_diagf(call, "build.private_key",
                  "a build needs private_key: the SSH key file it logs in with");
         error = INFRA_EINVALID;
     }
-    if (!has_text(build, "public_key")) {
+    if (!pu_bake_has_text(build, "public_key")) {
         pu_diagf(call, "build.public_key",
                  "a build needs public_key: the public key file put in the instance's ssh-keys");
         error = INFRA_EINVALID;
     }
-    if (has_text(build, "user") && !pu_is_unknown(GJ->get(build, "user")) &&
+    if (pu_bake_has_text(build, "user") && !pu_is_unknown(GJ->get(build, "user")) &&
         strcmp(pu_json_str(build, "user"), "root") == 0) {
         pu_diagf(call, "build.user",
                  "Compute Engine's guest agent makes no root login: give another user "

@@ -35,12 +35,6 @@ int os_bake_is_build(const infra_json *config)
     return config != NULL && OJ->get(config, "build") != NULL;
 }
 
-static int has_text(const infra_json *obj, const char *key)
-{
-    const infra_json *v = OJ->get(obj, key);
-    return v != NULL && (pu_is_unknown(v) || (OJ->string(v) != NULL && *OJ->string(v)));
-}
-
 int os_bake_validate(infra_call *call, const infra_json *config)
 {
     const infra_json *build = OJ->get(config, "build");
@@ -71,21 +65,22 @@ int os_bake_validate(infra_call *call, const infra_json *config)
             error = INFRA_EINVALID;
         }
     }
-    if (!has_text(build, "base")) {
+    if (!pu_bake_has_text(build, "base")) {
         pu_diagf(call, "build.base", "a build needs base: an image id, a name or a name pattern");
         error = INFRA_EINVALID;
     }
-    if (!has_text(build, "size") && !has_text(build, "flavor") && !has_text(build, "machine")) {
+    if (!pu_bake_has_text(build, "size") && !pu_bake_has_text(build, "flavor") &&
+        !pu_bake_has_text(build, "machine")) {
         pu_diagf(call, "build.size", "a build needs size: the flavor it runs on");
         error = INFRA_EINVALID;
     }
-    if (!has_text(build, "subnet") && !has_text(build, "network")) {
+    if (!pu_bake_has_text(build, "subnet") && !pu_bake_has_text(build, "network")) {
         pu_diagf(call, "build.subnet",
                  "a build needs subnet (or network): where its server runs, reachable over SSH "
                  "from where infra runs");
         error = INFRA_EINVALID;
     }
-    if (!has_text(build, "private_key")) {
+    if (!pu_bake_has_text(build, "private_key")) {
         pu_diagf(call, "build.private_key",
                  "a build needs private_key: the SSH key file of its key_pair");
         error = INFRA_EINVALID;
