@@ -33,9 +33,9 @@
 # secrets file.
 #   usage: paris.sh INFRA_BINARY BUILD_DIR WORLD_DIR   (exit 77 = skipped)
 set -euo pipefail
-infra=$1
-build=$2
-world=$3
+infra=$(realpath "$1")
+build=$(realpath "$2")
+world=$(realpath -m "$3")
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 work=$(mktemp -d /tmp/infra-paris.XXXXXX)
@@ -238,14 +238,18 @@ mv "$world/pools/$suffix.json.tmp" "$world/pools/$suffix.json"
 osctl() { /usr/bin/python3 "$root/tests/openstack/tools/osctl.py" "$world" "$@"; }
 export INFRA_VAR_ovh_cidr=${pool_cidr[ovh]} INFRA_VAR_ovh_key_name=paris-$suffix
 
-ssh-keygen -q -t ed25519 -N "" -C infra-paris-test -f "$work/id_ed25519"
-export INFRA_SSH_PUBLIC_KEY=$work/id_ed25519.pub INFRA_SSH_PRIVATE_KEY=$work/id_ed25519
+# The key pair of the run. The world's servers are pool hosts whose sshd
+# accepts their pool's key and no other (nova's fake driver installs no key
+# pair, tests/openstack/README.md), so the run's key is the ovh pool's; the
+# emulators install it on their hosts as the key pair's.
+install -m 600 "$(jq -r '.[0].ssh_private_key' "${pool_dir[ovh]}/hosts.json")" "$work/id_deploy"
+ssh-keygen -y -f "$work/id_deploy" >"$work/id_deploy.pub"
+export INFRA_SSH_PUBLIC_KEY=$work/id_deploy.pub INFRA_SSH_PRIVATE_KEY=$work/id_deploy
 topo=$work/paris.yaml
 mkdir -p "$work/jobs"
 cp "$root/examples/paris.yaml" "$topo"
 cp "$root/examples/jobs/web-static.json" "$work/jobs/web-static.json"
 secrets=$work/.infra/paris.default.secrets.json
-cd "$work"
 
 state_doc() { pull_state "$infra" "$topo"; }
 secret() { jq -r --arg k "$1" '.[$k]' "$secrets"; }
