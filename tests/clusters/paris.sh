@@ -216,9 +216,10 @@ for _ in $(seq 1 200); do
   kill -0 "$aws_pid" 2>/dev/null || { cat "$work/aws.out" >&2; fail "the AWS emulator did not start"; }
   sleep 0.1
 done
-[ -s "$work/gcp.port" ] && [ -s "$work/aws.port" ] || fail "an emulator wrote no port"
+if [ ! -s "$work/gcp.port" ] || [ ! -s "$work/aws.port" ]; then fail "an emulator wrote no port"; fi
 gcp_endpoint=http://127.0.0.1:$(tr -d '\n' <"$work/gcp.port")
-export AWS_ENDPOINT_URL=http://127.0.0.1:$(tr -d '\n' <"$work/aws.port")
+AWS_ENDPOINT_URL=http://127.0.0.1:$(tr -d '\n' <"$work/aws.port")
+export AWS_ENDPOINT_URL
 jq -n --arg key "$(cat "$work/sa.pem")" --arg email "$gcp_email" --arg uri "$gcp_endpoint/token" \
   '{type: "service_account", project_id: "infra-test", private_key_id: "0123abcd",
     private_key: $key, client_email: $email, client_id: "1234567890",
@@ -238,13 +239,20 @@ mv "$world/pools/$suffix.json.tmp" "$world/pools/$suffix.json"
 osctl() { /usr/bin/python3 "$root/tests/openstack/tools/osctl.py" "$world" "$@"; }
 export INFRA_VAR_ovh_cidr=${pool_cidr[ovh]} INFRA_VAR_ovh_key_name=paris-$suffix
 
-# The key pair of the run. The world's servers are pool hosts whose sshd
-# accepts their pool's key and no other (nova's fake driver installs no key
-# pair, tests/openstack/README.md), so the run's key is the ovh pool's; the
-# emulators install it on their hosts as the key pair's.
-install -m 600 "$(jq -r '.[0].ssh_private_key' "${pool_dir[ovh]}/hosts.json")" "$work/id_deploy"
-ssh-keygen -y -f "$work/id_deploy" >"$work/id_deploy.pub"
-export INFRA_SSH_PUBLIC_KEY=$work/id_deploy.pub INFRA_SSH_PRIVATE_KEY=$work/id_deploy
+ssh-keygen -q -t ed25519 -N "" -C infra-paris-test -f "$work/id_ed25519"
+export INFRA_SSH_PUBLIC_KEY=$work/id_ed25519.pub INFRA_SSH_PRIVATE_KEY=$work/id_ed25519
+# The emulators install the key pair's key on their hosts as cloud-init
+# does; nova's fake driver in the world does not (tests/openstack/README.md),
+# so the key goes onto the ovh pool's host here, through its pool key and
+# with its host key checked.
+ovh_host=$(jq -c '.[0]' "${pool_dir[ovh]}/hosts.json")
+ovh_ip=$(echo "$ovh_host" | jq -r .address)
+ssh-keyscan -T 10 "$ovh_ip" 2>/dev/null >"$work/ovh_known_hosts"
+ssh-keygen -l -f "$work/ovh_known_hosts" | grep -qF "$(echo "$ovh_host" | jq -r .ssh_host_key_fingerprint)" ||
+  fail "the ovh pool host $ovh_ip does not present its host key"
+ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile="$work/ovh_known_hosts" \
+  -o ConnectTimeout=10 -i "$(echo "$ovh_host" | jq -r .ssh_private_key)" "root@$ovh_ip" \
+  'cat >>/etc/ssh/host/authorized_keys' <"$work/id_ed25519.pub" || fail "could not authorize the run's key on $ovh_ip"
 topo=$work/paris.yaml
 mkdir -p "$work/jobs"
 cp "$root/examples/paris.yaml" "$topo"
@@ -327,8 +335,9 @@ for region in europe us; do
   for ip in ${servers[$region]}; do
     leaders+=("$(nomad "$ip" /v1/status/leader | jq -r . || true)")
   done
-  [ ${#leaders[@]} -eq 3 ] && [ -n "${leaders[0]}" ] && [ "$(printf '%s\n' "${leaders[@]}" | sort -u | wc -l)" -eq 1 ] ||
+  if [ ${#leaders[@]} -ne 3 ] || [ -z "${leaders[0]}" ] || [ "$(printf '%s\n' "${leaders[@]}" | sort -u | wc -l)" -ne 1 ]; then
     fail "region $region: the servers do not agree on a leader: ${leaders[*]}"
+  fi
   ip=${servers[$region]%% *}
   nomad "$ip" /v1/regions | jq -e 'sort == ["europe", "us"]' >/dev/null ||
     fail "region $region: /v1/regions does not list europe and us"
@@ -376,10 +385,13 @@ out_has "No changes."
 # datacenters, and runs up again.
 sed -i -e 's/default: \[europe-west1\]/default: [europe-west1, gra7]/' \
   -e 's/app_count: { default: 1,/app_count: { default: 2,/' "$topo"
-grep -qF 'default: [europe-west1, gra7]' "$topo" && grep -qF 'app_count: { default: 2,' "$topo" ||
+if ! grep -qF 'default: [europe-west1, gra7]' "$topo" || ! grep -qF 'app_count: { default: 2,' "$topo"; then
   fail "examples/paris.yaml no longer has the app_datacenters and app_count lines this test edits"
-run 0 "$infra" plan "$topo"
-out_has "job.app"
+fi
+# plan exits 2: changes to make, the job's and nothing else.
+run 2 "$infra" plan "$topo"
+out_has "Plan: 0 to create, 1 to update, 0 to replace, 0 to delete."
+out_has "~ job.app  (update in place: set)"
 out_lacks "cluster.main"
 run 0 "$infra" up "$topo"
 out_has "0 failed, 0 skipped."
