@@ -265,3 +265,11 @@ infra_http_request scripted_request(const char *method, const char *url)
     return req;
 }
 
+
+void scripted_no_proxy(void)
+{
+    static const char *const proxies[] = {"http_proxy",  "HTTP_PROXY", "https_proxy",
+                                          "HTTPS_PROXY", "all_proxy",  "ALL_PROXY"};
+    for (size_t i = 0; i < sizeof(proxies) / sizeof(proxies[0]); i++)
+        unsetenv(proxies[i]);
+}

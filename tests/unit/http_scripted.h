@@ -90,4 +90,8 @@ void scripted_call_begin(infra_call *call, scripted_diags *c);
 /* A request of method for url, everything else left at its default. */
 infra_http_request scripted_request(const char *method, const char *url);
 
+/* Unsets the proxy variables of the environment: requests go to 127.0.0.1
+ * directly, whatever the environment says. */
+void scripted_no_proxy(void);
+
 #endif

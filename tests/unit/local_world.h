@@ -335,8 +335,9 @@ static inline int local_world_setup(int hosts)
 }
 
 /* Removes everything the world and its tests made, by token. */
-static inline int local_world_teardown(void)
+static inline int local_world_teardown(void **state)
 {
+    (void)state;
     if (w.skip)
         return 0;
     /* By the ids the tokens give, so a half-made object goes too. */

@@ -78,6 +78,13 @@ int sshd_fixture_wait(const sshd_fixture *fx, const char *config);
  * with sshd -t, started and listening. 0, or -1 when it does not come up. */
 int sshd_fixture_start(sshd_fixture *fx, const char *path_dir);
 
+/* Skips the test unless sshd_fixture_start brought fx's server up. */
+#define SSHD_FIXTURE_REQUIRE(fx)                                                                   \
+    do {                                                                                           \
+        if ((fx)->port == 0)                                                                       \
+            skip();                                                                                \
+    } while (0)
+
 /* Stops one process started through the fixture and waits for it. */
 void sshd_fixture_stop(sshd_fixture *fx, pid_t pid);
 

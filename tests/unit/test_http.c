@@ -378,12 +378,7 @@ static void test_http_cancelled_call_sends_nothing(void **state)
 
 int main(void)
 {
-    /* Requests go to 127.0.0.1 directly, whatever the environment says. */
-    static const char *const proxies[] = {"http_proxy",  "HTTP_PROXY", "https_proxy",
-                                          "HTTPS_PROXY", "all_proxy",  "ALL_PROXY"};
-    for (size_t i = 0; i < sizeof(proxies) / sizeof(proxies[0]); i++)
-        unsetenv(proxies[i]);
-
+    scripted_no_proxy();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_http_retries_503_twice_then_succeeds_on_third_attempt),
         cmocka_unit_test(test_http_honours_retry_after_seconds_on_429),

@@ -363,12 +363,7 @@ static void test_http_api_table_is_complete(void **state)
 
 int main(void)
 {
-    /* Requests go to 127.0.0.1 directly, whatever the environment says. */
-    static const char *const proxies[] = {"http_proxy",  "HTTP_PROXY", "https_proxy",
-                                          "HTTPS_PROXY", "all_proxy",  "ALL_PROXY"};
-    for (size_t i = 0; i < sizeof(proxies) / sizeof(proxies[0]); i++)
-        unsetenv(proxies[i]);
-
+    scripted_no_proxy();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_http_request_body_and_headers_reach_server_intact),
         cmocka_unit_test(test_http_put_without_body_sends_empty_body),

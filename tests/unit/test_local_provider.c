@@ -30,11 +30,6 @@ static int world_setup(void **state)
     return local_world_setup(2);
 }
 
-static int world_teardown(void **state)
-{
-    return local_world_teardown();
-}
-
 static void test_instances_answer_with_an_ssh_banner_on_port_22(void **state)
 {
     (void)state;
@@ -486,5 +481,5 @@ int main(void)
         cmocka_unit_test(test_load_balancer_and_dns_record_serve_the_hosts),
         cmocka_unit_test(test_delete_leaves_no_namespace_link_mount_process_or_file),
     };
-    return cmocka_run_group_tests(tests, world_setup, world_teardown);
+    return cmocka_run_group_tests(tests, world_setup, local_world_teardown);
 }

@@ -9,7 +9,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,16 +20,10 @@
 
 #include "local_world.h"
 #include "plugin/host.h"
-#include "services/ssh.h"
 
 static int world_setup(void **state)
 {
     return local_world_setup(0);
-}
-
-static int world_teardown(void **state)
-{
-    return local_world_teardown();
 }
 
 static void test_create_killed_midway_is_completed_by_a_retry(void **state)
@@ -134,5 +127,5 @@ int main(void)
         cmocka_unit_test(test_configure_refuses_a_non_root_user_naming_the_fix),
         cmocka_unit_test(test_validate_names_the_bad_attribute),
     };
-    return cmocka_run_group_tests(tests, world_setup, world_teardown);
+    return cmocka_run_group_tests(tests, world_setup, local_world_teardown);
 }

@@ -24,13 +24,6 @@
 #include "sshd_fixture.h"
 
 static sshd_fixture fx;
-static int available;
-
-#define REQUIRE_SSHD()                                                                             \
-    do {                                                                                           \
-        if (!available)                                                                            \
-            skip();                                                                                \
-    } while (0)
 
 static int group_setup(void **state)
 {
@@ -43,16 +36,12 @@ static int group_setup(void **state)
     sshd_fixture_sh("mkdir -p %s/bin && printf '#!/bin/sh\\necho \"sudo: a password is required\" "
                     ">&2\\nexit 1\\n' > %s/bin/sudo && chmod 755 %s/bin/sudo",
                     fx.dir, fx.dir, fx.dir);
-    if (sshd_fixture_start(&fx, "bin") != 0)
-        return -1;
-    available = 1;
-    return 0;
+    return sshd_fixture_start(&fx, "bin");
 }
 
 static int group_teardown(void **state)
 {
     sshd_fixture_free(&fx);
-    available = 0;
     return 0;
 }
 
@@ -96,7 +85,7 @@ static void test_ssh_connect_rejects_a_target_without_host_or_user(void **state)
 
 static void test_ssh_exec_returns_stdout_stderr_and_exit_status(void **state)
 {
-    REQUIRE_SSHD();
+    SSHD_FIXTURE_REQUIRE(&fx);
     infra_ssh *ssh = sshd_fixture_session(&fx);
     int status = -1;
     char *out = NULL, *err = NULL;
@@ -117,7 +106,7 @@ static void test_ssh_exec_returns_stdout_stderr_and_exit_status(void **state)
 
 static void test_ssh_exec_reads_large_interleaved_stdout_and_stderr(void **state)
 {
-    REQUIRE_SSHD();
+    SSHD_FIXTURE_REQUIRE(&fx);
     infra_ssh *ssh = sshd_fixture_session(&fx);
     int status = -1;
     char *out = NULL, *err = NULL;
@@ -146,7 +135,7 @@ static void test_ssh_exec_reads_large_interleaved_stdout_and_stderr(void **state
 
 static void test_ssh_exec_reports_death_by_signal_and_closes_stdin(void **state)
 {
-    REQUIRE_SSHD();
+    SSHD_FIXTURE_REQUIRE(&fx);
     infra_ssh *ssh = sshd_fixture_session(&fx);
     int status = -1;
     char *out = NULL;
@@ -162,7 +151,7 @@ static void test_ssh_exec_reports_death_by_signal_and_closes_stdin(void **state)
 
 static void test_ssh_exec_times_out_instead_of_hanging(void **state)
 {
-    REQUIRE_SSHD();
+    SSHD_FIXTURE_REQUIRE(&fx);
     infra_ssh *ssh = sshd_fixture_session(&fx);
     int status = 7;
     char *out = (char *)"unset";
@@ -186,7 +175,7 @@ static void test_ssh_exec_times_out_instead_of_hanging(void **state)
 
 static void test_ssh_run_returns_stdout_of_a_successful_command(void **state)
 {
-    REQUIRE_SSHD();
+    SSHD_FIXTURE_REQUIRE(&fx);
     infra_ssh *ssh = sshd_fixture_session(&fx);
     infra_call call;
     sshd_fixture_diags c;
@@ -203,7 +192,7 @@ static void test_ssh_run_returns_stdout_of_a_successful_command(void **state)
 
 static void test_ssh_run_reports_exit_code_and_last_stderr_lines(void **state)
 {
-    REQUIRE_SSHD();
+    SSHD_FIXTURE_REQUIRE(&fx);
     infra_ssh *ssh = sshd_fixture_session(&fx);
     infra_call call;
     sshd_fixture_diags c;
@@ -232,7 +221,7 @@ static void test_ssh_run_reports_exit_code_and_last_stderr_lines(void **state)
 
 static void test_ssh_exec_sudo_runs_unchanged_for_root(void **state)
 {
-    REQUIRE_SSHD();
+    SSHD_FIXTURE_REQUIRE(&fx);
     infra_ssh *ssh = sshd_fixture_session(&fx);
     int status = -1;
     char *out = NULL;
@@ -251,7 +240,7 @@ static void test_ssh_exec_sudo_runs_unchanged_for_root(void **state)
 
 static void test_ssh_sudo_command_wraps_and_quotes_for_other_users(void **state)
 {
-    REQUIRE_SSHD();
+    SSHD_FIXTURE_REQUIRE(&fx);
     const char *command = "echo \"it's $((1+1))\"; echo 'a  b'";
     char *line = ssh_sudo_command("deploy", command);
     assert_string_equal(line, "sudo -n -- sh -c 'echo \"it'\\''s $((1+1))\"; echo '\\''a  b'\\'''");
@@ -274,7 +263,7 @@ static void test_ssh_sudo_command_wraps_and_quotes_for_other_users(void **state)
 
 static void test_ssh_upload_writes_file_with_mode_and_replaces_it_atomically(void **state)
 {
-    REQUIRE_SSHD();
+    SSHD_FIXTURE_REQUIRE(&fx);
     infra_ssh *ssh = sshd_fixture_session(&fx);
     char *path = util_printf("%s/uploaded.conf", fx.dir);
     char *cmd = util_printf("stat -c %%a %s; cat %s", path, path);
@@ -310,7 +299,7 @@ static void test_ssh_upload_writes_file_with_mode_and_replaces_it_atomically(voi
 
 static void test_ssh_upload_sends_large_binary_data_intact(void **state)
 {
-    REQUIRE_SSHD();
+    SSHD_FIXTURE_REQUIRE(&fx);
     infra_ssh *ssh = sshd_fixture_session(&fx);
     size_t len = 300 * 1024 + 7;
     unsigned char *data = util_malloc(len);
@@ -338,7 +327,7 @@ static void test_ssh_upload_sends_large_binary_data_intact(void **state)
 
 static void test_ssh_upload_into_missing_directory_fails_with_enotfound(void **state)
 {
-    REQUIRE_SSHD();
+    SSHD_FIXTURE_REQUIRE(&fx);
     infra_ssh *ssh = sshd_fixture_session(&fx);
     char *path = util_printf("%s/no/such/dir/file", fx.dir);
     assert_int_equal(ssh_upload(ssh, path, "x", 1, 0644), INFRA_ENOTFOUND);
@@ -355,7 +344,7 @@ static void test_ssh_upload_into_missing_directory_fails_with_enotfound(void **s
 
 static void test_ssh_run_slot_runs_as_root_and_hands_back_any_exit_status(void **state)
 {
-    REQUIRE_SSHD();
+    SSHD_FIXTURE_REQUIRE(&fx);
     infra_ssh *ssh = sshd_fixture_session(&fx);
     infra_call call;
     sshd_fixture_diags c;
@@ -378,7 +367,7 @@ static void test_ssh_run_slot_runs_as_root_and_hands_back_any_exit_status(void *
 
 static void test_ssh_run_slot_stops_at_the_calls_deadline_and_says_so(void **state)
 {
-    REQUIRE_SSHD();
+    SSHD_FIXTURE_REQUIRE(&fx);
     infra_ssh *ssh = sshd_fixture_session(&fx);
     infra_call call;
     sshd_fixture_diags c;
@@ -400,7 +389,7 @@ static void test_ssh_run_slot_stops_at_the_calls_deadline_and_says_so(void **sta
 
 static void test_ssh_run_slot_reports_a_broken_connection_with_the_stderr_tail(void **state)
 {
-    REQUIRE_SSHD();
+    SSHD_FIXTURE_REQUIRE(&fx);
     infra_ssh *ssh = sshd_fixture_session(&fx);
     infra_call call;
     sshd_fixture_diags c;
@@ -420,7 +409,7 @@ static void test_ssh_run_slot_reports_a_broken_connection_with_the_stderr_tail(v
 
 static void test_ssh_run_slot_quotes_the_refusal_of_sudo(void **state)
 {
-    REQUIRE_SSHD();
+    SSHD_FIXTURE_REQUIRE(&fx);
     infra_ssh *ssh = sshd_fixture_session(&fx);
     infra_call call;
     sshd_fixture_diags c;
@@ -439,7 +428,7 @@ static void test_ssh_run_slot_quotes_the_refusal_of_sudo(void **state)
 
 static void test_ssh_write_file_slot_writes_and_explains_a_failure(void **state)
 {
-    REQUIRE_SSHD();
+    SSHD_FIXTURE_REQUIRE(&fx);
     infra_ssh *ssh = sshd_fixture_session(&fx);
     infra_call call;
     sshd_fixture_diags c;

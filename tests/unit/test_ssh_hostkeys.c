@@ -28,29 +28,18 @@
 #include "sshd_fixture.h"
 
 static sshd_fixture fx;
-static int available;
-
-#define REQUIRE_SSHD()                                                                             \
-    do {                                                                                           \
-        if (!available)                                                                            \
-            skip();                                                                                \
-    } while (0)
 
 static int group_setup(void **state)
 {
     if (access(SSHD_FIXTURE_SSHD, X_OK) != 0)
         return 0;
     sshd_fixture_init(&fx, "ssh-hostkeys", SSHD_FIXTURE_ECDSA);
-    if (sshd_fixture_start(&fx, NULL) != 0)
-        return -1;
-    available = 1;
-    return 0;
+    return sshd_fixture_start(&fx, NULL);
 }
 
 static int group_teardown(void **state)
 {
     sshd_fixture_free(&fx);
-    available = 0;
     return 0;
 }
 
@@ -79,7 +68,7 @@ static char *pub_key_line(const char *key)
 
 static void test_ssh_connect_accepts_the_pinned_fingerprint(void **state)
 {
-    REQUIRE_SSHD();
+    SSHD_FIXTURE_REQUIRE(&fx);
     infra_call call;
     sshd_fixture_diags c;
     infra_ssh *ssh = NULL;
@@ -107,7 +96,7 @@ static void test_ssh_connect_accepts_the_pinned_fingerprint(void **state)
 
 static void test_ssh_connect_accepts_a_pin_of_the_servers_other_key_type(void **state)
 {
-    REQUIRE_SSHD();
+    SSHD_FIXTURE_REQUIRE(&fx);
     infra_call call;
     sshd_fixture_diags c;
     infra_ssh *ssh = NULL;
@@ -127,7 +116,7 @@ static void test_ssh_connect_accepts_a_pin_of_the_servers_other_key_type(void **
 
 static void test_ssh_connect_refuses_a_wrong_fingerprint_before_login(void **state)
 {
-    REQUIRE_SSHD();
+    SSHD_FIXTURE_REQUIRE(&fx);
     infra_call call;
     sshd_fixture_diags c;
     infra_ssh *ssh = (infra_ssh *)&c;
@@ -187,7 +176,7 @@ static void restore_home(char *old)
 
 static void test_ssh_connect_accepts_a_host_in_known_hosts(void **state)
 {
-    REQUIRE_SSHD();
+    SSHD_FIXTURE_REQUIRE(&fx);
     infra_call call;
     sshd_fixture_diags c;
     infra_ssh *ssh = NULL;
@@ -223,7 +212,7 @@ static void test_ssh_connect_accepts_a_host_in_known_hosts(void **state)
 
 static void test_ssh_connect_uses_the_key_type_known_hosts_lists(void **state)
 {
-    REQUIRE_SSHD();
+    SSHD_FIXTURE_REQUIRE(&fx);
     infra_call call;
     sshd_fixture_diags c;
     infra_ssh *ssh = NULL;
@@ -246,7 +235,7 @@ static void test_ssh_connect_uses_the_key_type_known_hosts_lists(void **state)
 
 static void test_ssh_connect_refuses_a_host_missing_from_known_hosts(void **state)
 {
-    REQUIRE_SSHD();
+    SSHD_FIXTURE_REQUIRE(&fx);
     infra_call call;
     sshd_fixture_diags c;
     infra_ssh *ssh = (infra_ssh *)&c;
@@ -278,7 +267,7 @@ static void test_ssh_connect_refuses_a_host_missing_from_known_hosts(void **stat
 
 static void test_ssh_connect_refuses_a_known_hosts_mismatch(void **state)
 {
-    REQUIRE_SSHD();
+    SSHD_FIXTURE_REQUIRE(&fx);
     infra_call call;
     sshd_fixture_diags c;
     infra_ssh *ssh = (infra_ssh *)&c;
@@ -306,7 +295,7 @@ static void test_ssh_connect_refuses_a_known_hosts_mismatch(void **state)
 
 static void test_ssh_connect_refuses_an_unknown_user_key_with_eauth(void **state)
 {
-    REQUIRE_SSHD();
+    SSHD_FIXTURE_REQUIRE(&fx);
     infra_call call;
     sshd_fixture_diags c;
     infra_ssh *ssh = (infra_ssh *)&c;
@@ -331,7 +320,7 @@ static void test_ssh_connect_refuses_an_unknown_user_key_with_eauth(void **state
 
 static void test_ssh_connect_logs_in_with_the_ssh_agent(void **state)
 {
-    REQUIRE_SSHD();
+    SSHD_FIXTURE_REQUIRE(&fx);
     if (access("/usr/bin/ssh-agent", X_OK) != 0)
         skip();
     char *sock = util_printf("%s/agent.sock", fx.dir);
@@ -441,7 +430,7 @@ static void test_ssh_connect_times_out_on_a_server_that_never_speaks(void **stat
 
 static void test_ssh_connect_retries_until_a_late_sshd_starts(void **state)
 {
-    REQUIRE_SSHD();
+    SSHD_FIXTURE_REQUIRE(&fx);
     int port = sshd_fixture_free_port();
     sshd_fixture_conf conf = {.listen = "127.0.0.1",
                               .port = port,
