@@ -44,7 +44,8 @@ typedef struct diags {
     int errors;
 } diags;
 
-static inline void collect(void *ud, infra_call *call, int severity, const char *attr, const char *message)
+static inline void collect(void *ud, infra_call *call, int severity, const char *attr,
+                           const char *message)
 {
     diags *d = ud;
     if (severity >= INFRA_DIAG_ERROR)
@@ -119,12 +120,13 @@ static inline char *make_deb(const char *name, const char *version)
 {
     char *tree = util_printf("%s/build-%s-%s", install_test_dir, name, version);
     char *deb = util_printf("%s/debs-%s/%s_%s_all.deb", install_test_dir, version, name, version);
-    sshd_fixture_sh("mkdir -p '%s/DEBIAN' '%s/usr/bin' \"$(dirname '%s')\" && "
-       "printf 'Package: %s\\nVersion: %s\\nArchitecture: all\\nMaintainer: infra tests "
-       "<tests@example.org>\\nDescription: a test package\\n' >'%s/DEBIAN/control' && "
-       "printf '#!/bin/sh\\necho %s\\n' >'%s/usr/bin/%s' && chmod 755 '%s/usr/bin/%s' && "
-       "dpkg-deb --root-owner-group --build '%s' '%s' >/dev/null",
-       tree, tree, deb, name, version, tree, version, tree, name, tree, name, tree, deb);
+    sshd_fixture_sh(
+        "mkdir -p '%s/DEBIAN' '%s/usr/bin' \"$(dirname '%s')\" && "
+        "printf 'Package: %s\\nVersion: %s\\nArchitecture: all\\nMaintainer: infra tests "
+        "<tests@example.org>\\nDescription: a test package\\n' >'%s/DEBIAN/control' && "
+        "printf '#!/bin/sh\\necho %s\\n' >'%s/usr/bin/%s' && chmod 755 '%s/usr/bin/%s' && "
+        "dpkg-deb --root-owner-group --build '%s' '%s' >/dev/null",
+        tree, tree, deb, name, version, tree, version, tree, name, tree, name, tree, deb);
     free(tree);
     return deb;
 }

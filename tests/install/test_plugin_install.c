@@ -265,9 +265,10 @@ static void test_install_packages_with_dpkg_only_when_not_installed(void **state
     char *got = sha_of(cached);
     assert_string_equal(got, sha);
     free(got);
-    got = sshd_fixture_sh_line("/usr/bin/dpkg-query --admindir='%s/var/lib/dpkg' -W -f='${Status} ${Version}' "
-                    "'%s'",
-                    fx.dpkg_root, pkg);
+    got = sshd_fixture_sh_line(
+        "/usr/bin/dpkg-query --admindir='%s/var/lib/dpkg' -W -f='${Status} ${Version}' "
+        "'%s'",
+        fx.dpkg_root, pkg);
     assert_string_equal(got, "install ok installed 1.0");
     free(got);
     got = sshd_fixture_sh_line("grep -c -- '-i' '%s'", calls);
@@ -304,8 +305,9 @@ static void test_install_packages_with_dpkg_only_when_not_installed(void **state
     assert_int_equal(res.uploaded, 1);
     assert_true(res.changed);
     pu_install_result_free(&res);
-    got = sshd_fixture_sh_line("/usr/bin/dpkg-query --admindir='%s/var/lib/dpkg' -W -f='${Version}' '%s'",
-                    fx.dpkg_root, pkg);
+    got = sshd_fixture_sh_line(
+        "/usr/bin/dpkg-query --admindir='%s/var/lib/dpkg' -W -f='${Version}' '%s'", fx.dpkg_root,
+        pkg);
     assert_string_equal(got, "2.0");
     free(got);
     assert_int_equal(access(cached, F_OK), -1);
@@ -314,7 +316,8 @@ static void test_install_packages_with_dpkg_only_when_not_installed(void **state
 
     /* dpkg's refusal is quoted */
     char *bad = util_printf("%s/debs-bad/%s_3.0_all.deb", fx.sshd.dir, pkg);
-    sshd_fixture_sh("mkdir -p \"$(dirname '%s')\" && { printf '!<arch>\\n'; echo broken; } >'%s'", bad, bad);
+    sshd_fixture_sh("mkdir -p \"$(dirname '%s')\" && { printf '!<arch>\\n'; echo broken; } >'%s'",
+                    bad, bad);
     char *sha3 = sha_of(bad);
     s = spec(bad, sha3);
     load(fx.item, s, &in);

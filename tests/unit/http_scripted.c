@@ -37,8 +37,8 @@ int scripted_ssl_load(void)
         return -1;
 #define SYM(field, name)                                                                           \
     do {                                                                                           \
-        *(void **)(&scripted_ssl.field) = dlsym(scripted_ssl.lib, name);                                             \
-        if (!scripted_ssl.field)                                                                            \
+        *(void **)(&scripted_ssl.field) = dlsym(scripted_ssl.lib, name);                           \
+        if (!scripted_ssl.field)                                                                   \
             return -1;                                                                             \
     } while (0)
     SYM(server_method, "TLS_server_method");
@@ -75,7 +75,8 @@ static ssize_t conn_read(conn *c, char *buf, size_t n)
 static void conn_write(conn *c, const char *buf, size_t n)
 {
     while (n > 0) {
-        ssize_t w = c->tls ? scripted_ssl.write(c->tls, buf, (int)n) : send(c->fd, buf, n, MSG_NOSIGNAL);
+        ssize_t w =
+            c->tls ? scripted_ssl.write(c->tls, buf, (int)n) : send(c->fd, buf, n, MSG_NOSIGNAL);
         if (w <= 0)
             return;
         buf += w;
@@ -264,7 +265,6 @@ infra_http_request scripted_request(const char *method, const char *url)
     req.url = url;
     return req;
 }
-
 
 void scripted_no_proxy(void)
 {

@@ -35,8 +35,8 @@ typedef struct scripted_server {
     size_t nsteps;
     SSL_CTX *tls; /* NULL: plain HTTP */
     pthread_mutex_t lock;
-    size_t served;                               /* requests read so far */
-    char *requests[SCRIPTED_MAX_REQUESTS];       /* each one as received */
+    size_t served;                         /* requests read so far */
+    char *requests[SCRIPTED_MAX_REQUESTS]; /* each one as received */
     size_t request_lens[SCRIPTED_MAX_REQUESTS];
 } scripted_server;
 

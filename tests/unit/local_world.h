@@ -65,7 +65,8 @@ typedef struct diags {
     char text[2048];
 } diags;
 
-static inline void collect(void *ud, infra_call *call, int severity, const char *attr, const char *message)
+static inline void collect(void *ud, infra_call *call, int severity, const char *attr,
+                           const char *message)
 {
     diags *d = ud;
     (void)call;
@@ -85,8 +86,8 @@ static inline void call_setup(infra_call *call, const char *address, const char 
 }
 
 /* plan + apply like the engine; returns the new state or fails the test. */
-static inline json_t *converge(const char *type, const char *address, const char *token, json_t *prior,
-                        json_t *config, int *error_out)
+static inline json_t *converge(const char *type, const char *address, const char *token,
+                               json_t *prior, json_t *config, int *error_out)
 {
     infra_call call;
     diags d;
@@ -143,7 +144,8 @@ static inline const char *str(json_t *obj, const char *key)
 
 /* Runs a shell command line (the test's own strings) and returns its
  * first output line in out; the exit status. */
-static inline int sh(char *out, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static inline int sh(char *out, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static inline int sh(char *out, size_t len, const char *fmt, ...)
 {
     char cmd[4096];

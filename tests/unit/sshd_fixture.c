@@ -250,11 +250,11 @@ pid_t sshd_fixture_spawn(sshd_fixture *fx, const char *netns, const char *config
     char *script = util_printf("mkdir -p '%s/home' && mount --bind '%s/home' /root && sleep %d && "
                                "exec %s -D -e -f '%s' 2>>'%s'",
                                fx->dir, fx->dir, delay_s, SSHD_FIXTURE_SSHD, config, fx->log);
-    char *unshare[] = {"unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", script,
-                       NULL};
-    char *in_netns[] = {"ip",      "netns",         "exec",    (char *)netns, "unshare",
-                        "--mount", "--propagation", "private", "/bin/sh",     "-c",
-                        script,    NULL};
+    char *unshare[] = {"unshare", "--mount", "--propagation", "private",
+                       "/bin/sh", "-c",      script,          NULL};
+    char *in_netns[] = {"ip",      "netns",   "exec",          (char *)netns,
+                        "unshare", "--mount", "--propagation", "private",
+                        "/bin/sh", "-c",      script,          NULL};
     char **argv = netns ? in_netns : unshare;
     pid_t pid = 0;
     assert_int_equal(posix_spawnp(&pid, argv[0], NULL, NULL, argv, environ), 0);
@@ -328,8 +328,7 @@ void sshd_fixture_free(sshd_fixture *fx)
 /* ------------------------------------------------------------------ */
 /* Sessions and diagnostics                                           */
 
-static void collect(void *ud, infra_call *call, int severity, const char *attr,
-                    const char *message)
+static void collect(void *ud, infra_call *call, int severity, const char *attr, const char *message)
 {
     sshd_fixture_diags *d = ud;
     assert_int_equal(severity, INFRA_DIAG_ERROR);

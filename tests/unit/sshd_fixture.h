@@ -38,11 +38,11 @@ typedef struct sshd_fixture {
 
 /* One sshd configuration (sshd_fixture_config). */
 typedef struct sshd_fixture_conf {
-    const char *listen;         /* ListenAddress; NULL: every address */
-    int port;                   /* Port */
-    const char *host_keys[3];   /* HostKey lines, NULL-terminated */
-    const char *path_dir;       /* sessions' PATH starts with DIR/path_dir; NULL: sshd's */
-    int no_forwarding;          /* AllowTcpForwarding no */
+    const char *listen;       /* ListenAddress; NULL: every address */
+    int port;                 /* Port */
+    const char *host_keys[3]; /* HostKey lines, NULL-terminated */
+    const char *path_dir;     /* sessions' PATH starts with DIR/path_dir; NULL: sshd's */
+    int no_forwarding;        /* AllowTcpForwarding no */
 } sshd_fixture_conf;
 
 /* Creates DIR (/tmp/infra-test-NAME-XXXXXX) with user_key, other_key,

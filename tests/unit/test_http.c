@@ -61,7 +61,8 @@ static char *capture_end(capture *c)
 
 static void test_http_retries_503_twice_then_succeeds_on_third_attempt(void **state)
 {
-    static const scripted_step steps[] = {{503, NULL, "busy"}, {503, NULL, "busy"}, {200, NULL, "ok"}};
+    static const scripted_step steps[] = {
+        {503, NULL, "busy"}, {503, NULL, "busy"}, {200, NULL, "ok"}};
     scripted_server s;
     scripted_start(&s, steps, 3, NULL);
     char *url = scripted_url(&s, "http", "/thing");
@@ -88,7 +89,8 @@ static void test_http_retries_503_twice_then_succeeds_on_third_attempt(void **st
 
 static void test_http_honours_retry_after_seconds_on_429(void **state)
 {
-    static const scripted_step steps[] = {{429, "Retry-After: 1\r\n", "slow down"}, {200, NULL, "ok"}};
+    static const scripted_step steps[] = {{429, "Retry-After: 1\r\n", "slow down"},
+                                          {200, NULL, "ok"}};
     scripted_server s;
     scripted_start(&s, steps, 2, NULL);
     char *url = scripted_url(&s, "http", "/throttled");

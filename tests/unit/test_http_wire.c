@@ -33,7 +33,8 @@
 
 static void test_http_request_body_and_headers_reach_server_intact(void **state)
 {
-    static const scripted_step steps[] = {{201, "X-Reply-Header: Yes\r\nX-Multi:  a b \r\n", "created"}};
+    static const scripted_step steps[] = {
+        {201, "X-Reply-Header: Yes\r\nX-Multi:  a b \r\n", "created"}};
     static const char body[] = "{\"name\":\"web\"}\0\x01\xff tail";
     scripted_server s;
     scripted_start(&s, steps, 1, NULL);

@@ -129,16 +129,16 @@ static void test_ssh_to_a_host_refuses_a_wrong_key_and_reports_failures(void **s
     infra_ssh *ssh = NULL;
 
     /* Another host's key pinned for this one: refused, no session. */
-    infra_ssh_target wrong = {sizeof(wrong), ip, 22, "root", key,
-                              str(w.host[1], "ssh_host_key_fingerprint"), 10000};
+    infra_ssh_target wrong = {
+        sizeof(wrong), ip, 22, "root", key, str(w.host[1], "ssh_host_key_fingerprint"), 10000};
     call_setup(&call, "", NULL, &d);
     assert_int_equal(api->connect(&call, &wrong, &ssh), INFRA_EAUTH);
     assert_null(ssh);
     assert_non_null(strstr(d.text, ip));
     host_call_clear(&call);
 
-    infra_ssh_target right = {sizeof(right), ip, 22, "root", key,
-                              str(w.host[0], "ssh_host_key_fingerprint"), 10000};
+    infra_ssh_target right = {
+        sizeof(right), ip, 22, "root", key, str(w.host[0], "ssh_host_key_fingerprint"), 10000};
     call_setup(&call, "", NULL, &d);
     assert_int_equal(api->connect(&call, &right, &ssh), 0);
     int status = -1;

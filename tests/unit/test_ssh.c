@@ -352,9 +352,8 @@ static void test_ssh_run_slot_runs_as_root_and_hands_back_any_exit_status(void *
     char *out = NULL, *err = NULL;
     sshd_fixture_call_begin(&call, &c);
     call.deadline_ms = host_now_ms() + 30000;
-    assert_int_equal(ssh_api()->run(&call, ssh, "id -u; echo bad >&2; exit 3", 1, &status, &out,
-                                    &err),
-                     0);
+    assert_int_equal(
+        ssh_api()->run(&call, ssh, "id -u; echo bad >&2; exit 3", 1, &status, &out, &err), 0);
     assert_int_equal(status, 3);
     assert_string_equal(out, "0\n");
     assert_string_equal(err, "bad\n");
@@ -402,7 +401,8 @@ static void test_ssh_run_slot_reports_a_broken_connection_with_the_stderr_tail(v
     assert_int_equal(c.count, 1);
     assert_true(strncmp(sshd_fixture_diag_text(&c), "ssh: ", 5) == 0);
     assert_non_null(strstr(sshd_fixture_diag_text(&c), "on 127.0.0.1: "));
-    assert_non_null(strstr(sshd_fixture_diag_text(&c), "the command's last lines of stderr:\nabout to go"));
+    assert_non_null(
+        strstr(sshd_fixture_diag_text(&c), "the command's last lines of stderr:\nabout to go"));
     sshd_fixture_call_end(&call, &c);
     ssh_close(ssh);
 }
@@ -420,8 +420,9 @@ static void test_ssh_run_slot_quotes_the_refusal_of_sudo(void **state)
     assert_int_equal(ssh_api()->run(&call, ssh, "systemctl restart nomad", 1, &status, NULL, NULL),
                      INFRA_EAUTH);
     assert_int_equal(status, -1);
-    assert_string_equal(sshd_fixture_diag_text(&c), "sudo on 127.0.0.1 refused to run a command as root for "
-                                       "deploy: sudo: a password is required\n");
+    assert_string_equal(sshd_fixture_diag_text(&c),
+                        "sudo on 127.0.0.1 refused to run a command as root for "
+                        "deploy: sudo: a password is required\n");
     sshd_fixture_call_end(&call, &c);
     ssh_close(ssh);
 }
@@ -447,8 +448,7 @@ static void test_ssh_write_file_slot_writes_and_explains_a_failure(void **state)
     assert_non_null(strstr(sshd_fixture_diag_text(&c), "no/such/dir/file.tmp on 127.0.0.1"));
     /* A call whose deadline has passed writes nothing. */
     call.deadline_ms = host_now_ms() - 1;
-    assert_int_equal(ssh_api()->write_file(&call, ssh, path, "b = 2\n", 6, 0600),
-                     INFRA_ECANCELLED);
+    assert_int_equal(ssh_api()->write_file(&call, ssh, path, "b = 2\n", 6, 0600), INFRA_ECANCELLED);
     assert_non_null(strstr(sshd_fixture_diag_text(&c), "deadline passed"));
     out = sshd_fixture_remote(ssh, cmd);
     assert_string_equal(out, "600\na = 1\n");

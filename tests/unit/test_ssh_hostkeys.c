@@ -74,7 +74,8 @@ static void test_ssh_connect_accepts_the_pinned_fingerprint(void **state)
     infra_ssh *ssh = NULL;
     int before = logins_accepted();
     sshd_fixture_call_begin(&call, &c);
-    infra_ssh_target t = sshd_fixture_target("127.0.0.1", fx.port, fx.fingerprint, fx.user_key, 5000);
+    infra_ssh_target t =
+        sshd_fixture_target("127.0.0.1", fx.port, fx.fingerprint, fx.user_key, 5000);
     assert_int_equal(ssh_api()->connect(&call, &t, &ssh), 0);
     assert_non_null(ssh);
     assert_int_equal(c.count, 0);
@@ -300,7 +301,8 @@ static void test_ssh_connect_refuses_an_unknown_user_key_with_eauth(void **state
     sshd_fixture_diags c;
     infra_ssh *ssh = (infra_ssh *)&c;
     sshd_fixture_call_begin(&call, &c);
-    infra_ssh_target t = sshd_fixture_target("127.0.0.1", fx.port, fx.fingerprint, fx.other_key, 5000);
+    infra_ssh_target t =
+        sshd_fixture_target("127.0.0.1", fx.port, fx.fingerprint, fx.other_key, 5000);
     int64_t start = sshd_fixture_now_ms();
     assert_int_equal(ssh_connect(&call, &t, &ssh), INFRA_EAUTH);
     assert_true(sshd_fixture_now_ms() - start < 5000); /* a refusal is final, not retried */
@@ -432,9 +434,8 @@ static void test_ssh_connect_retries_until_a_late_sshd_starts(void **state)
 {
     SSHD_FIXTURE_REQUIRE(&fx);
     int port = sshd_fixture_free_port();
-    sshd_fixture_conf conf = {.listen = "127.0.0.1",
-                              .port = port,
-                              .host_keys = {fx.host_key, fx.host_ecdsa}};
+    sshd_fixture_conf conf = {
+        .listen = "127.0.0.1", .port = port, .host_keys = {fx.host_key, fx.host_ecdsa}};
     char *config = sshd_fixture_config(&fx, "sshd_late_config", &conf);
     infra_call call;
     sshd_fixture_diags c;

@@ -44,8 +44,8 @@ static void test_testprov_descriptor_declares_test_provider_and_capabilities(voi
 
 static void test_testprov_schema_lists_every_type_with_attribute_flags(void **state)
 {
-    static const char *types[] = {"network", "firewall", "instance", "load_balancer",
-                                  "dns_record", "image"};
+    static const char *types[] = {"network",       "firewall",   "instance",
+                                  "load_balancer", "dns_record", "image"};
     infra_call call;
     infra_json *out = NULL;
     json_t *schema, *res;
@@ -106,11 +106,10 @@ static void test_testprov_validate_reports_bad_cidr_and_size_on_their_paths(void
     assert_int_equal(validate("instance", json_pack("{s:s}", "size", "medium"), &d), 0);
     assert_int_equal(d.n, 0);
     /* a value known only after apply: nothing to check yet */
-    assert_int_equal(validate("network",
-                              json_pack("{s:o}", "cidr",
-                                        host_jansson(host_table()->json->new_unknown())),
-                              &d),
-                     0);
+    assert_int_equal(
+        validate("network",
+                 json_pack("{s:o}", "cidr", host_jansson(host_table()->json->new_unknown())), &d),
+        0);
     assert_int_equal(d.n, 0);
 }
 
@@ -138,8 +137,7 @@ static void test_testprov_configure_requires_dir_and_checks_knobs(void **state)
     assert_true(diag_on(&d, "dir"));
     json_decref(settings);
 
-    assert_int_equal(configure(fx, json_pack("{s:s}", "crash_when", "during"), &d),
-                     INFRA_EINVALID);
+    assert_int_equal(configure(fx, json_pack("{s:s}", "crash_when", "during"), &d), INFRA_EINVALID);
     assert_true(diag_on(&d, "crash_when"));
     assert_int_equal(configure(fx, json_pack("{s:s}", "latency_ms", "soon"), &d), INFRA_EINVALID);
     assert_true(diag_on(&d, "latency_ms"));
@@ -155,8 +153,8 @@ static void test_testprov_configure_requires_dir_and_checks_knobs(void **state)
 static void test_testprov_create_twice_with_same_token_returns_same_object(void **state)
 {
     fixture *fx = *state;
-    json_t *cfg = json_pack("{s:s, s:s, s:s}", "size", "small", "image", "img-1", "password",
-                            "hunter22");
+    json_t *cfg =
+        json_pack("{s:s, s:s, s:s}", "size", "small", "image", "img-1", "password", "hunter22");
     json_t *a = create(fx, "instance", "instance.web[0]", TOKEN_A, cfg);
     json_t *b = create(fx, "instance", "instance.web[0]", TOKEN_A, cfg);
 
@@ -204,8 +202,8 @@ static void test_testprov_update_rewrites_object_and_read_returns_it(void **stat
     json_t *st = create(fx, "load_balancer", "load_balancer.apps", TOKEN_A, cfg);
     json_t *planned = json_pack("{s:[s,s], s:[i], s:s}", "targets", "10.0.0.1", "10.0.0.2",
                                 "listen", 80, "health", "http:8080/health");
-    json_t *updated = do_apply(fx, "load_balancer", "load_balancer.apps", NULL, st, planned,
-                               NULL, &error);
+    json_t *updated =
+        do_apply(fx, "load_balancer", "load_balancer.apps", NULL, st, planned, NULL, &error);
     json_t *got;
 
     assert_int_equal(error, 0);
@@ -336,15 +334,16 @@ static void test_testprov_plan_carries_computed_and_names_force_new_changes(void
     json_t *recidr = json_pack("{s:s, s:s}", "cidr", "10.1.0.0/16", "name", "a");
 
     call_setup(&call, "network.main", NULL, NULL);
-    assert_int_equal(ops->plan(fx->prov, &call, "network", NULL, host_json(rename), &planned,
-                               &replace), 0);
+    assert_int_equal(
+        ops->plan(fx->prov, &call, "network", NULL, host_json(rename), &planned, &replace), 0);
     assert_true(json_equal(host_jansson(planned), rename));
     assert_int_equal(json_array_size(host_jansson(replace)), 0);
     json_decref(host_jansson(planned));
     json_decref(host_jansson(replace));
 
     assert_int_equal(ops->plan(fx->prov, &call, "network", host_json(prior), host_json(rename),
-                               &planned, &replace), 0);
+                               &planned, &replace),
+                     0);
     assert_string_equal(str(host_jansson(planned), "id"), "tp-1");
     assert_string_equal(str(host_jansson(planned), "name"), "b");
     assert_int_equal(json_array_size(host_jansson(replace)), 0);
@@ -352,15 +351,17 @@ static void test_testprov_plan_carries_computed_and_names_force_new_changes(void
     json_decref(host_jansson(replace));
 
     assert_int_equal(ops->plan(fx->prov, &call, "network", host_json(prior), host_json(recidr),
-                               &planned, &replace), 0);
+                               &planned, &replace),
+                     0);
     assert_null(json_object_get(host_jansson(planned), "id")); /* unknown until replaced */
     assert_int_equal(json_array_size(host_jansson(replace)), 1);
     assert_string_equal(json_string_value(json_array_get(host_jansson(replace), 0)), "cidr");
     json_decref(host_jansson(planned));
     json_decref(host_jansson(replace));
 
-    assert_int_equal(ops->plan(fx->prov, &call, "bucket", NULL, host_json(rename), &planned,
-                               &replace), INFRA_ENOTSUP);
+    assert_int_equal(
+        ops->plan(fx->prov, &call, "bucket", NULL, host_json(rename), &planned, &replace),
+        INFRA_ENOTSUP);
     host_call_clear(&call);
     json_decref(prior);
     json_decref(rename);
@@ -376,14 +377,17 @@ int main(void)
         cmocka_unit_test(test_testprov_validate_reports_bad_cidr_and_size_on_their_paths),
         cmocka_unit_test(test_testprov_validate_unknown_type_is_notsup_with_diag),
         FX(test_testprov_configure_requires_dir_and_checks_knobs, fixture_setup),
-        FX(test_testprov_create_twice_with_same_token_returns_same_object, fixture_setup_configured),
+        FX(test_testprov_create_twice_with_same_token_returns_same_object,
+           fixture_setup_configured),
         FX(test_testprov_create_with_different_tokens_makes_two_objects, fixture_setup_configured),
         FX(test_testprov_update_rewrites_object_and_read_returns_it, fixture_setup_configured),
         FX(test_testprov_read_shows_drift_after_object_file_is_edited, fixture_setup_configured),
-        FX(test_testprov_delete_removes_object_and_second_delete_is_notfound, fixture_setup_configured),
+        FX(test_testprov_delete_removes_object_and_second_delete_is_notfound,
+           fixture_setup_configured),
         FX(test_testprov_read_without_state_finds_object_by_token, fixture_setup_configured),
         FX(test_testprov_import_reads_object_by_id, fixture_setup_configured),
-        FX(test_testprov_plan_carries_computed_and_names_force_new_changes, fixture_setup_configured),
+        FX(test_testprov_plan_carries_computed_and_names_force_new_changes,
+           fixture_setup_configured),
 #undef FX
     };
     return cmocka_run_group_tests(tests, load_plugin, unload_plugin);

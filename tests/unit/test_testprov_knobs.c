@@ -46,10 +46,12 @@ static void test_testprov_image_lookup_picks_newest_match(void **state)
     json_t *none = json_pack("{s:s}", "name", "consul-*");
     json_t *st, *again;
 
-    write_image(fx, "a.json",
-                "{\"id\":\"img-1\",\"name\":\"nomad-host-1\",\"created\":\"2024-01-05T10:00:00Z\"}");
-    write_image(fx, "b.json",
-                "{\"id\":\"img-2\",\"name\":\"nomad-host-2\",\"created\":\"2024-03-01T10:00:00Z\"}");
+    write_image(
+        fx, "a.json",
+        "{\"id\":\"img-1\",\"name\":\"nomad-host-1\",\"created\":\"2024-01-05T10:00:00Z\"}");
+    write_image(
+        fx, "b.json",
+        "{\"id\":\"img-2\",\"name\":\"nomad-host-2\",\"created\":\"2024-03-01T10:00:00Z\"}");
     write_image(fx, "c.json",
                 "{\"id\":\"img-3\",\"name\":\"other-3\",\"created\":\"2025-01-01T00:00:00Z\"}");
     write_image(fx, "d.json", "not json");
@@ -88,8 +90,11 @@ static void test_testprov_fail_knobs_inject_permanent_and_transient_failures(voi
     json_t *cfg = json_pack("{s:s}", "size", "small");
     json_t *st;
 
-    assert_int_equal(configure(fx, json_pack("{s:[s], s:[s]}", "fail", "instance.bad",
-                                             "fail_transient", "instance.flaky"), NULL), 0);
+    assert_int_equal(configure(fx,
+                               json_pack("{s:[s], s:[s]}", "fail", "instance.bad", "fail_transient",
+                                         "instance.flaky"),
+                               NULL),
+                     0);
     assert_null(do_apply(fx, "instance", "instance.bad", TOKEN_A, NULL, cfg, &d, &error));
     assert_int_equal(error, INFRA_EINVALID);
     assert_int_equal(d.n, 1);
@@ -213,8 +218,8 @@ static void *slow_create(void *arg)
 {
     stop_job *job = arg;
     json_t *cfg = json_pack("{s:s}", "cidr", "10.0.0.0/16");
-    json_decref(do_apply(job->fx, "network", "network.slow", TOKEN_A, NULL, cfg, NULL,
-                         &job->error));
+    json_decref(
+        do_apply(job->fx, "network", "network.slow", TOKEN_A, NULL, cfg, NULL, &job->error));
     json_decref(cfg);
     return NULL;
 }

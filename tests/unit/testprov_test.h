@@ -43,7 +43,7 @@ typedef struct diags {
 } diags;
 
 static inline void collect_diag(void *ud, infra_call *call, int severity, const char *attr_path,
-                         const char *message)
+                                const char *message)
 {
     diags *d = ud;
     (void)call;
@@ -161,8 +161,9 @@ static inline int fixture_setup_configured(void **state)
     return configure(*state, NULL, NULL);
 }
 
-static inline json_t *do_apply(fixture *fx, const char *type, const char *address, const char *token,
-                        json_t *prior, json_t *planned, diags *d, int *error)
+static inline json_t *do_apply(fixture *fx, const char *type, const char *address,
+                               const char *token, json_t *prior, json_t *planned, diags *d,
+                               int *error)
 {
     infra_call call;
     infra_json *out = NULL;
@@ -170,14 +171,15 @@ static inline json_t *do_apply(fixture *fx, const char *type, const char *addres
     size_t priv_len = 0;
 
     call_setup(&call, address, token, d);
-    *error = ops->apply(fx->prov, &call, type, host_json(prior), host_json(planned), NULL, 0,
-                        &out, &priv, &priv_len);
+    *error = ops->apply(fx->prov, &call, type, host_json(prior), host_json(planned), NULL, 0, &out,
+                        &priv, &priv_len);
     host_call_clear(&call);
     assert_null(priv);
     return host_jansson(out);
 }
 
-static inline json_t *do_read(fixture *fx, const char *type, const char *token, json_t *st, int *error)
+static inline json_t *do_read(fixture *fx, const char *type, const char *token, json_t *st,
+                              int *error)
 {
     infra_call call;
     infra_json *out = NULL;
@@ -189,7 +191,7 @@ static inline json_t *do_read(fixture *fx, const char *type, const char *token, 
 }
 
 static inline json_t *create(fixture *fx, const char *type, const char *address, const char *token,
-                      json_t *planned)
+                             json_t *planned)
 {
     int error;
     json_t *st = do_apply(fx, type, address, token, NULL, planned, NULL, &error);
