@@ -25,24 +25,26 @@ pool_create 5
 emulator_start --pending-seconds 0.2 --time-scale 0.1 --retention-seconds 3600 \
   --hosts "$pool_dir/hosts.json"
 
-ssh-keygen -q -t ed25519 -N "" -C infra-aws-test -f "$work/id_ed25519"
-export INFRA_SSH_PUBLIC_KEY=$work/id_ed25519.pub INFRA_SSH_PRIVATE_KEY=$work/id_ed25519
+# shellcheck source=SCRIPTDIR/../lib/bake_steps.sh
+source "$root/tests/lib/bake_steps.sh"
+bake_keygen infra-aws-test
 # The base: the newest x86_64 nomad-host-* of the seed (ami-...60002), a
 # pattern the generations built (nomad-host-HASH) match too, and must not
 # be taken for; the pool's hosts log in as root.
 export INFRA_VAR_base_name='nomad-host-*' INFRA_VAR_base_owner=self INFRA_VAR_login_user=root
 base=ami-0a1b2c3d4e5f60002
-topo=$work/aws-image.yaml
-cp "$root/examples/aws-image.yaml" "$topo"
-cp -r "$root/examples/images" "$work/images"
+bake_workspace aws-image.yaml
 state_doc() { pull_state "$infra" "$topo"; }
 attr() { jq -r ".resources[\"$1\"].attributes.$2" "$(state_doc)"; }
+image_id() { attr image.nomad-host id; }
+generations() { jq -c '.resources["image.nomad-host"].attributes.generations' "$(state_doc)"; }
 region() { emu_state | jq '.regions["us-east-1"]'; }
 # Instances tagged as builds that are not terminated.
 builds_alive() {
   emu_state | jq --arg k infra:build-hash '[.regions["us-east-1"] as $r | ($r.instances // {})[]
     | select(.State.Name != "terminated") | select(($r.tags[.InstanceId] // {}) | has($k))] | length'
 }
+bake_building() { [ "$(builds_alive)" -ge 1 ]; }
 builds_made() {
   emu_state | jq --arg k infra:build-hash '[.regions["us-east-1"] as $r | ($r.instances // {})[]
     | select(($r.tags[.InstanceId] // {}) | has($k))] | length'
@@ -56,26 +58,9 @@ node_images() {
 }
 made_images() { region | jq -r '.images // {} | keys | sort | join(" ")'; }
 
-# kill_during_build ARGS...: starts infra up ARGS, kills it with SIGKILL
-# as soon as a build instance is alive.
-kill_during_build() {
-  "$infra" up "$topo" "$@" >"$work/killed.out" 2>&1 </dev/null &
-  local pid=$! seen=0
-  for _ in $(seq 1 1200); do
-    [ "$(builds_alive)" -ge 1 ] && { seen=1; break; }
-    kill -0 $pid 2>/dev/null || break
-    sleep 0.05
-  done
-  [ "$seen" -eq 1 ] || { cat "$work/killed.out" >&2; fail "no build instance appeared"; }
-  { kill -9 $pid; wait $pid; } 2>/dev/null || true
-}
-
 # 0. The first up killed during its build, then down: the build instance
 #    the interrupted create left is found by its token and terminated.
-kill_during_build
-run 0 "$infra" down "$topo" --yes
-[ "$(builds_alive)" -eq 0 ] || fail "down left the interrupted build's instance"
-[ "$(made_images)" = "" ] || fail "down left images $(made_images)"
+bake_killed_first_up
 made0=$(builds_made)
 
 # 1. The first build.
@@ -95,29 +80,21 @@ img=$(region | jq ".images[\"$ami1\"]")
 [ "$(builds_made)" -eq $((made0 + 1)) ] || fail "expected one build instance, saw $(builds_made)"
 [ "$(builds_alive)" -eq 0 ] || fail "a build instance is left"
 # What the steps did, on the build instance's host.
-v=$(cat "$pool_dir"/run/*/hosts/*/root/opt/nomad-host/nomad-version 2>/dev/null | sort -u | tr '\n' ' ')
-[ "$v" = "1.7.6 " ] || fail "the build host holds nomad-version '$v'"
+bake_host_holds 1.7.6
 mode=$(stat -c %a "$pool_dir"/run/*/hosts/*/root/opt/nomad-host/provision.sh | sort -u)
 [ "$mode" = 755 ] || fail "provision.sh has mode $mode"
 [ "$(node_images)" = "running $ami1 " ] || fail "the nodes run '$(node_images)', expected $ami1"
 
 # 2. Nothing changed: nothing is built.
-run 0 "$infra" up "$topo"
+bake_nothing_changes "$ami1"
 [ "$(builds_made)" -eq $((made0 + 1)) ] || fail "the second up built again"
-[ "$(attr image.nomad-host id)" = "$ami1" ] || fail "the second up changed the image"
-run 0 "$infra" plan "$topo"
-out_has "No changes"
 
 # 3. A changed step: generation 2, the nodes replaced.
 nodes1=$(for i in 0 1 2; do attr "instance.node[$i]" id; done | sort | tr '\n' ' ')
-run 0 "$infra" up "$topo" --var nomad_version=1.7.7
-ami2=$(attr image.nomad-host id)
-[ "$ami2" != "$ami1" ] || fail "no new generation was built"
+bake_changed_step "$ami1"
+ami2=$bake_image
 [ "$(attr image.nomad-host build_hash)" != "$hash1" ] || fail "the build hash did not change"
-[ "$(jq -c '.resources["image.nomad-host"].attributes.generations' "$(state_doc)")" = "[\"$ami2\",\"$ami1\"]" ] ||
-  fail "generations are $(jq -c '.resources["image.nomad-host"].attributes.generations' "$(state_doc)")"
 [ "$(builds_made)" -eq $((made0 + 2)) ] || fail "expected a second build instance"
-[ "$(builds_alive)" -eq 0 ] || fail "a build instance is left"
 nodes2=$(for i in 0 1 2; do attr "instance.node[$i]" id; done | sort | tr '\n' ' ')
 [ "$nodes1" != "$nodes2" ] || fail "the nodes were not replaced"
 [ "$(node_images)" = "running $ami2 " ] || fail "the nodes run '$(node_images)', expected $ami2"
@@ -130,7 +107,7 @@ out_has "No changes"
 #    terminates that instance, builds generation 3 once and, keeping two
 #    generations, deregisters generation 1 and deletes its snapshot.
 snap1=$(region | jq -r --arg a "$ami1" '.images[$a].BlockDeviceMappings[0].Ebs.SnapshotId')
-kill_during_build --var nomad_version=1.7.8
+bake_kill_during_build --var nomad_version=1.7.8
 run 0 "$infra" up "$topo" --var nomad_version=1.7.8
 ami3=$(attr image.nomad-host id)
 [ "$ami3" != "$ami2" ] || fail "the rerun did not build generation 3"
@@ -138,28 +115,20 @@ ami3=$(attr image.nomad-host id)
 hash3=$(attr image.nomad-host build_hash)
 [ "$(region | jq --arg h "$hash3" '[.tags | to_entries[] | select(.key | startswith("ami-"))
   | select(.value["infra:build-hash"] == $h)] | length')" -eq 1 ] || fail "generation 3 was made twice"
-[ "$(jq -c '.resources["image.nomad-host"].attributes.generations' "$(state_doc)")" = "[\"$ami3\",\"$ami2\"]" ] ||
-  fail "generations are $(jq -c '.resources["image.nomad-host"].attributes.generations' "$(state_doc)")"
+[ "$(generations)" = "[\"$ami3\",\"$ami2\"]" ] || fail "generations are $(generations)"
 [ "$(region | jq --arg a "$ami1" '.images | has($a)')" = false ] || fail "generation 1 was not deregistered"
 [ "$(region | jq --arg s "$snap1" '.snapshots | has($s)')" = false ] || fail "the snapshot of generation 1 is left"
 [ "$(node_images)" = "running $ami3 " ] || fail "the nodes run '$(node_images)', expected $ami3"
 
 # 5. A failing step: the up fails with its output; no instance is left.
-run 1 "$infra" up "$topo" --var nomad_version=bad
-err_has 'step 3 (/opt/nomad-host/provision.sh bad) exited with status 3'
-err_has '"bad" is not a Nomad version (X.Y.Z)'
+bake_failing_step "$ami3"
 [ "$(builds_made)" -eq $((made0 + 5)) ] || fail "the failing build launched no instance"
-[ "$(builds_alive)" -eq 0 ] || fail "the failed build left its instance"
-[ "$(attr image.nomad-host id)" = "$ami3" ] || fail "the failed build changed the state's image"
 [ "$(node_images)" = "running $ami3 " ] || fail "after the failed build the nodes run '$(node_images)', expected $ami3"
 
 # 6. An update killed during its build, then down: the build instance
 #    goes, every image the state names is deregistered with its snapshot.
-kill_during_build --var nomad_version=1.7.9
-run 0 "$infra" down "$topo" --var nomad_version=1.7.9 --yes
-[ "$(made_images)" = "" ] || fail "after down the emulator holds images $(made_images)"
+bake_killed_update_then_down
 [ "$(region | jq '.snapshots | length')" -eq 0 ] || fail "after down snapshots are left"
 [ "$(awsctl call ec2 DescribeImages '{"Owners": ["self"]}' | jq '.Images | length')" -eq 5 ] ||
   fail "down touched the seed images"
-[ "$(builds_alive)" -eq 0 ] || fail "after down a build instance is left"
 echo "ok: built $ami1, reused it, built $ami2 on a changed step, $ami3 after a crash, a failing step left nothing, down after a killed update removed the build instance and the images"

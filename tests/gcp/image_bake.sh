@@ -25,17 +25,18 @@ source "$(dirname "$0")/lib.sh"
 pool_create 5
 emulator_start --operation-seconds 0.2 --time-scale 0.1 --hosts "$pool_dir/hosts.json"
 
-ssh-keygen -q -t ed25519 -N "" -C infra-gcp-test -f "$work/id_ed25519"
-export INFRA_SSH_PUBLIC_KEY=$work/id_ed25519.pub INFRA_SSH_PRIVATE_KEY=$work/id_ed25519
+# shellcheck source=SCRIPTDIR/../lib/bake_steps.sh
+source "$root/tests/lib/bake_steps.sh"
+bake_keygen infra-gcp-test
 base=projects/debian-cloud/global/images/debian-12-bookworm-v20261101
-topo=$work/gcp-image.yaml
-cp "$root/examples/gcp-image.yaml" "$topo"
-cp -r "$root/examples/images" "$work/images"
+bake_workspace gcp-image.yaml
 export INFRA_VAR_nodes=2
 project() { emu_state | jq '.projects["infra-test"]'; }
 st() { attr "$topo" "$1" "$2"; }
+image_id() { st image.nomad-host id; }
 # Instances labelled as builds (alive: the emulator drops deleted ones).
 builds_alive() { project | jq '[.instances // {} | .[][] | select(.labels["infra-build-hash"])] | length'; }
+bake_building() { [ "$(builds_alive)" -ge 1 ]; }
 # Build instances ever inserted: the insert operations that made one.
 builds_made() {
   project | jq '[.operations // {} | .[][] | select(.operationType == "insert")
@@ -51,27 +52,10 @@ node_images() {
     | [.disks // {} | .[][] | select(.selfLink as $s | $d | index($s)) | .sourceImage
     | sub("^.*/projects/"; "projects/")] | unique | join(" ")'
 }
-gens() { state_json "$topo" | jq -c '.resources["image.nomad-host"].attributes.generations'; }
-
-# kill_during_build ARGS...: starts infra up ARGS, kills it with SIGKILL
-# as soon as a build instance is alive.
-kill_during_build() {
-  "$infra" up "$topo" "$@" >"$work/killed.out" 2>&1 </dev/null &
-  local pid=$! seen=0
-  for _ in $(seq 1 1200); do
-    [ "$(builds_alive)" -ge 1 ] && { seen=1; break; }
-    kill -0 $pid 2>/dev/null || break
-    sleep 0.05
-  done
-  [ "$seen" -eq 1 ] || { cat "$work/killed.out" >&2; fail "no build instance appeared"; }
-  { kill -9 $pid; wait $pid; } 2>/dev/null || true
-}
+generations() { state_json "$topo" | jq -c '.resources["image.nomad-host"].attributes.generations'; }
 
 # 0. The first up killed during its build, then down.
-kill_during_build
-run 0 "$infra" down "$topo" --yes
-[ "$(builds_alive)" -eq 0 ] || fail "down left the interrupted build's instance"
-[ "$(made_images)" = "" ] || fail "down left images $(made_images)"
+bake_killed_first_up
 made0=$(builds_made)
 
 # 1. The first build.
@@ -88,26 +72,19 @@ im=$(project | jq --arg n "nomad-host-${hash1:0:16}" '.images.global[] | select(
 [[ $(echo "$im" | jq -r .sourceDisk) == */disks/nomad-host-build-* ]] || fail "the image was not made from the build instance's disk"
 [ "$(builds_made)" -eq $((made0 + 1)) ] || fail "expected one build instance, saw $(builds_made)"
 [ "$(builds_alive)" -eq 0 ] || fail "a build instance is left"
-v=$(cat "$pool_dir"/run/*/hosts/*/root/opt/nomad-host/nomad-version 2>/dev/null | sort -u | tr '\n' ' ')
-[ "$v" = "1.7.6 " ] || fail "the build host holds nomad-version '$v'"
+bake_host_holds 1.7.6
 own=$(stat -c '%U %a' "$pool_dir"/run/*/hosts/*/root/opt/nomad-host/provision.sh | sort -u)
 [ "$own" = "root 755" ] || fail "provision.sh is '$own', expected root's with mode 755 (installed through sudo)"
 [ "$(node_images)" = "$img1" ] || fail "the nodes boot '$(node_images)', expected $img1"
 
 # 2. Nothing changed: nothing is built.
-run 0 "$infra" up "$topo"
+bake_nothing_changes "$img1"
 [ "$(builds_made)" -eq $((made0 + 1)) ] || fail "the second up built again"
-[ "$(st image.nomad-host id)" = "$img1" ] || fail "the second up changed the image"
-run 0 "$infra" plan "$topo"
-out_has "No changes"
 
 # 3. A changed step: generation 2, the nodes replaced.
-run 0 "$infra" up "$topo" --var nomad_version=1.7.7
-img2=$(st image.nomad-host id)
-[ "$img2" != "$img1" ] || fail "no new generation was built"
-[ "$(gens)" = "[\"$img2\",\"$img1\"]" ] || fail "generations are $(gens)"
+bake_changed_step "$img1"
+img2=$bake_image
 [ "$(builds_made)" -eq $((made0 + 2)) ] || fail "expected a second build instance"
-[ "$(builds_alive)" -eq 0 ] || fail "a build instance is left"
 [ "$(node_images)" = "$img2" ] || fail "the nodes boot '$(node_images)', expected $img2"
 [ "$(made_images)" = "$(printf '%s\n' "$img1" "$img2" | sort | tr '\n' ' ' | sed 's/ $//')" ] ||
   fail "the emulator holds images '$(made_images)'"
@@ -116,32 +93,25 @@ out_has "No changes"
 
 # 4. A run killed while its build instance runs: the rerun deletes it,
 #    builds generation 3 once and, keeping two, deletes generation 1.
-kill_during_build --var nomad_version=1.7.8
+bake_kill_during_build --var nomad_version=1.7.8
 run 0 "$infra" up "$topo" --var nomad_version=1.7.8
 img3=$(st image.nomad-host id)
 [ "$img3" != "$img2" ] || fail "the rerun did not build generation 3"
 [ "$(builds_alive)" -eq 0 ] || fail "the interrupted build left its instance"
-[ "$(gens)" = "[\"$img3\",\"$img2\"]" ] || fail "generations are $(gens)"
+[ "$(generations)" = "[\"$img3\",\"$img2\"]" ] || fail "generations are $(generations)"
 [ "$(made_images)" = "$(printf '%s\n' "$img2" "$img3" | sort | tr '\n' ' ' | sed 's/ $//')" ] ||
   fail "generation 1 was not deleted: $(made_images)"
 [ "$(node_images)" = "$img3" ] || fail "the nodes boot '$(node_images)', expected $img3"
 
 # 5. A failing step: the up fails with its output; no instance is left.
 made5=$(builds_made)
-run 1 "$infra" up "$topo" --var nomad_version=bad
-err_has 'step 3 (/opt/nomad-host/provision.sh bad) exited with status 3'
-err_has '"bad" is not a Nomad version (X.Y.Z)'
+bake_failing_step "$img3"
 [ "$(builds_made)" -eq $((made5 + 1)) ] || fail "the failing build launched no instance"
-[ "$(builds_alive)" -eq 0 ] || fail "the failed build left its instance"
-[ "$(st image.nomad-host id)" = "$img3" ] || fail "the failed build changed the state's image"
 [ "$(node_images)" = "$img3" ] || fail "after the failed build the nodes boot '$(node_images)'"
 
 # 6. An update killed during its build, then down: the build instance of
 #    a hash the state does not name goes too, and every generation.
-kill_during_build --var nomad_version=1.7.9
-run 0 "$infra" down "$topo" --var nomad_version=1.7.9 --yes
-[ "$(builds_alive)" -eq 0 ] || fail "down left the interrupted update's build instance"
-[ "$(made_images)" = "" ] || fail "after down the emulator holds images $(made_images)"
+bake_killed_update_then_down
 [ "$(project | jq '[.images.global[] | select(.name | startswith("nomad-host-2026"))] | length')" -eq 2 ] ||
   fail "down touched the seeded images"
 [ "$(project | jq '[.instances // {} | .[][]] | length')" -eq 0 ] || fail "after down instances are left"

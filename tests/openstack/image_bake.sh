@@ -20,29 +20,34 @@
 source "$(dirname "$0")/lib.sh"
 
 pool_create 5
-ssh-keygen -q -t ed25519 -N "" -C infra-os-test -f "$work/id_ed25519"
+# shellcheck source=SCRIPTDIR/../lib/bake_steps.sh
+source "$root/tests/lib/bake_steps.sh"
+bake_keygen infra-os-test
 # The pool's hosts take the pool's own key for root.
-export INFRA_SSH_PUBLIC_KEY=$work/id_ed25519.pub
 INFRA_SSH_PRIVATE_KEY=$(jq -r '.[0].ssh_private_key' "$pool_dir/hosts.json")
 export INFRA_SSH_PRIVATE_KEY
-topo=$work/ovh-image.yaml
-cp "$root/examples/ovh-image.yaml" "$topo"
-cp -r "$root/examples/images" "$work/images"
+bake_workspace ovh-image.yaml
 env=$suffix
-args=(-e "$env" --var "cidr=$pool_cidr" --var "key_name=nomad-image-$suffix" --var login_user=root)
-down_args=("${args[@]}")
+bake_args=(-e "$env" --var "cidr=$pool_cidr" --var "key_name=nomad-image-$suffix" --var login_user=root)
+bake_noun=server
+# nova's fake driver, slow on a loaded machine, may still be plugging the
+# port of a server deleted while BUILD: a build is killed once ACTIVE.
+bake_kill_tries=2400
+bake_kill_interval=0.1
+down_args=("${bake_args[@]}")
 cleanup_topologies+=("$topo")
 st() { jq -r ".resources[\"$1\"].attributes.$2" "$(state_doc "$topo" -e "$env")"; }
-gens() { jq -c '.resources["image.nomad-host"].attributes.generations' "$(state_doc "$topo" -e "$env")"; }
+image_id() { st image.nomad-host id; }
+generations() { jq -c '.resources["image.nomad-host"].attributes.generations' "$(state_doc "$topo" -e "$env")"; }
 base=$(osctl get image '/images?name=Debian%2012' | jq -r '.images[0].id')
 # The build servers of this run's environment (alive) and the images it made.
 builds_alive() {
   tagged servers compute /servers/detail ovh-image "$env" | jq '[.[] | select(.metadata.infra_build_hash)] | length'
 }
 # Build servers ACTIVE (being provisioned): where a kill interrupts a build.
-builds_active() {
-  tagged servers compute /servers/detail ovh-image "$env" |
-    jq '[.[] | select(.metadata.infra_build_hash and .status == "ACTIVE")] | length'
+bake_building() {
+  [ "$(tagged servers compute /servers/detail ovh-image "$env" |
+    jq '[.[] | select(.metadata.infra_build_hash and .status == "ACTIVE")] | length')" -ge 1 ]
 }
 made_images() {
   osctl get image "/images?infra_environment=$env" | jq -r '[.images[] | select(.infra_build_hash) | .id] | sort | join(" ")'
@@ -52,29 +57,11 @@ node_images() {
     jq -r '[.[] | select(.metadata.infra_build_hash | not) | .image.id] | unique | join(" ")'
 }
 
-# kill_during_build ARGS...: starts infra up ARGS, kills it with SIGKILL
-# once its build server is ACTIVE (nova's fake driver, slow on a loaded
-# machine, may still be plugging the port of a server deleted while BUILD).
-kill_during_build() {
-  "$infra" up "$topo" "${args[@]}" "$@" >"$work/killed.out" 2>&1 </dev/null &
-  local pid=$! seen=0
-  for _ in $(seq 1 2400); do
-    [ "$(builds_active)" -ge 1 ] && { seen=1; break; }
-    kill -0 $pid 2>/dev/null || break
-    sleep 0.1
-  done
-  [ "$seen" -eq 1 ] || { cat "$work/killed.out" >&2; fail "no build server appeared"; }
-  { kill -9 $pid; wait $pid; } 2>/dev/null || true
-}
-
 # 0. The first up killed during its build, then down.
-kill_during_build
-run 0 "$infra" down "$topo" "${args[@]}" --yes
-[ "$(builds_alive)" -eq 0 ] || fail "down left the interrupted build's server"
-[ "$(made_images)" = "" ] || fail "down left images $(made_images)"
+bake_killed_first_up
 
 # 1. The first build.
-run 0 "$infra" up "$topo" "${args[@]}"
+run 0 "$infra" up "$topo" "${bake_args[@]}"
 img1=$(st image.nomad-host id)
 hash1=$(st image.nomad-host build_hash)
 [ "${#hash1}" -eq 64 ] || fail "build_hash is '$hash1'"
@@ -85,37 +72,23 @@ im=$(osctl get image "/images/$img1")
 [ "$(echo "$im" | jq -r .infra_build_hash)" = "$hash1" ] || fail "$img1 lacks its infra_build_hash property"
 [ "$(echo "$im" | jq -r .infra_address)" = image.nomad-host ] || fail "$img1 lacks its infra_address property"
 [ "$(builds_alive)" -eq 0 ] || fail "a build server is left"
-v=$(cat "$pool_dir"/run/*/hosts/*/root/opt/nomad-host/nomad-version 2>/dev/null | sort -u | tr '\n' ' ')
-[ "$v" = "1.7.6 " ] || fail "the build host holds nomad-version '$v'"
+bake_host_holds 1.7.6
 [ "$(node_images)" = "$img1" ] || fail "the nodes run '$(node_images)', expected $img1"
 
 # 2. Nothing changed: nothing is built.
-run 0 "$infra" up "$topo" "${args[@]}"
-[ "$(st image.nomad-host id)" = "$img1" ] || fail "the second up changed the image"
+bake_nothing_changes "$img1"
 [ "$(made_images)" = "$img1" ] || fail "the second up made images: $(made_images)"
-run 0 "$infra" plan "$topo" "${args[@]}"
-out_has "No changes"
 
 # 3. A changed step: generation 2, the nodes replaced.
-run 0 "$infra" up "$topo" "${args[@]}" --var nomad_version=1.7.7
-img2=$(st image.nomad-host id)
-[ "$img2" != "$img1" ] || fail "no new generation was built"
-[ "$(gens)" = "[\"$img2\",\"$img1\"]" ] || fail "generations are $(gens)"
-[ "$(builds_alive)" -eq 0 ] || fail "a build server is left"
+bake_changed_step "$img1"
+img2=$bake_image
 [ "$(node_images)" = "$img2" ] || fail "the nodes run '$(node_images)', expected $img2"
 
 # 4. A failing step.
-run 1 "$infra" up "$topo" "${args[@]}" --var nomad_version=bad
-err_has 'step 3 (/opt/nomad-host/provision.sh bad) exited with status 3'
-err_has '"bad" is not a Nomad version (X.Y.Z)'
-[ "$(builds_alive)" -eq 0 ] || fail "the failed build left its server"
-[ "$(st image.nomad-host id)" = "$img2" ] || fail "the failed build changed the state's image"
+bake_failing_step "$img2"
 
 # 5. An update killed during its build, then down.
-kill_during_build --var nomad_version=1.7.9
-run 0 "$infra" down "$topo" "${args[@]}" --var nomad_version=1.7.9 --yes
-[ "$(builds_alive)" -eq 0 ] || fail "down left the interrupted update's build server"
-[ "$(made_images)" = "" ] || fail "after down Glance holds images $(made_images)"
+bake_killed_update_then_down
 [ "$(osctl get image '/images?name=Debian%2012' | jq -r '.images[0].id')" = "$base" ] ||
   fail "down touched the world's images"
 echo "ok: built $img1, reused it, built $img2 on a changed step, a failing step left nothing, down after a killed update left nothing"

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# Two real sshd hosts in network namespaces for test_ssh_jump: a bastion
-# that this machine reaches over a veth pair, and a target on a private
-# link behind it that only the bastion's namespace reaches (no route from
-# here, no forwarding in the bastion). Needs root and iproute2.
+# The network of test_ssh_jump's two hosts, each a network namespace: a
+# bastion that this machine reaches over a veth pair, and a target on a
+# private link behind it that only the bastion's namespace reaches (no
+# route from here, no forwarding in the bastion). The test starts a real
+# sshd in each (sshd_fixture.h). Needs root and iproute2.
 #
 #   ssh_jump_hosts.sh create DIR   DIR/hosts.env: BASTION=, TARGET=, SPARE= (an
-#                                  address of the private link nobody has)
-#   ssh_jump_hosts.sh destroy DIR  stops the servers, removes what create made
-#
-# DIR already holds bastion_key, target_key (host keys), authorized_keys.
+#                                  address of the private link nobody has),
+#                                  BASTION_NS=, TARGET_NS= (the namespaces)
+#   ssh_jump_hosts.sh destroy DIR  removes what create made
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../lib.sh"
@@ -39,43 +39,13 @@ create() {
   ip -n "$prefix-b" link set "${prefix}b" up
   ip -n "$prefix-b" link set "${prefix}p" up
   ip -n "$prefix-t" link set "${prefix}t" up
-  mkdir -p /run/sshd "$dir/home"
-  local name
-  for name in bastion target; do
-    cat >"$dir/$name.conf" <<CONF
-Port 22
-HostKey $dir/${name}_key
-AuthorizedKeysFile $dir/authorized_keys
-PidFile $dir/$name.pid
-StrictModes no
-UsePAM no
-PermitRootLogin prohibit-password
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-AllowTcpForwarding $([ $name = bastion ] && echo yes || echo no)
-Subsystem sftp internal-sftp
-CONF
-    # root's login shell must not read this machine's ~/.bashrc: /root is
-    # an empty directory in the server's own mount namespace.
-    ip netns exec "$prefix-${name:0:1}" unshare --mount --propagation private \
-      /bin/sh -c "mount --bind $dir/home /root && exec /usr/sbin/sshd -f $dir/$name.conf -E $dir/$name.log"
-  done
-  # sshd listens before it writes its pid file.
-  local i
-  for i in $(seq 1 300); do
-    [ -s "$dir/bastion.pid" ] && [ -s "$dir/target.pid" ] && break
-    sleep 0.1
-  done
-  [ -s "$dir/bastion.pid" ] && [ -s "$dir/target.pid" ] || { cat "$dir"/*.log >&2; exit 1; }
-  echo "BASTION=$net.2 TARGET=$net.66 SPARE=$net.67" >"$dir/hosts.env.tmp"
+  echo "BASTION=$net.2 TARGET=$net.66 SPARE=$net.67 BASTION_NS=$prefix-b TARGET_NS=$prefix-t" \
+    >"$dir/hosts.env.tmp"
   mv "$dir/hosts.env.tmp" "$dir/hosts.env"
 }
 
 destroy() {
-  local dir=$1 PREFIX= NET= name
-  for name in bastion target; do
-    [ -f "$dir/$name.pid" ] && kill "$(cat "$dir/$name.pid")" 2>/dev/null || true
-  done
+  local dir=$1 PREFIX= NET=
   [ -f "$dir/names.env" ] && . "$dir/names.env"
   [ -n "$PREFIX" ] || return 0
   [ -n "$NET" ] && ip route del unreachable "$NET.64/26" 2>/dev/null || true

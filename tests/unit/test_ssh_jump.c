@@ -1,9 +1,10 @@
 /* SSH through a bastion against two real OpenSSH servers in network
- * namespaces (ssh_jump_hosts.sh): the target sits on a private link that
- * only the bastion's namespace reaches. Commands and uploads go through
- * the jump; a wrong key of either hop is refused and the message names the
- * hop; an address the bastion cannot reach is named; a route makes plain
- * ssh_connect (what plugins call) take the jump. Needs root. */
+ * namespaces (ssh_jump_hosts.sh makes the network, sshd_fixture.h the
+ * servers): the target sits on a private link that only the bastion's
+ * namespace reaches. Commands and uploads go through the jump; a wrong key
+ * of either hop is refused and the message names the hop; an address the
+ * bastion cannot reach is named; a route makes plain ssh_connect (what
+ * plugins call) take the jump. Needs root. */
 #define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,111 +12,84 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "base/util.h"
 #include "plugin/host.h"
 #include "services/ssh.h"
+#include "sshd_fixture.h"
 
 #define SCRIPT TEST_SOURCE_DIR "/unit/ssh_jump_hosts.sh"
 
-typedef struct fixture {
+static struct {
     int available;
-    char *dir;
-    char *user_key;
+    sshd_fixture sshd; /* host_key is the bastion's, other_key's fingerprint the wrong one */
+    char *target_key;
     char *bastion_fp, *target_fp, *wrong_fp;
     char bastion[32], target[32], spare[32];
-} fixture;
+    char bastion_ns[32], target_ns[32];
+    pid_t servers[2];
+} fx;
 
-static fixture fx;
-
-static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int run(const char *fmt, ...)
+/* The two servers, in the namespaces the script made. */
+static int start_servers(void)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    char *cmd = util_vprintf(fmt, ap);
-    va_end(ap);
-    int status = system(cmd);
-    free(cmd);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-/* "SHA256:..." of the public half of key. */
-static char *fingerprint_of(const char *key)
-{
-    char *cmd = util_printf("ssh-keygen -lf %s.pub -E sha256", key);
-    FILE *p = popen(cmd, "r");
-    char line[512] = "";
-    if (p && !fgets(line, sizeof(line), p))
-        line[0] = '\0';
-    if (p)
-        pclose(p);
-    free(cmd);
-    char *start = strchr(line, ' ');
-    return start ? util_strndup(start + 1, strcspn(start + 1, " ")) : util_strdup("SHA256:?");
-}
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    return remove(path);
+    sshd_fixture_conf bastion = {.port = 22, .host_keys = {fx.sshd.host_key}};
+    sshd_fixture_conf target = {.port = 22, .host_keys = {fx.target_key}, .no_forwarding = 1};
+    char *bastion_conf = sshd_fixture_config(&fx.sshd, "bastion.conf", &bastion);
+    char *target_conf = sshd_fixture_config(&fx.sshd, "target.conf", &target);
+    fx.servers[0] = sshd_fixture_spawn(&fx.sshd, fx.bastion_ns, bastion_conf, 0);
+    fx.servers[1] = sshd_fixture_spawn(&fx.sshd, fx.target_ns, target_conf, 0);
+    int error = 0;
+    if (sshd_fixture_wait(&fx.sshd, bastion_conf) < 0 ||
+        sshd_fixture_wait(&fx.sshd, target_conf) < 0)
+        error = -1;
+    free(bastion_conf);
+    free(target_conf);
+    return error;
 }
 
 static int group_setup(void **state)
 {
-    if (geteuid() != 0 || access("/usr/sbin/sshd", X_OK) != 0 || run("command -v ip >/dev/null"))
+    if (geteuid() != 0 || access(SSHD_FIXTURE_SSHD, X_OK) != 0 ||
+        sshd_fixture_run("command -v ip >/dev/null"))
         return 0;
-    char tmpl[] = "/tmp/infra-test-jump-XXXXXX";
-    if (!mkdtemp(tmpl))
+    sshd_fixture_init(&fx.sshd, "jump", 0);
+    fx.target_key = sshd_fixture_keygen(&fx.sshd, "target_key", "ed25519");
+    fx.bastion_fp = util_strdup(fx.sshd.fingerprint);
+    fx.target_fp = sshd_fixture_fingerprint(fx.target_key);
+    fx.wrong_fp = sshd_fixture_fingerprint(fx.sshd.other_key);
+    if (sshd_fixture_run("%s create %s", SCRIPT, fx.sshd.dir))
         return -1;
-    chmod(tmpl, 0755);
-    fx.dir = util_strdup(tmpl);
-    fx.user_key = util_printf("%s/user_key", fx.dir);
-    const char *names[] = {"bastion_key", "target_key", "user_key", "other_key"};
-    for (size_t i = 0; i < 4; i++)
-        if (run("ssh-keygen -q -t ed25519 -N '' -C infra-test -f %s/%s", fx.dir, names[i]))
-            return -1;
-    if (run("cp %s.pub %s/authorized_keys", fx.user_key, fx.dir))
-        return -1;
-    char *path = util_printf("%s/bastion_key", fx.dir);
-    fx.bastion_fp = fingerprint_of(path);
-    free(path);
-    path = util_printf("%s/target_key", fx.dir);
-    fx.target_fp = fingerprint_of(path);
-    free(path);
-    path = util_printf("%s/other_key", fx.dir);
-    fx.wrong_fp = fingerprint_of(path);
-    free(path);
-    if (run("%s create %s", SCRIPT, fx.dir))
-        return -1;
-    path = util_printf("%s/hosts.env", fx.dir);
+    char *path = util_printf("%s/hosts.env", fx.sshd.dir);
     FILE *f = fopen(path, "r");
     free(path);
-    if (!f ||
-        fscanf(f, "BASTION=%31s TARGET=%31s SPARE=%31s", fx.bastion, fx.target, fx.spare) != 3) {
+    if (!f || fscanf(f, "BASTION=%31s TARGET=%31s SPARE=%31s BASTION_NS=%31s TARGET_NS=%31s",
+                     fx.bastion, fx.target, fx.spare, fx.bastion_ns, fx.target_ns) != 5) {
         if (f)
             fclose(f);
         return -1;
     }
     fclose(f);
+    if (start_servers() < 0)
+        return -1;
     fx.available = 1;
     return 0;
 }
 
 static int group_teardown(void **state)
 {
-    if (fx.dir) {
-        run("%s destroy %s", SCRIPT, fx.dir);
-        nftw(fx.dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    if (fx.sshd.dir) {
+        /* The servers go before their namespaces. */
+        sshd_fixture_stop(&fx.sshd, fx.servers[0]);
+        sshd_fixture_stop(&fx.sshd, fx.servers[1]);
+        sshd_fixture_run("%s destroy %s", SCRIPT, fx.sshd.dir);
     }
-    free(fx.dir);
-    free(fx.user_key);
+    sshd_fixture_free(&fx.sshd);
+    free(fx.target_key);
     free(fx.bastion_fp);
     free(fx.target_fp);
     free(fx.wrong_fp);
@@ -129,46 +103,47 @@ static int group_teardown(void **state)
             skip();                                                                                \
     } while (0)
 
-typedef struct captured {
-    util_buf text;
-} captured;
-
-static void capture_diag(void *ud, infra_call *call, int severity, const char *attr,
-                         const char *message)
-{
-    captured *c = ud;
-    util_buf_printf(&c->text, "%s\n", message);
-}
-
-static void call_begin(infra_call *call, captured *c)
-{
-    memset(c, 0, sizeof(*c));
-    host_call_init(call, "test", "ssh");
-    call->diag = capture_diag;
-    call->diag_ud = c;
-}
-
-static void call_end(infra_call *call, captured *c)
-{
-    host_call_clear(call);
-    util_buf_free(&c->text);
-}
-
-static const char *diag_text(captured *c)
-{
-    return c->text.data ? c->text.data : "";
-}
-
 static infra_ssh_target target_at(const char *host, const char *pin, long deadline_ms)
 {
-    infra_ssh_target t = {.size = sizeof(infra_ssh_target),
-                          .host = host,
-                          .port = 22,
-                          .user = "root",
-                          .private_key = fx.user_key,
-                          .host_key_sha256 = pin,
-                          .deadline_ms = deadline_ms};
-    return t;
+    return sshd_fixture_target(host, 22, pin, fx.sshd.user_key, deadline_ms);
+}
+
+/* One connection to target (pinning target_pin) through bastion (pinning
+ * bastion_pin; NULL: straight to target): what it returned, the session
+ * (NULL unless it succeeded) and its diagnostics (owned). */
+typedef struct attempt {
+    int rc;
+    infra_ssh *ssh;
+    char *diags;
+} attempt;
+
+static attempt connect_through(const char *bastion, const char *bastion_pin, const char *target,
+                               const char *target_pin, long deadline_ms)
+{
+    infra_call call;
+    sshd_fixture_diags d;
+    attempt a = {0};
+    sshd_fixture_call_begin(&call, &d);
+    infra_ssh_target b = target_at(bastion, bastion_pin, 0);
+    infra_ssh_target t = target_at(target, target_pin, deadline_ms);
+    a.rc = ssh_connect_via(&call, &t, bastion ? &b : NULL, &a.ssh);
+    a.diags = util_strdup(sshd_fixture_diag_text(&d));
+    sshd_fixture_call_end(&call, &d);
+    return a;
+}
+
+/* Fails unless the attempt returned rc without a session and its
+ * diagnostics are want (exact) or hold it; frees want and the attempt. */
+static void assert_refused(attempt *a, int rc, char *want, int exact)
+{
+    assert_int_equal(a->rc, rc);
+    assert_null(a->ssh);
+    if (exact)
+        assert_string_equal(a->diags, want);
+    else
+        assert_non_null(strstr(a->diags, want));
+    free(want);
+    free(a->diags);
 }
 
 /* ------------------------------------------------------------------ */
@@ -176,27 +151,18 @@ static infra_ssh_target target_at(const char *host, const char *pin, long deadli
 static void test_ssh_jump_target_is_unreachable_without_the_bastion(void **state)
 {
     REQUIRE_HOSTS();
-    infra_call call;
-    captured c;
-    infra_ssh *ssh = NULL;
-    call_begin(&call, &c);
-    infra_ssh_target t = target_at(fx.target, fx.target_fp, 1000);
-    assert_int_equal(ssh_connect_via(&call, &t, NULL, &ssh), INFRA_ETRANSIENT);
-    assert_null(ssh);
-    call_end(&call, &c);
+    attempt a = connect_through(NULL, NULL, fx.target, fx.target_fp, 1000);
+    assert_refused(&a, INFRA_ETRANSIENT, util_strdup(""), 0);
 }
 
 static void test_ssh_jump_runs_commands_and_uploads_on_the_target(void **state)
 {
     REQUIRE_HOSTS();
-    infra_call call;
-    captured c;
-    infra_ssh *ssh = NULL;
-    call_begin(&call, &c);
-    infra_ssh_target b = target_at(fx.bastion, fx.bastion_fp, 0);
-    infra_ssh_target t = target_at(fx.target, fx.target_fp, 10000);
-    assert_int_equal(ssh_connect_via(&call, &t, &b, &ssh), 0);
-    assert_string_equal(diag_text(&c), "");
+    attempt a = connect_through(fx.bastion, fx.bastion_fp, fx.target, fx.target_fp, 10000);
+    assert_int_equal(a.rc, 0);
+    assert_string_equal(a.diags, "");
+    free(a.diags);
+    infra_ssh *ssh = a.ssh;
 
     /* The command ran in the target's namespace: it holds the target's
      * address and not the bastion's. */
@@ -217,7 +183,7 @@ static void test_ssh_jump_runs_commands_and_uploads_on_the_target(void **state)
     unsigned char *data = util_malloc(len);
     for (size_t i = 0; i < len; i++)
         data[i] = (unsigned char)(i * 7 + i / 251);
-    char *path = util_printf("%s/uploaded", fx.dir);
+    char *path = util_printf("%s/uploaded", fx.sshd.dir);
     assert_int_equal(ssh_upload(ssh, path, data, len, 0640), 0);
     char *cmd = util_printf("stat -c %%a:%%s %s", path);
     assert_int_equal(ssh_exec(ssh, cmd, &status, &out, NULL), 0);
@@ -242,92 +208,60 @@ static void test_ssh_jump_runs_commands_and_uploads_on_the_target(void **state)
         free(out);
     }
     ssh_close(ssh);
-    call_end(&call, &c);
 }
 
 static void test_ssh_jump_refuses_a_wrong_bastion_key_and_names_the_bastion(void **state)
 {
     REQUIRE_HOSTS();
-    infra_call call;
-    captured c;
-    infra_ssh *ssh = NULL;
-    call_begin(&call, &c);
-    infra_ssh_target b = target_at(fx.bastion, fx.wrong_fp, 0);
-    infra_ssh_target t = target_at(fx.target, fx.target_fp, 5000);
-    assert_int_equal(ssh_connect_via(&call, &t, &b, &ssh), INFRA_EAUTH);
-    assert_null(ssh);
-    char *want = util_printf("bastion %s:22 (for %s:22): host key mismatch for %s:22: expected %s, "
-                             "got %s (refusing to connect)\n",
-                             fx.bastion, fx.target, fx.bastion, fx.wrong_fp, fx.bastion_fp);
-    assert_string_equal(diag_text(&c), want);
-    free(want);
-    call_end(&call, &c);
+    attempt a = connect_through(fx.bastion, fx.wrong_fp, fx.target, fx.target_fp, 5000);
+    assert_refused(&a, INFRA_EAUTH,
+                   util_printf("bastion %s:22 (for %s:22): host key mismatch for %s:22: expected "
+                               "%s, got %s (refusing to connect)\n",
+                               fx.bastion, fx.target, fx.bastion, fx.wrong_fp, fx.bastion_fp),
+                   1);
 }
 
 static void test_ssh_jump_refuses_a_wrong_target_key_and_names_the_target(void **state)
 {
     REQUIRE_HOSTS();
-    infra_call call;
-    captured c;
-    infra_ssh *ssh = NULL;
-    call_begin(&call, &c);
-    infra_ssh_target b = target_at(fx.bastion, fx.bastion_fp, 0);
-    infra_ssh_target t = target_at(fx.target, fx.wrong_fp, 5000);
-    assert_int_equal(ssh_connect_via(&call, &t, &b, &ssh), INFRA_EAUTH);
-    assert_null(ssh);
-    char *want = util_printf("%s:22 through the bastion %s:22: host key mismatch for %s:22: "
-                             "expected %s, got %s (refusing to connect)\n",
-                             fx.target, fx.bastion, fx.target, fx.wrong_fp, fx.target_fp);
-    assert_string_equal(diag_text(&c), want);
-    free(want);
-    call_end(&call, &c);
+    attempt a = connect_through(fx.bastion, fx.bastion_fp, fx.target, fx.wrong_fp, 5000);
+    assert_refused(&a, INFRA_EAUTH,
+                   util_printf("%s:22 through the bastion %s:22: host key mismatch for %s:22: "
+                               "expected %s, got %s (refusing to connect)\n",
+                               fx.target, fx.bastion, fx.target, fx.wrong_fp, fx.target_fp),
+                   1);
 }
 
 static void test_ssh_jump_names_a_target_the_bastion_cannot_reach(void **state)
 {
     REQUIRE_HOSTS();
-    infra_call call;
-    captured c;
-    infra_ssh *ssh = NULL;
-    call_begin(&call, &c);
-    infra_ssh_target b = target_at(fx.bastion, fx.bastion_fp, 0);
-    infra_ssh_target t = target_at(fx.spare, fx.target_fp, 1500);
-    assert_int_equal(ssh_connect_via(&call, &t, &b, &ssh), INFRA_ETRANSIENT);
-    assert_null(ssh);
-    char *want = util_printf("%s:22 through the bastion %s:22: ssh: %s:22 did not answer within "
-                             "1.5 s (last error: the bastion %s:22 cannot open a connection to "
-                             "%s:22",
-                             fx.spare, fx.bastion, fx.spare, fx.bastion, fx.spare);
-    assert_non_null(strstr(diag_text(&c), want));
-    free(want);
-    assert_null(strstr(diag_text(&c), "PRIVATE KEY"));
-    call_end(&call, &c);
+    attempt a = connect_through(fx.bastion, fx.bastion_fp, fx.spare, fx.target_fp, 1500);
+    assert_null(strstr(a.diags, "PRIVATE KEY"));
+    assert_refused(&a, INFRA_ETRANSIENT,
+                   util_printf("%s:22 through the bastion %s:22: ssh: %s:22 did not answer within "
+                               "1.5 s (last error: the bastion %s:22 cannot open a connection to "
+                               "%s:22",
+                               fx.spare, fx.bastion, fx.spare, fx.bastion, fx.spare),
+                   0);
 }
 
 static void test_ssh_jump_names_an_unreachable_bastion(void **state)
 {
     REQUIRE_HOSTS();
-    infra_call call;
-    captured c;
-    infra_ssh *ssh = NULL;
-    call_begin(&call, &c);
-    infra_ssh_target b = target_at(fx.spare, fx.bastion_fp, 0);
-    infra_ssh_target t = target_at(fx.target, fx.target_fp, 1000);
-    assert_int_equal(ssh_connect_via(&call, &t, &b, &ssh), INFRA_ETRANSIENT);
-    char *want = util_printf("bastion %s:22 (for %s:22): ssh: %s:22 did not answer within",
-                             fx.spare, fx.target, fx.spare);
-    assert_non_null(strstr(diag_text(&c), want));
-    free(want);
-    call_end(&call, &c);
+    attempt a = connect_through(fx.spare, fx.bastion_fp, fx.target, fx.target_fp, 1000);
+    assert_refused(&a, INFRA_ETRANSIENT,
+                   util_printf("bastion %s:22 (for %s:22): ssh: %s:22 did not answer within",
+                               fx.spare, fx.target, fx.spare),
+                   0);
 }
 
 static void test_ssh_jump_route_makes_plain_connect_go_through_the_bastion(void **state)
 {
     REQUIRE_HOSTS();
     infra_call call;
-    captured c;
+    sshd_fixture_diags c;
     infra_ssh *ssh = NULL;
-    call_begin(&call, &c);
+    sshd_fixture_call_begin(&call, &c);
     infra_ssh_target b = target_at(fx.bastion, fx.bastion_fp, 0);
     ssh_route_set(fx.target, 22, fx.target_fp, &b);
     /* What a scheduler plugin does: the host table's connect, nothing more. */
@@ -347,7 +281,7 @@ static void test_ssh_jump_route_makes_plain_connect_go_through_the_bastion(void 
     assert_int_equal(ssh_connect(&call, &other, &ssh), INFRA_ETRANSIENT);
     ssh_route_set(fx.target, 22, fx.target_fp, NULL);
     ssh_routes_clear();
-    call_end(&call, &c);
+    sshd_fixture_call_end(&call, &c);
 }
 
 static void test_ssh_jump_host_key_line_is_the_pinned_key(void **state)
@@ -359,7 +293,7 @@ static void test_ssh_jump_host_key_line_is_the_pinned_key(void **state)
     assert_int_equal(ssh_connect_via(NULL, &t, &b, &ssh), 0);
     char *line = ssh_host_key_line(ssh);
     assert_non_null(line);
-    char *path = util_printf("%s/target_key.pub", fx.dir);
+    char *path = util_printf("%s.pub", fx.target_key);
     FILE *f = fopen(path, "r");
     char pub[512] = "";
     assert_non_null(fgets(pub, sizeof(pub), f));
