@@ -28,6 +28,7 @@ for _ in $(seq 1 300); do
   sleep 0.05
 done
 { kill -9 $pid; wait $pid; } 2>/dev/null || true
+killed_at=$(date -u +%H:%M:%S.%N)
 
 # 2. Reruns under 20 % faults until one succeeds.
 emu_faults "${FAULT_RATE:-0.2}" "${FAULT_SEED:-7}"
@@ -64,10 +65,29 @@ done
 # 4. No orphan: every object the emulator holds is named by the state.
 ids=$(jq -r '[.resources[].attributes | (.id, .allocation_id) | select(. != null)] | .[]' "$(state_doc)" | sort -u)
 named() { echo "$ids" | grep -qxF "$1"; }
+# orphan_report ID: what the emulator and the state say of an instance the
+# state does not name (when it was launched, under which token and address,
+# and which tokens the state holds), so that a failure says where it came
+# from.
+orphan_report() {
+  echo "--- instance $1 as the emulator holds it:" >&2
+  awsctl call ec2 DescribeInstances "{\"InstanceIds\": [\"$1\"]}" |
+    jq -c '.Reservations[].Instances[] | {InstanceId, State: .State.Name, LaunchTime, ClientToken,
+      address: ([.Tags[]? | select(.Key == "infra:address") | .Value] | first),
+      token: ([.Tags[]? | select(.Key == "infra:token") | .Value] | first)}' >&2 || true
+  echo "--- tokens of the state's instances and intents:" >&2
+  jq -c '[.resources | to_entries[] | select(.key | startswith("instance.")) | {(.key): .value.token}],
+    .intents' "$(state_doc)" >&2 || true
+  echo "--- RunInstances calls (the run killed at $killed_at):" >&2
+  grep -E ' RunInstances ' "$work/emulator.log" >&2 || true
+}
 check_all() {
   local what=$1 list=$2
   for id in $list; do
-    named "$id" || fail "$what $id is in the emulator but not in the state"
+    if ! named "$id"; then
+      [ "$what" != instance ] || orphan_report "$id"
+      fail "$what $id is in the emulator but not in the state"
+    fi
   done
 }
 check_all VPC "$(awsctl call ec2 DescribeVpcs | jq -r '.Vpcs[].VpcId')"
