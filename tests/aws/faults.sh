@@ -2,7 +2,9 @@
 # Faults: examples/aws-nomad.yaml brought up while the emulator throttles,
 # fails with 500, adds latency and drops connections (half of the drops
 # after the operation took effect) on 20 % of the requests, after a first
-# run killed with SIGKILL in the middle of the instance launches. A few
+# run killed with SIGKILL in the middle of the instance launches (the
+# emulator holds every RunInstances a while, so that the kill lands while
+# they are in flight however loaded the machine is). A few
 # reruns converge: one live instance per address, no object the state
 # does not name, a clean plan, and a down that leaves nothing.
 #   usage: faults.sh INFRA_BINARY BUILD_DIR
@@ -17,8 +19,12 @@ cp "$root/examples/aws-nomad.yaml" "$topo"
 state_doc() { pull_state "$infra" "$topo"; }
 nodes=3
 
-# 1. Killed with SIGKILL while instances launch.
-emu_faults 0.1 3
+# 1. Killed with SIGKILL while instances launch: each RunInstances is
+# counted when it arrives and carried out LAUNCH_HOLD_MS later, so the kill
+# lands while they wait and they take effect after it; the reruns find what
+# they made by the intents' tokens.
+curl -sf -X POST -d "{\"rate\": 1, \"kinds\": [\"latency\"], \"latency_ms\": ${LAUNCH_HOLD_MS:-3000}, \"actions\": [\"RunInstances\"]}" \
+  "$AWS_ENDPOINT_URL/_emulator/faults" >/dev/null
 "$infra" up "$topo" >"$work/killed.out" 2>&1 </dev/null &
 pid=$!
 for _ in $(seq 1 300); do
