@@ -203,7 +203,8 @@ def main(program):
         failures = [p for p in probes if p[0] != 200]
         if failures:
             fail("the probe failed %d of %d times: %s" % (len(failures), len(probes), failures[:3]))
-        wait_for("web.prod answered by tasks two and three", lambda: answers(port, "web.prod", {"two", "three"}))
+        wait_for("web.prod answered by tasks two and three",
+                 lambda: answers(port, "web.prod", {"two", "three"}))
 
         # a burst of changes: the last one is served
         for i in range(12):
@@ -221,7 +222,8 @@ def main(program):
         if "401 Invalid username or password." not in status[1] or PASSWORD in status[1]:
             fail("the status path says %r" % (status,))
         # (a configuration without them would answer 503 until the deadline)
-        wait_for("web.prod answered while Marathon refuses", lambda: answers(port, "web.prod", {"two", "three"}))
+        wait_for("web.prod answered while Marathon refuses",
+                 lambda: answers(port, "web.prod", {"two", "three"}))
         m.password = PASSWORD
         wait_for("the status line back", lambda: get(port, STATUS_PATH)[0] == 200)
 
