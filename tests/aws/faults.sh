@@ -2,7 +2,9 @@
 # Faults: examples/aws-nomad.yaml brought up while the emulator throttles,
 # fails with 500, adds latency and drops connections (half of the drops
 # after the operation took effect) on 20 % of the requests, after a first
-# run killed with SIGKILL in the middle of the instance launches. A few
+# run killed with SIGKILL in the middle of the instance launches (the
+# emulator holds every RunInstances a while, so that the kill lands while
+# they are in flight however loaded the machine is). A few
 # reruns converge: one live instance per address, no object the state
 # does not name, a clean plan, and a down that leaves nothing.
 #   usage: faults.sh INFRA_BINARY BUILD_DIR
@@ -17,8 +19,12 @@ cp "$root/examples/aws-nomad.yaml" "$topo"
 state_doc() { pull_state "$infra" "$topo"; }
 nodes=3
 
-# 1. Killed with SIGKILL while instances launch.
-emu_faults 0.1 3
+# 1. Killed with SIGKILL while instances launch: each RunInstances is
+# counted when it arrives and carried out LAUNCH_HOLD_MS later, so the kill
+# lands while they wait and they take effect after it; the reruns find what
+# they made by the intents' tokens.
+curl -sf -X POST -d "{\"rate\": 1, \"kinds\": [\"latency\"], \"latency_ms\": ${LAUNCH_HOLD_MS:-3000}, \"actions\": [\"RunInstances\"]}" \
+  "$AWS_ENDPOINT_URL/_emulator/faults" >/dev/null
 "$infra" up "$topo" >"$work/killed.out" 2>&1 </dev/null &
 pid=$!
 for _ in $(seq 1 300); do
@@ -28,6 +34,7 @@ for _ in $(seq 1 300); do
   sleep 0.05
 done
 { kill -9 $pid; wait $pid; } 2>/dev/null || true
+killed_at=$(date -u +%H:%M:%S.%N)
 
 # 2. Reruns under 20 % faults until one succeeds.
 emu_faults "${FAULT_RATE:-0.2}" "${FAULT_SEED:-7}"
@@ -64,10 +71,29 @@ done
 # 4. No orphan: every object the emulator holds is named by the state.
 ids=$(jq -r '[.resources[].attributes | (.id, .allocation_id) | select(. != null)] | .[]' "$(state_doc)" | sort -u)
 named() { echo "$ids" | grep -qxF "$1"; }
+# orphan_report ID: what the emulator and the state say of an instance the
+# state does not name (when it was launched, under which token and address,
+# and which tokens the state holds), so that a failure says where it came
+# from.
+orphan_report() {
+  echo "--- instance $1 as the emulator holds it:" >&2
+  awsctl call ec2 DescribeInstances "{\"InstanceIds\": [\"$1\"]}" |
+    jq -c '.Reservations[].Instances[] | {InstanceId, State: .State.Name, LaunchTime, ClientToken,
+      address: ([.Tags[]? | select(.Key == "infra:address") | .Value] | first),
+      token: ([.Tags[]? | select(.Key == "infra:token") | .Value] | first)}' >&2 || true
+  echo "--- tokens of the state's instances and intents:" >&2
+  jq -c '[.resources | to_entries[] | select(.key | startswith("instance.")) | {(.key): .value.token}],
+    .intents' "$(state_doc)" >&2 || true
+  echo "--- RunInstances calls (the run killed at $killed_at):" >&2
+  grep -E ' RunInstances ' "$work/emulator.log" >&2 || true
+}
 check_all() {
   local what=$1 list=$2
   for id in $list; do
-    named "$id" || fail "$what $id is in the emulator but not in the state"
+    if ! named "$id"; then
+      [ "$what" != instance ] || orphan_report "$id"
+      fail "$what $id is in the emulator but not in the state"
+    fi
   done
 }
 check_all VPC "$(awsctl call ec2 DescribeVpcs | jq -r '.Vpcs[].VpcId')"

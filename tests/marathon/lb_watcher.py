@@ -5,7 +5,9 @@ ports: an app answering by its host name, its tasks replaced while a probe
 never fails, a burst of changes all reaching haproxy (a reload signal lost
 while haproxy starts workers is sent again), Marathon refusing the password
 reported on the status path while the backends stay, an unknown host name
-answered 503, and stopping the watcher stopping haproxy.
+answered 503, and stopping the watcher stopping haproxy. Every step waits
+for what haproxy serves (the status line names the configuration's
+generation), so a loaded machine only makes it slower.
 
     usage: lb_watcher.py PATH/TO/marathon-lb       (exit 77: haproxy missing)
 """
@@ -14,6 +16,7 @@ import http.server
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -25,6 +28,10 @@ import urllib.request
 
 SKIP = 77
 USER, PASSWORD = "infra", "s3cret-for-the-test"
+STATUS_PATH = "/_marathon-lb/status"
+# How long a step may take: the watcher polls Marathon twice a second and
+# reloads haproxy, which on a loaded machine takes seconds.
+STEP_SECONDS = 60
 
 
 def free_port():
@@ -103,7 +110,7 @@ def get(port, path="/", host=None):
     if host:
         req.add_header("Host", host)
     try:
-        with urllib.request.urlopen(req, timeout=3) as r:
+        with urllib.request.urlopen(req, timeout=10) as r:
             return r.status, r.read().decode()
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode()
@@ -111,7 +118,7 @@ def get(port, path="/", host=None):
         return 0, str(e)
 
 
-def wait_for(what, check, timeout=20):
+def wait_for(what, check, timeout=STEP_SECONDS):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         got = check()
@@ -119,6 +126,22 @@ def wait_for(what, check, timeout=20):
             return got
         time.sleep(0.1)
     raise AssertionError("timed out waiting for %s" % what)
+
+
+def served(port, want):
+    """The generation haproxy serves when its status line starts with
+    want ("ok apps=1 servers=3"), else None."""
+    code, text = get(port, STATUS_PATH)
+    words = text.split()
+    if code != 200 or not text.startswith(want) or not words or not words[-1].startswith("gen="):
+        return None
+    return int(words[-1][4:])
+
+
+def answers(port, host, want):
+    """True when 8 requests for host are answered by exactly the set want
+    (round robin: every healthy task answers some)."""
+    return {get(port, host=host)[1] for _ in range(8)} == want
 
 
 def fail(msg):
@@ -142,68 +165,73 @@ def main(program):
     with open(os.path.join(work, "config.json"), "w") as f:
         json.dump(cfg, f)
     log = open(os.path.join(work, "log"), "w")
+    # A session of its own: haproxy, its child, is stopped with it on failure.
     watcher = subprocess.Popen([sys.executable, program, "--config=" + os.path.join(work, "config.json")],
-                               stdout=log, stderr=subprocess.STDOUT)
+                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         # the app answers by its host name; the first Marathon, closed, is skipped
-        wait_for("the status line", lambda: get(port, "/_marathon-lb/status")[1].startswith("ok apps=1 servers=2"))
-        seen = {get(port, host="web.prod")[1] for _ in range(8)}
-        if seen != {"one", "two"}:
-            fail("web.prod answered %s" % seen)
+        wait_for("the status line", lambda: served(port, "ok apps=1 servers=2"))
+        wait_for("web.prod answered by tasks one and two", lambda: answers(port, "web.prod", {"one", "two"}))
         if get(port, host="other.example.org")[0] != 503:
             fail("an unknown host name is not answered 503")
 
-        # tasks replaced while a probe runs: none of its requests fails
-        failures, stop = [], threading.Event()
+        # tasks replaced while a probe runs: none of its requests fails.
+        # A task joins; then one leaves and, as Marathon does, is killed
+        # at once, before haproxy is told.
+        probes, stop = [], threading.Event()
 
         def probe():
             while not stop.is_set():
-                status, body = get(port, host="web.prod")
-                if status != 200:
-                    failures.append((status, body))
+                probes.append(get(port, host="web.prod"))
                 time.sleep(0.01)
         t = threading.Thread(target=probe)
         t.start()
-        m.apps = [web(b1, b2, b3)]
-        time.sleep(1.5)
-        m.apps = [web(b2, b3)]
-        time.sleep(1.5)
-        b1.shutdown()
-        b1.server_close()
-        time.sleep(1.5)
-        stop.set()
-        t.join()
+        try:
+            m.apps = [web(b1, b2, b3)]
+            joined = wait_for("the third task served", lambda: served(port, "ok apps=1 servers=3"))
+            m.apps = [web(b2, b3)]
+            b1.shutdown()
+            b1.server_close()
+            wait_for("the killed task dropped",
+                     lambda: (served(port, "ok apps=1 servers=2") or 0) > joined)
+            # and the probe goes on a while on the new configuration
+            after = len(probes)
+            wait_for("requests after the replacement", lambda: len(probes) >= after + 20)
+        finally:
+            stop.set()
+            t.join()
+        failures = [p for p in probes if p[0] != 200]
         if failures:
-            fail("the probe failed %d times: %s" % (len(failures), failures[:3]))
-        seen = {get(port, host="web.prod")[1] for _ in range(8)}
-        if seen != {"two", "three"}:
-            fail("after the replacement web.prod answered %s" % seen)
+            fail("the probe failed %d of %d times: %s" % (len(failures), len(probes), failures[:3]))
+        wait_for("web.prod answered by tasks two and three",
+                 lambda: answers(port, "web.prod", {"two", "three"}))
 
         # a burst of changes: the last one is served
         for i in range(12):
             m.apps = [web(b2, b3), {"id": "/burst%d" % i, "labels": {"HAPROXY_GROUP": "external"},
                                     "tasks": [{"host": "127.0.0.1", "ports": [b2.server_address[1]]}]}]
             time.sleep(0.15)
-        wait_for("the last change", lambda: get(port, host="burst11")[1] == "two", timeout=15)
+        wait_for("the last change", lambda: get(port, host="burst11")[1] == "two")
         if get(port, host="burst10")[0] != 503:
             fail("an app gone from Marathon is still served")
 
         # Marathon refuses the password: said on the status path, backends kept
         m.password = "changed"
         status = wait_for("the refusal on the status path",
-                          lambda: (lambda r: r if r[0] == 503 else None)(get(port, "/_marathon-lb/status")))
+                          lambda: (lambda r: r if r[0] == 503 else None)(get(port, STATUS_PATH)))
         if "401 Invalid username or password." not in status[1] or PASSWORD in status[1]:
             fail("the status path says %r" % (status,))
-        if get(port, host="web.prod")[0] != 200:
-            fail("the backends were dropped when Marathon stopped answering")
+        # (a configuration without them would answer 503 until the deadline)
+        wait_for("web.prod answered while Marathon refuses",
+                 lambda: answers(port, "web.prod", {"two", "three"}))
         m.password = PASSWORD
-        wait_for("the status line back", lambda: get(port, "/_marathon-lb/status")[0] == 200)
+        wait_for("the status line back", lambda: get(port, STATUS_PATH)[0] == 200)
 
         # stopping the watcher stops haproxy
         watcher.terminate()
-        if watcher.wait(20) != 0:
+        if watcher.wait(STEP_SECONDS) != 0:
             fail("the watcher exited with %s" % watcher.returncode)
-        wait_for("haproxy gone", lambda: get(port, "/_marathon-lb/status")[0] == 0, timeout=10)
+        wait_for("haproxy gone", lambda: get(port, STATUS_PATH)[0] == 0)
         with open(os.path.join(work, "log")) as f:
             text = f.read()
         if PASSWORD in text:
@@ -214,7 +242,8 @@ def main(program):
         fail(str(e))
     finally:
         if watcher.poll() is None:
-            watcher.kill()
+            os.killpg(watcher.pid, signal.SIGKILL)
+            watcher.wait()
         log.close()
         if os.environ.get("KEEP") is None:
             with open(os.path.join(work, "log")) as f:

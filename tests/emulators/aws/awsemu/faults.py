@@ -16,8 +16,12 @@ class Faults:
         self._lock = threading.Lock()
         self.configure(rate, kinds, latency_ms, seed)
 
-    def configure(self, rate, kinds, latency_ms, seed):
+    def configure(self, rate, kinds, latency_ms, seed, actions=None):
+        """actions: the operation names faults apply to (None: every one)."""
         kinds = list(kinds)
+        if actions is not None and (not isinstance(actions, list)
+                                    or not all(isinstance(a, str) for a in actions)):
+            raise ValueError("actions must be a list of operation names")
         for kind in kinds:
             if kind not in KINDS:
                 raise ValueError("unknown fault kind %r (known: %s)" % (kind, ",".join(KINDS)))
@@ -28,17 +32,21 @@ class Faults:
             self.kinds = kinds
             self.latency_ms = int(latency_ms)
             self.seed = seed
+            self.actions = None if actions is None else sorted(set(actions))
             self._random = random.Random(seed)
 
     def describe(self):
         with self._lock:
             return {"rate": self.rate, "kinds": list(self.kinds),
-                    "latency_ms": self.latency_ms, "seed": self.seed}
+                    "latency_ms": self.latency_ms, "seed": self.seed, "actions": self.actions}
 
-    def draw(self):
-        """None, or (kind, phase): kind in KINDS, phase 'before' or 'after' for drops."""
+    def draw(self, action=None):
+        """None, or (kind, phase): kind in KINDS, phase 'before' or 'after' for drops.
+        A request whose action the configuration leaves out draws nothing."""
         with self._lock:
             if self.rate <= 0 or not self.kinds:
+                return None
+            if self.actions is not None and action not in self.actions:
                 return None
             if self._random.random() >= self.rate:
                 return None

@@ -215,7 +215,7 @@ class Gateway:
         with self.emulator.lock:
             self.emulator.calls[service][action] += 1
         handler = getattr(self.services[service], action, None)
-        fault = self.faults.draw()
+        fault = self.faults.draw(action)
         note = ""
         if fault:
             kind, phase = fault
@@ -334,7 +334,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 gateway.faults.configure(spec.get("rate", 0.0),
                                          spec.get("kinds", gateway.faults.kinds),
                                          spec.get("latency_ms", gateway.faults.latency_ms),
-                                         spec.get("seed"))
+                                         spec.get("seed"), spec.get("actions"))
                 out = gateway.faults.describe()
             elif self.command == "POST" and path == "/_emulator/reset":
                 emulator.reset()

@@ -4,6 +4,7 @@ import json
 import os
 import time
 import unittest
+import urllib.error
 
 import botocore.exceptions
 
@@ -128,6 +129,18 @@ class Faults(EmulatorCase):
                 self.assertEqual(after - before, 2)
         self.faults("throttle", rate=0)
         self.assertEqual(self.client("ec2").describe_vpcs()["Vpcs"], [])
+
+    def test_faults_limited_to_actions(self):
+        described = self.faults("throttle", actions=["DescribeSubnets"])
+        self.assertEqual(described["actions"], ["DescribeSubnets"])
+        ec2 = self.client("ec2")
+        self.assertEqual(ec2.describe_vpcs()["Vpcs"], [])
+        self.assertError("RequestLimitExceeded", ec2.describe_subnets)
+        with self.assertRaises(urllib.error.HTTPError) as ctx:
+            self.faults("throttle", actions="DescribeSubnets")
+        self.assertEqual(ctx.exception.code, 400)
+        self.assertIsNone(self.faults("throttle", rate=0)["actions"])
+        self.assertEqual(ec2.describe_subnets()["Subnets"], [])
 
     def test_internal_errors_are_500(self):
         self.faults("500")
