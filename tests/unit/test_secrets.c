@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include <ctype.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -331,6 +332,62 @@ static void test_secrets_bind_refuses_a_directory_others_can_write(void **state)
     free(open_dir);
 }
 
+#define SAVERS 4
+#define SECRETS_PER_SAVER 25
+
+/* One saver: makes its secrets one by one and saves the bound file after
+ * each, as a plugin's call does. */
+static void *make_and_save(void *arg)
+{
+    int id = (int)(intptr_t)arg;
+    for (int i = 0; i < SECRETS_PER_SAVER; i++) {
+        char name[48];
+        snprintf(name, sizeof(name), "saver-%d-secret-%d", id, i);
+        infra_secret *s = NULL;
+        char *err = NULL;
+        if (secrets_generate(name, 16, SECRETS_HEX, &s) < 0 || secrets_file_save_bound(&err) < 0) {
+            free(err);
+            return (void *)1;
+        }
+        secrets_free(s);
+    }
+    return NULL;
+}
+
+/* A secret made while another thread's save is writing its snapshot must
+ * still reach the file: the save it made itself may not skip it. */
+static void test_secrets_made_during_a_save_reach_the_file(void **state)
+{
+    char *path = path_in_dir("bound.json");
+    char *err = NULL;
+    assert_int_equal(secrets_file_bind(path, &err), 0);
+
+    pthread_t savers[SAVERS];
+    for (int t = 0; t < SAVERS; t++)
+        assert_int_equal(pthread_create(&savers[t], NULL, make_and_save, (void *)(intptr_t)t), 0);
+    for (int t = 0; t < SAVERS; t++) {
+        void *failed = NULL;
+        assert_int_equal(pthread_join(savers[t], &failed), 0);
+        assert_null(failed);
+    }
+    assert_false(secrets_dirty());
+
+    secrets_clear();
+    assert_int_equal(secrets_file_load(path, &err), 0);
+    for (int t = 0; t < SAVERS; t++)
+        for (int i = 0; i < SECRETS_PER_SAVER; i++) {
+            char name[48];
+            infra_secret *s = NULL;
+            snprintf(name, sizeof(name), "saver-%d-secret-%d", t, i);
+            if (secrets_lookup(name, &s) != 0)
+                fail_msg("%s is not in the secrets file", name);
+            secrets_free(s);
+        }
+    assert_int_equal(secrets_file_bind(NULL, &err), 0);
+    unlink(path);
+    free(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -344,6 +401,7 @@ int main(void)
         cmocka_unit_test_setup(test_secrets_handed_out_are_masked_by_log_redact, reset),
         cmocka_unit_test_setup(test_secrets_file_planted_as_a_link_is_refused, reset),
         cmocka_unit_test_setup(test_secrets_bind_refuses_a_directory_others_can_write, reset),
+        cmocka_unit_test_setup(test_secrets_made_during_a_save_reach_the_file, reset),
     };
     int failed = cmocka_run_group_tests(tests, setup, teardown);
     secrets_clear();

@@ -39,6 +39,9 @@ static pthread_mutex_t store_lock = PTHREAD_MUTEX_INITIALIZER;
 static secret_entry *store;
 static size_t nstore;
 static int store_dirty;
+/* Counts the store's changes, so that a save clears store_dirty only when
+ * nothing changed between its snapshot and the end of its write. */
+static unsigned long store_changes;
 static secrets_free_hook free_hook;
 
 /* ------------------------------------------------------------------ */
@@ -145,6 +148,7 @@ int secrets_set(const char *name, const char *value)
     pthread_mutex_lock(&store_lock);
     store_put(name, value, strlen(value));
     store_dirty = 1;
+    store_changes++;
     pthread_mutex_unlock(&store_lock);
     return 0;
 }
@@ -219,6 +223,7 @@ int secrets_generate(const char *name, size_t bytes, secrets_encoding encoding, 
         text = encode(raw, bytes, encoding);
         store_put(name, text, strlen(text));
         store_dirty = 1;
+        store_changes++;
         e = store_find(name);
     }
     if (out)
@@ -363,6 +368,7 @@ int secrets_file_save(const char *path, char **err)
 
     *err = NULL;
     pthread_mutex_lock(&store_lock);
+    unsigned long snapshot = store_changes;
     for (size_t i = 0; i < nstore; i++)
         json_object_set_new(doc, store[i].name, json_stringn(store[i].value, store[i].len));
     pthread_mutex_unlock(&store_lock);
@@ -375,8 +381,11 @@ int secrets_file_save(const char *path, char **err)
     if ((error = util_file_replace(path, "secrets file", text, strlen(text), 1, 0600, NULL, NULL,
                                    err)) < 0)
         goto done;
+    /* A secret made while the snapshot was written is not in the file:
+     * the store stays dirty so that the next save writes it. */
     pthread_mutex_lock(&store_lock);
-    store_dirty = 0;
+    if (store_changes == snapshot)
+        store_dirty = 0;
     pthread_mutex_unlock(&store_lock);
 
 done:
