@@ -10,16 +10,18 @@
 # stand-in nomad and consul agents. The regions are federated.
 #
 # The three pools are three bridges of this machine, which does not
-# forward between them. For the time of the test it routes between exactly
-# those subnets: net.ipv4.ip_forward is set (its value saved) after a
-# table of the test's own, inet infra_paris_test, whose forward chain drops
+# forward between them. For the time of the test it routes between those
+# subnets: net.ipv4.ip_forward is set (its value saved) after a table of
+# the test's own, inet infra_paris_test, whose forward chain drops
 # everything but
 #   - traffic from one test subnet to another, and
-#   - frames switched inside one bridge: with br_netfilter
-#     (net.bridge.bridge-nf-call-iptables=1) bridged IPv4 crosses the
-#     forward hook too; a packet that came in on a bridge and whose route
-#     goes back out of that same bridge never leaves it, and dropping it
-#     would cut every bridge of the machine (other tests' as well).
+#   - traffic that comes in on a bridge and goes out on a bridge: with
+#     br_netfilter (net.bridge.bridge-nf-call-iptables=1) frames switched
+#     inside one bridge cross the forward hook too, with that bridge as
+#     both ends, also on the private networks of other tests, whose
+#     unreachable routes no route lookup can match. Dropping them would
+#     cut every bridge of the machine. Nothing is routed out of the
+#     machine: its own interfaces are no bridges.
 # The table is deleted and ip_forward restored at the end, on failure and
 # on INT/TERM as well.
 #
@@ -165,8 +167,8 @@ delete table inet $nft_table
 table inet $nft_table {
   chain forward {
     type filter hook forward priority filter; policy drop;
-    meta iifkind "bridge" fib daddr . iif oif exists accept comment "switched inside one bridge (br_netfilter), not routed"
     ip saddr { $subnets } ip daddr { $subnets } accept comment "between the test subnets"
+    meta iifkind "bridge" meta oifkind "bridge" accept comment "inside or between the machine's bridges, where other tests' hosts switch their frames (br_netfilter)"
   }
 }
 NFT
