@@ -2,7 +2,8 @@
 # Two real sshd hosts in network namespaces for test_ssh_jump: a bastion
 # that this machine reaches over a veth pair, and a target on a private
 # link behind it that only the bastion's namespace reaches (no route from
-# here, no forwarding in the bastion). Needs root and iproute2.
+# here, no forwarding in the bastion), with sshd and an HTTP server
+# (busybox httpd, port 8080, DIR/www). Needs root, iproute2 and busybox.
 #
 #   ssh_jump_hosts.sh create DIR   DIR/hosts.env: BASTION=, TARGET=, SPARE= (an
 #                                  address of the private link nobody has)
@@ -67,6 +68,11 @@ CONF
     sleep 0.1
   done
   [ -s "$dir/bastion.pid" ] && [ -s "$dir/target.pid" ] || { cat "$dir"/*.log >&2; exit 1; }
+  # An HTTP server on the target for the tunnels (port 8080); busybox
+  # httpd listens before it goes to the background.
+  mkdir -p "$dir/www"
+  echo "hello from the target" >"$dir/www/hello.txt"
+  ip netns exec "$prefix-t" busybox httpd -p 8080 -h "$dir/www"
   echo "BASTION=$net.2 TARGET=$net.66 SPARE=$net.67" >"$dir/hosts.env.tmp"
   mv "$dir/hosts.env.tmp" "$dir/hosts.env"
 }
@@ -78,6 +84,10 @@ destroy() {
   done
   [ -f "$dir/names.env" ] && . "$dir/names.env"
   [ -n "$PREFIX" ] || return 0
+  local pid
+  for pid in $(ip netns pids "$PREFIX-t" 2>/dev/null); do
+    kill "$pid" 2>/dev/null || true # the HTTP server
+  done
   [ -n "$NET" ] && ip route del unreachable "$NET.64/26" 2>/dev/null || true
   ip link del "${PREFIX}h" 2>/dev/null || true
   ip netns del "$PREFIX-b" 2>/dev/null || true
