@@ -414,8 +414,8 @@ static char *loopback_greeting(int port)
 
 static int http_get(infra_call *call, const char *url, infra_http_response **out)
 {
-    infra_http_request req = {.size = sizeof(req), .method = "GET", .url = url,
-                              .timeout_ms = 20000, .max_attempts = 1};
+    infra_http_request req = {
+        .size = sizeof(req), .method = "GET", .url = url, .timeout_ms = 20000, .max_attempts = 1};
     return http_request(call, &req, out);
 }
 

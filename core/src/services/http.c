@@ -409,8 +409,8 @@ static int has_header(const char *const *headers, const char *name)
 typedef struct prepared {
     infra_http_request req; /* a copy widened to the host's size */
     struct curl_slist *headers;
-    char *shown_url; /* URL without password or secrets, for messages */
-    char *host;      /* host name, for TLS messages */
+    char *shown_url;               /* URL without password or secrets, for messages */
+    char *host;                    /* host name, for TLS messages */
     struct curl_slist *connect_to; /* the tunnel through a bastion, or NULL */
     char *via;                     /* that bastion "B:P", for messages, or NULL */
 } prepared;

@@ -82,8 +82,8 @@ static void *tunnel_accept(void *arg)
         char *reason = NULL;
         /* No call: a bastion that refuses is logged, and the client sees
          * its connection closed. */
-        int error = ssh_jump_carry(NULL, &t->via, t->host, t->port,
-                                   ssh_now_ms() + TUNNEL_OPEN_MS, fd, &j, &reason);
+        int error = ssh_jump_carry(NULL, &t->via, t->host, t->port, ssh_now_ms() + TUNNEL_OPEN_MS,
+                                   fd, &j, &reason);
         if (error < 0) {
             log_msg(LOG_WARN, "tunnel to %s:%d through the bastion %s: %s", t->host, t->port,
                     t->via.host, reason ? reason : "the bastion refused the session");
@@ -125,8 +125,7 @@ static int tunnel_start(const char *host, int port, const infra_ssh_target *via,
     if (t->listen_fd < 0 || bind(t->listen_fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
         listen(t->listen_fd, 16) < 0 ||
         getsockname(t->listen_fd, (struct sockaddr *)&a, &len) < 0) {
-        log_msg(LOG_WARN, "tunnel to %s:%d: no loopback listener: %s", host, port,
-                strerror(errno));
+        log_msg(LOG_WARN, "tunnel to %s:%d: no loopback listener: %s", host, port, strerror(errno));
         tunnel_free(t);
         return INFRA_EINTERNAL;
     }
@@ -192,8 +191,7 @@ int ssh_tunnel_port(const char *host, int port, char **via_text)
     if (!host || port <= 0 || tunnel_get(host, port, &local_port, &via, &block) < 0)
         return 0;
     if (via_text)
-        *via_text =
-            util_printf("%s:%d", via.host, via.port > 0 ? via.port : SSH_DEFAULT_PORT);
+        *via_text = util_printf("%s:%d", via.host, via.port > 0 ? via.port : SSH_DEFAULT_PORT);
     free(block);
     return local_port;
 }
