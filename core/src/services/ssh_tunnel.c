@@ -156,15 +156,20 @@ static int tunnel_get(const char *host, int port, int *local_port, infra_ssh_tar
     tunnel *t = NULL;
     for (size_t i = 0; i < ntunnels && !t; i++) {
         tunnel *c = tunnels[i];
+        /* A bastion replaced at the same address has another pinned key:
+         * another listener. */
         if (!strcmp(c->host, host) && c->port == port && !strcmp(c->via.host, b.host) &&
-            c->via.port == b.port)
+            c->via.port == b.port &&
+            !strcmp(c->via.host_key_sha256 ? c->via.host_key_sha256 : "",
+                    b.host_key_sha256 ? b.host_key_sha256 : ""))
             t = c;
     }
     if (!t) {
         char *copy = NULL;
         infra_ssh_target again;
-        ssh_route_of_host(host, &again, &copy); /* the listener's own copy */
-        if ((error = tunnel_start(host, port, &again, copy, &t)) == 0) {
+        if (!ssh_route_of_host(host, &again, &copy)) /* the listener's own copy */
+            error = INFRA_ENOTFOUND;
+        else if ((error = tunnel_start(host, port, &again, copy, &t)) == 0) {
             tunnels = util_realloc(tunnels, (ntunnels + 1) * sizeof(*tunnels));
             tunnels[ntunnels++] = t;
         }
