@@ -15,7 +15,20 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* A non-blocking socket connected to ip:port within timeout_ms, or -1. */
+/* For a node behind a bastion, the host's tunnel (ABI 1.3): 1 with
+ * *local_port when ip:port accepted a connection through the bastion, -1
+ * when it did not, 0 when ip has no bastion (or the host has no tunnels):
+ * connect directly. */
+static int tunnel_of(const char *ip, int port, int *local_port)
+{
+    if (!ip || !INFRA_HAS_SLOT(pu_host->ssh, tunnel))
+        return 0;
+    int rc = pu_host->ssh->tunnel(NULL, ip, port, local_port);
+    return rc == 0 ? 1 : rc == INFRA_ENOTFOUND ? 0 : -1;
+}
+
+/* A non-blocking socket connected to ip:port within timeout_ms, or -1;
+ * through the node's bastion when it has one. */
 static int tcp_connect(const char *ip, int port, int timeout_ms)
 {
     struct addrinfo hints = {0}, *res = NULL;
@@ -24,6 +37,13 @@ static int tcp_connect(const char *ip, int port, int timeout_ms)
 
     hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
     hints.ai_socktype = SOCK_STREAM;
+    int local = 0, via = tunnel_of(ip, port, &local);
+    if (via < 0)
+        return -1;
+    if (via > 0) {
+        ip = "127.0.0.1";
+        port = local;
+    }
     snprintf(service, sizeof(service), "%d", port);
     if (ip == NULL || getaddrinfo(ip, service, &hints, &res) != 0)
         return -1;
@@ -44,6 +64,9 @@ static int tcp_connect(const char *ip, int port, int timeout_ms)
 
 int pu_tcp_probe(const char *ip, int port, int timeout_ms)
 {
+    int local = 0, via = tunnel_of(ip, port, &local);
+    if (via != 0)
+        return via > 0; /* the bastion connected to the port: it is open */
     int fd = tcp_connect(ip, port, timeout_ms);
     if (fd < 0)
         return 0;

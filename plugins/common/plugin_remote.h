@@ -51,7 +51,9 @@ void pu_sha256_hex(const void *data, size_t len, char out[65]);
 /* ------------------------------------------------------------------ */
 /* plugin_net.c: TCP, waiting                                         */
 
-/* 1 when a TCP connection to ip:port opens within timeout_ms. */
+/* 1 when a TCP connection to ip:port opens within timeout_ms. A node
+ * behind a bastion is probed, and pu_tcp_exchange talks to it, through the
+ * bastion (host->ssh->tunnel). */
 int pu_tcp_probe(const char *ip, int port, int timeout_ms);
 /* Connects to ip:port, sends request, reads until the peer closes (at most
  * max bytes, within timeout_ms in all) into *out (NUL-terminated, caller

@@ -5,50 +5,23 @@
  * Readiness polls would report every refused connection as an error
  * diagnostic while an agent starts; the host keeps the first error of a
  * call as its message, which would then hide the real one. So polls first
- * try a plain TCP connection to the port and skip a port that is closed. */
+ * try a plain TCP connection to the port and skip a port that is closed.
+ * A node behind a bastion is probed and called through it (the probe by
+ * pu_tcp_probe, the calls by the host's HTTP service). */
 #include "nomad.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <netdb.h>
-#include <poll.h>
+#include "plugin_remote.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #define PROBE_TIMEOUT_MS 1500
 #define REQUEST_TIMEOUT_MS 30000L
 
 int nomad_tcp_probe(const char *ip, int port, int timeout_ms)
 {
-    struct addrinfo hints = {0}, *res = NULL;
-    char service[16];
-    int ok = 0;
-
-    hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
-    hints.ai_socktype = SOCK_STREAM;
-    snprintf(service, sizeof(service), "%d", port);
-    if (ip == NULL || getaddrinfo(ip, service, &hints, &res) != 0)
-        return 0;
-    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd >= 0) {
-        int rc = connect(fd, res->ai_addr, res->ai_addrlen);
-        if (rc == 0) {
-            ok = 1;
-        } else if (errno == EINPROGRESS) {
-            struct pollfd p = {.fd = fd, .events = POLLOUT};
-            int err = 0;
-            socklen_t len = sizeof(err);
-            if (poll(&p, 1, timeout_ms) == 1 &&
-                getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0)
-                ok = 1;
-        }
-        close(fd);
-    }
-    freeaddrinfo(res);
-    return ok;
+    return pu_tcp_probe(ip, port, timeout_ms); /* through the node's bastion when it has one */
 }
 
 static int agent_port(const nomad_settings *s, nomad_agent agent)

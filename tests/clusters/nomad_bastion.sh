@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# A Nomad cluster whose nodes are bootstrapped through a bastion: the
-# datacenter's `bastion: instance.bastion` makes every SSH session of the
-# plugin (install, configuration, agents) go through the bastion, which the
-# nodes' sshd logs show as their only SSH client. One server and one client
-# with the stand-in agents the plugin installs (as nomad_local.sh); the
-# region has a leader and the job runs. The nodes share the bastion's
-# network: the plugin calls the agents' HTTP APIs at their addresses
-# directly, so they cannot be on a private network yet (see
-# docs/local-provider.md). down leaves nothing.
+# A Nomad cluster whose nodes sit on a private network that only the
+# bastion reaches: the datacenter's `bastion: instance.bastion` makes every
+# SSH session of the plugin (install, configuration, agents) go through the
+# bastion, which the nodes' sshd logs show as their only SSH client, and
+# every HTTP call to the agents (Nomad 4646, Consul 8501) and every probe of
+# their ports too: this machine has no route to the nodes' network. One
+# server and one client with the stand-in agents the plugin installs (as
+# nomad_local.sh); the region has a leader and the job runs, as `infra
+# status` shows through the bastion; the agents' TLS certificates are
+# verified through it. down leaves nothing.
 #   usage: nomad_bastion.sh INFRA_BINARY     (exit 77 = skipped: not root)
 set -euo pipefail
 infra=$1
@@ -27,7 +28,6 @@ prefix=q$(printf '%04x' $(($$ % 65536)))
 mkdir -p "$work/jobs"
 cp "$root/examples/jobs/web.json" "$work/jobs/web.json"
 topo=$work/cluster.yaml
-secrets=$work/.infra/nomad-bastion.default.secrets.json
 export INFRA_PLUGIN_PATH
 INFRA_PLUGIN_PATH=$(dirname "$infra")/plugins
 export NO_COLOR=1
@@ -39,13 +39,15 @@ launcher() { # NAME VERSION: writes $work/dist/NAME-VERSION, prints its SHA-256
   sha256sum "$work/dist/$1-$2" | cut -d' ' -f1
 }
 nomad_sha=$(launcher nomad 1) consul_sha=$(launcher consul 1)
-cidr=$(free_test_cidr 210 30)
-[ -n "$cidr" ] || skip "no free 10.213.x.0/24 for the test network"
+cidr=$(free_test_cidr 210 15)
+pcidr=$(free_test_cidr 225 15)
+[ -n "$cidr" ] && [ -n "$pcidr" ] || skip "no free 10.213.x.0/24 for the test networks"
 
 cleanup() {
   local rc=$?
   "$infra" down "$topo" --yes >/dev/null 2>&1 || true
   local_leftovers_remove "$prefix" "$work"
+  ip route del unreachable "$pcidr" 2>/dev/null || true
   [ $rc -eq 0 ] || { echo "--- last output" >&2; tail -n 60 "$work/out" >&2 2>/dev/null || true; }
   rm -rf "$work" "$(dirname "$standins")"
   exit $rc
@@ -58,8 +60,12 @@ providers:
   local: { prefix: $prefix, run_dir: $work/run }
 networks:
   main: { cidr: $cidr }
+  inner: { cidr: $pcidr, private: true }
 instances:
-  bastion: { network: "\${network.main.id}", image: debian-12 }
+  bastion:
+    network: "\${network.main.id}"
+    extra_networks: ["\${network.inner.id}"]
+    image: debian-12
 clusters:
   main:
     scheduler: nomad
@@ -74,7 +80,7 @@ clusters:
             provider: local
             servers: 1
             clients: 1
-            network: "\${network.main.id}"
+            network: "\${network.inner.id}"
             image: debian-12
             bastion: instance.bastion
 jobs:
@@ -87,14 +93,7 @@ outputs:
   servers: "\${cluster.main.europe.servers[*].private_ip}"
 YAML
 
-secret() { jq -r --arg k "$1" '.[$k]' "$secrets"; }
-nomad() { # PATH: GET on the server with the cluster CA and token
-  local ip
-  ip=$("$infra" output "$topo" --json | jq -r '.servers[0]')
-  secret nomad.main.ca.cert >"$work/ca.pem"
-  curl -sf --max-time 10 --cacert "$work/ca.pem" \
-    -H "X-Nomad-Token: $(secret nomad.main.nomad_management_token)" "https://$ip:4646$1"
-}
+status() { "$infra" status "$topo" --json 2>"$work/status.err"; }
 eventually() {
   local _
   for _ in $(seq 1 15); do
@@ -103,18 +102,38 @@ eventually() {
   done
   return 1
 }
-job_running() { nomad "/v1/job/web?region=europe" | jq -e '.Status == "running"' >/dev/null; }
+job_running() {
+  status | jq -e '.clusters.main.regions.europe.jobs[] | select(.id == "web") | .status == "running"' >/dev/null
+}
 
 # 1. up: the region has a leader and the job runs.
 cd "$work"
 "$infra" up "$topo" >"$work/out" 2>&1 || { cat "$work/out" >&2; fail "infra up failed"; }
-[ -n "$(nomad /v1/status/leader | jq -r .)" ] || fail "the region has no leader"
-eventually job_running || fail "job web is not running"
-
-# 2. Every node's sshd saw the bastion as its only client: the plugin's
-#    sessions all went through it.
 state=$(pull_state "$infra" "$topo")
-bastion_ip=$(jq -r '.resources["instance.bastion"].attributes.private_ip' "$state")
+server_ip=$("$infra" output "$topo" --json | jq -r '.servers[0]')
+[ "${server_ip%.*}.0/24" = "$pcidr" ] || fail "the server's address $server_ip is not on $pcidr"
+
+# 2. This machine has no route to the nodes: their agents' APIs answered
+#    the plugin through the bastion only.
+route=$(ip route get "$server_ip" 2>&1 || true)
+grep -Eq "unreachable|No route to host" <<<"$route" || fail "$server_ip is routable from this machine: $route"
+if timeout 10 bash -c "exec 3<>/dev/tcp/$server_ip/4646" 2>/dev/null; then
+  fail "this machine connected to $server_ip:4646 directly"
+fi
+
+# 3. status, through the bastion too: the leader, both nodes, the job.
+eventually job_running || { cat "$work/status.err" >&2; fail "status does not show job web running"; }
+st=$(status)
+[ -n "$(jq -r '.clusters.main.regions.europe.leader // empty' <<<"$st")" ] ||
+  fail "status shows no leader: $st"
+[ "$(jq '.clusters.main.regions.europe.clients | length' <<<"$st")" -eq 1 ] ||
+  fail "status does not list the client: $st"
+"$infra" status "$topo" >"$work/out" 2>&1 || { cat "$work/out" >&2; fail "infra status failed"; }
+grep -Eq "^    job +web +running" "$work/out" || { cat "$work/out" >&2; fail "status does not print job web running"; }
+
+# 4. Every node's sshd saw the bastion as its only client: the plugin's
+#    sessions all went through it.
+bastion_ip=$(jq -r '.resources["instance.bastion"].attributes.extra_ips[0]' "$state")
 nodes=0
 for log in "$work/run/$prefix"/hosts/*/root/var/log/sshd.log; do
   host=$(basename "$(dirname "$(dirname "$(dirname "$(dirname "$log")")")")")
@@ -130,7 +149,8 @@ for log in "$work/run/$prefix"/hosts/*/root/var/log/sshd.log; do
 done
 [ "$nodes" -eq 2 ] || fail "$nodes nodes were reached through the bastion, expected 2"
 
-# 3. down leaves nothing.
+# 5. down leaves nothing.
 "$infra" down "$topo" --yes >"$work/out" 2>&1 || { cat "$work/out" >&2; fail "down failed"; }
 [ -z "$(ip netns list | awk -v p="$prefix-" 'index($1, p) == 1')" ] || fail "namespaces left after down"
-echo "nomad-bastion: 1 server and 1 client bootstrapped through the bastion, leader, job running, nothing left"
+[ -z "$(ip -4 route show type unreachable "$pcidr")" ] || fail "the private network's route is left after down"
+echo "nomad-bastion: 1 server and 1 client on a private network, bootstrapped and driven through the bastion, leader, job running, nothing left"

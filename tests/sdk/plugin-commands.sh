@@ -18,11 +18,11 @@ fail() {
 
 # A good plugin: the ok line on stdout, nothing on stderr, exit 0.
 "$infra" plugin check "$samples/sample.so" >"$tmp/out" 2>"$tmp/err" || fail "check sample.so failed"
-[[ $(cat "$tmp/out") == "$samples/sample.so: ok: provider \"sample\" 1.0.0 (ABI 1.2)" ]] ||
+[[ $(cat "$tmp/out") == "$samples/sample.so: ok: provider \"sample\" 1.0.0 (ABI 1.3)" ]] ||
     fail "check sample.so printed: $(cat "$tmp/out")"
 [[ ! -s $tmp/err ]] || fail "check sample.so wrote to stderr: $(cat "$tmp/err")"
 "$infra" plugin check "$samples/sample-sched.so" >"$tmp/out"
-[[ $(cat "$tmp/out") == "$samples/sample-sched.so: ok: scheduler \"sample-sched\" 0.3.1 (ABI 1.2)" ]] ||
+[[ $(cat "$tmp/out") == "$samples/sample-sched.so: ok: scheduler \"sample-sched\" 0.3.1 (ABI 1.3)" ]] ||
     fail "check sample-sched.so printed: $(cat "$tmp/out")"
 
 # A broken plugin: the refusal line on stderr, nothing on stdout, exit 1.
@@ -30,7 +30,7 @@ status=0
 "$infra" plugin check "$samples/broken-abi2.so" >"$tmp/out" 2>"$tmp/err" || status=$?
 [[ $status == 1 ]] || fail "check broken-abi2.so exited $status"
 [[ ! -s $tmp/out ]] || fail "check broken-abi2.so wrote to stdout"
-grep -Fxq "$samples/broken-abi2.so: refused: plugin targets ABI 2.2, this infra supports ABI 1.x (rebuild it against infra $("$infra" version | cut -d' ' -f2)'s plugin.h)" "$tmp/err" ||
+grep -Fxq "$samples/broken-abi2.so: refused: plugin targets ABI 2.3, this infra supports ABI 1.x (rebuild it against infra $("$infra" version | cut -d' ' -f2)'s plugin.h)" "$tmp/err" ||
     fail "check broken-abi2.so said: $(cat "$tmp/err")"
 [[ $(wc -l <"$tmp/err") == 1 ]] || fail "a refusal is more than one line"
 
@@ -49,7 +49,7 @@ refused broken-no-read \
 refused broken-sched-no-bootstrap \
     'plugin "broken" is a scheduler without node_bootstrap (a scheduler needs configure, node_bootstrap and close; set them in its scheduler ops table)'
 refused broken-abi-minor \
-    "plugin targets ABI 1.9, newer than this infra's ABI 1.2 (rebuild it against infra $version's plugin.h, or set INFRA_CAP_HOST_SLOTS_CHECKED once it checks every host slot it uses with INFRA_HAS_SLOT)"
+    "plugin targets ABI 1.9, newer than this infra's ABI 1.3 (rebuild it against infra $version's plugin.h, or set INFRA_CAP_HOST_SLOTS_CHECKED once it checks every host slot it uses with INFRA_HAS_SLOT)"
 refused broken-swapped-entry 'entry function returned no descriptor'
 if [[ -f $samples/broken-cxx-entry.so ]]; then
     refused broken-cxx-entry \
@@ -81,7 +81,7 @@ fi
 # on the dynamic linker's search path.
 cp "$samples/sample.so" "$tmp/bare.so"
 out=$(cd "$tmp" && "$infra" plugin check bare.so) || fail "check of a bare file name failed"
-[[ $out == 'bare.so: ok: provider "sample" 1.0.0 (ABI 1.2)' ]] || fail "bare name printed: $out"
+[[ $out == 'bare.so: ok: provider "sample" 1.0.0 (ABI 1.3)' ]] || fail "bare name printed: $out"
 
 # No duplicate check for a single file: dup-b alone is fine.
 "$infra" plugin check "$samples/dup-b.so" >/dev/null || fail "check dup-b.so alone was refused"
@@ -99,9 +99,9 @@ grep -Fxq "$tmp/open.so: refused: writable by others (mode 0666); run chmod o-w 
 INFRA_PLUGIN_PATH="$samples" "$infra" plugins >"$tmp/list" || fail "infra plugins failed"
 head -n 1 "$tmp/list" | grep -Eq '^NAME +KIND +VERSION +ABI +PATH +CAPABILITIES$' ||
     fail "no table header: $(head -n 1 "$tmp/list")"
-grep -Eq "^sample +provider +1\.0\.0 +1\.2 +$samples/sample\.so +concurrent$" "$tmp/list" ||
+grep -Eq "^sample +provider +1\.0\.0 +1\.3 +$samples/sample\.so +concurrent$" "$tmp/list" ||
     fail "sample not listed"
-grep -Eq "^sample-sched +scheduler +0\.3\.1 +1\.2 +$samples/sample-sched\.so +-$" "$tmp/list" ||
+grep -Eq "^sample-sched +scheduler +0\.3\.1 +1\.3 +$samples/sample-sched\.so +-$" "$tmp/list" ||
     fail "sample-sched not listed"
 grep -Fxq "$samples/dup-b.so: refused: duplicate name \"dup\" (already loaded from $samples/dup-a.so)" "$tmp/list" ||
     fail "duplicate not reported"

@@ -2,8 +2,9 @@
 # The network of test_ssh_jump's two hosts, each a network namespace: a
 # bastion that this machine reaches over a veth pair, and a target on a
 # private link behind it that only the bastion's namespace reaches (no
-# route from here, no forwarding in the bastion). The test starts a real
-# sshd in each (sshd_fixture.h). Needs root and iproute2.
+# route from here, no forwarding in the bastion), with an HTTP server
+# (busybox httpd, port 8080, DIR/www) for the tunnels. The test starts a
+# real sshd in each (sshd_fixture.h). Needs root, iproute2 and busybox.
 #
 #   ssh_jump_hosts.sh create DIR   DIR/hosts.env: BASTION=, TARGET=, SPARE= (an
 #                                  address of the private link nobody has),
@@ -39,6 +40,11 @@ create() {
   ip -n "$prefix-b" link set "${prefix}b" up
   ip -n "$prefix-b" link set "${prefix}p" up
   ip -n "$prefix-t" link set "${prefix}t" up
+  # An HTTP server on the target for the tunnels (port 8080); busybox
+  # httpd listens before it goes to the background.
+  mkdir -p "$dir/www"
+  echo "hello from the target" >"$dir/www/hello.txt"
+  ip netns exec "$prefix-t" busybox httpd -p 8080 -h "$dir/www"
   echo "BASTION=$net.2 TARGET=$net.66 SPARE=$net.67 BASTION_NS=$prefix-b TARGET_NS=$prefix-t" \
     >"$dir/hosts.env.tmp"
   mv "$dir/hosts.env.tmp" "$dir/hosts.env"
@@ -48,6 +54,10 @@ destroy() {
   local dir=$1 PREFIX= NET=
   [ -f "$dir/names.env" ] && . "$dir/names.env"
   [ -n "$PREFIX" ] || return 0
+  local pid
+  for pid in $(ip netns pids "$PREFIX-t" 2>/dev/null); do
+    kill "$pid" 2>/dev/null || true # the HTTP server
+  done
   [ -n "$NET" ] && ip route del unreachable "$NET.64/26" 2>/dev/null || true
   ip link del "${PREFIX}h" 2>/dev/null || true
   ip netns del "$PREFIX-b" 2>/dev/null || true

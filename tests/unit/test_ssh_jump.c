@@ -4,7 +4,9 @@
  * namespace reaches. Commands and uploads go through the jump; a wrong key
  * of either hop is refused and the message names the hop; an address the
  * bastion cannot reach is named; a route makes plain ssh_connect (what
- * plugins call) take the jump. Needs root. */
+ * plugins call) take the jump. Tunnels (host->ssh->tunnel) carry TCP and
+ * the HTTP service's requests to the target through the bastion, and leave
+ * no thread or descriptor once closed. Needs root. */
 #define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,13 +14,20 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <ftw.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "base/util.h"
 #include "plugin/host.h"
+#include "services/http.h"
 #include "services/ssh.h"
 #include "sshd_fixture.h"
 
@@ -306,6 +315,119 @@ static void test_ssh_jump_host_key_line_is_the_pinned_key(void **state)
     ssh_close(ssh);
 }
 
+/* ------------------------------------------------------------------ */
+/* Tunnels                                                            */
+
+/* Entries of a /proc/self directory: open descriptors, threads. */
+static int proc_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    int n = 0;
+    for (struct dirent *e; d && (e = readdir(d));)
+        n += e->d_name[0] != '.';
+    if (d)
+        closedir(d);
+    return n;
+}
+
+/* The first bytes 127.0.0.1:port sends, within 10 s. */
+static char *loopback_greeting(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    char buf[64] = "";
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 10000) == 1 && recv(fd, buf, sizeof(buf) - 1, 0) < 0)
+            buf[0] = '\0';
+    }
+    if (fd >= 0)
+        close(fd);
+    return util_strdup(buf);
+}
+
+static int http_get(infra_call *call, const char *url, infra_http_response **out)
+{
+    infra_http_request req = {
+        .size = sizeof(req), .method = "GET", .url = url, .timeout_ms = 20000, .max_attempts = 1};
+    return http_request(call, &req, out);
+}
+
+static void test_ssh_jump_tunnel_needs_a_route(void **state)
+{
+    REQUIRE_HOSTS();
+    infra_call call;
+    sshd_fixture_diags c;
+    infra_http_response *resp = NULL;
+    int port = -1;
+    sshd_fixture_call_begin(&call, &c);
+    assert_int_equal(ssh_api()->tunnel(&call, fx.target, 8080, &port), INFRA_ENOTFOUND);
+    assert_int_equal(port, 0);
+    assert_string_equal(sshd_fixture_diag_text(&c), "");
+    /* Without a route the HTTP service goes to the address itself, which
+     * this machine has no route to. */
+    char *url = util_printf("http://%s:8080/hello.txt", fx.target);
+    assert_int_equal(http_get(&call, url, &resp), INFRA_ETRANSIENT);
+    assert_null(resp);
+    free(url);
+    sshd_fixture_call_end(&call, &c);
+}
+
+static void test_ssh_jump_tunnel_carries_tcp_and_http_to_the_target(void **state)
+{
+    REQUIRE_HOSTS();
+    infra_call call;
+    sshd_fixture_diags c;
+    infra_http_response *resp = NULL;
+    http_shutdown(); /* pooled handles of earlier tests hold descriptors */
+    int fds = proc_entries("/proc/self/fd"), threads = proc_entries("/proc/self/task");
+    sshd_fixture_call_begin(&call, &c);
+    infra_ssh_target b = target_at(fx.bastion, fx.bastion_fp, 0);
+    ssh_route_set(fx.target, 22, fx.target_fp, &b);
+
+    /* Any port of the target: its sshd greets through the tunnel. */
+    int port = 0, again = 0;
+    assert_int_equal(ssh_api()->tunnel(&call, fx.target, 22, &port), 0);
+    assert_true(port > 0);
+    char *greeting = loopback_greeting(port);
+    assert_int_equal(strncmp(greeting, "SSH-2.0-", 8), 0);
+    free(greeting);
+    assert_int_equal(ssh_api()->tunnel(&call, fx.target, 22, &again), 0);
+    assert_int_equal(again, port); /* one listener per node and port */
+
+    /* A closed port is no error worth a diagnostic: a probe asks it. */
+    assert_int_equal(ssh_api()->tunnel(&call, fx.target, 8081, &again), INFRA_ETRANSIENT);
+    assert_string_equal(sshd_fixture_diag_text(&c), "");
+
+    /* The HTTP service routes the target's URL through the bastion by
+     * itself, one connection or several. */
+    char *url = util_printf("http://%s:8080/hello.txt", fx.target);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(http_get(&call, url, &resp), 0);
+        assert_int_equal(resp->status, 200);
+        assert_string_equal(resp->body, "hello from the target\n");
+        http_response_free(resp);
+        resp = NULL;
+    }
+    free(url);
+    /* A failure names the bastion it went through. */
+    url = util_printf("http://%s:8081/", fx.target);
+    assert_int_not_equal(http_get(&call, url, &resp), 0);
+    char *want = util_printf("(through the bastion %s:22)", fx.bastion);
+    assert_non_null(strstr(sshd_fixture_diag_text(&c), want));
+    free(want);
+    free(url);
+
+    /* Closed at the end of the run: no thread, no descriptor left. */
+    http_shutdown();
+    ssh_tunnels_close();
+    ssh_routes_clear();
+    assert_int_equal(proc_entries("/proc/self/fd"), fds);
+    assert_int_equal(proc_entries("/proc/self/task"), threads);
+    sshd_fixture_call_end(&call, &c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -317,6 +439,8 @@ int main(void)
         cmocka_unit_test(test_ssh_jump_names_an_unreachable_bastion),
         cmocka_unit_test(test_ssh_jump_route_makes_plain_connect_go_through_the_bastion),
         cmocka_unit_test(test_ssh_jump_host_key_line_is_the_pinned_key),
+        cmocka_unit_test(test_ssh_jump_tunnel_needs_a_route),
+        cmocka_unit_test(test_ssh_jump_tunnel_carries_tcp_and_http_to_the_target),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

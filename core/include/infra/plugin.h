@@ -36,7 +36,7 @@ extern "C" {
 
 #define INFRA_PLUGIN_MAGIC 0x494e4652u /* "INFR": first field of every descriptor */
 #define INFRA_ABI_MAJOR 1              /* bumped on any incompatible change */
-#define INFRA_ABI_MINOR 2              /* bumped when a slot is appended */
+#define INFRA_ABI_MINOR 3              /* bumped when a slot is appended */
 #define INFRA_PLUGIN_ENTRY_SYMBOL "infra_plugin_entry" /* the one exported symbol */
 
 /* Mark the entry function exported while the rest of the plugin stays hidden. */
@@ -178,7 +178,10 @@ typedef struct infra_http_response {
 } infra_http_response;
 
 /* The HTTP service: libcurl underneath, TLS verified, timeouts, retries with
- * exponential backoff and jitter on transient errors, Retry-After honoured. */
+ * exponential backoff and jitter on transient errors, Retry-After honoured.
+ * Since ABI 1.3 a request to the address of a node behind a bastion goes
+ * through the bastion (ssh->tunnel), TLS still verified against the URL's
+ * host. */
 typedef struct infra_http_api {
     size_t size;  /* sizeof(infra_http_api) as the host built it */
     int (*request)(infra_call *call, const infra_http_request *req,
@@ -222,6 +225,11 @@ typedef struct infra_ssh_api {
                char **out_stderr); /* 0 once the command ran (any exit status); as_root: through "sudo -n" unless root */
     int (*write_file)(infra_call *call, infra_ssh *ssh, const char *path, const void *data,
                       size_t len, int mode); /* write a file over SFTP with the given mode */
+    /* ABI 1.3: a TCP port of a node behind a bastion (ssh.bastion of a
+     * NODE), for what is not HTTP (a probe, ZooKeeper's four-letter
+     * words); http->request routes to such a node by itself. */
+    int (*tunnel)(infra_call *call, const char *host, int port,
+                  int *local_port); /* 0: 127.0.0.1:*local_port reaches host:port through host's bastion, and host:port accepted a connection just now; INFRA_ENOTFOUND: host has no bastion, connect directly; INFRA_ETRANSIENT: the bastion could not reach host:port */
 } infra_ssh_api;
 
 /* Encodings of infra_secret_api.generate. */
@@ -378,6 +386,9 @@ typedef struct infra_provider_ops {
  * A node behind a bastion has its private_ip as ssh.host; host->ssh->connect
  * to that host, port and host key goes through the bastion by itself (both
  * hops' host keys checked), so a plugin connects to it like to any node.
+ * Its HTTP APIs are reached the same way (ABI 1.3): host->http->request to
+ * its private_ip goes through the bastion, and host->ssh->tunnel gives a
+ * loopback port for any other TCP.
  *
  * A job (or app) is
  *

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "services/log.h"
+#include "services/ssh.h"
 #include "base/util.h"
 
 static const char usage_text[] =
@@ -248,6 +249,7 @@ int cli_main(int argc, char **argv)
             fprintf(stderr, "infra: unknown command \"%s\" (see infra help)\n", a.command);
     }
 done:
+    ssh_tunnels_close(); /* the run is over: no plugin call needs a node's port any more */
     free(a.vars);
     free(a.var_files);
     free(a.backend_config);

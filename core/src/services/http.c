@@ -16,6 +16,7 @@
 #include "plugin/host.h"
 #include "services/curl_lib.h"
 #include "services/log.h"
+#include "services/ssh.h"
 #include "base/util.h"
 
 #ifndef INFRA_VERSION
@@ -408,12 +409,16 @@ static int has_header(const char *const *headers, const char *name)
 typedef struct prepared {
     infra_http_request req; /* a copy widened to the host's size */
     struct curl_slist *headers;
-    char *shown_url; /* URL without password or secrets, for messages */
-    char *host;      /* host name, for TLS messages */
+    char *shown_url;               /* URL without password or secrets, for messages */
+    char *host;                    /* host name, for TLS messages */
+    struct curl_slist *connect_to; /* the tunnel through a bastion, or NULL */
+    char *via;                     /* that bastion "B:P", for messages, or NULL */
 } prepared;
 
 static void prepared_free(prepared *p)
 {
+    curl->slist_free_all(p->connect_to);
+    free(p->via);
     curl->slist_free_all(p->headers);
     free(p->shown_url);
     free(p->host);
@@ -440,6 +445,33 @@ static struct curl_slist *slist_add(struct curl_slist *list, const char *line, i
     if (!next)
         *failed = 1;
     return next ? next : list;
+}
+
+/* A node behind a bastion (a route of the SSH service) is reached through
+ * a tunnel: curl connects to its loopback port while the URL, the Host
+ * header and the name TLS verifies stay the node's. */
+static int route(CURLU *u, prepared *p)
+{
+    char *port_text = NULL;
+    int error = 0;
+    size_t n = strlen(p->host);
+    char *bare = n > 2 && p->host[0] == '[' && p->host[n - 1] == ']'
+                     ? util_strndup(p->host + 1, n - 2)
+                     : util_strdup(p->host);
+    curl->url_get(u, CURLUPART_PORT, &port_text, CURLU_DEFAULT_PORT);
+    int port = port_text ? atoi(port_text) : 0;
+    int local = port > 0 ? ssh_tunnel_port(bare, port, &p->via) : 0;
+    if (local > 0) {
+        char *line = util_printf("%s:%d:127.0.0.1:%d", p->host, port, local);
+        int failed = 0;
+        p->connect_to = slist_add(NULL, line, &failed);
+        free(line);
+        if (failed)
+            error = INFRA_EINTERNAL;
+    }
+    curl->free(port_text);
+    free(bare);
+    return error;
 }
 
 static int prepare(infra_call *call, const infra_http_request *in, prepared *p)
@@ -487,6 +519,8 @@ static int prepare(infra_call *call, const infra_http_request *in, prepared *p)
         error = INFRA_EINVALID;
         goto done;
     }
+    if ((error = route(u, p)) < 0)
+        goto done;
     if (!method_ok(p->req.method)) {
         report(call, p, "http: %s: invalid method '%s'", p->shown_url, p->req.method);
         error = INFRA_EINVALID;
@@ -543,6 +577,10 @@ static CURLcode setup(CURL *h, const prepared *p, transfer *t, char *errbuf)
     if (r->ca_pem) {
         struct curl_blob blob = {(void *)r->ca_pem, strlen(r->ca_pem), CURL_BLOB_COPY};
         SET(CURLOPT_CAINFO_BLOB, &blob);
+    }
+    if (p->connect_to) {
+        SET(CURLOPT_CONNECT_TO, p->connect_to);
+        SET(CURLOPT_PROXY, ""); /* the tunnel is the way: no proxy from the environment */
     }
     SET(CURLOPT_CONNECTTIMEOUT_MS, HTTP_CONNECT_TIMEOUT_MS);
     SET(CURLOPT_TIMEOUT_MS, r->timeout_ms);
@@ -615,8 +653,9 @@ static void report_failure(infra_call *call, const prepared *p, fail_kind kind, 
                HTTP_BODY_MAX >> 20);
         break;
     default:
-        report(call, p, "http: %s %s failed after %d attempt%s: %s", m, p->shown_url, attempts,
-               attempts == 1 ? "" : "s", reason);
+        report(call, p, "http: %s %s failed after %d attempt%s: %s%s%s%s", m, p->shown_url,
+               attempts, attempts == 1 ? "" : "s", reason, p->via ? " (through the bastion " : "",
+               p->via ? p->via : "", p->via ? ")" : "");
         break;
     }
 }

@@ -119,6 +119,30 @@ int ssh_route_get(const char *host, int port, const char *pin, infra_ssh_target 
 /* Forgets every route. */
 void ssh_routes_clear(void);
 
+/* The bastion of the first route recorded for host, whatever its SSH port
+ * and key (a node's other ports go through the same bastion): 1 with
+ * *bastion filled and *owned its strings (caller frees), else 0. */
+int ssh_route_of_host(const char *host, infra_ssh_target *bastion, char **owned);
+
+/* host->ssh->tunnel (ssh_tunnel.c): the loopback port of the tunnel to
+ * host:port through host's bastion, started on first use and kept until
+ * ssh_tunnels_close. 0 with *local_port once host:port accepted a
+ * connection through the bastion just now; INFRA_ENOTFOUND when host has
+ * no route (nothing reported: connect directly); INFRA_ETRANSIENT when the
+ * bastion cannot reach host:port (logged at debug level only: a probe of a
+ * port still closed is no error); a refusal of the bastion itself
+ * (INFRA_EAUTH, INFRA_ETRANSIENT) reported through call. */
+int ssh_tunnel(infra_call *call, const char *host, int port, int *local_port);
+
+/* The loopback port of the tunnel to host:port (started on first use, not
+ * checked), or 0 when host has no route. *via_text (caller frees; may be
+ * NULL) names the bastion, "B:P", for messages. */
+int ssh_tunnel_port(const char *host, int port, char **via_text);
+
+/* Stops every tunnel: listeners, their threads and the connections they
+ * carry. Call at the end of the run; tunnels asked for later start anew. */
+void ssh_tunnels_close(void);
+
 /* The session's host key as a known_hosts line without the host name
  * ("ssh-ed25519 AAAA..."); caller frees; NULL when it has none. */
 char *ssh_host_key_line(const infra_ssh *ssh);

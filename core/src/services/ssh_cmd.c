@@ -473,6 +473,7 @@ static const infra_ssh_api ssh_table = {
     .exec_sudo = ssh_exec_sudo,
     .run = ssh_call_run,
     .write_file = ssh_call_write_file,
+    .tunnel = ssh_tunnel,
 };
 
 const infra_ssh_api *ssh_api(void)

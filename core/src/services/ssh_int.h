@@ -88,6 +88,13 @@ char *ssh_report_prefix_swap(char *prefix);
  * reach the target; INFRA_EAUTH, INFRA_ECANCELLED, INFRA_EINTERNAL. */
 int ssh_jump_open(infra_call *call, const infra_ssh_target *bastion, const char *host, int port,
                   int64_t deadline, ssh_jump **out, int *out_fd, char **reason);
+/* Like ssh_jump_open, but carries the stream to fd (a connected
+ * non-blocking socket, taken whatever the result: closed with the jump, or
+ * at once on failure). */
+int ssh_jump_carry(infra_call *call, const infra_ssh_target *bastion, const char *host, int port,
+                   int64_t deadline, int fd, ssh_jump **out, char **reason);
+/* 1 once jump carries nothing more (either side closed); close it then. */
+int ssh_jump_ended(ssh_jump *jump);
 /* Stops the thread, closes the channel and the bastion's session; NULL is ignored. */
 void ssh_jump_close(ssh_jump *jump);
 

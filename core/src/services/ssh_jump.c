@@ -40,6 +40,7 @@ struct ssh_jump {
     pthread_t thread;
     int running;
     _Atomic int stop;
+    _Atomic int ended; /* the pump has returned: nothing more is carried */
 };
 
 /* ------------------------------------------------------------------ */
@@ -125,22 +126,26 @@ static void *jump_pump(void *arg)
     shutdown(j->near_fd, SHUT_RDWR);
     free(up);
     free(down);
+    atomic_store(&j->ended, 1);
     return NULL;
 }
 
 /* ------------------------------------------------------------------ */
 /* Opening and closing                                                */
 
-int ssh_jump_open(infra_call *call, const infra_ssh_target *bastion, const char *host, int port,
-                  int64_t deadline, ssh_jump **out, int *out_fd, char **reason)
+/* ssh_jump_open, carried to near_fd (taken) when it is not -1, else to a
+ * new socketpair whose other end goes to *out_fd. */
+static int jump_open(infra_call *call, const infra_ssh_target *bastion, const char *host, int port,
+                     int64_t deadline, int near_fd, ssh_jump **out, int *out_fd, char **reason)
 {
     ssh_jump *j = util_calloc(1, sizeof(*j));
     int fds[2] = {-1, -1};
     int error = 0, rc;
 
     *out = NULL;
-    *out_fd = -1;
-    j->near_fd = -1;
+    if (out_fd)
+        *out_fd = -1;
+    j->near_fd = near_fd;
     infra_ssh_target b = *bastion;
     b.size = sizeof(b);
     int64_t left = deadline - ssh_now_ms();
@@ -171,12 +176,14 @@ int ssh_jump_open(infra_call *call, const infra_ssh_target *bastion, const char 
         }
         goto done;
     }
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) < 0) {
-        *reason = util_printf("socketpair: %s", strerror(errno));
-        error = INFRA_EINTERNAL;
-        goto done;
+    if (j->near_fd < 0) {
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) < 0) {
+            *reason = util_printf("socketpair: %s", strerror(errno));
+            error = INFRA_EINTERNAL;
+            goto done;
+        }
+        j->near_fd = fds[0];
     }
-    j->near_fd = fds[0];
     if (pthread_create(&j->thread, NULL, jump_pump, j) != 0) {
         *reason = util_strdup("cannot start the bastion's forwarding thread");
         error = INFRA_EINTERNAL;
@@ -184,7 +191,8 @@ int ssh_jump_open(infra_call *call, const infra_ssh_target *bastion, const char 
     }
     j->running = 1;
     log_msg(LOG_DEBUG, "ssh: %s:%d through the bastion %s:%d", host, port, b.host, bport);
-    *out_fd = fds[1];
+    if (out_fd)
+        *out_fd = fds[1];
     fds[1] = -1;
     *out = j;
     j = NULL;
@@ -193,6 +201,25 @@ done:
         close(fds[1]);
     ssh_jump_close(j);
     return error;
+}
+
+int ssh_jump_open(infra_call *call, const infra_ssh_target *bastion, const char *host, int port,
+                  int64_t deadline, ssh_jump **out, int *out_fd, char **reason)
+{
+    return jump_open(call, bastion, host, port, deadline, -1, out, out_fd, reason);
+}
+
+int ssh_jump_carry(infra_call *call, const infra_ssh_target *bastion, const char *host, int port,
+                   int64_t deadline, int fd, ssh_jump **out, char **reason)
+{
+    if (fd < 0)
+        return INFRA_EINVALID;
+    return jump_open(call, bastion, host, port, deadline, fd, out, NULL, reason);
+}
+
+int ssh_jump_ended(ssh_jump *jump)
+{
+    return jump && atomic_load(&jump->ended);
 }
 
 void ssh_jump_close(ssh_jump *j)
@@ -293,15 +320,19 @@ void ssh_routes_clear(void)
     pthread_mutex_unlock(&routes_lock);
 }
 
-int ssh_route_get(const char *host, int port, const char *pin, infra_ssh_target *bastion,
-                  char **owned)
+/* The route of host:port and pin; port 0 and pin NULL: the first route of
+ * host, whatever its SSH port and key (what a tunnel to another port of
+ * the same node goes through). */
+static int route_find(const char *host, int port, const char *pin, infra_ssh_target *bastion,
+                      char **owned)
 {
     int found = 0;
     *owned = NULL;
     pthread_mutex_lock(&routes_lock);
     for (size_t i = 0; i < nroutes && !found; i++) {
         ssh_route *r = &routes[i];
-        if (strcmp(r->host, host) || r->port != port || strcmp(r->pin, pin ? pin : ""))
+        if (strcmp(r->host, host) || (port && r->port != port) ||
+            (port && strcmp(r->pin, pin ? pin : "")))
             continue;
         /* One block holds the strings, so the caller frees one pointer. */
         size_t lh = strlen(r->via_host) + 1, lu = r->via_user ? strlen(r->via_user) + 1 : 0,
@@ -321,4 +352,16 @@ int ssh_route_get(const char *host, int port, const char *pin, infra_ssh_target 
     }
     pthread_mutex_unlock(&routes_lock);
     return found;
+}
+
+int ssh_route_get(const char *host, int port, const char *pin, infra_ssh_target *bastion,
+                  char **owned)
+{
+    return route_find(host, port > 0 ? port : SSH_DEFAULT_PORT, pin, bastion, owned);
+}
+
+int ssh_route_of_host(const char *host, infra_ssh_target *bastion, char **owned)
+{
+    *owned = NULL;
+    return host && *host ? route_find(host, 0, NULL, bastion, owned) : 0;
 }
