@@ -13,6 +13,7 @@
 #include "base/util.h"
 #include "engine/call.h"
 #include "engine/resource_graph.h"
+#include "engine/scheduler.h"
 #include "engine/values.h"
 #include "plugin/host.h"
 #include "services/log.h"
@@ -175,6 +176,20 @@ int plan_eval(plan *p, plan_item *it, json_t **out, char **err, char **err_attr)
     }
     free(*err);
     *err = NULL;
+    /* A client pool's template: the scheduler supplies what its instances
+     * run (a secret: hashed in the state, hidden in output and logs). */
+    if (it->res && it->res->pool_template && json_is_object(*out)) {
+        char *user_data = NULL;
+        if (scheduler_pool_user_data(p->e, it->res, &user_data, err) < 0) {
+            *err_attr = util_strdup("user_data");
+            json_decref(*out);
+            *out = NULL;
+            return INFRA_EINVALID;
+        }
+        json_object_set_new(*out, "user_data", json_string(user_data));
+        memset(user_data, 0, strlen(user_data));
+        free(user_data);
+    }
     /* The plugin sees the types its schema declares ("3" -> 3 for an
      * integer), or the value is refused here, at its line. */
     const char *attr = NULL;
