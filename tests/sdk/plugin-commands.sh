@@ -18,11 +18,11 @@ fail() {
 
 # A good plugin: the ok line on stdout, nothing on stderr, exit 0.
 "$infra" plugin check "$samples/sample.so" >"$tmp/out" 2>"$tmp/err" || fail "check sample.so failed"
-[[ $(cat "$tmp/out") == "$samples/sample.so: ok: provider \"sample\" 1.0.0 (ABI 1.2)" ]] ||
+[[ $(cat "$tmp/out") == "$samples/sample.so: ok: provider \"sample\" 1.0.0 (ABI 1.3)" ]] ||
     fail "check sample.so printed: $(cat "$tmp/out")"
 [[ ! -s $tmp/err ]] || fail "check sample.so wrote to stderr: $(cat "$tmp/err")"
 "$infra" plugin check "$samples/sample-sched.so" >"$tmp/out"
-[[ $(cat "$tmp/out") == "$samples/sample-sched.so: ok: scheduler \"sample-sched\" 0.3.1 (ABI 1.2)" ]] ||
+[[ $(cat "$tmp/out") == "$samples/sample-sched.so: ok: scheduler \"sample-sched\" 0.3.1 (ABI 1.3)" ]] ||
     fail "check sample-sched.so printed: $(cat "$tmp/out")"
 
 # A broken plugin: the refusal line on stderr, nothing on stdout, exit 1.
@@ -49,7 +49,7 @@ refused broken-no-read \
 refused broken-sched-no-bootstrap \
     'plugin "broken" is a scheduler without node_bootstrap (a scheduler needs configure, node_bootstrap and close; set them in its scheduler ops table)'
 refused broken-abi-minor \
-    "plugin targets ABI 1.9, newer than this infra's ABI 1.2 (rebuild it against infra $version's plugin.h, or set INFRA_CAP_HOST_SLOTS_CHECKED once it checks every host slot it uses with INFRA_HAS_SLOT)"
+    "plugin targets ABI 1.9, newer than this infra's ABI 1.3 (rebuild it against infra $version's plugin.h, or set INFRA_CAP_HOST_SLOTS_CHECKED once it checks every host slot it uses with INFRA_HAS_SLOT)"
 refused broken-swapped-entry 'entry function returned no descriptor'
 if [[ -f $samples/broken-cxx-entry.so ]]; then
     refused broken-cxx-entry \
@@ -81,7 +81,7 @@ fi
 # on the dynamic linker's search path.
 cp "$samples/sample.so" "$tmp/bare.so"
 out=$(cd "$tmp" && "$infra" plugin check bare.so) || fail "check of a bare file name failed"
-[[ $out == 'bare.so: ok: provider "sample" 1.0.0 (ABI 1.2)' ]] || fail "bare name printed: $out"
+[[ $out == 'bare.so: ok: provider "sample" 1.0.0 (ABI 1.3)' ]] || fail "bare name printed: $out"
 
 # No duplicate check for a single file: dup-b alone is fine.
 "$infra" plugin check "$samples/dup-b.so" >/dev/null || fail "check dup-b.so alone was refused"

@@ -328,13 +328,14 @@ static int pool_scale_in(engine *e, plan_item *it, json_t **planned)
 
 static int do_update(engine *e, plan *p, plan_item *it, json_t *desired, int *replaced)
 {
-    json_t *planned = NULL, *replace = NULL, *out = NULL;
+    json_t *planned = NULL, *replace = NULL, *out = NULL, *pprior = NULL;
     void *priv = NULL, *priv_out = NULL;
     size_t priv_len = 0, priv_out_len = 0;
     int rc;
 
     *replaced = 0;
-    if ((rc = replan(e, it, it->prior, desired, &planned, &replace)) < 0)
+    pprior = plan_provider_prior(e, it, desired);
+    if ((rc = replan(e, it, pprior, desired, &planned, &replace)) < 0)
         goto done;
     if (json_array_size(replace) > 0) {
         *replaced = 1;
@@ -347,7 +348,7 @@ static int do_update(engine *e, plan *p, plan_item *it, json_t *desired, int *re
     decode_private(it, &priv, &priv_len);
     engine_call c;
     call_init(&c, e, it->provider, it->address, "update", NULL);
-    rc = call_apply(&c, it->type, it->prior, planned, priv, priv_len, &out, &priv_out,
+    rc = call_apply(&c, it->type, pprior, planned, priv, priv_len, &out, &priv_out,
                     &priv_out_len);
     if (rc < 0) {
         fail(it, "update", &c, rc);
@@ -368,6 +369,7 @@ done:
     free(priv_out);
     free(priv);
     json_decref(planned);
+    json_decref(pprior);
     json_decref(replace);
     return rc;
 }

@@ -310,6 +310,25 @@ static json_t *planned_changes(plan *p, plan_item *it, const json_t *planned)
     return keys;
 }
 
+json_t *plan_provider_prior(const engine *e, const plan_item *it, const json_t *desired)
+{
+    if (!json_is_object(it->prior) || !json_is_object(desired) ||
+        !engine_type_flag(e, it->provider, it->type, "sensitive"))
+        return json_incref(it->prior);
+    /* The state keeps no sensitive value, only the hash of what was
+     * applied: where that hash says the value is the same, the provider
+     * is shown it as the object's, so that it plans no change of it. */
+    json_t *prior = json_copy(it->prior);
+    const char *key;
+    json_t *want;
+    json_object_foreach((json_t *)desired, key, want) {
+        if (engine_attr_flag(e, it->provider, it->type, key, "sensitive") &&
+            !json_object_get(prior, key) && !in_list(it->edited, key) && !unknown_in(want))
+            json_object_set(prior, key, want);
+    }
+    return prior;
+}
+
 static int prevent_destroy(const plan_item *it)
 {
     return (it->res && it->res->prevent_destroy) ||
@@ -353,7 +372,10 @@ static int decide_managed(plan *p, plan_item *it)
     json_t *cfg = engine_config_for_state(e, it->provider, it->type, it->desired);
     it->edited = plan_diff_keys(cfg, json_object_get(it->entry, "config"));
     json_decref(cfg);
-    if ((error = provider_plan(p, it, it->prior, &it->planned, &replace)) < 0)
+    json_t *pprior = plan_provider_prior(e, it, it->desired);
+    error = provider_plan(p, it, pprior, &it->planned, &replace);
+    json_decref(pprior);
+    if (error < 0)
         return error;
 
     json_t *forced = json_array();

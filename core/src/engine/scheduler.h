@@ -7,6 +7,7 @@
  *   cluster_agent       create/update: node_bootstrap    delete: node_remove
  *   cluster_region      create/update: wait_ready        delete: nothing
  *   cluster_federation  create/update: federate          delete: nothing
+ *   cluster_pool        create/update: pool_wait         delete: nothing
  *   job, app            create/update: job_submit        delete: job_stop
  *                       read: job_status (a job gone is planned again)
  *

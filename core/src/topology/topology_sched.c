@@ -494,6 +494,19 @@ static void add_job(topo_ctx *ctx, const topo_job *j, const topo_cluster *c, con
         char *region = util_printf("cluster_region.%s.%s", c->name, j->regions[i]);
         topo_deps_add(&deps, region);
         free(region);
+        /* and for its client pools: their clients are where jobs run */
+        for (size_t r = 0; r < c->nregions; r++) {
+            if (strcmp(c->regions[r].name, j->regions[i]) != 0)
+                continue;
+            for (size_t d = 0; d < c->regions[r].ndatacenters; d++) {
+                if (!c->regions[r].datacenters[d].pool_template)
+                    continue;
+                char *pool = util_printf("cluster_pool.%s.%s.%s", c->name, c->regions[r].name,
+                                         c->regions[r].datacenters[d].name);
+                topo_deps_add(&deps, pool);
+                free(pool);
+            }
+        }
     }
     json_object_set_new(config, "regions", regions);
     json_object_set_new(config, "file", literal(full));
