@@ -249,8 +249,9 @@ static int asg_delete(aws_act *a, const char *name)
 /* ------------------------------------------------------------------ */
 /* The resource                                                       */
 
-/* instance_addresses: [{"id", "private_ip"}] of the group's instances, in
- * the group's order (what a scheduler's client pool is known by). */
+/* instance_addresses: [{"id", "private_ip"}] of the group's instances that
+ * run or are starting, in the group's order (what a scheduler's client
+ * pool is known by); one being terminated is no longer among them. */
 static int asg_addresses(aws_act *a, char *const *ids, infra_json *st)
 {
     aws_instance *v = NULL;
@@ -262,9 +263,15 @@ static int asg_addresses(aws_act *a, char *const *ids, infra_json *st)
     infra_json *list = AJ->new_array();
     for (size_t i = 0; ids != NULL && ids[i] != NULL && error == 0; i++) {
         const char *ip = NULL;
+        int live = 1;
         for (size_t k = 0; k < n && ip == NULL; k++)
-            if (v[k].id != NULL && strcmp(v[k].id, ids[i]) == 0)
+            if (v[k].id != NULL && strcmp(v[k].id, ids[i]) == 0) {
                 ip = v[k].private_ip;
+                live = v[k].state == NULL || strcmp(v[k].state, "pending") == 0 ||
+                       strcmp(v[k].state, "running") == 0;
+            }
+        if (!live)
+            continue;
         infra_json *one = AJ->new_object();
         if ((error = pu_json_set_str(one, "id", ids[i])) == 0 && ip != NULL)
             error = pu_json_set_str(one, "private_ip", ip);
