@@ -249,6 +249,14 @@ static int asg_delete(aws_act *a, const char *name)
 /* ------------------------------------------------------------------ */
 /* The resource                                                       */
 
+/* 1 when the group runs a scheduler's client pool (scheduler_pool, which
+ * the host sets): its state then lists instance_addresses. */
+static int is_pool(const infra_json *st)
+{
+    int on = 0;
+    return pu_json_to_bool(AJ->get(st, "scheduler_pool"), &on) == 0 && on;
+}
+
 /* instance_addresses: [{"id", "private_ip"}] of the group's instances that
  * run or are starting, in the group's order (what a scheduler's client
  * pool is known by); one being terminated is no longer among them. */
@@ -297,7 +305,7 @@ static int asg_state(aws_act *a, const infra_json *base, const char *name, long 
         (error = pu_json_set_str(st, "name", name)) == 0 &&
         (error = pu_json_set_int(st, "generation", generation)) == 0)
         error = aws_json_set_strv(st, "instances", g.instances);
-    if (error == 0)
+    if (error == 0 && is_pool(base))
         error = asg_addresses(a, g.instances, st);
     /* what the host asked to go first is no attribute of the group */
     if (AJ->get(st, "terminate_first") != NULL)
@@ -382,11 +390,30 @@ static int asg_terminate_first(aws_act *a, const char *name, aws_asg_info *now)
         aws_resp_free(r);
         aws_params_free(&q);
     }
-    aws_strv_free(ids);
-    if (error == 0) {
+    /* Done when the group no longer lists them: what the state records
+     * next is the group without them. */
+    int64_t deadline = pu_host->now_ms() + 600000;
+    long delay = 500;
+    while (error == 0) {
         aws_asg_info_clear(now);
-        error = aws_asg_one(a, name, now);
+        if ((error = aws_asg_one(a, name, now)) < 0)
+            break;
+        size_t left = 0;
+        for (size_t i = 0; ids[i] != NULL; i++)
+            left += aws_strv_has(now->instances, ids[i]) ? 1 : 0;
+        if (left == 0)
+            break;
+        if (pu_host->now_ms() >= deadline) {
+            pu_diagf(a->call, "desired",
+                     "aws: Auto Scaling group %s still lists %zu terminated instances after 600 s",
+                     name, left);
+            error = INFRA_ETRANSIENT;
+            break;
+        }
+        error = aws_sleep(a->p, a->call, delay);
+        delay = delay * 3 / 2 > 5000 ? 5000 : delay * 3 / 2;
     }
+    aws_strv_free(ids);
     return error;
 }
 
@@ -569,7 +596,8 @@ static int autoscaling_group_refresh(aws_act *a, const aws_asg_info *now, long g
         (error = pu_json_set_str(st, "name", now->name)) < 0 ||
         (error = pu_json_set_int(st, "generation", generation)) < 0 ||
         (error = aws_json_set_strv(st, "instances", now->instances)) < 0 ||
-        (error = asg_addresses(a, now->instances, st)) < 0 ||
+        (is_pool(st) &&
+         (error = asg_addresses(a, now->instances, st)) < 0) ||
         (error = pu_json_set_str(st, "launch_template", now->template_id)) < 0 ||
         (error = pu_json_set_int(st, "min", now->min)) < 0 ||
         (error = pu_json_set_int(st, "max", now->max)) < 0)

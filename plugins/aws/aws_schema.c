@@ -206,7 +206,10 @@ static const pu_attr autoscaling_group_attrs[] = {
     {"tags", "map", 0, "tags of the group and its instances"},
     {"generation", "integer", C, "how many replacements made the current group"},
     {"instances", "list", C, "instance ids of the group"},
-    {"instance_addresses", "list", C, "[{id, private_ip}] of its instances"},
+    {"instance_addresses", "list", C,
+     "[{id, private_ip}] of its running instances (with scheduler_pool)"},
+    {"scheduler_pool", "bool", 0,
+     "runs a scheduler's client pool (set by the cluster): instance_addresses listed"},
     {"terminate_first", "list", 0,
      "instance ids a scale-in terminates (drained first; set by a scheduler's client pool)"},
 };

@@ -183,10 +183,10 @@ done
 # Scale in: the client of the instance that goes is drained, then exactly
 # that instance is terminated with the desired capacity decremented.
 t0=$(date +%s)
-INFRA_VAR_workers=1 run 0 "$infra" up "$topo"
+run 0 "$infra" up "$topo" --var workers=1
 cp "$work/out" "$work/up2.txt"
 log "scale-in in $(($(date +%s) - t0)) s"
-terminations=$(emu_calls | jq '.TerminateInstanceInAutoScalingGroup // 0')
+terminations=$(emu_calls | jq '[.[] | .TerminateInstanceInAutoScalingGroup // 0] | add')
 [ "$terminations" -eq 1 ] || fail "TerminateInstanceInAutoScalingGroup called $terminations times"
 doc=$(pull_state "$infra" "$topo")
 [ "$(pool_ips "$doc" | jq length)" -eq 1 ] || fail "the group has not 1 instance: $(pool_ips "$doc")"
@@ -201,11 +201,11 @@ eventually two_running || fail "the job's 2 allocations are not running after th
 check_token_absent
 log "scaled in to 1: drained, then terminated; no allocation lost"
 
-INFRA_VAR_workers=1 run 0 "$infra" up "$topo"
+run 0 "$infra" up "$topo" --var workers=1
 out_has "No changes."
 check_token_absent
 
-run 0 "$infra" down "$topo" --yes
+run 0 "$infra" down "$topo" --var workers=1 --yes
 is_up=
 r=$(emu_state | jq '.regions["us-east-1"]')
 for kind in vpcs subnets launch_templates auto_scaling_groups key_pairs; do

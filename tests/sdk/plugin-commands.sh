@@ -30,7 +30,7 @@ status=0
 "$infra" plugin check "$samples/broken-abi2.so" >"$tmp/out" 2>"$tmp/err" || status=$?
 [[ $status == 1 ]] || fail "check broken-abi2.so exited $status"
 [[ ! -s $tmp/out ]] || fail "check broken-abi2.so wrote to stdout"
-grep -Fxq "$samples/broken-abi2.so: refused: plugin targets ABI 2.2, this infra supports ABI 1.x (rebuild it against infra $("$infra" version | cut -d' ' -f2)'s plugin.h)" "$tmp/err" ||
+grep -Fxq "$samples/broken-abi2.so: refused: plugin targets ABI 2.3, this infra supports ABI 1.x (rebuild it against infra $("$infra" version | cut -d' ' -f2)'s plugin.h)" "$tmp/err" ||
     fail "check broken-abi2.so said: $(cat "$tmp/err")"
 [[ $(wc -l <"$tmp/err") == 1 ]] || fail "a refusal is more than one line"
 
@@ -99,9 +99,9 @@ grep -Fxq "$tmp/open.so: refused: writable by others (mode 0666); run chmod o-w 
 INFRA_PLUGIN_PATH="$samples" "$infra" plugins >"$tmp/list" || fail "infra plugins failed"
 head -n 1 "$tmp/list" | grep -Eq '^NAME +KIND +VERSION +ABI +PATH +CAPABILITIES$' ||
     fail "no table header: $(head -n 1 "$tmp/list")"
-grep -Eq "^sample +provider +1\.0\.0 +1\.2 +$samples/sample\.so +concurrent$" "$tmp/list" ||
+grep -Eq "^sample +provider +1\.0\.0 +1\.3 +$samples/sample\.so +concurrent$" "$tmp/list" ||
     fail "sample not listed"
-grep -Eq "^sample-sched +scheduler +0\.3\.1 +1\.2 +$samples/sample-sched\.so +-$" "$tmp/list" ||
+grep -Eq "^sample-sched +scheduler +0\.3\.1 +1\.3 +$samples/sample-sched\.so +-$" "$tmp/list" ||
     fail "sample-sched not listed"
 grep -Fxq "$samples/dup-b.so: refused: duplicate name \"dup\" (already loaded from $samples/dup-a.so)" "$tmp/list" ||
     fail "duplicate not reported"

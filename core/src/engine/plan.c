@@ -189,6 +189,13 @@ int plan_eval(plan *p, plan_item *it, json_t **out, char **err, char **err_attr)
         json_object_set_new(*out, "user_data", json_string(user_data));
         memset(user_data, 0, strlen(user_data));
         free(user_data);
+    } else if (it->res && it->res->pool_cluster && json_is_object(*out) &&
+               json_object_get(json_object_get(engine_type_schema(p->e, it->provider, it->type),
+                                               "attributes"),
+                               "scheduler_pool")) {
+        /* the pool's group, when its provider can list its instances'
+         * addresses (what the scheduler knows the clients by) */
+        json_object_set_new(*out, "scheduler_pool", json_true());
     }
     /* The plugin sees the types its schema declares ("3" -> 3 for an
      * integer), or the value is refused here, at its line. */
