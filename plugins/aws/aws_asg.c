@@ -385,8 +385,8 @@ static int asg_terminate_first(aws_act *a, const char *name, aws_asg_info *now)
         error = aws_query(a->p, a->call, AWS_ASG, "TerminateInstanceInAutoScalingGroup", &q,
                           "desired", AWS_SAFE, NULL, &r);
         if (error == 0)
-            pu_logf(a->call, INFRA_LOG_INFO, "Auto Scaling group %s: terminated %s (drained)",
-                    name, ids[i]);
+            pu_logf(a->call, INFRA_LOG_INFO, "Auto Scaling group %s: terminated %s (drained)", name,
+                    ids[i]);
         aws_resp_free(r);
         aws_params_free(&q);
     }
@@ -596,8 +596,7 @@ static int autoscaling_group_refresh(aws_act *a, const aws_asg_info *now, long g
         (error = pu_json_set_str(st, "name", now->name)) < 0 ||
         (error = pu_json_set_int(st, "generation", generation)) < 0 ||
         (error = aws_json_set_strv(st, "instances", now->instances)) < 0 ||
-        (is_pool(st) &&
-         (error = asg_addresses(a, now->instances, st)) < 0) ||
+        (is_pool(st) && (error = asg_addresses(a, now->instances, st)) < 0) ||
         (error = pu_json_set_str(st, "launch_template", now->template_id)) < 0 ||
         (error = pu_json_set_int(st, "min", now->min)) < 0 ||
         (error = pu_json_set_int(st, "max", now->max)) < 0)

@@ -173,8 +173,8 @@ int nomad_pool_drain(const nomad_api_ctx *a, const nomad_region *r, const char *
 static const infra_json *pool_of(infra_call *call, const infra_json *cluster, const char *region,
                                  const char *datacenter)
 {
-    const infra_json *dc = NJ->get(
-        NJ->get(NJ->get(NJ->get(cluster, "regions"), region), "datacenters"), datacenter);
+    const infra_json *dc =
+        NJ->get(NJ->get(NJ->get(NJ->get(cluster, "regions"), region), "datacenters"), datacenter);
     const infra_json *pool = NJ->get(dc, "pool");
     if (pool == NULL || NJ->type(pool) != INFRA_JSON_OBJECT)
         pu_diagf(call, "", "region %s, datacenter %s: no client pool", region ? region : "",
@@ -210,8 +210,8 @@ int nomad_op_pool_user_data(infra_scheduler *self, infra_call *call, const infra
         (self->s.tls &&
          (error = nomad_pool_cert_load(self, call, &keys, region, datacenter, &cert)) < 0))
         goto done;
-    const char *topology = INFRA_HAS_SLOT(pu_host, call_topology) ? pu_host->call_topology(call)
-                                                                   : "";
+    const char *topology =
+        INFRA_HAS_SLOT(pu_host, call_topology) ? pu_host->call_topology(call) : "";
     tag = nomad_pool_join_tag(topology, self->environment, self->cluster, region);
     join = nomad_pool_join_aws(pu_json_str(pool, "cloud_region"), tag);
     nomad_pool_in in = {.s = &self->s,
