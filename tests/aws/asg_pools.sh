@@ -192,7 +192,7 @@ doc=$(pull_state "$infra" "$topo")
 [ "$(pool_ips "$doc" | jq length)" -eq 1 ] || fail "the group has not 1 instance: $(pool_ips "$doc")"
 drained=$(nomad /v1/nodes | jq -r --argjson keep "$(pool_ips "$doc")" \
   '[.[] | select(.Datacenter == "dc-pool" and ((.Address as $a | $keep | index($a)) | not))] | .[0].ID')
-[ -n "$drained" ] && [ "$drained" != null ] || fail "the removed instance's client is not in Nomad's list"
+if [ -z "$drained" ] || [ "$drained" = null ]; then fail "the removed instance's client is not in Nomad's list"; fi
 nomad "/v1/node/$drained" | jq -e '.LastDrain.Status == "complete"' >/dev/null ||
   fail "the removed client was not drained: $(nomad "/v1/node/$drained" | jq -c '{Status, Drain, LastDrain}')"
 lost=$(nomad /v1/job/sleep/allocations | jq '[.[] | select(.ClientStatus == "lost" or .ClientStatus == "failed")] | length')
