@@ -249,6 +249,52 @@ static int asg_delete(aws_act *a, const char *name)
 /* ------------------------------------------------------------------ */
 /* The resource                                                       */
 
+/* 1 when the group runs a scheduler's client pool (scheduler_pool, which
+ * the host sets): its state then lists instance_addresses. */
+static int is_pool(const infra_json *st)
+{
+    int on = 0;
+    return pu_json_to_bool(AJ->get(st, "scheduler_pool"), &on) == 0 && on;
+}
+
+/* instance_addresses: [{"id", "private_ip"}] of the group's instances that
+ * run or are starting, in the group's order (what a scheduler's client
+ * pool is known by); one being terminated is no longer among them. */
+static int asg_addresses(aws_act *a, char *const *ids, infra_json *st)
+{
+    aws_instance *v = NULL;
+    size_t n = 0;
+    int error = 0;
+    if (aws_strv_len((char **)ids) > 0 &&
+        (error = aws_instances_describe(a->p, a->call, "instances", ids, &v, &n)) < 0)
+        return error;
+    infra_json *list = AJ->new_array();
+    for (size_t i = 0; ids != NULL && ids[i] != NULL && error == 0; i++) {
+        const char *ip = NULL;
+        int live = 1;
+        for (size_t k = 0; k < n && ip == NULL; k++)
+            if (v[k].id != NULL && strcmp(v[k].id, ids[i]) == 0) {
+                ip = v[k].private_ip;
+                live = v[k].state == NULL || strcmp(v[k].state, "pending") == 0 ||
+                       strcmp(v[k].state, "running") == 0;
+            }
+        if (!live)
+            continue;
+        infra_json *one = AJ->new_object();
+        if ((error = pu_json_set_str(one, "id", ids[i])) == 0 && ip != NULL)
+            error = pu_json_set_str(one, "private_ip", ip);
+        if (error == 0)
+            error = AJ->append(list, one);
+        else
+            AJ->release(one);
+    }
+    aws_instances_free(v, n);
+    if (error == 0)
+        return AJ->set(st, "instance_addresses", list);
+    AJ->release(list);
+    return error;
+}
+
 static int asg_state(aws_act *a, const infra_json *base, const char *name, long generation,
                      infra_json **out)
 {
@@ -259,6 +305,11 @@ static int asg_state(aws_act *a, const infra_json *base, const char *name, long 
         (error = pu_json_set_str(st, "name", name)) == 0 &&
         (error = pu_json_set_int(st, "generation", generation)) == 0)
         error = aws_json_set_strv(st, "instances", g.instances);
+    if (error == 0 && is_pool(base))
+        error = asg_addresses(a, g.instances, st);
+    /* what the host asked to go first is no attribute of the group */
+    if (AJ->get(st, "terminate_first") != NULL)
+        AJ->remove(st, "terminate_first");
     aws_asg_info_clear(&g);
     if (error < 0) {
         AJ->release(st);
@@ -312,13 +363,71 @@ static int same_text(const char *x, const char *y)
     return (x == NULL && y == NULL) || (x != NULL && y != NULL && strcmp(x, y) == 0);
 }
 
+/* A scale-in of a scheduler's client pool: the host drained the clients
+ * of the instances it names in terminate_first; exactly those go, the
+ * group's desired capacity decremented with each, so that it launches no
+ * replacement and terminates no other instance. */
+static int asg_terminate_first(aws_act *a, const char *name, aws_asg_info *now)
+{
+    char **ids = NULL;
+    int error = 0;
+    if (AJ->get(a->planned, "terminate_first") == NULL)
+        return 0;
+    if (aws_json_strv(AJ->get(a->planned, "terminate_first"), &ids) < 0)
+        return INFRA_EINTERNAL;
+    for (size_t i = 0; ids[i] != NULL && error == 0; i++) {
+        if (!aws_strv_has(now->instances, ids[i]))
+            continue; /* gone already */
+        aws_params q = {0};
+        aws_resp *r = NULL;
+        aws_params_add(&q, "InstanceId", ids[i]);
+        aws_params_add(&q, "ShouldDecrementDesiredCapacity", "true");
+        error = aws_query(a->p, a->call, AWS_ASG, "TerminateInstanceInAutoScalingGroup", &q,
+                          "desired", AWS_SAFE, NULL, &r);
+        if (error == 0)
+            pu_logf(a->call, INFRA_LOG_INFO, "Auto Scaling group %s: terminated %s (drained)", name,
+                    ids[i]);
+        aws_resp_free(r);
+        aws_params_free(&q);
+    }
+    /* Done when the group no longer lists them: what the state records
+     * next is the group without them. */
+    int64_t deadline = pu_host->now_ms() + 600000;
+    long delay = 500;
+    while (error == 0) {
+        aws_asg_info_clear(now);
+        if ((error = aws_asg_one(a, name, now)) < 0)
+            break;
+        size_t left = 0;
+        for (size_t i = 0; ids[i] != NULL; i++)
+            left += aws_strv_has(now->instances, ids[i]) ? 1 : 0;
+        if (left == 0)
+            break;
+        if (pu_host->now_ms() >= deadline) {
+            pu_diagf(a->call, "desired",
+                     "aws: Auto Scaling group %s still lists %zu terminated instances after 600 s",
+                     name, left);
+            error = INFRA_ETRANSIENT;
+            break;
+        }
+        error = aws_sleep(a->p, a->call, delay);
+        delay = delay * 3 / 2 > 5000 ? 5000 : delay * 3 / 2;
+    }
+    aws_strv_free(ids);
+    return error;
+}
+
 /* Size, health and subnets of the group, and its balancers. */
 static int asg_modify(aws_act *a, const char *name, const asg_want *w)
 {
     aws_asg_info now = {0};
     int error = aws_asg_one(a, name, &now);
-    if (error < 0)
+    if (error == 0)
+        error = asg_terminate_first(a, name, &now);
+    if (error < 0) {
+        aws_asg_info_clear(&now);
         return error;
+    }
     if (now.min != w->min || now.max != w->max || now.desired != w->desired ||
         now.grace != w->grace || !same_text(now.health_type, w->health_type) ||
         !same_text(now.subnets, w->subnets)) {
@@ -487,6 +596,7 @@ static int autoscaling_group_refresh(aws_act *a, const aws_asg_info *now, long g
         (error = pu_json_set_str(st, "name", now->name)) < 0 ||
         (error = pu_json_set_int(st, "generation", generation)) < 0 ||
         (error = aws_json_set_strv(st, "instances", now->instances)) < 0 ||
+        (is_pool(st) && (error = asg_addresses(a, now->instances, st)) < 0) ||
         (error = pu_json_set_str(st, "launch_template", now->template_id)) < 0 ||
         (error = pu_json_set_int(st, "min", now->min)) < 0 ||
         (error = pu_json_set_int(st, "max", now->max)) < 0)

@@ -206,6 +206,12 @@ static const pu_attr autoscaling_group_attrs[] = {
     {"tags", "map", 0, "tags of the group and its instances"},
     {"generation", "integer", C, "how many replacements made the current group"},
     {"instances", "list", C, "instance ids of the group"},
+    {"instance_addresses", "list", C,
+     "[{id, private_ip}] of its running instances (with scheduler_pool)"},
+    {"scheduler_pool", "bool", 0,
+     "runs a scheduler's client pool (set by the cluster): instance_addresses listed"},
+    {"terminate_first", "list", 0,
+     "instance ids a scale-in terminates (drained first; set by a scheduler's client pool)"},
 };
 
 static const pu_attr dns_record_attrs[] = {
@@ -567,8 +573,9 @@ int aws_plan(infra_provider *self, infra_call *call, const char *type, const inf
             {"launch_template",
              "image size machine instance_type firewalls key_pair user_data tags",
              "latest_version image_id"},
-            {"autoscaling_group", "launch_template version", "id name generation instances"},
-            {"autoscaling_group", "min max desired", "instances"},
+            {"autoscaling_group", "launch_template version",
+             "id name generation instances instance_addresses"},
+            {"autoscaling_group", "min max desired", "instances instance_addresses"},
             {"load_balancer", "targets", "instances"},
         };
         for (size_t i = 0; i < sizeof(volatile_attrs) / sizeof(volatile_attrs[0]); i++) {

@@ -274,6 +274,35 @@ static int op_cluster_status(infra_scheduler *self, infra_call *call, const infr
     return error < 0 ? error : nomad_cluster_status(self, call, cluster, out);
 }
 
+static int op_pool_user_data(infra_scheduler *self, infra_call *call, const infra_json *cluster,
+                             const char *region, const char *datacenter, infra_secret **out)
+{
+    int error = same_cluster(self, call, cluster);
+    *out = NULL;
+    return error < 0 ? error
+                     : nomad_op_pool_user_data(self, call, cluster, region, datacenter, out);
+}
+
+static int op_pool_wait(infra_scheduler *self, infra_call *call, const infra_json *cluster,
+                        const char *region, const char *datacenter, const infra_json *instances,
+                        int64_t expected, int64_t deadline_ms)
+{
+    int error = same_cluster(self, call, cluster);
+    return error < 0 ? error
+                     : nomad_op_pool_wait(self, call, cluster, region, datacenter, instances,
+                                          expected, deadline_ms);
+}
+
+static int op_pool_drain(infra_scheduler *self, infra_call *call, const infra_json *cluster,
+                         const char *region, const char *datacenter, const char *private_ip,
+                         int64_t deadline_ms)
+{
+    int error = same_cluster(self, call, cluster);
+    return error < 0 ? error
+                     : nomad_op_pool_drain(self, call, cluster, region, datacenter, private_ip,
+                                           deadline_ms);
+}
+
 static void nomad_close(infra_scheduler *self)
 {
     context_free(self);
@@ -293,6 +322,9 @@ static const infra_scheduler_ops nomad_ops = {
     .close = nomad_close,
     .node_remove = op_node_remove,
     .cluster_status = op_cluster_status,
+    .pool_user_data = op_pool_user_data,
+    .pool_wait = op_pool_wait,
+    .pool_drain = op_pool_drain,
 };
 
 static const infra_plugin nomad_plugin = {

@@ -555,6 +555,19 @@ int nomad_pool_cert_load(infra_scheduler *ctx, infra_call *call, const nomad_key
  * supervisor. *out owned (holds secrets: zero before free). 0 or
  * INFRA_EINTERNAL. */
 int nomad_pool_user_data(const nomad_pool_in *in, char **out);
+/* The ABI 1.3 ops of client pools (nomad_pool_ops.c), as plugin.h
+ * describes them: the user data of region's pool datacenter (aws pools:
+ * Consul joins by the servers' NOMAD_POOL_TAG); the wait for its clients,
+ * which first makes the pool's Consul token; the drain of the instance at
+ * private_ip before it is terminated. */
+int nomad_op_pool_user_data(infra_scheduler *self, infra_call *call, const infra_json *cluster,
+                            const char *region, const char *datacenter, infra_secret **out);
+int nomad_op_pool_wait(infra_scheduler *self, infra_call *call, const infra_json *cluster,
+                       const char *region, const char *datacenter, const infra_json *instances,
+                       int64_t expected, int64_t deadline_ms);
+int nomad_op_pool_drain(infra_scheduler *self, infra_call *call, const infra_json *cluster,
+                        const char *region, const char *datacenter, const char *private_ip,
+                        int64_t deadline_ms);
 /* Makes, through authority's Consul servers, the policy infra-pool-client
  * (node and service write, agent read) and the token with secret unless it
  * resolves already. 0, INFRA_ETRANSIENT when no server answers, or the

@@ -164,3 +164,161 @@ int nomad_pool_drain(const nomad_api_ctx *a, const nomad_region *r, const char *
     free(id);
     return error;
 }
+
+/* ------------------------------------------------------------------ */
+/* The scheduler ops (ABI 1.3)                                        */
+
+/* The pool of region's datacenter in the host's cluster JSON (borrowed),
+ * or NULL with a diagnostic. */
+static const infra_json *pool_of(infra_call *call, const infra_json *cluster, const char *region,
+                                 const char *datacenter)
+{
+    const infra_json *dc =
+        NJ->get(NJ->get(NJ->get(NJ->get(cluster, "regions"), region), "datacenters"), datacenter);
+    const infra_json *pool = NJ->get(dc, "pool");
+    if (pool == NULL || NJ->type(pool) != INFRA_JSON_OBJECT)
+        pu_diagf(call, "", "region %s, datacenter %s: no client pool", region ? region : "",
+                 datacenter ? datacenter : "");
+    return pool != NULL && NJ->type(pool) == INFRA_JSON_OBJECT ? pool : NULL;
+}
+
+int nomad_op_pool_user_data(infra_scheduler *self, infra_call *call, const infra_json *cluster,
+                            const char *region, const char *datacenter, infra_secret **out)
+{
+    nomad_cluster c;
+    nomad_keys keys = {0};
+    nomad_node_cert cert = {0};
+    infra_secret *token = NULL;
+    char *tag = NULL, *join = NULL, *script = NULL;
+    int error;
+
+    *out = NULL;
+    const infra_json *pool = pool_of(call, cluster, region, datacenter);
+    if (pool == NULL)
+        return INFRA_EINVALID;
+    const char *cloud = pu_json_str(pool, "cloud");
+    if (cloud == NULL || strcmp(cloud, "aws") != 0) {
+        /* Consul's cloud auto-join is written per provider (go-discover). */
+        pu_diagf(call, "", "region %s, pool %s: client pools on %s are not supported (aws only)",
+                 region, datacenter, cloud ? cloud : "this provider");
+        return INFRA_ENOTSUP;
+    }
+    if ((error = nomad_cluster_parse(call, cluster, 0, &c)) < 0)
+        return error;
+    if ((error = nomad_keys_load(self, call, 1, &keys)) < 0 ||
+        (error = nomad_keys_pool_token(self, call, 1, &token)) < 0 ||
+        (self->s.tls &&
+         (error = nomad_pool_cert_load(self, call, &keys, region, datacenter, &cert)) < 0))
+        goto done;
+    const char *topology =
+        INFRA_HAS_SLOT(pu_host, call_topology) ? pu_host->call_topology(call) : "";
+    tag = nomad_pool_join_tag(topology, self->environment, self->cluster, region);
+    join = nomad_pool_join_aws(pu_json_str(pool, "cloud_region"), tag);
+    nomad_pool_in in = {.s = &self->s,
+                        .cluster = self->cluster,
+                        .region = region,
+                        .datacenter = datacenter,
+                        .authority = nomad_cluster_authority(&c, region),
+                        .join = join};
+    for (int a = 0; a < NOMAD_AGENT_COUNT; a++)
+        in.gossip[a] = keys.gossip[a] ? pu_host->secrets->value(keys.gossip[a]) : NULL;
+    in.consul_token = token ? pu_host->secrets->value(token) : NULL;
+    if (self->s.tls) {
+        in.ca_pem = pu_host->secrets->value(keys.ca_cert);
+        in.cert_pem = pu_host->secrets->value(cert.cert);
+        in.key_pem = pu_host->secrets->value(cert.key);
+    }
+    if ((error = nomad_pool_user_data(&in, &script)) < 0)
+        goto done;
+    *out = pu_host->secrets->wrap(script);
+    if (*out == NULL)
+        error = INFRA_EINTERNAL;
+done:
+    if (script != NULL) {
+        memset(script, 0, strlen(script));
+        free(script);
+    }
+    free(tag);
+    free(join);
+    pu_host->secrets->free(token);
+    nomad_node_cert_free(&cert);
+    nomad_keys_free(&keys);
+    nomad_cluster_free(&c);
+    return error;
+}
+
+/* The cluster's region (with its servers' addresses) and the keys to ask
+ * it with; the caller frees c and keys. */
+static int pool_region(infra_scheduler *self, infra_call *call, const infra_json *cluster,
+                       const char *region, nomad_cluster *c, nomad_keys *keys,
+                       const nomad_region **r)
+{
+    int error;
+    if ((error = nomad_cluster_parse(call, cluster, 1, c)) < 0)
+        return error;
+    *r = nomad_cluster_region(c, region);
+    if (*r == NULL || (*r)->nservers == 0) {
+        pu_diagf(call, "", "region %s is not a region of cluster %s with servers",
+                 region ? region : "", c->name);
+        return INFRA_EINVALID;
+    }
+    return nomad_keys_load(self, call, 1, keys);
+}
+
+int nomad_op_pool_wait(infra_scheduler *self, infra_call *call, const infra_json *cluster,
+                       const char *region, const char *datacenter, const infra_json *instances,
+                       int64_t expected, int64_t deadline_ms)
+{
+    nomad_cluster c;
+    nomad_keys keys = {0};
+    infra_secret *token = NULL;
+    const nomad_region *r = NULL;
+    const char **addresses = pu_calloc(NJ->length(instances) + 1, sizeof(*addresses));
+    size_t n = 0;
+    int error;
+
+    memset(&c, 0, sizeof(c));
+    for (size_t i = 0; i < NJ->length(instances); i++) {
+        const char *ip = pu_json_str(NJ->at(instances, i), "private_ip");
+        if (ip != NULL && *ip)
+            addresses[n++] = ip;
+    }
+    if ((error = pool_region(self, call, cluster, region, &c, &keys, &r)) < 0)
+        goto done;
+    nomad_api_ctx a = {self, call, &keys};
+    /* The pool's Consul token exists before its clients need it: made
+     * here, once the region's servers answer, if an earlier run did not. */
+    const nomad_region *auth = nomad_cluster_region(&c, nomad_cluster_authority(&c, region));
+    if ((error = nomad_keys_pool_token(self, call, 1, &token)) < 0 ||
+        (error = nomad_pool_token_ensure(&a, auth ? auth : r,
+                                         token ? pu_host->secrets->value(token) : NULL)) < 0)
+        goto done;
+    int64_t limit = deadline_ms > 0 ? deadline_ms : self->s.node_deadline_ms;
+    error = nomad_pool_wait(&a, r, datacenter, expected > 0 ? (size_t)expected : 0, addresses, n,
+                            pu_host->now_ms() + limit);
+done:
+    pu_host->secrets->free(token);
+    free(addresses);
+    nomad_keys_free(&keys);
+    nomad_cluster_free(&c);
+    return error;
+}
+
+int nomad_op_pool_drain(infra_scheduler *self, infra_call *call, const infra_json *cluster,
+                        const char *region, const char *datacenter, const char *private_ip,
+                        int64_t deadline_ms)
+{
+    nomad_cluster c;
+    nomad_keys keys = {0};
+    const nomad_region *r = NULL;
+    int error;
+    memset(&c, 0, sizeof(c));
+    if ((error = pool_region(self, call, cluster, region, &c, &keys, &r)) == 0) {
+        nomad_api_ctx a = {self, call, &keys};
+        error = nomad_pool_drain(&a, r, datacenter, private_ip,
+                                 deadline_ms > 0 ? deadline_ms : self->s.node_deadline_ms);
+    }
+    nomad_keys_free(&keys);
+    nomad_cluster_free(&c);
+    return error;
+}

@@ -471,6 +471,31 @@ static int region_wait(const nomad_api_ctx *a, const nomad_region *r, int second
     return error > 0 ? 0 : error;
 }
 
+/* 1 when a datacenter of region runs its clients as a pool. */
+static int region_has_pool(const infra_json *cluster, const char *region)
+{
+    const infra_json *dcs = NJ->get(NJ->get(NJ->get(cluster, "regions"), region), "datacenters");
+    void *it = NULL;
+    const char *name;
+    const infra_json *dc;
+    while (dcs != NULL && NJ->next(dcs, &it, &name, &dc))
+        if (NJ->type(NJ->get(dc, "pool")) == INFRA_JSON_OBJECT)
+            return 1;
+    return 0;
+}
+
+static int pool_token(const nomad_api_ctx *a, const nomad_cluster *c, const nomad_region *r)
+{
+    infra_secret *token = NULL;
+    const nomad_region *auth = nomad_cluster_region(c, nomad_cluster_authority(c, r->name));
+    int error = nomad_keys_pool_token(a->ctx, a->call, 1, &token);
+    if (error == 0)
+        error = nomad_pool_token_ensure(a, auth ? auth : r,
+                                        token ? pu_host->secrets->value(token) : NULL);
+    pu_host->secrets->free(token);
+    return error;
+}
+
 int nomad_wait_ready(infra_scheduler *self, infra_call *call, const infra_json *cluster,
                      const char *region, int64_t deadline_ms)
 {
@@ -513,6 +538,10 @@ int nomad_wait_ready(infra_scheduler *self, infra_call *call, const infra_json *
     /* the primary makes the token its secondaries replicate with */
     if (error == 0 && self->s.acl && c.primary && strcmp(c.primary, r->name) == 0)
         error = nomad_consul_replication_ensure(&a, r);
+    /* a region with client pools: their Consul token exists before their
+     * instances boot (their template waits for this region) */
+    if (error == 0 && self->s.acl && !secondary && region_has_pool(cluster, r->name))
+        error = pool_token(&a, &c, r);
 done:
     look_free(&l);
     nomad_keys_free(&keys);

@@ -51,6 +51,9 @@ static const infra_scheduler_ops sched_ops = {
     sched_close,
     NULL, /* node_remove */
     NULL, /* cluster_status */
+    NULL, /* pool_user_data */
+    NULL, /* pool_wait */
+    NULL, /* pool_drain */
 };
 
 static const infra_plugin sched_plugin = {

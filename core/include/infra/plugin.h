@@ -434,6 +434,20 @@ typedef struct infra_scheduler_ops {
      * whose value the variable takes; "secret_file" names a secret written to
      * a 0600 file under the state directory, the variable taking its path.
      * Secret values never appear in the status itself (it is printed). */
+    /* ABI 1.3: client pools, a datacenter's clients run by the cloud's
+     * autoscaling (its "pool" in the cluster JSON: {"resource":
+     * "autoscaling_group.workers", "cloud": "aws", "cloud_region": ...}).
+     * Their instances configure themselves from user data and join without
+     * infra logging in to them. */
+    int (*pool_user_data)(infra_scheduler *self, infra_call *call, const infra_json *cluster,
+                          const char *region, const char *datacenter,
+                          infra_secret **out); /* the instances' user data (holds secrets: a secret, never logged); the same text for the same cluster and keys */
+    int (*pool_wait)(infra_scheduler *self, infra_call *call, const infra_json *cluster,
+                     const char *region, const char *datacenter, const infra_json *instances,
+                     int64_t expected, int64_t deadline_ms); /* until expected clients of the pool are ready, instances ([{"id", "private_ip"}] of the group) among them; give up after deadline_ms ms naming what is missing */
+    int (*pool_drain)(infra_scheduler *self, infra_call *call, const infra_json *cluster,
+                      const char *region, const char *datacenter, const char *private_ip,
+                      int64_t deadline_ms); /* before the pool instance at private_ip is terminated: drain its client, wait until done; 0 when nothing runs there */
 } infra_scheduler_ops;
 
 /* ------------------------------------------------------------------ */

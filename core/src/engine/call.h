@@ -160,5 +160,19 @@ int call_cluster_status(engine_call *c, const json_t *cluster, json_t **out);
 int call_sched_has_bootstrap(const engine *e, size_t provider);
 int call_sched_has_federate(const engine *e, size_t provider);
 int call_sched_has_jobs(const engine *e, size_t provider);
+/* Client pools (ABI 1.3). call_pool_user_data: the user data of region's
+ * pool datacenter, registered with the log's secrets (*out: caller zeroes
+ * and frees); INFRA_ENOTSUP without the slot. call_pool_wait: 0 without
+ * the slot; deadline_ms as for call_wait_ready. call_pool_drain: drains
+ * the pool client at private_ip; INFRA_ENOTSUP without the slot (the
+ * instance must then not be terminated). */
+int call_sched_has_pools(const engine *e, size_t provider);
+int call_pool_user_data(engine_call *c, const json_t *cluster, const char *region,
+                        const char *datacenter, char **out);
+int call_pool_wait(engine_call *c, const json_t *cluster, const char *region,
+                   const char *datacenter, const json_t *instances, int64_t expected,
+                   int64_t deadline_ms);
+int call_pool_drain(engine_call *c, const json_t *cluster, const char *region,
+                    const char *datacenter, const char *private_ip, int64_t deadline_ms);
 
 #endif

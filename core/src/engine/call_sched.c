@@ -2,6 +2,12 @@
  * scheduler plugin is called from here, by the bridge of engine/scheduler.c. */
 #include "engine/call_int.h"
 
+#include <stdlib.h>
+
+#include "base/util.h"
+#include "services/log.h"
+#include "services/secrets.h"
+
 int call_sched_schema(engine_call *c, json_t **out)
 {
     infra_json *schema = NULL;
@@ -185,4 +191,83 @@ int call_sched_has_jobs(const engine *e, size_t provider)
 {
     const infra_scheduler_ops *ops = e->providers[provider].desc->scheduler;
     return INFRA_HAS_SLOT_T(infra_scheduler_ops, ops, job_submit);
+}
+
+/* ------------------------------------------------------------------ */
+/* Client pools (ABI 1.3)                                             */
+
+int call_sched_has_pools(const engine *e, size_t provider)
+{
+    const infra_scheduler_ops *ops = e->providers[provider].desc->scheduler;
+    return INFRA_HAS_SLOT_T(infra_scheduler_ops, ops, pool_user_data) &&
+           INFRA_HAS_SLOT_T(infra_scheduler_ops, ops, pool_wait);
+}
+
+int call_pool_user_data(engine_call *c, const json_t *cluster, const char *region,
+                        const char *datacenter, char **out)
+{
+    infra_secret *secret = NULL;
+    int error;
+    *out = NULL;
+    call_op_begin(c, "pool_user_data", CALL_TIMEOUT_PLAN_MS);
+    if (!HAS_SCHED(c, pool_user_data)) {
+        call_fail(c, NULL, "scheduler \"%s\" cannot run client pools", PROV(c)->desc->name);
+        return INFRA_ENOTSUP;
+    }
+    if ((error = call_provider_ctx(c)) < 0)
+        return error;
+    if ((error = call_slot_begin(c)) < 0)
+        return error;
+    error = SCHED(c)->pool_user_data(PROV(c)->sched_ctx, &c->call, host_json(cluster), region,
+                                     datacenter, &secret);
+    call_slot_end(c);
+    if (error == 0 && (secret == NULL || secrets_value(secret) == NULL)) {
+        call_fail(c, NULL, "it returned no user data");
+        error = INFRA_EINTERNAL;
+    }
+    if (error == 0) {
+        /* never in a log line, whatever prints it */
+        log_add_secret(secrets_value(secret));
+        *out = util_strdup(secrets_value(secret));
+    }
+    secrets_free(secret);
+    return error;
+}
+
+int call_pool_wait(engine_call *c, const json_t *cluster, const char *region,
+                   const char *datacenter, const json_t *instances, int64_t expected,
+                   int64_t deadline_ms)
+{
+    int error;
+    if (!HAS_SCHED(c, pool_wait))
+        return 0;
+    int64_t left = c->call.deadline_ms - host_now_ms();
+    if (c->call.deadline_ms > 0 && left < deadline_ms)
+        deadline_ms = left > 0 ? left : 0;
+    if ((error = call_slot_begin(c)) < 0)
+        return error;
+    error = SCHED(c)->pool_wait(SCTX(c), &c->call, host_json(cluster), region, datacenter,
+                                host_json(instances), expected, deadline_ms);
+    call_slot_end(c);
+    return error;
+}
+
+int call_pool_drain(engine_call *c, const json_t *cluster, const char *region,
+                    const char *datacenter, const char *private_ip, int64_t deadline_ms)
+{
+    int error;
+    call_op_begin(c, "pool_drain", CALL_TIMEOUT_SCHEDULER_MS);
+    if (!HAS_SCHED(c, pool_drain)) {
+        /* terminating an undrained client is what a pool must not do */
+        call_fail(c, NULL, "scheduler \"%s\" cannot drain pool clients", PROV(c)->desc->name);
+        return INFRA_ENOTSUP;
+    }
+    if ((error = call_provider_ctx(c)) < 0)
+        return error;
+    if ((error = call_slot_begin(c)) < 0)
+        return error;
+    error = SCHED(c)->pool_drain(SCTX(c), &c->call, host_json(cluster), region, datacenter,
+                                 private_ip, deadline_ms);
+    call_slot_end(c);
+    return error;
 }

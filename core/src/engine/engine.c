@@ -103,6 +103,14 @@ static void mark_sensitive_attributes(engine *e)
         int p = engine_provider_index(e, r->provider);
         json_t *type = p < 0 ? NULL : json_object_get(e->providers[p].types, r->type);
         json_t *attrs = json_object_get(type, "attributes");
+        /* A client pool's user data holds the scheduler's keys and token:
+         * only its hash is recorded, shown or compared. */
+        if (r->pool_template && json_is_object(attrs)) {
+            json_t *attr = json_object_get(attrs, "user_data");
+            if (!json_is_object(attr))
+                json_object_set_new(attrs, "user_data", attr = json_object());
+            json_object_set_new(attr, "sensitive", json_true());
+        }
         const char *key;
         json_t *value;
         json_object_foreach(r->config, key, value) {

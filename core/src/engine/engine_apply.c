@@ -19,6 +19,7 @@
 #include "engine/call.h"
 #include "engine/engine_apply.h"
 #include "engine/progress.h"
+#include "engine/scheduler.h"
 #include "plugin/host.h"
 #include "services/log.h"
 
@@ -291,15 +292,50 @@ static int do_delete(engine *e, plan_item *it)
     return 0;
 }
 
+/* A client pool's group going down in size: the clients of the instances
+ * that go are drained first, then the provider terminates exactly those
+ * (planned "terminate_first"), so that no allocation is killed undrained. */
+static int pool_scale_in(engine *e, plan_item *it, json_t **planned)
+{
+    if (!it->res || !it->res->pool_cluster || it->res->pool_template)
+        return 0;
+    static const char *const keys[] = {"desired", "desired_capacity", "target_size", "min", NULL};
+    const json_t *want = NULL;
+    for (size_t k = 0; keys[k] && !want; k++)
+        if (json_is_integer(json_object_get(*planned, keys[k])))
+            want = json_object_get(*planned, keys[k]);
+    if (!want)
+        return 0;
+    json_t *victims = NULL;
+    char *err = NULL;
+    int rc = scheduler_pool_scale_in(e, it->res, it->prior, json_integer_value(want), &victims,
+                                     &err);
+    if (rc < 0) {
+        plan_error_at(e, it, "", "before the scale-in: %s", err ? err : "a drain failed");
+        free(err);
+        return rc;
+    }
+    if (victims && json_array_size(victims) > 0) {
+        json_t *copy = json_deep_copy(*planned);
+        json_object_set_new(copy, "terminate_first", victims);
+        json_decref(*planned);
+        *planned = copy;
+    } else {
+        json_decref(victims);
+    }
+    return 0;
+}
+
 static int do_update(engine *e, plan *p, plan_item *it, json_t *desired, int *replaced)
 {
-    json_t *planned = NULL, *replace = NULL, *out = NULL;
+    json_t *planned = NULL, *replace = NULL, *out = NULL, *pprior = NULL;
     void *priv = NULL, *priv_out = NULL;
     size_t priv_len = 0, priv_out_len = 0;
     int rc;
 
     *replaced = 0;
-    if ((rc = replan(e, it, it->prior, desired, &planned, &replace)) < 0)
+    pprior = plan_provider_prior(e, it, desired);
+    if ((rc = replan(e, it, pprior, desired, &planned, &replace)) < 0)
         goto done;
     if (json_array_size(replace) > 0) {
         *replaced = 1;
@@ -307,10 +343,12 @@ static int do_update(engine *e, plan *p, plan_item *it, json_t *desired, int *re
             rc = do_create(e, p, it, desired);
         goto done;
     }
+    if ((rc = pool_scale_in(e, it, &planned)) < 0)
+        goto done;
     decode_private(it, &priv, &priv_len);
     engine_call c;
     call_init(&c, e, it->provider, it->address, "update", NULL);
-    rc = call_apply(&c, it->type, it->prior, planned, priv, priv_len, &out, &priv_out,
+    rc = call_apply(&c, it->type, pprior, planned, priv, priv_len, &out, &priv_out,
                     &priv_out_len);
     if (rc < 0) {
         fail(it, "update", &c, rc);
@@ -331,6 +369,7 @@ done:
     free(priv_out);
     free(priv);
     json_decref(planned);
+    json_decref(pprior);
     json_decref(replace);
     return rc;
 }

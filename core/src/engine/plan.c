@@ -13,6 +13,7 @@
 #include "base/util.h"
 #include "engine/call.h"
 #include "engine/resource_graph.h"
+#include "engine/scheduler.h"
 #include "engine/values.h"
 #include "plugin/host.h"
 #include "services/log.h"
@@ -175,6 +176,27 @@ int plan_eval(plan *p, plan_item *it, json_t **out, char **err, char **err_attr)
     }
     free(*err);
     *err = NULL;
+    /* A client pool's template: the scheduler supplies what its instances
+     * run (a secret: hashed in the state, hidden in output and logs). */
+    if (it->res && it->res->pool_template && json_is_object(*out)) {
+        char *user_data = NULL;
+        if (scheduler_pool_user_data(p->e, it->res, &user_data, err) < 0) {
+            *err_attr = util_strdup("user_data");
+            json_decref(*out);
+            *out = NULL;
+            return INFRA_EINVALID;
+        }
+        json_object_set_new(*out, "user_data", json_string(user_data));
+        memset(user_data, 0, strlen(user_data));
+        free(user_data);
+    } else if (it->res && it->res->pool_cluster && json_is_object(*out) &&
+               json_object_get(json_object_get(engine_type_schema(p->e, it->provider, it->type),
+                                               "attributes"),
+                               "scheduler_pool")) {
+        /* the pool's group, when its provider can list its instances'
+         * addresses (what the scheduler knows the clients by) */
+        json_object_set_new(*out, "scheduler_pool", json_true());
+    }
     /* The plugin sees the types its schema declares ("3" -> 3 for an
      * integer), or the value is refused here, at its line. */
     const char *attr = NULL;
@@ -295,6 +317,25 @@ static json_t *planned_changes(plan *p, plan_item *it, const json_t *planned)
     return keys;
 }
 
+json_t *plan_provider_prior(const engine *e, const plan_item *it, const json_t *desired)
+{
+    if (!json_is_object(it->prior) || !json_is_object(desired) ||
+        !engine_type_flag(e, it->provider, it->type, "sensitive"))
+        return json_incref(it->prior);
+    /* The state keeps no sensitive value, only the hash of what was
+     * applied: where that hash says the value is the same, the provider
+     * is shown it as the object's, so that it plans no change of it. */
+    json_t *prior = json_copy(it->prior);
+    const char *key;
+    json_t *want;
+    json_object_foreach((json_t *)desired, key, want) {
+        if (engine_attr_flag(e, it->provider, it->type, key, "sensitive") &&
+            !json_object_get(prior, key) && !in_list(it->edited, key) && !unknown_in(want))
+            json_object_set(prior, key, want);
+    }
+    return prior;
+}
+
 static int prevent_destroy(const plan_item *it)
 {
     return (it->res && it->res->prevent_destroy) ||
@@ -338,7 +379,10 @@ static int decide_managed(plan *p, plan_item *it)
     json_t *cfg = engine_config_for_state(e, it->provider, it->type, it->desired);
     it->edited = plan_diff_keys(cfg, json_object_get(it->entry, "config"));
     json_decref(cfg);
-    if ((error = provider_plan(p, it, it->prior, &it->planned, &replace)) < 0)
+    json_t *pprior = plan_provider_prior(e, it, it->desired);
+    error = provider_plan(p, it, pprior, &it->planned, &replace);
+    json_decref(pprior);
+    if (error < 0)
         return error;
 
     json_t *forced = json_array();

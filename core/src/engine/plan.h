@@ -116,6 +116,11 @@ int plan_acts_on(const plan_item *it, const char *key);
 json_t *plan_diff_keys(const json_t *a, const json_t *b);
 
 /* Adds an error at the item's resource (or at its address); thread-safe. */
+/* it->prior as the provider is shown it towards desired: a sensitive
+ * attribute the state does not hold takes desired's value when the
+ * recorded hash says it did not change (it->edited). New reference. */
+json_t *plan_provider_prior(const engine *e, const plan_item *it, const json_t *desired);
+
 void plan_error_at(engine *e, const plan_item *it, const char *attr, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 

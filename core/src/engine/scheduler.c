@@ -62,6 +62,20 @@ static json_t *state_attributes(engine *e, const char *address)
     return attrs;
 }
 
+/* A pool datacenter's "pool": its group, and the cloud its instances run
+ * on (the provider's plugin and region), for the scheduler's auto-join. */
+static json_t *pool_json(const engine *e, const topo_datacenter *dc)
+{
+    int p = dc->provider ? engine_provider_index(e, dc->provider) : -1;
+    const char *cloud = p >= 0 && e->providers[p].desc ? e->providers[p].desc->name : "";
+    const char *region = p >= 0 ? str(e->providers[p].settings, "region") : NULL;
+    json_t *pool = json_pack("{s:s, s:s, s:s}", "resource", dc->pool, "template",
+                             dc->pool_template ? dc->pool_template : "", "cloud", cloud);
+    if (region && !strstr(region, "${"))
+        json_object_set_new(pool, "cloud_region", json_string(region));
+    return pool;
+}
+
 static json_t *cluster_json(engine *e, const topo_cluster *c)
 {
     json_t *regions = json_object();
@@ -93,6 +107,8 @@ static json_t *cluster_json(engine *e, const topo_cluster *c)
                           "settings", dc->settings, "node_settings",
                           dc->node_settings ? json_deep_copy(dc->node_settings) : json_object(),
                           "servers", roles[0], "clients", roles[1]));
+            if (dc->pool)
+                json_object_set_new(json_object_get(dcs, dc->name), "pool", pool_json(e, dc));
         }
         json_object_set_new(regions, reg->name, json_pack("{s:o}", "datacenters", dcs));
     }
@@ -273,6 +289,63 @@ static int job_apply(engine_call *c, const topo_cluster *cluster, const char *ty
     return error;
 }
 
+/* The instances of a pool's group as its state records them:
+ * [{"id", "private_ip"}] (new value). */
+static json_t *group_instances(const json_t *attrs)
+{
+    json_t *out = json_array();
+    const json_t *addrs = json_object_get(attrs, "instance_addresses");
+    size_t i;
+    json_t *v;
+    if (json_is_array(addrs)) {
+        json_array_foreach(addrs, i, v)
+            if (json_is_object(v))
+                json_array_append_new(out, json_deep_copy(v));
+        return out;
+    }
+    json_array_foreach(json_object_get(attrs, "instances"), i, v)
+        if (json_is_string(v))
+            json_array_append_new(out, json_pack("{s:O}", "id", v));
+    return out;
+}
+
+/* How many instances the group keeps: its desired capacity, else its min,
+ * else as many as it has. */
+static json_int_t group_expected(const json_t *attrs)
+{
+    static const char *const keys[] = {"desired", "desired_capacity", "target_size", "min", NULL};
+    for (size_t k = 0; keys[k]; k++) {
+        const json_t *v = json_object_get(attrs, keys[k]);
+        if (json_is_integer(v))
+            return json_integer_value(v);
+        if (json_is_string(v) && *json_string_value(v))
+            return strtoll(json_string_value(v), NULL, 10);
+    }
+    return (json_int_t)json_array_size(json_object_get(attrs, "instances"));
+}
+
+/* A client pool: once its group is up, until the expected number of its
+ * clients registered by themselves (infra never logs in to them). */
+static int pool_apply(engine_call *c, const topo_cluster *cluster, const json_t *planned)
+{
+    if (!planned)
+        return 0; /* a pool is gone when its group is */
+    const char *group = str(planned, "group");
+    json_t *attrs = group ? state_attributes(c->e, group) : NULL;
+    if (!attrs) {
+        say(c, "the pool's group %s is not in the state", group ? group : "(none)");
+        return INFRA_EINTERNAL;
+    }
+    json_t *cj = cluster_json(c->e, cluster);
+    json_t *instances = group_instances(attrs);
+    int error = call_pool_wait(c, cj, str(planned, "region"), str(planned, "datacenter"),
+                               instances, group_expected(attrs), SCHEDULER_READY_MS);
+    json_decref(instances);
+    json_decref(attrs);
+    json_decref(cj);
+    return error;
+}
+
 static int bridge_apply(engine_call *c, const char *type, const json_t *prior,
                         const json_t *planned, json_t **new_state)
 {
@@ -287,6 +360,8 @@ static int bridge_apply(engine_call *c, const char *type, const json_t *prior,
         error = region_apply(c, cluster, prior, planned);
     else if (!strcmp(type, "cluster_federation"))
         error = federation_apply(c, cluster, planned);
+    else if (!strcmp(type, "cluster_pool"))
+        error = pool_apply(c, cluster, planned);
     else if (!strcmp(type, "job") || !strcmp(type, "app"))
         error = job_apply(c, cluster, type, prior, planned, &status);
     else
@@ -296,6 +371,7 @@ static int bridge_apply(engine_call *c, const char *type, const json_t *prior,
         const char *id = !strcmp(type, "cluster_agent") ? str(planned, "node")
                          : !strcmp(type, "cluster_region") ? str(planned, "region")
                          : !strcmp(type, "cluster_federation") ? cluster->name
+                         : !strcmp(type, "cluster_pool")       ? str(planned, "group")
                                                                : str(planned, "id");
         json_object_set_new(st, "id", json_string(id ? id : ""));
         if (status)
@@ -379,10 +455,17 @@ static json_t *bridge_schema(const json_t *settings)
                                    attr("list", 1, 0, 0, "federated regions"), "servers",
                                    attr("any", 0, 0, 0, "server addresses per region"), "id",
                                    attr("string", 0, 1, 0, "cluster"));
+    json_t *pool = json_pack(
+        "{s:{s:o, s:o, s:o, s:o, s:o, s:o}}", "attributes", "region",
+        attr("string", 1, 0, 0, "region"), "datacenter", attr("string", 1, 0, 0, "datacenter"),
+        "group", attr("string", 1, 0, 0, "address of the autoscaling group"), "group_id",
+        attr("string", 1, 0, 0, "its id"), "instances",
+        attr("any", 0, 0, 0, "its instances: a change waits again"), "id",
+        attr("string", 0, 1, 0, "the group's address"));
     json_t *job = job_type(), *app = job_type();
-    json_t *schema = json_pack("{s:{s:o, s:o, s:o, s:o, s:o}}", "resources", "cluster_agent",
+    json_t *schema = json_pack("{s:{s:o, s:o, s:o, s:o, s:o, s:o}}", "resources", "cluster_agent",
                                agent, "cluster_region", region, "cluster_federation", federation,
-                               "job", job, "app", app);
+                               "cluster_pool", pool, "job", job, "app", app);
     if (json_is_object(settings)) {
         /* What the bridge itself reads: how to log in to nodes whose
          * instances do not say. */
@@ -482,4 +565,85 @@ int scheduler_cluster_status(engine *e, size_t i, json_t **out, char **err)
     call_clear(&c);
     json_decref(cluster);
     return error;
+}
+
+/* ------------------------------------------------------------------ */
+/* Client pools, for the engine                                       */
+
+/* The scheduler provider and cluster of a pool resource; -1 when none. */
+static int pool_provider(engine *e, const topo_resource *res, const topo_cluster **cluster)
+{
+    if (!res || !res->pool_cluster)
+        return -1;
+    char *name = util_printf("cluster.%s", res->pool_cluster);
+    int p = engine_provider_index(e, name);
+    free(name);
+    if (p < 0 || !e->providers[p].bridge)
+        return -1;
+    *cluster = provider_cluster(e, (size_t)p);
+    return p;
+}
+
+int scheduler_pool_user_data(engine *e, const topo_resource *res, char **out, char **err)
+{
+    const topo_cluster *cluster = NULL;
+    int p = pool_provider(e, res, &cluster);
+    *out = NULL;
+    *err = NULL;
+    if (p < 0)
+        return INFRA_ENOTFOUND;
+    engine_call c;
+    json_t *cj = cluster_json(e, cluster);
+    call_init(&c, e, (size_t)p, res->address, "pool_user_data", NULL);
+    int error = call_pool_user_data(&c, cj, res->pool_region, res->pool_datacenter, out);
+    if (error < 0)
+        *err = util_printf("scheduler \"%s\": %s", cluster->scheduler,
+                           call_error(&c, error));
+    call_clear(&c);
+    json_decref(cj);
+    return error;
+}
+
+int scheduler_pool_scale_in(engine *e, const topo_resource *res, const json_t *prior,
+                            json_int_t keep, json_t **victims, char **err)
+{
+    const topo_cluster *cluster = NULL;
+    int p = pool_provider(e, res, &cluster);
+    *victims = NULL;
+    *err = NULL;
+    if (p < 0 || res->pool_template)
+        return 0;
+    json_t *instances = group_instances(prior);
+    if ((json_int_t)json_array_size(instances) <= keep) {
+        json_decref(instances);
+        return 0;
+    }
+    /* The newest instances go (the last the group lists), each drained
+     * first; none is terminated unless every drain is done. */
+    json_t *going = json_array();
+    engine_call c;
+    json_t *cj = cluster_json(e, cluster);
+    int error = 0;
+    call_init(&c, e, (size_t)p, res->address, "pool_drain", NULL);
+    for (size_t i = (size_t)(keep > 0 ? keep : 0); i < json_array_size(instances) && error == 0;
+         i++) {
+        const json_t *inst = json_array_get(instances, i);
+        const char *ip = str(inst, "private_ip");
+        if (ip)
+            error = call_pool_drain(&c, cj, res->pool_region, res->pool_datacenter, ip,
+                                    SCHEDULER_READY_MS);
+        if (error == 0 && str(inst, "id"))
+            json_array_append_new(going, json_string(str(inst, "id")));
+    }
+    if (error < 0)
+        *err = util_printf("scheduler \"%s\": %s", cluster->scheduler, call_error(&c, error));
+    call_clear(&c);
+    json_decref(cj);
+    json_decref(instances);
+    if (error < 0) {
+        json_decref(going);
+        return error;
+    }
+    *victims = going;
+    return 0;
 }

@@ -7,6 +7,7 @@
  *   cluster_agent       create/update: node_bootstrap    delete: node_remove
  *   cluster_region      create/update: wait_ready        delete: nothing
  *   cluster_federation  create/update: federate          delete: nothing
+ *   cluster_pool        create/update: pool_wait         delete: nothing
  *   job, app            create/update: job_submit        delete: job_stop
  *                       read: job_status (a job gone is planned again)
  *
@@ -41,5 +42,19 @@ json_t *scheduler_cluster_json(engine *e, size_t i);
  * (new value), INFRA_ENOTSUP when the plugin has no such op, or a negative
  * INFRA_E* with *err (caller frees). */
 int scheduler_cluster_status(engine *e, size_t i, json_t **out, char **err);
+
+/* The user data a client pool's template (res, marked pool_template by
+ * the topology) is given: the scheduler's pool_user_data, registered with
+ * the log's secrets. 0 with *out (caller zeroes and frees),
+ * INFRA_ENOTFOUND when res is no pool's, or an error with *err. */
+int scheduler_pool_user_data(engine *e, const topo_resource *res, char **out, char **err);
+
+/* Before a pool's group (res) is reduced to keep instances: drains, through
+ * the scheduler, the clients of the instances that go (the last ones of
+ * prior's instance_addresses), and hands their ids back in *victims (new
+ * array; NULL when none goes or res is no pool's group). Any failed drain
+ * is an error with *err, and nothing may be terminated then. */
+int scheduler_pool_scale_in(engine *e, const topo_resource *res, const json_t *prior,
+                            json_int_t keep, json_t **victims, char **err);
 
 #endif

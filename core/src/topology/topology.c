@@ -461,6 +461,9 @@ void topology_free(topology *t)
         free(r->name);
         free(r->provider);
         free(r->bastion);
+        free(r->pool_cluster);
+        free(r->pool_region);
+        free(r->pool_datacenter);
         json_decref(r->config);
         for (size_t k = 0; k < r->ndeps; k++)
             free(r->deps[k]);

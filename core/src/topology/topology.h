@@ -52,6 +52,13 @@ typedef struct topo_resource {
     char *bastion;    /* address of the instance SSH goes through to reach it (meta key bastion), or
                          NULL */
     diag_loc loc;     /* where the resource is declared */
+    /* Part of a datacenter's client pool (`clients: {pool: ...}`): on the
+     * pool's template, the scheduler supplies its user_data; on the group,
+     * a scale-in drains the instances that go. NULL elsewhere. */
+    char *pool_cluster; /* the cluster's name */
+    char *pool_region;
+    char *pool_datacenter;
+    int pool_template; /* 1: the template, 0: the group */
 } topo_resource;
 
 /* A group of resources that others depend on as a whole (the servers of a
@@ -71,8 +78,11 @@ typedef struct topo_datacenter {
     int servers_client; /* servers: {client: true}: each server is also a client */
     json_t *settings; /* machine, image, ... */
     json_t *node_settings; /* node_settings: for the scheduler about these nodes, or NULL */
+    char *pool;       /* clients: {pool: ADDRESS}: the autoscaling group running its clients */
+    char *pool_template; /* that group's instance template (its launch_template reference) */
     diag_loc loc;
     const void *body; /* loader internal: its YAML mapping (the key may be ${...}) */
+    const void *pool_node; /* loader internal: the pool's YAML value */
 } topo_datacenter;
 
 typedef struct topo_region {

@@ -23,6 +23,8 @@ void topo_cluster_free(topo_cluster *c)
         for (size_t d = 0; d < reg->ndatacenters; d++) {
             free(reg->datacenters[d].name);
             free(reg->datacenters[d].provider);
+            free(reg->datacenters[d].pool);
+            free(reg->datacenters[d].pool_template);
             json_decref(reg->datacenters[d].settings);
             json_decref(reg->datacenters[d].node_settings);
         }
@@ -111,6 +113,32 @@ static const ytree_node *server_pool(topo_ctx *ctx, const ytree_node *pool, cons
     if (!count)
         topo_error(ctx, NULL, pool, path, "missing required key \"count\"");
     return count;
+}
+
+/* The long form of a datacenter's clients, {pool: autoscaling_group.NAME}:
+ * the clients are the instances of that group, which configure themselves
+ * from the user data the scheduler supplies (topology_sched.c checks the
+ * group once every resource is known). */
+static void client_pool(topo_ctx *ctx, const ytree_node *pool, const char *path,
+                        topo_datacenter *dc)
+{
+    static const char *const keys[] = {"pool", NULL};
+    topo_check_keys(ctx, pool, path, keys);
+    const ytree_node *group = ytree_get(pool, "pool");
+    char *gp = util_printf("%s.pool", path);
+    if (!group) {
+        topo_error(ctx, NULL, pool, path,
+                   "missing required key \"pool\" (the autoscaling group running the clients, "
+                   "e.g. pool: autoscaling_group.workers)");
+    } else if (group->type != YTREE_STRING || !strchr(group->text, '.') ||
+               strstr(group->text, "${")) {
+        topo_error(ctx, NULL, group, gp,
+                   "expected the address of an autoscaling group, e.g. autoscaling_group.workers");
+    } else {
+        dc->pool = util_strdup(group->text);
+        dc->pool_node = group;
+    }
+    free(gp);
 }
 
 /* The name a region or datacenter key gives: its text or, when it holds
@@ -208,6 +236,11 @@ static void load_datacenter(topo_ctx *ctx, topo_region *reg, const ytree_node *k
         node = ytree_get(body, roles[i]);
         long n = 0;
         np = util_printf("%s.%s", path, roles[i]);
+        if (i == 1 && node && node->type == YTREE_MAP) {
+            client_pool(ctx, node, np, dc);
+            free(np);
+            continue;
+        }
         if (i == 0 && node && node->type == YTREE_MAP) {
             node = server_pool(ctx, node, np, dc);
             char *cp = util_printf("%s.count", np);

@@ -15,6 +15,7 @@
  * first configuration names them all; the region, which records the
  * server addresses, re-applies its agents when they change.
  * They are planned, applied and recorded like any resource. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -311,6 +312,142 @@ static void add_federation(topo_ctx *ctx, const topo_cluster *c, const char *pro
         util_strdup(c->name), -1, provider, c->loc, config, &deps);
 }
 
+/* 1 for the types that run a pool of like instances from a template. */
+static int pool_group_type(const char *type)
+{
+    return !strcmp(type, "autoscaling_group") || !strcmp(type, "instance_group_manager");
+}
+
+static int pool_template_type(const char *type)
+{
+    return !strcmp(type, "launch_template") || !strcmp(type, "instance_template");
+}
+
+static void pool_error(topo_ctx *ctx, const topo_cluster *c, const topo_region *r,
+                       const topo_datacenter *dc, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static void pool_error(topo_ctx *ctx, const topo_cluster *c, const topo_region *r,
+                       const topo_datacenter *dc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *msg = util_vprintf(fmt, ap);
+    va_end(ap);
+    char *path = util_printf("clusters.%s.regions.%s.datacenters.%s.clients.pool", c->name,
+                             r->name, dc->name);
+    topo_error(ctx, NULL, dc->pool_node, path, "%s", msg);
+    free(path);
+    free(msg);
+}
+
+/* Marks a resource of region r's pool datacenter dc. */
+static void pool_mark(topo_resource *res, const topo_cluster *c, const topo_region *r,
+                      const topo_datacenter *dc, int template)
+{
+    res->pool_cluster = util_strdup(c->name);
+    res->pool_region = util_strdup(r->name);
+    res->pool_datacenter = util_strdup(dc->name);
+    res->pool_template = template;
+}
+
+/* A datacenter's client pool: its group and template checked and marked
+ * (the scheduler supplies the template's user_data; the template waits
+ * for the region's servers, which its instances join), and the
+ * cluster_pool resource that waits for the clients to register. */
+static void add_pools(topo_ctx *ctx, const topo_cluster *c, const topo_region *r,
+                      const char *provider)
+{
+    topology *t = ctx->topo;
+    for (size_t d = 0; d < r->ndatacenters; d++) {
+        topo_datacenter *dc = &r->datacenters[d];
+        if (!dc->pool)
+            continue;
+        topo_resource *group = (topo_resource *)topology_resource(t, dc->pool);
+        if (!group) {
+            const char **names = util_calloc(t->nresources + 1, sizeof(*names));
+            size_t n = 0;
+            for (size_t i = 0; i < t->nresources; i++)
+                if (pool_group_type(t->resources[i].type))
+                    names[n++] = t->resources[i].address;
+            const char *close = util_did_you_mean(dc->pool, names);
+            pool_error(ctx, c, r, dc, "unknown resource \"%s\"%s%s%s", dc->pool,
+                       close ? " (did you mean \"" : "", close ? close : "", close ? "\"?)" : "");
+            free(names);
+            continue;
+        }
+        if (!pool_group_type(group->type)) {
+            pool_error(ctx, c, r, dc,
+                       "%s is a %s; a client pool is an autoscaling_group (aws) or an "
+                       "instance_group_manager (gcp)",
+                       dc->pool, group->type);
+            continue;
+        }
+        if (!group->provider || !dc->provider || strcmp(group->provider, dc->provider) != 0) {
+            pool_error(ctx, c, r, dc,
+                       "%s is on provider \"%s\", the datacenter on \"%s\": a pool's instances "
+                       "are the datacenter's",
+                       dc->pool, group->provider ? group->provider : "", dc->provider);
+            continue;
+        }
+        topo_resource *tmpl = NULL;
+        for (size_t k = 0; k < group->ndeps && !tmpl; k++) {
+            topo_resource *dep = (topo_resource *)topology_resource(t, group->deps[k]);
+            if (dep && pool_template_type(dep->type))
+                tmpl = dep;
+        }
+        if (!tmpl) {
+            pool_error(ctx, c, r, dc,
+                       "%s refers to no launch template of the topology (e.g. launch_template: "
+                       "\"${launch_template.workers.id}\"): the scheduler supplies its user data",
+                       dc->pool);
+            continue;
+        }
+        if (tmpl->pool_cluster || group->pool_cluster) {
+            pool_error(ctx, c, r, dc, "%s already runs the clients of another datacenter",
+                       dc->pool);
+            continue;
+        }
+        if (json_object_get(tmpl->config, "user_data")) {
+            pool_error(ctx, c, r, dc,
+                       "%s sets user_data: the scheduler supplies the user data of a client "
+                       "pool's instances; remove it",
+                       tmpl->address);
+            continue;
+        }
+        dc->pool_template = util_strdup(tmpl->address);
+        pool_mark(tmpl, c, r, dc, 1);
+        pool_mark(group, c, r, dc, 0);
+        /* The instances join the region's servers: launched once they
+         * are ready. */
+        char *region = util_printf("cluster_region.%s.%s", c->name, r->name);
+        topo_deps deps = {.self = tmpl->address};
+        for (size_t k = 0; k < tmpl->ndeps; k++)
+            topo_deps_add(&deps, tmpl->deps[k]);
+        topo_deps_add(&deps, region);
+        for (size_t k = 0; k < tmpl->ndeps; k++)
+            free(tmpl->deps[k]);
+        free(tmpl->deps);
+        tmpl->deps = topo_deps_take(&deps, &tmpl->ndeps);
+
+        json_t *config = json_object();
+        char *id_ref = util_printf("%s.id", dc->pool);
+        char *inst_ref = util_printf("%s.instances", dc->pool);
+        json_object_set_new(config, "region", literal(r->name));
+        json_object_set_new(config, "datacenter", literal(dc->name));
+        json_object_set_new(config, "group", literal(dc->pool));
+        json_object_set_new(config, "group_id", ref(id_ref));
+        json_object_set_new(config, "instances", ref(inst_ref));
+        free(id_ref);
+        free(inst_ref);
+        topo_deps_add(&deps, dc->pool);
+        topo_deps_add(&deps, region);
+        add(ctx, util_printf("cluster_pool.%s.%s.%s", c->name, r->name, dc->name),
+            "cluster_pool", util_printf("%s.%s.%s", c->name, r->name, dc->name), -1, provider,
+            dc->loc, config, &deps);
+        free(region);
+    }
+}
+
 /* Hex SHA-256 of a file, or NULL when it cannot be read (or is no longer
  * the bounded regular file the job's check saw). */
 static char *file_sha256(const char *path)
@@ -357,6 +494,19 @@ static void add_job(topo_ctx *ctx, const topo_job *j, const topo_cluster *c, con
         char *region = util_printf("cluster_region.%s.%s", c->name, j->regions[i]);
         topo_deps_add(&deps, region);
         free(region);
+        /* and for its client pools: their clients are where jobs run */
+        for (size_t r = 0; r < c->nregions; r++) {
+            if (strcmp(c->regions[r].name, j->regions[i]) != 0)
+                continue;
+            for (size_t d = 0; d < c->regions[r].ndatacenters; d++) {
+                if (!c->regions[r].datacenters[d].pool_template)
+                    continue;
+                char *pool = util_printf("cluster_pool.%s.%s.%s", c->name, c->regions[r].name,
+                                         c->regions[r].datacenters[d].name);
+                topo_deps_add(&deps, pool);
+                free(pool);
+            }
+        }
     }
     json_object_set_new(config, "regions", regions);
     json_object_set_new(config, "file", literal(full));
@@ -387,6 +537,7 @@ int topo_build_scheduler(topo_ctx *ctx)
             topo_deps region_deps = {0};
             add_agents(ctx, c, &c->regions[r], provider, &region_deps);
             add_region(ctx, c, &c->regions[r], provider, &region_deps);
+            add_pools(ctx, c, &c->regions[r], provider);
         }
         if (c->nfederate >= 2)
             add_federation(ctx, c, provider);
