@@ -221,6 +221,13 @@ class Groups(Base):
             counts[{"CREATING": "creating", "DELETING": "deleting", "NONE": "none",
                     "RECREATING": "recreating"}[member["action"]]] += 1
         group["currentActions"] = counts
+        # Stable: every member made and idle, as many as the target, nothing
+        # scheduled (a deleted group or a member awaiting creation is not).
+        members = group["_members"].values()
+        group["status"] = {"isStable": not group.get("_deleting") and
+                           len(members) == group["targetSize"] and
+                           all(m["action"] == "NONE" and m["state"] == "running"
+                               for m in members)}
 
     def _new_name(self, project, zone, group):
         taken = set(project.coll("zones/" + zone, "instances")) | set(group["_members"])
@@ -263,6 +270,15 @@ class Groups(Base):
                                      "exists" % refs.path(project.name, scope, "instances",
                                                           name), 409)
             props = dict(public(template["properties"]), name=name)
+            # As Google does, a member says which template and group made it.
+            metadata = dict(props.get("metadata") or {})
+            metadata["items"] = [i for i in metadata.get("items") or []
+                                 if i.get("key") not in ("instance-template", "created-by")] + [
+                {"key": "instance-template", "value": template["selfLink"]},
+                {"key": "created-by", "value": refs.path(project.name, scope,
+                                                         "instanceGroupManagers",
+                                                         group["name"])}]
+            props["metadata"] = metadata
             try:
                 inst = self.instances.materialize(ctx, zone, props, name, "resource",
                                                   template=True)
