@@ -127,10 +127,12 @@ def _gce_metadata_project():
 
 
 def _gce_session(creds_file):
+    """An authorized httplib2 client with go-discover's credentials chain."""
     try:
         import google.auth
         import google.auth.exceptions
-        import google.auth.transport.requests
+        import google_auth_httplib2
+        import httplib2
         from google.oauth2 import service_account
     except ImportError as e:
         raise DiscoverError("discover-gce: google-auth is not installed: %s" % e)
@@ -142,23 +144,25 @@ def _gce_session(creds_file):
             creds, _ = google.auth.default(scopes=[_COMPUTE_SCOPE])
     except (OSError, ValueError, KeyError, google.auth.exceptions.GoogleAuthError) as e:
         raise DiscoverError("discover-gce: %s" % e)
-    return google.auth.transport.requests.AuthorizedSession(creds)
+    return google_auth_httplib2.AuthorizedHttp(creds, http=httplib2.Http(timeout=30))
 
 
 def _gce_pages(session, url, params):
     """Every item of every page of a Compute list."""
+    import json
     import google.auth.exceptions
-    import requests
+    import httplib2
     params = dict(params)
     while True:
+        query = urllib.parse.urlencode(params, quote_via=urllib.parse.quote)
         try:
-            resp = session.get(url, params=params, timeout=30)
-        except (requests.RequestException, google.auth.exceptions.GoogleAuthError) as e:
+            resp, body = session.request(url + ("?" + query if query else ""), "GET")
+        except (OSError, httplib2.HttpLib2Error, google.auth.exceptions.GoogleAuthError) as e:
             raise DiscoverError("discover-gce: %s" % e)
-        if resp.status_code != 200:
+        if resp.status != 200:
             raise DiscoverError("discover-gce: googleapi: Error %d: %s" % (
-                resp.status_code, resp.text[:300]))
-        page = resp.json()
+                resp.status, body[:300].decode("utf-8", "replace")))
+        page = json.loads(body)
         for item in page.get("items", []):
             yield item
         if not page.get("nextPageToken"):
