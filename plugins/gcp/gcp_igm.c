@@ -69,8 +69,8 @@ static int igm_post(gcp_act *a, const char *id, const char *verb, const infra_js
     char rid[37];
     gcp_step_request_id(a, verb, rid);
     char *path = pu_printf("%s/%s", id, verb);
-    char *q = query != NULL ? pu_printf("%s&requestId=%s", query, rid)
-                            : pu_printf("requestId=%s", rid);
+    char *q =
+        query != NULL ? pu_printf("%s&requestId=%s", query, rid) : pu_printf("requestId=%s", rid);
     char *what = pu_printf("instanceGroupManagers.%s", verb);
     gcp_req req = {.service = GCP_COMPUTE,
                    .method = "POST",
@@ -157,8 +157,7 @@ static int stale_members(gcp_act *a, const char *zone, const char *base, const c
     char *enc = gcp_url_encode(filter);
     char *query = pu_printf("filter=%s&maxResults=500", enc);
     infra_json *doc = NULL;
-    int error =
-        gcp_get(a->p, a->call, GCP_COMPUTE, path, query, "instances.list", "", NULL, &doc);
+    int error = gcp_get(a->p, a->call, GCP_COMPUTE, path, query, "instances.list", "", NULL, &doc);
     *out = gcp_strv_new();
     const infra_json *items = error == 0 ? GJ->get(doc, "items") : NULL;
     for (size_t i = 0; items != NULL && i < GJ->length(items); i++) {
@@ -226,8 +225,8 @@ static int igm_state(gcp_act *a, const infra_json *base, const infra_json *obj, 
     int error;
     if ((error = gcp_state_ids(st, obj)) < 0 ||
         (error = pu_json_set_str(st, "zone", gcp_last_segment(pu_json_str(obj, "zone")))) < 0 ||
-        (error = pu_json_set_str(st, "base_instance_name",
-                                 pu_json_str(obj, "baseInstanceName"))) < 0 ||
+        (error = pu_json_set_str(st, "base_instance_name", pu_json_str(obj, "baseInstanceName"))) <
+            0 ||
         (error = igm_members(a, id, &members)) < 0)
         goto done;
     for (size_t i = 0; members[i] != NULL; i++)

@@ -94,8 +94,7 @@ static void route_instances(const char *names, const char *templates)
         snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf),
                  "%s{\"name\": \"pool-%c\", \"selfLink\": \"" LINK ZONE
                  "/instances/pool-%c\", \"metadata\": {\"items\": [{\"key\": "
-                 "\"instance-template\", \"value\": \"" LINK
-                 "global/instanceTemplates/t%c\"}]}}",
+                 "\"instance-template\", \"value\": \"" LINK "global/instanceTemplates/t%c\"}]}}",
                  i ? ", " : "", names[i], names[i], templates[i]);
     strcat(buf, "]}");
     gct_route("GET " BASE ZONE "/instances?", 200, buf);
@@ -192,9 +191,8 @@ static void test_a_scale_in_deletes_the_named_members_before_resizing(void **sta
     gct_call c;
     gct_call_init(&c, "instance_group_manager.pool", NULL);
     infra_json *prior = gct_json("{\"id\": \"" GROUP "\", \"template\": \"" T1 "\", \"size\": 3}");
-    infra_json *planned =
-        gct_json("{\"id\": \"" GROUP "\", \"template\": \"" T1 "\", \"size\": 1, "
-                 "\"remove_instances\": [\"pool-b\", \"pool-gone\"]}");
+    infra_json *planned = gct_json("{\"id\": \"" GROUP "\", \"template\": \"" T1 "\", \"size\": 1, "
+                                   "\"remove_instances\": [\"pool-b\", \"pool-gone\"]}");
     infra_json *out = NULL;
     assert_int_equal(act("instance_group_manager", &c, prior, planned, NULL, &out), 0);
     infra_json *b = gct_body(gct_last("/deleteInstances"));
@@ -299,14 +297,12 @@ static void test_a_template_keeps_only_a_hash_of_its_startup_script(void **state
                                  "\"family/nomad-host\", \"subnetwork\": \"s\"}");
     pu_json_set_str(prior, "startup_script_sha256", want);
     infra_json *plan = NULL, *replace = NULL;
-    assert_int_equal(
-        gcp_plan(p, &c.call, "instance_template", prior, planned, &plan, &replace), 0);
+    assert_int_equal(gcp_plan(p, &c.call, "instance_template", prior, planned, &plan, &replace), 0);
     assert_string_equal(pu_json_str(plan, "id"), "projects/infra-test/global/instanceTemplates/t");
     pu_host->json->release(plan);
     pu_host->json->release(replace);
     pu_json_set_str(planned, "startup_script", "echo other");
-    assert_int_equal(
-        gcp_plan(p, &c.call, "instance_template", prior, planned, &plan, &replace), 0);
+    assert_int_equal(gcp_plan(p, &c.call, "instance_template", prior, planned, &plan, &replace), 0);
     assert_int_equal(pu_host->json->type(pu_host->json->get(plan, "id")), INFRA_JSON_UNKNOWN);
     assert_int_equal(pu_host->json->length(replace), 0);
     pu_host->json->release(plan);
