@@ -184,23 +184,34 @@ static int stale_members(gcp_act *a, const char *zone, const char *base, const c
 }
 
 /* Recreates the members made from another template, max_unavailable at
- * a time, the group stable after each batch. */
+ * a time, the group stable after each batch. A member still made from
+ * another template after its recreation is an error, not another round. */
 static int igm_roll(gcp_act *a, const char *id, const char *zone, const char *base,
                     const char *tmpl, long max_unavailable, long deadline_s)
 {
+    char **done = gcp_strv_new();
     int error = 0;
     for (;;) {
         char **members = NULL, **stale = NULL;
         if ((error = igm_members(a, id, &members)) == 0)
             error = stale_members(a, zone, base, tmpl, members, &stale);
         gcp_strv_free(members);
+        for (size_t i = 0; error == 0 && stale[i] != NULL; i++)
+            if (gcp_strv_has(done, stale[i])) {
+                pu_diagf(a->call, "template",
+                         "gcp: %s of instance group %s is still not made from %s after it was "
+                         "recreated",
+                         gcp_last_segment(stale[i]), gcp_last_segment(id), gcp_last_segment(tmpl));
+                error = INFRA_ECONFLICT;
+            }
         if (error < 0 || gcp_strv_len(stale) == 0) {
             gcp_strv_free(stale);
-            return error;
+            break;
         }
         infra_json *body = GJ->new_object(), *list = GJ->new_array();
         for (size_t i = 0; stale[i] != NULL && (long)i < max_unavailable; i++) {
             GJ->append(list, GJ->new_string(stale[i]));
+            gcp_strv_push(&done, stale[i]);
             pu_logf(a->call, INFRA_LOG_INFO, "recreating %s from %s", gcp_last_segment(stale[i]),
                     gcp_last_segment(tmpl));
         }
@@ -209,8 +220,10 @@ static int igm_roll(gcp_act *a, const char *id, const char *zone, const char *ba
         GJ->release(body);
         gcp_strv_free(stale);
         if (error < 0 || (error = igm_wait_stable(a, id, deadline_s, "template")) < 0)
-            return error;
+            break;
     }
+    gcp_strv_free(done);
+    return error;
 }
 
 /* ------------------------------------------------------------------ */

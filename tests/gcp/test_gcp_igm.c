@@ -180,6 +180,28 @@ static void test_a_new_template_is_set_then_members_are_recreated_one_at_a_time(
     gct_call_clear(&c);
 }
 
+static void test_a_member_still_stale_after_its_recreation_is_an_error(void **state)
+{
+    (void)state;
+    route_group(T2, 1, 1);
+    route_done("/recreateInstances", ZONE);
+    route_members("a");
+    route_instances("a", "1");
+    gct_call c;
+    gct_call_init(&c, "instance_group_manager.pool", NULL);
+    infra_json *prior = gct_json("{\"id\": \"" GROUP "\", \"template\": \"" T1 "\", \"size\": 1}");
+    infra_json *planned =
+        gct_json("{\"id\": \"" GROUP "\", \"template\": \"" T2 "\", \"size\": 1}");
+    infra_json *out = NULL;
+    assert_int_equal(act("instance_group_manager", &c, prior, planned, NULL, &out),
+                     INFRA_ECONFLICT);
+    assert_int_equal(gct_count("/recreateInstances"), 1);
+    assert_non_null(strstr(c.diags, "pool-a of instance group pool is still not made from t2"));
+    pu_host->json->release(planned);
+    pu_host->json->release(prior);
+    gct_call_clear(&c);
+}
+
 static void test_a_scale_in_deletes_the_named_members_before_resizing(void **state)
 {
     (void)state;
@@ -320,6 +342,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_a_new_template_is_set_then_members_are_recreated_one_at_a_time, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_member_still_stale_after_its_recreation_is_an_error,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_scale_in_deletes_the_named_members_before_resizing,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_shows_a_template_and_size_changed_outside, setup,
