@@ -163,10 +163,18 @@ static int template_apply(gcp_act *a)
     free(want);
     if (error < 0)
         goto done;
-    if (gcp_json_strv(GJ->get(a->prior, "retired"), &old) < 0)
-        old = gcp_strv_new();
-    if (id != NULL && !gcp_ref_same(id, pu_json_str(obj, "selfLink")) && !gcp_strv_has(old, id))
-        gcp_strv_push(&old, id);
+    char **retired = NULL;
+    if (gcp_json_strv(GJ->get(a->prior, "retired"), &retired) < 0)
+        retired = gcp_strv_new();
+    if (id != NULL && !gcp_strv_has(retired, id))
+        gcp_strv_push(&retired, id);
+    /* A configuration changed back adopts its earlier version, which may
+     * be among the retired ones: that one is in use again, never deleted. */
+    old = gcp_strv_new();
+    for (size_t i = 0; retired[i] != NULL; i++)
+        if (!gcp_ref_same(retired[i], pu_json_str(obj, "selfLink")))
+            gcp_strv_push(&old, retired[i]);
+    gcp_strv_free(retired);
     if ((error = retire(a, old, &kept)) < 0)
         goto done;
     const infra_json *keep_state = a->state;

@@ -335,6 +335,32 @@ static void test_a_template_keeps_only_a_hash_of_its_startup_script(void **state
     gct_call_clear(&c);
 }
 
+static void test_a_template_changed_back_adopts_its_retired_version_and_keeps_it(void **state)
+{
+    (void)state;
+    /* The configuration's version exists (retired by an earlier change). */
+    gct_route("GET " BASE "global/instanceTemplates/", 200,
+              "{\"name\": \"t1\", \"selfLink\": \"" LINK "global/instanceTemplates/t1\", "
+              "\"description\": \"infra: token=" TOKEN "\"}");
+    route_done("DELETE " BASE "global/instanceTemplates/t2", "global");
+    gct_call c;
+    gct_call_init(&c, "instance_template.pool", TOKEN);
+    infra_json *prior = gct_json("{\"id\": \"" T2 "\", \"retired\": [\"" T1 "\"]}");
+    infra_json *planned = gct_json("{\"name\": \"pool\", \"machine\": \"e2-micro\", "
+                                   "\"image\": \"family/nomad-host\", \"subnetwork\": \"s\"}");
+    infra_json *out = NULL;
+    assert_int_equal(act("instance_template", &c, prior, planned, NULL, &out), 0);
+    assert_int_equal(gct_count("POST " BASE "global/instanceTemplates?"), 0);
+    assert_int_equal(gct_count("DELETE " BASE "global/instanceTemplates/t1"), 0);
+    assert_int_equal(gct_count("DELETE " BASE "global/instanceTemplates/t2"), 1);
+    assert_string_equal(pu_json_str(out, "id"), T1);
+    assert_int_equal(pu_host->json->length(pu_host->json->get(out, "retired")), 0);
+    pu_host->json->release(out);
+    pu_host->json->release(planned);
+    pu_host->json->release(prior);
+    gct_call_clear(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -352,6 +378,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_a_template_keeps_only_a_hash_of_its_startup_script,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_template_changed_back_adopts_its_retired_version_and_keeps_it, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
