@@ -147,6 +147,8 @@ named=$(state_objects "$topo")
 held=$(emu_objects)
 [ "$named" = "$held" ] || {
   diff <(echo "$named") <(echo "$held") >&2 || true
+  echo "workers in the state: $(a instance_group_manager.workers 'instance_names | join(" ")')" >&2
+  api POST "$(compute_path "zones/$zone/instanceGroupManagers/$(a instance_group_manager.workers name)/listManagedInstances")" >&2 || true
   fail "the state and the emulator's objects differ after the crash"
 }
 run 0 "$infra" down "$topo" --var image=web-v1 --yes

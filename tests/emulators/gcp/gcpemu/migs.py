@@ -244,6 +244,7 @@ class Groups(Base):
         inst = member.get("inst")
         member["state"] = "deleting"
         member["action"] = "RECREATING" if keep else "DELETING"
+        member["recreate"] = bool(keep)
         if inst is None:
             return
         if inst.get("_committed"):
@@ -349,7 +350,9 @@ class Groups(Base):
                                       next_try=0, recreate=False)
                     else:
                         del members[name]
-        live = [m for m in members.values() if m["state"] != "deleting"]
+        # A member being recreated still counts: the group makes it again,
+        # not another one in its place.
+        live = [m for m in members.values() if m["state"] != "deleting" or m.get("recreate")]
         while len(live) < target:
             name = self._new_name(project, zone, group)
             member = {"name": name, "instance": refs.link(project.name, scope, "instances",
@@ -358,11 +361,14 @@ class Groups(Base):
             members[name] = member
             live.append(member)
         if len(live) > target:
-            order = {"waiting": 0, "launching": 1, "running": 2}
+            order = {"waiting": 0, "deleting": 1, "launching": 2, "running": 3}
             victims = sorted(live, key=lambda m: (order[m["state"]],
                                                   -(m.get("since") or 0)))[:len(live) - target]
             for member in victims:
-                self._drop(project, zone, group, member)
+                if member["state"] == "deleting":
+                    member.update(recreate=False, action="DELETING")
+                else:
+                    self._drop(project, zone, group, member)
         for member in members.values():
             if member["state"] == "waiting" and now >= member["next_try"]:
                 self._launch(project, zone, group, member)

@@ -180,6 +180,13 @@ class Groups(EmulatorCase):
         self.assertTrue(md["instance-template"].endswith("/global/instanceTemplates/t1"))
         self.assertEqual(md["created-by"], "projects/%s/zones/%s/instanceGroupManagers/g1"
                          % (PROJECT, ZONE))
+        # recreateInstances: the same members come back, no other is made meanwhile
+        names = sorted(m["instance"].rsplit("/", 1)[1] for m in self.managed())
+        self.done(igm.recreateInstances(project=PROJECT, zone=ZONE, instanceGroupManager="g1",
+                                        body={"instances": ["zones/%s/instances/%s" % (ZONE, name)]}))
+        self.assertFalse(get()["status"]["isStable"])
+        wait_until(lambda: get()["status"]["isStable"], 15, what="stable after the recreation")
+        self.assertEqual(sorted(m["instance"].rsplit("/", 1)[1] for m in self.managed()), names)
         # deleteInstances: the named member goes and the target size with it
         self.done(igm.deleteInstances(project=PROJECT, zone=ZONE, instanceGroupManager="g1",
                                       body={"instances": ["zones/%s/instances/%s" % (ZONE, name)]}))
