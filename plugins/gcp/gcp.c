@@ -21,7 +21,7 @@ static const gcp_handler *const handlers[] = {
     &gcp_network_handler,        &gcp_subnetwork_handler,    &gcp_firewall_handler,
     &gcp_router_handler,         &gcp_address_handler,       &gcp_instance_handler,
     &gcp_image_handler,          &gcp_load_balancer_handler, &gcp_instance_template_handler,
-    &gcp_instance_group_handler, &gcp_dns_record_handler,
+    &gcp_instance_group_handler, &gcp_dns_record_handler,    &gcp_instance_group_manager_handler,
 };
 
 const gcp_handler *gcp_handler_find(const char *type)

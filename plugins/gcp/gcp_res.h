@@ -260,6 +260,17 @@ extern const gcp_handler gcp_image_handler;             /* gcp_image.c */
 extern const gcp_handler gcp_load_balancer_handler;     /* gcp_lb.c */
 extern const gcp_handler gcp_instance_template_handler; /* gcp_template.c */
 extern const gcp_handler gcp_instance_group_handler;    /* gcp_group.c */
+extern const gcp_handler gcp_instance_group_manager_handler; /* gcp_igm.c */
+
+/* gcp_igm.c: 1 when s is a baseInstanceName Compute takes
+ * ([a-z][-a-z0-9]{0,57}). */
+int gcp_base_name_valid(const char *s);
+/* gcp_template.c: 1 when desired's startup script (startup_script or
+ * user_data) is not the one prior's startup_script_sha256 records, or is
+ * not known yet. */
+int gcp_template_script_changed(const infra_json *prior, const infra_json *desired);
+/* The SHA-256 (hex) of cfg's startup script into out; 0 when it has none. */
+int gcp_template_script_hash(const infra_json *cfg, char out[65]);
 extern const gcp_handler gcp_dns_record_handler;        /* gcp_dns.c */
 
 /* gcp_bake.c: built images (an images: entry with build:, docs/images.md) */

@@ -25,7 +25,7 @@
 #define MACHINE_ATTRS(flags) \
     {"machine", "string", flags, "machine type (e2-small, n1-standard-2, ...)"}, \
     {"size", "string", flags, "same as machine"}, {"machine_type", "string", flags, "same as machine"}
-#define INSTANCE_PROPS_ATTRS(FNF) \
+#define INSTANCE_PROPS_ATTRS(FNF, SCRIPT) \
     {"image", "string", R | FNF, "image: a family (projects/debian-cloud/global/images/family/debian-12), " \
      "an image id, family/NAME or a name pattern among the project's images (newest wins)"}, \
     {"disk_size", "integer", FNF, "boot disk size in GB (default: the image's)"}, \
@@ -38,8 +38,8 @@
     {"tags", "any", 0, "a map: more labels (as the aws provider's tags); a list: network tags"}, \
     {"labels", "map", 0, "labels"}, \
     {"metadata", "map", 0, "more metadata items"}, \
-    {"startup_script", "string", FNF, "startup-script metadata, run at boot"}, \
-    {"user_data", "string", FNF, "same as startup_script"}, \
+    {"startup_script", "string", FNF | SCRIPT, "startup-script metadata, run at boot"}, \
+    {"user_data", "string", FNF | SCRIPT, "same as startup_script"}, \
     {"ssh_user", "string", OC, "login user of ssh_public_key (default infra; sudo without password)"}, \
     {"ssh_public_key", "string", 0, "OpenSSH public key put in ssh-keys metadata"}, \
     {"ssh_public_key_file", "string", 0, "path of an OpenSSH public key file"}, \
@@ -117,7 +117,7 @@ static const pu_attr instance_attrs[] = {
     NAME_ATTR("instance name"),
     {"zone", "string", OC | FN, "zone (default: the provider's)"},
     MACHINE_ATTRS(FN),
-    INSTANCE_PROPS_ATTRS(FN),
+    INSTANCE_PROPS_ATTRS(FN, 0),
     {"ssh_private_key", "string", 0, "path of the private key that logs in (passed through)"},
     {"private_ip", "string", C, "internal address"},
     {"status", "string", C, "Compute status (RUNNING, ...)"},
@@ -173,7 +173,9 @@ static const pu_attr instance_template_attrs[] = {
     IDS_ATTRS("template (the current version)"),
     {"name", "string", OC, "name prefix of the versions (default: from the address)"},
     MACHINE_ATTRS(0),
-    INSTANCE_PROPS_ATTRS(0),
+    /* A pool's startup script holds its secrets: the state keeps a hash. */
+    INSTANCE_PROPS_ATTRS(0, PU_ATTR_SENSITIVE),
+    {"startup_script_sha256", "string", C, "SHA-256 of the startup script (the state's only trace of it)"},
     {"retired", "list", C, "earlier versions still in use, deleted once unused"},
 };
 
@@ -188,6 +190,21 @@ static const pu_attr instance_group_attrs[] = {
      "seconds a replacement group has to be healthy (default 600)"},
     {"generation", "integer", C, "how many replacements made the current group"},
     {"instances", "list", C, "instance ids of the group"},
+};
+
+static const pu_attr instance_group_manager_attrs[] = {
+    IDS_ATTRS("instance group manager"),
+    NAME_ATTR("name of the group"),
+    {"zone", "string", OC | FN, "zone (default: the provider's)"},
+    {"template", "string", R, "instance template id; a change rolls the members onto it"},
+    {"size", "integer", R, "target size"},
+    {"base_instance_name", "string", OC | FN, "prefix of the members' names (default: the name)"},
+    {"max_unavailable", "integer", 0, "members recreated at a time by a template change (default 1)"},
+    {"remove_instances", "list", 0,
+     "members (names or ids) a scale-in deletes first, drained beforehand by their owner"},
+    {"stable_deadline", "integer", 0, "seconds a change has for the group to be stable (default 600)"},
+    {"instances", "list", C, "instance ids of the members"},
+    {"instance_names", "list", C, "names of the members"},
 };
 
 static const pu_attr dns_record_attrs[] = {
@@ -213,6 +230,8 @@ static const pu_type types[] = {
     {"load_balancer", load_balancer_attrs, N_ELEMS(load_balancer_attrs), 0},
     {"instance_template", instance_template_attrs, N_ELEMS(instance_template_attrs), 0},
     {"instance_group", instance_group_attrs, N_ELEMS(instance_group_attrs), 0},
+    {"instance_group_manager", instance_group_manager_attrs, N_ELEMS(instance_group_manager_attrs),
+     0},
     {"dns_record", dns_record_attrs, N_ELEMS(dns_record_attrs), 0},
 };
 
@@ -224,7 +243,7 @@ const pu_schema gcp_schema_table = {"gcp",   &settings_type, types, N_ELEMS(type
 const char *gcp_type_names(void)
 {
     return "network, subnetwork, firewall, router, address, instance, image, load_balancer, "
-           "instance_template, instance_group, dns_record";
+           "instance_template, instance_group, instance_group_manager, dns_record";
 }
 
 int gcp_schema(infra_call *call, infra_json **out)
@@ -460,6 +479,18 @@ static int check_values(infra_call *call, const char *type, const infra_json *co
         CHECK(check_int_range(call, config, "healthy_threshold", 1, 10));
         CHECK(check_int_range(call, config, "unhealthy_threshold", 1, 10));
     }
+    if (strcmp(type, "instance_group_manager") == 0) {
+        CHECK(check_int_range(call, config, "size", 0, 1000));
+        CHECK(check_int_range(call, config, "max_unavailable", 1, 1000));
+        CHECK(check_int_range(call, config, "stable_deadline", 10, 86400));
+        if ((s = known_str(config, "base_instance_name")) != NULL && !gcp_base_name_valid(s)) {
+            pu_diagf(call, "base_instance_name",
+                     "base_instance_name \"%s\" is not one Compute takes: a lowercase letter, "
+                     "then at most 57 lowercase letters, digits or '-'",
+                     s);
+            error = INFRA_EINVALID;
+        }
+    }
     if (strcmp(type, "instance_group") == 0) {
         CHECK(check_int_range(call, config, "size", 0, 1000));
         CHECK(check_int_range(call, config, "replace_deadline", 10, 86400));
@@ -576,13 +607,15 @@ int gcp_plan(infra_provider *self, infra_call *call, const char *type, const inf
         } volatile_attrs[] = {
             {"instance_template",
              "machine size machine_type image disk_size disk_type subnetwork subnet network "
-             "public_ip address network_tags tags labels metadata startup_script user_data "
+             "public_ip address network_tags tags labels metadata "
              "ssh_user ssh_public_key ssh_public_key_file service_account scopes role cluster "
              "region datacenter name",
              "id self_link name retired"},
             {"instance_group", "template", "id self_link name generation instances"},
             {"instance_group", "size", "instances"},
             {"load_balancer", "targets", "instances"},
+            {"instance_group_manager", "template size remove_instances",
+             "instances instance_names"},
         };
         for (size_t i = 0; i < sizeof(volatile_attrs) / sizeof(volatile_attrs[0]); i++) {
             if (strcmp(type, volatile_attrs[i].type) != 0)
@@ -600,6 +633,8 @@ int gcp_plan(infra_provider *self, infra_call *call, const char *type, const inf
                 changed = !kept &&
                           ((x == NULL) != (y == NULL) || (x != NULL && !GJ->equal(x, y)));
             }
+            if (!changed && strcmp(type, "instance_template") == 0)
+                changed = gcp_template_script_changed(prior, desired);
             snprintf(names, sizeof(names), "%s", volatile_attrs[i].computed);
             for (char *save = NULL, *k = strtok_r(names, " ", &save); k && changed;
                  k = strtok_r(NULL, " ", &save))

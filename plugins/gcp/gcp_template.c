@@ -15,6 +15,32 @@
 
 static const gcp_kind template_kind = {"instanceTemplates", GCP_GLOBAL, 0};
 
+int gcp_template_script_hash(const infra_json *cfg, char out[65])
+{
+    const char *script = pu_json_str(cfg, "startup_script");
+    if (script == NULL)
+        script = pu_json_str(cfg, "user_data");
+    if (script == NULL)
+        return 0;
+    gcp_sha256_hex(script, strlen(script), out);
+    return 1;
+}
+
+int gcp_template_script_changed(const infra_json *prior, const infra_json *desired)
+{
+    if (gcp_json_unknown(GJ->get(desired, "startup_script")) ||
+        gcp_json_unknown(GJ->get(desired, "user_data")))
+        return 1;
+    char want[65], had[65];
+    int has_want = gcp_template_script_hash(desired, want);
+    const char *have = pu_json_str(prior, "startup_script_sha256");
+    if (have == NULL && gcp_template_script_hash(prior, had))
+        have = had; /* a state written before the script was kept as a hash */
+    if (have == NULL)
+        return has_want;
+    return !has_want || strcmp(want, have) != 0;
+}
+
 static char *token_of(gcp_act *a)
 {
     if (a->priv != NULL && a->priv_len > 0) {
@@ -137,10 +163,18 @@ static int template_apply(gcp_act *a)
     free(want);
     if (error < 0)
         goto done;
-    if (gcp_json_strv(GJ->get(a->prior, "retired"), &old) < 0)
-        old = gcp_strv_new();
-    if (id != NULL && !gcp_ref_same(id, pu_json_str(obj, "selfLink")) && !gcp_strv_has(old, id))
-        gcp_strv_push(&old, id);
+    char **retired = NULL;
+    if (gcp_json_strv(GJ->get(a->prior, "retired"), &retired) < 0)
+        retired = gcp_strv_new();
+    if (id != NULL && !gcp_strv_has(retired, id))
+        gcp_strv_push(&retired, id);
+    /* A configuration changed back adopts its earlier version, which may
+     * be among the retired ones: that one is in use again, never deleted. */
+    old = gcp_strv_new();
+    for (size_t i = 0; retired[i] != NULL; i++)
+        if (!gcp_ref_same(retired[i], pu_json_str(obj, "selfLink")))
+            gcp_strv_push(&old, retired[i]);
+    gcp_strv_free(retired);
     if ((error = retire(a, old, &kept)) < 0)
         goto done;
     const infra_json *keep_state = a->state;
@@ -150,7 +184,12 @@ static int template_apply(gcp_act *a)
     if (error == 0) {
         st = *a->out;
         *a->out = NULL;
-        if ((error = gcp_json_set_strv(st, "retired", kept)) == 0)
+        char hash[65];
+        GJ->remove(st, "startup_script_sha256");
+        if ((error = gcp_json_set_strv(st, "retired", kept)) == 0 &&
+            gcp_template_script_hash(a->planned, hash))
+            error = pu_json_set_str(st, "startup_script_sha256", hash);
+        if (error == 0)
             error = save_token(a, token);
     }
 done:

@@ -150,6 +150,8 @@ state_objects() {
         ("instanceTemplates \($a.name)", ($a.retired[]? | "instanceTemplates \(last)"))
       elif $t == "instance_group" then
         ("instanceGroupManagers \($a.name)", ($a.instances[] | last | "instances \(.)", "disks \(.)"))
+      elif $t == "instance_group_manager" then
+        ("instanceGroupManagers \($a.name)", ($a.instance_names[] | "instances \(.)", "disks \(.)"))
       elif $t == "load_balancer" then
         ("httpHealthChecks \($a.health_check | last)", "targetPools \($a.target_pool | last)",
          "forwardingRules \($a.forwarding_rule | last)")

@@ -11,18 +11,39 @@
 #     the replacement is gone, and the old group is still there and HEALTHY.
 #  4. a run killed with SIGKILL mid-replacement: the next run converges on
 #     one group, without leaking the other.
+# Beside the web tier, the workers' managed group (instance_group_manager):
+# up makes it with 2 members whose hosts ran the template's startup script
+# as root; the state holds only the script's hash; a smaller size resizes it
+# to 1; each new image rolls its member onto the new template; down leaves
+# nothing of it.
 #   usage: rolling.sh INFRA_BINARY BUILD_DIR      (exit 77 when not root)
 source "$(dirname "$0")/lib.sh"
 
 [ "$(id -u)" -eq 0 ] || skip "the rolling scenario needs real hosts (root)"
 pool_create 5
 emulator_start --operation-seconds 0.2 --time-scale 0.1 --hosts "$pool_dir/hosts.json"
+# The workers note their boot where the test sees it (a host's /tmp is its own).
+boot_log=$(mktemp -d /var/tmp/infra-gcp-workers.XXXXXX)
+trap 'rm -rf "$boot_log"; cleanup' EXIT
 topo=$work/gcp-rolling.yaml
-cp "$root/examples/gcp-rolling.yaml" "$topo"
+sed "s|boot_log: { default: \"[^\"]*\"|boot_log: { default: \"$boot_log\"|" \
+  "$root/examples/gcp-rolling.yaml" >"$topo"
+grep -q "$boot_log" "$topo" || fail "boot_log not set in the copy of the example"
 a() { attr "$topo" "$1" "$2"; }
 zone=europe-west1-b
+# The web tier's groups (the workers' group aside).
 groups() {
-  api GET "$(compute_path "zones/$zone/instanceGroupManagers")" | jq -r '[.items[]?.name] | sort | join(" ")'
+  api GET "$(compute_path "zones/$zone/instanceGroupManagers")" |
+    jq -r '[.items[]?.name | select(test("instance-group-manager-workers$") | not)] | sort | join(" ")'
+}
+# workers_group: the workers' group as Compute has it.
+workers_group() { api GET "$(compute_path "zones/$zone/instanceGroupManagers/$(a instance_group_manager.workers name)")"; }
+# worker_booted NAME: the member's host ran the startup script (its address noted).
+worker_booted() {
+  local ip
+  ip=$(api GET "$(compute_path "zones/$zone/instances/$1")" | jq -r '.networkInterfaces[0].networkIP')
+  for _ in $(seq 1 300); do [ -s "$boot_log/$ip" ] && return 0; sleep 0.1; done
+  fail "worker $1 ($ip) did not run its startup script"
 }
 healthy() {
   local pool=$1 n=0 link
@@ -41,6 +62,26 @@ g0=$(a instance_group.web name)
 [ "$(groups)" = "$g0" ] || fail "groups are '$(groups)', expected $g0"
 [ "$(healthy "$pool")" -ge 2 ] || fail "the first group is not HEALTHY in the pool"
 t1=$(a instance_template.web name)
+
+# The workers: two members, each booted by the startup script as root.
+[ "$(workers_group | jq -r '.targetSize, .status.isStable' | tr '\n' ' ')" = "2 true " ] ||
+  fail "the workers' group is not 2 and stable: $(workers_group)"
+workers=$(a instance_group_manager.workers 'instance_names[]')
+[ "$(wc -w <<<"$workers")" = 2 ] || fail "the state names workers '$workers'"
+for w in $workers; do worker_booted "$w"; done
+[ -z "$(find "$boot_log" -type f ! -user root)" ] || fail "the startup script did not run as root"
+state_json "$topo" | jq -e '.resources["instance_template.worker"].attributes |
+  (has("startup_script") | not) and (.startup_script_sha256 | length == 64)' >/dev/null ||
+  fail "the state holds the workers' startup script, or no hash of it"
+if state_json "$topo" | grep -q 'hostname -I'; then fail "the startup script is in the state"; fi
+# Resized to 1 (the copy's default from now on): one member left, stable.
+sed -i 's/workers: { default: 2,/workers: { default: 1,/' "$topo"
+run 0 "$infra" up "$topo"
+[ "$(workers_group | jq -r '.targetSize, .status.isStable' | tr '\n' ' ')" = "1 true " ] ||
+  fail "the workers' group was not resized to 1: $(workers_group)"
+[ "$(a instance_group_manager.workers 'instance_names | length')" = 1 ] || fail "the state names more than one worker"
+[ "$(api GET "$(compute_path "zones/$zone/instances")" | jq '[.items[]?.name | select(startswith("'"$(a instance_group_manager.workers base_instance_name)"'-"))] | length')" = 1 ] ||
+  fail "more than one worker instance is left"
 
 # 2. A new image: replaced with a probe watching the pool.
 probe=$work/probe.log
@@ -65,6 +106,12 @@ images=$(for i in $(a instance_group.web 'instances[]'); do
     xargs -I{} curl -sf -H "Authorization: Bearer $(cat "$work/api-token")" "$endpoint/{}" | jq -r '.sourceImage | split("/") | last'
 done | sort -u | tr '\n' ' ')
 [ "$images" = "web-v2 " ] || fail "the new group runs images '$images', expected web-v2"
+# The worker was recreated from the new template, and ran its script again.
+w=$(a instance_group_manager.workers 'instance_names[0]')
+api GET "$(compute_path "zones/$zone/instances/$w")" |
+  jq -e --arg t "$(a instance_template.worker name)" '.metadata.items[] | select(.key == "instance-template") | .value | endswith("/" + $t)' >/dev/null ||
+  fail "worker $w is not on the new template $(a instance_template.worker name)"
+worker_booted "$w"
 run 0 "$infra" plan "$topo" --var image=web-v2
 echo "replaced $g0 by $g1 over $polls probes, never without a HEALTHY member"
 
@@ -100,6 +147,8 @@ named=$(state_objects "$topo")
 held=$(emu_objects)
 [ "$named" = "$held" ] || {
   diff <(echo "$named") <(echo "$held") >&2 || true
+  echo "workers in the state: $(a instance_group_manager.workers 'instance_names | join(" ")')" >&2
+  api POST "$(compute_path "zones/$zone/instanceGroupManagers/$(a instance_group_manager.workers name)/listManagedInstances")" >&2 || true
   fail "the state and the emulator's objects differ after the crash"
 }
 run 0 "$infra" down "$topo" --var image=web-v1 --yes

@@ -1,8 +1,11 @@
 """Cloud auto-join: the `provider=...` entries of Consul's `retry_join`.
 
 Consul hands such an entry to hashicorp/go-discover, which turns it into
-addresses at every join attempt. Only its `aws` provider (EC2) is done
-here, the way go-discover's provider/aws/aws_discover.go does it:
+addresses at every join attempt. Its `aws` provider (EC2) and its `gce`
+provider (Compute Engine) are done here, the way go-discover's
+provider/aws/aws_discover.go and provider/gce/gce_discover.go do it.
+
+aws:
 
 - the entry is `key=value` words separated by spaces, values URL-encoded
   (`+` is a space), and must name `provider`;
@@ -21,6 +24,26 @@ real agent asks the instance metadata service (region, role credentials),
 the stand-in reads AWS_REGION / AWS_DEFAULT_REGION and the environment
 instead: the test world has no metadata service. `endpoint`, else
 AWS_ENDPOINT_URL_EC2 / AWS_ENDPOINT_URL, names the EC2 endpoint.
+
+gce:
+
+- keys: `project_name` (else the metadata server's project/project-id),
+  `zone_pattern` (an RE2 expression: zones.list filtered `name eq PATTERN`;
+  none: every zone of the project), `tag_value`, `credentials_file`;
+- per zone, every page of instances.list: the first interface's
+  `networkIP` of each instance carrying the network tag `tag_value`
+  (instances without one skipped; no status filter, as go-discover has
+  none).
+
+Credentials as go-discover's chain finds them, with the compute scope:
+`credentials_file` (a service account key only, as google.JWTConfigFromJSON
+takes), else Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS,
+gcloud's file, the metadata server); google-auth signs and fetches the
+token at the key's `token_uri`. The metadata server is
+metadata.google.internal unless GCE_METADATA_HOST names another, as Google's
+Go and Python libraries allow. Google's Go client has no setting for the
+Compute endpoint; CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE (gcloud's name for
+it, the stand-in's own knob) names one, else https://compute.googleapis.com/compute/v1/.
 """
 import os
 import urllib.parse
@@ -84,7 +107,91 @@ def _aws(args):
     return addrs
 
 
-PROVIDERS = {"aws": _aws}
+_COMPUTE_SCOPE = "https://www.googleapis.com/auth/compute"
+
+
+def _gce_metadata_project():
+    import urllib.error
+    import urllib.request
+    host = os.environ.get("GCE_METADATA_HOST") or "metadata.google.internal"
+    req = urllib.request.Request("http://%s/computeMetadata/v1/project/project-id" % host,
+                                 headers={"Metadata-Flavor": "Google"})
+    try:
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            return resp.read().decode()
+    except urllib.error.HTTPError as e:
+        raise DiscoverError("discover-gce: discover-gce: invalid status code %d when fetching "
+                            "project id" % e.code)
+    except OSError as e:
+        raise DiscoverError("discover-gce: %s" % e)
+
+
+def _gce_session(creds_file):
+    """An authorized httplib2 client with go-discover's credentials chain."""
+    try:
+        import google.auth
+        import google.auth.exceptions
+        import google_auth_httplib2
+        import httplib2
+        from google.oauth2 import service_account
+    except ImportError as e:
+        raise DiscoverError("discover-gce: google-auth is not installed: %s" % e)
+    try:
+        if creds_file:
+            creds = service_account.Credentials.from_service_account_file(
+                creds_file, scopes=[_COMPUTE_SCOPE])
+        else:
+            creds, _ = google.auth.default(scopes=[_COMPUTE_SCOPE])
+    except (OSError, ValueError, KeyError, google.auth.exceptions.GoogleAuthError) as e:
+        raise DiscoverError("discover-gce: %s" % e)
+    return google_auth_httplib2.AuthorizedHttp(creds, http=httplib2.Http(timeout=30))
+
+
+def _gce_pages(session, url, params):
+    """Every item of every page of a Compute list."""
+    import json
+    import google.auth.exceptions
+    import httplib2
+    params = dict(params)
+    while True:
+        query = urllib.parse.urlencode(params, quote_via=urllib.parse.quote)
+        try:
+            resp, body = session.request(url + ("?" + query if query else ""), "GET")
+        except (OSError, httplib2.HttpLib2Error, google.auth.exceptions.GoogleAuthError) as e:
+            raise DiscoverError("discover-gce: %s" % e)
+        if resp.status != 200:
+            raise DiscoverError("discover-gce: googleapi: Error %d: %s" % (
+                resp.status, body[:300].decode("utf-8", "replace")))
+        page = json.loads(body)
+        for item in page.get("items", []):
+            yield item
+        if not page.get("nextPageToken"):
+            return
+        params["pageToken"] = page["nextPageToken"]
+
+
+def _gce(args):
+    project = args.get("project_name") or _gce_metadata_project()
+    pattern = args.get("zone_pattern", "")
+    tag = args.get("tag_value", "")
+    session = _gce_session(args.get("credentials_file", ""))
+    base = (os.environ.get("CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE")
+            or "https://compute.googleapis.com/compute/v1/")
+    base = base.rstrip("/") + "/projects/%s/" % urllib.parse.quote(project, safe="")
+    zones = [z["name"] for z in _gce_pages(session, base + "zones",
+                                           {"filter": "name eq " + pattern} if pattern else {})]
+    addrs = []
+    for zone in zones:
+        for inst in _gce_pages(session, base + "zones/%s/instances" % zone, {}):
+            nics = inst.get("networkInterfaces") or []
+            if not nics or not nics[0].get("networkIP"):
+                continue
+            if tag in (inst.get("tags") or {}).get("items", []):
+                addrs.append(nics[0]["networkIP"])
+    return addrs
+
+
+PROVIDERS = {"aws": _aws, "gce": _gce}
 
 
 def addrs(entry):

@@ -14,6 +14,12 @@ DOCUMENTS = {
     "compute": "gce-compute-v1-discovery.json",
     "dns": "gce-dns-v1-discovery.json",
 }
+# Parts of a newer revision of a document that its copy predates: each
+# schema's properties are added to the copy's (a schema it lacks is added
+# whole). See tests/conformance/SOURCES.md.
+OVERLAYS = {
+    "compute": ["gce-compute-v1-igm-status.json"],
+}
 
 
 class Method:
@@ -91,7 +97,11 @@ class Discovery:
         self.documents = {}
         for name, filename in DOCUMENTS.items():
             with open(os.path.join(directory, filename), encoding="utf-8") as f:
-                self.documents[name] = Document(name, json.load(f))
+                data = json.load(f)
+            for overlay in OVERLAYS.get(name, []):
+                with open(os.path.join(directory, overlay), encoding="utf-8") as f:
+                    _overlay(data, json.load(f))
+            self.documents[name] = Document(name, data)
         self.methods = {}
         routes = []
         for doc in self.documents.values():
@@ -113,6 +123,16 @@ class Discovery:
 
     def method(self, method_id):
         return self.methods[method_id]
+
+
+def _overlay(data, extra):
+    """Adds the schemas and schema members of extra to a document's data."""
+    for ref, schema in extra.get("schemas", {}).items():
+        have = data["schemas"].get(ref)
+        if have is None:
+            data["schemas"][ref] = schema
+        else:
+            have.setdefault("properties", {}).update(schema.get("properties", {}))
 
 
 def snake(name):

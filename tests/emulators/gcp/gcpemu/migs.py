@@ -221,6 +221,13 @@ class Groups(Base):
             counts[{"CREATING": "creating", "DELETING": "deleting", "NONE": "none",
                     "RECREATING": "recreating"}[member["action"]]] += 1
         group["currentActions"] = counts
+        # Stable: every member made and idle, as many as the target, nothing
+        # scheduled (a deleted group or a member awaiting creation is not).
+        members = group["_members"].values()
+        group["status"] = {"isStable": not group.get("_deleting") and
+                           len(members) == group["targetSize"] and
+                           all(m["action"] == "NONE" and m["state"] == "running"
+                               for m in members)}
 
     def _new_name(self, project, zone, group):
         taken = set(project.coll("zones/" + zone, "instances")) | set(group["_members"])
@@ -237,6 +244,7 @@ class Groups(Base):
         inst = member.get("inst")
         member["state"] = "deleting"
         member["action"] = "RECREATING" if keep else "DELETING"
+        member["recreate"] = bool(keep)
         if inst is None:
             return
         if inst.get("_committed"):
@@ -263,6 +271,15 @@ class Groups(Base):
                                      "exists" % refs.path(project.name, scope, "instances",
                                                           name), 409)
             props = dict(public(template["properties"]), name=name)
+            # As Google does, a member says which template and group made it.
+            metadata = dict(props.get("metadata") or {})
+            metadata["items"] = [i for i in metadata.get("items") or []
+                                 if i.get("key") not in ("instance-template", "created-by")] + [
+                {"key": "instance-template", "value": template["selfLink"]},
+                {"key": "created-by", "value": refs.path(project.name, scope,
+                                                         "instanceGroupManagers",
+                                                         group["name"])}]
+            props["metadata"] = metadata
             try:
                 inst = self.instances.materialize(ctx, zone, props, name, "resource",
                                                   template=True)
@@ -333,7 +350,9 @@ class Groups(Base):
                                       next_try=0, recreate=False)
                     else:
                         del members[name]
-        live = [m for m in members.values() if m["state"] != "deleting"]
+        # A member being recreated still counts: the group makes it again,
+        # not another one in its place.
+        live = [m for m in members.values() if m["state"] != "deleting" or m.get("recreate")]
         while len(live) < target:
             name = self._new_name(project, zone, group)
             member = {"name": name, "instance": refs.link(project.name, scope, "instances",
@@ -342,11 +361,14 @@ class Groups(Base):
             members[name] = member
             live.append(member)
         if len(live) > target:
-            order = {"waiting": 0, "launching": 1, "running": 2}
+            order = {"waiting": 0, "deleting": 1, "launching": 2, "running": 3}
             victims = sorted(live, key=lambda m: (order[m["state"]],
                                                   -(m.get("since") or 0)))[:len(live) - target]
             for member in victims:
-                self._drop(project, zone, group, member)
+                if member["state"] == "deleting":
+                    member.update(recreate=False, action="DELETING")
+                else:
+                    self._drop(project, zone, group, member)
         for member in members.values():
             if member["state"] == "waiting" and now >= member["next_try"]:
                 self._launch(project, zone, group, member)

@@ -166,6 +166,34 @@ class Groups(EmulatorCase):
                          None)
         self.assertEqual(self.pool_members("pool2"), [])
 
+    def test_a_group_is_stable_when_idle_and_members_name_their_template(self):
+        c = self.compute
+        igm = c.instanceGroupManagers()
+        get = lambda: igm.get(project=PROJECT, zone=ZONE, instanceGroupManager="g1").execute()
+        self.template("t1")
+        self.group(2)
+        self.assertFalse(get()["status"]["isStable"])
+        wait_until(lambda: get()["status"]["isStable"], 15, what="a stable group")
+        name = self.managed()[0]["instance"].rsplit("/", 1)[1]
+        inst = c.instances().get(project=PROJECT, zone=ZONE, instance=name).execute()
+        md = {i["key"]: i["value"] for i in inst["metadata"]["items"]}
+        self.assertTrue(md["instance-template"].endswith("/global/instanceTemplates/t1"))
+        self.assertEqual(md["created-by"], "projects/%s/zones/%s/instanceGroupManagers/g1"
+                         % (PROJECT, ZONE))
+        # recreateInstances: the same members come back, no other is made meanwhile
+        names = sorted(m["instance"].rsplit("/", 1)[1] for m in self.managed())
+        self.done(igm.recreateInstances(project=PROJECT, zone=ZONE, instanceGroupManager="g1",
+                                        body={"instances": ["zones/%s/instances/%s" % (ZONE, name)]}))
+        self.assertFalse(get()["status"]["isStable"])
+        wait_until(lambda: get()["status"]["isStable"], 15, what="stable after the recreation")
+        self.assertEqual(sorted(m["instance"].rsplit("/", 1)[1] for m in self.managed()), names)
+        # deleteInstances: the named member goes and the target size with it
+        self.done(igm.deleteInstances(project=PROJECT, zone=ZONE, instanceGroupManager="g1",
+                                      body={"instances": ["zones/%s/instances/%s" % (ZONE, name)]}))
+        self.assertEqual(get()["targetSize"], 1)
+        wait_until(lambda: get()["status"]["isStable"], 15, what="stable at one")
+        self.assertNotIn(name, [m["instance"].rsplit("/", 1)[1] for m in self.managed()])
+
     def test_a_member_the_quota_does_not_allow_waits_with_its_last_attempt(self):
         c = self.compute
         self.template("big", machine="n1-standard-8")
