@@ -159,6 +159,7 @@ images=$(awsctl call autoscaling DescribeAutoScalingGroups "{\"AutoScalingGroupN
   while read -r id; do instance "$id" | jq -r .ImageId; done | sort -u | tr '\n' ' ')
 [ "$images" = "ami-0a1b2c3d4e5f60012 " ] || fail "the new group runs images '$images', expected web-v2"
 [ "$(in_service "$lb")" -ge 2 ] || fail "the new group is not InService"
+head -n 1 "$probe" | grep -q " ok clicamos web-v1$" || fail "the page did not say web-v1 before the replacement: $(head -n 1 "$probe")"
 tail -n 1 "$probe" | grep -q " ok clicamos web-v2$" || fail "the page does not say web-v2 after the replacement: $(tail -n 1 "$probe")"
 [ "$(attr instance.nat id) $(attr instance.worker id)" = "$nat $worker" ] ||
   fail "the NAT instance or the worker was replaced with the web tier"
