@@ -1,10 +1,10 @@
 #!/usr/bin/python3
 """Signed calls to the AWS emulator with botocore, for the aws scenarios:
-changes made behind infra's back (drift), probes, and counts.
+changes made behind infra's back (drift), names resolved through Route 53, and counts.
 
     awsctl.py call SERVICE OPERATION [JSON_PARAMS]   print the answer as JSON
-    awsctl.py probe-page ELB PORT PATH SECONDS OUT   GET PATH from the balancer's InService
-                                                     instances in turn, one line per request
+    awsctl.py resolve NAME PORT                      where a connection to NAME:PORT goes, as
+                                                     ADDRESS:PORT (for curl --connect-to)
     awsctl.py count-instances STATE_JSON ADDRESS     live instances of /_emulator/state tagged
                                                      infra:address=ADDRESS
 
@@ -12,11 +12,11 @@ Credentials, region and endpoint come from the environment (AWS_ACCESS_KEY_ID,
 AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL) as lib.sh sets them.
 """
 import datetime
-import http.client
 import json
 import os
+import re
 import sys
-import time
+import urllib.request
 
 import botocore.session
 from botocore.config import Config
@@ -48,60 +48,88 @@ def call(service, operation, params):
     print(json.dumps(answer, default=jsonable))
 
 
-def in_service(c, elb):
-    """(ids InService on ELB, number of registered instances)."""
-    states = c.describe_instance_health(LoadBalancerName=elb)["InstanceStates"]
-    return [s["InstanceId"] for s in states if s["State"] == "InService"], len(states)
+def _unescape(name):
+    """A Route 53 name as stored (octal escapes such as \\052 for *), lowercase, no final dot."""
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), name).lower().rstrip(".")
 
 
-def probe_page(elb, port, path, seconds, out):
-    """Does what the balancer does with a request, as the emulator has no
-    listener that forwards traffic: sends it to the next instance that is
-    InService, in turn, and writes "TIME ok INSTANCE BODY" or "TIME error
-    WHY" per request until SECONDS have passed or OUT.stop appears. A request
-    that fails on an instance the balancer no longer counts InService (it
-    was deregistered meanwhile, as a group being deleted deregisters its
-    instances) goes to the next one, as the balancer would have sent it;
-    a failure on an instance still InService, or no InService instance at
-    all, is an error."""
-    elb_c, ec2_c = client("elb"), client("ec2")
-    addresses = {}
-    turn = 0
-    end = time.time() + float(seconds)
-    with open(out, "a") as f:
-        while time.time() < end and not os.path.exists(out + ".stop"):
-            line = None
-            try:
-                for _ in range(3):
-                    ids, _total = in_service(elb_c, elb)
-                    if not ids:
-                        line = "error no InService instance"
-                        break
-                    turn += 1
-                    iid = sorted(ids)[turn % len(ids)]
-                    if iid not in addresses:
-                        r = ec2_c.describe_instances(InstanceIds=[iid])
-                        addresses[iid] = r["Reservations"][0]["Instances"][0]["PrivateIpAddress"]
-                    try:
-                        conn = http.client.HTTPConnection(addresses[iid], int(port), timeout=3)
-                        conn.request("GET", path)
-                        answer = conn.getresponse()
-                        body = answer.read().decode("utf-8", "replace").strip()
-                        conn.close()
-                        if answer.status == 200:
-                            line = "ok %s %s" % (iid, body)
-                            break
-                        why = "HTTP %d" % answer.status
-                    except (OSError, http.client.HTTPException) as e:
-                        why = type(e).__name__
-                    line = "error %s from %s" % (why, iid)
-                    if iid in in_service(elb_c, elb)[0]:
-                        break
-            except Exception as e:  # noqa: BLE001 - a failed poll is a line too
-                line = "error %s" % type(e).__name__
-            f.write("%.2f %s\n" % (time.time(), line))
-            f.flush()
-            time.sleep(0.2)
+def _record_sets(r53, zone_id):
+    out, start = [], {}
+    while True:
+        page = r53.list_resource_record_sets(HostedZoneId=zone_id, **start)
+        out += page["ResourceRecordSets"]
+        if not page.get("IsTruncated"):
+            return out
+        start = {"StartRecordName": page["NextRecordName"],
+                 "StartRecordType": page["NextRecordType"]}
+
+
+def _answer(r53, zones, name):
+    """The A or CNAME record set that Route 53 answers for name: the name's
+    own, else the wildcard at its closest encloser (RFC 4592, as Route 53
+    does it: a name that exists, or has names below it, blocks wildcards
+    above it)."""
+    zone = max((z for z in zones if name == z[0] or name.endswith("." + z[0])),
+               key=lambda z: len(z[0]), default=None)
+    if zone is None:
+        raise LookupError("%s is in no hosted zone of the emulator" % name)
+    sets = [(_unescape(s["Name"]), s) for s in _record_sets(r53, zone[1])]
+
+    def exists(n):
+        return any(got == n or got.endswith("." + n) for got, _ in sets)
+
+    def pick(n):
+        found = [s for got, s in sets if got == n and s["Type"] in ("A", "CNAME")]
+        if not found:
+            raise LookupError("%s has no A or CNAME record" % n)
+        return found[0]
+    if exists(name):
+        return pick(name)
+    labels = name.split(".")
+    for i in range(1, len(labels)):
+        encloser = ".".join(labels[i:])
+        if exists(encloser) or encloser == zone[0]:
+            if not exists("*." + encloser):
+                raise LookupError("%s does not exist (nor does *.%s)" % (name, encloser))
+            return pick("*." + encloser)
+    raise LookupError("%s does not exist" % name)
+
+
+def resolve(name, port):
+    """Follows NAME through Route 53 (aliases, CNAMEs, wildcards) to a load
+    balancer or an address, and prints where a connection to NAME:PORT
+    lands: the balancer's forwarding listener for PORT (from the emulator's
+    state) or ADDRESS:PORT."""
+    r53, elb = client("route53"), client("elb")
+    zones = [(_unescape(z["Name"]), z["Id"].rsplit("/", 1)[-1])
+             for z in r53.list_hosted_zones()["HostedZones"]]
+    lbs = {}
+    for page in elb.get_paginator("describe_load_balancers").paginate():
+        for lb in page["LoadBalancerDescriptions"]:
+            lbs[lb["DNSName"].lower()] = lb["LoadBalancerName"]
+    name = _unescape(name)
+    for _ in range(8):
+        target = name[len("dualstack."):] if name.startswith("dualstack.") else name
+        if target in lbs:
+            url = os.environ["AWS_ENDPOINT_URL"] + "/_emulator/state"
+            with urllib.request.urlopen(url, timeout=10) as answer:
+                state = json.load(answer)
+            lb = state["regions"][os.environ["AWS_REGION"]]["load_balancers"][lbs[target]]
+            forward = lb.get("_forward", {}).get(str(int(port)))
+            if forward is None:
+                raise LookupError("load balancer %s forwards nothing on port %s"
+                                  % (lbs[target], port))
+            print("127.0.0.1:%d" % forward)
+            return
+        record = _answer(r53, zones, name)
+        if "AliasTarget" in record:
+            name = _unescape(record["AliasTarget"]["DNSName"])
+        elif record["Type"] == "CNAME":
+            name = _unescape(record["ResourceRecords"][0]["Value"])
+        else:
+            print("%s:%d" % (record["ResourceRecords"][0]["Value"], int(port)))
+            return
+    raise LookupError("%s: more than 8 aliases or CNAMEs" % name)
 
 
 def count_instances(state_file, address):
@@ -128,8 +156,12 @@ def main():
     if cmd == "call":
         params = json.loads(sys.argv[4]) if len(sys.argv) > 4 else {}
         call(sys.argv[2], sys.argv[3], params)
-    elif cmd == "probe-page":
-        probe_page(*sys.argv[2:7])
+    elif cmd == "resolve":
+        try:
+            resolve(sys.argv[2], sys.argv[3])
+        except LookupError as e:
+            print("awsctl resolve: %s" % e.args[0], file=sys.stderr)
+            sys.exit(1)
     elif cmd == "count-instances":
         count_instances(sys.argv[2], sys.argv[3])
     else:

@@ -6,13 +6,15 @@
 #     the NAT instance, its source/destination check is off, the security
 #     groups hold exactly the declared rules, the worker has no public
 #     address, the group's instances are InService and the page answers
-#     through the balancer (awsctl.py probe-page: the emulator has no
-#     listener that forwards, so the probe sends each request to an
-#     InService instance as the balancer would).
-#  2. a new image: the group is replaced while the probe never fails; the
-#     page then says the new image, only the new group remains, on it.
+#     through the balancer, by the DNS name of the url output (curl_by_name:
+#     the emulator's forwarding listener, which sends each connection to
+#     an InService instance).
+#  2. a new image: the group is replaced while the probe through the
+#     balancer never fails; the page then says the new image, only the new
+#     group remains, on it.
 #  3. user data that serves no /health: the up fails by the deadline, the
-#     replacement is gone, the old group still InService and serving.
+#     replacement is gone, the old group still InService and serving
+#     through the balancer throughout.
 #  4. a run killed with SIGKILL mid-replacement: the next run converges on
 #     one group, without leaking the other.
 #  5. a second up: "No changes."; down: nothing left in the emulator.
@@ -67,11 +69,23 @@ rules() {
       ((.IpRanges[] | "\($p) \(.CidrIp)"), (.UserIdGroupPairs[] | "\($p) \(.GroupId)"))' "$work/groups.json" |
     sed -e "s/$elb_sg/firewall.elb/; s/$web_sg/firewall.web/; s/$nat_sg/firewall.nat/" | sort | paste -sd ';'
 }
-# page_probe_start / page_probe_stop: the page through the balancer, polled.
+# page_probe_start / page_probe_stop: the page through the balancer by its
+# name, polled (the name resolved once, as a client caching DNS would),
+# "TIME ok BODY" or "TIME error CURL_EXIT" per request, for at most 600 s.
 probe=$work/probe.log
 page_probe_start() {
+  local to
   rm -f "$probe" "$probe.stop"
-  awsctl probe-page "$lb" 80 / 600 "$probe" &
+  to=$(connect_to "$lb_name") || fail "$lb_name does not lead to the balancer"
+  (
+    end=$((SECONDS + 600))
+    while [ ! -e "$probe.stop" ] && [ -d "$work" ] && [ $SECONDS -lt $end ]; do
+      rc=0
+      body=$(curl -sf --max-time 5 --connect-to "$to" "http://$lb_name/") || rc=$?
+      if [ $rc -eq 0 ]; then echo "$(date +%s.%N) ok $body"; else echo "$(date +%s.%N) error curl exit $rc"; fi
+      sleep 0.2
+    done
+  ) >>"$probe" 2>/dev/null &
   probe_pid=$!
   for _ in $(seq 1 200); do [ -s "$probe" ] && break; sleep 0.1; done
 }
@@ -88,6 +102,9 @@ run 0 "$infra" validate "$topo"
 run 0 "$infra" up "$topo"
 step "first up"
 lb=$(attr load_balancer.web id)
+# The name a user would curl: the host of the url output, the balancer's.
+lb_name=$("$infra" output "$topo" --json </dev/null | jq -r .url | sed -E 's|^http://([^/]*)/$|\1|')
+[ "$lb_name" = "$(attr load_balancer.web dns_name)" ] || fail "the url output names '$lb_name', not the balancer"
 g0=$(attr autoscaling_group.web id)
 nat=$(attr instance.nat id)
 worker=$(attr instance.worker id)
@@ -125,7 +142,7 @@ want="tcp 22-22 firewall.nat;tcp 5432-5432 firewall.web"
 page_probe_start
 for _ in $(seq 1 100); do [ "$(wc -l <"$probe")" -ge 3 ] && break; sleep 0.1; done
 page_probe_stop 3
-grep -q " ok .* clicamos web-v1$" "$probe" || fail "the page does not answer through the balancer: $(head -n 3 "$probe")"
+grep -q " ok clicamos web-v1$" "$probe" || fail "the page does not answer through the balancer: $(head -n 3 "$probe")"
 step "up, everything as declared"
 
 # 2. A new image: replaced while the page keeps answering.
@@ -142,7 +159,8 @@ images=$(awsctl call autoscaling DescribeAutoScalingGroups "{\"AutoScalingGroupN
   while read -r id; do instance "$id" | jq -r .ImageId; done | sort -u | tr '\n' ' ')
 [ "$images" = "ami-0a1b2c3d4e5f60012 " ] || fail "the new group runs images '$images', expected web-v2"
 [ "$(in_service "$lb")" -ge 2 ] || fail "the new group is not InService"
-tail -n 1 "$probe" | grep -q " ok .* clicamos web-v2$" || fail "the page does not say web-v2 after the replacement: $(tail -n 1 "$probe")"
+head -n 1 "$probe" | grep -q " ok clicamos web-v1$" || fail "the page did not say web-v1 before the replacement: $(head -n 1 "$probe")"
+tail -n 1 "$probe" | grep -q " ok clicamos web-v2$" || fail "the page does not say web-v2 after the replacement: $(tail -n 1 "$probe")"
 [ "$(attr instance.nat id) $(attr instance.worker id)" = "$nat $worker" ] ||
   fail "the NAT instance or the worker was replaced with the web tier"
 step "replaced $g0 by $g1 over $polls requests through the balancer, none failed"
@@ -160,6 +178,7 @@ err_has "$g1 keeps serving"
 [ "$(groups)" = "$g1" ] || fail "after the failed replacement groups are '$(groups)', expected only $g1"
 [ "$(attr autoscaling_group.web id)" = "$g1" ] || fail "the state no longer names $g1"
 [ "$(in_service "$lb")" -ge 2 ] || fail "$g1 is not InService any more"
+tail -n 1 "$probe" | grep -q " ok clicamos web-v2$" || fail "$g1 does not serve through the balancer: $(tail -n 1 "$probe")"
 step "a replacement never healthy failed in $took s, $g1 serving throughout"
 
 # 4. Killed with SIGKILL while both groups exist (a new version, as a
@@ -184,6 +203,7 @@ g2=$(attr autoscaling_group.web id)
 [ "$(groups)" = "$g2" ] || fail "after the crash and a rerun groups are '$(groups)', expected only $g2"
 [ "$g2" != "$g1" ] || fail "the rerun did not finish the replacement"
 [ "$(in_service "$lb")" -ge 2 ] || fail "$g2 is not InService"
+[ "$(curl_by_name "$lb_name" /health -f)" = fine ] || fail "$g2's /health does not answer through the balancer"
 step "a run killed midway finished by the next: $g2"
 
 # 5. Nothing to do the second time; down removes everything.

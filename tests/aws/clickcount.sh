@@ -12,13 +12,14 @@
 # servers and as ready clients; the router on every node, clickcount on
 # two, clickcount-staging on one. The balancer has listeners 80 and 8080
 # on the same instance ports and its three instances InService (its /health
-# is the router's). The emulator's balancer forwards no traffic, so what
-# it would forward is sent to each instance's listener port: every node's
-# router answers clickcount.app.example.org with the prod image's tag and
-# clickcount-staging.app.example.org with the staging one, by Host header;
-# its 8080 refuses the Nomad API without the X-Auth-Token or with a wrong
-# one and answers with it. Route 53: nomad.example.org an alias of the
-# balancer, *.app.example.org a CNAME to it. Security groups: only the
+# is the router's). Route 53: nomad.example.org an alias of the balancer,
+# *.app.example.org a CNAME to it. Through the balancer, by those names
+# (curl_by_name: followed through the emulator's Route 53 to its
+# forwarding listener, which takes each node in turn):
+# clickcount.app.example.org answers with the prod image's tag and
+# clickcount-staging.app.example.org with the staging one, a name of no
+# job 503; nomad.example.org:8080 refuses the Nomad API without the
+# X-Auth-Token or with a wrong one and answers with it. Security groups: only the
 # balancer's 80 and 8080 open to the world; SSH and the APIs from the
 # admin source only; the router's ports from the balancer's group only.
 # The token is absent from the plan, the output, the state and the
@@ -102,13 +103,14 @@ nomad() { # PATH: GET on the nodes' Nomad API with the cluster CA and the manage
   done
   return 1
 }
-# via IP PORT HOST PATH [CURL ARGS...]: what the balancer's listener on
-# PORT would forward to the instance IP for a request to HOST.
-via() { curl -s --max-time 10 -H "Host: $3" "${@:5}" "http://$1:$2$4"; }
-status_via() { curl -s -o /dev/null -w '%{http_code}' --max-time 10 -H "Host: $3" "${@:5}" "http://$1:$2$4"; }
-answers_all() { # HOST TEXT: every node's router answers HOST with TEXT
-  local ip
-  for ip in $node_ips; do via "$ip" 80 "$1" / | grep -q "^$2 on " || return 1; done
+# answers_all NAME TEXT: GET / for NAME through the balancer answers TEXT
+# twice per node (the balancer takes the InService nodes in turn).
+answers_all() {
+  local to _
+  to=$(connect_to "$1") || return 1
+  for _ in $(seq 1 $((2 * nodes))); do
+    curl -sf --max-time 10 --connect-to "$to" "http://$1/" | grep -q "^$2 on " || return 1
+  done
 }
 presented() { ssh-keyscan -T 5 "$1" 2>/dev/null | ssh-keygen -l -f - | awk '{print $2}' | sort -u | paste -sd, -; }
 
@@ -187,20 +189,6 @@ eventually running_allocs clickcount-staging 1 || fail "clickcount-staging does 
 nomad /v1/job/router | jq -e --arg t "$token" '.Type == "system" and .Meta.api_token == $t' >/dev/null ||
   fail "the router is not a system job holding the token"
 
-# The routers: the variants by Host header, the API behind the token.
-eventually answers_all clickcount.app.example.org "clickcount horgix/click-count:1.0" ||
-  fail "clickcount.app.example.org: $(via "${node_ips%% *}" 80 clickcount.app.example.org /)"
-eventually answers_all clickcount-staging.app.example.org "clickcount-staging horgix/click-count:1.1-rc1" ||
-  fail "clickcount-staging.app.example.org: $(via "${node_ips%% *}" 80 clickcount-staging.app.example.org /)"
-for ip in $node_ips; do
-  [ "$(status_via "$ip" 80 other.example.org /)" = 503 ] || fail "$ip routes a name of no job"
-  [ "$(status_via "$ip" 8080 nomad.example.org /v1/status/leader)" = 401 ] || fail "$ip:8080 answers without the token"
-  [ "$(status_via "$ip" 8080 nomad.example.org /v1/status/leader -H "X-Auth-Token: $token-x")" = 401 ] ||
-    fail "$ip:8080 answers a wrong token"
-  via "$ip" 8080 nomad.example.org /v1/status/leader -f -H "X-Auth-Token: $token" | jq -e '. != ""' >/dev/null ||
-    fail "$ip:8080 does not answer the API with the token"
-done
-
 # The balancer: two listeners, the router's /health, three instances in service.
 lb=$(jq -r '.resources["load_balancer.web"].attributes.id' "$doc")
 elb=$(region | jq ".load_balancers[\"$lb\"]")
@@ -214,6 +202,25 @@ in_service() {
 eventually in_service || fail "the instances are not all InService behind $lb"
 dns=$(jq -r .DNSName <<<"$elb")
 [ "$(jq -r .lb_dns "$work/outputs.json")" = "$dns" ] || fail "output lb_dns is not $dns"
+
+# Through the balancer by name: the variants, the API behind the token.
+eventually answers_all clickcount.app.example.org "clickcount horgix/click-count:1.0" ||
+  fail "clickcount.app.example.org: $(curl_by_name clickcount.app.example.org /)"
+eventually answers_all clickcount-staging.app.example.org "clickcount-staging horgix/click-count:1.1-rc1" ||
+  fail "clickcount-staging.app.example.org: $(curl_by_name clickcount-staging.app.example.org /)"
+# A name of no job: the routers' (haproxy's) 503, not the balancer's.
+curl_by_name other.app.example.org / -w '\n%{http_code}' >"$work/other.txt" || true
+{ [ "$(tail -n 1 "$work/other.txt")" = 503 ] && grep -q "No server is available" "$work/other.txt"; } ||
+  fail "the routers route a name of no job: $(cat "$work/other.txt")"
+api=$(connect_to nomad.example.org 8080) || fail "nomad.example.org:8080 does not lead to the balancer"
+for _ in $(seq 1 $nodes); do
+  [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 --connect-to "$api" http://nomad.example.org:8080/v1/status/leader)" = 401 ] ||
+    fail "nomad.example.org:8080 answers without the token"
+  [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 --connect-to "$api" -H "X-Auth-Token: $token-x" \
+    http://nomad.example.org:8080/v1/status/leader)" = 401 ] || fail "nomad.example.org:8080 answers a wrong token"
+  curl -sf --max-time 10 --connect-to "$api" -H "X-Auth-Token: $token" http://nomad.example.org:8080/v1/status/leader |
+    jq -e '. != ""' >/dev/null || fail "nomad.example.org:8080 does not answer the API with the token"
+done
 
 # Route 53: the alias and the wildcard.
 records >"$work/records.json"
@@ -293,4 +300,4 @@ for ip in $(jq -r '.[].address' "$pool_dir/hosts.json"); do
   want=$(jq -r --arg ip "$ip" '.[] | select(.address == $ip) | .ssh_host_key_fingerprint' "$pool_dir/hosts.json")
   [ "$(presented "$ip")" = "$want" ] || fail "after down $ip presents $(presented "$ip"), not its own $want"
 done
-echo "clickcount: Nomad servers that are clients on AWS nodes, both variants and the guarded API through the routers, least-privilege groups, the token kept out, idempotent up, nothing left"
+echo "clickcount: Nomad servers that are clients on AWS nodes, both variants and the guarded API through the balancer by name, least-privilege groups, the token kept out, idempotent up, nothing left"

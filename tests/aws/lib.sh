@@ -116,6 +116,29 @@ emu_faults() {
 # awsctl ARGS...: signed botocore calls (see awsctl.py).
 awsctl() { /usr/bin/python3 "$here/awsctl.py" "$@"; }
 
+# connect_to NAME [PORT]: the curl --connect-to argument that sends a
+# connection for NAME:PORT (80) where DNS would: NAME followed through the
+# emulator's Route 53 (ListResourceRecordSets: aliases, CNAMEs, wildcards)
+# to a load balancer's forwarding listener or to an address. Neither
+# /etc/hosts nor a DNS server is involved.
+connect_to() {
+  local to
+  to=$(awsctl resolve "$1" "${2:-80}") || return 1
+  echo "$1:${2:-80}:$to"
+}
+
+# curl_by_name NAME PATH [PORT] [CURL ARGS...]: GET http://NAME[:PORT]PATH as
+# a client resolving NAME through Route 53 would (connect_to); the body on
+# stdout, curl's exit status.
+curl_by_name() {
+  local name=$1 path=$2 port=80 to url
+  shift 2
+  if [[ ${1:-} =~ ^[0-9]+$ ]]; then port=$1; shift; fi
+  to=$(connect_to "$name" "$port") || return 1
+  url=http://$name$([ "$port" = 80 ] || echo ":$port")$path
+  curl -s --max-time 10 --connect-to "$to" "$@" "$url"
+}
+
 
 # pool_create N: N SSH-reachable namespace hosts (root); sets $pool_dir.
 pool_create() {

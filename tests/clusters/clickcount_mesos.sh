@@ -11,7 +11,8 @@
 # myid files agree with zoo.cfg, a Mesos leader with the staging and prod
 # agents and their attributes, a Marathon leader; the prod variant of
 # click-count healthy and answering through the load balancer for its
-# Route 53 name (the record's address, with curl --resolve); every Route 53
+# Route 53 name (followed through Route 53's API, tests/aws/lib.sh
+# curl_by_name); every Route 53
 # record in the emulator pointing at its node; no security group opening
 # SSH, ZooKeeper, Mesos, Marathon or the task ports to 0.0.0.0/0, only the
 # load balancer's 80 open to the world; every node presenting the SSH host
@@ -137,14 +138,10 @@ record() {
   records | jq -r --arg n "$1.example.org." '.[] | select(.Name == $n and .Type == "A") | .ResourceRecords[].Value' |
     sort | paste -sd' ' -
 }
-# app_answers NAME WANT: GET / for NAME.example.org at the address its
-# record holds (as a browser resolving it would) answers WANT.
-app_answers() {
-  local ip
-  ip=$(record "$1")
-  [ -n "$ip" ] || return 1
-  curl -sf --max-time 5 --resolve "$1.example.org:80:$ip" "http://$1.example.org/" | grep -q "^$2 on "
-}
+# app_answers NAME WANT: GET / for NAME.example.org, the name followed
+# through the emulator's Route 53 (ListResourceRecordSets) to the load
+# balancer node as a browser resolving it would (curl_by_name), answers WANT.
+app_answers() { curl_by_name "$1.example.org" / -f | grep -q "^$2 on "; }
 app_healthy() { # ID INSTANCES
   marathon "/v2/apps$1" | jq -e --argjson n "$2" '.app | .instances == $n and .tasksHealthy == $n and .tasksRunning == $n' >/dev/null
 }

@@ -130,6 +130,9 @@ class Emulator:
 
     def stop(self):
         self.stopped.set()
+        for service in self.services.values():
+            if hasattr(service, "stop"):
+                service.stop()
 
     def _loop(self):
         while not self.stopped.wait(0.05):

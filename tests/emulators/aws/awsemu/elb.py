@@ -1,6 +1,8 @@
-"""Classic Elastic Load Balancing: load balancers, listeners, registration, real health checks."""
+"""Classic Elastic Load Balancing: load balancers, listeners that forward, registration,
+real health checks."""
 import copy
 
+from .elb_forward import Forwarder
 from .elb_health import HealthChecker
 from .errors import ApiError, modeled
 
@@ -24,6 +26,14 @@ class Elb:
         self.emulator = emulator
         self.model = model
         self.health = HealthChecker(emulator)
+        self.forward = Forwarder(emulator, self)
+
+    def after_reset(self):
+        self.forward.sync()
+
+    def stop(self):
+        """Closes the forwarding listeners and their connections."""
+        self.forward.stop()
 
     def _ec2(self):
         return self.emulator.services["ec2"]
@@ -136,6 +146,7 @@ class Elb:
             lb["VPCId"] = vpc_id
         self._set_tags(lb, p.get("Tags", []))
         r.load_balancers[name] = lb
+        self.forward.sync()
         return {"DNSName": dns}
 
     def _describe(self, lb):
@@ -165,6 +176,7 @@ class Elb:
     def DeleteLoadBalancer(self, ctx, p):
         # Deleting a load balancer that does not exist succeeds, as on AWS.
         ctx.region.load_balancers.pop(p["LoadBalancerName"], None)
+        self.forward.sync()
         return {}
 
     def CreateLoadBalancerListeners(self, ctx, p):
@@ -180,6 +192,7 @@ class Elb:
                               % (lb["LoadBalancerName"], port))
             if not old:
                 lb["ListenerDescriptions"].append(new)
+        self.forward.sync()
         return {}
 
     def DeleteLoadBalancerListeners(self, ctx, p):
@@ -187,6 +200,7 @@ class Elb:
         ports = set(p["LoadBalancerPorts"])
         lb["ListenerDescriptions"] = [d for d in lb["ListenerDescriptions"]
                                       if d["Listener"]["LoadBalancerPort"] not in ports]
+        self.forward.sync()
         return {}
 
     def ConfigureHealthCheck(self, ctx, p):
@@ -222,6 +236,7 @@ class Elb:
         lb["Instances"] = [i for i in lb["Instances"] if i["InstanceId"] not in instance_ids]
         for iid in instance_ids:
             lb["_health"].pop(iid, None)
+        self.forward.deregistered(lb, instance_ids)
 
     def RegisterInstancesWithLoadBalancer(self, ctx, p):
         r = ctx.region

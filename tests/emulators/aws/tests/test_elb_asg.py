@@ -1,10 +1,22 @@
 """Classic ELB with real health checks, and Auto Scaling groups converging on them."""
+import http.client
 import http.server
 import socket
 import threading
 import unittest
 
 from harness import IMAGE, EmulatorCase, wait_until
+
+
+def closed(sock):
+    """True once the peer closed sock (nothing read meanwhile)."""
+    sock.settimeout(0.05)
+    try:
+        return sock.recv(1) == b""
+    except socket.timeout:
+        return False
+    except ConnectionError:
+        return True
 
 
 class Backends:
@@ -20,11 +32,21 @@ class Backends:
         backends = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keeps connections, for draining
+
             def log_message(self, *args):
                 pass
 
             def do_GET(self):
-                ok = backends.healthy.get(self.server.server_address[0], False)
+                address = self.server.server_address[0]
+                if self.path == "/who":  # which backend a load balancer sent us to
+                    body = address.encode()
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                    return
+                ok = backends.healthy.get(address, False)
                 self.send_response(200 if ok and self.path == "/health" else 503)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -141,6 +163,83 @@ class LoadBalancers(EmulatorCase):
         self.assertEqual(out["Instances"], [{"InstanceId": ids[1]}])
         self.assertError("InvalidInstance", self.elb.describe_instance_health,
                          LoadBalancerName="web", Instances=[{"InstanceId": ids[0]}])
+
+    def forward_port(self, name, lb_port):
+        state = self.control("GET", "/_emulator/state")
+        return state["regions"]["us-east-1"]["load_balancers"][name]["_forward"][str(lb_port)]
+
+    def through(self, port, path="/who"):
+        """(status, body) of GET path through a forwarding listener."""
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        try:
+            conn.request("GET", path)
+            answer = conn.getresponse()
+            return answer.status, answer.read().decode()
+        finally:
+            conn.close()
+
+    def test_listeners_forward_to_in_service_instances_in_turn(self):
+        self.create()
+        self.elb.create_load_balancer_listeners(LoadBalancerName="web", Listeners=[
+            {"Protocol": "TCP", "LoadBalancerPort": 81, "InstancePort": self.backends.port},
+            {"Protocol": "HTTPS", "LoadBalancerPort": 443, "InstancePort": self.backends.port,
+             "SSLCertificateId": "arn:aws:iam::123456789012:server-certificate/web"}])
+        state = self.control("GET", "/_emulator/state")["regions"]["us-east-1"]
+        self.assertEqual(sorted(state["load_balancers"]["web"]["_forward"]), ["80", "81"])
+        http_port, tcp_port = self.forward_port("web", 80), self.forward_port("web", 81)
+        # Nothing InService: the HTTP listener answers 503, the TCP one closes.
+        self.assertEqual(self.through(http_port)[0], 503)
+        with socket.create_connection(("127.0.0.1", tcp_port), timeout=5) as sock:
+            self.assertEqual(sock.recv(1), b"")
+        self.elb.configure_health_check(LoadBalancerName="web", HealthCheck={
+            "Target": "HTTP:%d/health" % self.backends.port, "Interval": 5, "Timeout": 2,
+            "UnhealthyThreshold": 2, "HealthyThreshold": 2})
+        res = self.ec2.run_instances(ImageId=IMAGE, MinCount=3, MaxCount=3,
+                                     SubnetId=self.subnets[0])
+        ids = [i["InstanceId"] for i in res["Instances"]]
+        address = {i["InstanceId"]: i["PrivateIpAddress"] for i in res["Instances"]}
+        self.elb.register_instances_with_load_balancer(
+            LoadBalancerName="web", Instances=[{"InstanceId": i} for i in ids])
+
+        def in_service():
+            return {s["InstanceId"] for s in self.elb.describe_instance_health(
+                LoadBalancerName="web")["InstanceStates"] if s["State"] == "InService"}
+        wait_until(lambda: in_service() == set(ids), what="all InService")
+        seen = [self.through(http_port) for _ in range(6)]
+        self.assertEqual({s for s, _ in seen}, {200})
+        self.assertEqual(sorted(b for _, b in seen), sorted(list(address.values()) * 2))
+        # Out of service by its health check: no new connection goes there.
+        self.backends.healthy[address[ids[0]]] = False
+        wait_until(lambda: ids[0] not in in_service(), what="OutOfService")
+        self.assertEqual({self.through(http_port)[1] for _ in range(4)},
+                         {address[ids[1]], address[ids[2]]})
+        # Deregistered without connection draining: open connections are cut at once.
+        kept = http.client.HTTPConnection("127.0.0.1", tcp_port, timeout=5)
+        self.addCleanup(kept.close)
+        kept.request("GET", "/who")
+        target = {v: k for k, v in address.items()}[kept.getresponse().read().decode()]
+        self.assertIn(target, ids[1:])
+        self.elb.deregister_instances_from_load_balancer(
+            LoadBalancerName="web", Instances=[{"InstanceId": target}])
+        wait_until(lambda: closed(kept.sock), what="the connection cut")
+        remaining = [i for i in ids[1:] if i != target][0]
+        self.assertEqual({self.through(http_port)[1] for _ in range(3)}, {address[remaining]})
+        # With draining, an open connection lives on until the (scaled) timeout.
+        self.elb.modify_load_balancer_attributes(LoadBalancerName="web", LoadBalancerAttributes={
+            "ConnectionDraining": {"Enabled": True, "Timeout": 100}})
+        kept = http.client.HTTPConnection("127.0.0.1", tcp_port, timeout=5)
+        self.addCleanup(kept.close)
+        kept.request("GET", "/who")
+        self.assertEqual(kept.getresponse().read().decode(), address[remaining])
+        self.elb.deregister_instances_from_load_balancer(
+            LoadBalancerName="web", Instances=[{"InstanceId": remaining}])
+        self.assertEqual(self.through(http_port)[0], 503)
+        kept.request("GET", "/who")
+        self.assertEqual(kept.getresponse().read().decode(), address[remaining])
+        wait_until(lambda: closed(kept.sock), timeout=10, what="the drained connection closed")
+        # A deleted load balancer's listeners are closed.
+        self.elb.delete_load_balancer(LoadBalancerName="web")
+        self.assertRaises(OSError, socket.create_connection, ("127.0.0.1", http_port), 2)
 
     def test_tcp_health_check_needs_a_listener(self):
         self.create()
