@@ -213,7 +213,9 @@ static void test_waits_share_one_filtered_list_per_scope(void **state)
     assert_int_equal(gct_count("/operations/"), 0);
     const gct_request *r = gct_last("/operations?filter=");
     assert_non_null(strstr(r->url, "%28name%20%3D%20%22operation-"));
-    assert_non_null(strstr(r->url, "%20OR%20"));
+    /* At least one list asked for several operations at once (the last
+     * may be for the one waiter still polling on a loaded machine). */
+    assert_true(gct_count("%29%20OR%20%28name%20%3D%20%22operation-") >= 1);
 }
 
 static void test_an_operation_done_with_an_error_is_that_error(void **state)
