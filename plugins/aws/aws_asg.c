@@ -308,6 +308,8 @@ static int asg_state(aws_act *a, const infra_json *base, const char *name, long 
         error = aws_json_set_strv(st, "instances", g.instances);
     if (error == 0 && is_pool(base))
         error = asg_addresses(a, g.instances, st);
+    else if (AJ->get(st, "instance_addresses") != NULL)
+        AJ->remove(st, "instance_addresses"); /* the plan's unknown: no pool, no list */
     /* what the host asked to go first is no attribute of the group */
     if (AJ->get(st, "terminate_first") != NULL)
         AJ->remove(st, "terminate_first");
