@@ -522,8 +522,8 @@ static int asg_update_apply(aws_act *a, aws_asg_id *g, const asg_want *w)
         goto done;
     /* The old group leaves its balancers first, so that its requests in
      * flight end (connection draining) before its instances do. */
-    if ((error = aws_asg_drain(a, old, w->balancers,
-                               pu_host->now_ms() + w->deadline_s * 1000)) < 0 ||
+    if ((error = aws_asg_drain(a, old, w->balancers, pu_host->now_ms() + w->deadline_s * 1000)) <
+            0 ||
         (error = asg_delete(a, old)) < 0)
         goto done;
     if ((error = asg_state(a, a->planned, next, generation + 1, &st)) == 0)

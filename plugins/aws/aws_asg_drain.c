@@ -75,7 +75,8 @@ int aws_asg_drain(aws_act *a, const char *group, char *const *also, int64_t dead
         return error;
     if (aws_strv_len(g.instances) == 0)
         goto done;
-    pu_logf(a->call, INFRA_LOG_INFO, "draining Auto Scaling group %s off its load balancers", group);
+    pu_logf(a->call, INFRA_LOG_INFO, "draining Auto Scaling group %s off its load balancers",
+            group);
     if ((error = detach(a, group, g.balancers)) < 0)
         goto done;
     balancers = pu_calloc(1, sizeof(char *));

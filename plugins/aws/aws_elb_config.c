@@ -221,8 +221,8 @@ int aws_lb_draining(infra_call *call, const infra_json *config, aws_draining *ou
         pu_diagf(call, "connection_draining.enabled", "enabled must be true or false");
         return INFRA_EINVALID;
     }
-    if (t != NULL && (pu_json_to_int(t, &out->timeout) < 0 || out->timeout < 1 ||
-                      out->timeout > 3600)) {
+    if (t != NULL &&
+        (pu_json_to_int(t, &out->timeout) < 0 || out->timeout < 1 || out->timeout > 3600)) {
         pu_diagf(call, "connection_draining.timeout",
                  "timeout must be a number of seconds from 1 to 3600");
         return INFRA_EINVALID;

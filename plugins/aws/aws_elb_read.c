@@ -288,8 +288,8 @@ int aws_lb_draining_read(aws_act *a, const char *name, aws_draining *out)
     int error = aws_query(a->p, a->call, AWS_ELB, "DescribeLoadBalancerAttributes", &q,
                           "connection_draining", AWS_SAFE, NULL, &r);
     if (error == 0) {
-        xmlNode *d = aws_xml_child(aws_xml_child(r->result, "LoadBalancerAttributes"),
-                                   "ConnectionDraining");
+        xmlNode *d =
+            aws_xml_child(aws_xml_child(r->result, "LoadBalancerAttributes"), "ConnectionDraining");
         char *on = aws_xml_get(d, "Enabled"), *t = aws_xml_get(d, "Timeout");
         out->present = 1;
         out->enabled = on != NULL && strcmp(on, "true") == 0;
