@@ -219,6 +219,14 @@ static void test_autoscaling_read_after_a_crash_finds_the_next_generation(void *
     "<member><InstanceId>i-2</InstanceId><LifecycleState>InService</LifecycleState></member>"      \
     "</Instances></member></AutoScalingGroups></DescribeAutoScalingGroupsResult>"                  \
     "</DescribeAutoScalingGroupsResponse>"
+#define GROUP_G0_DETACHED                                                                          \
+    "<DescribeAutoScalingGroupsResponse><DescribeAutoScalingGroupsResult>"                         \
+    "<AutoScalingGroups><member><AutoScalingGroupName>web-1a2b-g0</AutoScalingGroupName>"          \
+    "<MinSize>2</MinSize><MaxSize>4</MaxSize><DesiredCapacity>2</DesiredCapacity>"                 \
+    "<LoadBalancerNames/><Instances>"                                                              \
+    "<member><InstanceId>i-1</InstanceId><LifecycleState>InService</LifecycleState></member>"      \
+    "</Instances></member></AutoScalingGroups></DescribeAutoScalingGroupsResult>"                  \
+    "</DescribeAutoScalingGroupsResponse>"
 #define HEALTH(members)                                                                            \
     "<DescribeInstanceHealthResponse><DescribeInstanceHealthResult><InstanceStates>" members       \
     "</InstanceStates></DescribeInstanceHealthResult></DescribeInstanceHealthResponse>"
@@ -275,6 +283,19 @@ static void test_autoscaling_replaced_group_leaves_its_balancers_and_drains_firs
     awt_call_init(&c, "autoscaling_group.web", NULL);
     assert_int_equal(aws_asg_drain(&a, "web-1a2b-g0", NULL, pu_host->now_ms()), INFRA_ETRANSIENT);
     assert_non_null(strstr(c.diags, "i-2 on web-lb (draining)"));
+    awt_call_clear(&c);
+
+    /* A rerun after a crash between detach and delete: the group names no
+     * balancer any more; the new group's are still waited on. */
+    awt_reset();
+    awt_routef("DescribeAutoScalingGroups", 200, "%s", GROUP_G0_DETACHED);
+    awt_route("DescribeInstanceHealth", 200, HEALTH(DRAINING("i-1")));
+    awt_route("DescribeInstanceHealth", 200, HEALTH(SERVING("i-9")));
+    awt_call_init(&c, "autoscaling_group.web", NULL);
+    char *new_lbs[] = {"web-lb", NULL};
+    assert_int_equal(aws_asg_drain(&a, "web-1a2b-g0", new_lbs, pu_host->now_ms() + 60000), 0);
+    assert_int_equal(awt_count("DetachLoadBalancers"), 0);
+    assert_int_equal(awt_count("DescribeInstanceHealth"), 2);
     awt_call_clear(&c);
 
     /* A group already gone (deleted by the run a crash stopped) is done. */
