@@ -4,7 +4,8 @@
  * generation. A change of launch template or version is an in-place
  * update that creates group N+1 attached to the same load balancers,
  * waits until every one of its instances is InService in the group and on
- * every balancer, then force-deletes group N. When group N+1 is not
+ * every balancer, detaches group N from its balancers and waits until
+ * they have drained its connections, then force-deletes group N. When group N+1 is not
  * healthy by replace_deadline it is deleted instead, group N keeps
  * serving, and the update fails saying so.
  *
@@ -307,6 +308,8 @@ static int asg_state(aws_act *a, const infra_json *base, const char *name, long 
         error = aws_json_set_strv(st, "instances", g.instances);
     if (error == 0 && is_pool(base))
         error = asg_addresses(a, g.instances, st);
+    else if (AJ->get(st, "instance_addresses") != NULL)
+        AJ->remove(st, "instance_addresses"); /* the plan's unknown: no pool, no list */
     /* what the host asked to go first is no attribute of the group */
     if (AJ->get(st, "terminate_first") != NULL)
         AJ->remove(st, "terminate_first");
@@ -517,7 +520,11 @@ static int asg_update_apply(aws_act *a, aws_asg_id *g, const asg_want *w)
     }
     if (error < 0)
         goto done;
-    if ((error = asg_delete(a, old)) < 0)
+    /* The old group leaves its balancers first, so that its requests in
+     * flight end (connection draining) before its instances do. */
+    if ((error = aws_asg_drain(a, old, w->balancers, pu_host->now_ms() + w->deadline_s * 1000)) <
+            0 ||
+        (error = asg_delete(a, old)) < 0)
         goto done;
     if ((error = asg_state(a, a->planned, next, generation + 1, &st)) == 0)
         error = aws_asg_id_save(a, g);

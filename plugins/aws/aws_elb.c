@@ -123,6 +123,27 @@ static int configure_health(aws_act *a, const char *name, const char *target)
     return error;
 }
 
+/* Connection draining: a deregistered instance keeps its open connections
+ * until they end or the timeout passes, so a replaced group's requests
+ * in flight finish. */
+static int configure_draining(aws_act *a, const char *name)
+{
+    aws_draining d;
+    aws_params q = {0};
+    aws_resp *r = NULL;
+    int error = aws_lb_draining(a->call, a->planned, &d);
+    if (error < 0 || !d.present)
+        return error;
+    aws_params_add(&q, "LoadBalancerName", name);
+    aws_params_add_bool(&q, "LoadBalancerAttributes.ConnectionDraining.Enabled", d.enabled);
+    aws_params_add_int(&q, "LoadBalancerAttributes.ConnectionDraining.Timeout", d.timeout);
+    error = aws_query(a->p, a->call, AWS_ELB, "ModifyLoadBalancerAttributes", &q,
+                      "connection_draining", AWS_SAFE | AWS_FRESH, NULL, &r);
+    aws_resp_free(r);
+    aws_params_free(&q);
+    return error;
+}
+
 static int sync_listeners(aws_act *a, const char *name, const aws_listener *want, size_t nwant,
                           const aws_lb_info *now)
 {
@@ -353,6 +374,8 @@ static int load_balancer_apply(aws_act *a)
     }
     if (error == 0)
         error = configure_health(a, name, health);
+    if (error == 0)
+        error = configure_draining(a, name);
     /* Without targets the registrations belong to someone else (an Auto
      * Scaling group): they are left alone. */
     const infra_json *targets = AJ->get(a->planned, "targets");

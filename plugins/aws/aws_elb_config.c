@@ -198,3 +198,34 @@ char *aws_health_wanted(const infra_json *cfg, const aws_listener *l, size_t n)
         return aws_health_target(h);
     return pu_printf("TCP:%ld", n > 0 ? l[0].instance_port : 80);
 }
+
+int aws_lb_draining(infra_call *call, const infra_json *config, aws_draining *out)
+{
+    static const char *const keys[] = {"enabled", "timeout", NULL};
+    const infra_json *v = AJ->get(config, "connection_draining");
+    memset(out, 0, sizeof(*out));
+    out->timeout = 300; /* ELB's own default */
+    if (v == NULL)
+        return 0;
+    if (AJ->type(v) != INFRA_JSON_OBJECT) {
+        pu_diagf(call, "connection_draining",
+                 "connection_draining is {enabled: true|false, timeout: SECONDS}");
+        return INFRA_EINVALID;
+    }
+    if (pu_check_keys(call, "aws", "connection_draining", v, keys) < 0)
+        return INFRA_EINVALID;
+    out->present = 1;
+    out->enabled = 1;
+    const infra_json *on = AJ->get(v, "enabled"), *t = AJ->get(v, "timeout");
+    if (on != NULL && pu_json_to_bool(on, &out->enabled) < 0) {
+        pu_diagf(call, "connection_draining.enabled", "enabled must be true or false");
+        return INFRA_EINVALID;
+    }
+    if (t != NULL &&
+        (pu_json_to_int(t, &out->timeout) < 0 || out->timeout < 1 || out->timeout > 3600)) {
+        pu_diagf(call, "connection_draining.timeout",
+                 "timeout must be a number of seconds from 1 to 3600");
+        return INFRA_EINVALID;
+    }
+    return 0;
+}

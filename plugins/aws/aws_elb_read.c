@@ -279,6 +279,48 @@ static int health_json(infra_json *st, const aws_lb_info *now, const aws_listene
     return error;
 }
 
+int aws_lb_draining_read(aws_act *a, const char *name, aws_draining *out)
+{
+    aws_params q = {0};
+    aws_resp *r = NULL;
+    memset(out, 0, sizeof(*out));
+    aws_params_add(&q, "LoadBalancerName", name);
+    int error = aws_query(a->p, a->call, AWS_ELB, "DescribeLoadBalancerAttributes", &q,
+                          "connection_draining", AWS_SAFE, NULL, &r);
+    if (error == 0) {
+        xmlNode *d =
+            aws_xml_child(aws_xml_child(r->result, "LoadBalancerAttributes"), "ConnectionDraining");
+        char *on = aws_xml_get(d, "Enabled"), *t = aws_xml_get(d, "Timeout");
+        out->present = 1;
+        out->enabled = on != NULL && strcmp(on, "true") == 0;
+        out->timeout = t != NULL ? strtol(t, NULL, 10) : 300;
+        free(on);
+        free(t);
+    }
+    aws_resp_free(r);
+    aws_params_free(&q);
+    return error;
+}
+
+/* connection_draining as the balancer has it, when the state asks for it
+ * and the two differ (a timeout matters only while draining is on). */
+static int draining_json(aws_act *a, const char *name, infra_json *st)
+{
+    aws_draining want, now;
+    if (aws_lb_draining(a->call, st, &want) < 0 || !want.present)
+        return 0;
+    int error = aws_lb_draining_read(a, name, &now);
+    if (error < 0 || (want.enabled == now.enabled && (!now.enabled || want.timeout == now.timeout)))
+        return error;
+    infra_json *v = AJ->new_object();
+    if ((error = pu_json_set_bool(v, "enabled", now.enabled)) < 0 ||
+        (error = pu_json_set_int(v, "timeout", now.timeout)) < 0) {
+        AJ->release(v);
+        return error;
+    }
+    return AJ->set(st, "connection_draining", v);
+}
+
 /* The state of balancer name as now and tags describe it. */
 static int lb_refresh(aws_act *a, const char *name, const aws_lb_info *now, const aws_tags *tags)
 {
@@ -313,6 +355,8 @@ static int lb_refresh(aws_act *a, const char *name, const aws_lb_info *now, cons
     if (error == 0 && AJ->get(st, "internal") != NULL)
         error =
             pu_json_set_bool(st, "internal", now->scheme && strcmp(now->scheme, "internal") == 0);
+    if (error == 0)
+        error = draining_json(a, name, st);
     /* name is the balancer's own; the Name tag only mirrors it. */
     if (error == 0 && (error = aws_tags_read(st, tags, NULL)) == 0)
         error = pu_json_set_str(st, "name", name);

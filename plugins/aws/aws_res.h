@@ -330,6 +330,12 @@ void aws_asg_parse(const xmlNode *m, aws_asg_info *g);
  * aws_asg_free_all). Names that do not exist are simply absent. */
 int aws_asg_describe(aws_act *a, char *const *names, int with_deleting, aws_asg_info **out,
                      size_t *n);
+/* aws_asg_drain.c: detaches group from its load balancers and waits until
+ * none of them, nor any of also (NULL-terminated, may be NULL), lists one
+ * of its instances InService or in deregistration. 0 (also when the group
+ * is gone); INFRA_ETRANSIENT with a diagnostic naming what is left when
+ * deadline_ms passes first. */
+int aws_asg_drain(aws_act *a, const char *group, char *const *also, int64_t deadline_ms);
 /* The group called name, not being deleted: 0, or INFRA_ENOTFOUND. */
 int aws_asg_one(aws_act *a, const char *name, aws_asg_info *out);
 /* The generations BASE-g0 .. BASE-g(upto) that exist. */
@@ -477,6 +483,19 @@ void aws_health_numbers(const infra_json *cfg, long *interval, long *timeout, lo
 /* The health check target of cfg: health, else TCP on the first
  * listener's instance port (caller frees); NULL when health is malformed. */
 char *aws_health_wanted(const infra_json *cfg, const aws_listener *l, size_t n);
+
+/* Connection draining as a load balancer's connection_draining asks:
+ * present 0 when it says nothing (the balancer's setting is left alone);
+ * enabled defaults to 1 when the map is there, timeout to 300 s. */
+typedef struct aws_draining {
+    int present, enabled;
+    long timeout;
+} aws_draining;
+/* Parses config's connection_draining into *out: 0, or INFRA_EINVALID with
+ * a diagnostic naming the key. Pure. */
+int aws_lb_draining(infra_call *call, const infra_json *config, aws_draining *out);
+/* ConnectionDraining of balancer name now (DescribeLoadBalancerAttributes). */
+int aws_lb_draining_read(aws_act *a, const char *name, aws_draining *out);
 
 /* aws_elb_read.c: what a Classic balancer is now, read one by one or in a batch. */
 typedef struct aws_lb_info {

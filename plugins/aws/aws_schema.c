@@ -169,6 +169,8 @@ static const pu_attr load_balancer_attrs[] = {
     {"unhealthy_threshold", "integer", 0, "failures to be OutOfService (default 2)"},
     {"targets", "list", 0, "instance ids (or their private addresses)"},
     {"internal", "bool", FN, "internal scheme"},
+    {"connection_draining", "map", 0,
+     "{enabled, timeout}: a deregistered instance's open connections get timeout seconds"},
     {"tags", "map", 0, "more tags"},
     {"dns_name", "string", C, "DNS name of the balancer"},
     {"zone_id", "string", C, "hosted zone of its DNS name (for alias records)"},
@@ -465,6 +467,10 @@ static int check_values(infra_call *call, const char *type, const infra_json *co
             (AJ->type(v) == INFRA_JSON_ARRAY && AJ->length(v) == 0)) {
             pu_diagf(call, "subnets", "a load balancer needs subnets: the subnets it serves");
             error = INFRA_EINVALID;
+        }
+        if (!pu_json_has_unknown(AJ->get(config, "connection_draining"))) {
+            aws_draining d;
+            CHECK(aws_lb_draining(call, config, &d));
         }
         CHECK(check_int_range(call, config, "health_interval", 5, 300));
         CHECK(check_int_range(call, config, "health_timeout", 2, 60));

@@ -145,10 +145,17 @@ page_probe_stop 3
 grep -q " ok clicamos web-v1$" "$probe" || fail "the page does not answer through the balancer: $(head -n 3 "$probe")"
 step "up, everything as declared"
 
-# 2. A new image: replaced while the page keeps answering.
+# 2. A new image: replaced while the page keeps answering; the old group
+#    leaves the balancer (connection draining on) before it is deleted.
+[ "$(awsctl call elb DescribeLoadBalancerAttributes "{\"LoadBalancerName\": \"$lb\"}" |
+  jq -c '.LoadBalancerAttributes.ConnectionDraining')" = '{"Enabled":true,"Timeout":30}' ] ||
+  fail "connection draining is not on as declared"
+detached=$(emu_calls | jq '.autoscaling.DetachLoadBalancers // 0')
 page_probe_start
 run 0 "$infra" up "$topo" --var image=web-v2
 page_probe_stop 5
+[ "$(emu_calls | jq '.autoscaling.DetachLoadBalancers // 0')" -gt "$detached" ] ||
+  fail "the old group was deleted without leaving the balancer first"
 g1=$(attr autoscaling_group.web id)
 [ "$g1" != "$g0" ] || fail "the group was not replaced"
 [ "$(attr autoscaling_group.web generation)" = 1 ] || fail "the new group is not generation 1"

@@ -4,8 +4,8 @@
 # brings it back (and registers the new one with the balancer); a rule
 # revoked from the security group and a tag removed -> plan shows an
 # update, up restores them in place; then one change of every other type
-# at once (a tag, a subnet setting, a route, a key pair, a health check, a
-# record), seen by one batched read per type; then plan is clean again.
+# at once (a tag, a subnet setting, a route, a key pair, a health check
+# and connection draining, a record), seen by one batched read per type; then plan is clean again.
 #   usage: drift.sh INFRA_BINARY BUILD_DIR
 source "$(dirname "$0")/lib.sh"
 
@@ -14,6 +14,9 @@ ssh-keygen -q -t ed25519 -N "" -C infra-aws-test -f "$work/id_ed25519"
 export INFRA_SSH_PUBLIC_KEY=$work/id_ed25519.pub INFRA_SSH_PRIVATE_KEY=$work/id_ed25519
 topo=$work/aws-nomad.yaml
 cp "$root/examples/aws-nomad.yaml" "$topo"
+# The balancer drains connections too (its attribute drifts in step 3).
+sed -i 's/^    health_interval: 10$/&\n    connection_draining: { enabled: true, timeout: 60 }/' "$topo"
+grep -q "connection_draining" "$topo" || fail "the balancer of $topo was not found"
 # state_doc: the state document, pulled (see pull_state); prints its path.
 state_doc() { pull_state "$infra" "$topo"; }
 attr() { jq -r ".resources[\"$1\"].attributes.$2" "$(state_doc)"; }
@@ -74,6 +77,7 @@ awsctl call ec2 ModifySubnetAttribute "{\"SubnetId\": \"$subnet\", \"MapPublicIp
 awsctl call ec2 DeleteRoute "{\"RouteTableId\": \"$rtb\", \"DestinationCidrBlock\": \"0.0.0.0/0\"}" >/dev/null
 awsctl call ec2 DeleteKeyPair '{"KeyName": "nomad-deploy"}' >/dev/null
 awsctl call elb ConfigureHealthCheck "{\"LoadBalancerName\": \"$lb\", \"HealthCheck\": {\"Target\": \"TCP:80\", \"Interval\": 30, \"Timeout\": 5, \"UnhealthyThreshold\": 2, \"HealthyThreshold\": 2}}" >/dev/null
+awsctl call elb ModifyLoadBalancerAttributes "{\"LoadBalancerName\": \"$lb\", \"LoadBalancerAttributes\": {\"ConnectionDraining\": {\"Enabled\": false}}}" >/dev/null
 record=$(awsctl call route53 ListResourceRecordSets '{"HostedZoneId": "Z0123456789ABC"}' |
   jq -c '.ResourceRecordSets[] | select(.Name | startswith("\\052.app.")) | .ResourceRecords = [{"Value": "elsewhere.example.net"}]')
 [ -n "$record" ] || fail "no record for *.app"
@@ -91,7 +95,11 @@ out_has "~ dns_record.apps  (update in place"
 tail -n +"$((before + 1))" "$work/emulator.log" | awk '{print $2, $3}' | sort | uniq -c |
   awk '$1 > 1 && $3 ~ /^(Describe|List)/ {print; bad = 1} END {exit bad}' ||
   fail "the plan read a type with more than one call"
+out_has "connection_draining"
 run 0 "$infra" up "$topo" --var nodes=2
+[ "$(awsctl call elb DescribeLoadBalancerAttributes "{\"LoadBalancerName\": \"$lb\"}" |
+  jq -c '.LoadBalancerAttributes.ConnectionDraining')" = '{"Enabled":true,"Timeout":60}' ] ||
+  fail "connection draining was not turned back on"
 run 0 "$infra" plan "$topo" --var nodes=2
 
 run 0 "$infra" down "$topo" --var nodes=2 --yes

@@ -134,6 +134,37 @@ static void test_names_and_client_tokens_derived_from_a_call(void **state)
     awt_call_clear(&c);
 }
 
+static void test_connection_draining_forms_and_refusals(void **state)
+{
+    (void)state;
+    awt_reset();
+    awt_call c;
+    awt_call_init(&c, "load_balancer.web", NULL);
+    aws_draining d;
+    infra_json *none = awt_json("{\"listen\": [80]}");
+    infra_json *on = awt_json("{\"connection_draining\": {\"timeout\": 30}}");
+    infra_json *off = awt_json("{\"connection_draining\": {\"enabled\": false}}");
+    infra_json *typo = awt_json("{\"connection_draining\": {\"timout\": 30}}");
+    infra_json *zero = awt_json("{\"connection_draining\": {\"timeout\": 0}}");
+    assert_int_equal(aws_lb_draining(&c.call, none, &d), 0);
+    assert_int_equal(d.present, 0);
+    assert_int_equal(aws_lb_draining(&c.call, on, &d), 0);
+    assert_true(d.present && d.enabled && d.timeout == 30);
+    assert_int_equal(aws_lb_draining(&c.call, off, &d), 0);
+    assert_true(d.present && !d.enabled && d.timeout == 300);
+    assert_int_equal(c.ndiags, 0);
+    assert_int_equal(aws_lb_draining(&c.call, typo, &d), INFRA_EINVALID);
+    assert_non_null(strstr(c.diags, "timout"));
+    assert_int_equal(aws_lb_draining(&c.call, zero, &d), INFRA_EINVALID);
+    assert_string_equal(c.last_attr, "connection_draining.timeout");
+    pu_host->json->release(none);
+    pu_host->json->release(on);
+    pu_host->json->release(off);
+    pu_host->json->release(typo);
+    pu_host->json->release(zero);
+    awt_call_clear(&c);
+}
+
 /* The first line of what cmd prints (caller frees), or NULL. */
 static char *first_line_of(const char *cmd)
 {
@@ -236,6 +267,7 @@ int main(void)
         cmocka_unit_test(test_image_pick_takes_the_newest_available_match),
         cmocka_unit_test(test_image_lookup_without_match_names_pattern_and_owners),
         cmocka_unit_test(test_names_and_client_tokens_derived_from_a_call),
+        cmocka_unit_test(test_connection_draining_forms_and_refusals),
         cmocka_unit_test(test_host_key_is_one_openssh_loads_and_follows_seed_and_token),
         cmocka_unit_test(test_user_data_with_key_keeps_the_users_data_as_cloud_init_reads_it),
     };

@@ -210,6 +210,106 @@ static void test_autoscaling_read_after_a_crash_finds_the_next_generation(void *
     awt_call_clear(&c);
 }
 
+#define GROUP_G0                                                                                   \
+    "<DescribeAutoScalingGroupsResponse><DescribeAutoScalingGroupsResult>"                         \
+    "<AutoScalingGroups><member><AutoScalingGroupName>web-1a2b-g0</AutoScalingGroupName>"          \
+    "<MinSize>2</MinSize><MaxSize>4</MaxSize><DesiredCapacity>2</DesiredCapacity>"                 \
+    "<LoadBalancerNames><member>web-lb</member></LoadBalancerNames><Instances>"                    \
+    "<member><InstanceId>i-1</InstanceId><LifecycleState>InService</LifecycleState></member>"      \
+    "<member><InstanceId>i-2</InstanceId><LifecycleState>InService</LifecycleState></member>"      \
+    "</Instances></member></AutoScalingGroups></DescribeAutoScalingGroupsResult>"                  \
+    "</DescribeAutoScalingGroupsResponse>"
+#define GROUP_G0_DETACHED                                                                          \
+    "<DescribeAutoScalingGroupsResponse><DescribeAutoScalingGroupsResult>"                         \
+    "<AutoScalingGroups><member><AutoScalingGroupName>web-1a2b-g0</AutoScalingGroupName>"          \
+    "<MinSize>2</MinSize><MaxSize>4</MaxSize><DesiredCapacity>2</DesiredCapacity>"                 \
+    "<LoadBalancerNames/><Instances>"                                                              \
+    "<member><InstanceId>i-1</InstanceId><LifecycleState>InService</LifecycleState></member>"      \
+    "</Instances></member></AutoScalingGroups></DescribeAutoScalingGroupsResult>"                  \
+    "</DescribeAutoScalingGroupsResponse>"
+#define HEALTH(members)                                                                            \
+    "<DescribeInstanceHealthResponse><DescribeInstanceHealthResult><InstanceStates>" members       \
+    "</InstanceStates></DescribeInstanceHealthResult></DescribeInstanceHealthResponse>"
+#define DRAINING(id)                                                                               \
+    "<member><InstanceId>" id "</InstanceId><State>OutOfService</State><ReasonCode>ELB"            \
+    "</ReasonCode><Description>Instance deregistration currently in progress.</Description>"       \
+    "</member>"
+#define SERVING(id)                                                                                \
+    "<member><InstanceId>" id "</InstanceId><State>InService</State><ReasonCode>N/A"               \
+    "</ReasonCode><Description>N/A</Description></member>"
+
+static void test_autoscaling_replaced_group_leaves_its_balancers_and_drains_first(void **state)
+{
+    (void)state;
+    awt_reset();
+    awt_route("DescribeAutoScalingGroups", 200, GROUP_G0);
+    awt_route("DetachLoadBalancers", 200,
+              "<DetachLoadBalancersResponse><DetachLoadBalancersResult/>"
+              "</DetachLoadBalancersResponse>");
+    /* i-1 drains at first, then is gone; i-9 is the new group's. */
+    awt_route("DescribeInstanceHealth", 200, HEALTH(DRAINING("i-1") SERVING("i-9")));
+    awt_route("DescribeInstanceHealth", 200, HEALTH(SERVING("i-9")));
+    awt_call c;
+    awt_call_init(&c, "autoscaling_group.web", NULL);
+    aws_act a = {.p = p, .call = &c.call};
+    char *also[] = {"web-lb", "web-lb2", NULL};
+    assert_int_equal(aws_asg_drain(&a, "web-1a2b-g0", also, pu_host->now_ms() + 60000), 0);
+    /* Group read, detach, then health until nothing of it is left: on the
+     * balancer it had and on the new group's other one. */
+    assert_string_equal(awt_requests(0)->action, "DescribeAutoScalingGroups");
+    assert_string_equal(awt_requests(1)->action, "DetachLoadBalancers");
+    char *group = awt_param(awt_requests(1), "AutoScalingGroupName");
+    char *lb = awt_param(awt_requests(1), "LoadBalancerNames.member.1");
+    char *lb2 = awt_param(awt_requests(1), "LoadBalancerNames.member.2");
+    assert_string_equal(group, "web-1a2b-g0");
+    assert_string_equal(lb, "web-lb");
+    assert_null(lb2);
+    free(group);
+    free(lb);
+    assert_int_equal(awt_nrequests(), 6);
+    assert_int_equal(awt_count("DescribeInstanceHealth"), 4);
+    char *last = awt_param(awt_last("DescribeInstanceHealth"), "LoadBalancerName");
+    assert_string_equal(last, "web-lb2");
+    free(last);
+    awt_call_clear(&c);
+
+    /* Still draining at the deadline: not done, and the error says what is left. */
+    awt_reset();
+    awt_route("DescribeAutoScalingGroups", 200, GROUP_G0);
+    awt_route("DetachLoadBalancers", 200,
+              "<DetachLoadBalancersResponse><DetachLoadBalancersResult/>"
+              "</DetachLoadBalancersResponse>");
+    awt_route("DescribeInstanceHealth", 200, HEALTH(DRAINING("i-2")));
+    awt_call_init(&c, "autoscaling_group.web", NULL);
+    assert_int_equal(aws_asg_drain(&a, "web-1a2b-g0", NULL, pu_host->now_ms()), INFRA_ETRANSIENT);
+    assert_non_null(strstr(c.diags, "i-2 on web-lb (draining)"));
+    awt_call_clear(&c);
+
+    /* A rerun after a crash between detach and delete: the group names no
+     * balancer any more; the new group's are still waited on. */
+    awt_reset();
+    awt_routef("DescribeAutoScalingGroups", 200, "%s", GROUP_G0_DETACHED);
+    awt_route("DescribeInstanceHealth", 200, HEALTH(DRAINING("i-1")));
+    awt_route("DescribeInstanceHealth", 200, HEALTH(SERVING("i-9")));
+    awt_call_init(&c, "autoscaling_group.web", NULL);
+    char *new_lbs[] = {"web-lb", NULL};
+    assert_int_equal(aws_asg_drain(&a, "web-1a2b-g0", new_lbs, pu_host->now_ms() + 60000), 0);
+    assert_int_equal(awt_count("DetachLoadBalancers"), 0);
+    assert_int_equal(awt_count("DescribeInstanceHealth"), 2);
+    awt_call_clear(&c);
+
+    /* A group already gone (deleted by the run a crash stopped) is done. */
+    awt_reset();
+    awt_route("DescribeAutoScalingGroups", 200,
+              "<DescribeAutoScalingGroupsResponse><DescribeAutoScalingGroupsResult>"
+              "<AutoScalingGroups/></DescribeAutoScalingGroupsResult>"
+              "</DescribeAutoScalingGroupsResponse>");
+    awt_call_init(&c, "autoscaling_group.web", NULL);
+    assert_int_equal(aws_asg_drain(&a, "web-1a2b-g0", also, pu_host->now_ms() + 60000), 0);
+    assert_int_equal(awt_count("DetachLoadBalancers"), 0);
+    awt_call_clear(&c);
+}
+
 static void test_dns_record_create_does_not_take_over_another_record(void **state)
 {
     (void)state;
@@ -493,6 +593,7 @@ int main(void)
         cmocka_unit_test(test_network_create_adopts_the_vpc_its_token_made),
         cmocka_unit_test(test_firewall_update_changes_only_the_difference),
         cmocka_unit_test(test_autoscaling_read_after_a_crash_finds_the_next_generation),
+        cmocka_unit_test(test_autoscaling_replaced_group_leaves_its_balancers_and_drains_first),
         cmocka_unit_test(test_dns_record_create_does_not_take_over_another_record),
         cmocka_unit_test(test_instance_create_launches_with_the_token_and_a_host_key_it_made),
         cmocka_unit_test(test_instance_create_new_in_this_run_launches_without_a_lookup),

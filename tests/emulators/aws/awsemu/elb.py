@@ -272,9 +272,15 @@ class Elb:
         r = ctx.region
         lb = self._lb(r, p["LoadBalancerName"])
         registered = [i["InstanceId"] for i in lb["Instances"]]
-        wanted = [ref.get("InstanceId") for ref in p.get("Instances") or []] or registered
+        draining = self.forward.draining(lb)
+        wanted = ([ref.get("InstanceId") for ref in p.get("Instances") or []]
+                  or registered + draining)
         out = []
         for iid in wanted:
+            if iid in draining:
+                out.append({"InstanceId": iid, "State": "OutOfService", "ReasonCode": "ELB",
+                            "Description": "Instance deregistration currently in progress."})
+                continue
             if iid not in registered:
                 raise modeled(self.model, "InvalidEndPointException",
                               "Could not find EC2 instance %s." % iid)

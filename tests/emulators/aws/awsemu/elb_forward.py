@@ -12,10 +12,13 @@ Classic ELB does, and a TCP listener closes the connection.
 
 Deregistration: without connection draining the instance's open
 connections are closed at once; with it they may finish within the
-draining Timeout (times --time-scale), then are closed.
+draining Timeout (times --time-scale), then are closed. While any is open
+and the timeout has not passed, DescribeInstanceHealth lists the instance
+OutOfService, "Instance deregistration currently in progress.", as AWS does.
 """
 import socket
 import threading
+import time
 
 _BACKEND_CONNECT_TIMEOUT = 2.0
 _NO_BACKEND = (b"HTTP/1.1 503 Service Unavailable: Back-end server is at capacity\r\n"
@@ -61,6 +64,7 @@ class Forwarder:
         self._listeners = {}  # (region, lb name, DNS name, lb port) -> _Listener
         self._turn = {}  # DNS name -> connections handed out so far
         self._open = {}  # (DNS name, instance id) -> set of backend sockets
+        self._draining = {}  # (DNS name, instance id) -> (deadline, sockets left)
 
     def sync(self):
         """Opens a listener for each HTTP/TCP listener of each load balancer and
@@ -105,18 +109,30 @@ class Forwarder:
         or after the draining timeout when connection draining is on. Called
         under emulator.lock."""
         draining = lb["_attributes"]["ConnectionDraining"]
-        conns = set()
-        for iid in instance_ids:
-            conns |= self._open.pop((lb["DNSName"], iid), set())
-        if not conns:
-            return
-        if not draining.get("Enabled"):
-            self._close_all(conns)
-            return
         delay = self.emulator.config.scaled(draining.get("Timeout", 300))
-        timer = threading.Timer(delay, self._close_all, args=(conns,))
-        timer.daemon = True
-        timer.start()
+        for iid in instance_ids:
+            conns = self._open.pop((lb["DNSName"], iid), set())
+            if not conns:
+                continue
+            if not draining.get("Enabled"):
+                self._close_all(conns)
+                continue
+            self._draining[(lb["DNSName"], iid)] = (time.monotonic() + delay, conns)
+            timer = threading.Timer(delay, self._close_all, args=(conns,))
+            timer.daemon = True
+            timer.start()
+
+    def draining(self, lb):
+        """Ids of lb's deregistered instances with connections still open within
+        the draining timeout (each set shrinks as its connections end). Called
+        under emulator.lock."""
+        now = time.monotonic()
+        for key, (until, conns) in list(self._draining.items()):
+            if until <= now or not conns:
+                del self._draining[key]
+        registered = {i["InstanceId"] for i in lb["Instances"]}
+        return [iid for (dns, iid) in self._draining
+                if dns == lb["DNSName"] and iid not in registered]
 
     @staticmethod
     def _close_all(conns):
@@ -168,7 +184,8 @@ class Forwarder:
                     backend = None
                     continue
                 key = (dns, iid)
-                self._open.setdefault(key, set()).add(backend)
+                bucket = self._open.setdefault(key, set())
+                bucket.add(backend)
             break
         if backend is None:
             try:
@@ -183,11 +200,10 @@ class Forwarder:
             self._pump(client, backend)
         finally:
             with self.emulator.lock:
-                conns = self._open.get(key)
-                if conns is not None:
-                    conns.discard(backend)
-                    if not conns:
-                        del self._open[key]
+                # The set may have left _open to drain; it shrinks there too.
+                bucket.discard(backend)
+                if not bucket and self._open.get(key) is bucket:
+                    del self._open[key]
             backend.close()
             client.close()
 

@@ -234,9 +234,18 @@ class LoadBalancers(EmulatorCase):
         self.elb.deregister_instances_from_load_balancer(
             LoadBalancerName="web", Instances=[{"InstanceId": remaining}])
         self.assertEqual(self.through(http_port)[0], 503)
+        # While it drains AWS lists it OutOfService, deregistration in progress.
+
+        def states():
+            return {s["InstanceId"]: (s["State"], s["Description"])
+                    for s in self.elb.describe_instance_health(
+                        LoadBalancerName="web")["InstanceStates"]}
+        self.assertEqual(states()[remaining], (
+            "OutOfService", "Instance deregistration currently in progress."))
         kept.request("GET", "/who")
         self.assertEqual(kept.getresponse().read().decode(), address[remaining])
         wait_until(lambda: closed(kept.sock), timeout=10, what="the drained connection closed")
+        wait_until(lambda: remaining not in states(), what="the drain over")
         # A deleted load balancer's listeners are closed.
         self.elb.delete_load_balancer(LoadBalancerName="web")
         self.assertRaises(OSError, socket.create_connection, ("127.0.0.1", http_port), 2)

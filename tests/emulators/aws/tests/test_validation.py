@@ -128,6 +128,14 @@ class RawRequests(EmulatorCase):
         self.assertRefused(self.asg("DeleteAutoScalingGroup&AutoScalingGroupName=g"
                                     "&ForceDelete=yes"), 400, "ValidationError", "ForceDelete")
 
+    def test_query_load_balancer_attributes_follow_the_model(self):
+        base = ("ModifyLoadBalancerAttributes&LoadBalancerName=x"
+                "&LoadBalancerAttributes.ConnectionDraining.")
+        self.assertRefused(self.elb(base + "Timeout=5"), 400, "MissingParameter",
+                           "LoadBalancerAttributes.ConnectionDraining.Enabled")
+        self.assertRefused(self.elb(base + "Enabled=yes"), 400, "ValidationError", "Enabled")
+        self.assertRefused(self.elb(base + "Drain=1"), 400, "InvalidQueryParameter", "Drain")
+
     def test_query_pattern_constraint_is_checked(self):
         # LaunchTemplateName is [a-zA-Z0-9\(\)\.\-/_]+ in the model.
         answer = self.asg("CreateAutoScalingGroup&AutoScalingGroupName=g&MinSize=0&MaxSize=1"
