@@ -95,8 +95,11 @@ ip netns exec "$ns" nft flush chain inet infra input
 run 2 "$infra" plan "$topo"
 out_has "~ firewall.ports  (update in place: status; changed outside infra)"
 run 0 "$infra" up "$topo"
-ip netns exec "$ns" nft list table inet infra | grep -qF "tcp dport 20000-20010 accept" ||
-  fail "the range rule is not back"
+# The listing is read whole before it is searched: grep -q stops at the
+# first match, and under pipefail an nft still writing would fail the pipe.
+listing=$(ip netns exec "$ns" nft list table inet infra)
+grep -qF "tcp dport 20000-20010 accept" <<<"$listing" ||
+  { cat "$work/out" "$work/err"; echo "$listing"; fail "the range rule is not back"; }
 run 0 "$infra" plan "$topo"
 
 # 4. {proto: icmp} opens ICMP.
