@@ -83,5 +83,8 @@ repaired load_balancer.web haproxy
 
 ip netns exec "$host_ns" nft delete table inet infra
 repaired firewall.web status
-ip netns exec "$host_ns" nft list tables | grep -q "inet infra" || fail "the nftables table is not back"
+# Read whole, then searched: nft writes in small pieces, and grep -q leaving
+# at the first match would fail the pipe under pipefail.
+tables=$(ip netns exec "$host_ns" nft list tables)
+grep -q "inet infra" <<<"$tables" || fail "the nftables table is not back"
 echo "local drift: sshd, haproxy and the nftables table repaired by up; status before and after"
