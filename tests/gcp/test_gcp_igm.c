@@ -76,28 +76,33 @@ static void route_group(const char *tmpl, long size, int stable)
 /* Members named pool-NAME for each character of names. */
 static void route_members(const char *names)
 {
-    char buf[2048] = "{\"managedInstances\": [";
+    pu_buf b = {0};
+    pu_buf_puts(&b, "{\"managedInstances\": [");
     for (const char *n = names; *n; n++)
-        snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf),
-                 "%s{\"instance\": \"" LINK ZONE "/instances/pool-%c\", \"currentAction\": "
-                 "\"NONE\", \"instanceStatus\": \"RUNNING\"}",
-                 n == names ? "" : ", ", *n);
-    strcat(buf, "]}");
-    gct_route("/listManagedInstances", 200, buf);
+        pu_buf_printf(&b,
+                      "%s{\"instance\": \"" LINK ZONE "/instances/pool-%c\", \"currentAction\": "
+                      "\"NONE\", \"instanceStatus\": \"RUNNING\"}",
+                      n == names ? "" : ", ", *n);
+    pu_buf_puts(&b, "]}");
+    gct_route("/listManagedInstances", 200, b.data);
+    free(b.data);
 }
 
 /* The zone's instances: names[i] made from templates[i] ('1' or '2'). */
 static void route_instances(const char *names, const char *templates)
 {
-    char buf[4096] = "{\"items\": [";
+    pu_buf b = {0};
+    pu_buf_puts(&b, "{\"items\": [");
     for (size_t i = 0; names[i]; i++)
-        snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf),
-                 "%s{\"name\": \"pool-%c\", \"selfLink\": \"" LINK ZONE
-                 "/instances/pool-%c\", \"metadata\": {\"items\": [{\"key\": "
-                 "\"instance-template\", \"value\": \"" LINK "global/instanceTemplates/t%c\"}]}}",
-                 i ? ", " : "", names[i], names[i], templates[i]);
-    strcat(buf, "]}");
-    gct_route("GET " BASE ZONE "/instances?", 200, buf);
+        pu_buf_printf(&b,
+                      "%s{\"name\": \"pool-%c\", \"selfLink\": \"" LINK ZONE
+                      "/instances/pool-%c\", \"metadata\": {\"items\": [{\"key\": "
+                      "\"instance-template\", \"value\": \"" LINK
+                      "global/instanceTemplates/t%c\"}]}}",
+                      i ? ", " : "", names[i], names[i], templates[i]);
+    pu_buf_puts(&b, "]}");
+    gct_route("GET " BASE ZONE "/instances?", 200, b.data);
+    free(b.data);
 }
 
 static void test_create_sends_the_group_and_waits_until_it_is_stable(void **state)
