@@ -2,6 +2,7 @@
  * service replaced by a scripted server and call_resuming settable. */
 #define _GNU_SOURCE
 #include "gcp_test.h"
+#include "gcp_res.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -390,4 +391,18 @@ char *gct_op(const char *scope, const char *name, const char *status)
                  key ? scope : "", key ? "\"" : "") < 0)
         return NULL;
     return out;
+}
+
+int gct_act(infra_provider *p, const char *type, gct_call *c, const infra_json *prior,
+            const infra_json *planned, const infra_json *read_state, infra_json **out)
+{
+    void *priv_out = NULL;
+    size_t priv_out_len = 0;
+    gcp_act a = {p, &c->call, prior, planned, read_state, NULL, 0, out, &priv_out, &priv_out_len};
+    const gcp_handler *h = gcp_handler_find(type);
+    assert_non_null(h);
+    int rc = read_state != NULL ? h->read(&a) : planned == NULL ? h->remove(&a) : h->apply(&a);
+    if (priv_out != NULL)
+        pu_host->free(priv_out);
+    return rc;
 }

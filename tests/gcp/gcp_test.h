@@ -71,4 +71,10 @@ char *gct_dump(const infra_json *v);
 /* An operation answer of scope ("zones/europe-west1-b", "global") with status. */
 char *gct_op(const char *scope, const char *name, const char *status);
 
+/* Calls the handler of resource type on p: read when read_state is given,
+ * remove when planned is NULL, else apply. The handler's private output is
+ * freed; its return value is returned. */
+int gct_act(infra_provider *p, const char *type, gct_call *c, const infra_json *prior,
+            const infra_json *planned, const infra_json *read_state, infra_json **out);
+
 #endif
