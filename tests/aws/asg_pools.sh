@@ -36,16 +36,7 @@ eventually() {
 topo=$work/asg-pools.yaml
 standins=
 is_up=
-pools_cleanup() {
-  local rc=$?
-  trap - EXIT
-  set +e
-  [ -z "$is_up" ] || "$infra" down "$topo" --yes </dev/null >"$work/down-cleanup.log" 2>&1
-  [ -z "$standins" ] || rm -rf "$(dirname "$standins")"
-  (exit $rc)
-  cleanup
-}
-trap pools_cleanup EXIT
+trap scenario_cleanup EXIT
 
 # The stand-ins where the pool hosts see them: the server's agents and the
 # pool's user data start them from there.

@@ -49,16 +49,7 @@ export INFRA_VAR_api_token=$token
 standins=
 is_up=
 
-clickcount_cleanup() {
-  local rc=$?
-  trap - EXIT
-  set +e
-  [ -z "$is_up" ] || "$infra" down "$topo" --yes </dev/null >"$work/down-cleanup.log" 2>&1
-  [ -z "$standins" ] || rm -rf "$(dirname "$standins")"
-  (exit $rc)
-  cleanup
-}
-trap clickcount_cleanup EXIT
+trap scenario_cleanup EXIT
 
 # The agents the plugin installs: launchers of the stand-ins.
 standins=$("$root/tests/standins/stage.sh")

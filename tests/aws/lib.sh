@@ -34,6 +34,20 @@ source "$root/tests/lib.sh"
 command -v jq >/dev/null || skip "jq is not installed"
 command -v curl >/dev/null || skip "curl is not installed"
 
+# scenario_cleanup: cleanup for a scenario through the infra binary: down
+# (when $is_up is set) of $topo, the staged stand-ins ($standins) removed,
+# then cleanup. A scenario sets topo, is_up and standins, then
+#   trap scenario_cleanup EXIT
+scenario_cleanup() {
+  local rc=$?
+  trap - EXIT
+  set +e
+  [ -z "${is_up:-}" ] || "$infra" down "${topo:-}" --yes </dev/null >"$work/down-cleanup.log" 2>&1
+  [ -z "${standins:-}" ] || rm -rf "$(dirname "$standins")"
+  (exit $rc)
+  cleanup
+}
+
 cleanup() {
   local rc=$?
   if [ -n "$emulator_pid" ]; then kill "$emulator_pid" 2>/dev/null || true; wait "$emulator_pid" 2>/dev/null || true; fi
