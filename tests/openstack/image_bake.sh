@@ -27,6 +27,12 @@ bake_keygen infra-os-test
 INFRA_SSH_PRIVATE_KEY=$(jq -r '.[0].ssh_private_key' "$pool_dir/hosts.json")
 export INFRA_SSH_PRIVATE_KEY
 bake_workspace ovh-image.yaml
+# The world's project is shared with the scenarios that boot the newest
+# "nomad-host-*" image (e2e-ovh, clusters/paris): the images made here are
+# named apart so that none of them picks one up while it is being made,
+# replaced or deleted.
+sed -i 's/^    name: nomad-host$/    name: baked-nomad-host/' "$topo"
+grep -q '^    name: baked-nomad-host$' "$topo" || fail "ovh-image.yaml has no image named nomad-host"
 env=$suffix
 bake_args=(-e "$env" --var "cidr=$pool_cidr" --var "key_name=nomad-image-$suffix" --var login_user=root)
 bake_noun=server
@@ -68,7 +74,7 @@ hash1=$(st image.nomad-host build_hash)
 [ "$(st image.nomad-host base_id)" = "$base" ] || fail "the base is not Debian 12 ($base)"
 im=$(osctl get image "/images/$img1")
 [ "$(echo "$im" | jq -r .status)" = active ] || fail "$img1 is not active: $(echo "$im" | jq -c .)"
-[ "$(echo "$im" | jq -r .name)" = "nomad-host-${hash1:0:16}" ] || fail "$img1 is named $(echo "$im" | jq -r .name)"
+[ "$(echo "$im" | jq -r .name)" = "baked-nomad-host-${hash1:0:16}" ] || fail "$img1 is named $(echo "$im" | jq -r .name)"
 [ "$(echo "$im" | jq -r .infra_build_hash)" = "$hash1" ] || fail "$img1 lacks its infra_build_hash property"
 [ "$(echo "$im" | jq -r .infra_address)" = image.nomad-host ] || fail "$img1 lacks its infra_address property"
 [ "$(builds_alive)" -eq 0 ] || fail "a build server is left"

@@ -35,9 +35,30 @@ export OS_CLIENT_CONFIG_FILE=$world/clouds.yaml OS_CLIENT_SECURE_FILE=$world/sec
 # One suffix for every name this run makes: runs may share the world.
 suffix=t$$
 
+# Where each of the world's service logs stood when this run began: a
+# failed run shows what the services logged as errors since then.
+world_logs=(nova-api nova-compute nova-conductor glance-api neutron-server keystone)
+declare -A world_log_start=()
+for l in "${world_logs[@]}"; do
+  world_log_start[$l]=$(wc -l <"$world/log/$l.log" 2>/dev/null || echo 0)
+done
+world_log_errors() {
+  local l
+  for l in "${world_logs[@]}"; do
+    [ -f "$world/log/$l.log" ] || continue
+    tail -n +"$((world_log_start[$l] + 1))" "$world/log/$l.log" |
+      grep -E ' (ERROR|CRITICAL) |Traceback|Error: ' | cut -c1-400 | tail -n 15 >"$work/$l.errors" || true
+    if [ -s "$work/$l.errors" ]; then
+      echo "--- $l.log: errors while this run ran (the run shares the world with others)" >&2
+      cat "$work/$l.errors" >&2
+    fi
+  done
+}
+
 cleanup() {
   local rc=$?
   local t
+  [ $rc -eq 0 ] || world_log_errors
   for t in "${cleanup_topologies[@]}"; do
     if [ -f "$t" ] && [ $rc -ne 0 ]; then
       # What a failed run left in the shared world goes.

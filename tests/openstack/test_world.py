@@ -136,7 +136,10 @@ def test_expired_token(w, token, body):
     expires = (datetime.datetime.utcnow() + datetime.timedelta(seconds=12)).replace(microsecond=0)
     cred = call("POST", "%s/users/%s/application_credentials" % (w.keystone, user),
                 {"application_credential": {"name": "expiring-%d" % os.getpid(),
-                                            "expires_at": expires.isoformat()}},
+                                            "expires_at": expires.isoformat(),
+                                            # Named, not copied from the token: once
+                                            # keystone copied a role the user lacks.
+                                            "roles": [{"name": "member"}]}},
                 token=token)[1]["application_credential"]
     short, short_body = oshttp.token(w.keystone, oshttp.app_cred_auth(cred["id"],
                                                                       cred["secret"]))
@@ -156,7 +159,10 @@ def test_expired_token(w, token, body):
 
 def test_images_flavors(w, token, catalog):
     glance = endpoint(catalog, "image", w.region)
-    images = call("GET", glance + "/v2/images?sort=created_at:desc", token=token)[1]["images"]
+    # The world's own images are public; the scenarios sharing the world
+    # make private ones of their own, some not yet active.
+    images = call("GET", glance + "/v2/images?sort=created_at:desc&visibility=public",
+                  token=token)[1]["images"]
     names = [i["name"] for i in images]
     for name in ("Debian 12", "nomad-host-2026-11-01", "nomad-host-2026-11-02"):
         check(name in names, "image %s missing (have %s)" % (name, names))
