@@ -23,7 +23,8 @@ source "$(dirname "$0")/lib.sh"
 command -v busybox >/dev/null || skip "busybox is not installed"
 nodes=4 # listed nodes; and 2 pool members
 standins=$("$root/tests/standins/stage.sh")
-trap 'rm -rf "$(dirname "$standins")"; cleanup' EXIT
+# cleanup exits with the status it is entered with: the script's, not the rm's.
+trap 'st=$?; rm -rf "$(dirname "$standins")"; (exit $st); cleanup' EXIT
 export INFRA_NOMAD_BINARY=$standins/nomad INFRA_CONSUL_BINARY=$standins/consul
 pool_create $((nodes + 2))
 pool_cidr=$(awk '$1 == "cidr:" {print $2}' "$pool_dir/pool.yaml")
@@ -56,6 +57,7 @@ sed -i -e 's/^variables:$/variables:\n  workers: { default: 2 }/' \
             provider: gcp\
             clients: { pool: instance_group_manager.workers }|' \
   -e 's|^    file: jobs/web-static.json$|&\
+    set: { datacenters: [europe-west1] }  # the balancer'"'"'s client, not the pool\
   sleep:\
     cluster: main\
     file: jobs/sleep.json|' "$topo"
