@@ -258,10 +258,9 @@ static void test_a_pool_scale_in_deletes_the_drained_members_and_lists_addresses
     gct_call_init(&c, "instance_group_manager.pool", NULL);
     infra_json *prior = gct_json("{\"id\": \"" GROUP "\", \"template\": \"" T1
                                  "\", \"size\": 3, \"scheduler_pool\": true}");
-    infra_json *planned = gct_json("{\"id\": \"" GROUP "\", \"template\": \"" T1
-                                   "\", \"size\": 2, \"scheduler_pool\": true, "
-                                   "\"terminate_first\": [\"projects/infra-test/" ZONE
-                                   "/instances/pool-c\"]}");
+    infra_json *planned = gct_json(
+        "{\"id\": \"" GROUP "\", \"template\": \"" T1 "\", \"size\": 2, \"scheduler_pool\": true, "
+        "\"terminate_first\": [\"projects/infra-test/" ZONE "/instances/pool-c\"]}");
     infra_json *out = NULL;
     assert_int_equal(act("instance_group_manager", &c, prior, planned, NULL, &out), 0);
     infra_json *b = gct_body(gct_last("/deleteInstances"));
@@ -423,8 +422,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_scale_in_deletes_the_named_members_before_resizing,
                                         setup, teardown),
-        cmocka_unit_test_setup_teardown(test_a_pool_scale_in_deletes_the_drained_members_and_lists_addresses,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_pool_scale_in_deletes_the_drained_members_and_lists_addresses, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_shows_a_template_and_size_changed_outside, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_validate_refuses_unknown_keys_and_bad_values, setup,

@@ -317,8 +317,8 @@ static json_t *group_instances(const json_t *attrs)
  * managed group's size), else its min, else as many as it has. */
 static json_int_t group_expected(const json_t *attrs)
 {
-    static const char *const keys[] = {"desired", "desired_capacity", "target_size", "size",
-                                       "min",     NULL};
+    static const char *const keys[] = {"desired", "desired_capacity", "target_size", "size", "min",
+                                       NULL};
     for (size_t k = 0; keys[k]; k++) {
         const json_t *v = json_object_get(attrs, keys[k]);
         if (json_is_integer(v))

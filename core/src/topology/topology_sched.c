@@ -414,12 +414,12 @@ static void add_pools(topo_ctx *ctx, const topo_cluster *c, const topo_region *r
         }
         /* a gcp template's startup script is its user data, under any of
          * its names */
-        const char *script_key = json_object_get(tmpl->config, "user_data")        ? "user_data"
-                                 : json_object_get(tmpl->config, "startup_script") ? "startup_script"
-                                 : json_object_get(json_object_get(tmpl->config, "metadata"),
-                                                   "startup-script")
-                                     ? "metadata.startup-script"
-                                     : NULL;
+        const char *script_key =
+            json_object_get(tmpl->config, "user_data")        ? "user_data"
+            : json_object_get(tmpl->config, "startup_script") ? "startup_script"
+            : json_object_get(json_object_get(tmpl->config, "metadata"), "startup-script")
+                ? "metadata.startup-script"
+                : NULL;
         if (script_key) {
             pool_error(ctx, c, r, dc,
                        "%s sets %s: the scheduler supplies the %s of a client pool's "
