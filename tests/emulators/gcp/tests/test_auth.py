@@ -133,12 +133,10 @@ class TokenEndpoint(EmulatorCase):
     def test_metadata_root_answers_google_auths_ping(self):
         # google-auth tells whether it runs on Compute Engine by this ping
         # (GCE_METADATA_IP), before it asks for a token.
-        from google.auth.transport.urllib3 import Request as Urllib3Request
-        import urllib3
         original = _metadata._METADATA_IP_ROOT
         _metadata._METADATA_IP_ROOT = self.endpoint
         try:
-            self.assertTrue(_metadata.ping(Urllib3Request(urllib3.PoolManager())))
+            self.assertTrue(_metadata.ping(google_auth_httplib2.Request(httplib2.Http())))
         finally:
             _metadata._METADATA_IP_ROOT = original
         with self.assertRaises(urllib.error.HTTPError) as ctx:
