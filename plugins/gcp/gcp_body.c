@@ -41,6 +41,46 @@ int gcp_network_tags(const infra_json *cfg, char ***out)
     return 0;
 }
 
+char *gcp_join_tag_value(const char *topology, const char *environment, const char *cluster,
+                         const char *region)
+{
+    /* A network tag is a Compute name ([a-z]([-a-z0-9]*[a-z0-9])?, 63 at
+     * most) and the names it stands for are free text: the tag is a digest
+     * of them, the same words the nomad plugin hashes for the pool's
+     * Consul auto-join (nomad_pool_join_gce_tag). */
+    char *text = pu_printf("%s.%s.%s.%s", topology && *topology ? topology : "-",
+                           environment && *environment ? environment : "default", cluster, region);
+    char hex[65];
+    gcp_sha256_hex(text, strlen(text), hex);
+    free(text);
+    hex[GCP_JOIN_TAG_HEX] = '\0';
+    return pu_printf(GCP_JOIN_TAG_PREFIX "%s", hex);
+}
+
+char *gcp_join_tag(infra_call *call, const infra_json *cfg)
+{
+    const char *role = pu_json_str(cfg, "role"), *cluster = pu_json_str(cfg, "cluster");
+    const char *region = pu_json_str(cfg, "region");
+    if (role == NULL || strcmp(role, "server") != 0 || cluster == NULL || region == NULL)
+        return NULL;
+    const char *topo =
+        call != NULL && INFRA_HAS_SLOT(pu_host, call_topology) ? pu_host->call_topology(call) : "";
+    const char *env = call != NULL && INFRA_HAS_SLOT(pu_host, call_environment)
+                          ? pu_host->call_environment(call)
+                          : "";
+    return gcp_join_tag_value(topo, env, cluster, region);
+}
+
+int gcp_instance_tags(infra_call *call, const infra_json *cfg, char ***out)
+{
+    int error = gcp_network_tags(cfg, out);
+    char *join = error == 0 ? gcp_join_tag(call, cfg) : NULL;
+    if (join != NULL && !gcp_strv_has(*out, join))
+        gcp_strv_push(out, join);
+    free(join);
+    return error;
+}
+
 infra_json *gcp_user_labels(const infra_json *cfg)
 {
     infra_json *labels = GJ->new_object();
@@ -311,7 +351,7 @@ int gcp_instance_props(gcp_act *a, const infra_json *cfg, const char *zone, cons
         (error = gcp_metadata_build(a, cfg, &md)) < 0 ||
         (error = pu_json_set(props, "metadata", md)) < 0)
         goto done;
-    if ((error = gcp_network_tags(cfg, &tags)) < 0) {
+    if ((error = gcp_instance_tags(a->call, cfg, &tags)) < 0) {
         pu_diagf(a->call, "network_tags", "network_tags must be a list of names");
         goto done;
     }

@@ -8,8 +8,11 @@
  * change is a resize, except that a scale-in first deletes the members
  * remove_instances names (deleteInstances, which also lowers the target
  * size), so that whoever owns the pool drains the members it chooses and
- * the group deletes exactly those. Every change ends when the group is
- * stable (status.isStable).
+ * the group deletes exactly those: terminate_first, which the host sets
+ * for a scheduler's client pool (scheduler_pool: the state then lists
+ * instance_addresses, the members' private addresses) after draining
+ * them, or remove_instances. Every change ends when the group is stable
+ * (status.isStable).
  *
  * Each step reads what the group is now, so a run cut short is finished
  * by the next one: the template is set again (no change), the members
@@ -229,6 +232,63 @@ static int igm_roll(gcp_act *a, const char *id, const char *zone, const char *ba
 /* ------------------------------------------------------------------ */
 /* States                                                             */
 
+/* 1 when the group runs a scheduler's client pool (scheduler_pool, which
+ * the host sets): its state then lists instance_addresses. */
+static int is_pool(const infra_json *st)
+{
+    int on = 0;
+    return st != NULL && pu_json_to_bool(GJ->get(st, "scheduler_pool"), &on) == 0 && on;
+}
+
+/* instance_addresses: [{"id", "private_ip"}] of the members that run or
+ * are starting, in the group's order (what a scheduler's client pool is
+ * known by; "id" is the member as "instances" names it). One instances.list
+ * of the zone, filtered on the base name, gives the addresses. */
+static int igm_addresses(gcp_act *a, const char *zone, const char *base, char *const *members,
+                         infra_json *st)
+{
+    infra_json *doc = NULL, *list = GJ->new_array();
+    int error = 0;
+    if (gcp_strv_len((char **)members) > 0) {
+        char *path = pu_printf("projects/%s/zones/%s/instances", a->p->project, zone);
+        char *filter = pu_printf("name eq %s-.*", base);
+        char *enc = gcp_url_encode(filter);
+        char *query = pu_printf("filter=%s&maxResults=500", enc);
+        error = gcp_get(a->p, a->call, GCP_COMPUTE, path, query, "instances.list", "", NULL, &doc);
+        free(query);
+        free(enc);
+        free(filter);
+        free(path);
+    }
+    const infra_json *items = GJ->get(doc, "items");
+    for (size_t m = 0; error == 0 && members != NULL && members[m] != NULL; m++) {
+        const infra_json *inst = NULL;
+        for (size_t i = 0; items != NULL && i < GJ->length(items) && inst == NULL; i++) {
+            char *rel = gcp_relative_name(pu_json_str(GJ->at(items, i), "selfLink"));
+            if (rel != NULL && strcmp(rel, members[m]) == 0)
+                inst = GJ->at(items, i);
+            free(rel);
+        }
+        const char *status = pu_json_str(inst, "status");
+        if (status != NULL && strcmp(status, "PROVISIONING") != 0 &&
+            strcmp(status, "STAGING") != 0 && strcmp(status, "RUNNING") != 0)
+            continue; /* stopping or gone: no longer one of the pool's */
+        const char *ip = gcp_json_path_str(inst, "networkInterfaces.0.networkIP");
+        infra_json *one = GJ->new_object();
+        if ((error = pu_json_set_str(one, "id", members[m])) == 0 && ip != NULL)
+            error = pu_json_set_str(one, "private_ip", ip);
+        if (error == 0)
+            error = GJ->append(list, one);
+        else
+            GJ->release(one);
+    }
+    GJ->release(doc);
+    if (error == 0)
+        return pu_json_set(st, "instance_addresses", list);
+    GJ->release(list);
+    return error;
+}
+
 static int igm_state(gcp_act *a, const infra_json *base, const infra_json *obj, int refresh,
                      infra_json **out)
 {
@@ -246,6 +306,16 @@ static int igm_state(gcp_act *a, const infra_json *base, const infra_json *obj, 
         gcp_strv_push(&names, gcp_last_segment(members[i]));
     if ((error = gcp_json_set_strv(st, "instances", members)) < 0 ||
         (error = gcp_json_set_strv(st, "instance_names", names)) < 0)
+        goto done;
+    if (is_pool(base))
+        error = igm_addresses(a, gcp_last_segment(pu_json_str(obj, "zone")),
+                              pu_json_str(obj, "baseInstanceName"), members, st);
+    else if (GJ->get(st, "instance_addresses") != NULL)
+        GJ->remove(st, "instance_addresses"); /* the plan's unknown: no pool, no list */
+    /* what the host asked to go first is no attribute of the group */
+    if (GJ->get(st, "terminate_first") != NULL)
+        GJ->remove(st, "terminate_first");
+    if (error < 0)
         goto done;
     if (refresh) {
         /* Drift: what the group uses and its size, in the state's words
@@ -269,13 +339,18 @@ done:
 /* ------------------------------------------------------------------ */
 /* Handlers                                                           */
 
-/* The members of remove_instances (names or ids) that are members now,
- * at most n of them. */
+/* The members of terminate_first (the drained clients of a scheduler's
+ * pool, set by the host) and remove_instances (names or ids) that are
+ * members now, at most n of them. */
 static char **chosen_members(const infra_json *cfg, char *const *members, long n)
 {
-    char **wanted = NULL, **out = gcp_strv_new();
-    if (gcp_json_strv(GJ->get(cfg, "remove_instances"), &wanted) < 0)
-        return out;
+    char **wanted = NULL, **more = NULL, **out = gcp_strv_new();
+    if (gcp_json_strv(GJ->get(cfg, "terminate_first"), &wanted) < 0)
+        wanted = gcp_strv_new();
+    if (gcp_json_strv(GJ->get(cfg, "remove_instances"), &more) == 0)
+        for (size_t i = 0; more[i] != NULL; i++)
+            gcp_strv_push(&wanted, more[i]);
+    gcp_strv_free(more);
     for (size_t i = 0; wanted[i] != NULL && (long)gcp_strv_len(out) < n; i++)
         for (size_t k = 0; members[k] != NULL; k++)
             if (gcp_ref_same(wanted[i], members[k]) && !gcp_strv_has(out, members[k])) {

@@ -132,10 +132,10 @@ static infra_json *wanted_labels(const infra_json *cfg)
     return out;
 }
 
-static int same_tags(const infra_json *obj, const infra_json *cfg)
+static int same_tags(infra_call *call, const infra_json *obj, const infra_json *cfg)
 {
     char **want = NULL, **have = NULL;
-    int same = gcp_network_tags(cfg, &want) == 0 &&
+    int same = gcp_instance_tags(call, cfg, &want) == 0 &&
                gcp_json_strv(gcp_json_path(obj, "tags.items"), &have) == 0 &&
                gcp_strv_same_set(want, have);
     gcp_strv_free(want);
@@ -212,14 +212,23 @@ static int refresh_config(gcp_act *a, infra_json *st, const infra_json *obj)
     }
     GJ->release(want);
     GJ->release(have);
-    if (error == 0 && !same_tags(obj, st)) {
+    if (error == 0 && !same_tags(a->call, obj, st)) {
         const char *k = GJ->get(st, "network_tags") ? "network_tags"
                         : (GJ->get(st, "tags") && GJ->type(GJ->get(st, "tags")) == INFRA_JSON_ARRAY)
                             ? "tags"
                             : NULL;
-        const infra_json *items = gcp_json_path(obj, "tags.items");
+        /* the join tag is infra's, not the configuration's */
+        char **items = NULL, **user = gcp_strv_new(), *join = gcp_join_tag(a->call, st);
+        if (gcp_json_strv(gcp_json_path(obj, "tags.items"), &items) < 0)
+            items = gcp_strv_new();
+        for (size_t i = 0; items[i] != NULL; i++)
+            if (join == NULL || strcmp(items[i], join) != 0)
+                gcp_strv_push(&user, items[i]);
         if (k != NULL)
-            error = items ? pu_json_set_copy(st, k, items) : pu_json_set(st, k, GJ->new_array());
+            error = gcp_json_set_strv(st, k, user);
+        gcp_strv_free(items);
+        gcp_strv_free(user);
+        free(join);
     }
     /* Metadata: the startup script (its change replaces the instance), the
      * ssh-keys line and the user's items. */
@@ -370,9 +379,9 @@ static int tags_body(gcp_act *a, const infra_json *obj, infra_json **body)
 {
     char **want = NULL;
     *body = NULL;
-    if (same_tags(obj, a->planned))
+    if (same_tags(a->call, obj, a->planned))
         return 0;
-    if (gcp_network_tags(a->planned, &want) < 0)
+    if (gcp_instance_tags(a->call, a->planned, &want) < 0)
         return INFRA_EINVALID;
     infra_json *b = GJ->new_object();
     gcp_json_set_strv(b, "items", want);

@@ -239,6 +239,21 @@ int gcp_instance_props(gcp_act *a, const infra_json *cfg, const char *zone, cons
 int gcp_metadata_build(gcp_act *a, const infra_json *cfg, infra_json **out);
 /* The network tags cfg asks for (network_tags, or tags given as a list). */
 int gcp_network_tags(const infra_json *cfg, char ***out);
+/* Servers of a scheduler's cluster carry this network tag, which the
+ * clients of a managed-group pool find them by (Consul's cloud auto-join,
+ * go-discover's gce tag_value): GCP_JOIN_TAG_PREFIX and the first
+ * GCP_JOIN_TAG_HEX hex digits of SHA-256("TOPOLOGY.ENV.CLUSTER.REGION"),
+ * "-" for no topology name, "default" for no environment. */
+#define GCP_JOIN_TAG_PREFIX "infra-join-"
+#define GCP_JOIN_TAG_HEX 20
+/* That tag for these names (caller frees). */
+char *gcp_join_tag_value(const char *topology, const char *environment, const char *cluster,
+                         const char *region);
+/* The join tag of an instance cfg describes (role server, with cluster and
+ * region; the call's topology and environment), else NULL; caller frees. */
+char *gcp_join_tag(infra_call *call, const infra_json *cfg);
+/* gcp_network_tags and the join tag, if any: what the instance carries. */
+int gcp_instance_tags(infra_call *call, const infra_json *cfg, char ***out);
 /* The user labels cfg asks for (labels, tags given as a map, and role,
  * cluster, region, datacenter), a new map. */
 infra_json *gcp_user_labels(const infra_json *cfg);

@@ -205,6 +205,12 @@ static const pu_attr instance_group_manager_attrs[] = {
     {"stable_deadline", "integer", 0, "seconds a change has for the group to be stable (default 600)"},
     {"instances", "list", C, "instance ids of the members"},
     {"instance_names", "list", C, "names of the members"},
+    {"instance_addresses", "list", C,
+     "[{id, private_ip}] of the running members (with scheduler_pool)"},
+    {"scheduler_pool", "bool", 0,
+     "runs a scheduler's client pool (set by the cluster): instance_addresses listed"},
+    {"terminate_first", "list", 0,
+     "members a scale-in deletes (drained first; set by a scheduler's client pool)"},
 };
 
 static const pu_attr dns_record_attrs[] = {
@@ -615,7 +621,7 @@ int gcp_plan(infra_provider *self, infra_call *call, const char *type, const inf
             {"instance_group", "size", "instances"},
             {"load_balancer", "targets", "instances"},
             {"instance_group_manager", "template size remove_instances",
-             "instances instance_names"},
+             "instances instance_names instance_addresses"},
         };
         for (size_t i = 0; i < sizeof(volatile_attrs) / sizeof(volatile_attrs[0]); i++) {
             if (strcmp(type, volatile_attrs[i].type) != 0)

@@ -512,7 +512,7 @@ typedef struct nomad_pool_in {
     const char *region;     /* Nomad region = Consul datacenter */
     const char *datacenter; /* the pool's Nomad datacenter */
     const char *authority;  /* the region's primary datacenter / authoritative region */
-    const char *join;       /* Consul's retry_join entry (nomad_pool_join_aws) */
+    const char *join;       /* Consul's retry_join entry (nomad_pool_join_aws, _gce) */
     const char *gossip[NOMAD_AGENT_COUNT];
     const char *consul_token; /* the pool token (nomad_pool_token_ensure), not management */
     const char *ca_pem;       /* the cluster CA, the pool's certificate and its key */
@@ -528,6 +528,17 @@ char *nomad_pool_join_tag(const char *topology, const char *environment, const c
  * ... tag_value=..."); without aws_region the agent asks the instance
  * metadata service (caller frees). */
 char *nomad_pool_join_aws(const char *aws_region, const char *tag_value);
+/* The gcp counterpart of NOMAD_POOL_TAG: a network tag (a Compute name,
+ * so no free text) the gcp plugin gives every instance with role
+ * "server": "infra-join-" and the first 20 hex digits of the SHA-256 of
+ * nomad_pool_join_tag's value (caller frees). The gcp plugin's
+ * gcp_join_tag_value makes the same. */
+char *nomad_pool_join_gce_tag(const char *tag_value);
+/* go-discover's gce entry for a network tag ("provider=gce project_name=P
+ * zone_pattern=REGION-.* tag_value=T"): without project the agent asks the
+ * metadata server, without gcp_region it looks in every zone (caller
+ * frees). */
+char *nomad_pool_join_gce(const char *project, const char *gcp_region, const char *network_tag);
 /* nomad_pool_ops.c: waits until expected clients of the pool (datacenter
  * of region r) are ready in /v1/nodes (registered, eligible, not
  * draining), and every one of addresses (the group's instances' private

@@ -1,5 +1,7 @@
 /* Client pools that join by themselves: the user data of an autoscaling
- * group's instances (a shell script cloud-init runs once as root), and the
+ * group's instances (a shell script cloud-init runs once as root; on gcp
+ * the startup-script of a managed group's template, which the guest agent
+ * runs as root at boot), and the
  * Consul token those instances carry.
  *
  * infra never logs in to a pool instance, so everything a client needs is
@@ -50,6 +52,29 @@ char *nomad_pool_join_aws(const char *aws_region, const char *tag_value)
                ? pu_printf("provider=aws region=%s tag_key=" NOMAD_POOL_TAG " tag_value=%s",
                            aws_region, tag_value)
                : pu_printf("provider=aws tag_key=" NOMAD_POOL_TAG " tag_value=%s", tag_value);
+}
+
+char *nomad_pool_join_gce_tag(const char *tag_value)
+{
+    char hex[65];
+    nomad_sha256_hex(tag_value, strlen(tag_value), hex);
+    hex[20] = '\0';
+    return pu_printf("infra-join-%s", hex);
+}
+
+char *nomad_pool_join_gce(const char *project, const char *gcp_region, const char *network_tag)
+{
+    /* Project ids, region names and network tags hold only [a-z0-9-]: no
+     * word needs URL-encoding. zone_pattern is RE2, matched whole by
+     * zones.list's filter. */
+    pu_buf b = {0};
+    pu_buf_printf(&b, "provider=gce");
+    if (project != NULL && *project)
+        pu_buf_printf(&b, " project_name=%s", project);
+    if (gcp_region != NULL && *gcp_region)
+        pu_buf_printf(&b, " zone_pattern=%s-.*", gcp_region);
+    pu_buf_printf(&b, " tag_value=%s", network_tag);
+    return pu_buf_take(&b);
 }
 
 int nomad_pool_cert_load(infra_scheduler *ctx, infra_call *call, const nomad_keys *keys,

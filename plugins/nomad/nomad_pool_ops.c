@@ -197,9 +197,11 @@ int nomad_op_pool_user_data(infra_scheduler *self, infra_call *call, const infra
     if (pool == NULL)
         return INFRA_EINVALID;
     const char *cloud = pu_json_str(pool, "cloud");
-    if (cloud == NULL || strcmp(cloud, "aws") != 0) {
+    int gce = cloud != NULL && strcmp(cloud, "gcp") == 0;
+    if (cloud == NULL || (strcmp(cloud, "aws") != 0 && !gce)) {
         /* Consul's cloud auto-join is written per provider (go-discover). */
-        pu_diagf(call, "", "region %s, pool %s: client pools on %s are not supported (aws only)",
+        pu_diagf(call, "",
+                 "region %s, pool %s: client pools on %s are not supported (aws and gcp only)",
                  region, datacenter, cloud ? cloud : "this provider");
         return INFRA_ENOTSUP;
     }
@@ -213,7 +215,14 @@ int nomad_op_pool_user_data(infra_scheduler *self, infra_call *call, const infra
     const char *topology =
         INFRA_HAS_SLOT(pu_host, call_topology) ? pu_host->call_topology(call) : "";
     tag = nomad_pool_join_tag(topology, self->environment, self->cluster, region);
-    join = nomad_pool_join_aws(pu_json_str(pool, "cloud_region"), tag);
+    if (gce) {
+        char *network_tag = nomad_pool_join_gce_tag(tag);
+        join = nomad_pool_join_gce(pu_json_str(pool, "cloud_project"),
+                                   pu_json_str(pool, "cloud_region"), network_tag);
+        free(network_tag);
+    } else {
+        join = nomad_pool_join_aws(pu_json_str(pool, "cloud_region"), tag);
+    }
     nomad_pool_in in = {.s = &self->s,
                         .cluster = self->cluster,
                         .region = region,

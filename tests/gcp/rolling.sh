@@ -24,7 +24,8 @@ pool_create 5
 emulator_start --operation-seconds 0.2 --time-scale 0.1 --hosts "$pool_dir/hosts.json"
 # The workers note their boot where the test sees it (a host's /tmp is its own).
 boot_log=$(mktemp -d /var/tmp/infra-gcp-workers.XXXXXX)
-trap 'rm -rf "$boot_log"; cleanup' EXIT
+# cleanup exits with the status it is entered with: the script's, not the rm's.
+trap 'st=$?; rm -rf "$boot_log"; (exit $st); cleanup' EXIT
 topo=$work/gcp-rolling.yaml
 sed "s|boot_log: { default: \"[^\"]*\"|boot_log: { default: \"$boot_log\"|" \
   "$root/examples/gcp-rolling.yaml" >"$topo"

@@ -231,6 +231,58 @@ static void test_a_scale_in_deletes_the_named_members_before_resizing(void **sta
     gct_call_clear(&c);
 }
 
+/* A scheduler's client pool (scheduler_pool): the members the host
+ * drained (terminate_first) are deleted, exactly those, with no resize;
+ * the state lists the running members' addresses for the scheduler, and
+ * what the host asked to go first is no attribute of the group. */
+static void test_a_pool_scale_in_deletes_the_drained_members_and_lists_addresses(void **state)
+{
+    (void)state;
+    route_group(T1, 3, 1);
+    route_done("/deleteInstances", ZONE);
+    route_members("abc");
+    gct_route("GET " BASE ZONE "/instances?", 200,
+              "{\"items\": [{\"name\": \"pool-a\", \"selfLink\": \"" LINK ZONE
+              "/instances/pool-a\", \"status\": \"RUNNING\", \"networkInterfaces\": "
+              "[{\"networkIP\": \"10.0.0.2\"}], \"metadata\": {\"items\": [{\"key\": "
+              "\"instance-template\", \"value\": \"" LINK "global/instanceTemplates/t1\"}]}}, "
+              "{\"name\": \"pool-b\", \"selfLink\": \"" LINK ZONE
+              "/instances/pool-b\", \"status\": \"STAGING\", \"networkInterfaces\": "
+              "[{\"networkIP\": \"10.0.0.3\"}], \"metadata\": {\"items\": [{\"key\": "
+              "\"instance-template\", \"value\": \"" LINK "global/instanceTemplates/t1\"}]}}, "
+              "{\"name\": \"pool-c\", \"selfLink\": \"" LINK ZONE
+              "/instances/pool-c\", \"status\": \"STOPPING\", \"networkInterfaces\": "
+              "[{\"networkIP\": \"10.0.0.4\"}], \"metadata\": {\"items\": [{\"key\": "
+              "\"instance-template\", \"value\": \"" LINK "global/instanceTemplates/t1\"}]}}]}");
+    gct_call c;
+    gct_call_init(&c, "instance_group_manager.pool", NULL);
+    infra_json *prior = gct_json("{\"id\": \"" GROUP "\", \"template\": \"" T1
+                                 "\", \"size\": 3, \"scheduler_pool\": true}");
+    infra_json *planned = gct_json(
+        "{\"id\": \"" GROUP "\", \"template\": \"" T1 "\", \"size\": 2, \"scheduler_pool\": true, "
+        "\"terminate_first\": [\"projects/infra-test/" ZONE "/instances/pool-c\"]}");
+    infra_json *out = NULL;
+    assert_int_equal(act("instance_group_manager", &c, prior, planned, NULL, &out), 0);
+    infra_json *b = gct_body(gct_last("/deleteInstances"));
+    const infra_json *list = pu_host->json->get(b, "instances");
+    assert_int_equal(pu_host->json->length(list), 1);
+    assert_string_equal(pu_host->json->string(pu_host->json->at(list, 0)),
+                        "projects/infra-test/" ZONE "/instances/pool-c");
+    pu_host->json->release(b);
+    assert_int_equal(gct_count("/resize"), 0);
+    /* pool-c is stopping: no longer one of the pool's */
+    assert_int_equal(pu_host->json->length(pu_host->json->get(out, "instance_addresses")), 2);
+    assert_string_equal(gcp_json_path_str(out, "instance_addresses.0.id"),
+                        "projects/infra-test/" ZONE "/instances/pool-a");
+    assert_string_equal(gcp_json_path_str(out, "instance_addresses.0.private_ip"), "10.0.0.2");
+    assert_string_equal(gcp_json_path_str(out, "instance_addresses.1.private_ip"), "10.0.0.3");
+    assert_null(pu_host->json->get(out, "terminate_first"));
+    pu_host->json->release(out);
+    pu_host->json->release(planned);
+    pu_host->json->release(prior);
+    gct_call_clear(&c);
+}
+
 static void test_read_shows_a_template_and_size_changed_outside(void **state)
 {
     (void)state;
@@ -370,6 +422,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_scale_in_deletes_the_named_members_before_resizing,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_pool_scale_in_deletes_the_drained_members_and_lists_addresses, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_shows_a_template_and_size_changed_outside, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_validate_refuses_unknown_keys_and_bad_values, setup,

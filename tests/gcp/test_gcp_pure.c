@@ -79,6 +79,34 @@ static void test_names_are_compute_names(void **state)
     gct_call_clear(&c);
 }
 
+/* The servers' join tag is a Compute name, the one the nomad plugin's gce
+ * auto-join looks for (tests/nomad/test_nomad_pool.c), on servers only. */
+static void test_servers_carry_the_join_tag_of_their_region(void **state)
+{
+    (void)state;
+    char *t = gcp_join_tag_value("web", "prod", "main", "europe");
+    assert_string_equal(t, "infra-join-0232776b31d55f01c8ac");
+    assert_true(gcp_name_valid(t));
+    free(t);
+    infra_json *cfg = pu_host->json->parse(
+        "{\"role\": \"server\", \"cluster\": \"main\", \"region\": \"us\", "
+        "\"network_tags\": [\"nomad\"]}",
+        strlen("{\"role\": \"server\", \"cluster\": \"main\", \"region\": \"us\", "
+               "\"network_tags\": [\"nomad\"]}"));
+    char **tags = NULL;
+    assert_int_equal(gcp_instance_tags(NULL, cfg, &tags), 0);
+    assert_int_equal(gcp_strv_len(tags), 2);
+    assert_string_equal(tags[0], "nomad");
+    assert_string_equal(tags[1], "infra-join-a60ff92a327f05470b9d"); /* "-.default.main.us" */
+    gcp_strv_free(tags);
+    pu_json_set_str(cfg, "role", "client");
+    assert_null(gcp_join_tag(NULL, cfg));
+    assert_int_equal(gcp_instance_tags(NULL, cfg, &tags), 0);
+    assert_int_equal(gcp_strv_len(tags), 1);
+    gcp_strv_free(tags);
+    pu_host->json->release(cfg);
+}
+
 static void test_labels_carry_infra_marks_and_refuse_infra_keys(void **state)
 {
     (void)state;
@@ -411,6 +439,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_label_values_fit_compute_rules_and_stay_distinct),
         cmocka_unit_test(test_names_are_compute_names),
+        cmocka_unit_test(test_servers_carry_the_join_tag_of_their_region),
         cmocka_unit_test(test_labels_carry_infra_marks_and_refuse_infra_keys),
         cmocka_unit_test(test_user_labels_keep_the_configured_words),
         cmocka_unit_test(test_request_ids_are_uuids_fixed_by_token_and_step),

@@ -174,6 +174,49 @@ static void test_join_entry_and_tag(void **state)
     free(tag);
 }
 
+/* The gcp form: go-discover's gce entry on the servers' network tag, a
+ * Compute name derived from the aws tag's value (the gcp plugin makes the
+ * same tag, tests/gcp/test_gcp_pure.c), in a startup script that is still
+ * the same agents' files. */
+static void test_gce_join_entry_tag_and_startup_script(void **state)
+{
+    (void)state;
+    char *tag = nomad_pool_join_tag("web", "prod", "main", "europe");
+    char *network_tag = nomad_pool_join_gce_tag(tag);
+    assert_string_equal(network_tag, "infra-join-0232776b31d55f01c8ac");
+    char *join = nomad_pool_join_gce("infra-test", "europe-west1", network_tag);
+    assert_string_equal(join, "provider=gce project_name=infra-test zone_pattern=europe-west1-.* "
+                              "tag_value=infra-join-0232776b31d55f01c8ac");
+    free(join);
+    join = nomad_pool_join_gce(NULL, NULL, network_tag);
+    assert_string_equal(join, "provider=gce tag_value=infra-join-0232776b31d55f01c8ac");
+    free(join);
+    free(network_tag);
+    free(tag);
+    tag = nomad_pool_join_tag("", "", "main", "us");
+    network_tag = nomad_pool_join_gce_tag(tag);
+    assert_string_equal(network_tag, "infra-join-a60ff92a327f05470b9d");
+    free(network_tag);
+    free(tag);
+
+    nomad_settings s = settings(1);
+    nomad_pool_in in = input(&s, "europe");
+    in.join = "provider=gce project_name=p zone_pattern=europe-west1-.* tag_value=infra-join-x";
+    char *script = NULL;
+    assert_int_equal(nomad_pool_user_data(&in, &script), 0);
+    int mode = 0;
+    char *agent = put_text(script, "/etc/consul.d/agent.json", &mode);
+    assert_non_null(agent);
+    json_t *doc = json_loads(agent, 0, NULL);
+    assert_non_null(doc);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(doc, "retry_join"), 0)),
+                        in.join);
+    json_decref(doc);
+    free(agent);
+    assert_non_null(strstr(script, "#!/bin/sh\n"));
+    free(script);
+}
+
 int main(void)
 {
     test_use_host();
@@ -182,6 +225,7 @@ int main(void)
         cmocka_unit_test(test_plain_pool_of_a_secondary_matches_expected),
         cmocka_unit_test(test_user_data_holds_the_pool_secrets_only_and_fits_ec2),
         cmocka_unit_test(test_join_entry_and_tag),
+        cmocka_unit_test(test_gce_join_entry_tag_and_startup_script),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

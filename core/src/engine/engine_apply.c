@@ -299,7 +299,8 @@ static int pool_scale_in(engine *e, plan_item *it, json_t **planned)
 {
     if (!it->res || !it->res->pool_cluster || it->res->pool_template)
         return 0;
-    static const char *const keys[] = {"desired", "desired_capacity", "target_size", "min", NULL};
+    static const char *const keys[] = {"desired", "desired_capacity", "target_size", "size", "min",
+                                       NULL};
     const json_t *want = NULL;
     for (size_t k = 0; keys[k] && !want; k++)
         if (json_is_integer(json_object_get(*planned, keys[k])))

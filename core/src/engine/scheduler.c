@@ -73,6 +73,10 @@ static json_t *pool_json(const engine *e, const topo_datacenter *dc)
                              dc->pool_template ? dc->pool_template : "", "cloud", cloud);
     if (region && !strstr(region, "${"))
         json_object_set_new(pool, "cloud_region", json_string(region));
+    /* gcp: the project the instances look for their servers in */
+    const char *project = p >= 0 ? str(e->providers[p].settings, "project") : NULL;
+    if (project && *project && !strstr(project, "${"))
+        json_object_set_new(pool, "cloud_project", json_string(project));
     return pool;
 }
 
@@ -309,11 +313,12 @@ static json_t *group_instances(const json_t *attrs)
     return out;
 }
 
-/* How many instances the group keeps: its desired capacity, else its min,
- * else as many as it has. */
+/* How many instances the group keeps: its desired capacity (a gcp
+ * managed group's size), else its min, else as many as it has. */
 static json_int_t group_expected(const json_t *attrs)
 {
-    static const char *const keys[] = {"desired", "desired_capacity", "target_size", "min", NULL};
+    static const char *const keys[] = {"desired", "desired_capacity", "target_size", "size", "min",
+                                       NULL};
     for (size_t k = 0; keys[k]; k++) {
         const json_t *v = json_object_get(attrs, keys[k]);
         if (json_is_integer(v))

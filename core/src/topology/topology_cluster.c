@@ -115,7 +115,8 @@ static const ytree_node *server_pool(topo_ctx *ctx, const ytree_node *pool, cons
     return count;
 }
 
-/* The long form of a datacenter's clients, {pool: autoscaling_group.NAME}:
+/* The long form of a datacenter's clients, {pool: autoscaling_group.NAME}
+ * (or instance_group_manager.NAME on gcp):
  * the clients are the instances of that group, which configure themselves
  * from the user data the scheduler supplies (topology_sched.c checks the
  * group once every resource is known). */
@@ -129,11 +130,12 @@ static void client_pool(topo_ctx *ctx, const ytree_node *pool, const char *path,
     if (!group) {
         topo_error(ctx, NULL, pool, path,
                    "missing required key \"pool\" (the autoscaling group running the clients, "
-                   "e.g. pool: autoscaling_group.workers)");
+                   "e.g. pool: autoscaling_group.workers or instance_group_manager.workers)");
     } else if (group->type != YTREE_STRING || !strchr(group->text, '.') ||
                strstr(group->text, "${")) {
         topo_error(ctx, NULL, group, gp,
-                   "expected the address of an autoscaling group, e.g. autoscaling_group.workers");
+                   "expected the address of an autoscaling group, e.g. autoscaling_group.workers "
+                   "or instance_group_manager.workers");
     } else {
         dc->pool = util_strdup(group->text);
         dc->pool_node = group;

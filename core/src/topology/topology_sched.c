@@ -395,10 +395,15 @@ static void add_pools(topo_ctx *ctx, const topo_cluster *c, const topo_region *r
             if (dep && pool_template_type(dep->type))
                 tmpl = dep;
         }
+        int gcp = !strcmp(group->type, "instance_group_manager");
         if (!tmpl) {
             pool_error(ctx, c, r, dc,
-                       "%s refers to no launch template of the topology (e.g. launch_template: "
-                       "\"${launch_template.workers.id}\"): the scheduler supplies its user data",
+                       gcp ? "%s refers to no instance template of the topology (e.g. template: "
+                             "\"${instance_template.workers.id}\"): the scheduler supplies its "
+                             "startup script"
+                           : "%s refers to no launch template of the topology (e.g. "
+                             "launch_template: \"${launch_template.workers.id}\"): the scheduler "
+                             "supplies its user data",
                        dc->pool);
             continue;
         }
@@ -407,11 +412,19 @@ static void add_pools(topo_ctx *ctx, const topo_cluster *c, const topo_region *r
                        dc->pool);
             continue;
         }
-        if (json_object_get(tmpl->config, "user_data")) {
+        /* a gcp template's startup script is its user data, under any of
+         * its names */
+        const char *script_key =
+            json_object_get(tmpl->config, "user_data")        ? "user_data"
+            : json_object_get(tmpl->config, "startup_script") ? "startup_script"
+            : json_object_get(json_object_get(tmpl->config, "metadata"), "startup-script")
+                ? "metadata.startup-script"
+                : NULL;
+        if (script_key) {
             pool_error(ctx, c, r, dc,
-                       "%s sets user_data: the scheduler supplies the user data of a client "
-                       "pool's instances; remove it",
-                       tmpl->address);
+                       "%s sets %s: the scheduler supplies the %s of a client pool's "
+                       "instances; remove it",
+                       tmpl->address, script_key, gcp ? "startup script" : "user data");
             continue;
         }
         dc->pool_template = util_strdup(tmpl->address);

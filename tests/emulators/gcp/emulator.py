@@ -65,6 +65,9 @@ def main(argv=None):
     ap.add_argument("--latency-ms", type=int, default=300)
     ap.add_argument("--fault-seed", type=int)
     ap.add_argument("--log", help="one line per request")
+    ap.add_argument("--instance-endpoint", metavar="ADDRESS",
+                    help="an address of this machine the pool hosts reach: the metadata server "
+                    "and the APIs listen there too, for instances with a service account")
     ap.add_argument("--loopback-addresses", action="store_true",
                     help="TEST ONLY: instances without a pool host get 127.0.0.N addresses")
     args = ap.parse_args(argv)
@@ -95,7 +98,8 @@ def main(argv=None):
                        faults=(args.faults, kinds, args.latency_ms, args.fault_seed),
                        log_path=args.log, loopback_addresses=args.loopback_addresses,
                        metadata_account=args.metadata_service_account,
-                       metadata_scopes=[s for s in args.metadata_scopes.split(",") if s])
+                       metadata_scopes=[s for s in args.metadata_scopes.split(",") if s],
+                       instance_address=args.instance_endpoint)
     except ValueError as e:
         ap.error(str(e))
     stop = threading.Event()
@@ -104,6 +108,9 @@ def main(argv=None):
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
                               daemon=True)
     thread.start()
+    if server.instance_server is not None:
+        threading.Thread(target=server.instance_server.serve_forever,
+                         kwargs={"poll_interval": 0.2}, daemon=True).start()
     if args.port_file:
         tmp = args.port_file + ".tmp"
         with open(tmp, "w") as f:
@@ -111,6 +118,8 @@ def main(argv=None):
         os.replace(tmp, args.port_file)
     print("gcp emulator listening on http://%s:%d" % server.server_address[:2], flush=True)
     stop.wait()
+    if server.instance_server is not None:
+        server.instance_server.shutdown()
     server.shutdown()
     server.gateway.emulator.stop()
     return 0

@@ -20,11 +20,14 @@ from .templates import Templates
 def build(seed, address, service_accounts=None, authorized_users=None, hosts=(),
           operation_seconds=1.0, time_scale=1.0, token_seconds=3600,
           faults=(0.0, KINDS, 300, None), log_path=None, loopback_addresses=False,
-          metadata_account=None, metadata_scopes=(CLOUD_PLATFORM,)):
+          metadata_account=None, metadata_scopes=(CLOUD_PLATFORM,), instance_address=None):
     """A bound, not yet serving, Server; its .gateway.emulator holds the state.
 
     service_accounts: {email: [public keys]}; authorized_users: {client_id:
-    (secret, refresh_token)}; hosts: the pool hostpool.sh wrote."""
+    (secret, refresh_token)}; hosts: the pool hostpool.sh wrote. With instance_address (an address of
+    this machine that the pool hosts reach), a second bound Server there is
+    .instance_server: the metadata server and the APIs as instances with a
+    service account reach them (their startup script's environment)."""
     config = Config(seed, list(hosts), operation_seconds, time_scale, token_seconds,
                     loopback_addresses)
     emulator = Emulator(config)
@@ -46,5 +49,9 @@ def build(seed, address, service_accounts=None, authorized_users=None, hosts=(),
     for service in services.values():
         gateway.register(service)
     server = Server(address, gateway)
+    server.instance_server = None
+    if instance_address is not None:
+        server.instance_server = Server((instance_address, 0), gateway)
+        config.instance_endpoint = "%s:%d" % server.instance_server.server_address[:2]
     emulator.start()
     return server

@@ -184,6 +184,13 @@ class Auth:
         return out
 
     # -- the metadata server ------------------------------------------------------
+    def metadata_root(self, headers):
+        """(status, headers, body) for GET /: the listing of the metadata root."""
+        out_headers = {"Metadata-Flavor": "Google", "Content-Type": "application/text"}
+        if headers.get("Metadata-Flavor") != "Google":
+            return 403, out_headers, b"Missing Metadata-Flavor:Google header.\n"
+        return 200, out_headers, b"computeMetadata/\n"
+
     def metadata(self, path, query, headers):
         """(status, headers, body) for GET /computeMetadata/v1/...."""
         out_headers = {"Metadata-Flavor": "Google", "Content-Type": "application/text"}

@@ -33,6 +33,7 @@ class Config:
         self.time_scale = float(time_scale)
         self.token_seconds = int(token_seconds)
         self.loopback_addresses = loopback_addresses
+        self.instance_endpoint = None  # HOST:PORT the pool hosts reach (app.build)
 
     def scaled(self, google_seconds):
         """A Google duration (health-check interval, MIG loop) on the emulator's clock."""

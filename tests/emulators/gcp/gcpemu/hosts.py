@@ -113,7 +113,7 @@ touch "$log"
 printf '%%s' %(script)s | base64 -d > "$d/startup-script"
 chmod 700 "$d/startup-script"
 if head -c 2 "$d/startup-script" | grep -q '^#!'; then run="$d/startup-script"; else run="/bin/bash $d/startup-script"; fi
-GCPEMU_INSTANCE_ID=$id setsid sh -c 'echo $$ > "$0/pgid"; exec $1' "$d" "$run" >> "$log" 2>&1 < /dev/null &
+GCPEMU_INSTANCE_ID=$id %(env)s setsid sh -c 'echo $$ > "$0/pgid"; exec $1' "$d" "$run" >> "$log" 2>&1 < /dev/null &
 n=0; while [ ! -s "$d/pgid" ] && [ $n -lt 50 ]; do sleep 0.1; n=$((n+1)); done
 """
 
@@ -256,8 +256,9 @@ class HostPool:
         return "set -- %s\n%s" % (" ".join(shlex.quote(a) for a in args), _KEYS % {})
 
     # -- lifecycle -----------------------------------------------------------------------
-    def bootstrap(self, instance_id, host, ssh_keys, startup_script, done):
-        """Keys, users and the startup script on the host; done(error or None) after."""
+    def bootstrap(self, instance_id, host, ssh_keys, startup_script, done, env=None):
+        """Keys, users and the startup script (with env, {NAME: value}, in its
+        environment) on the host; done(error or None) after."""
         def work():
             error = None
             try:
@@ -265,6 +266,8 @@ class HostPool:
                     "(\n%s\n) || exit 1\n" % self._keys_script(instance_id, ssh_keys)
                 if startup_script:
                     script += _STARTUP % {"id": shlex.quote(instance_id),
+                                          "env": " ".join("%s=%s" % (k, shlex.quote(v)) for k, v
+                                                          in sorted((env or {}).items())),
                                           "script": shlex.quote(base64.b64encode(
                                               startup_script.encode()).decode())}
                 self._ssh(host, script)

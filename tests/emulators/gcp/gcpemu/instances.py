@@ -143,7 +143,20 @@ class Instances(Base):
             inst["_ready"] = True
             if error:
                 inst["_bootstrap_error"] = error
-        self.pool.bootstrap(inst["id"], host, keys, script, done)
+        self.pool.bootstrap(inst["id"], host, keys, script, done, self._guest_env(inst))
+
+    def _guest_env(self, inst):
+        """What a service account gives the instance's programs through the
+        metadata server at 169.254.169.254 / metadata.google.internal, which
+        a pool host cannot reach: the variables Google's libraries (and the
+        stand-in agents) read to find it and the Compute API elsewhere.
+        Empty without a service account or --instance-endpoint."""
+        endpoint = self.emulator.config.instance_endpoint
+        if not endpoint or not inst.get("serviceAccounts"):
+            return {}
+        return {"GCE_METADATA_HOST": endpoint, "GCE_METADATA_ROOT": endpoint,
+                "GCE_METADATA_IP": endpoint,
+                "CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE": "http://%s/compute/v1/" % endpoint}
 
     def release(self, inst, done=None):
         """Give back what place() took; done() once a pool host is clean again."""

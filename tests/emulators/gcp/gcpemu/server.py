@@ -97,6 +97,12 @@ class Gateway:
         path, query = split.path, split.query
         if path == "/token":
             return self._token(request)
+        if path == "/" and request.command == "GET":
+            # the metadata server's root, which Google's libraries ping to
+            # tell whether they run on Compute Engine
+            status, headers, body = self.auth.metadata_root(request.headers)
+            self.log("metadata", "/", status, None)
+            return status, headers, body
         if path.startswith("/computeMetadata/v1/"):
             status, headers, body = self.auth.metadata(path, query, request.headers)
             self.log("metadata", path[len("/computeMetadata/v1/"):][:80], status, None)

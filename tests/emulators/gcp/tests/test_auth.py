@@ -130,6 +130,19 @@ class TokenEndpoint(EmulatorCase):
             urllib.request.urlopen(req, timeout=10)
         self.assertEqual(ctx.exception.code, 403)
 
+    def test_metadata_root_answers_google_auths_ping(self):
+        # google-auth tells whether it runs on Compute Engine by this ping
+        # (GCE_METADATA_IP), before it asks for a token.
+        original = _metadata._METADATA_IP_ROOT
+        _metadata._METADATA_IP_ROOT = self.endpoint
+        try:
+            self.assertTrue(_metadata.ping(google_auth_httplib2.Request(httplib2.Http())))
+        finally:
+            _metadata._METADATA_IP_ROOT = original
+        with self.assertRaises(urllib.error.HTTPError) as ctx:
+            urllib.request.urlopen(self.endpoint + "/", timeout=10)
+        self.assertEqual(ctx.exception.code, 403)
+
     def test_calls_without_a_live_token_are_refused(self):
         path = "/compute/v1/projects/%s/zones" % PROJECT
         status, body = self.raw("GET", path, token=False)
