@@ -284,8 +284,9 @@ int nomad_pool_user_data(const nomad_pool_in *in, char **out)
 
     pu_buf_printf(&b,
                   "#!/bin/sh\n"
-                  "# A Nomad client of pool %s/%s/%s, made by infra: cloud-init runs it once,\n"
-                  "# as root, at the instance's first boot. It writes the agents' files and\n"
+                  "# A Nomad client of pool %s/%s/%s, made by infra, run as root: once at\n"
+                  "# the instance's first boot by cloud-init, at every boot as a GCE startup\n"
+                  "# script, so a second run changes nothing. It writes the agents' files and\n"
                   "# starts them; Consul joins its servers by their tag, Nomad through Consul.\n"
                   "set -eu\n"
                   "umask 077\n"
@@ -297,6 +298,7 @@ int nomad_pool_user_data(const nomad_pool_in *in, char **out)
                   /* Package defaults would merge into ours (docs/nomad.md). */
                   "for f in " CONSUL_CONFIG_DIR "/*.hcl " CONSUL_CONFIG_DIR
                   "/*.json " NOMAD_CONFIG_DIR "/*.hcl " NOMAD_CONFIG_DIR "/*.json; do\n"
+                  "  case \"$f\" in */agent.json | */secrets.json) continue ;; esac\n"
                   "  if [ -e \"$f\" ]; then mv -f \"$f\" \"$f" NOMAD_DISABLED_SUFFIX "\"; fi\n"
                   "done\n",
                   in->cluster, in->region, in->datacenter);

@@ -217,6 +217,79 @@ static void test_gce_join_entry_tag_and_startup_script(void **state)
     free(script);
 }
 
+/* script with every absolute path of the agents' files under root. */
+static char *rooted(const char *script, const char *root)
+{
+    static const char *const prefixes[] = {"/etc/", "/var/lib/", "/opt/infra", "/run/systemd/"};
+    size_t cap = strlen(script) * 2 + 4096, n = 0;
+    char *out = malloc(cap);
+    assert_non_null(out);
+    for (const char *p = script; *p;) {
+        size_t k = 0;
+        while (k < 4 && strncmp(p, prefixes[k], strlen(prefixes[k])) != 0)
+            k++;
+        if (k < 4 && (p == script || (p[-1] != '.' && p[-1] != '/'))) {
+            assert_true(n + strlen(root) + 1 < cap);
+            memcpy(out + n, root, strlen(root));
+            n += strlen(root);
+        }
+        assert_true(n + 2 < cap);
+        out[n++] = *p++;
+    }
+    out[n] = '\0';
+    return out;
+}
+
+static int run_sh(const char *cmd)
+{
+    int st = system(cmd);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Run twice, as a GCE startup script runs at every boot: the first run
+ * moves a package default aside, the second finds only its own files and
+ * leaves no copy of them (of the secrets above all) behind. */
+static void test_startup_script_runs_again_unchanged(void **state)
+{
+    (void)state;
+    nomad_settings s = settings(1);
+    nomad_pool_in in = input(&s, "europe");
+    char *script = NULL;
+    assert_int_equal(nomad_pool_user_data(&in, &script), 0);
+    char root[] = "/tmp/nomad-pool-root-XXXXXX";
+    assert_non_null(mkdtemp(root));
+    char *text = rooted(script, root);
+    char cmd[1024];
+    /* systemd "runs", its systemctl answers; a package default is there */
+    snprintf(cmd, sizeof(cmd),
+             "mkdir -p %s/run/systemd/system %s/bin %s/etc/consul.d && "
+             "printf '#!/bin/sh\\nexit 0\\n' > %s/bin/systemctl && chmod +x %s/bin/systemctl && "
+             "echo 'data_dir = \"/opt/consul\"' > %s/etc/consul.d/consul.hcl",
+             root, root, root, root, root, root);
+    assert_int_equal(run_sh(cmd), 0);
+    char path[300];
+    snprintf(path, sizeof(path), "%s/user-data", root);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    for (int run = 0; run < 2; run++) {
+        snprintf(cmd, sizeof(cmd), "PATH=%s/bin:$PATH sh %s/user-data >/dev/null", root, root);
+        assert_int_equal(run_sh(cmd), 0);
+    }
+    snprintf(cmd, sizeof(cmd),
+             "test -f %s/etc/consul.d/consul.hcl" NOMAD_DISABLED_SUFFIX
+             " && test ! -e %s/etc/consul.d/consul.hcl "
+             "&& test -f %s/etc/consul.d/secrets.json && test -f %s/etc/nomad.d/agent.json && "
+             "test -z \"$(find %s/etc -name '*.json" NOMAD_DISABLED_SUFFIX "')\"",
+             root, root, root, root, root);
+    assert_int_equal(run_sh(cmd), 0);
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
+    assert_int_equal(run_sh(cmd), 0);
+    free(text);
+    free(script);
+}
+
 int main(void)
 {
     test_use_host();
@@ -226,6 +299,7 @@ int main(void)
         cmocka_unit_test(test_user_data_holds_the_pool_secrets_only_and_fits_ec2),
         cmocka_unit_test(test_join_entry_and_tag),
         cmocka_unit_test(test_gce_join_entry_tag_and_startup_script),
+        cmocka_unit_test(test_startup_script_runs_again_unchanged),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
