@@ -3,7 +3,7 @@
 # topology validates (python3-jsonschema, as an editor's
 # yaml-language-server would check it), while a misspelt key is refused
 # at its path: a resource attribute, a top-level section, a provider
-# setting, a cluster's datacenter key.
+# setting, a cluster's datacenter key; a client pool validates.
 source "$(dirname "$0")/lib.sh"
 root=$(cd "$(dirname "$0")/../.." && pwd)
 
@@ -35,6 +35,14 @@ d = copy.deepcopy(base); d["providers"]["local"]["prefx"] = "x"
 refused(d, ["providers", "local"], "an unknown provider setting")
 d = copy.deepcopy(nomad); d["clusters"]["main"]["regions"]["us"]["datacentres"] = {}
 refused(d, ["clusters", "main"], "an unknown region key")
+dc = nomad["clusters"]["main"]["regions"]["us"]["datacenters"]
+name = next(iter(dc))
+d = copy.deepcopy(nomad); d["clusters"]["main"]["regions"]["us"]["datacenters"][name]["clients"] = {"pool": "autoscaling_group.workers"}
+errs = [e.message for e in v.iter_errors(d)]
+if errs:
+    sys.exit(f"a client pool is refused: {errs}")
+d["clusters"]["main"]["regions"]["us"]["datacenters"][name]["clients"] = {"pol": "autoscaling_group.workers"}
+refused(d, ["clusters", "main"], "a misspelt client pool key")
 d = copy.deepcopy(base); d["instances"]["web"]["count"] = [1]
 refused(d, ["instances", "web"], "a count that is a list")
 PY
