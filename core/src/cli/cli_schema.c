@@ -40,6 +40,14 @@ static json_t *server_pool(void)
                      "boolean", "string");
 }
 
+/* A datacenter's clients: a count, or the autoscaling group whose
+ * instances are its clients ({pool: autoscaling_group.NAME}). */
+static json_t *client_pool(void)
+{
+    return json_pack("{s:[s,s,s], s:{s:{s:s}}, s:b}", "type", "integer", "string", "object",
+                     "properties", "pool", "type", "string", "additionalProperties", 0);
+}
+
 static json_t *typed(const char *type)
 {
     static const struct {
@@ -145,7 +153,7 @@ static json_t *provider_schema(const json_t *schemas, int scheduler)
             json_t *dc =
                 json_pack("{s:s, s:{s:{s:s}, s:o, s:o, s:o, s:o}}", "type", "object", "properties",
                           "provider", "type", "string", "servers", server_pool(), "clients",
-                          typed("integer"), "depends_on", depends_on(), "bastion", bastion());
+                          client_pool(), "depends_on", depends_on(), "bastion", bastion());
             json_t *region =
                 json_pack("{s:s, s:b, s:[s], s:{s:{s:s, s:o}}}", "type", "object",
                           "additionalProperties", 0, "required", "datacenters", "properties",
