@@ -32,7 +32,7 @@ source "$(dirname "$0")/lib.sh"
 export PATH=$PATH:/usr/sbin:/sbin
 command -v haproxy >/dev/null || skip "haproxy is not installed (scripts/deps.sh installs it)"
 command -v busybox >/dev/null || skip "busybox is not installed (scripts/deps.sh installs it)"
-log() { echo "asg-pools: $*"; }
+log() { echo "asg-pools: $SECONDS s: $*"; }
 # eventually COMMAND...: true once COMMAND succeeds, trying for about 60 s.
 eventually() {
   local i
@@ -81,6 +81,7 @@ standins=$("$root/tests/standins/stage.sh")
 export INFRA_VAR_nomad_binary=$standins/nomad INFRA_VAR_consul_binary=$standins/consul
 # bastion, 3 servers, 2 workers
 pool_create 6
+log "6 pool hosts"
 pool_cidr=$(awk '$1 == "cidr:" {print $2}' "$pool_dir/pool.yaml")
 gateway=${pool_cidr%.0/24}.1
 # infra reaches the bastion from the pool bridge's gateway: the admin source.
@@ -126,6 +127,8 @@ check_token_absent
 # The network: three zones, each private subnet out through its zone's NAT
 # gateway; the servers one per private subnet, without a public address.
 r=$(emu_state | jq '.regions["us-east-1"]')
+awsctl call ec2 DescribeInstances '{"Filters": [{"Name": "tag:role", "Values": ["server"]},
+  {"Name": "instance-state-name", "Values": ["running"]}]}' | jq '[.Reservations[].Instances[]]' >"$work/servers.json"
 for z in a b c; do
   sub=$(attr "subnet.private_$z" id) nat=$(attr "nat_gateway.$z" id)
   [ "$(jq -r --arg s "$sub" '.subnets[$s].AvailabilityZone' <<<"$r")" = "us-east-1$z" ] ||
@@ -135,10 +138,8 @@ for z in a b c; do
     fail "subnet.private_$z does not route to its NAT gateway $nat"
   [ "$(jq -r --arg n "$nat" '.nat_gateways[$n].SubnetId' <<<"$r")" = "$(attr "subnet.public_$z" id)" ] ||
     fail "nat_gateway.$z is not in subnet.public_$z"
-  awsctl call ec2 DescribeInstances "{\"Filters\": [{\"Name\": \"subnet-id\", \"Values\": [\"$sub\"]},
-      {\"Name\": \"tag:role\", \"Values\": [\"server\"]}, {\"Name\": \"instance-state-name\", \"Values\": [\"running\"]}]}" |
-    jq -e '[.Reservations[].Instances[]] | length == 1 and all(.[]; .PublicIpAddress == null)' >/dev/null ||
-    fail "subnet.private_$z does not hold one server without a public address"
+  jq -e --arg s "$sub" '[.[] | select(.SubnetId == $s)] | length == 1 and all(.[]; .PublicIpAddress == null)' \
+    "$work/servers.json" >/dev/null || fail "subnet.private_$z does not hold one server without a public address"
 done
 
 server=$(attr "cluster.main.main.zone-a.server[0]" private_ip)
@@ -174,8 +175,11 @@ in_service() {
 }
 eventually in_service 2 || fail "the workers are not InService behind $lb"
 answers() { # twice per worker: the balancer takes each in turn
-  local _
-  for _ in 1 2 3 4; do curl_by_name frontend.app.example.org / -f | grep -q "^frontend 1 on " || return 1; done
+  local to _
+  to=$(connect_to frontend.app.example.org) || return 1
+  for _ in 1 2 3 4; do
+    curl -sf --max-time 10 --connect-to "$to" http://frontend.app.example.org/ | grep -q "^frontend 1 on " || return 1
+  done
 }
 eventually answers || fail "frontend.app.example.org: $(curl_by_name frontend.app.example.org /)"
 [ "$("$infra" output "$topo" -e test url </dev/null)" = http://frontend.app.example.org/ ] || fail "the url output"
@@ -244,6 +248,8 @@ log "scaled in to 1: drained, then terminated; no allocation lost; the front end
 run 0 "$infra" up "$topo" -e test --var workers=1
 out_has "No changes."
 check_token_absent
+
+log "second up: no changes"
 
 # The other environments: their own region and sizes, planned only.
 for e in int:eu-central-1:t3.small:1 prod:eu-west-1:m5.xlarge:6; do
