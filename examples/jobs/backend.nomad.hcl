@@ -5,6 +5,15 @@
 job "backend" {
   type = "service"
 
+  update {
+    max_parallel      = 1
+    health_check      = "task_states"
+    min_healthy_time  = "2s"
+    healthy_deadline  = "1m"
+    progress_deadline = "2m"
+    auto_revert       = false
+  }
+
   group "api" {
     count = 2
 
