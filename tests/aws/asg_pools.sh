@@ -66,7 +66,7 @@ seed_write() {
 }
 
 topo=$work/cluster-scripts.yaml
-scenario_env=test
+scenario_env="test"
 standins=
 is_up=
 trap scenario_cleanup EXIT
@@ -218,7 +218,7 @@ for f in "$pool_dir"/run/*/hosts/*/root/var/log/sshd.log; do
     *) fail "infra's key logged in to $(dirname "$f") from $from_ips" ;;
   esac
 done
-[ "$direct" -eq 1 ] && [ "$via_bastion" -eq 3 ] ||
+{ [ "$direct" -eq 1 ] && [ "$via_bastion" -eq 3 ]; } ||
   fail "infra's key logged in directly to $direct hosts (the bastion only) and through the bastion to $via_bastion (the 3 servers)"
 log "servers reached through the bastion only; least-privilege groups"
 
