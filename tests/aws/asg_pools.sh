@@ -252,14 +252,17 @@ check_token_absent
 log "second up: no changes"
 
 # The other environments: their own region and sizes, planned only.
-for e in int:eu-central-1:t3.small:1 prod:eu-west-1:m5.xlarge:6; do
-  IFS=: read -r name region size workers <<<"$e"
+# The images are looked up in each region: the seed has one nomad-host
+# image per region.
+for e in int:eu-central-1:t3.small:1:ami-0a1b2c3d4e5f60031 prod:eu-west-1:m5.xlarge:6:ami-0a1b2c3d4e5f60041; do
+  IFS=: read -r name region size workers image <<<"$e"
   rc=0
   "$infra" plan "$topo" -e "$name" >"$work/plan-$name.txt" 2>&1 </dev/null || rc=$?
   [ $rc -eq 2 ] || { cat "$work/plan-$name.txt" >&2; fail "plan -e $name exited $rc, not 2 (changes)"; }
   grep -q "availability_zone *= *\"${region}a\"" "$work/plan-$name.txt" || fail "plan -e $name is not in $region"
   grep -q "size *= *\"$size\"" "$work/plan-$name.txt" || fail "plan -e $name does not size the workers $size"
   grep -q "desired *= *$workers\$" "$work/plan-$name.txt" || fail "plan -e $name does not run $workers workers"
+  grep -q "image *= *\"$image\"" "$work/plan-$name.txt" || fail "plan -e $name does not take $region's image $image"
 done
 [ "$(emu_state | jq '[.regions["eu-central-1", "eu-west-1"] // {} | .vpcs // {} | .[]] | length')" -eq 0 ] ||
   fail "a plan made something"
