@@ -348,7 +348,16 @@ static int asg_create_apply(aws_act *a, aws_asg_id *g, const asg_want *w)
         if ((error = asg_create(a, g, name, w)) < 0)
             goto done;
     }
-    error = wait_healthy(a, name, w, pu_host->now_ms() + w->deadline_s * 1000, &why);
+    /* A new client pool serves nothing yet: what answers its balancers'
+     * health checks (a router) is placed by the scheduler once the
+     * instances have joined, after this create. So it waits for the group
+     * only; the scheduler's pool resource waits for the clients, and a
+     * later replacement waits for the balancers too. */
+    asg_want group_only = *w;
+    char *no_balancers[] = {NULL};
+    if (is_pool(a->planned))
+        group_only.balancers = no_balancers;
+    error = wait_healthy(a, name, &group_only, pu_host->now_ms() + w->deadline_s * 1000, &why);
     if (error == INFRA_ETRANSIENT)
         pu_diagf(a->call, "", "aws: Auto Scaling group %s is not healthy after %ld s: %s", name,
                  w->deadline_s, why ? why : "");

@@ -35,14 +35,17 @@ command -v jq >/dev/null || skip "jq is not installed"
 command -v curl >/dev/null || skip "curl is not installed"
 
 # scenario_cleanup: cleanup for a scenario through the infra binary: down
-# (when $is_up is set) of $topo, the staged stand-ins ($standins) removed,
-# then cleanup. A scenario sets topo, is_up and standins, then
+# (when $is_up is set) of $topo, in the environment $scenario_env when one
+# is set, the staged stand-ins ($standins) removed, then cleanup. A
+# scenario sets topo, is_up and standins (and scenario_env), then
 #   trap scenario_cleanup EXIT
 scenario_cleanup() {
   local rc=$?
   trap - EXIT
   set +e
-  [ -z "${is_up:-}" ] || "$infra" down "${topo:-}" --yes </dev/null >"$work/down-cleanup.log" 2>&1
+  if [ -n "${is_up:-}" ]; then
+    "$infra" down "${topo:-}" ${scenario_env:+-e "$scenario_env"} --yes </dev/null >"$work/down-cleanup.log" 2>&1
+  fi
   [ -z "${standins:-}" ] || rm -rf "$(dirname "$standins")"
   (exit $rc)
   cleanup

@@ -371,6 +371,74 @@ static const char *const run_answer =
     "<instanceState><name>pending</name></instanceState></item></instancesSet>"
     "</RunInstancesResponse>";
 
+/* A new group that runs a client pool: its balancers' health check is
+ * answered by a router the scheduler places once the instances have
+ * joined, after the create. So the create waits for the group only and
+ * never asks the balancer; a group that runs no pool still does. */
+static void test_autoscaling_pool_create_waits_for_the_group_only(void **state)
+{
+    (void)state;
+    for (int pool = 1; pool >= 0; pool--) {
+        awt_reset();
+        awt_call c;
+        awt_call_init(&c, "autoscaling_group.workers", TOKEN);
+        char *base = aws_call_name(&c.call, 200);
+        char hex[9];
+        aws_token_hex(TOKEN, 8, hex);
+        awt_route("DescribeAutoScalingGroups", 200,
+                  "<DescribeAutoScalingGroupsResponse><DescribeAutoScalingGroupsResult>"
+                  "<AutoScalingGroups/></DescribeAutoScalingGroupsResult>"
+                  "</DescribeAutoScalingGroupsResponse>");
+        awt_routef("DescribeAutoScalingGroups", 200,
+                   "<DescribeAutoScalingGroupsResponse><DescribeAutoScalingGroupsResult>"
+                   "<AutoScalingGroups><member><AutoScalingGroupName>%s-%s-g0"
+                   "</AutoScalingGroupName><MinSize>1</MinSize><MaxSize>2</MaxSize>"
+                   "<DesiredCapacity>1</DesiredCapacity><LoadBalancerNames><member>web-lb"
+                   "</member></LoadBalancerNames><Instances><member><InstanceId>i-0aaa"
+                   "</InstanceId><LifecycleState>InService</LifecycleState></member>"
+                   "</Instances></member></AutoScalingGroups>"
+                   "</DescribeAutoScalingGroupsResult></DescribeAutoScalingGroupsResponse>",
+                   base, hex);
+        awt_route("CreateAutoScalingGroup", 200,
+                  "<CreateAutoScalingGroupResponse><ResponseMetadata><RequestId>r</RequestId>"
+                  "</ResponseMetadata></CreateAutoScalingGroupResponse>");
+        awt_route("DescribeInstances", 200, running_answer);
+        /* Nothing answers the health check yet. */
+        awt_route("DescribeInstanceHealth", 200,
+                  "<DescribeInstanceHealthResponse><DescribeInstanceHealthResult><InstanceStates>"
+                  "<member><InstanceId>i-0aaa</InstanceId><State>OutOfService</State>"
+                  "</member></InstanceStates></DescribeInstanceHealthResult>"
+                  "</DescribeInstanceHealthResponse>");
+        char cfg[512];
+        snprintf(cfg, sizeof(cfg),
+                 "{\"launch_template\": \"lt-0abc\", \"version\": \"1\", \"subnets\":"
+                 " [\"subnet-1\"], \"min\": 1, \"max\": 2, \"desired\": 1,"
+                 " \"load_balancers\": [\"web-lb\"], \"health_check_type\": \"EC2\","
+                 " \"replace_deadline\": 1, \"scheduler_pool\": %s}",
+                 pool ? "true" : "false");
+        infra_json *planned = awt_json(cfg);
+        infra_json *out = NULL;
+        int rc = act("autoscaling_group", &c, NULL, planned, NULL, NULL, &out);
+        if (pool) {
+            if (rc != 0)
+                fail_msg("a pool's create: %d: %s", rc, c.diags);
+            assert_int_equal(awt_count("DescribeInstanceHealth"), 0);
+            assert_string_equal(
+                pu_json_str(pu_host->json->at(pu_host->json->get(out, "instance_addresses"), 0),
+                            "private_ip"),
+                "10.0.1.5");
+            pu_host->json->release(out);
+        } else {
+            assert_int_equal(rc, INFRA_ETRANSIENT);
+            assert_true(awt_count("DescribeInstanceHealth") > 0);
+            assert_non_null(strstr(c.diags, "0 of 1 instances InService on load balancer web-lb"));
+        }
+        pu_host->json->release(planned);
+        free(base);
+        awt_call_clear(&c);
+    }
+}
+
 static void test_instance_create_launches_with_the_token_and_a_host_key_it_made(void **state)
 {
     (void)state;
@@ -595,6 +663,7 @@ int main(void)
         cmocka_unit_test(test_autoscaling_read_after_a_crash_finds_the_next_generation),
         cmocka_unit_test(test_autoscaling_replaced_group_leaves_its_balancers_and_drains_first),
         cmocka_unit_test(test_dns_record_create_does_not_take_over_another_record),
+        cmocka_unit_test(test_autoscaling_pool_create_waits_for_the_group_only),
         cmocka_unit_test(test_instance_create_launches_with_the_token_and_a_host_key_it_made),
         cmocka_unit_test(test_instance_create_new_in_this_run_launches_without_a_lookup),
         cmocka_unit_test(test_instance_console_key_is_waited_for_by_cluster_nodes_only),

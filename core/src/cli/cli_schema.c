@@ -40,8 +40,8 @@ static json_t *server_pool(void)
                      "boolean", "string");
 }
 
-/* clients: N, or {pool: autoscaling_group.NAME} (a group whose instances
- * join by themselves). */
+/* A datacenter's clients: a count, or the autoscaling group whose
+ * instances are its clients ({pool: autoscaling_group.NAME}). */
 static json_t *client_pool(void)
 {
     return json_pack("{s:[s,s,s], s:{s:{s:s}}, s:b}", "type", "integer", "string", "object",
