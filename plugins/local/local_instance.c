@@ -17,6 +17,9 @@
 /* Paths inside the host; the run directory may be hidden there (under /tmp). */
 #define SSHD_PID "/run/sshd.pid"
 #define USER_DATA_SCRIPT "/run/infra/user-data.sh"
+/* Made by the host's shell just before it runs the script: mkdir is atomic,
+ * so of two starts (one cut short by a crash, then a retry's) one runs it. */
+#define USER_DATA_ONCE "/run/infra/user-data.once"
 
 /* A hostname from the resource address: "instance.web[0]" -> "web-0". */
 static char *default_hostname(infra_call *call, const char *id)
@@ -201,25 +204,29 @@ static int user_data_start(infra_provider *p, infra_call *call, const local_host
 {
     const char *sh = NULL;
     local_ns ns;
+    /* where hosts made by earlier versions marked the start */
     char *marker = pu_printf("%s/user-data.started", h->dir);
+    char *once = host_path(h, USER_DATA_ONCE);
     char *path = host_path(h, USER_DATA_SCRIPT);
     char *path_dir = host_path(h, "/run/infra");
     int error = 0;
 
-    /* Once per host: the marker is written before the start, so a retry
-     * after a crash never runs the script twice. */
-    if (script == NULL || *script == '\0' || local_exists(marker))
+    /* Exactly once per host: until the host's shell has claimed the run, a
+     * retry after a crash starts it again; once claimed, never again. */
+    if (script == NULL || *script == '\0' || local_exists(once) || local_exists(marker))
         goto done;
     local_host_ns(h, &ns);
     if ((error = local_tool_path(p, call, LOCAL_TOOL_SH, &sh)) < 0 ||
         (error = local_mkdirs(call, path_dir, 0700)) < 0 ||
-        (error = local_write_file(call, path, script, strlen(script), 0700)) < 0 ||
-        (error = local_write_file(call, marker, "", 0, 0644)) < 0)
+        (error = local_write_file(call, path, script, strlen(script), 0700)) < 0)
         goto done;
-    char *argv[] = {(char *)sh, USER_DATA_SCRIPT, NULL};
+    char *argv[] = {(char *)sh, "-c",
+                    "mkdir " USER_DATA_ONCE " 2>/dev/null || exit 0; exec \"$0\" " USER_DATA_SCRIPT,
+                    (char *)sh, NULL};
     error = local_start_detached(call, argv, &ns, USER_DATA_LOG);
 done:
     free(marker);
+    free(once);
     free(path);
     free(path_dir);
     return error;

@@ -71,6 +71,45 @@ static void test_create_killed_midway_is_completed_by_a_retry(void **state)
     }
 }
 
+/* The hosts' /opt/runs through the host's mount namespace, once it has
+ * want lines (waiting up to 30 s); its line count. */
+static int runs_lines(json_t *st, int want)
+{
+    char mnt[PATH_MAX], out[64] = "";
+    snprintf(mnt, sizeof(mnt), "%s/%s/ns/%s.mnt", w.run_dir, w.prefix, str(st, "id"));
+    for (int k = 0; k < 300; k++) {
+        if (sh(out, sizeof(out), "nsenter --mount=%s sh -c 'wc -l < /opt/runs' 2>/dev/null", mnt) ==
+                0 &&
+            atoi(out) >= want)
+            break;
+        usleep(100000);
+    }
+    return atoi(out);
+}
+
+/* A crash after the script was written but before the host's shell claimed
+ * the run: the retry starts it (and a host whose run was claimed is left
+ * alone, as the test above shows by counting one run). */
+static void test_user_data_not_yet_claimed_is_started_by_a_retry(void **state)
+{
+    (void)state;
+    SKIP_UNLESS_ROOT();
+    const char *token = "u0000000000000000000000000000001";
+    json_t *config = host_config(str(w.net, "id"), "echo ran >> /opt/runs\n");
+    json_t *st = converge("instance", "instance.unclaimed", token, NULL, config, NULL);
+    assert_int_equal(runs_lines(st, 1), 1);
+    char mnt[PATH_MAX];
+    snprintf(mnt, sizeof(mnt), "%s/%s/ns/%s.mnt", w.run_dir, w.prefix, str(st, "id"));
+    assert_int_equal(sh(NULL, 0, "nsenter --mount=%s rmdir /run/infra/user-data.once", mnt), 0);
+    json_t *again = converge("instance", "instance.unclaimed", token, NULL, config, NULL);
+    assert_string_equal(str(again, "id"), str(st, "id"));
+    assert_int_equal(runs_lines(again, 2), 2);
+    assert_int_equal(destroy("instance", again), 0);
+    json_decref(again);
+    json_decref(st);
+    json_decref(config);
+}
+
 static void test_configure_refuses_a_non_root_user_naming_the_fix(void **state)
 {
     (void)state;
@@ -124,6 +163,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_create_killed_midway_is_completed_by_a_retry),
+        cmocka_unit_test(test_user_data_not_yet_claimed_is_started_by_a_retry),
         cmocka_unit_test(test_configure_refuses_a_non_root_user_naming_the_fix),
         cmocka_unit_test(test_validate_names_the_bad_attribute),
     };
